@@ -1,0 +1,54 @@
+# AutoGrid developer entry points. `make run` is the embedded mode (no server to install);
+# `make test` runs every test against the PostgreSQL and Redis on 127.0.0.1 (see tests/infra.py).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Rebuilt whenever pyproject.toml changes, so new dependencies get installed before the next run.
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint migrate worker beat bench up down
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "AutoGrid needs Python >= 3.11; set PYTHON=python3.11 (or newer)" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# API, worker and beat together; PORT=9000 make run (or make run PORT=9000) picks the port.
+run: $(STAMP)
+	$(if $(PORT),PORT=$(PORT)) $(BIN)/autogrid dev
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+migrate: $(STAMP)
+	$(BIN)/autogrid migrate
+
+worker: $(STAMP)
+	$(BIN)/autogrid worker
+
+beat: $(STAMP)
+	$(BIN)/autogrid beat
+
+# Every bench/*.py script in turn; the first failure stops the run.
+bench: $(STAMP)
+	@set -e; for script in bench/*.py; do \
+		[ -e "$$script" ] || continue; \
+		echo "== $$script"; \
+		$(BIN)/python "$$script"; \
+	done
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down

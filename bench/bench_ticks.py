@@ -1,0 +1,177 @@
+"""Time bot ticks on one process: many paper grid bots, their ladders resting, nothing filling.
+
+Each bot replays real BTC/USDT candles from the end of the stored ones, so its ticks find no new
+candle and change no order: the cost measured is the runtime's own (lease, books in sync with
+the paper exchange, the decision skipped, lease released), all against a fresh PostgreSQL
+database on the test server (AUTOGRID_TEST_PG_ADMIN). Ticks run as the worker runs them: batches
+ticked concurrently on one event loop (``scheduling.tick_many``).
+
+Prints figures only:  .venv/bin/python bench/bench_ticks.py [--bots 1000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.exchanges.paper.helpers import real_candles, store_candles  # noqa: E402
+from tests.infra import migrated_database  # noqa: E402
+
+from autogrid.core.config import load_settings  # noqa: E402
+from autogrid.core.db import Database  # noqa: E402
+from autogrid.exchanges.pool import ConnectorPool  # noqa: E402
+from autogrid.models import Bot, User  # noqa: E402
+from autogrid.runtime import tick as tick_module  # noqa: E402
+from autogrid.runtime.context import RuntimeContext, runtime_database  # noqa: E402
+from autogrid.runtime.scheduling import tick_many  # noqa: E402
+
+TARGET_TICKS_PER_SECOND = 500
+TARGET_P99_MS = 50
+CANDLES = 120
+
+
+def no_network(*_: Any) -> Any:
+    raise RuntimeError("the benchmark trades on paper only")
+
+
+async def create_bots(
+    database: Database, count: int, start: str, price: Decimal
+) -> list[uuid.UUID]:
+    user_id = uuid.uuid4()
+    grid = {
+        "lower_price": str((price * Decimal("0.97")).quantize(Decimal(1))),
+        "upper_price": str((price * Decimal("1.03")).quantize(Decimal(1))),
+        "grid_count": 10,
+        "spacing": "arithmetic",
+        "investment": "5000",
+        "direction": "long",
+    }
+    paper = {
+        "price_source": "replay",
+        "timeframe": "1m",
+        "start": start,
+        "speed": 1,
+        "balances": {"USDT": "10000"},
+    }
+    ids = [uuid.uuid4() for _ in range(count)]
+    async with database.session_scope() as session:
+        email = f"bench-{user_id.hex[:8]}@example.com"
+        session.add(User(id=user_id, email=email, password_hash="x"))
+        await session.flush()
+        for bot_id in ids:
+            session.add(
+                Bot(
+                    id=bot_id,
+                    user_id=user_id,
+                    name="bench grid",
+                    type="grid",
+                    exchange="binance",
+                    symbol="BTC/USDT",
+                    mode="paper",
+                    paper=paper,
+                    config={"strategy": grid, "breaker": {}},
+                    status="starting",
+                    state={},
+                    investment=Decimal(5000),
+                    tick_interval_seconds=1,
+                    version=1,
+                )
+            )
+    return ids
+
+
+async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    real_tick = tick_module.tick_bot
+
+    async def measured(context: RuntimeContext, bot_id: uuid.UUID) -> Any:
+        started = time.perf_counter()
+        try:
+            return await real_tick(context, bot_id)
+        finally:
+            latencies.append(time.perf_counter() - started)
+
+    tick_module.tick_bot = measured  # type: ignore[assignment]
+    import autogrid.runtime.scheduling as scheduling
+
+    scheduling.tick_bot = measured  # type: ignore[assignment]
+    try:
+        await tick_many(ctx, ids, concurrency)
+    finally:
+        tick_module.tick_bot = real_tick
+        scheduling.tick_bot = real_tick
+    return latencies
+
+
+async def run(url: str, bots: int, rounds: int, concurrency: int) -> None:
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(
+            environment="development",
+            database_url=url,
+            var_dir=Path(tmp),
+            database_pool_size=concurrency,
+        )
+        database = runtime_database(settings)
+        candles = real_candles(CANDLES)
+        await store_candles(database, candles)
+        start = (candles[-1].ts + timedelta(minutes=1)).isoformat()
+        ids = await create_bots(database, bots, start, candles[-1].close)
+        ctx = RuntimeContext(settings, database, ConnectorPool(no_network))
+        try:
+            began = time.perf_counter()
+            await tick_many(ctx, ids, concurrency)  # starts them: accounts, ladders
+            started_in = time.perf_counter() - began
+            print(f"{bots} paper grid bots started (ladders of 5 buys) in {started_in:.1f}s")
+            latencies: list[float] = []
+            began, cpu = time.perf_counter(), time.process_time()
+            for _ in range(rounds):
+                latencies += await timed_ticks(ctx, ids, concurrency)
+            elapsed = time.perf_counter() - began
+            cpu = time.process_time() - cpu
+        finally:
+            await ctx.close()
+    rate = len(latencies) / elapsed
+    ordered = sorted(latencies)
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    p50 = statistics.median(ordered) * 1000
+    print(
+        f"quiet ticks: {len(latencies)} in {elapsed:.2f}s = {rate:.0f} ticks/s on one process "
+        f"(target >= {TARGET_TICKS_PER_SECOND}/s), concurrency {concurrency}"
+    )
+    print(
+        f"tick latency with {bots} running bots: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+        f"(target p99 < {TARGET_P99_MS} ms)"
+    )
+    per_tick = cpu / len(latencies)
+    print(
+        f"CPU per tick in this process: {per_tick * 1000:.2f} ms, i.e. {1 / per_tick:.0f} ticks/s "
+        "for a core of its own (PostgreSQL shares this machine's cores; load matters)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bots", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    with migrated_database("autogrid_bench") as url:  # made and dropped outside the loop
+        asyncio.run(run(url, args.bots, args.rounds, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP composition: shared dependencies and the /api/v1 router that mounts every domain."""

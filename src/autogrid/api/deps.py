@@ -1,0 +1,43 @@
+"""Annotated dependency aliases shared by every router.
+
+``SessionDep`` is the request's unit of work: it commits after the route returns and before the
+response is sent (``scope="function"``), and rolls back if anything raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.core.config import Settings
+from autogrid.core.db import Database
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def get_redis(request: Request) -> Redis | None:
+    redis: Redis | None = request.app.state.redis
+    return redis
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).session_scope() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+RedisDep = Annotated[Redis | None, Depends(get_redis)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,115 @@
+"""FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from autogrid import __version__
+from autogrid.api.router import build_api_router
+from autogrid.auth.denylist import create_access_denylist
+from autogrid.core.config import Settings, get_settings
+from autogrid.core.db import Database
+from autogrid.core.errors import install_error_handlers
+from autogrid.core.ratelimit import create_rate_limiter
+from autogrid.core.redis import create_redis
+from autogrid.exchanges.budget import create_budgets
+from autogrid.exchanges.pool import ConnectorPool, ccxt_factory
+from autogrid.exchanges.rules_provider import exchange_market_rules
+from autogrid.exchanges.service import MarketDataCache, SharedCache
+from autogrid.observability import install_observability
+from autogrid.runtime.dispatcher import CeleryBotDispatcher
+
+OPENAPI_TAGS = [
+    {"name": "auth", "description": "Register, log in, rotate and revoke tokens."},
+    {"name": "admin", "description": "User administration (admin role only)."},
+    {"name": "credentials", "description": "Exchange API keys (verified, encrypted at rest)."},
+    {
+        "name": "exchanges",
+        "description": "Exchange catalog (public), markets, tickers and candles (cached, stored).",
+    },
+    {"name": "bots", "description": "Grid, DCA and indicator bots: configure, start, stop, watch."},
+    {"name": "orders", "description": "A bot's orders, trades (CSV too) and their history."},
+    {
+        "name": "backtests",
+        "description": "Backtest bot configs on stored candles; HTML reports; parameter sweeps.",
+    },
+    {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database.from_settings(settings)
+        app.state.redis = create_redis(settings)
+        app.state.rate_limiter = create_rate_limiter(settings, app.state.redis)
+        app.state.access_denylist = create_access_denylist(settings, app.state.redis)
+        # One request budget per exchange key, shared by every process through Redis.
+        budgets = create_budgets(app.state.redis, settings.redis_key_prefix)
+        app.state.connector_factory = ccxt_factory(budgets)
+        app.state.connector_pool = ConnectorPool(app.state.connector_factory)
+        app.state.market_data_cache = MarketDataCache(
+            SharedCache(app.state.redis, settings.redis_key_prefix),
+            markets_ttl_seconds=settings.markets_cache_ttl_seconds,
+        )
+        app.state.market_rules_provider = exchange_market_rules(
+            app.state.connector_pool, app.state.market_data_cache
+        )
+        # Lifecycle commands reach the bot runtime as Celery tasks, sent after commit.
+        dispatcher = CeleryBotDispatcher(settings=settings)
+        app.state.bot_dispatcher = dispatcher
+        try:
+            yield
+        finally:
+            dispatcher.close()
+            await app.state.connector_pool.close_all()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="AutoGrid",
+        version=__version__,
+        summary="Multi-user backend for automated crypto trading bots.",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    install_observability(app, settings)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.include_router(build_api_router())
+    _summaries_from_docstrings(app)
+    return app
+
+
+def _summaries_from_docstrings(app: FastAPI) -> None:
+    """Use each operation's one-line docstring as its OpenAPI summary (Swagger's list shows it)."""
+    generate = app.openapi
+
+    def openapi_with_summaries() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    description = operation.get("description")
+                    if isinstance(description, str) and description.strip():
+                        operation["summary"] = description.strip().splitlines()[0].rstrip(".")
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi_with_summaries  # type: ignore[method-assign]

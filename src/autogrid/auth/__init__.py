@@ -1,0 +1,1 @@
+"""Authentication: accounts, passwords, JWT access and rotating refresh tokens, who is calling."""

@@ -1,0 +1,67 @@
+"""Who is calling: ``CurrentUser`` and ``AdminUser`` for every router, plus auth plumbing.
+
+Later domains chain ownership on these, e.g. ``owned_bot(bot_id, user: CurrentUser, ...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from autogrid.api.deps import SessionDep, SettingsDep
+from autogrid.auth import service
+from autogrid.auth.denylist import AccessTokenDenylist, create_access_denylist
+from autogrid.core.errors import Forbidden, Unauthorized
+from autogrid.models import User
+
+# auto_error=False: a missing token is raised as our own 401, in the one error shape.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+def get_access_denylist(request: Request) -> AccessTokenDenylist:
+    """The app's denylist; built on first use if the lifespan did not create one."""
+    state = request.app.state
+    denylist: AccessTokenDenylist | None = getattr(state, "access_denylist", None)
+    if denylist is None:
+        # Must live as long as the app: an in-memory list rebuilt per request would forget.
+        denylist = create_access_denylist(state.settings, state.redis)
+        state.access_denylist = denylist
+    return denylist
+
+
+AccessDenylistDep = Annotated[AccessTokenDenylist, Depends(get_access_denylist)]
+
+
+def client_ip(request: Request) -> str:
+    """The peer address; behind a proxy, run uvicorn with --proxy-headers so this is the client."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientIP = Annotated[str, Depends(client_ip)]
+
+
+async def get_current_user(
+    token: BearerToken,
+    session: SessionDep,
+    settings: SettingsDep,
+    denylist: AccessDenylistDep,
+) -> User:
+    if not token:
+        raise Unauthorized("not authenticated")
+    return await service.authenticate_access_token(session, settings, denylist, token)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("admin role required")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -1,0 +1,269 @@
+"""Registration, login, token rotation and revocation: the rules; the boundary commits.
+
+Login rate limits (per client IP and per email, each ``rate_limit_login_per_minute`` in a sliding
+minute) are checked *before* the password is verified, so a blocked client costs no Argon2 work.
+Every attempt counts; a successful login is then forgiven (its hit removed from both windows), so
+users behind one NAT, or a user who logs in from several devices, are only ever limited by failed
+attempts. Forgiving only the one successful attempt (rather than resetting the counter) means an
+attacker cannot clear their failures by logging into an account of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.auth import repository
+from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.passwords import (
+    hash_password,
+    needs_rehash,
+    verify_against_dummy,
+    verify_password,
+)
+from autogrid.auth.schemas import EMAIL_ADAPTER, PASSWORD_MAX_LENGTH, TokenPair
+from autogrid.auth.tokens import (
+    IssuedToken,
+    TokenType,
+    decode_token,
+    issue_access_token,
+    issue_refresh_token,
+)
+from autogrid.core.config import Settings
+from autogrid.core.errors import Conflict, Unauthorized
+from autogrid.core.ratelimit import RateLimiter, enforce_rate_limit
+from autogrid.core.sqltypes import utcnow
+from autogrid.models import Plan, RefreshToken, Role, User
+
+logger = logging.getLogger(__name__)
+
+# One message for unknown email, wrong password and deactivated account: none is revealed.
+INVALID_CREDENTIALS = "incorrect email or password"
+LOGIN_WINDOW_SECONDS = 60
+REGISTER_WINDOW_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRejected:
+    """A refused refresh whose side effects (a revoked family) must still be committed."""
+
+    message: str
+
+
+def normalize_login_email(raw: str) -> str:
+    """Normalise like registration does; a malformed address simply matches no account."""
+    try:
+        return EMAIL_ADAPTER.validate_python(raw)
+    except ValidationError:
+        return raw.strip().lower()
+
+
+def _email_key(email: str) -> str:
+    # Hashed: keeps addresses (personal data) out of Redis and bounds the key length.
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+async def register_user(
+    session: AsyncSession, email: str, password: str, *, role: Role = Role.USER
+) -> User:
+    """Create an active free-plan user; ``email`` must already be normalised (lower-cased)."""
+    if await repository.get_user_by_email(session, email) is not None:
+        raise Conflict("an account with this email already exists")
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        password_hash=await hash_password(password),
+        role=role,
+        plan=Plan.FREE,
+        is_active=True,
+    )
+    if not await repository.insert_user(session, user):
+        raise Conflict("an account with this email already exists")
+    logger.info("user registered user_id=%s role=%s", user.id, role)
+    return user
+
+
+async def register(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    client_ip: str,
+    email: str,
+    password: str,
+) -> User:
+    await enforce_rate_limit(
+        limiter,
+        f"register:ip:{client_ip}",
+        settings.rate_limit_register_per_hour,
+        REGISTER_WINDOW_SECONDS,
+        "too many registrations from this address, try again later",
+    )
+    return await register_user(session, email, password)
+
+
+async def authenticate_password(session: AsyncSession, email: str, password: str) -> User:
+    """The user for these credentials, or the same 401 whatever was wrong."""
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    user = await repository.get_user_by_email(session, email)
+    if user is None:
+        await verify_against_dummy(password)
+        logger.info("login failed: unknown email")
+        raise Unauthorized(INVALID_CREDENTIALS)
+    if not await verify_password(user.password_hash, password):
+        logger.info("login failed: wrong password user_id=%s", user.id)
+        raise Unauthorized(INVALID_CREDENTIALS)
+    if not user.is_active:
+        logger.info("login refused: deactivated user_id=%s", user.id)
+        raise Unauthorized(INVALID_CREDENTIALS)
+    if needs_rehash(user.password_hash):
+        # Parameters were raised since this hash was made; the plain password is at hand now only.
+        user.password_hash = await hash_password(password)
+        await session.flush()
+    return user
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    client_ip: str,
+    email: str,
+    password: str,
+) -> TokenPair:
+    limit = settings.rate_limit_login_per_minute
+    message = "too many login attempts, try again later"
+    ip_key = f"login:ip:{client_ip}"
+    email_key = f"login:email:{_email_key(email)}"
+    ip_hit = await enforce_rate_limit(limiter, ip_key, limit, LOGIN_WINDOW_SECONDS, message)
+    email_hit = await enforce_rate_limit(limiter, email_key, limit, LOGIN_WINDOW_SECONDS, message)
+    user = await authenticate_password(session, email, password)
+    await limiter.forgive(ip_key, ip_hit)
+    await limiter.forgive(email_key, email_hit)
+    logger.info("login succeeded user_id=%s", user.id)
+    return await _start_session(session, settings, user)
+
+
+def _mint_token_pair(
+    settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+) -> tuple[TokenPair, IssuedToken]:
+    access = issue_access_token(settings, user_id, now)
+    refresh = issue_refresh_token(settings, user_id, family_id, now)
+    pair = TokenPair(
+        access_token=access.token,
+        refresh_token=refresh.token,
+        expires_in=settings.access_token_ttl_seconds,
+    )
+    return pair, refresh
+
+
+async def _record_refresh_token(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    refresh: IssuedToken,
+    now: datetime,
+) -> None:
+    await repository.add_refresh_token(
+        session,
+        RefreshToken(
+            user_id=user_id,
+            family_id=family_id,
+            jti=refresh.jti,
+            issued_at=now,
+            expires_at=refresh.expires_at,
+        ),
+    )
+
+
+async def _start_session(session: AsyncSession, settings: Settings, user: User) -> TokenPair:
+    now, family_id = utcnow(), uuid.uuid4()
+    pair, refresh = _mint_token_pair(settings, user.id, family_id, now)
+    await _record_refresh_token(session, user.id, family_id, refresh, now)
+    return pair
+
+
+async def _reject_reuse(
+    session: AsyncSession, token: RefreshToken, now: datetime
+) -> RefreshRejected:
+    # A retired token came back: either it was stolen or the thief already used it. Both
+    # holders lose the session; the real user logs in again.
+    revoked = await repository.revoke_family(session, token.family_id, now)
+    # A rotated token coming back is the theft signal; one revoked by logout or an admin is not.
+    level = logging.WARNING if token.replaced_by_jti is not None else logging.INFO
+    logger.log(
+        level,
+        "retired refresh token presented user_id=%s family_id=%s rotated=%s revoked=%s",
+        token.user_id,
+        token.family_id,
+        token.replaced_by_jti is not None,
+        revoked,
+    )
+    return RefreshRejected("refresh token was already used or revoked; log in again")
+
+
+async def rotate_refresh_token(
+    session: AsyncSession, settings: Settings, refresh_token: str
+) -> TokenPair | RefreshRejected:
+    """Exchange a refresh token for a new pair, retiring it.
+
+    Returns ``RefreshRejected`` (instead of raising) when the refusal revoked a family, because
+    raising would roll that revocation back; the caller commits, then answers 401.
+    """
+    claims = decode_token(settings, refresh_token, TokenType.REFRESH)
+    now = utcnow()
+    token = await repository.lock_refresh_token(session, claims.jti)
+    if token is None or token.user_id != claims.user_id:
+        raise Unauthorized("unknown refresh token")
+    if token.revoked_at is not None:
+        return await _reject_reuse(session, token, now)
+    if token.expires_at <= now:
+        raise Unauthorized("token has expired")
+    user = await repository.get_user_by_id(session, token.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("account is not active")
+    pair, refresh = _mint_token_pair(settings, user.id, token.family_id, now)
+    if not await repository.mark_rotated(session, token.id, refresh.jti, now):
+        return await _reject_reuse(session, token, now)
+    await _record_refresh_token(session, user.id, token.family_id, refresh, now)
+    return pair
+
+
+async def logout(
+    session: AsyncSession,
+    settings: Settings,
+    denylist: AccessTokenDenylist,
+    refresh_token: str,
+    access_token: str | None,
+) -> None:
+    """Revoke the refresh token's whole family and, if presented, the access token's jti."""
+    claims = decode_token(settings, refresh_token, TokenType.REFRESH)
+    assert claims.family_id is not None  # decode_token guarantees it for refresh tokens
+    await repository.revoke_family(session, claims.family_id, utcnow())
+    if access_token:
+        try:
+            access = decode_token(settings, access_token, TokenType.ACCESS)
+        except Unauthorized:
+            return  # an invalid or expired access token is already unusable
+        await denylist.deny(access.jti, access.expires_at)
+    logger.info("logout user_id=%s family_id=%s", claims.user_id, claims.family_id)
+
+
+async def authenticate_access_token(
+    session: AsyncSession, settings: Settings, denylist: AccessTokenDenylist, token: str
+) -> User:
+    """The active user behind a valid, unrevoked access token; 401 otherwise."""
+    claims = decode_token(settings, token, TokenType.ACCESS)
+    if await denylist.is_denied(claims.jti):
+        raise Unauthorized("token has been revoked")
+    # Loaded on every request so deactivation and role changes apply at once, not at expiry.
+    user = await repository.get_user_by_id(session, claims.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("account is not active")
+    return user

@@ -1,0 +1,115 @@
+"""JSON Web Tokens: HS256 only, a type claim per purpose, and a jti for revocation.
+
+Pure functions of (settings, now): no database or clock of their own, so expiry is testable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import jwt
+
+from autogrid.core.config import Settings
+from autogrid.core.errors import Unauthorized
+
+# Pinned: decoding never trusts the token's own "alg" header (no "none", no algorithm confusion).
+ALGORITHM = "HS256"
+_REQUIRED_CLAIMS = ["sub", "type", "jti", "iat", "exp"]
+
+
+class TokenType(StrEnum):
+    ACCESS = "access"
+    REFRESH = "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    type: TokenType
+    jti: str
+    expires_at: datetime
+    family_id: uuid.UUID | None
+
+
+def new_jti() -> str:
+    return uuid.uuid4().hex
+
+
+def _encode(settings: Settings, claims: dict[str, object]) -> str:
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+
+
+def issue_access_token(settings: Settings, user_id: uuid.UUID, now: datetime) -> IssuedToken:
+    jti = new_jti()
+    expires_at = now + timedelta(seconds=settings.access_token_ttl_seconds)
+    token = _encode(
+        settings,
+        {
+            "sub": str(user_id),
+            "type": TokenType.ACCESS.value,
+            "jti": jti,
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+        },
+    )
+    return IssuedToken(token=token, jti=jti, expires_at=expires_at)
+
+
+def issue_refresh_token(
+    settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+) -> IssuedToken:
+    jti = new_jti()
+    expires_at = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
+    token = _encode(
+        settings,
+        {
+            "sub": str(user_id),
+            "type": TokenType.REFRESH.value,
+            "jti": jti,
+            "family_id": str(family_id),
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+        },
+    )
+    return IssuedToken(token=token, jti=jti, expires_at=expires_at)
+
+
+def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
+    """Verify signature, expiry and purpose; any failure is the same kind of 401."""
+    try:
+        payload = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[ALGORITHM],
+            options={"require": _REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise Unauthorized("token has expired") from error
+    except jwt.PyJWTError as error:
+        raise Unauthorized("invalid token") from error
+    if payload.get("type") != expected.value:
+        # Stops a long-lived refresh token from being used as an access token and vice versa.
+        raise Unauthorized(f"expected an {expected.value} token")
+    try:
+        user_id = uuid.UUID(str(payload["sub"]))
+        family_raw = payload.get("family_id")
+        family_id = uuid.UUID(str(family_raw)) if family_raw is not None else None
+        jti = str(payload["jti"])
+        expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
+    except (ValueError, TypeError) as error:
+        raise Unauthorized("invalid token") from error
+    if expected is TokenType.REFRESH and family_id is None:
+        raise Unauthorized("invalid token")
+    return TokenClaims(
+        user_id=user_id, type=expected, jti=jti, expires_at=expires_at, family_id=family_id
+    )

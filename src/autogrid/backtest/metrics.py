@@ -1,0 +1,131 @@
+"""Performance arithmetic on float arrays: equity, drawdown, daily ratios, downsampling.
+
+Conventions (the API documents them too):
+
+* **Equity** is marked to market at every candle close: quote + base x close, with the balances of
+  the last balance step at or before that candle (``np.searchsorted``: no loop over candles).
+* **Drawdown** at a candle is how far equity is below its running peak, in percent (>= 0).
+* **Daily returns**: equity at the last close of each UTC calendar day (by candle open time, so a
+  daily candle counts on its own day); days without candles (exchange outages) keep the previous
+  day's equity, so every calendar day counts. The first return runs from the starting equity.
+* **Sharpe** = mean / sample standard deviation of daily returns x sqrt(365); **Sortino** = mean /
+  downside deviation x sqrt(365), the downside deviation being the root mean square of the
+  negative daily returns over all days (target 0). Risk-free rate 0; crypto trades 365 days a
+  year. ``None`` when undefined (fewer than two days, or no variation / no losing day).
+* **CAGR** compounds the total return over the span between the first and the last close, with
+  365-day years; ``None`` when it overflows (a run of minutes annualised).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+
+import numpy as np
+from numpy.typing import NDArray
+
+DAY_MS = 86_400_000
+DAYS_PER_YEAR = 365
+MAX_CURVE_POINTS = 2_000
+
+Floats = NDArray[np.float64]
+Indices = NDArray[np.intp]
+
+
+def balances_at_closes(
+    steps: Sequence[tuple[int, Decimal, Decimal]],
+    initial_quote: Decimal,
+    initial_base: Decimal,
+    candles: int,
+) -> tuple[Floats, Floats]:
+    """Quote and base held at each candle's close, from the engine's balance steps."""
+    quote = np.array([float(initial_quote), *(float(q) for _, q, _ in steps)])
+    base = np.array([float(initial_base), *(float(b) for _, _, b in steps)])
+    at = np.fromiter((index for index, _, _ in steps), dtype=np.intp, count=len(steps))
+    # Position 0 holds the starting balances; step k (candle at[k]) is position k + 1.
+    last_step = np.searchsorted(at, np.arange(candles), side="right")
+    return quote[last_step], base[last_step]
+
+
+def drawdown_pct(equity: Floats) -> Floats:
+    peak = np.maximum.accumulate(equity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdown = np.where(peak > 0, (peak - equity) / peak * 100.0, 0.0)
+    return drawdown
+
+
+def daily_equity(open_ms: NDArray[np.int64], equity: Floats) -> Floats:
+    """Equity at the end of each UTC calendar day from the first candle's to the last one's."""
+    day = open_ms // DAY_MS
+    last_of_day = np.flatnonzero(np.diff(day)) if day.shape[0] > 1 else np.empty(0, np.intp)
+    last_of_day = np.append(last_of_day, day.shape[0] - 1)
+    days_seen = day[last_of_day]
+    calendar = np.arange(days_seen[0], days_seen[-1] + 1)
+    # A day without candles keeps the equity of the last day that had some.
+    which = np.searchsorted(days_seen, calendar, side="right") - 1
+    values: Floats = equity[last_of_day][which]
+    return values
+
+
+def daily_returns(start_equity: float, daily: Floats) -> Floats:
+    values = np.concatenate(([start_equity], daily))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns: Floats = values[1:] / values[:-1] - 1.0
+    return returns[np.isfinite(returns)]
+
+
+def sharpe(returns: Floats) -> float | None:
+    if returns.shape[0] < 2:
+        return None
+    deviation = float(np.std(returns, ddof=1))
+    if deviation == 0 or not math.isfinite(deviation):
+        return None
+    return float(np.mean(returns)) / deviation * math.sqrt(DAYS_PER_YEAR)
+
+
+def sortino(returns: Floats) -> float | None:
+    if returns.shape[0] < 2:
+        return None
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside == 0 or not math.isfinite(downside):
+        return None
+    return float(np.mean(returns)) / downside * math.sqrt(DAYS_PER_YEAR)
+
+
+def cagr_pct(growth: float, span_ms: int) -> float | None:
+    """Compound annual growth in percent, for equity multiplied by ``growth`` over the span."""
+    if span_ms <= 0 or growth <= 0 or not math.isfinite(growth):
+        return None
+    years = span_ms / (DAYS_PER_YEAR * DAY_MS)
+    try:
+        return (math.exp(math.log(growth) / years) - 1.0) * 100.0
+    except OverflowError:
+        return None
+
+
+def min_max_indices(values: Floats, max_points: int = MAX_CURVE_POINTS) -> Indices:
+    """At most ``max_points`` indices that keep the shape of ``values``, extremes included.
+
+    The series is cut into equal buckets; each keeps its lowest and highest point (in time
+    order), so every peak and trough survives and a drawdown drawn from the downsampled curve is
+    as deep as the real one. The first and last points are always kept.
+    """
+    count = values.shape[0]
+    if count <= max_points:
+        return np.arange(count)
+    buckets = (max_points - 2) // 2
+    size = -(-count // buckets)
+    padded = np.concatenate((values, np.full(buckets * size - count, values[-1])))
+    table = padded.reshape(buckets, size)
+    starts = np.arange(buckets) * size
+    lows = np.minimum(starts + table.argmin(axis=1), count - 1)
+    highs = np.minimum(starts + table.argmax(axis=1), count - 1)
+    chosen = np.unique(np.concatenate(([0, count - 1], lows, highs)))
+    return chosen
+
+
+def exposure_pct(base: Floats, close: Floats, min_base: float, min_value: float) -> float:
+    """Percent of candles closing with a position worth selling (dust does not count)."""
+    exposed = (base >= min_base) & (base * close >= min_value) & (base > 0)
+    return int(np.count_nonzero(exposed)) / int(base.shape[0]) * 100.0

@@ -1,0 +1,253 @@
+"""What a backtest tells the trader: metrics, curves and trades, from a run and its candles.
+
+Money (equity, fees, P&L, prices, amounts) stays ``Decimal`` and is written as strings in
+``to_dict``; percentages and ratios are floats; the chart curves are floats (they are computed
+in numpy and exist to be drawn). See ``metrics`` for the definitions of each figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from autogrid.backtest import metrics
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays, TradeRecord
+from autogrid.backtest.trades import ClosedTrade, closed_trades, iso_utc, plain
+from autogrid.market_data.timeframes import canonical_name, ms_to_datetime
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """A downsampled series for charts: close times (ms) and values."""
+
+    time_ms: NDArray[np.int64]
+    values: NDArray[np.float64]
+
+    def points(self) -> list[list[Any]]:
+        return [
+            [iso_utc(ms_to_datetime(int(ms))), float(value)]
+            for ms, value in zip(self.time_ms.tolist(), self.values.tolist(), strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class GridBreakdown:
+    """A grid's profit split: completed round trips versus inventory still held."""
+
+    grid_profit: Decimal  # completed buy -> sell round trips, after both fees
+    realized_pnl: Decimal  # grid profit plus sales of inventory bought at start
+    unrealized_pnl: Decimal  # held lots at the last close minus what they cost
+    position: Decimal
+    position_cost: Decimal
+
+    def to_dict(self) -> dict[str, str]:
+        return {name: plain(getattr(self, name)) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    strategy: str
+    symbol: str
+    timeframe: str
+    start: datetime  # close of the first candle: the strategy's first decision
+    end: datetime  # close of the last candle
+    candles: int
+    initial_equity: Decimal
+    final_equity: Decimal
+    final_quote: Decimal
+    final_base: Decimal
+    fees: Decimal
+    return_pct: float
+    cagr_pct: float | None
+    max_drawdown_pct: float
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    trades: int  # closed trades (one per sell)
+    win_rate: float | None  # percent of closed trades with pnl > 0
+    profit_factor: float | None  # gross profit / gross loss; None without losing trades
+    fills: int
+    round_trips: int
+    exposure_pct: float
+    buy_and_hold_pct: float
+    grid: GridBreakdown | None
+    stop_reason: str | None
+    decide_calls: int
+    run_seconds: float | None
+    equity_curve: Curve
+    drawdown_curve: Curve
+    price_curve: Curve
+    closed_trades: tuple[ClosedTrade, ...]
+    fill_records: tuple[TradeRecord, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """The figures, JSON-ready (Decimal as strings)."""
+        return {
+            "strategy": self.strategy,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe,
+            "start": iso_utc(self.start),
+            "end": iso_utc(self.end),
+            "candles": self.candles,
+            "initial_equity": plain(self.initial_equity),
+            "final_equity": plain(self.final_equity),
+            "final_quote": plain(self.final_quote),
+            "final_base": plain(self.final_base),
+            "fees": plain(self.fees),
+            "return_pct": self.return_pct,
+            "cagr_pct": self.cagr_pct,
+            "max_drawdown_pct": self.max_drawdown_pct,
+            "sharpe": self.sharpe,
+            "sortino": self.sortino,
+            "calmar": self.calmar,
+            "trades": self.trades,
+            "win_rate": self.win_rate,
+            "profit_factor": self.profit_factor,
+            "fills": self.fills,
+            "round_trips": self.round_trips,
+            "exposure_pct": self.exposure_pct,
+            "buy_and_hold_pct": self.buy_and_hold_pct,
+            "grid": None if self.grid is None else self.grid.to_dict(),
+            "stop_reason": self.stop_reason,
+            "decide_calls": self.decide_calls,
+            "run_seconds": self.run_seconds,
+        }
+
+    def to_dict(self, *, max_closed_trades: int | None = None) -> dict[str, Any]:
+        """Everything for the API, JSON-safe (no NaN or infinity): the summary, the curves and
+        the closed trades (the first ``max_closed_trades`` of them, with the total count)."""
+        summary = {
+            name: None if isinstance(value, float) and not math.isfinite(value) else value
+            for name, value in self.summary().items()
+        }
+        kept = self.closed_trades[:max_closed_trades]
+        return {
+            **summary,
+            "equity_curve": self.equity_curve.points(),
+            "drawdown_curve": self.drawdown_curve.points(),
+            "price_curve": self.price_curve.points(),
+            "closed_trades": [trade.to_dict() for trade in kept],
+            "closed_trades_total": len(self.closed_trades),
+        }
+
+
+def build_result(
+    run: BacktestRun,
+    candles: CandleArrays,
+    settings: BacktestSettings,
+    *,
+    strategy: str,
+    run_seconds: float | None = None,
+) -> BacktestResult:
+    market = settings.market
+    close = candles.close
+    close_ms = candles.ts_ms + settings.timeframe_ms
+    quote, base = metrics.balances_at_closes(
+        run.balance_steps, settings.initial_quote, settings.initial_base, len(candles)
+    )
+    equity = quote + base * close
+    drawdown = metrics.drawdown_pct(equity)
+
+    first_close, last_close = _dec(close[0]), _dec(close[-1])
+    initial_equity = settings.initial_quote + settings.initial_base * first_close
+    final_equity = run.final_quote + run.final_base * last_close
+    growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
+    span_ms = int(close_ms[-1] - close_ms[0])
+    cagr = metrics.cagr_pct(float(growth), span_ms)
+    max_drawdown = float(drawdown.max())
+    daily = metrics.daily_returns(float(equity[0]), metrics.daily_equity(candles.ts_ms, equity))
+
+    start = ms_to_datetime(int(close_ms[0]))
+    trades = closed_trades(
+        run.fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
+    )
+    wins = sum(trade.pnl for trade in trades if trade.pnl > 0)
+    losses = -sum(trade.pnl for trade in trades if trade.pnl < 0)
+    keep = _curve_indices(equity, drawdown)
+    price_keep = metrics.min_max_indices(close)
+    return BacktestResult(
+        strategy=strategy,
+        symbol=market.symbol,
+        timeframe=canonical_name(settings.timeframe_ms),
+        start=start,
+        end=ms_to_datetime(int(close_ms[-1])),
+        candles=len(candles),
+        initial_equity=initial_equity,
+        final_equity=final_equity,
+        final_quote=run.final_quote,
+        final_base=run.final_base,
+        fees=run.fees,
+        return_pct=float((growth - 1) * 100),
+        cagr_pct=cagr,
+        max_drawdown_pct=max_drawdown,
+        sharpe=metrics.sharpe(daily),
+        sortino=metrics.sortino(daily),
+        calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
+        trades=len(trades),
+        win_rate=(
+            sum(1 for trade in trades if trade.pnl > 0) / len(trades) * 100 if trades else None
+        ),
+        profit_factor=float(wins / losses) if losses > 0 else None,
+        fills=len(run.fills),
+        round_trips=_round_trips(run.strategy_state, trades),
+        exposure_pct=metrics.exposure_pct(
+            base,
+            close,
+            float(max(market.min_amount, market.amount_step)),
+            float(market.min_cost),
+        ),
+        buy_and_hold_pct=(float(close[-1]) / float(close[0]) - 1.0) * 100.0,
+        grid=_grid_breakdown(run.strategy_state, last_close),
+        stop_reason=run.stop_reason,
+        decide_calls=run.decide_calls,
+        run_seconds=run_seconds,
+        equity_curve=Curve(close_ms[keep], equity[keep]),
+        drawdown_curve=Curve(close_ms[keep], drawdown[keep]),
+        price_curve=Curve(close_ms[price_keep], close[price_keep]),
+        closed_trades=tuple(trades),
+        fill_records=tuple(run.fills),
+    )
+
+
+def _dec(value: np.floating[Any] | float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _curve_indices(equity: NDArray[np.float64], drawdown: NDArray[np.float64]) -> NDArray[np.intp]:
+    # The deepest drawdown point is always kept, whatever bucket it falls in.
+    keep = metrics.min_max_indices(equity, metrics.MAX_CURVE_POINTS - 1)
+    return np.union1d(keep, [int(drawdown.argmax())])
+
+
+def _round_trips(state: dict[str, Any], trades: list[ClosedTrade]) -> int:
+    """The strategy's own count when it keeps one (a grid's buy -> sell cycles, an indicator
+    bot's closed positions, a DCA bot's closed deals); else the closed trades."""
+    if "round_trips" in state:
+        return int(state["round_trips"])
+    if "deal" in state and "phase" in state:
+        open_deal = state["phase"] in {"opening", "in_deal", "closing"}
+        return int(state["deal"]) - (1 if open_deal else 0)
+    return len(trades)
+
+
+def _grid_breakdown(state: dict[str, Any], last_close: Decimal) -> GridBreakdown | None:
+    if "grid_profit" not in state:
+        return None
+    lots = [(Decimal(amount), Decimal(cost)) for amount, cost, _ in state["lots"].values()]
+    position = sum((amount for amount, _ in lots), ZERO)
+    cost = sum((lot_cost for _, lot_cost in lots), ZERO)
+    return GridBreakdown(
+        grid_profit=Decimal(state["grid_profit"]),
+        realized_pnl=Decimal(state["realized_pnl"]),
+        unrealized_pnl=position * last_close - cost,
+        position=position,
+        position_cost=cost,
+    )

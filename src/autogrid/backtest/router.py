@@ -1,0 +1,160 @@
+"""/api/v1/backtests: submit, watch, read, report and delete backtests; parameter sweeps."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
+from fastapi.responses import HTMLResponse
+
+from autogrid.api.deps import SessionDep, SettingsDep
+from autogrid.auth.dependencies import CurrentUser
+from autogrid.backtest import service, sweeps
+from autogrid.backtest.schemas import (
+    BacktestCreate,
+    BacktestPage,
+    BacktestRead,
+    SweepCreate,
+    SweepPage,
+    SweepRead,
+)
+from autogrid.backtest.tasks import BacktestQueue, QueueAfterCommit, backtest_queue
+from autogrid.bots.dependencies import MarketRulesDep
+from autogrid.core.errors import ErrorResponse
+from autogrid.core.pagination import PageDep
+
+router = APIRouter(prefix="/backtests", tags=["backtests"])
+
+# The report needs nothing but its own inline styles: should any text in it ever escape its
+# escaping, the browser still runs no script and fetches nothing.
+REPORT_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _after_commit(
+    background: BackgroundTasks, queue: Annotated[BacktestQueue, Depends(backtest_queue)]
+) -> QueueAfterCommit:
+    return QueueAfterCommit(background, queue)
+
+
+AfterCommitDep = Annotated[QueueAfterCommit, Depends(_after_commit)]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+_SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: _error("Invalid body, a config the strategy refuses, or a range over the limit"),
+    429: _error("Too many backtests or sweeps in progress (details: limit, active)"),
+    503: _error("The exchange's market rules could not be loaded; retry"),
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _error("The status forbids this (details.status is the current one)"),
+}
+
+
+@router.post(
+    "",
+    response_model=BacktestRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_SUBMIT_ERRORS,
+)
+async def create_backtest(
+    body: BacktestCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    markets: MarketRulesDep,
+    settings: SettingsDep,
+    after_commit: AfterCommitDep,
+) -> BacktestRead:
+    """Queue a backtest of a bot config over stored candles; poll it for progress and results."""
+    backtest = await service.create_backtest(session, user, body, markets, settings)
+    after_commit.send([backtest.id])
+    return service.backtest_read(backtest)
+
+
+@router.get("", response_model=BacktestPage)
+async def list_backtests(user: CurrentUser, session: SessionDep, page: PageDep) -> BacktestPage:
+    """List your backtests, newest first (without results)."""
+    rows, total = await service.list_backtests(session, user, page)
+    return BacktestPage(
+        items=[service.backtest_item(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/sweeps",
+    response_model=SweepRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_SUBMIT_ERRORS,
+)
+async def create_sweep(
+    body: SweepCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    markets: MarketRulesDep,
+    settings: SettingsDep,
+    after_commit: AfterCommitDep,
+) -> SweepRead:
+    """Queue one backtest per combination of the varied config values, ranked when all finish."""
+    sweep, runs = await sweeps.create_sweep(session, user, body, markets, settings)
+    after_commit.send([run.id for run in runs])
+    return await sweeps.get_sweep(session, user, sweep.id)
+
+
+@router.get("/sweeps", response_model=SweepPage)
+async def list_sweeps(user: CurrentUser, session: SessionDep, page: PageDep) -> SweepPage:
+    """List your sweeps, newest first (without their runs)."""
+    items, total = await sweeps.list_sweeps(session, user, page)
+    return SweepPage(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/sweeps/{sweep_id}", response_model=SweepRead)
+async def get_sweep(sweep_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> SweepRead:
+    """A sweep's runs with their status; best first by its metric once every run finished."""
+    return await sweeps.get_sweep(session, user, sweep_id)
+
+
+@router.delete("/sweeps/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_CONFLICT)
+async def delete_sweep(sweep_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    """Delete a sweep and its runs (409 while a run is running)."""
+    await sweeps.delete_sweep(session, user, sweep_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{backtest_id}", response_model=BacktestRead)
+async def get_backtest(
+    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> BacktestRead:
+    """Read one of your backtests: status, progress, and its results once succeeded."""
+    return service.backtest_read(await service.get_backtest(session, user, backtest_id))
+
+
+@router.get(
+    "/{backtest_id}/report",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, **_CONFLICT},
+)
+async def get_report(
+    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> HTMLResponse:
+    """A succeeded backtest as one self-contained HTML page with charts (409 before that)."""
+    return HTMLResponse(
+        await service.get_report(session, user, backtest_id), headers=REPORT_HEADERS
+    )
+
+
+@router.delete("/{backtest_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_CONFLICT)
+async def delete_backtest(
+    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> Response:
+    """Delete a queued or finished backtest (409 while it runs, or if a sweep's run)."""
+    await service.delete_backtest(session, user, backtest_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,335 @@
+"""Parameter sweeps: one base backtest run once per combination of varied config values.
+
+A sweep varies fields of the base backtest's ``config`` (e.g. ``grid_count``, ``lower_price``);
+its runs are the cartesian product of the value lists, in a fixed order (the first field varies
+slowest), each a ``Backtest`` row with the sweep's id that remembers its index and values. Every
+combination is validated up front like a backtest of its own; an invalid one makes the whole
+sweep a 422 naming it. The runs go to the workers as one group of run tasks.
+
+The ranking is computed from the stored results of the runs (one figure read in SQL), never from
+what a worker reported, so it is the same whenever it is asked: succeeded runs with the figure,
+best first by ``order`` (ties keep combination order); then succeeded runs without it (e.g. no
+Sharpe ratio over less than two days) and failed runs, unranked, in combination order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.backtest import repository, service
+from autogrid.backtest.schemas import (
+    BACKTEST_CREATE,
+    AnyBacktestCreate,
+    RankMetric,
+    SortOrder,
+    SweepCounts,
+    SweepCreate,
+    SweepListItem,
+    SweepRead,
+    SweepRunRead,
+    SweepStatus,
+)
+from autogrid.bots.markets import MarketRulesProvider
+from autogrid.bots.validation import invalid
+from autogrid.core.config import Settings
+from autogrid.core.errors import NotFound, Unprocessable
+from autogrid.core.pagination import PageParams
+from autogrid.core.sqltypes import utcnow
+from autogrid.exchanges.types import MarketRules
+from autogrid.models import User
+from autogrid.models.backtest import Backtest, BacktestStatus, BacktestSweep
+from autogrid.observability.metrics import BACKTESTS
+
+logger = logging.getLogger(__name__)
+
+MAX_NAMED_COMBINATIONS = 10  # invalid combinations listed in one error's details
+
+# Fields that pick the schema itself: varying them is not a sweep of one strategy.
+FIXED_FIELDS = frozenset({"strategy"})
+
+
+def sweep_size(vary: Mapping[str, Sequence[Any]]) -> int:
+    return math.prod(len(values) for values in vary.values())
+
+
+def vary_problem(vary: Mapping[str, Sequence[Any]], config_model: type[BaseModel]) -> str | None:
+    """Why ``vary`` cannot apply to configs of ``config_model``, or None."""
+    known = set(config_model.model_fields)
+    for name, values in vary.items():
+        if name in FIXED_FIELDS:
+            return f"{name} cannot be varied: sweep one {name} at a time"
+        if name not in known:
+            choices = ", ".join(sorted(known - FIXED_FIELDS))
+            return f"{name} is not a config field of this bot type; use one of {choices}"
+        keys = [_identity(value) for value in values]
+        if len(set(keys)) != len(keys):
+            return f"{name} lists a value twice"
+    return None
+
+
+def _identity(value: Any) -> tuple[str, Any]:
+    # 1 and True (and 1.0) are equal in Python but different values here.
+    return (type(value).__name__, value)
+
+
+def combinations(vary: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the values, the first field varying slowest."""
+    names = list(vary)
+    return [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(vary[name] for name in names))
+    ]
+
+
+def describe(combination: Mapping[str, Any]) -> str:
+    """``grid_count=40, lower_price='95000'``: names a combination in an error message."""
+    return ", ".join(f"{name}={value!r}" for name, value in combination.items())
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """What the ranking needs of one run, as stored."""
+
+    id: Any
+    index: int
+    status: str
+    value: Any  # the rank_by figure from the stored results (JSON), if any
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    row: RunRow
+    value: float | None
+    rank: int | None
+
+
+def figure(raw: Any) -> Decimal | None:
+    """A stored figure as a comparable number (money is stored as text); None if absent."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        number = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def sweep_status(counts: Mapping[str, int]) -> SweepStatus:
+    """From the number of runs in each status."""
+    queued = counts.get(BacktestStatus.QUEUED, 0)
+    running = counts.get(BacktestStatus.RUNNING, 0)
+    if queued and queued == sum(counts.values()):
+        return SweepStatus.QUEUED
+    if queued or running:
+        return SweepStatus.RUNNING
+    return SweepStatus.FINISHED
+
+
+def rank_runs(rows: Sequence[RunRow], order: SortOrder, *, finished: bool) -> list[Ranked]:
+    """Best first when ``finished``; otherwise combination order, nobody ranked yet."""
+    by_index = sorted(rows, key=lambda row: row.index)
+    values = {row.index: figure(row.value) for row in by_index}
+    if not finished:
+        return [Ranked(row, _shown(values[row.index]), None) for row in by_index]
+    scored = [
+        row
+        for row in by_index
+        if row.status == BacktestStatus.SUCCEEDED and values[row.index] is not None
+    ]
+    # sorted() is stable, with reverse=True too: equal figures keep combination order.
+    best_first = sorted(
+        scored,
+        key=lambda row: values[row.index] or Decimal(0),
+        reverse=order is SortOrder.DESC,
+    )
+    ranked = [
+        Ranked(row, _shown(values[row.index]), place)
+        for place, row in enumerate(best_first, start=1)
+    ]
+    chosen = {row.index for row in best_first}
+    ranked += [
+        Ranked(row, _shown(values[row.index]), None) for row in by_index if row.index not in chosen
+    ]
+    return ranked
+
+
+def _shown(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+# --- submitting ---------------------------------------------------------------------------
+
+
+async def create_sweep(
+    session: AsyncSession,
+    user: User,
+    body: SweepCreate,
+    markets: MarketRulesProvider,
+    limits: Settings,
+) -> tuple[BacktestSweep, list[Backtest]]:
+    base = body.base
+    size = sweep_size(body.vary)
+    if size > limits.backtest_max_sweep_runs:
+        message = (
+            f"the sweep expands to {size:,} runs; at most {limits.backtest_max_sweep_runs:,} "
+            "are allowed: vary fewer values"
+        )
+        raise Unprocessable(
+            message,
+            details=[
+                service.detail(
+                    message,
+                    ("vary",),
+                    "sweep_too_large",
+                    limit=limits.backtest_max_sweep_runs,
+                    runs=size,
+                )
+            ],
+        )
+    problem = vary_problem(body.vary, type(base.config))
+    if problem is not None:
+        raise invalid(problem, "vary")
+    service.check_range(base, limits, "base")
+    market = await service.market_rules(markets, base.exchange, base.symbol)
+    all_params = _sweep_params(base, body.vary, market)
+    await service.reserve_slot(session, user, limits)
+    now = utcnow()
+    sweep = BacktestSweep(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        vary=body.vary,
+        rank_by=body.rank_by,
+        sort_order=body.order,
+        runs=size,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(session, sweep)
+    await session.flush()  # the sweep first: its runs reference it
+    runs = [service.new_run(user, params, sweep_id=sweep.id) for params in all_params]
+    repository.add(session, *runs)
+    await session.flush()
+    BACKTESTS.labels(BacktestStatus.QUEUED).inc(len(runs))
+    logger.info("sweep queued sweep_id=%s user_id=%s runs=%d", sweep.id, user.id, size)
+    return sweep, runs
+
+
+def _sweep_params(
+    base: AnyBacktestCreate, vary: dict[str, list[Any]], market: MarketRules
+) -> list[dict[str, Any]]:
+    try:
+        base_config = service.config_of(base).model_dump(mode="json")
+    except service.RunRejected as error:
+        raise invalid(str(error), "base", *error.loc, kind="strategy_config") from None
+    base_json = base.model_dump(mode="json")
+    accepted: list[dict[str, Any]] = []
+    refused: list[tuple[dict[str, Any], str]] = []
+    for index, combination in enumerate(combinations(vary)):
+        data = {**base_json, "config": {**base_config, **combination}}
+        try:
+            params = service.run_params(BACKTEST_CREATE.validate_python(data), market)
+        except ValidationError as error:
+            refused.append((combination, _first_problem(error)))
+        except service.RunRejected as error:
+            refused.append((combination, str(error)))
+        else:
+            params["sweep"] = {"index": index, "parameters": combination}
+            accepted.append(params)
+    if refused:
+        first, reason = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise Unprocessable(
+            f"combination {describe(first)} is invalid: {reason}{more}",
+            details=[
+                service.detail(reason, ("vary",), "invalid_combination", combination=combination)
+                for combination, reason in refused[:MAX_NAMED_COMBINATIONS]
+            ],
+        )
+    return accepted
+
+
+def _first_problem(error: ValidationError) -> str:
+    item = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in item["loc"][1:])  # loc[0] is the bot type
+    return f"{where}: {item['msg']}" if where else str(item["msg"])
+
+
+# --- reading and deleting -----------------------------------------------------------------
+
+
+async def get_sweep(session: AsyncSession, user: User, sweep_id: uuid.UUID) -> SweepRead:
+    """The sweep with each run's status; ranked from the stored results once all finished."""
+    sweep = await repository.get_sweep(session, user.id, sweep_id)
+    if sweep is None:
+        raise NotFound("sweep not found")
+    rows = await repository.sweep_runs(session, sweep.id, sweep.rank_by)
+    by_id = {row.id: row for row in rows}
+    counts = Counter(row.status for row in rows)
+    ranked = rank_runs(
+        [RunRow(row.id, row.index, row.status, row.value) for row in rows],
+        SortOrder(sweep.sort_order),
+        finished=sweep_status(counts) is SweepStatus.FINISHED,
+    )
+    runs = [
+        SweepRunRead(
+            id=entry.row.id,
+            status=BacktestStatus(entry.row.status),
+            progress=by_id[entry.row.id].progress,
+            parameters=by_id[entry.row.id].parameters,
+            value=entry.value,
+            rank=entry.rank,
+            error=by_id[entry.row.id].error,
+        )
+        for entry in ranked
+    ]
+    return SweepRead(**dict(_sweep_item(sweep, counts)), runs=runs)
+
+
+async def list_sweeps(
+    session: AsyncSession, user: User, page: PageParams
+) -> tuple[list[SweepListItem], int]:
+    rows, total = await repository.list_sweeps(
+        session, user.id, limit=page.limit, offset=page.offset
+    )
+    counts = await repository.status_counts(session, [sweep.id for sweep in rows])
+    return [_sweep_item(sweep, counts.get(sweep.id, {})) for sweep in rows], total
+
+
+async def delete_sweep(session: AsyncSession, user: User, sweep_id: uuid.UUID) -> None:
+    """Delete a sweep and its runs; 409 while one of them is running."""
+    sweep = await repository.get_sweep(session, user.id, sweep_id, for_update=True)
+    if sweep is None:
+        raise NotFound("sweep not found")
+    # Locks the runs too: a worker claiming one now waits, then finds it deleted.
+    running = await repository.count_running_runs(session, sweep.id)
+    if running:
+        raise service.BacktestStatusConflict(
+            f"{running} runs of this sweep are running: wait for them to finish",
+            BacktestStatus.RUNNING,
+        )
+    await repository.delete_sweep(session, sweep)
+    logger.info("sweep deleted sweep_id=%s user_id=%s", sweep_id, user.id)
+
+
+def _sweep_item(sweep: BacktestSweep, counts: Mapping[str, int]) -> SweepListItem:
+    return SweepListItem(
+        id=sweep.id,
+        status=sweep_status(counts),
+        vary=sweep.vary,
+        rank_by=RankMetric(sweep.rank_by),
+        order=SortOrder(sweep.sort_order),
+        runs_total=sweep.runs,
+        counts=SweepCounts(**{status.value: counts.get(status, 0) for status in BacktestStatus}),
+        created_at=sweep.created_at,
+    )

@@ -1,0 +1,325 @@
+"""Backtest jobs: run one backtest, and recover the ones a dead worker or a lost message left.
+
+``run_backtest(backtest_id)`` is safe to deliver any number of times, even in parallel: it first
+claims the row with ``UPDATE ... SET status = 'running' WHERE status = 'queued'`` and commits, so
+only one delivery ever runs it; any other finds the row running or finished (or deleted) and
+does nothing. Progress is committed at each stage, the engine itself running uninterrupted:
+
+    claimed 0.0 -> candles loaded 0.3 -> engine done 0.7 -> results and report built 0.9 -> 1.0
+
+Expected failures (no candles in the range, the time limit) end as ``failed`` with a message for
+the user; anything else too, with a generic message, and is logged with its traceback.
+
+A worker that dies mid-run (OOM, kill -9) leaves the row ``running``: Redis redelivers the
+message, which then does nothing (claimed). ``recover_backtests`` (beat, every 5 minutes) marks
+rows running for longer than ``STALE_AFTER_SECONDS`` as failed rather than requeueing them: a
+backtest that killed its worker would kill the next one too, and the user can resubmit it. The
+threshold is above the task's hard time limit, so a row still running then has no live task
+(the prefork pool enforces the limit; under the solo pool a late finisher's result is dropped,
+since only a running row can be finished). It also re-sends the message of backtests queued and
+untouched for ``RESEND_QUEUED_AFTER_SECONDS`` (the send after commit is at most once); a
+duplicate message is harmless, the claim makes it a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from celery import current_app, group
+from celery.exceptions import SoftTimeLimitExceeded
+from fastapi import BackgroundTasks, Request
+
+from autogrid.backtest import engine, repository
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays
+from autogrid.backtest.factory import build_strategy
+from autogrid.backtest.report import render_report
+from autogrid.backtest.results import build_result
+from autogrid.backtest.service import market_from_json
+from autogrid.core.config import Settings
+from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
+from autogrid.market_data import repository as candles
+from autogrid.market_data.timeframes import parse_timeframe
+from autogrid.models.backtest import BacktestStatus
+from autogrid.observability.metrics import BACKTESTS
+from autogrid.trading.strategies.base import Strategy, StrategyConfigError
+from autogrid.worker.base import run_async, task, task_settings
+
+logger = logging.getLogger(__name__)
+
+RUN_TASK = "autogrid.backtest.tasks.run_backtest"
+TIME_LIMIT_SECONDS = 900
+SOFT_TIME_LIMIT_SECONDS = 840
+STALE_AFTER_SECONDS = TIME_LIMIT_SECONDS + 300
+RESEND_QUEUED_AFTER_SECONDS = 900
+RESEND_BATCH = 1000
+MAX_STORED_TRADES = 5_000
+PROGRESS_LOADED, PROGRESS_SIMULATED, PROGRESS_BUILT = 0.3, 0.7, 0.9
+
+
+class Outcome(StrEnum):
+    SKIPPED = "skipped"  # another delivery claimed it, or it was deleted
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DROPPED = "dropped"  # ran, but the row was failed as stale or deleted meanwhile
+
+
+class BacktestFailed(Exception):
+    """An expected failure; the message is shown to the user."""
+
+
+# --- what a run is ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """A backtest's stored params, typed for the engine."""
+
+    bot_type: str
+    config: dict[str, Any]
+    exchange: str
+    symbol: str
+    timeframe: str
+    start: datetime
+    end: datetime
+    settings: BacktestSettings
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> RunSpec:
+        fees = params["fees"]
+        return cls(
+            bot_type=params["type"],
+            config=params["config"],
+            exchange=params["exchange"],
+            symbol=params["symbol"],
+            timeframe=params["timeframe"],
+            start=datetime.fromisoformat(params["start"]),
+            end=datetime.fromisoformat(params["end"]),
+            settings=BacktestSettings(
+                market=market_from_json(params["market"]),
+                initial_quote=Decimal(params["initial_balance"]),
+                maker_fee=Decimal(fees["maker"]),
+                taker_fee=Decimal(fees["taker"]),
+                slippage=Decimal(params["slippage"]),
+                timeframe_ms=parse_timeframe(params["timeframe"]).ms,
+            ),
+        )
+
+    @property
+    def label(self) -> str:
+        """The strategy's one-word name: grid, dca, or the indicator (rsi, macd...)."""
+        return str(self.config.get("strategy", self.bot_type))
+
+    def strategy(self) -> Strategy[Any]:
+        return build_strategy(self.bot_type, self.config, self.settings.market)
+
+
+def stored_results(
+    spec: RunSpec, run: BacktestRun, candles: CandleArrays, seconds: float
+) -> tuple[dict[str, Any], str]:
+    """The results JSON (closed trades capped at ``MAX_STORED_TRADES``) and the HTML report."""
+    result = build_result(run, candles, spec.settings, strategy=spec.label, run_seconds=seconds)
+    data = result.to_dict(max_closed_trades=MAX_STORED_TRADES)
+    title = f"Backtest: {spec.label} on {spec.exchange} {spec.symbol} {spec.timeframe}"
+    return data, render_report(result, title)
+
+
+# --- running one --------------------------------------------------------------------------
+
+
+@task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS)
+def run_backtest(backtest_id: str) -> str:
+    """Run a queued backtest; a second delivery, in parallel or later, does nothing."""
+    return run_async(execute_backtest(uuid.UUID(backtest_id), task_settings())).value
+
+
+async def execute_backtest(backtest_id: uuid.UUID, settings: Settings) -> Outcome:
+    database = Database.from_settings(settings, pooled=False)
+    try:
+        return await _execute(database, backtest_id)
+    finally:
+        await database.dispose()
+
+
+async def _execute(database: Database, backtest_id: uuid.UUID) -> Outcome:
+    async with database.session_scope() as session:
+        params = await repository.claim(session, backtest_id)
+    if params is None:
+        logger.info(
+            "backtest %s is not queued (claimed, finished or deleted): skipped", backtest_id
+        )
+        return Outcome.SKIPPED
+    BACKTESTS.labels(BacktestStatus.RUNNING).inc()
+    try:
+        results, report = await _run(database, backtest_id, RunSpec.of(params))
+    except BacktestFailed as error:
+        return await _fail(database, backtest_id, str(error))
+    except StrategyConfigError as error:  # validated at submission; the rules changed since
+        return await _fail(database, backtest_id, f"the config is no longer valid: {error}")
+    except SoftTimeLimitExceeded:
+        message = f"the backtest took longer than {SOFT_TIME_LIMIT_SECONDS} s: shorten the range"
+        return await _fail(database, backtest_id, message)
+    except Exception:
+        logger.exception("backtest %s failed", backtest_id)
+        return await _fail(database, backtest_id, "the backtest failed on an internal error")
+    async with database.session_scope() as session:
+        stored = await repository.finish(session, backtest_id, results, report)
+    if not stored:
+        logger.warning("backtest %s finished but is no longer running: result dropped", backtest_id)
+        return Outcome.DROPPED
+    BACKTESTS.labels(BacktestStatus.SUCCEEDED).inc()
+    logger.info("backtest %s succeeded", backtest_id)
+    return Outcome.SUCCEEDED
+
+
+async def _run(
+    database: Database, backtest_id: uuid.UUID, spec: RunSpec
+) -> tuple[dict[str, Any], str]:
+    async with database.session_scope() as session:
+        prices = await candles.load_arrays(
+            session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
+        )
+    if len(prices) < 2:
+        found = "no candles" if len(prices) == 0 else "only one candle"
+        raise BacktestFailed(
+            f"{found} stored for {spec.exchange} {spec.symbol} {spec.timeframe} from "
+            f"{spec.start.isoformat()} to {spec.end.isoformat()}: import them first "
+            "(autogrid data import / download)"
+        )
+    await _progress(database, backtest_id, PROGRESS_LOADED)
+    started = time.perf_counter()
+    run = engine.run_backtest(spec.strategy(), prices, spec.settings)
+    seconds = time.perf_counter() - started
+    await _progress(database, backtest_id, PROGRESS_SIMULATED)
+    built = stored_results(spec, run, prices, seconds)
+    await _progress(database, backtest_id, PROGRESS_BUILT)
+    return built
+
+
+async def _progress(database: Database, backtest_id: uuid.UUID, progress: float) -> None:
+    async with database.session_scope() as session:
+        await repository.set_progress(session, backtest_id, progress)
+
+
+async def _fail(database: Database, backtest_id: uuid.UUID, message: str) -> Outcome:
+    async with database.session_scope() as session:
+        failed = await repository.fail(session, backtest_id, message)
+    if not failed:
+        return Outcome.DROPPED
+    BACKTESTS.labels(BacktestStatus.FAILED).inc()
+    logger.info("backtest %s failed: %s", backtest_id, message)
+    return Outcome.FAILED
+
+
+# --- recovery (beat) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    failed: int
+    resent: int
+
+
+@task()
+def recover_backtests() -> dict[str, int]:
+    """Fail backtests a dead worker left running; re-send those whose message may be lost."""
+    queue = CeleryBacktestQueue(current_app._get_current_object())
+    outcome = run_async(recover(task_settings(), queue))
+    return {"failed": outcome.failed, "resent": outcome.resent}
+
+
+async def recover(
+    settings: Settings, queue: BacktestQueue, now: datetime | None = None
+) -> Recovery:
+    """Idempotent: a second pass (two beats, a retry) finds nothing more to do."""
+    now = now or utcnow()
+    error = (
+        f"the worker running this backtest stopped (still running after "
+        f"{STALE_AFTER_SECONDS} s): submit it again"
+    )
+    database = Database.from_settings(settings, pooled=False)
+    try:
+        async with database.session_scope() as session:
+            failed = await repository.fail_stale(
+                session, now - timedelta(seconds=STALE_AFTER_SECONDS), error
+            )
+        async with database.session_scope() as session:
+            waiting = await repository.touch_waiting(
+                session, now - timedelta(seconds=RESEND_QUEUED_AFTER_SECONDS), limit=RESEND_BATCH
+            )
+    finally:
+        await database.dispose()
+    if failed:
+        BACKTESTS.labels(BacktestStatus.FAILED).inc(failed)
+        logger.warning("failed %d backtests left running by a stopped worker", failed)
+    if waiting:
+        # After the commit above: the claim makes a duplicate harmless.
+        await asyncio.to_thread(queue.send, waiting)
+        logger.warning(
+            "re-sent %d backtests queued for over %d s", len(waiting), RESEND_QUEUED_AFTER_SECONDS
+        )
+    return Recovery(failed, len(waiting))
+
+
+# --- sending (the API, after its commit) --------------------------------------------------
+
+
+class BacktestQueue(Protocol):
+    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
+        """Send one run task per backtest (blocking I/O: call it off the event loop)."""
+        ...
+
+
+class CeleryBacktestQueue:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
+        signatures = [self.app.signature(RUN_TASK, args=(str(i),)) for i in backtest_ids]
+        if len(signatures) == 1:
+            signatures[0].apply_async()
+        elif signatures:
+            # A sweep fans out over every worker: one message per run, sent together.
+            group(signatures, app=self.app).apply_async()
+
+
+def backtest_queue(request: Request) -> BacktestQueue:
+    """``app.state.backtest_queue`` if set (tests, or the lifespan), else one Celery app built
+    from the settings and kept for the app's life."""
+    from autogrid.worker.celery_app import create_celery
+
+    state = request.app.state
+    queue: BacktestQueue | None = getattr(state, "backtest_queue", None)
+    if queue is None:
+        queue = CeleryBacktestQueue(create_celery(state.settings))
+        state.backtest_queue = queue
+    return queue
+
+
+async def _send(queue: BacktestQueue, backtest_ids: list[uuid.UUID]) -> None:
+    try:
+        await asyncio.to_thread(queue.send, backtest_ids)
+    except Exception:
+        # The rows are committed and stay queued: recover_backtests re-sends them.
+        logger.exception("run tasks for %d backtests were not sent", len(backtest_ids))
+
+
+@dataclass(slots=True)
+class QueueAfterCommit:
+    """Sends run tasks once the request's transaction committed (a FastAPI background task
+    runs after the response, and ``SessionDep`` commits before it)."""
+
+    background: BackgroundTasks
+    queue: BacktestQueue
+
+    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
+        self.background.add_task(_send, self.queue, list(backtest_ids))

@@ -1,0 +1,102 @@
+"""The bot's status machine: which action may move a bot from which status to which (pure).
+
+Users act through the API (start, stop, pause, resume, reset the breaker); the runtime reports
+what actually happened (started, stopped, breaker tripped, failed). Both go through this one
+table, so a status can only change along an edge listed here::
+
+    action           from                                      to
+    start            stopped                                   starting
+    stop             starting, running, paused, halted, error  stopping
+    pause            running                                   paused
+    resume           paused                                    running
+    reset_breaker    halted                                    running
+                     stopped (breaker tripped)                 stopped
+    --- reported by the runtime ---
+    confirm_started  starting                                  running
+    confirm_stopped  stopping                                  stopped
+    trip_breaker     starting, running, paused                 halted
+    fail             starting, running, paused, halted,        error
+                     stopping
+
+Configuration (config, paper, breaker) may change, and a bot may be deleted, only while stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from autogrid.models.bot import BotStatus
+
+
+class BotAction(StrEnum):
+    START = "start"
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RESET_BREAKER = "reset_breaker"
+    CONFIRM_STARTED = "confirm_started"
+    CONFIRM_STOPPED = "confirm_stopped"
+    TRIP_BREAKER = "trip_breaker"
+    FAIL = "fail"
+
+
+class BotEventKind(StrEnum):
+    """Kinds of the BotEvents written here; the runtime adds its own (orders, fills...)."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    START_REQUESTED = "start_requested"
+    STOP_REQUESTED = "stop_requested"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    BREAKER_RESET = "breaker_reset"
+    STARTED = "started"
+    STOPPED = "stopped"
+    BREAKER_TRIPPED = "breaker_tripped"
+    ERROR = "error"
+
+
+# Keys of bot.state written by the API (the rest of bot.state belongs to the runtime).
+STOP_REQUEST_KEY = "stop_request"  # {"cancel_orders": bool, "sell_base": bool, "requested_at"}
+BREAKER_STATE_KEY = "breaker"  # trading.breaker.BreakerState.to_dict(); reset by reset_breaker
+
+_S = BotStatus
+
+TRANSITIONS: Mapping[BotAction, Mapping[BotStatus, BotStatus]] = {
+    BotAction.START: {_S.STOPPED: _S.STARTING},
+    BotAction.STOP: {
+        status: _S.STOPPING for status in (_S.STARTING, _S.RUNNING, _S.PAUSED, _S.HALTED, _S.ERROR)
+    },
+    BotAction.PAUSE: {_S.RUNNING: _S.PAUSED},
+    BotAction.RESUME: {_S.PAUSED: _S.RUNNING},
+    BotAction.RESET_BREAKER: {_S.HALTED: _S.RUNNING, _S.STOPPED: _S.STOPPED},
+    BotAction.CONFIRM_STARTED: {_S.STARTING: _S.RUNNING},
+    BotAction.CONFIRM_STOPPED: {_S.STOPPING: _S.STOPPED},
+    BotAction.TRIP_BREAKER: {status: _S.HALTED for status in (_S.STARTING, _S.RUNNING, _S.PAUSED)},
+    BotAction.FAIL: {
+        status: _S.ERROR for status in (_S.STARTING, _S.RUNNING, _S.PAUSED, _S.HALTED, _S.STOPPING)
+    },
+}
+
+# Where the strategy's configuration may change and the bot may be deleted.
+EDITABLE_STATUSES: frozenset[BotStatus] = frozenset({_S.STOPPED})
+
+
+class IllegalTransition(Exception):
+    def __init__(self, action: BotAction, status: BotStatus) -> None:
+        self.action = action
+        self.status = status
+        self.allowed_from = tuple(TRANSITIONS[action])
+        super().__init__(
+            f"cannot {action.value.replace('_', ' ')} a bot that is {status.value}"
+            f" (allowed from: {', '.join(s.value for s in self.allowed_from)})"
+        )
+
+
+def next_status(action: BotAction, current: BotStatus) -> BotStatus:
+    """The status ``action`` leads to from ``current``; IllegalTransition if it may not."""
+    target = TRANSITIONS[action].get(current)
+    if target is None:
+        raise IllegalTransition(action, current)
+    return target

@@ -1,0 +1,104 @@
+"""SQL for bots, their events, and the rows a bot's validation and deletion look at."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.models import Bot, BotEvent, ExchangeCredential, Fill, Order, User
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Serialise a user's bot creations, so two concurrent creates cannot both pass the limit."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+async def count_bots(session: AsyncSession, user_id: uuid.UUID) -> int:
+    total = await session.scalar(select(func.count()).where(Bot.user_id == user_id))
+    return total or 0
+
+
+async def get_bot(
+    session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID, *, for_update: bool = False
+) -> Bot | None:
+    """The bot if ``user_id`` owns it. ``for_update`` locks the row until the transaction ends."""
+    query = select(Bot).where(Bot.id == bot_id, Bot.user_id == user_id)
+    if for_update:
+        query = query.with_for_update()
+    bot: Bot | None = await session.scalar(query)
+    return bot
+
+
+async def list_bots(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    statuses: Collection[str],
+    types: Collection[str],
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Bot], int]:
+    query = select(Bot).where(Bot.user_id == user_id)
+    if statuses:
+        query = query.where(Bot.status.in_(statuses))
+    if types:
+        query = query.where(Bot.type.in_(types))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Bot.created_at.desc(), Bot.id.desc()).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+def add_bot(session: AsyncSession, bot: Bot) -> None:
+    session.add(bot)
+
+
+def add_event(session: AsyncSession, event: BotEvent) -> None:
+    session.add(event)
+
+
+async def list_events(
+    session: AsyncSession, bot_id: uuid.UUID, *, kinds: Collection[str], limit: int, offset: int
+) -> tuple[Sequence[BotEvent], int]:
+    query = select(BotEvent).where(BotEvent.bot_id == bot_id)
+    if kinds:
+        query = query.where(BotEvent.kind.in_(kinds))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(BotEvent.created_at.desc(), BotEvent.id.desc()).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+async def get_credential(
+    session: AsyncSession, user_id: uuid.UUID, credential_id: uuid.UUID
+) -> ExchangeCredential | None:
+    """The credential if ``user_id`` owns it (someone else's is indistinguishable from none)."""
+    credential: ExchangeCredential | None = await session.scalar(
+        select(ExchangeCredential).where(
+            ExchangeCredential.id == credential_id, ExchangeCredential.user_id == user_id
+        )
+    )
+    return credential
+
+
+async def count_orders(session: AsyncSession, bot_id: uuid.UUID, statuses: Collection[str]) -> int:
+    total = await session.scalar(
+        select(func.count()).where(Order.bot_id == bot_id, Order.status.in_(statuses))
+    )
+    return total or 0
+
+
+async def delete_bot(session: AsyncSession, bot: Bot) -> None:
+    """Delete the bot and everything it produced.
+
+    Orders (and their events), bot events and metrics go by ``ON DELETE CASCADE``. Fills carry no
+    foreign key (a TimescaleDB hypertable cannot reference a plain table), so they go explicitly.
+    """
+    await session.execute(delete(Fill).where(Fill.bot_id == bot.id))
+    await session.execute(delete(Bot).where(Bot.id == bot.id))
+    session.expunge(bot)

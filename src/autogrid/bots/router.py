@@ -1,0 +1,196 @@
+"""/api/v1/bots: create, list, read, edit and delete bots; start, stop, pause and resume them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import StringConstraints
+
+from autogrid.api.deps import SessionDep
+from autogrid.auth.dependencies import CurrentUser
+from autogrid.bots import service
+from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
+from autogrid.bots.schemas import (
+    BotCreate,
+    BotEventRead,
+    BotPage,
+    BotRead,
+    BotUpdate,
+    DcaBotRead,
+    GridBotRead,
+    IndicatorBotRead,
+    StopRequest,
+    bot_read,
+)
+from autogrid.core.errors import ErrorResponse
+from autogrid.core.pagination import Page, PageDep
+from autogrid.models.bot import BotStatus, BotType
+
+router = APIRouter(prefix="/bots", tags=["bots"])
+
+# Repeated query filters (?status=a&status=b) are capped: each value becomes a bound parameter.
+MAX_FILTER_VALUES = 20
+
+AnyBotRead = GridBotRead | DcaBotRead | IndicatorBotRead
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+_CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: _error("The plan's bot limit is reached (details: plan, limit, bots)"),
+    503: _error("The exchange's market rules could not be loaded; retry"),
+}
+_STATUS_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _error("The bot's status forbids this (details.status is the current one)"),
+}
+_EDIT_ERRORS = {**_STATUS_CONFLICT, 503: _CREATE_ERRORS[503]}
+
+
+@router.post(
+    "", response_model=BotRead, status_code=status.HTTP_201_CREATED, responses=_CREATE_ERRORS
+)
+async def create_bot(
+    body: BotCreate, user: CurrentUser, session: SessionDep, markets: MarketRulesDep
+) -> AnyBotRead:
+    """Create a bot (stopped); its config is validated against the exchange's market rules."""
+    return bot_read(await service.create_bot(session, user, body, markets))
+
+
+@router.get("", response_model=BotPage)
+async def list_bots(
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    bot_status: Annotated[
+        list[BotStatus] | None,
+        Query(alias="status", max_length=MAX_FILTER_VALUES, description="any of these statuses"),
+    ] = None,
+    bot_type: Annotated[
+        list[BotType] | None,
+        Query(alias="type", max_length=MAX_FILTER_VALUES, description="any of these types"),
+    ] = None,
+) -> BotPage:
+    """List your bots, newest first."""
+    bots, total = await service.list_bots(
+        session, user, page, statuses=bot_status or (), types=bot_type or ()
+    )
+    return BotPage(
+        items=[bot_read(bot) for bot in bots], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/{bot_id}", response_model=BotRead)
+async def get_bot(bot_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AnyBotRead:
+    """Read one of your bots."""
+    return bot_read(await service.get_bot(session, user, bot_id))
+
+
+@router.patch("/{bot_id}", response_model=BotRead, responses=_EDIT_ERRORS)
+async def update_bot(
+    bot_id: uuid.UUID,
+    body: BotUpdate,
+    user: CurrentUser,
+    session: SessionDep,
+    markets: MarketRulesDep,
+) -> AnyBotRead:
+    """Rename a bot or change its tick; config, paper and breaker only while it is stopped."""
+    return bot_read(await service.update_bot(session, user, bot_id, body, markets))
+
+
+@router.delete("/{bot_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_STATUS_CONFLICT)
+async def delete_bot(bot_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    """Delete a stopped bot with its orders, trades and events."""
+    await service.delete_bot(session, user, bot_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{bot_id}/start",
+    response_model=BotRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_STATUS_CONFLICT,
+)
+async def start_bot(
+    bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
+) -> AnyBotRead:
+    """Start a stopped bot: it is starting until the runtime picks it up."""
+    transition = await service.start_bot(session, user, bot_id)
+    after_commit.dispatch(transition.command)
+    return bot_read(transition.bot)
+
+
+@router.post(
+    "/{bot_id}/stop",
+    response_model=BotRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_STATUS_CONFLICT,
+)
+async def stop_bot(
+    bot_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    after_commit: AfterCommitDep,
+    body: StopRequest | None = None,
+) -> AnyBotRead:
+    """Stop a bot, by default cancelling its open orders: it is stopping until that is done."""
+    options = body or StopRequest()
+    transition = await service.stop_bot(
+        session, user, bot_id, cancel_orders=options.cancel_orders, sell_base=options.sell_base
+    )
+    after_commit.dispatch(transition.command)
+    return bot_read(transition.bot)
+
+
+@router.post("/{bot_id}/pause", response_model=BotRead, responses=_STATUS_CONFLICT)
+async def pause_bot(
+    bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
+) -> AnyBotRead:
+    """Pause a running bot: no new orders; its resting orders stay."""
+    transition = await service.pause_bot(session, user, bot_id)
+    after_commit.dispatch(transition.command)
+    return bot_read(transition.bot)
+
+
+@router.post("/{bot_id}/resume", response_model=BotRead, responses=_STATUS_CONFLICT)
+async def resume_bot(
+    bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
+) -> AnyBotRead:
+    """Resume a paused bot."""
+    transition = await service.resume_bot(session, user, bot_id)
+    after_commit.dispatch(transition.command)
+    return bot_read(transition.bot)
+
+
+@router.post("/{bot_id}/reset-breaker", response_model=BotRead, responses=_STATUS_CONFLICT)
+async def reset_breaker(
+    bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
+) -> AnyBotRead:
+    """Reset a tripped circuit breaker: a halted bot runs again."""
+    transition = await service.reset_breaker(session, user, bot_id)
+    after_commit.dispatch(transition.command)
+    return bot_read(transition.bot)
+
+
+@router.get("/{bot_id}/events", response_model=Page[BotEventRead])
+async def list_events(
+    bot_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    kind: Annotated[
+        list[Annotated[str, StringConstraints(max_length=40)]] | None,
+        Query(max_length=MAX_FILTER_VALUES, description="any of these kinds"),
+    ] = None,
+) -> Page[BotEventRead]:
+    """A bot's event journal, newest first."""
+    events, total = await service.list_events(session, user, bot_id, page, kinds=kind or ())
+    return Page[BotEventRead](
+        items=[BotEventRead.of(event) for event in events],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )

@@ -1,0 +1,302 @@
+"""Bodies and responses of /bots.
+
+The create body is a union discriminated on ``type``, so /docs shows each bot type with its own
+``config``. Request models refuse unknown fields: owner, status, state and the breaker's trip are
+never set through the API. Responses repeat the request's names, plus what the server owns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
+
+from autogrid.bots.configs import (
+    DcaParams,
+    GridParams,
+    IndicatorParams,
+    Timeframe,
+    dca_max_deal_funds,
+)
+from autogrid.bots.fields import (
+    Amount,
+    BotName,
+    Currency,
+    ExchangeId,
+    NonNegative,
+    PositivePercent,
+    Symbol,
+)
+from autogrid.core.pagination import Page
+from autogrid.models.bot import Bot, BotEvent, BotMode, BotStatus, BotType
+
+MIN_TICK_SECONDS = 1
+MAX_TICK_SECONDS = 3600
+DEFAULT_TICK_SECONDS = 5
+MAX_REPLAY_SPEED = 100_000
+
+TickInterval = Annotated[int, Field(ge=MIN_TICK_SECONDS, le=MAX_TICK_SECONDS)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PriceSource(StrEnum):
+    REPLAY = "replay"  # stored candles from ``start``, ``speed`` times faster than real time
+    LIVE = "live"  # the exchange's public prices
+
+
+class PaperSettings(_Body):
+    """Simulated trading: where prices come from and the starting balances."""
+
+    price_source: PriceSource
+    timeframe: Timeframe = "1m"
+    start: AwareDatetime | None = Field(None, description="replay only: first candle time")
+    speed: Annotated[int, Field(ge=1, le=MAX_REPLAY_SPEED)] | None = Field(
+        None, description="replay only: times faster than real time (default 1)"
+    )
+    balances: Annotated[dict[Currency, NonNegative], Field(min_length=1, max_length=2)] = Field(
+        description="starting balances of the symbol's base and/or quote currency"
+    )
+
+    @model_validator(mode="after")
+    def _fits_price_source(self) -> PaperSettings:
+        if self.price_source is PriceSource.REPLAY:
+            if self.start is None:
+                raise ValueError("a replay needs a start time")
+            self.start = self.start.astimezone(UTC)
+            if self.speed is None:
+                self.speed = 1
+        elif self.start is not None or self.speed is not None:
+            raise ValueError("start and speed only apply to price_source replay")
+        return self
+
+
+class BreakerSettings(_Body):
+    """Circuit breaker limits; each may only be tighter than the platform's (null: platform's)."""
+
+    max_orders_per_minute: Annotated[int, Field(ge=1)] | None = None
+    max_loss_pct_per_hour: PositivePercent | None = None
+    max_price_deviation_pct: PositivePercent | None = None
+    max_consecutive_errors: Annotated[int, Field(ge=1)] | None = None
+    cancel_open_orders_on_trip: bool = False
+
+    def limit_overrides(self) -> dict[str, int | Decimal]:
+        """The limits the bot sets, by ``BreakerLimits`` field name."""
+        values: dict[str, int | Decimal | None] = {
+            "max_orders_per_minute": self.max_orders_per_minute,
+            "max_loss_pct_per_hour": self.max_loss_pct_per_hour,
+            "max_price_deviation_pct": self.max_price_deviation_pct,
+            "max_consecutive_errors": self.max_consecutive_errors,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
+class _BotCreateBase(_Body):
+    type: str  # narrowed to one Literal by each subclass (the discriminator)
+    name: BotName
+    exchange: ExchangeId
+    symbol: Symbol
+    mode: BotMode = BotMode.PAPER
+    credential_id: uuid.UUID | None = Field(None, description="live only: one of your API keys")
+    paper: PaperSettings | None = Field(None, description="paper only")
+    tick_interval_seconds: TickInterval = DEFAULT_TICK_SECONDS
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+
+    @model_validator(mode="after")
+    def _fits_mode(self) -> _BotCreateBase:
+        if self.mode is BotMode.PAPER:
+            if self.paper is None:
+                raise ValueError("a paper bot needs paper settings")
+            if self.credential_id is not None:
+                raise ValueError("credential_id only applies to live bots")
+        else:
+            if self.credential_id is None:
+                raise ValueError("a live bot needs a credential_id")
+            if self.paper is not None:
+                raise ValueError("paper settings only apply to paper bots")
+        return self
+
+
+class GridBotCreate(_BotCreateBase):
+    type: Literal["grid"]
+    config: GridParams
+
+
+class DcaBotCreate(_BotCreateBase):
+    type: Literal["dca"]
+    config: DcaParams
+
+
+class IndicatorBotCreate(_BotCreateBase):
+    type: Literal["indicator"]
+    config: IndicatorParams
+
+
+BotCreate = Annotated[
+    GridBotCreate | DcaBotCreate | IndicatorBotCreate, Field(discriminator="type")
+]
+
+
+class BotUpdate(_Body):
+    """Fields left out (or null) keep their value. config, paper and breaker are replaced whole,
+    and only while the bot is stopped."""
+
+    name: BotName | None = None
+    tick_interval_seconds: TickInterval | None = None
+    credential_id: uuid.UUID | None = Field(None, description="live bots: another of your keys")
+    config: dict[str, Any] | None = Field(
+        None, description="the complete config for the bot's type (see the create body)"
+    )
+    paper: PaperSettings | None = None
+    breaker: BreakerSettings | None = None
+
+    @property
+    def changes_configuration(self) -> bool:
+        return any(
+            value is not None
+            for value in (self.config, self.paper, self.breaker, self.credential_id)
+        )
+
+
+class StopRequest(_Body):
+    cancel_orders: bool = Field(True, description="cancel the bot's open orders")
+    sell_base: bool = Field(False, description="then sell the base it holds at market")
+
+    @model_validator(mode="after")
+    def _cancel_before_selling(self) -> StopRequest:
+        if self.sell_base and not self.cancel_orders:
+            raise ValueError("sell_base needs cancel_orders: open sells hold the base")
+        return self
+
+
+# --- responses ----------------------------------------------------------------------------
+
+
+class BreakerState(BaseModel):
+    tripped: bool
+    reason: str | None
+    tripped_at: datetime | None
+
+
+class _BotReadBase(BaseModel):
+    id: uuid.UUID
+    type: str  # narrowed to one Literal by each subclass (the discriminator)
+    name: str
+    exchange: str
+    symbol: str
+    mode: BotMode
+    credential_id: uuid.UUID | None
+    paper: PaperSettings | None
+    tick_interval_seconds: int
+    breaker: BreakerSettings
+    status: BotStatus
+    breaker_state: BreakerState
+    error: str | None
+    investment: Amount | None = Field(
+        description="quote at stake (null: a share of whatever quote is free)"
+    )
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+
+class GridBotRead(_BotReadBase):
+    type: Literal["grid"]
+    config: GridParams
+
+
+class DcaBotRead(_BotReadBase):
+    type: Literal["dca"]
+    config: DcaParams
+    max_deal_funds: Amount = Field(description="quote one deal can commit, all safety orders in")
+
+
+class IndicatorBotRead(_BotReadBase):
+    type: Literal["indicator"]
+    config: IndicatorParams
+
+
+BotRead = Annotated[GridBotRead | DcaBotRead | IndicatorBotRead, Field(discriminator="type")]
+
+
+class BotPage(Page[BotRead]):
+    """A page of bots (named, so /docs does not spell out the union)."""
+
+
+_BOT_READ: TypeAdapter[GridBotRead | DcaBotRead | IndicatorBotRead] = TypeAdapter(BotRead)
+
+
+# --- what is stored in bot.config ---------------------------------------------------------
+
+
+def stored_config(params: BaseModel, breaker: BreakerSettings) -> dict[str, Any]:
+    """``bot.config``: the strategy's parameters and the breaker settings, JSON-ready."""
+    return {"strategy": params.model_dump(mode="json"), "breaker": breaker.model_dump(mode="json")}
+
+
+def strategy_data(bot: Bot) -> dict[str, Any]:
+    data: dict[str, Any] = bot.config["strategy"]
+    return data
+
+
+def breaker_settings(bot: Bot) -> BreakerSettings:
+    return BreakerSettings.model_validate(bot.config.get("breaker") or {})
+
+
+def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
+    data: dict[str, Any] = {
+        "id": bot.id,
+        "type": bot.type,
+        "name": bot.name,
+        "exchange": bot.exchange,
+        "symbol": bot.symbol,
+        "mode": bot.mode,
+        "credential_id": bot.credential_id,
+        "paper": bot.paper,
+        "tick_interval_seconds": bot.tick_interval_seconds,
+        "config": strategy_data(bot),
+        "breaker": bot.config.get("breaker") or {},
+        "status": bot.status,
+        "breaker_state": {
+            "tripped": bot.breaker_reason is not None,
+            "reason": bot.breaker_reason,
+            "tripped_at": bot.breaker_tripped_at,
+        },
+        "error": bot.error,
+        "investment": bot.investment,
+        "created_at": bot.created_at,
+        "updated_at": bot.updated_at,
+        "started_at": bot.started_at,
+        "stopped_at": bot.stopped_at,
+    }
+    if bot.type == BotType.DCA:
+        data["max_deal_funds"] = dca_max_deal_funds(DcaParams.model_validate(data["config"]))
+    return _BOT_READ.validate_python(data)
+
+
+class BotEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str
+    message: str
+    data: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, event: BotEvent) -> BotEventRead:
+        return cls.model_validate(event)

@@ -1,0 +1,190 @@
+"""Checks a bot's settings need beyond field types: the exchange and its market, the user's
+credential, the circuit breaker's platform limits, the strategy's own validation and the paper
+balances. Each failure is a 422 whose ``details`` point at the field, like a validation error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.bots import repository
+from autogrid.bots.configs import (
+    HUNDRED,
+    AnyIndicatorParams,
+    DcaParams,
+    GridParams,
+    StrategyCheck,
+    StrategyParams,
+    check_strategy,
+)
+from autogrid.bots.markets import MarketRulesProvider, UnknownMarket, lookup_exchange
+from autogrid.bots.schemas import BreakerSettings, PaperSettings, PriceSource
+from autogrid.core.errors import ServiceUnavailable, Unprocessable
+from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
+from autogrid.exchanges.types import MarketRules
+from autogrid.market_data.timeframes import parse_timeframe
+from autogrid.models import User
+from autogrid.models.bot import BotMode
+from autogrid.trading.breaker import BreakerLimits
+from autogrid.trading.strategies.base import StrategyConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class BotDraft:
+    """Everything about a bot that validation looks at (a new bot, or one being edited)."""
+
+    exchange: str
+    symbol: str
+    mode: BotMode
+    credential_id: uuid.UUID | None
+    paper: PaperSettings | None
+    params: StrategyParams
+    breaker: BreakerSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ValidBot:
+    exchange: str  # the catalog's id ("gateio" -> "gate")
+    investment: Decimal | None
+
+
+def invalid(message: str, *where: str | int, kind: str = "invalid") -> Unprocessable:
+    """A 422 whose details look like a request validation error's."""
+    return Unprocessable(message, details=[{"loc": ["body", *where], "msg": message, "type": kind}])
+
+
+async def validate_draft(
+    session: AsyncSession,
+    user: User,
+    draft: BotDraft,
+    markets: MarketRulesProvider,
+    now: datetime,
+) -> ValidBot:
+    exchange = await _check_exchange(draft)
+    if draft.mode is BotMode.LIVE:
+        await _check_credential(session, user, draft, exchange)
+    _check_breaker(draft.breaker)
+    rules = await _market_rules(markets, exchange, draft.symbol)
+    try:
+        check = check_strategy(draft.params, rules)
+    except StrategyConfigError as error:
+        raise invalid(str(error), "config", kind="strategy_config") from None
+    investment = check.investment
+    if draft.paper is not None:
+        _check_paper(draft.paper, draft.params, rules, now)
+        investment = _check_funds(draft.paper, draft.params, rules, check)
+    return ValidBot(exchange=exchange, investment=investment)
+
+
+async def _check_exchange(draft: BotDraft) -> str:
+    info = await lookup_exchange(draft.exchange)
+    if info is None:
+        raise invalid(f"unknown exchange {draft.exchange!r}", "exchange")
+    if draft.mode is BotMode.LIVE and not info.can_trade:
+        raise invalid(f"{info.name} offers market data only: no live trading", "exchange")
+    return info.exchange_id
+
+
+async def _check_credential(
+    session: AsyncSession, user: User, draft: BotDraft, exchange: str
+) -> None:
+    if draft.credential_id is None:  # its credential was deleted since
+        raise invalid("a live bot needs a credential_id", "credential_id")
+    credential = await repository.get_credential(session, user.id, draft.credential_id)
+    if credential is None:
+        # Someone else's credential reads exactly like a missing one.
+        raise invalid("credential_id is not one of your credentials", "credential_id")
+    if credential.exchange != exchange:
+        raise invalid(
+            f"credential {credential.label!r} is for {credential.exchange}, not {exchange}",
+            "credential_id",
+        )
+
+
+def _check_breaker(breaker: BreakerSettings) -> None:
+    platform = BreakerLimits()
+    for name, value in breaker.limit_overrides().items():
+        try:
+            platform.tightened({name: value})
+        except ValueError as error:
+            raise invalid(str(error), "breaker", name, kind="breaker_loosened") from None
+
+
+async def _market_rules(markets: MarketRulesProvider, exchange: str, symbol: str) -> MarketRules:
+    try:
+        rules = await markets(exchange, symbol)
+    except UnknownMarket:
+        raise invalid(f"{exchange} has no market {symbol}", "symbol") from None
+    except TemporaryExchangeError:
+        raise ServiceUnavailable(
+            f"could not load the market rules of {exchange}; try again shortly"
+        ) from None
+    except ExchangeError as error:
+        raise invalid(f"{exchange} {symbol}: {error}", "symbol") from None
+    if not rules.active:
+        raise invalid(f"{exchange} does not trade {symbol} at the moment", "symbol")
+    return rules
+
+
+def _check_paper(
+    paper: PaperSettings, params: StrategyParams, rules: MarketRules, now: datetime
+) -> None:
+    if paper.start is not None and paper.start >= now:
+        raise invalid("paper.start must be in the past: a replay plays stored candles", "paper")
+    strangers = sorted(set(paper.balances) - {rules.base, rules.quote})
+    if strangers:
+        raise invalid(
+            f"paper balances may only hold {rules.base} and {rules.quote}, "
+            f"not {', '.join(strangers)}",
+            "paper",
+            "balances",
+        )
+    if paper.price_source is PriceSource.REPLAY and not isinstance(params, GridParams | DcaParams):
+        _check_timeframes(paper, params)
+
+
+def _check_timeframes(paper: PaperSettings, params: AnyIndicatorParams) -> None:
+    # A replay streams paper.timeframe candles; the indicator's are built from whole runs of them.
+    replayed = parse_timeframe(paper.timeframe)
+    wanted = parse_timeframe(params.timeframe)
+    if wanted.ms % replayed.ms or (wanted.anchor_ms - replayed.anchor_ms) % replayed.ms:
+        raise invalid(
+            f"the indicator's timeframe {wanted} cannot be built from the replayed {replayed} "
+            "candles: use a multiple of paper.timeframe",
+            "config",
+            "timeframe",
+        )
+
+
+def _check_funds(
+    paper: PaperSettings, params: StrategyParams, rules: MarketRules, check: StrategyCheck
+) -> Decimal | None:
+    quote = rules.quote
+    available = paper.balances.get(quote, Decimal(0))
+    if available <= 0:
+        raise invalid(f"paper balances hold no {quote} to buy with", "paper", "balances")
+    for need in check.needs:
+        if need.amount > available:
+            raise Unprocessable(
+                f"{need.what} needs {need.amount} {quote} but the paper balances hold "
+                f"{available} {quote}",
+                details=[
+                    {
+                        "loc": ["body", "paper", "balances", quote],
+                        "msg": f"{need.what} needs more {quote}",
+                        "type": "insufficient_funds",
+                        "needed": str(need.amount),
+                        "available": str(available),
+                    }
+                ],
+            )
+    if check.investment is None and not isinstance(params, GridParams | DcaParams):
+        # A share of the free quote: what is at stake is that share of the starting balance.
+        assert params.order_pct is not None
+        return available * params.order_pct / HUNDRED
+    return check.investment

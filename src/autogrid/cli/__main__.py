@@ -1,0 +1,5 @@
+"""``python -m autogrid.cli``: how ``autogrid dev`` starts its children (same interpreter)."""
+
+from autogrid.cli.group import main
+
+main()

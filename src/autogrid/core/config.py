@@ -1,0 +1,216 @@
+"""Typed settings, validated once at start-up.
+
+In development, secrets that were not given are generated once and kept under ``./var/`` so a
+restart keeps the same tokens and encrypted credentials valid. In production a missing, default or
+weak secret stops the service with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+# Values that appear in docs and examples: refusing them in production stops copy-paste deployments.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "dev", "development", "please-change-me"}
+)
+MIN_JWT_SECRET_BYTES = 32
+ENCRYPTION_KEY_BYTES = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # A bad value must never be echoed back: it may be (part of) a secret.
+        hide_input_in_errors=True,
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    var_dir: Path = Path("./var")
+
+    database_url: str = "sqlite+aiosqlite:///./var/autogrid.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+    # Lets several deployments (or test runs) share one Redis without touching each other's keys.
+    redis_key_prefix: str = "autogrid:"
+    celery_broker_url: str | None = None
+    celery_result_backend: str | None = None
+
+    jwt_secret: str = ""
+    encryption_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=300, le=365 * 86_400)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rate_limit_login_per_minute: int = Field(default=10, ge=1, le=10_000)
+    rate_limit_register_per_hour: int = Field(default=20, ge=1, le=100_000)
+    markets_cache_ttl_seconds: float = Field(default=3600, ge=10, le=86_400)
+    # What one user can make the backtest workers do (2 years of 1m candles is 1,051,200).
+    backtest_max_candles: int = Field(default=1_100_000, ge=2, le=20_000_000)
+    backtest_max_active_per_user: int = Field(default=3, ge=1, le=1_000)
+    backtest_max_sweep_runs: int = Field(default=100, ge=1, le=10_000)
+
+    host: str = "127.0.0.1"
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    worker_metrics_host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65_535)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("encryption_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _keys_are_32_byte_base64(cls, keys: list[str]) -> list[str]:
+        for position, key in enumerate(keys, start=1):
+            if decode_key(key) is None:
+                raise ValueError(
+                    f"ENCRYPTION_KEYS entry {position} is not url-safe base64 of 32 bytes "
+                    "(make one with: autogrid gen-key)"
+                )
+        return keys
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        upper = level.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return upper
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if not (url.startswith("postgresql+asyncpg://") or url.startswith("sqlite+aiosqlite://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// or sqlite:/// URL")
+        return url
+
+    @model_validator(mode="after")
+    def _secrets_fit_environment(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            problems = production_secret_problems(self)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def broker_url(self) -> str:
+        """Celery broker: explicit, else Redis, else a file-system broker that needs no server."""
+        if self.celery_broker_url:
+            return self.celery_broker_url
+        if self.redis_url:
+            return self.redis_url
+        return "filesystem://"
+
+    @property
+    def embedded_broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+
+def decode_key(key: str) -> bytes | None:
+    try:
+        raw = base64.urlsafe_b64decode(key.encode() + b"=" * (-len(key) % 4))
+    except (ValueError, TypeError):
+        return None
+    return raw if len(raw) == ENCRYPTION_KEY_BYTES else None
+
+
+def production_secret_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    secret = settings.jwt_secret
+    if secret.strip().lower() in KNOWN_DEFAULT_SECRETS:
+        problems.append("JWT_SECRET is missing or a known default; set a random value")
+    elif len(secret.encode()) < MIN_JWT_SECRET_BYTES or len(set(secret)) < 10:
+        problems.append(
+            f"JWT_SECRET is weak; use at least {MIN_JWT_SECRET_BYTES} random bytes "
+            "(autogrid gen-secret)"
+        )
+    if not settings.encryption_keys:
+        problems.append("ENCRYPTION_KEYS is missing; set at least one key (autogrid gen-key)")
+    elif any(len(set(decode_key(key) or b"")) < 8 for key in settings.encryption_keys):
+        problems.append("ENCRYPTION_KEYS contains a weak key; generate one with autogrid gen-key")
+    if settings.database_url.startswith("sqlite"):
+        problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+    if not settings.redis_url and settings.broker_url == "filesystem://":
+        problems.append("REDIS_URL is missing; production workers need Redis")
+    return problems
+
+
+def new_encryption_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(ENCRYPTION_KEY_BYTES)).decode()
+
+
+def _fill_development_secrets(settings: Settings) -> Settings:
+    """Generate missing secrets once and persist them, so restarts keep sessions and ciphertexts."""
+    if settings.jwt_secret and settings.encryption_keys:
+        return settings
+    store = settings.var_dir / "dev-secrets.json"
+    saved: dict[str, str] = {}
+    if store.exists():
+        saved = json.loads(store.read_text())
+    else:
+        saved = {"jwt_secret": secrets.token_urlsafe(48), "encryption_key": new_encryption_key()}
+        store.parent.mkdir(parents=True, exist_ok=True)
+        # Created 0600 from the first byte: never readable by others, not even for a moment.
+        descriptor = os.open(store, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(saved))
+        logger.warning(
+            "development secrets were generated and stored in %s; never use them in production",
+            store,
+        )
+    updates: dict[str, Any] = {}
+    if not settings.jwt_secret:
+        updates["jwt_secret"] = saved["jwt_secret"]
+    if not settings.encryption_keys:
+        updates["encryption_keys"] = [saved["encryption_key"]]
+    return settings.model_copy(update=updates)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    settings = Settings(**overrides)
+    if not settings.is_production:
+        settings = _fill_development_secrets(settings)
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,390 @@
+"""``ExchangeConnector`` over ccxt's async clients: the one place that calls an exchange for real.
+
+- Every call has a deadline and passes through the shared request budget (see hooks.py).
+- Every ccxt exception becomes one of ours (error_mapping.py), scrubbed, raised without the ccxt
+  exception chained to it (its text holds the signed URL).
+- Reads and cancels are retried on temporary errors (retry.py); a create never is.
+- Results are our dataclasses (parsing.py); no ccxt dict or float leaves this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import decimal
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from functools import cache, partial
+from typing import Any, TypeVar
+
+import ccxt.async_support as ccxt_async
+
+from autogrid.exchanges import errors as ours
+from autogrid.exchanges.budget import BudgetSpec, RequestBudget
+from autogrid.exchanges.ccxt import parsing
+from autogrid.exchanges.ccxt.error_mapping import (
+    HttpTrace,
+    Operation,
+    is_clock_skew,
+    is_rate_limit,
+    map_ccxt_error,
+)
+from autogrid.exchanges.ccxt.hooks import current_trace, hooked_exchange_class
+from autogrid.exchanges.retry import DEFAULT_RETRY, RetryPolicy, retry_call
+from autogrid.exchanges.types import (
+    ApiCredentials,
+    Balance,
+    CandleData,
+    ExchangeOrder,
+    ExchangeTrade,
+    KeyPermissions,
+    MarketRules,
+    OrderBook,
+    OrderRequest,
+    Ticker,
+)
+
+logger = logging.getLogger(__name__)
+# ccxt logs every request (signed URL, api-key header) and response at DEBUG on the logger it is
+# given. It gets this one, which never passes DEBUG on, whatever the application's log level.
+_CCXT_WIRE_LOGGER = logging.getLogger("autogrid.exchanges.ccxt.wire")
+_CCXT_WIRE_LOGGER.setLevel(logging.INFO)
+
+T = TypeVar("T")
+
+# ccxt must never retry on its own: a silently retried create could place an order twice.
+_COMMON_OPTIONS: dict[str, Any] = {"maxRetriesOnFailure": 0}
+# Exchange quirks as data. We trade spot only, so markets of other types are not even loaded.
+EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
+    "binance": {
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,  # a signed sapi call on every load_markets, for nothing we use
+        "fetchMargins": False,  # two sapi margin-pair calls per load_markets; we trade spot only
+        "warnOnFetchOpenOrdersWithoutSymbol": False,
+    },
+}
+_DEFAULT_OHLCV_PAGE = 500
+
+
+@cache
+def budget_spec_for(exchange_id: str) -> BudgetSpec:
+    """The shared budget equals ccxt's own per-instance rate (weight 1 per ``rateLimit`` ms)."""
+    # rateLimit comes from describe(), so it needs an instance (no session, no network).
+    rate_limit_ms = float(getattr(ccxt_async, exchange_id)().rateLimit or 2000)
+    rate = 1000.0 / rate_limit_ms
+    return BudgetSpec(rate=rate, burst=max(1.0, rate))
+
+
+def _exact_float(value: Decimal, what: str) -> float:
+    """ccxt wants floats; refuse any value the float would not carry exactly to the wire."""
+    number = float(value)
+    if Decimal(str(number)) != value:
+        raise ValueError(f"{what} {value} cannot be sent exactly")
+    return number
+
+
+def _millis(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # .timestamp() would silently read it as local time
+        raise ValueError("pass an aware datetime (UTC)")
+    return int(moment.timestamp() * 1000)
+
+
+class CcxtConnector:
+    """One exchange account (or public data only when ``credentials`` is None).
+
+    ``api_urls`` replaces entries of ccxt's ``urls['api']`` and exists for tests against a local
+    exchange simulator; it must never come from user input.
+    """
+
+    def __init__(
+        self,
+        exchange_id: str,
+        credentials: ApiCredentials | None = None,
+        *,
+        sandbox: bool = False,
+        budget: RequestBudget | None = None,
+        timeout_ms: int = 10_000,
+        call_timeout_s: float = 60.0,
+        retry_policy: RetryPolicy = DEFAULT_RETRY,
+        api_urls: Mapping[str, str] | None = None,
+    ) -> None:
+        self.exchange_id = exchange_id
+        self.sandbox = sandbox
+        self._retry = retry_policy
+        self._call_timeout = call_timeout_s
+        self._secrets = credentials.secrets() if credentials else ()
+        self._has_credentials = credentials is not None
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": timeout_ms,
+            "logger": _CCXT_WIRE_LOGGER,
+            "options": {**_COMMON_OPTIONS, **EXCHANGE_OPTIONS.get(exchange_id, {})},
+        }
+        if credentials is not None:
+            config.update(apiKey=credentials.api_key, secret=credentials.secret)
+            if credentials.passphrase:
+                config["password"] = credentials.passphrase
+        exchange = hooked_exchange_class(exchange_id)(config)
+        if sandbox:
+            if not exchange.urls.get("test"):  # some list the key with a None value
+                raise ValueError(f"{exchange_id} has no sandbox/testnet")
+            exchange.set_sandbox_mode(True)
+        if api_urls:
+            if isinstance(exchange.urls["api"], dict):
+                exchange.urls["api"] = {**exchange.urls["api"], **api_urls}
+            else:
+                exchange.urls["api"] = next(iter(api_urls.values()))
+        exchange.autogrid_budget = budget
+        self._exchange: Any = exchange
+        self._markets: dict[str, MarketRules] | None = None
+
+    def __repr__(self) -> str:
+        return f"CcxtConnector({self.exchange_id!r}, sandbox={self.sandbox})"
+
+    # ----------------------------------------------------------------------- plumbing
+
+    async def _call(self, operation: Operation, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One attempt with a deadline, its HTTP trace, and every failure translated."""
+        trace = HttpTrace()
+        token = current_trace.set(trace)
+        failure: ours.ExchangeError
+        try:
+            # ccxt rewrites the current decimal context (rounding, traps) when it rounds; a local
+            # context keeps that from leaking into the rest of the process (strategies, P&L).
+            with decimal.localcontext():
+                async with asyncio.timeout(self._call_timeout):
+                    return await call()
+        except Exception as error:  # every ccxt (and aiohttp, asyncio) error is translated
+            failure = map_ccxt_error(
+                error,
+                operation,
+                trace=trace,
+                secrets=self._secrets,
+                context=f"{self.exchange_id} {what}",
+            )
+            clock_skew = is_clock_skew(error)
+            rate_limited = is_rate_limit(error, trace) or isinstance(failure, ours.RateLimited)
+        finally:
+            current_trace.reset(token)
+        await self._after_failure(trace, rate_limited=rate_limited, clock_skew=clock_skew)
+        # "Not found" is routine while resolving unknown orders; the rest deserves attention.
+        level = logging.INFO if isinstance(failure, ours.OrderNotFound) else logging.WARNING
+        logger.log(level, "%s", failure)
+        raise failure  # outside the except block: the raw ccxt error is not chained
+
+    async def _after_failure(
+        self, trace: HttpTrace, *, rate_limited: bool, clock_skew: bool
+    ) -> None:
+        budget: RequestBudget | None = self._exchange.autogrid_budget
+        if rate_limited and budget is not None and trace.requests_sent:
+            # The exchange said "slow down" (429/418/-1003, on a read or a create): everyone using
+            # this key backs off, not only this call. Our own budget's refusals sent nothing.
+            await budget.slow_down(trace.retry_after if trace.retry_after is not None else 2.0)
+        if clock_skew:
+            await self._resync_clock()
+
+    async def _resync_clock(self) -> None:
+        """Binance -1021: measure the server clock once so the retried request is accepted."""
+        if not self._exchange.has.get("fetchTime"):
+            return
+        try:
+            with decimal.localcontext():
+                await self._exchange.load_time_difference()
+        except Exception as error:  # best effort: the retry itself reports what is wrong
+            logger.warning("%s clock resync failed: %s", self.exchange_id, type(error).__name__)
+
+    async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        return await retry_call(
+            lambda: self._call(Operation.READ, what, call),
+            self._retry,
+            what=f"{self.exchange_id} {what}",
+        )
+
+    # ----------------------------------------------------------------------- market data
+
+    async def load_markets(self, *, reload: bool = False) -> dict[str, MarketRules]:
+        if self._markets is not None and not reload:
+            return self._markets
+        raw = await self._read("load_markets", lambda: self._exchange.load_markets(reload))
+        mode = self._exchange.precisionMode
+        markets: dict[str, MarketRules] = {}
+        for symbol, market in raw.items():
+            if not market.get("spot"):
+                continue
+            try:
+                markets[symbol] = parsing.parse_market(market, mode)
+            except ours.FatalExchangeError as error:  # one odd market must not hide the others
+                logger.info("%s: skipping market %s: %s", self.exchange_id, symbol, error)
+        self._markets = markets
+        return markets
+
+    async def market(self, symbol: str) -> MarketRules:
+        markets = await self.load_markets()
+        if symbol not in markets:
+            raise ours.OrderRejected(f"{self.exchange_id} has no spot market {symbol}")
+        return markets[symbol]
+
+    async def fetch_ticker(self, symbol: str) -> Ticker:
+        raw = await self._read("fetch_ticker", lambda: self._exchange.fetch_ticker(symbol))
+        return parsing.parse_ticker(raw, parsing.from_millis(self._exchange.milliseconds()))
+
+    async def fetch_order_book(self, symbol: str, limit: int = 20) -> OrderBook:
+        raw = await self._read(
+            "fetch_order_book", lambda: self._exchange.fetch_order_book(symbol, limit)
+        )
+        return parsing.parse_order_book(symbol, raw)
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since: datetime | None = None, limit: int = 500
+    ) -> list[CandleData]:
+        """Up to ``limit`` candles from ``since`` (or the latest ones), paging as needed."""
+        exchange = self._exchange
+        page_size = int(
+            (exchange.features.get("spot") or {}).get("fetchOHLCV", {}).get("limit")
+            or _DEFAULT_OHLCV_PAGE
+        )
+        step_ms = int(exchange.parse_timeframe(timeframe) * 1000)
+        start = _millis(since)
+        if start is None and limit > page_size:
+            start = (exchange.milliseconds() // step_ms - limit + 1) * step_ms
+        candles: dict[int, CandleData] = {}
+        while len(candles) < limit:
+            want = min(page_size, limit - len(candles))
+            rows = await self._read(
+                "fetch_ohlcv", partial(exchange.fetch_ohlcv, symbol, timeframe, start, want)
+            )
+            fresh = [row for row in rows if start is None or row[0] >= start]
+            for row in fresh:
+                candles.setdefault(int(row[0]), parsing.parse_candle(row))
+            if start is None or len(rows) < want or not fresh:
+                break
+            start = int(fresh[-1][0]) + step_ms
+        return [candles[ts] for ts in sorted(candles)][:limit]
+
+    # ----------------------------------------------------------------------- account
+
+    async def fetch_balance(self) -> dict[str, Balance]:
+        raw = await self._read("fetch_balance", lambda: self._exchange.fetch_balance())
+        return parsing.parse_balances(raw)
+
+    async def fetch_key_permissions(self) -> KeyPermissions | None:
+        """What the key may do, where the exchange tells (Binance, not its testnet); else None."""
+        if self.exchange_id != "binance" or self.sandbox or not self._has_credentials:
+            return None
+        raw = await self._read(
+            "fetch_key_permissions", lambda: self._exchange.sapi_get_account_apirestrictions()
+        )
+        return parsing.parse_binance_api_restrictions(raw)
+
+    # ----------------------------------------------------------------------- orders
+
+    async def create_order(self, request: OrderRequest) -> ExchangeOrder:
+        """Send once. Ambiguity raises OrderOutcomeUnknown; TemporaryExchangeError (incl.
+        RateLimited) is raised only when nothing was sent, so the order surely does not exist."""
+        await self.market(request.symbol)  # markets loaded first: the create call is one request
+        amount = _exact_float(request.amount, "amount")
+        price = _exact_float(request.price, "price") if request.price is not None else None
+        params = {"clientOrderId": request.client_order_id}
+        raw = await self._call(
+            Operation.CREATE,
+            f"create_order {request.client_order_id}",
+            lambda: self._exchange.create_order(
+                request.symbol, request.type.value, request.side.value, amount, price, params
+            ),
+        )
+        try:
+            order = parsing.parse_order(raw)
+        except ours.FatalExchangeError as error:
+            # The exchange accepted *something*: never report that as a failure.
+            raise ours.OrderOutcomeUnknown(
+                f"{self.exchange_id} create_order {request.client_order_id}: accepted but the "
+                f"answer is unreadable ({error})"
+            ) from None
+        if order.client_order_id is None:
+            order = replace(order, client_order_id=request.client_order_id)
+        return order
+
+    async def cancel_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> ExchangeOrder | None:
+        """The canceled order, or None when the exchange has no open order by that id.
+
+        Cancels are idempotent, so an ambiguous attempt is retried; if every attempt stays
+        ambiguous, OrderOutcomeUnknown is raised (fetch the order to learn its state).
+        """
+        order_id, params = _order_reference(exchange_order_id, client_order_id)
+
+        def attempt() -> Awaitable[Any]:
+            return self._call(
+                Operation.CANCEL,
+                "cancel_order",
+                lambda: self._exchange.cancel_order(order_id, symbol, params),
+            )
+
+        try:
+            raw = await retry_call(
+                attempt,
+                self._retry,
+                retry_on=lambda e: isinstance(
+                    e, ours.TemporaryExchangeError | ours.OrderOutcomeUnknown
+                ),
+                what=f"{self.exchange_id} cancel_order",
+            )
+        except ours.OrderNotFound:
+            return None
+        return parsing.parse_order(raw)
+
+    async def fetch_order(
+        self,
+        symbol: str,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> ExchangeOrder | None:
+        order_id, params = _order_reference(exchange_order_id, client_order_id)
+        try:
+            raw = await self._read(
+                "fetch_order", lambda: self._exchange.fetch_order(order_id, symbol, params)
+            )
+        except ours.OrderNotFound:
+            return None
+        return parsing.parse_order(raw)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        raw = await self._read(
+            "fetch_open_orders", lambda: self._exchange.fetch_open_orders(symbol)
+        )
+        return [parsing.parse_order(order) for order in raw]
+
+    async def fetch_my_trades(
+        self, symbol: str, since: datetime | None = None, limit: int = 500
+    ) -> list[ExchangeTrade]:
+        raw = await self._read(
+            "fetch_my_trades",
+            lambda: self._exchange.fetch_my_trades(symbol, _millis(since), limit),
+        )
+        return [parsing.parse_trade(trade) for trade in raw]
+
+    async def close(self) -> None:
+        await self._exchange.close()
+
+
+def _order_reference(
+    exchange_order_id: str | None, client_order_id: str | None
+) -> tuple[str | None, dict[str, str]]:
+    """ccxt's (id, params) for "this order": the exchange id, else ``clientOrderId`` (Binance
+    sends it as origClientOrderId)."""
+    if exchange_order_id:
+        return exchange_order_id, {}
+    if client_order_id:
+        return None, {"clientOrderId": client_order_id}
+    raise ValueError("give exchange_order_id or client_order_id")

@@ -1,0 +1,48 @@
+"""ORM models: one module per table family; importing this package registers them all."""
+
+from autogrid.models.backtest import Backtest, BacktestStatus
+from autogrid.models.base import Base
+from autogrid.models.bot import Bot, BotEvent, BotMetric, BotMode, BotStatus, BotType
+from autogrid.models.candle import Candle
+from autogrid.models.credential import ExchangeCredential
+from autogrid.models.order import Fill, Order, OrderEvent
+from autogrid.models.paper import (
+    PaperAccount,
+    PaperBalance,
+    PaperOrder,
+    PaperTrade,
+    PriceSourceKind,
+)
+from autogrid.models.refresh_token import RefreshToken
+from autogrid.models.runtime import GLOBAL_KILL_SWITCH, KillSwitch, StrategyInboxEntry
+from autogrid.models.user import PLAN_BOT_LIMITS, Plan, Role, User
+
+__all__ = [
+    "GLOBAL_KILL_SWITCH",
+    "PLAN_BOT_LIMITS",
+    "Backtest",
+    "BacktestStatus",
+    "Base",
+    "Bot",
+    "BotEvent",
+    "BotMetric",
+    "BotMode",
+    "BotStatus",
+    "BotType",
+    "Candle",
+    "ExchangeCredential",
+    "Fill",
+    "KillSwitch",
+    "Order",
+    "OrderEvent",
+    "PaperAccount",
+    "PaperBalance",
+    "PaperOrder",
+    "PaperTrade",
+    "Plan",
+    "PriceSourceKind",
+    "RefreshToken",
+    "Role",
+    "StrategyInboxEntry",
+    "User",
+]

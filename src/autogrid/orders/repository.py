@@ -1,0 +1,96 @@
+"""SQL for reading orders, their events and fills."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.models import Fill, Order, OrderEvent
+
+
+async def list_bot_orders(
+    session: AsyncSession,
+    bot_id: uuid.UUID,
+    *,
+    statuses: Collection[str],
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Order], int]:
+    query = select(Order).where(Order.bot_id == bot_id)
+    if statuses:
+        query = query.where(Order.status.in_(statuses))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+async def get_order(session: AsyncSession, user_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
+    order: Order | None = await session.scalar(
+        select(Order).where(Order.id == order_id, Order.user_id == user_id)
+    )
+    return order
+
+
+async def order_events(session: AsyncSession, order_id: uuid.UUID) -> Sequence[OrderEvent]:
+    rows = await session.scalars(
+        select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+    )
+    return rows.all()
+
+
+async def order_fills(
+    session: AsyncSession, bot_id: uuid.UUID, order_id: uuid.UUID
+) -> Sequence[Fill]:
+    rows = await session.scalars(
+        select(Fill)
+        .where(Fill.bot_id == bot_id, Fill.order_id == order_id)
+        .order_by(Fill.ts, Fill.trade_id)
+    )
+    return rows.all()
+
+
+def _fills(bot_id: uuid.UUID, since: datetime | None, until: datetime | None) -> Select[Any]:
+    query = select(Fill).where(Fill.bot_id == bot_id)
+    if since is not None:
+        query = query.where(Fill.ts >= since)
+    if until is not None:
+        query = query.where(Fill.ts < until)
+    return query
+
+
+async def list_fills(
+    session: AsyncSession,
+    bot_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Fill], int]:
+    query = _fills(bot_id, since, until)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Fill.ts.desc(), Fill.id.desc()).limit(limit).offset(offset)
+    )
+    return rows.all(), total or 0
+
+
+async def oldest_fills(
+    session: AsyncSession,
+    bot_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Sequence[Fill]:
+    rows = await session.scalars(
+        _fills(bot_id, since, until).order_by(Fill.ts, Fill.id).limit(limit)
+    )
+    return rows.all()

@@ -1,0 +1,73 @@
+"""Responses of the order and trade routes. Prices and amounts are emitted as decimal strings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from autogrid.bots.fields import Amount
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class OrderRead(_Read):
+    id: uuid.UUID
+    bot_id: uuid.UUID
+    client_order_id: str
+    exchange_order_id: str | None
+    exchange: str
+    symbol: str
+    side: str
+    type: str
+    status: str
+    price: Amount | None
+    amount: Amount
+    filled: Amount
+    average_price: Amount | None
+    fee: Amount
+    fee_currency: str | None
+    intent: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    closed_at: datetime | None
+
+
+class OrderEventRead(_Read):
+    from_status: str | None
+    to_status: str
+    reason: str
+    data: dict[str, Any] | None
+    created_at: datetime
+
+
+class FillRead(_Read):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    trade_id: str
+    ts: datetime
+    side: str
+    price: Amount
+    amount: Amount
+    fee: Amount
+    fee_currency: str | None
+    is_maker: bool | None
+
+
+class OrderDetail(OrderRead):
+    """An order with its audit trail (oldest first) and its trades."""
+
+    events: list[OrderEventRead]
+    fills: list[FillRead]
+
+
+class TradeFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"

@@ -1,0 +1,161 @@
+"""What a process driving bots keeps between ticks: the database, connectors, caches, its id.
+
+A worker process ticks many bots; rebuilding an engine, a ccxt instance (markets, throttle) or a
+strategy for every tick would cost more than the tick. The context is built once per process
+(``process.py``) and torn down on shutdown; tests build one directly with their own connectors.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from autogrid.core.config import Settings
+from autogrid.core.db import Database
+from autogrid.core.redis import create_redis
+from autogrid.core.sqltypes import utcnow
+from autogrid.exchanges.budget import create_budgets
+from autogrid.exchanges.paper import PaperExchange
+from autogrid.exchanges.pool import ConnectorFactory, ConnectorPool, ccxt_factory
+from autogrid.runtime import repository
+from autogrid.runtime.hooks import NO_HOOKS, RuntimeHooks
+from autogrid.trading.orders import UnknownPolicy
+from autogrid.trading.strategies.base import Strategy
+
+# A tick that has not renewed its lease for this long is presumed dead; its bot is free again.
+DEFAULT_LEASE_TTL = timedelta(seconds=60)
+# Replayed candles decided per tick at most, so one fast replay cannot hog a worker.
+DEFAULT_REPLAY_STEPS = 200
+
+
+KILL_SWITCH_CACHE_SECONDS = 1.0
+
+
+def runtime_database(settings: Settings) -> Database:
+    """The workers' engine: pooled, without a ping per checkout. A ping is three round trips
+    (BEGIN, ";", ROLLBACK with asyncpg) for every transaction, and a tick is a few short ones;
+    a connection that died meanwhile fails its first statement, is discarded by the pool, and
+    the bot's next tick gets a fresh one."""
+    if settings.is_sqlite:
+        return Database.from_settings(settings)
+    engine = create_async_engine(
+        make_url(settings.database_url),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+    )
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOptions:
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL
+    policy: UnknownPolicy = field(default_factory=UnknownPolicy)
+    replay_steps_per_tick: int = DEFAULT_REPLAY_STEPS
+
+
+# Test-only (AUTOGRID_TEST_FAST_TIMINGS): a dead worker's lease and an unknown order's grace
+# window pass in seconds, so crash tests can watch the take-over.
+FAST_TEST_OPTIONS = RuntimeOptions(
+    lease_ttl=timedelta(seconds=4),
+    policy=UnknownPolicy(grace_seconds=3, max_checks=2, spacing_seconds=1),
+)
+
+
+@dataclass(slots=True)
+class CachedStrategy:
+    config: dict[str, Any]
+    strategy: Strategy[Any]
+
+
+class RuntimeContext:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        connectors: ConnectorPool,
+        *,
+        hooks: RuntimeHooks = NO_HOOKS,
+        options: RuntimeOptions | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        redis: Redis | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.connectors = connectors
+        self.hooks = hooks
+        self.options = options or RuntimeOptions()
+        self.clock = clock
+        self.redis = redis
+        # The lease owner: unique per process and per context, readable in the bots table.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.strategies: dict[uuid.UUID, CachedStrategy] = {}
+        self.papers: dict[tuple[uuid.UUID, uuid.UUID], PaperExchange] = {}
+        # Replay bots: how far this process saw each account matched (it only ever grows).
+        self.replay_marks: dict[uuid.UUID, datetime] = {}
+        self._killed: str | None = None
+        self._kill_read_at = -KILL_SWITCH_CACHE_SECONDS
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        options: RuntimeOptions | None = None,
+        factory: ConnectorFactory | None = None,
+    ) -> RuntimeContext:
+        """The production context: pooled database, shared Redis request budgets, ccxt."""
+        hooks = RuntimeHooks.from_env(settings)
+        redis = create_redis(settings)
+        if factory is None:
+            budgets = create_budgets(redis, settings.redis_key_prefix)
+            factory = ccxt_factory(
+                budgets,
+                timeout_ms=hooks.exchange_timeout_ms or 10_000,
+                api_urls=hooks.exchange_urls,
+            )
+        if options is None and hooks.fast_timings:
+            options = FAST_TEST_OPTIONS
+        return cls(
+            settings,
+            runtime_database(settings),
+            ConnectorPool(factory),
+            hooks=hooks,
+            options=options,
+            redis=redis,
+        )
+
+    async def kill_switch(self) -> str | None:
+        """The kill switch's reason if engaged, read at most once a second per process. Only
+        to halt bots at the start of a tick: a decision re-reads it in its own transaction
+        before any order is accepted, so no order ever slips past it."""
+        if time.monotonic() - self._kill_read_at >= KILL_SWITCH_CACHE_SECONDS:
+            async with self.database.session_scope() as session:
+                self._killed = await repository.kill_switch_engaged(session)
+            self._kill_read_at = time.monotonic()
+        return self._killed
+
+    def forget(self, bot_id: uuid.UUID) -> None:
+        """Drop what is cached about a bot (its configuration may have changed)."""
+        self.strategies.pop(bot_id, None)
+        for key in [key for key in self.papers if key[0] == bot_id]:
+            del self.papers[key]
+        self.replay_marks.pop(bot_id, None)
+
+    async def close(self) -> None:
+        await self.connectors.close_all()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.dispose()

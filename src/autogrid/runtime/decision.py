@@ -1,0 +1,247 @@
+"""Persisting one decision of the strategy: all of it in ONE transaction, or none of it.
+
+With the bot row locked and the lease still ours: the new strategy state, the order intents (NEW
+rows, or DENIED ones when the kill switch, the circuit breaker or the market's rules refuse
+them), the cancel requests, the fills the strategy has now seen (removed from its inbox), the
+ledger they update, the breaker state, and a trip or a stop the decision leads to. Only after the
+commit does anything reach the exchange (``reconcile.execute_pending``).
+
+If the bot is no longer running (paused, stopped, halted meanwhile) or the lease was lost, the
+decision is dropped whole: the fills stay in the inbox and the next decision sees them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from autogrid.bots.lifecycle import BREAKER_STATE_KEY
+from autogrid.exchanges.errors import MarketRuleViolation
+from autogrid.exchanges.rules import prepare_order
+from autogrid.exchanges.types import MarketRules
+from autogrid.models import BotStatus
+from autogrid.runtime import order_repository as repo
+from autogrid.runtime import repository
+from autogrid.runtime.guard import (
+    TripCode,
+    breaker_of,
+    cancels_on_trip,
+    denial_code,
+    halt,
+    limits_of,
+    request_stop,
+)
+from autogrid.runtime.order_manager import OrderManager
+from autogrid.runtime.order_values import OrderView, new_client_order_id, tag_of
+from autogrid.runtime.order_writer import Intent
+from autogrid.runtime.snapshot import Inbox
+from autogrid.runtime.stats import Ledger, split_symbol
+from autogrid.trading import breaker as cb
+from autogrid.trading.orders import TERMINAL_STATUSES, Outcome
+from autogrid.trading.strategies.base import (
+    CancelOrder,
+    Decision,
+    PlaceOrder,
+    Snapshot,
+    StopBot,
+    Strategy,
+)
+
+logger = logging.getLogger(__name__)
+
+STRATEGY_KEY = "strategy"
+LEDGER_KEY = "ledger"
+PRICE_KEY = "last_price"
+WAKE_KEY = "wake"
+DECIDED_KEY = "decided_until"
+START_EQUITY_KEY = "start_equity"
+LIVE_TAGS_KEY = "live_tags"
+
+
+@dataclass(slots=True)
+class Persisted:
+    saved: bool
+    trip_code: str | None = None
+    stopped: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
+    wake = decision.wake
+    return {
+        "below": str(wake.price_at_or_below) if wake.price_at_or_below is not None else None,
+        "above": str(wake.price_at_or_above) if wake.price_at_or_above is not None else None,
+        "at": wake.at.isoformat() if wake.at is not None else None,
+        "every_candle": wake.every_candle,
+    }
+
+
+def investment_of(bot_investment: Decimal | None, state: dict[str, Any]) -> Decimal | None:
+    if bot_investment is not None and bot_investment > 0:
+        return bot_investment
+    start = state.get(START_EQUITY_KEY)
+    return Decimal(start) if start else None
+
+
+async def persist_decision(
+    manager: OrderManager,
+    owner: str,
+    strategy: Strategy[Any],
+    market: MarketRules,
+    snapshot: Snapshot,
+    decision: Decision[Any],
+    inbox: Inbox,
+) -> Persisted:
+    now = manager.clock()
+    at = snapshot.now  # the decision's own time (a candle close in a replay): the breaker's clock
+    result = Persisted(saved=False)
+    async with manager.database.session_scope() as session:
+        bot = await repository.lock_bot(session, manager.bot.bot_id)
+        if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
+            return result
+        killed = await repository.kill_switch_engaged(session)
+        state = dict(bot.state or {})
+        limits = limits_of(bot)
+        breaker = breaker_of(state)
+        live = {tag_of(o): o for o in await repo.live_orders(session, bot.id)}
+        base, quote = split_symbol(bot.symbol)
+        trip: tuple[str, str] | None = None  # (code, reason)
+        placed = 0
+        stop: StopBot | None = None
+        for action in decision.actions:
+            if isinstance(action, CancelOrder):
+                order = live.get(action.tag)
+                if order is not None and order.status not in TERMINAL_STATUSES:
+                    result.outcomes.append(await manager.cancel_in(session, order, now))
+            elif isinstance(action, StopBot):
+                stop = action
+            elif isinstance(action, PlaceOrder):
+                live_twin = live.get(action.tag)
+                if live_twin is not None and live_twin.status not in TERMINAL_STATUSES:
+                    logger.warning("bot %s placed live tag %s again: ignored", bot.id, action.tag)
+                    continue
+                denial, intent = _vet(
+                    action, market, snapshot.price, killed, trip, breaker, limits, at
+                )
+                if denial is None:
+                    order, outcomes = manager.add_order(session, intent, _nth(now, placed))
+                    breaker = cb.record_order_sent(breaker, at)
+                else:
+                    try:
+                        order, outcomes = manager.add_denied(
+                            session, intent, denial.reason or "", _nth(now, placed)
+                        )
+                    except ValueError as error:  # not even a valid order (amount 0, say)
+                        logger.warning("bot %s: unrecordable order %s: %s", bot.id, action, error)
+                        continue
+                    if denial.trips_breaker and trip is None:
+                        trip = (denial_code(denial.reason), denial.reason or "")
+                        breaker = cb.trip(breaker, trip[1], now)
+                live[action.tag] = order
+                result.outcomes += outcomes
+                placed += 1
+        ledger = Ledger.from_dict(state.get(LEDGER_KEY))
+        for fill in inbox.rows:
+            ledger = ledger.add(
+                side=fill.side,
+                price=fill.price,
+                amount=fill.amount,
+                fee=fill.fee,
+                fee_currency=fill.fee_currency,
+                base=base,
+                quote=quote,
+            )
+        investment = investment_of(bot.investment, state)
+        if investment is not None and trip is None and not breaker.tripped:
+            breaker = cb.record_pnl(
+                breaker, limits, at, ledger.total_pnl(snapshot.price), investment
+            )
+            if breaker.tripped:
+                trip = (TripCode.LOSS_LIMIT, breaker.tripped_reason or "loss limit")
+        if START_EQUITY_KEY not in state and bot.investment is None:
+            equity = snapshot.free_quote + snapshot.free_base * snapshot.price
+            state[START_EQUITY_KEY] = str(equity)
+        await session.flush()  # the new rows, so the live tags below include them
+        state.update(
+            {
+                LIVE_TAGS_KEY: tags_of(list(await repo.live_orders(session, bot.id))),
+                STRATEGY_KEY: strategy.dump_state(decision.state),
+                BREAKER_STATE_KEY: breaker.to_dict(),
+                LEDGER_KEY: ledger.to_dict(),
+                PRICE_KEY: str(snapshot.price),
+                WAKE_KEY: wake_to_dict(decision),
+                DECIDED_KEY: snapshot.now.isoformat(),
+            }
+        )
+        bot.state = state
+        bot.last_tick_at = now
+        await repo.clear_inbox(session, inbox.entry_ids)
+        if killed is not None:
+            trip = (TripCode.KILL_SWITCH, f"kill switch: {killed}")
+        if trip is not None:
+            await halt(session, bot, trip[1])
+            result.trip_code = trip[0]
+            if cancels_on_trip(bot):
+                for order in await repo.live_orders(session, bot.id):
+                    result.outcomes.append(await manager.cancel_in(session, order, now))
+        elif stop is not None:
+            await request_stop(
+                session,
+                bot,
+                cancel_orders=stop.cancel_orders,
+                sell_base=stop.sell_base,
+                reason=stop.reason,
+                now=now,
+            )
+            result.stopped = True
+        result.saved = True
+        result.state = dict(bot.state or {})
+    manager.count(result.outcomes)
+    return result
+
+
+def _vet(
+    action: PlaceOrder,
+    market: MarketRules,
+    reference: Decimal,
+    killed: str | None,
+    trip: tuple[str, str] | None,
+    breaker: cb.BreakerState,
+    limits: cb.BreakerLimits,
+    at: datetime,
+) -> tuple[cb.Decision | None, Intent]:
+    """(None, the prepared intent) if the order may go; else (the denial, the raw intent)."""
+    raw = Intent(action.tag, action.side, action.type, action.amount, action.price)
+    if killed is not None:
+        return cb.Decision(False, f"kill switch: {killed}"), raw
+    if trip is not None:
+        return cb.Decision(False, f"circuit breaker tripped: {trip[1]}"), raw
+    try:
+        request = prepare_order(
+            market,
+            action.side,
+            action.type,
+            action.amount,
+            action.price,
+            new_client_order_id(),
+            reference_price=reference,
+        )
+    except MarketRuleViolation as error:
+        return cb.Decision(False, str(error)), raw
+    check = cb.check_new_order(breaker, limits, at, request.price, reference)
+    prepared = Intent(action.tag, request.side, request.type, request.amount, request.price)
+    return (None if check.allowed else check), prepared
+
+
+def _nth(now: datetime, index: int) -> datetime:
+    """Creation times a microsecond apart: orders are sent in the order the strategy gave."""
+    return now + timedelta(microseconds=index)
+
+
+def tags_of(orders: Sequence[OrderView]) -> list[str]:
+    return sorted(tag for tag in (tag_of(o) for o in orders) if tag is not None)

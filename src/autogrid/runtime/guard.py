@@ -1,0 +1,137 @@
+"""The circuit breaker and the kill switch as the runtime applies them to a bot row.
+
+The breaker's arithmetic is pure (``autogrid.trading.breaker``); here its state is read from and
+written to ``bot.state["breaker"]`` inside the caller's transaction (the bot row locked), a trip
+halts the bot through the bots service's status machine, and the trip is counted under a short
+fixed reason code (never the human message, which carries prices).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.bots.lifecycle import (
+    BREAKER_STATE_KEY,
+    STOP_REQUEST_KEY,
+    TRANSITIONS,
+    BotAction,
+    BotEventKind,
+    next_status,
+)
+from autogrid.bots.schemas import breaker_settings
+from autogrid.bots.service import mark_error, mark_halted
+from autogrid.models import Bot, BotEvent, BotStatus
+from autogrid.observability.metrics import BREAKER_TRIPS
+from autogrid.runtime import repository
+from autogrid.trading import breaker as cb
+
+logger = logging.getLogger(__name__)
+
+
+class TripCode:
+    ORDER_RATE = "order_rate"
+    PRICE_DEVIATION = "price_deviation"
+    LOSS_LIMIT = "loss_limit"
+    CONSECUTIVE_ERRORS = "consecutive_errors"
+    KILL_SWITCH = "kill_switch"
+
+
+def limits_of(bot: Bot) -> cb.BreakerLimits:
+    """The platform's limits, tightened by the bot's own settings (validated at creation)."""
+    try:
+        return cb.BreakerLimits().tightened(breaker_settings(bot).limit_overrides())
+    except ValueError:
+        logger.warning("bot %s has invalid breaker settings; using the platform's", bot.id)
+        return cb.BreakerLimits()
+
+
+def cancels_on_trip(bot: Bot) -> bool:
+    return bool((bot.config.get("breaker") or {}).get("cancel_open_orders_on_trip"))
+
+
+def breaker_of(state: dict[str, Any]) -> cb.BreakerState:
+    return cb.BreakerState.from_dict(state.get(BREAKER_STATE_KEY) or {})
+
+
+def denial_code(reason: str | None) -> str:
+    """Which limit a tripping ``check_new_order`` denial hit."""
+    return (
+        TripCode.ORDER_RATE if (reason or "").startswith("order rate") else TripCode.PRICE_DEVIATION
+    )
+
+
+def fold_calls(
+    state: cb.BreakerState, limits: cb.BreakerLimits, now: datetime, calls: Sequence[str | None]
+) -> cb.BreakerState:
+    """Feed a run of exchange calls (None: worked; else the error class) to the breaker."""
+    for failure in calls:
+        if failure is None:
+            state = cb.record_exchange_success(state)
+        else:
+            state = cb.record_exchange_error(state, limits, now, failure)
+    return state
+
+
+def can_halt(bot: Bot) -> bool:
+    return BotStatus(bot.status) in TRANSITIONS[BotAction.TRIP_BREAKER]
+
+
+async def halt(session: AsyncSession, bot: Bot, reason: str) -> bool:
+    """Trip -> halted (status, breaker_reason/tripped_at, a BotEvent); False if the bot's
+    status cannot be halted (already halted, stopping...)."""
+    if not can_halt(bot):
+        return False
+    await mark_halted(session, bot, reason[:2000])
+    logger.warning("bot %s halted: %s", bot.id, reason)
+    return True
+
+
+def count_trip(code: str) -> None:
+    """After commit: one trip of the breaker under its reason code."""
+    BREAKER_TRIPS.labels(code).inc()
+
+
+async def fail(session: AsyncSession, bot: Bot, message: str) -> bool:
+    """Something a human must look at: status error with the message, and a BotEvent."""
+    if BotStatus(bot.status) not in TRANSITIONS[BotAction.FAIL]:
+        return False
+    await mark_error(session, bot, message[:2000])
+    logger.error("bot %s failed: %s", bot.id, message)
+    return True
+
+
+async def request_stop(
+    session: AsyncSession,
+    bot: Bot,
+    *,
+    cancel_orders: bool,
+    sell_base: bool,
+    reason: str,
+    now: datetime,
+) -> None:
+    """The strategy asked to stop (its StopBot action): running -> stopping, like the API's."""
+    bot.status = next_status(BotAction.STOP, BotStatus(bot.status))
+    request = {
+        "cancel_orders": cancel_orders,
+        "sell_base": sell_base,
+        "requested_at": now.isoformat(),
+        "reason": reason,
+    }
+    bot.state = {**(bot.state or {}), STOP_REQUEST_KEY: request}
+    bot.version += 1
+    bot.updated_at = now
+    repository.add_event(
+        session,
+        BotEvent(
+            bot_id=bot.id,
+            kind=BotEventKind.STOP_REQUESTED,
+            message=f"the strategy stopped: {reason}"[:2000],
+            data=request,
+            created_at=now,
+        ),
+    )

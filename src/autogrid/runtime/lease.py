@@ -1,0 +1,115 @@
+"""The lease: at most one worker drives a bot at a time.
+
+Taken with a conditional UPDATE of ``bots.lease_owner/lease_expires_at`` and committed before
+anything else; renewed as a tick goes on, so a long tick (a replay catching up, a slow exchange)
+keeps it; given back at the end. A tick that cannot take the lease exits: someone else is on it.
+A worker that dies leaves a lease that expires after ``ttl``; the bot is then free again, and the
+next holder resolves whatever the dead one left in flight (SUBMITTING orders become UNKNOWN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from autogrid.core.db import Database
+from autogrid.models import Bot
+from autogrid.runtime import order_repository, repository
+from autogrid.runtime.context import RuntimeContext
+from autogrid.runtime.order_values import OrderView
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """Our lease expired and another worker may hold the bot now: stop touching it."""
+
+
+class Lease:
+    def __init__(self, ctx: RuntimeContext, bot_id: uuid.UUID) -> None:
+        self.ctx = ctx
+        self.bot_id = bot_id
+        self.ttl: timedelta = ctx.options.lease_ttl
+        # One owner per lease, not per process: two ticks of one bot in the same process (a
+        # duplicated message in a batch) exclude each other too.
+        self.owner = f"{ctx.owner}/{uuid.uuid4().hex[:8]}"
+        self.held = False
+        self._renewed = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._beating: asyncio.Future[None] | None = None
+        # Read in the statement that took the lease (one round trip less per tick).
+        self.bot: Bot | None = None
+        # The previous holder did not give it back (it died or stalled).
+        self.taken_over = False
+        # The bot's non-terminal orders and waiting fills, read with the lease (same round trips).
+        self.live: list[OrderView] | None = None
+        self.inbox_waiting = 0
+
+    @property
+    def database(self) -> Database:
+        return self.ctx.database
+
+    async def acquire(self) -> bool:
+        """Take the lease and read the bot row with it."""
+        async with self.database.session_scope() as session:
+            taken = await repository.take_lease(
+                session, self.bot_id, self.owner, self.ctx.clock(), self.ttl
+            )
+            if taken is not None:
+                self.bot, self.taken_over = taken.bot, taken.taken_over
+                self.inbox_waiting = taken.waiting_fills
+                self.live = await order_repository.live_order_rows(session, self.bot_id)
+        self.held = self.bot is not None
+        self._renewed = time.monotonic()
+        return self.held
+
+    async def keep(self) -> None:
+        """Renew once a third of the lifetime has passed; raise LeaseLost if it is gone.
+        Called between the steps of a tick (the heartbeat covers long exchange calls)."""
+        if not self.held:
+            raise LeaseLost(str(self.bot_id))
+        if time.monotonic() - self._renewed < self.ttl.total_seconds() / 3:
+            return
+        if not await self._renew():
+            raise LeaseLost(str(self.bot_id))
+
+    async def _renew(self) -> bool:
+        async with self.database.session_scope() as session:
+            renewed = await repository.renew_lease(
+                session, self.bot_id, self.owner, self.ctx.clock(), self.ttl
+            )
+        if renewed:
+            self._renewed = time.monotonic()
+        else:
+            self.held = False
+        return renewed
+
+    def start_heartbeat(self) -> None:
+        """Renew every third of the lifetime while the tick runs (``stop_heartbeat`` when it
+        ends): one slow exchange call (retries with backoff take tens of seconds) must not let
+        the lease expire under a live tick. A timer, not a task: most ticks end before it."""
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.ttl.total_seconds() / 3, self._beat)
+
+    def _beat(self) -> None:
+        self._beating = asyncio.ensure_future(self._renew_and_rearm())
+
+    async def _renew_and_rearm(self) -> None:
+        try:
+            if self.held and await self._renew():
+                self.start_heartbeat()
+        except Exception:  # the database hiccuped: the tick's own keep() decides
+            logger.warning("bot %s: lease renewal failed", self.bot_id, exc_info=True)
+            self.start_heartbeat()
+
+    async def stop_heartbeat(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating

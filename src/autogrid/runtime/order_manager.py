@@ -1,0 +1,367 @@
+"""The order manager: the database-backed counterpart of the pure order state machine.
+
+Every change is one pure function applied to the freshly loaded row and written back, with its
+``order_events`` row and its fill, in one transaction, committed before the side effect it
+triggers. Placement follows the sequence the state machine documents:
+
+1. the intent is written as a NEW row with a fresh client order id (the caller's transaction,
+   together with the strategy state that wanted it: ``add_order``);
+2. NEW -> SUBMITTING is committed (a conditional update: only one writer can ever send it);
+3. ``create_order`` is called once;
+4. its answer is written in a transaction of its own: acknowledged, rejected, or UNKNOWN when the
+   outcome is ambiguous. An UNKNOWN order is settled only by looking its client order id up.
+
+Writes are optimistic (``orders.version``): a writer that lost a race reloads the row and applies
+its pure update again, so a late answer can never overwrite a newer state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
+from autogrid.exchanges import errors
+from autogrid.exchanges.base import ExchangeConnector
+from autogrid.exchanges.types import ExchangeTrade, OrderRequest
+from autogrid.models import Order
+from autogrid.runtime import order_repository as repo
+from autogrid.runtime.hooks import NO_HOOKS, KillPoint, RuntimeHooks
+from autogrid.runtime.order_values import (
+    fill_report_of,
+    report_of,
+    state_of,
+)
+from autogrid.runtime.order_writer import BotRef, Intent, OrderWriter, StaleOrder
+from autogrid.trading.orders import (
+    ExchangeOrderReport,
+    IllegalTransition,
+    OrderState,
+    OrderStatus,
+    Outcome,
+    UnknownPolicy,
+    apply_exchange_report,
+    apply_fill,
+    next_check_at,
+    on_acknowledged,
+    on_ambiguous,
+    on_cancel_acknowledged,
+    on_cancel_failed_not_found,
+    on_cancel_requested,
+    on_rejected,
+    on_restart,
+    on_submit_started,
+    resolve_unknown,
+)
+
+logger = logging.getLogger(__name__)
+
+Step = Callable[[OrderState, set[str]], Outcome]
+Also = Callable[[AsyncSession, Order, Outcome], Awaitable[None]]
+
+_S = OrderStatus
+# A create refused before anything was sent is tried again under a new client order id, this
+# many times in all; then the strategy sees its order vanish.
+MAX_SUBMIT_ATTEMPTS = 3
+_WRITE_ATTEMPTS = 5
+_TRADE_PAGE = 500
+_TRADE_PAGES = 10
+_TRADES_MARGIN = timedelta(minutes=1)
+
+
+@dataclass(slots=True)
+class Applied:
+    order: Order  # the row as it was read (ids, symbol); the new values are in outcome.order
+    outcome: Outcome
+
+
+class OrderManager(OrderWriter):
+    def __init__(
+        self,
+        database: Database,
+        connector: ExchangeConnector,
+        bot: BotRef,
+        *,
+        policy: UnknownPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        hooks: RuntimeHooks = NO_HOOKS,
+    ) -> None:
+        super().__init__(bot)
+        self.database = database
+        self.connector = connector
+        self.policy = policy or UnknownPolicy()
+        self.clock = clock
+        self.hooks = hooks
+
+    # --- one outcome per transaction ------------------------------------------------------
+
+    async def apply(
+        self,
+        order_id: uuid.UUID,
+        step: Step,
+        *,
+        with_trade_ids: bool = False,
+        also: Also | None = None,
+        kill_at: KillPoint | None = None,
+    ) -> Applied | None:
+        """Load the row, compute ``step(state, applied_trade_ids)``, write it and commit."""
+        for _ in range(_WRITE_ATTEMPTS):
+            now = self.clock()
+            try:
+                async with self.database.session_scope() as session:
+                    order = await repo.get_order(session, order_id)
+                    if order is None:
+                        return None
+                    trade_ids = (
+                        await repo.applied_trade_ids(session, order_id) if with_trade_ids else set()
+                    )
+                    outcome = step(state_of(order), trade_ids)
+                    await self._write(session, order, outcome, now)
+                    if also is not None:
+                        await also(session, order, outcome)
+                    if kill_at is not None:
+                        self.hooks.kill(kill_at)
+            except StaleOrder:
+                continue
+            self.count([outcome])
+            return Applied(order, outcome)
+        raise StaleOrder(str(order_id))
+
+    # --- placing --------------------------------------------------------------------------
+
+    async def submit(self, order_id: uuid.UUID) -> Outcome | None:
+        """Send a NEW order once. None if it is not NEW any more (someone else has it)."""
+        now = self.clock()
+        try:
+            started = await self.apply(order_id, lambda state, _: on_submit_started(state, now))
+        except IllegalTransition:
+            return None
+        if started is None:
+            return None
+        self.hooks.kill(KillPoint.BEFORE_SEND)
+        sent = started.outcome.order
+        request = OrderRequest(
+            self.bot.symbol, sent.side, sent.type, sent.amount, sent.price, sent.client_order_id
+        )
+        step: Step
+        also: Also | None = None
+        report: ExchangeOrderReport | None = None
+        try:
+            placed = await self.connector.create_order(request)
+        except errors.TemporaryExchangeError as error:
+            # Nothing was sent (the connector's promise): retire this id, retry under a new one.
+            reason = f"not sent: {error}"
+            step, also = (lambda state, _: on_rejected(state, reason)), self._replace
+        except errors.AuthenticationFailed as error:
+            self.log.fatal = f"the exchange refused the API key: {error}"
+            step = _rejected(str(error))
+        except errors.OrderRejected as error:
+            step = _rejected(str(error))
+        except errors.ExchangeError as error:  # unknown outcome, fatal, anything ambiguous
+            step = _ambiguous(f"{type(error).__name__}: {error}")
+        except Exception as error:
+            logger.exception("create_order %s failed unexpectedly", sent.client_order_id)
+            step = _ambiguous(f"unexpected {type(error).__name__}")
+        else:
+            self.hooks.kill(KillPoint.AFTER_SEND)
+            report = report_of(placed)
+            exchange_id = placed.exchange_order_id
+            step = lambda state, _: on_acknowledged(state, exchange_id, report)  # noqa: E731
+        applied = await self.apply(order_id, step, also=also, kill_at=KillPoint.BEFORE_ACK_COMMIT)
+        if applied is None:
+            return None
+        await self.follow_up(order_id, applied.outcome, report)
+        return applied.outcome
+
+    async def _replace(self, session: AsyncSession, order: Order, outcome: Outcome) -> None:
+        """After a create that surely was not sent: the same intent under a new client id."""
+        if outcome.order.status != _S.REJECTED or outcome.transition is None:
+            return
+        intent = dict(order.intent or {})
+        attempt = int(intent.get("attempt", 1)) + 1
+        if attempt > MAX_SUBMIT_ATTEMPTS or intent.get("cancel_wanted"):
+            return
+        state = outcome.order
+        again = Intent(str(intent.get("tag")), state.side, state.type, state.amount, state.price)
+        extra = {k: v for k, v in intent.items() if k != "tag"}
+        extra.update(attempt=attempt, replaces=order.client_order_id)
+        _, created = self.add_order(session, again, self.clock(), **extra)
+        self.count(created)
+
+    # --- cancelling -----------------------------------------------------------------------
+
+    async def request_cancel(self, order_id: uuid.UUID) -> None:
+        """Cancel now (own transaction), then send it if anything is live on the exchange."""
+        try:
+            applied = await self.apply(order_id, lambda state, _: on_cancel_requested(state))
+        except IllegalTransition:
+            return  # in flight: resolved first, see cancel_in
+        if applied is not None and applied.outcome.send_cancel:
+            await self.send_cancel(order_id)
+
+    async def send_cancel(self, order_id: uuid.UUID) -> None:
+        """(Re-)send the cancel of a PENDING_CANCEL order; cancels are idempotent."""
+        async with self.database.session_scope() as session:
+            order = await repo.get_order(session, order_id)
+        if order is None or order.status != _S.PENDING_CANCEL:
+            return
+        eid = order.exchange_order_id
+        try:
+            answer = await self.connector.cancel_order(
+                self.bot.symbol,
+                exchange_order_id=eid,
+                client_order_id=None if eid else order.client_order_id,
+            )
+        except errors.ExchangeError as error:
+            logger.info(
+                "cancel of %s not confirmed (%s): resent later", order.client_order_id, error
+            )
+            return
+        if answer is None:
+            applied = await self.apply(order_id, lambda state, _: on_cancel_failed_not_found(state))
+            report = None
+        else:
+            # Binance answers a cancel with the *cancel request's* client id (the original is
+            # origClientOrderId): the exchange order id is what identifies the order here.
+            report = replace(report_of(answer), client_order_id=None)
+            applied = await self.apply(
+                order_id, lambda state, _: on_cancel_acknowledged(state, report)
+            )
+        if applied is not None:
+            await self.follow_up(order_id, applied.outcome, report)
+
+    # --- learning what the exchange knows ---------------------------------------------------
+
+    async def restart(self, order_id: uuid.UUID) -> None:
+        """A SUBMITTING order found by a new lease holder: its outcome is unknown."""
+        applied = await self.apply(order_id, lambda state, _: on_restart(state))
+        if applied is not None:
+            await self.follow_up(order_id, applied.outcome, None)
+
+    async def look_up(self, order_id: uuid.UUID, *, depth: int = 0) -> None:
+        async with self.database.session_scope() as session:
+            order = await repo.get_order(session, order_id)
+        if order is None or order.status in (_S.NEW, _S.DENIED):
+            return
+        now = self.clock()
+        state = state_of(order)
+        due = next_check_at(state, self.policy)
+        if state.status == _S.UNKNOWN and due is not None and now < due:
+            return
+        eid = order.exchange_order_id
+        try:
+            found = await self.connector.fetch_order(
+                self.bot.symbol,
+                exchange_order_id=eid,
+                # An UNKNOWN order has no exchange id: its client order id is the only key.
+                client_order_id=None if eid else order.client_order_id,
+            )
+        except errors.ExchangeError as error:
+            logger.info("lookup of %s failed: %s", order.client_order_id, error)
+            return
+        report = report_of(found) if found is not None else None
+        applied = await self.apply(order_id, _learn(report, now, self.policy))
+        if applied is not None:
+            await self.follow_up(order_id, applied.outcome, report, depth=depth)
+
+    async def apply_report(self, order_id: uuid.UUID, report: ExchangeOrderReport) -> None:
+        applied = await self.apply(order_id, _learn(report, self.clock(), self.policy))
+        if applied is not None:
+            await self.follow_up(order_id, applied.outcome, report)
+
+    async def follow_up(
+        self,
+        order_id: uuid.UUID,
+        outcome: Outcome,
+        report: ExchangeOrderReport | None,
+        *,
+        depth: int = 0,
+    ) -> None:
+        """Act on an outcome's follow-ups: fetch missing trades (then re-apply the report, so a
+        reported end is adopted), look the order up."""
+        if depth > 2:
+            return
+        if outcome.needs_trade_fetch:
+            await self.fetch_trades([order_id])
+            if report is not None:
+                again = await self.apply(order_id, _learn(report, self.clock(), self.policy))
+                if again is not None and again.outcome.needs_lookup:
+                    await self.look_up(order_id, depth=depth + 1)
+        if outcome.needs_lookup:
+            await self.look_up(order_id, depth=depth + 1)
+
+    async def fetch_trades(self, order_ids: Iterable[uuid.UUID]) -> int:
+        """Apply every trade of these orders the exchange reports (each trade id once)."""
+        async with self.database.session_scope() as session:
+            orders = [o for o in [await repo.get_order(session, i) for i in order_ids] if o]
+        orders = [o for o in orders if o.exchange_order_id]
+        if not orders:
+            return 0
+        try:
+            trades = await self._recent_trades(orders)
+        except errors.ExchangeError as error:
+            logger.info("trade fetch for bot %s failed: %s", self.bot.bot_id, error)
+            return 0
+        applied = 0
+        for order in orders:
+            mine = sorted(
+                (t for t in trades if t.exchange_order_id == order.exchange_order_id),
+                key=lambda t: (t.ts, t.trade_id),
+            )
+            for trade in mine:
+                if await self.record_trade(order.id, trade):
+                    applied += 1
+        return applied
+
+    async def record_trade(self, order_id: uuid.UUID, trade: ExchangeTrade) -> bool:
+        """Apply one trade to its order (own transaction); False if it was applied before."""
+        fill = fill_report_of(trade)
+
+        def step(state: OrderState, seen: set[str]) -> Outcome:
+            return apply_fill(state, fill, applied_trade_ids=seen)
+
+        result = await self.apply(order_id, step, with_trade_ids=True)
+        return result is not None and result.outcome.recorded_fill is not None
+
+    async def _recent_trades(self, orders: list[Order]) -> list[ExchangeTrade]:
+        since: datetime | None = None
+        if not self.bot.replay:
+            started = [o.submitted_at or o.created_at for o in orders]
+            since = min(started) - _TRADES_MARGIN
+        seen: dict[str, ExchangeTrade] = {}
+        for _ in range(_TRADE_PAGES):
+            page = await self.connector.fetch_my_trades(self.bot.symbol, since, _TRADE_PAGE)
+            fresh = [t for t in page if t.trade_id not in seen]
+            seen.update((t.trade_id, t) for t in fresh)
+            if since is None or len(page) < _TRADE_PAGE or not fresh:
+                break
+            since = max(t.ts for t in page)
+        return list(seen.values())
+
+
+def _rejected(reason: str) -> Step:
+    return lambda state, _: on_rejected(state, reason[:200])
+
+
+def _ambiguous(reason: str) -> Step:
+    return lambda state, _: on_ambiguous(state, reason[:200])
+
+
+def _learn(report: ExchangeOrderReport | None, now: datetime, policy: UnknownPolicy) -> Step:
+    """What a lookup (or a listed open order) says, applied to whatever the row is now."""
+
+    def step(state: OrderState, _: set[str]) -> Outcome:
+        if state.status == _S.UNKNOWN:
+            return resolve_unknown(state, report, now, policy)
+        if report is None or state.status in (_S.NEW, _S.DENIED):
+            # "Not found" proves nothing about an order we had seen (or are still sending).
+            return Outcome(order=state)
+        return apply_exchange_report(state, report)
+
+    return step

@@ -1,0 +1,113 @@
+"""Stepping a paper exchange the way the backtest engine steps candles.
+
+For a replay account, every candle the replay clock has revealed is taken one at a time: advance
+the exchange to that candle's close (its resting orders are matched against it), record the
+trades, and let the strategy decide with the price at that close; what it places rests from the
+next candle. So a paper replay bot makes exactly the trades a backtest over the same candles
+makes. Quiet candles (no fill, no wake condition, no order that vanished) skip the decision, as
+the backtest's skip-ahead does: the strategy contract promises that deciding would change nothing.
+
+A live-priced paper account is advanced to the wall clock once per tick instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from autogrid.exchanges.paper import PaperExchange
+from autogrid.exchanges.paper.errors import NoPriceYet
+from autogrid.exchanges.types import ExchangeTrade
+from autogrid.runtime import order_repository as repo
+from autogrid.runtime.deciding import Moment
+from autogrid.runtime.order_manager import OrderManager
+
+logger = logging.getLogger(__name__)
+
+# decide(moment) -> whether the bot still runs (it may have stopped or halted meanwhile)
+Decide = Callable[[Moment], Awaitable[bool]]
+
+
+async def apply_trades(manager: OrderManager, trades: Sequence[ExchangeTrade]) -> int:
+    """Record the paper exchange's trades against our orders (each trade id once)."""
+    if not trades:
+        return 0
+    client_ids = {t.client_order_id for t in trades if t.client_order_id}
+    async with manager.database.session_scope() as session:
+        ids = await repo.order_ids_by_client_id(session, manager.bot.bot_id, client_ids)
+    applied = 0
+    for trade in trades:
+        order_id = ids.get(trade.client_order_id or "")
+        if order_id is None:
+            logger.warning(
+                "paper trade %s is for no order of bot %s", trade.trade_id, manager.bot.bot_id
+            )
+            continue
+        if await manager.record_trade(order_id, trade):
+            applied += 1
+    return applied
+
+
+@dataclass(slots=True)
+class Steps:
+    mark: datetime | None  # the account's matched_until as far as we know (never ahead of it)
+    stepped: int = 0  # candles matched this tick
+    more: bool = False  # more were already revealed: tick again at once
+
+
+async def step_replay(
+    paper: PaperExchange,
+    manager: OrderManager,
+    decide: Decide,
+    *,
+    max_steps: int,
+    keep_lease: Callable[[], Awaitable[None]],
+    mark: datetime | None = None,
+) -> Steps:
+    """Decide at the current close if needed, then step through up to ``max_steps`` revealed
+    candles, deciding after each where needed.
+
+    ``mark``: a matched_until this process saw before. The account's is at least that (it only
+    grows), so while the replay clock has not reached ``mark`` plus one candle no new candle
+    can be revealed, and the candle query is skipped (most ticks of a slow replay).
+    """
+    symbol = manager.bot.symbol
+    steps = Steps(mark)
+
+    async def now_matched() -> tuple[datetime, Decimal]:
+        return await paper.matched_until(), (await paper.fetch_ticker(symbol)).last
+
+    try:
+        decided = await decide(now_matched)
+    except NoPriceYet:
+        decided = True  # nothing matched yet: the first revealed candle is the first decision
+    if not decided:
+        return steps
+    if mark is not None and await paper.market_time() < mark + (await paper.config()).step:
+        return steps
+    closes = await paper.visible_candle_closes(symbol, limit=max_steps)
+    if not closes:
+        steps.mark = mark or await paper.matched_until()
+        return steps
+    for close in closes:
+        await keep_lease()
+        trades = await paper.advance(up_to=close)
+        await apply_trades(manager, trades)
+        steps.stepped += 1
+        steps.mark = close
+
+        async def at_close(close: datetime = close) -> tuple[datetime, Decimal]:
+            return close, (await paper.fetch_ticker(symbol)).last
+
+        if not await decide(at_close):
+            return steps
+    steps.more = len(closes) >= max_steps
+    return steps
+
+
+async def step_live_paper(paper: PaperExchange, manager: OrderManager) -> int:
+    """Match the live-priced paper account up to now and record its trades."""
+    return await apply_trades(manager, await paper.advance())

@@ -1,0 +1,68 @@
+"""One runtime per worker process: an event loop and a RuntimeContext that outlive each task.
+
+``autogrid.worker.base.run_async`` gives every task a fresh loop and a fresh (unpooled) engine,
+which is right for occasional jobs. Ticks are the opposite: hundreds per second on one process,
+each a handful of short queries and exchange calls; a new connection, ccxt instance and strategy
+per tick would cost more than the tick. So runtime tasks run on a loop kept for the life of the
+process, with a pooled engine and the connector pool on it.
+
+Keyed by process and thread: a prefork child never reuses its parent's loop or connections (they
+do not survive ``fork``), and each thread of a threads pool (the embedded ``autogrid dev`` worker)
+gets its own loop, since one loop cannot run two tasks' ``run_until_complete`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from autogrid.core.config import Settings
+from autogrid.runtime.context import RuntimeContext
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_runtimes: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, RuntimeContext]] = {}
+_runtimes_lock = threading.Lock()
+
+
+def _current(settings: Settings) -> tuple[asyncio.AbstractEventLoop, RuntimeContext]:
+    key = (os.getpid(), threading.get_ident())
+    with _runtimes_lock:
+        found = _runtimes.get(key)
+        if found is not None:
+            return found
+        # Runtimes of another process were inherited through fork: never use or close them here.
+        for stale in [k for k in _runtimes if k[0] != key[0]]:
+            del _runtimes[stale]
+        loop = asyncio.new_event_loop()
+        context = RuntimeContext.create(settings)
+        _runtimes[key] = (loop, context)
+    logger.info("bot runtime ready in process %s (lease owner %s)", os.getpid(), context.owner)
+    return loop, context
+
+
+def run_in_runtime(
+    settings: Settings, work: Callable[[RuntimeContext], Coroutine[Any, Any, T]]
+) -> T:
+    """Run ``work(context)`` to completion on this process's runtime loop."""
+    loop, context = _current(settings)
+    return loop.run_until_complete(work(context))
+
+
+def shutdown_runtime() -> None:
+    """Close connectors, Redis and the engines of this process's runtimes (worker shutdown,
+    when no task is running any more)."""
+    with _runtimes_lock:
+        mine = [key for key in _runtimes if key[0] == os.getpid()]
+        closing = [_runtimes.pop(key) for key in mine]
+    for loop, context in closing:
+        try:
+            loop.run_until_complete(context.close())
+        finally:
+            loop.close()

@@ -1,0 +1,167 @@
+"""Bringing a bot's orders in line with the exchange, and carrying out what is committed.
+
+``sync_orders`` (every tick, at start-up and from the periodic reconciliation):
+1. an order left SUBMITTING by a previous lease holder may or may not have reached the exchange:
+   it becomes UNKNOWN (we hold the lease, so nobody else is sending it);
+2. UNKNOWN orders due for a check are looked up by client order id, and only that way;
+3. acknowledged live orders are compared with one ``fetch_open_orders`` call: a listed order with
+   more filled than we applied has its trades fetched; an order no longer listed is looked up to
+   learn how it ended (fills included). Nothing terminal is ever invented;
+4. with ``full``: the exchange's open orders the database has never seen are returned, to be
+   reported (never cancelled: they may be the user's own).
+
+``execute_pending`` sends what earlier transactions committed: cancels first (they free funds),
+then the NEW orders.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.exchanges import errors
+from autogrid.exchanges.types import ExchangeOrder
+from autogrid.models import BotEvent
+from autogrid.runtime import order_repository as repo
+from autogrid.runtime import repository as bot_repo
+from autogrid.runtime.order_manager import OrderManager
+from autogrid.runtime.order_values import OrderView, report_of
+from autogrid.trading.orders import ACKNOWLEDGED_LIVE_STATUSES, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+_S = OrderStatus
+UNKNOWN_ORDERS_KEY = "unknown_exchange_orders"
+_MAX_REMEMBERED_UNKNOWN = 200
+
+
+@dataclass(slots=True)
+class SyncResult:
+    # The bot's non-terminal orders after the sync (fresh).
+    live: list[OrderView] = field(default_factory=list)
+    # The exchange's open orders (client id, else exchange id) the database does not know.
+    unknown_exchange_orders: list[str] = field(default_factory=list)
+    exchange_reachable: bool = True
+
+
+async def load_live(manager: OrderManager) -> list[OrderView]:
+    async with manager.database.session_scope() as session:
+        return list(await repo.live_orders(session, manager.bot.bot_id))
+
+
+async def fresh(manager: OrderManager, rows: list[OrderView], seen_writes: int) -> list[OrderView]:
+    """``rows`` if nothing was written since they were read, else the rows reloaded."""
+    return rows if manager.writes == seen_writes else await load_live(manager)
+
+
+async def sync_orders(
+    manager: OrderManager,
+    *,
+    full: bool = False,
+    live: list[OrderView] | None = None,
+    ask_exchange: bool = True,
+) -> SyncResult:
+    """See the module docstring; ``live`` is the bot's non-terminal orders if already read.
+    ``ask_exchange=False`` skips comparing with the exchange's open orders: only for a paper
+    account whose every change went through this bot's own, cleanly ended ticks."""
+    result = SyncResult()
+    rows = live if live is not None else await load_live(manager)
+    seen = manager.writes
+    for order in rows:
+        if order.status == _S.SUBMITTING:
+            await manager.restart(order.id)
+    for order in rows:
+        if order.status in (_S.UNKNOWN, _S.SUBMITTING):
+            await manager.look_up(order.id)
+    rows = await fresh(manager, rows, seen)
+    acknowledged = [o for o in rows if o.status in ACKNOWLEDGED_LIVE_STATUSES]
+    result.live = rows
+    if not (acknowledged and ask_exchange) and not full:
+        return result
+    try:
+        listed = await manager.connector.fetch_open_orders(manager.bot.symbol)
+    except errors.ExchangeError as error:
+        logger.info("open orders of bot %s unavailable: %s", manager.bot.bot_id, error)
+        result.exchange_reachable = False
+        return result
+    seen = manager.writes
+    by_exchange_id = {o.exchange_order_id: o for o in listed}
+    by_client_id = {o.client_order_id: o for o in listed if o.client_order_id}
+    for order in acknowledged:
+        seen_open = by_exchange_id.get(order.exchange_order_id or "") or by_client_id.get(
+            order.client_order_id
+        )
+        if seen_open is None:
+            await manager.look_up(order.id)  # no longer open: learn how it ended
+        elif seen_open.filled != order.filled or order.status == _S.PENDING_CANCEL:
+            await manager.apply_report(order.id, report_of(seen_open))
+    result.live = await fresh(manager, rows, seen)
+    if full:
+        result.unknown_exchange_orders = await _strangers(manager, listed)
+    return result
+
+
+async def _strangers(manager: OrderManager, listed: Sequence[ExchangeOrder]) -> list[str]:
+    ids = {o.client_order_id or o.exchange_order_id for o in listed}
+    async with manager.database.session_scope() as session:
+        known = await repo.known_client_order_ids(session, ids)
+    return sorted(ids - known)
+
+
+async def execute_pending(
+    manager: OrderManager, live: list[OrderView] | None = None
+) -> list[OrderView]:
+    """Send committed cancels, cancel resolved orders whose cancel was wanted, send NEW orders.
+    Returns the bot's non-terminal orders afterwards (``live``: them before, if already read)."""
+    rows = live if live is not None else await load_live(manager)
+    seen = manager.writes
+    for order in rows:
+        if order.status == _S.PENDING_CANCEL:
+            await manager.send_cancel(order.id)
+        elif order.status in (_S.OPEN, _S.PARTIALLY_FILLED) and (order.intent or {}).get(
+            "cancel_wanted"
+        ):
+            await manager.request_cancel(order.id)
+    for order in rows:
+        if order.status == _S.NEW:
+            await manager.submit(order.id)
+    return await fresh(manager, rows, seen)
+
+
+async def report_unknown_orders(
+    session: AsyncSession, bot_id: uuid.UUID, found: Sequence[str], now: datetime
+) -> list[str]:
+    """A BotEvent for each exchange order the database does not know, once per order id."""
+    if not found:
+        return []
+    bot = await bot_repo.lock_bot(session, bot_id)
+    if bot is None:
+        return []
+    state: dict[str, Any] = dict(bot.state or {})
+    reported = list(state.get(UNKNOWN_ORDERS_KEY, []))
+    new = [order_id for order_id in found if order_id not in reported]
+    if not new:
+        return []
+    state[UNKNOWN_ORDERS_KEY] = (reported + new)[-_MAX_REMEMBERED_UNKNOWN:]
+    bot.state = state
+    repo.add_bot_event(
+        session,
+        BotEvent(
+            id=uuid.uuid4(),
+            bot_id=bot_id,
+            kind="unknown_exchange_order",
+            message=(
+                f"{len(new)} open order(s) on the exchange are not this platform's: left untouched"
+            ),
+            data={"order_ids": new},
+            created_at=now,
+        ),
+    )
+    logger.warning("bot %s: unknown exchange orders %s", bot_id, new)
+    return new

@@ -1,0 +1,107 @@
+"""Which bots tick now, and running many ticks on one process.
+
+Beat sends the claim every second. The claim pushes each due bot's ``next_tick_at`` one interval
+ahead in the same transaction that selects it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+conditional UPDATE everywhere), commits, and only then are tick tasks sent: a second beat, or a
+claim delivered twice, finds nothing due. Bots starting or stopping are due at once (their
+``next_tick_at`` is empty or now): the claim is also the safety net for a lost start/stop command.
+
+Ticks are sent in small batches: one task ticks its bots concurrently on the process's loop, so
+one worker process keeps up with hundreds of bots (each tick is mostly waiting on the database
+or the exchange). Each tick still takes its bot's lease: batches never overlap on a bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+
+from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
+from autogrid.exchanges.errors import ExchangeError
+from autogrid.models import BotStatus
+from autogrid.runtime import order_repository, repository
+from autogrid.runtime.context import RuntimeContext
+from autogrid.runtime.lease import Lease, LeaseLost
+from autogrid.runtime.tick import TICKING_STATUSES, BotTick, TickAborted, tick_bot
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LIMIT = 2000
+TICK_BATCH = 20
+TICK_CONCURRENCY = 10
+RECONCILE_LIMIT = 5000
+
+
+async def claim_due(database: Database, limit: int = CLAIM_LIMIT) -> list[uuid.UUID]:
+    async with database.session_scope() as session:
+        return await repository.claim_due_bots(
+            session, [s.value for s in TICKING_STATUSES], utcnow(), limit
+        )
+
+
+def batches(bot_ids: Sequence[uuid.UUID], size: int = TICK_BATCH) -> list[list[str]]:
+    ids = [str(bot_id) for bot_id in bot_ids]
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+async def tick_many(
+    ctx: RuntimeContext, bot_ids: Sequence[uuid.UUID], concurrency: int = TICK_CONCURRENCY
+) -> int:
+    """Tick the bots concurrently (bounded); one failing tick never stops the others."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(bot_id: uuid.UUID) -> bool:
+        async with gate:
+            try:
+                return (await tick_bot(ctx, bot_id)).ran
+            except Exception:
+                logger.exception("tick of bot %s failed", bot_id)
+                return False
+
+    done = await asyncio.gather(*(one(bot_id) for bot_id in bot_ids))
+    return sum(done)
+
+
+async def reconcile_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> bool:
+    """The periodic reconciliation of one bot, whatever its status: every open, unknown or
+    in-flight order against the exchange, and the exchange's open orders against ours (orders
+    we never placed are reported). Sends nothing new. False if the bot was busy or idle."""
+    lease = Lease(ctx, bot_id)
+    if not await lease.acquire():
+        return False
+    tick = BotTick(ctx, bot_id, lease)
+    try:
+        bot = lease.bot
+        if bot is None or (bot.paper is not None and not (bot.state or {}).get("paper")):
+            return False  # gone, or never started: nothing on any exchange
+        tick.bot = bot
+        await tick.open()
+        await tick.keep_books(full=True)
+        return True
+    except (TickAborted, LeaseLost, ExchangeError) as error:
+        logger.info("bot %s: reconciliation incomplete: %s", bot_id, error)
+        return False
+    finally:
+        await tick.wrap_up()
+
+
+async def reconcile_all(ctx: RuntimeContext) -> int:
+    """Every bot with orders that may be live on an exchange, and every active bot."""
+    async with ctx.database.session_scope() as session:
+        with_orders = set(await order_repository.bots_with_live_orders(session, RECONCILE_LIMIT))
+        active = {
+            bot.id
+            for bot in await repository.bots_in(
+                session, [BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.HALTED]
+            )
+        }
+    done = 0
+    for bot_id in sorted(with_orders | active):
+        try:
+            done += await reconcile_bot(ctx, bot_id)
+        except Exception:
+            logger.exception("reconciliation of bot %s failed", bot_id)
+    return done

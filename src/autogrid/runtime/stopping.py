@@ -1,0 +1,138 @@
+"""Carrying out a stop: cancel what the request says, sell the base if asked, then stopped.
+
+The request (``bot.state["stop_request"]``, written by the API or by a strategy's StopBot) says
+whether to cancel the open orders and whether to sell the base the bot bought. Cancels always go
+through, whatever the breaker or the kill switch say. A bot stays ``stopping`` until every cancel
+is confirmed (an order in flight is first resolved, then cancelled) and the sale is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from autogrid.bots.lifecycle import BREAKER_STATE_KEY
+from autogrid.bots.service import mark_stopped
+from autogrid.exchanges.errors import ExchangeError, MarketRuleViolation
+from autogrid.exchanges.rules import prepare_order
+from autogrid.exchanges.types import OrderType, Side
+from autogrid.models import BotEvent, BotStatus
+from autogrid.runtime import order_repository as repo
+from autogrid.runtime import repository
+from autogrid.runtime.decision import LEDGER_KEY
+from autogrid.runtime.guard import breaker_of, limits_of
+from autogrid.runtime.order_values import new_client_order_id, tag_of
+from autogrid.runtime.order_writer import Intent
+from autogrid.runtime.reconcile import execute_pending, load_live
+from autogrid.runtime.stats import Ledger
+from autogrid.trading import breaker as cb
+from autogrid.trading.orders import OrderStatus, Outcome, is_terminal
+
+if TYPE_CHECKING:
+    from autogrid.runtime.tick import BotTick
+
+logger = logging.getLogger(__name__)
+
+STOP_SELL_TAG = "STOPSELL"
+STOP_SELL_KEY = "stop_sell"
+_S = OrderStatus
+
+
+async def run_stop(tick: BotTick) -> None:
+    manager = tick.orders
+    request = tick.stop_request()
+    cancel = bool(request.get("cancel_orders", True))
+    await tick.keep_books()
+    for order in await load_live(manager):
+        if tag_of(order) == STOP_SELL_TAG or not (cancel or order.status == _S.NEW):
+            continue
+        if order.status in (_S.SUBMITTING, _S.UNKNOWN):
+            async with tick.database.session_scope() as session:
+                fresh = await repo.get_order(session, order.id)
+                if fresh is not None and fresh.status in (_S.SUBMITTING, _S.UNKNOWN):
+                    await manager.cancel_in(session, fresh, tick.ctx.clock())
+        else:
+            await manager.request_cancel(order.id)
+    remaining = [
+        o
+        for o in await load_live(manager)
+        if tag_of(o) != STOP_SELL_TAG and (cancel or o.status == _S.NEW)
+    ]
+    if remaining:
+        tick.soon()
+        return
+    if request.get("sell_base") and not await sell_base(tick):
+        tick.soon()
+        return
+    async with tick.database.session_scope() as session:
+        bot = await repository.lock_bot(session, tick.bot_id)
+        if bot is not None and bot.status == BotStatus.STOPPING:
+            await mark_stopped(session, bot)
+    tick.status = BotStatus.STOPPED
+
+
+async def sell_base(tick: BotTick) -> bool:
+    """Place (once) and follow a market sell of the bot's position; True once it is over."""
+    manager = tick.orders
+    bot = await tick.reload()
+    saved: dict[str, Any] = (bot.state or {}).get(STOP_SELL_KEY) or {}
+    if saved.get("order_id"):
+        async with tick.database.session_scope() as session:
+            order = await repo.get_order(session, uuid.UUID(saved["order_id"]))
+        if order is None or is_terminal(_S(order.status)):
+            return True
+        await execute_pending(manager)
+        return False
+    market = tick.market
+    assert market is not None
+    position = Ledger.from_dict((bot.state or {}).get(LEDGER_KEY)).position
+    try:
+        balances = await manager.connector.fetch_balance()
+        price = (await manager.connector.fetch_ticker(bot.symbol)).last
+    except ExchangeError as error:
+        logger.info("bot %s: cannot sell the base yet: %s", bot.id, error)
+        return False
+    held = balances[market.base].free if market.base in balances else Decimal(0)
+    amount = min(position, held)
+    now = tick.ctx.clock()
+    message: str | None = None
+    sell: Intent | None = None
+    try:
+        request = prepare_order(
+            market, Side.SELL, OrderType.MARKET, amount, None, new_client_order_id(), price
+        )
+        sell = Intent(STOP_SELL_TAG, Side.SELL, OrderType.MARKET, request.amount, None)
+    except MarketRuleViolation as error:
+        message = f"nothing sold: {error}"
+    created: list[Outcome] = []
+    async with tick.database.session_scope() as session:
+        locked = await repository.lock_bot(session, bot.id)
+        if locked is None or locked.status != BotStatus.STOPPING:
+            return True
+        state = dict(locked.state or {})
+        killed = await repository.kill_switch_engaged(session)
+        if sell is not None:
+            check = cb.check_new_order(breaker_of(state), limits_of(locked), now, None, price)
+            if killed is not None or not check.allowed:
+                reason = f"kill switch: {killed}" if killed else check.reason or "denied"
+                _, created = manager.add_denied(session, sell, reason, now)
+                message = f"base not sold: {reason}"
+            else:
+                order, created = manager.add_order(session, sell, now)
+                state[STOP_SELL_KEY] = {"order_id": str(order.id)}
+                state[BREAKER_STATE_KEY] = cb.record_order_sent(breaker_of(state), now).to_dict()
+                locked.state = state
+        if message is not None:
+            state[STOP_SELL_KEY] = {"order_id": None, "skipped": message}
+            locked.state = state
+            repository.add_event(
+                session,
+                BotEvent(bot_id=bot.id, kind="stop_sell_skipped", message=message, created_at=now),
+            )
+    manager.count(created)
+    if message is not None:
+        return True
+    await execute_pending(manager)
+    return False

@@ -1,0 +1,88 @@
+"""Celery tasks of the bot runtime. Each takes ids only and is safe to run twice, even at once:
+ticks and reconciliations take the bot's lease, the claim is a committed conditional update,
+metric samples are keyed by (bot, slot).
+
+Beat schedule (``autogrid.worker.celery_app.RUNTIME_BEAT_SCHEDULE``): claim due ticks every
+second, reconcile every 30 s, record performance every 30 s. The API sends ``tick_bot`` once a
+start, stop, pause, resume or breaker reset has committed (``dispatcher.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from typing import Any
+
+from celery import signals
+
+from autogrid.core.sqltypes import utcnow
+from autogrid.runtime.metrics_recorder import record_metrics
+from autogrid.runtime.process import run_in_runtime, shutdown_runtime
+from autogrid.runtime.scheduling import batches, claim_due, reconcile_all, tick_many
+from autogrid.worker.base import task, task_settings
+
+logger = logging.getLogger(__name__)
+
+# A tick message older than this is stale: the next claim sends a fresh one anyway.
+TICK_EXPIRES_SECONDS = 30
+
+
+@task()
+def tick_bot(bot_id: str) -> bool:
+    """One tick of one bot now (after a lifecycle command, or from a batch)."""
+    result = run_in_runtime(task_settings(), lambda ctx: tick_many(ctx, [uuid.UUID(bot_id)]))
+    return result == 1
+
+
+@task()
+def tick_bots(bot_ids: list[str]) -> int:
+    """A batch of ticks, run concurrently on this process."""
+    ids = [uuid.UUID(bot_id) for bot_id in bot_ids]
+    return run_in_runtime(task_settings(), lambda ctx: tick_many(ctx, ids))
+
+
+_started_up: set[int] = set()
+
+
+@task()
+def claim_due_ticks() -> int:
+    """Claim every bot whose tick is due (committed), then send their ticks in batches.
+
+    The first claim a worker process runs also queues a full reconciliation: a worker that
+    (re)starts may follow a crash that left orders in flight.
+    """
+    if os.getpid() not in _started_up:
+        _started_up.add(os.getpid())
+        reconcile_bots.apply_async(expires=60)
+    claimed = run_in_runtime(task_settings(), lambda ctx: claim_due(ctx.database))
+    for batch in batches(claimed):
+        tick_bots.apply_async(args=[batch], expires=TICK_EXPIRES_SECONDS)
+    return len(claimed)
+
+
+@task()
+def reconcile_bots() -> int:
+    """Periodic reconciliation of every bot that may have orders on an exchange."""
+    return run_in_runtime(task_settings(), reconcile_all)
+
+
+@task()
+def record_bot_metrics() -> int:
+    return run_in_runtime(task_settings(), lambda ctx: record_metrics(ctx.database, utcnow()))
+
+
+def _close_runtime(**_: Any) -> None:
+    shutdown_runtime()
+
+
+def _close_main_runtime(**_: Any) -> None:
+    shutdown_runtime()  # the solo pool runs tasks in the main process
+
+
+signals.worker_process_shutdown.connect(
+    _close_runtime, weak=False, dispatch_uid="autogrid.runtime.shutdown"
+)
+signals.worker_shutdown.connect(
+    _close_main_runtime, weak=False, dispatch_uid="autogrid.runtime.shutdown_main"
+)

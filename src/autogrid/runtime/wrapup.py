@@ -1,0 +1,62 @@
+"""The end of a tick: the exchange calls it made go to the breaker, the lease goes back.
+
+One transaction with the bot row locked: the run of successes and failures of this tick's
+exchange calls updates the "consecutive errors" count (and may trip the breaker: the bot halts),
+then the lease is released and the next tick brought forward if the tick asked for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from autogrid.bots.lifecycle import BREAKER_STATE_KEY
+from autogrid.runtime import repository
+from autogrid.runtime.context import RuntimeContext
+from autogrid.runtime.guard import (
+    TripCode,
+    breaker_of,
+    can_halt,
+    count_trip,
+    fold_calls,
+    halt,
+    limits_of,
+)
+
+
+async def finish(
+    ctx: RuntimeContext,
+    owner: str,
+    bot_id: uuid.UUID,
+    calls: Sequence[str | None],
+    next_at: datetime | None,
+    patch: dict[str, Any],
+    *,
+    errors_before: int | None = None,
+) -> None:
+    """``errors_before``: the breaker's error streak when the tick began, if known. With no
+    failed call, no streak to reset and nothing to write, the lease is simply given back."""
+    now = ctx.clock()
+    tripped = False
+    if not patch and errors_before == 0 and all(call is None for call in calls):
+        await repository.release_lease_now(ctx.database.engine, bot_id, owner, now, next_at)
+        return
+    async with ctx.database.session_scope() as session:
+        bot = await repository.lock_bot(session, bot_id)
+        if bot is None or bot.lease_owner != owner:
+            return  # the lease expired and was taken: the new holder owns the row now
+        state = dict(bot.state or {})
+        before = breaker_of(state)
+        after = fold_calls(before, limits_of(bot), now, calls) if calls else before
+        if after != before:
+            state[BREAKER_STATE_KEY] = after.to_dict()
+        state.update(patch)
+        if state != (bot.state or {}):
+            bot.state = state
+        if after.tripped and not before.tripped and can_halt(bot):
+            tripped = await halt(session, bot, after.tripped_reason or "exchange errors")
+        await repository.release_lease(session, bot_id, owner, now, next_at)
+    if tripped:
+        count_trip(TripCode.CONSECUTIVE_ERRORS)

@@ -1,0 +1,1 @@
+"""Strategies: pure deciders shared verbatim by backtests, paper trading and live trading."""

@@ -1,0 +1,165 @@
+"""The DCA strategy's state: the open deal, its fills, and the history of closed deals."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from autogrid.trading.strategies.grid_state import Partial
+
+ZERO = Decimal(0)
+KEPT_DEALS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DealRecord:
+    number: int
+    opened_at: datetime
+    closed_at: datetime
+    close_reason: str  # take_profit | trailing_take_profit | stop_loss | stopped
+    base_price: Decimal
+    average_entry: Decimal
+    amount: Decimal
+    cost: Decimal  # quote paid for everything bought, fees included
+    proceeds: Decimal  # quote received for everything sold, after fees
+    safety_orders_filled: int
+
+    @property
+    def profit(self) -> Decimal:
+        return self.proceeds - self.cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "opened_at": self.opened_at.isoformat(),
+            "closed_at": self.closed_at.isoformat(),
+            "close_reason": self.close_reason,
+            "base_price": str(self.base_price),
+            "average_entry": str(self.average_entry),
+            "amount": str(self.amount),
+            "cost": str(self.cost),
+            "proceeds": str(self.proceeds),
+            "profit": str(self.profit),
+            "safety_orders_filled": self.safety_orders_filled,
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> DealRecord:
+        return DealRecord(
+            number=int(data["number"]),
+            opened_at=datetime.fromisoformat(data["opened_at"]),
+            closed_at=datetime.fromisoformat(data["closed_at"]),
+            close_reason=str(data["close_reason"]),
+            base_price=Decimal(data["base_price"]),
+            average_entry=Decimal(data["average_entry"]),
+            amount=Decimal(data["amount"]),
+            cost=Decimal(data["cost"]),
+            proceeds=Decimal(data["proceeds"]),
+            safety_orders_filled=int(data["safety_orders_filled"]),
+        )
+
+
+@dataclass(slots=True)
+class DcaState:
+    """Treated as immutable by callers: ``decide`` works on ``copy()`` and returns it."""
+
+    phase: str = "idle"  # idle | opening | in_deal | closing | stopped
+    deal: int = 0
+    next_start_at: datetime | None = None
+    opened_at: datetime | None = None
+    base_price: Decimal | None = None
+    bought_amount: Decimal = ZERO  # gross base bought in this deal
+    bought_notional: Decimal = ZERO  # sum of price x amount of the buys
+    net_base: Decimal = ZERO  # base actually held (after fees taken in base)
+    deal_cost: Decimal = ZERO  # quote paid, fees included
+    deal_proceeds: Decimal = ZERO  # quote received for sales in this deal, after fees
+    safety_filled: int = 0
+    safety_placed: int = 0
+    tp_version: int = 0
+    tp_live: str | None = None
+    trailing_active: bool = False
+    peak: Decimal | None = None
+    exit_reason: str | None = None
+    live: frozenset[str] = frozenset()
+    partials: dict[str, Partial] = field(default_factory=dict)
+    deals: tuple[DealRecord, ...] = ()
+    realized_pnl: Decimal = ZERO
+    fees_quote: Decimal = ZERO
+
+    def copy(self) -> DcaState:
+        return replace(self, partials=dict(self.partials))
+
+    @property
+    def average_entry(self) -> Decimal | None:
+        return self.bought_notional / self.bought_amount if self.bought_amount else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "partials":
+                value = {
+                    tag: [
+                        p.side.value if p.side else None,
+                        str(p.amount),
+                        str(p.quote),
+                        str(p.fee_quote),
+                        str(p.fee_base),
+                    ]
+                    for tag, p in value.items()
+                }
+            elif item.name == "deals":
+                value = [deal.to_dict() for deal in value]
+            elif item.name == "live":
+                value = sorted(value)
+            elif isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            data[item.name] = value
+        return data
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> DcaState:
+        from autogrid.exchanges.types import Side
+
+        def dec(name: str) -> Decimal | None:
+            raw = data.get(name)
+            return None if raw is None else Decimal(raw)
+
+        def when(name: str) -> datetime | None:
+            raw = data.get(name)
+            return None if raw is None else datetime.fromisoformat(raw)
+
+        return DcaState(
+            phase=data["phase"],
+            deal=int(data["deal"]),
+            next_start_at=when("next_start_at"),
+            opened_at=when("opened_at"),
+            base_price=dec("base_price"),
+            bought_amount=Decimal(data["bought_amount"]),
+            bought_notional=Decimal(data["bought_notional"]),
+            net_base=Decimal(data["net_base"]),
+            deal_cost=Decimal(data["deal_cost"]),
+            deal_proceeds=Decimal(data["deal_proceeds"]),
+            safety_filled=int(data["safety_filled"]),
+            safety_placed=int(data["safety_placed"]),
+            tp_version=int(data["tp_version"]),
+            tp_live=data.get("tp_live"),
+            trailing_active=bool(data["trailing_active"]),
+            peak=dec("peak"),
+            exit_reason=data.get("exit_reason"),
+            live=frozenset(data["live"]),
+            partials={
+                tag: Partial(
+                    Side(s) if s else None, Decimal(a), Decimal(q), Decimal(fq), Decimal(fb)
+                )
+                for tag, (s, a, q, fq, fb) in data["partials"].items()
+            },
+            deals=tuple(DealRecord.from_dict(d) for d in data["deals"]),
+            realized_pnl=Decimal(data["realized_pnl"]),
+            fees_quote=Decimal(data["fees_quote"]),
+        )

@@ -1,0 +1,368 @@
+"""Grid strategy: a ladder of limit orders that buys dips and sells rips, one level apart.
+
+Rules: the level nearest the price stays empty, buys rest below it and sells above; a filled buy at
+level i places a sell at level i+1 and a filled sell at level i places a buy at level i-1. Levels
+are numbered absolutely (0 is the configured lower price) so that trailing, which slides the
+ladder, never reuses a tag. A counter-order is placed when its order is completely filled; partial
+fills accumulate until then. Grid profit is the profit of completed buy->sell round trips after
+both fees; selling inventory bought at start (neutral) counts in realized P&L only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.trading.strategies.base import (
+    Action,
+    CancelOrder,
+    Decision,
+    PlaceOrder,
+    PriceOnly,
+    Snapshot,
+    StopBot,
+    StrategyFill,
+    Wake,
+)
+from autogrid.trading.strategies.grid_config import (
+    Direction,
+    GridConfig,
+    level_price,
+    round_amount,
+    round_price,
+    validate_grid,
+)
+from autogrid.trading.strategies.grid_state import GridDraft, GridState, Lot, Partial
+
+INIT_TAG = "INIT"
+STOP_SELL_TAG = "STOPSELL"
+MAX_TRAIL_SHIFTS_PER_CALL = 1000
+_NOTHING_FILLED = Partial()  # frozen: one shared empty start for every order
+
+
+def buy_tag(level: int) -> str:
+    return f"B{level}"
+
+
+def sell_tag(level: int) -> str:
+    return f"S{level}"
+
+
+@dataclass(frozen=True, slots=True)
+class GridStrategy(PriceOnly):
+    config: GridConfig
+    market: MarketRules
+    name: str = "grid"
+    # Level prices and amounts, remembered (pure functions of the level; not part of equality).
+    _prices: dict[int, Decimal] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _amounts: dict[int, Decimal] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        validate_grid(self.config, self.market)
+
+    # --- contract (candles_needed and indicators: PriceOnly) ---------------------------------
+    def initial_state(self, snapshot: Snapshot) -> GridState:
+        return GridState()
+
+    def dump_state(self, state: GridState) -> dict[str, Any]:
+        return state.to_dict()
+
+    def load_state(self, data: Mapping[str, Any]) -> GridState:
+        return GridState.from_dict(data)
+
+    def decide(
+        self, snapshot: Snapshot, state: GridState, fills: Sequence[StrategyFill]
+    ) -> Decision[GridState]:
+        if state.phase == "stopped":
+            return Decision((), state)
+        actions: list[Action] = []
+        work = GridDraft.of(state)
+        self._settle_vanished_orders(snapshot, work, fills, actions)
+        if work.phase == "new":
+            self._open_ladder(snapshot, work, actions)
+        for fill in fills:
+            self._apply_fill(work, fill, actions)
+        stop = self._stop_condition(snapshot.price)
+        if stop is not None:
+            actions.append(
+                StopBot(stop, cancel_orders=True, sell_base=self.config.sell_base_on_stop)
+            )
+            work.phase = "stopped"
+            return Decision(tuple(actions), work.freeze())
+        self._trail(snapshot.price, work, actions)
+        return Decision(tuple(actions), work.freeze(), self._wake(work.offset))
+
+    # --- ladder geometry --------------------------------------------------------------------
+    def price_at(self, level: int) -> Decimal:
+        price = self._prices.get(level)
+        if price is None:  # a pure function of the level: remembered, backtests ask a lot
+            price = round_price(level_price(self.config, level), self.market.price_tick)
+            self._prices[level] = price
+        return price
+
+    def amount_for(self, level: int) -> Decimal:
+        """Base bought by a buy at ``level`` (and sold one level up): one grid's quote."""
+        amount = self._amounts.get(level)
+        if amount is None:
+            amount = round_amount(
+                self.config.per_grid_quote / self.price_at(level), self.market.amount_step
+            )
+            self._amounts[level] = amount
+        return amount
+
+    def nearest_level(self, price: Decimal, offset: int) -> int:
+        top = offset + self.config.grid_count
+        if price <= self.price_at(offset):
+            return offset
+        if price >= self.price_at(top):
+            return top
+        return min(range(offset, top + 1), key=lambda level: abs(self.price_at(level) - price))
+
+    # --- steps (each updates the draft in place) --------------------------------------------
+    def _open_ladder(self, snapshot: Snapshot, work: GridDraft, actions: list[Action]) -> None:
+        empty = self.nearest_level(snapshot.price, work.offset)
+        for level in range(work.offset, empty):
+            actions.append(self._buy(level))
+            work.live.add(buy_tag(level))
+        work.init_empty_level = empty
+        work.phase = "running"
+        if self.config.direction is Direction.NEUTRAL:
+            top = work.offset + self.config.grid_count
+            needed = sum(
+                (self.amount_for(level - 1) for level in range(empty + 1, top + 1)), Decimal(0)
+            )
+            if needed > 0:
+                actions.append(PlaceOrder(INIT_TAG, Side.BUY, OrderType.MARKET, needed))
+                work.live.add(INIT_TAG)
+                work.phase = "initializing"
+
+    def _settle_vanished_orders(
+        self,
+        snapshot: Snapshot,
+        work: GridDraft,
+        fills: Sequence[StrategyFill],
+        actions: list[Action],
+    ) -> None:
+        """Orders that ended without completing: cancelled by us or by someone else, or refused.
+
+        Whatever part of them filled is settled as if the order had completed with that amount,
+        so no fill is ever lost from the accounting or the inventory.
+        """
+        gone = work.live | work.cancelling
+        gone.difference_update(map(_tag_of, snapshot.open_orders))
+        gone.difference_update(map(_tag_of, fills))
+        if not gone:
+            return
+        vanished = sorted(gone)
+        work.live.difference_update(vanished)
+        work.cancelling.difference_update(vanished)
+        for tag in vanished:
+            partial = work.partials.get(tag)
+            if partial is not None and partial.amount > 0:
+                self._settle(work, tag, partial, actions, cancelled=True)
+
+    def _apply_fill(self, work: GridDraft, fill: StrategyFill, actions: list[Action]) -> None:
+        partial = work.partials.get(fill.tag, _NOTHING_FILLED).add(fill)
+        work.partials[fill.tag] = partial
+        if not fill.order_complete:
+            return
+        work.live.discard(fill.tag)
+        work.cancelling.discard(fill.tag)
+        self._settle(work, fill.tag, partial, actions, cancelled=False)
+
+    def _settle(
+        self, work: GridDraft, tag: str, done: Partial, actions: list[Action], *, cancelled: bool
+    ) -> None:
+        """Account for an order that is over (``done`` holds all its fills) and react to it."""
+        work.partials.pop(tag, None)
+        fee_in_quote = done.fee_quote + done.fee_base * done.average_price
+        work.fees_quote = work.fees_quote + fee_in_quote
+        if tag == INIT_TAG:
+            self._distribute_initial_inventory(work, done, actions)
+        elif tag == STOP_SELL_TAG:
+            pnl = self._stop_sale_pnl(work, done)
+            work.realized_pnl = work.realized_pnl + pnl
+            work.lots = {}
+        elif tag.startswith("B"):
+            self._bought(work, int(tag[1:]), done, actions)
+        else:
+            self._sold(work, int(tag[1:]), done, actions, replace_buy=not cancelled)
+
+    def _bought(self, work: GridDraft, level: int, bought: Partial, actions: list[Action]) -> None:
+        lot = Lot(amount=bought.net_base, cost=bought.quote_spent, from_grid=True)
+        work.lots[level + 1] = work.lots.get(level + 1, Lot.empty()).merge(lot)
+        self._place_sell(work, level + 1, actions)
+
+    def _sold(
+        self,
+        work: GridDraft,
+        level: int,
+        sold: Partial,
+        actions: list[Action],
+        *,
+        replace_buy: bool,
+    ) -> None:
+        lot = work.lots.get(level, Lot.empty())
+        proceeds = sold.quote_received
+        cost = lot.cost_of(sold.amount)
+        pnl = proceeds - cost
+        remaining = lot.without(sold.amount)
+        if remaining.amount > 0:
+            work.lots[level] = remaining
+        else:
+            work.lots.pop(level, None)
+        work.realized_pnl = work.realized_pnl + pnl
+        work.grid_profit = work.grid_profit + (pnl if lot.from_grid else Decimal(0))
+        work.round_trips = work.round_trips + (1 if lot.from_grid else 0)
+        below = level - 1
+        # A remainder no order can carry (a fee taken in the base coin, rounding) is dust: it stays
+        # in the lot, and the next buy at this level folds it back in. The ladder goes on.
+        if not replace_buy or self._sellable(remaining.amount, level) is not None:
+            return
+        if below >= work.offset and buy_tag(below) not in work.live:
+            actions.append(self._buy(below))
+            work.live.add(buy_tag(below))
+
+    def _distribute_initial_inventory(
+        self, work: GridDraft, bought: Partial, actions: list[Action]
+    ) -> None:
+        top = work.offset + self.config.grid_count
+        levels = list(range(work.init_empty_level + 1, top + 1))
+        planned = [self.amount_for(level - 1) for level in levels]
+        total_planned = sum(planned, Decimal(0))
+        # Fees in base (and rounding) can leave slightly less than planned: scale each lot down.
+        scale = min(Decimal(1), bought.net_base / total_planned) if total_planned else Decimal(0)
+        lots = work.lots
+        for level, amount in zip(levels, planned, strict=True):
+            share = round_amount(amount * scale, self.market.amount_step)
+            cost = bought.quote_spent * share / bought.net_base if bought.net_base else Decimal(0)
+            lots[level] = lots.get(level, Lot.empty()).merge(Lot(share, cost, from_grid=False))
+        work.phase = "running"
+        for level in levels:
+            self._place_sell(work, level, actions)
+
+    def _place_sell(self, work: GridDraft, level: int, actions: list[Action]) -> None:
+        lot = work.lots.get(level)
+        tag = sell_tag(level)
+        if lot is None or tag in work.live:
+            return
+        amount = self._sellable(lot.amount, level)
+        if amount is None:
+            return  # dust: kept in the lot, counted in the position, never ordered
+        actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.price_at(level)))
+        work.live.add(tag)
+
+    def _sellable(self, held: Decimal, level: int) -> Decimal | None:
+        """The amount of ``held`` a sell at ``level`` can carry, or None if it is only dust."""
+        amount = round_amount(held, self.market.amount_step)
+        if amount <= 0 or amount < self.market.min_amount:
+            return None
+        return None if amount * self.price_at(level) < self.market.min_cost else amount
+
+    def _buy(self, level: int) -> PlaceOrder:
+        return PlaceOrder(
+            buy_tag(level), Side.BUY, OrderType.LIMIT, self.amount_for(level), self.price_at(level)
+        )
+
+    def _stop_sale_pnl(self, work: GridDraft, sold: Partial) -> Decimal:
+        held = sum((lot.amount for lot in work.lots.values()), Decimal(0))
+        cost = sum((lot.cost for lot in work.lots.values()), Decimal(0))
+        share = min(Decimal(1), sold.amount / held) if held else Decimal(0)
+        return sold.quote_received - cost * share
+
+    # --- stops and trailing -------------------------------------------------------------------
+    def _stop_condition(self, price: Decimal) -> str | None:
+        if self.config.stop_loss_price is not None and price <= self.config.stop_loss_price:
+            return f"stop-loss: price {price} <= {self.config.stop_loss_price}"
+        if self.config.take_profit_price is not None and price >= self.config.take_profit_price:
+            return f"take-profit: price {price} >= {self.config.take_profit_price}"
+        return None
+
+    def _trail(self, price: Decimal, work: GridDraft, actions: list[Action]) -> None:
+        if work.phase != "running":
+            return
+        for _ in range(MAX_TRAIL_SHIFTS_PER_CALL):
+            if self._should_trail_up(price, work.offset):
+                self._shift_up(work, actions)
+            elif self._should_trail_down(price, work.offset):
+                self._shift_down(work, actions)
+            else:
+                break
+
+    def _trail_up_trigger(self, offset: int) -> Decimal | None:
+        if not self.config.trailing_up:
+            return None
+        new_top = self.price_at(offset + self.config.grid_count + 1)
+        limit = self.config.trailing_up_limit
+        return None if limit is not None and new_top > limit else new_top
+
+    def _trail_down_trigger(self, offset: int) -> Decimal | None:
+        if not self.config.trailing_down:
+            return None
+        new_bottom = self.price_at(offset - 1)
+        limit = self.config.trailing_down_limit
+        return None if (limit is not None and new_bottom < limit) or new_bottom <= 0 else new_bottom
+
+    def _should_trail_up(self, price: Decimal, offset: int) -> bool:
+        trigger = self._trail_up_trigger(offset)
+        return trigger is not None and price >= trigger
+
+    def _should_trail_down(self, price: Decimal, offset: int) -> bool:
+        trigger = self._trail_down_trigger(offset)
+        return trigger is not None and price <= trigger
+
+    def _shift_up(self, work: GridDraft, actions: list[Action]) -> None:
+        """Slide the ladder one level up: the lowest buy's quote moves to just below the top."""
+        old_top = work.offset + self.config.grid_count
+        lowest = buy_tag(work.offset)
+        if lowest in work.live:
+            actions.append(CancelOrder(lowest))
+            work.live.discard(lowest)
+            work.cancelling.add(lowest)
+        if buy_tag(old_top) not in work.live:
+            actions.append(self._buy(old_top))
+            work.live.add(buy_tag(old_top))
+        work.offset += 1
+        work.shifts += 1
+
+    def _shift_down(self, work: GridDraft, actions: list[Action]) -> None:
+        """Slide the ladder one level down: the highest sell's inventory moves to just above the
+        bottom, keeping its cost basis."""
+        top = work.offset + self.config.grid_count
+        highest = sell_tag(top)
+        if highest in work.live:
+            actions.append(CancelOrder(highest))
+            work.live.discard(highest)
+            work.cancelling.add(highest)
+        moved = work.lots.pop(top, None)
+        work.offset -= 1
+        work.shifts -= 1
+        if moved is not None:
+            target = work.offset + 1
+            work.lots[target] = work.lots.get(target, Lot.empty()).merge(moved)
+            self._place_sell(work, target, actions)
+
+    def _wake(self, offset: int) -> Wake:
+        below = [
+            p
+            for p in (self.config.stop_loss_price, self._trail_down_trigger(offset))
+            if p is not None
+        ]
+        above = [
+            p
+            for p in (self.config.take_profit_price, self._trail_up_trigger(offset))
+            if p is not None
+        ]
+        return Wake(
+            price_at_or_below=max(below) if below else None,
+            price_at_or_above=min(above) if above else None,
+        )
+
+
+_tag_of = attrgetter("tag")  # C-speed over a hundred resting orders per call

@@ -1,0 +1,319 @@
+"""Indicator strategies: long-only entries and exits on closed candles of one timeframe.
+
+The rule (``signals``) says when to enter while flat and when to leave while long; this class
+sizes the position (a fixed quote amount or a share of the free quote), optionally guards it with
+stop-loss and take-profit percentages, and acts with market orders that fill at the next price
+the runner sees (the next candle's open in a backtest).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.trading.strategies.base import (
+    Action,
+    CandleWindow,
+    Decision,
+    PlaceOrder,
+    Snapshot,
+    StrategyConfigError,
+    StrategyFill,
+    Wake,
+)
+from autogrid.trading.strategies.grid_config import round_amount
+from autogrid.trading.strategies.grid_state import Partial
+from autogrid.trading.strategies.signals import SignalRule
+
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+_NOTHING_FILLED = Partial()  # frozen: one shared empty start for every order
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    order_quote: Decimal | None = None
+    order_pct: Decimal = HUNDRED
+    stop_loss_pct: Decimal | None = None
+    take_profit_pct: Decimal | None = None
+
+    def validate(self) -> None:
+        if self.order_quote is not None and self.order_quote <= 0:
+            raise StrategyConfigError("order_quote must be positive")
+        if not ZERO < self.order_pct <= HUNDRED:
+            raise StrategyConfigError("order_pct must be in (0, 100]")
+        for name, value in (
+            ("stop_loss_pct", self.stop_loss_pct),
+            ("take_profit_pct", self.take_profit_pct),
+        ):
+            if value is not None and not ZERO < value < 1000:
+                raise StrategyConfigError(f"{name} must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorState:
+    phase: str = "flat"  # flat | entering | long | exiting
+    trade: int = 0
+    amount: Decimal = ZERO  # base held
+    entry_price: Decimal | None = None
+    cost: Decimal = ZERO  # quote paid for the position, fees included
+    realized_pnl: Decimal = ZERO
+    fees_quote: Decimal = ZERO
+    round_trips: int = 0
+    wins: int = 0
+    pending: Mapping[str, Partial] = field(default_factory=dict)
+
+    def evolve(self, **changes: Any) -> IndicatorState:
+        """``dataclasses.replace`` without its per-call introspection (backtests call it a lot)."""
+        values = {name: getattr(self, name) for name in _STATE_FIELDS}
+        values.update(changes)
+        return IndicatorState(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "trade": self.trade,
+            "amount": str(self.amount),
+            "entry_price": None if self.entry_price is None else str(self.entry_price),
+            "cost": str(self.cost),
+            "realized_pnl": str(self.realized_pnl),
+            "fees_quote": str(self.fees_quote),
+            "round_trips": self.round_trips,
+            "wins": self.wins,
+            "pending": {
+                tag: [
+                    p.side.value if p.side else None,
+                    str(p.amount),
+                    str(p.quote),
+                    str(p.fee_quote),
+                    str(p.fee_base),
+                ]
+                for tag, p in self.pending.items()
+            },
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> IndicatorState:
+        entry = data.get("entry_price")
+        return IndicatorState(
+            phase=data["phase"],
+            trade=int(data["trade"]),
+            amount=Decimal(data["amount"]),
+            entry_price=None if entry is None else Decimal(entry),
+            cost=Decimal(data["cost"]),
+            realized_pnl=Decimal(data["realized_pnl"]),
+            fees_quote=Decimal(data["fees_quote"]),
+            round_trips=int(data["round_trips"]),
+            wins=int(data["wins"]),
+            pending={
+                tag: Partial(
+                    Side(s) if s else None, Decimal(a), Decimal(q), Decimal(fq), Decimal(fb)
+                )
+                for tag, (s, a, q, fq, fb) in data.get("pending", {}).items()
+            },
+        )
+
+
+_STATE_FIELDS = tuple(item.name for item in fields(IndicatorState))
+_NO_WAKE = Wake()
+
+
+def _pairs_at(
+    series: NDArray[np.float64], at: NDArray[np.intp]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    previous = np.where(at > 0, series[np.maximum(at - 1, 0)], np.nan)
+    return series[at], previous
+
+
+def _ready(values: Mapping[str, tuple[float, float]]) -> bool:
+    """Every indicator has a latest and a previous value (warm-up is over)."""
+    if not values:
+        return False
+    for pair in values.values():  # plain loops: this runs at every decision of a backtest
+        for value in pair:
+            if not math.isfinite(value):
+                return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorStrategy:
+    rule: SignalRule
+    sizing: Sizing
+    market: MarketRules
+    name: str = "indicator"
+
+    def __post_init__(self) -> None:
+        self.sizing.validate()
+
+    def candles_needed(self) -> int:
+        return self.rule.warmup()
+
+    def indicators(self, candles: CandleWindow) -> dict[str, NDArray[np.float64]]:
+        return self.rule.series(candles)
+
+    def signal_mask(self, series: Mapping[str, NDArray[np.float64]]) -> NDArray[np.bool_]:
+        """Candles where ``decide`` may enter or exit on a signal (the engine skips the rest)."""
+        return self.rule.mask(series)
+
+    def signal_masks_by_phase(
+        self, series: Mapping[str, NDArray[np.float64]]
+    ) -> dict[str, NDArray[np.bool_]]:
+        """``signal_mask`` split by what ``decide`` acts on: entries while flat, exits while long.
+
+        Exact by construction: the very same ``entry``/``exit`` calls ``decide`` makes, on the very
+        same values, at each candle of ``signal_mask`` (no other candle can signal). The engine
+        then skips an exit signal while flat, and an entry signal while long.
+        """
+        union = self.rule.mask(series)
+        at = np.flatnonzero(union)
+        # (latest, previous) at the signal candles only, as the engine builds them for decide;
+        # "ready" as decide has it: every value of every series finite.
+        pairs = {
+            name: _pairs_at(np.asarray(values, dtype=np.float64), at)
+            for name, values in series.items()
+        }
+        ready = np.full(at.shape, bool(pairs))
+        for latest, previous in pairs.values():
+            ready &= np.isfinite(latest) & np.isfinite(previous)
+        columns = {
+            name: list(zip(latest[ready].tolist(), previous[ready].tolist(), strict=True))
+            for name, (latest, previous) in pairs.items()
+        }
+        entry_at, exit_at = [], []
+        for position, index in enumerate(at[ready].tolist()):
+            values = {name: column[position] for name, column in columns.items()}
+            if self.rule.entry(values):
+                entry_at.append(index)
+            if self.rule.exit(values):
+                exit_at.append(index)
+        entries = np.zeros(union.shape, dtype=bool)
+        exits = np.zeros(union.shape, dtype=bool)
+        entries[entry_at] = True
+        exits[exit_at] = True
+        return {"flat": entries, "long": exits}
+
+    def signal_phase(self, state: IndicatorState) -> str:
+        return state.phase
+
+    def initial_state(self, snapshot: Snapshot) -> IndicatorState:
+        return IndicatorState()
+
+    def dump_state(self, state: IndicatorState) -> dict[str, Any]:
+        return state.to_dict()
+
+    def load_state(self, data: Mapping[str, Any]) -> IndicatorState:
+        return IndicatorState.from_dict(data)
+
+    def decide(
+        self, snapshot: Snapshot, state: IndicatorState, fills: Sequence[StrategyFill]
+    ) -> Decision[IndicatorState]:
+        for fill in fills:
+            state = self._apply_fill(state, fill)
+        state = self._forget_refused(snapshot, state, fills)
+        actions: list[Action] = []
+        values = snapshot.indicators
+        ready = _ready(values)
+        if state.phase == "flat" and ready and self.rule.entry(values):
+            state = self._enter(snapshot, state, actions)
+        elif state.phase == "long" and (
+            (ready and self.rule.exit(values)) or self._guard_hit(snapshot.price, state)
+        ):
+            state = self._exit(state, actions)
+        return Decision(tuple(actions), state, self._wake(state))
+
+    def _enter(
+        self, snapshot: Snapshot, state: IndicatorState, actions: list[Action]
+    ) -> IndicatorState:
+        budget = snapshot.free_quote * self.sizing.order_pct / HUNDRED
+        if self.sizing.order_quote is not None:
+            budget = min(self.sizing.order_quote, snapshot.free_quote)
+        # Leave room for the taker fee so the order is affordable at the reference price.
+        amount = round_amount(
+            budget / (snapshot.price * (1 + self.market.taker_fee)), self.market.amount_step
+        )
+        if (
+            amount < self.market.min_amount
+            or amount <= 0
+            or amount * snapshot.price < self.market.min_cost
+        ):
+            return state
+        trade = state.trade + 1
+        actions.append(PlaceOrder(f"E{trade}", Side.BUY, OrderType.MARKET, amount))
+        return state.evolve(phase="entering", trade=trade)
+
+    def _exit(self, state: IndicatorState, actions: list[Action]) -> IndicatorState:
+        amount = round_amount(state.amount, self.market.amount_step)
+        if amount <= 0:
+            return state.evolve(phase="flat", amount=ZERO, entry_price=None, cost=ZERO)
+        actions.append(PlaceOrder(f"X{state.trade}", Side.SELL, OrderType.MARKET, amount))
+        return state.evolve(phase="exiting")
+
+    def _apply_fill(self, state: IndicatorState, fill: StrategyFill) -> IndicatorState:
+        done = state.pending.get(fill.tag, _NOTHING_FILLED).add(fill)
+        if not fill.order_complete:
+            return state.evolve(pending={**state.pending, fill.tag: done})
+        pending = {tag: p for tag, p in state.pending.items() if tag != fill.tag}
+        fee = done.fee_quote + done.fee_base * done.average_price
+        fees_quote = state.fees_quote + fee
+        # One new state per fill (not one per field group): construction is the hot cost here.
+        if fill.side is Side.BUY:
+            return state.evolve(
+                pending=pending,
+                fees_quote=fees_quote,
+                phase="long",
+                amount=state.amount + done.net_base,
+                entry_price=done.average_price,
+                cost=state.cost + done.quote_spent,
+            )
+        sold_share = min(Decimal(1), done.amount / state.amount) if state.amount else Decimal(1)
+        sold_cost = state.cost * sold_share
+        pnl = done.quote_received - sold_cost
+        remaining = state.amount - done.amount
+        flat = remaining < self.market.min_amount
+        return state.evolve(
+            pending=pending,
+            fees_quote=fees_quote,
+            phase="flat" if flat else "long",
+            amount=ZERO if flat else remaining,
+            entry_price=None if flat else state.entry_price,
+            cost=ZERO if flat else state.cost - sold_cost,
+            realized_pnl=state.realized_pnl + pnl,
+            round_trips=state.round_trips + (1 if flat else 0),
+            wins=state.wins + (1 if flat and pnl > 0 else 0),
+        )
+
+    def _forget_refused(
+        self, snapshot: Snapshot, state: IndicatorState, fills: Sequence[StrategyFill]
+    ) -> IndicatorState:
+        # An entry or exit order that is neither resting nor filled was refused: go back.
+        if state.phase not in {"entering", "exiting"} or snapshot.open_orders or fills:
+            return state
+        return state.evolve(phase="flat" if state.phase == "entering" else "long")
+
+    def _guard_hit(self, price: Decimal, state: IndicatorState) -> bool:
+        stop, target = self._guards(state)
+        return (stop is not None and price <= stop) or (target is not None and price >= target)
+
+    def _guards(self, state: IndicatorState) -> tuple[Decimal | None, Decimal | None]:
+        if state.entry_price is None:
+            return None, None
+        stop = target = None
+        if self.sizing.stop_loss_pct is not None:
+            stop = state.entry_price * (1 - self.sizing.stop_loss_pct / HUNDRED)
+        if self.sizing.take_profit_pct is not None:
+            target = state.entry_price * (1 + self.sizing.take_profit_pct / HUNDRED)
+        return stop, target
+
+    def _wake(self, state: IndicatorState) -> Wake:
+        if state.phase != "long":
+            return _NO_WAKE
+        stop, target = self._guards(state)
+        return Wake(price_at_or_below=stop, price_at_or_above=target)

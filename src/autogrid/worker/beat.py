@@ -1,0 +1,90 @@
+"""The beat scheduler that refuses to run twice.
+
+Celery's documentation says to "ensure only a single scheduler is running": two beats send every
+periodic task twice. Any number of ``autogrid beat`` (or ``celery beat``) processes may run; each
+asks its leader lock before every scheduling pass, only the holder sends tasks, the others stand
+by and take over when it stops (see :mod:`autogrid.worker.locks`). Scheduled effects must still be
+idempotent: a takeover sends whatever is due at once, and a holder stalled past its lock's
+lifetime may finish the pass it was in.
+
+The schedule lives in memory, not in Celery's shelve file: standbys on one host would otherwise
+open the same file, and Celery deletes a schedule file it cannot open. After a restart, interval
+entries start counting afresh and crontab entries fire at their next time; missed runs are not
+replayed, which periodic trading jobs (reconcile, tick) do not need because each run looks at the
+current state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from celery.beat import Scheduler
+
+from autogrid.core.config import Settings
+from autogrid.core.redis import key
+from autogrid.worker.base import settings_of
+from autogrid.worker.locks import FileLeaderLock, LeaderLock, RedisLeaderLock
+
+logger = logging.getLogger(__name__)
+
+SCHEDULER_PATH = "autogrid.worker.beat:SingleInstanceScheduler"
+LOCK_TTL_CONF_KEY = "autogrid_beat_lock_ttl"
+DEFAULT_LOCK_TTL_SECONDS = 30.0
+
+
+def redis_url_for_lock(settings: Settings) -> str | None:
+    if settings.redis_url:
+        return settings.redis_url
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return None
+
+
+def build_leader_lock(settings: Settings, ttl_seconds: float) -> LeaderLock:
+    """Redis whenever the deployment has one (beats on several hosts); else a file lock."""
+    url = redis_url_for_lock(settings)
+    if url is None:
+        return FileLeaderLock(settings.var_dir / "beat.lock")
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return RedisLeaderLock(client, key(settings, "beat", "leader"), ttl_seconds=ttl_seconds)
+
+
+class SingleInstanceScheduler(Scheduler):  # type: ignore[misc]  # celery ships no type hints
+    def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        ttl = float(app.conf.get(LOCK_TTL_CONF_KEY) or DEFAULT_LOCK_TTL_SECONDS)
+        self.leader_lock = build_leader_lock(settings_of(app), ttl)
+        # Renew well within the lifetime; a standby retries as often, so a takeover after a crash
+        # happens at most this long after the old key expires.
+        self.lock_check_interval = ttl / 3
+        self.is_leader = False
+        self._standby_announced = False
+        super().__init__(app, *args, **kwargs)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        if not self.leader_lock.hold():
+            if self.is_leader:
+                logger.error("beat: lost %s; standing by", self.leader_lock.description)
+            elif not self._standby_announced:
+                logger.warning(
+                    "beat: another instance holds %s; standing by", self.leader_lock.description
+                )
+            self.is_leader = False
+            self._standby_announced = True
+            return self.lock_check_interval
+        if not self.is_leader:
+            logger.warning("beat: acquired %s; scheduling", self.leader_lock.description)
+            self.is_leader = True
+            self._standby_announced = False
+        next_pass: float = super().tick(*args, **kwargs)
+        return min(next_pass, self.lock_check_interval)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.is_leader:
+                logger.warning("beat: releasing %s", self.leader_lock.description)
+            self.leader_lock.release()
+            self.is_leader = False

@@ -1,0 +1,130 @@
+"""The API end to end with a real Celery worker process on Redis: a grid backtest on real candles,
+its HTML report, and a sweep fanned out over the worker's processes and ranked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from autogrid.core.config import Settings
+from tests.backtest.api.conftest import (
+    BACKTESTS,
+    SWEEPS,
+    body,
+    comparable,
+    direct_results,
+    submit,
+    sweep_body,
+)
+from tests.helpers import ApiUser
+from tests.worker.processes import CELERY, process_env, running, tail
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_SECONDS = 90
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path, celery_queue: None) -> Iterator[Path]:
+    """A worker of two processes on the test's database and Redis prefix; yields its log."""
+    assert settings.redis_url
+    env = process_env(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        redis_key_prefix=settings.redis_key_prefix,
+        var_dir=str(settings.var_dir),
+        log_json="false",
+    )
+    log = tmp_path / "worker.log"
+    argv = [
+        *CELERY,
+        "-A",
+        "autogrid.worker.celery_app",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=2",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-l",
+        "INFO",
+    ]
+    with running(argv, env=env, cwd=tmp_path, log=log):
+        yield log
+
+
+async def poll(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    path: str,
+    done: Callable[[dict[str, Any]], bool],
+    log: Path,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while True:
+        response = await client.get(path, headers=user.headers)
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        if done(data):
+            return data
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path} did not finish: {data}\nworker log:\n{tail(log)}")
+        await asyncio.sleep(0.3)
+
+
+async def test_a_grid_backtest_runs_on_a_worker_like_a_direct_run(
+    client: httpx.AsyncClient, user: ApiUser, candles: Path, worker: Path
+) -> None:
+    created = await submit(client, user)
+
+    done = await poll(
+        client,
+        user,
+        f"{BACKTESTS}/{created['id']}",
+        lambda data: data["status"] in ("succeeded", "failed"),
+        worker,
+    )
+
+    assert (done["status"], done["progress"], done["error"]) == ("succeeded", 1.0, None)
+    results = done["results"]
+    assert results["fills"] > 20 and len(results["equity_curve"]) <= 2000
+    assert comparable(results) == comparable(await direct_results(candles, body()))
+    report = await client.get(f"{BACKTESTS}/{created['id']}/report", headers=user.headers)
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("text/html")
+    html = report.text
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 3
+    # Self-contained: nothing for a browser to fetch.
+    for outside in ("<script", "<link", "src=", "href=", "url(", "@import"):
+        assert outside not in html
+
+
+async def test_a_sweep_fans_out_and_ranks_by_the_stored_results(
+    client: httpx.AsyncClient, user: ApiUser, candles: Path, worker: Path
+) -> None:
+    vary = {"grid_count": [10, 20, 30]}
+    response = await client.post(SWEEPS, json=sweep_body(vary), headers=user.headers)
+    assert response.status_code == 202, response.text
+    sweep_id = response.json()["id"]
+
+    done = await poll(
+        client, user, f"{SWEEPS}/{sweep_id}", lambda data: data["status"] == "finished", worker
+    )
+
+    assert done["counts"] == {"queued": 0, "running": 0, "succeeded": 3, "failed": 0}
+    expected: dict[int, float] = {}
+    for count in vary["grid_count"]:
+        data = body()
+        data["config"]["grid_count"] = count
+        expected[count] = (await direct_results(candles, data))["return_pct"]
+    best_first = sorted(expected, key=lambda count: expected[count], reverse=True)
+    assert [run["parameters"]["grid_count"] for run in done["runs"]] == best_first
+    assert [run["rank"] for run in done["runs"]] == [1, 2, 3]
+    assert [run["value"] for run in done["runs"]] == [expected[c] for c in best_first]
+    assert len(set(expected.values())) == 3  # the ranking is not vacuous

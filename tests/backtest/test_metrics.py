@@ -1,0 +1,76 @@
+"""The metric arithmetic on its own: equity from balance steps, days, ratios, downsampling."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal as D
+
+import numpy as np
+import pytest
+
+from autogrid.backtest import metrics
+
+DAY = metrics.DAY_MS
+
+
+def test_balances_at_closes_follow_the_last_step_at_or_before_each_candle() -> None:
+    steps = [(2, D(900), D(1)), (3, D(950), D("0.5")), (6, D(1010), D(0))]
+    quote, base = metrics.balances_at_closes(steps, D(1000), D(0), 8)
+    assert quote.tolist() == [1000, 1000, 900, 950, 950, 950, 1010, 1010]
+    assert base.tolist() == [0, 0, 1, 0.5, 0.5, 0.5, 0, 0]
+
+
+def test_drawdown_is_percent_below_the_running_peak() -> None:
+    equity = np.array([100.0, 120.0, 90.0, 130.0, 117.0])
+    assert metrics.drawdown_pct(equity).tolist() == pytest.approx([0, 0, 25, 0, 10])
+
+
+def test_daily_equity_takes_each_days_last_close_and_carries_empty_days() -> None:
+    hour = 3_600_000
+    # day 0: two candles; day 1: none (an outage); day 2: one candle
+    open_ms = np.array([0, 23 * hour, 2 * DAY + hour])
+    equity = np.array([100.0, 101.0, 99.0])
+    daily = metrics.daily_equity(open_ms, equity)
+    assert daily.tolist() == [101.0, 101.0, 99.0]
+    returns = metrics.daily_returns(100.0, daily)
+    assert returns.tolist() == pytest.approx([0.01, 0.0, 99 / 101 - 1])
+
+
+def test_ratios_are_none_when_undefined() -> None:
+    assert metrics.sharpe(np.array([0.01])) is None  # one day
+    assert metrics.sharpe(np.array([0.01, 0.01, 0.01])) is None  # no variation
+    assert metrics.sortino(np.array([0.01, 0.02])) is None  # no losing day
+    returns = np.array([0.02, -0.01, 0.03, -0.02])
+    expected = returns.mean() / returns.std(ddof=1) * math.sqrt(365)
+    assert metrics.sharpe(returns) == pytest.approx(expected)
+    downside = math.sqrt((0.01**2 + 0.02**2) / 4)
+    assert metrics.sortino(returns) == pytest.approx(returns.mean() / downside * math.sqrt(365))
+
+
+def test_cagr_compounds_over_365_day_years() -> None:
+    assert metrics.cagr_pct(2.0, 365 * DAY) == pytest.approx(100.0)
+    assert metrics.cagr_pct(4.0, 2 * 365 * DAY) == pytest.approx(100.0)
+    assert metrics.cagr_pct(0.5, 365 * DAY) == pytest.approx(-50.0)
+    assert metrics.cagr_pct(3.0, 60_000) is None  # a minute, annualised, overflows
+    assert metrics.cagr_pct(0.0, DAY) is None
+
+
+def test_downsampling_keeps_every_extreme_and_at_most_the_limit() -> None:
+    rng = np.random.default_rng(7)
+    walk = 10_000 + np.cumsum(rng.normal(size=525_600))
+    kept = metrics.min_max_indices(walk, 2_000)
+    assert len(kept) <= 2_000 and (np.diff(kept) > 0).all()
+    assert kept[0] == 0 and kept[-1] == len(walk) - 1
+    assert walk[kept].min() == walk.min() and walk[kept].max() == walk.max()
+    # Each bucket's extremes survive, so a drawdown on the kept points is the real one.
+    real = metrics.drawdown_pct(walk).max()
+    assert metrics.drawdown_pct(walk[kept]).max() == pytest.approx(real, rel=1e-12)
+    short = np.arange(10.0)
+    assert metrics.min_max_indices(short, 2_000).tolist() == list(range(10))
+
+
+def test_exposure_ignores_dust() -> None:
+    base = np.array([0.0, 1e-9, 0.5, 0.5])
+    close = np.array([100.0, 100.0, 100.0, 100.0])
+    assert metrics.exposure_pct(base, close, min_base=1e-8, min_value=0.0) == 50.0
+    assert metrics.exposure_pct(base, close, min_base=1e-8, min_value=60.0) == 0.0

@@ -1,0 +1,145 @@
+"""``autogrid dev`` end to end: it serves, runs tasks, and stops leaving no process behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from autogrid.core.config import load_settings
+from autogrid.worker.celery_app import create_celery
+from tests.worker.processes import (
+    AUTOGRID,
+    command_line,
+    descendants,
+    free_port,
+    process_env,
+    process_identity,
+    stop_group,
+    tail,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+STARTUP_TIMEOUT_SECONDS = 120
+STOP_LIMIT_SECONDS = 15
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    workdir: Path
+    log: Path
+
+    def output(self) -> str:
+        return tail(self.log, 80)
+
+    def answers(self, path: str) -> bool:
+        try:
+            return httpx.get(self.base_url + path, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def children(self) -> dict[int, str]:
+        """Every process below ``autogrid dev``, with an identity that survives pid reuse."""
+        found = {pid: process_identity(pid) for pid in descendants(self.process.pid)}
+        return {pid: identity for pid, identity in found.items() if identity is not None}
+
+
+@contextmanager
+def dev_server(tmp_path: Path) -> Iterator[DevServer]:
+    """``autogrid dev`` in an empty directory: default SQLite and broker under ./var."""
+    port = free_port()
+    log = tmp_path / "dev.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*AUTOGRID, "dev"],
+            cwd=tmp_path,
+            env=process_env(port=str(port)),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = DevServer(process, f"http://127.0.0.1:{port}", tmp_path, log)
+    seen_children: dict[int, str] = {}
+    try:
+        started = wait_until(lambda: server.answers("/health"), STARTUP_TIMEOUT_SECONDS)
+        assert started, f"/health never answered 200:\n{server.output()}"
+        seen_children.update(server.children())
+        yield server
+    finally:
+        if process.poll() is None:
+            stop_group(process, 5)
+        # Last resort so a failing test leaves nothing running either.
+        for pid, identity in seen_children.items():
+            if process_identity(pid) == identity:
+                subprocess.run(["kill", "-9", str(pid)], check=False)
+
+
+def role_of(pid: int) -> str | None:
+    """The role (serve, worker, beat) of a child started as ``python -m autogrid.cli ROLE``."""
+    argv = command_line(pid)
+    if "autogrid.cli" in argv:
+        following = argv.index("autogrid.cli") + 1
+        return argv[following] if following < len(argv) else None
+    return None
+
+
+def still_running(children: dict[int, str]) -> dict[int, str]:
+    return {pid: ident for pid, ident in children.items() if process_identity(pid) == ident}
+
+
+def test_dev_serves_runs_tasks_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    with dev_server(tmp_path) as server:
+        docs = httpx.get(server.base_url + "/docs", timeout=5)
+        assert docs.status_code == 200
+        assert "swagger" in docs.text.lower()
+        assert server.answers("/openapi.json")
+
+        # The worker started by dev runs tasks from the embedded broker under ./var.
+        settings = load_settings(
+            environment="development",
+            var_dir=tmp_path / "var",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'autogrid.db'}",
+        )
+        result = create_celery(settings).send_task("autogrid.worker.tasks.ping")
+        assert result.get(timeout=60) == "pong", server.output()
+
+        children = server.children()
+        roles = {role_of(pid) for pid in children}
+        assert {"serve", "worker", "beat"} <= roles, server.output()
+
+        stop_started = time.monotonic()
+        server.process.send_signal(signal.SIGINT)
+        code = server.process.wait(STOP_LIMIT_SECONDS)
+        stop_seconds = time.monotonic() - stop_started
+
+    output = server.output()
+    print(f"autogrid dev stopped {stop_seconds:.1f}s after SIGINT")
+    assert code == 0, output
+    assert stop_seconds < STOP_LIMIT_SECONDS
+    assert wait_until(lambda: not still_running(children), 2), still_running(children)
+    assert f"{server.base_url}/docs" in output
+    assert f"{server.base_url}/metrics" in output
+    assert (tmp_path / "var" / "autogrid.db").exists()
+
+
+def test_dev_stops_everything_and_fails_when_a_child_dies(tmp_path: Path) -> None:
+    with dev_server(tmp_path) as server:
+        children = server.children()
+        worker = next(pid for pid in children if role_of(pid) == "worker")
+        subprocess.run(["kill", "-9", str(worker)], check=True)
+        code = server.process.wait(STOP_LIMIT_SECONDS)
+
+    assert code == 1
+    assert "worker exited unexpectedly" in server.output()
+    assert wait_until(lambda: not still_running(children), 2), still_running(children)

@@ -1,0 +1,157 @@
+"""Shared fixtures: real PostgreSQL and Redis, the app, an HTTP client, a clean slate per test."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from autogrid.app import create_app
+from autogrid.bots.markets import conservative_market_rules
+from autogrid.core.config import Settings, load_settings, new_encryption_key
+from autogrid.core.db import Database
+from autogrid.models import Base
+from tests.helpers import ApiUser, make_admin, register_user, unique_email
+from tests.infra import migrated_database, redis_or_fail, run_alembic
+from tests.network_guard import refuse_outside_connections
+
+TEST_JWT_SECRET = "test-jwt-secret-" + "x7Qp2LmZ9vKc4RtY8wNb3HdF6sJg1aUe"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outside_network() -> Iterator[None]:
+    """Tests talk to loopback only: a name or address outside it fails at once, loudly."""
+    with refuse_outside_connections():
+        yield
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database private to this test session."""
+    with migrated_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return redis_or_fail()
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> str:
+    return f"agtest:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def settings(pg_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        environment="development",
+        database_url=pg_url,
+        redis_url=redis_url,
+        redis_key_prefix=redis_prefix,
+        jwt_secret=TEST_JWT_SECRET,
+        encryption_keys=[new_encryption_key()],
+        var_dir=tmp_path / "var",
+        log_json=False,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database.from_settings(settings)
+    try:
+        yield database
+    finally:
+        await _truncate_all(database)
+        await database.dispose()
+        _flush_prefix(settings)
+
+
+async def _truncate_all(database: Database) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _flush_prefix(settings: Settings) -> None:
+    if not settings.redis_url:
+        return
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=settings.redis_key_prefix + "*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        # Bot validation must not reach a real exchange from tests: offline rules unless a test
+        # installs its own provider (e.g. one pointed at the exchange simulator).
+        application.state.market_rules_provider = conservative_market_rules
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+# --- Users: registered and logged in through the real API (see tests/helpers.py) ---
+
+
+@pytest.fixture
+async def user(client: httpx.AsyncClient) -> ApiUser:
+    return await register_user(client, unique_email("user"))
+
+
+@pytest.fixture
+async def other_user(client: httpx.AsyncClient) -> ApiUser:
+    return await register_user(client, unique_email("other"))
+
+
+@pytest.fixture
+async def admin_user(client: httpx.AsyncClient, db: Database) -> ApiUser:
+    return await make_admin(db, await register_user(client, unique_email("admin")))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test copies it, which is much faster than migrating."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    run_alembic(f"sqlite+aiosqlite:///{path}", "upgrade", "head")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "autogrid.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
+    database = Database.from_settings(Settings(database_url=sqlite_url))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest) -> Database:
+    """The same test on PostgreSQL (the ``db`` fixture, truncated after) and on SQLite."""
+    fixture = "db" if request.param == "postgresql" else "sqlite_db"
+    result: Database = request.getfixturevalue(fixture)
+    return result

@@ -1,0 +1,184 @@
+"""Settings: production refuses unsafe secrets by name; development keeps generated ones stable."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from autogrid.cli.startup import format_settings_error
+from autogrid.core.config import Settings, load_settings, new_encryption_key
+
+STRONG_SECRET = "Zq8vN3kLp2Xw9RtY6mBc4HdF7sJg1aUe-Qx5Ko0Vi"
+PG_URL = "postgresql://autogrid:pw@db.internal:5432/autogrid"
+REDIS_URL = "redis://redis.internal:6379/0"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No setting leaks in from the developer's shell or a .env in the working directory."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    return tmp_path
+
+
+def production_env(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None:
+    values: dict[str, str | None] = {
+        "ENVIRONMENT": "production",
+        "JWT_SECRET": STRONG_SECRET,
+        "ENCRYPTION_KEYS": new_encryption_key(),
+        "DATABASE_URL": PG_URL,
+        "REDIS_URL": REDIS_URL,
+        **overrides,
+    }
+    for name, value in values.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> str:
+    production_env(monkeypatch, **overrides)
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    return str(caught.value)
+
+
+def test_complete_production_settings_load_and_write_no_secret_file(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    production_env(monkeypatch)
+    settings = load_settings()
+    assert settings.is_production
+    assert settings.jwt_secret == STRONG_SECRET
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+    assert settings.broker_url == REDIS_URL
+    assert not (clean_environment / "var" / "dev-secrets.json").exists()
+
+
+@pytest.mark.parametrize("secret", [None, "", "change-me", "secret", "CHANGEME"])
+def test_production_refuses_missing_or_default_jwt_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str | None
+) -> None:
+    message = refusal(monkeypatch, JWT_SECRET=secret)
+    assert "JWT_SECRET is missing or a known default" in message
+
+
+@pytest.mark.parametrize("secret", ["short-but-random-9x", "a" * 64, "ab" * 20])
+def test_production_refuses_weak_jwt_secret(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    message = refusal(monkeypatch, JWT_SECRET=secret)
+    assert "JWT_SECRET is weak" in message
+
+
+def test_production_refuses_missing_encryption_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, ENCRYPTION_KEYS=None)
+    assert "ENCRYPTION_KEYS is missing" in message
+
+
+def test_production_refuses_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, DATABASE_URL="sqlite:///./var/autogrid.db")
+    assert "DATABASE_URL points at SQLite" in message
+
+
+def test_production_refuses_running_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, REDIS_URL=None)
+    assert "REDIS_URL is missing" in message
+
+
+def test_every_production_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, JWT_SECRET=None, ENCRYPTION_KEYS=None, DATABASE_URL=None)
+    for variable in ("JWT_SECRET", "ENCRYPTION_KEYS", "DATABASE_URL"):
+        assert variable in message
+
+
+def test_development_generates_secrets_once_privately_and_reuses_them(
+    clean_environment: Path,
+) -> None:
+    first = load_settings()
+    store = clean_environment / "var" / "dev-secrets.json"
+    assert store.exists()
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    saved = json.loads(store.read_text())
+    assert first.jwt_secret == saved["jwt_secret"]
+    assert first.encryption_keys == [saved["encryption_key"]]
+    assert len(first.jwt_secret) >= 32
+
+    second = load_settings()
+    assert second.jwt_secret == first.jwt_secret
+    assert second.encryption_keys == first.encryption_keys
+    assert json.loads(store.read_text()) == saved
+
+
+def test_development_secrets_given_in_the_environment_win(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    load_settings()  # leaves a stored pair behind
+    key = new_encryption_key()
+    monkeypatch.setenv("JWT_SECRET", STRONG_SECRET)
+    monkeypatch.setenv("ENCRYPTION_KEYS", key)
+    settings = load_settings()
+    assert settings.jwt_secret == STRONG_SECRET
+    assert settings.encryption_keys == [key]
+
+
+def test_development_defaults_to_the_embedded_mode(clean_environment: Path) -> None:
+    settings = load_settings()
+    assert settings.is_sqlite
+    assert settings.broker_url == "filesystem://"
+    assert settings.embedded_broker_dir == clean_environment / "var" / "broker"
+
+
+def test_broker_prefers_explicit_url_then_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    assert load_settings().broker_url == REDIS_URL
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://other:6379/3")
+    assert load_settings().broker_url == "redis://other:6379/3"
+
+
+def test_non_numeric_port_is_named_in_a_readable_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "abc")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    readable = format_settings_error(caught.value)
+    assert "PORT: Input should be a valid integer" in readable
+
+
+def test_out_of_range_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "70000")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    assert "PORT:" in format_settings_error(caught.value)
+
+
+def test_malformed_encryption_key_is_named_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENCRYPTION_KEYS", f"{new_encryption_key()},not-a-real-key")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    readable = format_settings_error(caught.value)
+    assert "ENCRYPTION_KEYS: ENCRYPTION_KEYS entry 2 is not url-safe base64 of 32 bytes" in readable
+    assert "not-a-real-key" not in readable
+
+
+def test_production_refusal_reads_without_pydantic_noise(monkeypatch: pytest.MonkeyPatch) -> None:
+    production_env(monkeypatch, JWT_SECRET="change-me")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    readable = format_settings_error(caught.value)
+    assert "\n  JWT_SECRET is missing or a known default" in readable
+    assert "Value error" not in readable
+    assert "change-me" not in readable
+
+
+def test_unknown_database_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://localhost/autogrid")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    assert "DATABASE_URL must be a postgresql:// or sqlite:/// URL" in str(caught.value)

@@ -1,0 +1,88 @@
+"""Real PostgreSQL and Redis for tests.
+
+Each pytest session gets its own freshly migrated PostgreSQL database, so several test runs (and
+developers) can share one server. With ``CI=true`` an unreachable server fails the run; locally
+it skips the tests that need it, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get(
+    "AUTOGRID_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_TEST_URL = os.environ.get("AUTOGRID_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(what: str, error: BaseException) -> None:
+    message = f"{what} is unreachable: {error!r}"
+    if IN_CI:
+        pytest.fail(f"CI requires it: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def _asyncpg_dsn(database: str) -> str:
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def create_database(prefix: str = "autogrid_test") -> str:
+    """Create an empty database and return its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        unavailable("PostgreSQL", error)
+    return _asyncpg_dsn(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_alembic(url: str, *command: str) -> None:
+    from alembic import command as alembic_command
+    from alembic.config import Config
+
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    getattr(alembic_command, command[0])(config, *command[1:])
+
+
+@contextmanager
+def migrated_database(prefix: str = "autogrid_test") -> Iterator[str]:
+    url = create_database(prefix)
+    try:
+        run_alembic(url, "upgrade", "head")
+        yield url
+    finally:
+        drop_database(url)
+
+
+def redis_or_fail() -> str:
+    try:
+        redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        unavailable("Redis", error)
+    return REDIS_TEST_URL

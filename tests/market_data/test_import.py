@@ -1,0 +1,260 @@
+"""Importing files into ohlcv and reading them back, on PostgreSQL and on SQLite alike."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autogrid.core.db import Database
+from autogrid.exchanges.types import CandleData
+from autogrid.market_data.parsers import CandleFileError
+from autogrid.market_data.repository import (
+    UpsertCounts,
+    count_candles,
+    earliest_ts,
+    fetch_candles,
+    latest_ts,
+    load_arrays,
+    upsert_candles,
+)
+from autogrid.market_data.service import ImportReport, InvalidSeriesKey, import_candle_file
+from autogrid.market_data.timeframes import InvalidTimeframe, ms_to_datetime
+from autogrid.models.candle import Candle
+from tests.market_data.conftest import BTC_1H, BTC_1M, head_lines, write_gz
+
+SERIES = ("binance", "BTC/USDT", "1m")
+START = datetime(2025, 5, 20, tzinfo=UTC)  # the first real 1m candle
+
+
+async def import_file(
+    database: Database,
+    path: Path,
+    *,
+    symbol: str = "BTC/USDT",
+    timeframe: str = "1m",
+    **options: int,
+) -> ImportReport:
+    async with database.session_scope() as session:
+        return await import_candle_file(
+            session, path, exchange="binance", symbol=symbol, timeframe=timeframe, **options
+        )
+
+
+async def stored_count(database: Database, symbol: str = "BTC/USDT") -> int:
+    async with database.session_scope() as session:
+        return await count_candles(session, "binance", symbol, "1m")
+
+
+def counts(report: ImportReport) -> tuple[int, int, int]:
+    return report.inserted, report.updated, report.unchanged
+
+
+async def test_reimporting_a_file_changes_nothing(database: Database, btc_1m_5000: Path) -> None:
+    first = await import_file(database, btc_1m_5000)
+    async with database.session_scope() as session:
+        before = await fetch_candles(session, *SERIES, limit=5000)
+
+    again = await import_file(database, btc_1m_5000)
+
+    assert (first.rows_read, counts(first)) == (5000, (5000, 0, 0))
+    assert (again.rows_read, counts(again)) == (5000, (0, 0, 5000))
+    async with database.session_scope() as session:
+        assert await fetch_candles(session, *SERIES, limit=5000) == before
+    assert await stored_count(database) == 5000
+
+
+async def test_overlapping_files_merge(database: Database, tmp_path: Path) -> None:
+    lines = head_lines(BTC_1M, 5000)
+    early = write_gz(tmp_path / "early.csv.gz", lines[: 3000 + 1])
+    late = write_gz(tmp_path / "late.csv.gz", [lines[0], *lines[2001:]])  # rows 2001..5000
+
+    assert counts(await import_file(database, early)) == (3000, 0, 0)
+    assert counts(await import_file(database, late)) == (2000, 0, 1000)
+
+    assert await stored_count(database) == 5000
+    async with database.session_scope() as session:
+        assert await earliest_ts(session, *SERIES) == START
+        assert await latest_ts(session, *SERIES) == START + timedelta(minutes=4999)
+
+
+async def test_rows_that_differ_from_the_stored_ones_are_updated(
+    database: Database, tmp_path: Path
+) -> None:
+    lines = head_lines(BTC_1M, 100)
+    await import_file(database, write_gz(tmp_path / "original.csv.gz", lines))
+    corrected = list(lines)
+    for line_index in (5, 50, 100):  # data rows 5, 50 and 100 get a new volume
+        fields = corrected[line_index].strip().split(",")
+        corrected[line_index] = ",".join([*fields[:5], "123.456"]) + "\n"
+
+    report = await import_file(database, write_gz(tmp_path / "corrected.csv.gz", corrected))
+
+    assert counts(report) == (0, 3, 97)
+    async with database.session_scope() as session:
+        stored = await fetch_candles(session, *SERIES, limit=100)
+    assert [c.volume for c in stored if c.volume == Decimal("123.456")] == [Decimal("123.456")] * 3
+    assert stored[49].volume == Decimal("123.456")
+    assert stored[0].volume == Decimal("10.82647")
+
+
+async def test_decimal_values_are_stored_and_read_back_exactly(
+    database: Database, tmp_path: Path
+) -> None:
+    lines = head_lines(BTC_1H, 24)
+    # Edge of NUMERIC(38,18): 18 decimal places and 20 integer digits, both exact on both backends.
+    lines.append(
+        "1503028800000,0.000000000000000001,12345678901234567890.5,0.000000000000000001,1,0\n"
+    )
+    path = write_gz(tmp_path / "BTC_USDT-1h.csv.gz", lines)
+
+    await import_file(database, path, timeframe="1h")
+
+    async with database.session_scope() as session:
+        stored = await fetch_candles(session, "binance", "BTC/USDT", "1h")
+    first, edge = stored[0], stored[-1]
+    assert first.ts == datetime(2017, 8, 17, 4, tzinfo=UTC)
+    assert first.open == Decimal("4261.48")
+    assert str(first.open) == "4261.48"  # not 4261.480000000000000000, nor 4261.47999999...
+    assert (str(first.high), str(first.low), str(first.volume)) == (
+        "4313.62",
+        "4261.32",
+        "47.181009",
+    )
+    assert str(edge.open) == "1E-18" and edge.open == Decimal("0.000000000000000001")
+    assert edge.high == Decimal("12345678901234567890.5")
+
+
+async def test_fetch_reads_a_half_open_range_in_order_with_a_limit(
+    database: Database, btc_1m_5000: Path
+) -> None:
+    await import_file(database, btc_1m_5000)
+    await import_file(database, btc_1m_5000, symbol="ETH/USDT")  # another series, same times
+    start, end = START + timedelta(minutes=10), START + timedelta(minutes=20)
+
+    async with database.session_scope() as session:
+        window = await fetch_candles(session, *SERIES, start, end)
+        limited = await fetch_candles(session, *SERIES, start, end, limit=3)
+        in_range = await count_candles(session, *SERIES, start, end)
+        total = await count_candles(session, *SERIES)
+        nothing = await fetch_candles(session, "binance", "DOGE/USDT", "1m")
+        no_latest = await latest_ts(session, "binance", "DOGE/USDT", "1m")
+
+    assert [c.ts for c in window] == [start + timedelta(minutes=i) for i in range(10)]
+    assert limited == window[:3]
+    assert (in_range, total) == (10, 5000)
+    assert nothing == [] and no_latest is None
+
+
+async def test_load_arrays_returns_float64_columns_of_the_stored_decimals(
+    database: Database, btc_1m_5000: Path
+) -> None:
+    await import_file(database, btc_1m_5000)
+    expected = np.array(
+        [[float(v) for v in line.split(",")] for line in head_lines(BTC_1M, 5000)[1:]]
+    )
+
+    async with database.session_scope() as session:
+        arrays = await load_arrays(session, *SERIES)
+        window = await load_arrays(
+            session, *SERIES, START + timedelta(minutes=1), START + timedelta(minutes=4)
+        )
+        empty = await load_arrays(session, "binance", "DOGE/USDT", "1m")
+
+    assert len(arrays) == 5000
+    assert arrays.ts_ms.dtype == np.int64 and arrays.close.dtype == np.float64
+    np.testing.assert_array_equal(arrays.ts_ms, expected[:, 0].astype(np.int64))
+    for column, values in zip(
+        ("open", "high", "low", "close", "volume"), expected[:, 1:].T, strict=True
+    ):
+        # Exactly equal: the text "105597.1" must become the same float64 Python's parser makes.
+        np.testing.assert_array_equal(getattr(arrays, column), values)
+    assert window.ts_ms.tolist() == [1747699260000, 1747699320000, 1747699380000]
+    assert len(empty) == 0 and empty.open.dtype == np.float64
+
+
+async def test_a_bad_row_late_in_the_file_leaves_the_table_untouched(
+    database: Database, tmp_path: Path
+) -> None:
+    lines = head_lines(BTC_1M, 5000)
+    lines[4000] = lines[4000].rsplit(",", 1)[0] + ",-1\n"  # negative volume on line 4001
+    path = write_gz(tmp_path / "bad.csv.gz", lines)
+
+    with pytest.raises(CandleFileError, match="line 4001: volume -1 is negative"):
+        await import_file(database, path, batch_rows=1000)  # three batches were already written
+
+    assert await stored_count(database) == 0
+
+
+async def test_batch_size_does_not_change_the_result(database: Database, btc_1m_5000: Path) -> None:
+    report = await import_file(database, btc_1m_5000, batch_rows=777)
+    again = await import_file(database, btc_1m_5000, batch_rows=1234)
+    assert counts(report) == (5000, 0, 0)
+    assert counts(again) == (0, 0, 5000)
+
+
+async def test_upsert_keeps_the_last_of_duplicate_keys(database: Database) -> None:
+    candle = CandleData(START, Decimal(1), Decimal(2), Decimal("0.5"), Decimal("1.5"), Decimal(3))
+    newer = replace(candle, close=Decimal("1.75"))
+    async with database.session_scope() as session:
+        first = await upsert_candles(session, *SERIES, [candle, newer])
+        second = await upsert_candles(session, *SERIES, [replace(newer, volume=Decimal("3.0"))])
+        stored = await fetch_candles(session, *SERIES)
+    assert first == UpsertCounts(inserted=1)
+    assert second == UpsertCounts(unchanged=1)  # 3.0 == 3: equal values are not rewritten
+    assert stored == [newer]
+
+
+async def test_series_keys_are_checked_before_reading(
+    database: Database, btc_1m_5000: Path
+) -> None:
+    async with database.session_scope() as session:
+        with pytest.raises(InvalidSeriesKey, match="longer than 32"):
+            await import_candle_file(
+                session, btc_1m_5000, exchange="x" * 33, symbol="A/B", timeframe="1m"
+            )
+        with pytest.raises(InvalidSeriesKey, match="non-empty"):
+            await import_candle_file(
+                session, btc_1m_5000, exchange="binance", symbol="", timeframe="1m"
+            )
+        with pytest.raises(InvalidTimeframe):
+            await import_candle_file(
+                session, btc_1m_5000, exchange="binance", symbol="A/B", timeframe="1x"
+            )
+
+
+async def test_rows_written_through_the_orm_and_by_the_importer_share_keys(
+    database: Database, tmp_path: Path
+) -> None:
+    # The SQLite fast path writes the stored text itself; it must match what the ORM writes.
+    lines = head_lines(BTC_1M, 3)
+    ts, open_, high, low, close, volume = lines[2].strip().split(",")
+    async with database.session_scope() as session:
+        session.add(
+            Candle(
+                exchange="binance",
+                symbol="BTC/USDT",
+                timeframe="1m",
+                ts=ms_to_datetime(int(ts)),
+                open=Decimal(open_),
+                high=Decimal(high),
+                low=Decimal(low),
+                close=Decimal(close),
+                volume=Decimal("999"),
+            )
+        )
+
+    report = await import_file(database, write_gz(tmp_path / "three.csv.gz", lines))
+
+    assert counts(report) == (2, 1, 0)  # the ORM row is found, and its volume corrected
+    async with database.session_scope() as session:
+        stored = await fetch_candles(session, *SERIES)
+    assert [c.volume for c in stored] == [
+        Decimal("10.82647"),
+        Decimal(volume),
+        Decimal(lines[3].split(",")[5]),
+    ]

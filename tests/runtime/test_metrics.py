@@ -1,0 +1,84 @@
+"""Performance samples: recorded once per slot (a second run or a second beat adds nothing), and
+bucketed by plain SQL with the same answer on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from autogrid.core.db import Database
+from autogrid.models import BotMetric
+from autogrid.runtime.metrics_recorder import record_metrics, slot_of
+from autogrid.runtime.metrics_repository import bucketed
+from tests.runtime.factories import count_rows, make_bot, make_user, set_bot
+
+D = Decimal
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_plain_sql_buckets_agree_on_both_databases(database: Database) -> None:
+    bot_id = await make_bot(database, await make_user(database))
+    samples = [(0, "100"), (14, "101"), (15, "103"), (44, "102"), (90, "99.5"), (179, "104")]
+    async with database.session_scope() as session:
+        for minutes, equity in samples:
+            session.add(
+                BotMetric(
+                    bot_id=bot_id,
+                    ts=T0 + timedelta(minutes=minutes, seconds=7),
+                    equity=D(equity),
+                    realized_pnl=D("1.5"),
+                    unrealized_pnl=D(equity) - 100,
+                    position=D("0.001"),
+                    price=None,
+                )
+            )
+    async with database.session_scope() as session:
+        hourly = await bucketed(
+            session, bot_id, 3600, T0, T0 + timedelta(hours=3), 100, use_timescale=False
+        )
+        quarters = await bucketed(
+            session, bot_id, 900, T0, T0 + timedelta(hours=3), 100, use_timescale=False
+        )
+    assert [(p.ts, p.equity) for p in hourly] == [
+        (T0, D("102")),
+        (T0 + timedelta(hours=1), D("99.5")),
+        (T0 + timedelta(hours=2), D("104")),
+    ]
+    assert [(p.ts - T0, p.equity) for p in quarters] == [
+        (timedelta(0), D("101")),
+        (timedelta(minutes=15), D("103")),
+        (timedelta(minutes=30), D("102")),
+        (timedelta(minutes=90), D("99.5")),
+        (timedelta(minutes=165), D("104")),
+    ]
+    assert hourly[0].realized_pnl == D("1.5") and hourly[0].price is None
+
+
+async def test_a_slot_is_recorded_once_however_often_the_task_runs(database: Database) -> None:
+    user_id = await make_user(database)
+    running = await make_bot(database, user_id, status="running", investment="1000")
+    await make_bot(database, user_id, status="stopped")
+    ledger = {
+        "position": "0.01",
+        "cost": "990",
+        "realized": "5",
+        "fees": "1",
+        "bought": "0.02",
+        "sold": "0.01",
+        "volume": "2000",
+        "buys": 2,
+        "sells": 1,
+    }
+    await set_bot(database, running, state={"ledger": ledger, "last_price": "100000"})
+    now = T0 + timedelta(seconds=47)
+
+    assert await record_metrics(database, now) == 1
+    await record_metrics(database, now + timedelta(seconds=5))  # same 30 s slot
+    assert await count_rows(database, BotMetric) == 1
+    async with database.session_scope() as session:
+        (point,) = await bucketed(
+            session, running, 60, T0, T0 + timedelta(hours=1), 10, use_timescale=False
+        )
+    assert slot_of(now) == T0 + timedelta(seconds=30)
+    assert point.unrealized_pnl == D("10")  # 0.01 x 100000 - 990
+    assert point.equity == D("1015")  # 1000 invested + 5 realized + 10 unrealized

@@ -1,0 +1,169 @@
+"""Claims, leases and duplicates: a second claimer finds nothing, a duplicated tick does nothing,
+a held lease keeps everyone else out until it expires; lifecycle commands and paper bots on live
+prices; test-only hooks are refused in production."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from autogrid.core.config import Environment, Settings
+from autogrid.core.db import Database
+from autogrid.models import BotStatus
+from autogrid.runtime import repository
+from autogrid.runtime.context import RuntimeContext
+from autogrid.runtime.hooks import KILL_POINT_ENV, NO_HOOKS, KillPoint, RuntimeHooks
+from autogrid.runtime.scheduling import claim_due, tick_many
+from autogrid.runtime.tick import TICKING_STATUSES, tick_bot
+from tests.exchange_sim import BinanceSimulator
+from tests.runtime.factories import (
+    Clock,
+    load_bot,
+    make_bot,
+    make_user,
+    orders_of,
+    set_bot,
+)
+
+
+async def test_two_claimers_never_take_the_same_bot(db: Database) -> None:
+    user_id = await make_user(db)
+    due = [await make_bot(db, user_id, status=s) for s in ("running", "paused", "starting")]
+    await make_bot(db, user_id, status="stopped")
+    later = await make_bot(db, user_id, status="running")
+    await set_bot(db, later, next_tick_at=datetime.now(UTC) + timedelta(hours=1))
+
+    first, second = await asyncio.gather(claim_due(db), claim_due(db))
+
+    assert sorted(first + second) == sorted(due)
+    assert not set(first) & set(second)
+    assert await claim_due(db) == []  # each was pushed one interval ahead
+    bot = await load_bot(db, due[0])
+    assert bot.next_tick_at is not None and bot.next_tick_at > datetime.now(UTC)
+
+
+async def test_a_duplicated_tick_does_nothing_while_the_first_holds_the_bot(
+    ctx: RuntimeContext, db: Database, user_id: uuid.UUID, credential_id: uuid.UUID
+) -> None:
+    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
+
+    ran = await tick_many(ctx, [bot_id, bot_id, bot_id])
+
+    assert ran == 1
+    assert len(await orders_of(db, bot_id)) == 5  # one ladder, not three
+    await tick_bot(ctx, bot_id)  # the lease was given back: the next tick runs
+    assert len(await orders_of(db, bot_id)) == 5
+
+
+async def test_a_held_lease_keeps_others_out_until_it_expires(
+    ctx: RuntimeContext, db: Database, user_id: uuid.UUID, clock: Clock
+) -> None:
+    bot_id = await make_bot(db, user_id, status="running")
+    async with db.session_scope() as session:
+        assert await repository.acquire_lease(
+            session, bot_id, "dead-worker", clock(), timedelta(seconds=30)
+        )
+
+    assert (await tick_bot(ctx, bot_id)).ran is False
+    clock.move(31)
+    async with db.session_scope() as session:
+        assert await repository.acquire_lease(
+            session, bot_id, "another", clock(), timedelta(seconds=30)
+        )
+
+
+async def test_pause_keeps_the_books_and_resume_decides_again(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> None:
+    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
+    await tick_bot(ctx, bot_id)
+    await set_bot(db, bot_id, status="paused")
+    sim.set_price("BTC/USDT", "98500")
+
+    await tick_bot(ctx, bot_id)  # the fill is recorded; no decision: no counter-order
+
+    rows = await orders_of(db, bot_id)
+    assert sorted(o.status for o in rows) == ["filled", "open", "open", "open", "open"]
+    await set_bot(db, bot_id, status="running")
+    await tick_bot(ctx, bot_id)
+    assert len(await orders_of(db, bot_id)) == 6  # the sell answering the fill
+
+
+async def test_a_paper_bot_on_live_prices_trades_on_wall_time(
+    ctx: RuntimeContext, db: Database, sim: BinanceSimulator, user_id: uuid.UUID, clock: Clock
+) -> None:
+    bot_id = await make_bot(
+        db,
+        user_id,
+        status="starting",
+        mode="paper",
+        paper={"price_source": "live", "timeframe": "1m", "balances": {"USDT": "10000"}},
+    )
+    await tick_bot(ctx, bot_id)
+
+    bot = await load_bot(db, bot_id)
+    assert bot.status == BotStatus.RUNNING
+    rows = await orders_of(db, bot_id)
+    assert sorted(o.price for o in rows if o.price) == [95000, 96000, 97000, 98000, 99000]
+    assert {o.status for o in rows} == {"open"}
+    assert sim.create_request_counts() == {}  # paper: nothing reached the exchange
+
+
+def test_test_hooks_are_refused_in_production(settings: Settings) -> None:
+    env = {KILL_POINT_ENV: "before_send"}
+    assert RuntimeHooks.from_env(settings, env).kill_point is KillPoint.BEFORE_SEND
+    production = settings.model_copy(update={"environment": Environment.PRODUCTION})
+    assert production.is_production
+    assert RuntimeHooks.from_env(production, env) == NO_HOOKS
+    assert BotStatus.STOPPED not in TICKING_STATUSES
+
+
+@pytest.mark.parametrize("kind", ["start", "stop", "pause", "resume"])
+async def test_lifecycle_commands_send_a_tick_after_commit(kind: str) -> None:
+    from autogrid.bots.dispatch import BotCommand, BotCommandKind
+    from autogrid.runtime.dispatcher import TICK_BOT_TASK, CeleryBotDispatcher
+
+    sent: list[tuple[str, list[str]]] = []
+
+    class Recorder:
+        def send_task(self, name: str, args: list[str]) -> None:
+            sent.append((name, args))
+
+        def close(self) -> None:
+            pass
+
+    bot_id = uuid.uuid4()
+    await CeleryBotDispatcher(Recorder()).dispatch(BotCommand(bot_id, BotCommandKind(kind), 2))
+    assert sent == [(TICK_BOT_TASK, [str(bot_id)])]
+
+
+async def test_a_long_tick_keeps_its_lease_alive(
+    settings: Settings, db: Database, user_id: uuid.UUID
+) -> None:
+    """The heartbeat renews the lease while a tick outlasts its lifetime (a slow exchange)."""
+    from autogrid.exchanges.pool import ConnectorPool
+    from autogrid.runtime.context import RuntimeOptions
+
+    bot_id = await make_bot(db, user_id, status="running")
+    slow = RuntimeContext(
+        settings,
+        db,
+        ConnectorPool(lambda *_: None),  # type: ignore[arg-type,return-value]
+        hooks=RuntimeHooks(tick_sleep=1.6),
+        options=RuntimeOptions(lease_ttl=timedelta(seconds=0.6)),
+    )
+    tick = asyncio.create_task(tick_bot(slow, bot_id))
+    await asyncio.sleep(1.2)  # twice the lease's lifetime into the tick
+    async with db.session_scope() as session:
+        taken = await repository.acquire_lease(
+            session, bot_id, "intruder", datetime.now(UTC), timedelta(seconds=5)
+        )
+    assert taken is False
+    await tick
