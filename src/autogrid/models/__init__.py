@@ -15,6 +15,7 @@ from autogrid.models.paper import (
 )
 from autogrid.models.refresh_token import RefreshToken
 from autogrid.models.runtime import GLOBAL_KILL_SWITCH, KillSwitch, StrategyInboxEntry
+from autogrid.models.scheduled_buy import ScheduledBuy
 from autogrid.models.user import PLAN_BOT_LIMITS, Plan, Role, User
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "PriceSourceKind",
     "RefreshToken",
     "Role",
+    "ScheduledBuy",
     "StrategyInboxEntry",
     "User",
 ]

@@ -17,8 +17,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from autogrid.backtest.factory import strategy_from_params
+from autogrid.bots.configs import candle_timeframe
 from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
+from autogrid.models import BotType
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime.context import CachedStrategy
 from autogrid.runtime.decision import (
@@ -31,6 +33,7 @@ from autogrid.runtime.decision import (
 )
 from autogrid.runtime.guard import count_trip
 from autogrid.runtime.reconcile import execute_pending
+from autogrid.runtime.scheduled_buys import DueSlot, due_slot, next_runs, recurring_buy_of
 from autogrid.runtime.snapshot import build_snapshot, read_inbox
 from autogrid.runtime.stats import split_symbol
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
@@ -71,8 +74,13 @@ class Decider:
         bot = tick.bot
         assert bot is not None and tick.market is not None
         self.state: dict[str, Any] = dict(bot.state or {})
-        self.timeframe: str | None = strategy_data(bot).get("timeframe")
+        self.timeframe = candle_timeframe(strategy_data(bot))
         self.strategy = self._strategy()
+        self.schedule = (
+            recurring_buy_of(stored_params(bot))
+            if bot.type == BotType.DCA and strategy_data(bot).get("schedule")
+            else None
+        )
 
     def _strategy(self) -> Strategy[Any]:
         tick = self.tick
@@ -99,6 +107,22 @@ class Decider:
             await tick.fail(f"the configuration no longer fits the market: {error}")
             raise TickAborted(str(error)) from None
 
+    def due_slot(self) -> DueSlot | None:
+        """The recurring-buy slot to settle now, on the wall clock (never in a replay)."""
+        tick = self.tick
+        if self.schedule is None or (tick.venue is not None and tick.venue.replay):
+            return None
+        started_at = tick.bot.started_at if tick.bot is not None else None
+        return due_slot(*self.schedule, self.state, started_at, tick.ctx.clock())
+
+    def next_slot_at(self) -> datetime | None:
+        """When the next recurring buy falls (the tick asks to run then)."""
+        tick = self.tick
+        if self.schedule is None or tick.bot is None:
+            return None
+        now = tick.ctx.clock()
+        return next_runs(self.schedule[0], self.state, tick.bot.started_at, now, count=1)[0]
+
     async def note_price(self, price: Decimal) -> None:
         """Remember the latest price (stats and performance samples mark positions with it)."""
         text = str(price)
@@ -118,7 +142,14 @@ class Decider:
         state = self.state
         first = STRATEGY_KEY not in state
         changed = tags_of(live) != state.get(LIVE_TAGS_KEY)
-        needed = first or waiting > 0 or changed or self.strategy.candles_needed() > 0
+        due = self.due_slot()
+        needed = (
+            first
+            or waiting > 0
+            or changed
+            or due is not None
+            or self.strategy.candles_needed() > 0
+        )
         when: tuple[datetime, Decimal] | None = None
         wake = state.get(WAKE_KEY)
         if not needed and wake_is_set(wake):
@@ -145,7 +176,7 @@ class Decider:
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
             await self._strategy_failed(error)
         persisted = await persist_decision(
-            manager, tick.lease.owner, self.strategy, tick.market, snapshot, decision, inbox
+            manager, tick.lease.owner, self.strategy, tick.market, snapshot, decision, inbox, due
         )
         if not persisted.saved:
             await tick.reload()

@@ -13,19 +13,23 @@ decision is dropped whole: the fills stay in the inbox and the next decision see
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from autogrid.bots.lifecycle import BREAKER_STATE_KEY
 from autogrid.exchanges.errors import MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
-from autogrid.exchanges.types import MarketRules
+from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.models import BotStatus
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import repository
+from autogrid.runtime import scheduled_buy_repository as slots
 from autogrid.runtime.guard import (
     TripCode,
     breaker_of,
@@ -38,6 +42,7 @@ from autogrid.runtime.guard import (
 from autogrid.runtime.order_manager import OrderManager
 from autogrid.runtime.order_values import OrderView, new_client_order_id, tag_of
 from autogrid.runtime.order_writer import Intent
+from autogrid.runtime.scheduled_buys import SCHEDULE_KEY, DueSlot, settle
 from autogrid.runtime.snapshot import Inbox
 from autogrid.runtime.stats import Ledger, split_symbol
 from autogrid.trading import breaker as cb
@@ -50,6 +55,7 @@ from autogrid.trading.strategies.base import (
     StopBot,
     Strategy,
 )
+from autogrid.trading.strategies.grid_config import round_amount
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +102,9 @@ async def persist_decision(
     snapshot: Snapshot,
     decision: Decision[Any],
     inbox: Inbox,
+    due: DueSlot | None = None,
 ) -> Persisted:
+    """``due``: a recurring-buy slot settled by this decision (its buy joins the actions)."""
     now = manager.clock()
     at = snapshot.now  # the decision's own time (a candle close in a replay): the breaker's clock
     result = Persisted(saved=False)
@@ -113,7 +121,14 @@ async def persist_decision(
         trip: tuple[str, str] | None = None  # (code, reason)
         placed = 0
         stop: StopBot | None = None
-        for action in decision.actions:
+        actions = list(decision.actions)
+        slot_row = None
+        if due is not None:
+            slot_row = await _claim(session, bot.id, due, snapshot.price, market)
+            if slot_row is not None:
+                actions.append(slot_row[1])
+            state[SCHEDULE_KEY] = settle(state, due, bought=slot_row is not None)
+        for action in actions:
             if isinstance(action, CancelOrder):
                 order = live.get(action.tag)
                 if order is not None and order.status not in TERMINAL_STATUSES:
@@ -145,6 +160,9 @@ async def persist_decision(
                 live[action.tag] = order
                 result.outcomes += outcomes
                 placed += 1
+        if slot_row is not None and slot_row[1].tag in live:
+            await session.flush()  # the order row exists before the slot points at it
+            await slots.link_order(session, slot_row[0], live[slot_row[1].tag].id)
         ledger = Ledger.from_dict(state.get(LEDGER_KEY))
         for fill in inbox.rows:
             ledger = ledger.add(
@@ -203,6 +221,21 @@ async def persist_decision(
         result.state = dict(bot.state or {})
     manager.count(result.outcomes)
     return result
+
+
+async def _claim(
+    session: AsyncSession, bot_id: uuid.UUID, due: DueSlot, price: Decimal, market: MarketRules
+) -> tuple[uuid.UUID, PlaceOrder] | None:
+    """The slot's row and its market buy, or None if there is no slot to buy or it was taken.
+    The amount is the quote at the decision's price; the market's rules round it down."""
+    if due.buy is None or price <= 0:
+        return None
+    row_id = await slots.claim_slot(session, bot_id, due.buy, due.quote_amount, due.missed)
+    if row_id is None:
+        logger.warning("bot %s: recurring-buy slot %s was already taken", bot_id, due.buy)
+        return None
+    amount = round_amount(due.quote_amount / price, market.amount_step)
+    return row_id, PlaceOrder(due.tag, Side.BUY, OrderType.MARKET, amount)
 
 
 def _vet(

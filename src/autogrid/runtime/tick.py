@@ -309,6 +309,10 @@ class BotTick:
         ticker = await venue.connector.fetch_ticker(symbol)
         await decider.note_price(ticker.last)
         await decider.decide_if_needed(_at(self.ctx.clock(), ticker.last))
+        slot = decider.next_slot_at()
+        if slot is not None:
+            # Beat's claim sends the tick that buys it, on time whatever the tick interval.
+            self.soon(max(slot - self.ctx.clock(), timedelta(0)))
 
     async def run_halted(self) -> None:
         await self.keep_books()
