@@ -39,7 +39,7 @@ def names(cls: type) -> set[str]:
 
 def test_the_api_names_are_the_strategies_names() -> None:
     assert set(GridParams.model_fields) == names(GridConfig)
-    assert set(DcaParams.model_fields) == names(DcaConfig) | {"start_condition", "schedule"}
+    assert set(DcaParams.model_fields) == names(DcaConfig) | {"start_condition", "schedule", "deals"}
     common = names(Sizing) | {"strategy", "timeframe"}
     pairs: list[tuple[type[BaseModel], type]] = [
         (RsiParams, RsiRule),

@@ -28,6 +28,11 @@ from tests.bots.factories import (
 from tests.helpers import ApiUser, assert_error_shape
 
 
+def live_paper(body: dict[str, Any]) -> dict[str, Any]:
+    """Paper trading at live prices (a schedule runs on the wall clock: no replay)."""
+    return {**body, "paper": {"price_source": "live", "balances": {"USDT": "10000"}}}
+
+
 async def post(client: httpx.AsyncClient, user: ApiUser, body: Any) -> httpx.Response:
     return await client.post(BOTS, json=body, headers=user.headers)
 
@@ -84,11 +89,11 @@ async def test_a_dca_schedule_is_validated_and_kept(
     client: httpx.AsyncClient, user: ApiUser
 ) -> None:
     schedule = {"amount": "25", "every": "daily", "timezone": "Europe/Paris", "catch_up": "once"}
-    bot = await create_bot(client, user, dca_body(schedule=schedule))
+    bot = await create_bot(client, user, live_paper(dca_body(schedule=schedule)))
     assert bot["config"]["schedule"] == {**schedule, "cron": None}
 
     weekly = {"amount": "25", "cron": "0  9 * * MON"}
-    bot = await create_bot(client, user, dca_body(schedule=weekly))
+    bot = await create_bot(client, user, live_paper(dca_body(schedule=weekly)))
     assert bot["config"]["schedule"]["cron"] == "0 9 * * MON"
     assert bot["config"]["schedule"]["timezone"] == "UTC"
 
