@@ -48,6 +48,7 @@ from autogrid.runtime.stats import Ledger, split_symbol
 from autogrid.trading import breaker as cb
 from autogrid.trading.orders import TERMINAL_STATUSES, Outcome
 from autogrid.trading.strategies.base import (
+    Action,
     CancelOrder,
     Decision,
     PlaceOrder,
@@ -121,7 +122,7 @@ async def persist_decision(
         trip: tuple[str, str] | None = None  # (code, reason)
         placed = 0
         stop: StopBot | None = None
-        actions = list(decision.actions)
+        actions = net_actions(decision.actions)
         slot_row = None
         if due is not None:
             slot_row = await _claim(session, bot.id, due, snapshot.price, market)
@@ -132,6 +133,10 @@ async def persist_decision(
             if isinstance(action, CancelOrder):
                 order = live.get(action.tag)
                 if order is not None and order.status not in TERMINAL_STATUSES:
+                    if order in session.new:
+                        # Placed earlier in this same decision: its row must be inserted before
+                        # the versioned UPDATE that withdraws it (the session never autoflushes).
+                        await session.flush()
                     result.outcomes.append(await manager.cancel_in(session, order, now))
             elif isinstance(action, StopBot):
                 stop = action
@@ -221,6 +226,22 @@ async def persist_decision(
         result.state = dict(bot.state or {})
     manager.count(result.outcomes)
     return result
+
+
+def net_actions(actions: Sequence[Action]) -> list[Action]:
+    """The decision's actions with every order placed and then cancelled within the decision
+    dropped, both halves: it was never sent, so there is nothing to cancel (a DCA bot whose two
+    safety orders fill at once re-places its take profit twice in one decision)."""
+    kept: list[Action | None] = []
+    placed_at: dict[str, int] = {}
+    for action in actions:
+        if isinstance(action, CancelOrder) and action.tag in placed_at:
+            kept[placed_at.pop(action.tag)] = None
+            continue
+        if isinstance(action, PlaceOrder):
+            placed_at[action.tag] = len(kept)
+        kept.append(action)
+    return [action for action in kept if action is not None]
 
 
 async def _claim(

@@ -1,0 +1,88 @@
+"""A live DCA bot in process against the simulator: several fills answered in one decision."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from autogrid.core.db import Database
+from autogrid.exchanges.types import OrderType, Side
+from autogrid.models import BotStatus
+from autogrid.runtime.context import RuntimeContext
+from autogrid.runtime.decision import net_actions
+from autogrid.runtime.order_values import tag_of
+from autogrid.runtime.tick import tick_bot
+from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
+from tests.exchange_sim import BinanceSimulator
+from tests.runtime.factories import SYMBOL, load_bot, make_bot, orders_of
+
+D = Decimal
+TWO_AT_ONCE = {
+    "base_order_volume": "200",
+    "safety_order_volume": "100",
+    "safety_order_step_percentage": "2",
+    "max_safety_orders": 3,
+    "active_safety_orders_count": 2,
+    "take_profit": "1.5",
+}
+
+
+def place(tag: str) -> PlaceOrder:
+    return PlaceOrder(tag, Side.SELL, OrderType.LIMIT, D(1), D(100))
+
+
+def test_an_order_placed_and_cancelled_in_one_decision_is_neither() -> None:
+    actions = [
+        CancelOrder("TP1"),
+        place("TP2"),
+        CancelOrder("TP2"),
+        place("TP3"),
+        place("X"),
+        CancelOrder("X"),
+        place("X"),
+        StopBot("no"),
+    ]
+    assert net_actions(actions) == [CancelOrder("TP1"), place("TP3"), place("X"), StopBot("no")]
+
+
+async def test_two_safety_orders_filled_at_once_move_the_take_profit_once(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> None:
+    sim.set_price(SYMBOL, "80000")
+    bot_id = await make_bot(
+        db,
+        user_id,
+        status="starting",
+        bot_type="dca",
+        strategy=TWO_AT_ONCE,
+        credential_id=credential_id,
+        investment=None,
+    )
+    await tick_bot(ctx, bot_id)  # starts, base order at the market
+    await tick_bot(ctx, bot_id)  # safety orders at 78400 and 76800, take profit above
+
+    sim.set_price(SYMBOL, "76000")  # both safety orders fill before the bot looks again
+    await tick_bot(ctx, bot_id)
+    await tick_bot(ctx, bot_id)
+
+    bot = await load_bot(db, bot_id)
+    assert bot.status == BotStatus.RUNNING, bot.error
+    orders = {tag_of(o): o for o in await orders_of(db, bot_id)}
+    assert {tag: o.status for tag, o in orders.items()} == {
+        "D1.BO": "filled",
+        "D1.SO1": "filled",
+        "D1.SO2": "filled",
+        "D1.SO3": "open",
+        "D1.TP1": "canceled",
+        "D1.TP3": "open",  # TP2 was placed and replaced within one decision: never written
+    }
+    deal = bot.state["strategy"]
+    average = D(deal["bought_notional"]) / D(deal["bought_amount"])
+    assert orders["D1.TP3"].price == (average * D("1.015")).quantize(D("0.01"))
+    assert [o.price for o in sim.orders(status="NEW") if o.side == "SELL"] == [
+        orders["D1.TP3"].price
+    ]
