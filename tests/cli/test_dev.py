@@ -131,7 +131,7 @@ def test_dev_serves_runs_tasks_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     print(f"autogrid dev stopped {stop_seconds:.1f}s after SIGINT")
     assert code == 0, output
     assert stop_seconds < STOP_LIMIT_SECONDS
-    assert wait_until(lambda: not still_running(children), 2), still_running(children)
+    assert wait_until(lambda: not still_running(children), 10), still_running(children)
     printed = server.full_output()
     assert f"{server.base_url}/docs" in printed
     assert f"{server.base_url}/metrics" in printed
@@ -147,4 +147,4 @@ def test_dev_stops_everything_and_fails_when_a_child_dies(tmp_path: Path) -> Non
 
     assert code == 1
     assert "worker exited unexpectedly" in server.full_output()
-    assert wait_until(lambda: not still_running(children), 2), still_running(children)
+    assert wait_until(lambda: not still_running(children), 10), still_running(children)
