@@ -18,6 +18,7 @@ from autogrid.backtest.engine import (
     run_backtest,
 )
 from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.strategies.base import (
     CandleWindow,
     Decision,
@@ -28,10 +29,18 @@ from autogrid.trading.strategies.base import (
 )
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
+from autogrid.trading.strategies.dca_start import StartCondition
 from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.grid_config import Direction, GridConfig
 from autogrid.trading.strategies.indicator import IndicatorStrategy, Sizing
-from autogrid.trading.strategies.signals import RsiRule
+from autogrid.trading.strategies.signals import (
+    AverageKind,
+    BollingerRule,
+    MacdRule,
+    MaCrossRule,
+    RsiRule,
+    SignalRule,
+)
 from tests.shared_data import load_csv_rows
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))
@@ -209,6 +218,41 @@ def test_skip_ahead_equals_every_candle_for_trailing_dca_and_a_stopping_grid() -
     settings = BacktestSettings(MARKET, D(10_000), slippage=D("0.0005"))
     stopped = _same_runs(GridStrategy(grid, MARKET), data, settings)
     assert stopped.stop_reason is not None and stopped.fills[-1].tag == "STOPSELL"
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        RsiRule(14, 30, 70),
+        MacdRule(12, 26, 9),
+        BollingerRule(20, 2.0),
+        MaCrossRule(10, 30, AverageKind.SMA),
+    ],
+    ids=["rsi", "macd", "bollinger", "ma-cross"],
+)
+def test_skip_ahead_equals_every_candle_for_dca_with_an_indicator_start(rule: SignalRule) -> None:
+    rows = load_csv_rows("binance_BTC_USDT-1m.csv.gz", limit=30_000)
+    data = arrays_from_rows(rows.tolist())
+    start = StartCondition(rule, parse_timeframe("1m"))
+    dca = DcaConfig(
+        D(100),
+        D(100),
+        D("0.5"),
+        D("0.4"),
+        max_safety_orders=4,
+        active_safety_orders_count=2,
+        stop_loss_percentage=D(3),
+        cooldown_seconds=1800,
+        start_condition=start,
+    )
+    run = _same_runs(DcaStrategy(dca, MARKET), data, BacktestSettings(MARKET, D(10_000)))
+    assert run.decide_calls < len(data) / 20  # only signal candles and events, idle or not
+    # Each deal's base order fills at the open after an entry signal, never elsewhere.
+    entries = start.entries(start.series(data))
+    opened = [fill.index for fill in run.fills if fill.tag.endswith(".BO")]
+    assert len(opened) >= 10
+    assert all(entries[index - 1] for index in opened)
+    assert len(opened) < int(entries.sum())  # deals and cooldowns pass over some signals
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def test_indicator_rules_and_sizing(config: dict[str, Any], rule: object) -> Non
         ("indicator", {"strategy": "rsi", "buy_below": 80, "sell_above": 20}, "buy_below"),
         ("indicator", {"strategy": "macd", "fast": 30, "slow": 10}, "fast < slow"),
         ("indicator", {"strategy": "rsi", "order_quote": 1}, "minimum order cost"),
-        ("dca", {"base_order_volume": 100}, "take_profit: Field required"),
+        ("dca", {"base_order_volume": 100}, "needs safety_order_step_percentage, take_profit"),
         ("bogus", {}, "unknown bot type 'bogus'"),
     ],
 )

@@ -88,6 +88,14 @@ async def test_a_bot_with_deals_has_no_schedule_block_without_a_schedule(
     ("config", "words"),
     [
         ({"deals": False}, "without deals needs a schedule"),
+        (
+            {
+                "deals": False,
+                "schedule": WEEKLY_PARIS,
+                "start_condition": {"strategy": "rsi", "timeframe": "15m"},
+            },
+            "without deals has none",
+        ),
         ({**DCA_CONFIG, "base_order_volume": None}, "needs base_order_volume"),
         ({"safety_order_volume": "50", "take_profit": "2"}, "base_order_volume, safety_order_step"),
     ],

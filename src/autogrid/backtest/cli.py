@@ -152,7 +152,7 @@ def backtest_command(
     candles = _candles(data_path)
     timeframe_ms = _timeframe_ms(timeframe, candles)
     bot_type, implied = bot_type_of(strategy)
-    _check_indicator_timeframe(params, timeframe_ms)
+    params = _on_the_file_timeframe(params, timeframe_ms)
     try:
         built = build_strategy(bot_type, {**params, **implied}, market)
     except StrategyConfigError as error:
@@ -266,9 +266,19 @@ def _timeframe_ms(text: str | None, candles: CandleArrays) -> int:
     return given
 
 
-def _check_indicator_timeframe(params: dict[str, Any], timeframe_ms: int) -> None:
+def _on_the_file_timeframe(params: dict[str, Any], timeframe_ms: int) -> dict[str, Any]:
+    """The params, with a DCA start condition's timeframe set to the file's if not given."""
+    start = params.get("start_condition")
+    if not isinstance(start, dict):
+        _check_indicator_timeframe(params.get("timeframe"), timeframe_ms)
+        return params
+    _check_indicator_timeframe(start.get("timeframe"), timeframe_ms)
+    # The start condition needs its candles' length: they are the file's.
+    return {**params, "start_condition": {"timeframe": canonical_name(timeframe_ms), **start}}
+
+
+def _check_indicator_timeframe(wanted: object, timeframe_ms: int) -> None:
     # Indicators run on the file's candles; a different timeframe in the params would mislead.
-    wanted = params.get("timeframe")
     if wanted is None:
         return
     try:

@@ -10,7 +10,9 @@ accepts exactly the configs a bot accepts, and says why it refuses one.
 * ``dca`` (3Commas' names): base_order_volume, safety_order_volume, safety_order_step_percentage,
   martingale_volume_coefficient, martingale_step_coefficient, max_safety_orders,
   active_safety_orders_count, take_profit, take_profit_type (total | base),
-  trailing_take_profit, trailing_deviation, stop_loss_percentage, cooldown_seconds.
+  trailing_take_profit, trailing_deviation, stop_loss_percentage, cooldown_seconds,
+  start_condition ("immediate", or an entry rule with its parameters and timeframe: rsi (period,
+  buy_below), macd (fast, slow, signal), bollinger (period, stddev), ma_cross (fast, slow, kind)).
 * ``indicator`` with ``strategy``: rsi (period, buy_below, sell_above), macd (fast, slow,
   signal), bollinger (period, stddev, exit_band: upper | middle) or ma_cross (fast, slow, kind:
   sma | ema); sizing for all four: order_quote or order_pct, stop_loss_pct, take_profit_pct.
@@ -36,6 +38,7 @@ from autogrid.bots.configs import (
 )
 from autogrid.exchanges.types import MarketRules
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
+from autogrid.trading.strategies.buys_only import BuysOnlyStrategy
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.indicator import IndicatorStrategy
@@ -70,6 +73,8 @@ def strategy_from_params(params: StrategyParams, market: MarketRules) -> Strateg
     if isinstance(params, GridParams):
         return GridStrategy(to_grid_config(params), market)
     if isinstance(params, DcaParams):
+        if not params.deals:
+            return BuysOnlyStrategy(market)
         return DcaStrategy(to_dca_config(params), market)
     return IndicatorStrategy(to_signal_rule(params), to_sizing(params), market)
 

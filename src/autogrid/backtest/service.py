@@ -31,9 +31,10 @@ from autogrid.backtest.schemas import (
     AnyBacktestCreate,
     BacktestListItem,
     BacktestRead,
+    DcaBacktestCreate,
     IndicatorBacktestCreate,
 )
-from autogrid.bots.configs import StrategyParams
+from autogrid.bots.configs import DcaParams, StrategyParams
 from autogrid.bots.markets import MarketRulesProvider, UnknownMarket
 from autogrid.bots.validation import invalid
 from autogrid.core.config import Settings
@@ -152,6 +153,8 @@ def run_params(body: AnyBacktestCreate, market: MarketRules) -> dict[str, Any]:
 
 
 def config_of(body: AnyBacktestCreate) -> StrategyParams:
+    if isinstance(body, DcaBacktestCreate):
+        return _start_on_replayed_candles(body.config, body.timeframe)
     if not isinstance(body, IndicatorBacktestCreate):
         return body.config
     config = body.config
@@ -163,6 +166,25 @@ def config_of(body: AnyBacktestCreate) -> StrategyParams:
             f"config.timeframe {config.timeframe} does not match the backtest's "
             f"{body.timeframe} candles: drop it or backtest {config.timeframe} candles",
             "config",
+            "timeframe",
+        )
+    return config
+
+
+def _start_on_replayed_candles(config: DcaParams, timeframe: str) -> DcaParams:
+    """A DCA start condition reads the replayed candles too (the same rule as indicators)."""
+    start = config.start_condition
+    if start == "immediate":
+        return config
+    if "timeframe" not in start.model_fields_set:
+        start = start.model_copy(update={"timeframe": timeframe})
+        return config.model_copy(update={"start_condition": start})
+    if start.timeframe != timeframe:
+        raise RunRejected(
+            f"config.start_condition.timeframe {start.timeframe} does not match the backtest's "
+            f"{timeframe} candles: drop it or backtest {start.timeframe} candles",
+            "config",
+            "start_condition",
             "timeframe",
         )
     return config

@@ -3,8 +3,9 @@
 A strategy with ``signal_mask(series)`` declares those candles once for the whole series. One that
 also has ``signal_masks_by_phase(series)`` and ``signal_phase(state)`` narrows them by its state
 (an indicator bot that is flat only acts on entry signals): the engine then follows the state's
-phase, and falls back to the full mask for phases the strategy did not list. Next-signal lookups
-are a bisection in the precomputed positions, not a scan.
+phase, and falls back to the full mask for phases the strategy did not list. A ``signal_mask``
+that returns None declares no signal candles (a DCA bot that starts its deals at once). Next-signal
+lookups are a bisection in the precomputed positions, not a scan.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ class SignalCandles:
     @staticmethod
     def of(strategy: Any, series: Mapping[str, Any], *, by_phase: bool) -> SignalCandles:
         builder = getattr(strategy, "signal_mask", None)
-        if builder is None:
+        mask = None if builder is None else builder(series)
+        if mask is None:
             return SignalCandles()
-        full = np.asarray(builder(series), dtype=bool)
+        full = np.asarray(mask, dtype=bool)
         signals = SignalCandles(full, np.flatnonzero(full).tolist())
         phased = getattr(strategy, "signal_masks_by_phase", None)
         phase_of = getattr(strategy, "signal_phase", None)

@@ -9,16 +9,26 @@ and the backtests run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    model_validator,
+)
 
 from autogrid.bots.fields import (
     Coefficient,
@@ -31,6 +41,7 @@ from autogrid.exchanges.types import MarketRules
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.dca_config import DcaConfig, TakeProfitType, max_deal_funds
+from autogrid.trading.strategies.dca_start import StartCondition
 from autogrid.trading.strategies.grid_config import (
     MAX_GRID_COUNT,
     MIN_GRID_COUNT,
@@ -179,31 +190,61 @@ class DcaSchedule(_Params):
 
 
 class DcaParams(_Params):
-    """A base order, safety orders below it and a take profit (3Commas' names and formulas)."""
+    """A base order, safety orders below it and a take profit (3Commas' names and formulas);
+    and/or recurring buys on a schedule. With ``deals: false`` the bot only runs the schedule."""
 
-    base_order_volume: Positive = Field(description="quote spent by the base order")
-    safety_order_volume: NonNegative = Field(description="quote of the first safety order")
-    safety_order_step_percentage: Percent
+    deals: bool = Field(True, description="run deals; false: only the scheduled buys")
+    base_order_volume: Positive | None = Field(
+        None, description="quote spent by the base order (required with deals)"
+    )
+    safety_order_volume: NonNegative = Field(
+        Decimal(0), description="quote of the first safety order"
+    )
+    safety_order_step_percentage: Percent | None = Field(
+        None, description="D, percent below the base price (required with deals)"
+    )
     martingale_volume_coefficient: Coefficient = Decimal(1)
     martingale_step_coefficient: Coefficient = Decimal(1)
     max_safety_orders: Count = Field(0, ge=0, le=200)
     active_safety_orders_count: Count = Field(1, ge=1, le=200)
-    take_profit: PositivePercent
+    take_profit: PositivePercent | None = Field(None, description="percent (required with deals)")
     take_profit_type: TakeProfitType = TakeProfitType.TOTAL
     trailing_take_profit: bool = False
     trailing_deviation: Annotated[NonNegative, Field(lt=100)] = Decimal(0)
     stop_loss_percentage: Percent | None = None
     cooldown_seconds: Count = Field(0, ge=0, le=30 * 86_400)
-    start_condition: Literal["immediate"] = "immediate"
+    # Defined with the indicator fields it reuses, below (hence the model_rebuild there).
+    start_condition: DcaStartCondition = Field(
+        "immediate", description="'immediate', or an indicator entry signal that opens each deal"
+    )
     schedule: DcaSchedule | None = None
+
+    @model_validator(mode="after")
+    def _deals_or_schedule(self) -> DcaParams:
+        if self.deals:
+            missing = [name for name in _DEAL_FIELDS if getattr(self, name) is None]
+            if missing:
+                raise ValueError(f"a DCA bot running deals needs {', '.join(missing)}")
+        elif self.schedule is None:
+            raise ValueError("a DCA bot without deals needs a schedule")
+        elif self.start_condition != "immediate":
+            raise ValueError("start_condition opens deals: a DCA bot without deals has none")
+        return self
+
+
+_DEAL_FIELDS = ("base_order_volume", "safety_order_step_percentage", "take_profit")
 
 
 def to_dca_config(params: DcaParams) -> DcaConfig:
+    """The deals' pure config; raises StrategyConfigError for a schedule-only bot."""
+    base, step, take_profit = (getattr(params, name) for name in _DEAL_FIELDS)
+    if not params.deals or base is None or step is None or take_profit is None:
+        raise StrategyConfigError("this DCA bot runs no deals, only scheduled buys")
     return DcaConfig(
-        base_order_volume=params.base_order_volume,
+        base_order_volume=base,
         safety_order_volume=params.safety_order_volume,
-        safety_order_step_percentage=params.safety_order_step_percentage,
-        take_profit=params.take_profit,
+        safety_order_step_percentage=step,
+        take_profit=take_profit,
         max_safety_orders=params.max_safety_orders,
         active_safety_orders_count=params.active_safety_orders_count,
         martingale_volume_coefficient=params.martingale_volume_coefficient,
@@ -213,12 +254,13 @@ def to_dca_config(params: DcaParams) -> DcaConfig:
         trailing_deviation=params.trailing_deviation,
         stop_loss_percentage=params.stop_loss_percentage,
         cooldown_seconds=params.cooldown_seconds,
+        start_condition=to_start_condition(params.start_condition),
     )
 
 
-def dca_max_deal_funds(params: DcaParams) -> Decimal:
-    """Quote one deal can commit: the base order and every safety order."""
-    return max_deal_funds(to_dca_config(params))
+def dca_max_deal_funds(params: DcaParams) -> Decimal | None:
+    """Quote one deal can commit: the base order and every safety order (None: no deals)."""
+    return max_deal_funds(to_dca_config(params)) if params.deals else None
 
 
 # --- indicator ----------------------------------------------------------------------------
@@ -309,6 +351,116 @@ def to_sizing(params: AnyIndicatorParams) -> Sizing:
     )
 
 
+# --- DCA start condition ------------------------------------------------------------------
+
+
+class _StartParams(_Params):
+    """An indicator rule's entry signal, on closed candles of ``timeframe``, opens each deal."""
+
+    strategy: str  # narrowed to one Literal by each subclass (the tag)
+    timeframe: Timeframe = "1h"
+
+    @model_validator(mode="after")
+    def _rule_accepts(self) -> _StartParams:
+        try:  # the rule's own cross-field checks (fast < slow...), as a 422 naming the field
+            to_start_condition(self)
+        except StrategyConfigError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+
+class RsiStart(_StartParams):
+    """Start when RSI crosses below buy_below (previous >= buy_below > current)."""
+
+    strategy: Literal["rsi"]
+    period: _Period = 14
+    buy_below: _Threshold = 30.0
+
+
+class MacdStart(_StartParams):
+    """Start when the MACD line crosses above its signal line."""
+
+    strategy: Literal["macd"]
+    fast: _Period = 12
+    slow: _Period = 26
+    signal: _Period = 9
+
+
+class BollingerStart(_StartParams):
+    """Start on a close below the lower band."""
+
+    strategy: Literal["bollinger"]
+    period: _Period = 20
+    stddev: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 2.0
+
+
+class MaCrossStart(_StartParams):
+    """Start when the fast average crosses above the slow one."""
+
+    strategy: Literal["ma_cross"]
+    fast: _Period = 20
+    slow: _Period = 50
+    kind: AverageKind = AverageKind.EMA
+
+
+_START_TAGS = ("immediate", "rsi", "macd", "bollinger", "ma_cross")
+
+
+def _start_tag(value: Any) -> str | None:
+    # A string can only mean "immediate" (a wrong one is refused as such); an object is tagged
+    # by its strategy, so a mistake is reported against that rule's fields alone.
+    if isinstance(value, str):
+        return "immediate"
+    strategy = value.get("strategy") if isinstance(value, dict) else getattr(value, "strategy", 0)
+    return strategy if isinstance(strategy, str) else None
+
+
+DcaStartCondition = Annotated[
+    Annotated[Literal["immediate"], Tag("immediate")]
+    | Annotated[RsiStart, Tag("rsi")]
+    | Annotated[MacdStart, Tag("macd")]
+    | Annotated[BollingerStart, Tag("bollinger")]
+    | Annotated[MaCrossStart, Tag("ma_cross")],
+    Discriminator(
+        _start_tag,
+        custom_error_type="start_condition",
+        custom_error_message=(
+            "start_condition must be 'immediate' or an object whose strategy is one of "
+            + ", ".join(_START_TAGS[1:])
+        ),
+    ),
+]
+DcaParams.model_rebuild()
+
+
+def to_start_condition(params: _StartParams | Literal["immediate"]) -> StartCondition | None:
+    """The pure start condition (None: immediate); raises StrategyConfigError like the rules."""
+    if not isinstance(params, _StartParams):
+        return None
+    rule: SignalRule
+    if isinstance(params, RsiStart):
+        # Only the entry is used; the rule still wants an exit level between buy_below and 100.
+        rule = RsiRule(params.period, params.buy_below, (params.buy_below + 100) / 2)
+    elif isinstance(params, MacdStart):
+        rule = MacdRule(params.fast, params.slow, params.signal)
+    elif isinstance(params, BollingerStart):
+        rule = BollingerRule(params.period, params.stddev)
+    else:
+        assert isinstance(params, MaCrossStart)
+        rule = MaCrossRule(params.fast, params.slow, params.kind)
+    return StartCondition(rule, parse_timeframe(params.timeframe))
+
+
+def candle_timeframe(config: Mapping[str, Any]) -> str | None:
+    """The timeframe of the candles a stored (JSON) config's strategy reads: an indicator bot's,
+    or a DCA bot's indicator start condition's; None for strategies that read no candles."""
+    start = config.get("start_condition")
+    if isinstance(start, Mapping):
+        return str(start["timeframe"])
+    timeframe = config.get("timeframe")
+    return None if timeframe is None else str(timeframe)
+
+
 # --- the pure checks ----------------------------------------------------------------------
 
 
@@ -343,9 +495,13 @@ def check_strategy(params: StrategyParams, market: MarketRules) -> StrategyCheck
 
 
 def _check_dca(params: DcaParams, market: MarketRules) -> StrategyCheck:
+    if not params.deals:
+        assert params.schedule is not None  # the model's own rule
+        _at_least_min_cost(market, "schedule.amount", params.schedule.amount)
+        return StrategyCheck(None, (FundsNeed("one scheduled buy", params.schedule.amount),))
     config = to_dca_config(params)
     config.validate()
-    _at_least_min_cost(market, "base_order_volume", params.base_order_volume)
+    _at_least_min_cost(market, "base_order_volume", config.base_order_volume)
     if config.max_safety_orders:
         # With a volume coefficient below 1 the last safety order is the smallest.
         last = config.safety_order_volume * config.martingale_volume_coefficient ** (

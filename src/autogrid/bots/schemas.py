@@ -40,6 +40,12 @@ from autogrid.bots.fields import (
 )
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotEvent, BotMode, BotStatus, BotType
+from autogrid.runtime.scheduled_buys import (
+    next_runs,
+    recurring_buy_of,
+    schedule_state,
+    settled_through,
+)
 
 MIN_TICK_SECONDS = 1
 MAX_TICK_SECONDS = 3600
@@ -219,10 +225,27 @@ class GridBotRead(_BotReadBase):
     config: GridParams
 
 
+class RecurringBuysRead(BaseModel):
+    """Where the bot's schedule stands (times in UTC)."""
+
+    next_runs: list[datetime] = Field(description="the next slots it will buy")
+    settled_through: datetime | None = Field(
+        description="every slot up to here is bought or dropped (null: never started)"
+    )
+    buys: int = Field(description="slots bought since the bot was created")
+    last_slot: datetime | None = Field(description="the newest slot bought")
+    missed: int = Field(description="slots dropped by the catch-up policy")
+
+
 class DcaBotRead(_BotReadBase):
     type: Literal["dca"]
     config: DcaParams
-    max_deal_funds: Amount = Field(description="quote one deal can commit, all safety orders in")
+    max_deal_funds: Amount | None = Field(
+        description="quote one deal can commit, all safety orders in (null: no deals)"
+    )
+    recurring_buys: RecurringBuysRead | None = Field(
+        None, description="the schedule's next runs and record (null: no schedule)"
+    )
 
 
 class IndicatorBotRead(_BotReadBase):
@@ -284,7 +307,9 @@ def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
         "stopped_at": bot.stopped_at,
     }
     if bot.type == BotType.DCA:
-        data["max_deal_funds"] = dca_max_deal_funds(DcaParams.model_validate(data["config"]))
+        params = DcaParams.model_validate(data["config"])
+        data["max_deal_funds"] = dca_max_deal_funds(params)
+        data["recurring_buys"] = _recurring_buys(bot, params)
     return _BOT_READ.validate_python(data)
 
 
@@ -300,3 +325,19 @@ class BotEventRead(BaseModel):
     @classmethod
     def of(cls, event: BotEvent) -> BotEventRead:
         return cls.model_validate(event)
+
+
+def _recurring_buys(bot: Bot, params: DcaParams) -> dict[str, Any] | None:
+    schedule = recurring_buy_of(params)
+    if schedule is None:
+        return None
+    started_at = bot.started_at if bot.status != BotStatus.STOPPED else None
+    memory = schedule_state(bot.state)
+    last = memory.get("last_slot")
+    return {
+        "next_runs": next_runs(schedule[0], bot.state, started_at, datetime.now(UTC)),
+        "settled_through": settled_through(bot.state, started_at),
+        "buys": int(memory.get("buys", 0)),
+        "last_slot": datetime.fromisoformat(last) if last else None,
+        "missed": int(memory.get("missed", 0)),
+    }

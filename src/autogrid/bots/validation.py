@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.bots import repository
 from autogrid.bots.configs import (
     HUNDRED,
-    AnyIndicatorParams,
     DcaParams,
     GridParams,
     StrategyCheck,
@@ -144,20 +143,32 @@ def _check_paper(
             "paper",
             "balances",
         )
-    if paper.price_source is PriceSource.REPLAY and not isinstance(params, GridParams | DcaParams):
-        _check_timeframes(paper, params)
+    replay = paper.price_source is PriceSource.REPLAY
+    if replay and isinstance(params, DcaParams) and params.schedule is not None:
+        raise invalid(
+            "a schedule buys on the wall clock; a replay plays recorded time: "
+            "use live prices (price_source live) for recurring buys",
+            "config",
+            "schedule",
+        )
+    if not replay or isinstance(params, GridParams):
+        return
+    if not isinstance(params, DcaParams):
+        _check_timeframes(paper, "the indicator's", params.timeframe, "config", "timeframe")
+    elif params.start_condition != "immediate":
+        where = ("config", "start_condition", "timeframe")
+        _check_timeframes(paper, "the start condition's", params.start_condition.timeframe, *where)
 
 
-def _check_timeframes(paper: PaperSettings, params: AnyIndicatorParams) -> None:
+def _check_timeframes(paper: PaperSettings, whose: str, timeframe: str, *where: str) -> None:
     # A replay streams paper.timeframe candles; the indicator's are built from whole runs of them.
     replayed = parse_timeframe(paper.timeframe)
-    wanted = parse_timeframe(params.timeframe)
+    wanted = parse_timeframe(timeframe)
     if wanted.ms % replayed.ms or (wanted.anchor_ms - replayed.anchor_ms) % replayed.ms:
         raise invalid(
-            f"the indicator's timeframe {wanted} cannot be built from the replayed {replayed} "
+            f"{whose} timeframe {wanted} cannot be built from the replayed {replayed} "
             "candles: use a multiple of paper.timeframe",
-            "config",
-            "timeframe",
+            *where,
         )
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from autogrid.exchanges.base import ExchangeConnector
-from autogrid.exchanges.types import MarketRules, OrderType, Side
-from autogrid.market_data.timeframes import datetime_to_ms
+from autogrid.exchanges.types import CandleData, MarketRules, OrderType, Side
+from autogrid.market_data.timeframes import datetime_to_ms, parse_timeframe
 from autogrid.models import Fill
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime.order_values import OrderView, tag_of
@@ -87,6 +87,17 @@ async def read_inbox(session: Any, bot_id: uuid.UUID, base: str, quote: str) -> 
     return Inbox([entry for entry, _, _ in rows], fills, [fill for _, fill, _ in rows])
 
 
+def closed_candles(
+    rows: Sequence[CandleData], timeframe: str, now: datetime
+) -> list[CandleData]:
+    """Only candles that have closed by ``now``: an exchange's newest candle is often the one
+    still forming, and a signal on it could vanish before its close. (One extra is fetched so
+    the window stays full.)"""
+    step_ms = parse_timeframe(timeframe).ms
+    now_ms = datetime_to_ms(now)
+    return [row for row in rows if datetime_to_ms(row.ts) + step_ms <= now_ms]
+
+
 async def build_snapshot(
     connector: ExchangeConnector,
     market: MarketRules,
@@ -103,7 +114,11 @@ async def build_snapshot(
     indicators: dict[str, tuple[float, float]] = {}
     needed = strategy.candles_needed()
     if needed and timeframe:
-        rows = await connector.fetch_ohlcv(market.symbol, timeframe, limit=needed)
+        rows = closed_candles(
+            await connector.fetch_ohlcv(market.symbol, timeframe, limit=needed + 1),
+            timeframe,
+            now,
+        )[-needed:]
         candles = CandleWindow(
             np.array([datetime_to_ms(c.ts) for c in rows], dtype=np.int64),
             np.array([float(c.open) for c in rows]),

@@ -5,6 +5,10 @@ A deal opens with a market base order; up to ``active_safety_orders_count`` safe
 below; each safety fill moves the average entry, so the take-profit order is re-placed; the deal
 closes on take profit (or trailing take profit, or stop loss), then the bot waits the cooldown and
 opens the next deal. Counter-actions happen when an order completes; partial fills accumulate.
+
+With an indicator start condition (``dca_start``) an idle bot past its cooldown opens a deal only
+at a closed candle where the rule's entry signal fires; the strategy then asks for candles, and
+the backtest engine skips to those candles. Without one it never asks for candles at all.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.trading.strategies.base import (
     Action,
     CancelOrder,
+    CandleWindow,
     Decision,
     PlaceOrder,
-    PriceOnly,
     Snapshot,
     StopBot,
     StrategyFill,
@@ -54,7 +61,7 @@ def _working_copy(state: DcaState) -> DcaState:
 
 
 @dataclass(frozen=True, slots=True)
-class DcaStrategy(PriceOnly):
+class DcaStrategy:
     config: DcaConfig
     market: MarketRules
     name: str = "dca"
@@ -66,7 +73,31 @@ class DcaStrategy(PriceOnly):
     def max_funds(self) -> Decimal:
         return max_deal_funds(self.config)
 
-    # --- contract (candles_needed and indicators: PriceOnly) ---------------------------------
+    # --- contract ------------------------------------------------------------------------------
+    def candles_needed(self) -> int:
+        start = self.config.start_condition
+        return 0 if start is None else start.candles_needed()
+
+    def indicators(self, candles: CandleWindow) -> dict[str, NDArray[np.float64]]:
+        start = self.config.start_condition
+        return {} if start is None else start.series(candles)
+
+    def signal_mask(self, series: Mapping[str, NDArray[np.float64]]) -> NDArray[np.bool_] | None:
+        """Candles where the start condition may signal (None: it starts at once, no signals)."""
+        start = self.config.start_condition
+        return None if start is None else start.rule.mask(series)
+
+    def signal_masks_by_phase(
+        self, series: Mapping[str, NDArray[np.float64]]
+    ) -> dict[str, NDArray[np.bool_]]:
+        """Only an idle bot acts on a signal, and only on an entry (see ``signal_phase``)."""
+        assert self.config.start_condition is not None  # the engine asks after signal_mask
+        entries = self.config.start_condition.entries(series)
+        return {"idle": entries, "busy": np.zeros_like(entries)}
+
+    def signal_phase(self, state: DcaState) -> str:
+        return "idle" if state.phase == "idle" else "busy"
+
     def initial_state(self, snapshot: Snapshot) -> DcaState:
         return DcaState()
 
@@ -85,6 +116,8 @@ class DcaStrategy(PriceOnly):
         actions: list[Action] = []
         self._settle_vanished(snapshot, work, fills, actions)
         for fill in fills:
+            if not fill.tag.startswith("D"):
+                continue  # not a deal's order (a scheduled buy of the same bot)
             partial = work.partials.get(fill.tag, _NOTHING_FILLED).add(fill)
             work.partials[fill.tag] = partial
             if fill.order_complete:
@@ -94,14 +127,17 @@ class DcaStrategy(PriceOnly):
             self._watch_exits(snapshot, work, actions)
         if work.phase == "idle" and self._may_open(snapshot, work):
             self._open_deal(snapshot, work, actions)
-        return Decision(tuple(actions), work, self._wake(work))
+        return Decision(tuple(actions), work, self._wake(work, snapshot))
 
     # --- deal steps ---------------------------------------------------------------------------
     def _tag(self, work: DcaState, suffix: str) -> str:
         return f"D{work.deal}.{suffix}"
 
     def _may_open(self, snapshot: Snapshot, work: DcaState) -> bool:
-        return work.next_start_at is None or snapshot.now >= work.next_start_at
+        if work.next_start_at is not None and snapshot.now < work.next_start_at:
+            return False  # cooling down
+        start = self.config.start_condition
+        return start is None or start.fires(snapshot, work.next_start_at)
 
     def _open_deal(self, snapshot: Snapshot, work: DcaState, actions: list[Action]) -> None:
         amount = round_amount(
@@ -284,9 +320,15 @@ class DcaStrategy(PriceOnly):
             elif tag.endswith(".BO") and work.phase == "opening":
                 work.phase = "idle"  # the base order was refused: try again when allowed
 
-    def _wake(self, work: DcaState) -> Wake:
+    def _wake(self, work: DcaState, snapshot: Snapshot) -> Wake:
         if work.phase == "idle":
-            return Wake(at=work.next_start_at, every_candle=work.next_start_at is None)
+            if self.config.start_condition is None:
+                return Wake(at=work.next_start_at, every_candle=work.next_start_at is None)
+            # Past the cooldown only a signal can open a deal, and signal candles wake the bot
+            # by themselves (the engine's signal masks; live, a strategy reading candles decides
+            # at every tick): waking at a past time would call it on every candle for nothing.
+            cooling = work.next_start_at is not None and snapshot.now < work.next_start_at
+            return Wake(at=work.next_start_at) if cooling else Wake()
         if work.phase != "in_deal":
             return Wake()
         below = self.stop_loss_price(work)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from autogrid.trading.strategies.base import StrategyConfigError
+from autogrid.trading.strategies.dca_start import StartCondition
 
 HUNDRED = Decimal(100)
 
@@ -31,6 +32,7 @@ class DcaConfig:
     trailing_deviation: Decimal = Decimal(0)  # percent
     stop_loss_percentage: Decimal | None = None
     cooldown_seconds: int = 0
+    start_condition: StartCondition | None = None  # None: open each deal at once
 
     def validate(self) -> None:
         checks = [

@@ -8,7 +8,6 @@ the runner sees (the next candle's open in a backtest).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -30,7 +29,7 @@ from autogrid.trading.strategies.base import (
 )
 from autogrid.trading.strategies.grid_config import round_amount
 from autogrid.trading.strategies.grid_state import Partial
-from autogrid.trading.strategies.signals import SignalRule
+from autogrid.trading.strategies.signals import SignalRule, indicators_ready, signal_candles
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -125,24 +124,6 @@ _STATE_FIELDS = tuple(item.name for item in fields(IndicatorState))
 _NO_WAKE = Wake()
 
 
-def _pairs_at(
-    series: NDArray[np.float64], at: NDArray[np.intp]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    previous = np.where(at > 0, series[np.maximum(at - 1, 0)], np.nan)
-    return series[at], previous
-
-
-def _ready(values: Mapping[str, tuple[float, float]]) -> bool:
-    """Every indicator has a latest and a previous value (warm-up is over)."""
-    if not values:
-        return False
-    for pair in values.values():  # plain loops: this runs at every decision of a backtest
-        for value in pair:
-            if not math.isfinite(value):
-                return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class IndicatorStrategy:
     rule: SignalRule
@@ -168,36 +149,10 @@ class IndicatorStrategy:
     ) -> dict[str, NDArray[np.bool_]]:
         """``signal_mask`` split by what ``decide`` acts on: entries while flat, exits while long.
 
-        Exact by construction: the very same ``entry``/``exit`` calls ``decide`` makes, on the very
-        same values, at each candle of ``signal_mask`` (no other candle can signal). The engine
-        then skips an exit signal while flat, and an entry signal while long.
+        Exact by construction (see ``signal_candles``): the engine then skips an exit signal while
+        flat, and an entry signal while long.
         """
-        union = self.rule.mask(series)
-        at = np.flatnonzero(union)
-        # (latest, previous) at the signal candles only, as the engine builds them for decide;
-        # "ready" as decide has it: every value of every series finite.
-        pairs = {
-            name: _pairs_at(np.asarray(values, dtype=np.float64), at)
-            for name, values in series.items()
-        }
-        ready = np.full(at.shape, bool(pairs))
-        for latest, previous in pairs.values():
-            ready &= np.isfinite(latest) & np.isfinite(previous)
-        columns = {
-            name: list(zip(latest[ready].tolist(), previous[ready].tolist(), strict=True))
-            for name, (latest, previous) in pairs.items()
-        }
-        entry_at, exit_at = [], []
-        for position, index in enumerate(at[ready].tolist()):
-            values = {name: column[position] for name, column in columns.items()}
-            if self.rule.entry(values):
-                entry_at.append(index)
-            if self.rule.exit(values):
-                exit_at.append(index)
-        entries = np.zeros(union.shape, dtype=bool)
-        exits = np.zeros(union.shape, dtype=bool)
-        entries[entry_at] = True
-        exits[exit_at] = True
+        entries, exits = signal_candles(self.rule, series)
         return {"flat": entries, "long": exits}
 
     def signal_phase(self, state: IndicatorState) -> str:
@@ -220,7 +175,7 @@ class IndicatorStrategy:
         state = self._forget_refused(snapshot, state, fills)
         actions: list[Action] = []
         values = snapshot.indicators
-        ready = _ready(values)
+        ready = indicators_ready(values)
         if state.phase == "flat" and ready and self.rule.entry(values):
             state = self._enter(snapshot, state, actions)
         elif state.phase == "long" and (

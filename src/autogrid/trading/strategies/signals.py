@@ -8,6 +8,7 @@ Using one comparison for both is what keeps skipping exact.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -180,6 +181,59 @@ class MaCrossRule:
 
     def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
         return _zero_crossings(series["ma_gap"])
+
+
+def indicators_ready(values: Values) -> bool:
+    """Every indicator has a latest and a previous value (warm-up is over)."""
+    if not values:
+        return False
+    for pair in values.values():  # plain loops: this runs at every decision of a backtest
+        for value in pair:
+            if not math.isfinite(value):
+                return False
+    return True
+
+
+def signal_candles(
+    rule: SignalRule, series: Mapping[str, Series]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(entries, exits): the candles where ``rule.entry`` / ``rule.exit`` hold on ready values.
+
+    Exact by construction: the very same ``entry``/``exit`` calls a strategy's ``decide`` makes,
+    on the very same (latest, previous) values the backtest engine shows it, at each candle of
+    ``rule.mask`` (no other candle can signal). The engine skips every other candle.
+    """
+    union = rule.mask(series)
+    at = np.flatnonzero(union)
+    # (latest, previous) at the signal candles only, as the engine builds them for decide;
+    # "ready" as indicators_ready has it: every value of every series finite.
+    pairs = {
+        name: _pairs_at(np.asarray(values, dtype=np.float64), at) for name, values in series.items()
+    }
+    ready = np.full(at.shape, bool(pairs))
+    for latest, previous in pairs.values():
+        ready &= np.isfinite(latest) & np.isfinite(previous)
+    columns = {
+        name: list(zip(latest[ready].tolist(), previous[ready].tolist(), strict=True))
+        for name, (latest, previous) in pairs.items()
+    }
+    entry_at, exit_at = [], []
+    for position, index in enumerate(at[ready].tolist()):
+        values = {name: column[position] for name, column in columns.items()}
+        if rule.entry(values):
+            entry_at.append(index)
+        if rule.exit(values):
+            exit_at.append(index)
+    entries = np.zeros(union.shape, dtype=bool)
+    exits = np.zeros(union.shape, dtype=bool)
+    entries[entry_at] = True
+    exits[exit_at] = True
+    return entries, exits
+
+
+def _pairs_at(series: Series, at: NDArray[np.intp]) -> tuple[Series, Series]:
+    previous = np.where(at > 0, series[np.maximum(at - 1, 0)], np.nan)
+    return series[at], previous
 
 
 def _zero_crossings(gap: Series) -> NDArray[np.bool_]:
