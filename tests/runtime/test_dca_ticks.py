@@ -14,7 +14,7 @@ from autogrid.runtime.order_values import tag_of
 from autogrid.runtime.tick import tick_bot
 from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
 from tests.exchange_sim import BinanceSimulator
-from tests.runtime.factories import SYMBOL, load_bot, make_bot, orders_of
+from tests.runtime.factories import SYMBOL, load_bot, make_bot, orders_of, set_bot
 
 D = Decimal
 TWO_AT_ONCE = {
@@ -86,3 +86,44 @@ async def test_two_safety_orders_filled_at_once_move_the_take_profit_once(
     assert [o.price for o in sim.orders(status="NEW") if o.side == "SELL"] == [
         orders["D1.TP3"].price
     ]
+
+
+async def test_a_restart_keeps_the_deal_history_and_numbering(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> None:
+    sim.set_price(SYMBOL, "80000")
+    strategy = {**TWO_AT_ONCE, "cooldown_seconds": 3600}
+    bot_id = await make_bot(
+        db,
+        user_id,
+        status="starting",
+        bot_type="dca",
+        strategy=strategy,
+        credential_id=credential_id,
+        investment=None,
+    )
+    await tick_bot(ctx, bot_id)
+    await tick_bot(ctx, bot_id)
+    sim.set_price(SYMBOL, "82000")  # the take profit fills: deal 1 closes, the cooldown starts
+    await tick_bot(ctx, bot_id)
+    await tick_bot(ctx, bot_id)
+    bot = await load_bot(db, bot_id)
+    assert [d["number"] for d in bot.state["strategy"]["deals"]] == [1]
+
+    stop = {"cancel_orders": True, "sell_base": False, "requested_at": "2026-01-01T00:00:00+00:00"}
+    await set_bot(db, bot_id, status="stopping", state={**bot.state, "stop_request": stop})
+    await tick_bot(ctx, bot_id)
+    assert (await load_bot(db, bot_id)).status == BotStatus.STOPPED
+    await set_bot(db, bot_id, status="starting")
+    await tick_bot(ctx, bot_id)
+    await tick_bot(ctx, bot_id)
+
+    state = (await load_bot(db, bot_id)).state["strategy"]
+    assert [d["number"] for d in state["deals"]] == [1]  # the history survived the restart
+    assert state["deal"] == 2 and state["phase"] == "in_deal"  # no cooldown carried over
+    tags = {tag_of(o) for o in await orders_of(db, bot_id)}
+    assert "D2.BO" in tags and not any(t and t.startswith("D3") for t in tags)

@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.lifecycle import BREAKER_STATE_KEY, STOP_REQUEST_KEY
-from autogrid.bots.service import mark_running
+from autogrid.bots.service import mark_running, stored_params
 from autogrid.core.db import Database
 from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
 from autogrid.exchanges.types import MarketRules
@@ -36,6 +37,7 @@ from autogrid.runtime import repository
 from autogrid.runtime.connectors import Venue, VenueUnavailable, ensure_paper_account, open_venue
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.deciding import Decider, Moment
+from autogrid.runtime.decision import STRATEGY_KEY
 from autogrid.runtime.guard import can_halt, cancels_on_trip, count_trip, fail, halt
 from autogrid.runtime.lease import Lease, LeaseLost
 from autogrid.runtime.order_manager import OrderManager
@@ -51,6 +53,7 @@ from autogrid.runtime.reconcile import (
 from autogrid.runtime.stopping import run_stop
 from autogrid.runtime.wrapup import finish
 from autogrid.trading.orders import OrderStatus, on_denied
+from autogrid.trading.strategies.base import StrategyConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +270,7 @@ class BotTick:
         await self.keep_books(full=True)
         self.set_live(await execute_pending(self.orders, self.live))
         fresh = not self.live
+        kept = carried_over(bot, self.market) if fresh else None
         async with self.database.session_scope() as session:
             locked = await repository.lock_bot(session, bot.id)
             if locked is None or locked.status != BotStatus.STARTING:
@@ -276,7 +280,10 @@ class BotTick:
                 # Nothing of the last run rests on the exchange: the strategy starts afresh
                 # (a grid re-lays its ladder); the ledger keeps the bot's whole history.
                 dropped |= _STRATEGY_KEYS
-            locked.state = {k: v for k, v in (locked.state or {}).items() if k not in dropped}
+            state = {k: v for k, v in (locked.state or {}).items() if k not in dropped}
+            if kept is not None:
+                state[STRATEGY_KEY] = kept
+            locked.state = state
             await mark_running(session, locked)
             await repository.schedule_now(session, bot.id, self.ctx.clock())
 
@@ -372,6 +379,21 @@ class BotTick:
         if self.live_writes != self.orders.writes:
             self.set_live(await load_live(self.orders))
         return self.live
+
+
+def carried_over(bot: Bot, market: MarketRules | None) -> dict[str, Any] | None:
+    """The part of the last run's strategy state a fresh start keeps, for strategies that say
+    (``restart_state``: a DCA bot's deal history and numbering); None for the others."""
+    old = (bot.state or {}).get(STRATEGY_KEY)
+    if not old or market is None:
+        return None
+    try:
+        strategy = strategy_from_params(stored_params(bot), market)
+    except StrategyConfigError:
+        return None  # the bot fails at its first decision, saying why
+    restart = getattr(strategy, "restart_state", None)
+    kept: dict[str, Any] | None = restart(old) if restart is not None else None
+    return kept
 
 
 def _at(now: datetime, price: Decimal) -> Moment:

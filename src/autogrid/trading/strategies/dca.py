@@ -107,6 +107,18 @@ class DcaStrategy:
     def load_state(self, data: Mapping[str, Any]) -> DcaState:
         return DcaState.from_dict(data)
 
+    def restart_state(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """What a fresh start keeps of the last run (optional strategy hook, see runtime.tick):
+        the deal history and its numbering, so deal numbers (and order tags) are never reused."""
+        old = DcaState.from_dict(data)
+        kept = DcaState(
+            deal=old.deal,
+            deals=old.deals,
+            realized_pnl=old.realized_pnl,
+            fees_quote=old.fees_quote,
+        )
+        return kept.to_dict()
+
     def decide(
         self, snapshot: Snapshot, state: DcaState, fills: Sequence[StrategyFill]
     ) -> Decision[DcaState]:
