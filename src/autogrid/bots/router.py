@@ -1,4 +1,5 @@
-"""/api/v1/bots: create, list, read, edit and delete bots; start, stop, pause and resume them."""
+"""/api/v1/bots: create, list, read, edit and delete bots; start, stop, pause and resume them;
+a bot's event journal and a DCA bot's deals."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from pydantic import StringConstraints
 
-from autogrid.api.deps import SessionDep
+from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
-from autogrid.bots import service
+from autogrid.bots import deals, service
+from autogrid.bots.deal_schemas import DealRead
 from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
+from autogrid.bots.funds import ExchangeAccess
 from autogrid.bots.schemas import (
     BotCreate,
     BotEventRead,
@@ -26,7 +29,9 @@ from autogrid.bots.schemas import (
 )
 from autogrid.core.errors import ErrorResponse
 from autogrid.core.pagination import Page, PageDep
+from autogrid.credentials.dependencies import ConnectorFactoryDep
 from autogrid.models.bot import BotStatus, BotType
+from autogrid.trading.strategies.dca_state import KEPT_DEALS
 
 router = APIRouter(prefix="/bots", tags=["bots"])
 
@@ -48,6 +53,14 @@ _STATUS_CONFLICT: dict[int | str, dict[str, Any]] = {
     409: _error("The bot's status forbids this (details.status is the current one)"),
 }
 _EDIT_ERRORS = {**_STATUS_CONFLICT, 503: _CREATE_ERRORS[503]}
+_DEALS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The open deal (if any) first, then closed deals newest first. Only the "
+        f"strategy's last {KEPT_DEALS} closed deals are kept: older deals and their orders are "
+        "not listed"
+    },
+    409: _error("Not a DCA bot: only DCA bots run deals (details.type is the bot's type)"),
+}
 
 
 @router.post(
@@ -108,17 +121,36 @@ async def delete_bot(bot_id: uuid.UUID, user: CurrentUser, session: SessionDep) 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+_START_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_STATUS_CONFLICT,
+    422: _error(
+        "Invalid input; for a live DCA bot also: the free quote on the exchange is below its "
+        "largest need, a full deal or one scheduled buy (code insufficient_funds; details: "
+        "currency, needed, available), or the exchange refused its key (exchange_key_refused)"
+    ),
+    502: _error("A live DCA bot's balance read got an unexpected answer from the exchange"),
+    503: _error("A live DCA bot's balance could not be read: the exchange is not answering; retry"),
+}
+
+
 @router.post(
     "/{bot_id}/start",
     response_model=BotRead,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=_STATUS_CONFLICT,
+    responses=_START_ERRORS,
 )
 async def start_bot(
-    bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
+    bot_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    after_commit: AfterCommitDep,
+    settings: SettingsDep,
+    connectors: ConnectorFactoryDep,
+    markets: MarketRulesDep,
 ) -> AnyBotRead:
-    """Start a stopped bot: it is starting until the runtime picks it up."""
-    transition = await service.start_bot(session, user, bot_id)
+    """Start a stopped bot (a live DCA bot if its balance covers it): starting until it runs."""
+    exchange = ExchangeAccess(settings, connectors, markets)
+    transition = await service.start_bot(session, user, bot_id, exchange)
     after_commit.dispatch(transition.command)
     return bot_read(transition.bot)
 
@@ -190,6 +222,20 @@ async def list_events(
     events, total = await service.list_events(session, user, bot_id, page, kinds=kind or ())
     return Page[BotEventRead](
         items=[BotEventRead.of(event) for event in events],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{bot_id}/deals", response_model=Page[DealRead], responses=_DEALS_RESPONSES)
+async def list_deals(
+    bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[DealRead]:
+    """A DCA bot's deals, the open one first, then newest first, each with its orders."""
+    found, total = await deals.list_deals(session, user, bot_id, page)
+    return Page[DealRead](
+        items=[DealRead.model_validate(deal) for deal in found],
         total=total,
         limit=page.limit,
         offset=page.offset,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.bots import repository
 from autogrid.bots.configs import DcaParams, GridParams, IndicatorParams, StrategyParams
 from autogrid.bots.dispatch import BotCommand, BotCommandKind
+from autogrid.bots.funds import ExchangeAccess, check_start_funds
 from autogrid.bots.lifecycle import (
     BREAKER_STATE_KEY,
     EDITABLE_STATUSES,
@@ -277,7 +278,11 @@ def stored_params(bot: Bot) -> StrategyParams:
 # --- the status machine -------------------------------------------------------------------
 
 
-async def start_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> BotTransition:
+async def start_bot(
+    session: AsyncSession, user: User, bot_id: uuid.UUID, exchange: ExchangeAccess | None = None
+) -> BotTransition:
+    """stopped -> starting. A live DCA bot's balance is read first (``exchange`` is required
+    for one): a refusal leaves the bot untouched."""
     bot = await get_bot(session, user, bot_id, for_update=True)
     target = _next(bot, BotAction.START)
     if bot.mode == BotMode.LIVE and bot.credential_id is None:
@@ -289,6 +294,7 @@ async def start_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bot
             f"the circuit breaker is tripped ({bot.breaker_reason}): reset it before starting",
             bot,
         )
+    await check_start_funds(session, bot, exchange)
     now = utcnow()
     bot.status = target
     bot.started_at = now

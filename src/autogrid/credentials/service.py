@@ -8,12 +8,11 @@ is refused. Decrypted secrets are registered with the log scrubber the moment th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,19 +23,13 @@ from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.credentials import repository
 from autogrid.credentials.crypto import CredentialCryptoError, KeyRing, SecretContext
-from autogrid.credentials.errors import (
-    CredentialInUse,
-    CredentialUnreadable,
-    ExchangeKeyRefused,
-    UnknownExchange,
-    WithdrawalsEnabled,
-)
+from autogrid.credentials.errors import CredentialInUse, CredentialUnreadable, UnknownExchange
 from autogrid.credentials.schemas import CredentialCreate
-from autogrid.exchanges.api_errors import ExchangeBadGateway, ExchangeUnavailable
+from autogrid.credentials.signed_reads import signed_read, verify_key
+from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.catalog import ExchangeInfo, exchange_info
-from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError, TemporaryExchangeError
-from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey
-from autogrid.exchanges.types import ApiCredentials, KeyPermissions
+from autogrid.exchanges.pool import ConnectorFactory
+from autogrid.exchanges.types import ApiCredentials, Balance, KeyPermissions
 from autogrid.models import BotStatus, ExchangeCredential
 from autogrid.observability.redaction import register_secret
 
@@ -56,8 +49,6 @@ ACTIVE_BOT_STATUSES = frozenset(
     }
 )
 MAX_CREDENTIALS_PER_USER = 50
-# Bounds one verification, retries included (the connector retries temporary read errors).
-VERIFY_DEADLINE_SECONDS = 45.0
 # Keys shorter than this are masked entirely: showing 8 characters must leave most of it hidden.
 MASK_MIN_LENGTH = 16
 
@@ -150,66 +141,29 @@ def _open_for_request(keyring: KeyRing, credential: ExchangeCredential) -> ApiCr
         ) from None
 
 
-# ----------------------------------------------------------------------------- verification
+# ----------------------------------------------------------------------------- exchange reads
 
 
-@runtime_checkable
-class ReportsKeyPermissions(Protocol):
-    """Connectors that can tell what a key may do (CcxtConnector)."""
+async def fetch_balances(
+    keyring: KeyRing, connectors: ConnectorFactory, credential: ExchangeCredential
+) -> dict[str, Balance]:
+    """The stored key's balances: one signed read, failing like a verification does.
 
-    async def fetch_key_permissions(self) -> KeyPermissions | None: ...
-
-
-async def verify_key(
-    connectors: ConnectorFactory,
-    *,
-    exchange_id: str,
-    credential_id: uuid.UUID,
-    secrets: ApiCredentials,
-    sandbox: bool,
-) -> KeyPermissions | None:
-    """One real signed call with the key, then its permissions where the exchange reports them.
-
-    Raises ExchangeKeyRefused, WithdrawalsEnabled, ExchangeUnavailable or ExchangeBadGateway.
+    Raises CredentialUnreadable, ExchangeKeyRefused, ExchangeUnavailable or ExchangeBadGateway.
     """
-    connector = connectors(ConnectorKey(exchange_id, str(credential_id), None, sandbox), secrets)
-    failure: Exception | None = None
-    permissions: KeyPermissions | None = None
-    try:
-        async with asyncio.timeout(VERIFY_DEADLINE_SECONDS):
-            await connector.fetch_balance()
-            if isinstance(connector, ReportsKeyPermissions):
-                permissions = await connector.fetch_key_permissions()
-    except AuthenticationFailed:
-        failure = ExchangeKeyRefused(exchange_id)
-    except TemporaryExchangeError as error:
-        failure = ExchangeUnavailable(exchange_id, retry_after=error.retry_after)
-    except TimeoutError:
-        failure = ExchangeUnavailable(exchange_id)
-    except ExchangeError:
-        failure = ExchangeBadGateway(exchange_id)
-    finally:
-        try:
-            await connector.close()
-        except Exception as error:  # a session that fails to close must not hide the verdict
-            logger.warning("closing a %s connector failed: %s", exchange_id, type(error).__name__)
-    if failure is not None:
-        # The connector already logged the (scrubbed) exchange error; the verdict is enough here.
-        logger.info(
-            "key verification failed exchange=%s credential_id=%s outcome=%s",
-            exchange_id,
-            credential_id,
-            type(failure).__name__,
-        )
-        raise failure
-    if permissions is not None and permissions.can_withdraw:
-        logger.info(
-            "key refused: withdrawals enabled exchange=%s credential_id=%s",
-            exchange_id,
-            credential_id,
-        )
-        raise WithdrawalsEnabled(exchange_id)
-    return permissions
+
+    async def balances(connector: ExchangeConnector) -> dict[str, Balance]:
+        return await connector.fetch_balance()
+
+    return await signed_read(
+        connectors,
+        exchange_id=credential.exchange,
+        credential_id=credential.id,
+        secrets=_open_for_request(keyring, credential),
+        sandbox=credential.sandbox,
+        read=balances,
+        purpose="balance read",
+    )
 
 
 def permissions_json(permissions: KeyPermissions | None) -> dict[str, Any] | None:
