@@ -10,19 +10,21 @@ from pydantic import BaseModel
 
 from autogrid.app import create_app
 from autogrid.bots.configs import (
-    BollingerParams,
     DcaParams,
     GridParams,
-    MacdParams,
-    MaCrossParams,
-    RsiParams,
     check_strategy,
     to_dca_config,
     to_grid_config,
+)
+from autogrid.bots.fields import Amount, NonNegative, plain_decimal
+from autogrid.bots.indicator_params import (
+    BollingerParams,
+    MacdParams,
+    MaCrossParams,
+    RsiParams,
     to_signal_rule,
     to_sizing,
 )
-from autogrid.bots.fields import Amount, NonNegative, plain_decimal
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings
 from autogrid.trading.strategies.base import StrategyConfigError

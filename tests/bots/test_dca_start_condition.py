@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from autogrid.bots.configs import DcaParams, RsiStart, candle_timeframe, to_dca_config
+from autogrid.bots.configs import DcaParams, to_dca_config
+from autogrid.bots.indicator_params import RsiStart, candle_timeframe
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.strategies.dca_start import StartCondition
 from autogrid.trading.strategies.signals import RsiRule

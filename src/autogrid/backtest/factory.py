@@ -28,14 +28,12 @@ from pydantic import TypeAdapter, ValidationError
 from autogrid.bots.configs import (
     DcaParams,
     GridParams,
-    IndicatorParams,
     StrategyParams,
     check_strategy,
     to_dca_config,
     to_grid_config,
-    to_signal_rule,
-    to_sizing,
 )
+from autogrid.bots.indicator_params import IndicatorParams, to_signal_rule, to_sizing
 from autogrid.exchanges.types import MarketRules
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
 from autogrid.trading.strategies.buys_only import BuysOnlyStrategy

@@ -29,8 +29,9 @@ from pydantic import (
     model_validator,
 )
 
-from autogrid.bots.configs import DcaParams, GridParams, IndicatorParams, Timeframe
-from autogrid.bots.fields import DecimalText, ExchangeId, Positive, Symbol, plain_decimal
+from autogrid.bots.configs import DcaParams, GridParams
+from autogrid.bots.fields import DecimalText, ExchangeId, Positive, Symbol, Timeframe, plain_decimal
+from autogrid.bots.indicator_params import IndicatorParams
 from autogrid.core.pagination import Page
 from autogrid.core.sqltypes import MONEY_PRECISION, MONEY_SCALE
 from autogrid.models.backtest import BacktestStatus

@@ -9,39 +9,40 @@ and the backtests run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
     Field,
-    Strict,
-    Tag,
     model_validator,
 )
 
 from autogrid.bots.fields import (
     Coefficient,
+    Count,
     NonNegative,
+    ParamsModel,
     Percent,
     Positive,
     PositivePercent,
 )
+from autogrid.bots.indicator_params import (
+    AnyIndicatorParams,
+    DcaStartCondition,
+    to_signal_rule,
+    to_sizing,
+    to_start_condition,
+)
 from autogrid.exchanges.types import MarketRules
-from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.dca_config import DcaConfig, TakeProfitType, max_deal_funds
-from autogrid.trading.strategies.dca_start import StartCondition
 from autogrid.trading.strategies.grid_config import (
     MAX_GRID_COUNT,
     MIN_GRID_COUNT,
@@ -50,40 +51,17 @@ from autogrid.trading.strategies.grid_config import (
     Spacing,
     validate_grid,
 )
-from autogrid.trading.strategies.indicator import Sizing
-from autogrid.trading.strategies.signals import (
-    AverageKind,
-    BollingerExit,
-    BollingerRule,
-    MacdRule,
-    MaCrossRule,
-    RsiRule,
-    SignalRule,
-)
 
 HUNDRED = Decimal(100)
 # A recurring buy may not fire more often than hourly, the fastest of the ``every`` choices.
 MIN_SCHEDULE_INTERVAL_SECONDS = 3600
 _CRON_SAMPLES = 200
 
-Count = Annotated[int, Strict()]
-
-
-def _timeframe(text: str) -> str:
-    return parse_timeframe(text).name  # InvalidTimeframe is a ValueError: a 422 naming the field
-
-
-Timeframe = Annotated[str, Field(max_length=8), AfterValidator(_timeframe)]
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
 
 # --- grid ---------------------------------------------------------------------------------
 
 
-class GridParams(_Params):
+class GridParams(ParamsModel):
     """A ladder of limit orders between lower_price and upper_price."""
 
     lower_price: Positive
@@ -173,7 +151,7 @@ def _cron(expression: str) -> str:
     return expression
 
 
-class DcaSchedule(_Params):
+class DcaSchedule(ParamsModel):
     """A recurring buy of ``amount`` quote: ``every`` hourly/daily/weekly, or a ``cron``."""
 
     amount: Positive
@@ -189,7 +167,7 @@ class DcaSchedule(_Params):
         return self
 
 
-class DcaParams(_Params):
+class DcaParams(ParamsModel):
     """A base order, safety orders below it and a take profit (3Commas' names and formulas);
     and/or recurring buys on a schedule. With ``deals: false`` the bot only runs the schedule."""
 
@@ -213,7 +191,6 @@ class DcaParams(_Params):
     trailing_deviation: Annotated[NonNegative, Field(lt=100)] = Decimal(0)
     stop_loss_percentage: Percent | None = None
     cooldown_seconds: Count = Field(0, ge=0, le=30 * 86_400)
-    # Defined with the indicator fields it reuses, below (hence the model_rebuild there).
     start_condition: DcaStartCondition = Field(
         "immediate", description="'immediate', or an indicator entry signal that opens each deal"
     )
@@ -263,202 +240,7 @@ def dca_max_deal_funds(params: DcaParams) -> Decimal | None:
     return max_deal_funds(to_dca_config(params)) if params.deals else None
 
 
-# --- indicator ----------------------------------------------------------------------------
-
-_Threshold = Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)]
-_Period = Annotated[int, Strict(), Field(ge=1, le=1000)]
-
-
-class _IndicatorParams(_Params):
-    strategy: str  # narrowed to one Literal by each subclass (the discriminator)
-    timeframe: Timeframe = "1h"
-    order_quote: Positive | None = Field(None, description="quote per entry; or order_pct")
-    order_pct: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)] | None = Field(
-        None, description="percent of the free quote per entry (default 100)"
-    )
-    stop_loss_pct: Percent | None = None
-    take_profit_pct: PositivePercent | None = None
-
-    @model_validator(mode="after")
-    def _one_sizing(self) -> _IndicatorParams:
-        if self.order_quote is not None and self.order_pct is not None:
-            raise ValueError("give order_quote or order_pct, not both")
-        if self.order_quote is None and self.order_pct is None:
-            self.order_pct = HUNDRED
-        return self
-
-
-class RsiParams(_IndicatorParams):
-    """Buy when RSI crosses below buy_below, sell when it crosses above sell_above."""
-
-    strategy: Literal["rsi"]
-    period: _Period = 14
-    buy_below: _Threshold = 30.0
-    sell_above: _Threshold = 70.0
-
-
-class MacdParams(_IndicatorParams):
-    """Buy when the MACD line crosses above its signal line, sell on the cross below."""
-
-    strategy: Literal["macd"]
-    fast: _Period = 12
-    slow: _Period = 26
-    signal: _Period = 9
-
-
-class BollingerParams(_IndicatorParams):
-    """Buy below the lower band, sell above exit_band (the upper or the middle band)."""
-
-    strategy: Literal["bollinger"]
-    period: _Period = 20
-    stddev: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 2.0
-    exit_band: BollingerExit = BollingerExit.UPPER
-
-
-class MaCrossParams(_IndicatorParams):
-    """Buy when the fast average crosses above the slow one, sell on the cross below."""
-
-    strategy: Literal["ma_cross"]
-    fast: _Period = 20
-    slow: _Period = 50
-    kind: AverageKind = AverageKind.EMA
-
-
-IndicatorParams = Annotated[
-    RsiParams | MacdParams | BollingerParams | MaCrossParams, Field(discriminator="strategy")
-]
-AnyIndicatorParams = RsiParams | MacdParams | BollingerParams | MaCrossParams
 StrategyParams = GridParams | DcaParams | AnyIndicatorParams
-
-
-def to_signal_rule(params: AnyIndicatorParams) -> SignalRule:
-    """The pure rule; raises StrategyConfigError for cross-field mistakes (fast >= slow...)."""
-    if isinstance(params, RsiParams):
-        return RsiRule(params.period, params.buy_below, params.sell_above)
-    if isinstance(params, MacdParams):
-        return MacdRule(params.fast, params.slow, params.signal)
-    if isinstance(params, BollingerParams):
-        return BollingerRule(params.period, params.stddev, params.exit_band)
-    return MaCrossRule(params.fast, params.slow, params.kind)
-
-
-def to_sizing(params: AnyIndicatorParams) -> Sizing:
-    return Sizing(
-        order_quote=params.order_quote,
-        order_pct=params.order_pct if params.order_pct is not None else HUNDRED,
-        stop_loss_pct=params.stop_loss_pct,
-        take_profit_pct=params.take_profit_pct,
-    )
-
-
-# --- DCA start condition ------------------------------------------------------------------
-
-
-class _StartParams(_Params):
-    """An indicator rule's entry signal, on closed candles of ``timeframe``, opens each deal."""
-
-    strategy: str  # narrowed to one Literal by each subclass (the tag)
-    timeframe: Timeframe = "1h"
-
-    @model_validator(mode="after")
-    def _rule_accepts(self) -> _StartParams:
-        try:  # the rule's own cross-field checks (fast < slow...), as a 422 naming the field
-            to_start_condition(self)
-        except StrategyConfigError as error:
-            raise ValueError(str(error)) from None
-        return self
-
-
-class RsiStart(_StartParams):
-    """Start when RSI crosses below buy_below (previous >= buy_below > current)."""
-
-    strategy: Literal["rsi"]
-    period: _Period = 14
-    buy_below: _Threshold = 30.0
-
-
-class MacdStart(_StartParams):
-    """Start when the MACD line crosses above its signal line."""
-
-    strategy: Literal["macd"]
-    fast: _Period = 12
-    slow: _Period = 26
-    signal: _Period = 9
-
-
-class BollingerStart(_StartParams):
-    """Start on a close below the lower band."""
-
-    strategy: Literal["bollinger"]
-    period: _Period = 20
-    stddev: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 2.0
-
-
-class MaCrossStart(_StartParams):
-    """Start when the fast average crosses above the slow one."""
-
-    strategy: Literal["ma_cross"]
-    fast: _Period = 20
-    slow: _Period = 50
-    kind: AverageKind = AverageKind.EMA
-
-
-_START_TAGS = ("immediate", "rsi", "macd", "bollinger", "ma_cross")
-
-
-def _start_tag(value: Any) -> str | None:
-    # A string can only mean "immediate" (a wrong one is refused as such); an object is tagged
-    # by its strategy, so a mistake is reported against that rule's fields alone.
-    if isinstance(value, str):
-        return "immediate"
-    strategy = value.get("strategy") if isinstance(value, dict) else getattr(value, "strategy", 0)
-    return strategy if isinstance(strategy, str) else None
-
-
-DcaStartCondition = Annotated[
-    Annotated[Literal["immediate"], Tag("immediate")]
-    | Annotated[RsiStart, Tag("rsi")]
-    | Annotated[MacdStart, Tag("macd")]
-    | Annotated[BollingerStart, Tag("bollinger")]
-    | Annotated[MaCrossStart, Tag("ma_cross")],
-    Discriminator(
-        _start_tag,
-        custom_error_type="start_condition",
-        custom_error_message=(
-            "start_condition must be 'immediate' or an object whose strategy is one of "
-            + ", ".join(_START_TAGS[1:])
-        ),
-    ),
-]
-DcaParams.model_rebuild()
-
-
-def to_start_condition(params: _StartParams | Literal["immediate"]) -> StartCondition | None:
-    """The pure start condition (None: immediate); raises StrategyConfigError like the rules."""
-    if not isinstance(params, _StartParams):
-        return None
-    rule: SignalRule
-    if isinstance(params, RsiStart):
-        # Only the entry is used; the rule still wants an exit level between buy_below and 100.
-        rule = RsiRule(params.period, params.buy_below, (params.buy_below + 100) / 2)
-    elif isinstance(params, MacdStart):
-        rule = MacdRule(params.fast, params.slow, params.signal)
-    elif isinstance(params, BollingerStart):
-        rule = BollingerRule(params.period, params.stddev)
-    else:
-        assert isinstance(params, MaCrossStart)
-        rule = MaCrossRule(params.fast, params.slow, params.kind)
-    return StartCondition(rule, parse_timeframe(params.timeframe))
-
-
-def candle_timeframe(config: Mapping[str, Any]) -> str | None:
-    """The timeframe of the candles a stored (JSON) config's strategy reads: an indicator bot's,
-    or a DCA bot's indicator start condition's; None for strategies that read no candles."""
-    start = config.get("start_condition")
-    if isinstance(start, Mapping):
-        return str(start["timeframe"])
-    timeframe = config.get("timeframe")
-    return None if timeframe is None else str(timeframe)
 
 
 # --- the pure checks ----------------------------------------------------------------------

@@ -12,13 +12,17 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     StringConstraints,
 )
 
 from autogrid.core.sqltypes import MONEY_PRECISION, MONEY_SCALE
+from autogrid.market_data.timeframes import parse_timeframe
 
 
 def plain_decimal(value: Decimal) -> Decimal:
@@ -90,3 +94,19 @@ Symbol = Annotated[
     StringConstraints(max_length=40, pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$"),
 ]
 Currency = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")]
+
+
+Count = Annotated[int, Strict()]
+
+
+def _timeframe(text: str) -> str:
+    return parse_timeframe(text).name  # InvalidTimeframe is a ValueError: a 422 naming the field
+
+
+Timeframe = Annotated[str, Field(max_length=8), AfterValidator(_timeframe)]
+
+
+class ParamsModel(BaseModel):
+    """A strategy's parameters: an unknown name is a mistake to report, never to ignore."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -22,13 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from autogrid.bots.configs import (
-    DcaParams,
-    GridParams,
-    IndicatorParams,
-    Timeframe,
-    dca_max_deal_funds,
-)
+from autogrid.bots.configs import DcaParams, GridParams, dca_max_deal_funds
 from autogrid.bots.fields import (
     Amount,
     BotName,
@@ -37,7 +31,9 @@ from autogrid.bots.fields import (
     NonNegative,
     PositivePercent,
     Symbol,
+    Timeframe,
 )
+from autogrid.bots.indicator_params import IndicatorParams
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotEvent, BotMode, BotStatus, BotType
 from autogrid.runtime.scheduled_buys import (

@@ -18,9 +18,10 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import repository
-from autogrid.bots.configs import DcaParams, GridParams, IndicatorParams, StrategyParams
+from autogrid.bots.configs import DcaParams, GridParams, StrategyParams
 from autogrid.bots.dispatch import BotCommand, BotCommandKind
 from autogrid.bots.funds import ExchangeAccess, check_start_funds
+from autogrid.bots.indicator_params import IndicatorParams
 from autogrid.bots.lifecycle import (
     BREAKER_STATE_KEY,
     EDITABLE_STATUSES,

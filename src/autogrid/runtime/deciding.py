@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from autogrid.backtest.factory import strategy_from_params
-from autogrid.bots.configs import candle_timeframe
+from autogrid.bots.indicator_params import candle_timeframe
 from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
 from autogrid.models import BotType
@@ -144,11 +144,7 @@ class Decider:
         changed = tags_of(live) != state.get(LIVE_TAGS_KEY)
         due = self.due_slot()
         needed = (
-            first
-            or waiting > 0
-            or changed
-            or due is not None
-            or self.strategy.candles_needed() > 0
+            first or waiting > 0 or changed or due is not None or self.strategy.candles_needed() > 0
         )
         when: tuple[datetime, Decimal] | None = None
         wake = state.get(WAKE_KEY)
