@@ -5,10 +5,12 @@ twice, even when the bot's memory of it is lost; a bot with deals keeps its deal
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from autogrid.core.config import Settings
@@ -42,24 +44,50 @@ def buys_only(catch_up: str = "skip", **schedule: Any) -> dict[str, Any]:
     return {"deals": False, "schedule": {"amount": "100", "catch_up": catch_up, **rhythm}}
 
 
-async def scheduled_bot(
+@dataclass
+class Desk:
+    """A runtime on the simulator with a clock the test moves, and a user with a credential."""
+
+    ctx: RuntimeContext
+    db: Database
+    clock: Clock
+    user_id: uuid.UUID
+    credential_id: uuid.UUID
+
+    async def started_bot(self, strategy: dict[str, Any]) -> uuid.UUID:
+        """A live DCA bot started on Monday morning, after its first tick."""
+        self.clock.now = MONDAY_MORNING
+        bot_id = await make_bot(
+            self.db,
+            self.user_id,
+            status="starting",
+            bot_type="dca",
+            strategy=strategy,
+            credential_id=self.credential_id,
+            investment=None,
+        )
+        await set_bot(self.db, bot_id, started_at=self.clock.now)
+        await self.tick(bot_id)
+        return bot_id
+
+    async def tick(self, bot_id: uuid.UUID, at: datetime | None = None, times: int = 1) -> None:
+        if at is not None:
+            self.clock.now = at
+        for _ in range(times):
+            await tick_bot(self.ctx, bot_id)
+
+
+@pytest.fixture
+def desk(
+    ctx: RuntimeContext,
     db: Database,
+    sim: BinanceSimulator,
+    clock: Clock,
     user_id: uuid.UUID,
     credential_id: uuid.UUID,
-    clock: Clock,
-    strategy: dict[str, Any],
-) -> uuid.UUID:
-    bot_id = await make_bot(
-        db,
-        user_id,
-        status="starting",
-        bot_type="dca",
-        strategy=strategy,
-        credential_id=credential_id,
-        investment=None,
-    )
-    await set_bot(db, bot_id, started_at=clock.now)
-    return bot_id
+) -> Desk:
+    sim.set_price(SYMBOL, "80000")
+    return Desk(ctx, db, clock, user_id, credential_id)
 
 
 async def slot_rows(db: Database, bot_id: uuid.UUID) -> list[ScheduledBuy]:
@@ -73,30 +101,19 @@ async def memory(db: Database, bot_id: uuid.UUID) -> dict[str, Any]:
     return found
 
 
-async def test_each_slot_buys_once_on_time_for_the_amount(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    clock.now = MONDAY_MORNING
-    sim.set_price(SYMBOL, "80000")
-    bot_id = await scheduled_bot(db, user_id, credential_id, clock, buys_only())
-
-    await tick_bot(ctx, bot_id)  # starts; the first slot is tonight, nothing to buy yet
+async def test_each_slot_buys_once_on_time_for_the_amount(desk: Desk) -> None:
+    db = desk.db
+    bot_id = await desk.started_bot(buys_only())  # the first slot is tonight
     assert await orders_of(db, bot_id) == []
 
-    clock.now = MONDAY_SLOT - timedelta(seconds=2)
     # As beat's claim does: the next tick one interval (5 s) ahead, then this tick runs.
-    await set_bot(db, bot_id, next_tick_at=clock.now + timedelta(seconds=5))
-    await tick_bot(ctx, bot_id)
+    early = MONDAY_SLOT - timedelta(seconds=2)
+    await set_bot(db, bot_id, next_tick_at=early + timedelta(seconds=5))
+    await desk.tick(bot_id, at=early)
     assert (await load_bot(db, bot_id)).next_tick_at == MONDAY_SLOT  # asks to run at the slot
 
-    clock.now = MONDAY_SLOT + timedelta(minutes=3)  # late, but within the grace period
-    await tick_bot(ctx, bot_id)
-    await tick_bot(ctx, bot_id)  # a second tick in the same slot buys nothing more
+    # Late but within the grace period; a second tick in the same slot buys nothing more.
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(minutes=3), times=2)
 
     orders = await orders_of(db, bot_id)
     assert [(o.side, o.type, o.status, tag_of(o)) for o in orders] == [
@@ -114,138 +131,81 @@ async def test_each_slot_buys_once_on_time_for_the_amount(
         "last_slot": MONDAY_SLOT.isoformat(),
     }
 
-    clock.now = MONDAY_SLOT + timedelta(days=1, minutes=1)  # Tuesday's slot
-    await tick_bot(ctx, bot_id)
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(days=1, minutes=1))  # Tuesday's slot
     assert len(await orders_of(db, bot_id)) == 2
     assert (await memory(db, bot_id))["buys"] == 2
 
 
-async def test_missed_slots_are_skipped_by_default(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    clock.now = MONDAY_MORNING
-    bot_id = await scheduled_bot(db, user_id, credential_id, clock, buys_only("skip"))
-    await tick_bot(ctx, bot_id)
+async def test_missed_slots_are_skipped_by_default(desk: Desk) -> None:
+    bot_id = await desk.started_bot(buys_only("skip"))
 
-    clock.now = MONDAY_SLOT + timedelta(days=2, hours=5)  # the workers were down three slots
-    await tick_bot(ctx, bot_id)
+    # The workers were down through three slots.
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(days=2, hours=5))
 
-    assert await orders_of(db, bot_id) == []
-    assert await slot_rows(db, bot_id) == []
-    state = await memory(db, bot_id)
+    assert await orders_of(desk.db, bot_id) == []
+    assert await slot_rows(desk.db, bot_id) == []
+    state = await memory(desk.db, bot_id)
     assert state["missed"] == 3
     assert state["settled_through"] == (MONDAY_SLOT + timedelta(days=2)).isoformat()
 
 
-async def test_missed_slots_buy_once_with_catch_up_once(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    clock.now = MONDAY_MORNING
-    bot_id = await scheduled_bot(db, user_id, credential_id, clock, buys_only("once"))
-    await tick_bot(ctx, bot_id)
+async def test_missed_slots_buy_once_with_catch_up_once(desk: Desk) -> None:
+    bot_id = await desk.started_bot(buys_only("once"))
 
-    clock.now = MONDAY_SLOT + timedelta(days=2, hours=5)
-    await tick_bot(ctx, bot_id)
-    await tick_bot(ctx, bot_id)
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(days=2, hours=5), times=2)
 
-    orders = await orders_of(db, bot_id)
-    assert len(orders) == 1  # one buy for three missed slots, never a burst
-    rows = await slot_rows(db, bot_id)
+    assert len(await orders_of(desk.db, bot_id)) == 1  # one buy for three slots, never a burst
+    rows = await slot_rows(desk.db, bot_id)
     assert [(r.slot_at, r.missed_before) for r in rows] == [(MONDAY_SLOT + timedelta(days=2), 2)]
-    assert (await memory(db, bot_id))["missed"] == 2
+    assert (await memory(desk.db, bot_id))["missed"] == 2
 
 
-async def test_a_slot_is_never_bought_twice_even_if_the_bot_forgets_it(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    await never_twice(ctx, db, clock, user_id, credential_id)
+async def test_a_slot_is_never_bought_twice_even_if_the_bot_forgets_it(desk: Desk) -> None:
+    await never_twice(desk)
 
 
 async def test_the_same_on_sqlite_the_embedded_mode(
     settings: Settings, sqlite_db: Database, sim: BinanceSimulator, clock: Clock
 ) -> None:
+    sim.set_price(SYMBOL, "80000")
     context = runtime_context(settings, sqlite_db, clock, sim_url=sim.url)
     user = await make_user(sqlite_db)
-    credential = await make_credential(
-        sqlite_db, settings, user, DEFAULT_API_KEY, DEFAULT_SECRET
-    )
+    credential = await make_credential(sqlite_db, settings, user, DEFAULT_API_KEY, DEFAULT_SECRET)
     try:
-        await never_twice(context, sqlite_db, clock, user, credential)
+        await never_twice(Desk(context, sqlite_db, clock, user, credential))
     finally:
         await context.close()
 
 
-async def never_twice(
-    ctx: RuntimeContext,
-    db: Database,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    clock.now = MONDAY_MORNING
-    bot_id = await scheduled_bot(db, user_id, credential_id, clock, buys_only())
-    await tick_bot(ctx, bot_id)
-    clock.now = MONDAY_SLOT + timedelta(minutes=1)
-    await tick_bot(ctx, bot_id)
+async def never_twice(desk: Desk) -> None:
+    db = desk.db
+    bot_id = await desk.started_bot(buys_only())
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(minutes=1))
     assert len(await orders_of(db, bot_id)) == 1
 
     # The bot's memory of the slot is lost (a state written back from before the buy).
     bot = await load_bot(db, bot_id)
     forgotten = {**bot.state, SCHEDULE_KEY: {"settled_through": MONDAY_MORNING.isoformat()}}
     await set_bot(db, bot_id, state=forgotten)
-    await tick_bot(ctx, bot_id)
+    await desk.tick(bot_id)
 
     assert len(await orders_of(db, bot_id)) == 1  # the (bot, slot) key refused a second buy
     assert len(await slot_rows(db, bot_id)) == 1
     assert (await memory(db, bot_id))["settled_through"] == MONDAY_SLOT.isoformat()
 
 
-async def test_a_restart_does_not_buy_the_slots_of_the_time_it_was_stopped(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    clock.now = MONDAY_MORNING
-    bot_id = await scheduled_bot(db, user_id, credential_id, clock, buys_only("once"))
-    await tick_bot(ctx, bot_id)
+async def test_a_restart_does_not_buy_the_slots_of_the_time_it_was_stopped(desk: Desk) -> None:
+    bot_id = await desk.started_bot(buys_only("once"))
 
-    clock.now = MONDAY_SLOT + timedelta(days=3, hours=1)  # stopped since Monday, started now
-    await set_bot(db, bot_id, status="starting", started_at=clock.now)
-    await tick_bot(ctx, bot_id)
-    await tick_bot(ctx, bot_id)
+    restarted = MONDAY_SLOT + timedelta(days=3, hours=1)  # stopped since Monday, started now
+    await set_bot(desk.db, bot_id, status="starting", started_at=restarted)
+    await desk.tick(bot_id, at=restarted, times=2)
 
-    assert await orders_of(db, bot_id) == []
-    assert (await memory(db, bot_id)).get("missed", 0) == 0
+    assert await orders_of(desk.db, bot_id) == []
+    assert (await memory(desk.db, bot_id)).get("missed", 0) == 0
 
 
-async def test_deals_ignore_the_scheduled_buys_of_the_same_bot(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    clock: Clock,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    clock.now = MONDAY_MORNING
-    sim.set_price(SYMBOL, "80000")
+async def test_deals_ignore_the_scheduled_buys_of_the_same_bot(desk: Desk) -> None:
     strategy = {
         "base_order_volume": "200",
         "safety_order_volume": "100",
@@ -254,18 +214,21 @@ async def test_deals_ignore_the_scheduled_buys_of_the_same_bot(
         "take_profit": "1.5",
         "schedule": {"amount": "100", "every": "daily", "timezone": "Europe/Paris"},
     }
-    bot_id = await scheduled_bot(db, user_id, credential_id, clock, strategy)
-    await tick_bot(ctx, bot_id)  # starts
-    await tick_bot(ctx, bot_id)  # the base order filled: safety order and take profit rest
-    clock.now = MONDAY_SLOT + timedelta(minutes=1)
-    await tick_bot(ctx, bot_id)  # the slot's buy
-    await tick_bot(ctx, bot_id)  # its fill reaches the strategy, which leaves it alone
+    bot_id = await desk.started_bot(strategy)
+    await desk.tick(bot_id)  # the base order filled: safety order and take profit rest
+    # The slot's buy, then its fill reaches the strategy, which leaves it alone.
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(minutes=1), times=2)
 
-    tags = sorted(tag_of(o) or "" for o in await orders_of(db, bot_id))
-    assert tags == ["D1.BO", "D1.SO1", "D1.TP1", "SB20260309T2300Z"]
-    deal = (await load_bot(db, bot_id)).state["strategy"]
+    orders = await orders_of(desk.db, bot_id)
+    assert sorted(tag_of(o) or "" for o in orders) == [
+        "D1.BO",
+        "D1.SO1",
+        "D1.TP1",
+        "SB20260309T2300Z",
+    ]
+    deal = (await load_bot(desk.db, bot_id)).state["strategy"]
     assert D(deal["bought_amount"]) == D("0.0025")  # the base order only: 200 USDT at 80,000
-    take_profit = next(o for o in await orders_of(db, bot_id) if tag_of(o) == "D1.TP1")
+    take_profit = next(o for o in orders if tag_of(o) == "D1.TP1")
     # The deal's base net of the 0.1% fee, rounded down to the step: the scheduled buy's
     # 0.00125 stays out of the deal.
     assert take_profit.amount == D("0.00249") and take_profit.status == "open"

@@ -133,10 +133,6 @@ async def persist_decision(
             if isinstance(action, CancelOrder):
                 order = live.get(action.tag)
                 if order is not None and order.status not in TERMINAL_STATUSES:
-                    if order in session.new:
-                        # Placed earlier in this same decision: its row must be inserted before
-                        # the versioned UPDATE that withdraws it (the session never autoflushes).
-                        await session.flush()
                     result.outcomes.append(await manager.cancel_in(session, order, now))
             elif isinstance(action, StopBot):
                 stop = action

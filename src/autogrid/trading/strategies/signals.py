@@ -51,6 +51,19 @@ class SignalRule(Protocol):
     def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]: ...
 
 
+# How far back a recursive average still matters: a value older than this weighs under 1e-12.
+FORGOTTEN = 1e-12
+
+
+def memory(alpha: float) -> int:
+    """Candles after which an exponential average with smoothing ``alpha`` has forgotten its
+    start to ``FORGOTTEN``. A live bot (or a replay) sees only its last ``warmup()`` candles while
+    a backtest sees the whole series: with this much history the two agree to float noise, so a
+    signal never differs between them (a window of a few periods differed by 1e-5, enough to flip
+    a close crossing)."""
+    return math.ceil(math.log(FORGOTTEN) / math.log1p(-alpha))
+
+
 @dataclass(frozen=True, slots=True)
 class RsiRule:
     period: int = 14
@@ -64,7 +77,7 @@ class RsiRule:
             raise StrategyConfigError("need 0 < buy_below < sell_above < 100")
 
     def warmup(self) -> int:
-        return self.period * 10 + 1
+        return memory(1 / self.period) + 1  # Wilder's smoothing
 
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         return {"rsi": rsi(candles.close, self.period)}
@@ -97,7 +110,7 @@ class MacdRule:
             raise StrategyConfigError("need 1 <= fast < slow <= 500 and 1 <= signal <= 500")
 
     def warmup(self) -> int:
-        return (self.slow + self.signal) * 5
+        return memory(2 / (self.slow + 1)) + memory(2 / (self.signal + 1))
 
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         line, signal, _ = macd(candles.close, self.fast, self.slow, self.signal)
@@ -165,7 +178,9 @@ class MaCrossRule:
             raise StrategyConfigError("need 1 <= fast < slow <= 1000")
 
     def warmup(self) -> int:
-        return self.slow * (5 if self.kind is AverageKind.EMA else 1) + 1
+        if self.kind is AverageKind.EMA:
+            return memory(2 / (self.slow + 1)) + 1
+        return self.slow + 1
 
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         average = ema if self.kind is AverageKind.EMA else sma
