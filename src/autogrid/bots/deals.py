@@ -3,9 +3,9 @@
 The strategy keeps the open deal's running totals and the last ``KEPT_DEALS`` closed deals in
 ``bot.state["strategy"]``; older deals, and the orders of older deals, are not listed. Orders
 belong to deal ``n`` by their tag (``D{n}.BO``, ``D{n}.SO{k}``, ``D{n}.TP{v}``, ``D{n}.EXIT``).
-A fresh start (nothing resting on the exchange) resets the strategy's state, so numbering starts
-again at 1 and the earlier run's deals are no longer listed: a deal's orders are those created
-since its own newest base order, which leaves out a same-numbered deal of an earlier run.
+A restart keeps the deal history and numbering (``DcaStrategy.restart_state``), so a deal number
+names one deal for the bot's life; should numbers ever repeat (a state reset by hand), a deal's
+orders are those created since its own newest base order.
 """
 
 from __future__ import annotations
