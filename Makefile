@@ -22,6 +22,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(if $(PORT),PORT=$(PORT)) $(BIN)/autogrid dev
 
+# Two processes: most tests wait on PostgreSQL, Redis or a worker, so two share a small machine
+# well; each has its own database and Redis prefix. PYTEST_ARGS="-n 0 -x" runs them in one.
+PYTEST_ARGS ?= -n 2 --durations=15
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
