@@ -8,6 +8,7 @@ import gzip
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
+from datetime import timedelta
 from decimal import Decimal
 from itertools import islice
 from pathlib import Path
@@ -26,10 +27,11 @@ from autogrid.market_data.repository import load_arrays
 from autogrid.market_data.timeframes import ms_to_datetime
 from autogrid.models.paper import PaperAccount
 from autogrid.runtime.dispatcher import CeleryBotDispatcher
+from autogrid.runtime.tick import tick_bot
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, SYMBOL, store_candles
 from tests.helpers import ApiUser
-from tests.runtime.contexts import simulator_factory
-from tests.runtime.factories import fills_of, load_bot, orders_of
+from tests.runtime.contexts import runtime_context, simulator_factory
+from tests.runtime.factories import Clock, fills_of, load_bot, make_bot, orders_of
 from tests.runtime.test_end_to_end import api
 from tests.runtime.workers import Stack, eventually, flush_prefix, isolated_settings
 from tests.shared_data import shared_file
@@ -178,3 +180,44 @@ async def replay_finished(
         return bool(current["status"] == "stopped")
 
     await eventually(stopped, stack)
+
+
+async def replay_in_process(
+    settings: Settings,
+    db: Database,
+    user_id: uuid.UUID,
+    bot_type: str,
+    config: dict[str, Any],
+    candles: list[CandleData],
+    quote: Decimal,
+    *,
+    steps: int = 200,
+) -> uuid.UUID:
+    """A paper replay bot over the (stored) candles, ticked in this process to the last one:
+    the first decision at the first candle's close, as a backtest's."""
+    clock = Clock()
+    bot_id = await make_bot(
+        db,
+        user_id,
+        status="starting",
+        mode="paper",
+        bot_type=bot_type,
+        strategy=config,
+        investment=None,
+        paper={
+            "price_source": "replay",
+            "timeframe": "1m",
+            "start": (candles[0].ts + MINUTE).isoformat(),
+            "speed": 600,
+            "balances": {"USDT": str(quote)},
+        },
+    )
+    ctx = runtime_context(settings, db, clock, replay_steps=steps)
+    try:
+        await tick_bot(ctx, bot_id)
+        clock.move((len(candles) * MINUTE / 600 + timedelta(seconds=1)).total_seconds())
+        for _ in range(len(candles) // steps + 2):
+            await tick_bot(ctx, bot_id)
+    finally:
+        await ctx.close()
+    return bot_id

@@ -6,19 +6,21 @@ while the window was five slow periods)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import BotStatus
-from autogrid.runtime.tick import tick_bot
 from autogrid.trading.strategies.signals import AverageKind, MaCrossRule
-from tests.exchanges.paper.helpers import MINUTE
-from tests.runtime.contexts import runtime_context
-from tests.runtime.factories import Clock, load_bot, make_bot
-from tests.runtime.replay_checks import backtest_trades, bot_trades, candle_window, stored_arrays
+from tests.runtime.factories import load_bot
+from tests.runtime.replay_checks import (
+    backtest_trades,
+    bot_trades,
+    candle_window,
+    replay_in_process,
+    stored_arrays,
+)
 
 D = Decimal
 EMA_CROSS: dict[str, Any] = {
@@ -30,7 +32,6 @@ EMA_CROSS: dict[str, Any] = {
     "order_quote": "1000",
 }
 SKIP, COUNT = 10792, 720  # 2025-05-27 11:52 onwards: a near-tie at 23:33
-STEPS = 240
 
 
 async def test_a_full_window_trades_like_the_whole_series(
@@ -42,31 +43,8 @@ async def test_a_full_window_trades_like_the_whole_series(
     want, _ = backtest_trades("indicator", EMA_CROSS, arrays, D(10_000))
     assert len(want) >= 15
 
-    clock = Clock()
-    bot_id = await make_bot(
-        db,
-        user_id,
-        status="starting",
-        mode="paper",
-        bot_type="indicator",
-        strategy=EMA_CROSS,
-        investment="1000",
-        paper={
-            "price_source": "replay",
-            "timeframe": "1m",
-            "start": (candles[0].ts + MINUTE).isoformat(),
-            "speed": 600,
-            "balances": {"USDT": "10000"},
-        },
+    bot_id = await replay_in_process(
+        settings, db, user_id, "indicator", EMA_CROSS, candles, D(10_000), steps=240
     )
-    ctx = runtime_context(settings, db, clock, replay_steps=STEPS)
-    try:
-        await tick_bot(ctx, bot_id)
-        clock.move((COUNT * MINUTE / 600 + timedelta(seconds=1)).total_seconds())
-        for _ in range(COUNT // STEPS + 2):
-            await tick_bot(ctx, bot_id)
-    finally:
-        await ctx.close()
-
     assert (await load_bot(db, bot_id)).status == BotStatus.RUNNING
     assert await bot_trades(db, bot_id) == want
