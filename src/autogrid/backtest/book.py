@@ -25,6 +25,10 @@ from autogrid.trading.strategies.base import RestingOrder
 
 # (float price, sequence, tag): unique, so removal finds the exact entry by bisection.
 _Key = tuple[float, int, str]
+# Enum members bound once: on Python 3.11 each ``Side.BUY`` goes through EnumType.__getattr__,
+# a cost the backtest's hot loop pays dozens of times per trade.
+_BUY = Side.BUY
+_MARKET = OrderType.MARKET
 
 
 @dataclass(slots=True)
@@ -54,7 +58,7 @@ class OrderBook:
         return len(self.orders)
 
     def add(self, resting: RestingOrder, sim: SimOrder, locked: Decimal) -> None:
-        market = sim.type is OrderType.MARKET
+        market = sim.type is _MARKET
         scan_price = math.nan if market or sim.price is None else float(sim.price)
         live = LiveOrder(resting, sim, locked, self.next_sequence, scan_price)
         self.next_sequence += 1
@@ -63,7 +67,7 @@ class OrderBook:
         if market:
             self.markets.append(sim.key)
         else:
-            insort(self.buys if sim.side is Side.BUY else self.sells, live.key)
+            insort(self.buys if sim.side is _BUY else self.sells, live.key)
         self._views = None
 
     def pop(self, tag: str) -> LiveOrder | None:
@@ -71,10 +75,10 @@ class OrderBook:
         if live is None:
             return None
         del self.resting[tag]
-        if live.sim.type is OrderType.MARKET:
+        if live.sim.type is _MARKET:
             self.markets.remove(tag)
         else:
-            keys = self.buys if live.sim.side is Side.BUY else self.sells
+            keys = self.buys if live.sim.side is _BUY else self.sells
             del keys[bisect_left(keys, live.key)]
         self._views = None
         return live
@@ -98,6 +102,8 @@ class OrderBook:
         orders = self.orders
         found = [orders[tag] for tag in self.markets]
         buys, sells = self.buys, self.sells
+        if not buys and not sells:
+            return found  # market orders only (indicator bots): already in placement order
         found.extend(orders[key[2]] for key in buys[bisect_left(buys, (reach_low,)) :])
         found.extend(orders[key[2]] for key in sells[: bisect_right(sells, (reach_high, math.inf))])
         if len(found) > 1:

@@ -51,9 +51,13 @@ class SignalCandles:
         return signals
 
     def follow(self, state: Any) -> None:
-        if self.phase_of is not None:
-            default = (self.full, self.full_positions)
-            self.mask, self.positions = self.by_phase.get(self.phase_of(state), default)
+        if self.phase_of is None:
+            return
+        narrowed = self.by_phase.get(self.phase_of(state))
+        if narrowed is None:
+            self.mask, self.positions = self.full, self.full_positions
+        else:
+            self.mask, self.positions = narrowed
 
     def at(self, index: int) -> bool:
         return self.mask is not None and bool(self.mask[index])

@@ -10,6 +10,10 @@ from autogrid.trading.simulation.fills import SimFill, SimOrder
 
 ZERO = Decimal(0)
 MARKET_BUY_MARGIN = Decimal("1.05")
+# Enum members bound once: on Python 3.11 each ``Side.BUY`` goes through EnumType.__getattr__,
+# a cost the backtest's hot loop pays dozens of times per trade.
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
 
 
 class InsufficientBalance(Exception):
@@ -36,18 +40,18 @@ class SimAccount:
 
     def lock_for(self, order: SimOrder, reference_price: Decimal) -> Decimal:
         """Reserve what ``order`` may spend; returns the amount locked (quote for buys)."""
-        if order.side is Side.SELL:
+        if order.side is _SELL:
             if order.amount > self.base_free:
                 raise InsufficientBalance(f"sell {order.amount} exceeds free base {self.base_free}")
             self.base_free -= order.amount
             self.base_locked += order.amount
             return order.amount
-        price = order.price if order.type is OrderType.LIMIT and order.price else reference_price
-        fee = self.maker_fee if order.type is OrderType.LIMIT else self.taker_fee
+        price = order.price if order.type is _LIMIT and order.price else reference_price
+        fee = self.maker_fee if order.type is _LIMIT else self.taker_fee
         needed = order.amount * price * (1 + fee)
         if needed > self.quote_free:
             raise InsufficientBalance(f"buy needs {needed} quote, {self.quote_free} free")
-        if order.type is OrderType.MARKET:
+        if order.type is _MARKET:
             # A market buy may fill above the reference price (a gap, slippage): hold a margin
             # when the balance allows; ``affordable`` clips the fill if the gap outruns it.
             needed = min(self.quote_free, needed * MARKET_BUY_MARGIN)
@@ -57,7 +61,7 @@ class SimAccount:
 
     def affordable(self, fill: SimFill, locked: Decimal, step: Decimal) -> Decimal:
         """The part of a buy fill the account can pay for (all of it unless a gap outran it)."""
-        if fill.side is Side.SELL:
+        if fill.side is _SELL:
             return fill.amount
         fee = self.maker_fee if fill.is_maker else self.taker_fee
         cost = fill.price * fill.amount * (1 + fee)
@@ -67,7 +71,7 @@ class SimAccount:
         return (payable / step).to_integral_value(ROUND_DOWN) * step
 
     def release(self, order: SimOrder, locked: Decimal) -> None:
-        if order.side is Side.SELL:
+        if order.side is _SELL:
             self.base_locked -= locked
             self.base_free += locked
         else:
@@ -79,7 +83,7 @@ class SimAccount:
         notional = fill.price * fill.amount
         fee = notional * (self.maker_fee if fill.is_maker else self.taker_fee)
         self.fees_paid += fee
-        if fill.side is Side.BUY:
+        if fill.side is _BUY:
             self.quote_locked -= locked
             self.quote_free += locked - notional - fee
             self.base_free += fill.amount

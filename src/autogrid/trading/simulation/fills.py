@@ -20,6 +20,11 @@ from decimal import Decimal
 
 from autogrid.exchanges.types import OrderType, Side
 
+# Enum members bound once: on Python 3.11 each ``Side.BUY`` goes through EnumType.__getattr__,
+# a cost the backtest's hot loop pays dozens of times per trade.
+_BUY = Side.BUY
+_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+
 
 @dataclass(frozen=True, slots=True)
 class Bar:
@@ -55,11 +60,11 @@ class SimFill:
 
 def fill_price(order: SimOrder, bar: Bar, slippage: Decimal) -> Decimal | None:
     """The price at which ``order`` fills during ``bar``, or None if the path never reaches it."""
-    if order.type is OrderType.MARKET:
-        factor = 1 + slippage if order.side is Side.BUY else 1 - slippage
+    if order.type is _MARKET:
+        factor = 1 + slippage if order.side is _BUY else 1 - slippage
         return bar.open * factor
     assert order.price is not None
-    if order.side is Side.BUY:
+    if order.side is _BUY:
         if bar.open <= order.price:
             return bar.open
         return order.price if bar.low <= order.price else None
@@ -70,10 +75,10 @@ def fill_price(order: SimOrder, bar: Bar, slippage: Decimal) -> Decimal | None:
 
 def _path_position(order: SimOrder, price: Decimal, bar: Bar) -> tuple[int, Decimal]:
     """Sort key: when along the path the order is reached (segment, then distance within it)."""
-    if order.type is OrderType.MARKET or price == bar.open:
+    if order.type is _MARKET or price == bar.open:
         return (0, Decimal(0))
     down_first = bar.goes_down_first
-    if order.side is Side.BUY:
+    if order.side is _BUY:
         # reached while falling: on the first leg if the path goes down first, else on the third
         segment = 1 if down_first else 2
         return (segment, bar.open - price if down_first else bar.high - price)
@@ -88,13 +93,13 @@ def match_bar(orders: list[SimOrder], bar: Bar, slippage: Decimal) -> list[SimFi
         price = fill_price(order, bar, slippage)
         if price is None:
             return []
-        return [SimFill(order.key, order.side, price, order.amount, order.type is OrderType.LIMIT)]
+        return [SimFill(order.key, order.side, price, order.amount, order.type is _LIMIT)]
     hits: list[tuple[tuple[int, Decimal], int, SimFill]] = []
     for sequence, order in enumerate(orders):
         price = fill_price(order, bar, slippage)
         if price is None:
             continue
-        fill = SimFill(order.key, order.side, price, order.amount, order.type is OrderType.LIMIT)
+        fill = SimFill(order.key, order.side, price, order.amount, order.type is _LIMIT)
         hits.append((_path_position(order, price, bar), sequence, fill))
     hits.sort(key=lambda hit: (hit[0], hit[1]))
     return [fill for _, _, fill in hits]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,10 @@ from autogrid.trading.strategies.signals import SignalRule, indicators_ready, si
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 _NOTHING_FILLED = Partial()  # frozen: one shared empty start for every order
+# Enum members bound once: on Python 3.11 each ``Side.BUY`` goes through EnumType.__getattr__,
+# a cost the backtest's hot loop pays dozens of times per trade.
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET = OrderType.MARKET
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +75,13 @@ class IndicatorState:
     pending: Mapping[str, Partial] = field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> IndicatorState:
-        """``dataclasses.replace`` without its per-call introspection (backtests call it a lot)."""
-        values = {name: getattr(self, name) for name in _STATE_FIELDS}
-        values.update(changes)
-        return IndicatorState(**values)
+        """``dataclasses.replace`` without its per-call introspection (backtests call it a lot):
+        every field read at once, the changed ones swapped in by position (an unknown name is a
+        KeyError)."""
+        values = list(_ALL_FIELDS(self))
+        for name, value in changes.items():
+            values[_FIELD_POSITION[name]] = value
+        return IndicatorState(*values)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +129,8 @@ class IndicatorState:
 
 
 _STATE_FIELDS = tuple(item.name for item in fields(IndicatorState))
+_ALL_FIELDS = attrgetter(*_STATE_FIELDS)
+_FIELD_POSITION = {name: position for position, name in enumerate(_STATE_FIELDS)}
 _NO_WAKE = Wake()
 
 
@@ -139,6 +149,11 @@ class IndicatorStrategy:
 
     def indicators(self, candles: CandleWindow) -> dict[str, NDArray[np.float64]]:
         return self.rule.series(candles)
+
+    def reads_candles(self) -> bool:
+        """``decide`` reads the indicator values, never ``snapshot.candles``: a runner that has
+        the values (the backtest engine precomputes them) need not pass the window itself."""
+        return False
 
     def signal_mask(self, series: Mapping[str, NDArray[np.float64]]) -> NDArray[np.bool_]:
         """Candles where ``decide`` may enter or exit on a signal (the engine skips the rest)."""
@@ -175,11 +190,12 @@ class IndicatorStrategy:
         state = self._forget_refused(snapshot, state, fills)
         actions: list[Action] = []
         values = snapshot.indicators
-        ready = indicators_ready(values)
-        if state.phase == "flat" and ready and self.rule.entry(values):
-            state = self._enter(snapshot, state, actions)
+        if state.phase == "flat":
+            if indicators_ready(values) and self.rule.entry(values):
+                state = self._enter(snapshot, state, actions)
         elif state.phase == "long" and (
-            (ready and self.rule.exit(values)) or self._guard_hit(snapshot.price, state)
+            (indicators_ready(values) and self.rule.exit(values))
+            or self._guard_hit(snapshot.price, state)
         ):
             state = self._exit(state, actions)
         return Decision(tuple(actions), state, self._wake(state))
@@ -201,31 +217,33 @@ class IndicatorStrategy:
         ):
             return state
         trade = state.trade + 1
-        actions.append(PlaceOrder(f"E{trade}", Side.BUY, OrderType.MARKET, amount))
+        actions.append(PlaceOrder(f"E{trade}", _BUY, _MARKET, amount))
         return state.evolve(phase="entering", trade=trade)
 
     def _exit(self, state: IndicatorState, actions: list[Action]) -> IndicatorState:
         amount = round_amount(state.amount, self.market.amount_step)
         if amount <= 0:
             return state.evolve(phase="flat", amount=ZERO, entry_price=None, cost=ZERO)
-        actions.append(PlaceOrder(f"X{state.trade}", Side.SELL, OrderType.MARKET, amount))
+        actions.append(PlaceOrder(f"X{state.trade}", _SELL, _MARKET, amount))
         return state.evolve(phase="exiting")
 
     def _apply_fill(self, state: IndicatorState, fill: StrategyFill) -> IndicatorState:
         done = state.pending.get(fill.tag, _NOTHING_FILLED).add(fill)
         if not fill.order_complete:
             return state.evolve(pending={**state.pending, fill.tag: done})
-        pending = {tag: p for tag, p in state.pending.items() if tag != fill.tag}
-        fee = done.fee_quote + done.fee_base * done.average_price
+        pending = dict(state.pending)
+        pending.pop(fill.tag, None)
+        average_price = done.average_price
+        fee = done.fee_quote + done.fee_base * average_price
         fees_quote = state.fees_quote + fee
         # One new state per fill (not one per field group): construction is the hot cost here.
-        if fill.side is Side.BUY:
+        if fill.side is _BUY:
             return state.evolve(
                 pending=pending,
                 fees_quote=fees_quote,
                 phase="long",
                 amount=state.amount + done.net_base,
-                entry_price=done.average_price,
+                entry_price=average_price,
                 cost=state.cost + done.quote_spent,
             )
         sold_share = min(Decimal(1), done.amount / state.amount) if state.amount else Decimal(1)
@@ -271,4 +289,6 @@ class IndicatorStrategy:
         if state.phase != "long":
             return _NO_WAKE
         stop, target = self._guards(state)
+        if stop is None and target is None:
+            return _NO_WAKE  # no guards: only signals and fills wake a long position
         return Wake(price_at_or_below=stop, price_at_or_above=target)
