@@ -10,7 +10,8 @@ every candle, which the tests check on real data.
 Where the time goes, and why it is cheap: candles between events cost a slice of a numpy
 comparison; at an event only the orders the candle can reach are matched in ``Decimal`` (the
 book is sorted by price, see ``book``), the strategy's view of the book is rebuilt only when it
-changed, and indicator signals are looked up by bisection in the precomputed signal positions.
+changed, a candle window is sliced only for strategies that read one, and indicator signals are
+looked up by bisection in the precomputed signal positions.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class BacktestRun:
 def _window_length(strategy: Strategy[Any]) -> int:
     """How many closed candles each snapshot carries.
 
-    None for a strategy whose ``decide`` reads only the indicator values (it says so with
+    None (0) for a strategy whose ``decide`` reads only the indicator values (it says so with
     ``reads_candles() -> False``): the engine precomputes those over the whole series, so slicing
     a window per decision would be pure cost.
     """

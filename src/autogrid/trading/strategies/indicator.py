@@ -164,8 +164,8 @@ class IndicatorStrategy:
     ) -> dict[str, NDArray[np.bool_]]:
         """``signal_mask`` split by what ``decide`` acts on: entries while flat, exits while long.
 
-        Exact by construction (see ``signal_candles``): the engine then skips an exit signal while
-        flat, and an entry signal while long.
+        Exactly the candles where ``decide`` enters or exits (see ``signal_candles``): the engine
+        then skips an exit signal while flat, and an entry signal while long.
         """
         entries, exits = signal_candles(self.rule, series)
         return {"flat": entries, "long": exits}

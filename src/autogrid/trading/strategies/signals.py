@@ -2,8 +2,9 @@
 
 Each rule computes its indicator series once (vectorised) and answers two questions with the very
 same comparisons: per candle (``entry``/``exit`` on the latest and previous values, used by
-``decide``) and for all candles at once (``mask``, used by the backtest engine to skip ahead).
-Using one comparison for both is what keeps skipping exact.
+``decide``) and for all candles at once (``entry_mask``/``exit_mask``, used by the backtest engine
+to skip ahead). Using one comparison for both is what keeps skipping exact: each pair sits side by
+side in its rule, and the tests check the two forms agree at every candle of real data.
 """
 
 from __future__ import annotations
@@ -32,6 +33,20 @@ def crossed_above(current: float, previous: float, level: float) -> bool:
     return previous <= level and current > level
 
 
+def crossings_below(series: Series, level: float) -> NDArray[np.bool_]:
+    """``crossed_below`` at every candle at once (False where either value is NaN)."""
+    previous = _previous(series)
+    with np.errstate(invalid="ignore"):
+        return (previous >= level) & (series < level)
+
+
+def crossings_above(series: Series, level: float) -> NDArray[np.bool_]:
+    """``crossed_above`` at every candle at once (False where either value is NaN)."""
+    previous = _previous(series)
+    with np.errstate(invalid="ignore"):
+        return (previous <= level) & (series > level)
+
+
 def _previous(series: Series) -> Series:
     shifted = np.empty_like(series)
     shifted[0] = np.nan
@@ -48,7 +63,17 @@ class SignalRule(Protocol):
 
     def exit(self, values: Values) -> bool: ...
 
-    def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]: ...
+    def entry_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        """Where ``entry`` holds, for all candles at once (given ready values)."""
+        ...
+
+    def exit_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        """Where ``exit`` holds, for all candles at once (given ready values)."""
+        ...
+
+    def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        """Every candle where ``entry`` or ``exit`` can hold."""
+        ...
 
 
 # How far back a recursive average still matters: a value older than this weighs under 1e-12.
@@ -90,13 +115,14 @@ class RsiRule:
         current, previous = values["rsi"]
         return crossed_above(current, previous, self.sell_above)
 
+    def entry_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return crossings_below(series["rsi"], self.buy_below)
+
+    def exit_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return crossings_above(series["rsi"], self.sell_above)
+
     def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
-        current = series["rsi"]
-        previous = _previous(current)
-        with np.errstate(invalid="ignore"):
-            down = (previous >= self.buy_below) & (current < self.buy_below)
-            up = (previous <= self.sell_above) & (current > self.sell_above)
-        return down | up
+        return self.entry_mask(series) | self.exit_mask(series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +150,14 @@ class MacdRule:
         current, previous = values["macd_gap"]
         return crossed_below(current, previous, 0.0)
 
+    def entry_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return crossings_above(series["macd_gap"], 0.0)
+
+    def exit_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return crossings_below(series["macd_gap"], 0.0)
+
     def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
-        return _zero_crossings(series["macd_gap"])
+        return self.entry_mask(series) | self.exit_mask(series)
 
 
 class BollingerExit(StrEnum):
@@ -157,9 +189,16 @@ class BollingerRule:
     def exit(self, values: Values) -> bool:
         return values["above_exit"][0] > 0
 
-    def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+    def entry_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
         with np.errstate(invalid="ignore"):
-            return (series["below_lower"] < 0) | (series["above_exit"] > 0)
+            return series["below_lower"] < 0
+
+    def exit_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        with np.errstate(invalid="ignore"):
+            return series["above_exit"] > 0
+
+    def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return self.entry_mask(series) | self.exit_mask(series)
 
 
 class AverageKind(StrEnum):
@@ -194,8 +233,14 @@ class MaCrossRule:
         current, previous = values["ma_gap"]
         return crossed_below(current, previous, 0.0)
 
+    def entry_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return crossings_above(series["ma_gap"], 0.0)
+
+    def exit_mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
+        return crossings_below(series["ma_gap"], 0.0)
+
     def mask(self, series: Mapping[str, Series]) -> NDArray[np.bool_]:
-        return _zero_crossings(series["ma_gap"])
+        return self.entry_mask(series) | self.exit_mask(series)
 
 
 def indicators_ready(values: Values) -> bool:
@@ -214,46 +259,15 @@ def signal_candles(
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """(entries, exits): the candles where ``rule.entry`` / ``rule.exit`` hold on ready values.
 
-    Exact by construction: the very same ``entry``/``exit`` calls a strategy's ``decide`` makes,
-    on the very same (latest, previous) values the backtest engine shows it, at each candle of
-    ``rule.mask`` (no other candle can signal). The engine skips every other candle.
+    The rule's masks make, for all candles at once, the very comparisons its ``entry``/``exit``
+    make per candle; "ready" is ``indicators_ready`` on the (latest, previous) values the backtest
+    engine shows ``decide``: every value of every series finite. No other candle can signal, so
+    the engine skips them all.
     """
-    union = rule.mask(series)
-    at = np.flatnonzero(union)
-    # (latest, previous) at the signal candles only, as the engine builds them for decide;
-    # "ready" as indicators_ready has it: every value of every series finite.
-    pairs = {
-        name: _pairs_at(np.asarray(values, dtype=np.float64), at) for name, values in series.items()
-    }
-    ready = np.full(at.shape, bool(pairs))
-    for latest, previous in pairs.values():
-        ready &= np.isfinite(latest) & np.isfinite(previous)
-    columns = {
-        name: list(zip(latest[ready].tolist(), previous[ready].tolist(), strict=True))
-        for name, (latest, previous) in pairs.items()
-    }
-    entry_at, exit_at = [], []
-    for position, index in enumerate(at[ready].tolist()):
-        values = {name: column[position] for name, column in columns.items()}
-        if rule.entry(values):
-            entry_at.append(index)
-        if rule.exit(values):
-            exit_at.append(index)
-    entries = np.zeros(union.shape, dtype=bool)
-    exits = np.zeros(union.shape, dtype=bool)
-    entries[entry_at] = True
-    exits[exit_at] = True
-    return entries, exits
-
-
-def _pairs_at(series: Series, at: NDArray[np.intp]) -> tuple[Series, Series]:
-    previous = np.where(at > 0, series[np.maximum(at - 1, 0)], np.nan)
-    return series[at], previous
-
-
-def _zero_crossings(gap: Series) -> NDArray[np.bool_]:
-    previous = _previous(gap)
-    with np.errstate(invalid="ignore"):
-        up = (previous <= 0) & (gap > 0)
-        down = (previous >= 0) & (gap < 0)
-    return up | down
+    entries = rule.entry_mask(series)
+    ready = np.zeros(entries.shape, dtype=bool)
+    ready[1:] = bool(series)  # the first candle has no previous value
+    for values in series.values():
+        finite = np.isfinite(np.asarray(values, dtype=np.float64))
+        ready[1:] &= finite[1:] & finite[:-1]
+    return entries & ready, rule.exit_mask(series) & ready
