@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -30,6 +31,7 @@ from autogrid.exchanges.pool import ConnectorFactory, ConnectorPool, ccxt_factor
 from autogrid.runtime import repository
 from autogrid.runtime.hooks import NO_HOOKS, RuntimeHooks
 from autogrid.trading.orders import UnknownPolicy
+from autogrid.trading.schedule import RecurringBuy
 from autogrid.trading.strategies.base import Strategy
 
 # A tick that has not renewed its lease for this long is presumed dead; its bot is free again.
@@ -77,6 +79,8 @@ FAST_TEST_OPTIONS = RuntimeOptions(
 class CachedStrategy:
     config: dict[str, Any]
     strategy: Strategy[Any]
+    # A DCA bot's recurring buys (RecurringBuy, quote amount), parsed with the strategy.
+    schedule: tuple[RecurringBuy, Decimal] | None = None
 
 
 class RuntimeContext:

@@ -20,7 +20,6 @@ from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.indicator_params import candle_timeframe
 from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
-from autogrid.models import BotType
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime.context import CachedStrategy
 from autogrid.runtime.decision import (
@@ -36,7 +35,7 @@ from autogrid.runtime.reconcile import execute_pending
 from autogrid.runtime.scheduled_buys import DueSlot, due_slot, next_runs, recurring_buy_of
 from autogrid.runtime.snapshot import build_snapshot, read_inbox
 from autogrid.runtime.stats import split_symbol
-from autogrid.trading.strategies.base import Strategy, StrategyConfigError
+from autogrid.trading.strategies.base import StrategyConfigError
 
 if TYPE_CHECKING:
     from autogrid.runtime.tick import BotTick
@@ -75,14 +74,11 @@ class Decider:
         assert bot is not None and tick.market is not None
         self.state: dict[str, Any] = dict(bot.state or {})
         self.timeframe = candle_timeframe(strategy_data(bot))
-        self.strategy = self._strategy()
-        self.schedule = (
-            recurring_buy_of(stored_params(bot))
-            if bot.type == BotType.DCA and strategy_data(bot).get("schedule")
-            else None
-        )
+        cached = self._cached()
+        self.strategy = cached.strategy
+        self.schedule = cached.schedule
 
-    def _strategy(self) -> Strategy[Any]:
+    def _cached(self) -> CachedStrategy:
         tick = self.tick
         bot = tick.bot
         assert bot is not None and tick.market is not None
@@ -90,10 +86,11 @@ class Decider:
         if cached is None or cached.config != bot.config:
             # The bot's own typed parameters (the backtest's parser refuses what it cannot
             # replay, e.g. DCA schedules; a running bot is not a replay).
-            strategy = strategy_from_params(stored_params(bot), tick.market)
-            cached = CachedStrategy(dict(bot.config), strategy)
+            params = stored_params(bot)
+            strategy = strategy_from_params(params, tick.market)
+            cached = CachedStrategy(dict(bot.config), strategy, recurring_buy_of(params))
             tick.ctx.strategies[bot.id] = cached
-        return cached.strategy
+        return cached
 
     @classmethod
     async def of(cls, tick: BotTick) -> Decider:
