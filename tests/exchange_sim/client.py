@@ -159,6 +159,7 @@ class SimulatorClient:
         api_key: str = DEFAULT_API_KEY,
         per_order: int = 1,
         qty: Number = "0.001",
+        spread_ms: int = 0,
     ) -> int:
         return self.call(
             "add_past_trades",
@@ -167,6 +168,7 @@ class SimulatorClient:
             api_key=api_key,
             per_order=per_order,
             qty=str(qty),
+            spread_ms=spread_ms,
         )
 
     def request_log(

@@ -287,12 +287,14 @@ class BinanceSimulator:
         api_key: str = DEFAULT_API_KEY,
         per_order: int = 1,
         qty: Decimal | str | float = "0.001",
+        spread_ms: int = 0,
     ) -> int:
         """``count`` trades of other (filled) orders of the account, in one call: a busy key's
-        history. Balances are untouched. Returns how many orders they belong to."""
+        history, over the last ``spread_ms`` up to now. Balances are untouched. Returns how many
+        orders they belong to."""
         account = self.exchange.accounts[api_key]
         return self.exchange.add_past_trades(
-            account, symbol, int(count), int(per_order), _decimal(qty)
+            account, symbol, int(count), int(per_order), _decimal(qty), int(spread_ms)
         )
 
     # ----- control: inspection ---------------------------------------------------------------
