@@ -15,15 +15,23 @@ from autogrid.exchanges.types import OrderType, Side
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.runtime.order_manager import OrderManager
 from autogrid.runtime.order_writer import Intent
+from autogrid.runtime.trade_scan import SCAN_PAGE, SCAN_PAGES
 from autogrid.trading.orders import OrderStatus as S
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.conftest import ConnectorMaker
 from tests.runtime.contexts import TEST_POLICY
-from tests.runtime.factories import SYMBOL, Clock, bot_ref, fills_of, order_by_id
+from tests.runtime.factories import (
+    SYMBOL,
+    Clock,
+    bot_ref,
+    fills_of,
+    make_bot,
+    make_user,
+    order_by_id,
+)
 
 D = Decimal
 MY_TRADES = "/api/v3/myTrades"
-SCAN_PAGES = 4  # the manager's bound per call; a page is 500 trades
 
 
 def scanning_manager(
@@ -54,17 +62,17 @@ def trade_reads(sim: BinanceSimulator, since_seq: int) -> list[dict[str, str]]:
 
 
 async def test_the_scan_goes_on_where_it_stopped_a_few_pages_per_call_until_the_fill(
-    db: Database,
-    sim: BinanceSimulator,
-    make_connector: ConnectorMaker,
-    bot_id: uuid.UUID,
-    user_id: uuid.UUID,
+    database: Database, sim: BinanceSimulator, make_connector: ConnectorMaker
 ) -> None:
+    db = database  # PostgreSQL and SQLite: the cursor is compared and moved in SQL
+    user_id = await make_user(db)
+    bot_id = await make_bot(db, user_id)
     clock = Clock()
     clock.move(-600)  # our order went out ten minutes ago
     manager = scanning_manager(db, make_connector, bot_id, user_id, clock)
     order_id = await placed_order(db, manager)
-    sim.add_past_trades(4600, SYMBOL, spread_ms=240_000)  # then 4,600 trades of other orders
+    # Then more trades of other orders than two calls read (a call reads at most 2,000).
+    sim.add_past_trades(2 * SCAN_PAGES * SCAN_PAGE + 600, SYMBOL, spread_ms=240_000)
     ours = sim.fill_order(int((await order_by_id(db, order_id)).exchange_order_id or 0))
 
     cursors = []
@@ -99,7 +107,7 @@ async def test_a_scan_that_found_the_fill_applies_it_once_and_rereads_only_the_t
     clock.move(-120)
     manager = scanning_manager(db, make_connector, bot_id, user_id, clock)
     order_id = await placed_order(db, manager)
-    sim.add_past_trades(700, SYMBOL, spread_ms=60_000)
+    sim.add_past_trades(SCAN_PAGE + 200, SYMBOL, spread_ms=60_000)
     sim.fill_order(int((await order_by_id(db, order_id)).exchange_order_id or 0))
     assert await manager.fetch_trades([order_id]) == 1
 
@@ -120,7 +128,7 @@ async def test_a_busy_instant_is_stepped_past_rather_than_read_forever(
     clock.move(-120)
     manager = scanning_manager(db, make_connector, bot_id, user_id, clock)
     order_id = await placed_order(db, manager)
-    sim.add_past_trades(1200, SYMBOL)  # all in one millisecond: more than two pages
+    sim.add_past_trades(2 * SCAN_PAGE + 200, SYMBOL)  # all in one millisecond: over two pages
     [busy] = {t.time for t in sim.trades()}
 
     await manager.fetch_trades([order_id])

@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,7 @@ from autogrid.runtime.order_values import (
     state_of,
 )
 from autogrid.runtime.order_writer import BotRef, Intent, OrderWriter, StaleOrder
+from autogrid.runtime.trade_scan import scan_history, scan_start
 from autogrid.trading.orders import (
     ExchangeOrderReport,
     IllegalTransition,
@@ -70,13 +71,6 @@ _S = OrderStatus
 # many times in all; then the strategy sees its order vanish.
 MAX_SUBMIT_ATTEMPTS = 3
 _WRITE_ATTEMPTS = 5
-# Where an exchange cannot list one order's trades, its trade history is scanned instead: at most
-# this many pages per call, each call going on from where the last one stopped, so a busy account
-# costs a few requests per tick and the scan still gets through any backlog.
-_SCAN_PAGE = 500
-_SCAN_PAGES = 4
-_TRADES_MARGIN = timedelta(minutes=1)  # our clock against the exchange's
-_ONE_MS = timedelta(milliseconds=1)
 
 
 @dataclass(slots=True)
@@ -306,7 +300,7 @@ class OrderManager(OrderWriter):
         Asked by order where the exchange can list one order's trades (Binance
         ``myTrades?orderId``): one request however busy the account. Elsewhere the symbol's
         history is scanned, a bounded number of pages per call, from where the last scan of
-        these orders got to (``orders.trades_scanned_to``)."""
+        these orders got to (trade_scan.py)."""
         async with self.database.session_scope() as session:
             orders = [o for o in [await repo.get_order(session, i) for i in order_ids] if o]
         applied, unlisted = 0, []
@@ -352,52 +346,16 @@ class OrderManager(OrderWriter):
     async def _scan_for_trades(self, orders: list[Order]) -> int:
         """The fallback: scan the history, apply what is ours, then (only then) move the
         orders' cursor to where the scan got, so the next call goes on from there."""
-        since: datetime | None = None
-        if not self.bot.replay:
-            since = min(_scan_start(order) for order in orders)
-        trades, scanned_to = await self._scan_history(since)
+        since = None if self.bot.replay else min(scan_start(order) for order in orders)
+        scanned = await scan_history(self.connector, self.bot.symbol, since)
         applied = 0
         for order in orders:
-            applied += await self._record_trades(order, trades)
-        if scanned_to is not None:
+            applied += await self._record_trades(order, scanned.trades)
+        if scanned.scanned_to is not None:
             async with self.database.session_scope() as session:
-                await repo.advance_trade_scan(session, [o.id for o in orders], scanned_to)
+                ids = [o.id for o in orders]
+                await repo.advance_trade_scan(session, ids, scanned.scanned_to)
         return applied
-
-    async def _scan_history(
-        self, since: datetime | None
-    ) -> tuple[list[ExchangeTrade], datetime | None]:
-        """At most ``_SCAN_PAGES`` pages of the symbol's trades from ``since`` on, and where the
-        next scan starts (inclusive; None when nothing was learned). Without ``since`` (a replay,
-        whose trade times are not our clock's) only the latest page."""
-        seen: dict[str, ExchangeTrade] = {}
-        reached = since
-        for _ in range(_SCAN_PAGES):
-            try:
-                page = await self.connector.fetch_my_trades(self.bot.symbol, since, _SCAN_PAGE)
-            except errors.ExchangeError as error:
-                logger.info("trade history of bot %s unavailable: %s", self.bot.bot_id, error)
-                break
-            fresh = [t for t in page if t.trade_id not in seen]
-            seen.update((t.trade_id, t) for t in fresh)
-            if reached is None:  # no start: the latest page is all there is to read
-                break
-            reached = max([reached, *(t.ts for t in page)])
-            if len(page) < _SCAN_PAGE:
-                break  # the end of the history: the next scan starts at its last trade
-            if not fresh:
-                # A whole page at one instant, all seen: step past it rather than loop forever.
-                logger.warning("bot %s: over %d trades at %s", self.bot.bot_id, _SCAN_PAGE, since)
-                reached += _ONE_MS
-            since = reached
-        return list(seen.values()), reached
-
-
-def _scan_start(order: Order) -> datetime:
-    """Where the history scan for ``order`` goes on: its cursor, else just before it was sent."""
-    if order.trades_scanned_to is not None:
-        return order.trades_scanned_to
-    return (order.submitted_at or order.created_at) - _TRADES_MARGIN
 
 
 def _rejected(reason: str) -> Step:
