@@ -11,7 +11,7 @@ from autogrid.core.db import Database
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.tick import tick_bot
 from tests.exchange_sim import BinanceSimulator
-from tests.runtime.factories import SYMBOL, fills_of, make_bot, orders_of
+from tests.runtime.factories import SYMBOL, Clock, fills_of, make_bot, orders_of
 
 D = Decimal
 MY_TRADES = "/api/v3/myTrades"
@@ -27,11 +27,15 @@ async def test_a_fill_after_10500_trades_of_other_orders_is_found_and_countered(
     sim: BinanceSimulator,
     user_id: uuid.UUID,
     credential_id: uuid.UUID,
+    clock: Clock,
 ) -> None:
+    clock.move(-60)  # the ladder went out a minute ago (the runtime's clock)
     bot_id = await make_bot(db, user_id, credential_id=credential_id, status="starting")
     await tick_bot(ctx, bot_id)
     assert open_prices(sim, "BUY") == [D(p) for p in ("95000", "96000", "97000", "98000", "99000")]
-    sim.add_past_trades(10_500, SYMBOL, per_order=3)  # the same key, after our orders
+    # The same key then traded 10,500 times for other orders, over the last 30 s.
+    sim.add_past_trades(10_500, SYMBOL, per_order=3, spread_ms=30_000)
+    clock.move(60)
     [ours] = sim.set_price(SYMBOL, "98500")  # the 99000 buy fills, after all of them
     before = len(sim.requests)
 
