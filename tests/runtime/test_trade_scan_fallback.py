@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from autogrid.core.db import Database
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.market_data.timeframes import datetime_to_ms
@@ -135,3 +137,36 @@ async def test_a_busy_instant_is_stepped_past_rather_than_read_forever(
 
     scanned_to = (await order_by_id(db, order_id)).trades_scanned_to
     assert scanned_to is not None and datetime_to_ms(scanned_to) == busy + 1
+
+
+@pytest.mark.parametrize("per_ms", [7, 120, 260])
+async def test_trades_crowded_into_milliseconds_across_pages_still_lead_to_the_fill(
+    db: Database,
+    sim: BinanceSimulator,
+    make_connector: ConnectorMaker,
+    bot_id: uuid.UUID,
+    user_id: uuid.UUID,
+    per_ms: int,
+) -> None:
+    # Each page ends inside a crowded millisecond, which the next page reads again from its start.
+    clock = Clock()
+    clock.move(-120)
+    manager = scanning_manager(db, make_connector, bot_id, user_id, clock)
+    order_id = await placed_order(db, manager)
+    count = 3 * SCAN_PAGE + 130
+    sim.add_past_trades(count, SYMBOL, spread_ms=count // per_ms)
+    ours = sim.fill_order(int((await order_by_id(db, order_id)).exchange_order_id or 0))
+
+    last_cursor = None
+    for _ in range(6):
+        seq = sim.requests[-1].seq
+        await scanning_manager(db, make_connector, bot_id, user_id, clock).fetch_trades([order_id])
+        assert len(trade_reads(sim, seq)) <= SCAN_PAGES
+        order = await order_by_id(db, order_id)
+        assert order.trades_scanned_to is not None
+        assert last_cursor is None or order.trades_scanned_to > last_cursor  # always onwards
+        last_cursor = order.trades_scanned_to
+        if order.status == S.FILLED:
+            break
+    assert (order.status, order.filled) == (S.FILLED, ours.qty)
+    assert [f.trade_id for f in await fills_of(db, bot_id)] == [str(ours.trade_id)]
