@@ -152,6 +152,25 @@ class SimulatorClient:
             price=price,
         )
 
+    def add_past_trades(
+        self,
+        count: int,
+        symbol: str = "BTC/USDT",
+        api_key: str = DEFAULT_API_KEY,
+        per_order: int = 1,
+        qty: Number = "0.001",
+        spread_ms: int = 0,
+    ) -> int:
+        return self.call(
+            "add_past_trades",
+            count=count,
+            symbol=symbol,
+            api_key=api_key,
+            per_order=per_order,
+            qty=str(qty),
+            spread_ms=spread_ms,
+        )
+
     def request_log(
         self, method: str | None = None, path: str | None = None
     ) -> list[dict[str, Any]]:

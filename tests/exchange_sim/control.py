@@ -38,6 +38,7 @@ OPERATIONS = frozenset(
         "orders",
         "trades",
         "fill_order",
+        "add_past_trades",
         "request_log",
         "create_request_counts",
         "create_request_count",

@@ -322,6 +322,67 @@ class Exchange:
         spec = self.specs[order.symbol]
         return self._fill(spec, self.accounts[order.api_key], order, qty, fill_price, True)
 
+    def add_past_trades(
+        self,
+        account: Account,
+        symbol: str,
+        count: int,
+        per_order: int,
+        qty: Decimal,
+        spread_ms: int = 0,
+    ) -> int:
+        """Test control: ``count`` trades of filled orders the account made elsewhere (another
+        bot or a human on the same key), at the current price, their times spread evenly over
+        the last ``spread_ms`` (0: all now). History only: balances, prices and resting orders
+        are untouched. Returns the number of orders created."""
+        spec = self.spec(symbol)
+        if count < 1 or per_order < 1 or qty <= 0 or spread_ms < 0:
+            raise ValueError("count, per_order and qty must be positive, spread_ms not negative")
+        price, now = self.prices[spec.id], self.clock()
+        first = now - spread_ms
+        if self.trades and self.trades[-1].time > first:
+            raise ValueError("trades are kept in time order: spread_ms reaches past the last one")
+        order: Order | None = None
+        for k in range(count):
+            if k % per_order == 0:
+                size = min(per_order, count - k)
+                order = Order(
+                    order_id=self._next_order_id,
+                    symbol=spec.id,
+                    api_key=account.api_key,
+                    client_order_id=f"elsewhere{self._next_order_id}",
+                    side="BUY" if self._next_order_id % 2 else "SELL",
+                    type="LIMIT",
+                    time_in_force="GTC",
+                    price=price,
+                    orig_qty=qty * size,
+                    time=first,
+                    update_time=now,
+                    status=FILLED,
+                    executed_qty=qty * size,
+                    cumulative_quote_qty=qty * size * price,
+                )
+                self._next_order_id += 1
+                self.orders[order.order_id] = order
+            assert order is not None
+            trade = Trade(
+                trade_id=self._next_trade_id,
+                order_id=order.order_id,
+                symbol=spec.id,
+                api_key=account.api_key,
+                price=price,
+                qty=qty,
+                commission=(qty * price * self.fee_rate).quantize(DECIMALS),
+                commission_asset=spec.quote,
+                time=first + spread_ms * (k + 1) // count,
+                is_buyer=order.side == "BUY",
+                is_maker=True,
+            )
+            self._next_trade_id += 1
+            self.trades.append(trade)
+            order.trades.append(trade)
+        return (count + per_order - 1) // per_order
+
     def set_price(self, symbol: str, price: Decimal) -> list[Trade]:
         """Move the market and fill every resting order the move reaches, oldest first."""
         spec = self.spec(symbol)

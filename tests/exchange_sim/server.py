@@ -280,6 +280,23 @@ class BinanceSimulator:
             None if price is None else _decimal(price),
         )
 
+    def add_past_trades(
+        self,
+        count: int,
+        symbol: str = "BTC/USDT",
+        api_key: str = DEFAULT_API_KEY,
+        per_order: int = 1,
+        qty: Decimal | str | float = "0.001",
+        spread_ms: int = 0,
+    ) -> int:
+        """``count`` trades of other (filled) orders of the account, in one call: a busy key's
+        history, over the last ``spread_ms`` up to now. Balances are untouched. Returns how many
+        orders they belong to."""
+        account = self.exchange.accounts[api_key]
+        return self.exchange.add_past_trades(
+            account, symbol, int(count), int(per_order), _decimal(qty), int(spread_ms)
+        )
+
     # ----- control: inspection ---------------------------------------------------------------
     def request_log(
         self, method: str | None = None, path: str | None = None

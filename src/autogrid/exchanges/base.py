@@ -79,6 +79,14 @@ class ExchangeConnector(Protocol):
         self, symbol: str, since: datetime | None = None, limit: int = 500
     ) -> list[ExchangeTrade]: ...
 
+    async def fetch_order_trades(
+        self, symbol: str, exchange_order_id: str
+    ) -> list[ExchangeTrade] | None:
+        """Every trade of one order, oldest first, asked of the exchange by that order (one
+        request for an ordinary order, however busy the account). None when this exchange
+        cannot list one order's trades: the caller scans ``fetch_my_trades`` instead."""
+        ...
+
     async def close(self) -> None: ...
 
 

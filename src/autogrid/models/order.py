@@ -49,6 +49,9 @@ class Order(UUIDPrimaryKey, Timestamps, Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+    # Only where the exchange cannot list one order's trades: how far (exchange time) the scan of
+    # the symbol's trade history has looked for this order's; the next scan goes on from here.
+    trades_scanned_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OrderEvent(Base):

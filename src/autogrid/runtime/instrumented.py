@@ -135,5 +135,13 @@ class InstrumentedConnector:
             "fetch_my_trades", lambda: self.inner.fetch_my_trades(symbol, since, limit)
         )
 
+    async def fetch_order_trades(
+        self, symbol: str, exchange_order_id: str
+    ) -> list[ExchangeTrade] | None:
+        return await self._call(
+            "fetch_order_trades",
+            lambda: self.inner.fetch_order_trades(symbol, exchange_order_id),
+        )
+
     async def close(self) -> None:
         await self.inner.close()

@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,7 @@ from autogrid.runtime.order_values import (
     state_of,
 )
 from autogrid.runtime.order_writer import BotRef, Intent, OrderWriter, StaleOrder
+from autogrid.runtime.trade_scan import scan_history, scan_start
 from autogrid.trading.orders import (
     ExchangeOrderReport,
     IllegalTransition,
@@ -70,9 +71,6 @@ _S = OrderStatus
 # many times in all; then the strategy sees its order vanish.
 MAX_SUBMIT_ATTEMPTS = 3
 _WRITE_ATTEMPTS = 5
-_TRADE_PAGE = 500
-_TRADE_PAGES = 10
-_TRADES_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(slots=True)
@@ -297,26 +295,31 @@ class OrderManager(OrderWriter):
             await self.look_up(order_id, depth=depth + 1)
 
     async def fetch_trades(self, order_ids: Iterable[uuid.UUID]) -> int:
-        """Apply every trade of these orders the exchange reports (each trade id once)."""
+        """Apply every trade of these orders the exchange reports (each trade id once).
+
+        Asked by order where the exchange can list one order's trades (Binance
+        ``myTrades?orderId``): one request however busy the account. Elsewhere the symbol's
+        history is scanned, a bounded number of pages per call, from where the last scan of
+        these orders got to (trade_scan.py)."""
         async with self.database.session_scope() as session:
             orders = [o for o in [await repo.get_order(session, i) for i in order_ids] if o]
-        orders = [o for o in orders if o.exchange_order_id]
-        if not orders:
-            return 0
-        try:
-            trades = await self._recent_trades(orders)
-        except errors.ExchangeError as error:
-            logger.info("trade fetch for bot %s failed: %s", self.bot.bot_id, error)
-            return 0
-        applied = 0
+        applied, unlisted = 0, []
         for order in orders:
-            mine = sorted(
-                (t for t in trades if t.exchange_order_id == order.exchange_order_id),
-                key=lambda t: (t.ts, t.trade_id),
-            )
-            for trade in mine:
-                if await self.record_trade(order.id, trade):
-                    applied += 1
+            if not order.exchange_order_id:
+                continue
+            try:
+                trades = await self.connector.fetch_order_trades(
+                    self.bot.symbol, order.exchange_order_id
+                )
+            except errors.ExchangeError as error:
+                logger.info("trades of %s unavailable: %s", order.client_order_id, error)
+                continue
+            if trades is None:
+                unlisted.append(order)
+            else:
+                applied += await self._record_trades(order, trades)
+        if unlisted:
+            applied += await self._scan_for_trades(unlisted)
         return applied
 
     async def record_trade(self, order_id: uuid.UUID, trade: ExchangeTrade) -> bool:
@@ -329,20 +332,30 @@ class OrderManager(OrderWriter):
         result = await self.apply(order_id, step, with_trade_ids=True)
         return result is not None and result.outcome.recorded_fill is not None
 
-    async def _recent_trades(self, orders: list[Order]) -> list[ExchangeTrade]:
-        since: datetime | None = None
-        if not self.bot.replay:
-            started = [o.submitted_at or o.created_at for o in orders]
-            since = min(started) - _TRADES_MARGIN
-        seen: dict[str, ExchangeTrade] = {}
-        for _ in range(_TRADE_PAGES):
-            page = await self.connector.fetch_my_trades(self.bot.symbol, since, _TRADE_PAGE)
-            fresh = [t for t in page if t.trade_id not in seen]
-            seen.update((t.trade_id, t) for t in fresh)
-            if since is None or len(page) < _TRADE_PAGE or not fresh:
-                break
-            since = max(t.ts for t in page)
-        return list(seen.values())
+    async def _record_trades(self, order: Order, trades: Iterable[ExchangeTrade]) -> int:
+        mine = sorted(
+            (t for t in trades if t.exchange_order_id == order.exchange_order_id),
+            key=lambda t: (t.ts, t.trade_id),
+        )
+        applied = 0
+        for trade in mine:
+            if await self.record_trade(order.id, trade):
+                applied += 1
+        return applied
+
+    async def _scan_for_trades(self, orders: list[Order]) -> int:
+        """The fallback: scan the history, apply what is ours, then (only then) move the
+        orders' cursor to where the scan got, so the next call goes on from there."""
+        since = None if self.bot.replay else min(scan_start(order) for order in orders)
+        scanned = await scan_history(self.connector, self.bot.symbol, since)
+        applied = 0
+        for order in orders:
+            applied += await self._record_trades(order, scanned.trades)
+        if scanned.scanned_to is not None:
+            async with self.database.session_scope() as session:
+                ids = [o.id for o in orders]
+                await repo.advance_trade_scan(session, ids, scanned.scanned_to)
+        return applied
 
 
 def _rejected(reason: str) -> Step:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,6 +87,24 @@ async def update_order(
     )
     assert isinstance(result, CursorResult)
     return result.rowcount == 1
+
+
+async def advance_trade_scan(
+    session: AsyncSession, order_ids: Collection[uuid.UUID], scanned_to: datetime
+) -> None:
+    """Move the orders' history-scan cursor forward to ``scanned_to`` (never back). Not a state
+    change: no version bump, so it never makes a concurrent state write stale."""
+    if not order_ids:
+        return
+    await session.execute(
+        update(Order)
+        .where(
+            Order.id.in_(list(order_ids)),
+            or_(Order.trades_scanned_to.is_(None), Order.trades_scanned_to < scanned_to),
+        )
+        .values(trades_scanned_to=scanned_to)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def applied_trade_ids(session: AsyncSession, order_id: uuid.UUID) -> set[str]:

@@ -271,3 +271,29 @@ async def test_an_unprepared_order_is_rounded_as_prepare_order_rounds(venue: Ven
     rules = await venue.connector.market(BTC)
     prepared = prepare_order(rules, Side.BUY, OrderType.LIMIT, request.amount, request.price, "r-1")
     assert (prepared.amount, prepared.price) == (created.amount, created.price)
+
+
+async def test_an_orders_trades_are_listed_by_that_order_alone(venue: Venue) -> None:
+    connector = venue.connector
+    first = await connector.create_order(
+        await limit_request(connector, "by-order-1", Side.BUY, "0.001", "99000")
+    )
+    other = await connector.create_order(
+        await limit_request(connector, "by-order-2", Side.BUY, "0.002", "98500")
+    )
+    resting = await connector.create_order(
+        await limit_request(connector, "by-order-3", Side.BUY, "0.001", "90000")
+    )
+    await venue.trade_at(BTC, D(98000))  # fills the first two, not the third
+    [mine] = await connector.fetch_order_trades(BTC, first.exchange_order_id) or [None]
+    assert mine is not None
+    assert (mine.exchange_order_id, mine.side, mine.price, mine.amount) == (
+        first.exchange_order_id,
+        Side.BUY,
+        99000,
+        D("0.001"),
+    )
+    assert mine in await connector.fetch_my_trades(BTC)  # the same trade, however it was found
+    [theirs] = await connector.fetch_order_trades(BTC, other.exchange_order_id) or [None]
+    assert theirs is not None and theirs.exchange_order_id == other.exchange_order_id
+    assert await connector.fetch_order_trades(BTC, resting.exchange_order_id) == []

@@ -48,3 +48,10 @@ def describe(exchange_id: str) -> CcxtDescription:
         capabilities={name: _available(has.get(name)) for name in CAPABILITY_NAMES},
         sandbox=bool(exchange.urls.get("test")),  # several exchanges list "test": None
     )
+
+
+def lists_order_trades(has: dict[str, Any]) -> bool:
+    """Whether ccxt asks the exchange itself for one order's trades (Binance ``myTrades?orderId``).
+    An "emulated" ``fetchOrderTrades`` does not count: it needs the order's trade ids (Kraken) or
+    filters the account's history, which is what the caller's fallback does already."""
+    return has.get("fetchOrderTrades") is True

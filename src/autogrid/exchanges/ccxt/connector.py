@@ -24,6 +24,7 @@ import ccxt.async_support as ccxt_async
 from autogrid.exchanges import errors as ours
 from autogrid.exchanges.budget import BudgetSpec, RequestBudget
 from autogrid.exchanges.ccxt import parsing
+from autogrid.exchanges.ccxt.capabilities import lists_order_trades
 from autogrid.exchanges.ccxt.error_mapping import (
     HttpTrace,
     Operation,
@@ -67,6 +68,11 @@ EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 _DEFAULT_OHLCV_PAGE = 500
+# How an exchange pages one order's trades past a full page: the parameter taking the (integer)
+# trade id to go on from (Binance: ``fromId``, inclusive, allowed together with ``orderId``).
+# Without an entry, one page is all there is.
+ORDER_TRADES_NEXT_PAGE: dict[str, str] = {"binance": "fromId"}
+_ORDER_TRADES_PAGES = 10
 
 
 @cache
@@ -373,6 +379,45 @@ class CcxtConnector:
             lambda: self._exchange.fetch_my_trades(symbol, _millis(since), limit),
         )
         return [parsing.parse_trade(trade) for trade in raw]
+
+    async def fetch_order_trades(
+        self, symbol: str, exchange_order_id: str
+    ) -> list[ExchangeTrade] | None:
+        if not lists_order_trades(self._exchange.has):
+            return None
+        exchange = self._exchange
+        page_size = (exchange.features.get("spot") or {}).get("fetchMyTrades", {}).get("limit")
+        next_param = ORDER_TRADES_NEXT_PAGE.get(self.exchange_id)
+        found: dict[str, ExchangeTrade] = {}
+        params: dict[str, str] = {}
+        for _ in range(_ORDER_TRADES_PAGES):
+            raw = await self._read(
+                "fetch_order_trades",
+                partial(
+                    exchange.fetch_order_trades, exchange_order_id, symbol, None, page_size, params
+                ),
+            )
+            page = [parsing.parse_trade(trade) for trade in raw]
+            # Only this order's: an exchange that ignored the order id must not pass others' off.
+            fresh = [
+                t
+                for t in page
+                if t.exchange_order_id == exchange_order_id and t.trade_id not in found
+            ]
+            found.update((t.trade_id, t) for t in fresh)
+            if next_param is None or page_size is None or len(raw) < page_size or not fresh:
+                break
+            # ccxt sorts a page by (time, id as a string); these exchanges' ids are integers.
+            # Inclusive: the one overlapping trade is deduplicated.
+            params = {next_param: str(max(int(t.trade_id) for t in fresh))}
+        else:
+            logger.warning(
+                "%s order %s has more than %d pages of trades: the later ones are not read",
+                self.exchange_id,
+                exchange_order_id,
+                _ORDER_TRADES_PAGES,
+            )
+        return sorted(found.values(), key=lambda t: (t.ts, t.trade_id))
 
     async def close(self) -> None:
         await self._exchange.close()

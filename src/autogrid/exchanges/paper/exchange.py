@@ -366,5 +366,16 @@ class PaperExchange:
             rows = await repository.trades(session, self.account_id, symbol, since, limit)
             return [trade_view(trade, order) for trade, order in rows]
 
+    async def fetch_order_trades(
+        self, symbol: str, exchange_order_id: str
+    ) -> list[ExchangeTrade] | None:
+        """The order's trades, oldest first ([] for an order without any, or unknown)."""
+        await self.config()
+        async with self.reading("fetch_order_trades") as session:
+            rows = await repository.order_trades(
+                session, self.account_id, symbol, exchange_order_id
+            )
+            return [trade_view(trade, order) for trade, order in rows]
+
     async def close(self) -> None:
         """Nothing to release: the database and the price source belong to the caller."""

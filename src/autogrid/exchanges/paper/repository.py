@@ -164,6 +164,23 @@ async def trades(
     return found[::-1] if newest_first else found
 
 
+async def order_trades(
+    session: AsyncSession, account_id: uuid.UUID, symbol: str, exchange_order_id: str
+) -> list[tuple[PaperTrade, PaperOrder]]:
+    """One order's trades, oldest first."""
+    rows = await session.execute(
+        select(PaperTrade, PaperOrder)
+        .join(PaperOrder, PaperOrder.id == PaperTrade.order_id)
+        .where(
+            PaperOrder.account_id == account_id,
+            PaperOrder.symbol == symbol,
+            PaperOrder.exchange_order_id == exchange_order_id,
+        )
+        .order_by(PaperTrade.ts, PaperTrade.id)
+    )
+    return [(trade, paper_order) for trade, paper_order in rows]
+
+
 async def latest_candles(
     session: AsyncSession,
     exchange: str,
