@@ -6,9 +6,10 @@ checked against the exchange's own market list before a ticker is fetched.
 
 - Markets are loaded once per exchange and kept for a TTL, in Redis when the app has one (every
   process shares the entry) and in process memory otherwise; concurrent requests share one load.
-  A load that fails for a temporary reason is remembered for a short while (a negative cache):
-  meanwhile every caller gets the same 503 at once instead of waiting out the connector's
-  retries again, and the list loaded last stays readable (``last_known_markets``) for callers
+  A request's load is one attempt (no retries with backoff while someone waits) and waits at
+  most a few seconds; a load that fails for a temporary reason is remembered for a short while
+  (a negative cache): meanwhile every caller gets the same 503 at once instead of trying the
+  exchange again, and the list loaded last stays readable (``last_known_markets``) for callers
   that can make do with it, such as bot validation offline.
 - Candles are served from the ``ohlcv`` table. A range that is not stored is fetched (paged) with
   ``market_data.download.download_candles``, stored, then served; a range that stays incomplete
@@ -51,6 +52,8 @@ DEFAULT_MARKETS_TTL_SECONDS = 3600.0
 # Short, so that an exchange coming back is noticed soon; long enough that a burst of requests
 # offline pays the connector's retries once, not once per request.
 DEFAULT_MARKETS_FAILURE_TTL_SECONDS = 15.0
+# How long a request waits for a market list load in flight before answering without it.
+DEFAULT_MARKETS_LOAD_WAIT_SECONDS = 5.0
 # How long a loaded list stays readable after it went stale, as the last known one.
 LAST_KNOWN_MARKETS_SECONDS = 7 * 86_400.0
 # A range found incomplete right after a fetch is not fetched again for this long. Only ranges
@@ -266,13 +269,15 @@ class MarketDataCache:
         *,
         markets_ttl_seconds: float = DEFAULT_MARKETS_TTL_SECONDS,
         failure_ttl_seconds: float = DEFAULT_MARKETS_FAILURE_TTL_SECONDS,
+        load_wait_seconds: float = DEFAULT_MARKETS_LOAD_WAIT_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if markets_ttl_seconds <= 0 or failure_ttl_seconds <= 0:
-            raise ValueError("markets_ttl_seconds and failure_ttl_seconds must be positive")
+        if min(markets_ttl_seconds, failure_ttl_seconds, load_wait_seconds) <= 0:
+            raise ValueError("the markets TTLs and load wait must be positive")
         self.store = store
         self.markets_ttl = markets_ttl_seconds
         self.failure_ttl = failure_ttl_seconds
+        self.load_wait = load_wait_seconds
         self._clock = clock
         self._local: dict[str, LoadedMarkets] = {}
         self._market_loads: SingleFlight[str, LoadedMarkets] = SingleFlight()
@@ -365,11 +370,23 @@ async def get_exchange(exchange_id: str) -> ExchangeInfo:
 async def load_markets(
     pool: ConnectorPool, cache: MarketDataCache, info: ExchangeInfo
 ) -> LoadedMarkets:
+    """The market list for a request someone is waiting on (the markets API, bot and backtest
+    validation): one attempt, never the connector's retries with backoff, so an exchange that
+    refuses connections costs one try before the negative cache and the fallbacks answer. A load
+    still running after ``cache.load_wait`` (a connect that hangs) is left to finish in the
+    background, filling the cache; this caller stops waiting for it. Workers load their
+    markets through their own connectors, with retries."""
+
     async def load() -> Mapping[str, MarketRules]:
         connector = await pool.public(info.exchange_id)
-        return await connector.load_markets(reload=True)  # the cache decides when to reload
+        # reload: the cache decides when to reload.
+        return await connector.load_markets(reload=True, retry=NO_RETRY)
 
-    return await _guarded(info.exchange_id, cache.markets(info.exchange_id, load))
+    async def waited() -> LoadedMarkets:
+        async with asyncio.timeout(cache.load_wait):
+            return await cache.markets(info.exchange_id, load)
+
+    return await _guarded(info.exchange_id, waited())
 
 
 async def list_markets(

@@ -150,7 +150,8 @@ async def test_without_redis_the_cache_lives_in_memory(
         assert response.status_code == 200, response.text
 
     assert len(exchange_requests(sim, EXCHANGE_INFO)) == 1
-    assert not [key async for key in sim_app.state.redis.scan_iter(match="*exchange-data:*")]
+    ours = sim_app.state.settings.redis_key_prefix + "exchange-data:*"  # Redis is shared
+    assert not [key async for key in sim_app.state.redis.scan_iter(match=ours)]
 
 
 async def test_an_unknown_exchange_is_a_404_and_bad_input_a_422(
