@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.market_data_cache = MarketDataCache(
             SharedCache(app.state.redis, settings.redis_key_prefix),
             markets_ttl_seconds=settings.markets_cache_ttl_seconds,
+            failure_ttl_seconds=settings.markets_failure_ttl_seconds,
+            load_wait_seconds=settings.markets_load_wait_seconds,
         )
         app.state.market_rules_provider = exchange_market_rules(
             app.state.connector_pool, app.state.market_data_cache

@@ -111,6 +111,34 @@ def test_holder_cut_off_from_redis_stops_before_its_key_can_expire(
     assert lock.hold()  # the key was still ours: renewed
 
 
+def test_a_renewal_answered_after_the_lock_could_expire_grants_nothing(
+    redis_client: redis.Redis, prefix: str
+) -> None:
+    """The answer took longer than the trusted lifetime (a stalled network, a paused process):
+    the key may be someone else's by now, whatever the script said when it ran."""
+    now = [0.0]
+
+    class SlowRedis(FlakyRedis):
+        def register_script(self, source: str) -> Callable[..., Any]:
+            script = self.client.register_script(source)
+
+            def call(**kwargs: Any) -> Any:
+                result = script(**kwargs)
+                now[0] += 10  # the answer arrives a whole lifetime later
+                return result
+
+            return call
+
+    lock = RedisLeaderLock(
+        SlowRedis(redis_client),  # type: ignore[arg-type]
+        f"{prefix}beat:leader",
+        ttl_seconds=10,
+        clock=lambda: now[0],
+    )
+    assert not lock.hold()
+    assert not lock.still_held()
+
+
 def test_nobody_leads_while_redis_is_unreachable() -> None:
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=None)
     lock = RedisLeaderLock(unreachable, "agtest:unreachable", ttl_seconds=5)
@@ -207,6 +235,36 @@ def test_only_the_leading_scheduler_sends_due_tasks(
     finally:
         standby.close()
         leader.close()
+
+
+def test_a_leader_paused_after_its_check_sends_nothing_once_its_lock_may_have_expired(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, prefix: str
+) -> None:
+    settings = load_settings(
+        environment="development",
+        redis_url=redis_url,
+        redis_key_prefix=prefix,
+        var_dir=tmp_path / "var",
+    )
+    app = create_celery(settings)
+    app.conf.beat_schedule = {"probe": {"task": "autogrid.worker.tasks.ping", "schedule": 0.1}}
+    now = [0.0]
+    scheduler = RecordingScheduler(app=app)
+    scheduler.leader_lock = RedisLeaderLock(
+        redis_client, key(settings, "beat", "leader"), ttl_seconds=3, clock=lambda: now[0]
+    )
+    try:
+        assert scheduler.leader_lock.hold()
+        probe = scheduler.schedule["probe"]
+        scheduler.apply_entry(probe)
+        assert scheduler.sent == ["probe"]
+
+        now[0] += 3  # paused (SIGSTOP, a suspend, starved) between hold() and the send
+        scheduler.apply_entry(probe)
+        assert scheduler.sent == ["probe"]
+        assert not scheduler.is_leader
+    finally:
+        scheduler.close()
 
 
 def _lock_holder_pid(client: redis.Redis, lock_key: str) -> int | None:

@@ -121,8 +121,11 @@ def check_range(body: AnyBacktestCreate, limits: Settings, *where: str) -> None:
 async def market_rules(markets: MarketRulesProvider, exchange: str, symbol: str) -> MarketRules:
     try:
         rules = await markets(exchange, symbol)
-    except UnknownMarket:
-        raise invalid(f"{exchange} has no market {symbol}", "symbol") from None
+    except UnknownMarket as error:
+        # The provider's message says which list it looked in (the exchange's, or one known
+        # offline); a bare one still names the symbol.
+        message = str(error) if symbol in str(error) else f"{exchange} has no market {symbol}"
+        raise invalid(message, "symbol") from None
     except TemporaryExchangeError:
         raise ServiceUnavailable(
             f"could not load the market rules of {exchange}; try again shortly"

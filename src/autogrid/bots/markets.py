@@ -2,7 +2,8 @@
 
 ``MarketRulesProvider`` is the swappable part: ``app.state.market_rules_provider`` if set (the
 exchange layer installs one that loads the real markets), else ``conservative_market_rules``.
-It raises ``UnknownMarket`` for a symbol the exchange does not list; a temporary exchange error
+It raises ``UnknownMarket`` (a 422 naming the symbol) for a symbol the exchange does not list,
+also when that list is only known offline; a temporary exchange error with no list to go by
 (``autogrid.exchanges.errors.TemporaryExchangeError``) becomes a 503.
 """
 

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     rate_limit_login_per_minute: int = Field(default=10, ge=1, le=10_000)
     rate_limit_register_per_hour: int = Field(default=20, ge=1, le=100_000)
     markets_cache_ttl_seconds: float = Field(default=3600, ge=10, le=86_400)
+    # An exchange's market list that failed to load is not asked again for this long.
+    markets_failure_ttl_seconds: float = Field(default=15, ge=1, le=300)
+    # A request waits this long at most for a market list load (a connect that hangs).
+    markets_load_wait_seconds: float = Field(default=5, ge=0.1, le=60)
     # What one user can make the backtest workers do (2 years of 1m candles is 1,051,200).
     backtest_max_candles: int = Field(default=1_100_000, ge=2, le=20_000_000)
     backtest_max_active_per_user: int = Field(default=3, ge=1, le=1_000)

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from autogrid.exchanges.retry import RetryPolicy
 from autogrid.exchanges.types import (
     Balance,
     CandleData,
@@ -35,7 +36,12 @@ class ExchangeConnector(Protocol):
 
     exchange_id: str
 
-    async def load_markets(self, *, reload: bool = False) -> dict[str, MarketRules]: ...
+    async def load_markets(
+        self, *, reload: bool = False, retry: RetryPolicy | None = None
+    ) -> dict[str, MarketRules]:
+        """``retry`` replaces the connector's own policy for this call (a caller that a user
+        is waiting on passes ``NO_RETRY``: one attempt, then it falls back)."""
+        ...
 
     async def market(self, symbol: str) -> MarketRules: ...
 

@@ -74,6 +74,8 @@ def get_market_data_cache(request: Request) -> service.MarketDataCache:
         cache = service.MarketDataCache(
             service.SharedCache(getattr(state, "redis", None), settings.redis_key_prefix),
             markets_ttl_seconds=settings.markets_cache_ttl_seconds,
+            failure_ttl_seconds=settings.markets_failure_ttl_seconds,
+            load_wait_seconds=settings.markets_load_wait_seconds,
         )
         setattr(state, MARKET_DATA_STATE, cache)
     return cache

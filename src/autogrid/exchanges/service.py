@@ -6,6 +6,11 @@ checked against the exchange's own market list before a ticker is fetched.
 
 - Markets are loaded once per exchange and kept for a TTL, in Redis when the app has one (every
   process shares the entry) and in process memory otherwise; concurrent requests share one load.
+  A request's load is one attempt (no retries with backoff while someone waits) and waits at
+  most a few seconds; a load that fails for a temporary reason is remembered for a short while
+  (a negative cache): meanwhile every caller gets the same 503 at once instead of trying the
+  exchange again, and the list loaded last stays readable (``last_known_markets``) for callers
+  that can make do with it, such as bot validation offline.
 - Candles are served from the ``ohlcv`` table. A range that is not stored is fetched (paged) with
   ``market_data.download.download_candles``, stored, then served; a range that stays incomplete
   after a fetch (a gap the exchange really has) is remembered for a while, so asking again does
@@ -44,6 +49,13 @@ from autogrid.market_data.timeframes import Timeframe, datetime_to_ms, ms_to_dat
 logger = logging.getLogger(__name__)
 
 DEFAULT_MARKETS_TTL_SECONDS = 3600.0
+# Short, so that an exchange coming back is noticed soon; long enough that a burst of requests
+# offline pays the connector's retries once, not once per request.
+DEFAULT_MARKETS_FAILURE_TTL_SECONDS = 15.0
+# How long a request waits for a market list load in flight before answering without it.
+DEFAULT_MARKETS_LOAD_WAIT_SECONDS = 5.0
+# How long a loaded list stays readable after it went stale, as the last known one.
+LAST_KNOWN_MARKETS_SECONDS = 7 * 86_400.0
 # A range found incomplete right after a fetch is not fetched again for this long. Only ranges
 # that ended this long ago are remembered: the exchange may still publish the newest candles.
 GAP_MEMORY_SECONDS = 86_400.0
@@ -244,6 +256,10 @@ def _decode_markets(exchange_id: str, raw: str) -> LoadedMarkets | None:
         return None
 
 
+class MarketsUnavailable(exchange_errors.TemporaryExchangeError):
+    """The market list failed to load moments ago: not asked again before ``retry_after``."""
+
+
 class MarketDataCache:
     """Markets per exchange, remembered gaps, and the in-flight loads and fill-ins (one app)."""
 
@@ -252,12 +268,16 @@ class MarketDataCache:
         store: SharedCache,
         *,
         markets_ttl_seconds: float = DEFAULT_MARKETS_TTL_SECONDS,
+        failure_ttl_seconds: float = DEFAULT_MARKETS_FAILURE_TTL_SECONDS,
+        load_wait_seconds: float = DEFAULT_MARKETS_LOAD_WAIT_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if markets_ttl_seconds <= 0:
-            raise ValueError("markets_ttl_seconds must be positive")
+        if min(markets_ttl_seconds, failure_ttl_seconds, load_wait_seconds) <= 0:
+            raise ValueError("the markets TTLs and load wait must be positive")
         self.store = store
         self.markets_ttl = markets_ttl_seconds
+        self.failure_ttl = failure_ttl_seconds
+        self.load_wait = load_wait_seconds
         self._clock = clock
         self._local: dict[str, LoadedMarkets] = {}
         self._market_loads: SingleFlight[str, LoadedMarkets] = SingleFlight()
@@ -274,20 +294,55 @@ class MarketDataCache:
     async def _refresh(
         self, exchange_id: str, load: Callable[[], Awaitable[Mapping[str, MarketRules]]]
     ) -> LoadedMarkets:
-        key = f"markets:{exchange_id}"
-        raw = await self.store.get(key)
-        shared = None if raw is None else _decode_markets(exchange_id, raw)
+        shared = await self._shared_markets(exchange_id)
         if shared is not None and shared.expires_at > self._clock():
             self._local[exchange_id] = shared  # another process loaded them
             return shared
-        markets = await load()
+        await self._raise_if_failed_lately(exchange_id)
+        try:
+            markets = await load()
+        except (exchange_errors.TemporaryExchangeError, TimeoutError) as error:
+            # A Retry-After longer than our own pause is honoured: asking sooner is pointless.
+            ttl = max(self.failure_ttl, getattr(error, "retry_after", None) or 0.0)
+            until = self._clock() + ttl
+            await self.store.set(f"markets-failed:{exchange_id}", repr(until), ttl)
+            raise
         now = self._clock()
         entry = LoadedMarkets(
             exchange_id, dict(markets), datetime.fromtimestamp(now, UTC), now + self.markets_ttl
         )
-        await self.store.set(key, _encode_markets(entry), self.markets_ttl)
+        # Kept past its expiry as the last known list; ``expires_at`` says when to reload.
+        await self.store.set(
+            f"markets:{exchange_id}",
+            _encode_markets(entry),
+            self.markets_ttl + LAST_KNOWN_MARKETS_SECONDS,
+        )
         self._local[exchange_id] = entry
         return entry
+
+    async def _shared_markets(self, exchange_id: str) -> LoadedMarkets | None:
+        raw = await self.store.get(f"markets:{exchange_id}")
+        return None if raw is None else _decode_markets(exchange_id, raw)
+
+    async def _raise_if_failed_lately(self, exchange_id: str) -> None:
+        raw = await self.store.get(f"markets-failed:{exchange_id}")
+        if raw is None:
+            return
+        try:
+            wait = float(raw) - self._clock()
+        except ValueError:
+            return
+        if wait > 0:
+            raise MarketsUnavailable(
+                f"{exchange_id} markets failed to load moments ago", retry_after=wait
+            )
+
+    async def last_known_markets(self, exchange_id: str) -> LoadedMarkets | None:
+        """The list loaded last, however old (None if never loaded, or long forgotten)."""
+        local = self._local.get(exchange_id)
+        if local is not None:
+            return local
+        return await self._shared_markets(exchange_id)
 
     async def known_gap(self, key: tuple[str, str, str, int, int]) -> bool:
         return await self.store.get("gap:" + ":".join(map(str, key))) is not None
@@ -315,11 +370,23 @@ async def get_exchange(exchange_id: str) -> ExchangeInfo:
 async def load_markets(
     pool: ConnectorPool, cache: MarketDataCache, info: ExchangeInfo
 ) -> LoadedMarkets:
+    """The market list for a request someone is waiting on (the markets API, bot and backtest
+    validation): one attempt, never the connector's retries with backoff, so an exchange that
+    refuses connections costs one try before the negative cache and the fallbacks answer. A load
+    still running after ``cache.load_wait`` (a connect that hangs) is left to finish in the
+    background, filling the cache; this caller stops waiting for it. Workers load their
+    markets through their own connectors, with retries."""
+
     async def load() -> Mapping[str, MarketRules]:
         connector = await pool.public(info.exchange_id)
-        return await connector.load_markets(reload=True)  # the cache decides when to reload
+        # reload: the cache decides when to reload.
+        return await connector.load_markets(reload=True, retry=NO_RETRY)
 
-    return await _guarded(info.exchange_id, cache.markets(info.exchange_id, load))
+    async def waited() -> LoadedMarkets:
+        async with asyncio.timeout(cache.load_wait):
+            return await cache.markets(info.exchange_id, load)
+
+    return await _guarded(info.exchange_id, waited())
 
 
 async def list_markets(

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from autogrid.exchanges import errors
 from autogrid.exchanges.base import ExchangeConnector
+from autogrid.exchanges.retry import RetryPolicy
 from autogrid.exchanges.types import (
     Balance,
     CandleData,
@@ -67,10 +68,14 @@ class InstrumentedConnector:
             self.calls.append(None)
         return result
 
-    async def load_markets(self, *, reload: bool = False) -> dict[str, MarketRules]:
+    async def load_markets(
+        self, *, reload: bool = False, retry: RetryPolicy | None = None
+    ) -> dict[str, MarketRules]:
         # Usually answered from the connector's cache: no proof the exchange is healthy.
         return await self._call(
-            "load_markets", lambda: self.inner.load_markets(reload=reload), success_counts=False
+            "load_markets",
+            lambda: self.inner.load_markets(reload=reload, retry=retry),
+            success_counts=False,
         )
 
     async def market(self, symbol: str) -> MarketRules:

@@ -4,10 +4,13 @@ Two beat processes would send every periodic task twice. Each beat instance asks
 ``hold()`` before every scheduling pass; only the holder schedules, the others stand by and take
 over once the holder is gone.
 
-- :class:`RedisLeaderLock` (whenever Redis is configured): ``SET NX PX`` with a random token,
-  renewed by the holder every third of its time to live. A holder that dies stops renewing, and
-  a standby takes over when the key expires. A holder that cannot reach Redis stops acting before
-  its key could have expired, so two holders never overlap by the lock's own clock.
+- :class:`RedisLeaderLock` (whenever Redis is configured): a key holding the holder's token,
+  set when free and extended when still ours in one Lua script, renewed by the holder several
+  times per time to live. A holder that dies stops renewing, and a standby takes over when the key
+  expires. A holder that cannot renew in time (Redis unreachable, the process paused or starved)
+  stops acting before its key could have expired: ``still_held()`` compares a clock that keeps
+  counting while the process is stopped or the machine suspended (``CLOCK_BOOTTIME``) with an
+  expiry measured from *before* the renewal was sent, so two holders never overlap.
 - :class:`FileLeaderLock` (the embedded mode, one machine): ``fcntl.flock`` on a file under
   ``VAR_DIR``. The kernel drops the lock when the holder's process ends, however it ends. Local
   file systems only (flock over NFS is not reliable).
@@ -54,6 +57,18 @@ return 0
 # request that set it may have taken time to arrive, and clocks tick at slightly different rates.
 _SAFETY_FRACTION = 0.8
 
+_BOOT_CLOCK: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def lock_clock() -> float:
+    """Seconds on a clock that also counts while the machine is suspended.
+
+    ``time.monotonic`` (CLOCK_MONOTONIC) stops during a suspend while Redis, elsewhere, keeps
+    expiring keys: a holder woken up would think its lock still valid. CLOCK_BOOTTIME (Linux)
+    does not stop; elsewhere monotonic is the best there is.
+    """
+    return time.clock_gettime(_BOOT_CLOCK) if _BOOT_CLOCK is not None else time.monotonic()
+
 
 class LeaderLock(Protocol):
     @property
@@ -61,6 +76,11 @@ class LeaderLock(Protocol):
 
     def hold(self) -> bool:
         """Acquire or keep the lock; True while this process may act as the leader."""
+        ...
+
+    def still_held(self) -> bool:
+        """True if the lock, as last acquired or renewed, is still ours now (no I/O): asked
+        right before each action, so a holder paused since ``hold()`` does not act."""
         ...
 
     def release(self) -> None:
@@ -80,11 +100,16 @@ class RedisLeaderLock:
         key: str,
         *,
         ttl_seconds: float,
+        renew_interval: float | None = None,
         token: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = lock_clock,
     ) -> None:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
+        # Several renewals fit in the trusted part of the lifetime: one slow answer is harmless.
+        self.renew_interval = renew_interval or ttl_seconds / 5
+        if not 0 < self.renew_interval < ttl_seconds * _SAFETY_FRACTION:
+            raise ValueError("renew_interval must be shorter than the trusted part of the ttl")
         self._client = client
         self.key = key
         self.ttl_seconds = ttl_seconds
@@ -98,10 +123,6 @@ class RedisLeaderLock:
     @property
     def description(self) -> str:
         return f"redis key {self.key} (ttl {self.ttl_seconds:g}s, token {self.token})"
-
-    @property
-    def renew_interval(self) -> float:
-        return self.ttl_seconds / 3
 
     def hold(self) -> bool:
         now = self._clock()
@@ -125,10 +146,15 @@ class RedisLeaderLock:
             # Measured from before the request: the server's expiry is at least this late.
             self._trusted_until = now + self.ttl_seconds * _SAFETY_FRACTION
             self._next_renewal = now + self.renew_interval
-            return True
+            # An answer that took longer than the trusted lifetime (a stalled network, a paused
+            # process) grants nothing usable: the key may already be someone else's.
+            return self.still_held()
         self._trusted_until = 0.0
         self._next_renewal = 0.0
         return False
+
+    def still_held(self) -> bool:
+        return self._clock() < self._trusted_until
 
     def release(self) -> None:
         self._trusted_until = 0.0
@@ -165,6 +191,10 @@ class FileLeaderLock:
         handle.flush()
         self._file = handle
         return True
+
+    def still_held(self) -> bool:
+        # The kernel keeps the flock for as long as this process lives, paused or not.
+        return self._file is not None
 
     def release(self) -> None:
         if self._file is None:

@@ -150,7 +150,8 @@ async def test_without_redis_the_cache_lives_in_memory(
         assert response.status_code == 200, response.text
 
     assert len(exchange_requests(sim, EXCHANGE_INFO)) == 1
-    assert not [key async for key in sim_app.state.redis.scan_iter(match="*exchange-data:*")]
+    ours = sim_app.state.settings.redis_key_prefix + "exchange-data:*"  # Redis is shared
+    assert not [key async for key in sim_app.state.redis.scan_iter(match=ours)]
 
 
 async def test_an_unknown_exchange_is_a_404_and_bad_input_a_422(
@@ -175,17 +176,30 @@ async def test_markets_need_a_login(api: httpx.AsyncClient, sim: BinanceSimulato
     assert sim.requests == []
 
 
-async def test_an_unavailable_exchange_is_a_503_and_nothing_is_cached(
-    api: httpx.AsyncClient, user: ApiUser, sim: BinanceSimulator
+async def test_an_unavailable_exchange_is_a_503_remembered_briefly(
+    app: FastAPI, api: httpx.AsyncClient, user: ApiUser, sim: BinanceSimulator
 ) -> None:
+    now = [1_800_000_000.0]
+    app.state.market_data_cache = MarketDataCache(
+        SharedCache(None, "t:", clock=lambda: now[0]), failure_ttl_seconds=15, clock=lambda: now[0]
+    )
     sim.inject_fault("http_error", "GET " + EXCHANGE_INFO, times=None, status=502)
 
     down = await api.get(MARKETS, headers=user.headers)
+    tried = len(exchange_requests(sim, EXCHANGE_INFO))
     sim.clear_faults()
+    still_down = await api.get(MARKETS, headers=user.headers)
+    not_asked_again = len(exchange_requests(sim, EXCHANGE_INFO)) == tried
+    now[0] += 16
     back = await api.get(MARKETS, headers=user.headers)
 
     assert_error_shape(down, 503, "exchange_unavailable")
     assert down.json()["error"]["details"] == {"exchange": "binance"}
+    # The failure is remembered for a short while: the same answer at once, saying how long.
+    assert_error_shape(still_down, 503, "exchange_unavailable")
+    assert still_down.headers["Retry-After"] == "15"
+    assert not_asked_again
+    # Then the exchange is asked again, and nothing of the failure was kept.
     assert back.status_code == 200
 
 

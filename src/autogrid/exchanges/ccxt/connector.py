@@ -204,19 +204,23 @@ class CcxtConnector:
         except Exception as error:  # best effort: the retry itself reports what is wrong
             logger.warning("%s clock resync failed: %s", self.exchange_id, type(error).__name__)
 
-    async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _read(
+        self, what: str, call: Callable[[], Awaitable[T]], retry: RetryPolicy | None = None
+    ) -> T:
         return await retry_call(
             lambda: self._call(Operation.READ, what, call),
-            self._retry,
+            retry or self._retry,
             what=f"{self.exchange_id} {what}",
         )
 
     # ----------------------------------------------------------------------- market data
 
-    async def load_markets(self, *, reload: bool = False) -> dict[str, MarketRules]:
+    async def load_markets(
+        self, *, reload: bool = False, retry: RetryPolicy | None = None
+    ) -> dict[str, MarketRules]:
         if self._markets is not None and not reload:
             return self._markets
-        raw = await self._read("load_markets", lambda: self._exchange.load_markets(reload))
+        raw = await self._read("load_markets", lambda: self._exchange.load_markets(reload), retry)
         mode = self._exchange.precisionMode
         markets: dict[str, MarketRules] = {}
         for symbol, market in raw.items():

@@ -53,6 +53,7 @@ from autogrid.exchanges.paper.markets import builtin_markets, generic_rules
 from autogrid.exchanges.paper.placing import cancel_open_order, place_order
 from autogrid.exchanges.paper.sources import PriceSource
 from autogrid.exchanges.paper.views import balance_view, order_view, trade_view
+from autogrid.exchanges.retry import RetryPolicy
 from autogrid.exchanges.types import (
     Balance,
     CandleData,
@@ -220,7 +221,10 @@ class PaperExchange:
 
     # ----------------------------------------------------------------------- market data
 
-    async def load_markets(self, *, reload: bool = False) -> dict[str, MarketRules]:
+    async def load_markets(
+        self, *, reload: bool = False, retry: RetryPolicy | None = None
+    ) -> dict[str, MarketRules]:
+        # ``retry`` is for the network; the price source behind a paper account keeps its own.
         if self._markets is not None and not reload:
             return self._markets
         config = await self.config()
