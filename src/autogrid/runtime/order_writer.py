@@ -61,11 +61,14 @@ class Intent:
 
 @dataclass(slots=True)
 class ManagerLog:
-    """What the caller reports on after a run: definitive refusals of a key, new fills."""
+    """What the caller reports on after a run: definitive refusals of a key, new fills, intents
+    abandoned."""
 
     fatal: str | None = None
     fills: int = 0
     transitions: list[str] = field(default_factory=list)
+    # Intents given up after their last attempt (also BotEvents): the bot must not run on.
+    abandoned: list[str] = field(default_factory=list)
 
 
 class OrderWriter:

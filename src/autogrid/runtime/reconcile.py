@@ -11,7 +11,8 @@
    reported (never cancelled: they may be the user's own).
 
 ``execute_pending`` sends what earlier transactions committed: cancels first (they free funds),
-then the NEW orders.
+then the NEW orders that are due (a replacement waits out the refusal it replaces), and then the
+replacements those sends created, if already due (a clock resynchronised, say).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from autogrid.exchanges.types import ExchangeOrder
 from autogrid.models import BotEvent
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import repository as bot_repo
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_values import OrderView, report_of
+from autogrid.runtime.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
+from autogrid.runtime.order_values import OrderView, is_due, report_of
 from autogrid.trading.orders import ACKNOWLEDGED_LIVE_STATUSES, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -128,9 +129,17 @@ async def execute_pending(
             "cancel_wanted"
         ):
             await manager.request_cancel(order.id)
-    for order in rows:
-        if order.status == _S.NEW:
+    tried: set[uuid.UUID] = set()
+    for _ in range(MAX_SUBMIT_ATTEMPTS):
+        now = manager.clock()
+        due = [o for o in rows if o.status == _S.NEW and o.id not in tried and is_due(o, now)]
+        if not due:
+            break
+        for order in due:
+            tried.add(order.id)
             await manager.submit(order.id)
+        rows = await fresh(manager, rows, seen)
+        seen = manager.writes
     return await fresh(manager, rows, seen)
 
 
