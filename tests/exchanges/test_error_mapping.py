@@ -252,7 +252,7 @@ def test_the_answer_table_is_one_per_exchange() -> None:
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ('{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}', "-1021"),
+        ('{"code":-1021,"msg":"Timestamp outside of the recvWindow."}', "-1021"),
         ('  {"code": "-1003"}', "-1003"),
         ('{"msg": "no code"}', None),
         ("<html>502 Bad Gateway</html>", None),
