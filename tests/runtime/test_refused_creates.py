@@ -7,6 +7,7 @@ refusing ends with an event and the bot halted by its breaker, never silently ``
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
-from autogrid.models import BotStatus, Order
+from autogrid.models import BotStatus, Order, ScheduledBuy
+from autogrid.runtime import scheduled_buy_repository as slots
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.order_manager import (
     MAX_SUBMIT_ATTEMPTS,
@@ -236,3 +238,26 @@ async def test_an_intent_refused_on_every_attempt_ends_with_an_event_and_a_halte
     for tag, rows in by_tag.items():
         if any(tag == (e.data or {}).get("tag") for e in events):
             assert len({o.client_order_id for o in rows}) == MAX_SUBMIT_ATTEMPTS
+
+
+async def test_a_recurring_buy_slot_follows_its_buy_when_it_is_placed_again(
+    db: Database, manager: OrderManager, sim: BinanceSimulator
+) -> None:
+    order_id = await intend(db, manager, price=None, tag="RB1")
+    async with db.session_scope() as session:
+        slot_id = await slots.claim_slot(session, manager.bot.bot_id, sim_time(), D(100), 0)
+        assert slot_id is not None
+        await slots.link_order(session, slot_id, order_id)
+    sim.inject_fault("timestamp", ORDER)
+
+    await execute_pending(manager)
+
+    rejected, bought = await tries_of(db, manager.bot.bot_id)
+    assert (rejected.id, rejected.status, bought.status) == (order_id, S.REJECTED, S.FILLED)
+    async with db.session_scope() as session:
+        slot = await session.get(ScheduledBuy, slot_id)
+        assert slot is not None and slot.order_id == bought.id
+
+
+def sim_time() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)

@@ -39,6 +39,7 @@ from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import ExchangeTrade, OrderRequest
 from autogrid.models import BotEvent, Order
 from autogrid.runtime import order_repository as repo
+from autogrid.runtime import scheduled_buy_repository as slots
 from autogrid.runtime.hooks import NO_HOOKS, KillPoint, RuntimeHooks
 from autogrid.runtime.order_values import (
     ATTEMPT_KEY,
@@ -240,6 +241,8 @@ class OrderManager(OrderWriter):
         if outcome.replace_at > now:
             extra[NOT_BEFORE_KEY] = outcome.replace_at.isoformat()
         placed, created = self.add_order(session, again, now, **extra)
+        await session.flush()  # the new row exists before a recurring-buy slot points at it
+        await slots.relink_order(session, order.id, placed.id)
         data.update(attempt=attempt, replacement=placed.client_order_id)
         when = f" after {outcome.replace_at.isoformat()}" if NOT_BEFORE_KEY in extra else ""
         message = f"order {tag} {reason}; placed again{when} (attempt {attempt})"
