@@ -199,7 +199,8 @@ BINANCE_CREATE: list[tuple[int | None, str | None, type[Exception], type[ours.Ex
     (400, "-1006", ccxt.BadResponse, ours.OrderOutcomeUnknown),
     (400, "-1000", ccxt.OperationFailed, ours.OrderOutcomeUnknown),
     (400, "-1001", ccxt.ExchangeError, ours.OrderOutcomeUnknown),
-    # No answer at all: a timeout or a dropped connection.
+    # No answer at all: a timeout or a dropped connection (or a gateway's 408 timeout).
+    (408, None, ccxt.RequestTimeout, ours.OrderOutcomeUnknown),
     (None, None, ccxt.RequestTimeout, ours.OrderOutcomeUnknown),
     (None, None, ccxt.NetworkError, ours.OrderOutcomeUnknown),
     (None, None, ccxt.InvalidOrder, ours.OrderOutcomeUnknown),

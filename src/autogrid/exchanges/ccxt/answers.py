@@ -3,8 +3,9 @@
 For a request that left the process, only the exchange's own documentation can say whether it
 was executed. Three meanings matter:
 
-- ``UNKNOWN``: it may have been executed (no answer at all, a 5xx, a code documented as "execution
-  status unknown"): the order is resolved by its client order id, never sent again blindly;
+- ``UNKNOWN``: it may have been executed (no answer at all, a 5xx or a gateway's 408 timeout, a
+  code documented as "execution status unknown"): the order is resolved by its client order id,
+  never sent again blindly;
 - ``RATE_LIMITED`` / ``CLOCK_SKEW``: refused, nothing executed, for a reason that passes (wait the
   Retry-After; resynchronise the clock): the intent is placed again under a new client order id;
 - ``ANSWERED``: any other answer in the 4xx range, to be read from its ccxt class (rejected,
@@ -48,13 +49,17 @@ class AnswerTable:
     rate_limit_codes: frozenset[str] = frozenset()
     clock_codes: frozenset[str] = frozenset()
     unknown_codes: frozenset[str] = frozenset()
+    # 4xx statuses that still leave the outcome open (a gateway's 408 timeout, say).
+    unknown_statuses: frozenset[int] = frozenset({408})
     # The documentation says a 4xx answer means the request was not executed.
     client_errors_refuse: bool = False
 
     def create_answer(self, status: int | None, code: str | None) -> CreateAnswer:
         """The meaning of the HTTP ``status`` and error ``code`` a sent create came back with."""
-        if status is None or status >= 500 or code in self.unknown_codes:
+        if status is None or status >= 500 or status in self.unknown_statuses:
             return CreateAnswer.UNKNOWN  # no answer (timeout, dropped connection), or a 5xx
+        if code in self.unknown_codes:
+            return CreateAnswer.UNKNOWN  # documented "execution status unknown"
         if status < 400:
             return CreateAnswer.UNKNOWN  # a 2xx/3xx that failed to parse: it may have worked
         if status in self.rate_limit_statuses or code in self.rate_limit_codes:
