@@ -6,6 +6,7 @@ refusing ends with an event and the bot halted by its breaker, never silently ``
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -261,3 +262,40 @@ async def test_a_recurring_buy_slot_follows_its_buy_when_it_is_placed_again(
 
 def sim_time() -> datetime:
     return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_an_order_that_appears_after_it_was_concluded_never_placed_is_cancelled(
+    db: Database, manager: OrderManager, sim: BinanceSimulator, clock: Clock
+) -> None:
+    """Eventual consistency beyond the grace window: the first order shows up after its
+    replacement was placed. The twin is recorded and cancelled: one live order per tag."""
+    await intend(db, manager, tag="B1")
+    # It executes 8 s after it was sent (our create times out after 0.5 s): UNKNOWN.
+    sim.inject_fault("delay", ORDER, seconds=8.0, delay_before_execute=True)
+    await execute_pending(manager)
+    first = (await tries_of(db, manager.bot.bot_id))[0].client_order_id
+    for _ in range(20):  # the test clock runs out the grace window long before 8 s have passed
+        await sync_orders(manager)
+        await execute_pending(manager)
+        if len(await orders_of(db, manager.bot.bot_id)) == 2:
+            break
+        clock.move(TEST_POLICY.spacing_seconds)
+    old, placed = await tries_of(db, manager.bot.bot_id)
+    assert (old.status, placed.status) == (S.REJECTED, S.OPEN)
+    await eventually_on_exchange(sim, first)  # the late execution lands
+
+    await sync_orders(manager)
+
+    [twin] = sim.orders(client_order_id=first)
+    assert twin.status == "CANCELED"
+    assert [o.client_order_id for o in sim.orders(status="NEW")] == [placed.client_order_id]
+    [anomaly] = await bot_events(db, manager.bot.bot_id, "order_anomaly")
+    assert anomaly.data == {"client_order_id": first, "kind": "order_found_after_rejected"}
+    await check_one_live_per_tag(db, manager, sim)
+
+
+async def eventually_on_exchange(sim: BinanceSimulator, client_order_id: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 30
+    while not sim.orders(client_order_id=client_order_id):
+        assert asyncio.get_running_loop().time() < deadline, "the late order never executed"
+        await asyncio.sleep(0.05)
