@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,10 +33,12 @@ from autogrid.runtime.reconcile import execute_pending, sync_orders
 from autogrid.runtime.tick import tick_bot
 from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
+from tests.runtime.conftest import ConnectorMaker
 from tests.runtime.contexts import TEST_POLICY
 from tests.runtime.factories import (
     Clock,
     bot_events,
+    bot_ref,
     load_bot,
     make_bot,
     order_by_id,
@@ -299,3 +302,26 @@ async def eventually_on_exchange(sim: BinanceSimulator, client_order_id: str) ->
     while not sim.orders(client_order_id=client_order_id):
         assert asyncio.get_running_loop().time() < deadline, "the late order never executed"
         await asyncio.sleep(0.05)
+
+
+async def test_a_stopped_bots_order_never_placed_is_explained_not_placed_again(
+    db: Database,
+    make_connector: ConnectorMaker,
+    sim: BinanceSimulator,
+    clock: Clock,
+    user_id: uuid.UUID,
+) -> None:
+    """The periodic reconciliation settles a stopped bot's unknown order: nothing is wanted any
+    more, so no replacement (it would be sent at the next start, from the last run)."""
+    bot_id = await make_bot(db, user_id, status="stopped")
+    ref = replace(bot_ref(bot_id, user_id), places_orders=False)
+    manager = OrderManager(db, make_connector(), ref, policy=TEST_POLICY, clock=clock)
+    await intend(db, manager, tag="B1")
+    sim.inject_fault("http_error", ORDER, status=500)
+    await execute_pending(manager)
+
+    await settle(db, manager, sim, clock)
+
+    assert [o.status for o in await orders_of(db, bot_id)] == [S.REJECTED]
+    [event] = await bot_events(db, bot_id, ORDER_NOT_PLACED_EVENT)
+    assert "not placed again" in event.message and event.data["tag"] == "B1"

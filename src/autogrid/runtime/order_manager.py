@@ -142,7 +142,8 @@ class OrderManager(OrderWriter):
                     await self._write(session, order, outcome, now)
                     created: list[Outcome] = []
                     if outcome.replace_at is not None and outcome.transition is not None:
-                        created = await self._replace(session, order, outcome, now)
+                        replace_at = outcome.replace_at
+                        created = await self._replace(session, order, outcome, replace_at, now)
                     if also is not None:
                         await also(session, order, outcome)
                     if kill_at is not None:
@@ -204,10 +205,15 @@ class OrderManager(OrderWriter):
         return applied.outcome
 
     async def _replace(
-        self, session: AsyncSession, order: Order, outcome: Outcome, now: datetime
+        self,
+        session: AsyncSession,
+        order: Order,
+        outcome: Outcome,
+        replace_at: datetime,
+        now: datetime,
     ) -> list[Outcome]:
         """The pure core says this order never executed and the cause passes
-        (``outcome.replace_at``): the same intent as a NEW order under a new client order id,
+        (at ``replace_at``): the same intent as a NEW order under a new client order id,
         sent at ``replace_at``, in the transaction that retires the old one; or, attempts
         exhausted, the reason recorded for the owner."""
         intent = dict(order.intent or {})
@@ -217,6 +223,10 @@ class OrderManager(OrderWriter):
         reason = outcome.order.error or (outcome.transition.reason if outcome.transition else "")
         attempt = int(intent.get(ATTEMPT_KEY, 1)) + 1
         data: dict[str, Any] = {"tag": tag, "client_order_id": order.client_order_id}
+        if not self.bot.places_orders:
+            message = f"order {tag} {reason}; not placed again: the bot is not running"
+            self._bot_event(session, ORDER_NOT_PLACED_EVENT, message, data, now)
+            return []
         if attempt > MAX_SUBMIT_ATTEMPTS:
             message = f"order {tag} not placed after {attempt - 1} attempts, last: {reason}"
             self._bot_event(session, ORDER_NOT_PLACED_EVENT, message, data, now)
@@ -237,14 +247,13 @@ class OrderManager(OrderWriter):
         extra[ATTEMPT_KEY] = attempt
         extra[REPLACES_KEY] = order.client_order_id
         extra.pop(NOT_BEFORE_KEY, None)
-        assert outcome.replace_at is not None
-        if outcome.replace_at > now:
-            extra[NOT_BEFORE_KEY] = outcome.replace_at.isoformat()
+        if replace_at > now:
+            extra[NOT_BEFORE_KEY] = replace_at.isoformat()
         placed, created = self.add_order(session, again, now, **extra)
         await session.flush()  # the new row exists before a recurring-buy slot points at it
         await slots.relink_order(session, order.id, placed.id)
         data.update(attempt=attempt, replacement=placed.client_order_id)
-        when = f" after {outcome.replace_at.isoformat()}" if NOT_BEFORE_KEY in extra else ""
+        when = f" after {replace_at.isoformat()}" if NOT_BEFORE_KEY in extra else ""
         message = f"order {tag} {reason}; placed again{when} (attempt {attempt})"
         self._bot_event(session, ORDER_REPLACED_EVENT, message, data, now)
         return created

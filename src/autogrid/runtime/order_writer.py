@@ -46,6 +46,9 @@ class BotRef:
     symbol: str
     # Replayed prices: trade times are replay times, unrelated to our clock.
     replay: bool = False
+    # The bot still wants its orders (not stopping, stopped or failed): an order that never
+    # executed is placed again. Otherwise only the reason is recorded.
+    places_orders: bool = True
 
 
 @dataclass(frozen=True, slots=True)

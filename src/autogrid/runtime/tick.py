@@ -220,7 +220,16 @@ class BotTick:
         except VenueUnavailable as error:
             await self.fail(str(error))
             raise TickAborted(str(error)) from None
-        ref = BotRef(bot.id, bot.user_id, bot.exchange, bot.symbol, replay=self.venue.replay)
+        ref = BotRef(
+            bot.id,
+            bot.user_id,
+            bot.exchange,
+            bot.symbol,
+            replay=self.venue.replay,
+            # A stopped or failed bot (its periodic reconciliation) wants nothing placed again;
+            # a stopping one wants its stop sell (the other NEW orders are withdrawn).
+            places_orders=bot.status in TICKING_STATUSES,
+        )
         self.manager = OrderManager(
             self.database,
             self.venue.connector,
