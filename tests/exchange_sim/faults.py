@@ -13,6 +13,10 @@ Each kind reproduces a failure Binance really produces and that a client must su
   performed anyway, which Binance documents as possible ("do NOT treat this as a failure").
 - ``rate_limit``: 429 + Retry-After, code -1003. ``ip_ban``: 418 + Retry-After, code -1003.
 - ``timestamp``: 400 with code -1021, as when the client clock drifts.
+- ``binance_error``: any Binance error answer, ``status`` with ``{"code": code, "msg": msg}``
+  (e.g. 429/-1015 too many orders, 400/-2010 insufficient balance, 400/-1007 execution status
+  unknown); not executed unless ``execute=True``. A Retry-After header of ``retry_after`` seconds
+  is sent unless it is 0.
 """
 
 from __future__ import annotations
@@ -28,10 +32,24 @@ from aiohttp import web
 from tests.exchange_sim import errors
 
 FaultKind = Literal[
-    "delay", "accepted_response_lost", "http_error", "rate_limit", "ip_ban", "timestamp"
+    "delay",
+    "accepted_response_lost",
+    "http_error",
+    "rate_limit",
+    "ip_ban",
+    "timestamp",
+    "binance_error",
 ]
 FAULT_KINDS: frozenset[str] = frozenset(
-    {"delay", "accepted_response_lost", "http_error", "rate_limit", "ip_ban", "timestamp"}
+    {
+        "delay",
+        "accepted_response_lost",
+        "http_error",
+        "rate_limit",
+        "ip_ban",
+        "timestamp",
+        "binance_error",
+    }
 )
 # Faults that Binance applies after doing the work, so the state changes anyway.
 _EXECUTES_BY_DEFAULT = frozenset({"delay", "accepted_response_lost"})
@@ -55,6 +73,8 @@ class Fault:
     status: int = 503
     body: str = ""
     retry_after: int = 1
+    code: int = -1000
+    msg: str = "An unknown error occurred while processing the request."
     lost_as: Literal["disconnect", "504"] = "disconnect"
     fault_id: int = field(default_factory=lambda: next(_fault_ids))
     hits: int = 0
@@ -115,6 +135,11 @@ async def apply_fault(
         return error_response(errors.ip_banned(ban_until), {"Retry-After": str(fault.retry_after)})
     if fault.kind == "timestamp":
         return error_response(errors.timestamp_outside_recv_window(), {})
+    if fault.kind == "binance_error":
+        if fault.execute:
+            await handler(request)
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after > 0 else {}
+        return error_response(errors.BinanceError(fault.code, fault.msg, fault.status), headers)
     if fault.kind == "delay":
         if fault.delay_before_execute:
             await asyncio.sleep(fault.seconds)

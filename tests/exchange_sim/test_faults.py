@@ -156,3 +156,17 @@ def test_fault_validation() -> None:
     assert not Fault(kind="rate_limit", endpoint="GET /api/v3/depth").matches(
         "POST", "/api/v3/depth"
     )
+
+
+async def test_any_binance_error_answer_can_be_injected(
+    sim: BinanceSimulator, exchange: ccxt_async.binance
+) -> None:
+    """-1015 TOO_MANY_ORDERS comes as 429 with Retry-After; the request is not executed."""
+    sim.inject_fault(
+        "binance_error", ORDER, status=429, code=-1015, msg="Too many new orders.", retry_after=2
+    )
+    with pytest.raises(ccxt_async.DDoSProtection):
+        await exchange.create_order(BTC, "limit", "buy", 0.01, 90000, {"clientOrderId": "many"})
+    [record] = sim.request_log("POST", "/api/v3/order")
+    assert (record.status, record.code) == (429, -1015)
+    assert sim.orders(client_order_id="many") == []

@@ -69,18 +69,13 @@ async def test_an_unknown_order_may_appear_only_later(
 
 @pytest.mark.parametrize(
     "fault",
-    [
-        {"kind": "http_error", "status": 503},
-        {"kind": "rate_limit"},
-        {"kind": "ip_ban"},
-        {"kind": "timestamp"},
-    ],
-    ids=["503-not-executed", "429", "418", "timestamp"],
+    [{"kind": "http_error", "status": 503}, {"kind": "http_error", "status": 500}],
+    ids=["503-not-executed", "bare-500-not-executed"],
 )
-async def test_other_create_failures_are_unknown_and_resolve_to_nothing(
+async def test_a_5xx_not_executed_is_still_unknown_and_resolves_to_nothing(
     connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds, fault: dict
 ) -> None:
-    """The table says ambiguous; resolving by client id shows no order, nothing is lost."""
+    """Binance: on a 5xx the execution status is unknown; resolving by client id shows none."""
     cid = new_cid()
     request = await limit_order(connector, cid)
     sim.inject_fault(endpoint=ORDER, **fault)
@@ -90,12 +85,56 @@ async def test_other_create_failures_are_unknown_and_resolve_to_nothing(
     assert await connector.fetch_order("BTC/USDT", client_order_id=cid) is None
 
 
+@pytest.mark.parametrize(
+    ("fault", "expected", "retry_after"),
+    [
+        ({"kind": "rate_limit", "retry_after": 3}, ours.RateLimited, 3.0),
+        ({"kind": "ip_ban", "retry_after": 4}, ours.RateLimited, 4.0),
+        ({"kind": "timestamp"}, ours.ClockSkew, None),
+    ],
+    ids=["429", "418", "-1021"],
+)
+async def test_a_documented_refusal_of_a_create_is_refused_not_unknown(
+    connector: CcxtConnector,
+    sim: BinanceSimulator,
+    new_cid: OrderIds,
+    fault: dict,
+    expected: type,
+    retry_after: float | None,
+) -> None:
+    """Binance's own words: 429/418 refuse the request, -1021 is outside recvWindow. Nothing was
+    executed, so the create may be made again (under a new client id) after the wait."""
+    cid = new_cid()
+    request = await limit_order(connector, cid)
+    sim.inject_fault(endpoint=ORDER, **fault)
+    with pytest.raises(ours.RequestRefused) as excinfo:
+        await connector.create_order(request)
+    assert type(excinfo.value) is expected
+    assert excinfo.value.retry_after == retry_after
+    assert not isinstance(excinfo.value, ours.OrderOutcomeUnknown | ours.OrderRejected)
+    assert sim.create_request_count(cid) == 1
+    assert sim.orders(client_order_id=cid) == []
+
+
+async def test_a_create_refused_for_the_clock_resyncs_and_the_next_one_is_accepted(
+    connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds
+) -> None:
+    request = await limit_order(connector, new_cid())
+    sim.set_clock_offset(-20_000)  # our clock is 20 s ahead of the exchange's: a real -1021
+    with pytest.raises(ours.ClockSkew):
+        await connector.create_order(request)
+    assert len(sim.request_log("GET", "/api/v3/time")) == 1
+    again = await limit_order(connector, new_cid())
+    placed = await connector.create_order(again)
+    assert placed.client_order_id == again.client_order_id
+
+
 async def test_a_429_on_create_slows_the_key_down(
     connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds
 ) -> None:
     request = await limit_order(connector, new_cid())
     sim.inject_fault("rate_limit", endpoint=ORDER, retry_after=1)
-    with pytest.raises(ours.OrderOutcomeUnknown):
+    with pytest.raises(ours.RateLimited):
         await connector.create_order(request)
     [limited] = sim.request_log("POST", "/api/v3/order")
     await connector.fetch_open_orders("BTC/USDT")
@@ -299,7 +338,7 @@ async def test_no_secret_reaches_exceptions_or_logs(
     assert [type(e) for e in raised] == [
         ours.TemporaryExchangeError,
         ours.OrderOutcomeUnknown,
-        ours.TemporaryExchangeError,
+        ours.ClockSkew,
     ]
     texts = [str(e) for e in raised] + [r.getMessage() for r in caplog.records]
     assert any("api/v3/account?***" in text for text in texts)

@@ -1,7 +1,8 @@
 """A real worker process killed at each point of an order's placement, against the simulator in
 its own process. After another worker takes the bot over (the dead one's lease expires) and
-reconciles, there is exactly one exchange order per intended order, none sent twice, and every
-fill is recorded.
+reconciles, there is exactly one exchange order per intended order (the order killed before it was
+sent is concluded never placed and placed again under a new client order id), none sent twice,
+and every fill is recorded.
 
 The kill points (``AUTOGRID_TEST_KILL_POINT``, test-only) make the worker ``os._exit`` on its
 first order: after SUBMITTING is committed and before the create is sent; right after the
@@ -82,7 +83,8 @@ async def test_a_worker_killed_mid_placement_leaves_one_exchange_order_per_inten
             stack.tick(bot_id)
             rows = await orders_of(db, bot_id)
             done = all(r.status in ("open", "rejected") for r in rows)
-            return rows if done and len(rows) == LADDER else None  # type: ignore[return-value]
+            placed = sum(1 for r in rows if r.status == "open")
+            return rows if done and placed == LADDER else None  # type: ignore[return-value]
 
         await eventually(settled, stack, every=1.0)
         orders = await orders_of(db, bot_id)
@@ -97,10 +99,19 @@ async def test_a_worker_killed_mid_placement_leaves_one_exchange_order_per_inten
         assert history == ["new", "submitting", "unknown", ending]
         if point is KillPoint.BEFORE_SEND:
             # It may or may not have been sent as far as the survivor knew: looked up, not
-            # found past the grace window, concluded never placed. Nothing reached the exchange.
+            # found past the grace window, concluded never placed, and placed again under a
+            # new client order id. The first id never reached the exchange.
             assert (await orders_of(db, bot_id))[0].status == "rejected"
             assert counts.get(first.client_order_id, 0) == 0
-            assert len(mine_open) == LADDER - 1
+            [replacement] = [
+                o
+                for o in orders
+                if o.client_order_id not in {first.client_order_id}
+                and (o.intent or {}).get("replaces") == first.client_order_id
+            ]
+            assert replacement.status == "open"
+            assert (replacement.intent or {})["tag"] == (first.intent or {})["tag"]
+            assert len(mine_open) == LADDER
         else:
             assert len(mine_open) == LADDER
             assert counts[first.client_order_id] == 1

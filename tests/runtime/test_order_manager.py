@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from autogrid.core.db import Database
@@ -176,10 +177,11 @@ async def test_cancel_is_committed_before_it_is_sent_and_late_fills_are_kept(
 
 
 async def test_a_create_refused_before_sending_is_retried_under_a_new_client_id(
-    db: Database, manager: OrderManager, sim: BinanceSimulator
+    db: Database, manager: OrderManager, sim: BinanceSimulator, clock: Clock
 ) -> None:
-    """Our shared request budget refuses before anything leaves the process (a 429 from the
-    exchange itself would be ambiguous, and resolved by lookup instead)."""
+    """Our shared request budget refuses before anything leaves the process: the replacement
+    waits out its Retry-After (a 429 from Binance itself is the same refusal, see
+    test_refused_creates.py)."""
     order_id = await intend(db, manager)
     connector = manager.connector
     real_create = connector.create_order
@@ -197,7 +199,12 @@ async def test_a_create_refused_before_sending_is_retried_under_a_new_client_id(
     assert first.status == S.REJECTED
     assert replacement.status == S.NEW
     assert replacement.client_order_id != first.client_order_id
-    assert replacement.intent == {"tag": "B1", "attempt": 2, "replaces": first.client_order_id}
+    assert replacement.intent == {
+        "tag": "B1",
+        "attempt": 2,
+        "replaces": first.client_order_id,
+        "not_before": (clock.now + timedelta(seconds=1)).isoformat(),
+    }
     await manager.submit(replacement.id)
     assert (await order_by_id(db, replacement.id)).status == S.OPEN
     assert sim.create_request_count(first.client_order_id) == 0

@@ -18,6 +18,7 @@ from tests.exchange_sim import BinanceSimulator, make_ccxt_binance
 from tests.runtime.factories import (
     GRID_STRATEGY,
     SYMBOL,
+    Clock,
     bot_events,
     fills_of,
     load_bot,
@@ -69,6 +70,39 @@ async def test_stop_selling_the_base_sells_the_bots_position_at_market(
         o for o in await orders_of(db, bot_id) if (o.intent or {}).get("tag") == "STOPSELL"
     ]
     assert [o.status for o in stop_sell] == ["filled"]
+
+
+async def test_a_stop_sell_the_exchange_refused_is_placed_again_and_the_bot_stops_after_it(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    clock: Clock,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> None:
+    """A refused sell is placed again under a new client id; the stop waits for that one (it
+    once followed the refused order's id, stopped, and left the replacement unsent)."""
+    bot_id = await started(ctx, db, user_id, credential_id)
+    sim.set_price(SYMBOL, "98500")
+    await tick_bot(ctx, bot_id)
+    await request_stop(db, bot_id, sell_base=True)
+    # The sell's first create: 429, come back in a second.
+    sim.inject_fault("rate_limit", "POST /api/v3/order", retry_after=1)
+
+    for _ in range(4):
+        await tick_bot(ctx, bot_id)
+        clock.move(1)
+
+    assert (await load_bot(db, bot_id)).status == BotStatus.STOPPED
+    [market] = [o for o in sim.orders() if o.side == "SELL" and o.type == "MARKET"]
+    assert market.status == "FILLED" and market.executed_qty == D("0.00504")
+    stop_sell = [
+        o for o in await orders_of(db, bot_id) if (o.intent or {}).get("tag") == "STOPSELL"
+    ]
+    assert sorted(o.status for o in stop_sell) == ["filled", "rejected"]
+    assert (
+        market.client_order_id == next(o for o in stop_sell if o.status == "filled").client_order_id
+    )
 
 
 async def test_stop_without_cancelling_leaves_resting_orders(

@@ -25,8 +25,23 @@ class TemporaryExchangeError(ExchangeError):
         self.retry_after = retry_after
 
 
-class RateLimited(TemporaryExchangeError):
-    """429/418 or ccxt's DDoSProtection: everyone sharing the key must slow down."""
+class RequestRefused(TemporaryExchangeError):
+    """The request was refused and nothing was executed, for a reason that passes: it may be
+    made again after ``retry_after`` seconds (None: at once). Raised when the exchange's own
+    documentation says so (see ``ccxt/answers.py``), or when nothing left the process.
+
+    For a create this is not ``OrderRejected``: the order was never placed, and the same intent
+    is placed again under a new client order id once the cause allows.
+    """
+
+
+class RateLimited(RequestRefused):
+    """429/418 (Binance), or our shared request budget: everyone sharing the key must slow down."""
+
+
+class ClockSkew(RequestRefused):
+    """Binance -1021: the request's timestamp was outside recvWindow. The connector resynchronises
+    its clock with the exchange's, so the request can be made again at once."""
 
 
 class OrderOutcomeUnknown(ExchangeError):

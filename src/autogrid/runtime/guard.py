@@ -39,6 +39,7 @@ class TripCode:
     LOSS_LIMIT = "loss_limit"
     CONSECUTIVE_ERRORS = "consecutive_errors"
     KILL_SWITCH = "kill_switch"
+    ORDER_NOT_PLACED = "order_not_placed"
 
 
 def limits_of(bot: Bot) -> cb.BreakerLimits:
@@ -89,6 +90,18 @@ async def halt(session: AsyncSession, bot: Bot, reason: str) -> bool:
     await mark_halted(session, bot, reason[:2000])
     logger.warning("bot %s halted: %s", bot.id, reason)
     return True
+
+
+async def trip_for(session: AsyncSession, bot: Bot, reason: str, now: datetime) -> bool:
+    """Trip the breaker for a failure its own checks do not see (an intent the exchange kept
+    refusing, whose attempts ran out): the breaker state records it and the bot halts, like the
+    consecutive-errors limit. False if the bot's status cannot be halted."""
+    if not can_halt(bot):
+        return False
+    state = dict(bot.state or {})
+    state[BREAKER_STATE_KEY] = cb.trip(breaker_of(state), reason[:2000], now).to_dict()
+    bot.state = state
+    return await halt(session, bot, reason)
 
 
 def count_trip(code: str) -> None:

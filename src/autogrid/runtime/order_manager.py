@@ -11,6 +11,12 @@ triggers. Placement follows the sequence the state machine documents:
 4. its answer is written in a transaction of its own: acknowledged, rejected, or UNKNOWN when the
    outcome is ambiguous. An UNKNOWN order is settled only by looking its client order id up.
 
+No silent drop: an order that surely never executed (refused by the exchange for a reason that
+passes, or UNKNOWN and concluded "not found") is placed again under a new client order id, in
+the same transaction that retires the old one (``_replace``), so its tag never has two live
+orders and never none. A definitive rejection, and an intent that exhausted its attempts, are
+recorded as BotEvents; the latter also goes to the caller (``log.abandoned``), which halts the bot.
+
 Writes are optimistic (``orders.version``): a writer that lost a race reloads the row and applies
 its pure update again, so a late answer can never overwrite a newer state.
 """
@@ -21,7 +27,8 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,13 +37,18 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges import errors
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import ExchangeTrade, OrderRequest
-from autogrid.models import Order
+from autogrid.models import BotEvent, Order
 from autogrid.runtime import order_repository as repo
+from autogrid.runtime import scheduled_buy_repository as slots
 from autogrid.runtime.hooks import NO_HOOKS, KillPoint, RuntimeHooks
 from autogrid.runtime.order_values import (
+    ATTEMPT_KEY,
+    NOT_BEFORE_KEY,
+    REPLACES_KEY,
     fill_report_of,
     report_of,
     state_of,
+    tag_of,
 )
 from autogrid.runtime.order_writer import BotRef, Intent, OrderWriter, StaleOrder
 from autogrid.runtime.trade_scan import scan_history, scan_start
@@ -55,6 +67,7 @@ from autogrid.trading.orders import (
     on_cancel_acknowledged,
     on_cancel_failed_not_found,
     on_cancel_requested,
+    on_refused,
     on_rejected,
     on_restart,
     on_submit_started,
@@ -67,9 +80,13 @@ Step = Callable[[OrderState, set[str]], Outcome]
 Also = Callable[[AsyncSession, Order, Outcome], Awaitable[None]]
 
 _S = OrderStatus
-# A create refused before anything was sent is tried again under a new client order id, this
-# many times in all; then the strategy sees its order vanish.
-MAX_SUBMIT_ATTEMPTS = 3
+# An intent whose order surely never executed is placed again under a new client order id, this
+# many times in all (refusals are waited out first); then it is abandoned with a BotEvent and the
+# bot halts: an exchange that keeps refusing needs a human.
+MAX_SUBMIT_ATTEMPTS = 5
+ORDER_REPLACED_EVENT = "order_replaced"
+ORDER_REJECTED_EVENT = "order_rejected"
+ORDER_NOT_PLACED_EVENT = "order_not_placed"
 _WRITE_ATTEMPTS = 5
 
 
@@ -121,13 +138,17 @@ class OrderManager(OrderWriter):
                     )
                     outcome = step(state_of(order), trade_ids)
                     await self._write(session, order, outcome, now)
+                    created: list[Outcome] = []
+                    if outcome.replace_at is not None and outcome.transition is not None:
+                        replace_at = outcome.replace_at
+                        created = await self._replace(session, order, outcome, replace_at, now)
                     if also is not None:
                         await also(session, order, outcome)
                     if kill_at is not None:
                         self.hooks.kill(kill_at)
             except StaleOrder:
                 continue
-            self.count([outcome])
+            self.count([outcome, *created])
             return Applied(order, outcome)
         raise StaleOrder(str(order_id))
 
@@ -153,14 +174,18 @@ class OrderManager(OrderWriter):
         try:
             placed = await self.connector.create_order(request)
         except errors.TemporaryExchangeError as error:
-            # Nothing was sent (the connector's promise): retire this id, retry under a new one.
-            reason = f"not sent: {error}"
-            step, also = (lambda state, _: on_rejected(state, reason)), self._replace
+            # Nothing was executed (the connector's promise: not sent, or a refusal the exchange
+            # documents as such): retire this id; ``apply`` places the intent again under a new
+            # one once the wait the exchange asked for is over.
+            retry_at = self.clock() + timedelta(seconds=error.retry_after or 0)
+            verb = "refused" if isinstance(error, errors.RequestRefused) else "not sent"
+            reason = f"{verb}: {error}"[:200]
+            step = lambda state, _: on_refused(state, reason, retry_at)  # noqa: E731
         except errors.AuthenticationFailed as error:
             self.log.fatal = f"the exchange refused the API key: {error}"
             step = _rejected(str(error))
         except errors.OrderRejected as error:
-            step = _rejected(str(error))
+            step, also = _rejected(str(error)), self._record_rejection
         except errors.ExchangeError as error:  # unknown outcome, fatal, anything ambiguous
             step = _ambiguous(f"{type(error).__name__}: {error}")
         except Exception as error:
@@ -177,20 +202,87 @@ class OrderManager(OrderWriter):
         await self.follow_up(order_id, applied.outcome, report)
         return applied.outcome
 
-    async def _replace(self, session: AsyncSession, order: Order, outcome: Outcome) -> None:
-        """After a create that surely was not sent: the same intent under a new client id."""
-        if outcome.order.status != _S.REJECTED or outcome.transition is None:
-            return
+    async def _replace(
+        self,
+        session: AsyncSession,
+        order: Order,
+        outcome: Outcome,
+        replace_at: datetime,
+        now: datetime,
+    ) -> list[Outcome]:
+        """The pure core says this order never executed and the cause passes
+        (at ``replace_at``): the same intent as a NEW order under a new client order id,
+        sent at ``replace_at``, in the transaction that retires the old one; or, attempts
+        exhausted, the reason recorded for the owner."""
         intent = dict(order.intent or {})
-        attempt = int(intent.get("attempt", 1)) + 1
-        if attempt > MAX_SUBMIT_ATTEMPTS or intent.get("cancel_wanted"):
-            return
+        if intent.get("cancel_wanted"):
+            return []  # withdrawn by the strategy meanwhile: nothing is wanted any more
+        tag = tag_of(order)
+        reason = outcome.order.error or (outcome.transition.reason if outcome.transition else "")
+        attempt = int(intent.get(ATTEMPT_KEY, 1)) + 1
+        data: dict[str, Any] = {"tag": tag, "client_order_id": order.client_order_id}
+        if not self.bot.places_orders:
+            message = f"order {tag} {reason}; not placed again: the bot is not running"
+            self._bot_event(session, ORDER_NOT_PLACED_EVENT, message, data, now)
+            return []
+        if attempt > MAX_SUBMIT_ATTEMPTS:
+            message = f"order {tag} not placed after {attempt - 1} attempts, last: {reason}"
+            self._bot_event(session, ORDER_NOT_PLACED_EVENT, message, data, now)
+            self.log.abandoned.append(message)
+            return []
+        twins = [
+            o
+            for o in await repo.live_orders(session, self.bot.bot_id)
+            if o.id != order.id and tag is not None and tag_of(o) == tag
+        ]
+        if twins:
+            # Never two live orders for one tag: it was placed again some other way.
+            logger.warning("bot %s: tag %s is live again; no replacement", self.bot.bot_id, tag)
+            return []
         state = outcome.order
-        again = Intent(str(intent.get("tag")), state.side, state.type, state.amount, state.price)
+        again = Intent(str(tag), state.side, state.type, state.amount, state.price)
         extra = {k: v for k, v in intent.items() if k != "tag"}
-        extra.update(attempt=attempt, replaces=order.client_order_id)
-        _, created = self.add_order(session, again, self.clock(), **extra)
-        self.count(created)
+        extra[ATTEMPT_KEY] = attempt
+        extra[REPLACES_KEY] = order.client_order_id
+        extra.pop(NOT_BEFORE_KEY, None)
+        if replace_at > now:
+            extra[NOT_BEFORE_KEY] = replace_at.isoformat()
+        placed, created = self.add_order(session, again, now, **extra)
+        await session.flush()  # the new row exists before a recurring-buy slot points at it
+        await slots.relink_order(session, order.id, placed.id)
+        data.update(attempt=attempt, replacement=placed.client_order_id)
+        when = f" after {replace_at.isoformat()}" if NOT_BEFORE_KEY in extra else ""
+        message = f"order {tag} {reason}; placed again{when} (attempt {attempt})"
+        self._bot_event(session, ORDER_REPLACED_EVENT, message, data, now)
+        return created
+
+    async def _record_rejection(
+        self, session: AsyncSession, order: Order, outcome: Outcome
+    ) -> None:
+        """A definitive rejection ends the intent: the strategy sees its order vanish, the owner
+        reads why."""
+        if outcome.transition is None:
+            return
+        tag = tag_of(order)
+        message = f"order {tag} rejected by the exchange: {outcome.order.error or ''}"
+        data = {"tag": tag, "client_order_id": order.client_order_id}
+        self._bot_event(session, ORDER_REJECTED_EVENT, message, data, self.clock())
+
+    def _bot_event(
+        self, session: AsyncSession, kind: str, message: str, data: dict[str, Any], now: datetime
+    ) -> None:
+        logger.warning("bot %s %s: %s", self.bot.bot_id, kind, message)
+        repo.add_bot_event(
+            session,
+            BotEvent(
+                id=uuid.uuid4(),
+                bot_id=self.bot.bot_id,
+                kind=kind,
+                message=message[:2000],
+                data=data,
+                created_at=now,
+            ),
+        )
 
     # --- cancelling -----------------------------------------------------------------------
 

@@ -127,6 +127,22 @@ async def known_client_order_ids(session: AsyncSession, candidates: Collection[s
     return set(rows.all())
 
 
+async def rejected_order_ids(
+    session: AsyncSession, bot_id: uuid.UUID, client_ids: Collection[str]
+) -> dict[str, uuid.UUID]:
+    """This bot's REJECTED orders among ``client_ids`` (client order id -> row id)."""
+    if not client_ids:
+        return {}
+    rows = await session.execute(
+        select(Order.client_order_id, Order.id).where(
+            Order.bot_id == bot_id,
+            Order.status == "rejected",
+            Order.client_order_id.in_(list(client_ids)),
+        )
+    )
+    return {client_id: order_id for client_id, order_id in rows.all()}
+
+
 async def order_ids_by_client_id(
     session: AsyncSession, bot_id: uuid.UUID, client_ids: Collection[str]
 ) -> dict[str, uuid.UUID]:

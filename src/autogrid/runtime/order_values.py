@@ -65,6 +65,24 @@ def tag_of(order: OrderView) -> str | None:
     return str(tag) if tag is not None else None
 
 
+# Keys of ``orders.intent`` besides the tag, written when a refused or never-placed order is
+# placed again: which try this is, the client id it replaces, and when it may be sent.
+ATTEMPT_KEY = "attempt"
+REPLACES_KEY = "replaces"
+NOT_BEFORE_KEY = "not_before"
+
+
+def not_before(order: OrderView) -> datetime | None:
+    """When a replacement may be sent (after a rate limit's Retry-After); None: at once."""
+    value = (order.intent or {}).get(NOT_BEFORE_KEY)
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def is_due(order: OrderView, now: datetime) -> bool:
+    due = not_before(order)
+    return due is None or due <= now
+
+
 def state_of(order: Order) -> OrderState:
     return OrderState(
         client_order_id=order.client_order_id,

@@ -46,6 +46,9 @@ class BotRef:
     symbol: str
     # Replayed prices: trade times are replay times, unrelated to our clock.
     replay: bool = False
+    # The bot still wants its orders (not stopping, stopped or failed): an order that never
+    # executed is placed again. Otherwise only the reason is recorded.
+    places_orders: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +64,14 @@ class Intent:
 
 @dataclass(slots=True)
 class ManagerLog:
-    """What the caller reports on after a run: definitive refusals of a key, new fills."""
+    """What the caller reports on after a run: definitive refusals of a key, new fills, intents
+    abandoned."""
 
     fatal: str | None = None
     fills: int = 0
     transitions: list[str] = field(default_factory=list)
+    # Intents given up after their last attempt (also BotEvents): the bot must not run on.
+    abandoned: list[str] = field(default_factory=list)
 
 
 class OrderWriter:

@@ -8,10 +8,14 @@
    more filled than we applied has its trades fetched; an order no longer listed is looked up to
    learn how it ended (fills included). Nothing terminal is ever invented;
 4. with ``full``: the exchange's open orders the database has never seen are returned, to be
-   reported (never cancelled: they may be the user's own).
+   reported (never cancelled: they may be the user's own);
+5. an open order of ours that we had concluded never placed ("not found" past the grace window,
+   and placed again since) is a twin of its replacement: recorded (an ``order_anomaly`` event,
+   its fills applied) and cancelled, so a tag never keeps two live orders.
 
 ``execute_pending`` sends what earlier transactions committed: cancels first (they free funds),
-then the NEW orders.
+then the NEW orders that are due (a replacement waits out the refusal it replaces), and then the
+replacements those sends created, if already due (a clock resynchronised, say).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from autogrid.exchanges.types import ExchangeOrder
 from autogrid.models import BotEvent
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import repository as bot_repo
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_values import OrderView, report_of
+from autogrid.runtime.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
+from autogrid.runtime.order_values import OrderView, is_due, report_of
 from autogrid.trading.orders import ACKNOWLEDGED_LIVE_STATUSES, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -101,10 +105,41 @@ async def sync_orders(
             await manager.look_up(order.id)  # no longer open: learn how it ended
         elif seen_open.filled != order.filled or order.status == _S.PENDING_CANCEL:
             await manager.apply_report(order.id, report_of(seen_open))
+    await _cancel_revived(manager, listed, rows)
     result.live = await fresh(manager, rows, seen)
     if full:
         result.unknown_exchange_orders = await _strangers(manager, listed)
     return result
+
+
+async def _cancel_revived(
+    manager: OrderManager, listed: Sequence[ExchangeOrder], rows: Sequence[OrderView]
+) -> None:
+    """Open on the exchange, REJECTED for us: an order that appeared after the grace window."""
+    ours = {o.client_order_id for o in rows}
+    others: dict[str, ExchangeOrder] = {}
+    for listed_order in listed:
+        client_id = listed_order.client_order_id
+        if client_id is not None and client_id not in ours:
+            others[client_id] = listed_order
+    if not others:
+        return
+    async with manager.database.session_scope() as session:
+        revived = await repo.rejected_order_ids(session, manager.bot.bot_id, list(others))
+    for client_id, order_id in revived.items():
+        twin = others[client_id]
+        logger.warning(
+            "bot %s: %s found open after it was concluded never placed: cancelling",
+            manager.bot.bot_id,
+            client_id,
+        )
+        await manager.apply_report(order_id, report_of(twin))  # the anomaly event, its fills
+        try:
+            await manager.connector.cancel_order(
+                manager.bot.symbol, exchange_order_id=twin.exchange_order_id
+            )
+        except errors.ExchangeError as error:
+            logger.info("cancel of revived %s failed (%s): retried next time", client_id, error)
 
 
 async def _strangers(manager: OrderManager, listed: Sequence[ExchangeOrder]) -> list[str]:
@@ -128,9 +163,17 @@ async def execute_pending(
             "cancel_wanted"
         ):
             await manager.request_cancel(order.id)
-    for order in rows:
-        if order.status == _S.NEW:
+    tried: set[uuid.UUID] = set()
+    for _ in range(MAX_SUBMIT_ATTEMPTS):
+        now = manager.clock()
+        due = [o for o in rows if o.status == _S.NEW and o.id not in tried and is_due(o, now)]
+        if not due:
+            break
+        for order in due:
+            tried.add(order.id)
             await manager.submit(order.id)
+        rows = await fresh(manager, rows, seen)
+        seen = manager.writes
     return await fresh(manager, rows, seen)
 
 

@@ -50,6 +50,13 @@ async def link_order(session: AsyncSession, row_id: uuid.UUID, order_id: uuid.UU
     )
 
 
+async def relink_order(session: AsyncSession, old_id: uuid.UUID, new_id: uuid.UUID) -> None:
+    """A slot's buy, refused or never placed, was placed again as a new order: follow it."""
+    await session.execute(
+        update(ScheduledBuy).where(ScheduledBuy.order_id == old_id).values(order_id=new_id)
+    )
+
+
 async def slots_of(
     session: AsyncSession, bot_id: uuid.UUID, limit: int = 100
 ) -> Sequence[ScheduledBuy]:

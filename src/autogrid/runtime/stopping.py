@@ -9,7 +9,6 @@ is confirmed (an order in flight is first resolved, then cancelled) and the sale
 from __future__ import annotations
 
 import logging
-import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from autogrid.runtime.order_writer import Intent
 from autogrid.runtime.reconcile import execute_pending, load_live
 from autogrid.runtime.stats import Ledger
 from autogrid.trading import breaker as cb
-from autogrid.trading.orders import OrderStatus, Outcome, is_terminal
+from autogrid.trading.orders import OrderStatus, Outcome
 
 if TYPE_CHECKING:
     from autogrid.runtime.tick import BotTick
@@ -79,9 +78,9 @@ async def sell_base(tick: BotTick) -> bool:
     bot = await tick.reload()
     saved: dict[str, Any] = (bot.state or {}).get(STOP_SELL_KEY) or {}
     if saved.get("order_id"):
-        async with tick.database.session_scope() as session:
-            order = await repo.get_order(session, uuid.UUID(saved["order_id"]))
-        if order is None or is_terminal(_S(order.status)):
+        # Followed by its tag, not its id: a sell the exchange refused is placed again under a
+        # new client order id (order_manager._replace), and the stop waits for that one.
+        if not any(tag_of(o) == STOP_SELL_TAG for o in await load_live(manager)):
             return True
         await execute_pending(manager)
         return False

@@ -38,10 +38,18 @@ from autogrid.runtime.connectors import Venue, VenueUnavailable, ensure_paper_ac
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.deciding import Decider, Moment
 from autogrid.runtime.decision import STRATEGY_KEY
-from autogrid.runtime.guard import can_halt, cancels_on_trip, count_trip, fail, halt
+from autogrid.runtime.guard import (
+    TripCode,
+    can_halt,
+    cancels_on_trip,
+    count_trip,
+    fail,
+    halt,
+    trip_for,
+)
 from autogrid.runtime.lease import Lease, LeaseLost
 from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_values import OrderView
+from autogrid.runtime.order_values import OrderView, not_before
 from autogrid.runtime.order_writer import BotRef
 from autogrid.runtime.paper_steps import step_live_paper, step_replay
 from autogrid.runtime.reconcile import (
@@ -111,6 +119,9 @@ async def tick_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> TickResult:
         ctx.hooks.trace("end", ctx.owner, bot_id)
         if tick.manager is not None and tick.manager.log.fatal:
             await tick.fail(tick.manager.log.fatal)  # a create refused for the key itself
+        elif tick.manager is not None and tick.manager.log.abandoned:
+            # An intent the exchange kept refusing: the bot cannot do what it is asked.
+            await tick.trip(tick.manager.log.abandoned[0], TripCode.ORDER_NOT_PLACED)
         await tick.wrap_up()
         if tick.bot_type is not None:
             BOT_TICK_SECONDS.labels(tick.bot_type).observe(time.perf_counter() - started)
@@ -209,7 +220,16 @@ class BotTick:
         except VenueUnavailable as error:
             await self.fail(str(error))
             raise TickAborted(str(error)) from None
-        ref = BotRef(bot.id, bot.user_id, bot.exchange, bot.symbol, replay=self.venue.replay)
+        ref = BotRef(
+            bot.id,
+            bot.user_id,
+            bot.exchange,
+            bot.symbol,
+            replay=self.venue.replay,
+            # A stopped or failed bot (its periodic reconciliation) wants nothing placed again;
+            # a stopping one wants its stop sell (the other NEW orders are withdrawn).
+            places_orders=bot.status in TICKING_STATUSES,
+        )
         self.manager = OrderManager(
             self.database,
             self.venue.connector,
@@ -336,15 +356,28 @@ class BotTick:
         self.set_live(await execute_pending(self.orders, await self.current_live()))
 
     def schedule_unknown_checks(self) -> None:
-        """Tick again when an in-flight order is due for its next lookup."""
+        """Tick again when an in-flight order is due for its next lookup, or a replacement for
+        an order the exchange refused may be sent."""
         if any(order.status == OrderStatus.UNKNOWN for order in self.live):
             self.soon(timedelta(seconds=self.ctx.options.policy.spacing_seconds))
+        now = self.ctx.clock()
+        for order in self.live:
+            due = not_before(order) if order.status == OrderStatus.NEW else None
+            if due is not None:
+                self.soon(max(due - now, timedelta(0)))
 
     async def halt(self, reason: str, code: str) -> None:
         async with self.database.session_scope() as session:
             bot = await repository.lock_bot(session, self.bot_id)
             halted = bot is not None and await halt(session, bot, reason)
         if halted:
+            count_trip(code)
+
+    async def trip(self, reason: str, code: str) -> None:
+        async with self.database.session_scope() as session:
+            bot = await repository.lock_bot(session, self.bot_id)
+            tripped = bot is not None and await trip_for(session, bot, reason, self.ctx.clock())
+        if tripped:
             count_trip(code)
 
     async def fail(self, message: str) -> None:

@@ -95,6 +95,7 @@ def test_not_found_after_grace_and_spaced_checks_is_rejected_and_retires_the_id(
     assert outcome.order.status == S.REJECTED
     assert outcome.order.unknown_checks == 4
     assert outcome.requires_new_client_order_id
+    assert outcome.replace_at == T0 + timedelta(seconds=30)  # placed again at once
     assert outcome.transition is not None
     assert outcome.transition.reason == "not found after 4 lookups over 30s"
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,7 @@ from autogrid.trading.orders import (
     on_acknowledged,
     on_ambiguous,
     on_denied,
+    on_refused,
     on_rejected,
     on_restart,
     on_submit_started,
@@ -98,6 +100,37 @@ def test_a_definitive_rejection_retires_the_client_order_id() -> None:
     assert outcome.requires_new_client_order_id
     again = on_rejected(outcome.order, "insufficient funds")
     assert again.order == outcome.order and again.transition is None
+
+
+def test_a_definitive_rejection_asks_for_no_replacement() -> None:
+    """The strategy hears of it; placing the same order again would be refused again."""
+    assert on_rejected(order(S.SUBMITTING), "insufficient funds").replace_at is None
+
+
+def test_a_refused_create_is_retired_and_placed_again_after_the_wait() -> None:
+    retry_at = T0 + timedelta(seconds=7)
+    outcome = on_refused(order(S.SUBMITTING), "refused: 429", retry_at)
+    assert outcome.order.status == S.REJECTED and outcome.order.error == "refused: 429"
+    assert outcome.requires_new_client_order_id
+    assert outcome.replace_at == retry_at
+    assert outcome.transition is not None
+    # A repeat (a redelivered answer) changes nothing and asks for no second replacement.
+    again = on_refused(outcome.order, "refused: 429", retry_at)
+    assert again.transition is None and again.replace_at is None
+
+
+def test_a_refusal_after_the_order_proved_to_exist_asks_for_no_replacement() -> None:
+    start = order(S.OPEN)
+    outcome = on_refused(start, "refused: 429", T0)
+    assert outcome.order == start and outcome.replace_at is None
+    assert not outcome.requires_new_client_order_id
+    assert [a.kind for a in outcome.anomalies] == [AnomalyKind.REPORT_CONTRADICTS_STATE]
+
+
+@pytest.mark.parametrize("never_sent", [S.NEW, S.DENIED])
+def test_an_unsent_order_cannot_be_refused(never_sent: S) -> None:
+    with pytest.raises(IllegalTransition):
+        on_refused(order(never_sent), "refused", T0)
 
 
 def test_a_rejection_after_the_order_proved_to_exist_is_flagged_not_applied() -> None:

@@ -172,8 +172,9 @@ class CcxtConnector:
                 trace=trace,
                 secrets=self._secrets,
                 context=f"{self.exchange_id} {what}",
+                exchange=self.exchange_id,
             )
-            clock_skew = is_clock_skew(error)
+            clock_skew = is_clock_skew(error, trace, self.exchange_id)
             rate_limited = is_rate_limit(error, trace) or isinstance(failure, ours.RateLimited)
         finally:
             current_trace.reset(token)
@@ -294,8 +295,9 @@ class CcxtConnector:
     # ----------------------------------------------------------------------- orders
 
     async def create_order(self, request: OrderRequest) -> ExchangeOrder:
-        """Send once. Ambiguity raises OrderOutcomeUnknown; TemporaryExchangeError (incl.
-        RateLimited) is raised only when nothing was sent, so the order surely does not exist."""
+        """Send once. Ambiguity raises OrderOutcomeUnknown. TemporaryExchangeError means the order
+        surely does not exist: nothing was sent, or (RequestRefused: RateLimited, ClockSkew) the
+        exchange documents the answer as "not executed"; the clock is resynchronised already."""
         await self.market(request.symbol)  # markets loaded first: the create call is one request
         amount = _exact_float(request.amount, "amount")
         price = _exact_float(request.price, "price") if request.price is not None else None

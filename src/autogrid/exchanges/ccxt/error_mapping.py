@@ -4,16 +4,19 @@ The decision depends on what was being done:
 
 - a read (``READ``): definitive errors map by class, network trouble and 5xx are temporary (the
   caller may retry), anything else is fatal;
-- an order create or cancel (``CREATE``/``CANCEL``): once a request has left the process, anything
-  that is not a definitive answer from the exchange (network errors, bad or empty responses, 5xx,
-  rate limits, *and* any error we do not recognise) is ``OrderOutcomeUnknown``: the order may exist.
-  The order manager resolves it by client order id; nothing here ever retries a create.
+- an order create or cancel (``CREATE``/``CANCEL``): once a request has left the process, what
+  the answer means comes from the exchange's own table (answers.py): a refusal the exchange
+  documents as "not executed" is ``RateLimited``/``ClockSkew`` (placed again under a new client
+  order id), a definitive answer maps by class, and anything else (network errors, bad or empty
+  responses, 5xx, *and* any error we do not recognise) is ``OrderOutcomeUnknown``: the order may
+  exist. The order manager resolves it by client order id; nothing here ever retries a create.
 
 Messages are scrubbed (signed URLs, keys, the credential's own strings) before they are stored.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +24,7 @@ from enum import StrEnum
 import ccxt
 
 from autogrid.exchanges import errors as ours
+from autogrid.exchanges.ccxt.answers import CreateAnswer, table_for
 from autogrid.exchanges.scrub import scrub_message
 
 # Binance answers a repeated newClientOrderId with -2010 "Duplicate order sent.", which ccxt
@@ -45,6 +49,20 @@ class HttpTrace:
     requests_sent: int = 0
     status: int | None = None
     retry_after: float | None = None
+    # The exchange's own error code from an error answer's body (Binance: {"code": -1021, ...}).
+    code: str | None = None
+
+
+def parse_error_code(body: object) -> str | None:
+    """``code`` from a JSON error body like Binance's ``{"code": -1021, "msg": "..."}``."""
+    if not isinstance(body, str) or not body.lstrip().startswith("{"):
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    return str(code) if isinstance(code, int | str) and not isinstance(code, bool) else None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -101,8 +119,10 @@ def map_ccxt_error(
     trace: HttpTrace | None = None,
     secrets: Iterable[str] = (),
     context: str = "",
+    exchange: str = "",
 ) -> ours.ExchangeError:
-    """Our exception for ``error``; our own exceptions (e.g. from the budget) pass through."""
+    """Our exception for ``error``; our own exceptions (e.g. from the budget) pass through.
+    ``exchange`` picks the table of documented answers (answers.py) for sent creates/cancels."""
     if isinstance(error, ours.ExchangeError):
         return error
     prefix = f"{context}: " if context else ""
@@ -111,22 +131,49 @@ def map_ccxt_error(
     definitive = _definitive(error, operation, message)
 
     sent = trace is None or trace.requests_sent > 0
-    server_error = trace is not None and trace.status is not None and trace.status >= 500
     if operation is not Operation.READ and sent:
-        # Binance: on 5xx "do NOT treat this as a failure", whatever the body says.
-        if definitive is not None and not server_error:
-            return definitive
-        return ours.OrderOutcomeUnknown(message)
+        return _sent_order_answer(error, definitive, message, trace, exchange)
 
     if definitive is not None:
         return definitive
     if is_rate_limit(error, trace):
         return ours.RateLimited(message, retry_after=retry_after)
+    if is_clock_skew(error, trace, exchange):
+        return ours.ClockSkew(message)
     if _is_temporary(error, trace):
         return ours.TemporaryExchangeError(message, retry_after=retry_after)
     return ours.FatalExchangeError(message)
 
 
-def is_clock_skew(error: BaseException) -> bool:
+def _sent_order_answer(
+    error: BaseException,
+    definitive: ours.ExchangeError | None,
+    message: str,
+    trace: HttpTrace | None,
+    exchange: str,
+) -> ours.ExchangeError:
+    """A create or cancel that left the process: what the exchange's answer means."""
+    table = table_for(exchange)
+    answer = (
+        table.create_answer(trace.status, trace.code)
+        if trace is not None
+        else CreateAnswer.UNKNOWN  # no trace: we cannot know what came back
+    )
+    if answer is CreateAnswer.RATE_LIMITED:
+        return ours.RateLimited(message, retry_after=trace.retry_after if trace else None)
+    if answer is CreateAnswer.CLOCK_SKEW:
+        return ours.ClockSkew(message)
+    if answer is CreateAnswer.ANSWERED:
+        if definitive is not None:
+            return definitive
+        if table.client_errors_refuse:
+            # Documented: a 4xx is the sender's issue, nothing was executed.
+            return ours.OrderRejected(message)
+    return ours.OrderOutcomeUnknown(message)
+
+
+def is_clock_skew(error: BaseException, trace: HttpTrace | None = None, exchange: str = "") -> bool:
     """Binance -1021 and friends: our clock is off; resynchronising it fixes the next request."""
-    return isinstance(error, ccxt.InvalidNonce)
+    if isinstance(error, ccxt.InvalidNonce) and not isinstance(error, ccxt.ChecksumError):
+        return True  # (ccxt files its order-book checksum errors under InvalidNonce)
+    return trace is not None and trace.code in table_for(exchange).clock_codes

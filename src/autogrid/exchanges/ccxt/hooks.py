@@ -4,7 +4,7 @@ ccxt funnels every REST request through ``throttle(cost)`` then ``fetch(url, ...
 every response to ``on_rest_response``. Overriding those three is enough to
 - spend the shared budget with ccxt's own per-endpoint weights,
 - count the requests that actually left the process (a create that never left is not ambiguous),
-- see the HTTP status and Retry-After header that ccxt's exceptions do not carry.
+- see the HTTP status, Retry-After header and error code that ccxt's exceptions do not carry.
 The trace lives in a context variable, so concurrent calls on one instance never mix theirs.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from autogrid.exchanges.budget import RequestBudget
-from autogrid.exchanges.ccxt.error_mapping import HttpTrace, parse_retry_after
+from autogrid.exchanges.ccxt.error_mapping import HttpTrace, parse_error_code, parse_retry_after
 
 current_trace: ContextVar[HttpTrace | None] = ContextVar("autogrid_ccxt_trace", default=None)
 
@@ -66,6 +66,8 @@ def hooked_exchange_class(exchange_id: str) -> type[Any]:
         if trace is not None:
             trace.status = int(code) if code is not None else None
             trace.retry_after = parse_retry_after(_header(response_headers, "retry-after"))
+            if trace.status is not None and trace.status >= 400:
+                trace.code = parse_error_code(response_body)
         return base.on_rest_response(
             self,
             code,

@@ -2,9 +2,10 @@
 
 A just-created order can be "not found" for a few seconds (eventual consistency), so "not found"
 counts only after enough spaced lookups *and* a grace window since submission. Then, and only
-then, the order is concluded never placed (REJECTED) and its client order id retired: a
-replacement must be a new order with a new id, because Binance accepts a repeated
-``newClientOrderId`` once the first order is no longer open, so resending could trade twice.
+then, the order is concluded never placed (REJECTED) and its client order id retired: the
+replacement the caller places (``replace_at``) is a new order with a new id, because Binance
+accepts a repeated ``newClientOrderId`` once the first order is no longer open, so resending
+could trade twice.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def resolve_unknown(
     ``unknown_checks + 1`` and ``next_check_at`` while fewer than ``max_checks`` counted lookups
     were made or the grace window is still open; a lookup sooner than ``spacing`` after the last
     counted one is not counted. After both are exhausted: REJECTED with
-    ``requires_new_client_order_id``.
+    ``requires_new_client_order_id``, and the intent is placed again at once (``replace_at``).
     """
     if order.status != OrderStatus.UNKNOWN:
         raise IllegalTransition(order.status, None, "only an UNKNOWN order is resolved")
@@ -93,7 +94,9 @@ def resolve_unknown(
             last_checked_at=now,
             error=reason,
         )
-        return Outcome(order=updated, transition=transition, requires_new_client_order_id=True)
+        return Outcome(
+            order=updated, transition=transition, requires_new_client_order_id=True, replace_at=now
+        )
     retry_at = now + policy.spacing
     if checks >= policy.max_checks:
         retry_at = max(retry_at, grace_ends)

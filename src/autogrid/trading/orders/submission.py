@@ -2,12 +2,13 @@
 
 The sequence the order manager follows, each step committed before the next:
 ``new_order`` (row + client order id) -> ``on_submit_started`` (SUBMITTING) -> the network call
--> ``on_acknowledged`` | ``on_rejected`` | ``on_ambiguous``. After a crash, ``on_restart`` turns a
-SUBMITTING order into UNKNOWN, which only ``resolve_unknown`` can settle.
+-> ``on_acknowledged`` | ``on_rejected`` | ``on_refused`` | ``on_ambiguous``. After a crash,
+``on_restart`` turns a SUBMITTING order into UNKNOWN, which only ``resolve_unknown`` can settle.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -116,6 +117,18 @@ def on_rejected(order: OrderState, reason: str) -> Outcome:
         return Outcome(order=order, anomalies=(anomaly,))
     updated, transition = change(order, _S.REJECTED, reason, error=reason)
     return Outcome(order=updated, transition=transition, requires_new_client_order_id=True)
+
+
+def on_refused(order: OrderState, reason: str, retry_at: datetime) -> Outcome:
+    """The create surely did not execute, for a reason that passes: nothing was sent, or the
+    exchange refused it (a rate limit, our clock outside its window) and documents that refusal
+    as "not executed". SUBMITTING -> REJECTED like ``on_rejected``, and the intent is to be
+    placed again under a new client order id at ``retry_at`` (``replace_at``). Repeats and
+    contradictions are handled as ``on_rejected`` does, and ask for no second replacement."""
+    outcome = on_rejected(order, reason)
+    if outcome.transition is None:
+        return replace(outcome, requires_new_client_order_id=False)
+    return replace(outcome, replace_at=retry_at)
 
 
 def on_ambiguous(order: OrderState, reason: str) -> Outcome:

@@ -101,8 +101,6 @@ class FillReport:
             )
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class ExchangeOrderReport:
     """What the exchange says about one order (create response, lookup, cancel response, push)."""
@@ -177,6 +175,10 @@ class Outcome:
     # The order is dead without ever having been placed as far as we can tell. Its client order id
     # must never be sent again; a replacement is a new order with a new client order id.
     requires_new_client_order_id: bool = False
+    # ...and the cause passes (a refusal to wait out, "not found" after the grace window): place
+    # the same intent again, under a new client order id, at (or after) this time. None after a
+    # definitive rejection, which the strategy hears of instead.
+    replace_at: datetime | None = None
 
     @property
     def needs_trade_fetch(self) -> bool:
