@@ -7,7 +7,9 @@ next candle. So a paper replay bot makes exactly the trades a backtest over the 
 makes. Quiet candles (no fill, no wake condition, no order that vanished) skip the decision, as
 the backtest's skip-ahead does: the strategy contract promises that deciding would change nothing.
 
-A live-priced paper account is advanced to the wall clock once per tick instead.
+A live-priced paper account is advanced to the wall clock once per tick instead, and so is any
+paper account while its bot is stopping: no decision is taken any more, but the orders still on
+its book (the stop's market sell above all) fill as the exchange's clock moves on.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ async def step_replay(
     return steps
 
 
-async def step_live_paper(paper: PaperExchange, manager: OrderManager) -> int:
-    """Match the live-priced paper account up to now and record its trades."""
+async def catch_up(paper: PaperExchange, manager: OrderManager) -> int:
+    """Match the paper account up to its price source's now (the wall clock for live prices,
+    the replay clock for a replay) and record its trades: a live-priced bot's every tick, and
+    every paper bot's while it is stopping."""
     return await apply_trades(manager, await paper.advance())

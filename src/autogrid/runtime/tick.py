@@ -43,7 +43,7 @@ from autogrid.runtime.lease import Lease, LeaseLost
 from autogrid.runtime.order_manager import OrderManager
 from autogrid.runtime.order_values import OrderView
 from autogrid.runtime.order_writer import BotRef
-from autogrid.runtime.paper_steps import step_live_paper, step_replay
+from autogrid.runtime.paper_steps import catch_up, step_replay
 from autogrid.runtime.reconcile import (
     execute_pending,
     load_live,
@@ -312,7 +312,7 @@ class BotTick:
                 await decider.note_price((await venue.paper.fetch_ticker(symbol)).last)
             return
         if venue.paper is not None:
-            await step_live_paper(venue.paper, self.orders)
+            await catch_up(venue.paper, self.orders)
         ticker = await venue.connector.fetch_ticker(symbol)
         await decider.note_price(ticker.last)
         await decider.decide_if_needed(_at(self.ctx.clock(), ticker.last))
