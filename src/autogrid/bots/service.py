@@ -232,6 +232,12 @@ async def update_bot(
 async def delete_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> None:
     """Delete a stopped bot with its orders, fills, events and metrics (a hard delete)."""
     bot = await get_bot(session, user, bot_id, for_update=True)
+    if bot.status == BotStatus.STOPPING:
+        raise BotStatusConflict(
+            "the bot is still stopping: delete it once it is stopped (a stop sent again may "
+            "ask for less, e.g. without sell_base)",
+            bot,
+        )
     if bot.status not in EDITABLE_STATUSES:
         raise BotStatusConflict("stop the bot before deleting it", bot)
     unresolved = await repository.count_orders(session, bot.id, _UNRESOLVED_ORDER_STATUSES)
@@ -320,7 +326,8 @@ async def stop_bot(
     cancel_orders: bool = True,
     sell_base: bool = False,
 ) -> BotTransition:
-    """Ask the runtime to stop; the options wait for it in ``bot.state["stop_request"]``."""
+    """Ask the runtime to stop; the options wait for it in ``bot.state["stop_request"]``.
+    A bot already stopping takes the new options (the last request wins) and is woken again."""
     if sell_base and not cancel_orders:
         raise invalid("sell_base needs cancel_orders: open sells hold the base", "sell_base")
     bot = await get_bot(session, user, bot_id, for_update=True)
