@@ -29,9 +29,7 @@ D = Decimal
 
 
 @pytest.fixture
-async def replay_stack(
-    settings: Settings, app: FastAPI, tmp_path: Path
-) -> AsyncIterator[Stack]:
+async def replay_stack(settings: Settings, app: FastAPI, tmp_path: Path) -> AsyncIterator[Stack]:
     async with worker_stack(settings, app, tmp_path) as stack:
         yield stack
 
