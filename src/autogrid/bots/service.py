@@ -40,7 +40,7 @@ from autogrid.bots.schemas import (
     stored_config,
     strategy_data,
 )
-from autogrid.bots.validation import BotDraft, invalid, validate_draft
+from autogrid.bots.validation import BotDraft, check_replay_start, invalid, validate_draft
 from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
@@ -289,7 +289,7 @@ async def start_bot(
     session: AsyncSession, user: User, bot_id: uuid.UUID, exchange: ExchangeAccess | None = None
 ) -> BotTransition:
     """stopped -> starting. A live DCA bot's balance is read first (``exchange`` is required
-    for one): a refusal leaves the bot untouched."""
+    for one), a replay bot's candles are looked for: a refusal leaves the bot untouched."""
     bot = await get_bot(session, user, bot_id, for_update=True)
     target = _next(bot, BotAction.START)
     if bot.mode == BotMode.LIVE and bot.credential_id is None:
@@ -301,6 +301,7 @@ async def start_bot(
             f"the circuit breaker is tripped ({bot.breaker_reason}): reset it before starting",
             bot,
         )
+    await check_replay_start(session, bot)
     await check_start_funds(session, bot, exchange)
     now = utcnow()
     bot.status = target
