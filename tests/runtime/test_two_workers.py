@@ -100,6 +100,11 @@ async def test_two_workers_never_drive_one_bot_at_once(
             return done and len({owner for _, _, owner in intervals(trace)}) == 2
 
         await eventually(replayed_by_both, stack, timeout=90, every=0.5)
+
+        async def stopped() -> bool:  # the replay is over: the bot stops itself
+            return (await load_bot(db, bot_id)).status == "stopped"
+
+        await eventually(stopped, stack)
         await asyncio.sleep(1.0)  # let the queued duplicates run out
     ticks = intervals(trace)
     owners = {owner for _, _, owner in ticks}
@@ -108,8 +113,7 @@ async def test_two_workers_never_drive_one_bot_at_once(
         assert end <= start, f"{first} and {second} drove the bot at the same time"
 
     # Driven by two workers in turn, the bot still made the backtest's trades.
-    bot = await load_bot(db, bot_id)
-    assert bot.status == "running"
+    assert (await load_bot(db, bot_id)).status == "stopped"
     async with db.session_scope() as session:
         stored = await load_arrays(session, EXCHANGE, "BTC/USDT", "1m")
     arrays = CandleArrays(

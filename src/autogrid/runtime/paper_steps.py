@@ -6,6 +6,7 @@ trades, and let the strategy decide with the price at that close; what it places
 next candle. So a paper replay bot makes exactly the trades a backtest over the same candles
 makes. Quiet candles (no fill, no wake condition, no order that vanished) skip the decision, as
 the backtest's skip-ahead does: the strategy contract promises that deciding would change nothing.
+When the replay clock has passed the last stored candle, the replay is over (``Steps.ended``).
 
 A live-priced paper account is advanced to the wall clock once per tick instead, and so is any
 paper account while its bot is stopping: no decision is taken any more, but the orders still on
@@ -58,6 +59,7 @@ class Steps:
     mark: datetime | None  # the account's matched_until as far as we know (never ahead of it)
     stepped: int = 0  # candles matched this tick
     more: bool = False  # more were already revealed: tick again at once
+    ended: bool = False  # every stored candle is matched: nothing more will ever be revealed
 
 
 async def step_replay(
@@ -93,6 +95,8 @@ async def step_replay(
     closes = await paper.visible_candle_closes(symbol, limit=max_steps)
     if not closes:
         steps.mark = mark or await paper.matched_until()
+        # None revealed: the next one is still in the replay's future, or there is none.
+        steps.ended = await paper.next_candle_close(symbol) is None
         return steps
     for close in closes:
         await keep_lease()
