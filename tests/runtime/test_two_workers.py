@@ -75,7 +75,9 @@ async def test_two_workers_never_drive_one_bot_at_once(
             "price_source": "replay",
             "timeframe": "1m",
             "start": (candles[0].ts + MINUTE).isoformat(),
-            "speed": 7200,  # every candle revealed within ~3 s
+            # Every candle revealed within 30 s: both workers drive it before the replay ends
+            # (and the bot stops itself), even on a loaded machine.
+            "speed": 600,
             "balances": {"USDT": "20000"},
         },
     )
@@ -95,6 +97,10 @@ async def test_two_workers_never_drive_one_bot_at_once(
             await asyncio.sleep(0.2)
 
         async def replayed_by_both() -> bool:
+            # Duplicates all along: the bot stops itself at the replay's end, so both workers
+            # must get their turns before it.
+            stack.tick(bot_id)
+            stack.tick(bot_id)
             account = await _account(db, bot_id)
             done = account is not None and account.matched_until >= candles[-1].ts + MINUTE
             return done and len({owner for _, _, owner in intervals(trace)}) == 2
