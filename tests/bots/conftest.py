@@ -16,9 +16,14 @@ from tests.exchanges.paper.helpers import real_candles, store_candles
 STORED_CANDLES = 30
 
 
+async def store_replay_candles(db: Database) -> None:
+    """What the default bot body (``factories.grid_body``) replays."""
+    await store_candles(db, real_candles(STORED_CANDLES))
+
+
 @pytest.fixture(autouse=True)
 async def replay_candles(db: Database) -> None:
-    await store_candles(db, real_candles(STORED_CANDLES))
+    await store_replay_candles(db)
 
 
 async def store_series(db: Database, *, exchange: str = "binance", timeframe: str = "1m") -> None:
