@@ -54,7 +54,11 @@ async def run_stop(tick: BotTick) -> None:
     await tick.keep_books()
     venue = tick.venue
     if venue is not None and venue.paper is not None:
-        await catch_up(venue.paper, manager)
+        try:
+            await catch_up(venue.paper, manager)
+        except ExchangeError as error:
+            # A live price source offline: the cancels still go through; matching waits.
+            logger.info("bot %s: paper exchange not moved on: %s", tick.bot_id, error)
     for order in await load_live(manager):
         if (selling and tag_of(order) == STOP_SELL_TAG) or not (cancel or order.status == _S.NEW):
             continue
