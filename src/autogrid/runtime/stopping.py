@@ -97,8 +97,11 @@ async def sell_base(tick: BotTick) -> bool:
             order = await repo.get_order(session, uuid.UUID(saved["order_id"]))
         if order is None or is_terminal(_S(order.status)):
             return True
-        if not saved.get("skipped") and await _replay_over(tick):
-            await _give_up_sale(tick, order.id, saved)
+        if saved.get("skipped") or await _replay_over(tick):
+            if not saved.get("skipped"):
+                await _give_up_sale(tick, saved)
+            # Every tick until it is cancelled: one still in flight is resolved first.
+            await manager.request_cancel(order.id)
         await execute_pending(manager)
         return False
     market = tick.market
@@ -162,8 +165,8 @@ async def _replay_over(tick: BotTick) -> bool:
     return await venue.paper.next_candle_close(tick.orders.bot.symbol) is None
 
 
-async def _give_up_sale(tick: BotTick, order_id: uuid.UUID, saved: dict[str, Any]) -> None:
-    """Cancel a stop sell no candle can fill, with an event saying so (once)."""
+async def _give_up_sale(tick: BotTick, saved: dict[str, Any]) -> None:
+    """A stop sell no candle can fill is given up (then cancelled), with an event saying so."""
     now = tick.ctx.clock()
     matched = await tick.venue.paper.matched_until() if tick.venue and tick.venue.paper else now
     message = (
@@ -181,4 +184,3 @@ async def _give_up_sale(tick: BotTick, order_id: uuid.UUID, saved: dict[str, Any
             session,
             BotEvent(bot_id=tick.bot_id, kind="stop_sell_skipped", message=message, created_at=now),
         )
-    await tick.orders.request_cancel(order_id)
