@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -127,7 +128,10 @@ async def run(url: str, bots: int, rounds: int, concurrency: int) -> None:
         )
         database = runtime_database(settings)
         candles = real_candles(CANDLES)
-        await store_candles(database, candles)
+        # And one a day later: a replay that has played every stored candle stops itself, so
+        # these have more to play, though none is revealed while the bench runs.
+        later = replace(candles[-1], ts=candles[-1].ts + timedelta(days=1))
+        await store_candles(database, [*candles, later])
         start = (candles[-1].ts + timedelta(minutes=1)).isoformat()
         ids = await create_bots(database, bots, start, candles[-1].close)
         ctx = RuntimeContext(settings, database, ConnectorPool(no_network))

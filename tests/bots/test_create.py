@@ -15,6 +15,7 @@ from autogrid.core.db import Database
 from autogrid.exchanges.errors import RateLimited
 from autogrid.exchanges.types import MarketRules
 from autogrid.models import Bot, BotEvent, Plan, User
+from tests.bots.conftest import store_series
 from tests.bots.factories import (
     BOTS,
     GRID_BODY,
@@ -230,8 +231,9 @@ async def test_an_unknown_exchange_is_422(client: httpx.AsyncClient, user: ApiUs
 
 
 async def test_exchange_aliases_resolve_to_the_catalog_id(
-    client: httpx.AsyncClient, user: ApiUser
+    client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
+    await store_series(db, exchange="gate")  # the replay's candles are stored under the id
     bot = await create_bot(client, user, grid_body(exchange="GateIO"))
     assert bot["exchange"] == "gate"
 
@@ -337,8 +339,9 @@ async def test_a_replay_speed_defaults_to_real_time(
 
 
 async def test_an_indicator_timeframe_must_be_built_from_the_replayed_candles(
-    client: httpx.AsyncClient, user: ApiUser
+    client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
+    await store_series(db, timeframe="1h")
     body = indicator_body(timeframe="30m")
     body["paper"]["timeframe"] = "1h"
     response = await post(client, user, body)

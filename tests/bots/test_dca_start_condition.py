@@ -10,9 +10,11 @@ import pytest
 
 from autogrid.bots.configs import DcaParams, to_dca_config
 from autogrid.bots.indicator_params import RsiStart, candle_timeframe
+from autogrid.core.db import Database
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.strategies.dca_start import StartCondition
 from autogrid.trading.strategies.signals import RsiRule
+from tests.bots.conftest import store_series
 from tests.bots.factories import BOTS, DCA_CONFIG, create_bot, dca_body
 from tests.helpers import ApiUser, assert_error_shape
 
@@ -93,8 +95,9 @@ async def test_a_bad_start_condition_is_422_naming_the_field(
 
 
 async def test_the_start_timeframe_must_be_built_from_the_replayed_candles(
-    client: httpx.AsyncClient, user: ApiUser
+    client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
+    await store_series(db, timeframe="1h")
     body = dca_body(start_condition={**RSI_START, "timeframe": "30m"})
     body["paper"]["timeframe"] = "1h"
     response = await post(client, user, body)

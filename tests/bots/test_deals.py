@@ -32,7 +32,7 @@ from tests.bots.factories import (
 )
 from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
 from tests.helpers import ApiUser, assert_error_shape, assert_not_found_for
-from tests.runtime.contexts import runtime_context
+from tests.runtime.contexts import runtime_context, tick_until_stopped
 from tests.runtime.factories import Clock, fills_of, load_bot, make_bot, make_user
 
 D = Decimal
@@ -102,8 +102,7 @@ async def run_replay_bot(
     try:
         await tick_bot(ctx, uuid.UUID(bot["id"]))  # starting -> running: opens the account
         clock.move((CANDLES * MINUTE / SPEED + timedelta(seconds=1)).total_seconds())
-        for _ in range(CANDLES // 100 + 2):
-            await tick_bot(ctx, uuid.UUID(bot["id"]))
+        await tick_until_stopped(ctx, db, uuid.UUID(bot["id"]), CANDLES // 100 + 4)
     finally:
         await ctx.close()
     return str(bot["id"])
@@ -205,9 +204,14 @@ async def test_a_dca_bot_lists_its_real_deals_newest_first_with_their_orders_by_
         (decided_until - at(current["opened_at"])).total_seconds()
     )
     assert current["safety_orders_filled"] == 3
-    resting = [o for o in current["orders"] if ".TP" in o["tag"] and o["status"] == "open"]
-    assert len(resting) == 1
-    assert current["take_profit_price"] == resting[0]["price"]
+    # Its take-profit rested until the replay ended: the bot then stopped itself, cancelling it.
+    assert bot.status == "stopped"
+    last_tp = [
+        o
+        for o in current["orders"]
+        if ".TP" in o["tag"] and o["price"] == current["take_profit_price"]
+    ]
+    assert [o["status"] for o in last_tp] == ["canceled"]
     assert D(current["take_profit_price"]) > D(current["average_entry"])
 
     # Every deal order of the bot is listed, under its own deal.

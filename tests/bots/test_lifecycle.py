@@ -30,7 +30,7 @@ S = BotStatus
 ACTIVE = (S.STARTING, S.RUNNING, S.PAUSED, S.HALTED)
 EXPECTED: dict[tuple[BotAction, BotStatus], BotStatus] = {
     (BotAction.START, S.STOPPED): S.STARTING,
-    **{(BotAction.STOP, s): S.STOPPING for s in (*ACTIVE, S.ERROR)},
+    **{(BotAction.STOP, s): S.STOPPING for s in (*ACTIVE, S.ERROR, S.STOPPING)},
     (BotAction.PAUSE, S.RUNNING): S.PAUSED,
     (BotAction.RESUME, S.PAUSED): S.RUNNING,
     (BotAction.RESET_BREAKER, S.HALTED): S.RUNNING,
@@ -303,3 +303,32 @@ async def test_the_runtime_reports_move_the_bot_along_the_table(
     assert (await client.get(f"{BOTS}/{bot['id']}", headers=user.headers)).json()["error"] == (
         "the strategy raised ValueError"
     )
+
+
+async def test_a_stopping_bot_can_be_stopped_again_with_other_options(
+    client: httpx.AsyncClient, user: ApiUser, db: Database, recorder: Recorder
+) -> None:
+    """A stop that cannot finish as asked (a sale that never fills) is no dead end: stopping
+    again is accepted, replaces the request and wakes the runtime; pause and delete still say
+    why they cannot."""
+    bot = await create_bot(client, user)
+    await set_status(db, bot["id"], "running")
+    first = await act(client, user, bot, "stop", {"cancel_orders": True, "sell_base": True})
+    assert first.status_code == 202
+
+    again = await act(client, user, bot, "stop", {"cancel_orders": True, "sell_base": False})
+
+    assert again.status_code == 202, again.text
+    assert again.json()["status"] == "stopping"
+    assert [(c.kind, seen) for c, seen in recorder.calls] == [
+        (BotCommandKind.STOP, "stopping"),
+        (BotCommandKind.STOP, "stopping"),
+    ]
+    async with db.session_scope() as session:
+        row = await session.get(Bot, uuid.UUID(bot["id"]))
+        assert row is not None
+        assert row.state["stop_request"]["sell_base"] is False
+    assert_error_shape(await act(client, user, bot, "pause"), 409, "bot_status_conflict")
+    deleted = await client.delete(f"{BOTS}/{bot['id']}", headers=user.headers)
+    assert_error_shape(deleted, 409, "bot_status_conflict")
+    assert "still stopping" in deleted.json()["error"]["message"]

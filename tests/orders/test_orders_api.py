@@ -11,9 +11,16 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.orders import service as orders_service
+from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import BOTS, create_bot
 from tests.helpers import ApiUser, assert_error_shape
 from tests.orders.factories import add_fill, add_order
+
+
+@pytest.fixture(autouse=True)
+async def _replay_candles(db: Database) -> None:
+    await store_replay_candles(db)  # what the default bot body replays
+
 
 T0 = datetime(2025, 5, 20, 12, 0, tzinfo=UTC)
 

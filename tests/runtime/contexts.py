@@ -3,6 +3,7 @@ in-process simulator (fast retries, short timeouts), quick lookups for unknown o
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from autogrid.core.config import Settings
@@ -12,10 +13,12 @@ from autogrid.exchanges.budget import MemoryBudgets
 from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey, ConnectorPool
 from autogrid.exchanges.types import ApiCredentials
+from autogrid.models import BotStatus
 from autogrid.runtime.context import RuntimeContext, RuntimeOptions
+from autogrid.runtime.tick import tick_bot
 from autogrid.trading.orders import UnknownPolicy
 from tests.exchanges.conftest import FAST_RETRY, sim_api_urls
-from tests.runtime.factories import Clock
+from tests.runtime.factories import Clock, load_bot
 
 # Short windows so an unknown order resolves within a test, spaced by the test's clock.
 TEST_POLICY = UnknownPolicy(grace_seconds=30, max_checks=3, spacing_seconds=5)
@@ -63,3 +66,16 @@ def runtime_context(
         clock=clock,
         owner=owner,
     )
+
+
+async def tick_until_stopped(
+    ctx: RuntimeContext, db: Database, bot_id: uuid.UUID, most: int
+) -> None:
+    """Tick a replay bot whose clock is past its last candle until it has stopped itself (the
+    replay is over), at most ``most`` times."""
+    for _ in range(most):
+        await tick_bot(ctx, bot_id)
+        if (await load_bot(db, bot_id)).status == BotStatus.STOPPED:
+            return
+    bot = await load_bot(db, bot_id)
+    raise AssertionError(f"the replay bot is {bot.status} ({bot.error}), not stopped")

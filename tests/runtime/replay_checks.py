@@ -1,5 +1,6 @@
 """Shared pieces of the DCA and indicator end-to-end tests: a worker stack driven through the
-API, a window of real candles, and "a paper replay bot traded exactly like the backtest"."""
+API, a window of real candles, and "a paper replay bot traded exactly like the backtest" (and
+stopped itself, saying so, once its candles were all played)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.repository import load_arrays
 from autogrid.market_data.timeframes import ms_to_datetime
-from autogrid.models.paper import PaperAccount
 from autogrid.runtime.dispatcher import CeleryBotDispatcher
+from autogrid.runtime.replay_end import REPLAY_FINISHED
 from autogrid.runtime.tick import tick_bot
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, SYMBOL, store_candles
 from tests.helpers import ApiUser
-from tests.runtime.contexts import runtime_context, simulator_factory
-from tests.runtime.factories import Clock, fills_of, load_bot, make_bot, orders_of
+from tests.runtime.contexts import runtime_context, simulator_factory, tick_until_stopped
+from tests.runtime.factories import Clock, bot_events, fills_of, load_bot, make_bot, orders_of
 from tests.runtime.test_end_to_end import api
 from tests.runtime.workers import Stack, eventually, flush_prefix, isolated_settings
 from tests.shared_data import shared_file
@@ -153,33 +154,20 @@ async def replay_finished(
     stack: Stack,
     timeout: float = 90,
 ) -> None:
-    """Wait until the bot's paper account has matched the last candle and the tick that did it
-    (deciding at each close) has ended, then stop the bot (its resting orders are cancelled,
-    nothing fills, nothing is decided) and wait until it is stopped."""
+    """Wait until the bot has played its last candle and stopped itself (its resting orders are
+    cancelled, nothing fills, nothing is decided), saying so in a ``replay_finished`` event."""
     last_close = candles[-1].ts + MINUTE
 
-    async def matched() -> bool:
-        bot = await load_bot(db, uuid.UUID(bot_id))
-        if bot.status != "running":
-            assert bot.status == "starting", f"the bot is {bot.status}: {bot.error}"
-            return False
-        account_id = uuid.UUID(bot.state["paper"]["account_id"])
-        async with db.session_scope() as session:
-            account = await session.get(PaperAccount, account_id)
-            assert account is not None
-            if account.matched_until < last_close:
-                return False
-        # Read after the account: a tick that matched the last candle has given its lease back.
-        return (await load_bot(db, uuid.UUID(bot_id))).lease_owner is None
-
-    await eventually(matched, stack, timeout=timeout)
-    await api(client, user, "POST", f"{BOTS}/{bot_id}/stop")
-
     async def stopped() -> bool:
-        current = await api(client, user, "GET", f"{BOTS}/{bot_id}")
-        return bool(current["status"] == "stopped")
+        bot = await load_bot(db, uuid.UUID(bot_id))
+        assert bot.status != "error", f"the bot failed: {bot.error}"
+        return bot.status == "stopped"
 
-    await eventually(stopped, stack)
+    await eventually(stopped, stack, timeout=timeout)
+    [finished] = await bot_events(db, uuid.UUID(bot_id), REPLAY_FINISHED)
+    assert finished.data == {"last_close": last_close.isoformat()}
+    current = await api(client, user, "GET", f"{BOTS}/{bot_id}")
+    assert current["status"] == "stopped"
 
 
 async def replay_in_process(
@@ -216,8 +204,7 @@ async def replay_in_process(
     try:
         await tick_bot(ctx, bot_id)
         clock.move((len(candles) * MINUTE / 600 + timedelta(seconds=1)).total_seconds())
-        for _ in range(len(candles) // steps + 2):
-            await tick_bot(ctx, bot_id)
+        await tick_until_stopped(ctx, db, bot_id, len(candles) // steps + 4)
     finally:
         await ctx.close()
     return bot_id

@@ -9,12 +9,20 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from autogrid.core.db import Database
 from autogrid.models import BotMetric, Fill, Order
+from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import create_bot, grid_body
 from tests.helpers import ApiUser, assert_error_shape, assert_not_found_for
 from tests.runtime.factories import load_bot, set_bot
+
+
+@pytest.fixture(autouse=True)
+async def _replay_candles(db: Database) -> None:
+    await store_replay_candles(db)  # what the default bot body replays
+
 
 D = Decimal
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -49,5 +49,5 @@ async def test_a_replayed_dca_bot_opens_its_deals_on_the_signals_like_the_backte
 
     bot_id = await replay_in_process(settings, db, user_id, "dca", DCA, candles, D(20_000))
 
-    assert (await load_bot(db, bot_id)).status == BotStatus.RUNNING
+    assert (await load_bot(db, bot_id)).status == BotStatus.STOPPED  # the replay is over
     assert await bot_trades(db, bot_id) == want

@@ -194,7 +194,7 @@ async def test_a_paper_replay_grid_bot_through_the_api(
                 "price_source": "replay",
                 "timeframe": "1m",
                 "start": (candles[0].ts + MINUTE).isoformat(),
-                "speed": 7200,
+                "speed": 600,  # the replay lasts 50 s: the test stops it before its end
                 "balances": {"USDT": "20000"},
             },
             "config": GRID,

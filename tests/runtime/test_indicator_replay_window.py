@@ -46,5 +46,5 @@ async def test_a_full_window_trades_like_the_whole_series(
     bot_id = await replay_in_process(
         settings, db, user_id, "indicator", EMA_CROSS, candles, D(10_000), steps=240
     )
-    assert (await load_bot(db, bot_id)).status == BotStatus.RUNNING
+    assert (await load_bot(db, bot_id)).status == BotStatus.STOPPED  # the replay is over
     assert await bot_trades(db, bot_id) == want

@@ -18,8 +18,16 @@ from autogrid.market_data.repository import load_arrays
 from autogrid.models import BotStatus
 from autogrid.runtime.tick import tick_bot
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
-from tests.runtime.contexts import runtime_context
-from tests.runtime.factories import Clock, fills_of, load_bot, make_bot, make_user, orders_of
+from tests.runtime.contexts import runtime_context, tick_until_stopped
+from tests.runtime.factories import (
+    Clock,
+    bot_events,
+    fills_of,
+    load_bot,
+    make_bot,
+    make_user,
+    orders_of,
+)
 
 D = Decimal
 CANDLES = 500
@@ -86,13 +94,14 @@ async def replay_equals_backtest(
     try:
         await tick_bot(ctx, bot_id)  # starts: opens the account at the clock's now
         clock.move((count * MINUTE / 600 + timedelta(seconds=1)).total_seconds())
-        for _ in range(count // 150 + 2):
-            await tick_bot(ctx, bot_id)
+        await tick_until_stopped(ctx, db, bot_id, count // 150 + 4)
     finally:
         await ctx.close()
 
     bot = await load_bot(db, bot_id)
-    assert bot.status == BotStatus.RUNNING
+    assert bot.status == BotStatus.STOPPED  # the replay is over: the bot said so and stopped
+    [finished] = await bot_events(db, bot_id, "replay_finished")
+    assert finished.data == {"last_close": (candles[-1].ts + MINUTE).isoformat()}
     tags = {order.id: (order.intent or {})["tag"] for order in await orders_of(db, bot_id)}
     got = sorted(
         (f.ts, tags[f.order_id], f.side, f.price, f.amount, f.fee, bool(f.is_maker))

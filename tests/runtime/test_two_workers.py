@@ -75,7 +75,9 @@ async def test_two_workers_never_drive_one_bot_at_once(
             "price_source": "replay",
             "timeframe": "1m",
             "start": (candles[0].ts + MINUTE).isoformat(),
-            "speed": 7200,  # every candle revealed within ~3 s
+            # Every candle revealed within 30 s: both workers drive it before the replay ends
+            # (and the bot stops itself), even on a loaded machine.
+            "speed": 600,
             "balances": {"USDT": "20000"},
         },
     )
@@ -95,11 +97,20 @@ async def test_two_workers_never_drive_one_bot_at_once(
             await asyncio.sleep(0.2)
 
         async def replayed_by_both() -> bool:
+            # Duplicates all along: the bot stops itself at the replay's end, so both workers
+            # must get their turns before it.
+            stack.tick(bot_id)
+            stack.tick(bot_id)
             account = await _account(db, bot_id)
             done = account is not None and account.matched_until >= candles[-1].ts + MINUTE
             return done and len({owner for _, _, owner in intervals(trace)}) == 2
 
         await eventually(replayed_by_both, stack, timeout=90, every=0.5)
+
+        async def stopped() -> bool:  # the replay is over: the bot stops itself
+            return (await load_bot(db, bot_id)).status == "stopped"
+
+        await eventually(stopped, stack)
         await asyncio.sleep(1.0)  # let the queued duplicates run out
     ticks = intervals(trace)
     owners = {owner for _, _, owner in ticks}
@@ -108,8 +119,7 @@ async def test_two_workers_never_drive_one_bot_at_once(
         assert end <= start, f"{first} and {second} drove the bot at the same time"
 
     # Driven by two workers in turn, the bot still made the backtest's trades.
-    bot = await load_bot(db, bot_id)
-    assert bot.status == "running"
+    assert (await load_bot(db, bot_id)).status == "stopped"
     async with db.session_scope() as session:
         stored = await load_arrays(session, EXCHANGE, "BTC/USDT", "1m")
     arrays = CandleArrays(

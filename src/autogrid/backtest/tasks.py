@@ -48,6 +48,7 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.market_data import repository as candles
+from autogrid.market_data.coverage import describe_missing_range
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models.backtest import BacktestStatus
 from autogrid.observability.metrics import BACKTESTS
@@ -188,13 +189,13 @@ async def _run(
         prices = await candles.load_arrays(
             session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
         )
-    if len(prices) < 2:
-        found = "no candles" if len(prices) == 0 else "only one candle"
-        raise BacktestFailed(
-            f"{found} stored for {spec.exchange} {spec.symbol} {spec.timeframe} from "
-            f"{spec.start.isoformat()} to {spec.end.isoformat()}: import them first "
-            "(autogrid data import / download)"
-        )
+        if len(prices) < 2:
+            found = "no candles" if len(prices) == 0 else "only one candle"
+            raise BacktestFailed(
+                await describe_missing_range(
+                    session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end, found
+                )
+            )
     await _progress(database, backtest_id, PROGRESS_LOADED)
     started = time.perf_counter()
     run = engine.run_backtest(spec.strategy(), prices, spec.settings)

@@ -6,7 +6,8 @@ table, so a status can only change along an edge listed here::
 
     action           from                                      to
     start            stopped                                   starting
-    stop             starting, running, paused, halted, error  stopping
+    stop             starting, running, paused, halted, error, stopping
+                     stopping
     pause            running                                   paused
     resume           paused                                    running
     reset_breaker    halted                                    running
@@ -19,6 +20,8 @@ table, so a status can only change along an edge listed here::
                      stopping
 
 Configuration (config, paper, breaker) may change, and a bot may be deleted, only while stopped.
+A stop of a stopping bot replaces its stop request and wakes the runtime again: a stop that cannot
+finish as asked (a sale that cannot fill) is never a dead end, its owner can ask for less.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ _S = BotStatus
 TRANSITIONS: Mapping[BotAction, Mapping[BotStatus, BotStatus]] = {
     BotAction.START: {_S.STOPPED: _S.STARTING},
     BotAction.STOP: {
-        status: _S.STOPPING for status in (_S.STARTING, _S.RUNNING, _S.PAUSED, _S.HALTED, _S.ERROR)
+        status: _S.STOPPING
+        for status in (_S.STARTING, _S.RUNNING, _S.PAUSED, _S.HALTED, _S.ERROR, _S.STOPPING)
     },
     BotAction.PAUSE: {_S.RUNNING: _S.PAUSED},
     BotAction.RESUME: {_S.PAUSED: _S.RUNNING},

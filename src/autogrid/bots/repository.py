@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.models import Bot, BotEvent, ExchangeCredential, Fill, Order, User
+from autogrid.models.paper import PaperAccount
 
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -102,3 +104,11 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
     await session.execute(delete(Fill).where(Fill.bot_id == bot.id))
     await session.execute(delete(Bot).where(Bot.id == bot.id))
     session.expunge(bot)
+
+
+async def paper_matched_until(session: AsyncSession, account_id: uuid.UUID) -> datetime | None:
+    """How far a paper account's clock has got (None: no such account)."""
+    found: datetime | None = await session.scalar(
+        select(PaperAccount.matched_until).where(PaperAccount.id == account_id)
+    )
+    return found

@@ -126,7 +126,9 @@ _START_ERRORS: dict[int | str, dict[str, Any]] = {
     422: _error(
         "Invalid input; for a live DCA bot also: the free quote on the exchange is below its "
         "largest need, a full deal or one scheduled buy (code insufficient_funds; details: "
-        "currency, needed, available), or the exchange refused its key (exchange_key_refused)"
+        "currency, needed, available), or the exchange refused its key (exchange_key_refused); "
+        "for a paper replay bot: its candles are not stored or all played (candles_missing; "
+        "details[0].loc names the symbol, paper.timeframe or paper.start)"
     ),
     502: _error("A live DCA bot's balance read got an unexpected answer from the exchange"),
     503: _error("A live DCA bot's balance could not be read: the exchange is not answering; retry"),

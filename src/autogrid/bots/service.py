@@ -40,7 +40,7 @@ from autogrid.bots.schemas import (
     stored_config,
     strategy_data,
 )
-from autogrid.bots.validation import BotDraft, invalid, validate_draft
+from autogrid.bots.validation import BotDraft, check_replay_start, invalid, validate_draft
 from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
@@ -232,6 +232,12 @@ async def update_bot(
 async def delete_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> None:
     """Delete a stopped bot with its orders, fills, events and metrics (a hard delete)."""
     bot = await get_bot(session, user, bot_id, for_update=True)
+    if bot.status == BotStatus.STOPPING:
+        raise BotStatusConflict(
+            "the bot is still stopping: delete it once it is stopped (a stop sent again may "
+            "ask for less, e.g. without sell_base)",
+            bot,
+        )
     if bot.status not in EDITABLE_STATUSES:
         raise BotStatusConflict("stop the bot before deleting it", bot)
     unresolved = await repository.count_orders(session, bot.id, _UNRESOLVED_ORDER_STATUSES)
@@ -283,7 +289,7 @@ async def start_bot(
     session: AsyncSession, user: User, bot_id: uuid.UUID, exchange: ExchangeAccess | None = None
 ) -> BotTransition:
     """stopped -> starting. A live DCA bot's balance is read first (``exchange`` is required
-    for one): a refusal leaves the bot untouched."""
+    for one), a replay bot's candles are looked for: a refusal leaves the bot untouched."""
     bot = await get_bot(session, user, bot_id, for_update=True)
     target = _next(bot, BotAction.START)
     if bot.mode == BotMode.LIVE and bot.credential_id is None:
@@ -295,6 +301,7 @@ async def start_bot(
             f"the circuit breaker is tripped ({bot.breaker_reason}): reset it before starting",
             bot,
         )
+    await check_replay_start(session, bot)
     await check_start_funds(session, bot, exchange)
     now = utcnow()
     bot.status = target
@@ -320,7 +327,8 @@ async def stop_bot(
     cancel_orders: bool = True,
     sell_base: bool = False,
 ) -> BotTransition:
-    """Ask the runtime to stop; the options wait for it in ``bot.state["stop_request"]``."""
+    """Ask the runtime to stop; the options wait for it in ``bot.state["stop_request"]``.
+    A bot already stopping takes the new options (the last request wins) and is woken again."""
     if sell_base and not cancel_orders:
         raise invalid("sell_base needs cancel_orders: open sells hold the base", "sell_base")
     bot = await get_bot(session, user, bot_id, for_update=True)

@@ -1,6 +1,8 @@
 """Checks a bot's settings need beyond field types: the exchange and its market, the user's
-credential, the circuit breaker's platform limits, the strategy's own validation and the paper
-balances. Each failure is a 422 whose ``details`` point at the field, like a validation error.
+credential, the circuit breaker's platform limits, the strategy's own validation, the paper
+balances and, for a replay, the stored candles it will play (at create, edit and start: a replay
+without them would idle silently). Each failure is a 422 whose ``details`` point at the field,
+like a validation error.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from autogrid.bots.schemas import BreakerSettings, PaperSettings, PriceSource
 from autogrid.core.errors import ServiceUnavailable, Unprocessable
 from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
 from autogrid.exchanges.types import MarketRules
+from autogrid.market_data.coverage import MissingCandles, replay_gap
 from autogrid.market_data.timeframes import parse_timeframe
-from autogrid.models import User
+from autogrid.models import Bot, User
 from autogrid.models.bot import BotMode
 from autogrid.trading.breaker import BreakerLimits
 from autogrid.trading.strategies.base import StrategyConfigError
@@ -57,6 +60,46 @@ def invalid(message: str, *where: str | int, kind: str = "invalid") -> Unprocess
     return Unprocessable(message, details=[{"loc": ["body", *where], "msg": message, "type": kind}])
 
 
+class CandlesMissing(Unprocessable):
+    """A replay's candles are not stored; ``details`` point at what to change."""
+
+    code = "candles_missing"
+
+
+_MISSING_WHERE = {"symbol": ("symbol",), "timeframe": ("paper", "timeframe")}
+
+
+def candles_missing(gap: MissingCandles) -> CandlesMissing:
+    where = _MISSING_WHERE.get(gap.field, ("paper", "start"))
+    detail = {"loc": ["body", *where], "msg": gap.message, "type": "candles_missing"}
+    return CandlesMissing(gap.message, details=[detail])
+
+
+# bot.state key where the runtime keeps the bot's paper account: {"account_id", "settings"}
+# (runtime.connectors.PAPER_STATE_KEY; the account is reused while the settings are unchanged).
+_PAPER_ACCOUNT_KEY = "paper"
+
+
+async def check_replay_start(session: AsyncSession, bot: Bot) -> None:
+    """Refuse to start a replay bot with nothing to play: no candles of its series, a start
+    outside them, or (resuming its account) every stored candle already played."""
+    paper = PaperSettings.model_validate(bot.paper) if bot.paper else None
+    if paper is None or paper.price_source is not PriceSource.REPLAY:
+        return
+    assert paper.start is not None
+    position, resumed = paper.start, False
+    saved = (bot.state or {}).get(_PAPER_ACCOUNT_KEY) or {}
+    if saved.get("account_id") and saved.get("settings") == bot.paper:
+        reached = await repository.paper_matched_until(session, uuid.UUID(saved["account_id"]))
+        if reached is not None:
+            position, resumed = reached, True
+    gap = await replay_gap(
+        session, bot.exchange, bot.symbol, paper.timeframe, position, resumed=resumed
+    )
+    if gap is not None:
+        raise candles_missing(gap)
+
+
 async def validate_draft(
     session: AsyncSession,
     user: User,
@@ -76,6 +119,13 @@ async def validate_draft(
     investment = check.investment
     if draft.paper is not None:
         _check_paper(draft.paper, draft.params, rules, now)
+        if draft.paper.price_source is PriceSource.REPLAY:
+            assert draft.paper.start is not None
+            gap = await replay_gap(
+                session, exchange, draft.symbol, draft.paper.timeframe, draft.paper.start
+            )
+            if gap is not None:
+                raise candles_missing(gap)
         investment = _check_funds(draft.paper, draft.params, rules, check)
     return ValidBot(exchange=exchange, investment=investment)
 

@@ -280,6 +280,31 @@ async def earliest_ts(
     )
 
 
+async def series_bounds(
+    session: AsyncSession, exchange: str, symbol: str, timeframe: str
+) -> tuple[datetime, datetime] | None:
+    """Open times of the first and the last stored candle of a series, None when it is empty."""
+    row = (
+        await session.execute(
+            select(func.min(Candle.ts), func.max(Candle.ts)).where(
+                _series(exchange, symbol, timeframe)
+            )
+        )
+    ).one()
+    return None if row[0] is None else (row[0], row[1])
+
+
+async def stored_timeframes(session: AsyncSession, exchange: str, symbol: str) -> list[str]:
+    """The timeframes with candles stored for ``exchange`` ``symbol``, by name."""
+    rows = await session.scalars(
+        select(Candle.timeframe)
+        .where(Candle.exchange == exchange, Candle.symbol == symbol)
+        .distinct()
+        .order_by(Candle.timeframe)
+    )
+    return list(rows.all())
+
+
 async def count_candles(
     session: AsyncSession,
     exchange: str,

@@ -126,8 +126,10 @@ async def request_stop(
     sell_base: bool,
     reason: str,
     now: datetime,
+    message: str | None = None,
 ) -> None:
-    """The strategy asked to stop (its StopBot action): running -> stopping, like the API's."""
+    """The strategy asked to stop (its StopBot action), or the runtime did (``message`` says
+    why): running -> stopping, like the API's."""
     bot.status = next_status(BotAction.STOP, BotStatus(bot.status))
     request = {
         "cancel_orders": cancel_orders,
@@ -143,7 +145,7 @@ async def request_stop(
         BotEvent(
             bot_id=bot.id,
             kind=BotEventKind.STOP_REQUESTED,
-            message=f"the strategy stopped: {reason}"[:2000],
+            message=(message or f"the strategy stopped: {reason}")[:2000],
             data=request,
             created_at=now,
         ),

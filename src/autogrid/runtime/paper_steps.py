@@ -6,8 +6,11 @@ trades, and let the strategy decide with the price at that close; what it places
 next candle. So a paper replay bot makes exactly the trades a backtest over the same candles
 makes. Quiet candles (no fill, no wake condition, no order that vanished) skip the decision, as
 the backtest's skip-ahead does: the strategy contract promises that deciding would change nothing.
+When the replay clock has passed the last stored candle, the replay is over (``Steps.ended``).
 
-A live-priced paper account is advanced to the wall clock once per tick instead.
+A live-priced paper account is advanced to the wall clock once per tick instead, and so is any
+paper account while its bot is stopping: no decision is taken any more, but the orders still on
+its book (the stop's market sell above all) fill as the exchange's clock moves on.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Steps:
     mark: datetime | None  # the account's matched_until as far as we know (never ahead of it)
     stepped: int = 0  # candles matched this tick
     more: bool = False  # more were already revealed: tick again at once
+    ended: bool = False  # every stored candle is matched: nothing more will ever be revealed
 
 
 async def step_replay(
@@ -91,6 +95,8 @@ async def step_replay(
     closes = await paper.visible_candle_closes(symbol, limit=max_steps)
     if not closes:
         steps.mark = mark or await paper.matched_until()
+        # None revealed: the next one is still in the replay's future, or there is none.
+        steps.ended = await paper.next_candle_close(symbol) is None
         return steps
     for close in closes:
         await keep_lease()
@@ -108,6 +114,8 @@ async def step_replay(
     return steps
 
 
-async def step_live_paper(paper: PaperExchange, manager: OrderManager) -> int:
-    """Match the live-priced paper account up to now and record its trades."""
+async def catch_up(paper: PaperExchange, manager: OrderManager) -> int:
+    """Match the paper account up to its price source's now (the wall clock for live prices,
+    the replay clock for a replay) and record its trades: a live-priced bot's every tick, and
+    every paper bot's while it is stopping."""
     return await apply_trades(manager, await paper.advance())

@@ -4,6 +4,10 @@ The request (``bot.state["stop_request"]``, written by the API or by a strategy'
 whether to cancel the open orders and whether to sell the base the bot bought. Cancels always go
 through, whatever the breaker or the kill switch say. A bot stays ``stopping`` until every cancel
 is confirmed (an order in flight is first resolved, then cancelled) and the sale is over.
+
+A paper exchange moves only when its bot's ticks move it, so a stopping paper bot's tick moves
+it too: its resting orders and the market sell fill as they would on an exchange. A replay that
+has no candle left to fill the sell at cancels it and says so (the base stays held).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from autogrid.runtime.decision import LEDGER_KEY
 from autogrid.runtime.guard import breaker_of, limits_of
 from autogrid.runtime.order_values import new_client_order_id, tag_of
 from autogrid.runtime.order_writer import Intent
+from autogrid.runtime.paper_steps import catch_up
 from autogrid.runtime.reconcile import execute_pending, load_live
 from autogrid.runtime.stats import Ledger
 from autogrid.trading import breaker as cb
@@ -43,9 +48,18 @@ async def run_stop(tick: BotTick) -> None:
     manager = tick.orders
     request = tick.stop_request()
     cancel = bool(request.get("cancel_orders", True))
+    # A repeated stop may have dropped the sale: its sell is then cancelled like the rest.
+    selling = bool(request.get("sell_base"))
     await tick.keep_books()
+    venue = tick.venue
+    if venue is not None and venue.paper is not None:
+        try:
+            await catch_up(venue.paper, manager)
+        except ExchangeError as error:
+            # A live price source offline: the cancels still go through; matching waits.
+            logger.info("bot %s: paper exchange not moved on: %s", tick.bot_id, error)
     for order in await load_live(manager):
-        if tag_of(order) == STOP_SELL_TAG or not (cancel or order.status == _S.NEW):
+        if (selling and tag_of(order) == STOP_SELL_TAG) or not (cancel or order.status == _S.NEW):
             continue
         if order.status in (_S.SUBMITTING, _S.UNKNOWN):
             async with tick.database.session_scope() as session:
@@ -57,12 +71,12 @@ async def run_stop(tick: BotTick) -> None:
     remaining = [
         o
         for o in await load_live(manager)
-        if tag_of(o) != STOP_SELL_TAG and (cancel or o.status == _S.NEW)
+        if not (selling and tag_of(o) == STOP_SELL_TAG) and (cancel or o.status == _S.NEW)
     ]
     if remaining:
         tick.soon()
         return
-    if request.get("sell_base") and not await sell_base(tick):
+    if selling and not await sell_base(tick):
         tick.soon()
         return
     async with tick.database.session_scope() as session:
@@ -82,6 +96,11 @@ async def sell_base(tick: BotTick) -> bool:
         # new client order id (order_manager._replace), and the stop waits for that one.
         if not any(tag_of(o) == STOP_SELL_TAG for o in await load_live(manager)):
             return True
+        if saved.get("skipped") or await _replay_over(tick):
+            if not saved.get("skipped"):
+                await _give_up_sale(tick, saved)
+            # Every tick until it is cancelled: one still in flight is resolved first.
+            await manager.request_cancel(order.id)
         await execute_pending(manager)
         return False
     market = tick.market
@@ -135,3 +154,32 @@ async def sell_base(tick: BotTick) -> bool:
         return True
     await execute_pending(manager)
     return False
+
+
+async def _replay_over(tick: BotTick) -> bool:
+    """A replay whose stored candles are all matched: nothing will ever fill a resting order."""
+    venue = tick.venue
+    if venue is None or venue.paper is None or not venue.replay:
+        return False
+    return await venue.paper.next_candle_close(tick.orders.bot.symbol) is None
+
+
+async def _give_up_sale(tick: BotTick, saved: dict[str, Any]) -> None:
+    """A stop sell no candle can fill is given up (then cancelled), with an event saying so."""
+    now = tick.ctx.clock()
+    matched = await tick.venue.paper.matched_until() if tick.venue and tick.venue.paper else now
+    message = (
+        f"base not sold: the replay has no candle after {matched.isoformat()} to sell at "
+        "(import more candles to replay further)"
+    )
+    async with tick.database.session_scope() as session:
+        locked = await repository.lock_bot(session, tick.bot_id)
+        if locked is None or locked.status != BotStatus.STOPPING:
+            return
+        state = dict(locked.state or {})
+        state[STOP_SELL_KEY] = {**saved, "skipped": message}
+        locked.state = state
+        repository.add_event(
+            session,
+            BotEvent(bot_id=tick.bot_id, kind="stop_sell_skipped", message=message, created_at=now),
+        )

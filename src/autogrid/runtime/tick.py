@@ -6,7 +6,8 @@ take the lease does nothing; one that can just runs a normal tick). By status:
 - starting: open the paper account if needed, full reconciliation, report strange exchange
   orders, then running (and a first decision at once);
 - running: sync the live orders and fills, send what is committed, then decide (a replay steps
-  candle by candle, see paper_steps.py) and act;
+  candle by candle, see paper_steps.py, and stops itself once it has played every stored candle,
+  see replay_end.py) and act;
 - paused: keep the books in sync, no decisions;
 - halted: keep the books in sync, never send a NEW order (they are denied), cancel open orders if
   the bot's breaker settings say so;
@@ -51,13 +52,14 @@ from autogrid.runtime.lease import Lease, LeaseLost
 from autogrid.runtime.order_manager import OrderManager
 from autogrid.runtime.order_values import OrderView, not_before
 from autogrid.runtime.order_writer import BotRef
-from autogrid.runtime.paper_steps import step_live_paper, step_replay
+from autogrid.runtime.paper_steps import catch_up, step_replay
 from autogrid.runtime.reconcile import (
     execute_pending,
     load_live,
     report_unknown_orders,
     sync_orders,
 )
+from autogrid.runtime.replay_end import finish_replay
 from autogrid.runtime.stopping import run_stop
 from autogrid.runtime.wrapup import finish
 from autogrid.trading.orders import OrderStatus, on_denied
@@ -327,12 +329,17 @@ class BotTick:
                 self.ctx.replay_marks[self.bot_id] = steps.mark
             if steps.more:
                 self.soon(timedelta(0))
+            if steps.ended:
+                last = await venue.paper.matched_until()
+                if await finish_replay(self.database, self.bot_id, last, self.ctx.clock()):
+                    self.soon(timedelta(0))  # the stop itself, at once
+                return
             if steps.stepped:
                 # Stats and samples mark the position at the last price the bot reached.
                 await decider.note_price((await venue.paper.fetch_ticker(symbol)).last)
             return
         if venue.paper is not None:
-            await step_live_paper(venue.paper, self.orders)
+            await catch_up(venue.paper, self.orders)
         ticker = await venue.connector.fetch_ticker(symbol)
         await decider.note_price(ticker.last)
         await decider.decide_if_needed(_at(self.ctx.clock(), ticker.last))

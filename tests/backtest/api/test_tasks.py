@@ -143,6 +143,7 @@ async def test_a_range_without_candles_fails_with_a_clear_message(
     read = (await client.get(f"/api/v1/backtests/{created['id']}", headers=user.headers)).json()
     assert read["status"] == "failed" and read["results"] is None
     assert read["error"].startswith("no candles stored for binance BTC/USDT 1m from 2024-01-01")
+    assert "(stored: from 20" in read["error"]  # and what is stored instead
     assert read["finished_at"] is not None
     report = await client.get(f"/api/v1/backtests/{created['id']}/report", headers=user.headers)
     assert report.status_code == 409

@@ -1,0 +1,52 @@
+"""The end of a replay: every stored candle is played, so the bot stops itself and says so.
+
+A replay bot left ``running`` at its last close would show its owner a bot that trades while
+nothing can happen any more. It takes the normal stop path instead (its open orders cancelled,
+the base kept), with a ``replay_finished`` event naming the last candle played.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from autogrid.core.db import Database
+from autogrid.models import BotEvent, BotStatus
+from autogrid.runtime import repository
+from autogrid.runtime.guard import request_stop
+
+REPLAY_FINISHED = "replay_finished"
+
+
+async def finish_replay(
+    database: Database, bot_id: uuid.UUID, last_close: datetime, now: datetime
+) -> bool:
+    """running -> stopping with the reason; False if the bot is no longer running."""
+    message = (
+        f"the replay has played every stored candle (the last closed at "
+        f"{last_close.isoformat()}): the bot stops"
+    )
+    async with database.session_scope() as session:
+        bot = await repository.lock_bot(session, bot_id)
+        if bot is None or bot.status != BotStatus.RUNNING:
+            return False
+        await request_stop(
+            session,
+            bot,
+            cancel_orders=True,
+            sell_base=False,
+            reason=REPLAY_FINISHED,
+            now=now,
+            message="stop requested: the replay finished",
+        )
+        repository.add_event(
+            session,
+            BotEvent(
+                bot_id=bot_id,
+                kind=REPLAY_FINISHED,
+                message=message,
+                data={"last_close": last_close.isoformat()},
+                created_at=now,
+            ),
+        )
+    return True
