@@ -94,13 +94,15 @@ async def sell_base(tick: BotTick) -> bool:
     if saved.get("order_id"):
         # Followed by its tag, not its id: a sell the exchange refused is placed again under a
         # new client order id (order_manager._replace), and the stop waits for that one.
-        if not any(tag_of(o) == STOP_SELL_TAG for o in await load_live(manager)):
+        live_sells = [o for o in await load_live(manager) if tag_of(o) == STOP_SELL_TAG]
+        if not live_sells:
             return True
         if saved.get("skipped") or await _replay_over(tick):
             if not saved.get("skipped"):
                 await _give_up_sale(tick, saved)
             # Every tick until it is cancelled: one still in flight is resolved first.
-            await manager.request_cancel(order.id)
+            for live_sell in live_sells:
+                await manager.request_cancel(live_sell.id)
         await execute_pending(manager)
         return False
     market = tick.market
