@@ -91,14 +91,22 @@ class Account:
         """No order beyond what the snapshot showed free plus what the decision's cancels free."""
         base, quote = snapshot.free_base, snapshot.free_quote
         shown = {order.tag: order for order in snapshot.open_orders}
+        placed: dict[str, PlaceOrder] = {}
         for action in actions:
-            if isinstance(action, CancelOrder) and action.tag in shown:
+            if isinstance(action, CancelOrder) and action.tag in placed:
+                withdrawn = placed.pop(action.tag)  # placed and withdrawn in one decision
+                if withdrawn.side is Side.SELL:
+                    base += withdrawn.amount
+                else:
+                    quote += withdrawn.amount * (withdrawn.price or snapshot.price)
+            elif isinstance(action, CancelOrder) and action.tag in shown:
                 order = shown.pop(action.tag)
                 if order.side is Side.SELL:
                     base += order.remaining
                 elif order.price is not None:
                     quote += order.remaining * order.price
             elif isinstance(action, PlaceOrder):
+                placed[action.tag] = action
                 if action.side is Side.SELL:
                     base -= action.amount
                     if base < 0:
