@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+import pytest
+
+from autogrid.backtest.engine import BacktestSettings, arrays_from_rows, run_backtest
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
@@ -149,3 +152,48 @@ def test_stop_loss_exit_sells_again_what_a_late_fill_bought() -> None:
     bot.decide("98")
     assert bot.state.deals[-1].close_reason == "stop_loss"
     assert bot.account.base_total == 0
+
+
+@pytest.mark.parametrize("skip_ahead", [True, False])
+@pytest.mark.parametrize(
+    ("both", "sold_at"),
+    [
+        # Up to the TP first, then down to SO1: TP2 at 98 x 1.01 = 98.98 fills at the next open.
+        ((100.5, 101.5, 97.5, 99), D(99)),
+        # Down to SO1 first, then up to the TP: TP2 at the average cost 99.3243 x 1.01.
+        ((99, 101.2, 98, 100.5), D("100.32")),
+    ],
+)
+def test_a_backtest_candle_that_fills_the_take_profit_and_a_safety_order(
+    both: tuple[float, float, float, float], sold_at: D, skip_ahead: bool
+) -> None:
+    bars = [(100, 100, 100, 100), (100, 100.2, 99.9, 100), both, (99, 100.5, 98.5, 99.2)]
+    rows = [[i * 60_000, o, h, low, c, 1.0] for i, (o, h, low, c) in enumerate(bars)]
+    run = run_backtest(
+        DcaStrategy(CONFIG, MARKET),
+        arrays_from_rows(rows),
+        BacktestSettings(MARKET, D(10_000), skip_ahead=skip_ahead),
+    )
+    trades = [(f.index, f.tag, f.price, f.amount) for f in run.fills]
+    assert trades[:3] == sorted(trades[:3], key=lambda t: t[0]) and trades[0][1] == "D1.BO"
+    assert {t[1] for t in trades if t[0] == 2} == {"D1.TP1", "D1.SO1"}
+    # The next take profit sells exactly what SO1 bought, and the deal closes in profit.
+    assert trades[-1][1:] == ("D1.TP2", sold_at, D("0.51020"))
+    deal = run.strategy_state["deals"][0]
+    assert deal["close_reason"] == "take_profit" and D(deal["profit"]) > 0
+    assert run.final_base == 0
+
+
+def test_a_state_saved_before_fills_were_counted_as_they_came_counts_its_partials() -> None:
+    """Saved states used to keep an open order's fills aside ("partials") until it completed;
+    they are counted when such a state is loaded, and kept as that order's progress."""
+    bot = Bot()
+    bot.in_deal_with_tp_and_so1()
+    saved = bot.state.to_dict()
+    saved.pop("progress")
+    saved["partials"] = {"D1.SO1": ["buy", "0.2", "19.6", "0.0196", "0"]}  # 0.2 BTC at 98
+    loaded = DcaState.from_dict(saved)
+    assert loaded.bought_amount == D(1) + D("0.2") and loaded.net_base == D("1.2")
+    assert loaded.deal_cost == bot.state.deal_cost + D("19.6") + D("0.0196")
+    assert loaded.partials["D1.SO1"].amount == D("0.2")
+    assert DcaState.from_dict(loaded.to_dict()) == loaded  # the new form round-trips as is
