@@ -168,6 +168,9 @@ class DcaStrategy:
     ) -> list[str]:
         """Count every fill of a deal's order; return the live orders now done (filled, or gone
         from the exchange: refused, cancelled, expired), in a stable order."""
+        live = work.live
+        if not fills:  # the common quiet call: only an order gone from the book changes anything
+            return [] if live <= resting.keys() else sorted(live - resting.keys())
         completed: set[str] = set()
         for fill in fills:
             if not fill.tag.startswith("D"):
@@ -175,11 +178,10 @@ class DcaStrategy:
             # A late fill of an order the deal no longer tracks (cancelled as it filled, or a
             # previous deal's) still moved the account: it counts in the current position.
             work.count(fill)
-            if fill.tag in work.live:
+            if fill.tag in live:
                 work.partials[fill.tag] = work.partials.get(fill.tag, _NOTHING_FILLED).add(fill)
                 if fill.order_complete:
                     completed.add(fill.tag)
-        live = work.live
         if not completed and live <= resting.keys():
             return []
         return sorted(tag for tag in live if tag in completed or tag not in resting)

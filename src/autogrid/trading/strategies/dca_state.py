@@ -115,7 +115,7 @@ class DcaState:
     def entry_price(self) -> Decimal | None:
         """The average cost of the base still held (equals ``average_entry`` until a sale)."""
         if not self.sold_amount:
-            return self.average_entry
+            return self.bought_notional / self.bought_amount if self.bought_amount else None
         amount = self.bought_amount - self.sold_amount
         return (self.bought_notional - self.sold_basis) / amount if amount > 0 else None
 
