@@ -187,7 +187,7 @@ class IndicatorStrategy:
     ) -> Decision[IndicatorState]:
         for fill in fills:
             state = self._apply_fill(state, fill)
-        state = self._forget_refused(snapshot, state, fills)
+        state = self._forget_refused(snapshot, state)
         actions: list[Action] = []
         values = snapshot.indicators
         if state.phase == "flat":
@@ -269,9 +269,7 @@ class IndicatorStrategy:
             wins=state.wins + (1 if flat and pnl > 0 else 0),
         )
 
-    def _forget_refused(
-        self, snapshot: Snapshot, state: IndicatorState, fills: Sequence[StrategyFill]
-    ) -> IndicatorState:
+    def _forget_refused(self, snapshot: Snapshot, state: IndicatorState) -> IndicatorState:
         """An entry or exit order that left the book without completing (refused, cancelled,
         expired): its fills so far are settled as the whole order, else the step is undone."""
         if state.phase not in {"entering", "exiting"}:
