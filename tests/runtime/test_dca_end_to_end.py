@@ -330,9 +330,9 @@ async def test_a_live_dca_deal_through_safety_orders_to_take_profit_then_cooldow
     )
     assert D(exit_order["average_price"]) == D(93_000)
     assert D(exit_order["filled"]) == rounded_amount(figures["held"]) == D("0.003")
-    # The next safety order and the re-placed take profit of the same decision were withdrawn
-    # in it: neither written nor sent. The resting take profit was cancelled.
-    assert state["tp_version"] == 5  # TP5 was decided, then withdrawn
+    # The decision that saw SO1 fill saw the stop first: no next safety order and no new take
+    # profit were decided (nor written, nor sent). The resting take profit was cancelled.
+    assert state["tp_version"] == 4
     assert {tag: o["status"] for tag, o in rows.items() if tag.startswith("D2.")} == {
         "D2.BO": "filled",
         "D2.SO1": "filled",

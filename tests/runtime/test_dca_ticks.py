@@ -78,13 +78,13 @@ async def test_two_safety_orders_filled_at_once_move_the_take_profit_once(
         "D1.SO2": "filled",
         "D1.SO3": "open",
         "D1.TP1": "canceled",
-        "D1.TP3": "open",  # TP2 was placed and replaced within one decision: never written
+        "D1.TP2": "open",  # both fills counted first, then one take profit for what is held
     }
     deal = bot.state["strategy"]
     average = D(deal["bought_notional"]) / D(deal["bought_amount"])
-    assert orders["D1.TP3"].price == (average * D("1.015")).quantize(D("0.01"))
+    assert orders["D1.TP2"].price == (average * D("1.015")).quantize(D("0.01"))
     assert [o.price for o in sim.orders(status="NEW") if o.side == "SELL"] == [
-        orders["D1.TP3"].price
+        orders["D1.TP2"].price
     ]
 
 

@@ -1,9 +1,9 @@
-"""A decision may place an order and withdraw it again: a DCA deal whose safety order fills in
-the same move that crosses its stop loss places the next safety order and a new take profit,
-then cancels both to exit at market. The decision is saved and the deal stops out (it once
-failed every tick with StaleOrder, so the bot never left the deal: the cancel's versioned UPDATE
-ran before the INSERT of the row it withdrew); the withdrawn orders are neither written nor
-sent (``decision.net_actions``)."""
+"""A DCA deal whose safety order fills in the same move that crosses its stop loss: the decision
+is saved and the deal stops out. It once failed every tick with StaleOrder (the strategy placed
+the next safety order and a new take profit, then withdrew both to exit, and the cancel's
+versioned UPDATE ran before the INSERT of the row it withdrew). The strategy now sees the stop
+before it re-places anything, so nothing is placed and withdrawn; ``decision.net_actions`` still
+drops such pairs (tests/runtime/test_dca_ticks.py)."""
 
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ async def test_a_decision_that_places_and_withdraws_an_order_is_saved(
     deals = bot.state["strategy"]["deals"]
     assert [(d["close_reason"], d["safety_orders_filled"]) for d in deals] == [("stop_loss", 1)]
     orders = await by_tag()
-    # SO2 and TP2 were placed and withdrawn within the decision: neither written nor sent.
-    assert bot.state["strategy"]["tp_version"] == 2  # TP2 was decided, then withdrawn
+    # Neither a next safety order nor a new take profit was decided, written or sent.
+    assert bot.state["strategy"]["tp_version"] == 1
     assert {tag: o.status for tag, o in orders.items()} == {
         "D1.BO": "filled",
         "D1.SO1": "filled",

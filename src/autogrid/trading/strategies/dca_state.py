@@ -1,4 +1,9 @@
-"""The DCA strategy's state: the open deal, its fills, and the history of closed deals."""
+"""The DCA strategy's state: the open deal, its fills, and the history of closed deals.
+
+Every fill is counted in the deal's totals as it arrives, whichever order it belongs to and
+whatever else filled with it: the totals follow the account, and ``decide`` derives the orders
+the deal needs from them afterwards (see ``dca``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from autogrid.exchanges.types import Side
+from autogrid.trading.strategies.base import StrategyFill
 from autogrid.trading.strategies.grid_state import Partial
 
 ZERO = Decimal(0)
@@ -76,6 +83,10 @@ class DcaState:
     net_base: Decimal = ZERO  # base actually held (after fees taken in base)
     deal_cost: Decimal = ZERO  # quote paid, fees included
     deal_proceeds: Decimal = ZERO  # quote received for sales in this deal, after fees
+    # Base sold before the deal closed (a take profit that filled with a safety order, a partial
+    # take profit) and its entry cost at the average then: the average cost of what is left.
+    sold_amount: Decimal = ZERO
+    sold_basis: Decimal = ZERO
     safety_filled: int = 0
     safety_placed: int = 0
     tp_version: int = 0
@@ -83,7 +94,10 @@ class DcaState:
     trailing_active: bool = False
     peak: Decimal | None = None
     exit_reason: str | None = None
+    exit_version: int = 0
     live: frozenset[str] = frozenset()
+    # Fills of live orders so far (already counted in the totals): a base order's price, and
+    # whether a safety order bought anything, are known when the order is done.
     partials: dict[str, Partial] = field(default_factory=dict)
     deals: tuple[DealRecord, ...] = ()
     realized_pnl: Decimal = ZERO
@@ -94,13 +108,41 @@ class DcaState:
 
     @property
     def average_entry(self) -> Decimal | None:
+        """The average price of everything the deal bought."""
         return self.bought_notional / self.bought_amount if self.bought_amount else None
+
+    @property
+    def entry_price(self) -> Decimal | None:
+        """The average cost of the base still held (equals ``average_entry`` until a sale)."""
+        if not self.sold_amount:
+            return self.bought_notional / self.bought_amount if self.bought_amount else None
+        amount = self.bought_amount - self.sold_amount
+        return (self.bought_notional - self.sold_basis) / amount if amount > 0 else None
+
+    def count(self, fill: StrategyFill) -> None:
+        """Add one fill to the deal's totals (in place: call it on a working copy)."""
+        notional = fill.price * fill.amount
+        self.fees_quote += fill.fee_quote + fill.fee_base * fill.price
+        if fill.side is Side.BUY:
+            self.bought_amount += fill.amount
+            self.bought_notional += notional
+            self.net_base += fill.amount - fill.fee_base
+            self.deal_cost += notional + fill.fee_quote
+            return
+        entry = self.entry_price
+        if entry is not None:
+            portion = min(fill.amount, self.bought_amount - self.sold_amount)
+            self.sold_amount += portion
+            self.sold_basis += portion * entry
+        self.net_base -= fill.amount
+        self.deal_proceeds += notional - fill.fee_quote
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
             if item.name == "partials":
+                key = "progress"  # counted fills (an older "partials" was not counted yet)
                 value = {
                     tag: [
                         p.side.value if p.side else None,
@@ -119,13 +161,11 @@ class DcaState:
                 value = str(value)
             elif isinstance(value, datetime):
                 value = value.isoformat()
-            data[item.name] = value
+            data[key if item.name == "partials" else item.name] = value
         return data
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> DcaState:
-        from autogrid.exchanges.types import Side
-
         def dec(name: str) -> Decimal | None:
             raw = data.get(name)
             return None if raw is None else Decimal(raw)
@@ -134,7 +174,8 @@ class DcaState:
             raw = data.get(name)
             return None if raw is None else datetime.fromisoformat(raw)
 
-        return DcaState(
+        progress = data.get("progress")
+        state = DcaState(
             phase=data["phase"],
             deal=int(data["deal"]),
             next_start_at=when("next_start_at"),
@@ -152,14 +193,37 @@ class DcaState:
             trailing_active=bool(data["trailing_active"]),
             peak=dec("peak"),
             exit_reason=data.get("exit_reason"),
+            exit_version=int(data.get("exit_version", 0)),
             live=frozenset(data["live"]),
-            partials={
-                tag: Partial(
-                    Side(s) if s else None, Decimal(a), Decimal(q), Decimal(fq), Decimal(fb)
-                )
-                for tag, (s, a, q, fq, fb) in data["partials"].items()
-            },
+            partials=_partials(progress if progress is not None else data["partials"]),
             deals=tuple(DealRecord.from_dict(d) for d in data["deals"]),
             realized_pnl=Decimal(data["realized_pnl"]),
             fees_quote=Decimal(data["fees_quote"]),
+            sold_amount=Decimal(data.get("sold_amount", "0")),
+            sold_basis=Decimal(data.get("sold_basis", "0")),
         )
+        if progress is None:  # saved before fills were counted as they came: count them now
+            for tag, partial in state.partials.items():
+                state.count(_as_fill(tag, partial))
+        return state
+
+
+def _partials(data: Mapping[str, Any]) -> dict[str, Partial]:
+    return {
+        tag: Partial(Side(s) if s else None, Decimal(a), Decimal(q), Decimal(fq), Decimal(fb))
+        for tag, (s, a, q, fq, fb) in data.items()
+    }
+
+
+def _as_fill(tag: str, partial: Partial) -> StrategyFill:
+    """One fill standing for an order's fills so far (their totals, at their average price)."""
+    return StrategyFill(
+        tag,
+        partial.side or Side.BUY,
+        partial.average_price,
+        partial.amount,
+        partial.fee_quote,
+        partial.fee_base,
+        datetime.min,
+        False,
+    )

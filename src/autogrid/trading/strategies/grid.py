@@ -83,11 +83,18 @@ class GridStrategy(PriceOnly):
             return Decision((), state)
         actions: list[Action] = []
         work = GridDraft.of(state)
-        self._settle_vanished_orders(snapshot, work, fills, actions)
-        if work.phase == "new":
-            self._open_ladder(snapshot, work, actions)
+        # Fills first: an order that filled in part and then left the book (cancelled, expired)
+        # is settled with every fill it had, in this very decision.
+        gone = work.live | work.cancelling
+        gone.difference_update(map(_tag_of, snapshot.open_orders))
+        if gone:
+            gone.difference_update(fill.tag for fill in fills if fill.order_complete)
         for fill in fills:
             self._apply_fill(work, fill, actions)
+        if gone:
+            self._settle_vanished_orders(work, gone, actions)
+        if work.phase == "new":
+            self._open_ladder(snapshot, work, actions)
         stop = self._stop_condition(snapshot.price)
         if stop is not None:
             actions.append(
@@ -143,29 +150,27 @@ class GridStrategy(PriceOnly):
                 work.phase = "initializing"
 
     def _settle_vanished_orders(
-        self,
-        snapshot: Snapshot,
-        work: GridDraft,
-        fills: Sequence[StrategyFill],
-        actions: list[Action],
+        self, work: GridDraft, gone: set[str], actions: list[Action]
     ) -> None:
         """Orders that ended without completing: cancelled by us or by someone else, or refused.
 
         Whatever part of them filled is settled as if the order had completed with that amount,
         so no fill is ever lost from the accounting or the inventory.
         """
-        gone = work.live | work.cancelling
-        gone.difference_update(map(_tag_of, snapshot.open_orders))
-        gone.difference_update(map(_tag_of, fills))
-        if not gone:
-            return
         vanished = sorted(gone)
+        ours = work.cancelling.intersection(vanished)
         work.live.difference_update(vanished)
         work.cancelling.difference_update(vanished)
         for tag in vanished:
             partial = work.partials.get(tag)
             if partial is not None and partial.amount > 0:
                 self._settle(work, tag, partial, actions, cancelled=True)
+            work.partials.pop(tag, None)
+            work.moved.pop(tag, None)
+        for tag in vanished:
+            if tag.startswith("S") and tag not in ours:
+                # A sell refused or cancelled by someone else: its inventory is still held.
+                self._place_sell(work, int(tag[1:]), actions)
 
     def _apply_fill(self, work: GridDraft, fill: StrategyFill, actions: list[Action]) -> None:
         partial = work.partials.get(fill.tag, _NOTHING_FILLED).add(fill)
@@ -208,6 +213,9 @@ class GridStrategy(PriceOnly):
         *,
         replace_buy: bool,
     ) -> None:
+        destination = work.moved.pop(sell_tag(level), None)
+        if destination is not None:  # cancelled by a shift, it sold first: where its base went
+            level, replace_buy = destination, False
         lot = work.lots.get(level, Lot.empty())
         proceeds = sold.quote_received
         cost = lot.cost_of(sold.amount)
@@ -221,9 +229,12 @@ class GridStrategy(PriceOnly):
         work.grid_profit = work.grid_profit + (pnl if lot.from_grid else Decimal(0))
         work.round_trips = work.round_trips + (1 if lot.from_grid else 0)
         below = level - 1
-        # A remainder no order can carry (a fee taken in the base coin, rounding) is dust: it stays
-        # in the lot, and the next buy at this level folds it back in. The ladder goes on.
-        if not replace_buy or self._sellable(remaining.amount, level) is not None:
+        # What is left gets its own sell (inventory that joined the level while this sell
+        # rested, or the rest of a sell that ended early). A remainder no order can carry (a fee
+        # taken in the base coin, rounding) is dust: it stays in the lot, and the next buy at this
+        # level folds it back in.
+        self._place_sell(work, level, actions)
+        if not replace_buy:
             return
         if below >= work.offset and buy_tag(below) not in work.live:
             actions.append(self._buy(below))
@@ -247,12 +258,14 @@ class GridStrategy(PriceOnly):
         for level in levels:
             self._place_sell(work, level, actions)
 
-    def _place_sell(self, work: GridDraft, level: int, actions: list[Action]) -> None:
+    def _place_sell(
+        self, work: GridDraft, level: int, actions: list[Action], less: Decimal = Decimal(0)
+    ) -> None:
         lot = work.lots.get(level)
         tag = sell_tag(level)
         if lot is None or tag in work.live:
             return
-        amount = self._sellable(lot.amount, level)
+        amount = self._sellable(lot.amount - less, level)
         if amount is None:
             return  # dust: kept in the lot, counted in the position, never ordered
         actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.price_at(level)))
@@ -321,13 +334,23 @@ class GridStrategy(PriceOnly):
         """Slide the ladder one level up: the lowest buy's quote moves to just below the top."""
         old_top = work.offset + self.config.grid_count
         lowest = buy_tag(work.offset)
-        if lowest in work.live:
+        moving = lowest in work.live
+        if moving:
             actions.append(CancelOrder(lowest))
             work.live.discard(lowest)
             work.cancelling.add(lowest)
-        if buy_tag(old_top) not in work.live:
-            actions.append(self._buy(old_top))
-            work.live.add(buy_tag(old_top))
+        # Only the lowest buy's quote moves up: with none resting (it filled, and its base waits
+        # for its sell), the new top level gets its buy when the sell above it fills.
+        if moving and buy_tag(old_top) not in work.live:
+            order = self._buy(old_top)
+            bought = work.partials.get(lowest)
+            if bought is not None and bought.amount > 0:  # only its unfilled part's quote moves
+                freed = (self.amount_for(work.offset) - bought.amount) * self.price_at(work.offset)
+                amount = round_amount(freed / self.price_at(old_top), self.market.amount_step)
+                order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, order.price)
+            if self._sellable(order.amount, old_top) is not None:
+                actions.append(order)
+                work.live.add(order.tag)
         work.offset += 1
         work.shifts += 1
 
@@ -345,8 +368,19 @@ class GridStrategy(PriceOnly):
         work.shifts -= 1
         if moved is not None:
             target = work.offset + 1
+            for tag, level in work.moved.items():
+                if level == top:  # moved again: keep pointing at where the base is now
+                    work.moved[tag] = target
+            if highest in work.cancelling:
+                work.moved[highest] = target
             work.lots[target] = work.lots.get(target, Lot.empty()).merge(moved)
-            self._place_sell(work, target, actions)
+            # What the cancelled sells already sold leaves the lot when they are settled; the
+            # new sell must not offer it again meanwhile.
+            sold = Decimal(0)
+            for tag, level in work.moved.items():
+                partial = work.partials.get(tag) if level == target else None
+                sold += partial.amount if partial is not None else Decimal(0)
+            self._place_sell(work, target, actions, less=sold)
 
     def _wake(self, offset: int) -> Wake:
         below = [

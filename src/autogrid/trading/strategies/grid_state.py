@@ -89,6 +89,9 @@ class GridState:
     fees_quote: Decimal = ZERO
     round_trips: int = 0
     shifts: int = 0
+    # A sell cancelled by a downward shift, by tag: the level its inventory moved to (a fill
+    # that beats the cancel sold part of it there).
+    moved: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def position(self) -> Decimal:
@@ -124,6 +127,7 @@ class GridState:
             "fees_quote": str(self.fees_quote),
             "round_trips": self.round_trips,
             "shifts": self.shifts,
+            "moved": dict(sorted(self.moved.items())),
         }
 
     @staticmethod
@@ -149,6 +153,7 @@ class GridState:
             fees_quote=Decimal(data["fees_quote"]),
             round_trips=int(data["round_trips"]),
             shifts=int(data.get("shifts", 0)),
+            moved={str(tag): int(level) for tag, level in data.get("moved", {}).items()},
         )
 
 
@@ -173,6 +178,7 @@ class GridDraft:
     fees_quote: Decimal
     round_trips: int
     shifts: int
+    moved: dict[str, int]
 
     @staticmethod
     def of(state: GridState) -> GridDraft:
@@ -189,6 +195,7 @@ class GridDraft:
             state.fees_quote,
             state.round_trips,
             state.shifts,
+            dict(state.moved) if state.moved else {},
         )
 
     def freeze(self) -> GridState:
@@ -205,4 +212,5 @@ class GridDraft:
             self.fees_quote,
             self.round_trips,
             self.shifts,
+            self.moved,
         )

@@ -187,7 +187,7 @@ class IndicatorStrategy:
     ) -> Decision[IndicatorState]:
         for fill in fills:
             state = self._apply_fill(state, fill)
-        state = self._forget_refused(snapshot, state, fills)
+        state = self._forget_refused(snapshot, state)
         actions: list[Action] = []
         values = snapshot.indicators
         if state.phase == "flat":
@@ -233,11 +233,17 @@ class IndicatorStrategy:
             return state.evolve(pending={**state.pending, fill.tag: done})
         pending = dict(state.pending)
         pending.pop(fill.tag, None)
+        return self._settle(state, pending, done)
+
+    def _settle(
+        self, state: IndicatorState, pending: Mapping[str, Partial], done: Partial
+    ) -> IndicatorState:
+        """The books once an order is over (``done``: all its fills), ``pending`` the others."""
         average_price = done.average_price
         fee = done.fee_quote + done.fee_base * average_price
         fees_quote = state.fees_quote + fee
         # One new state per fill (not one per field group): construction is the hot cost here.
-        if fill.side is _BUY:
+        if done.side is _BUY:
             return state.evolve(
                 pending=pending,
                 fees_quote=fees_quote,
@@ -263,13 +269,20 @@ class IndicatorStrategy:
             wins=state.wins + (1 if flat and pnl > 0 else 0),
         )
 
-    def _forget_refused(
-        self, snapshot: Snapshot, state: IndicatorState, fills: Sequence[StrategyFill]
-    ) -> IndicatorState:
-        # An entry or exit order that is neither resting nor filled was refused: go back.
-        if state.phase not in {"entering", "exiting"} or snapshot.open_orders or fills:
+    def _forget_refused(self, snapshot: Snapshot, state: IndicatorState) -> IndicatorState:
+        """An entry or exit order that left the book without completing (refused, cancelled,
+        expired): its fills so far are settled as the whole order, else the step is undone."""
+        if state.phase not in {"entering", "exiting"}:
             return state
-        return state.evolve(phase="flat" if state.phase == "entering" else "long")
+        entering = state.phase == "entering"
+        tag = f"E{state.trade}" if entering else f"X{state.trade}"
+        if snapshot.order(tag) is not None:
+            return state
+        pending = dict(state.pending)
+        done = pending.pop(tag, None)
+        if done is None or done.amount <= 0:
+            return state.evolve(phase="flat" if entering else "long", pending=pending)
+        return self._settle(state, pending, done)
 
     def _guard_hit(self, price: Decimal, state: IndicatorState) -> bool:
         stop, target = self._guards(state)

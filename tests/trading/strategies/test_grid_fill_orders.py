@@ -1,0 +1,90 @@
+"""Grid defects found by the any-order-of-fills property test, each pinned by hand."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from autogrid.exchanges.types import OrderType, Side
+from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StrategyFill
+from autogrid.trading.strategies.grid_config import Direction
+from autogrid.trading.strategies.grid_state import GridState, Lot
+from tests.trading.strategies.test_grid import NOW, fill, grid, resting, snap
+
+
+def opened_with_a_sell_at_5() -> tuple[object, GridState, tuple[object, ...]]:
+    """A long grid 100..200 at 153: B4 (140) fills, so S5 (150) rests for its 0.714."""
+    strategy = grid()
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "B4")
+    bought = strategy.decide(
+        snap("140", book), opened.state, [fill("B4", Side.BUY, "140", "0.714")]
+    )
+    return strategy, bought.state, book + resting(bought.actions)
+
+
+def test_a_refused_sell_is_placed_again_for_the_inventory() -> None:
+    strategy, state, book = opened_with_a_sell_at_5()
+    without_sell = tuple(o for o in book if o.tag != "S5")  # the exchange refused S5
+    decision = strategy.decide(snap("145", without_sell), state, [])  # type: ignore[attr-defined]
+    assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.714"), D(150)) in decision.actions
+
+
+def test_a_sell_filled_in_part_then_cancelled_is_settled_and_the_rest_offered_at_once() -> None:
+    strategy, state, book = opened_with_a_sell_at_5()
+    without_sell = tuple(o for o in book if o.tag != "S5")  # 0.3 sold, then cancelled
+    part = StrategyFill("S5", Side.SELL, D(150), D("0.3"), D(0), D(0), NOW, False)
+    decision = strategy.decide(snap("149", without_sell), state, [part])  # type: ignore[attr-defined]
+    assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.414"), D(150)) in decision.actions
+    assert decision.state.lots[5].amount == D("0.414")
+
+
+def test_inventory_that_joined_a_resting_sell_gets_its_own_sell_after_it() -> None:
+    strategy, state, book = opened_with_a_sell_at_5()
+    # 0.2 more came to level 5 while S5 (0.714) rested (a shift down moves inventory so).
+    grown = _with_lot(state, 5, Lot(D("0.914"), D("128")))  # type: ignore[arg-type]
+    without_sell = tuple(o for o in book if o.tag != "S5")
+    decision = strategy.decide(  # type: ignore[attr-defined]
+        snap("150", without_sell), grown, [fill("S5", Side.SELL, "150", "0.714")]
+    )
+    assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.2"), D(150)) in decision.actions
+    assert any(isinstance(a, PlaceOrder) and a.tag == "B4" for a in decision.actions)
+
+
+def test_trailing_up_without_the_lowest_buy_adds_no_buy_it_has_no_quote_for() -> None:
+    strategy = grid(trailing_up=True, trailing_up_limit=D(300))
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "B0")  # B0 filled: base at 1
+    state = strategy.decide(snap("100", book), opened.state, [fill("B0", Side.BUY, "100", "1")])
+    book = tuple(o for o in book) + resting(state.actions)
+    decision = strategy.decide(snap("211", book), state.state, [])
+    buys = [a.tag for a in decision.actions if isinstance(a, PlaceOrder) and a.side is Side.BUY]
+    assert buys == []  # before: B10 placed with quote that was spent on B0's base
+    assert decision.state.offset == 1
+
+
+def test_a_sell_cancelled_by_a_shift_down_that_sold_first_is_taken_from_where_it_moved() -> None:
+    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
+    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
+    ready = strategy.decide(
+        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
+    )
+    book = book + resting(ready.actions)
+    top = ready.state.lots[10].amount
+    shifted = strategy.decide(snap("89", book), ready.state, [])
+    assert CancelOrder("S10") in shifted.actions
+    moved_to = shifted.state.moved["S10"]
+    assert shifted.state.lots[moved_to].amount == top
+    # S10 sold 0.1 before its cancel landed: that base is gone from where the lot went.
+    book = tuple(o for o in book if o.tag != "S10") + resting(shifted.actions)
+    late = StrategyFill("S10", Side.SELL, D(200), D("0.1"), D(0), D(0), NOW, False)
+    after = strategy.decide(snap("89", book), shifted.state, [late])
+    assert after.state.lots[moved_to].amount == top - D("0.1")
+    assert "S10" not in after.state.moved
+
+
+def _with_lot(state: GridState, level: int, lot: Lot) -> GridState:
+    data = state.to_dict()
+    data["lots"] = {**data["lots"], str(level): [str(lot.amount), str(lot.cost), True]}
+    return GridState.from_dict(data)
