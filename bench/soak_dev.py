@@ -1,10 +1,10 @@
 """Soak ``autogrid dev``: the embedded stack with the demo and a few bots, for a given time.
 
 Starts ``autogrid dev`` in a temporary directory (SQLite and the file-system broker under its
-./var, a free port, no Redis or PostgreSQL), logs in as the demo user, creates and starts a few
-paper grid bots replaying the shipped BTC/USDT candles slowly enough to last the whole run, then
-samples every bot's orders and fills through the API. At the end it stops the stack with SIGINT
-and reports:
+./var, a free port, no Redis or PostgreSQL), registers soak users, creates and starts a few
+paper trailing grid bots replaying the shipped BTC/USDT candles slowly enough to last the whole
+run, then samples every bot's orders and fills (and the demo bot's) through the API. At the end
+it stops the stack with SIGINT and reports:
 
 - child restarts (the supervisor's "exited unexpectedly" / "restarted" lines) and error lines in
   the log, grouped;
@@ -54,15 +54,15 @@ STARTUP_TIMEOUT_SECONDS = 300
 BOTS_PER_USER = 3  # the free plan's limit: soak bots are spread over soak users
 STOP_TIMEOUT_SECONDS = 60
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
-# Grids each spanning the replayed prices (about 104.5k-112k, rising over the three days), so a
-# bot keeps trading whichever part of the replay it is in; steps near 0.3%, just above the
-# 0.2% two fees cost, so they trade as often as a grid sensibly can.
+# Trailing grids around the first replayed price (about 105.5k): the three days rise to 111.5k,
+# and a grid that stays behind the price stops trading by design; trailing ones follow it, as a
+# user running a bot for days would set it. Steps near 0.3%, just above the 0.2% two fees cost.
 GRIDS: tuple[tuple[str, str, int], ...] = (
-    ("102000", "113000", 34),
-    ("102500", "112500", 31),
-    ("101000", "114000", 40),
-    ("103000", "112000", 28),
-    ("101500", "113500", 37),
+    ("104000", "107000", 10),
+    ("103500", "107500", 13),
+    ("104500", "106500", 7),
+    ("103000", "108000", 16),
+    ("104200", "106800", 8),
 )
 
 
@@ -204,6 +204,8 @@ def grid_bot_body(number: int, speed: int, tick_seconds: int) -> dict[str, Any]:
             "spacing": "arithmetic",
             "investment": "5000",
             "direction": "long",
+            "trailing_up": True,
+            "trailing_down": True,
         },
     }
 
