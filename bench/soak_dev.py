@@ -54,9 +54,11 @@ STARTUP_TIMEOUT_SECONDS = 300
 BOTS_PER_USER = 3  # the free plan's limit: soak bots are spread over soak users
 STOP_TIMEOUT_SECONDS = 60
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback \(most recent call last\)")
-# Trailing grids around the first replayed price (about 105.5k): the three days rise to 111.5k,
-# and a grid that stays behind the price stops trading by design; trailing ones follow it, as a
-# user running a bot for days would set it. Steps near 0.3%, just above the 0.2% two fees cost.
+# Neutral trailing grids around the first replayed price (about 105.5k). Neutral: they buy base
+# for their sells at start, so they trade whichever way the price goes (a long grid holds only
+# buys below the price and sits idle while it rises). Trailing: the three days rise to 111.5k,
+# and the grid follows, as a user running a bot for days would set it. Steps near 0.3%, just
+# above the 0.2% two fees cost.
 GRIDS: tuple[tuple[str, str, int], ...] = (
     ("104000", "107000", 10),
     ("103500", "107500", 13),
@@ -203,7 +205,7 @@ def grid_bot_body(number: int, speed: int, tick_seconds: int) -> dict[str, Any]:
             "grid_count": levels,
             "spacing": "arithmetic",
             "investment": "5000",
-            "direction": "long",
+            "direction": "neutral",
             "trailing_up": True,
             "trailing_down": True,
         },
@@ -306,7 +308,7 @@ def soak_run(args: argparse.Namespace, workdir: Path) -> int:
         if not wait_for_api(soak):
             print(Path(soak.log).read_text(errors="replace")[-4000:])
             raise SystemExit("autogrid dev never answered /health")
-        speed = replay_speed(args.minutes)
+        speed = args.speed or replay_speed(args.minutes)
         create_bots(soak, args.bots, speed, args.tick_seconds)
         print(
             f"autogrid dev at {soak.base_url} (pid {soak.process.pid}), work dir {workdir}; "
@@ -404,6 +406,9 @@ def main() -> None:
     parser.add_argument("--bots", type=int, default=5, help="paper grid bots besides the demo")
     parser.add_argument(
         "--tick-seconds", type=int, default=1, help="the bots' tick interval (default 1, the least)"
+    )
+    parser.add_argument(
+        "--speed", type=int, default=None, help="replay speed (default: candles outlast the run)"
     )
     parser.add_argument("--sample-seconds", type=float, default=30.0, help="API sampling period")
     parser.add_argument(
