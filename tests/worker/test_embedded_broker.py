@@ -17,6 +17,7 @@ from queue import Empty
 from typing import Any
 
 import pytest
+from kombu import Producer, Queue
 from kombu.utils.json import register_type
 
 from tests.worker.broker_clients import embedded_app
@@ -152,3 +153,23 @@ def test_several_producers_and_two_consumers_lose_repeat_and_tear_nothing(tmp_pa
     assert wanted - set(ids) == set(), "lost"
     assert list((var_dir / "broker" / "rejected").iterdir()) == []
     assert list((var_dir / "broker" / "staging").iterdir()) == []
+
+
+def test_an_empty_exchange_table_left_by_a_dead_writer_does_not_break_publishing(
+    tmp_path: Path,
+) -> None:
+    """kombu truncates a table before locking it: a process killed there leaves it empty."""
+    var_dir = tmp_path / "var"
+    app = embedded_app(var_dir)
+    table = var_dir / "broker" / "control" / "left-empty.exchange"
+    table.write_bytes(b"")
+    queue = Queue("left-empty", exchange="left-empty", routing_key="left-empty")
+    with app.connection_for_write() as connection:
+        channel = connection.channel()
+        assert channel.get_table("left-empty") == []
+        Producer(channel).publish(
+            {"id": 3}, exchange=queue.exchange, routing_key=queue.routing_key, declare=[queue]
+        )
+        delivered = channel.basic_get("left-empty")
+    assert delivered is not None
+    assert delivered.decode() == {"id": 3}

@@ -13,6 +13,12 @@ gone and moves on. A file that still cannot be decoded (one left half-written by
 transport before an upgrade) is moved aside to a ``rejected`` folder and logged, never allowed
 to stop the worker.
 
+The exchange tables under the control folder get the same care: kombu creates one by truncating
+it before taking its lock, and an empty table (a reader in that instant, or a process killed
+there) made every later bind and publish fail to decode it. Here a table is created without
+truncation and rewritten only under its exclusive lock, and an empty one reads as "no binding
+yet" (the next bind writes it again).
+
 No ``fsync``: the embedded mode promises no durability across a power cut (a killed worker already
 loses the message it was running); what it must never do is hand out a partial message.
 
@@ -26,6 +32,7 @@ kombu's own, needs no server and no compiler, and its guarantees rest on POSIX `
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
@@ -59,8 +66,49 @@ def _is_message_of(file_name: str, queue: str) -> bool:
     return file_name.partition(".")[2] == f"{queue}.msg"
 
 
+def _table(data: bytes) -> list[Any]:
+    """An exchange table's bindings; an empty file (being created, or its writer died) has none."""
+    if not data.strip():
+        return []
+    return [filesystem.exchange_queue_t(*binding) for binding in _loads(data.decode())]
+
+
 class Channel(filesystem.Channel):
     """Publishes by atomic rename; claims by atomic rename; skips what it cannot decode."""
+
+    def get_table(self, exchange: Any) -> list[Any]:
+        file: Path = self._exchange_file(exchange)  # type: ignore[no-untyped-call]  # kombu
+        try:
+            with file.open("rb") as table:
+                fcntl.flock(table.fileno(), fcntl.LOCK_SH)
+                data = table.read()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
+        return _table(data)
+
+    def _queue_bind(self, exchange: Any, routing_key: Any, pattern: Any, queue: Any) -> None:
+        file: Path = self._exchange_file(exchange)  # type: ignore[no-untyped-call]  # kombu
+        self.control_folder.mkdir(exist_ok=True)
+        binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        try:
+            # O_CREAT without O_TRUNC: an existing table is only ever rewritten under the lock.
+            descriptor = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+            with os.fdopen(descriptor, "rb+", buffering=0) as table:
+                fcntl.flock(table.fileno(), fcntl.LOCK_EX)
+                try:
+                    bindings = _table(table.read())
+                except ValueError:
+                    logger.error("embedded broker: rewriting the undecodable table %s", file)
+                    bindings = []
+                if binding not in bindings:
+                    bindings.insert(0, binding)
+                    table.seek(0)
+                    table.truncate()
+                    table.write(_dumps(bindings).encode())
+        except OSError as exc:
+            raise ChannelError(f"Cannot open {file}") from exc
 
     # kombu names the argument "message" in one base class and "payload" in the other.
     def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
