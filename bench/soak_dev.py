@@ -319,7 +319,11 @@ def soak_run(args: argparse.Namespace, workdir: Path) -> int:
         started = time.monotonic()
         deadline = started + args.minutes * 60
         down_since: float | None = None
+        interrupted = False  # Ctrl-C while waiting: stop the stack and report what was seen
         while time.monotonic() < deadline:
+            if interrupted:
+                problems.append("interrupted before the end (a partial report follows)")
+                break
             if not soak.alive():
                 problems.append(f"autogrid dev exited by itself (code {soak.process.returncode})")
                 break
@@ -339,7 +343,10 @@ def soak_run(args: argparse.Namespace, workdir: Path) -> int:
                     f"statuses {dict(Counter(sample.statuses.values()))}",
                     flush=True,
                 )
-            time.sleep(max(0.0, min(args.sample_seconds, deadline - time.monotonic())))
+            try:
+                time.sleep(max(0.0, min(args.sample_seconds, deadline - time.monotonic())))
+            except KeyboardInterrupt:
+                interrupted = True
     finally:
         stop_code = stop_dev(soak)
         soak.client.close()
