@@ -3,12 +3,14 @@
 By default SQLite and the file-system broker under ./var. It migrates the database, then runs the
 API, a Celery worker and beat as children started through this same command line (``python -m
 autogrid.cli serve|worker|beat``), so development exercises the production code paths. Ctrl-C
-or SIGTERM stops all three; if one dies, the others are stopped and the command fails.
+or SIGTERM stops all three. A child that dies on its own is restarted after a backoff, with a
+log line saying which one, its exit code and when it comes back; the others keep running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ import click
 from autogrid.cli.database import printable_url, upgrade_database
 from autogrid.cli.server import PROMETHEUS_MULTIPROC_ENV
 from autogrid.cli.startup import configure_command_logging, load_settings_or_exit
-from autogrid.cli.supervisor import ChildSpec, Supervisor
+from autogrid.cli.supervisor import Backoff, ChildSpec, Supervisor
 from autogrid.core.config import Settings
 from autogrid.demo.seed import LOGIN_FILE, seed_demo
 
@@ -26,6 +28,10 @@ from autogrid.demo.seed import LOGIN_FILE, seed_demo
 # most two writers from the worker.
 DEV_WORKER_ARGS = ("--pool", "threads", "--concurrency", "2")
 STOP_TIMEOUT_SECONDS = 10.0
+# A crashed child is back within a second; one that keeps crashing is retried once a minute.
+RESTART_BACKOFF = Backoff(first_seconds=1.0, most_seconds=60.0, stable_seconds=60.0)
+
+logger = logging.getLogger("autogrid.dev")
 
 
 def browsable_base_url(settings: Settings) -> str:
@@ -92,7 +98,12 @@ def dev_command(stop_timeout: float) -> None:
     click.echo(f"login:    {demo.email} / {password}  (POST /api/v1/auth/login, or Authorize)")
     click.echo("Ctrl-C stops everything.")
     supervisor = Supervisor(
-        child_specs(settings), stop_timeout=stop_timeout, env=child_env, echo=click.echo
+        child_specs(settings),
+        stop_timeout=stop_timeout,
+        env=child_env,
+        # Through the log, so each restart has a timestamp among the children's lines.
+        echo=logger.warning,
+        restart=RESTART_BACKOFF,
     )
     code = supervisor.run()
     sys.exit(code)

@@ -15,7 +15,9 @@ Brokers, chosen by :attr:`Settings.broker_url`:
   Results go to ``CELERY_RESULT_BACKEND``, else to Redis, and expire after a day; tasks ignore
   results unless they ask for them.
 - The embedded file-system broker ("filesystem://", when no Redis is configured): messages are
-  files under ``VAR_DIR/broker``, results files under ``VAR_DIR/celery-results`` (Celery's
+  files under ``VAR_DIR/broker``, published and claimed by atomic renames
+  (:mod:`autogrid.worker.embedded_broker` says why kombu's own transport is not enough),
+  results files under ``VAR_DIR/celery-results`` (Celery's
   ``file://`` backend, pruned by beat's daily ``celery.backend_cleanup``; no SQLite file to lock
   against the application database). It is for ``autogrid dev`` on one machine: a worker killed
   mid-task loses that message, there is no visibility timeout, and remote control (``celery
@@ -36,6 +38,7 @@ from autogrid.core.config import Settings, load_settings
 from autogrid.observability import configure_logging
 from autogrid.worker.base import AutoGridTask, settings_of
 from autogrid.worker.beat import SCHEDULER_PATH
+from autogrid.worker.embedded_broker import TRANSPORT_PATH as EMBEDDED_TRANSPORT_PATH
 
 # Modules whose tasks the worker registers.
 TASK_MODULES: tuple[str, ...] = (
@@ -100,7 +103,9 @@ def embedded_broker_options(settings: Settings) -> dict[str, Any]:
     queue_dir = broker_dir / "queue"
     processed_dir = broker_dir / "processed"
     control_dir = broker_dir / "control"
-    for folder in (queue_dir, processed_dir, control_dir):
+    staging_dir = broker_dir / "staging"
+    rejected_dir = broker_dir / "rejected"
+    for folder in (queue_dir, processed_dir, control_dir, staging_dir, rejected_dir):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         # Producers and consumers on this machine share one folder.
@@ -112,6 +117,10 @@ def embedded_broker_options(settings: Settings) -> dict[str, Any]:
         # another file system). Old files there are pruned by a periodic task.
         "store_processed": True,
         "processed_folder": str(processed_dir),
+        # A message is written whole here, then renamed into the queue folder (same file system).
+        "staging_folder": str(staging_dir),
+        # Files that cannot be decoded are moved here and logged instead of stopping the worker.
+        "rejected_folder": str(rejected_dir),
         "polling_interval": EMBEDDED_POLLING_SECONDS,
     }
 
@@ -219,6 +228,8 @@ def create_celery(settings: Settings) -> AutoGridCelery:
         task_ignore_result=True,
         result_expires=RESULT_EXPIRES_SECONDS,
         result_backend_transport_options=_result_backend_options(settings, backend),
+        # An explicit transport wins over the URL's scheme: ours instead of kombu's filesystem.
+        broker_transport=EMBEDDED_TRANSPORT_PATH if embedded else None,
         broker_transport_options=_broker_options(settings),
         broker_connection_retry_on_startup=True,
         task_default_queue=namespace,

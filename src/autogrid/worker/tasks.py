@@ -32,17 +32,19 @@ def ping() -> str:
 
 @task()
 def prune_processed_messages() -> int:
-    """Delete processed embedded-broker message files older than the retention; idempotent."""
-    folder = task_settings().embedded_broker_dir.resolve() / "processed"
-    if not folder.is_dir():
-        return 0
+    """Delete processed embedded-broker message files older than the retention; idempotent.
+
+    Also staged files that old: a publisher killed mid-write left them, they were never queued.
+    """
+    broker_dir = task_settings().embedded_broker_dir.resolve()
     cutoff = time.time() - PROCESSED_MESSAGE_RETENTION_SECONDS
     removed = 0
-    for message in folder.glob("*.msg"):
-        try:
-            if message.stat().st_mtime < cutoff:
-                message.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue  # pruned concurrently by another run
+    for folder in (broker_dir / "processed", broker_dir / "staging"):
+        for message in folder.glob("*.msg"):
+            try:
+                if message.stat().st_mtime < cutoff:
+                    message.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # pruned concurrently by another run
     return removed
