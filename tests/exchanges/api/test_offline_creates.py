@@ -208,6 +208,13 @@ async def offline(app: FastAPI) -> AsyncIterator[Offline]:
     yield state
 
 
+def live_grid(**changes: Any) -> dict[str, Any]:
+    """A paper bot on live prices: a replay would also need its candles stored."""
+    body = grid_body(**changes)
+    body["paper"] = {"price_source": "live", "balances": {"USDT": "10000"}}
+    return body
+
+
 def doge_grid() -> dict[str, Any]:
     body = grid_body(symbol="DOGE/USDT", name="doge grid")
     body["paper"] = {"price_source": "live", "balances": {"USDT": "1000"}}
@@ -234,7 +241,7 @@ async def test_offline_creates_answer_from_the_builtin_list_without_asking_again
 ) -> None:
     assert "DOGE/USDT" not in BINANCE_SPOT_RULES
 
-    created = await client.post(BOTS, json=grid_body(), headers=user.headers)
+    created = await client.post(BOTS, json=live_grid(), headers=user.headers)
     assert created.status_code == 201, created.text
     # One attempt at the closed port, not the connector's retries with backoff, then the fallback.
     assert offline.attempts == ["load_markets"]
@@ -265,7 +272,7 @@ async def test_offline_creates_answer_from_the_builtin_list_without_asking_again
 
         # From now on the exchange's own list answers, cached: still no second load.
         assert_unknown_symbol(
-            await client.post(BOTS, json=grid_body(symbol="NOPE/USDT"), headers=user.headers),
+            await client.post(BOTS, json=live_grid(symbol="NOPE/USDT"), headers=user.headers),
             "NOPE/USDT",
         )
         assert len(offline.attempts) == 2
@@ -275,7 +282,7 @@ async def test_a_create_during_maintenance_asks_the_exchange_once_then_uses_the_
     offline: Offline, client: httpx.AsyncClient, user: ApiUser
 ) -> None:
     async with Maintenance(offline.port) as exchange:
-        created = await client.post(BOTS, json=grid_body(), headers=user.headers)
+        created = await client.post(BOTS, json=live_grid(), headers=user.headers)
         assert created.status_code == 201, created.text  # validated with the built-in rules
         assert exchange.requests == 1
         assert offline.attempts == ["load_markets"]
@@ -288,7 +295,7 @@ async def test_a_create_during_maintenance_asks_the_exchange_once_then_uses_the_
 
         # Once it has passed, the next create tries again, once.
         offline.clock.now += FAILURE_TTL + 1
-        created = await client.post(BOTS, json=grid_body(), headers=user.headers)
+        created = await client.post(BOTS, json=live_grid(), headers=user.headers)
         assert created.status_code == 201, created.text
         assert exchange.requests == 2
         assert offline.attempts == ["load_markets", "load_markets"]
@@ -310,7 +317,7 @@ async def test_a_create_does_not_wait_for_an_exchange_that_does_not_answer(
     # The exchange takes the request and says nothing until told; ccxt would wait 30 s.
     cache = await install(app, offline, timeout_ms=30_000, load_wait=0.5)
     async with Maintenance(offline.port, held=True) as exchange:
-        created = await client.post(BOTS, json=grid_body(), headers=user.headers)
+        created = await client.post(BOTS, json=live_grid(), headers=user.headers)
         assert created.status_code == 201, created.text  # validated with the built-in rules
 
         # The load goes on in the background, still connected: the exchange's late answer
