@@ -40,7 +40,7 @@ from chaoskit.disorder import SYMBOL, Chaos, ChaosLog, ChaosSettings  # noqa: E4
 from chaoskit.fleet import FleetBot, Starter, build_fleet  # noqa: E402
 from chaoskit.prices import POINTS_PER_CANDLE, candle_slice, price_path  # noqa: E402
 from chaoskit.processes import Environment, ManagedProcess, stack_processes  # noqa: E402
-from chaoskit.records import exchange_side, load_records, unsettled  # noqa: E402
+from chaoskit.records import dump_exchange, exchange_side, load_records, unsettled  # noqa: E402
 from tests.exchange_sim import SimulatorClient, SimulatorProcess  # noqa: E402
 
 STARTING_BALANCES = {"USDT": Decimal(100_000), "BTC": Decimal(2)}
@@ -62,7 +62,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--settle-minutes", type=float, default=8.0, help="longest wait for the bots to stop"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the logs' folder")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the logs' folder (with the exchange's record) and the database, to inspect",
+    )
     return parser.parse_args()
 
 
@@ -225,6 +229,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         key_of_bot = {bot.id: bot.trader.api_key for bot in fleet}
         starting = {key: dict(STARTING_BALANCES) for key in keys}
         records = load_records(sim, environment.asyncpg_dsn, key_of_bot, starting)
+        dump_exchange(sim, list(keys), workdir / "exchange.json")
         result = audit(records)
         for error in starter.errors:
             print(f"warning: {error}")
@@ -236,7 +241,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         for process in processes:
             process.stop()
         simulator.stop()
-        environment.cleanup()
+        environment.cleanup(keep_database=args.keep)
+        if args.keep and environment.created:
+            print(f"database kept: {environment.asyncpg_dsn}")
 
 
 def main() -> None:
@@ -254,6 +261,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
         print(f"logs kept in {workdir}")
+
     sys.exit(code)
 
 

@@ -25,10 +25,10 @@ Every count is a defect when it is not zero:
 from __future__ import annotations
 
 import itertools
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,9 @@ IN_FLIGHT_STATUSES = frozenset({"unknown", "submitting"})
 NOT_PLACED_STATUSES = frozenset({"rejected", "denied"})
 EXCHANGE_OPEN = frozenset({"NEW", "PARTIALLY_FILLED"})
 STOP_SELL_TAG = "STOPSELL"
+# Events that explain why a bot stopped placing orders, whatever order they name.
+EXPLAINING_KINDS = frozenset({"breaker_tripped", "error", "stop_sell_skipped"})
+EXPLAINING_WINDOW = timedelta(seconds=60)
 ZERO = Decimal(0)
 
 
@@ -195,9 +198,9 @@ def _duplicates(records: Records, ours: Mapping[str, OurOrder], finding: Finding
     # One order per client id from here (the first): the other copies are counted above.
     by_intent: dict[tuple[str, str], list[ExchangeOrder]] = defaultdict(list)
     for client_id, placed in by_client.items():
-        order = ours.get(client_id)
-        if order is not None and order.tag is not None:
-            by_intent[(order.bot_id, order.tag)].append(placed[0])
+        mine = ours.get(client_id)
+        if mine is not None and mine.tag is not None:
+            by_intent[(mine.bot_id, mine.tag)].append(placed[0])
     for (bot_id, tag), placed in sorted(by_intent.items()):
         for first, second in itertools.combinations(sorted(placed, key=_by_time), 2):
             if second.time_ms < first.live_until(records.end_ms):
@@ -240,22 +243,22 @@ def _fills(records: Records, missing: Finding, doubled: Finding) -> None:
         if len(rows) > 1:
             doubled.add(f"trade {trade_id} recorded {len(rows)} times", len(rows) - 1)
         fill = rows[0]
-        trade = trades.get(trade_id)
+        theirs = trades.get(trade_id)
         order = ours_by_id.get(fill.order_id)
-        if trade is None:
+        if theirs is None:
             doubled.add(f"fill of trade {trade_id} (order {fill.order_id}): no such trade")
         elif (
             order is None
-            or order.exchange_order_id != str(trade.order_id)
-            or fill.amount != trade.qty
-            or fill.price != trade.price
-            or fill.fee != trade.commission
+            or order.exchange_order_id != str(theirs.order_id)
+            or fill.amount != theirs.qty
+            or fill.price != theirs.price
+            or fill.fee != theirs.commission
         ):
             doubled.add(
                 f"fill of trade {trade_id} differs from the exchange's: ours "
                 f"{fill.amount} @ {fill.price} fee {fill.fee} on "
-                f"{order.exchange_order_id if order else '?'}, theirs {trade.qty} @ "
-                f"{trade.price} fee {trade.commission} on {trade.order_id}"
+                f"{order.exchange_order_id if order else '?'}, theirs {theirs.qty} @ "
+                f"{theirs.price} fee {theirs.commission} on {theirs.order_id}"
             )
 
 
@@ -267,6 +270,16 @@ def _mentions(value: Any, needle: str) -> bool:
     if isinstance(value, list | tuple):
         return any(_mentions(v, needle) for v in value)
     return False
+
+
+def _explains(event: OurEvent, order: OurOrder, ended: datetime) -> bool:
+    """A bot event naming the order, or one of the events that tell the owner the bot stopped
+    acting (breaker, error, stop sell skipped) written soon after the order ended."""
+    if event.created_at < order.created_at:
+        return False
+    if order.client_order_id in event.message or _mentions(event.data, order.client_order_id):
+        return True
+    return event.kind in EXPLAINING_KINDS and event.created_at <= ended + EXPLAINING_WINDOW
 
 
 def _dropped_intents(records: Records, finding: Finding) -> None:
@@ -293,14 +306,7 @@ def _dropped_intents(records: Records, finding: Finding) -> None:
                 for later in orders
             ):
                 continue
-            if any(
-                event.created_at >= order.created_at
-                and (
-                    order.client_order_id in event.message
-                    or _mentions(event.data, order.client_order_id)
-                )
-                for event in events[bot_id]
-            ):
+            if any(_explains(event, order, ended) for event in events[bot_id]):
                 continue
             finding.add(
                 f"bot {bot_id} tag {order.tag} {order.side}: {order.client_order_id} "
@@ -326,7 +332,7 @@ def expected_balances(
     starting: Mapping[str, Decimal], fills: Iterable[OurFill], base: str, quote: str
 ) -> dict[str, Decimal]:
     """The starting balances moved by these fills (fees taken in the asset they are in)."""
-    balances: Counter[str] = Counter()
+    balances: defaultdict[str, Decimal] = defaultdict(Decimal)
     for asset, amount in starting.items():
         balances[asset] += amount
     for fill in fills:

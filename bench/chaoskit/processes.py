@@ -120,14 +120,14 @@ class Environment:
                 timeout=180,
             )
 
-    def cleanup(self) -> None:
+    def cleanup(self, keep_database: bool = False) -> None:
         client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
         try:
             for key in client.scan_iter(match=f"{self.redis_prefix}*", count=1000):
                 client.delete(key)
         finally:
             client.close()
-        if self.created:
+        if self.created and not keep_database:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
             self.created = False
 

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -179,3 +180,16 @@ async def _counts(dsn: str) -> tuple[int, int]:
 def unsettled(dsn: str) -> tuple[int, int]:
     """(orders not in a final state, bots not stopped) in our database now."""
     return asyncio.run(_counts(dsn))
+
+
+def dump_exchange(sim: SimulatorClient, api_keys: list[str], path: Path) -> None:
+    """The exchange's raw record of our keys, for checking a count by hand after the run."""
+    record = {
+        key: {
+            "orders": sim.orders(api_key=key),
+            "trades": sim.trades(api_key=key),
+            "balances": sim.balances(key),
+        }
+        for key in api_keys
+    }
+    path.write_text(json.dumps(record, indent=1))
