@@ -28,8 +28,10 @@ CLOCK_SKEW_MS = -30_000
 # (label, inject_fault arguments): every kind faults.py offers, in each of its variants.
 FAULTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("timeout, executed first", {"kind": "delay", "seconds": CLIENT_TIMEOUT_DELAY}),
+    # Executed after the delay, which is past ccxt's recvWindow (10 s): refused with -1021 then,
+    # so the order never exists; the client saw a timeout (an unknown outcome).
     (
-        "timeout, executed after the delay",
+        "timeout, stale on arrival (never executed)",
         {"kind": "delay", "seconds": CLIENT_TIMEOUT_DELAY, "delay_before_execute": True},
     ),
     ("slow answer (2 s)", {"kind": "delay", "seconds": 2.0}),
