@@ -60,6 +60,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--kill-every", type=float, default=20.0, help="mean seconds")
     parser.add_argument("--fault-every", type=float, default=3.0, help="mean seconds")
     parser.add_argument(
+        "--step-seconds", type=float, default=0.5, help="seconds per price point (4 a candle)"
+    )
+    parser.add_argument(
         "--settle-minutes", type=float, default=8.0, help="longest wait for the bots to stop"
     )
     parser.add_argument(
@@ -174,7 +177,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace, workdir: Path) -> int:
     rng = random.Random(args.seed)
     settings = ChaosSettings(
-        minutes=args.minutes, kill_every=args.kill_every, fault_every=args.fault_every
+        minutes=args.minutes,
+        step_seconds=args.step_seconds,
+        kill_every=args.kill_every,
+        fault_every=args.fault_every,
     )
     steps = math.ceil(args.minutes * 60 / settings.step_seconds) + 1
     path = price_path(candle_slice(math.ceil(steps / POINTS_PER_CANDLE), rng))

@@ -37,8 +37,10 @@ IN_FLIGHT_STATUSES = frozenset({"unknown", "submitting"})
 NOT_PLACED_STATUSES = frozenset({"rejected", "denied"})
 EXCHANGE_OPEN = frozenset({"NEW", "PARTIALLY_FILLED"})
 STOP_SELL_TAG = "STOPSELL"
-# Events that explain why a bot stopped placing orders, whatever order they name.
-EXPLAINING_KINDS = frozenset({"breaker_tripped", "error", "stop_sell_skipped"})
+# Events that explain why a bot stopped placing orders, whatever order they name; a skipped stop
+# sell explains only the stop's own sell.
+EXPLAINING_KINDS = frozenset({"breaker_tripped", "error"})
+STOP_SELL_SKIPPED = "stop_sell_skipped"
 EXPLAINING_WINDOW = timedelta(seconds=60)
 ZERO = Decimal(0)
 
@@ -273,13 +275,14 @@ def _mentions(value: Any, needle: str) -> bool:
 
 
 def _explains(event: OurEvent, order: OurOrder, ended: datetime) -> bool:
-    """A bot event naming the order, or one of the events that tell the owner the bot stopped
-    acting (breaker, error, stop sell skipped) written soon after the order ended."""
+    """A bot event naming the order, or one telling the owner the bot stopped acting (breaker,
+    error; for the stop's sell, its skipping) written soon after the order ended."""
     if event.created_at < order.created_at:
         return False
     if order.client_order_id in event.message or _mentions(event.data, order.client_order_id):
         return True
-    return event.kind in EXPLAINING_KINDS and event.created_at <= ended + EXPLAINING_WINDOW
+    kinds = EXPLAINING_KINDS | ({STOP_SELL_SKIPPED} if order.tag == STOP_SELL_TAG else set())
+    return event.kind in kinds and event.created_at <= ended + EXPLAINING_WINDOW
 
 
 def _dropped_intents(records: Records, finding: Finding) -> None:
