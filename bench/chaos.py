@@ -36,6 +36,7 @@ sys.path[:0] = [str(REPO_ROOT / "src"), str(REPO_ROOT)]
 
 from chaoskit.api import AutoGridApi, Trader  # noqa: E402
 from chaoskit.audit import Audit, Records, audit  # noqa: E402
+from chaoskit.busy import FOREIGN_PREFIX, BusyAccount, place_resting_sell  # noqa: E402
 from chaoskit.disorder import SYMBOL, Chaos, ChaosLog, ChaosSettings  # noqa: E402
 from chaoskit.fleet import FleetBot, Starter, build_fleet  # noqa: E402
 from chaoskit.prices import POINTS_PER_CANDLE, candle_slice, price_path  # noqa: E402
@@ -45,6 +46,7 @@ from tests.exchange_sim import SimulatorClient, SimulatorProcess  # noqa: E402
 
 STARTING_BALANCES = {"USDT": Decimal(100_000), "BTC": Decimal(2)}
 READY_TIMEOUT = 120.0
+BUSY_RESTING_AMOUNT = Decimal("0.5")  # BTC: room for 50,000 trades of the minimum amount
 DETAIL_LINES = 15
 # The free plan's limit: one user (and exchange key) per three bots.
 BOTS_PER_USER = 3
@@ -61,6 +63,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fault-every", type=float, default=3.0, help="mean seconds")
     parser.add_argument(
         "--step-seconds", type=float, default=0.5, help="seconds per price point (4 a candle)"
+    )
+    parser.add_argument(
+        "--busy-trades-per-second",
+        type=float,
+        default=15.0,
+        help="someone else's trades on the first user's key (0: none); past 5,000 trades "
+        "between an order's placing and its fill, paging the history from its placing misses it",
     )
     parser.add_argument(
         "--settle-minutes", type=float, default=8.0, help="longest wait for the bots to stop"
@@ -98,6 +107,19 @@ def add_accounts(sim: SimulatorClient, rng: random.Random, count: int) -> dict[s
     return keys
 
 
+def start_busy_account(
+    sim: SimulatorClient, sim_url: str, keys: dict[str, str], price: Decimal, per_second: float
+) -> BusyAccount | None:
+    """Someone else trading on the first key: a sell resting far above the market, filled in
+    small pieces all along the run (see chaoskit/busy.py)."""
+    if per_second <= 0:
+        return None
+    api_key, secret = next(iter(keys.items()))
+    far = (price * 2).quantize(Decimal("0.01"))
+    order_id = place_resting_sell(sim_url, api_key, secret, BUSY_RESTING_AMOUNT, far)
+    return BusyAccount(sim, order_id, per_second)
+
+
 def settle(
     sim: SimulatorClient, environment: Environment, api_keys: list[str], timeout: float
 ) -> float:
@@ -106,7 +128,8 @@ def settle(
 
     def settled() -> bool:
         orders, _, _ = exchange_side(sim, api_keys)
-        return unsettled(environment.asyncpg_dsn) == (0, 0) and not any(o.is_open for o in orders)
+        ours = [o for o in orders if not o.client_order_id.startswith(FOREIGN_PREFIX)]
+        return unsettled(environment.asyncpg_dsn) == (0, 0) and not any(o.is_open for o in ours)
 
     try:
         wait_for(settled, timeout, "the bots to stop and their orders to settle", every=2.0)
@@ -212,6 +235,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         for bot in fleet:
             if bot.start_at == 0:
                 api.start(bot.trader, bot.id)
+        busy = start_busy_account(sim, simulator.url, keys, path[0], args.busy_trades_per_second)
         late = [bot for bot in fleet if bot.start_at > 0]
         print(
             f"{len(fleet)} bots created, {len(fleet) - len(late)} started; chaos begins", flush=True
@@ -220,7 +244,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         began = time.monotonic()
         starter = Starter(starter_api, late, began)
         starter.thread.start()
-        log = Chaos(settings, rng, sim, processes, path).run()
+        pace = busy.keep_pace if busy is not None else None
+        log = Chaos(settings, rng, sim, processes, path, on_tick=pace).run()
         starter.thread.join(timeout=180)
         print(
             f"chaos over: {sum(log.kills.values())} kills, {sum(log.faults.values())} faults;"
@@ -234,11 +259,15 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         settle_seconds = settle(sim, environment, list(keys), args.settle_minutes * 60)
         key_of_bot = {bot.id: bot.trader.api_key for bot in fleet}
         starting = {key: dict(STARTING_BALANCES) for key in keys}
-        records = load_records(sim, environment.asyncpg_dsn, key_of_bot, starting)
+        records = load_records(
+            sim, environment.asyncpg_dsn, key_of_bot, starting, foreign_prefix=FOREIGN_PREFIX
+        )
         dump_exchange(sim, list(keys), workdir / "exchange.json")
         result = audit(records)
         for error in starter.errors:
             print(f"warning: {error}")
+        if busy is not None:
+            print(f"busy account: {busy.trades} foreign trades on one key ({busy.errors} errors)")
         print_report(args, log, records, result, sim, fleet, settle_seconds, workdir / "report.txt")
         return 0 if result.clean else 1
     finally:

@@ -19,7 +19,9 @@ Every count is a defect when it is not zero:
   database, once every bot stopped (UNKNOWN and SUBMITTING rows count as unknown orders instead);
 - bots not stopped: bots that did not reach ``stopped`` before the deadline;
 - balance mismatches: per key and asset, the exchange's total balance (free + locked) against the
-  starting balance moved by our fills (price x amount, fees in their own asset).
+  starting balance moved by our fills (price x amount, fees in their own asset) and by the trades
+  of whoever else trades on the key (``Records.foreign_prefix``; their orders are not counted
+  above).
 """
 
 from __future__ import annotations
@@ -140,6 +142,16 @@ class Records:
     events: list[OurEvent]
     bots: list[OurBot]
     end_ms: int
+    # Client ids of someone else trading on our keys (not ours to account for, but their trades
+    # move the balances).
+    foreign_prefix: str | None = None
+
+    def is_foreign(self, client_order_id: str) -> bool:
+        return self.foreign_prefix is not None and client_order_id.startswith(self.foreign_prefix)
+
+    @property
+    def foreign_order_ids(self) -> set[int]:
+        return {o.order_id for o in self.exchange_orders if self.is_foreign(o.client_order_id)}
 
 
 @dataclass
@@ -190,7 +202,8 @@ def audit(records: Records) -> Audit:
 def _duplicates(records: Records, ours: Mapping[str, OurOrder], finding: Finding) -> None:
     by_client: dict[str, list[ExchangeOrder]] = defaultdict(list)
     for order in records.exchange_orders:
-        by_client[order.client_order_id].append(order)
+        if not records.is_foreign(order.client_order_id):
+            by_client[order.client_order_id].append(order)
     for client_id, placed in sorted(by_client.items()):
         if len(placed) > 1:
             ids = ", ".join(str(o.order_id) for o in placed)
@@ -219,7 +232,7 @@ def _by_time(order: ExchangeOrder) -> tuple[int, int]:
 
 def _unknown(records: Records, ours: Mapping[str, OurOrder], finding: Finding) -> None:
     for order in records.exchange_orders:
-        if order.client_order_id not in ours:
+        if order.client_order_id not in ours and not records.is_foreign(order.client_order_id):
             finding.add(
                 f"exchange order {order.order_id} ({order.client_order_id}, {order.side}, "
                 f"{order.status}) is not in our database"
@@ -231,7 +244,8 @@ def _unknown(records: Records, ours: Mapping[str, OurOrder], finding: Finding) -
 
 def _fills(records: Records, missing: Finding, doubled: Finding) -> None:
     ours_by_id = {o.id: o for o in records.orders}
-    trades = {str(t.trade_id): t for t in records.exchange_trades}
+    foreign = records.foreign_order_ids
+    trades = {str(t.trade_id): t for t in records.exchange_trades if t.order_id not in foreign}
     rows_by_trade: dict[str, list[OurFill]] = defaultdict(list)
     for fill in records.fills:
         rows_by_trade[fill.trade_id].append(fill)
@@ -321,7 +335,7 @@ def _dropped_intents(records: Records, finding: Finding) -> None:
 def _left_open(records: Records, finding: Finding) -> None:
     left: dict[str, str] = {}
     for order in records.exchange_orders:
-        if order.is_open:
+        if order.is_open and not records.is_foreign(order.client_order_id):
             left[order.client_order_id] = f"open on the exchange ({order.status})"
     for mine in records.orders:
         if mine.status not in FINAL_STATUSES | IN_FLIGHT_STATUSES:
@@ -352,6 +366,21 @@ def _balances(records: Records, finding: Finding) -> None:
     fills_by_key: dict[str, list[OurFill]] = defaultdict(list)
     for fill in records.fills:
         fills_by_key[key_of_bot.get(fill.bot_id, "?")].append(fill)
+    foreign = records.foreign_order_ids
+    for trade in records.exchange_trades:
+        if trade.order_id in foreign:
+            fills_by_key[trade.api_key].append(
+                OurFill(
+                    order_id=str(trade.order_id),
+                    bot_id="",
+                    trade_id=str(trade.trade_id),
+                    side="buy" if trade.is_buyer else "sell",
+                    price=trade.price,
+                    amount=trade.qty,
+                    fee=trade.commission,
+                    fee_currency=trade.commission_asset,
+                )
+            )
     for api_key, starting in sorted(records.starting_balances.items()):
         want = expected_balances(starting, fills_by_key[api_key], records.base, records.quote)
         have = records.exchange_balances.get(api_key, {})

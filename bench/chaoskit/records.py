@@ -143,6 +143,7 @@ def load_records(
     starting_balances: dict[str, dict[str, Decimal]],
     base: str = "BTC",
     quote: str = "USDT",
+    foreign_prefix: str | None = None,
 ) -> Records:
     end_ms = int(time.time() * 1000)
     orders, trades, balances = exchange_side(sim, sorted(starting_balances))
@@ -159,6 +160,7 @@ def load_records(
         events=events,
         bots=bots,
         end_ms=end_ms,
+        foreign_prefix=foreign_prefix,
     )
 
 
