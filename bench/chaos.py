@@ -283,7 +283,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
 def main() -> None:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: a shell starting the run in the background ignores it unless we take it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="autogrid-chaos-"))
     try:
         code = run(args, workdir)
