@@ -19,6 +19,7 @@ are removed at the end, also on Ctrl-C. Not part of ``make test`` or ``make benc
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import math
 import random
 import signal
@@ -212,6 +213,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     processes: list[ManagedProcess] = []
     api = AutoGridApi(environment.api_url)
     starter_api = AutoGridApi(environment.api_url)
+    starter: Starter | None = None
     try:
         sim = simulator.start()
         environment.sim_url = simulator.url
@@ -271,6 +273,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         print_report(args, log, records, result, sim, fleet, settle_seconds, workdir / "report.txt")
         return 0 if result.clean else 1
     finally:
+        if starter is not None:
+            starter.stop()
         api.close()
         starter_api.close()
         for process in processes:
@@ -283,6 +287,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
 def main() -> None:
     args = parse_args()
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1: where is it now? (stacks to stderr)
     # SIGINT too: a shell starting the run in the background ignores it unless we take it.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)

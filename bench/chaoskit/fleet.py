@@ -121,13 +121,21 @@ class Starter:
         self.began = began
         self.errors: list[str] = []
         self.started: list[str] = []
+        self._stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="chaos-starter", daemon=True)
+
+    def stop(self) -> None:
+        """No further start (the run is ending); a call under way ends with its deadline."""
+        self._stopped.set()
 
     def _run(self) -> None:
         for bot in self.bots:
-            time.sleep(max(0.0, self.began + bot.start_at - time.monotonic()))
+            if self._stopped.wait(max(0.0, self.began + bot.start_at - time.monotonic())):
+                return
             try:
                 self.api.start(bot.trader, bot.id)
                 self.started.append(bot.id)
             except ApiError as error:
                 self.errors.append(f"start {bot.name}: {error}")
+            except RuntimeError:  # the client was closed under it: the run is over
+                return
