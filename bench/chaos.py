@@ -68,8 +68,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--busy-trades-per-second",
         type=float,
-        default=15.0,
-        help="someone else's trades on the first user's key (0: none); past 5,000 trades "
+        default=10.0,
+        help="someone else's trades on each user's key (0: none); past 5,000 trades "
         "between an order's placing and its fill, paging the history from its placing misses it",
     )
     parser.add_argument(
@@ -108,17 +108,22 @@ def add_accounts(sim: SimulatorClient, rng: random.Random, count: int) -> dict[s
     return keys
 
 
-def start_busy_account(
+def start_busy_accounts(
     sim: SimulatorClient, sim_url: str, keys: dict[str, str], price: Decimal, per_second: float
-) -> BusyAccount | None:
-    """Someone else trading on the first key: a sell resting far above the market, filled in
-    small pieces all along the run (see chaoskit/busy.py)."""
+) -> list[BusyAccount]:
+    """Someone else trading on every key: a sell resting far above the market, filled in small
+    pieces all along the run (see chaoskit/busy.py)."""
     if per_second <= 0:
-        return None
-    api_key, secret = next(iter(keys.items()))
+        return []
     far = (price * 2).quantize(Decimal("0.01"))
-    order_id = place_resting_sell(sim_url, api_key, secret, BUSY_RESTING_AMOUNT, far)
-    return BusyAccount(sim, order_id, per_second)
+    return [
+        BusyAccount(
+            sim,
+            place_resting_sell(sim_url, api_key, secret, BUSY_RESTING_AMOUNT, far),
+            per_second,
+        )
+        for api_key, secret in keys.items()
+    ]
 
 
 def settle(
@@ -237,7 +242,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         for bot in fleet:
             if bot.start_at == 0:
                 api.start(bot.trader, bot.id)
-        busy = start_busy_account(sim, simulator.url, keys, path[0], args.busy_trades_per_second)
+        busy = start_busy_accounts(sim, simulator.url, keys, path[0], args.busy_trades_per_second)
         late = [bot for bot in fleet if bot.start_at > 0]
         print(
             f"{len(fleet)} bots created, {len(fleet) - len(late)} started; chaos begins", flush=True
@@ -246,7 +251,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         began = time.monotonic()
         starter = Starter(starter_api, late, began)
         starter.thread.start()
-        pace = busy.keep_pace if busy is not None else None
+
+        def pace(elapsed: float) -> None:
+            for account in busy:
+                account.keep_pace(elapsed)
+
         log = Chaos(settings, rng, sim, processes, path, on_tick=pace).run()
         starter.thread.join(timeout=180)
         print(
@@ -268,8 +277,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         result = audit(records)
         for error in starter.errors:
             print(f"warning: {error}")
-        if busy is not None:
-            print(f"busy account: {busy.trades} foreign trades on one key ({busy.errors} errors)")
+        if busy:
+            trades, errors = sum(b.trades for b in busy), sum(b.errors for b in busy)
+            print(f"busy keys: {trades} foreign trades on {len(busy)} keys ({errors} errors)")
         print_report(args, log, records, result, sim, fleet, settle_seconds, workdir / "report.txt")
         return 0 if result.clean else 1
     finally:

@@ -1,4 +1,4 @@
-"""A busy account: someone else trading on one user's key, thousands of trades during the run.
+"""Busy accounts: someone else trading on a user's key, thousands of trades during the run.
 
 A bot's fills are looked for in the key's trade history of the symbol; other trades on the same
 key (several bots, or a human trading) push them further away. The "human" here rests one sell far

@@ -1,8 +1,8 @@
 """The simulator's price path: real Binance BTC/USDT 1m candles, four points per candle.
 
 Each candle is walked open -> low -> high -> close when it closed up (high first when it closed
-down), the order a trader would assume from the candle alone. A seed picks the slice, so a run
-can be repeated on the same prices.
+down), the order a trader would assume from the candle alone. A seed picks the slice (the
+liveliest of a few seeded ones), so a run can be repeated on the same prices.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from pathlib import Path
 
 CANDLE_FILE = Path("/work/shared/data/binance_BTC_USDT-1m.csv.gz")
 POINTS_PER_CANDLE = 4
+SLICE_CANDIDATES = 20
 
 
-def candle_slice(count: int, rng: random.Random, path: Path = CANDLE_FILE) -> list[list[Decimal]]:
-    """``count`` consecutive candles ``[open, high, low, close]`` from a seeded position."""
+def candle_slice(
+    count: int, rng: random.Random, path: Path = CANDLE_FILE, candidates: int = SLICE_CANDIDATES
+) -> list[list[Decimal]]:
+    """``count`` consecutive candles ``[open, high, low, close]``: of a few seeded positions, the
+    one whose prices range widest (a quiet hour fills nothing and tests little)."""
     with gzip.open(path, "rt", newline="") as handle:
         rows = [
             [Decimal(r["open"]), Decimal(r["high"]), Decimal(r["low"]), Decimal(r["close"])]
@@ -26,8 +30,14 @@ def candle_slice(count: int, rng: random.Random, path: Path = CANDLE_FILE) -> li
         ]
     if len(rows) < count:
         raise ValueError(f"{path} has {len(rows)} candles, fewer than the {count} asked")
-    start = rng.randrange(0, len(rows) - count + 1)
-    return rows[start : start + count]
+    starts = [rng.randrange(0, len(rows) - count + 1) for _ in range(candidates)]
+    return max((rows[i : i + count] for i in starts), key=_spread)
+
+
+def _spread(candles: list[list[Decimal]]) -> Decimal:
+    high = max(c[1] for c in candles)
+    low = min(c[2] for c in candles)
+    return (high - low) / candles[0][0]
 
 
 def price_path(candles: list[list[Decimal]]) -> list[Decimal]:
