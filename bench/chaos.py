@@ -4,14 +4,16 @@ Starts the Binance simulator (tests/exchange_sim) walking a slice of real BTC/US
 AutoGrid as a deployment runs it: ``autogrid serve``, two ``autogrid worker`` and ``autogrid beat``
 in production mode, on a PostgreSQL database and a Redis key prefix made for the run. Users
 register through the API, each with its own exchange key on the simulator, and run live grid and
-DCA bots (three each, the free plan's limit). For ``--minutes`` the run injects every fault the
-simulator knows and ``kill -9``s the API, the workers and beat at random (restarting each); then
-it stops the bots (half of them selling their base), waits for things to settle, and compares
-the exchange's record with our database (see chaoskit/audit.py for what each count means).
+DCA bots (three each, the free plan's limit), while someone else trades thousands of times on
+every key (a busy account). For ``--minutes`` the run injects every fault the simulator knows and
+``kill -9``s the API, the workers and beat at random (restarting each); then it stops the bots
+(half of them selling their base), waits for things to settle, and compares the exchange's record
+with our database (see chaoskit/audit.py for what each count means).
 Exits 1 if any count is not zero.
 
 Everything listens on and talks to 127.0.0.1 only; the processes, the database and the Redis keys
-are removed at the end, also on Ctrl-C. Not part of ``make test`` or ``make bench``:
+are removed at the end, also on Ctrl-C (``--keep`` keeps the database, the logs and the
+exchange's record to check a count by hand). Not part of ``make test`` or ``make bench``:
 
     .venv/bin/python bench/chaos.py --minutes 15 --seed 1
 """
