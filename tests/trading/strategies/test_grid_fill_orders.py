@@ -88,3 +88,19 @@ def _with_lot(state: GridState, level: int, lot: Lot) -> GridState:
     data = state.to_dict()
     data["lots"] = {**data["lots"], str(level): [str(lot.amount), str(lot.cost), True]}
     return GridState.from_dict(data)
+
+
+def test_a_buy_moved_up_for_less_moves_up_again_for_no_more_than_it_holds() -> None:
+    strategy = grid(trailing_up=True)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = resting(opened.actions)  # B0..B4, 1 BTC at 100 for B0
+    half = StrategyFill("B0", Side.BUY, D(100), D("0.5"), D(0), D(0), NOW, False)
+    up = strategy.decide(snap("211", book), opened.state, [half])
+    # B0's unfilled half (50 USDT) moves to the top: B10 at 200 for 0.25.
+    assert PlaceOrder("B10", Side.BUY, OrderType.LIMIT, D("0.25"), D(200)) in up.actions
+    book = tuple(o for o in book if o.tag != "B0") + resting(up.actions)
+    state = strategy.load_state(strategy.dump_state(up.state))
+    # Up to offset 10: B1..B4 move, then B10 itself, whose 50 USDT buy 0.166 at 300.
+    higher = strategy.decide(snap("310", book), state, [])
+    assert CancelOrder("B10") in higher.actions
+    assert PlaceOrder("B20", Side.BUY, OrderType.LIMIT, D("0.166"), D(300)) in higher.actions

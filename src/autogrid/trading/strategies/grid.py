@@ -167,6 +167,7 @@ class GridStrategy(PriceOnly):
                 self._settle(work, tag, partial, actions, cancelled=True)
             work.partials.pop(tag, None)
             work.moved.pop(tag, None)
+            work.sizes.pop(tag, None)
         for tag in vanished:
             if tag.startswith("S") and tag not in ours:
                 # A sell refused or cancelled by someone else: its inventory is still held.
@@ -179,6 +180,8 @@ class GridStrategy(PriceOnly):
             return
         work.live.discard(fill.tag)
         work.cancelling.discard(fill.tag)
+        if work.sizes:
+            work.sizes.pop(fill.tag, None)
         self._settle(work, fill.tag, partial, actions, cancelled=False)
 
     def _settle(
@@ -335,6 +338,7 @@ class GridStrategy(PriceOnly):
         old_top = work.offset + self.config.grid_count
         lowest = buy_tag(work.offset)
         moving = lowest in work.live
+        placed = work.sizes.pop(lowest, None) if moving else None  # None: its level's amount
         if moving:
             actions.append(CancelOrder(lowest))
             work.live.discard(lowest)
@@ -344,13 +348,17 @@ class GridStrategy(PriceOnly):
         if moving and buy_tag(old_top) not in work.live:
             order = self._buy(old_top)
             bought = work.partials.get(lowest)
-            if bought is not None and bought.amount > 0:  # only its unfilled part's quote moves
-                freed = (self.amount_for(work.offset) - bought.amount) * self.price_at(work.offset)
+            filled = bought.amount if bought is not None else Decimal(0)
+            if filled > 0 or placed is not None:  # only the quote it still holds moves
+                held = (placed or self.amount_for(work.offset)) - filled
+                freed = held * self.price_at(work.offset)
                 amount = round_amount(freed / self.price_at(old_top), self.market.amount_step)
                 order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, order.price)
             if self._sellable(order.amount, old_top) is not None:
                 actions.append(order)
                 work.live.add(order.tag)
+                if order.amount != self.amount_for(old_top):
+                    work.sizes[order.tag] = order.amount
         work.offset += 1
         work.shifts += 1
 

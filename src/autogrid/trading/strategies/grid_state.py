@@ -92,6 +92,9 @@ class GridState:
     # A sell cancelled by a downward shift, by tag: the level its inventory moved to (a fill
     # that beats the cancel sold part of it there).
     moved: Mapping[str, int] = field(default_factory=dict)
+    # A live buy placed for less than its level's amount (the unfilled rest of a buy an upward
+    # shift moved), by tag: its amount, so that moving it again moves only the quote it holds.
+    sizes: Mapping[str, Decimal] = field(default_factory=dict)
 
     @property
     def position(self) -> Decimal:
@@ -128,6 +131,7 @@ class GridState:
             "round_trips": self.round_trips,
             "shifts": self.shifts,
             "moved": dict(sorted(self.moved.items())),
+            "sizes": {tag: str(amount) for tag, amount in sorted(self.sizes.items())},
         }
 
     @staticmethod
@@ -154,6 +158,7 @@ class GridState:
             round_trips=int(data["round_trips"]),
             shifts=int(data.get("shifts", 0)),
             moved={str(tag): int(level) for tag, level in data.get("moved", {}).items()},
+            sizes={str(tag): Decimal(amount) for tag, amount in data.get("sizes", {}).items()},
         )
 
 
@@ -179,6 +184,7 @@ class GridDraft:
     round_trips: int
     shifts: int
     moved: dict[str, int]
+    sizes: dict[str, Decimal]
 
     @staticmethod
     def of(state: GridState) -> GridDraft:
@@ -196,6 +202,7 @@ class GridDraft:
             state.round_trips,
             state.shifts,
             dict(state.moved) if state.moved else {},
+            dict(state.sizes) if state.sizes else {},
         )
 
     def freeze(self) -> GridState:
@@ -213,4 +220,5 @@ class GridDraft:
             self.round_trips,
             self.shifts,
             self.moved,
+            self.sizes,
         )
