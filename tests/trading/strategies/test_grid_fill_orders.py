@@ -104,3 +104,36 @@ def test_a_buy_moved_up_for_less_moves_up_again_for_no_more_than_it_holds() -> N
     higher = strategy.decide(snap("310", book), state, [])
     assert CancelOrder("B10") in higher.actions
     assert PlaceOrder("B20", Side.BUY, OrderType.LIMIT, D("0.166"), D(300)) in higher.actions
+
+
+def test_inventory_a_shift_down_moves_is_offered_only_once_its_old_sell_is_cancelled() -> None:
+    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
+    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
+    ready = strategy.decide(
+        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
+    )
+    book = book + resting(ready.actions)
+    top = ready.state.lots[10].amount
+    shifted = strategy.decide(snap("89", book), ready.state, [])
+    moved_to = shifted.state.moved["S10"]
+    # S10 may sell before its cancel lands: a sell at moved_to now could offer base already
+    # sold, taking it from whatever else the account holds (another sell's, the user's own).
+    sells = [a for a in shifted.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL]
+    assert sells == []
+    assert shifted.wake.every_candle  # called again to offer it as soon as the cancel lands
+    # It did: S10 sold all of it first. Nothing is left to offer, nothing was oversold.
+    book = tuple(o for o in book if o.tag != "S10")
+    sold = strategy.decide(
+        snap("89", book), shifted.state, [fill("S10", Side.SELL, "200", str(top))]
+    )
+    assert moved_to not in sold.state.lots
+    assert not [a for a in sold.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL]
+    # It did not: the cancel landed with nothing sold, and the whole lot is offered at once.
+    landed = strategy.decide(snap("89", book), shifted.state, [])
+    offered = PlaceOrder(
+        f"S{moved_to}", Side.SELL, OrderType.LIMIT, top, strategy.price_at(moved_to)
+    )
+    assert offered in landed.actions
+    assert not landed.state.moved and not landed.wake.every_candle

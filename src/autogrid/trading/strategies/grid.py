@@ -103,7 +103,7 @@ class GridStrategy(PriceOnly):
             work.phase = "stopped"
             return Decision(tuple(actions), work.freeze())
         self._trail(snapshot.price, work, actions)
-        return Decision(tuple(actions), work.freeze(), self._wake(work.offset))
+        return Decision(tuple(actions), work.freeze(), self._wake(work))
 
     # --- ladder geometry --------------------------------------------------------------------
     def price_at(self, level: int) -> Decimal:
@@ -166,8 +166,10 @@ class GridStrategy(PriceOnly):
             if partial is not None and partial.amount > 0:
                 self._settle(work, tag, partial, actions, cancelled=True)
             work.partials.pop(tag, None)
-            work.moved.pop(tag, None)
             work.sizes.pop(tag, None)
+            waiting = work.moved.pop(tag, None)
+            if waiting is not None:  # cancelled before it sold anything: its base is all free
+                self._place_sell(work, waiting, actions)
         for tag in vanished:
             if tag.startswith("S") and tag not in ours:
                 # A sell refused or cancelled by someone else: its inventory is still held.
@@ -261,14 +263,16 @@ class GridStrategy(PriceOnly):
         for level in levels:
             self._place_sell(work, level, actions)
 
-    def _place_sell(
-        self, work: GridDraft, level: int, actions: list[Action], less: Decimal = Decimal(0)
-    ) -> None:
+    def _place_sell(self, work: GridDraft, level: int, actions: list[Action]) -> None:
         lot = work.lots.get(level)
         tag = sell_tag(level)
         if lot is None or tag in work.live:
             return
-        amount = self._sellable(lot.amount - less, level)
+        if work.moved and level in work.moved.values():
+            # Part of this lot is still in a sell being cancelled, which may yet sell it: offered
+            # once that sell is over, so no order ever sells base the bot may no longer hold.
+            return
+        amount = self._sellable(lot.amount, level)
         if amount is None:
             return  # dust: kept in the lot, counted in the position, never ordered
         actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.price_at(level)))
@@ -382,15 +386,10 @@ class GridStrategy(PriceOnly):
             if highest in work.cancelling:
                 work.moved[highest] = target
             work.lots[target] = work.lots.get(target, Lot.empty()).merge(moved)
-            # What the cancelled sells already sold leaves the lot when they are settled; the
-            # new sell must not offer it again meanwhile.
-            sold = Decimal(0)
-            for tag, level in work.moved.items():
-                partial = work.partials.get(tag) if level == target else None
-                sold += partial.amount if partial is not None else Decimal(0)
-            self._place_sell(work, target, actions, less=sold)
+            self._place_sell(work, target, actions)  # at once unless a cancelled sell holds it
 
-    def _wake(self, offset: int) -> Wake:
+    def _wake(self, work: GridDraft) -> Wake:
+        offset = work.offset
         below = [
             p
             for p in (self.config.stop_loss_price, self._trail_down_trigger(offset))
@@ -404,6 +403,8 @@ class GridStrategy(PriceOnly):
         return Wake(
             price_at_or_below=max(below) if below else None,
             price_at_or_above=min(above) if above else None,
+            # Moved inventory waits for its old sell's cancel: offer it as soon as that lands.
+            every_candle=bool(work.moved),
         )
 
 
