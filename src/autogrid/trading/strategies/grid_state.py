@@ -90,7 +90,8 @@ class GridState:
     round_trips: int = 0
     shifts: int = 0
     # A sell cancelled by a downward shift, by tag: the level its inventory moved to (a fill
-    # that beats the cancel sold part of it there).
+    # that beats the cancel sold part of it there). That level's sell waits until every such
+    # sell is over, so it never offers base the cancelled one may still sell.
     moved: Mapping[str, int] = field(default_factory=dict)
     # A live buy placed for less than its level's amount (the unfilled rest of a buy an upward
     # shift moved), by tag: its amount, so that moving it again moves only the quote it holds.
