@@ -137,3 +137,26 @@ def test_inventory_a_shift_down_moves_is_offered_only_once_its_old_sell_is_cance
     )
     assert offered in landed.actions
     assert not landed.state.moved and not landed.wake.every_candle
+
+
+def test_a_lot_moved_down_and_sold_buys_back_for_no_more_than_it_brought() -> None:
+    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
+    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
+    ready = strategy.decide(
+        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
+    )
+    book = book + resting(ready.actions)
+    shifted = strategy.decide(snap("89", book), ready.state, [])  # S10's 0.526 moves to 100
+    book = tuple(o for o in book if o.tag != "S10")
+    landed = strategy.decide(snap("89", book), shifted.state, [])
+    sell = next(a for a in landed.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL)
+    assert (sell.tag, sell.amount, sell.price) == ("S0", D("0.526"), D(100))
+    # It sells for 52.6, not a grid's 100: the buy below may spend no more than that (before,
+    # a whole grid's buy, 100 USDT, spent quote the sale never brought).
+    sold = strategy.decide(snap("100", book), landed.state, [fill("S0", Side.SELL, "100", "0.526")])
+    buy = next(a for a in sold.actions if isinstance(a, PlaceOrder) and a.tag == "B-1")
+    assert (buy.amount, buy.price) == (D("0.584"), D(90))
+    # Moved up by a later shift, it carries only that quote.
+    assert sold.state.sizes["B-1"] == D("0.584")

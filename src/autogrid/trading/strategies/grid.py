@@ -242,8 +242,18 @@ class GridStrategy(PriceOnly):
         if not replace_buy:
             return
         if below >= work.offset and buy_tag(below) not in work.live:
-            actions.append(self._buy(below))
-            work.live.add(buy_tag(below))
+            order = self._buy(below)
+            price = self.price_at(below)
+            if proceeds < order.amount * price:
+                # A lot a downward shift moved here cost a grid higher up and sells for less:
+                # buy back only what the sale brought, never quote it did not.
+                amount = round_amount(proceeds / price, self.market.amount_step)
+                if self._sellable(amount, below) is None:
+                    return
+                order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, price)
+                work.sizes[order.tag] = amount
+            actions.append(order)
+            work.live.add(order.tag)
 
     def _distribute_initial_inventory(
         self, work: GridDraft, bought: Partial, actions: list[Action]
