@@ -12,6 +12,7 @@ decisions. Checked after every decision:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal as D
 from typing import Any
@@ -32,8 +33,9 @@ from tests.trading.strategies.fill_orders import Driver, Step, dec, hourly_rows,
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))
 CANDLES = 30
+# A few seconds in the normal suite; FILLS_EXAMPLES=4000 searches harder (rare races need it).
 PROPERTY = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("FILLS_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -133,10 +135,15 @@ class GridCheck:
 def sells_for_inventory(strategy: GridStrategy, state: Any, account: Account) -> None:
     if state.phase != "running":
         return
+    # Inventory still (partly) in a sell being cancelled (its own, or the one a downward shift
+    # moved it from) is offered once that cancel lands: that sell may yet sell it.
+    assert set(state.moved) <= state.cancelling, "moved inventory waits on no cancel"
+    waiting = set(state.moved.values())
     for level, lot in state.lots.items():
         if strategy._sellable(lot.amount, level) is None or sell_tag(level) in state.cancelling:
             continue
-        assert sell_tag(level) in account.orders, f"level {level} holds {lot.amount} unsold"
+        if level not in waiting:
+            assert sell_tag(level) in account.orders, f"level {level} holds {lot.amount} unsold"
 
 
 @PROPERTY
@@ -152,9 +159,7 @@ def test_grid_over_any_order_of_fills(data: st.DataObject) -> None:
         investment=D(1_000),
         direction=data.draw(st.sampled_from(Direction), "direction"),
         trailing_up=data.draw(st.booleans(), "trailing up"),
-        # Not yet: a downward shift whose cancelled sells race fills can still miscount (see
-        # the note); every other grid, trailing up included, is held to the invariants.
-        trailing_down=False,
+        trailing_down=data.draw(st.booleans(), "trailing down"),
     )
     driver = Driver(GridStrategy(config, MARKET), account(data, D(1_050)), GridCheck(), data)
     run_over_candles(driver, CANDLES)

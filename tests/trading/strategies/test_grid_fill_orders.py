@@ -88,3 +88,75 @@ def _with_lot(state: GridState, level: int, lot: Lot) -> GridState:
     data = state.to_dict()
     data["lots"] = {**data["lots"], str(level): [str(lot.amount), str(lot.cost), True]}
     return GridState.from_dict(data)
+
+
+def test_a_buy_moved_up_for_less_moves_up_again_for_no_more_than_it_holds() -> None:
+    strategy = grid(trailing_up=True)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = resting(opened.actions)  # B0..B4, 1 BTC at 100 for B0
+    half = StrategyFill("B0", Side.BUY, D(100), D("0.5"), D(0), D(0), NOW, False)
+    up = strategy.decide(snap("211", book), opened.state, [half])
+    # B0's unfilled half (50 USDT) moves to the top: B10 at 200 for 0.25.
+    assert PlaceOrder("B10", Side.BUY, OrderType.LIMIT, D("0.25"), D(200)) in up.actions
+    book = tuple(o for o in book if o.tag != "B0") + resting(up.actions)
+    state = strategy.load_state(strategy.dump_state(up.state))
+    # Up to offset 10: B1..B4 move, then B10 itself, whose 50 USDT buy 0.166 at 300.
+    higher = strategy.decide(snap("310", book), state, [])
+    assert CancelOrder("B10") in higher.actions
+    assert PlaceOrder("B20", Side.BUY, OrderType.LIMIT, D("0.166"), D(300)) in higher.actions
+
+
+def test_inventory_a_shift_down_moves_is_offered_only_once_its_old_sell_is_cancelled() -> None:
+    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
+    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
+    ready = strategy.decide(
+        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
+    )
+    book = book + resting(ready.actions)
+    top = ready.state.lots[10].amount
+    shifted = strategy.decide(snap("89", book), ready.state, [])
+    moved_to = shifted.state.moved["S10"]
+    # S10 may sell before its cancel lands: a sell at moved_to now could offer base already
+    # sold, taking it from whatever else the account holds (another sell's, the user's own).
+    sells = [a for a in shifted.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL]
+    assert sells == []
+    assert shifted.wake.every_candle  # called again to offer it as soon as the cancel lands
+    # It did: S10 sold all of it first. Nothing is left to offer, nothing was oversold.
+    book = tuple(o for o in book if o.tag != "S10")
+    sold = strategy.decide(
+        snap("89", book), shifted.state, [fill("S10", Side.SELL, "200", str(top))]
+    )
+    assert moved_to not in sold.state.lots
+    assert not [a for a in sold.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL]
+    # It did not: the cancel landed with nothing sold, and the whole lot is offered at once.
+    landed = strategy.decide(snap("89", book), shifted.state, [])
+    offered = PlaceOrder(
+        f"S{moved_to}", Side.SELL, OrderType.LIMIT, top, strategy.price_at(moved_to)
+    )
+    assert offered in landed.actions
+    assert not landed.state.moved and not landed.wake.every_candle
+
+
+def test_a_lot_moved_down_and_sold_buys_back_for_no_more_than_it_brought() -> None:
+    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
+    opened = strategy.decide(snap("153"), GridState(), [])
+    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
+    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
+    ready = strategy.decide(
+        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
+    )
+    book = book + resting(ready.actions)
+    shifted = strategy.decide(snap("89", book), ready.state, [])  # S10's 0.526 moves to 100
+    book = tuple(o for o in book if o.tag != "S10")
+    landed = strategy.decide(snap("89", book), shifted.state, [])
+    sell = next(a for a in landed.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL)
+    assert (sell.tag, sell.amount, sell.price) == ("S0", D("0.526"), D(100))
+    # It sells for 52.6, not a grid's 100: the buy below may spend no more than that (before,
+    # a whole grid's buy, 100 USDT, spent quote the sale never brought).
+    sold = strategy.decide(snap("100", book), landed.state, [fill("S0", Side.SELL, "100", "0.526")])
+    buy = next(a for a in sold.actions if isinstance(a, PlaceOrder) and a.tag == "B-1")
+    assert (buy.amount, buy.price) == (D("0.584"), D(90))
+    # Moved up by a later shift, it carries only that quote.
+    assert sold.state.sizes["B-1"] == D("0.584")

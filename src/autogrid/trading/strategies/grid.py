@@ -103,7 +103,7 @@ class GridStrategy(PriceOnly):
             work.phase = "stopped"
             return Decision(tuple(actions), work.freeze())
         self._trail(snapshot.price, work, actions)
-        return Decision(tuple(actions), work.freeze(), self._wake(work.offset))
+        return Decision(tuple(actions), work.freeze(), self._wake(work))
 
     # --- ladder geometry --------------------------------------------------------------------
     def price_at(self, level: int) -> Decimal:
@@ -166,7 +166,10 @@ class GridStrategy(PriceOnly):
             if partial is not None and partial.amount > 0:
                 self._settle(work, tag, partial, actions, cancelled=True)
             work.partials.pop(tag, None)
-            work.moved.pop(tag, None)
+            work.sizes.pop(tag, None)
+            waiting = work.moved.pop(tag, None)
+            if waiting is not None:  # cancelled before it sold anything: its base is all free
+                self._place_sell(work, waiting, actions)
         for tag in vanished:
             if tag.startswith("S") and tag not in ours:
                 # A sell refused or cancelled by someone else: its inventory is still held.
@@ -179,6 +182,8 @@ class GridStrategy(PriceOnly):
             return
         work.live.discard(fill.tag)
         work.cancelling.discard(fill.tag)
+        if work.sizes:
+            work.sizes.pop(fill.tag, None)
         self._settle(work, fill.tag, partial, actions, cancelled=False)
 
     def _settle(
@@ -237,8 +242,18 @@ class GridStrategy(PriceOnly):
         if not replace_buy:
             return
         if below >= work.offset and buy_tag(below) not in work.live:
-            actions.append(self._buy(below))
-            work.live.add(buy_tag(below))
+            order = self._buy(below)
+            price = self.price_at(below)
+            if proceeds < order.amount * price:
+                # A lot a downward shift moved here cost a grid higher up and sells for less:
+                # buy back only what the sale brought, never quote it did not.
+                amount = round_amount(proceeds / price, self.market.amount_step)
+                if self._sellable(amount, below) is None:
+                    return
+                order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, price)
+                work.sizes[order.tag] = amount
+            actions.append(order)
+            work.live.add(order.tag)
 
     def _distribute_initial_inventory(
         self, work: GridDraft, bought: Partial, actions: list[Action]
@@ -258,14 +273,16 @@ class GridStrategy(PriceOnly):
         for level in levels:
             self._place_sell(work, level, actions)
 
-    def _place_sell(
-        self, work: GridDraft, level: int, actions: list[Action], less: Decimal = Decimal(0)
-    ) -> None:
+    def _place_sell(self, work: GridDraft, level: int, actions: list[Action]) -> None:
         lot = work.lots.get(level)
         tag = sell_tag(level)
         if lot is None or tag in work.live:
             return
-        amount = self._sellable(lot.amount - less, level)
+        if work.moved and level in work.moved.values():
+            # Part of this lot is still in a sell being cancelled, which may yet sell it: offered
+            # once that sell is over, so no order ever sells base the bot may no longer hold.
+            return
+        amount = self._sellable(lot.amount, level)
         if amount is None:
             return  # dust: kept in the lot, counted in the position, never ordered
         actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.price_at(level)))
@@ -335,6 +352,7 @@ class GridStrategy(PriceOnly):
         old_top = work.offset + self.config.grid_count
         lowest = buy_tag(work.offset)
         moving = lowest in work.live
+        placed = work.sizes.pop(lowest, None) if moving else None  # None: its level's amount
         if moving:
             actions.append(CancelOrder(lowest))
             work.live.discard(lowest)
@@ -344,13 +362,17 @@ class GridStrategy(PriceOnly):
         if moving and buy_tag(old_top) not in work.live:
             order = self._buy(old_top)
             bought = work.partials.get(lowest)
-            if bought is not None and bought.amount > 0:  # only its unfilled part's quote moves
-                freed = (self.amount_for(work.offset) - bought.amount) * self.price_at(work.offset)
+            filled = bought.amount if bought is not None else Decimal(0)
+            if filled > 0 or placed is not None:  # only the quote it still holds moves
+                held = (placed or self.amount_for(work.offset)) - filled
+                freed = held * self.price_at(work.offset)
                 amount = round_amount(freed / self.price_at(old_top), self.market.amount_step)
                 order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, order.price)
             if self._sellable(order.amount, old_top) is not None:
                 actions.append(order)
                 work.live.add(order.tag)
+                if order.amount != self.amount_for(old_top):
+                    work.sizes[order.tag] = order.amount
         work.offset += 1
         work.shifts += 1
 
@@ -374,15 +396,10 @@ class GridStrategy(PriceOnly):
             if highest in work.cancelling:
                 work.moved[highest] = target
             work.lots[target] = work.lots.get(target, Lot.empty()).merge(moved)
-            # What the cancelled sells already sold leaves the lot when they are settled; the
-            # new sell must not offer it again meanwhile.
-            sold = Decimal(0)
-            for tag, level in work.moved.items():
-                partial = work.partials.get(tag) if level == target else None
-                sold += partial.amount if partial is not None else Decimal(0)
-            self._place_sell(work, target, actions, less=sold)
+            self._place_sell(work, target, actions)  # at once unless a cancelled sell holds it
 
-    def _wake(self, offset: int) -> Wake:
+    def _wake(self, work: GridDraft) -> Wake:
+        offset = work.offset
         below = [
             p
             for p in (self.config.stop_loss_price, self._trail_down_trigger(offset))
@@ -396,6 +413,8 @@ class GridStrategy(PriceOnly):
         return Wake(
             price_at_or_below=max(below) if below else None,
             price_at_or_above=min(above) if above else None,
+            # Moved inventory waits for its old sell's cancel: offer it as soon as that lands.
+            every_candle=bool(work.moved),
         )
 
 

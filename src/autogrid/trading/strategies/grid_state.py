@@ -90,8 +90,12 @@ class GridState:
     round_trips: int = 0
     shifts: int = 0
     # A sell cancelled by a downward shift, by tag: the level its inventory moved to (a fill
-    # that beats the cancel sold part of it there).
+    # that beats the cancel sold part of it there). That level's sell waits until every such
+    # sell is over, so it never offers base the cancelled one may still sell.
     moved: Mapping[str, int] = field(default_factory=dict)
+    # A live buy placed for less than its level's amount (the unfilled rest of a buy an upward
+    # shift moved), by tag: its amount, so that moving it again moves only the quote it holds.
+    sizes: Mapping[str, Decimal] = field(default_factory=dict)
 
     @property
     def position(self) -> Decimal:
@@ -128,6 +132,7 @@ class GridState:
             "round_trips": self.round_trips,
             "shifts": self.shifts,
             "moved": dict(sorted(self.moved.items())),
+            "sizes": {tag: str(amount) for tag, amount in sorted(self.sizes.items())},
         }
 
     @staticmethod
@@ -154,6 +159,7 @@ class GridState:
             round_trips=int(data["round_trips"]),
             shifts=int(data.get("shifts", 0)),
             moved={str(tag): int(level) for tag, level in data.get("moved", {}).items()},
+            sizes={str(tag): Decimal(amount) for tag, amount in data.get("sizes", {}).items()},
         )
 
 
@@ -179,6 +185,7 @@ class GridDraft:
     round_trips: int
     shifts: int
     moved: dict[str, int]
+    sizes: dict[str, Decimal]
 
     @staticmethod
     def of(state: GridState) -> GridDraft:
@@ -196,6 +203,7 @@ class GridDraft:
             state.round_trips,
             state.shifts,
             dict(state.moved) if state.moved else {},
+            dict(state.sizes) if state.sizes else {},
         )
 
     def freeze(self) -> GridState:
@@ -213,4 +221,5 @@ class GridDraft:
             self.round_trips,
             self.shifts,
             self.moved,
+            self.sizes,
         )
