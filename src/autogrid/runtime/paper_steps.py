@@ -96,7 +96,7 @@ async def step_replay(
     if not closes:
         steps.mark = mark or await paper.matched_until()
         # None revealed: the next one is still in the replay's future, or there is none.
-        steps.ended = await paper.next_candle_close(symbol) is None
+        steps.ended = not await paper.replay_has_more(symbol)
         return steps
     for close in closes:
         await keep_lease()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from autogrid.core.db import Database
 from autogrid.exchanges import errors
-from autogrid.exchanges.types import ExchangeOrderStatus, Fee, OrderType, Side
+from autogrid.exchanges.paper.exchange import PaperExchange
+from autogrid.exchanges.paper.sources import ReplayPriceSource
+from autogrid.exchanges.types import CandleData, ExchangeOrderStatus, Fee, OrderType, Side
 from tests.exchanges.paper.helpers import (
+    EXCHANGE,
+    MARKET,
     MINUTE,
     SYMBOL,
     D,
@@ -234,3 +239,36 @@ async def test_the_index_backs_up_the_duplicate_check(
     assert (await totals(paper))["USDT"].used == D("9.009")  # the refused one locked nothing
     await paper.cancel_order(SYMBOL, client_order_id="twin")
     await paper.create_order(limit("twin", Side.BUY, "0.1", "80"))  # only OPEN ids are unique
+
+
+class CountingSource(ReplayPriceSource):
+    """The real replay source, counting its candle queries."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database, EXCHANGE)
+        self.queries = 0
+
+    async def closed_candles(self, *args: Any, **kwargs: Any) -> list[CandleData]:
+        if kwargs.get("session") is None:
+            self.queries += 1
+        return await super().closed_candles(*args, **kwargs)
+
+
+async def test_a_quiet_replay_asks_for_its_next_candle_once_per_candle(
+    database: Database, wall: WallClock
+) -> None:
+    await store_candles(database, minute_candles(T0, [("10", "11", "9", "10")] * 6))
+    account = await new_replay_account(database, T0 + 3 * MINUTE, {"USDT": "100"}, speed="60")
+    source = CountingSource(database)
+    paper = PaperExchange(database, account, source, {MARKET.symbol: MARKET}, clock=wall)
+    for _ in range(5):  # quiet ticks before the next candle closes
+        assert await paper.replay_has_more(SYMBOL)
+    assert source.queries == 1
+    wall.move(1.5 * SECOND)  # replay time T0 + 4.5 minutes: the candle closing at T0 + 4 is out
+    await paper.advance()
+    assert await paper.replay_has_more(SYMBOL)
+    assert source.queries == 2
+    wall.move(timedelta(minutes=1))  # an hour of replay: past the last stored candle
+    await paper.advance()
+    assert not await paper.replay_has_more(SYMBOL)
+    assert not await paper.replay_has_more(SYMBOL)  # the end is never cached as "more"

@@ -92,6 +92,8 @@ class PaperExchange:
         self.exchange_id = price_source.exchange_id
         self.account_id = account_id
         self._database = database
+        # Replay: the close of a stored candle seen beyond the replay clock, per symbol.
+        self._stored_ahead: dict[str, datetime] = {}
         self._source = price_source
         self._given_rules = dict(market_rules) if market_rules is not None else None
         self._clock = clock
@@ -206,6 +208,22 @@ class PaperExchange:
             limit=1,
         )
         return candles[0].ts + config.step if candles else None
+
+    async def replay_has_more(self, symbol: str) -> bool:
+        """Whether a stored candle is still to be revealed, when none is revealed now.
+
+        A candle once seen beyond the replay clock stays ahead of it until the clock gets
+        there, so the candle query runs about once per candle, not on every quiet tick.
+        """
+        ahead = self._stored_ahead.get(symbol)
+        if ahead is not None and ahead > await self.market_time():
+            return True
+        following = await self.next_candle_close(symbol)
+        if following is None:
+            self._stored_ahead.pop(symbol, None)
+            return False
+        self._stored_ahead[symbol] = following
+        return True
 
     async def visible_candle_closes(self, symbol: str, limit: int = 500) -> list[datetime]:
         """Close times of the candles ``advance()`` can match now, oldest first."""
