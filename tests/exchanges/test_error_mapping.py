@@ -267,6 +267,20 @@ def test_parse_error_code(body: str | None, code: str | None) -> None:
     assert parse_error_code(body) == code
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Deep enough to exhaust the JSON parser's recursion (within the size cap).
+        '{"code": -1021, "x": ' + "[" * 2000 + "]" * 2000 + "}",
+        # A huge answer is no exchange error answer: not parsed at all.
+        '{"code": -1021, "msg": "' + "x" * 5_000_000 + '"}',
+    ],
+    ids=["deeply-nested", "huge"],
+)
+def test_a_hostile_error_body_yields_no_code(body: str) -> None:
+    assert parse_error_code(body) is None
+
+
 def test_a_clock_refusal_on_a_read_is_retried_after_a_resync() -> None:
     trace = HttpTrace(requests_sent=1, status=400, code="-1021")
     mapped = map_ccxt_error(ccxt.BadRequest("x"), READ, trace=trace, exchange="binance")

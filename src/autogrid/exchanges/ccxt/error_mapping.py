@@ -53,13 +53,20 @@ class HttpTrace:
     code: str | None = None
 
 
+# An exchange's error answer is a few hundred bytes. Anything longer is not one (a proxy's page,
+# a misbehaving endpoint), and parsing it would cost the worker time and memory on every answer.
+MAX_ERROR_BODY_CHARS = 4096
+
+
 def parse_error_code(body: object) -> str | None:
     """``code`` from a JSON error body like Binance's ``{"code": -1021, "msg": "..."}``."""
-    if not isinstance(body, str) or not body.lstrip().startswith("{"):
+    if not isinstance(body, str) or len(body) > MAX_ERROR_BODY_CHARS:
+        return None
+    if not body.lstrip().startswith("{"):
         return None
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     code = parsed.get("code") if isinstance(parsed, dict) else None
     return str(code) if isinstance(code, int | str) and not isinstance(code, bool) else None
