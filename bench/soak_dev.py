@@ -45,9 +45,9 @@ import httpx
 from autogrid.core.config import Settings
 
 API = "/api/v1"
-# The shipped demo candles: BTC/USDT 1m from 2025-05-20 00:00 to 2025-05-22 23:59 UTC.
+# The shipped demo candles: BTC/USDT 1m from 2025-05-20 00:00 to 2025-06-18 23:59 UTC.
 REPLAY_START = datetime(2025, 5, 20, tzinfo=UTC)
-REPLAY_SECONDS = 3 * 24 * 3600
+REPLAY_SECONDS = 30 * 24 * 3600
 # The replay should outlast the run by this factor, so bots still trade in the last window.
 REPLAY_MARGIN = 1.3
 STARTUP_TIMEOUT_SECONDS = 300

@@ -19,14 +19,14 @@ async def test_seed_imports_candles_and_creates_a_working_login_once(
     settings = load_settings(database_url=url, var_dir=tmp_path / "var", environment="development")
     first = await seed_demo(settings)
     second = await seed_demo(settings)
-    assert first.candles_imported == 4_320 and second.candles_imported == 0
+    assert first.candles_imported == 30 * 1440 and second.candles_imported == 0
     assert first.password and second.password == first.password
     assert ((tmp_path / "var" / "demo-login.json").stat().st_mode & 0o777) == 0o600
     database = Database.from_settings(settings)
     try:
         async with database.session_scope() as session:
             assert await session.scalar(select(func.count()).select_from(User)) == 1
-            assert await session.scalar(select(func.count()).select_from(Candle)) == 4_320
+            assert await session.scalar(select(func.count()).select_from(Candle)) == 30 * 1440
             user = await auth_service.authenticate_password(session, DEMO_EMAIL, first.password)
             assert user.email == DEMO_EMAIL
             bots = (await session.scalars(select(Bot))).all()

@@ -17,13 +17,13 @@ def demo_file_bytes() -> bytes:
 
 def test_demo_file_is_small_and_a_verbatim_copy_of_the_real_series() -> None:
     raw = demo_file_bytes()
-    assert len(raw) < 150_000
+    assert len(raw) < 1_000_000
     text = gzip.decompress(raw).decode()
-    assert text == "".join(head_lines(BTC_1M, 3 * 1440))  # 3 days from 2025-05-20T00:00Z
+    assert text == "".join(head_lines(BTC_1M, 30 * 1440))  # 30 days from 2025-05-20T00:00Z
 
 
 async def test_demo_import_is_idempotent(database: Database) -> None:
-    assert await import_demo_candles(database) == 4320
+    assert await import_demo_candles(database) == 30 * 1440
     assert await import_demo_candles(database) == 0
 
     async with database.session_scope() as session:
@@ -32,6 +32,6 @@ async def test_demo_import_is_idempotent(database: Database) -> None:
         candles = await fetch_candles(session, "binance", "BTC/USDT", "1m", limit=1)
     assert (f"{first:%Y-%m-%dT%H:%M}", f"{last:%Y-%m-%dT%H:%M}") == (
         "2025-05-20T00:00",
-        "2025-05-22T23:59",
+        "2025-06-18T23:59",
     )
     assert str(candles[0].open) == "105573.73"

@@ -1,8 +1,9 @@
 """Shipped sample data so a fresh install has real candles to backtest and chart.
 
-``BTC_USDT-1m.csv.gz``: Binance spot BTC/USDT 1m candles, 4,320 rows (3 days, 2025-05-20T00:00Z to
-2025-05-22T23:59Z), the first lines of ``binance_BTC_USDT-1m.csv.gz`` from the files listed in
-../shared/data/README.md, copied verbatim (the header and the first 4,320 rows).
+``BTC_USDT-1m.csv.gz``: Binance spot BTC/USDT 1m candles, 43,200 rows (30 days, 2025-05-20T00:00Z to
+2025-06-18T23:59Z), the first lines of ``binance_BTC_USDT-1m.csv.gz`` from the files listed in
+../shared/data/README.md, copied verbatim (the header and the first 43,200 rows).
+Thirty days so that the demo bot, replaying at 30x, trades for a whole day before its data ends.
 """
 
 from __future__ import annotations

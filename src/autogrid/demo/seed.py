@@ -31,8 +31,9 @@ DEMO_EMAIL = "demo@example.com"
 LOGIN_FILE = "demo-login.json"
 
 
-# A paper grid replaying the shipped candles at 300x: five candles a second, so a newcomer
-# sees its ladder fill within a minute, with no network at all.
+# A paper grid replaying the shipped candles at 30x: a candle every two seconds, so a newcomer
+# sees its ladder trade within minutes, with no network at all, and the 30 days last 24 hours
+# (then the bot stops itself with a `replay_finished` event).
 DEMO_BOT: dict[str, Any] = {
     "name": "demo grid (paper replay)",
     "type": "grid",
@@ -43,7 +44,7 @@ DEMO_BOT: dict[str, Any] = {
         "price_source": "replay",
         "timeframe": DEMO_TIMEFRAME,
         "start": "2025-05-20T00:00:00Z",
-        "speed": 300,
+        "speed": 30,
         "balances": {"USDT": "10000"},
     },
     "config": {
