@@ -5,7 +5,14 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from autogrid.exchanges.types import OrderType, Side
-from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StrategyFill
+from autogrid.trading.strategies.base import (
+    CancelOrder,
+    Decision,
+    PlaceOrder,
+    RestingOrder,
+    StrategyFill,
+)
+from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.grid_config import Direction
 from autogrid.trading.strategies.grid_state import GridState, Lot
 from tests.trading.strategies.test_grid import NOW, fill, grid, resting, snap
@@ -62,7 +69,17 @@ def test_trailing_up_without_the_lowest_buy_adds_no_buy_it_has_no_quote_for() ->
     assert decision.state.offset == 1
 
 
-def test_a_sell_cancelled_by_a_shift_down_that_sold_first_is_taken_from_where_it_moved() -> None:
+ShiftedDown = tuple[
+    GridStrategy, tuple[RestingOrder, ...], Decision[GridState], Decision[GridState]
+]
+
+
+def neutral_grid_shifted_down() -> ShiftedDown:
+    """A neutral trailing-down grid 100..200 bought in at 153, then shifted down by a drop to 89.
+
+    Returns the strategy, the book before the shift, the decision after the initial buy filled
+    (its lots) and the decision of the shift (S10's lot moved down, S10 cancelled).
+    """
     strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
     opened = strategy.decide(snap("153"), GridState(), [])
     book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
@@ -71,8 +88,13 @@ def test_a_sell_cancelled_by_a_shift_down_that_sold_first_is_taken_from_where_it
         snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
     )
     book = book + resting(ready.actions)
-    top = ready.state.lots[10].amount
     shifted = strategy.decide(snap("89", book), ready.state, [])
+    return strategy, book, ready, shifted
+
+
+def test_a_sell_cancelled_by_a_shift_down_that_sold_first_is_taken_from_where_it_moved() -> None:
+    strategy, book, ready, shifted = neutral_grid_shifted_down()
+    top = ready.state.lots[10].amount
     assert CancelOrder("S10") in shifted.actions
     moved_to = shifted.state.moved["S10"]
     assert shifted.state.lots[moved_to].amount == top
@@ -107,16 +129,8 @@ def test_a_buy_moved_up_for_less_moves_up_again_for_no_more_than_it_holds() -> N
 
 
 def test_inventory_a_shift_down_moves_is_offered_only_once_its_old_sell_is_cancelled() -> None:
-    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
-    opened = strategy.decide(snap("153"), GridState(), [])
-    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
-    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
-    ready = strategy.decide(
-        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
-    )
-    book = book + resting(ready.actions)
+    strategy, book, ready, shifted = neutral_grid_shifted_down()
     top = ready.state.lots[10].amount
-    shifted = strategy.decide(snap("89", book), ready.state, [])
     moved_to = shifted.state.moved["S10"]
     # S10 may sell before its cancel lands: a sell at moved_to now could offer base already
     # sold, taking it from whatever else the account holds (another sell's, the user's own).
@@ -140,15 +154,7 @@ def test_inventory_a_shift_down_moves_is_offered_only_once_its_old_sell_is_cance
 
 
 def test_a_lot_moved_down_and_sold_buys_back_for_no_more_than_it_brought() -> None:
-    strategy = grid(trailing_down=True, trailing_down_limit=D(50), direction=Direction.NEUTRAL)
-    opened = strategy.decide(snap("153"), GridState(), [])
-    book = tuple(o for o in resting(opened.actions) if o.tag != "INIT")
-    init = next(a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT")
-    ready = strategy.decide(
-        snap("153", book), opened.state, [fill("INIT", Side.BUY, "153", str(init.amount))]
-    )
-    book = book + resting(ready.actions)
-    shifted = strategy.decide(snap("89", book), ready.state, [])  # S10's 0.526 moves to 100
+    strategy, book, _, shifted = neutral_grid_shifted_down()  # S10's 0.526 moves to 100
     book = tuple(o for o in book if o.tag != "S10")
     landed = strategy.decide(snap("89", book), shifted.state, [])
     sell = next(a for a in landed.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL)
