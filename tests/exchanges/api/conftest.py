@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import httpx
@@ -30,14 +30,22 @@ ETH_BTC = SymbolSpec(
 KLINE_PATHS = ("/api/v3/klines", "/api/v3/uiKlines")
 
 
-def simulator_factory(sim: BinanceSimulator, budgets: RequestBudgets) -> ConnectorFactory:
-    """Real CcxtConnectors for binance whose REST base URLs point at the simulator; any other
-    exchange is refused, so no test can reach the internet by accident."""
-    urls = sim_api_urls(sim.url)
+def sim_connector_factory(
+    base_url: str,
+    budgets: RequestBudgets,
+    *,
+    connector_class: type[CcxtConnector] = CcxtConnector,
+    timeout_ms: int = CLIENT_TIMEOUT_MS,
+    configure: Callable[[CcxtConnector], None] | None = None,
+) -> ConnectorFactory:
+    """Real ccxt connectors for binance whose REST base URLs point at ``base_url``; any other
+    exchange is refused, so no test can reach the internet by accident. ``configure`` sees each
+    connector as it is built (a subclass's counters, say)."""
+    urls = sim_api_urls(base_url)
 
     def build(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
         assert key.exchange_id == "binance", f"tests must not reach {key.exchange_id}"
-        connector = CcxtConnector(
+        connector = connector_class(
             key.exchange_id,
             credentials,
             budget=budgets.budget_for(
@@ -45,14 +53,21 @@ def simulator_factory(sim: BinanceSimulator, budgets: RequestBudgets) -> Connect
                 credential_key(credentials.api_key if credentials else None),
                 budget_spec_for(key.exchange_id),
             ),
-            timeout_ms=CLIENT_TIMEOUT_MS,
+            timeout_ms=timeout_ms,
             retry_policy=FAST_RETRY,
             api_urls=urls,
         )
         connector._exchange.timeout_on_exit = 0  # no 250 ms TLS linger: the simulator is HTTP
+        if configure is not None:
+            configure(connector)
         return connector
 
     return build
+
+
+def simulator_factory(sim: BinanceSimulator, budgets: RequestBudgets) -> ConnectorFactory:
+    """Real CcxtConnectors for binance talking to the simulator."""
+    return sim_connector_factory(sim.url, budgets)
 
 
 @pytest.fixture

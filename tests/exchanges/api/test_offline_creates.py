@@ -20,22 +20,21 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from autogrid.exchanges.base import ExchangeConnector
-from autogrid.exchanges.budget import MemoryBudgets, credential_key
-from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
+from autogrid.exchanges.budget import MemoryBudgets
+from autogrid.exchanges.ccxt import CcxtConnector
 from autogrid.exchanges.ccxt.error_mapping import Operation
 from autogrid.exchanges.paper.markets import BINANCE_SPOT_RULES
-from autogrid.exchanges.pool import ConnectorKey, ConnectorPool
+from autogrid.exchanges.pool import ConnectorPool
 from autogrid.exchanges.rules_provider import exchange_market_rules
 from autogrid.exchanges.service import (
     DEFAULT_MARKETS_LOAD_WAIT_SECONDS,
     MarketDataCache,
     SharedCache,
 )
-from autogrid.exchanges.types import ApiCredentials
 from tests.bots.factories import BOTS, grid_body
 from tests.exchange_sim import DEFAULT_SYMBOLS, BinanceSimulator, SymbolSpec
-from tests.exchanges.conftest import CLIENT_TIMEOUT_MS, FAST_RETRY, sim_api_urls
+from tests.exchanges.api.conftest import sim_connector_factory
+from tests.exchanges.conftest import CLIENT_TIMEOUT_MS
 from tests.helpers import ApiUser, assert_error_shape
 from tests.worker.processes import free_port
 
@@ -163,27 +162,18 @@ async def install(
     load_wait: float = DEFAULT_MARKETS_LOAD_WAIT_SECONDS,
 ) -> MarketDataCache:
     """Point the app's market rules at binance on ``state.port``, through counting connectors."""
-    urls = sim_api_urls(f"http://127.0.0.1:{state.port}")
-    budgets = MemoryBudgets()
 
-    def build(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
-        assert key.exchange_id == "binance", f"tests must not reach {key.exchange_id}"
-        connector = CountingConnector(
-            key.exchange_id,
-            credentials,
-            budget=budgets.budget_for(
-                key.exchange_id,
-                credential_key(credentials.api_key if credentials else None),
-                budget_spec_for(key.exchange_id),
-            ),
-            timeout_ms=timeout_ms,
-            retry_policy=FAST_RETRY,
-            api_urls=urls,
-        )
+    def count_into_state(connector: CcxtConnector) -> None:
+        assert isinstance(connector, CountingConnector)
         connector.attempts = state.attempts
-        connector._exchange.timeout_on_exit = 0
-        return connector
 
+    build = sim_connector_factory(
+        f"http://127.0.0.1:{state.port}",
+        MemoryBudgets(),
+        connector_class=CountingConnector,
+        timeout_ms=timeout_ms,
+        configure=count_into_state,
+    )
     original: ConnectorPool = app.state.connector_pool
     pool = ConnectorPool(build)
     app.state.connector_pool = pool
