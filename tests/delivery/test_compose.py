@@ -43,9 +43,9 @@ def test_the_five_services_exist() -> None:
     assert set(SERVICES) == {"db", "redis", "api", "worker", "beat"}
 
 
-def test_db_is_timescale_on_pg16_with_a_named_volume_and_pg_isready() -> None:
+def test_db_is_a_pinned_timescale_with_a_named_volume_and_pg_isready() -> None:
     db = SERVICES["db"]
-    assert db["image"] == "timescale/timescaledb:latest-pg16"
+    assert db["image"] == "timescale/timescaledb:2.28.3-pg15"  # a release, not "latest"
     assert "pg_isready" in healthcheck_command("db")
     volume = db["volumes"][0].split(":")[0]
     assert volume in COMPOSE["volumes"]

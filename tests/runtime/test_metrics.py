@@ -3,24 +3,29 @@ bucketed by plain SQL with the same answer on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+import pytest
 
 from autogrid.core.db import Database
 from autogrid.models import BotMetric
 from autogrid.runtime.metrics_recorder import record_metrics, slot_of
-from autogrid.runtime.metrics_repository import bucketed
+from autogrid.runtime.metrics_repository import bucketed, timescale_installed
 from tests.runtime.factories import count_rows, make_bot, make_user, set_bot
 
 D = Decimal
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
-async def test_plain_sql_buckets_agree_on_both_databases(database: Database) -> None:
+SAMPLES = [(0, "100"), (14, "101"), (15, "103"), (44, "102"), (90, "99.5"), (179, "104")]
+
+
+async def store_samples(database: Database) -> uuid.UUID:
     bot_id = await make_bot(database, await make_user(database))
-    samples = [(0, "100"), (14, "101"), (15, "103"), (44, "102"), (90, "99.5"), (179, "104")]
     async with database.session_scope() as session:
-        for minutes, equity in samples:
+        for minutes, equity in SAMPLES:
             session.add(
                 BotMetric(
                     bot_id=bot_id,
@@ -32,6 +37,11 @@ async def test_plain_sql_buckets_agree_on_both_databases(database: Database) -> 
                     price=None,
                 )
             )
+    return bot_id
+
+
+async def test_plain_sql_buckets_agree_on_both_databases(database: Database) -> None:
+    bot_id = await store_samples(database)
     async with database.session_scope() as session:
         hourly = await bucketed(
             session, bot_id, 3600, T0, T0 + timedelta(hours=3), 100, use_timescale=False
@@ -52,6 +62,22 @@ async def test_plain_sql_buckets_agree_on_both_databases(database: Database) -> 
         (timedelta(minutes=165), D("104")),
     ]
     assert hourly[0].realized_pnl == D("1.5") and hourly[0].price is None
+
+
+async def test_time_bucket_answers_like_plain_sql_where_timescale_is_installed(
+    database: Database,
+) -> None:
+    async with database.session_scope() as session:
+        installed = await timescale_installed(session)
+    if not installed:
+        pytest.skip("TimescaleDB is not installed on this server: only the plain path runs here")
+    bot_id = await store_samples(database)
+    end = T0 + timedelta(hours=3)
+    async with database.session_scope() as session:
+        for seconds in (60, 900, 3600, 86400):
+            plain = await bucketed(session, bot_id, seconds, T0, end, 100, use_timescale=False)
+            timescale = await bucketed(session, bot_id, seconds, T0, end, 100, use_timescale=True)
+            assert timescale == plain, seconds
 
 
 async def test_a_slot_is_recorded_once_however_often_the_task_runs(database: Database) -> None:
