@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # API, worker and beat together; PORT=9000 make run (or make run PORT=9000) picks the port.
+# exec: the shell becomes `autogrid dev`, so `kill <pid of make>` (make passes SIGTERM on to its
+# children) reaches the supervisor, which stops the API, worker and beat.
 run: $(STAMP)
-	$(if $(PORT),PORT=$(PORT)) $(BIN)/autogrid dev
+	exec env $(if $(PORT),PORT=$(PORT)) $(BIN)/autogrid dev
 
 # Two processes: most tests wait on PostgreSQL, Redis or a worker, so two share a small machine
 # well; each has its own database and Redis prefix. PYTEST_ARGS="-n 0 -x" runs them in one.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.worker.processes import (
 
 pytestmark = pytest.mark.slow
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 120
 STOP_LIMIT_SECONDS = 15
 
@@ -59,16 +62,36 @@ class DevServer:
         return {pid: identity for pid, identity in found.items() if identity is not None}
 
 
+def make_run(port: int) -> list[str]:
+    """``make run`` of this checkout, with the venv running the tests (-o: never reinstall)."""
+    venv = Path(sys.executable).parent.parent
+    stamp = venv / ".installed"
+    return [
+        "make",
+        "-f",
+        str(REPO_ROOT / "Makefile"),
+        "-o",
+        str(stamp),
+        "run",
+        f"VENV={venv}",
+        f"PORT={port}",
+    ]
+
+
 @contextmanager
-def dev_server(tmp_path: Path) -> Iterator[DevServer]:
+def dev_server(
+    tmp_path: Path,
+    command: Callable[[int], list[str]] = lambda _port: [*AUTOGRID, "dev"],
+    **settings: str,
+) -> Iterator[DevServer]:
     """``autogrid dev`` in an empty directory: default SQLite and broker under ./var."""
     port = free_port()
     log = tmp_path / "dev.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*AUTOGRID, "dev"],
+            command(port),
             cwd=tmp_path,
-            env=process_env(port=str(port)),
+            env=process_env(port=str(port), **settings),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -137,6 +160,34 @@ def test_dev_serves_runs_tasks_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     assert f"{server.base_url}/docs" in printed
     assert f"{server.base_url}/metrics" in printed
     assert (tmp_path / "var" / "autogrid.db").exists()
+
+
+def test_make_run_shows_the_login_once_up_and_a_sigterm_to_make_stops_everything(
+    tmp_path: Path,
+) -> None:
+    # A short summary period (dev's default is a minute) so the test sees one soon.
+    with dev_server(tmp_path, make_run, log_summary_seconds="5") as server:
+        # The box comes once the API answers, after the children's start-up lines.
+        assert wait_until(lambda: "AutoGrid is up" in server.full_output(), 60), server.output()
+        children = server.children()
+        assert {"serve", "worker", "beat"} <= {role_of(pid) for pid in children}
+        # Beat claims ticks every second: without the summary each would print lines.
+        tasks_ran = wait_until(lambda: "tasks done:" in server.full_output(), 90)
+
+        server.process.send_signal(signal.SIGTERM)  # make's own pid, not its group
+        code = server.process.wait(STOP_LIMIT_SECONDS + 10)
+
+    printed = server.full_output()
+    login = json.loads((tmp_path / "var" / "demo-login.json").read_text())
+    box = printed[printed.index("AutoGrid is up") :]
+    assert f"{login['email']} / {login['password']}" in box
+    assert "var/demo-login.json" in box
+    assert f"{server.base_url}/docs" in box
+    assert tasks_ran, server.output()
+    assert "succeeded in" not in printed  # Celery's per-task lines were summarised
+    assert "[queues]" not in printed and "Configuration ->" not in printed  # no banners
+    print(f"make exited with {code} after SIGTERM")
+    assert wait_until(lambda: not still_running(children), 10), still_running(children)
 
 
 def test_a_killed_worker_is_restarted_while_the_api_stays_up(tmp_path: Path) -> None:

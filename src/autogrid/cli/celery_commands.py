@@ -46,6 +46,7 @@ def serve_worker_metrics(settings: Settings, port: int, pool: str) -> None:
     help="[default: prefork with Redis, threads in the embedded mode]",
 )
 @click.option("--loglevel", default=None, help="[default: LOG_LEVEL]")
+@click.option("--quiet", is_flag=True, help="No start-up banner.")
 @click.option(
     "--metrics-port",
     type=click.IntRange(1, 65_535),
@@ -57,6 +58,7 @@ def worker_command(
     queues: str | None,
     pool: str | None,
     loglevel: str | None,
+    quiet: bool,
     metrics_port: int | None,
 ) -> None:
     """Run a Celery worker."""
@@ -70,6 +72,7 @@ def worker_command(
     if metrics_port:
         serve_worker_metrics(settings, metrics_port, pool or "prefork")
     argv = [
+        *(["--quiet"] if quiet else []),
         "worker",
         f"--loglevel={loglevel or settings.log_level}",
         f"--queues={queues or ','.join(worker_queues(settings))}",
@@ -91,9 +94,10 @@ def worker_command(
     help="Seconds a crashed leader's lock outlives it before a standby takes over.",
 )
 @click.option("--loglevel", default=None, help="[default: LOG_LEVEL]")
-def beat_command(lock_ttl: float, loglevel: str | None) -> None:
+@click.option("--quiet", is_flag=True, help="No start-up banner.")
+def beat_command(lock_ttl: float, loglevel: str | None, quiet: bool) -> None:
     """Run the periodic-task scheduler; extra instances stand by (single leader)."""
     settings = load_settings_or_exit()
     app = create_celery(settings)
     app.conf[LOCK_TTL_CONF_KEY] = lock_ttl
-    app.Beat(loglevel=loglevel or settings.log_level, scheduler=SCHEDULER_PATH).run()
+    app.Beat(loglevel=loglevel or settings.log_level, scheduler=SCHEDULER_PATH, quiet=quiet).run()

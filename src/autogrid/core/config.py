@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65_535)
     log_level: str = "INFO"
     log_json: bool = True
+    # Seconds between summary lines that replace routine INFO lines (access log, Celery's
+    # per-task lines); 0 writes every line. `autogrid dev` sets 60 for a readable terminal.
+    log_summary_seconds: int = Field(default=0, ge=0, le=86_400)
 
     @field_validator("encryption_keys", "cors_origins", mode="before")
     @classmethod

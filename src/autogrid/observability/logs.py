@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from autogrid.core.config import Settings
+from autogrid.observability.log_summary import RoutineSummary
 from autogrid.observability.redaction import REDACTED, is_sensitive_name, scrub, scrub_value
 
 # The id of the request (or, later, the task) being served; every log record carries it.
@@ -163,6 +164,9 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> lo
         logging.StreamHandler(stream) if stream is not None else _StandardErrorHandler()
     )
     setattr(handler, _HANDLER_MARK, True)
+    if settings.log_summary_seconds:
+        # First: it reads Celery's arguments, which the scrubber then renders into the message.
+        handler.addFilter(RoutineSummary(settings.log_summary_seconds))
     handler.addFilter(RequestIdFilter())
     handler.addFilter(SecretScrubber())
     handler.setFormatter(JsonFormatter() if settings.log_json else TextFormatter())
