@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
 from autogrid.models import BotMetric
@@ -108,3 +109,36 @@ async def test_a_slot_is_recorded_once_however_often_the_task_runs(database: Dat
     assert slot_of(now) == T0 + timedelta(seconds=30)
     assert point.unrealized_pnl == D("10")  # 0.01 x 100000 - 990
     assert point.equity == D("1015")  # 1000 invested + 5 realized + 10 unrealized
+
+
+async def test_the_fleet_gauges_show_bots_needing_their_owner_and_late_ticks(
+    database: Database,
+) -> None:
+    user_id = await make_user(database)
+    now = T0 + timedelta(minutes=10)
+    on_time = await make_bot(database, user_id, status="running")
+    late = await make_bot(database, user_id, status="running", tick_interval_seconds=5)
+    await set_bot(database, on_time, last_tick_at=now - timedelta(seconds=3))
+    # No tick has run for 100 s: 95 s past the tick that was due 5 s after the last one.
+    await set_bot(database, late, last_tick_at=now - timedelta(seconds=100))
+    for status in ("error", "error", "halted", "stopped"):
+        await make_bot(database, user_id, status=status)
+
+    await record_metrics(database, now)
+
+    def gauge(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    assert gauge("autogrid_bots", status="error") == 2
+    assert gauge("autogrid_bots", status="halted") == 1
+    assert gauge("autogrid_bots", status="running") == 2
+    assert gauge("autogrid_bots", status="paused") == 0  # every status, present or not
+    assert gauge("autogrid_running_bots") == 2
+    assert gauge("autogrid_tick_lag_seconds") == 95
+    assert gauge("autogrid_metrics_recorded_timestamp_seconds") == now.timestamp()
+
+    later = now + timedelta(seconds=30)
+    for bot_id in (on_time, late):  # the workers caught up
+        await set_bot(database, bot_id, last_tick_at=later - timedelta(seconds=1))
+    await record_metrics(database, later)
+    assert gauge("autogrid_tick_lag_seconds") == 0

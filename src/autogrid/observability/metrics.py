@@ -102,6 +102,31 @@ RUNNING_BOTS = Gauge(
     # count written by any process is the right one, summing would double it.
     multiprocess_mode="mostrecent",
 )
+# Facts read from the database or the broker by the metrics recorder (every 30 s, in a worker):
+# the latest value written by any process is the right one, hence "mostrecent" everywhere.
+BOTS = Gauge(
+    "autogrid_bots",
+    "Bots by status (error and halted are the ones that need their owner), as last counted.",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+TICK_LAG = Gauge(
+    "autogrid_tick_lag_seconds",
+    "How far the most overdue running bot is past its next tick (0: every bot is on time).",
+    multiprocess_mode="mostrecent",
+)
+QUEUE_MESSAGES = Gauge(
+    "autogrid_queue_messages",
+    "Messages waiting in each task queue (bot work, backtests), as last sampled.",
+    ["queue"],
+    multiprocess_mode="mostrecent",
+)
+METRICS_RECORDED_AT = Gauge(
+    "autogrid_metrics_recorded_timestamp_seconds",
+    "Unix time of the last recording of the gauges above: when it stops moving, the gauges are "
+    "stale (no worker or no beat is running).",
+    multiprocess_mode="mostrecent",
+)
 EXCHANGE_CALL_SECONDS = Histogram(
     "autogrid_exchange_call_seconds",
     "Latency of exchange API calls, by exchange id and connector method (e.g. create_order).",

@@ -8,13 +8,14 @@ stores one sample, never two.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from autogrid.core.db import Database
 from autogrid.models import Bot, BotStatus
-from autogrid.observability.metrics import RUNNING_BOTS
+from autogrid.observability.metrics import BOTS, METRICS_RECORDED_AT, RUNNING_BOTS, TICK_LAG
 from autogrid.runtime import metrics_repository, repository
 from autogrid.runtime.decision import LEDGER_KEY, PRICE_KEY, investment_of
 from autogrid.runtime.stats import Ledger
@@ -47,6 +48,22 @@ def sample(bot: Bot, ts: datetime) -> dict[str, Any] | None:
     }
 
 
+def tick_lag_seconds(bots: Iterable[Bot], now: datetime) -> float:
+    """How far the most overdue running bot is past its next tick; 0 when all are on time.
+
+    From the last tick that *ran*, not from ``next_tick_at``: the claim moves that ahead even
+    when no worker is left to run the tick it sends.
+    """
+    lag = 0.0
+    for bot in bots:
+        last = bot.last_tick_at or bot.started_at
+        if bot.status != BotStatus.RUNNING or last is None:
+            continue
+        overdue = (now - last).total_seconds() - bot.tick_interval_seconds
+        lag = max(lag, overdue)
+    return lag
+
+
 async def record_metrics(database: Database, now: datetime) -> int:
     """One sample per active bot for the slot of ``now``; returns how many were new."""
     ts = slot_of(now)
@@ -54,6 +71,10 @@ async def record_metrics(database: Database, now: datetime) -> int:
         bots = await repository.bots_in(session, RECORDED_STATUSES)
         rows = [row for row in (sample(bot, ts) for bot in bots) if row is not None]
         stored = await metrics_repository.insert_ignoring_duplicates(session, rows)
-        running = sum(1 for bot in bots if bot.status == BotStatus.RUNNING)
-    RUNNING_BOTS.set(running)
+        by_status = await metrics_repository.bots_by_status(session)
+    RUNNING_BOTS.set(by_status.get(BotStatus.RUNNING, 0))
+    for status in BotStatus:
+        BOTS.labels(status.value).set(by_status.get(status.value, 0))
+    TICK_LAG.set(tick_lag_seconds(bots, now))
+    METRICS_RECORDED_AT.set(now.timestamp())
     return stored

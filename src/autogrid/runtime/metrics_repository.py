@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.market_data.timeframes import ms_to_datetime
-from autogrid.models import BotMetric
+from autogrid.models import Bot, BotMetric
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +135,8 @@ def _point(row: Any) -> MetricPoint:
         position=row.position,
         price=row.price,
     )
+
+
+async def bots_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Bot.status, func.count()).group_by(Bot.status))
+    return {status: int(count) for status, count in rows.all()}

@@ -3,8 +3,9 @@ ticks and reconciliations take the bot's lease, the claim is a committed conditi
 metric samples are keyed by (bot, slot).
 
 Beat schedule (``autogrid.worker.celery_app.RUNTIME_BEAT_SCHEDULE``): claim due ticks every
-second, reconcile every 30 s, record performance every 30 s. The API sends ``tick_bot`` once a
-start, stop, pause, resume or breaker reset has committed (``dispatcher.py``).
+second, reconcile every 30 s, record performance (and the fleet's gauges) every 30 s. The API
+sends ``tick_bot`` once a start, stop, pause, resume or breaker reset has committed
+(``dispatcher.py``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any
 from celery import signals
 
 from autogrid.core.sqltypes import utcnow
+from autogrid.observability.metrics import QUEUE_MESSAGES
 from autogrid.runtime.metrics_recorder import record_metrics
 from autogrid.runtime.process import run_in_runtime, shutdown_runtime
 from autogrid.runtime.scheduling import batches, claim_due, reconcile_all, tick_many
-from autogrid.worker.base import task, task_settings
+from autogrid.worker.base import task, task_app, task_settings
+from autogrid.worker.celery_app import worker_queues
+from autogrid.worker.queue_depth import queue_depths
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +73,18 @@ def reconcile_bots() -> int:
 
 @task()
 def record_bot_metrics() -> int:
-    return run_in_runtime(task_settings(), lambda ctx: record_metrics(ctx.database, utcnow()))
+    settings = task_settings()
+    stored = run_in_runtime(settings, lambda ctx: record_metrics(ctx.database, utcnow()))
+    try:
+        depths = queue_depths(task_app(), worker_queues(settings))
+    except OSError:
+        # The broker is unreachable: the gauges keep their last value and the recorded-at
+        # timestamp says how old the samples are; the bot samples above are stored anyway.
+        logger.warning("queue depths not sampled: the broker did not answer", exc_info=True)
+    else:
+        for queue, messages in depths.items():
+            QUEUE_MESSAGES.labels(queue).set(messages)
+    return stored
 
 
 def _close_runtime(**_: Any) -> None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
-from celery import Task, current_task, shared_task
+from celery import Task, current_app, current_task, shared_task
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.config import Settings, get_settings
@@ -51,6 +51,12 @@ def task_settings() -> Settings:
     if running is None:
         return get_settings()
     return settings_of(running.app)
+
+
+def task_app() -> Any:
+    """The Celery app running the current task (Celery's current app outside a task)."""
+    running = current_task._get_current_object()
+    return current_app if running is None else running.app
 
 
 def run_async(coroutine: Coroutine[Any, Any, R]) -> R:
