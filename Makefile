@@ -18,6 +18,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# promtool checks and unit-tests the alert rules in monitoring/ (tests/delivery/test_alert_rules.py).
+# Taken from Debian's prometheus package without installing it (no service, no root needed); where
+# that cannot be done the test says so (and fails under CI=true).
+PROMTOOL := $(BIN)/promtool
+$(PROMTOOL): | $(STAMP)
+	@tmp=$$(mktemp -d) && ( cd "$$tmp" && apt-get download prometheus >/dev/null 2>&1 \
+		&& dpkg-deb -x prometheus_*.deb unpacked && cp unpacked/usr/bin/promtool "$(abspath $(PROMTOOL))" ) \
+		|| echo "promtool could not be installed (apt-get download prometheus failed)"; rm -rf "$$tmp"
+
 # API, worker and beat together; PORT=9000 make run (or make run PORT=9000) picks the port.
 # exec: the shell becomes `autogrid dev`, so `kill <pid of make>` (make passes SIGTERM on to its
 # children) reaches the supervisor, which stops the API, worker and beat.
@@ -27,7 +36,7 @@ run: $(STAMP)
 # Two processes: most tests wait on PostgreSQL, Redis or a worker, so two share a small machine
 # well; each has its own database and Redis prefix. PYTEST_ARGS="-n 0 -x" runs them in one.
 PYTEST_ARGS ?= -n 2 --durations=15
-test: $(STAMP)
+test: $(STAMP) $(PROMTOOL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
