@@ -10,12 +10,19 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
 RUN python -m venv /opt/venv
+# The locked dependency set (exact versions, verified hashes), then the project alone on top.
+COPY requirements/main.lock ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/main.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
+# Nothing installs packages at run time: the venv's pip and setuptools (old ones carry CVEs) go.
 RUN pip wheel --no-deps --wheel-dir /dist . \
-    && /opt/venv/bin/pip install /dist/autogrid-*.whl
+    && /opt/venv/bin/pip install --no-deps /dist/autogrid-*.whl \
+    && /opt/venv/bin/pip uninstall --yes setuptools pip
 
 FROM ${PYTHON_IMAGE}
+# The base image's own pip, setuptools and wheel are not used at run time either.
+RUN python -m pip uninstall --yes setuptools wheel pip || true
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH

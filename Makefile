@@ -3,18 +3,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Rebuilt whenever pyproject.toml changes, so new dependencies get installed before the next run.
+# Rebuilt whenever pyproject.toml or the lock changes, so new dependencies get installed first.
 STAMP := $(VENV)/.installed
+# The exact dependency set (versions and hashes) every install uses; `make lock` renews it.
+DEV_LOCK := requirements/dev.lock
+MAIN_LOCK := requirements/main.lock
+LOCK_ARGS := --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: install run test lint migrate worker beat bench up down
+.PHONY: install run test lint audit lock migrate worker beat bench up down
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "AutoGrid needs Python >= 3.11; set PYTHON=python3.11 (or newer)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve both locks to the newest releases pyproject.toml's ranges allow (after adding a
+# dependency, or to take security fixes); then run make test and commit the locks.
+# The image's lock is resolved within the dev lock, so both pin the same versions.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_ARGS) --upgrade -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -c $(DEV_LOCK) -o $(MAIN_LOCK)
+
+# Known vulnerabilities in the locked set, from PyPI's advisory data; says so when that cannot be
+# reached instead of reporting a clean result it never checked.
+audit: $(STAMP)
+	$(BIN)/python tools/audit_dependencies.py $(DEV_LOCK)
 
 install: $(STAMP)
 
@@ -40,9 +57,10 @@ test: $(STAMP) $(PROMTOOL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff check src tests bench migrations tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/audit_dependencies.py $(DEV_LOCK)
 
 migrate: $(STAMP)
 	$(BIN)/autogrid migrate

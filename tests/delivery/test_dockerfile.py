@@ -65,7 +65,16 @@ def test_builder_installs_the_wheel_into_a_venv() -> None:
     builder = steps[steps.index(("FROM", "${PYTHON_IMAGE} AS builder")) : -len(final_stage())]
     runs = " ".join(args for keyword, args in builder if keyword == "RUN")
     assert "python -m venv /opt/venv" in runs
-    assert "pip wheel" in runs and "/opt/venv/bin/pip install /dist/" in runs
+    assert "pip wheel" in runs and "/opt/venv/bin/pip install --no-deps /dist/" in runs
+    # Dependencies come from the lock first, hashes verified.
+    assert "/opt/venv/bin/pip install --require-hashes -r requirements/main.lock" in runs
+
+
+def test_no_installer_is_left_in_the_image() -> None:
+    runs = " ".join(args for keyword, args in instructions() if keyword == "RUN")
+    assert "/opt/venv/bin/pip uninstall --yes setuptools pip" in runs
+    final_runs = " ".join(args for keyword, args in final_stage() if keyword == "RUN")
+    assert "pip uninstall --yes setuptools wheel pip" in final_runs
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
