@@ -96,9 +96,9 @@ async def test_register_is_limited_per_ip(
     application = await make_app(**overrides)
     http = make_client(application, ip="203.0.113.5")
     for _ in range(2):
-        body = {"email": unique_email(), "password": "pw-12345678"}
+        body = {"email": unique_email(), "password": "violet-harbor-lantern-42"}
         assert (await http.post("/api/v1/auth/register", json=body)).status_code == 201
-    body = {"email": unique_email(), "password": "pw-12345678"}
+    body = {"email": unique_email(), "password": "violet-harbor-lantern-42"}
     blocked = await http.post("/api/v1/auth/register", json=body)
     assert_rate_limited(blocked, 3600)
     assert int(blocked.headers["retry-after"]) > 3500

@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
 from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.password_policy import assess_password, context_words
 from autogrid.auth.passwords import (
     hash_password,
     needs_rehash,
+    run_in_password_pool,
     verify_against_dummy,
     verify_password,
 )
@@ -36,7 +38,7 @@ from autogrid.auth.tokens import (
     issue_refresh_token,
 )
 from autogrid.core.config import Settings
-from autogrid.core.errors import Conflict, Unauthorized
+from autogrid.core.errors import Conflict, Unauthorized, Unprocessable
 from autogrid.core.ratelimit import RateLimiter, enforce_rate_limit
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import Plan, RefreshToken, Role, User
@@ -69,16 +71,35 @@ def _email_key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
+class WeakPassword(Unprocessable):
+    code = "weak_password"
+
+
+async def check_password_strength(password: str, email: str) -> None:
+    """422 ``weak_password`` for a common password or one made from the account's email."""
+    weakness = await run_in_password_pool(assess_password, password, context_words(email))
+    if weakness is not None:
+        raise WeakPassword(weakness.message, details=weakness.details())
+
+
 async def register_user(
     session: AsyncSession, email: str, password: str, *, role: Role = Role.USER
 ) -> User:
-    """Create an active free-plan user; ``email`` must already be normalised (lower-cased)."""
+    """Create an active free-plan user; ``email`` must already be normalised (lower-cased).
+
+    A taken email is answered 409 (the API sends no email, so a client must be told), but only
+    after the same strength check and Argon2 hash a new account costs: the answer's timing no
+    longer tells a taken email from a free one, and the per-address registration limit bounds
+    how many emails one address can probe.
+    """
+    await check_password_strength(password, email)
+    password_hash = await hash_password(password)
     if await repository.get_user_by_email(session, email) is not None:
         raise Conflict("an account with this email already exists")
     user = User(
         id=uuid.uuid4(),
         email=email,
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
         role=role,
         plan=Plan.FREE,
         is_active=True,
