@@ -9,7 +9,13 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from autogrid.api.deps import DatabaseDep, SessionDep, SettingsDep
 from autogrid.auth import service
-from autogrid.auth.dependencies import AccessDenylistDep, BearerToken, ClientIP, CurrentUser
+from autogrid.auth.dependencies import (
+    AccessDenylistDep,
+    BearerToken,
+    ClientIP,
+    CurrentUser,
+    LoginGuardDep,
+)
 from autogrid.auth.schemas import (
     LoginRequest,
     LogoutRequest,
@@ -51,12 +57,12 @@ async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
-    limiter: RateLimiterDep,
+    guard: LoginGuardDep,
     ip: ClientIP,
 ) -> TokenPair:
     """Log in with an OAuth2 password form (username = email); used by Swagger's Authorize."""
     email = service.normalize_login_email(form.username)
-    return await service.login(session, settings, limiter, ip, email, form.password)
+    return await service.login(session, settings, guard, ip, email, form.password)
 
 
 @router.post("/login", response_model=TokenPair)
@@ -64,11 +70,11 @@ async def login(
     body: LoginRequest,
     session: SessionDep,
     settings: SettingsDep,
-    limiter: RateLimiterDep,
+    guard: LoginGuardDep,
     ip: ClientIP,
 ) -> TokenPair:
     """Log in with email and password."""
-    return await service.login(session, settings, limiter, ip, body.email, body.password)
+    return await service.login(session, settings, guard, ip, body.email, body.password)
 
 
 @router.post("/refresh", response_model=TokenPair)

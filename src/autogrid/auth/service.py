@@ -1,16 +1,15 @@
 """Registration, login, token rotation and revocation: the rules; the boundary commits.
 
-Login rate limits (per client IP and per email, each ``rate_limit_login_per_minute`` in a sliding
-minute) are checked *before* the password is verified, so a blocked client costs no Argon2 work.
-Every attempt counts; a successful login is then forgiven (its hit removed from both windows), so
-users behind one NAT, or a user who logs in from several devices, are only ever limited by failed
-attempts. Forgiving only the one successful attempt (rather than resetting the counter) means an
-attacker cannot clear their failures by logging into an account of their own.
+Login throttling (per address and account pair, per address, per account with known addresses
+exempt) is :mod:`autogrid.auth.login_guard`; it runs before the password is verified, so a
+refused attempt costs no Argon2 work. A successful login is forgiven (its hits removed), so users
+behind one NAT are only ever limited by failed attempts; forgiving only the one successful attempt
+(rather than resetting the windows) means an attacker cannot clear their failures by logging into
+an account of their own.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
 from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.login_guard import LoginGuard
 from autogrid.auth.password_policy import assess_password, context_words
 from autogrid.auth.passwords import (
     hash_password,
@@ -47,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 # One message for unknown email, wrong password and deactivated account: none is revealed.
 INVALID_CREDENTIALS = "incorrect email or password"
-LOGIN_WINDOW_SECONDS = 60
 REGISTER_WINDOW_SECONDS = 3600
 
 
@@ -64,11 +63,6 @@ def normalize_login_email(raw: str) -> str:
         return EMAIL_ADAPTER.validate_python(raw)
     except ValidationError:
         return raw.strip().lower()
-
-
-def _email_key(email: str) -> str:
-    # Hashed: keeps addresses (personal data) out of Redis and bounds the key length.
-    return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 class WeakPassword(Unprocessable):
@@ -153,20 +147,18 @@ async def authenticate_password(session: AsyncSession, email: str, password: str
 async def login(
     session: AsyncSession,
     settings: Settings,
-    limiter: RateLimiter,
+    guard: LoginGuard,
     client_ip: str,
     email: str,
     password: str,
 ) -> TokenPair:
-    limit = settings.rate_limit_login_per_minute
-    message = "too many login attempts, try again later"
-    ip_key = f"login:ip:{client_ip}"
-    email_key = f"login:email:{_email_key(email)}"
-    ip_hit = await enforce_rate_limit(limiter, ip_key, limit, LOGIN_WINDOW_SECONDS, message)
-    email_hit = await enforce_rate_limit(limiter, email_key, limit, LOGIN_WINDOW_SECONDS, message)
-    user = await authenticate_password(session, email, password)
-    await limiter.forgive(ip_key, ip_hit)
-    await limiter.forgive(email_key, email_hit)
+    attempt = await guard.admit(client_ip, email)
+    try:
+        user = await authenticate_password(session, email, password)
+    except Unauthorized:
+        await guard.failed(attempt)
+        raise
+    await guard.succeeded(attempt)
     logger.info("login succeeded user_id=%s", user.id)
     return await _start_session(session, settings, user)
 
