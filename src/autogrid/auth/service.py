@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,9 +70,10 @@ class WeakPassword(Unprocessable):
     code = "weak_password"
 
 
-async def check_password_strength(password: str, email: str) -> None:
+async def check_password_strength(password: str, email: str, *, extra: Sequence[str] = ()) -> None:
     """422 ``weak_password`` for a common password or one made from the account's email."""
-    weakness = await run_in_password_pool(assess_password, password, context_words(email))
+    context = context_words(email, extra)
+    weakness = await run_in_password_pool(assess_password, password, context)
     if weakness is not None:
         raise WeakPassword(weakness.message, details=weakness.details())
 
@@ -160,14 +162,15 @@ async def login(
         raise
     await guard.succeeded(attempt)
     logger.info("login succeeded user_id=%s", user.id)
-    return await _start_session(session, settings, user)
+    return await start_session(session, settings, user)
 
 
 def _mint_token_pair(
-    settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+    settings: Settings, user: User, family_id: uuid.UUID, now: datetime
 ) -> tuple[TokenPair, IssuedToken]:
-    access = issue_access_token(settings, user_id, now)
-    refresh = issue_refresh_token(settings, user_id, family_id, now)
+    version = user.token_version
+    access = issue_access_token(settings, user.id, now, version=version)
+    refresh = issue_refresh_token(settings, user.id, family_id, now, version=version)
     pair = TokenPair(
         access_token=access.token,
         refresh_token=refresh.token,
@@ -195,9 +198,10 @@ async def _record_refresh_token(
     )
 
 
-async def _start_session(session: AsyncSession, settings: Settings, user: User) -> TokenPair:
+async def start_session(session: AsyncSession, settings: Settings, user: User) -> TokenPair:
+    """A new token pair, in a new refresh-token family, for a user who just proved who they are."""
     now, family_id = utcnow(), uuid.uuid4()
-    pair, refresh = _mint_token_pair(settings, user.id, family_id, now)
+    pair, refresh = _mint_token_pair(settings, user, family_id, now)
     await _record_refresh_token(session, user.id, family_id, refresh, now)
     return pair
 
@@ -241,7 +245,11 @@ async def rotate_refresh_token(
     user = await repository.get_user_by_id(session, token.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("account is not active")
-    pair, refresh = _mint_token_pair(settings, user.id, token.family_id, now)
+    if claims.version != user.token_version:
+        # Logged out everywhere (or the password changed) since: closes the race where a
+        # rotation committed a new row just after the revocation swept the table.
+        raise Unauthorized("token has been revoked")
+    pair, refresh = _mint_token_pair(settings, user, token.family_id, now)
     if not await repository.mark_rotated(session, token.id, refresh.jti, now):
         return await _reject_reuse(session, token, now)
     await _record_refresh_token(session, user.id, token.family_id, refresh, now)
@@ -279,4 +287,6 @@ async def authenticate_access_token(
     user = await repository.get_user_by_id(session, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("account is not active")
+    if claims.version != user.token_version:
+        raise Unauthorized("token has been revoked")
     return user
