@@ -16,6 +16,7 @@ from autogrid.auth.login_guard import (
     InMemoryLoginMemory,
     LoginMemory,
     RedisLoginMemory,
+    client_network,
     delay_after,
 )
 from autogrid.core.config import Settings
@@ -138,3 +139,24 @@ async def test_known_addresses_are_per_account_and_bounded(memory: LoginMemory) 
     assert not await memory.is_known(account, "first")  # the oldest gave way
     assert await memory.is_known(account, f"address-{KNOWN_ADDRESSES_PER_ACCOUNT - 1}")
     assert not await memory.is_known(other_account, "address-0")
+
+
+async def test_addresses_of_one_ipv6_network_share_a_budget(
+    make_app: AppFactory, make_client: ClientFactory
+) -> None:
+    application = await make_app(rate_limit_login_per_minute=3)
+    owner = await owner_at_home(application, make_client)
+    for number in range(3):
+        hopping = make_client(application, ip=f"2001:db8:1:2::{number + 1}")
+        assert (await login(hopping, f"x{number}@example.com", "guess")).status_code == 401
+    same_network = make_client(application, ip="2001:db8:1:2:ffff::9")
+    assert (await login(same_network, owner.email, "guess")).status_code == 429
+    elsewhere = make_client(application, ip="2001:db8:1:3::1")
+    assert (await login(elsewhere, owner.email, owner.password)).status_code == 200
+
+
+def test_client_network() -> None:
+    assert client_network("203.0.113.7") == "203.0.113.7"
+    assert client_network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert client_network("::ffff:203.0.113.7") == "203.0.113.7"
+    assert client_network("unknown") == "unknown"

@@ -16,14 +16,16 @@ verified so a refused attempt costs no Argon2 work:
    ``KNOWN_ADDRESSES_PER_ACCOUNT`` most recent) is still admitted: an attacker spreading guesses
    over many addresses cannot keep the owner, or the admin who needs the kill switch, out.
 
-Every state lives in Redis when it runs (shared by every API process, failing closed like the
-rate limiter) and in process memory in the embedded default. Addresses and emails are stored
-hashed: personal data stays out of Redis and keys stay short.
+Addresses are counted per IPv4 address and per IPv6 /64. Every state lives in Redis when it runs
+(shared by every API process, failing closed like the rate limiter) and in process memory in the
+embedded default. Addresses and emails are stored hashed: personal data stays out of Redis and
+keys stay short.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -56,6 +58,23 @@ TOO_MANY = "too many login attempts, try again later"
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def client_network(client_ip: str) -> str:
+    """What one client controls: its IPv4 address, or the /64 of its IPv6 address.
+
+    A single IPv6 host is commonly given a whole /64; counting per address would hand it 2^64
+    fresh budgets.
+    """
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def delay_after(failures: int) -> int:
@@ -264,7 +283,7 @@ class LoginGuard:
 
     async def admit(self, client_ip: str, email: str) -> LoginAttempt:
         """Let the attempt go on to the password check, or raise 429 with Retry-After."""
-        address, account = _digest(client_ip), _digest(email)
+        address, account = _digest(client_network(client_ip)), _digest(email)
         attempt = LoginAttempt(address, account, RateDecision(True, 0), None)
         wait = await self._memory.pair_wait(attempt.pair)
         if wait > 0:

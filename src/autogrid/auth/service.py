@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
 from autogrid.auth.denylist import AccessTokenDenylist
-from autogrid.auth.login_guard import LoginGuard
+from autogrid.auth.login_guard import LoginGuard, client_network
 from autogrid.auth.password_policy import assess_password, context_words
 from autogrid.auth.passwords import (
     hash_password,
@@ -116,7 +116,7 @@ async def register(
 ) -> User:
     await enforce_rate_limit(
         limiter,
-        f"register:ip:{client_ip}",
+        f"register:ip:{client_network(client_ip)}",
         settings.rate_limit_register_per_hour,
         REGISTER_WINDOW_SECONDS,
         "too many registrations from this address, try again later",
