@@ -60,7 +60,7 @@ _registry = SecretRegistry()
 
 
 def register_secret(value: str | None, *, owner: Hashable | None = None) -> None:
-    """Redact this exact string from every log line from now on (values under 8 chars ignored).
+    """Redact this exact string from every log line from now on (values under 6 chars ignored).
 
     Only for values known to be real secrets (a verified or stored exchange key): whatever is
     registered disappears from every log line, so a user-chosen string would let its author blank

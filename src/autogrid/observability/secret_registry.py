@@ -16,8 +16,9 @@ from collections.abc import Hashable
 from urllib.parse import quote, quote_plus
 
 # Shorter values would blank out ordinary words and numbers all over the logs; exchange API keys,
-# secrets and passphrases are longer. Also the length of the index prefix.
-MIN_SECRET_LENGTH = 8
+# secrets and passphrases are longer (a passphrase can be as short as this). Also the length of
+# the index prefix.
+MIN_SECRET_LENGTH = 6
 PREFIX_LENGTH = MIN_SECRET_LENGTH
 # A process uses a few keys per bot it runs; this bounds what a flood of credentials can add.
 DEFAULT_CAPACITY = 4096
