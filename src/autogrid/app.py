@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from autogrid import __version__
 from autogrid.api.router import build_api_router
 from autogrid.auth.denylist import create_access_denylist
+from autogrid.auth.login_guard import LoginGuard, create_login_memory
 from autogrid.core.config import Settings, get_settings
 from autogrid.core.db import Database
 from autogrid.core.errors import install_error_handlers
@@ -51,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = create_redis(settings)
         app.state.rate_limiter = create_rate_limiter(settings, app.state.redis)
         app.state.access_denylist = create_access_denylist(settings, app.state.redis)
+        app.state.login_guard = LoginGuard(
+            settings, app.state.rate_limiter, create_login_memory(settings, app.state.redis)
+        )
         # One request budget per exchange key, shared by every process through Redis.
         budgets = create_budgets(app.state.redis, settings.redis_key_prefix)
         app.state.connector_factory = ccxt_factory(budgets)

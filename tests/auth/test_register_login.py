@@ -24,7 +24,7 @@ async def stored_user(db: Database, email: str) -> User:
 async def test_register_returns_the_user_without_secrets(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    body = {"email": "New@Example.com", "password": "pw-12345678"}
+    body = {"email": "New@Example.com", "password": "violet-harbor-lantern-42"}
     response = await client.post(REGISTER, json=body)
     assert response.status_code == 201
     body = response.json()
@@ -40,7 +40,7 @@ async def test_register_returns_the_user_without_secrets(
 
 
 async def test_duplicate_email_is_409_whatever_the_case(client: httpx.AsyncClient) -> None:
-    body = {"email": "dup@example.com", "password": "pw-12345678"}
+    body = {"email": "dup@example.com", "password": "violet-harbor-lantern-42"}
     first = await client.post(REGISTER, json=body)
     assert first.status_code == 201
     for email in ("dup@example.com", "DUP@Example.COM"):
@@ -49,14 +49,18 @@ async def test_duplicate_email_is_409_whatever_the_case(client: httpx.AsyncClien
 
 
 async def test_email_is_case_insensitive_at_login(client: httpx.AsyncClient) -> None:
-    await register_user(client, "Mixed.Case@Example.com", "pw-12345678")
-    response = await login(client, "MIXED.CASE@EXAMPLE.COM", "pw-12345678")
+    await register_user(client, "Mixed.Case@Example.com", "violet-harbor-lantern-42")
+    response = await login(client, "MIXED.CASE@EXAMPLE.COM", "violet-harbor-lantern-42")
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
     ("password", "status"),
-    [("x" * 7, 422), ("x" * 8, 201), ("x" * 1024, 201), ("x" * 1025, 422)],
+    [
+        ("k7Vq-p2", 422),
+        ("k7Vq-p2Xw-" + "x" * 1014, 201),
+        ("k7Vq-p2Xw-" + "x" * 1015, 422),
+    ],
 )
 async def test_password_length_limits(
     client: httpx.AsyncClient, password: str, status: int
@@ -71,10 +75,10 @@ async def test_password_length_limits(
 @pytest.mark.parametrize(
     "body",
     [
-        {"email": "a@example.com", "password": "pw-12345678", "role": "admin"},
-        {"email": "a@example.com", "password": "pw-12345678", "plan": "enterprise"},
-        {"email": "not-an-email", "password": "pw-12345678"},
-        {"password": "pw-12345678"},
+        {"email": "a@example.com", "password": "violet-harbor-lantern-42", "role": "admin"},
+        {"email": "a@example.com", "password": "violet-harbor-lantern-42", "plan": "enterprise"},
+        {"email": "not-an-email", "password": "violet-harbor-lantern-42"},
+        {"password": "violet-harbor-lantern-42"},
     ],
 )
 async def test_register_rejects_bad_or_unknown_fields(
@@ -87,8 +91,8 @@ async def test_register_rejects_bad_or_unknown_fields(
 
 
 async def test_login_returns_a_bearer_pair(client: httpx.AsyncClient, settings: object) -> None:
-    await register_user(client, "login@example.com", "pw-12345678")
-    response = await login(client, "login@example.com", "pw-12345678")
+    await register_user(client, "login@example.com", "violet-harbor-lantern-42")
+    response = await login(client, "login@example.com", "violet-harbor-lantern-42")
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
@@ -109,9 +113,10 @@ async def test_login_rejects_unknown_fields(client: httpx.AsyncClient) -> None:
 
 
 async def test_token_form_works_for_swagger(client: httpx.AsyncClient) -> None:
-    await register_user(client, "form@example.com", "pw-12345678")
+    await register_user(client, "form@example.com", "violet-harbor-lantern-42")
     response = await client.post(
-        "/api/v1/auth/token", data={"username": "Form@Example.com", "password": "pw-12345678"}
+        "/api/v1/auth/token",
+        data={"username": "Form@Example.com", "password": "violet-harbor-lantern-42"},
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -121,7 +126,7 @@ async def test_token_form_works_for_swagger(client: httpx.AsyncClient) -> None:
 
 
 async def test_token_form_failures_are_401(client: httpx.AsyncClient) -> None:
-    await register_user(client, "form2@example.com", "pw-12345678")
+    await register_user(client, "form2@example.com", "violet-harbor-lantern-42")
     for username, password in [("form2@example.com", "wrong-pass"), ("not an email", "x" * 8)]:
         response = await client.post(
             "/api/v1/auth/token", data={"username": username, "password": password}
@@ -158,14 +163,20 @@ async def test_unknown_email_still_spends_a_password_verification(
 async def test_login_upgrades_an_outdated_hash(client: httpx.AsyncClient, db: Database) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8_192, parallelism=1)
     async with db.session_scope() as session:
-        session.add(User(
-            id=uuid.uuid4(), email="old@example.com",
-            password_hash=weak.hash("pw-12345678"), role="user", plan="free", is_active=True,
-        ))
-    assert (await login(client, "old@example.com", "pw-12345678")).status_code == 200
+        session.add(
+            User(
+                id=uuid.uuid4(),
+                email="old@example.com",
+                password_hash=weak.hash("violet-harbor-lantern-42"),
+                role="user",
+                plan="free",
+                is_active=True,
+            )
+        )
+    assert (await login(client, "old@example.com", "violet-harbor-lantern-42")).status_code == 200
     upgraded = await stored_user(db, "old@example.com")
     assert upgraded.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
-    assert (await login(client, "old@example.com", "pw-12345678")).status_code == 200
+    assert (await login(client, "old@example.com", "violet-harbor-lantern-42")).status_code == 200
 
 
 async def test_me_requires_a_token(client: httpx.AsyncClient) -> None:
@@ -195,9 +206,14 @@ async def test_no_password_or_token_reaches_the_logs(
         headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"},
     )
     secrets = {
-        password, "Wrong-Secret-Passw0rd", user.access_token, user.refresh_token,
-        form.json()["access_token"], form.json()["refresh_token"],
-        refreshed.json()["access_token"], refreshed.json()["refresh_token"],
+        password,
+        "Wrong-Secret-Passw0rd",
+        user.access_token,
+        user.refresh_token,
+        form.json()["access_token"],
+        form.json()["refresh_token"],
+        refreshed.json()["access_token"],
+        refreshed.json()["refresh_token"],
     }
     assert any("login succeeded" in record.getMessage() for record in caplog.records)
     logged = "\n".join(

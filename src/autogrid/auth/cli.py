@@ -18,7 +18,7 @@ from autogrid.auth import service
 from autogrid.auth.schemas import EMAIL_ADAPTER, NewPassword
 from autogrid.core.config import Settings, load_settings
 from autogrid.core.db import Database
-from autogrid.core.errors import Conflict
+from autogrid.core.errors import AppError
 from autogrid.models import Role
 
 _PASSWORD_ADAPTER: TypeAdapter[str] = TypeAdapter(NewPassword)
@@ -65,6 +65,6 @@ def create_user_command(ctx: click.Context, email: str, admin: bool, password_st
     role = Role.ADMIN if admin else Role.USER
     try:
         user_id = asyncio.run(create_user(settings, normalized_email, password, role=role))
-    except Conflict as error:
+    except AppError as error:  # a taken email, or a password too easy to guess
         raise click.ClickException(error.message) from error
     click.echo(str(user_id))

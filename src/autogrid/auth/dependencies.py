@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth import service
 from autogrid.auth.denylist import AccessTokenDenylist, create_access_denylist
+from autogrid.auth.login_guard import LoginGuard
 from autogrid.core.errors import Forbidden, Unauthorized
 from autogrid.models import User
 
@@ -34,6 +35,14 @@ def get_access_denylist(request: Request) -> AccessTokenDenylist:
 
 
 AccessDenylistDep = Annotated[AccessTokenDenylist, Depends(get_access_denylist)]
+
+
+def get_login_guard(request: Request) -> LoginGuard:
+    guard: LoginGuard = request.app.state.login_guard
+    return guard
+
+
+LoginGuardDep = Annotated[LoginGuard, Depends(get_login_guard)]
 
 
 def client_ip(request: Request) -> str:

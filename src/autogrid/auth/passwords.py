@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,8 +26,13 @@ _HASHING_POOL = ThreadPoolExecutor(
 )
 
 
-async def _in_pool(function: Callable[..., _T], *args: str) -> _T:
+async def _in_pool(function: Callable[..., _T], *args: Any) -> _T:
     return await asyncio.get_running_loop().run_in_executor(_HASHING_POOL, function, *args)
+
+
+async def run_in_password_pool(function: Callable[..., _T], *args: Any) -> _T:
+    """Other CPU-bound password work (the strength check), bounded by the same small pool."""
+    return await _in_pool(function, *args)
 
 
 def _verify_sync(password_hash: str, password: str) -> bool:

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from autogrid.models import RefreshToken, User
 
@@ -85,6 +86,61 @@ async def revoke_all_for_user(session: AsyncSession, user_id: uuid.UUID, now: da
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def bump_token_version(session: AsyncSession, user: User) -> int:
+    """Invalidate every token issued to the user so far; returns the new version.
+
+    An atomic increment, so two concurrent bumps both count; ``user`` is refreshed to match.
+    """
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(token_version=User.token_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(user, ["token_version"])
+    return user.token_version
+
+
+async def delete_expired_refresh_tokens(session: AsyncSession, now: datetime, limit: int) -> int:
+    """Delete up to ``limit`` refresh tokens past their expiry (their JWT is refused anyway)."""
+    batch = select(RefreshToken.id).where(RefreshToken.expires_at <= now).limit(limit)
+    return await _delete_ids(session, batch)
+
+
+async def delete_revoked_families(
+    session: AsyncSession, revoked_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` tokens of families with no live token left, revoked long enough ago.
+
+    A family with a live token keeps its rotated tokens: presenting one of them is the theft
+    signal that revokes the family. A wholly revoked family answers every token 401 with or
+    without its rows; they are kept ``revoked_before`` for the record, then deleted.
+    """
+    live = aliased(RefreshToken)
+    batch = (
+        select(RefreshToken.id)
+        .where(
+            RefreshToken.revoked_at.is_not(None),
+            RefreshToken.revoked_at < revoked_before,
+            ~exists().where(live.family_id == RefreshToken.family_id, live.revoked_at.is_(None)),
+        )
+        .limit(limit)
+    )
+    return await _delete_ids(session, batch)
+
+
+async def _delete_ids(session: AsyncSession, batch: Select[uuid.UUID]) -> int:
+    ids = list((await session.execute(batch)).scalars())
+    if not ids:
+        return 0
+    result = await session.execute(
+        delete(RefreshToken)
+        .where(RefreshToken.id.in_(ids))
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], result).rowcount

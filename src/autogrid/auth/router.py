@@ -1,4 +1,4 @@
-"""/api/v1/auth: register, log in, rotate and revoke tokens, who am I."""
+"""/api/v1/auth: register, log in, rotate and revoke tokens, change the password, who am I."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from autogrid.api.deps import DatabaseDep, SessionDep, SettingsDep
-from autogrid.auth import service
-from autogrid.auth.dependencies import AccessDenylistDep, BearerToken, ClientIP, CurrentUser
+from autogrid.auth import account, service
+from autogrid.auth.dependencies import (
+    AccessDenylistDep,
+    BearerToken,
+    ClientIP,
+    CurrentUser,
+    LoginGuardDep,
+)
 from autogrid.auth.schemas import (
     LoginRequest,
     LogoutRequest,
+    PasswordChange,
     RefreshRequest,
     RegisterRequest,
     TokenPair,
@@ -23,8 +30,24 @@ from autogrid.core.ratelimit import RateLimiterDep
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorResponse, "description": "Email already registered"}
+_INVALID_OR_WEAK = "Invalid input, or a password too easy to guess (code weak_password)"
+_REGISTER_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "Email already registered"},
+    422: {"model": ErrorResponse, "description": _INVALID_OR_WEAK},
+    429: {"model": ErrorResponse, "description": "Too many registrations from this address"},
+}
+_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Incorrect email or password"},
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many attempts; wait the Retry-After seconds (they grow with failures)",
+    },
+}
+_PASSWORD_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Not authenticated"},
+    403: {"model": ErrorResponse, "description": "The current password is incorrect"},
+    422: {"model": ErrorResponse, "description": _INVALID_OR_WEAK},
+    429: {"model": ErrorResponse, "description": "Too many wrong current passwords; Retry-After"},
 }
 
 
@@ -32,7 +55,7 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=_CONFLICT,
+    responses=_REGISTER_ERRORS,
 )
 async def register(
     body: RegisterRequest,
@@ -46,29 +69,29 @@ async def register(
     return UserRead.model_validate(user)
 
 
-@router.post("/token", response_model=TokenPair)
+@router.post("/token", response_model=TokenPair, responses=_LOGIN_ERRORS)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
-    limiter: RateLimiterDep,
+    guard: LoginGuardDep,
     ip: ClientIP,
 ) -> TokenPair:
     """Log in with an OAuth2 password form (username = email); used by Swagger's Authorize."""
     email = service.normalize_login_email(form.username)
-    return await service.login(session, settings, limiter, ip, email, form.password)
+    return await service.login(session, settings, guard, ip, email, form.password)
 
 
-@router.post("/login", response_model=TokenPair)
+@router.post("/login", response_model=TokenPair, responses=_LOGIN_ERRORS)
 async def login(
     body: LoginRequest,
     session: SessionDep,
     settings: SettingsDep,
-    limiter: RateLimiterDep,
+    guard: LoginGuardDep,
     ip: ClientIP,
 ) -> TokenPair:
     """Log in with email and password."""
-    return await service.login(session, settings, limiter, ip, body.email, body.password)
+    return await service.login(session, settings, guard, ip, body.email, body.password)
 
 
 @router.post("/refresh", response_model=TokenPair)
@@ -93,6 +116,31 @@ async def logout(
 ) -> None:
     """Revoke the refresh token's session and, if sent, the bearer access token."""
     await service.logout(session, settings, denylist, body.refresh_token, access_token)
+
+
+@router.post("/password", response_model=TokenPair, responses=_PASSWORD_ERRORS)
+async def change_password(
+    body: PasswordChange,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    guard: LoginGuardDep,
+    ip: ClientIP,
+) -> TokenPair:
+    """Change the password; every other session is logged out, this one gets a new token pair.
+
+    Requires the current password (wrong: 403, throttled like a login). The new one must not be
+    common or made from the email or the old password (422 ``weak_password``).
+    """
+    return await account.change_password(
+        session, settings, guard, ip, user, body.current_password, body.new_password
+    )
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_all(user: CurrentUser, session: SessionDep) -> None:
+    """Log out everywhere: every access and refresh token of the account stops working now."""
+    await account.log_out_everywhere(session, user)
 
 
 @router.get("/me", response_model=UserRead)

@@ -38,6 +38,13 @@ class LoginRequest(BaseModel):
     password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
+    new_password: NewPassword
+
+
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

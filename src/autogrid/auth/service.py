@@ -1,18 +1,18 @@
 """Registration, login, token rotation and revocation: the rules; the boundary commits.
 
-Login rate limits (per client IP and per email, each ``rate_limit_login_per_minute`` in a sliding
-minute) are checked *before* the password is verified, so a blocked client costs no Argon2 work.
-Every attempt counts; a successful login is then forgiven (its hit removed from both windows), so
-users behind one NAT, or a user who logs in from several devices, are only ever limited by failed
-attempts. Forgiving only the one successful attempt (rather than resetting the counter) means an
-attacker cannot clear their failures by logging into an account of their own.
+Login throttling (per address and account pair, per address, per account with known addresses
+exempt) is :mod:`autogrid.auth.login_guard`; it runs before the password is verified, so a
+refused attempt costs no Argon2 work. A successful login is forgiven (its hits removed), so users
+behind one NAT are only ever limited by failed attempts; forgiving only the one successful attempt
+(rather than resetting the windows) means an attacker cannot clear their failures by logging into
+an account of their own.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,9 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
 from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.login_guard import LoginGuard, client_network
+from autogrid.auth.password_policy import assess_password, context_words
 from autogrid.auth.passwords import (
     hash_password,
     needs_rehash,
+    run_in_password_pool,
     verify_against_dummy,
     verify_password,
 )
@@ -36,7 +39,7 @@ from autogrid.auth.tokens import (
     issue_refresh_token,
 )
 from autogrid.core.config import Settings
-from autogrid.core.errors import Conflict, Unauthorized
+from autogrid.core.errors import Conflict, Unauthorized, Unprocessable
 from autogrid.core.ratelimit import RateLimiter, enforce_rate_limit
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import Plan, RefreshToken, Role, User
@@ -45,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 # One message for unknown email, wrong password and deactivated account: none is revealed.
 INVALID_CREDENTIALS = "incorrect email or password"
-LOGIN_WINDOW_SECONDS = 60
 REGISTER_WINDOW_SECONDS = 3600
 
 
@@ -64,21 +66,36 @@ def normalize_login_email(raw: str) -> str:
         return raw.strip().lower()
 
 
-def _email_key(email: str) -> str:
-    # Hashed: keeps addresses (personal data) out of Redis and bounds the key length.
-    return hashlib.sha256(email.encode()).hexdigest()[:32]
+class WeakPassword(Unprocessable):
+    code = "weak_password"
+
+
+async def check_password_strength(password: str, email: str, *, extra: Sequence[str] = ()) -> None:
+    """422 ``weak_password`` for a common password or one made from the account's email."""
+    context = context_words(email, extra)
+    weakness = await run_in_password_pool(assess_password, password, context)
+    if weakness is not None:
+        raise WeakPassword(weakness.message, details=weakness.details())
 
 
 async def register_user(
     session: AsyncSession, email: str, password: str, *, role: Role = Role.USER
 ) -> User:
-    """Create an active free-plan user; ``email`` must already be normalised (lower-cased)."""
+    """Create an active free-plan user; ``email`` must already be normalised (lower-cased).
+
+    A taken email is answered 409 (the API sends no email, so a client must be told), but only
+    after the same strength check and Argon2 hash a new account costs: the answer's timing no
+    longer tells a taken email from a free one, and the per-address registration limit bounds
+    how many emails one address can probe.
+    """
+    await check_password_strength(password, email)
+    password_hash = await hash_password(password)
     if await repository.get_user_by_email(session, email) is not None:
         raise Conflict("an account with this email already exists")
     user = User(
         id=uuid.uuid4(),
         email=email,
-        password_hash=await hash_password(password),
+        password_hash=password_hash,
         role=role,
         plan=Plan.FREE,
         is_active=True,
@@ -99,7 +116,7 @@ async def register(
 ) -> User:
     await enforce_rate_limit(
         limiter,
-        f"register:ip:{client_ip}",
+        f"register:ip:{client_network(client_ip)}",
         settings.rate_limit_register_per_hour,
         REGISTER_WINDOW_SECONDS,
         "too many registrations from this address, try again later",
@@ -132,29 +149,28 @@ async def authenticate_password(session: AsyncSession, email: str, password: str
 async def login(
     session: AsyncSession,
     settings: Settings,
-    limiter: RateLimiter,
+    guard: LoginGuard,
     client_ip: str,
     email: str,
     password: str,
 ) -> TokenPair:
-    limit = settings.rate_limit_login_per_minute
-    message = "too many login attempts, try again later"
-    ip_key = f"login:ip:{client_ip}"
-    email_key = f"login:email:{_email_key(email)}"
-    ip_hit = await enforce_rate_limit(limiter, ip_key, limit, LOGIN_WINDOW_SECONDS, message)
-    email_hit = await enforce_rate_limit(limiter, email_key, limit, LOGIN_WINDOW_SECONDS, message)
-    user = await authenticate_password(session, email, password)
-    await limiter.forgive(ip_key, ip_hit)
-    await limiter.forgive(email_key, email_hit)
+    attempt = await guard.admit(client_ip, email)
+    try:
+        user = await authenticate_password(session, email, password)
+    except Unauthorized:
+        await guard.failed(attempt)
+        raise
+    await guard.succeeded(attempt)
     logger.info("login succeeded user_id=%s", user.id)
-    return await _start_session(session, settings, user)
+    return await start_session(session, settings, user)
 
 
 def _mint_token_pair(
-    settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+    settings: Settings, user: User, family_id: uuid.UUID, now: datetime
 ) -> tuple[TokenPair, IssuedToken]:
-    access = issue_access_token(settings, user_id, now)
-    refresh = issue_refresh_token(settings, user_id, family_id, now)
+    version = user.token_version
+    access = issue_access_token(settings, user.id, now, version=version)
+    refresh = issue_refresh_token(settings, user.id, family_id, now, version=version)
     pair = TokenPair(
         access_token=access.token,
         refresh_token=refresh.token,
@@ -182,9 +198,10 @@ async def _record_refresh_token(
     )
 
 
-async def _start_session(session: AsyncSession, settings: Settings, user: User) -> TokenPair:
+async def start_session(session: AsyncSession, settings: Settings, user: User) -> TokenPair:
+    """A new token pair, in a new refresh-token family, for a user who just proved who they are."""
     now, family_id = utcnow(), uuid.uuid4()
-    pair, refresh = _mint_token_pair(settings, user.id, family_id, now)
+    pair, refresh = _mint_token_pair(settings, user, family_id, now)
     await _record_refresh_token(session, user.id, family_id, refresh, now)
     return pair
 
@@ -228,7 +245,11 @@ async def rotate_refresh_token(
     user = await repository.get_user_by_id(session, token.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("account is not active")
-    pair, refresh = _mint_token_pair(settings, user.id, token.family_id, now)
+    if claims.version != user.token_version:
+        # Logged out everywhere (or the password changed) since: closes the race where a
+        # rotation committed a new row just after the revocation swept the table.
+        raise Unauthorized("token has been revoked")
+    pair, refresh = _mint_token_pair(settings, user, token.family_id, now)
     if not await repository.mark_rotated(session, token.id, refresh.jti, now):
         return await _reject_reuse(session, token, now)
     await _record_refresh_token(session, user.id, token.family_id, refresh, now)
@@ -266,4 +287,6 @@ async def authenticate_access_token(
     user = await repository.get_user_by_id(session, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("account is not active")
+    if claims.version != user.token_version:
+        raise Unauthorized("token has been revoked")
     return user

@@ -39,6 +39,8 @@ class TokenClaims:
     jti: str
     expires_at: datetime
     family_id: uuid.UUID | None
+    # The user's token_version when it was issued; 0 for tokens made before versions existed.
+    version: int = 0
 
 
 def new_jti() -> str:
@@ -49,7 +51,9 @@ def _encode(settings: Settings, claims: dict[str, object]) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
 
 
-def issue_access_token(settings: Settings, user_id: uuid.UUID, now: datetime) -> IssuedToken:
+def issue_access_token(
+    settings: Settings, user_id: uuid.UUID, now: datetime, *, version: int = 0
+) -> IssuedToken:
     jti = new_jti()
     expires_at = now + timedelta(seconds=settings.access_token_ttl_seconds)
     token = _encode(
@@ -58,6 +62,7 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID, now: datetime) ->
             "sub": str(user_id),
             "type": TokenType.ACCESS.value,
             "jti": jti,
+            "ver": version,
             "iat": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
         },
@@ -66,7 +71,12 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID, now: datetime) ->
 
 
 def issue_refresh_token(
-    settings: Settings, user_id: uuid.UUID, family_id: uuid.UUID, now: datetime
+    settings: Settings,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    now: datetime,
+    *,
+    version: int = 0,
 ) -> IssuedToken:
     jti = new_jti()
     expires_at = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
@@ -76,6 +86,7 @@ def issue_refresh_token(
             "sub": str(user_id),
             "type": TokenType.REFRESH.value,
             "jti": jti,
+            "ver": version,
             "family_id": str(family_id),
             "iat": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
@@ -106,10 +117,16 @@ def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenCl
         family_id = uuid.UUID(str(family_raw)) if family_raw is not None else None
         jti = str(payload["jti"])
         expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
+        version = int(payload.get("ver", 0))
     except (ValueError, TypeError) as error:
         raise Unauthorized("invalid token") from error
     if expected is TokenType.REFRESH and family_id is None:
         raise Unauthorized("invalid token")
     return TokenClaims(
-        user_id=user_id, type=expected, jti=jti, expires_at=expires_at, family_id=family_id
+        user_id=user_id,
+        type=expected,
+        jti=jti,
+        expires_at=expires_at,
+        family_id=family_id,
+        version=version,
     )

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit_login_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # Per account from addresses that never logged in to it; known addresses are still let in.
+    rate_limit_login_per_account_per_hour: int = Field(default=100, ge=1, le=100_000)
     rate_limit_register_per_hour: int = Field(default=20, ge=1, le=100_000)
     markets_cache_ttl_seconds: float = Field(default=3600, ge=10, le=86_400)
     # An exchange's market list that failed to load is not asked again for this long.

@@ -3,7 +3,9 @@ encrypted, and never let a secret reach a response, a log line or an error messa
 
 Verification = one signed read (``fetch_balance``) through a fresh connector, plus the key's
 permissions where the exchange reports them (Binance API restrictions); a key that can withdraw
-is refused. Decrypted secrets are registered with the log scrubber the moment they exist.
+is refused. A key's secrets are registered with the log scrubber once the exchange accepted them
+(or when they are decrypted from storage), never before: whatever is registered vanishes from
+every log line, so an unverified string would let a user blank out the logs.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from autogrid.exchanges.catalog import ExchangeInfo, exchange_info
 from autogrid.exchanges.pool import ConnectorFactory
 from autogrid.exchanges.types import ApiCredentials, Balance, KeyPermissions
 from autogrid.models import BotStatus, ExchangeCredential
-from autogrid.observability.redaction import register_secret
+from autogrid.observability.redaction import forget_secrets_of, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,10 @@ def mask_api_key(api_key: str) -> str:
     return f"{api_key[:4]}...{api_key[-4:]}"
 
 
-def register_secrets(secrets: ApiCredentials) -> None:
-    """From now on every log line of this process has these strings scrubbed."""
+def register_secrets(secrets: ApiCredentials, credential_id: uuid.UUID) -> None:
+    """From now on every log line of this process has these (verified) strings scrubbed."""
     for value in secrets.secrets():
-        register_secret(value)
+        register_secret(value, owner=credential_id)
 
 
 # ----------------------------------------------------------------------------- encryption
@@ -118,7 +120,7 @@ def open_secrets(
         passphrase=unseal(passphrase, FIELD_PASSPHRASE) if passphrase is not None else None,
     )
     if register:
-        register_secrets(secrets)
+        register_secrets(secrets, credential.id)
     return secrets
 
 
@@ -207,9 +209,9 @@ async def create_credential(
         secret=body.api_secret.get_secret_value(),
         passphrase=body.passphrase.get_secret_value() if body.passphrase is not None else None,
     )
-    register_secrets(secrets)
     # The id exists before the row does: the ciphertexts are bound to it.
     credential_id = uuid.uuid4()
+    # The connector scrubs these very secrets out of its own errors while verifying.
     permissions = await verify_key(
         connectors,
         exchange_id=info.exchange_id,
@@ -217,6 +219,7 @@ async def create_credential(
         secrets=secrets,
         sandbox=body.sandbox,
     )
+    register_secrets(secrets, credential_id)
     credential = ExchangeCredential(
         id=credential_id,
         user_id=user_id,
@@ -285,6 +288,7 @@ async def delete_credential(
         )
     detached = await repository.detach_from_bots(session, credential.id) if bots else 0
     await repository.delete_credential(session, credential.id)
+    forget_secrets_of(credential.id)
     logger.info(
         "credential deleted credential_id=%s user_id=%s detached_bots=%d",
         credential.id,

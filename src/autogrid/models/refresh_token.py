@@ -15,7 +15,11 @@ class RefreshToken(UUIDPrimaryKey, Base):
     token that was already rotated revokes the whole family (the token was stolen)."""
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        # The pruning task deletes expired rows in batches.
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from autogrid.models.base import Base, Timestamps, UUIDPrimaryKey
@@ -38,6 +38,11 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     role: Mapped[str] = mapped_column(String(16), default=Role.USER, nullable=False)
     plan: Mapped[str] = mapped_column(String(16), default=Plan.FREE, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # Carried by every token as "ver"; bumping it ("log out everywhere", a password change)
+    # makes every token issued before useless at once, access tokens included.
+    token_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", nullable=False
+    )
 
     @property
     def bot_limit(self) -> int:

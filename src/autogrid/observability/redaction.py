@@ -2,23 +2,22 @@
 
 Two layers: patterns for what a secret *looks like* (bearer tokens, JWTs, ``password=...`` style
 pairs in query strings, headers, JSON and reprs, passwords inside connection URLs), and an exact
-registry for secrets we *know* (decrypted exchange keys are registered the moment they exist, so a
-ccxt message that echoes one is still cleaned). Over-redaction is accepted: a log line that lost a
-harmless word costs nothing, one that leaked an exchange key costs the user's funds.
+registry for secrets we *know* (exchange keys, once verified with the exchange or decrypted from
+storage, so a ccxt message that echoes one is still cleaned; see ``secret_registry``).
+Over-redaction is accepted: a log line that lost a harmless word costs nothing, one that leaked an
+exchange key costs the user's funds.
 """
 
 from __future__ import annotations
 
 import re
-import threading
+from collections.abc import Hashable
 from typing import Any
-from urllib.parse import quote, quote_plus
+
+from autogrid.observability.secret_registry import SecretRegistry
 
 REDACTED = "[REDACTED]"
 
-# Shorter registered values would blank out ordinary words and numbers all over the logs; real
-# API keys, secrets and passphrases are far longer than this.
-MIN_REGISTERED_SECRET_LENGTH = 6
 
 # A key name counts as sensitive when it contains one of these words (case-insensitive), so
 # `api_secret`, `newPassword`, `X-MBX-APIKEY`, `refresh_token` and `client_secret` all match.
@@ -57,59 +56,32 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}")
 _URL_PASSWORD = re.compile(r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/?#\s]+(?=@)")
 
 
-class _SecretRegistry:
-    """Exact strings to redact, matched longest first so a secret containing another wins."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
-
-    def add(self, value: str) -> None:
-        if len(value) < MIN_REGISTERED_SECRET_LENGTH:
-            return
-        with self._lock:
-            if value not in self._values:
-                self._values.add(value)
-                self._pattern = None
-
-    def discard(self, value: str) -> None:
-        with self._lock:
-            if value in self._values:
-                self._values.discard(value)
-                self._pattern = None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-            self._pattern = None
-
-    def pattern(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None and self._values:
-                # A secret sent in a query string or form body shows up percent-encoded.
-                forms = {
-                    form
-                    for value in self._values
-                    for form in (value, quote(value, safe=""), quote_plus(value))
-                }
-                ordered = sorted(forms, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(value) for value in ordered))
-            return self._pattern
+_registry = SecretRegistry()
 
 
-_registry = _SecretRegistry()
+def register_secret(value: str | None, *, owner: Hashable | None = None) -> None:
+    """Redact this exact string from every log line from now on (values under 6 chars ignored).
 
-
-def register_secret(value: str | None) -> None:
-    """Redact this exact string from every log line from now on (values under 6 chars ignored)."""
+    Only for values known to be real secrets (a verified or stored exchange key): whatever is
+    registered disappears from every log line, so a user-chosen string would let its author blank
+    out the logs. ``owner`` (a credential id) lets :func:`forget_secrets_of` drop them together.
+    """
     if value:
-        _registry.add(value)
+        _registry.add(value, owner)
 
 
 def unregister_secret(value: str) -> None:
-    """Stop redacting a value, e.g. after its credential was deleted."""
+    """Stop redacting a value."""
     _registry.discard(value)
+
+
+def forget_secrets_of(owner: Hashable) -> int:
+    """Stop redacting the values registered under ``owner``, e.g. a deleted credential's."""
+    return _registry.discard_owner(owner)
+
+
+def registered_secret_count() -> int:
+    return len(_registry)
 
 
 def clear_registered_secrets() -> None:
@@ -127,9 +99,7 @@ def scrub(text: str) -> str:
     """Return ``text`` with every recognisable or registered secret replaced by [REDACTED]."""
     if not text:
         return text
-    registered = _registry.pattern()
-    if registered is not None:
-        text = registered.sub(REDACTED, text)
+    text = _registry.redact(text, REDACTED)
     text = _URL_PASSWORD.sub(lambda match: match.group("prefix") + REDACTED, text)
     text = _KEY_VALUE.sub(_redact_pair, text)
     text = _BEARER.sub(lambda match: f"{match.group('scheme')} {REDACTED}", text)

@@ -45,6 +45,7 @@ TASK_MODULES: tuple[str, ...] = (
     "autogrid.worker.tasks",
     "autogrid.backtest.tasks",
     "autogrid.runtime.tasks",
+    "autogrid.auth.tasks",
     # A domain with tasks adds its module here, one line each: "autogrid.bots.tasks", ...
 )
 
@@ -186,6 +187,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 300.0,
             "options": {"expires": 300},
         },
+    }
+    # A row per login otherwise accumulates forever; batches keep each run short.
+    schedule["prune-refresh-tokens"] = {
+        "task": "autogrid.auth.tasks.prune_refresh_tokens",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
     }
     schedule.update(RUNTIME_BEAT_SCHEDULE)
     if is_embedded(settings):
