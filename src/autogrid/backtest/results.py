@@ -66,6 +66,9 @@ class BacktestResult:
     final_base: Decimal
     fees: Decimal
     return_pct: float
+    span_days: float  # first close to last close
+    annualised: bool  # False: the span is too short, the four figures below are None
+    annualised_note: str | None  # why they are None
     cagr_pct: float | None
     max_drawdown_pct: float
     sharpe: float | None
@@ -103,6 +106,9 @@ class BacktestResult:
             "final_base": plain(self.final_base),
             "fees": plain(self.fees),
             "return_pct": self.return_pct,
+            "span_days": self.span_days,
+            "annualised": self.annualised,
+            "annualised_note": self.annualised_note,
             "cagr_pct": self.cagr_pct,
             "max_drawdown_pct": self.max_drawdown_pct,
             "sharpe": self.sharpe,
@@ -161,9 +167,8 @@ def build_result(
     final_equity = run.final_quote + run.final_base * last_close
     growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
     span_ms = int(close_ms[-1] - close_ms[0])
-    cagr = metrics.cagr_pct(float(growth), span_ms)
     max_drawdown = float(drawdown.max())
-    daily = metrics.daily_returns(float(equity[0]), metrics.daily_equity(candles.ts_ms, equity))
+    yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
     trades = closed_trades(
@@ -186,11 +191,14 @@ def build_result(
         final_base=run.final_base,
         fees=run.fees,
         return_pct=float((growth - 1) * 100),
-        cagr_pct=cagr,
+        span_days=span_ms / metrics.DAY_MS,
+        annualised=yearly.note is None,
+        annualised_note=yearly.note,
+        cagr_pct=yearly.cagr_pct,
         max_drawdown_pct=max_drawdown,
-        sharpe=metrics.sharpe(daily),
-        sortino=metrics.sortino(daily),
-        calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
+        sharpe=yearly.sharpe,
+        sortino=yearly.sortino,
+        calmar=yearly.calmar,
         trades=len(trades),
         win_rate=(
             sum(1 for trade in trades if trade.pnl > 0) / len(trades) * 100 if trades else None
@@ -214,6 +222,36 @@ def build_result(
         price_curve=Curve(close_ms[price_keep], close[price_keep]),
         closed_trades=tuple(trades),
         fill_records=tuple(run.fills),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Annualised:
+    note: str | None  # why the figures are not given, or None
+    cagr_pct: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    calmar: float | None = None
+
+
+def _annualised(
+    candles: CandleArrays,
+    equity: NDArray[np.float64],
+    growth: float,
+    span_ms: int,
+    max_drawdown: float,
+) -> _Annualised:
+    """The figures scaled to a year; all None for a span too short to scale honestly."""
+    if not metrics.annualisable(span_ms):
+        return _Annualised(metrics.not_annualised_note(span_ms))
+    cagr = metrics.cagr_pct(growth, span_ms)
+    daily = metrics.daily_returns(float(equity[0]), metrics.daily_equity(candles.ts_ms, equity))
+    return _Annualised(
+        note=None,
+        cagr_pct=cagr,
+        sharpe=metrics.sharpe(daily),
+        sortino=metrics.sortino(daily),
+        calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
     )
 
 

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from autogrid.backtest.metrics import MIN_ANNUALISED_DAYS
 from autogrid.bots.configs import DcaParams, GridParams
 from autogrid.bots.fields import DecimalText, ExchangeId, Positive, Symbol, Timeframe, plain_decimal
 from autogrid.bots.indicator_params import IndicatorParams
@@ -127,6 +128,12 @@ class RankMetric(StrEnum):
     EXPOSURE_PCT = "exposure_pct"
 
 
+# Scaled to a year: null for a run under ``MIN_ANNUALISED_DAYS``, so no ranking by them there.
+ANNUALISED_METRICS = frozenset(
+    {RankMetric.CAGR_PCT, RankMetric.SHARPE, RankMetric.SORTINO, RankMetric.CALMAR}
+)
+
+
 class SortOrder(StrEnum):
     DESC = "desc"  # best = highest (returns, ratios)
     ASC = "asc"  # best = lowest (drawdown, fees)
@@ -183,7 +190,11 @@ class BacktestRead(BacktestListItem):
         description=(
             "when succeeded: the summary figures, equity/drawdown/price curves (at most 2,000 "
             "points each, [time, value]) and closed trades (at most 5,000 stored; "
-            "closed_trades_total counts them all)"
+            "closed_trades_total counts them all). Figures scaled to a year (cagr_pct, sharpe, "
+            f"sortino, calmar) need a span_days of at least {MIN_ANNUALISED_DAYS}: under it they "
+            "are null, annualised is false and annualised_note says why. win_rate and "
+            "profit_factor count each bot type's own round trips: a grid's sell against the buy "
+            "one level below, a DCA deal, an indicator entry and its exit"
         )
     )
 

@@ -9,7 +9,9 @@ sweep a 422 naming it. The runs go to the workers as one group of run tasks.
 The ranking is computed from the stored results of the runs (one figure read in SQL), never from
 what a worker reported, so it is the same whenever it is asked: succeeded runs with the figure,
 best first by ``order`` (ties keep combination order); then succeeded runs without it (e.g. no
-Sharpe ratio over less than two days) and failed runs, unranked, in combination order.
+profit factor without a losing trade) and failed runs, unranked, in combination order. A figure
+scaled to a year (CAGR, Sharpe, Sortino, Calmar) is never given for a run spanning under
+``metrics.MIN_ANNUALISED_DAYS``: ranking by one over a shorter range is refused up front (422).
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.backtest import repository, service
+from autogrid.backtest import metrics, repository, service
 from autogrid.backtest.schemas import (
+    ANNUALISED_METRICS,
     BACKTEST_CREATE,
     AnyBacktestCreate,
     RankMetric,
@@ -47,6 +51,7 @@ from autogrid.core.errors import NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.types import MarketRules
+from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models import User
 from autogrid.models.backtest import Backtest, BacktestStatus, BacktestSweep
 from autogrid.observability.metrics import BACKTESTS
@@ -201,6 +206,7 @@ async def create_sweep(
     if problem is not None:
         raise invalid(problem, "vary")
     service.check_range(base, limits, "base")
+    _check_rankable(body)
     market = await service.market_rules(markets, base.exchange, base.symbol)
     all_params = _sweep_params(base, body.vary, market)
     await service.reserve_slot(session, user, limits)
@@ -223,6 +229,33 @@ async def create_sweep(
     BACKTESTS.labels(BacktestStatus.QUEUED).inc(len(runs))
     logger.info("sweep queued sweep_id=%s user_id=%s runs=%d", sweep.id, user.id, size)
     return sweep, runs
+
+
+def _check_rankable(body: SweepCreate) -> None:
+    """A figure scaled to a year is null on a shorter run: ranking by it would rank nothing."""
+    if body.rank_by not in ANNUALISED_METRICS:
+        return
+    base = body.base
+    # The run spans its first close to its last: the range less one candle.
+    span = base.end - base.start - timedelta(milliseconds=parse_timeframe(base.timeframe).ms)
+    if span >= timedelta(days=metrics.MIN_ANNUALISED_DAYS):
+        return
+    message = (
+        f"{body.rank_by} is scaled to a year and is not given for runs spanning under "
+        f"{metrics.MIN_ANNUALISED_DAYS} days (this range spans {span / timedelta(days=1):.1f}): "
+        "rank by return_pct, max_drawdown_pct, profit_factor... or use a longer range"
+    )
+    raise Unprocessable(
+        message,
+        details=[
+            service.detail(
+                message,
+                ("rank_by",),
+                "range_too_short_to_annualise",
+                min_days=metrics.MIN_ANNUALISED_DAYS,
+            )
+        ],
+    )
 
 
 def _sweep_params(
