@@ -128,9 +128,11 @@ def test_closed_trades_fifo_by_hand(result: BacktestResult) -> None:
     assert (first.entry_price, first.exit_price, first.amount) == (D(100), D(110), D(1))
     assert first.pnl == D(110) - D("0.11") - (D(100) + D("0.1")) == D("9.79")
     assert first.fees == D("0.21")
+    # Stamped with the open of the candle each filled in (day 20000 is 2024-10-04): the buy at
+    # candle 1's open, the limit sell somewhere inside candle 2.
     assert (first.entry_time, first.exit_time) == (
-        datetime(2024, 10, 6, tzinfo=UTC),  # close of candle 1 (day 20000 is 2024-10-04)
-        datetime(2024, 10, 7, tzinfo=UTC),
+        datetime(2024, 10, 5, tzinfo=UTC),
+        datetime(2024, 10, 6, tzinfo=UTC),
     )
     assert second.pnl == D(90) - D("0.09") - D("100.1") == D("-10.19")
     assert (result.trades, result.fills, result.round_trips) == (2, 3, 2)
@@ -167,8 +169,8 @@ def test_output_is_json_with_decimals_as_strings(result: BacktestResult) -> None
     assert data["final_equity"] == "999.6" and data["fees"] == "0.4"  # plain decimal text
     assert data["trades"] == 2 and data["run_seconds"] == 0.5
     assert data["closed_trades"][0] == {
-        "entry_time": "2024-10-06T00:00:00Z",
-        "exit_time": "2024-10-07T00:00:00Z",
+        "entry_time": "2024-10-05T00:00:00Z",
+        "exit_time": "2024-10-06T00:00:00Z",
         "entry_price": "100",
         "exit_price": "110",
         "amount": "1",

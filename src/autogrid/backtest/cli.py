@@ -122,7 +122,7 @@ def decimal_option(
 @click.option(
     "--trades-csv",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write one row per closed trade.",
+    help="Write one row per closed trade; times are the open of the candle each fill was in.",
 )
 @click.option(
     "--report",

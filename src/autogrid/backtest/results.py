@@ -3,12 +3,17 @@
 Money (equity, fees, P&L, prices, amounts) stays ``Decimal`` and is written as strings in
 ``to_dict``; percentages and ratios are floats; the chart curves are floats (they are computed
 in numpy and exist to be drawn). See ``metrics`` for the definitions of each figure.
+
+Times: the curves are at candle closes (equity is marked to market there); trades and fills are
+stamped with the open time of the candle they filled in (``stamped_at_open``), the time a chart
+shows that candle at.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -89,7 +94,7 @@ class BacktestResult:
     drawdown_curve: Curve
     price_curve: Curve
     closed_trades: tuple[ClosedTrade, ...]
-    fill_records: tuple[TradeRecord, ...]
+    fill_records: tuple[TradeRecord, ...]  # stamped with their candle's open (stamped_at_open)
 
     def summary(self) -> dict[str, Any]:
         """The figures, JSON-ready (Decimal as strings)."""
@@ -171,8 +176,9 @@ def build_result(
     yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
+    fills = stamped_at_open(run.fills, candles)
     trades = closed_trades(
-        run.fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
+        fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
     )
     wins = sum(trade.pnl for trade in trades if trade.pnl > 0)
     losses = -sum(trade.pnl for trade in trades if trade.pnl < 0)
@@ -221,7 +227,7 @@ def build_result(
         drawdown_curve=Curve(close_ms[keep], drawdown[keep]),
         price_curve=Curve(close_ms[price_keep], close[price_keep]),
         closed_trades=tuple(trades),
-        fill_records=tuple(run.fills),
+        fill_records=fills,
     )
 
 
@@ -253,6 +259,19 @@ def _annualised(
         sortino=metrics.sortino(daily),
         calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
     )
+
+
+def stamped_at_open(fills: Sequence[TradeRecord], candles: CandleArrays) -> tuple[TradeRecord, ...]:
+    """The fills, each stamped with the open time of the candle it filled in.
+
+    The engine stamps a fill with the close of its candle, when the strategy learns of it (as the
+    paper exchange does, which must agree with it). A chart wants when the price was there: a
+    fill at the open (a market order, a limit order the candle opened beyond) happened at that
+    very time; a limit order reached inside the candle carries the same open time, naming the
+    candle it filled in (a candle does not say when within it the price passed).
+    """
+    opens = candles.ts_ms
+    return tuple(replace(fill, ts=ms_to_datetime(int(opens[fill.index]))) for fill in fills)
 
 
 def _dec(value: np.floating[Any] | float) -> Decimal:

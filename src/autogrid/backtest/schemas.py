@@ -194,7 +194,10 @@ class BacktestRead(BacktestListItem):
             f"sortino, calmar) need a span_days of at least {MIN_ANNUALISED_DAYS}: under it they "
             "are null, annualised is false and annualised_note says why. win_rate and "
             "profit_factor count each bot type's own round trips: a grid's sell against the buy "
-            "one level below, a DCA deal, an indicator entry and its exit"
+            "one level below, a DCA deal, an indicator entry and its exit. Curve points are at "
+            "candle closes; a trade's entry_time and exit_time are the open time of the candle "
+            "its fill happened in: a market order fills at that open, and a limit order reached "
+            "inside the candle carries the same open time (candles do not say when within them)"
         )
     )
 

@@ -1,8 +1,9 @@
 """Closed trades from a backtest's fills: each sale closed against the buys it belongs to.
 
 One closed trade per sell fill. Its entry price is the amount-weighted price of the buys (or parts
-of buys) it closes and its entry time the oldest of them; its P&L is what the sale brought after
-its fee minus what those buys cost with their share of the buy fees.
+of buys) it closes and its entry time the oldest of them (times are the fills' own: results stamp
+each with the open time of the candle it filled in); its P&L is what the sale brought after its
+fee minus what those buys cost with their share of the buy fees.
 
 Which buys a sale closes is the strategy's own round trip, read from the order tags:
 
