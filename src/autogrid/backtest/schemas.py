@@ -40,6 +40,7 @@ from autogrid.models.backtest import BacktestStatus
 MAX_RATE = Decimal("0.1")  # 10 %: a fee or slippage above it is a typo, not a market
 MAX_VARIED_FIELDS = 5
 MAX_VALUES_PER_FIELD = 100
+MAX_HOLDOUT_FRACTION = Decimal("0.9")
 
 # A fraction such as a fee (0.001 = 0.1 %): 0 to 0.1.
 Rate = Annotated[
@@ -147,13 +148,48 @@ VaryValue = (
 VaryValues = Annotated[list[VaryValue], Field(min_length=1, max_length=MAX_VALUES_PER_FIELD)]
 
 
+class Sample(StrEnum):
+    """Which part of a held-out sweep's range: before the split (in) or from it on (out)."""
+
+    IN = "in"
+    OUT = "out"
+
+
 class SweepCreate(_Body):
-    """Run ``base`` once per combination of the ``vary`` values (config fields of its type)."""
+    """Run ``base`` once per combination of the ``vary`` values (config fields of its type).
+
+    With ``holdout_fraction`` (or ``out_of_sample_from``) the range is split: each combination
+    runs twice, on the in-sample part before the split and on the out-of-sample part from it on,
+    each from a fresh account; ``rank_by_sample`` picks the part the ranking reads.
+    """
 
     base: BacktestCreate
     vary: Annotated[dict[FieldName, VaryValues], Field(min_length=1, max_length=MAX_VARIED_FIELDS)]
     rank_by: RankMetric = RankMetric.RETURN_PCT
     order: SortOrder = SortOrder.DESC
+    holdout_fraction: Annotated[Decimal, Field(gt=0, le=MAX_HOLDOUT_FRACTION)] | None = Field(
+        None, description="the last part of the range held out of sample, e.g. 0.3"
+    )
+    out_of_sample_from: AwareDatetime | None = Field(
+        None, description="or: the open time the out-of-sample part starts at"
+    )
+    rank_by_sample: Sample = Field(
+        Sample.IN, description="rank by the in-sample or the out-of-sample figures"
+    )
+
+    @model_validator(mode="after")
+    def _one_split(self) -> SweepCreate:
+        if self.holdout_fraction is not None and self.out_of_sample_from is not None:
+            raise ValueError("give holdout_fraction or out_of_sample_from, not both")
+        if self.out_of_sample_from is not None:
+            self.out_of_sample_from = self.out_of_sample_from.astimezone(UTC)
+        if self.rank_by_sample is Sample.OUT and not self.held_out:
+            raise ValueError("rank_by_sample out needs holdout_fraction or out_of_sample_from")
+        return self
+
+    @property
+    def held_out(self) -> bool:
+        return self.holdout_fraction is not None or self.out_of_sample_from is not None
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -212,6 +248,18 @@ class SweepStatus(StrEnum):
     FINISHED = "finished"  # every run succeeded or failed: ranked
 
 
+class SampleRead(BaseModel):
+    """One part of a held-out combination: its run and its figures."""
+
+    id: uuid.UUID
+    status: BacktestStatus
+    start: datetime
+    end: datetime
+    figures: dict[str, Any] = Field(
+        description="each rank_by figure of the run's results (null until it succeeded)"
+    )
+
+
 class SweepRunRead(BaseModel):
     id: uuid.UUID
     status: BacktestStatus
@@ -220,6 +268,14 @@ class SweepRunRead(BaseModel):
     value: float | None = Field(description="the rank_by figure, once succeeded")
     rank: int | None = Field(description="1 = best; null until the sweep is finished")
     error: str | None
+    in_sample: SampleRead | None = Field(
+        None, description="held-out sweeps: the combination's in-sample run (else null)"
+    )
+    out_of_sample: SampleRead | None = Field(
+        None,
+        description="held-out sweeps: its out-of-sample run; id, status, value and rank "
+        "above are those of the part named by rank_by_sample",
+    )
 
 
 class SweepCounts(BaseModel):
@@ -240,7 +296,17 @@ class SweepListItem(BaseModel):
     created_at: datetime
 
 
+class HoldoutRead(BaseModel):
+    split: datetime = Field(description="open time of the first out-of-sample candle")
+    rank_by_sample: Sample
+
+
 class SweepRead(SweepListItem):
+    combinations: int = Field(description="parameter combinations tried")
+    holdout: HoldoutRead | None = Field(
+        description="null unless the range was split in and out of sample; then runs_total is "
+        "twice the combinations, and each entry of runs is one combination"
+    )
     runs: list[SweepRunRead] = Field(
         description="best first once finished (failed runs and runs without the figure last); "
         "before that, in combination order"
