@@ -14,6 +14,7 @@ import pytest
 from autogrid.backtest.engine import BacktestSettings, CandleArrays, TradeRecord, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
+from autogrid.backtest.report import metric_rows
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.backtest.trades import closed_trades
 from autogrid.exchanges.types import MarketRules, Side
@@ -74,6 +75,7 @@ def test_a_long_grid_whose_every_round_trip_made_money_has_a_100_percent_win_rat
     assert [trade.pnl for trade in result.closed_trades] == cycles
     assert result.win_rate == 100.0
     assert result.profit_factor is None  # no losing trade to divide by
+    assert dict(metric_rows(result))["Profit factor"] == "no losing trade"
     # Pairing each sale with the oldest buy instead (any level) books losses that never were.
     assert _fifo_wins(fills) < len(cycles) * 0.9
 
@@ -135,6 +137,39 @@ def test_a_dca_deal_is_one_round_trip() -> None:
         assert trade.entry_price == sum(b.price * b.amount for b in buys) / trade.amount
         assert trade.pnl == net(sell, buys)
     assert any(len(deal) > 2 for deal in closed)  # deals with safety orders among them
+
+
+def test_a_deal_closed_by_two_sales_is_still_one_round_trip() -> None:
+    # On the 1h file a take-profit and a safety order often fill in the same candle: the deal
+    # then sells what the safety order bought in a second take-profit.
+    hours = load_candles(shared_file("binance_BTC_USDT-1h.csv.gz"))
+    settings = BacktestSettings(MARKET, D(10_000), timeframe_ms=3_600_000)
+    config = {
+        "base_order_volume": "100",
+        "safety_order_volume": "100",
+        "safety_order_step_percentage": "1",
+        "max_safety_orders": 5,
+        "active_safety_orders_count": 3,
+        "take_profit": "1",
+    }
+    run = run_backtest(build_strategy("dca", config, MARKET), hours, settings)
+    result = build_result(run, hours, settings, strategy="dca")
+
+    deals: dict[str, list[TradeRecord]] = defaultdict(list)
+    for fill in run.fills:
+        deals[fill.tag.partition(".")[0]].append(fill)
+    closed = [deal for deal in deals.values() if deal[-1].side is Side.SELL]
+    sold_twice = [deal for deal in closed if sum(f.side is Side.SELL for f in deal) > 1]
+    assert len(sold_twice) > 10
+    assert result.trades == len(closed) == result.round_trips
+    for deal, trade in zip(closed, result.closed_trades, strict=True):
+        buys = [f for f in deal if f.side is Side.BUY]
+        sells = [f for f in deal if f.side is Side.SELL]
+        assert trade.amount == sum(f.amount for f in sells) == sum(f.amount for f in buys)
+        assert trade.pnl == sum(f.price * f.amount - f.fee for f in sells) - sum(
+            f.price * f.amount + f.fee for f in buys
+        )
+        assert trade.exit_tag == sells[-1].tag
 
 
 def test_an_indicator_exit_closes_its_own_entry() -> None:

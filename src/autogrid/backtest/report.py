@@ -108,7 +108,7 @@ def metric_rows(result: BacktestResult) -> list[tuple[str, str]]:
         ("Calmar", short or _ratio(result.calmar)),
         ("Closed trades", f"{result.trades:,}"),
         ("Win rate", _pct(result.win_rate)),
-        ("Profit factor", _ratio(result.profit_factor)),
+        ("Profit factor", _profit_factor(result)),
         ("Fills", f"{result.fills:,}"),
         ("Round trips", f"{result.round_trips:,}"),
         ("Fees paid", f"{_money(result.fees)} {quote}"),
@@ -125,6 +125,12 @@ def metric_rows(result: BacktestResult) -> list[tuple[str, str]]:
     if result.run_seconds is not None:
         rows.append(("Engine time", f"{result.run_seconds:.3f} s"))
     return rows
+
+
+def _profit_factor(result: BacktestResult) -> str:
+    if result.profit_factor is None and any(t.pnl > 0 for t in result.closed_trades):
+        return "no losing trade"  # gross profit over no loss: "n/a" would read as no data
+    return _ratio(result.profit_factor)
 
 
 # --- charts ----------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Closed trades from a backtest's fills: each sale closed against the buys it belongs to.
 
-One closed trade per sell fill. Its entry price is the amount-weighted price of the buys (or parts
-of buys) it closes and its entry time the oldest of them (times are the fills' own: results stamp
-each with the open time of the candle it filled in); its P&L is what the sale brought after its
-fee minus what those buys cost with their share of the buy fees.
+One closed trade per sell fill (per deal for DCA, below). Its entry price is the amount-weighted
+price of the buys (or parts of buys) it closes and its entry time the oldest of them (times are
+the fills' own: results stamp each with the open time of the candle it filled in); its P&L is
+what the sale brought after its fee minus what those buys cost with their share of the buy fees.
 
 Which buys a sale closes is the strategy's own round trip, read from the order tags:
 
@@ -12,8 +12,9 @@ Which buys a sale closes is the strategy's own round trip, read from the order t
   came earlier (pairing across levels made a grid whose every cycle was profitable look like it
   lost four trades in ten);
 * **DCA**: a deal's sales (``D<n>.TP..``, ``D<n>.EXIT..``) close that deal's base and safety
-  orders (``D<n>.BO``, ``D<n>.SO<k>``): one deal, one round trip when it closes in one sale, as it
-  does unless the take-profit was cut short;
+  orders (``D<n>.BO``, ``D<n>.SO<k>``), and the deal is one closed trade however many sales it
+  took (a take-profit and a safety order filling in the same candle leave a second sale): its
+  prices amount-weighted, its entry the first buy, its exit the last sale;
 * **indicator**: an exit (``X<n>``) closes its entry (``E<n>``).
 
 Base no round trip owns: what was held at the start (``initial_base``, an open lot bought at the
@@ -147,7 +148,36 @@ def closed_trades(
             open_lots.setdefault(round_trip_of(fill.tag), deque()).append(lot)
         elif fill.amount > 0:
             closed.append(_close(open_lots, fill))
-    return closed
+    return _one_per_deal(closed)
+
+
+def _one_per_deal(closed: list[ClosedTrade]) -> list[ClosedTrade]:
+    """A DCA deal's sales folded into one closed trade, where its first sale was."""
+    merged: list[ClosedTrade] = []
+    deal_at: dict[str, int] = {}
+    for trade in closed:
+        key = round_trip_of(trade.exit_tag)
+        at = deal_at.get(key) if key.startswith("D") else None
+        if at is None:
+            deal_at[key] = len(merged)
+            merged.append(trade)
+        else:
+            merged[at] = _fold(merged[at], trade)
+    return merged
+
+
+def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
+    amount = first.amount + later.amount
+    return ClosedTrade(
+        entry_time=min(first.entry_time, later.entry_time),
+        exit_time=later.exit_time,
+        entry_price=(first.entry_price * first.amount + later.entry_price * later.amount) / amount,
+        exit_price=(first.exit_price * first.amount + later.exit_price * later.amount) / amount,
+        amount=amount,
+        pnl=first.pnl + later.pnl,
+        fees=first.fees + later.fees,
+        exit_tag=later.exit_tag,
+    )
 
 
 def _close(open_lots: dict[str, deque[_OpenLot]], sell: TradeRecord) -> ClosedTrade:
