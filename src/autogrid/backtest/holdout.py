@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from autogrid.backtest import service
+from autogrid.backtest.repository import SweepRunFacts
 from autogrid.backtest.schemas import HoldoutRead, Sample, SampleRead, SweepCreate
 from autogrid.bots.validation import invalid
 from autogrid.core.errors import Unprocessable
@@ -105,14 +106,15 @@ def holdout_of(sweep_params: Sequence[dict[str, Any]]) -> HoldoutRead | None:
     return None
 
 
-def sample_read(id_: Any, status: str, start: str, end: str, figures: dict[str, Any]) -> SampleRead:
-    succeeded = status == BacktestStatus.SUCCEEDED
+def sample_read(row: SweepRunFacts) -> SampleRead:
+    succeeded = row.status == BacktestStatus.SUCCEEDED
     return SampleRead(
-        id=id_,
-        status=BacktestStatus(status),
-        start=datetime.fromisoformat(start),
-        end=datetime.fromisoformat(end),
-        figures={name: value if succeeded else None for name, value in figures.items()},
+        id=row.id,
+        status=BacktestStatus(row.status),
+        start=datetime.fromisoformat(row.start),
+        end=datetime.fromisoformat(row.end),
+        figures={name: value if succeeded else None for name, value in row.figures.items()},
+        error=row.error,
     )
 
 

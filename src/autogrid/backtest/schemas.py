@@ -259,6 +259,7 @@ class SampleRead(BaseModel):
     figures: dict[str, Any] = Field(
         description="each rank_by figure of the run's results (null until it succeeded)"
     )
+    error: str | None
 
 
 class SweepRunRead(BaseModel):

@@ -336,12 +336,7 @@ def _held_out_runs(
     for entry in ranked:
         index = entry.row.index
         samples = [parts.get((index, sample.value)) for sample in (Sample.IN, Sample.OUT)]
-        inside, outside = (
-            None
-            if part is None
-            else holdout.sample_read(part.id, part.status, part.start, part.end, part.figures)
-            for part in samples
-        )
+        inside, outside = (None if part is None else holdout.sample_read(part) for part in samples)
         read = _run_read(by_id[entry.row.id], entry)
         reads.append(read.model_copy(update={"in_sample": inside, "out_of_sample": outside}))
     return reads

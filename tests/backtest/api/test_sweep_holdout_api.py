@@ -76,6 +76,7 @@ async def test_ranked_by_the_part_asked_for_with_both_parts_shown(
     assert best["out_of_sample"]["figures"]["return_pct"] == -1.0
     assert best["out_of_sample"]["figures"]["final_equity"] == "10100.5"
     assert best["out_of_sample"]["figures"]["sharpe"] is None  # not in the results
+    assert best["in_sample"]["error"] is None
 
 
 @pytest.mark.parametrize(
