@@ -6,7 +6,7 @@ slowest), each a ``Backtest`` row with the sweep's id that remembers its index a
 combination is validated up front like a backtest of its own; an invalid one makes the whole
 sweep a 422 naming it. The runs go to the workers as one group of run tasks.
 
-The ranking is computed from the stored results of the runs (one figure read in SQL), never from
+The ranking is computed from the stored results of the runs (figures read in SQL), never from
 what a worker reported, so it is the same whenever it is asked: succeeded runs with the figure,
 best first by ``order`` (ties keep combination order); then succeeded runs without it (e.g. no
 profit factor without a losing trade) and failed runs, unranked, in combination order. A figure
