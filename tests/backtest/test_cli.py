@@ -15,6 +15,7 @@ from autogrid.backtest.cli import backtest_command
 from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
+from autogrid.backtest.results import build_result
 from autogrid.exchanges.types import MarketRules
 from tests.shared_data import shared_file
 
@@ -126,6 +127,12 @@ def test_freqtrade_json_file_with_dca(tmp_path: Path) -> None:
         (["--strategy", "rsi", "--params", "{}", "--timeframe", "5m"], "5m candles would overlap"),
         (["--strategy", "momentum", "--params", "{}"], "'momentum' is not one of"),
         (["--strategy", "rsi", "--params", "{}", "--symbol", "BTCUSDT"], "is not BASE/QUOTE"),
+        (["--strategy", "rsi", "--params", "{}", "--holdout-fraction", "0.95"], "at most 0.9"),
+        (["--strategy", "rsi", "--params", "{}", "--holdout-fraction", "0"], "above 0"),
+        (
+            ["--strategy", "rsi", "--params", "{}", "--holdout-fraction", "0.3", "--report", "r"],
+            "run without it for a trades CSV or a report",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(
@@ -153,3 +160,33 @@ def test_the_command_group_can_load_it_by_name() -> None:
 
     command = load_command("autogrid.backtest.cli:backtest_command")
     assert command is backtest_command and command.name == "backtest"
+
+
+def test_holdout_runs_both_parts_like_direct_runs_on_each(minutes: Path) -> None:
+    args = ["--data", str(minutes), "--strategy", "rsi", "--params", RSI]
+
+    code, output = invoke(*args, "--holdout-fraction", "0.25", "--json")
+
+    assert code == 0, output
+    shown = json.loads(output)
+    # 20,000 minutes from 2025-05-20T00:00Z: the last quarter starts 15,000 minutes in.
+    assert shown["split"] == "2025-05-30T10:00:00Z"
+    market = MarketRules("BTC/USDT", "BTC", "USDT", D("1E-8"), D("0.01"), D("1E-8"))
+    settings = BacktestSettings(market, D(10_000))
+    candles = load_candles(minutes)
+    for part, window in (
+        ("in_sample", candles.window(15_000, 15_000)),
+        ("out_of_sample", candles.window(20_000, 5_000)),
+    ):
+        strategy = build_strategy("indicator", {**json.loads(RSI), "strategy": "rsi"}, market)
+        direct = build_result(
+            run_backtest(strategy, window, settings), window, settings, strategy="rsi"
+        )
+        figures = ("start", "end", "final_equity", "trades", "win_rate", "return_pct")
+        assert [shown[part][name] for name in figures] == [
+            direct.summary()[name] for name in figures
+        ]
+    assert shown["in_sample"]["end"] == shown["split"]  # the last in-sample close
+    code, table = invoke(*args, "--holdout-fraction", "0.25")
+    assert code == 0 and "in sample before 2025-05-30T10:00:00Z" in table
+    assert "in sample  out of sample" in table

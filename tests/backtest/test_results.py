@@ -75,13 +75,14 @@ def daily(*bars: tuple[float, float, float, float]) -> CandleArrays:
     )
 
 
-BARS = daily(
+BAR_ROWS = (
     (100, 100, 100, 100),  # decide 0: market buy 2
     (100, 104, 96, 102),  # buy 2 @100 (taker 0.2); decide 1: limit sell 1 @110
     (105, 112, 104, 108),  # the sell fills @110 (maker 0.11); decide 2: nothing
     (107, 107, 90, 92),  # decide 3: market sell 1
     (90, 91, 88, 89),  # sell 1 @90 at the open (taker 0.09)
 )
+BARS = daily(*BAR_ROWS)
 SCRIPT = Scripted(
     {
         0: [PlaceOrder("buy", Side.BUY, OrderType.MARKET, D(2))],
@@ -127,9 +128,11 @@ def test_closed_trades_fifo_by_hand(result: BacktestResult) -> None:
     assert (first.entry_price, first.exit_price, first.amount) == (D(100), D(110), D(1))
     assert first.pnl == D(110) - D("0.11") - (D(100) + D("0.1")) == D("9.79")
     assert first.fees == D("0.21")
+    # Stamped with the open of the candle each filled in (day 20000 is 2024-10-04): the buy at
+    # candle 1's open, the limit sell somewhere inside candle 2.
     assert (first.entry_time, first.exit_time) == (
-        datetime(2024, 10, 6, tzinfo=UTC),  # close of candle 1 (day 20000 is 2024-10-04)
-        datetime(2024, 10, 7, tzinfo=UTC),
+        datetime(2024, 10, 5, tzinfo=UTC),
+        datetime(2024, 10, 6, tzinfo=UTC),
     )
     assert second.pnl == D(90) - D("0.09") - D("100.1") == D("-10.19")
     assert (result.trades, result.fills, result.round_trips) == (2, 3, 2)
@@ -137,15 +140,26 @@ def test_closed_trades_fifo_by_hand(result: BacktestResult) -> None:
     assert result.profit_factor == pytest.approx(9.79 / 10.19, rel=1e-12)
 
 
-def test_daily_ratios_by_hand(result: BacktestResult) -> None:
-    equity = [1000, 1003.8, 1017.69, 1001.69, 999.6]
+def test_a_run_of_four_days_gives_no_figures_scaled_to_a_year(result: BacktestResult) -> None:
+    assert (result.span_days, result.annualised) == (4.0, False)
+    assert (result.cagr_pct, result.sharpe, result.sortino, result.calmar) == (None,) * 4
+    assert result.annualised_note is not None
+    assert "spans 4 days" in result.annualised_note and "at least 90" in result.annualised_note
+
+
+def test_daily_ratios_by_hand() -> None:
+    # The same trades, then 90 quiet days at the last close: long enough to annualise.
+    bars = daily(*BAR_ROWS, *[(89, 89, 89, 89)] * 90)
+    result = build_result(run_backtest(SCRIPT, bars, SETTINGS), bars, SETTINGS, strategy="s")
+    assert (result.span_days, result.annualised, result.annualised_note) == (94.0, True, None)
+    equity = [1000, 1003.8, 1017.69, 1001.69, 999.6] + [999.6] * 90
     # one candle per UTC day; the first return runs from the first close to itself (0)
     returns = [0.0] + [b / a - 1 for a, b in pairwise(equity)]
     sharpe = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(365)
     downside = math.sqrt(sum(min(r, 0) ** 2 for r in returns) / len(returns))
     assert result.sharpe == pytest.approx(sharpe, rel=1e-9)
     assert result.sortino == pytest.approx(statistics.mean(returns) / downside * math.sqrt(365))
-    cagr = (0.9996 ** (365 / 4) - 1) * 100  # 4 days from the first close to the last
+    cagr = (0.9996 ** (365 / 94) - 1) * 100  # 94 days from the first close to the last
     assert result.cagr_pct == pytest.approx(cagr, rel=1e-12)
     assert result.calmar == pytest.approx(cagr / result.max_drawdown_pct, rel=1e-12)
 
@@ -155,8 +169,8 @@ def test_output_is_json_with_decimals_as_strings(result: BacktestResult) -> None
     assert data["final_equity"] == "999.6" and data["fees"] == "0.4"  # plain decimal text
     assert data["trades"] == 2 and data["run_seconds"] == 0.5
     assert data["closed_trades"][0] == {
-        "entry_time": "2024-10-06T00:00:00Z",
-        "exit_time": "2024-10-07T00:00:00Z",
+        "entry_time": "2024-10-05T00:00:00Z",
+        "exit_time": "2024-10-06T00:00:00Z",
         "entry_price": "100",
         "exit_price": "110",
         "amount": "1",

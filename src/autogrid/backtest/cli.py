@@ -2,6 +2,7 @@
 
     autogrid backtest --data FILE --strategy grid|dca|rsi|macd|bollinger|ma_cross --params JSON
         [--fee 0.001] [--slippage 0] [--cash 10000] [--json] [--trades-csv FILE] [--report FILE]
+        [--holdout-fraction 0.3]
 
 ``--params`` takes the bot type's config fields (see ``factory``), as JSON or ``@file.json``.
 The market rules default to a Binance-like BTC/USDT spot market: price tick 0.01, amount step
@@ -22,15 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
 from autogrid.backtest.factory import INDICATOR_STRATEGIES, bot_type_of, build_strategy
 from autogrid.backtest.loader import CandleFileError, infer_timeframe_ms, load_candles
 from autogrid.backtest.report import metric_rows, render_report
 from autogrid.backtest.results import BacktestResult, build_result
+from autogrid.backtest.schemas import MAX_HOLDOUT_FRACTION
+from autogrid.backtest.trades import iso_utc
 from autogrid.exchanges.types import MarketRules
-from autogrid.market_data.timeframes import InvalidTimeframe, canonical_name, parse_timeframe
-from autogrid.trading.strategies.base import StrategyConfigError
+from autogrid.market_data.timeframes import (
+    InvalidTimeframe,
+    canonical_name,
+    ms_to_datetime,
+    parse_timeframe,
+)
+from autogrid.trading.strategies.base import Strategy, StrategyConfigError
 
 STRATEGIES = ("grid", "dca", *INDICATOR_STRATEGIES)
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "amount", "pnl", "fees")
@@ -54,6 +63,18 @@ def decimal_option(
         return number
 
     return convert
+
+
+def optional_decimal_option(
+    minimum: Decimal, maximum: Decimal
+) -> Callable[[click.Context, click.Parameter, str | None], Decimal | None]:
+    """``decimal_option`` above ``minimum`` for an option that may be left out."""
+    convert = decimal_option(minimum, maximum, open_min=True)
+
+    def maybe(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+        return None if value is None else convert(ctx, param, value)
+
+    return maybe
 
 
 @click.command("backtest")
@@ -118,11 +139,19 @@ def decimal_option(
     metavar="QUOTE",
     help="Smallest order value the market accepts.",
 )
+@click.option(
+    "--holdout-fraction",
+    callback=optional_decimal_option(Decimal(0), MAX_HOLDOUT_FRACTION),
+    default=None,
+    metavar="FRACTION",
+    help="Hold the last part of the data out of sample (e.g. 0.3): run both parts from a fresh "
+    "account and show their figures side by side.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option(
     "--trades-csv",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write one row per closed trade.",
+    help="Write one row per closed trade; times are the open of the candle each fill was in.",
 )
 @click.option(
     "--report",
@@ -142,6 +171,7 @@ def backtest_command(
     price_tick: Decimal,
     amount_step: Decimal,
     min_cost: Decimal,
+    holdout_fraction: Decimal | None,
     as_json: bool,
     trades_csv: Path | None,
     report_path: Path | None,
@@ -165,10 +195,14 @@ def backtest_command(
         slippage=slippage,
         timeframe_ms=timeframe_ms,
     )
-    started = time.perf_counter()
-    run = run_backtest(built, candles, settings)
-    run_seconds = time.perf_counter() - started
-    result = build_result(run, candles, settings, strategy=strategy, run_seconds=run_seconds)
+    if holdout_fraction is not None:
+        if trades_csv is not None or report_path is not None:
+            message = "shows both parts' figures: run without it for a trades CSV or a report"
+            raise click.BadParameter(message, param_hint="--holdout-fraction")
+        parts = split_candles(candles, holdout_fraction, timeframe_ms)
+        _held_out(parts, lambda part: _result(built, part, settings, strategy), as_json)
+        return
+    result = _result(built, candles, settings, strategy)
     if trades_csv is not None:
         write_trades_csv(result, trades_csv)
     if report_path is not None:
@@ -178,6 +212,53 @@ def backtest_command(
         click.echo(json.dumps(result.summary()))
     else:
         _print_table(result)
+
+
+def _result(
+    built: Strategy[Any], candles: CandleArrays, settings: BacktestSettings, strategy: str
+) -> BacktestResult:
+    started = time.perf_counter()
+    run = run_backtest(built, candles, settings)
+    run_seconds = time.perf_counter() - started
+    return build_result(run, candles, settings, strategy=strategy, run_seconds=run_seconds)
+
+
+def split_candles(
+    candles: CandleArrays, fraction: Decimal, timeframe_ms: int
+) -> tuple[CandleArrays, CandleArrays]:
+    """In sample and out of sample: the split is the open ``fraction`` of the span from the end,
+    floored to a candle (as a sweep's ``holdout_fraction``); each part needs two candles."""
+    first = int(candles.ts_ms[0])
+    span_ms = int(candles.ts_ms[-1]) + timeframe_ms - first
+    kept_ms = int(span_ms * (1 - fraction))
+    split_ms = first + kept_ms // timeframe_ms * timeframe_ms
+    split = int(np.searchsorted(candles.ts_ms, split_ms))
+    if split < 2 or len(candles) - split < 2:
+        message = f"{fraction} leaves fewer than two candles in or out of sample"
+        raise click.BadParameter(message, param_hint="--holdout-fraction")
+    return candles.window(split, split), candles.window(len(candles), len(candles) - split)
+
+
+def _held_out(
+    parts: tuple[CandleArrays, CandleArrays],
+    result_of: Callable[[CandleArrays], BacktestResult],
+    as_json: bool,
+) -> None:
+    inside, outside = (result_of(part) for part in parts)
+    split = iso_utc(ms_to_datetime(int(parts[1].ts_ms[0])))
+    if as_json:
+        summaries = {"in_sample": inside.summary(), "out_of_sample": outside.summary()}
+        click.echo(json.dumps({"split": split, **summaries}))
+        return
+    click.echo(f"in sample before {split}, out of sample from it on:")
+    inside_rows, outside_rows = dict(metric_rows(inside)), dict(metric_rows(outside))
+    labels = list(dict.fromkeys([*inside_rows, *outside_rows]))
+    width = max(len(label) for label in labels)
+    column = max(len(value) for value in (*inside_rows.values(), "in sample"))
+    click.echo(f"  {'':<{width}}  {'in sample':>{column}}  out of sample")
+    for label in labels:
+        left, right = inside_rows.get(label, "-"), outside_rows.get(label, "-")
+        click.echo(f"  {label:<{width}}  {left:>{column}}  {right}")
 
 
 def write_trades_csv(result: BacktestResult, path: Path) -> None:

@@ -14,6 +14,10 @@ Conventions (the API documents them too):
   year. ``None`` when undefined (fewer than two days, or no variation / no losing day).
 * **CAGR** compounds the total return over the span between the first and the last close, with
   365-day years; ``None`` when it overflows (a run of minutes annualised).
+* **Annualised figures** (Sharpe, Sortino, CAGR, Calmar) need a span, first close to last close,
+  of at least ``MIN_ANNUALISED_DAYS`` (90 days, a quarter of a year); a shorter run leaves them
+  ``None`` and says why. Scaled up to a year, a few days of returns give figures that mean
+  nothing: a 3-day run showed a Sharpe ratio of 30.6 and a CAGR of -88 % for a loss of 1.7 %.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from numpy.typing import NDArray
 DAY_MS = 86_400_000
 DAYS_PER_YEAR = 365
 MAX_CURVE_POINTS = 2_000
+MIN_ANNUALISED_DAYS = 90
 
 Floats = NDArray[np.float64]
 Indices = NDArray[np.intp]
@@ -102,6 +107,21 @@ def cagr_pct(growth: float, span_ms: int) -> float | None:
         return (math.exp(math.log(growth) / years) - 1.0) * 100.0
     except OverflowError:
         return None
+
+
+def annualisable(span_ms: int) -> bool:
+    """Whether a run spanning ``span_ms`` (first close to last close) is long enough to
+    annualise its figures."""
+    return span_ms >= MIN_ANNUALISED_DAYS * DAY_MS
+
+
+def not_annualised_note(span_ms: int) -> str:
+    # Rounded down: a span a minute short of 90 days must not read "90.0 days".
+    days = math.floor(span_ms / DAY_MS * 100) / 100
+    return (
+        f"Sharpe, Sortino, CAGR and Calmar are not given: the run spans {days:g} days, and "
+        f"figures scaled to a year need at least {MIN_ANNUALISED_DAYS}"
+    )
 
 
 def min_max_indices(values: Floats, max_points: int = MAX_CURVE_POINTS) -> Indices:

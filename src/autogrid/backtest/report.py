@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from autogrid.backtest.metrics import MIN_ANNUALISED_DAYS
 from autogrid.backtest.results import BacktestResult, Curve
 from autogrid.exchanges.types import Side
 
@@ -92,19 +93,22 @@ def render_report(result: BacktestResult, title: str) -> str:
 def metric_rows(result: BacktestResult) -> list[tuple[str, str]]:
     """The figures as (label, text) pairs: the report's table and the CLI's."""
     quote = result.symbol.split("/")[-1]
+    # Too short a run to scale to a year: say so where each figure would be, not just "n/a".
+    short = None if result.annualised else f"not given: under {MIN_ANNUALISED_DAYS} days"
     rows = [
         ("Initial equity", f"{_money(result.initial_equity)} {quote}"),
         ("Final equity", f"{_money(result.final_equity)} {quote}"),
         ("Total return", _pct(result.return_pct)),
         ("Buy and hold", _pct(result.buy_and_hold_pct)),
-        ("CAGR", _pct(result.cagr_pct)),
+        ("Span", f"{result.span_days:,.1f} days"),
+        ("CAGR", short or _pct(result.cagr_pct)),
         ("Max drawdown", _pct(result.max_drawdown_pct)),
-        ("Sharpe (daily, 365 d)", _ratio(result.sharpe)),
-        ("Sortino (daily, 365 d)", _ratio(result.sortino)),
-        ("Calmar", _ratio(result.calmar)),
+        ("Sharpe (daily, 365 d)", short or _ratio(result.sharpe)),
+        ("Sortino (daily, 365 d)", short or _ratio(result.sortino)),
+        ("Calmar", short or _ratio(result.calmar)),
         ("Closed trades", f"{result.trades:,}"),
         ("Win rate", _pct(result.win_rate)),
-        ("Profit factor", _ratio(result.profit_factor)),
+        ("Profit factor", _profit_factor(result)),
         ("Fills", f"{result.fills:,}"),
         ("Round trips", f"{result.round_trips:,}"),
         ("Fees paid", f"{_money(result.fees)} {quote}"),
@@ -121,6 +125,12 @@ def metric_rows(result: BacktestResult) -> list[tuple[str, str]]:
     if result.run_seconds is not None:
         rows.append(("Engine time", f"{result.run_seconds:.3f} s"))
     return rows
+
+
+def _profit_factor(result: BacktestResult) -> str:
+    if result.profit_factor is None and any(t.pnl > 0 for t in result.closed_trades):
+        return "no losing trade"  # gross profit over no loss: "n/a" would read as no data
+    return _ratio(result.profit_factor)
 
 
 # --- charts ----------------------------------------------------------------------------------

@@ -108,16 +108,27 @@ class SweepRunFacts:
     status: str
     progress: float
     error: str | None
-    index: int
-    parameters: dict[str, Any]
+    sweep: dict[str, Any]  # the run's params["sweep"]: index, parameters (and sample, holdout)
+    start: str
+    end: str
     value: Any  # the stored results' figure named by the sweep's rank_by (JSON), if any
+    figures: dict[str, Any]  # the stored results' figures asked for, by name
+
+    @property
+    def index(self) -> int:
+        return int(self.sweep["index"])
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        parameters: dict[str, Any] = self.sweep["parameters"]
+        return parameters
 
 
 async def sweep_runs(
-    session: AsyncSession, sweep_id: uuid.UUID, metric: str
+    session: AsyncSession, sweep_id: uuid.UUID, metric: str, figures: Sequence[str] = ()
 ) -> list[SweepRunFacts]:
-    """Each run of the sweep, with one figure read from its stored results in SQL (the curves
-    and trades are never loaded)."""
+    """Each run of the sweep, with figures read from its stored results in SQL (the curves
+    and trades are never loaded): ``metric``, and each of ``figures``."""
     result = await session.execute(
         select(
             Backtest.id,
@@ -125,12 +136,25 @@ async def sweep_runs(
             Backtest.progress,
             Backtest.error,
             Backtest.params["sweep"],
+            Backtest.params["start"],
+            Backtest.params["end"],
             Backtest.results[metric],
+            *(Backtest.results[name] for name in figures),
         ).where(Backtest.sweep_id == sweep_id)
     )
     return [
-        SweepRunFacts(id_, status, progress, error, int(sweep["index"]), sweep["parameters"], value)
-        for id_, status, progress, error, sweep, value in result.all()
+        SweepRunFacts(
+            id_,
+            status,
+            progress,
+            error,
+            sweep,
+            start,
+            end,
+            value,
+            dict(zip(figures, rest, strict=True)),
+        )
+        for id_, status, progress, error, sweep, start, end, value, *rest in result.all()
     ]
 
 

@@ -3,12 +3,17 @@
 Money (equity, fees, P&L, prices, amounts) stays ``Decimal`` and is written as strings in
 ``to_dict``; percentages and ratios are floats; the chart curves are floats (they are computed
 in numpy and exist to be drawn). See ``metrics`` for the definitions of each figure.
+
+Times: the curves are at candle closes (equity is marked to market there); trades and fills are
+stamped with the open time of the candle they filled in (``stamped_at_open``), the time a chart
+shows that candle at.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -66,6 +71,9 @@ class BacktestResult:
     final_base: Decimal
     fees: Decimal
     return_pct: float
+    span_days: float  # first close to last close
+    annualised: bool  # False: the span is too short, the four figures below are None
+    annualised_note: str | None  # why they are None
     cagr_pct: float | None
     max_drawdown_pct: float
     sharpe: float | None
@@ -86,7 +94,7 @@ class BacktestResult:
     drawdown_curve: Curve
     price_curve: Curve
     closed_trades: tuple[ClosedTrade, ...]
-    fill_records: tuple[TradeRecord, ...]
+    fill_records: tuple[TradeRecord, ...]  # stamped with their candle's open (stamped_at_open)
 
     def summary(self) -> dict[str, Any]:
         """The figures, JSON-ready (Decimal as strings)."""
@@ -103,6 +111,9 @@ class BacktestResult:
             "final_base": plain(self.final_base),
             "fees": plain(self.fees),
             "return_pct": self.return_pct,
+            "span_days": self.span_days,
+            "annualised": self.annualised,
+            "annualised_note": self.annualised_note,
             "cagr_pct": self.cagr_pct,
             "max_drawdown_pct": self.max_drawdown_pct,
             "sharpe": self.sharpe,
@@ -161,13 +172,13 @@ def build_result(
     final_equity = run.final_quote + run.final_base * last_close
     growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
     span_ms = int(close_ms[-1] - close_ms[0])
-    cagr = metrics.cagr_pct(float(growth), span_ms)
     max_drawdown = float(drawdown.max())
-    daily = metrics.daily_returns(float(equity[0]), metrics.daily_equity(candles.ts_ms, equity))
+    yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
+    fills = stamped_at_open(run.fills, candles)
     trades = closed_trades(
-        run.fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
+        fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
     )
     wins = sum(trade.pnl for trade in trades if trade.pnl > 0)
     losses = -sum(trade.pnl for trade in trades if trade.pnl < 0)
@@ -186,11 +197,14 @@ def build_result(
         final_base=run.final_base,
         fees=run.fees,
         return_pct=float((growth - 1) * 100),
-        cagr_pct=cagr,
+        span_days=span_ms / metrics.DAY_MS,
+        annualised=yearly.note is None,
+        annualised_note=yearly.note,
+        cagr_pct=yearly.cagr_pct,
         max_drawdown_pct=max_drawdown,
-        sharpe=metrics.sharpe(daily),
-        sortino=metrics.sortino(daily),
-        calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
+        sharpe=yearly.sharpe,
+        sortino=yearly.sortino,
+        calmar=yearly.calmar,
         trades=len(trades),
         win_rate=(
             sum(1 for trade in trades if trade.pnl > 0) / len(trades) * 100 if trades else None
@@ -213,8 +227,51 @@ def build_result(
         drawdown_curve=Curve(close_ms[keep], drawdown[keep]),
         price_curve=Curve(close_ms[price_keep], close[price_keep]),
         closed_trades=tuple(trades),
-        fill_records=tuple(run.fills),
+        fill_records=fills,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Annualised:
+    note: str | None  # why the figures are not given, or None
+    cagr_pct: float | None = None
+    sharpe: float | None = None
+    sortino: float | None = None
+    calmar: float | None = None
+
+
+def _annualised(
+    candles: CandleArrays,
+    equity: NDArray[np.float64],
+    growth: float,
+    span_ms: int,
+    max_drawdown: float,
+) -> _Annualised:
+    """The figures scaled to a year; all None for a span too short to scale honestly."""
+    if not metrics.annualisable(span_ms):
+        return _Annualised(metrics.not_annualised_note(span_ms))
+    cagr = metrics.cagr_pct(growth, span_ms)
+    daily = metrics.daily_returns(float(equity[0]), metrics.daily_equity(candles.ts_ms, equity))
+    return _Annualised(
+        note=None,
+        cagr_pct=cagr,
+        sharpe=metrics.sharpe(daily),
+        sortino=metrics.sortino(daily),
+        calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
+    )
+
+
+def stamped_at_open(fills: Sequence[TradeRecord], candles: CandleArrays) -> tuple[TradeRecord, ...]:
+    """The fills, each stamped with the open time of the candle it filled in.
+
+    The engine stamps a fill with the close of its candle, when the strategy learns of it (as the
+    paper exchange does, which must agree with it). A chart wants when the price was there: a
+    fill at the open (a market order, a limit order the candle opened beyond) happened at that
+    very time; a limit order reached inside the candle carries the same open time, naming the
+    candle it filled in (a candle does not say when within it the price passed).
+    """
+    opens = candles.ts_ms
+    return tuple(replace(fill, ts=ms_to_datetime(int(opens[fill.index]))) for fill in fills)
 
 
 def _dec(value: np.floating[Any] | float) -> Decimal:

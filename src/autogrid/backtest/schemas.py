@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from autogrid.backtest.metrics import MIN_ANNUALISED_DAYS
 from autogrid.bots.configs import DcaParams, GridParams
 from autogrid.bots.fields import DecimalText, ExchangeId, Positive, Symbol, Timeframe, plain_decimal
 from autogrid.bots.indicator_params import IndicatorParams
@@ -39,6 +40,7 @@ from autogrid.models.backtest import BacktestStatus
 MAX_RATE = Decimal("0.1")  # 10 %: a fee or slippage above it is a typo, not a market
 MAX_VARIED_FIELDS = 5
 MAX_VALUES_PER_FIELD = 100
+MAX_HOLDOUT_FRACTION = Decimal("0.9")
 
 # A fraction such as a fee (0.001 = 0.1 %): 0 to 0.1.
 Rate = Annotated[
@@ -127,6 +129,12 @@ class RankMetric(StrEnum):
     EXPOSURE_PCT = "exposure_pct"
 
 
+# Scaled to a year: null for a run under ``MIN_ANNUALISED_DAYS``, so no ranking by them there.
+ANNUALISED_METRICS = frozenset(
+    {RankMetric.CAGR_PCT, RankMetric.SHARPE, RankMetric.SORTINO, RankMetric.CALMAR}
+)
+
+
 class SortOrder(StrEnum):
     DESC = "desc"  # best = highest (returns, ratios)
     ASC = "asc"  # best = lowest (drawdown, fees)
@@ -140,13 +148,48 @@ VaryValue = (
 VaryValues = Annotated[list[VaryValue], Field(min_length=1, max_length=MAX_VALUES_PER_FIELD)]
 
 
+class Sample(StrEnum):
+    """Which part of a held-out sweep's range: before the split (in) or from it on (out)."""
+
+    IN = "in"
+    OUT = "out"
+
+
 class SweepCreate(_Body):
-    """Run ``base`` once per combination of the ``vary`` values (config fields of its type)."""
+    """Run ``base`` once per combination of the ``vary`` values (config fields of its type).
+
+    With ``holdout_fraction`` (or ``out_of_sample_from``) the range is split: each combination
+    runs twice, on the in-sample part before the split and on the out-of-sample part from it on,
+    each from a fresh account; ``rank_by_sample`` picks the part the ranking reads.
+    """
 
     base: BacktestCreate
     vary: Annotated[dict[FieldName, VaryValues], Field(min_length=1, max_length=MAX_VARIED_FIELDS)]
     rank_by: RankMetric = RankMetric.RETURN_PCT
     order: SortOrder = SortOrder.DESC
+    holdout_fraction: Annotated[Decimal, Field(gt=0, le=MAX_HOLDOUT_FRACTION)] | None = Field(
+        None, description="the last part of the range held out of sample, e.g. 0.3"
+    )
+    out_of_sample_from: AwareDatetime | None = Field(
+        None, description="or: the open time the out-of-sample part starts at"
+    )
+    rank_by_sample: Sample = Field(
+        Sample.IN, description="rank by the in-sample or the out-of-sample figures"
+    )
+
+    @model_validator(mode="after")
+    def _one_split(self) -> SweepCreate:
+        if self.holdout_fraction is not None and self.out_of_sample_from is not None:
+            raise ValueError("give holdout_fraction or out_of_sample_from, not both")
+        if self.out_of_sample_from is not None:
+            self.out_of_sample_from = self.out_of_sample_from.astimezone(UTC)
+        if self.rank_by_sample is Sample.OUT and not self.held_out:
+            raise ValueError("rank_by_sample out needs holdout_fraction or out_of_sample_from")
+        return self
+
+    @property
+    def held_out(self) -> bool:
+        return self.holdout_fraction is not None or self.out_of_sample_from is not None
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -183,7 +226,15 @@ class BacktestRead(BacktestListItem):
         description=(
             "when succeeded: the summary figures, equity/drawdown/price curves (at most 2,000 "
             "points each, [time, value]) and closed trades (at most 5,000 stored; "
-            "closed_trades_total counts them all)"
+            "closed_trades_total counts them all). Figures scaled to a year (cagr_pct, sharpe, "
+            f"sortino, calmar) need a span_days of at least {MIN_ANNUALISED_DAYS}: under it they "
+            "are null, annualised is false and annualised_note says why. win_rate and "
+            "profit_factor count each bot type's own round trips: a grid's sell against the buy "
+            "one level below, a DCA deal, an indicator entry and its exit (profit_factor is null "
+            "without a losing trade). Curve points are at "
+            "candle closes; a trade's entry_time and exit_time are the open time of the candle "
+            "its fill happened in: a market order fills at that open, and a limit order reached "
+            "inside the candle carries the same open time (candles do not say when within them)"
         )
     )
 
@@ -198,6 +249,19 @@ class SweepStatus(StrEnum):
     FINISHED = "finished"  # every run succeeded or failed: ranked
 
 
+class SampleRead(BaseModel):
+    """One part of a held-out combination: its run and its figures."""
+
+    id: uuid.UUID
+    status: BacktestStatus
+    start: datetime
+    end: datetime
+    figures: dict[str, Any] = Field(
+        description="each rank_by figure of the run's results (null until it succeeded)"
+    )
+    error: str | None
+
+
 class SweepRunRead(BaseModel):
     id: uuid.UUID
     status: BacktestStatus
@@ -206,6 +270,14 @@ class SweepRunRead(BaseModel):
     value: float | None = Field(description="the rank_by figure, once succeeded")
     rank: int | None = Field(description="1 = best; null until the sweep is finished")
     error: str | None
+    in_sample: SampleRead | None = Field(
+        None, description="held-out sweeps: the combination's in-sample run (else null)"
+    )
+    out_of_sample: SampleRead | None = Field(
+        None,
+        description="held-out sweeps: its out-of-sample run; id, status, value and rank "
+        "above are those of the part named by rank_by_sample",
+    )
 
 
 class SweepCounts(BaseModel):
@@ -226,7 +298,17 @@ class SweepListItem(BaseModel):
     created_at: datetime
 
 
+class HoldoutRead(BaseModel):
+    split: datetime = Field(description="open time of the first out-of-sample candle")
+    rank_by_sample: Sample
+
+
 class SweepRead(SweepListItem):
+    combinations: int = Field(description="parameter combinations tried")
+    holdout: HoldoutRead | None = Field(
+        description="null unless the range was split in and out of sample; then runs_total is "
+        "twice the combinations, and each entry of runs is one combination"
+    )
     runs: list[SweepRunRead] = Field(
         description="best first once finished (failed runs and runs without the figure last); "
         "before that, in combination order"

@@ -6,10 +6,16 @@ slowest), each a ``Backtest`` row with the sweep's id that remembers its index a
 combination is validated up front like a backtest of its own; an invalid one makes the whole
 sweep a 422 naming it. The runs go to the workers as one group of run tasks.
 
-The ranking is computed from the stored results of the runs (one figure read in SQL), never from
+The ranking is computed from the stored results of the runs (figures read in SQL), never from
 what a worker reported, so it is the same whenever it is asked: succeeded runs with the figure,
 best first by ``order`` (ties keep combination order); then succeeded runs without it (e.g. no
-Sharpe ratio over less than two days) and failed runs, unranked, in combination order.
+profit factor without a losing trade) and failed runs, unranked, in combination order. A figure
+scaled to a year (CAGR, Sharpe, Sortino, Calmar) is never given for a run spanning under
+``metrics.MIN_ANNUALISED_DAYS``: ranking by one over a shorter range is refused up front (422).
+
+A sweep may hold the end of its range out of sample (``holdout``): each combination then runs in
+and out of sample, one entry per combination shows both parts' figures, and the ranking reads the
+part the sweep names. ``combinations`` says how many parameter sets were tried either way.
 """
 
 from __future__ import annotations
@@ -21,17 +27,20 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.backtest import repository, service
+from autogrid.backtest import holdout, metrics, repository, service
 from autogrid.backtest.schemas import (
+    ANNUALISED_METRICS,
     BACKTEST_CREATE,
     AnyBacktestCreate,
     RankMetric,
+    Sample,
     SortOrder,
     SweepCounts,
     SweepCreate,
@@ -47,6 +56,7 @@ from autogrid.core.errors import NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.types import MarketRules
+from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models import User
 from autogrid.models.backtest import Backtest, BacktestStatus, BacktestSweep
 from autogrid.observability.metrics import BACKTESTS
@@ -179,30 +189,15 @@ async def create_sweep(
     limits: Settings,
 ) -> tuple[BacktestSweep, list[Backtest]]:
     base = body.base
-    size = sweep_size(body.vary)
-    if size > limits.backtest_max_sweep_runs:
-        message = (
-            f"the sweep expands to {size:,} runs; at most {limits.backtest_max_sweep_runs:,} "
-            "are allowed: vary fewer values"
-        )
-        raise Unprocessable(
-            message,
-            details=[
-                service.detail(
-                    message,
-                    ("vary",),
-                    "sweep_too_large",
-                    limit=limits.backtest_max_sweep_runs,
-                    runs=size,
-                )
-            ],
-        )
+    size = holdout.check_size(sweep_size(body.vary), body, limits.backtest_max_sweep_runs)
     problem = vary_problem(body.vary, type(base.config))
     if problem is not None:
         raise invalid(problem, "vary")
     service.check_range(base, limits, "base")
+    split = holdout.split_at(body)
+    _check_rankable(body, *holdout.sample_range(body, split))
     market = await service.market_rules(markets, base.exchange, base.symbol)
-    all_params = _sweep_params(base, body.vary, market)
+    all_params = holdout.split_runs(_sweep_params(base, body.vary, market), body, split)
     await service.reserve_slot(session, user, limits)
     now = utcnow()
     sweep = BacktestSweep(
@@ -223,6 +218,32 @@ async def create_sweep(
     BACKTESTS.labels(BacktestStatus.QUEUED).inc(len(runs))
     logger.info("sweep queued sweep_id=%s user_id=%s runs=%d", sweep.id, user.id, size)
     return sweep, runs
+
+
+def _check_rankable(body: SweepCreate, start: datetime, end: datetime) -> None:
+    """A figure scaled to a year is null on a shorter run: ranking by it would rank nothing."""
+    if body.rank_by not in ANNUALISED_METRICS:
+        return
+    # The run spans its first close to its last: the range less one candle.
+    span = end - start - timedelta(milliseconds=parse_timeframe(body.base.timeframe).ms)
+    if span >= timedelta(days=metrics.MIN_ANNUALISED_DAYS):
+        return
+    message = (
+        f"{body.rank_by} is scaled to a year and is not given for runs spanning under "
+        f"{metrics.MIN_ANNUALISED_DAYS} days (this range spans {span / timedelta(days=1):.1f}): "
+        "rank by return_pct, max_drawdown_pct, profit_factor... or use a longer range"
+    )
+    raise Unprocessable(
+        message,
+        details=[
+            service.detail(
+                message,
+                ("rank_by",),
+                "range_too_short_to_annualise",
+                min_days=metrics.MIN_ANNUALISED_DAYS,
+            )
+        ],
+    )
 
 
 def _sweep_params(
@@ -273,27 +294,64 @@ async def get_sweep(session: AsyncSession, user: User, sweep_id: uuid.UUID) -> S
     sweep = await repository.get_sweep(session, user.id, sweep_id)
     if sweep is None:
         raise NotFound("sweep not found")
-    rows = await repository.sweep_runs(session, sweep.id, sweep.rank_by)
-    by_id = {row.id: row for row in rows}
+    figures = [metric.value for metric in RankMetric]
+    rows = await repository.sweep_runs(session, sweep.id, sweep.rank_by, figures)
     counts = Counter(row.status for row in rows)
+    finished = sweep_status(counts) is SweepStatus.FINISHED
+    split = holdout.holdout_of([row.sweep for row in rows])
+    if split is not None:
+        runs = _held_out_runs(rows, split.rank_by_sample, SortOrder(sweep.sort_order), finished)
+    else:
+        runs = _runs(rows, SortOrder(sweep.sort_order), finished)
+    item = _sweep_item(sweep, counts)
+    return SweepRead(**dict(item), combinations=len(runs), holdout=split, runs=runs)
+
+
+def _runs(
+    rows: Sequence[repository.SweepRunFacts], order: SortOrder, finished: bool
+) -> list[SweepRunRead]:
+    by_id = {row.id: row for row in rows}
     ranked = rank_runs(
-        [RunRow(row.id, row.index, row.status, row.value) for row in rows],
-        SortOrder(sweep.sort_order),
-        finished=sweep_status(counts) is SweepStatus.FINISHED,
+        [RunRow(row.id, row.index, row.status, row.value) for row in rows], order, finished=finished
     )
-    runs = [
-        SweepRunRead(
-            id=entry.row.id,
-            status=BacktestStatus(entry.row.status),
-            progress=by_id[entry.row.id].progress,
-            parameters=by_id[entry.row.id].parameters,
-            value=entry.value,
-            rank=entry.rank,
-            error=by_id[entry.row.id].error,
-        )
-        for entry in ranked
-    ]
-    return SweepRead(**dict(_sweep_item(sweep, counts)), runs=runs)
+    return [_run_read(by_id[entry.row.id], entry) for entry in ranked]
+
+
+def _held_out_runs(
+    rows: Sequence[repository.SweepRunFacts],
+    ranked_sample: Sample,
+    order: SortOrder,
+    finished: bool,
+) -> list[SweepRunRead]:
+    """One entry per combination: ranked by its ``ranked_sample`` run, both parts beside."""
+    parts = {(row.index, row.sweep.get("sample")): row for row in rows}
+    ranked_rows = [row for row in rows if row.sweep.get("sample") == ranked_sample.value]
+    ranked = rank_runs(
+        [RunRow(row.id, row.index, row.status, row.value) for row in ranked_rows],
+        order,
+        finished=finished,
+    )
+    by_id = {row.id: row for row in ranked_rows}
+    reads = []
+    for entry in ranked:
+        index = entry.row.index
+        samples = [parts.get((index, sample.value)) for sample in (Sample.IN, Sample.OUT)]
+        inside, outside = (None if part is None else holdout.sample_read(part) for part in samples)
+        read = _run_read(by_id[entry.row.id], entry)
+        reads.append(read.model_copy(update={"in_sample": inside, "out_of_sample": outside}))
+    return reads
+
+
+def _run_read(row: repository.SweepRunFacts, entry: Ranked) -> SweepRunRead:
+    return SweepRunRead(
+        id=row.id,
+        status=BacktestStatus(row.status),
+        progress=row.progress,
+        parameters=row.parameters,
+        value=entry.value,
+        rank=entry.rank,
+        error=row.error,
+    )
 
 
 async def list_sweeps(

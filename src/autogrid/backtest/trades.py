@@ -1,13 +1,34 @@
-"""Closed trades from a backtest's fills: each sell closes the oldest open buys first (FIFO).
+"""Closed trades from a backtest's fills: each sale closed against the buys it belongs to.
 
-One closed trade per sell fill. Its entry price is the amount-weighted price of the buys (or parts
-of buys) it closes and its entry time the oldest of them; its P&L is what the sale brought after
-its fee minus what those buys cost with their share of the buy fees. Base held at the start (a
-backtest given ``initial_base``) is an open lot bought at the first close with no fee.
+One closed trade per sell fill (per deal for DCA, below). Its entry price is the amount-weighted
+price of the buys (or parts of buys) it closes and its entry time the oldest of them (times are
+the fills' own: results stamp each with the open time of the candle it filled in); its P&L is
+what the sale brought after its fee minus what those buys cost with their share of the buy fees.
+
+Which buys a sale closes is the strategy's own round trip, read from the order tags:
+
+* **grid**: a sell at level ``i`` (``S<i>``) closes the buy of the level below (``B<i-1>``), the
+  grid's buy-one-level-down, sell-one-level-up cycle; never a buy at another level that merely
+  came earlier (pairing across levels made a grid whose every cycle was profitable look like it
+  lost four trades in ten);
+* **DCA**: a deal's sales (``D<n>.TP..``, ``D<n>.EXIT..``) close that deal's base and safety
+  orders (``D<n>.BO``, ``D<n>.SO<k>``), and the deal is one closed trade however many sales it
+  took (a take-profit and a safety order filling in the same candle leave a second sale): its
+  prices amount-weighted, its entry the first buy, its exit the last sale;
+* **indicator**: an exit (``X<n>``) closes its entry (``E<n>``).
+
+Base no round trip owns: what was held at the start (``initial_base``, an open lot bought at the
+first close with no fee) and a neutral grid's initial market buy (``INIT``), which stocks every
+level above the price at once. Each sale closes, in this order: its own round trip's buys
+(oldest first), then that unowned base (oldest first), then, should that still not cover it, the
+dearest other open buys (inventory a grid trailing down moved to a lower level, a stop's sale of
+everything): the dearest first, so an ambiguous pairing never flatters the win rate. Fills whose
+tags follow none of these patterns (a scripted strategy) are all unowned: plain FIFO.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,13 +80,55 @@ def iso_utc(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-@dataclass(slots=True)
+POOL = ""  # base no round trip owns
+_TAG = re.compile(r"(?:(?P<grid>[BS])(?P<level>\d+)|D(?P<deal>\d+)\..+|[EX](?P<trade>\d+))")
+
+
+def round_trip_of(tag: str) -> str:
+    """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first."""
+    match = _TAG.fullmatch(tag)
+    if match is None:
+        return POOL
+    if match["grid"] is not None:
+        level = int(match["level"])
+        # A buy at level i stocks the sell one level up: both name level i + 1's lot.
+        return f"L{level + 1 if match['grid'] == 'B' else level}"
+    if match["deal"] is not None:
+        return f"D{match['deal']}"
+    return f"T{match['trade']}"
+
+
+@dataclass(slots=True, eq=False)  # compared by identity: two lots may look alike
 class _OpenLot:
     time: datetime
     price: Decimal
     amount: Decimal  # still open
     bought: Decimal  # at the fill, for the fee share
     fee: Decimal
+
+
+@dataclass(slots=True)
+class _Closing:
+    """What one sale has closed so far."""
+
+    wanted: Decimal
+    notional: Decimal = ZERO
+    buy_fees: Decimal = ZERO
+    entry_time: datetime | None = None
+
+    def take(self, lots: deque[_OpenLot]) -> None:
+        """Close the lots from the oldest until the sale is covered; emptied lots leave."""
+        while self.wanted > 0 and lots:
+            lot = lots[0]
+            taken = min(self.wanted, lot.amount)
+            if self.entry_time is None or lot.time < self.entry_time:
+                self.entry_time = lot.time
+            self.notional += taken * lot.price
+            self.buy_fees += lot.fee if taken == lot.bought else lot.fee * taken / lot.bought
+            lot.amount -= taken
+            self.wanted -= taken
+            if lot.amount == 0:
+                lots.popleft()
 
 
 def closed_trades(
@@ -75,49 +138,86 @@ def closed_trades(
     start_price: Decimal = ZERO,
     start_time: datetime | None = None,
 ) -> list[ClosedTrade]:
-    lots: deque[_OpenLot] = deque()
+    open_lots: dict[str, deque[_OpenLot]] = {POOL: deque()}
     if initial_base > 0 and start_time is not None:
-        lots.append(_OpenLot(start_time, start_price, initial_base, initial_base, ZERO))
+        open_lots[POOL].append(_OpenLot(start_time, start_price, initial_base, initial_base, ZERO))
     closed: list[ClosedTrade] = []
     for fill in fills:
         if fill.side is Side.BUY:
-            lots.append(_OpenLot(fill.ts, fill.price, fill.amount, fill.amount, fill.fee))
+            lot = _OpenLot(fill.ts, fill.price, fill.amount, fill.amount, fill.fee)
+            open_lots.setdefault(round_trip_of(fill.tag), deque()).append(lot)
         elif fill.amount > 0:
-            closed.append(_close(lots, fill))
-    return closed
+            closed.append(_close(open_lots, fill))
+    return _one_per_deal(closed)
 
 
-def _close(lots: deque[_OpenLot], sell: TradeRecord) -> ClosedTrade:
-    wanted = sell.amount
-    notional = ZERO
-    buy_fees = ZERO
-    entry_time = sell.ts
-    first = True
-    while wanted > 0 and lots:
-        lot = lots[0]
-        taken = min(wanted, lot.amount)
-        if first:
-            entry_time, first = lot.time, False
-        notional += taken * lot.price
-        buy_fees += lot.fee if taken == lot.bought else lot.fee * taken / lot.bought
-        lot.amount -= taken
-        wanted -= taken
-        if lot.amount == 0:
-            lots.popleft()
-    if wanted > 0:
+def _one_per_deal(closed: list[ClosedTrade]) -> list[ClosedTrade]:
+    """A DCA deal's sales folded into one closed trade, where its first sale was."""
+    merged: list[ClosedTrade] = []
+    deal_at: dict[str, int] = {}
+    for trade in closed:
+        key = round_trip_of(trade.exit_tag)
+        at = deal_at.get(key) if key.startswith("D") else None
+        if at is None:
+            deal_at[key] = len(merged)
+            merged.append(trade)
+        else:
+            merged[at] = _fold(merged[at], trade)
+    return merged
+
+
+def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
+    amount = first.amount + later.amount
+    return ClosedTrade(
+        entry_time=min(first.entry_time, later.entry_time),
+        exit_time=later.exit_time,
+        entry_price=(first.entry_price * first.amount + later.entry_price * later.amount) / amount,
+        exit_price=(first.exit_price * first.amount + later.exit_price * later.amount) / amount,
+        amount=amount,
+        pnl=first.pnl + later.pnl,
+        fees=first.fees + later.fees,
+        exit_tag=later.exit_tag,
+    )
+
+
+def _close(open_lots: dict[str, deque[_OpenLot]], sell: TradeRecord) -> ClosedTrade:
+    closing = _Closing(sell.amount)
+    own = open_lots.get(round_trip_of(sell.tag))
+    if own is not None:
+        closing.take(own)
+    closing.take(open_lots[POOL])
+    if closing.wanted > 0:
+        _take_dearest(open_lots, closing)
+    if closing.wanted > 0:
         # More sold than ever bought cannot happen on a spot account; should it, the excess is
         # treated as bought at the sale price so it adds no imaginary profit.
-        notional += wanted * sell.price
-    entry_price = notional / sell.amount
+        closing.notional += closing.wanted * sell.price
+    entry_price = closing.notional / sell.amount
     proceeds = sell.price * sell.amount - sell.fee
-    pnl = proceeds - notional - buy_fees
     return ClosedTrade(
-        entry_time=entry_time,
+        entry_time=closing.entry_time or sell.ts,
         exit_time=sell.ts,
         entry_price=entry_price,
         exit_price=sell.price,
         amount=sell.amount,
-        pnl=pnl,
-        fees=buy_fees + sell.fee,
+        pnl=proceeds - closing.notional - closing.buy_fees,
+        fees=closing.buy_fees + sell.fee,
         exit_tag=sell.tag,
     )
+
+
+def _take_dearest(open_lots: dict[str, deque[_OpenLot]], closing: _Closing) -> None:
+    """Close other round trips' lots, the dearest first (a rare path: a trailing grid's moved
+    inventory, a stop selling everything)."""
+    others = sorted(
+        ((lot, lots) for lots in open_lots.values() for lot in lots),
+        key=lambda pair: pair[0].price,
+        reverse=True,
+    )
+    for lot, lots in others:
+        if closing.wanted <= 0:
+            break
+        single = deque([lot])
+        closing.take(single)
+        if not single:
+            lots.remove(lot)

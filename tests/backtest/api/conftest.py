@@ -11,15 +11,17 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from autogrid.backtest.engine import BacktestSettings, run_backtest
+from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.results import build_result
@@ -176,12 +178,22 @@ async def direct_results(candle_file: Path, data: dict[str, Any]) -> dict[str, A
         slippage=Decimal(data["slippage"]),
         timeframe_ms=60_000,
     )
-    candles = load_candles(candle_file)
+    candles = _in_range(load_candles(candle_file), data["start"], data["end"])
     strategy = build_strategy(data["type"], data["config"], market)
     run = run_backtest(strategy, candles, settings)
     result = build_result(run, candles, settings, strategy=data["type"]).to_dict()
     comparable: dict[str, Any] = json.loads(json.dumps(result))
     return comparable
+
+
+def _in_range(candles: CandleArrays, start: str, end: str) -> CandleArrays:
+    """The candles with ``start <= open time < end``, as the worker loads them."""
+    first, last = (
+        int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
+        for moment in (start, end)
+    )
+    begin, stop = np.searchsorted(candles.ts_ms, [first, last])
+    return candles.window(int(stop), int(stop - begin))
 
 
 def comparable(stored: dict[str, Any]) -> dict[str, Any]:

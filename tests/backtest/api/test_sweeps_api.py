@@ -37,12 +37,12 @@ async def test_a_sweep_queues_one_run_per_combination(
 ) -> None:
     vary = {"grid_count": [10, 20], "lower_price": ["102000", "103000", "104000"]}
 
-    sweep = await create_sweep(client, user, sweep_body(vary, rank_by="sharpe"))
+    sweep = await create_sweep(client, user, sweep_body(vary, rank_by="profit_factor"))
 
     assert (sweep["status"], sweep["runs_total"], sweep["rank_by"], sweep["order"]) == (
         "queued",
         6,
-        "sharpe",
+        "profit_factor",
         "desc",
     )
     assert sweep["counts"] == {"queued": 6, "running": 0, "succeeded": 0, "failed": 0}
@@ -93,6 +93,36 @@ async def test_an_invalid_combination_is_422_naming_it(
     assert (
         queue.sent == [] and (await client.get(SWEEPS, headers=user.headers)).json()["total"] == 0
     )
+
+
+@pytest.mark.parametrize("rank_by", ["sharpe", "sortino", "cagr_pct", "calmar"])
+async def test_ranking_a_short_range_by_a_yearly_figure_is_422(
+    client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue, rank_by: str
+) -> None:
+    # Two days of candles: no run would have the figure, so nothing would be ranked.
+    data = sweep_body({"grid_count": [10, 20]}, rank_by=rank_by)
+
+    response = await client.post(SWEEPS, json=data, headers=user.headers)
+
+    assert_error_shape(response, 422, "invalid")
+    error = response.json()["error"]
+    assert error["message"].startswith(f"{rank_by} is scaled to a year")
+    assert "spans 2.1" in error["message"]
+    assert error["details"][0]["type"] == "range_too_short_to_annualise"
+    assert error["details"][0]["min_days"] == 90
+    assert queue.sent == []
+
+
+async def test_ranking_ninety_days_by_sharpe_is_accepted(
+    client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue
+) -> None:
+    data = sweep_body({"grid_count": [10, 20]}, rank_by="sharpe")
+    # First close 2025-05-20T00:01Z to last close 2025-08-18T00:01Z: 90 days.
+    data["base"]["end"] = "2025-08-18T00:01:00Z"
+
+    sweep = await create_sweep(client, user, data)
+
+    assert sweep["rank_by"] == "sharpe" and sweep["runs_total"] == 2
 
 
 @pytest.mark.parametrize(

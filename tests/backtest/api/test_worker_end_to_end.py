@@ -128,3 +128,37 @@ async def test_a_sweep_fans_out_and_ranks_by_the_stored_results(
     assert [run["rank"] for run in done["runs"]] == [1, 2, 3]
     assert [run["value"] for run in done["runs"]] == [expected[c] for c in best_first]
     assert len(set(expected.values())) == 3  # the ranking is not vacuous
+
+
+async def test_a_held_out_sweep_runs_both_parts_on_the_worker_like_direct_runs(
+    client: httpx.AsyncClient, user: ApiUser, candles: Path, worker: Path
+) -> None:
+    vary = {"grid_count": [10, 20]}
+    data = {**sweep_body(vary), "holdout_fraction": "0.5", "rank_by_sample": "out"}
+    response = await client.post(SWEEPS, json=data, headers=user.headers)
+    assert response.status_code == 202, response.text
+    sweep_id = response.json()["id"]
+
+    done = await poll(
+        client, user, f"{SWEEPS}/{sweep_id}", lambda data: data["status"] == "finished", worker
+    )
+
+    assert done["counts"]["succeeded"] == 4 and done["combinations"] == 2
+    split = "2025-05-21T01:00:00Z"  # half of the 50 hours
+    assert done["holdout"] == {"split": split, "rank_by_sample": "out"}
+    figures = ("return_pct", "trades", "win_rate", "max_drawdown_pct", "final_equity")
+    out_returns = []
+    for run in done["runs"]:
+        config = {**body()["config"], **run["parameters"]}
+        for part, start, end in (
+            ("in_sample", body()["start"], split),
+            ("out_of_sample", split, body()["end"]),
+        ):
+            direct = await direct_results(candles, body(config=config, start=start, end=end))
+            assert [run[part]["figures"][name] for name in figures] == [
+                direct[name] for name in figures
+            ]
+        out_returns.append(run["out_of_sample"]["figures"]["return_pct"])
+        assert run["value"] == out_returns[-1]
+    assert [run["rank"] for run in done["runs"]] == [1, 2]
+    assert out_returns == sorted(out_returns, reverse=True)
