@@ -19,9 +19,9 @@ from autogrid.core.errors import install_error_handlers
 from autogrid.core.ratelimit import create_rate_limiter
 from autogrid.core.redis import create_redis
 from autogrid.exchanges.budget import create_budgets
+from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.pool import ConnectorPool, ccxt_factory
 from autogrid.exchanges.rules_provider import exchange_market_rules
-from autogrid.exchanges.service import MarketDataCache, SharedCache
 from autogrid.observability import install_observability
 from autogrid.runtime.dispatcher import CeleryBotDispatcher
 

@@ -15,8 +15,9 @@ async def test_connector_calls_leave_the_process_decimal_context_alone(
     # Start from Python's defaults: other tests drive raw ccxt, which rewrites the context.
     decimal.setcontext(decimal.Context())
     before = decimal.getcontext().copy()
-    request = OrderRequest("BTC/USDT", Side.BUY, OrderType.LIMIT, D("0.001"), D("10000.005"),
-                           "ag-decimal-context-1")
+    request = OrderRequest(
+        "BTC/USDT", Side.BUY, OrderType.LIMIT, D("0.001"), D("10000.005"), "ag-decimal-context-1"
+    )
     await connector.create_order(request)  # ccxt rounds amount and price on the way out
     after = decimal.getcontext()
     assert after.rounding == before.rounding == decimal.ROUND_HALF_EVEN

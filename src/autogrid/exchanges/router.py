@@ -22,6 +22,7 @@ from autogrid.core.ratelimit import RateLimiterDep, enforce_rate_limit
 from autogrid.exchanges import service
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.catalog import ExchangeInfo
+from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.pool import ConnectorPool, ccxt_factory
 from autogrid.exchanges.schemas import (
     CandleList,
@@ -66,13 +67,13 @@ def get_connector_pool(request: Request) -> ConnectorPool:
     return pool
 
 
-def get_market_data_cache(request: Request) -> service.MarketDataCache:
+def get_market_data_cache(request: Request) -> MarketDataCache:
     state = request.app.state
-    cache: service.MarketDataCache | None = getattr(state, MARKET_DATA_STATE, None)
+    cache: MarketDataCache | None = getattr(state, MARKET_DATA_STATE, None)
     if cache is None:  # built on first use; no await in between, so built once
         settings = state.settings
-        cache = service.MarketDataCache(
-            service.SharedCache(getattr(state, "redis", None), settings.redis_key_prefix),
+        cache = MarketDataCache(
+            SharedCache(getattr(state, "redis", None), settings.redis_key_prefix),
             markets_ttl_seconds=settings.markets_cache_ttl_seconds,
             failure_ttl_seconds=settings.markets_failure_ttl_seconds,
             load_wait_seconds=settings.markets_load_wait_seconds,
@@ -92,7 +93,7 @@ async def limit_market_data(user: CurrentUser, limiter: RateLimiterDep) -> None:
 
 
 PoolDep = Annotated[ConnectorPool, Depends(get_connector_pool)]
-CacheDep = Annotated[service.MarketDataCache, Depends(get_market_data_cache)]
+CacheDep = Annotated[MarketDataCache, Depends(get_market_data_cache)]
 _MARKET_DATA = [Depends(limit_market_data)]
 
 

@@ -17,6 +17,7 @@ from autogrid.bots.markets import MarketRulesProvider, UnknownMarket
 from autogrid.exchanges import service
 from autogrid.exchanges.api_errors import ExchangeUnavailable
 from autogrid.exchanges.catalog import ExchangeInfo
+from autogrid.exchanges.market_data_cache import MarketDataCache
 from autogrid.exchanges.paper.markets import builtin_markets
 from autogrid.exchanges.pool import ConnectorPool
 from autogrid.exchanges.types import MarketRules
@@ -24,9 +25,7 @@ from autogrid.exchanges.types import MarketRules
 logger = logging.getLogger(__name__)
 
 
-def exchange_market_rules(
-    pool: ConnectorPool, cache: service.MarketDataCache
-) -> MarketRulesProvider:
+def exchange_market_rules(pool: ConnectorPool, cache: MarketDataCache) -> MarketRulesProvider:
     async def provider(exchange: str, symbol: str) -> MarketRules:
         info = await service.get_exchange(exchange)
         try:
@@ -45,7 +44,7 @@ def exchange_market_rules(
 
 
 async def _offline_rules(
-    cache: service.MarketDataCache, info: ExchangeInfo, symbol: str
+    cache: MarketDataCache, info: ExchangeInfo, symbol: str
 ) -> MarketRules | None:
     """The rules of ``symbol`` from a list known without the network; None if there is none.
 

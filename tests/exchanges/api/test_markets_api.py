@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from autogrid.exchanges import router as exchanges_router
 from autogrid.exchanges.budget import MemoryBudgets
 from autogrid.exchanges.catalog import exchange_info
+from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.pool import ConnectorPool
-from autogrid.exchanges.service import MarketDataCache, SharedCache, load_markets
+from autogrid.exchanges.service import load_markets
 from tests.exchange_sim import BinanceSimulator
 from tests.exchanges.api.conftest import exchange_requests, simulator_factory
 from tests.helpers import ApiUser, assert_error_shape

@@ -23,14 +23,14 @@ from fastapi import FastAPI
 from autogrid.exchanges.budget import MemoryBudgets
 from autogrid.exchanges.ccxt import CcxtConnector
 from autogrid.exchanges.ccxt.error_mapping import Operation
-from autogrid.exchanges.paper.markets import BINANCE_SPOT_RULES
-from autogrid.exchanges.pool import ConnectorPool
-from autogrid.exchanges.rules_provider import exchange_market_rules
-from autogrid.exchanges.service import (
+from autogrid.exchanges.market_data_cache import (
     DEFAULT_MARKETS_LOAD_WAIT_SECONDS,
     MarketDataCache,
     SharedCache,
 )
+from autogrid.exchanges.paper.markets import BINANCE_SPOT_RULES
+from autogrid.exchanges.pool import ConnectorPool
+from autogrid.exchanges.rules_provider import exchange_market_rules
 from tests.bots.factories import BOTS, grid_body
 from tests.exchange_sim import DEFAULT_SYMBOLS, BinanceSimulator, SymbolSpec
 from tests.exchanges.api.conftest import sim_connector_factory

@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 from autogrid.bots.markets import UnknownMarket
 from autogrid.exchanges.budget import MemoryBudgets
 from autogrid.exchanges.errors import TemporaryExchangeError
+from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.paper.markets import BINANCE_SPOT_RULES
 from autogrid.exchanges.pool import ConnectorPool, ccxt_factory
 from autogrid.exchanges.rules_provider import exchange_market_rules
-from autogrid.exchanges.service import MarketDataCache, SharedCache, get_exchange
+from autogrid.exchanges.service import get_exchange
 from autogrid.exchanges.types import MarketRules
 from tests.exchange_sim import BinanceSimulator, SymbolSpec
 from tests.exchange_sim.market import DEFAULT_SYMBOLS
