@@ -163,6 +163,10 @@ async def test_the_full_user_journey(
     ]
     versions = [c.version for c, _ in recorder.calls]
     assert versions == sorted(versions) and len(set(versions)) == 4
+    events = (await client.get(f"{BOTS}/{bot['id']}/events", headers=user.headers)).json()
+    assert [e["type"] for e in events["items"]] == [
+        "stop_requested", "resumed", "paused", "start_requested", "created"
+    ]  # fmt: skip
     async with db.session_scope() as session:
         row = await session.get(Bot, uuid.UUID(bot["id"]))
         assert row is not None

@@ -25,6 +25,7 @@ from tests.runtime.contexts import runtime_context
 from tests.runtime.factories import (
     SYMBOL,
     Clock,
+    bot_events,
     load_bot,
     make_bot,
     make_credential,
@@ -134,6 +135,14 @@ async def test_each_slot_buys_once_on_time_for_the_amount(desk: Desk) -> None:
     await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(days=1, minutes=1))  # Tuesday's slot
     assert len(await orders_of(db, bot_id)) == 2
     assert (await memory(db, bot_id))["buys"] == 2
+    # The owner's journal: one buy per slot, in the decision that placed it.
+    made = await bot_events(db, bot_id, "scheduled_buy_made")
+    assert [(e.data or {}).get("slot") for e in made] == [
+        MONDAY_SLOT.isoformat(),
+        (MONDAY_SLOT + timedelta(days=1)).isoformat(),
+    ]
+    assert [(e.data or {}).get("tag") for e in made] == ["SB20260309T2300Z", "SB20260310T2300Z"]
+    assert await bot_events(db, bot_id, "scheduled_buy_skipped") == []
 
 
 async def test_missed_slots_are_skipped_by_default(desk: Desk) -> None:
@@ -147,6 +156,9 @@ async def test_missed_slots_are_skipped_by_default(desk: Desk) -> None:
     state = await memory(desk.db, bot_id)
     assert state["missed"] == 3
     assert state["settled_through"] == (MONDAY_SLOT + timedelta(days=2)).isoformat()
+    [skipped] = await bot_events(desk.db, bot_id, "scheduled_buy_skipped")
+    assert skipped.data is not None and skipped.data["missed"] == 3
+    assert await bot_events(desk.db, bot_id, "scheduled_buy_made") == []
 
 
 async def test_missed_slots_buy_once_with_catch_up_once(desk: Desk) -> None:

@@ -117,6 +117,19 @@ def deal_closed_payload(deal: DealRecord) -> Payload:
     )
 
 
+def waiting_for_data_payload(needed: int, available: int) -> Payload | None:
+    """A strategy that starts with fewer candles than its indicators need waits for them (it
+    decides, but cannot act on a signal yet); None when it has them all."""
+    if available >= needed:
+        return None
+    return Payload(
+        EventType.WAITING_FOR_DATA,
+        f"waiting for data: the strategy needs {needed} closed candles and has {available};"
+        " it acts on signals once they are there",
+        {"candles_needed": needed, "candles_available": available},
+    )
+
+
 def scheduled_buy_made_payload(slot: datetime, quote_amount: Decimal, tag: str) -> Payload:
     return Payload(
         EventType.SCHEDULED_BUY_MADE,

@@ -24,7 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.lifecycle import BREAKER_STATE_KEY
 from autogrid.events.deals import deal_payloads
-from autogrid.events.payloads import scheduled_buy_made_payload, scheduled_buy_skipped_payload
+from autogrid.events.payloads import (
+    scheduled_buy_made_payload,
+    scheduled_buy_skipped_payload,
+    waiting_for_data_payload,
+)
 from autogrid.exchanges.errors import MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
@@ -193,6 +197,10 @@ async def persist_decision(
         await session.flush()  # the new rows, so the live tags below include them
         for payload in deal_payloads(state.get(STRATEGY_KEY), decision.state):
             manager.journal(session, payload, now)
+        if STRATEGY_KEY not in state and snapshot.candles is not None:  # the run's first decision
+            waiting = waiting_for_data_payload(strategy.candles_needed(), len(snapshot.candles))
+            if waiting is not None:
+                manager.journal(session, waiting, now)
         state.update(
             {
                 LIVE_TAGS_KEY: tags_of(list(await repo.live_orders(session, bot.id))),
