@@ -172,7 +172,7 @@ async def persist_decision(
             await session.flush()  # the order row exists before the slot points at it
             await slots.link_order(session, slot_row[0], live[slot_row[1].tag].id)
         if due is not None and due.buy is not None and slot_row is not None:
-            _journal_slot_buy(manager, session, due, live.get(slot_row[1].tag), now)
+            _journal_slot_buy(manager, session, due, due.buy, live.get(slot_row[1].tag), now)
         ledger = Ledger.from_dict(state.get(LEDGER_KEY))
         for fill in inbox.rows:
             ledger = ledger.add(
@@ -286,16 +286,16 @@ def _journal_slot_buy(
     manager: OrderManager,
     session: AsyncSession,
     due: DueSlot,
+    slot: datetime,
     order: OrderView | None,
     now: datetime,
 ) -> None:
     """The slot's buy was placed, or refused before it was sent (breaker, kill switch, rules)."""
-    assert due.buy is not None
     if order is None or order.status == OrderStatus.DENIED:
         reason = "its order was refused before it was sent (see the order_denied event)"
-        manager.journal(session, scheduled_buy_skipped_payload(due.buy, reason), now)
+        manager.journal(session, scheduled_buy_skipped_payload(slot, reason), now)
         return
-    payload = scheduled_buy_made_payload(due.buy, due.quote_amount, due.tag)
+    payload = scheduled_buy_made_payload(slot, due.quote_amount, due.tag)
     manager.journal(session, payload, now)
 
 
