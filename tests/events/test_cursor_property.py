@@ -5,7 +5,6 @@ events of the user, each once, in id order, and ends."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
@@ -40,7 +39,7 @@ async def walk(
     bots = [await make_bot(database, owner) for _ in range(3)] + [
         await make_bot(database, stranger)
     ]
-    expected: list[uuid.UUID] = []
+    expected: list[int] = []
     async with database.session_scope() as session:
         for n, (which, type) in enumerate(written):
             user_id = stranger if which == 3 else owner
