@@ -61,6 +61,8 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_events_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        # Ids never reused on SQLite, even once every event is pruned (see models/event.py).
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_user_id_id", ["user_id", "id"], unique=False)

@@ -72,3 +72,17 @@ async def test_the_beat_job_prunes_with_the_configured_retention(
 
     assert pruned == 2
     assert await _ages_left(db) == ["10 days old"]
+
+
+async def test_ids_keep_growing_after_every_event_was_pruned(database: Database) -> None:
+    """A reader resuming after the last id it saw must see the next event, even when retention
+    emptied the journal in between (SQLite reuses freed ids unless told not to)."""
+    await _events_aged(database, [100, 100])
+    async with database.session_scope() as session:
+        last = max((await session.scalars(select(Event.id))).all())
+    assert await prune_events(database, 90, NOW) == 2
+
+    await _events_aged(database, [0])
+    async with database.session_scope() as session:
+        [new] = (await session.scalars(select(Event.id))).all()
+    assert new > last

@@ -30,6 +30,9 @@ class Event(Base):
         Index("ix_events_bot_id_id", "bot_id", "id"),
         # The retention job deletes the oldest first.
         Index("ix_events_created_at", "created_at"),
+        # SQLite would otherwise reuse the ids of deleted rows once the newest are gone (every
+        # event pruned): a reader resuming after an old id would skip the new events.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(
