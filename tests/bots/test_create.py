@@ -14,7 +14,7 @@ from sqlalchemy import select
 from autogrid.core.db import Database
 from autogrid.exchanges.errors import RateLimited
 from autogrid.exchanges.types import MarketRules
-from autogrid.models import Bot, BotEvent, Plan, User
+from autogrid.models import Bot, Event, Plan, User
 from tests.bots.conftest import store_series
 from tests.bots.factories import (
     BOTS,
@@ -57,8 +57,8 @@ async def test_the_documented_grid_body_creates_a_stopped_bot_and_reads_back_the
     async with db.session_scope() as session:
         bot = await session.get(Bot, uuid.UUID(created["id"]))
         assert bot is not None and bot.user_id == user.id and bot.investment == Decimal(5000)
-        events = (await session.scalars(select(BotEvent))).all()
-        assert [event.kind for event in events] == ["created"]
+        events = (await session.scalars(select(Event))).all()
+        assert [event.type for event in events] == ["created"]
 
 
 async def test_numbers_are_accepted_and_decimals_always_come_back_as_plain_strings(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from autogrid.core.db import Database
-from autogrid.models import Bot, BotEvent, BotMetric, Fill, Order, OrderEvent, Plan, User
+from autogrid.models import Bot, BotMetric, Event, Fill, Order, OrderEvent, Plan, User
 from tests.bots.factories import (
     BOTS,
     DCA_CONFIG,
@@ -147,7 +147,7 @@ async def test_a_new_config_is_validated_like_a_new_bot(
     assert updated["breaker"]["max_consecutive_errors"] == 3
     assert updated["paper"] == bot["paper"]  # left out: kept
     async with db.session_scope() as session:
-        kinds = (await session.scalars(select(BotEvent.kind).order_by(BotEvent.created_at))).all()
+        kinds = (await session.scalars(select(Event.type).order_by(Event.id))).all()
         assert kinds == ["created", "updated"]
 
 
@@ -248,7 +248,7 @@ async def test_delete_removes_the_bot_with_its_orders_fills_and_events(
         for model, column in [
             (Order, Order.bot_id),
             (Fill, Fill.bot_id),
-            (BotEvent, BotEvent.bot_id),
+            (Event, Event.bot_id),
             (BotMetric, BotMetric.bot_id),
         ]:
             gone = await session.scalar(select(func.count()).where(column == bot_id))

@@ -19,7 +19,7 @@ from autogrid.bots import service
 from autogrid.bots.dispatch import BotCommand, BotCommandKind
 from autogrid.bots.lifecycle import TRANSITIONS, BotAction, IllegalTransition, next_status
 from autogrid.core.db import Database
-from autogrid.models import Bot, BotEvent, BotStatus
+from autogrid.models import Bot, BotStatus, Event
 from autogrid.trading.breaker import BreakerState, PnlSample
 from tests.bots.factories import BOTS, add_credential, create_bot, grid_body, set_status
 from tests.helpers import ApiUser, assert_error_shape
@@ -163,6 +163,10 @@ async def test_the_full_user_journey(
     ]
     versions = [c.version for c, _ in recorder.calls]
     assert versions == sorted(versions) and len(set(versions)) == 4
+    events = (await client.get(f"{BOTS}/{bot['id']}/events", headers=user.headers)).json()
+    assert [e["type"] for e in events["items"]] == [
+        "stop_requested", "resumed", "paused", "start_requested", "created"
+    ]  # fmt: skip
     async with db.session_scope() as session:
         row = await session.get(Bot, uuid.UUID(bot["id"]))
         assert row is not None
@@ -223,7 +227,7 @@ async def test_reset_breaker_resumes_a_halted_bot_and_forgets_the_loss(
         assert not breaker.tripped and breaker.pnl_samples == () and breaker.consecutive_errors == 0
         assert breaker.order_times == (now,)  # the rate limit still counts recent orders
         assert row.state["grid"] == {"kept": True}  # the runtime's state is untouched
-        event = await session.scalar(select(BotEvent).where(BotEvent.kind == "breaker_reset"))
+        event = await session.scalar(select(Event).where(Event.type == "breaker_reset"))
         assert event is not None and event.data == {"reason": "lost 6%"}
     assert recorder.calls[-1][0].kind is BotCommandKind.RESET_BREAKER
 

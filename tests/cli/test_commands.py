@@ -75,8 +75,12 @@ def test_migrate_gives_up_on_an_unreachable_database_within_the_wait(tmp_path: P
 
 
 def sqlite_tables(database: Path) -> set[str]:
+    """Our tables; SQLite's own (``sqlite_sequence``, made by an AUTOINCREMENT key and never
+    dropped) are not."""
     with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        rows = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
         return {row[0] for row in rows}
 
 

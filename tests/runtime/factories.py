@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from autogrid.core.db import Database
-from autogrid.models import Bot, BotEvent, Fill, Order, OrderEvent, User
+from autogrid.models import Bot, Event, Fill, Order, OrderEvent, User
 from autogrid.runtime.order_writer import BotRef
 
 D = Decimal
@@ -122,12 +122,13 @@ async def fills_of(db: Database, bot_id: uuid.UUID) -> list[Fill]:
         return list(rows.all())
 
 
-async def bot_events(db: Database, bot_id: uuid.UUID, kind: str | None = None) -> list[BotEvent]:
+async def bot_events(db: Database, bot_id: uuid.UUID, kind: str | None = None) -> list[Event]:
+    """The bot's journal in id order (``kind``: only events of that type)."""
     async with db.session_scope() as session:
-        query = select(BotEvent).where(BotEvent.bot_id == bot_id)
+        query = select(Event).where(Event.bot_id == bot_id)
         if kind is not None:
-            query = query.where(BotEvent.kind == kind)
-        rows = await session.scalars(query.order_by(BotEvent.created_at))
+            query = query.where(Event.type == kind)
+        rows = await session.scalars(query.order_by(Event.id))
         return list(rows.all())
 
 

@@ -348,6 +348,24 @@ async def test_a_live_dca_deal_through_safety_orders_to_take_profit_then_cooldow
     await stop_and_check(client, user, bot_id, stack, sim)
     assert not any(tag.startswith("D3.") for tag in await tagged(client, user, bot_id))
 
+    # The owner's journal tells the same story: each deal opened, then closed with its profit.
+    deals = await api(
+        client,
+        user,
+        "GET",
+        f"/api/v1/events?bot_id={bot_id}&type=deal_opened&type=deal_closed&limit=200",
+    )
+    assert [(e["type"], e["data"]["deal"]) for e in deals["items"]] == [
+        ("deal_opened", 1), ("deal_closed", 1), ("deal_opened", 2), ("deal_closed", 2)
+    ]  # fmt: skip
+    profits = [D(e["data"]["profit"]) for e in deals["items"] if e["type"] == "deal_closed"]
+    assert profits == [D(d["profit"]) for d in state["deals"]]
+    journal = await api(client, user, "GET", f"/api/v1/events?bot_id={bot_id}&limit=200")
+    assert {e["type"] for e in journal["items"]} >= {
+        "created", "start_requested", "started", "order_placed", "order_acknowledged",
+        "order_filled", "fill", "order_cancelled", "stop_requested", "stopped",
+    }  # fmt: skip
+
 
 async def test_a_live_dca_trailing_take_profit(
     live_stack: Stack,

@@ -18,7 +18,7 @@ from autogrid.backtest.factory import build_strategy
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from tests.helpers import ApiUser
-from tests.runtime.factories import load_bot
+from tests.runtime.factories import bot_events, load_bot
 from tests.runtime.replay_checks import (
     BOTS,
     MARKET,
@@ -99,6 +99,11 @@ async def test_indicator_bots_trade_in_paper_replay_exactly_like_the_backtest(
         state = strategy.load_state(bot.state["strategy"])
         assert state == strategy.load_state(want_state), name
         assert state.round_trips == trips
+        # The replay starts at the first stored candle: the indicators wait for their warm-up.
+        [waiting] = await bot_events(db, uuid.UUID(bots[name]), "waiting_for_data")
+        assert waiting.data is not None
+        assert waiting.data["candles_needed"] == strategy.candles_needed()
+        assert waiting.data["candles_available"] < strategy.candles_needed(), name
 
     # The stats agree with the trades: everything received minus everything paid.
     for name, bot_id in bots.items():

@@ -72,7 +72,7 @@ async def test_a_paper_stop_with_sell_base_sells_at_market_and_stops(
     assert {o["status"] for o in rows} <= {"filled", "canceled"}
     stats = await api(client, user, "GET", f"{BOTS}/{bot_id}/stats")
     assert D(stats["position"]) == 0  # every step of the position sold
-    kinds = [event.kind for event in await bot_events(db, uuid.UUID(bot_id))]
+    kinds = [event.type for event in await bot_events(db, uuid.UUID(bot_id))]
     assert "stop_sell_skipped" not in kinds
     assert "stopped" in kinds
 

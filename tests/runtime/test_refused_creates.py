@@ -1,7 +1,7 @@
 """No silent drop (issue 9, finding 1): a create the exchange refused (429, 418, -1021) or whose
 outcome was unknown and concluded "not found" (a bare 500) is placed again under a new client
 order id, after the wait the exchange asked for; the old id is never live, the tag never has two
-live orders, and the owner can read what happened (a BotEvent). An intent the exchange keeps
+live orders, and the owner can read what happened (an event). An intent the exchange keeps
 refusing ends with an event and the bot halted by its breaker, never silently ``running``."""
 
 from __future__ import annotations

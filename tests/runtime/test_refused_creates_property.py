@@ -2,7 +2,7 @@
 rate limit or the clock, unknown and executed, unknown and never executed, definitively rejected)
 and to the lookups that follow, the order manager keeps at most one live order per tag, in our
 books and on the exchange, never sends a client order id twice, and every intent ends either
-resting on the exchange or with a reason its owner can read (a BotEvent).
+resting on the exchange or with a reason its owner can read (an event).
 
 Real ccxt against the simulator and the real database; the test's clock runs the grace windows
 and Retry-After waits.

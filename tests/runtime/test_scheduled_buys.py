@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.models import ScheduledBuy
+from autogrid.core.sqltypes import utcnow
+from autogrid.models import GLOBAL_KILL_SWITCH, KillSwitch, ScheduledBuy
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.order_values import tag_of
 from autogrid.runtime.scheduled_buys import SCHEDULE_KEY
@@ -25,6 +26,7 @@ from tests.runtime.contexts import runtime_context
 from tests.runtime.factories import (
     SYMBOL,
     Clock,
+    bot_events,
     load_bot,
     make_bot,
     make_credential,
@@ -37,6 +39,7 @@ D = Decimal
 # Europe/Paris is UTC+1 until 29 March 2026: its local midnight is 23:00 UTC.
 MONDAY_MORNING = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
 MONDAY_SLOT = datetime(2026, 3, 9, 23, 0, tzinfo=UTC)
+NOW = utcnow()
 
 
 def buys_only(catch_up: str = "skip", **schedule: Any) -> dict[str, Any]:
@@ -134,6 +137,14 @@ async def test_each_slot_buys_once_on_time_for_the_amount(desk: Desk) -> None:
     await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(days=1, minutes=1))  # Tuesday's slot
     assert len(await orders_of(db, bot_id)) == 2
     assert (await memory(db, bot_id))["buys"] == 2
+    # The owner's journal: one buy per slot, in the decision that placed it.
+    made = await bot_events(db, bot_id, "scheduled_buy_made")
+    assert [(e.data or {}).get("slot") for e in made] == [
+        MONDAY_SLOT.isoformat(),
+        (MONDAY_SLOT + timedelta(days=1)).isoformat(),
+    ]
+    assert [(e.data or {}).get("tag") for e in made] == ["SB20260309T2300Z", "SB20260310T2300Z"]
+    assert await bot_events(db, bot_id, "scheduled_buy_skipped") == []
 
 
 async def test_missed_slots_are_skipped_by_default(desk: Desk) -> None:
@@ -147,6 +158,9 @@ async def test_missed_slots_are_skipped_by_default(desk: Desk) -> None:
     state = await memory(desk.db, bot_id)
     assert state["missed"] == 3
     assert state["settled_through"] == (MONDAY_SLOT + timedelta(days=2)).isoformat()
+    [skipped] = await bot_events(desk.db, bot_id, "scheduled_buy_skipped")
+    assert skipped.data is not None and skipped.data["missed"] == 3
+    assert await bot_events(desk.db, bot_id, "scheduled_buy_made") == []
 
 
 async def test_missed_slots_buy_once_with_catch_up_once(desk: Desk) -> None:
@@ -192,6 +206,28 @@ async def never_twice(desk: Desk) -> None:
     assert len(await orders_of(db, bot_id)) == 1  # the (bot, slot) key refused a second buy
     assert len(await slot_rows(db, bot_id)) == 1
     assert (await memory(db, bot_id))["settled_through"] == MONDAY_SLOT.isoformat()
+    # The owner reads one buy, and the second try at its slot skipped.
+    assert len(await bot_events(db, bot_id, "scheduled_buy_made")) == 1
+    [skipped] = await bot_events(db, bot_id, "scheduled_buy_skipped")
+    assert skipped.data is not None and skipped.data["slot"] == MONDAY_SLOT.isoformat()
+
+
+async def test_a_slot_refused_by_the_kill_switch_is_skipped_and_says_why(desk: Desk) -> None:
+    bot_id = await desk.started_bot(buys_only())
+    async with desk.db.session_scope() as session:
+        session.add(
+            KillSwitch(scope=GLOBAL_KILL_SWITCH, engaged=True, reason="drill", changed_at=NOW)
+        )
+    await desk.tick(bot_id, at=MONDAY_SLOT + timedelta(minutes=1))
+
+    [order] = await orders_of(desk.db, bot_id)
+    assert order.status == "denied" and order.error == "kill switch: drill"
+    assert await bot_events(desk.db, bot_id, "scheduled_buy_made") == []
+    [skipped] = await bot_events(desk.db, bot_id, "scheduled_buy_skipped")
+    assert skipped.data is not None and skipped.data["slot"] == MONDAY_SLOT.isoformat()
+    assert "refused before it was sent" in skipped.message
+    [denied] = await bot_events(desk.db, bot_id, "order_denied")
+    assert "kill switch: drill" in denied.message
 
 
 async def test_a_restart_does_not_buy_the_slots_of_the_time_it_was_stopped(desk: Desk) -> None:

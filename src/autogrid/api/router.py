@@ -10,6 +10,7 @@ from autogrid.backtest.router import router as backtests_router
 from autogrid.bots.router import router as bots_router
 from autogrid.core.errors import ERROR_RESPONSES
 from autogrid.credentials.router import router as credentials_router
+from autogrid.events.router import router as events_router
 from autogrid.exchanges.router import router as exchanges_router
 from autogrid.orders.router import router as orders_router
 from autogrid.runtime.router import router as runtime_router
@@ -27,4 +28,5 @@ def build_api_router() -> APIRouter:
     api.include_router(runtime_router)
     api.include_router(exchanges_router)
     api.include_router(backtests_router)
+    api.include_router(events_router)
     return api

@@ -1,7 +1,7 @@
 """The hook the bot runtime plugs into: commands sent once the request's transaction committed.
 
-A lifecycle route (start, stop, pause, resume, reset-breaker) changes the bot row, writes a
-BotEvent, and hands a ``BotCommand`` to the ``BotDispatcher`` found at
+A lifecycle route (start, stop, pause, resume, reset-breaker) changes the bot row, writes
+an event, and hands a ``BotCommand`` to the ``BotDispatcher`` found at
 ``app.state.bot_dispatcher`` (a no-op until the runtime installs one). The command is sent by a
 FastAPI background task, which runs only after the response, hence after ``SessionDep``
 committed; a request that fails (and rolls back) sends nothing. So a worker never sees a command

@@ -44,22 +44,6 @@ class BotAction(StrEnum):
     FAIL = "fail"
 
 
-class BotEventKind(StrEnum):
-    """Kinds of the BotEvents written here; the runtime adds its own (orders, fills...)."""
-
-    CREATED = "created"
-    UPDATED = "updated"
-    START_REQUESTED = "start_requested"
-    STOP_REQUESTED = "stop_requested"
-    PAUSED = "paused"
-    RESUMED = "resumed"
-    BREAKER_RESET = "breaker_reset"
-    STARTED = "started"
-    STOPPED = "stopped"
-    BREAKER_TRIPPED = "breaker_tripped"
-    ERROR = "error"
-
-
 # Keys of bot.state written by the API (the rest of bot.state belongs to the runtime).
 STOP_REQUEST_KEY = "stop_request"  # {"cancel_orders": bool, "sell_base": bool, "requested_at"}
 BREAKER_STATE_KEY = "breaker"  # trading.breaker.BreakerState.to_dict(); reset by reset_breaker

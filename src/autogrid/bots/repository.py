@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.models import Bot, BotEvent, ExchangeCredential, Fill, Order, User
+from autogrid.models import Bot, ExchangeCredential, Fill, Order, User
 from autogrid.models.paper import PaperAccount
 
 
@@ -57,23 +57,6 @@ async def list_bots(
 
 def add_bot(session: AsyncSession, bot: Bot) -> None:
     session.add(bot)
-
-
-def add_event(session: AsyncSession, event: BotEvent) -> None:
-    session.add(event)
-
-
-async def list_events(
-    session: AsyncSession, bot_id: uuid.UUID, *, kinds: Collection[str], limit: int, offset: int
-) -> tuple[Sequence[BotEvent], int]:
-    query = select(BotEvent).where(BotEvent.bot_id == bot_id)
-    if kinds:
-        query = query.where(BotEvent.kind.in_(kinds))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(BotEvent.created_at.desc(), BotEvent.id.desc()).limit(limit).offset(offset)
-    )
-    return rows.all(), total or 0
 
 
 async def get_credential(

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import StringConstraints
 
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
@@ -17,7 +16,6 @@ from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
 from autogrid.bots.funds import ExchangeAccess
 from autogrid.bots.schemas import (
     BotCreate,
-    BotEventRead,
     BotPage,
     BotRead,
     BotUpdate,
@@ -30,6 +28,10 @@ from autogrid.bots.schemas import (
 from autogrid.core.errors import ErrorResponse
 from autogrid.core.pagination import Page, PageDep
 from autogrid.credentials.dependencies import ConnectorFactoryDep
+from autogrid.events import service as events
+from autogrid.events.router import AfterId
+from autogrid.events.schemas import BotEventRead
+from autogrid.events.types import EventType
 from autogrid.models.bot import BotStatus, BotType
 from autogrid.trading.strategies.dca_state import KEPT_DEALS
 
@@ -216,14 +218,17 @@ async def list_events(
     session: SessionDep,
     page: PageDep,
     kind: Annotated[
-        list[Annotated[str, StringConstraints(max_length=40)]] | None,
-        Query(max_length=MAX_FILTER_VALUES, description="any of these kinds"),
+        list[EventType] | None,
+        Query(max_length=MAX_FILTER_VALUES, description="any of these types"),
     ] = None,
+    after_id: AfterId = 0,
 ) -> Page[BotEventRead]:
     """A bot's event journal, newest first."""
-    events, total = await service.list_events(session, user, bot_id, page, kinds=kind or ())
+    found, total = await events.list_bot_events(
+        session, user, bot_id, page, types=kind or (), after_id=after_id
+    )
     return Page[BotEventRead](
-        items=[BotEventRead.of(event) for event in events],
+        items=[BotEventRead.of(event) for event in found],
         total=total,
         limit=page.limit,
         offset=page.offset,

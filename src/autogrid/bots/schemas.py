@@ -35,7 +35,7 @@ from autogrid.bots.fields import (
 )
 from autogrid.bots.indicator_params import IndicatorParams
 from autogrid.core.pagination import Page
-from autogrid.models.bot import Bot, BotEvent, BotMode, BotStatus, BotType
+from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
 from autogrid.runtime.scheduled_buys import (
     next_runs,
     recurring_buy_of,
@@ -307,20 +307,6 @@ def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
         data["max_deal_funds"] = dca_max_deal_funds(params)
         data["recurring_buys"] = _recurring_buys(bot, params)
     return _BOT_READ.validate_python(data)
-
-
-class BotEventRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    kind: str
-    message: str
-    data: dict[str, Any] | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, event: BotEvent) -> BotEventRead:
-        return cls.model_validate(event)
 
 
 def _recurring_buys(bot: Bot, params: DcaParams) -> dict[str, Any] | None:

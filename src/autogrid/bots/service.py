@@ -27,7 +27,6 @@ from autogrid.bots.lifecycle import (
     EDITABLE_STATUSES,
     STOP_REQUEST_KEY,
     BotAction,
-    BotEventKind,
     IllegalTransition,
     next_status,
 )
@@ -44,7 +43,9 @@ from autogrid.bots.validation import BotDraft, check_replay_start, invalid, vali
 from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Bot, BotEvent, User
+from autogrid.events.journal import record_event
+from autogrid.events.types import EventType
+from autogrid.models import Bot, User
 from autogrid.models.bot import BotMode, BotStatus, BotType
 from autogrid.trading import breaker as circuit_breaker
 from autogrid.trading.orders.states import IN_FLIGHT_STATUSES, OrderStatus
@@ -97,20 +98,6 @@ async def list_bots(
     )
 
 
-async def list_events(
-    session: AsyncSession,
-    user: User,
-    bot_id: uuid.UUID,
-    page: PageParams,
-    *,
-    kinds: Collection[str] = (),
-) -> tuple[Sequence[BotEvent], int]:
-    bot = await get_bot(session, user, bot_id)
-    return await repository.list_events(
-        session, bot.id, kinds=kinds, limit=page.limit, offset=page.offset
-    )
-
-
 # --- creating, editing, deleting ----------------------------------------------------------
 
 
@@ -157,7 +144,7 @@ async def create_bot(
     )
     repository.add_bot(session, bot)
     await session.flush()  # the bot row first: its events reference it
-    _record(session, bot, BotEventKind.CREATED, f"{body.type} bot created", now)
+    _record(session, bot, EventType.CREATED, f"{body.type} bot created", now)
     await session.flush()
     logger.info("bot created bot_id=%s user_id=%s type=%s", bot.id, user.id, bot.type)
     return bot
@@ -220,7 +207,7 @@ async def update_bot(
         _record(
             session,
             bot,
-            BotEventKind.UPDATED,
+            EventType.UPDATED,
             f"changed {', '.join(changed)}",
             now,
             {"fields": changed},
@@ -311,7 +298,7 @@ async def start_bot(
     return await _finish(
         session,
         bot,
-        BotEventKind.START_REQUESTED,
+        EventType.START_REQUESTED,
         "start requested",
         now,
         None,
@@ -344,7 +331,7 @@ async def stop_bot(
     return await _finish(
         session,
         bot,
-        BotEventKind.STOP_REQUESTED,
+        EventType.STOP_REQUESTED,
         "stop requested",
         now,
         {"cancel_orders": cancel_orders, "sell_base": sell_base},
@@ -357,7 +344,7 @@ async def pause_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bot
     bot = await get_bot(session, user, bot_id, for_update=True)
     bot.status = _next(bot, BotAction.PAUSE)
     return await _finish(
-        session, bot, BotEventKind.PAUSED, "paused", utcnow(), None, BotCommandKind.PAUSE
+        session, bot, EventType.PAUSED, "paused", utcnow(), None, BotCommandKind.PAUSE
     )
 
 
@@ -365,7 +352,7 @@ async def resume_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bo
     bot = await get_bot(session, user, bot_id, for_update=True)
     bot.status = _next(bot, BotAction.RESUME)
     return await _finish(
-        session, bot, BotEventKind.RESUMED, "resumed", utcnow(), None, BotCommandKind.RESUME
+        session, bot, EventType.RESUMED, "resumed", utcnow(), None, BotCommandKind.RESUME
     )
 
 
@@ -387,7 +374,7 @@ async def reset_breaker(session: AsyncSession, user: User, bot_id: uuid.UUID) ->
     return await _finish(
         session,
         bot,
-        BotEventKind.BREAKER_RESET,
+        EventType.BREAKER_RESET,
         "circuit breaker reset",
         utcnow(),
         {"reason": reason},
@@ -401,7 +388,7 @@ async def reset_breaker(session: AsyncSession, user: User, bot_id: uuid.UUID) ->
 async def mark_running(session: AsyncSession, bot: Bot) -> None:
     """starting -> running, once the runtime has the bot in hand."""
     bot.status = next_status(BotAction.CONFIRM_STARTED, BotStatus(bot.status))
-    await _finish(session, bot, BotEventKind.STARTED, "running", utcnow(), None, None)
+    await _finish(session, bot, EventType.STARTED, "running", utcnow(), None, None)
 
 
 async def mark_stopped(session: AsyncSession, bot: Bot) -> None:
@@ -412,7 +399,7 @@ async def mark_stopped(session: AsyncSession, bot: Bot) -> None:
     bot.next_tick_at = None
     request = bot.state.get(STOP_REQUEST_KEY)
     bot.state = {key: value for key, value in bot.state.items() if key != STOP_REQUEST_KEY}
-    await _finish(session, bot, BotEventKind.STOPPED, "stopped", now, request, None)
+    await _finish(session, bot, EventType.STOPPED, "stopped", now, request, None)
 
 
 async def mark_halted(session: AsyncSession, bot: Bot, reason: str) -> None:
@@ -421,14 +408,14 @@ async def mark_halted(session: AsyncSession, bot: Bot, reason: str) -> None:
     bot.status = next_status(BotAction.TRIP_BREAKER, BotStatus(bot.status))
     bot.breaker_reason = reason
     bot.breaker_tripped_at = now
-    await _finish(session, bot, BotEventKind.BREAKER_TRIPPED, reason, now, None, None)
+    await _finish(session, bot, EventType.BREAKER_TRIPPED, reason, now, None, None)
 
 
 async def mark_error(session: AsyncSession, bot: Bot, message: str) -> None:
     """Something a human must look at (the strategy raised, the key was revoked...)."""
     bot.status = next_status(BotAction.FAIL, BotStatus(bot.status))
     bot.error = message
-    await _finish(session, bot, BotEventKind.ERROR, message, utcnow(), None, None)
+    await _finish(session, bot, EventType.ERROR, message, utcnow(), None, None)
 
 
 def _next(bot: Bot, action: BotAction) -> BotStatus:
@@ -441,7 +428,7 @@ def _next(bot: Bot, action: BotAction) -> BotStatus:
 async def _finish(
     session: AsyncSession,
     bot: Bot,
-    kind: BotEventKind,
+    kind: EventType,
     message: str,
     now: datetime,
     data: dict[str, Any] | None,
@@ -463,14 +450,11 @@ def _touch(bot: Bot, now: datetime) -> None:
 def _record(
     session: AsyncSession,
     bot: Bot,
-    kind: BotEventKind,
+    kind: EventType,
     message: str,
     now: datetime,
     data: dict[str, Any] | None = None,
 ) -> None:
-    repository.add_event(
-        session,
-        BotEvent(
-            id=uuid.uuid4(), bot_id=bot.id, kind=kind, message=message, data=data, created_at=now
-        ),
+    record_event(
+        session, user_id=bot.user_id, bot_id=bot.id, type=kind, message=message, at=now, data=data
     )

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     backtest_max_candles: int = Field(default=1_100_000, ge=2, le=20_000_000)
     backtest_max_active_per_user: int = Field(default=3, ge=1, le=1_000)
     backtest_max_sweep_runs: int = Field(default=100, ge=1, le=10_000)
+    # Events older than this many days are pruned from the journal (a beat job, hourly).
+    events_retention_days: int = Field(default=90, ge=1, le=3650)
 
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)

@@ -2,9 +2,10 @@
 
 from autogrid.models.backtest import Backtest, BacktestStatus
 from autogrid.models.base import Base
-from autogrid.models.bot import Bot, BotEvent, BotMetric, BotMode, BotStatus, BotType
+from autogrid.models.bot import Bot, BotMetric, BotMode, BotStatus, BotType
 from autogrid.models.candle import Candle
 from autogrid.models.credential import ExchangeCredential
+from autogrid.models.event import Event
 from autogrid.models.order import Fill, Order, OrderEvent
 from autogrid.models.paper import (
     PaperAccount,
@@ -25,12 +26,12 @@ __all__ = [
     "BacktestStatus",
     "Base",
     "Bot",
-    "BotEvent",
     "BotMetric",
     "BotMode",
     "BotStatus",
     "BotType",
     "Candle",
+    "Event",
     "ExchangeCredential",
     "Fill",
     "KillSwitch",

@@ -69,21 +69,6 @@ class Bot(UUIDPrimaryKey, Timestamps, Base):
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
 
 
-class BotEvent(UUIDPrimaryKey, Base):
-    """Append-only journal of what happened to a bot (start, stop, breaker trips, errors)."""
-
-    __tablename__ = "bot_events"
-    __table_args__ = (Index("ix_bot_events_bot_id_created_at", "bot_id", "created_at"),)
-
-    bot_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("bots.id", ondelete="CASCADE"), nullable=False
-    )
-    kind: Mapped[str] = mapped_column(String(40), nullable=False)
-    message: Mapped[str] = mapped_column(Text, nullable=False)
-    data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-
-
 class BotMetric(Base):
     """A point of a bot's performance over time (a hypertable where TimescaleDB exists)."""
 

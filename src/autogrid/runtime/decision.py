@@ -23,6 +23,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.lifecycle import BREAKER_STATE_KEY
+from autogrid.events.deals import deal_payloads
+from autogrid.events.payloads import (
+    scheduled_buy_made_payload,
+    scheduled_buy_skipped_payload,
+    waiting_for_data_payload,
+)
 from autogrid.exchanges.errors import MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
@@ -46,7 +52,7 @@ from autogrid.runtime.scheduled_buys import SCHEDULE_KEY, DueSlot, settle
 from autogrid.runtime.snapshot import Inbox
 from autogrid.runtime.stats import Ledger, split_symbol
 from autogrid.trading import breaker as cb
-from autogrid.trading.orders import TERMINAL_STATUSES, Outcome
+from autogrid.trading.orders import TERMINAL_STATUSES, OrderStatus, Outcome
 from autogrid.trading.strategies.base import (
     Action,
     CancelOrder,
@@ -129,6 +135,7 @@ async def persist_decision(
             if slot_row is not None:
                 actions.append(slot_row[1])
             state[SCHEDULE_KEY] = settle(state, due, bought=slot_row is not None)
+            _journal_missed(manager, session, due, slot_row is not None, now)
         for action in actions:
             if isinstance(action, CancelOrder):
                 order = live.get(action.tag)
@@ -164,6 +171,8 @@ async def persist_decision(
         if slot_row is not None and slot_row[1].tag in live:
             await session.flush()  # the order row exists before the slot points at it
             await slots.link_order(session, slot_row[0], live[slot_row[1].tag].id)
+        if due is not None and due.buy is not None and slot_row is not None:
+            _journal_slot_buy(manager, session, due, due.buy, live.get(slot_row[1].tag), now)
         ledger = Ledger.from_dict(state.get(LEDGER_KEY))
         for fill in inbox.rows:
             ledger = ledger.add(
@@ -186,6 +195,12 @@ async def persist_decision(
             equity = snapshot.free_quote + snapshot.free_base * snapshot.price
             state[START_EQUITY_KEY] = str(equity)
         await session.flush()  # the new rows, so the live tags below include them
+        for payload in deal_payloads(state.get(STRATEGY_KEY), decision.state):
+            manager.journal(session, payload, now)
+        if STRATEGY_KEY not in state and snapshot.candles is not None:  # the run's first decision
+            waiting = waiting_for_data_payload(strategy.candles_needed(), len(snapshot.candles))
+            if waiting is not None:
+                manager.journal(session, waiting, now)
         state.update(
             {
                 LIVE_TAGS_KEY: tags_of(list(await repo.live_orders(session, bot.id))),
@@ -253,6 +268,35 @@ async def _claim(
         return None
     amount = round_amount(due.quote_amount / price, market.amount_step)
     return row_id, PlaceOrder(due.tag, Side.BUY, OrderType.MARKET, amount)
+
+
+def _journal_missed(
+    manager: OrderManager, session: AsyncSession, due: DueSlot, claimed: bool, now: datetime
+) -> None:
+    """Slots dropped by the catch-up policy, and a due slot another decision already took."""
+    if due.missed:
+        reason = f"{due.missed} slot(s) passed while the bot could not buy (catch-up policy)"
+        manager.journal(session, scheduled_buy_skipped_payload(None, reason, due.missed), now)
+    if due.buy is not None and not claimed:
+        reason = "already bought, or no price to buy at"
+        manager.journal(session, scheduled_buy_skipped_payload(due.buy, reason), now)
+
+
+def _journal_slot_buy(
+    manager: OrderManager,
+    session: AsyncSession,
+    due: DueSlot,
+    slot: datetime,
+    order: OrderView | None,
+    now: datetime,
+) -> None:
+    """The slot's buy was placed, or refused before it was sent (breaker, kill switch, rules)."""
+    if order is None or order.status == OrderStatus.DENIED:
+        reason = "its order was refused before it was sent (see the order_denied event)"
+        manager.journal(session, scheduled_buy_skipped_payload(slot, reason), now)
+        return
+    payload = scheduled_buy_made_payload(slot, due.quote_amount, due.tag)
+    manager.journal(session, payload, now)
 
 
 def _vet(

@@ -20,14 +20,14 @@ from autogrid.bots.lifecycle import (
     STOP_REQUEST_KEY,
     TRANSITIONS,
     BotAction,
-    BotEventKind,
     next_status,
 )
 from autogrid.bots.schemas import breaker_settings
 from autogrid.bots.service import mark_error, mark_halted
-from autogrid.models import Bot, BotEvent, BotStatus
+from autogrid.events.journal import record_event
+from autogrid.events.types import EventType
+from autogrid.models import Bot, BotStatus
 from autogrid.observability.metrics import BREAKER_TRIPS
-from autogrid.runtime import repository
 from autogrid.trading import breaker as cb
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def can_halt(bot: Bot) -> bool:
 
 
 async def halt(session: AsyncSession, bot: Bot, reason: str) -> bool:
-    """Trip -> halted (status, breaker_reason/tripped_at, a BotEvent); False if the bot's
+    """Trip -> halted (status, breaker_reason/tripped_at, an event); False if the bot's
     status cannot be halted (already halted, stopping...)."""
     if not can_halt(bot):
         return False
@@ -110,7 +110,7 @@ def count_trip(code: str) -> None:
 
 
 async def fail(session: AsyncSession, bot: Bot, message: str) -> bool:
-    """Something a human must look at: status error with the message, and a BotEvent."""
+    """Something a human must look at: status error with the message, and an event."""
     if BotStatus(bot.status) not in TRANSITIONS[BotAction.FAIL]:
         return False
     await mark_error(session, bot, message[:2000])
@@ -140,13 +140,12 @@ async def request_stop(
     bot.state = {**(bot.state or {}), STOP_REQUEST_KEY: request}
     bot.version += 1
     bot.updated_at = now
-    repository.add_event(
+    record_event(
         session,
-        BotEvent(
-            bot_id=bot.id,
-            kind=BotEventKind.STOP_REQUESTED,
-            message=(message or f"the strategy stopped: {reason}")[:2000],
-            data=request,
-            created_at=now,
-        ),
+        user_id=bot.user_id,
+        bot_id=bot.id,
+        type=EventType.STOP_REQUESTED,
+        message=message or f"the strategy stopped: {reason}",
+        at=now,
+        data=request,
     )

@@ -15,7 +15,7 @@ No silent drop: an order that surely never executed (refused by the exchange for
 passes, or UNKNOWN and concluded "not found") is placed again under a new client order id, in
 the same transaction that retires the old one (``_replace``), so its tag never has two live
 orders and never none. A definitive rejection, and an intent that exhausted its attempts, are
-recorded as BotEvents; the latter also goes to the caller (``log.abandoned``), which halts the bot.
+recorded as events; the latter also goes to the caller (``log.abandoned``), which halts the bot.
 
 Writes are optimistic (``orders.version``): a writer that lost a race reloads the row and applies
 its pure update again, so a late answer can never overwrite a newer state.
@@ -34,10 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
+from autogrid.events.types import EventType
 from autogrid.exchanges import errors
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import ExchangeTrade, OrderRequest
-from autogrid.models import BotEvent, Order
+from autogrid.models import Order
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import scheduled_buy_repository as slots
 from autogrid.runtime.hooks import NO_HOOKS, KillPoint, RuntimeHooks
@@ -81,12 +82,12 @@ Also = Callable[[AsyncSession, Order, Outcome], Awaitable[None]]
 
 _S = OrderStatus
 # An intent whose order surely never executed is placed again under a new client order id, this
-# many times in all (refusals are waited out first); then it is abandoned with a BotEvent and the
+# many times in all (refusals are waited out first); then it is abandoned with an event and the
 # bot halts: an exchange that keeps refusing needs a human.
 MAX_SUBMIT_ATTEMPTS = 5
-ORDER_REPLACED_EVENT = "order_replaced"
-ORDER_REJECTED_EVENT = "order_rejected"
-ORDER_NOT_PLACED_EVENT = "order_not_placed"
+ORDER_REPLACED_EVENT = EventType.ORDER_REPLACED
+ORDER_REJECTED_EVENT = EventType.ORDER_REJECTED
+ORDER_NOT_PLACED_EVENT = EventType.ORDER_NOT_PLACED
 _WRITE_ATTEMPTS = 5
 
 
@@ -269,20 +270,15 @@ class OrderManager(OrderWriter):
         self._bot_event(session, ORDER_REJECTED_EVENT, message, data, self.clock())
 
     def _bot_event(
-        self, session: AsyncSession, kind: str, message: str, data: dict[str, Any], now: datetime
+        self,
+        session: AsyncSession,
+        kind: EventType,
+        message: str,
+        data: dict[str, Any],
+        now: datetime,
     ) -> None:
         logger.warning("bot %s %s: %s", self.bot.bot_id, kind, message)
-        repo.add_bot_event(
-            session,
-            BotEvent(
-                id=uuid.uuid4(),
-                bot_id=self.bot.bot_id,
-                kind=kind,
-                message=message[:2000],
-                data=data,
-                created_at=now,
-            ),
-        )
+        self.record(session, kind, message, now, data)
 
     # --- cancelling -----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.models import BotEvent, Fill, Order, OrderEvent, StrategyInboxEntry
+from autogrid.models import Fill, Order, OrderEvent, StrategyInboxEntry
 from autogrid.runtime.order_values import OrderView
 from autogrid.trading.orders.states import TERMINAL_STATUSES, OrderStatus
 
@@ -68,10 +68,6 @@ def add_order(session: AsyncSession, order: Order) -> None:
 
 
 def add_order_event(session: AsyncSession, event: OrderEvent) -> None:
-    session.add(event)
-
-
-def add_bot_event(session: AsyncSession, event: BotEvent) -> None:
     session.add(event)
 
 

@@ -1,8 +1,8 @@
 """Writing orders inside a transaction: new intents, denials, cancel requests, outcomes.
 
 The one place an ``orders`` row changes: a pure outcome is written with an optimistic version
-check, its ``order_events`` row, its fill (with the strategy inbox entry) and any anomaly as a
-BotEvent, all in the caller's session. The API's cancel route uses it too.
+check, its ``order_events`` row, its fill (with the strategy inbox entry), the owner's journal
+events for both and any anomaly, all in the caller's session. The API's cancel route uses it too.
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.events.journal import record_event
+from autogrid.events.payloads import Payload, fill_payload, order_payload
+from autogrid.events.types import EventType
 from autogrid.exchanges.types import OrderType, Side
-from autogrid.models import BotEvent, Order, OrderEvent
+from autogrid.models import Order, OrderEvent
 from autogrid.observability.metrics import FILLS, ORDER_TRANSITIONS
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime.order_values import columns_of, fill_row, new_client_order_id, state_of
@@ -70,7 +73,7 @@ class ManagerLog:
     fatal: str | None = None
     fills: int = 0
     transitions: list[str] = field(default_factory=list)
-    # Intents given up after their last attempt (also BotEvents): the bot must not run on.
+    # Intents given up after their last attempt (also events): the bot must not run on.
     abandoned: list[str] = field(default_factory=list)
 
 
@@ -156,6 +159,7 @@ class OrderWriter:
         self._event(session, order, outcome, now)
         if outcome.recorded_fill is not None:
             repo.add_fill(session, fill_row(order, outcome.recorded_fill))
+            self.journal(session, fill_payload(order, outcome.recorded_fill), now)
         for anomaly in outcome.anomalies:
             logger.warning(
                 "order anomaly bot_id=%s order=%s %s: %s",
@@ -164,16 +168,12 @@ class OrderWriter:
                 anomaly.kind,
                 anomaly.detail,
             )
-            repo.add_bot_event(
+            self.record(
                 session,
-                BotEvent(
-                    id=uuid.uuid4(),
-                    bot_id=order.bot_id,
-                    kind="order_anomaly",
-                    message=anomaly.detail[:2000],
-                    data={"client_order_id": order.client_order_id, "kind": anomaly.kind.value},
-                    created_at=now,
-                ),
+                EventType.ORDER_ANOMALY,
+                anomaly.detail,
+                now,
+                {"client_order_id": order.client_order_id, "kind": anomaly.kind.value},
             )
 
     def _event(self, session: AsyncSession, order: Order, outcome: Outcome, now: datetime) -> None:
@@ -191,6 +191,10 @@ class OrderWriter:
                 created_at=now,
             ),
         )
+        # The owner's journal hears of the same transition (those that matter to them).
+        payload = order_payload(order, outcome)
+        if payload is not None:
+            self.journal(session, payload, now)
 
     def count(self, outcomes: Iterable[Outcome]) -> None:
         """Metrics for committed outcomes (call after the commit)."""
@@ -202,3 +206,25 @@ class OrderWriter:
             if outcome.recorded_fill is not None:
                 FILLS.labels(self.bot.exchange, outcome.order.side.value).inc()
                 self.log.fills += 1
+
+    def journal(self, session: AsyncSession, payload: Payload, now: datetime) -> None:
+        self.record(session, payload.type, payload.message, now, payload.data)
+
+    def record(
+        self,
+        session: AsyncSession,
+        type: EventType,
+        message: str,
+        now: datetime,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """An event of this bot's journal, in the caller's transaction."""
+        record_event(
+            session,
+            user_id=self.bot.user_id,
+            bot_id=self.bot.bot_id,
+            type=type,
+            message=message,
+            at=now,
+            data=data,
+        )

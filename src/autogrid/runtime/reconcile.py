@@ -29,9 +29,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.events.journal import record_event
+from autogrid.events.types import EventType
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder
-from autogrid.models import BotEvent
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import repository as bot_repo
 from autogrid.runtime.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
@@ -180,7 +181,7 @@ async def execute_pending(
 async def report_unknown_orders(
     session: AsyncSession, bot_id: uuid.UUID, found: Sequence[str], now: datetime
 ) -> list[str]:
-    """A BotEvent for each exchange order the database does not know, once per order id."""
+    """An event for each exchange order the database does not know, once per order id."""
     if not found:
         return []
     bot = await bot_repo.lock_bot(session, bot_id)
@@ -193,18 +194,14 @@ async def report_unknown_orders(
         return []
     state[UNKNOWN_ORDERS_KEY] = (reported + new)[-_MAX_REMEMBERED_UNKNOWN:]
     bot.state = state
-    repo.add_bot_event(
+    record_event(
         session,
-        BotEvent(
-            id=uuid.uuid4(),
-            bot_id=bot_id,
-            kind="unknown_exchange_order",
-            message=(
-                f"{len(new)} open order(s) on the exchange are not this platform's: left untouched"
-            ),
-            data={"order_ids": new},
-            created_at=now,
-        ),
+        user_id=bot.user_id,
+        bot_id=bot_id,
+        type=EventType.UNKNOWN_EXCHANGE_ORDER,
+        message=f"{len(new)} open order(s) on the exchange are not this platform's: left untouched",
+        at=now,
+        data={"order_ids": new},
     )
     logger.warning("bot %s: unknown exchange orders %s", bot_id, new)
     return new

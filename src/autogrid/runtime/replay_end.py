@@ -11,11 +11,13 @@ import uuid
 from datetime import datetime
 
 from autogrid.core.db import Database
-from autogrid.models import BotEvent, BotStatus
+from autogrid.events.journal import record_event
+from autogrid.events.types import EventType
+from autogrid.models import BotStatus
 from autogrid.runtime import repository
 from autogrid.runtime.guard import request_stop
 
-REPLAY_FINISHED = "replay_finished"
+REPLAY_FINISHED = EventType.REPLAY_FINISHED.value
 
 
 async def finish_replay(
@@ -39,14 +41,13 @@ async def finish_replay(
             now=now,
             message="stop requested: the replay finished",
         )
-        repository.add_event(
+        record_event(
             session,
-            BotEvent(
-                bot_id=bot_id,
-                kind=REPLAY_FINISHED,
-                message=message,
-                data={"last_close": last_close.isoformat()},
-                created_at=now,
-            ),
+            user_id=bot.user_id,
+            bot_id=bot_id,
+            type=EventType.REPLAY_FINISHED,
+            message=message,
+            at=now,
+            data={"last_close": last_close.isoformat()},
         )
     return True

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from autogrid.models import (
     GLOBAL_KILL_SWITCH,
     Bot,
-    BotEvent,
     BotMetric,
     KillSwitch,
     StrategyInboxEntry,
@@ -232,10 +231,6 @@ async def lock_bot(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
         .execution_options(populate_existing=True)
     )
     return bot
-
-
-def add_event(session: AsyncSession, event: BotEvent) -> None:
-    session.add(event)
 
 
 async def bots_in(session: AsyncSession, statuses: Collection[str]) -> Sequence[Bot]:

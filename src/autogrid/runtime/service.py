@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.bots import service as bots
 from autogrid.core.errors import Conflict, NotFound, Unprocessable
 from autogrid.core.sqltypes import utcnow
+from autogrid.events.journal import record_for_bot_owners
+from autogrid.events.types import EventType
 from autogrid.models import GLOBAL_KILL_SWITCH, BotStatus, KillSwitch, Order, User
 from autogrid.orders import repository as orders_read
 from autogrid.runtime import metrics_repository, order_repository, repository
@@ -168,6 +170,13 @@ async def engage_kill_switch(
         repository.add_kill_switch(session, row)
     row.engaged, row.reason, row.changed_by, row.changed_at = True, reason, admin.id, now
     await session.flush()
+    await record_for_bot_owners(
+        session,
+        EventType.KILL_SWITCH_ENGAGED,
+        f"trading is stopped for every bot: {reason}",
+        now,
+        {"reason": reason},
+    )
     halted = 0
     for bot in await repository.bots_in(session, _KILLABLE):
         locked = await repository.lock_bot(session, bot.id)
@@ -186,5 +195,12 @@ async def release_kill_switch(session: AsyncSession, admin: User) -> KillSwitch:
         raise Conflict("the kill switch is not engaged")
     row.engaged, row.changed_by, row.changed_at = False, admin.id, utcnow()
     await session.flush()
+    await record_for_bot_owners(
+        session,
+        EventType.KILL_SWITCH_RELEASED,
+        "trading is allowed again; halted bots stay halted until reset",
+        row.changed_at,
+        {},
+    )
     logger.warning("kill switch released by %s", admin.id)
     return row

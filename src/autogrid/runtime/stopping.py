@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from autogrid.bots.lifecycle import BREAKER_STATE_KEY
 from autogrid.bots.service import mark_stopped
+from autogrid.events.journal import record_event
+from autogrid.events.types import EventType
 from autogrid.exchanges.errors import ExchangeError, MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import OrderType, Side
-from autogrid.models import BotEvent, BotStatus
+from autogrid.models import BotStatus
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import repository
 from autogrid.runtime.decision import LEDGER_KEY
@@ -147,9 +149,13 @@ async def sell_base(tick: BotTick) -> bool:
         if message is not None:
             state[STOP_SELL_KEY] = {"order_id": None, "skipped": message}
             locked.state = state
-            repository.add_event(
+            record_event(
                 session,
-                BotEvent(bot_id=bot.id, kind="stop_sell_skipped", message=message, created_at=now),
+                user_id=locked.user_id,
+                bot_id=locked.id,
+                type=EventType.STOP_SELL_SKIPPED,
+                message=message,
+                at=now,
             )
     manager.count(created)
     if message is not None:
@@ -181,7 +187,11 @@ async def _give_up_sale(tick: BotTick, saved: dict[str, Any]) -> None:
         state = dict(locked.state or {})
         state[STOP_SELL_KEY] = {**saved, "skipped": message}
         locked.state = state
-        repository.add_event(
+        record_event(
             session,
-            BotEvent(bot_id=tick.bot_id, kind="stop_sell_skipped", message=message, created_at=now),
+            user_id=locked.user_id,
+            bot_id=locked.id,
+            type=EventType.STOP_SELL_SKIPPED,
+            message=message,
+            at=now,
         )

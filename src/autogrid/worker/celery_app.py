@@ -46,6 +46,7 @@ TASK_MODULES: tuple[str, ...] = (
     "autogrid.backtest.tasks",
     "autogrid.runtime.tasks",
     "autogrid.auth.tasks",
+    "autogrid.events.tasks",
     # A domain with tasks adds its module here, one line each: "autogrid.bots.tasks", ...
 )
 
@@ -195,6 +196,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "options": {"expires": 3600},
     }
     schedule.update(RUNTIME_BEAT_SCHEDULE)
+    # Idempotent: a second run finds nothing older than the retention left to delete.
+    schedule["prune-events"] = {
+        "task": "autogrid.events.tasks.prune_events",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    }
     if is_embedded(settings):
         schedule["prune-embedded-broker"] = {
             "task": "autogrid.worker.tasks.prune_processed_messages",

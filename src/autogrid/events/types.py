@@ -1,0 +1,45 @@
+"""The closed list of event types: the API documents it as an enum and refuses anything else."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    # The bot's lifecycle (the API's commands and what the runtime reports).
+    CREATED = "created"
+    UPDATED = "updated"
+    START_REQUESTED = "start_requested"
+    STARTED = "started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    STOP_REQUESTED = "stop_requested"
+    STOPPED = "stopped"
+    ERROR = "error"
+    REPLAY_FINISHED = "replay_finished"
+    WAITING_FOR_DATA = "waiting_for_data"
+    STOP_SELL_SKIPPED = "stop_sell_skipped"
+    # The circuit breaker, and the administrators' kill switch (account-level: no bot).
+    BREAKER_TRIPPED = "breaker_tripped"
+    BREAKER_RESET = "breaker_reset"
+    KILL_SWITCH_ENGAGED = "kill_switch_engaged"
+    KILL_SWITCH_RELEASED = "kill_switch_released"
+    # One order's transitions, written where the transition is.
+    ORDER_PLACED = "order_placed"  # sent to the exchange (the create call is under way)
+    ORDER_ACKNOWLEDGED = "order_acknowledged"
+    ORDER_PARTIALLY_FILLED = "order_partially_filled"
+    ORDER_FILLED = "order_filled"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_EXPIRED = "order_expired"
+    ORDER_REJECTED = "order_rejected"  # by the exchange, with its reason
+    ORDER_DENIED = "order_denied"  # by our own checks (breaker, kill switch, market rules)
+    ORDER_REPLACED = "order_replaced"  # never executed: placed again under a new client id
+    ORDER_NOT_PLACED = "order_not_placed"  # attempts exhausted: the bot halts
+    ORDER_ANOMALY = "order_anomaly"  # the exchange said something impossible (logged, kept)
+    UNKNOWN_EXCHANGE_ORDER = "unknown_exchange_order"  # on the exchange, not in our records
+    FILL = "fill"
+    # A DCA bot's deals and recurring buys.
+    DEAL_OPENED = "deal_opened"
+    DEAL_CLOSED = "deal_closed"
+    SCHEDULED_BUY_MADE = "scheduled_buy_made"
+    SCHEDULED_BUY_SKIPPED = "scheduled_buy_skipped"

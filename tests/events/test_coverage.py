@@ -1,0 +1,113 @@
+"""Every event type is produced by a real scenario somewhere in the suite, and asserted there.
+
+The table names, for each type, the test whose scenario produces it and checks it. A new type
+without a scenario fails here; so does a scenario renamed or no longer checking its type."""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+
+import pytest
+
+from autogrid.events.types import EventType
+from tests.infra import REPO_ROOT
+
+T = EventType
+CRUD = "tests/bots/test_crud.py::test_events_are_newest_first_paginated_and_filtered"
+JOURNEY = "tests/bots/test_lifecycle.py::test_the_full_user_journey"
+LIVE_DCA = (
+    "tests/runtime/test_dca_end_to_end.py::"
+    "test_a_live_dca_deal_through_safety_orders_to_take_profit_then_cooldown_and_stop_loss"
+)
+ORDER_LIFE = (
+    "tests/runtime/test_journal_orders.py::"
+    "test_an_order_placed_acknowledged_partly_then_fully_filled_with_each_fill"
+)
+ORDER_ENDS = "tests/runtime/test_journal_orders.py::test_a_cancelled_an_expired_and_a_denied_order"
+REFUSED = "tests/runtime/test_refused_creates.py::"
+KILL_SWITCH = (
+    "tests/events/test_api.py::test_the_kill_switch_is_an_account_event_for_every_bot_owner"
+)
+
+PRODUCED_BY: dict[EventType, str] = {
+    T.CREATED: CRUD,
+    T.UPDATED: CRUD,
+    T.START_REQUESTED: CRUD,
+    T.STOP_REQUESTED: CRUD,
+    T.PAUSED: JOURNEY,
+    T.RESUMED: JOURNEY,
+    T.STARTED: LIVE_DCA,
+    T.STOPPED: LIVE_DCA,
+    T.ERROR: "tests/runtime/test_tick_live.py::test_a_strategy_that_raises_stops_only_its_bot",
+    T.REPLAY_FINISHED: (
+        "tests/runtime/test_paper_stop_end_to_end.py::"
+        "test_a_replay_over_a_short_range_stops_itself_and_says_so"
+    ),
+    T.WAITING_FOR_DATA: (
+        "tests/runtime/test_indicator_end_to_end.py::"
+        "test_indicator_bots_trade_in_paper_replay_exactly_like_the_backtest"
+    ),
+    T.STOP_SELL_SKIPPED: (
+        "tests/runtime/test_paper_stopping.py::"
+        "test_a_replay_with_no_candle_left_gives_the_sale_up_and_says_so"
+    ),
+    T.BREAKER_TRIPPED: (
+        "tests/runtime/test_tick_live.py::test_the_kill_switch_halts_the_bot_and_denies_new_orders"
+    ),
+    T.BREAKER_RESET: (
+        "tests/bots/test_lifecycle.py::test_reset_breaker_resumes_a_halted_bot_and_forgets_the_loss"
+    ),
+    T.KILL_SWITCH_ENGAGED: KILL_SWITCH,
+    T.KILL_SWITCH_RELEASED: KILL_SWITCH,
+    T.ORDER_PLACED: ORDER_LIFE,
+    T.ORDER_ACKNOWLEDGED: ORDER_LIFE,
+    T.ORDER_PARTIALLY_FILLED: ORDER_LIFE,
+    T.ORDER_FILLED: ORDER_LIFE,
+    T.FILL: ORDER_LIFE,
+    T.ORDER_CANCELLED: ORDER_ENDS,
+    T.ORDER_EXPIRED: ORDER_ENDS,
+    T.ORDER_DENIED: ORDER_ENDS,
+    T.ORDER_REJECTED: REFUSED + "test_a_definitive_rejection_is_not_placed_again_but_recorded",
+    T.ORDER_REPLACED: REFUSED
+    + "test_a_create_that_never_executed_is_placed_again_under_a_new_client_id",
+    T.ORDER_NOT_PLACED: (
+        REFUSED + "test_an_intent_refused_on_every_attempt_ends_with_an_event_and_a_halted_bot"
+    ),
+    T.ORDER_ANOMALY: (
+        REFUSED + "test_an_order_that_appears_after_it_was_concluded_never_placed_is_cancelled"
+    ),
+    T.UNKNOWN_EXCHANGE_ORDER: (
+        "tests/runtime/test_reconcile.py::"
+        "test_exchange_orders_the_database_never_saw_are_reported_not_cancelled"
+    ),
+    T.DEAL_OPENED: LIVE_DCA,
+    T.DEAL_CLOSED: LIVE_DCA,
+    T.SCHEDULED_BUY_MADE: (
+        "tests/runtime/test_scheduled_buys.py::test_each_slot_buys_once_on_time_for_the_amount"
+    ),
+    T.SCHEDULED_BUY_SKIPPED: (
+        "tests/runtime/test_scheduled_buys.py::test_missed_slots_are_skipped_by_default"
+    ),
+}
+
+
+@cache
+def _test_source(node_id: str) -> str:
+    path, name = node_id.split("::")
+    source = (REPO_ROOT / path).read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef) and node.name == name:
+            return ast.get_source_segment(source, node) or ""
+    raise AssertionError(f"{node_id} does not exist")
+
+
+def test_every_event_type_has_a_scenario() -> None:
+    assert set(PRODUCED_BY) == set(EventType)
+
+
+@pytest.mark.parametrize("type", list(EventType), ids=lambda t: t.value)
+def test_the_scenario_checks_its_event_type(type: EventType) -> None:
+    source = _test_source(PRODUCED_BY[type])
+    # The type's value as the API says it, or its name (T.FILL, ORDER_REJECTED_EVENT...).
+    assert f'"{type.value}"' in source or type.name in source, PRODUCED_BY[type]
