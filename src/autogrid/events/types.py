@@ -43,3 +43,17 @@ class EventType(StrEnum):
     DEAL_CLOSED = "deal_closed"
     SCHEDULED_BUY_MADE = "scheduled_buy_made"
     SCHEDULED_BUY_SKIPPED = "scheduled_buy_skipped"
+
+
+# What needs a person: the administrators' "recent errors" view reads these across all users.
+PROBLEM_TYPES = frozenset(
+    {
+        EventType.ERROR,
+        EventType.BREAKER_TRIPPED,
+        EventType.ORDER_NOT_PLACED,
+        EventType.ORDER_REJECTED,
+        EventType.ORDER_ANOMALY,
+        EventType.UNKNOWN_EXCHANGE_ORDER,
+        EventType.STOP_SELL_SKIPPED,
+    }
+)

@@ -34,7 +34,8 @@ class CeleryBotDispatcher:
         self._settings = settings
         self._lock = threading.Lock()
 
-    def _app(self) -> Any:
+    def celery_app(self) -> Any:
+        """The Celery app (built on first use): the admin's fleet view asks the broker with it."""
         with self._lock:
             if self.celery is None:
                 from autogrid.worker.celery_app import create_celery
@@ -52,7 +53,7 @@ class CeleryBotDispatcher:
         await asyncio.to_thread(self._send, bot_id)
 
     def _send(self, bot_id: uuid.UUID) -> None:
-        self._app().send_task(TICK_BOT_TASK, args=[str(bot_id)])
+        self.celery_app().send_task(TICK_BOT_TASK, args=[str(bot_id)])
 
     def close(self) -> None:
         if self.celery is not None:

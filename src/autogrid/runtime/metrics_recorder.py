@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from autogrid.core.db import Database
 from autogrid.models import Bot, BotStatus
@@ -48,7 +48,20 @@ def sample(bot: Bot, ts: datetime) -> dict[str, Any] | None:
     }
 
 
-def tick_lag_seconds(bots: Iterable[Bot], now: datetime) -> float:
+class TickTimes(Protocol):
+    """What the lag is computed from: a Bot, or a row of just these columns."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def last_tick_at(self) -> datetime | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def tick_interval_seconds(self) -> int: ...
+
+
+def tick_lag_seconds(bots: Iterable[TickTimes], now: datetime) -> float:
     """How far the most overdue running bot is past its next tick; 0 when all are on time.
 
     From the last tick that *ran*, not from ``next_tick_at``: the claim moves that ahead even

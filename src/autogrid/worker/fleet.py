@@ -1,0 +1,54 @@
+"""The worker fleet as the broker sees it: who is consuming, and what waits in each queue.
+
+Workers answer Celery's ``stats`` broadcast (a fan-out over the broker: Redis has one). The
+embedded file-system broker cannot broadcast, so there only the queues are reported, and the
+bots' last ticks tell whether anything is consuming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from autogrid.core.config import Settings
+from autogrid.worker.celery_app import is_embedded, worker_queues
+from autogrid.worker.queue_depth import queue_depths
+
+NO_BROADCAST = "the embedded broker cannot ask workers; the bots' last ticks show if one runs"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    name: str  # celery@host
+    pid: int | None
+    concurrency: int | None
+    tasks_done: int  # since the worker started, all task names together
+
+
+@dataclass(frozen=True, slots=True)
+class FleetView:
+    workers: list[WorkerInfo] | None  # None: the broker cannot be asked (see ``note``)
+    note: str | None
+    queues: dict[str, int]
+
+
+def probe_fleet(app: Any, settings: Settings, timeout: float = 1.0) -> FleetView:
+    """Blocking (a broadcast waits ``timeout`` for answers): run it in a thread."""
+    queues = queue_depths(app, worker_queues(settings))
+    if is_embedded(settings):
+        return FleetView(None, NO_BROADCAST, queues)
+    answers: dict[str, dict[str, Any]] = app.control.inspect(timeout=timeout).stats() or {}
+    workers = [worker_info(name, stats) for name, stats in sorted(answers.items())]
+    return FleetView(workers, None, queues)
+
+
+def worker_info(name: str, stats: dict[str, Any]) -> WorkerInfo:
+    pool = stats.get("pool") or {}
+    concurrency = pool.get("max-concurrency")
+    totals = stats.get("total") or {}
+    return WorkerInfo(
+        name=name,
+        pid=stats.get("pid"),
+        concurrency=concurrency if isinstance(concurrency, int) else None,
+        tasks_done=sum(n for n in totals.values() if isinstance(n, int)),
+    )
