@@ -16,7 +16,6 @@ from sqlalchemy import select
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import ScheduledBuy
-from autogrid.runtime.hooks import KILL_POINT_ENV, KILLED_EXIT_CODE, KillPoint
 from autogrid.runtime.order_values import tag_of
 from autogrid.runtime.scheduled_buys import SCHEDULE_KEY
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, SimulatorProcess
@@ -30,7 +29,8 @@ from tests.runtime.factories import (
     orders_of,
     set_bot,
 )
-from tests.runtime.workers import Stack, eventually, flush_prefix, isolated_settings
+from tests.runtime.faulty_worker import KILLED_EXIT_CODE, KillPoint
+from tests.runtime.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
     )
     await set_bot(db, bot_id, started_at=datetime(2025, 12, 15, tzinfo=UTC))
 
-    with stack.worker("doomed", **{KILL_POINT_ENV: KillPoint.AFTER_SEND.value}) as doomed:
+    with stack.worker("doomed", Faults(kill_at=KillPoint.AFTER_SEND)) as doomed:
         stack.tick(bot_id)
         await eventually(lambda: doomed.poll() is not None, stack)
     assert doomed.returncode == KILLED_EXIT_CODE

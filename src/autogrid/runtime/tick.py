@@ -16,7 +16,6 @@ take the lease does nothing; one that can just runs a normal tick). By status:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -92,12 +91,9 @@ async def tick_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> TickResult:
     if not await lease.acquire():
         return TickResult(False)
     started = time.perf_counter()
-    ctx.hooks.trace("start", ctx.owner, bot_id)
     tick = BotTick(ctx, bot_id, lease)
     lease.start_heartbeat()
     try:
-        if ctx.hooks.tick_sleep:
-            await asyncio.sleep(ctx.hooks.tick_sleep)
         await tick.run()
     except LeaseLost:
         logger.warning("bot %s: lease lost mid-tick; stopped touching it", bot_id)
@@ -118,7 +114,6 @@ async def tick_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> TickResult:
         raise
     finally:
         await lease.stop_heartbeat()
-        ctx.hooks.trace("end", ctx.owner, bot_id)
         if tick.manager is not None and tick.manager.log.fatal:
             await tick.fail(tick.manager.log.fatal)  # a create refused for the key itself
         elif tick.manager is not None and tick.manager.log.abandoned:
@@ -238,7 +233,6 @@ class BotTick:
             ref,
             policy=self.ctx.options.policy,
             clock=self.ctx.clock,
-            hooks=self.ctx.hooks,
         )
         try:
             self.market = await self.venue.connector.market(bot.symbol)
