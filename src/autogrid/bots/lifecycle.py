@@ -60,10 +60,6 @@ class BotEventKind(StrEnum):
     ERROR = "error"
 
 
-# Keys of bot.state written by the API (the rest of bot.state belongs to the runtime).
-STOP_REQUEST_KEY = "stop_request"  # {"cancel_orders": bool, "sell_base": bool, "requested_at"}
-BREAKER_STATE_KEY = "breaker"  # trading.breaker.BreakerState.to_dict(); reset by reset_breaker
-
 _S = BotStatus
 
 TRANSITIONS: Mapping[BotAction, Mapping[BotStatus, BotStatus]] = {
