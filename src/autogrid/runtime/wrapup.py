@@ -52,7 +52,7 @@ async def finish(
         state = patch.applied_to(stored)
         if after != before:
             state.breaker = after.to_dict()
-        if state.to_json() != stored.to_json():
+        if state != stored:
             store_state(bot, state)
         if after.tripped and not before.tripped and can_halt(bot):
             tripped = await halt(session, bot, after.tripped_reason or "exchange errors")
