@@ -8,6 +8,7 @@ run owns a fresh database and a Redis key prefix, both removed by ``Environment.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -23,7 +24,7 @@ import asyncpg
 import redis
 
 from autogrid.core.config import Settings, new_encryption_key
-from chaoskit.child import SIM_URL_ENV
+from chaoskit.child import simulator_urls
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -104,7 +105,8 @@ class Environment:
                 [str(REPO_ROOT / "src"), str(REPO_ROOT), str(REPO_ROOT / "bench")]
             ),
         )
-        env[SIM_URL_ENV] = self.sim_url
+        if self.sim_url:
+            env["EXCHANGE_API_URLS"] = json.dumps({"binance": simulator_urls(self.sim_url)})
         return env
 
     def migrate(self) -> None:

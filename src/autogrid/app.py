@@ -20,7 +20,7 @@ from autogrid.core.ratelimit import create_rate_limiter
 from autogrid.core.redis import create_redis
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
-from autogrid.exchanges.pool import ConnectorPool, ccxt_factory
+from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.rules_provider import exchange_market_rules
 from autogrid.observability import install_observability
 from autogrid.runtime.dispatcher import CeleryBotDispatcher
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # One request budget per exchange key, shared by every process through Redis.
         budgets = create_budgets(app.state.redis, settings.redis_key_prefix)
-        app.state.connector_factory = ccxt_factory(budgets)
+        app.state.connector_factory = configured_ccxt_factory(budgets, settings)
         app.state.connector_pool = ConnectorPool(app.state.connector_factory)
         app.state.market_data_cache = MarketDataCache(
             SharedCache(app.state.redis, settings.redis_key_prefix),

@@ -182,3 +182,51 @@ def test_unknown_database_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ValidationError) as caught:
         load_settings()
     assert "DATABASE_URL must be a postgresql:// or sqlite:/// URL" in str(caught.value)
+
+
+def test_exchange_urls_and_runtime_timings_are_ordinary_production_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autogrid.runtime.context import RuntimeOptions
+
+    proxy = {"binance": {"public": "https://egress.internal/api/v3"}}
+    production_env(
+        monkeypatch,
+        EXCHANGE_API_URLS=json.dumps(proxy),
+        EXCHANGE_TIMEOUT_MS="4000",
+        BOT_LEASE_SECONDS="30",
+        UNKNOWN_ORDER_GRACE_SECONDS="20",
+        UNKNOWN_ORDER_LOOKUPS="3",
+        UNKNOWN_ORDER_LOOKUP_SPACING_SECONDS="2",
+    )
+    settings = load_settings()
+    assert settings.is_production
+    assert settings.exchange_api_urls == proxy
+    assert settings.exchange_timeout_ms == 4000
+    options = RuntimeOptions.from_settings(settings)
+    assert options.lease_ttl.total_seconds() == 30
+    policy = options.policy
+    assert (policy.grace_seconds, policy.max_checks, policy.spacing_seconds) == (20, 3, 2)
+
+
+def test_defaults_keep_the_runtime_timings_of_before(clean_environment: Path) -> None:
+    from autogrid.runtime.context import RuntimeOptions
+
+    assert RuntimeOptions.from_settings(load_settings()) == RuntimeOptions()
+
+
+def test_an_exchange_url_that_is_not_http_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXCHANGE_API_URLS", json.dumps({"binance": {"public": "file:///etc"}}))
+    with pytest.raises(ValidationError, match=r"EXCHANGE_API_URLS\[binance\]\[public\]"):
+        load_settings()
+
+
+def test_an_unknown_order_grace_shorter_than_a_request_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A create still in flight when the grace ends would be concluded never placed, and placed
+    # a second time.
+    monkeypatch.setenv("EXCHANGE_TIMEOUT_MS", "10000")
+    monkeypatch.setenv("UNKNOWN_ORDER_GRACE_SECONDS", "5")
+    with pytest.raises(ValidationError, match="UNKNOWN_ORDER_GRACE_SECONDS"):
+        load_settings()

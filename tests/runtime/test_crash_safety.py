@@ -4,9 +4,10 @@ reconciles, there is exactly one exchange order per intended order (the order ki
 sent is concluded never placed and placed again under a new client order id), none sent twice,
 and every fill is recorded.
 
-The kill points (``AUTOGRID_TEST_KILL_POINT``, test-only) make the worker ``os._exit`` on its
-first order: after SUBMITTING is committed and before the create is sent; right after the
-exchange accepted it (the answer never processed); with the answer written but not committed.
+The doomed worker runs with faults injected from outside (``tests/runtime/faulty_worker.py``: a
+wrapping connector, a SQLAlchemy ``before_commit`` listener) and ``os._exit``s on its first
+order: after SUBMITTING is committed and before the create is sent; right after the exchange
+accepted it (the answer never processed); with the answer written but not committed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import pytest
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.runtime.hooks import KILL_POINT_ENV, KILLED_EXIT_CODE, KillPoint
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, SimulatorProcess
 from tests.runtime.factories import (
     SYMBOL,
@@ -29,7 +29,8 @@ from tests.runtime.factories import (
     make_user,
     orders_of,
 )
-from tests.runtime.workers import Stack, eventually, flush_prefix, isolated_settings
+from tests.runtime.faulty_worker import KILLED_EXIT_CODE, KillPoint
+from tests.runtime.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,7 @@ async def test_a_worker_killed_mid_placement_leaves_one_exchange_order_per_inten
     credential = await make_credential(db, settings, user_id, DEFAULT_API_KEY, DEFAULT_SECRET)
     bot_id = await make_bot(db, user_id, status="starting", credential_id=credential)
 
-    with stack.worker("doomed", **{KILL_POINT_ENV: point.value}) as doomed:
+    with stack.worker("doomed", Faults(kill_at=point)) as doomed:
         stack.tick(bot_id)
         await eventually(lambda: doomed.poll() is not None, stack)
     assert doomed.returncode == KILLED_EXIT_CODE

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from autogrid.bots.state import load_state
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import GLOBAL_KILL_SWITCH, KillSwitch, ScheduledBuy
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.scheduled_buys import SCHEDULE_KEY
 from autogrid.runtime.tick import tick_bot
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
 from tests.runtime.contexts import runtime_context
@@ -100,8 +100,7 @@ async def slot_rows(db: Database, bot_id: uuid.UUID) -> list[ScheduledBuy]:
 
 
 async def memory(db: Database, bot_id: uuid.UUID) -> dict[str, Any]:
-    found: dict[str, Any] = (await load_bot(db, bot_id)).state.get(SCHEDULE_KEY, {})
-    return found
+    return load_state(await load_bot(db, bot_id)).recurring_buys or {}
 
 
 async def test_each_slot_buys_once_on_time_for_the_amount(desk: Desk) -> None:
@@ -198,9 +197,9 @@ async def never_twice(desk: Desk) -> None:
     assert len(await orders_of(db, bot_id)) == 1
 
     # The bot's memory of the slot is lost (a state written back from before the buy).
-    bot = await load_bot(db, bot_id)
-    forgotten = {**bot.state, SCHEDULE_KEY: {"settled_through": MONDAY_MORNING.isoformat()}}
-    await set_bot(db, bot_id, state=forgotten)
+    state = load_state(await load_bot(db, bot_id))
+    state.recurring_buys = {"settled_through": MONDAY_MORNING.isoformat()}
+    await set_bot(db, bot_id, state=state.to_json())
     await desk.tick(bot_id)
 
     assert len(await orders_of(db, bot_id)) == 1  # the (bot, slot) key refused a second buy

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from autogrid.bots.state import load_state
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import ScheduledBuy
-from autogrid.runtime.hooks import KILL_POINT_ENV, KILLED_EXIT_CODE, KillPoint
 from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.scheduled_buys import SCHEDULE_KEY
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, SimulatorProcess
 from tests.runtime.factories import (
     SYMBOL,
@@ -30,7 +29,8 @@ from tests.runtime.factories import (
     orders_of,
     set_bot,
 )
-from tests.runtime.workers import Stack, eventually, flush_prefix, isolated_settings
+from tests.runtime.faulty_worker import KILLED_EXIT_CODE, KillPoint
+from tests.runtime.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
     )
     await set_bot(db, bot_id, started_at=datetime(2025, 12, 15, tzinfo=UTC))
 
-    with stack.worker("doomed", **{KILL_POINT_ENV: KillPoint.AFTER_SEND.value}) as doomed:
+    with stack.worker("doomed", Faults(kill_at=KillPoint.AFTER_SEND)) as doomed:
         stack.tick(bot_id)
         await eventually(lambda: doomed.poll() is not None, stack)
     assert doomed.returncode == KILLED_EXIT_CODE
@@ -98,15 +98,16 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
 
         # The bot forgets it bought the slot (a state from before the buy written back): every
         # following tick sees New Year's slot due again, and its key refuses it.
-        bot = await load_bot(db, bot_id)
-        forgotten = {**bot.state[SCHEDULE_KEY], "settled_through": "2025-12-20T00:00:00+00:00"}
-        await set_bot(db, bot_id, state={**bot.state, SCHEDULE_KEY: forgotten})
+        state = load_state(await load_bot(db, bot_id))
+        forgotten = {**(state.recurring_buys or {}), "settled_through": "2025-12-20T00:00:00+00:00"}
+        state.recurring_buys = forgotten
+        await set_bot(db, bot_id, state=state.to_json())
         for _ in range(3):
             stack.tick(bot_id)
 
         async def settled_again() -> bool:
-            state = (await load_bot(db, bot_id)).state.get(SCHEDULE_KEY, {})
-            return bool(state.get("settled_through") == NEW_YEAR.isoformat())
+            memory = load_state(await load_bot(db, bot_id)).recurring_buys or {}
+            return bool(memory.get("settled_through") == NEW_YEAR.isoformat())
 
         await eventually(settled_again, stack, every=0.5)
 
@@ -117,4 +118,5 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
     async with db.session_scope() as session:
         rows = (await session.scalars(select(ScheduledBuy))).all()
     assert [(r.bot_id, r.slot_at, r.order_id) for r in rows] == [(bot_id, NEW_YEAR, order.id)]
-    assert (await load_bot(db, bot_id)).state[SCHEDULE_KEY]["buys"] == 1  # the refusal is no buy
+    memory = load_state(await load_bot(db, bot_id)).recurring_buys or {}
+    assert memory["buys"] == 1  # the refusal is no buy

@@ -1,24 +1,28 @@
 """Claims, leases and duplicates: a second claimer finds nothing, a duplicated tick does nothing,
 a held lease keeps everyone else out until it expires; lifecycle commands and paper bots on live
-prices; test-only hooks are refused in production."""
+prices."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from autogrid.core.config import Environment, Settings
+from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.exchanges.base import ExchangeConnector
+from autogrid.exchanges.pool import ConnectorKey, ConnectorPool
+from autogrid.exchanges.types import ApiCredentials, MarketRules
 from autogrid.models import BotStatus
 from autogrid.runtime import repository
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.hooks import KILL_POINT_ENV, NO_HOOKS, KillPoint, RuntimeHooks
+from autogrid.runtime.context import RuntimeContext, RuntimeOptions
 from autogrid.runtime.scheduling import claim_due, tick_many
 from autogrid.runtime.tick import TICKING_STATUSES, tick_bot
 from tests.exchange_sim import BinanceSimulator
+from tests.runtime.contexts import simulator_factory
 from tests.runtime.factories import (
     Clock,
     load_bot,
@@ -116,12 +120,7 @@ async def test_a_paper_bot_on_live_prices_trades_on_wall_time(
     assert sim.create_request_counts() == {}  # paper: nothing reached the exchange
 
 
-def test_test_hooks_are_refused_in_production(settings: Settings) -> None:
-    env = {KILL_POINT_ENV: "before_send"}
-    assert RuntimeHooks.from_env(settings, env).kill_point is KillPoint.BEFORE_SEND
-    production = settings.model_copy(update={"environment": Environment.PRODUCTION})
-    assert production.is_production
-    assert RuntimeHooks.from_env(production, env) == NO_HOOKS
+def test_a_stopped_bot_does_not_tick() -> None:
     assert BotStatus.STOPPED not in TICKING_STATUSES
 
 
@@ -144,26 +143,57 @@ async def test_lifecycle_commands_send_a_tick_after_commit(kind: str) -> None:
     assert sent == [(TICK_BOT_TASK, [str(bot_id)])]
 
 
+class Stall:
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.resume = asyncio.Event()
+
+
+class StalledExchange:
+    """The simulator's connector, whose market rules hang until the stall is resumed."""
+
+    def __init__(self, inner: ExchangeConnector, stall: Stall) -> None:
+        self.inner = inner
+        self.stall = stall
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def market(self, symbol: str) -> MarketRules:
+        self.stall.entered.set()
+        await self.stall.resume.wait()
+        return await self.inner.market(symbol)
+
+
 async def test_a_long_tick_keeps_its_lease_alive(
-    settings: Settings, db: Database, user_id: uuid.UUID
+    settings: Settings,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
 ) -> None:
     """The heartbeat renews the lease while a tick outlasts its lifetime (a slow exchange)."""
-    from autogrid.exchanges.pool import ConnectorPool
-    from autogrid.runtime.context import RuntimeOptions
+    bot_id = await make_bot(db, user_id, status="running", credential_id=credential_id)
+    stall = Stall()
+    build = simulator_factory(sim.url)
 
-    bot_id = await make_bot(db, user_id, status="running")
+    def stalling(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
+        return StalledExchange(build(key, credentials), stall)  # type: ignore[return-value]
+
     slow = RuntimeContext(
         settings,
         db,
-        ConnectorPool(lambda *_: None),  # type: ignore[arg-type,return-value]
-        hooks=RuntimeHooks(tick_sleep=1.6),
+        ConnectorPool(stalling),
         options=RuntimeOptions(lease_ttl=timedelta(seconds=0.6)),
     )
     tick = asyncio.create_task(tick_bot(slow, bot_id))
-    await asyncio.sleep(1.2)  # twice the lease's lifetime into the tick
+    await asyncio.wait_for(stall.entered.wait(), timeout=30)
+    await asyncio.sleep(1.2)  # twice the lease's lifetime into the stalled call
     async with db.session_scope() as session:
         taken = await repository.acquire_lease(
             session, bot_id, "intruder", datetime.now(UTC), timedelta(seconds=5)
         )
     assert taken is False
-    await tick
+    stall.resume.set()
+    assert (await tick).ran
+    await slow.close()

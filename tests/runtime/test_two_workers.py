@@ -20,11 +20,10 @@ from autogrid.core.db import Database
 from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.market_data.repository import load_arrays
 from autogrid.models import PaperAccount
-from autogrid.runtime.hooks import TICK_SLEEP_ENV, TICK_TRACE_ENV
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
 from tests.runtime.factories import fills_of, load_bot, make_bot, make_user, orders_of
 from tests.runtime.test_paper_replay import GRID
-from tests.runtime.workers import Stack, eventually, flush_prefix, isolated_settings
+from tests.runtime.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
 
 pytestmark = pytest.mark.slow
 
@@ -82,10 +81,10 @@ async def test_two_workers_never_drive_one_bot_at_once(
         },
     )
     trace = tmp_path / "ticks.trace"
-    hooks = {TICK_TRACE_ENV: str(trace), TICK_SLEEP_ENV: "0.2"}
+    faults = Faults(trace=trace, hold=0.2)
     with (
-        stack.worker("one", **hooks),
-        stack.worker("two", **hooks),
+        stack.worker("one", faults),
+        stack.worker("two", faults),
         stack.beat("beat-a"),
         stack.beat("beat-b"),
     ):

@@ -4,6 +4,7 @@ key prefix (hence its own queues), sharing the test session's PostgreSQL databas
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -16,12 +17,31 @@ from typing import Any
 import redis
 
 from autogrid.core.config import Settings
-from autogrid.runtime import hooks
 from autogrid.worker.celery_app import AutoGridCelery, create_celery
 from tests.exchanges.conftest import sim_api_urls
+from tests.runtime.faulty_worker import KillPoint, faulty_worker_argv
 from tests.worker.processes import CELERY, process_env, running, tail
 
 WORKER_TIMEOUT = 60.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# A dead worker's lease and an unknown order's grace window pass in seconds, so the tests can
+# watch the take-over (the grace still outlasts one request, as the settings require).
+FAST_TIMINGS = {
+    "bot_lease_seconds": "4",
+    "unknown_order_grace_seconds": "3",
+    "unknown_order_lookups": "2",
+    "unknown_order_lookup_spacing_seconds": "1",
+    "exchange_timeout_ms": "3000",
+}
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What a worker started through ``tests.runtime.faulty_worker`` does wrong."""
+
+    kill_at: KillPoint | None = None
+    trace: Path | None = None
+    hold: float = 0.0
 
 
 @dataclass
@@ -40,8 +60,9 @@ class Stack:
             self._app = create_celery(self.settings)
         return self._app
 
-    def env(self, **test_hooks: str) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         settings = self.settings
+        exchange_urls = {"binance": sim_api_urls(self.sim_url)} if self.sim_url else {}
         env = process_env(
             database_url=settings.database_url,
             redis_url=settings.redis_url or "",
@@ -50,20 +71,21 @@ class Stack:
             jwt_secret=settings.jwt_secret,
             encryption_keys=",".join(settings.encryption_keys),
             log_json="false",
+            exchange_api_urls=json.dumps(exchange_urls),
+            **FAST_TIMINGS,
         )
-        env[hooks.FAST_TIMINGS_ENV] = "1"
-        env[hooks.EXCHANGE_TIMEOUT_ENV] = "3000"
-        if self.sim_url:
-            env[hooks.EXCHANGE_URLS_ENV] = json.dumps({"binance": sim_api_urls(self.sim_url)})
-        env.update(test_hooks)
+        # The faulty worker is run as a module of the tests.
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO_ROOT / "src"), str(REPO_ROOT), env.get("PYTHONPATH", "")]
+        )
         return env
 
     @contextmanager
-    def worker(self, name: str, **test_hooks: str) -> Iterator[subprocess.Popen[bytes]]:
+    def worker(self, name: str, faults: Faults | None = None) -> Iterator[subprocess.Popen[bytes]]:
+        """A real worker; with ``faults``, one that fails as told (``faulty_worker``)."""
         log = self.tmp / f"{name}.log"
         self.logs.append(log)
-        argv = [
-            *CELERY,
+        celery = [
             "-A",
             "autogrid.worker.celery_app",
             "worker",
@@ -73,7 +95,14 @@ class Stack:
             "-n",
             f"{name}@%h",
         ]
-        with running(argv, env=self.env(**test_hooks), cwd=self.tmp, log=log) as process:
+        argv = (
+            [*CELERY, *celery]
+            if faults is None
+            else faulty_worker_argv(
+                celery, kill_at=faults.kill_at, trace=faults.trace, hold=faults.hold
+            )
+        )
+        with running(argv, env=self.env(), cwd=self.tmp, log=log) as process:
             yield process
 
     @contextmanager

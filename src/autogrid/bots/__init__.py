@@ -6,7 +6,7 @@ Where the runtime plugs in:
 - ``service.mark_running / mark_stopped / mark_halted / mark_error``: the runtime's own status
   reports, along the same table (``lifecycle.TRANSITIONS``);
 - ``service.stored_params(bot)`` and ``configs.to_*``: the typed parameters and the pure configs;
-  ``schemas.breaker_settings(bot)`` the breaker's overrides; ``bot.state["stop_request"]`` the
-  options of a pending stop.
+  ``schemas.breaker_settings(bot)`` the breaker's overrides; ``state.load_state(bot)`` the bot's
+  memory between ticks (typed, versioned), whose ``stop_request`` holds a pending stop's options.
 - ``markets.MarketRulesProvider`` at ``app.state.market_rules_provider``: the real market rules.
 """

@@ -1,7 +1,7 @@
 """A DCA bot's deals (3Commas' word): read from the strategy's saved state, with their orders.
 
 The strategy keeps the open deal's running totals and the last ``KEPT_DEALS`` closed deals in
-``bot.state["strategy"]``; older deals, and the orders of older deals, are not listed. Orders
+the bot state's ``strategy``; older deals, and the orders of older deals, are not listed. Orders
 belong to deal ``n`` by their tag (``D{n}.BO``, ``D{n}.SO{k}``, ``D{n}.TP{v}``, ``D{n}.EXIT``).
 A restart keeps the deal history and numbering (``DcaStrategy.restart_state``), so a deal number
 names one deal for the bot's life; should numbers ever repeat (a state reset by hand), a deal's
@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,12 +23,12 @@ from autogrid.bots import deal_repository
 from autogrid.bots import service as bots
 from autogrid.bots.deal_schemas import DealStatus
 from autogrid.bots.schemas import PriceSource
+from autogrid.bots.state import BotState, load_state
 from autogrid.core.errors import Conflict
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import Bot, Order, User
 from autogrid.models.bot import BotMode, BotType
-from autogrid.runtime.decision import DECIDED_KEY, STRATEGY_KEY
 from autogrid.runtime.order_values import tag_of
 from autogrid.runtime.stats import roi_pct
 from autogrid.trading.strategies.dca_state import DcaState, DealRecord
@@ -75,7 +74,7 @@ async def list_deals(
     bot = await bots.get_bot(session, user, bot_id)
     if bot.type != BotType.DCA:
         raise NotADcaBot(bot)
-    state = saved_state(bot.state or {})
+    state = saved_state(load_state(bot))
     if state is None:
         return [], 0
     every = newest_first(state)
@@ -92,11 +91,11 @@ async def list_deals(
     return deals, len(every)
 
 
-def saved_state(bot_state: Mapping[str, Any]) -> DcaState | None:
+def saved_state(bot_state: BotState) -> DcaState | None:
     """The strategy's saved state; None before its first decision, or for a bot that runs only
     scheduled buys (its strategy saves no deals)."""
-    saved = bot_state.get(STRATEGY_KEY)
-    if not isinstance(saved, Mapping) or "deals" not in saved:
+    saved = bot_state.strategy
+    if saved is None or "deals" not in saved:
         return None
     return DcaState.from_dict(saved)
 
@@ -108,7 +107,7 @@ def bot_now(bot: Bot, wall_now: datetime) -> datetime:
         bot.mode == BotMode.PAPER
         and (bot.paper or {}).get("price_source") == PriceSource.REPLAY.value
     )
-    decided = (bot.state or {}).get(DECIDED_KEY)
+    decided = load_state(bot).decided_until
     if replay and decided:
         return datetime.fromisoformat(decided)
     return wall_now

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 class BotCommandKind(StrEnum):
     START = "start"
-    STOP = "stop"  # options in bot.state["stop_request"]: cancel_orders, sell_base
+    STOP = "stop"  # options in the bot state's stop_request: cancel_orders, sell_base
     PAUSE = "pause"
     RESUME = "resume"
     RESET_BREAKER = "reset_breaker"

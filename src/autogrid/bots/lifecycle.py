@@ -44,10 +44,6 @@ class BotAction(StrEnum):
     FAIL = "fail"
 
 
-# Keys of bot.state written by the API (the rest of bot.state belongs to the runtime).
-STOP_REQUEST_KEY = "stop_request"  # {"cancel_orders": bool, "sell_base": bool, "requested_at"}
-BREAKER_STATE_KEY = "breaker"  # trading.breaker.BreakerState.to_dict(); reset by reset_breaker
-
 _S = BotStatus
 
 TRANSITIONS: Mapping[BotAction, Mapping[BotStatus, BotStatus]] = {

@@ -34,6 +34,7 @@ from autogrid.bots.fields import (
     Timeframe,
 )
 from autogrid.bots.indicator_params import IndicatorParams
+from autogrid.bots.state import load_state
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
 from autogrid.runtime.scheduled_buys import (
@@ -314,11 +315,12 @@ def _recurring_buys(bot: Bot, params: DcaParams) -> dict[str, Any] | None:
     if schedule is None:
         return None
     started_at = bot.started_at if bot.status != BotStatus.STOPPED else None
-    memory = schedule_state(bot.state)
+    state = load_state(bot)
+    memory = schedule_state(state)
     last = memory.get("last_slot")
     return {
-        "next_runs": next_runs(schedule[0], bot.state, started_at, datetime.now(UTC)),
-        "settled_through": settled_through(bot.state, started_at),
+        "next_runs": next_runs(schedule[0], state, started_at, datetime.now(UTC)),
+        "settled_through": settled_through(state, started_at),
         "buys": int(memory.get("buys", 0)),
         "last_slot": datetime.fromisoformat(last) if last else None,
         "missed": int(memory.get("missed", 0)),

@@ -23,9 +23,7 @@ from autogrid.bots.dispatch import BotCommand, BotCommandKind
 from autogrid.bots.funds import ExchangeAccess, check_start_funds
 from autogrid.bots.indicator_params import IndicatorParams
 from autogrid.bots.lifecycle import (
-    BREAKER_STATE_KEY,
     EDITABLE_STATUSES,
-    STOP_REQUEST_KEY,
     BotAction,
     IllegalTransition,
     next_status,
@@ -39,6 +37,7 @@ from autogrid.bots.schemas import (
     stored_config,
     strategy_data,
 )
+from autogrid.bots.state import BotState, StopRequest, load_state, store_state
 from autogrid.bots.validation import BotDraft, check_replay_start, invalid, validate_draft
 from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
@@ -135,7 +134,7 @@ async def create_bot(
         paper=body.paper.model_dump(mode="json") if body.paper else None,
         config=stored_config(body.config, body.breaker),
         status=BotStatus.STOPPED,
-        state={},
+        state=BotState().to_json(),
         investment=valid.investment,
         tick_interval_seconds=body.tick_interval_seconds,
         version=1,
@@ -294,7 +293,9 @@ async def start_bot(
     bot.status = target
     bot.started_at = now
     bot.error = None
-    bot.state = {key: value for key, value in bot.state.items() if key != STOP_REQUEST_KEY}
+    state = load_state(bot)
+    state.stop_request = None
+    store_state(bot, state)
     return await _finish(
         session,
         bot,
@@ -314,20 +315,19 @@ async def stop_bot(
     cancel_orders: bool = True,
     sell_base: bool = False,
 ) -> BotTransition:
-    """Ask the runtime to stop; the options wait for it in ``bot.state["stop_request"]``.
+    """Ask the runtime to stop; the options wait for it in the state's ``stop_request``.
     A bot already stopping takes the new options (the last request wins) and is woken again."""
     if sell_base and not cancel_orders:
         raise invalid("sell_base needs cancel_orders: open sells hold the base", "sell_base")
     bot = await get_bot(session, user, bot_id, for_update=True)
     target = _next(bot, BotAction.STOP)
     now = utcnow()
-    request = {
-        "cancel_orders": cancel_orders,
-        "sell_base": sell_base,
-        "requested_at": now.isoformat(),
-    }
+    state = load_state(bot)
+    state.stop_request = StopRequest(
+        cancel_orders=cancel_orders, sell_base=sell_base, requested_at=now.isoformat()
+    )
     bot.status = target
-    bot.state = {**bot.state, STOP_REQUEST_KEY: request}
+    store_state(bot, state)
     return await _finish(
         session,
         bot,
@@ -367,10 +367,11 @@ async def reset_breaker(session: AsyncSession, user: User, bot_id: uuid.UUID) ->
     bot.status = target
     bot.breaker_reason = None
     bot.breaker_tripped_at = None
-    saved = bot.state.get(BREAKER_STATE_KEY)
-    if saved is not None:
-        fresh = circuit_breaker.reset(circuit_breaker.BreakerState.from_dict(saved))
-        bot.state = {**bot.state, BREAKER_STATE_KEY: fresh.to_dict()}
+    state = load_state(bot)
+    if state.breaker is not None:
+        fresh = circuit_breaker.reset(circuit_breaker.BreakerState.from_dict(state.breaker))
+        state.breaker = fresh.to_dict()
+        store_state(bot, state)
     return await _finish(
         session,
         bot,
@@ -397,8 +398,10 @@ async def mark_stopped(session: AsyncSession, bot: Bot) -> None:
     bot.status = next_status(BotAction.CONFIRM_STOPPED, BotStatus(bot.status))
     bot.stopped_at = now
     bot.next_tick_at = None
-    request = bot.state.get(STOP_REQUEST_KEY)
-    bot.state = {key: value for key, value in bot.state.items() if key != STOP_REQUEST_KEY}
+    state = load_state(bot)
+    request = state.stop_request.to_json() if state.stop_request is not None else None
+    state.stop_request = None
+    store_state(bot, state)
     await _finish(session, bot, EventType.STOPPED, "stopped", now, request, None)
 
 

@@ -25,6 +25,7 @@ from autogrid.bots.configs import (
 )
 from autogrid.bots.markets import MarketRulesProvider, UnknownMarket, lookup_exchange
 from autogrid.bots.schemas import BreakerSettings, PaperSettings, PriceSource
+from autogrid.bots.state import load_state
 from autogrid.core.errors import ServiceUnavailable, Unprocessable
 from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
 from autogrid.exchanges.types import MarketRules
@@ -75,11 +76,6 @@ def candles_missing(gap: MissingCandles) -> CandlesMissing:
     return CandlesMissing(gap.message, details=[detail])
 
 
-# bot.state key where the runtime keeps the bot's paper account: {"account_id", "settings"}
-# (runtime.connectors.PAPER_STATE_KEY; the account is reused while the settings are unchanged).
-_PAPER_ACCOUNT_KEY = "paper"
-
-
 async def check_replay_start(session: AsyncSession, bot: Bot) -> None:
     """Refuse to start a replay bot with nothing to play: no candles of its series, a start
     outside them, or (resuming its account) every stored candle already played."""
@@ -88,9 +84,10 @@ async def check_replay_start(session: AsyncSession, bot: Bot) -> None:
         return
     assert paper.start is not None
     position, resumed = paper.start, False
-    saved = (bot.state or {}).get(_PAPER_ACCOUNT_KEY) or {}
-    if saved.get("account_id") and saved.get("settings") == bot.paper:
-        reached = await repository.paper_matched_until(session, uuid.UUID(saved["account_id"]))
+    # The runtime keeps the bot's paper account while its paper settings are unchanged.
+    saved = load_state(bot).paper
+    if saved is not None and saved.account_id and saved.settings == bot.paper:
+        reached = await repository.paper_matched_until(session, uuid.UUID(saved.account_id))
         if reached is not None:
             position, resumed = reached, True
     gap = await replay_gap(

@@ -16,6 +16,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -78,6 +79,22 @@ class Settings(BaseSettings):
     # Events older than this many days are pruned from the journal (a beat job, hourly).
     events_retention_days: int = Field(default=90, ge=1, le=3650)
 
+    # How long one exchange request may take before it is abandoned (ccxt's timeout).
+    exchange_timeout_ms: int = Field(default=10_000, ge=500, le=120_000)
+    # REST base URLs replacing ccxt's, per exchange id and ccxt ``urls['api']`` name, as JSON:
+    # {"binance": {"public": "https://proxy.example/api/v3", ...}}. For an egress proxy, a
+    # mirror or a local exchange simulator; every process (API and workers) uses them.
+    exchange_api_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # A worker that has not renewed a bot's lease for this long is presumed dead: another one
+    # takes the bot over and resolves what it left in flight.
+    bot_lease_seconds: float = Field(default=60, ge=2, le=3_600)
+    # An order whose create had no clear answer is looked up by its client order id; "not
+    # found" concludes it was never placed only after this long, and that many lookups spaced
+    # this far apart.
+    unknown_order_grace_seconds: float = Field(default=60, ge=1, le=86_400)
+    unknown_order_lookups: int = Field(default=5, ge=1, le=100)
+    unknown_order_lookup_spacing_seconds: float = Field(default=10, ge=0, le=3_600)
+
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     worker_metrics_host: str = "127.0.0.1"
@@ -106,6 +123,18 @@ class Settings(BaseSettings):
                 )
         return keys
 
+    @field_validator("exchange_api_urls")
+    @classmethod
+    def _http_urls(cls, urls: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for exchange_id, names in urls.items():
+            for name, url in names.items():
+                parts = urlsplit(url)
+                if parts.scheme not in {"http", "https"} or not parts.netloc:
+                    raise ValueError(
+                        f"EXCHANGE_API_URLS[{exchange_id}][{name}] is not an http(s) URL"
+                    )
+        return urls
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, level: str) -> str:
@@ -124,6 +153,17 @@ class Settings(BaseSettings):
         if not (url.startswith("postgresql+asyncpg://") or url.startswith("sqlite+aiosqlite://")):
             raise ValueError("DATABASE_URL must be a postgresql:// or sqlite:/// URL")
         return url
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_request(self) -> Settings:
+        # A create still in flight must never be concluded "never placed": it would be placed
+        # again and could execute twice.
+        if self.unknown_order_grace_seconds * 1000 < self.exchange_timeout_ms:
+            raise ValueError(
+                "UNKNOWN_ORDER_GRACE_SECONDS must be at least EXCHANGE_TIMEOUT_MS (in seconds): "
+                "an order whose create is still in flight could be placed a second time"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secrets_fit_environment(self) -> Settings:

@@ -17,7 +17,7 @@ from autogrid.auth.dependencies import CurrentUser
 from autogrid.core.ratelimit import RateLimiterDep, enforce_rate_limit
 from autogrid.credentials.crypto import KeyRing, keyring_from_settings
 from autogrid.exchanges.budget import MemoryBudgets, RedisBudgets, RequestBudgets
-from autogrid.exchanges.pool import ConnectorFactory, ccxt_factory
+from autogrid.exchanges.pool import ConnectorFactory, configured_ccxt_factory
 
 CONNECTOR_FACTORY_STATE = "connector_factory"
 # Each verification is a signed call to the exchange from our IP: a user must not be able to
@@ -39,7 +39,7 @@ def get_connector_factory(request: Request) -> ConnectorFactory:
             if redis is not None
             else MemoryBudgets()
         )
-        factory = ccxt_factory(budgets)
+        factory = configured_ccxt_factory(budgets, state.settings)
         setattr(state, CONNECTOR_FACTORY_STATE, factory)
     return factory
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from autogrid.core.config import Settings
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.budget import MemoryBudgets, RequestBudgets, credential_key
 from autogrid.exchanges.types import ApiCredentials
@@ -42,7 +43,8 @@ def ccxt_factory(
     timeout_ms: int = 10_000,
     api_urls: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ConnectorFactory:
-    """Builds CcxtConnectors sharing ``budgets``. ``api_urls`` (per exchange id) is for tests."""
+    """Builds CcxtConnectors sharing ``budgets``; ``api_urls`` (per exchange id) replace ccxt's
+    REST base URLs (see ``Settings.exchange_api_urls``)."""
     from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
 
     def build(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
@@ -61,6 +63,13 @@ def ccxt_factory(
         )
 
     return build
+
+
+def configured_ccxt_factory(budgets: RequestBudgets, settings: Settings) -> ConnectorFactory:
+    """The deployment's ccxt connectors: its request timeout and API URL overrides."""
+    return ccxt_factory(
+        budgets, timeout_ms=settings.exchange_timeout_ms, api_urls=settings.exchange_api_urls
+    )
 
 
 class ConnectorPool:

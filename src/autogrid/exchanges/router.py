@@ -23,7 +23,7 @@ from autogrid.exchanges import service
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.catalog import ExchangeInfo
 from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
-from autogrid.exchanges.pool import ConnectorPool, ccxt_factory
+from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.schemas import (
     CandleList,
     CandleRead,
@@ -62,7 +62,7 @@ def get_connector_pool(request: Request) -> ConnectorPool:
     pool: ConnectorPool | None = getattr(state, "connector_pool", None)
     if pool is None:  # an app run without its lifespan: build the same pool it would
         budgets = create_budgets(state.redis, state.settings.redis_key_prefix)
-        pool = ConnectorPool(ccxt_factory(budgets))
+        pool = ConnectorPool(configured_ccxt_factory(budgets, state.settings))
         state.connector_pool = pool
     return pool
 

@@ -22,7 +22,7 @@ from autogrid.core.db import Database
 from autogrid.core.redis import create_redis
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.errors import ExchangeError, OrderRejected
-from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey, ccxt_factory
+from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey, configured_ccxt_factory
 from autogrid.exchanges.retry import RetryPolicy
 from autogrid.market_data.download import (
     PAGE_RETRY,
@@ -240,7 +240,9 @@ async def _download(
     database = Database.from_settings(settings, pooled=False)
     redis = create_redis(settings)
     # The public budget of this exchange, shared through Redis with the API and the workers.
-    build = factory or ccxt_factory(create_budgets(redis, settings.redis_key_prefix))
+    build = factory or configured_ccxt_factory(
+        create_budgets(redis, settings.redis_key_prefix), settings
+    )
     connector = build(ConnectorKey(info.exchange_id, None, None, False), None)
     try:
         try:

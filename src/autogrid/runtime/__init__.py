@@ -13,7 +13,5 @@ Where to start reading:
 - ``scheduling.py`` / ``tasks.py`` / ``dispatcher.py``: beat's claim of due bots, batches of ticks
   on one process, the API's lifecycle commands;
 - ``stats.py`` / ``metrics_recorder.py`` / ``service.py`` / ``router.py``: stats, performance
-  over time, order cancel and the global kill switch over the API;
-- ``hooks.py``: test-only switches (kill points, tick traces, simulator URLs), ignored in
-  production.
+  over time, order cancel and the global kill switch over the API.
 """

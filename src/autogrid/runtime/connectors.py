@@ -1,8 +1,8 @@
 """Where a bot trades: its exchange account (live) or its paper account, behind one interface.
 
 A live bot trades through the pooled ccxt connector of its credential, decrypted here and only
-here. A paper bot gets a paper account of its own on its first start (its id kept in
-``bot.state["paper"]``), priced by stored candles (replay) or by the exchange's public data.
+here. A paper bot gets a paper account of its own on its first start (its id kept in the bot
+state's ``paper``), priced by stored candles (replay) or by the exchange's public data.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots.state import PaperAccountRef, load_state, store_state
 from autogrid.credentials import repository as credentials
 from autogrid.credentials.crypto import CredentialCryptoError, keyring_from_settings
 from autogrid.credentials.service import open_secrets
@@ -30,8 +31,6 @@ from autogrid.models import Bot
 from autogrid.models.bot import BotMode
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.instrumented import InstrumentedConnector
-
-PAPER_STATE_KEY = "paper"
 
 
 class VenueUnavailable(Exception):
@@ -50,9 +49,8 @@ class Venue:
 
 
 def paper_account_id(bot: Bot) -> uuid.UUID | None:
-    saved = (bot.state or {}).get(PAPER_STATE_KEY) or {}
-    account = saved.get("account_id")
-    return uuid.UUID(account) if account else None
+    saved = load_state(bot).paper
+    return uuid.UUID(saved.account_id) if saved is not None and saved.account_id else None
 
 
 async def ensure_paper_account(session: AsyncSession, bot: Bot, now: datetime) -> uuid.UUID:
@@ -62,9 +60,10 @@ async def ensure_paper_account(session: AsyncSession, bot: Bot, now: datetime) -
     history); a change of the paper settings while stopped opens a fresh one.
     """
     settings: dict[str, Any] = dict(bot.paper or {})
-    saved = (bot.state or {}).get(PAPER_STATE_KEY) or {}
-    if saved.get("account_id") and saved.get("settings") == settings:
-        return uuid.UUID(saved["account_id"])
+    state = load_state(bot)
+    saved = state.paper
+    if saved is not None and saved.account_id and saved.settings == settings:
+        return uuid.UUID(saved.account_id)
     source = PriceSourceKind(settings.get("price_source", "live"))
     start = settings.get("start")
     account = await create_paper_account(
@@ -81,10 +80,8 @@ async def ensure_paper_account(session: AsyncSession, bot: Bot, now: datetime) -
         replay_speed=Decimal(str(settings.get("speed") or 1)),
         now=now,
     )
-    bot.state = {
-        **(bot.state or {}),
-        PAPER_STATE_KEY: {"account_id": str(account.id), "settings": settings},
-    }
+    state.paper = PaperAccountRef(account_id=str(account.id), settings=settings)
+    store_state(bot, state)
     return account.id
 
 

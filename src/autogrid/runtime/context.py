@@ -7,6 +7,7 @@ strategy for every tick would cost more than the tick. The context is built once
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -27,12 +28,13 @@ from autogrid.core.redis import create_redis
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.paper import PaperExchange
-from autogrid.exchanges.pool import ConnectorFactory, ConnectorPool, ccxt_factory
+from autogrid.exchanges.pool import ConnectorFactory, ConnectorPool, configured_ccxt_factory
 from autogrid.runtime import repository
-from autogrid.runtime.hooks import NO_HOOKS, RuntimeHooks
 from autogrid.trading.orders import UnknownPolicy
 from autogrid.trading.schedule import RecurringBuy
 from autogrid.trading.strategies.base import Strategy
+
+logger = logging.getLogger(__name__)
 
 # A tick that has not renewed its lease for this long is presumed dead; its bot is free again.
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
@@ -66,13 +68,16 @@ class RuntimeOptions:
     policy: UnknownPolicy = field(default_factory=UnknownPolicy)
     replay_steps_per_tick: int = DEFAULT_REPLAY_STEPS
 
-
-# Test-only (AUTOGRID_TEST_FAST_TIMINGS): a dead worker's lease and an unknown order's grace
-# window pass in seconds, so crash tests can watch the take-over.
-FAST_TEST_OPTIONS = RuntimeOptions(
-    lease_ttl=timedelta(seconds=4),
-    policy=UnknownPolicy(grace_seconds=3, max_checks=2, spacing_seconds=1),
-)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RuntimeOptions:
+        return cls(
+            lease_ttl=timedelta(seconds=settings.bot_lease_seconds),
+            policy=UnknownPolicy(
+                grace_seconds=settings.unknown_order_grace_seconds,
+                max_checks=settings.unknown_order_lookups,
+                spacing_seconds=settings.unknown_order_lookup_spacing_seconds,
+            ),
+        )
 
 
 @dataclass(slots=True)
@@ -83,6 +88,16 @@ class CachedStrategy:
     schedule: tuple[RecurringBuy, Decimal] | None = None
 
 
+def ccxt_connectors(settings: Settings, redis: Redis | None) -> ConnectorFactory:
+    """The workers' ccxt connectors: request budgets shared through ``redis`` by every process,
+    the settings' request timeout and API URLs."""
+    if settings.exchange_api_urls:
+        # Orders and keys go wherever these point: the operator must see it in the log.
+        overridden = ", ".join(sorted(settings.exchange_api_urls))
+        logger.warning("exchange API URLs replaced by the settings for: %s", overridden)
+    return configured_ccxt_factory(create_budgets(redis, settings.redis_key_prefix), settings)
+
+
 class RuntimeContext:
     def __init__(
         self,
@@ -90,7 +105,6 @@ class RuntimeContext:
         database: Database,
         connectors: ConnectorPool,
         *,
-        hooks: RuntimeHooks = NO_HOOKS,
         options: RuntimeOptions | None = None,
         clock: Callable[[], datetime] = utcnow,
         redis: Redis | None = None,
@@ -99,7 +113,6 @@ class RuntimeContext:
         self.settings = settings
         self.database = database
         self.connectors = connectors
-        self.hooks = hooks
         self.options = options or RuntimeOptions()
         self.clock = clock
         self.redis = redis
@@ -119,25 +132,18 @@ class RuntimeContext:
         *,
         options: RuntimeOptions | None = None,
         factory: ConnectorFactory | None = None,
+        redis: Redis | None = None,
     ) -> RuntimeContext:
-        """The production context: pooled database, shared Redis request budgets, ccxt."""
-        hooks = RuntimeHooks.from_env(settings)
-        redis = create_redis(settings)
+        """The production context: pooled database, the settings' lease and unknown-order
+        timings, ccxt with request budgets shared through Redis (``ccxt_connectors``)."""
+        redis = redis or create_redis(settings)
         if factory is None:
-            budgets = create_budgets(redis, settings.redis_key_prefix)
-            factory = ccxt_factory(
-                budgets,
-                timeout_ms=hooks.exchange_timeout_ms or 10_000,
-                api_urls=hooks.exchange_urls,
-            )
-        if options is None and hooks.fast_timings:
-            options = FAST_TEST_OPTIONS
+            factory = ccxt_connectors(settings, redis)
         return cls(
             settings,
             runtime_database(settings),
             ConnectorPool(factory),
-            hooks=hooks,
-            options=options,
+            options=options or RuntimeOptions.from_settings(settings),
             redis=redis,
         )
 

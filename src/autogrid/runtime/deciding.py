@@ -20,16 +20,10 @@ from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.indicator_params import candle_timeframe
 from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
+from autogrid.bots.state import BotState, load_state
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime.context import CachedStrategy
-from autogrid.runtime.decision import (
-    LIVE_TAGS_KEY,
-    PRICE_KEY,
-    STRATEGY_KEY,
-    WAKE_KEY,
-    persist_decision,
-    tags_of,
-)
+from autogrid.runtime.decision import persist_decision, tags_of
 from autogrid.runtime.guard import count_trip
 from autogrid.runtime.reconcile import execute_pending
 from autogrid.runtime.scheduled_buys import DueSlot, due_slot, next_runs, recurring_buy_of
@@ -72,7 +66,7 @@ class Decider:
         self.tick = tick
         bot = tick.bot
         assert bot is not None and tick.market is not None
-        self.state: dict[str, Any] = dict(bot.state or {})
+        self.state: BotState = load_state(bot)
         self.timeframe = candle_timeframe(strategy_data(bot))
         cached = self._cached()
         self.strategy = cached.strategy
@@ -123,9 +117,9 @@ class Decider:
     async def note_price(self, price: Decimal) -> None:
         """Remember the latest price (stats and performance samples mark positions with it)."""
         text = str(price)
-        if self.state.get(PRICE_KEY) != text:
-            self.state[PRICE_KEY] = text
-            self.tick.state_patch[PRICE_KEY] = text
+        if self.state.last_price != text:
+            self.state.last_price = text
+            self.tick.state_patch.last_price = text
 
     async def decide_if_needed(self, moment: Moment) -> bool:
         """Decide if anything calls for it (``moment()`` gives the decision's time and price,
@@ -137,14 +131,14 @@ class Decider:
         live = await tick.current_live()
         waiting = await tick.waiting_fills()
         state = self.state
-        first = STRATEGY_KEY not in state
-        changed = tags_of(live) != state.get(LIVE_TAGS_KEY)
+        first = state.strategy is None
+        changed = tags_of(live) != state.live_tags
         due = self.due_slot()
         needed = (
             first or waiting > 0 or changed or due is not None or self.strategy.candles_needed() > 0
         )
         when: tuple[datetime, Decimal] | None = None
-        wake = state.get(WAKE_KEY)
+        wake = state.wake
         if not needed and wake_is_set(wake):
             when = await moment()
             needed = wake_due(wake, when[1], when[0])
@@ -163,7 +157,7 @@ class Decider:
             current = (
                 self.strategy.initial_state(snapshot)
                 if first
-                else self.strategy.load_state(state[STRATEGY_KEY])
+                else self.strategy.load_state(state.strategy or {})
             )
             decision = self.strategy.decide(snapshot, current, inbox.fills)
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
@@ -175,7 +169,7 @@ class Decider:
             await tick.reload()
             return False
         self.state = persisted.state
-        tick.state_patch.pop(PRICE_KEY, None)  # the decision stored its own
+        tick.state_patch.last_price = None  # the decision stored its own
         if persisted.trip_code is not None:
             count_trip(persisted.trip_code)
             await tick.reload()

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.bots.lifecycle import BREAKER_STATE_KEY
+from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.events.deals import deal_payloads
 from autogrid.events.payloads import (
     scheduled_buy_made_payload,
@@ -48,7 +48,7 @@ from autogrid.runtime.guard import (
 from autogrid.runtime.order_manager import OrderManager
 from autogrid.runtime.order_values import OrderView, new_client_order_id, tag_of
 from autogrid.runtime.order_writer import Intent
-from autogrid.runtime.scheduled_buys import SCHEDULE_KEY, DueSlot, settle
+from autogrid.runtime.scheduled_buys import DueSlot, settle
 from autogrid.runtime.snapshot import Inbox
 from autogrid.runtime.stats import Ledger, split_symbol
 from autogrid.trading import breaker as cb
@@ -66,14 +66,6 @@ from autogrid.trading.strategies.grid_config import round_amount
 
 logger = logging.getLogger(__name__)
 
-STRATEGY_KEY = "strategy"
-LEDGER_KEY = "ledger"
-PRICE_KEY = "last_price"
-WAKE_KEY = "wake"
-DECIDED_KEY = "decided_until"
-START_EQUITY_KEY = "start_equity"
-LIVE_TAGS_KEY = "live_tags"
-
 
 @dataclass(slots=True)
 class Persisted:
@@ -81,7 +73,7 @@ class Persisted:
     trip_code: str | None = None
     stopped: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
+    state: BotState = field(default_factory=BotState)
 
 
 def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
@@ -94,10 +86,10 @@ def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
     }
 
 
-def investment_of(bot_investment: Decimal | None, state: dict[str, Any]) -> Decimal | None:
+def investment_of(bot_investment: Decimal | None, state: BotState) -> Decimal | None:
     if bot_investment is not None and bot_investment > 0:
         return bot_investment
-    start = state.get(START_EQUITY_KEY)
+    start = state.start_equity
     return Decimal(start) if start else None
 
 
@@ -120,7 +112,7 @@ async def persist_decision(
         if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
             return result
         killed = await repository.kill_switch_engaged(session)
-        state = dict(bot.state or {})
+        state = load_state(bot)
         limits = limits_of(bot)
         breaker = breaker_of(state)
         live = {tag_of(o): o for o in await repo.live_orders(session, bot.id)}
@@ -134,7 +126,7 @@ async def persist_decision(
             slot_row = await _claim(session, bot.id, due, snapshot.price, market)
             if slot_row is not None:
                 actions.append(slot_row[1])
-            state[SCHEDULE_KEY] = settle(state, due, bought=slot_row is not None)
+            state.recurring_buys = settle(state, due, bought=slot_row is not None)
             _journal_missed(manager, session, due, slot_row is not None, now)
         for action in actions:
             if isinstance(action, CancelOrder):
@@ -173,7 +165,7 @@ async def persist_decision(
             await slots.link_order(session, slot_row[0], live[slot_row[1].tag].id)
         if due is not None and due.buy is not None and slot_row is not None:
             _journal_slot_buy(manager, session, due, due.buy, live.get(slot_row[1].tag), now)
-        ledger = Ledger.from_dict(state.get(LEDGER_KEY))
+        ledger = Ledger.from_dict(state.ledger)
         for fill in inbox.rows:
             ledger = ledger.add(
                 side=fill.side,
@@ -191,28 +183,24 @@ async def persist_decision(
             )
             if breaker.tripped:
                 trip = (TripCode.LOSS_LIMIT, breaker.tripped_reason or "loss limit")
-        if START_EQUITY_KEY not in state and bot.investment is None:
+        if state.start_equity is None and bot.investment is None:
             equity = snapshot.free_quote + snapshot.free_base * snapshot.price
-            state[START_EQUITY_KEY] = str(equity)
+            state.start_equity = str(equity)
         await session.flush()  # the new rows, so the live tags below include them
-        for payload in deal_payloads(state.get(STRATEGY_KEY), decision.state):
+        for payload in deal_payloads(state.strategy, decision.state):
             manager.journal(session, payload, now)
-        if STRATEGY_KEY not in state and snapshot.candles is not None:  # the run's first decision
+        if state.strategy is None and snapshot.candles is not None:  # the run's first decision
             waiting = waiting_for_data_payload(strategy.candles_needed(), len(snapshot.candles))
             if waiting is not None:
                 manager.journal(session, waiting, now)
-        state.update(
-            {
-                LIVE_TAGS_KEY: tags_of(list(await repo.live_orders(session, bot.id))),
-                STRATEGY_KEY: strategy.dump_state(decision.state),
-                BREAKER_STATE_KEY: breaker.to_dict(),
-                LEDGER_KEY: ledger.to_dict(),
-                PRICE_KEY: str(snapshot.price),
-                WAKE_KEY: wake_to_dict(decision),
-                DECIDED_KEY: snapshot.now.isoformat(),
-            }
-        )
-        bot.state = state
+        state.live_tags = tags_of(list(await repo.live_orders(session, bot.id)))
+        state.strategy = strategy.dump_state(decision.state)
+        state.breaker = breaker.to_dict()
+        state.ledger = ledger.to_dict()
+        state.last_price = str(snapshot.price)
+        state.wake = wake_to_dict(decision)
+        state.decided_until = snapshot.now.isoformat()
+        store_state(bot, state)
         bot.last_tick_at = now
         await repo.clear_inbox(session, inbox.entry_ids)
         if killed is not None:
@@ -234,7 +222,7 @@ async def persist_decision(
             )
             result.stopped = True
         result.saved = True
-        result.state = dict(bot.state or {})
+        result.state = load_state(bot)
     manager.count(result.outcomes)
     return result
 

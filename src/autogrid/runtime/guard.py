@@ -1,7 +1,7 @@
 """The circuit breaker and the kill switch as the runtime applies them to a bot row.
 
 The breaker's arithmetic is pure (``autogrid.trading.breaker``); here its state is read from and
-written to ``bot.state["breaker"]`` inside the caller's transaction (the bot row locked), a trip
+written to the bot state's ``breaker`` inside the caller's transaction (the bot row locked), a trip
 halts the bot through the bots service's status machine, and the trip is counted under a short
 fixed reason code (never the human message, which carries prices).
 """
@@ -11,19 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.lifecycle import (
-    BREAKER_STATE_KEY,
-    STOP_REQUEST_KEY,
     TRANSITIONS,
     BotAction,
     next_status,
 )
 from autogrid.bots.schemas import breaker_settings
 from autogrid.bots.service import mark_error, mark_halted
+from autogrid.bots.state import BotState, StopRequest, load_state, store_state
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Bot, BotStatus
@@ -55,8 +53,8 @@ def cancels_on_trip(bot: Bot) -> bool:
     return bool((bot.config.get("breaker") or {}).get("cancel_open_orders_on_trip"))
 
 
-def breaker_of(state: dict[str, Any]) -> cb.BreakerState:
-    return cb.BreakerState.from_dict(state.get(BREAKER_STATE_KEY) or {})
+def breaker_of(state: BotState) -> cb.BreakerState:
+    return cb.BreakerState.from_dict(state.breaker or {})
 
 
 def denial_code(reason: str | None) -> str:
@@ -98,9 +96,9 @@ async def trip_for(session: AsyncSession, bot: Bot, reason: str, now: datetime) 
     consecutive-errors limit. False if the bot's status cannot be halted."""
     if not can_halt(bot):
         return False
-    state = dict(bot.state or {})
-    state[BREAKER_STATE_KEY] = cb.trip(breaker_of(state), reason[:2000], now).to_dict()
-    bot.state = state
+    state = load_state(bot)
+    state.breaker = cb.trip(breaker_of(state), reason[:2000], now).to_dict()
+    store_state(bot, state)
     return await halt(session, bot, reason)
 
 
@@ -131,13 +129,15 @@ async def request_stop(
     """The strategy asked to stop (its StopBot action), or the runtime did (``message`` says
     why): running -> stopping, like the API's."""
     bot.status = next_status(BotAction.STOP, BotStatus(bot.status))
-    request = {
-        "cancel_orders": cancel_orders,
-        "sell_base": sell_base,
-        "requested_at": now.isoformat(),
-        "reason": reason,
-    }
-    bot.state = {**(bot.state or {}), STOP_REQUEST_KEY: request}
+    request = StopRequest(
+        cancel_orders=cancel_orders,
+        sell_base=sell_base,
+        requested_at=now.isoformat(),
+        reason=reason,
+    )
+    state = load_state(bot)
+    state.stop_request = request
+    store_state(bot, state)
     bot.version += 1
     bot.updated_at = now
     record_event(
@@ -147,5 +147,5 @@ async def request_stop(
         type=EventType.STOP_REQUESTED,
         message=message or f"the strategy stopped: {reason}",
         at=now,
-        data=request,
+        data=request.to_json(),
     )

@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from autogrid.bots.state import load_state
 from autogrid.core.db import Database
 from autogrid.models import Bot, BotStatus
 from autogrid.observability.metrics import BOTS, METRICS_RECORDED_AT, RUNNING_BOTS, TICK_LAG
 from autogrid.runtime import metrics_repository, repository
-from autogrid.runtime.decision import LEDGER_KEY, PRICE_KEY, investment_of
+from autogrid.runtime.decision import investment_of
 from autogrid.runtime.stats import Ledger
 
 RECORD_INTERVAL = timedelta(seconds=30)
@@ -31,10 +32,9 @@ def slot_of(now: datetime, interval: timedelta = RECORD_INTERVAL) -> datetime:
 
 
 def sample(bot: Bot, ts: datetime) -> dict[str, Any] | None:
-    state = bot.state or {}
-    price_text = state.get(PRICE_KEY)
-    price = Decimal(price_text) if price_text else None
-    ledger = Ledger.from_dict(state.get(LEDGER_KEY))
+    state = load_state(bot)
+    price = Decimal(state.last_price) if state.last_price else None
+    ledger = Ledger.from_dict(state.ledger)
     unrealized = ledger.unrealized(price)
     base = investment_of(bot.investment, state) or Decimal(0)
     return {

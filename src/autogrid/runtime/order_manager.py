@@ -41,7 +41,6 @@ from autogrid.exchanges.types import ExchangeTrade, OrderRequest
 from autogrid.models import Order
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import scheduled_buy_repository as slots
-from autogrid.runtime.hooks import NO_HOOKS, KillPoint, RuntimeHooks
 from autogrid.runtime.order_values import (
     ATTEMPT_KEY,
     NOT_BEFORE_KEY,
@@ -106,14 +105,12 @@ class OrderManager(OrderWriter):
         *,
         policy: UnknownPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
-        hooks: RuntimeHooks = NO_HOOKS,
     ) -> None:
         super().__init__(bot)
         self.database = database
         self.connector = connector
         self.policy = policy or UnknownPolicy()
         self.clock = clock
-        self.hooks = hooks
 
     # --- one outcome per transaction ------------------------------------------------------
 
@@ -124,7 +121,6 @@ class OrderManager(OrderWriter):
         *,
         with_trade_ids: bool = False,
         also: Also | None = None,
-        kill_at: KillPoint | None = None,
     ) -> Applied | None:
         """Load the row, compute ``step(state, applied_trade_ids)``, write it and commit."""
         for _ in range(_WRITE_ATTEMPTS):
@@ -145,8 +141,6 @@ class OrderManager(OrderWriter):
                         created = await self._replace(session, order, outcome, replace_at, now)
                     if also is not None:
                         await also(session, order, outcome)
-                    if kill_at is not None:
-                        self.hooks.kill(kill_at)
             except StaleOrder:
                 continue
             self.count([outcome, *created])
@@ -164,7 +158,6 @@ class OrderManager(OrderWriter):
             return None
         if started is None:
             return None
-        self.hooks.kill(KillPoint.BEFORE_SEND)
         sent = started.outcome.order
         request = OrderRequest(
             self.bot.symbol, sent.side, sent.type, sent.amount, sent.price, sent.client_order_id
@@ -193,11 +186,10 @@ class OrderManager(OrderWriter):
             logger.exception("create_order %s failed unexpectedly", sent.client_order_id)
             step = _ambiguous(f"unexpected {type(error).__name__}")
         else:
-            self.hooks.kill(KillPoint.AFTER_SEND)
             report = report_of(placed)
             exchange_id = placed.exchange_order_id
             step = lambda state, _: on_acknowledged(state, exchange_id, report)  # noqa: E731
-        applied = await self.apply(order_id, step, also=also, kill_at=KillPoint.BEFORE_ACK_COMMIT)
+        applied = await self.apply(order_id, step, also=also)
         if applied is None:
             return None
         await self.follow_up(order_id, applied.outcome, report)

@@ -9,6 +9,9 @@ process, with a pooled engine and the connector pool on it.
 Keyed by process and thread: a prefork child never reuses its parent's loop or connections (they
 do not survive ``fork``), and each thread of a threads pool (the embedded ``autogrid dev`` worker)
 gets its own loop, since one loop cannot run two tasks' ``run_until_complete`` at once.
+
+A program that embeds the worker and needs connectors of its own (a recording proxy, fault
+injection in tests) installs its own way to build the context with ``use_context_builder``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+ContextBuilder = Callable[[Settings], RuntimeContext]
+
+_builder: ContextBuilder = RuntimeContext.create
 _runtimes: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, RuntimeContext]] = {}
 _runtimes_lock = threading.Lock()
 
@@ -41,10 +47,18 @@ def _current(settings: Settings) -> tuple[asyncio.AbstractEventLoop, RuntimeCont
         for stale in [k for k in _runtimes if k[0] != key[0]]:
             del _runtimes[stale]
         loop = asyncio.new_event_loop()
-        context = RuntimeContext.create(settings)
+        context = _builder(settings)
         _runtimes[key] = (loop, context)
     logger.info("bot runtime ready in process %s (lease owner %s)", os.getpid(), context.owner)
     return loop, context
+
+
+def use_context_builder(builder: ContextBuilder) -> None:
+    """Build this process's runtime contexts with ``builder`` (``RuntimeContext.create`` by
+    default). For the embedding program, before the first task runs: contexts built already
+    are kept."""
+    global _builder
+    _builder = builder
 
 
 def run_in_runtime(

@@ -25,10 +25,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots.state import load_state, store_state
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges import errors
@@ -42,7 +42,6 @@ from autogrid.trading.orders import ACKNOWLEDGED_LIVE_STATUSES, OrderStatus
 logger = logging.getLogger(__name__)
 
 _S = OrderStatus
-UNKNOWN_ORDERS_KEY = "unknown_exchange_orders"
 _MAX_REMEMBERED_UNKNOWN = 200
 
 
@@ -187,13 +186,13 @@ async def report_unknown_orders(
     bot = await bot_repo.lock_bot(session, bot_id)
     if bot is None:
         return []
-    state: dict[str, Any] = dict(bot.state or {})
-    reported = list(state.get(UNKNOWN_ORDERS_KEY, []))
+    state = load_state(bot)
+    reported = list(state.unknown_exchange_orders or [])
     new = [order_id for order_id in found if order_id not in reported]
     if not new:
         return []
-    state[UNKNOWN_ORDERS_KEY] = (reported + new)[-_MAX_REMEMBERED_UNKNOWN:]
-    bot.state = state
+    state.unknown_exchange_orders = (reported + new)[-_MAX_REMEMBERED_UNKNOWN:]
+    store_state(bot, state)
     record_event(
         session,
         user_id=bot.user_id,

@@ -22,9 +22,9 @@ from decimal import Decimal
 from typing import Any
 
 from autogrid.bots.configs import DcaParams, StrategyParams
+from autogrid.bots.state import BotState
 from autogrid.trading.schedule import RecurringBuy, decide_slot
 
-SCHEDULE_KEY = "recurring_buys"
 NEXT_RUNS_SHOWN = 5
 
 
@@ -60,12 +60,13 @@ def recurring_buy_of(params: StrategyParams) -> tuple[RecurringBuy, Decimal] | N
     return rhythm, schedule.amount
 
 
-def schedule_state(state: dict[str, Any] | None) -> dict[str, Any]:
-    found = (state or {}).get(SCHEDULE_KEY)
-    return dict(found) if isinstance(found, dict) else {}
+def schedule_state(state: BotState | None) -> dict[str, Any]:
+    """The bot's memory of its recurring buys (``BotState.recurring_buys``), a copy."""
+    found = state.recurring_buys if state is not None else None
+    return dict(found) if found is not None else {}
 
 
-def settled_through(state: dict[str, Any] | None, started_at: datetime | None) -> datetime | None:
+def settled_through(state: BotState | None, started_at: datetime | None) -> datetime | None:
     """Every slot up to here is dealt with: the later of the bot's start and the last slot
     bought or dropped in this run."""
     saved = schedule_state(state).get("settled_through")
@@ -78,7 +79,7 @@ def settled_through(state: dict[str, Any] | None, started_at: datetime | None) -
 def due_slot(
     rhythm: RecurringBuy,
     amount: Decimal,
-    state: dict[str, Any] | None,
+    state: BotState | None,
     started_at: datetime | None,
     now: datetime,
 ) -> DueSlot | None:
@@ -91,7 +92,7 @@ def due_slot(
 
 def next_runs(
     rhythm: RecurringBuy,
-    state: dict[str, Any] | None,
+    state: BotState | None,
     started_at: datetime | None,
     now: datetime,
     count: int = NEXT_RUNS_SHOWN,
@@ -102,7 +103,7 @@ def next_runs(
     return [next(slots) for _ in range(count)]
 
 
-def settle(state: dict[str, Any], due: DueSlot, *, bought: bool) -> dict[str, Any]:
+def settle(state: BotState, due: DueSlot, *, bought: bool) -> dict[str, Any]:
     """The bot's memory of its schedule after ``due`` was dealt with (``bought``: a row and an
     order were written for its slot; False when the slot was dropped or already taken)."""
     memory = schedule_state(state)

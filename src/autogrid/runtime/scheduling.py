@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 
+from autogrid.bots.state import load_state
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.errors import ExchangeError
@@ -75,7 +76,7 @@ async def reconcile_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> bool:
     tick = BotTick(ctx, bot_id, lease)
     try:
         bot = lease.bot
-        if bot is None or (bot.paper is not None and not (bot.state or {}).get("paper")):
+        if bot is None or (bot.paper is not None and load_state(bot).paper is None):
             return False  # gone, or never started: nothing on any exchange
         tick.bot = bot
         await tick.open()

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import service as bots
+from autogrid.bots.state import load_state
 from autogrid.core.errors import Conflict, NotFound, Unprocessable
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.journal import record_for_bot_owners
@@ -20,7 +21,7 @@ from autogrid.events.types import EventType
 from autogrid.models import GLOBAL_KILL_SWITCH, BotStatus, KillSwitch, Order, User
 from autogrid.orders import repository as orders_read
 from autogrid.runtime import metrics_repository, order_repository, repository
-from autogrid.runtime.decision import PRICE_KEY, STRATEGY_KEY, investment_of
+from autogrid.runtime.decision import investment_of
 from autogrid.runtime.guard import TripCode, count_trip, halt
 from autogrid.runtime.metrics_repository import MetricPoint
 from autogrid.runtime.order_writer import BotRef, OrderWriter, StaleOrder
@@ -100,12 +101,12 @@ async def bot_stats(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bot
             base=base,
             quote=quote,
         )
-    state = bot.state or {}
-    price = Decimal(state[PRICE_KEY]) if state.get(PRICE_KEY) else None
+    state = load_state(bot)
+    price = Decimal(state.last_price) if state.last_price else None
     unrealized = ledger.unrealized(price)
     total = ledger.realized + unrealized
     investment = investment_of(bot.investment, state)
-    strategy_state = state.get(STRATEGY_KEY) or {}
+    strategy_state = state.strategy or {}
     grid_profit = Decimal(strategy_state.get("grid_profit", "0")) if bot.type == "grid" else None
     return BotStats(
         bot_id=bot.id,

@@ -1,6 +1,6 @@
 """Carrying out a stop: cancel what the request says, sell the base if asked, then stopped.
 
-The request (``bot.state["stop_request"]``, written by the API or by a strategy's StopBot) says
+The request (the bot state's ``stop_request``, written by the API or by a strategy's StopBot) says
 whether to cancel the open orders and whether to sell the base the bot bought. Cancels always go
 through, whatever the breaker or the kill switch say. A bot stays ``stopping`` until every cancel
 is confirmed (an order in flight is first resolved, then cancelled) and the sale is over.
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from autogrid.bots.lifecycle import BREAKER_STATE_KEY
 from autogrid.bots.service import mark_stopped
+from autogrid.bots.state import StopSell, load_state, store_state
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges.errors import ExchangeError, MarketRuleViolation
@@ -26,7 +26,6 @@ from autogrid.exchanges.types import OrderType, Side
 from autogrid.models import BotStatus
 from autogrid.runtime import order_repository as repo
 from autogrid.runtime import repository
-from autogrid.runtime.decision import LEDGER_KEY
 from autogrid.runtime.guard import breaker_of, limits_of
 from autogrid.runtime.order_values import new_client_order_id, tag_of
 from autogrid.runtime.order_writer import Intent
@@ -42,16 +41,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STOP_SELL_TAG = "STOPSELL"
-STOP_SELL_KEY = "stop_sell"
 _S = OrderStatus
 
 
 async def run_stop(tick: BotTick) -> None:
     manager = tick.orders
     request = tick.stop_request()
-    cancel = bool(request.get("cancel_orders", True))
+    cancel = request.cancel_orders
     # A repeated stop may have dropped the sale: its sell is then cancelled like the rest.
-    selling = bool(request.get("sell_base"))
+    selling = request.sell_base
     await tick.keep_books()
     venue = tick.venue
     if venue is not None and venue.paper is not None:
@@ -92,15 +90,15 @@ async def sell_base(tick: BotTick) -> bool:
     """Place (once) and follow a market sell of the bot's position; True once it is over."""
     manager = tick.orders
     bot = await tick.reload()
-    saved: dict[str, Any] = (bot.state or {}).get(STOP_SELL_KEY) or {}
-    if saved.get("order_id"):
+    saved = load_state(bot).stop_sell or StopSell()
+    if saved.order_id:
         # Followed by its tag, not its id: a sell the exchange refused is placed again under a
         # new client order id (order_manager._replace), and the stop waits for that one.
         live_sells = [o for o in await load_live(manager) if tag_of(o) == STOP_SELL_TAG]
         if not live_sells:
             return True
-        if saved.get("skipped") or await _replay_over(tick):
-            if not saved.get("skipped"):
+        if saved.skipped or await _replay_over(tick):
+            if not saved.skipped:
                 await _give_up_sale(tick, saved)
             # Every tick until it is cancelled: one still in flight is resolved first.
             for live_sell in live_sells:
@@ -109,7 +107,7 @@ async def sell_base(tick: BotTick) -> bool:
         return False
     market = tick.market
     assert market is not None
-    position = Ledger.from_dict((bot.state or {}).get(LEDGER_KEY)).position
+    position = Ledger.from_dict(load_state(bot).ledger).position
     try:
         balances = await manager.connector.fetch_balance()
         price = (await manager.connector.fetch_ticker(bot.symbol)).last
@@ -133,7 +131,7 @@ async def sell_base(tick: BotTick) -> bool:
         locked = await repository.lock_bot(session, bot.id)
         if locked is None or locked.status != BotStatus.STOPPING:
             return True
-        state = dict(locked.state or {})
+        state = load_state(locked)
         killed = await repository.kill_switch_engaged(session)
         if sell is not None:
             check = cb.check_new_order(breaker_of(state), limits_of(locked), now, None, price)
@@ -143,12 +141,12 @@ async def sell_base(tick: BotTick) -> bool:
                 message = f"base not sold: {reason}"
             else:
                 order, created = manager.add_order(session, sell, now)
-                state[STOP_SELL_KEY] = {"order_id": str(order.id)}
-                state[BREAKER_STATE_KEY] = cb.record_order_sent(breaker_of(state), now).to_dict()
-                locked.state = state
+                state.stop_sell = StopSell(order_id=str(order.id))
+                state.breaker = cb.record_order_sent(breaker_of(state), now).to_dict()
+                store_state(locked, state)
         if message is not None:
-            state[STOP_SELL_KEY] = {"order_id": None, "skipped": message}
-            locked.state = state
+            state.stop_sell = StopSell(order_id=None, skipped=message)
+            store_state(locked, state)
             record_event(
                 session,
                 user_id=locked.user_id,
@@ -172,7 +170,7 @@ async def _replay_over(tick: BotTick) -> bool:
     return await venue.paper.next_candle_close(tick.orders.bot.symbol) is None
 
 
-async def _give_up_sale(tick: BotTick, saved: dict[str, Any]) -> None:
+async def _give_up_sale(tick: BotTick, saved: StopSell) -> None:
     """A stop sell no candle can fill is given up (then cancelled), with an event saying so."""
     now = tick.ctx.clock()
     matched = await tick.venue.paper.matched_until() if tick.venue and tick.venue.paper else now
@@ -184,9 +182,9 @@ async def _give_up_sale(tick: BotTick, saved: dict[str, Any]) -> None:
         locked = await repository.lock_bot(session, tick.bot_id)
         if locked is None or locked.status != BotStatus.STOPPING:
             return
-        state = dict(locked.state or {})
-        state[STOP_SELL_KEY] = {**saved, "skipped": message}
-        locked.state = state
+        state = load_state(locked)
+        state.stop_sell = saved.model_copy(update={"skipped": message})
+        store_state(locked, state)
         record_event(
             session,
             user_id=locked.user_id,

@@ -16,7 +16,6 @@ take the lease does nothing; one that can just runs a normal tick). By status:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -26,8 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from autogrid.backtest.factory import strategy_from_params
-from autogrid.bots.lifecycle import BREAKER_STATE_KEY, STOP_REQUEST_KEY
 from autogrid.bots.service import mark_running, stored_params
+from autogrid.bots.state import StatePatch, StopRequest, load_state, store_state
 from autogrid.core.db import Database
 from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
 from autogrid.exchanges.types import MarketRules
@@ -38,7 +37,6 @@ from autogrid.runtime import repository
 from autogrid.runtime.connectors import Venue, VenueUnavailable, ensure_paper_account, open_venue
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.deciding import Decider, Moment
-from autogrid.runtime.decision import STRATEGY_KEY
 from autogrid.runtime.guard import (
     TripCode,
     can_halt,
@@ -71,10 +69,9 @@ TICKING_STATUSES = frozenset(
     {BotStatus.STARTING, BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.HALTED, BotStatus.STOPPING}
 )
 _SOON = timedelta(seconds=1)
-# bot.state keys that belong to one run only, and those of the strategy's own memory.
-_PER_RUN_KEYS = frozenset({"stop_sell"})
-BOOKS_DIRTY_KEY = "books_dirty"
-_STRATEGY_KEYS = frozenset({"strategy", "wake", "live_tags", "decided_until"})
+# What of the bot's state belongs to one run only, and what to the strategy's own memory.
+_PER_RUN_FIELDS = frozenset({"stop_sell"})
+_STRATEGY_FIELDS = frozenset({"strategy", "wake", "live_tags", "decided_until"})
 
 
 class TickAborted(Exception):
@@ -92,12 +89,9 @@ async def tick_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> TickResult:
     if not await lease.acquire():
         return TickResult(False)
     started = time.perf_counter()
-    ctx.hooks.trace("start", ctx.owner, bot_id)
     tick = BotTick(ctx, bot_id, lease)
     lease.start_heartbeat()
     try:
-        if ctx.hooks.tick_sleep:
-            await asyncio.sleep(ctx.hooks.tick_sleep)
         await tick.run()
     except LeaseLost:
         logger.warning("bot %s: lease lost mid-tick; stopped touching it", bot_id)
@@ -118,7 +112,6 @@ async def tick_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> TickResult:
         raise
     finally:
         await lease.stop_heartbeat()
-        ctx.hooks.trace("end", ctx.owner, bot_id)
         if tick.manager is not None and tick.manager.log.fatal:
             await tick.fail(tick.manager.log.fatal)  # a create refused for the key itself
         elif tick.manager is not None and tick.manager.log.abandoned:
@@ -140,7 +133,7 @@ class BotTick:
         self.manager: OrderManager | None = None
         self.market: MarketRules | None = None
         self.next_at: datetime | None = None
-        self.state_patch: dict[str, Any] = {}
+        self.state_patch = StatePatch()
         self.bot_type: str | None = None
         self.status: str | None = None
         # The bot's non-terminal orders, as last read, and the manager's writes at that time.
@@ -170,7 +163,7 @@ class BotTick:
         if not self.lease.held:
             return
         calls = self.venue.connector.take_calls() if self.venue is not None else []
-        saved = ((self.bot.state or {}) if self.bot else {}).get(BREAKER_STATE_KEY) or {}
+        saved = (load_state(self.bot).breaker if self.bot else None) or {}
         errors_before = int(saved.get("consecutive_errors", 0))
         await finish(
             self.ctx,
@@ -238,7 +231,6 @@ class BotTick:
             ref,
             policy=self.ctx.options.policy,
             clock=self.ctx.clock,
-            hooks=self.ctx.hooks,
         )
         try:
             self.market = await self.venue.connector.market(bot.symbol)
@@ -258,18 +250,18 @@ class BotTick:
                 live = await repo.live_order_rows(session, self.bot_id)
                 self.inbox_waiting = await repo.inbox_size(session, self.bot_id)
         self.inbox_writes = self.orders.writes
-        state = (self.bot.state or {}) if self.bot else {}
+        dirty = bool(self.bot and load_state(self.bot).books_dirty)
         # A paper account changes only through this bot's ticks: after a tick that ended
         # cleanly, its orders are exactly ours and asking it again would tell nothing new.
         trusted = (
             self.venue is not None
             and self.venue.paper is not None
             and not self.lease.taken_over
-            and not state.get(BOOKS_DIRTY_KEY)
+            and not dirty
         )
         found = await sync_orders(self.orders, full=full, live=live, ask_exchange=not trusted)
-        if state.get(BOOKS_DIRTY_KEY) and found.exchange_reachable:
-            self.state_patch[BOOKS_DIRTY_KEY] = False
+        if dirty and found.exchange_reachable:
+            self.state_patch.books_dirty = False
         self.set_live(found.live)
         if found.unknown_exchange_orders:
             async with self.database.session_scope() as session:
@@ -297,15 +289,15 @@ class BotTick:
             locked = await repository.lock_bot(session, bot.id)
             if locked is None or locked.status != BotStatus.STARTING:
                 raise TickAborted("no longer starting")
-            dropped = set(_PER_RUN_KEYS)
+            dropped = set(_PER_RUN_FIELDS)
             if fresh:
                 # Nothing of the last run rests on the exchange: the strategy starts afresh
                 # (a grid re-lays its ladder); the ledger keeps the bot's whole history.
-                dropped |= _STRATEGY_KEYS
-            state = {k: v for k, v in (locked.state or {}).items() if k not in dropped}
+                dropped |= _STRATEGY_FIELDS
+            state = load_state(locked).model_copy(update=dict.fromkeys(dropped))
             if kept is not None:
-                state[STRATEGY_KEY] = kept
-            locked.state = state
+                state.strategy = kept
+            store_state(locked, state)
             await mark_running(session, locked)
             await repository.schedule_now(session, bot.id, self.ctx.clock())
 
@@ -393,15 +385,14 @@ class BotTick:
             if bot is not None:
                 await fail(session, bot, message)
 
-    def stop_request(self) -> dict[str, Any]:
+    def stop_request(self) -> StopRequest:
         bot = self.bot
         assert bot is not None
-        request: dict[str, Any] = (bot.state or {}).get(STOP_REQUEST_KEY) or {}
-        return request
+        return load_state(bot).stop_request or StopRequest()
 
     def books_dirty(self) -> None:
         """The tick ended half-way: the next one compares with the exchange again."""
-        self.state_patch[BOOKS_DIRTY_KEY] = True
+        self.state_patch.books_dirty = True
 
     async def waiting_fills(self) -> int:
         """Fills recorded for the strategy and not seen by it yet."""
@@ -424,7 +415,7 @@ class BotTick:
 def carried_over(bot: Bot, market: MarketRules | None) -> dict[str, Any] | None:
     """The part of the last run's strategy state a fresh start keeps, for strategies that say
     (``restart_state``: a DCA bot's deal history and numbering); None for the others."""
-    old = (bot.state or {}).get(STRATEGY_KEY)
+    old = load_state(bot).strategy
     if not old or market is None:
         return None
     try:

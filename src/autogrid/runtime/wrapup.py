@@ -10,9 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from autogrid.bots.lifecycle import BREAKER_STATE_KEY
+from autogrid.bots.state import StatePatch, load_state, store_state
 from autogrid.runtime import repository
 from autogrid.runtime.context import RuntimeContext
 from autogrid.runtime.guard import (
@@ -32,7 +31,7 @@ async def finish(
     bot_id: uuid.UUID,
     calls: Sequence[str | None],
     next_at: datetime | None,
-    patch: dict[str, Any],
+    patch: StatePatch,
     *,
     errors_before: int | None = None,
 ) -> None:
@@ -47,14 +46,14 @@ async def finish(
         bot = await repository.lock_bot(session, bot_id)
         if bot is None or bot.lease_owner != owner:
             return  # the lease expired and was taken: the new holder owns the row now
-        state = dict(bot.state or {})
-        before = breaker_of(state)
+        stored = load_state(bot)
+        before = breaker_of(stored)
         after = fold_calls(before, limits_of(bot), now, calls) if calls else before
+        state = patch.applied_to(stored)
         if after != before:
-            state[BREAKER_STATE_KEY] = after.to_dict()
-        state.update(patch)
-        if state != (bot.state or {}):
-            bot.state = state
+            state.breaker = after.to_dict()
+        if state != stored:
+            store_state(bot, state)
         if after.tripped and not before.tripped and can_halt(bot):
             tripped = await halt(session, bot, after.tripped_reason or "exchange errors")
         await repository.release_lease(session, bot_id, owner, now, next_at)

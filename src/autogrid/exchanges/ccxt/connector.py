@@ -103,8 +103,9 @@ def _millis(moment: datetime | None) -> int | None:
 class CcxtConnector:
     """One exchange account (or public data only when ``credentials`` is None).
 
-    ``api_urls`` replaces entries of ccxt's ``urls['api']`` and exists for tests against a local
-    exchange simulator; it must never come from user input.
+    ``api_urls`` replaces entries of ccxt's ``urls['api']`` (an operator's proxy or mirror, a
+    local exchange simulator: ``Settings.exchange_api_urls``); it must never come from user
+    input.
     """
 
     def __init__(
