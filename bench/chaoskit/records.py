@@ -84,7 +84,8 @@ async def _our_side(
             "SELECT order_id, bot_id, trade_id, side, price, amount, fee, fee_currency FROM fills"
         )
         event_rows = await connection.fetch(
-            "SELECT bot_id, kind, message, data, created_at FROM bot_events"
+            "SELECT bot_id, type AS kind, message, data, created_at FROM events"
+            " WHERE bot_id IS NOT NULL"
         )
         bot_rows = await connection.fetch("SELECT id, name, status FROM bots")
     finally:
