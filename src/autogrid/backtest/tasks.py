@@ -39,6 +39,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from fastapi import BackgroundTasks, Request
 
 from autogrid.backtest import engine, repository
+from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import render_report
@@ -47,7 +48,6 @@ from autogrid.backtest.service import market_from_json
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
-from autogrid.market_data import repository as candles
 from autogrid.market_data.coverage import describe_missing_range
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models.backtest import BacktestStatus
@@ -143,25 +143,29 @@ def run_backtest(backtest_id: str) -> str:
     return run_async(execute_backtest(uuid.UUID(backtest_id), task_settings())).value
 
 
-async def execute_backtest(backtest_id: uuid.UUID, settings: Settings) -> Outcome:
+async def execute_backtest(
+    backtest_id: uuid.UUID, settings: Settings, cache: CandleCache = WORKER_CANDLES
+) -> Outcome:
+    """``cache``: the worker's candles of recent sweeps (a sweep's runs load them once)."""
     database = Database.from_settings(settings, pooled=False)
     try:
-        return await _execute(database, backtest_id)
+        return await _execute(database, backtest_id, cache)
     finally:
         await database.dispose()
 
 
-async def _execute(database: Database, backtest_id: uuid.UUID) -> Outcome:
+async def _execute(database: Database, backtest_id: uuid.UUID, cache: CandleCache) -> Outcome:
     async with database.session_scope() as session:
-        params = await repository.claim(session, backtest_id)
-    if params is None:
+        claimed = await repository.claim(session, backtest_id)
+    if claimed is None:
         logger.info(
             "backtest %s is not queued (claimed, finished or deleted): skipped", backtest_id
         )
         return Outcome.SKIPPED
     BACKTESTS.labels(BacktestStatus.RUNNING).inc()
     try:
-        results, report = await _run(database, backtest_id, RunSpec.of(params))
+        spec = RunSpec.of(claimed.params)
+        results, report = await _run(database, backtest_id, spec, claimed.sweep_id, cache)
     except BacktestFailed as error:
         return await _fail(database, backtest_id, str(error))
     except StrategyConfigError as error:  # validated at submission; the rules changed since
@@ -183,12 +187,17 @@ async def _execute(database: Database, backtest_id: uuid.UUID) -> Outcome:
 
 
 async def _run(
-    database: Database, backtest_id: uuid.UUID, spec: RunSpec
+    database: Database,
+    backtest_id: uuid.UUID,
+    spec: RunSpec,
+    sweep_id: uuid.UUID | None,
+    cache: CandleCache,
 ) -> tuple[dict[str, Any], str]:
     async with database.session_scope() as session:
-        prices = await candles.load_arrays(
-            session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
+        loaded = await cache.load(
+            session, sweep_id, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
         )
+        prices = loaded.candles
         if len(prices) < 2:
             found = "no candles" if len(prices) == 0 else "only one candle"
             raise BacktestFailed(
@@ -198,7 +207,7 @@ async def _run(
             )
     await _progress(database, backtest_id, PROGRESS_LOADED)
     started = time.perf_counter()
-    run = engine.run_backtest(spec.strategy(), prices, spec.settings)
+    run = engine.run_backtest(spec.strategy(), prices, spec.settings, loaded.shared)
     seconds = time.perf_counter() - started
     await _progress(database, backtest_id, PROGRESS_SIMULATED)
     built = stored_results(spec, run, prices, seconds)

@@ -321,6 +321,26 @@ async def count_candles(
     return int(count or 0)
 
 
+async def range_version(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> tuple[int, datetime | None]:
+    """(number of candles, last open time) with ``start <= ts < end``: an index-only scan that
+    changes whenever candles are added to or removed from the range."""
+    row = (
+        await session.execute(
+            select(func.count(), func.max(Candle.ts)).where(
+                _series(exchange, symbol, timeframe), *_time_range(start, end)
+            )
+        )
+    ).one()
+    return int(row[0] or 0), row[1]
+
+
 async def load_arrays(
     session: AsyncSession,
     exchange: str,
