@@ -83,7 +83,7 @@ def grid_configs(candles: CandleArrays) -> list[dict[str, Any]]:
     configs = []
     for share in np.linspace(0.0, 0.225, 10):  # price ranges from the whole year's to its middle
         low, high = np.quantile(candles.close, [share, 1 - share])
-        for count in range(20, 220, 20):
+        for count in range(10, 110, 10):
             configs.append(
                 {
                     "lower_price": str(round(float(low) * 0.99, 2)),

@@ -7,6 +7,10 @@ does nothing. Progress is committed at each stage, the engine itself running uni
 
     claimed 0.0 -> candles loaded 0.3 -> engine done 0.7 -> results and report built 0.9 -> 1.0
 
+A run of a sweep goes from 0.0 to 1.0 without the steps between: its sweep shows the progress
+that matters (runs done of the total, the best so far), and three more commits per run would
+cost a sweep of short runs a good part of its time.
+
 Expected failures (no candles in the range, the time limit) end as ``failed`` with a message for
 the user; anything else too, with a generic message, and is logged with its traceback.
 
@@ -205,17 +209,21 @@ async def _run(
                     session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end, found
                 )
             )
-    await _progress(database, backtest_id, PROGRESS_LOADED)
+    await _progress(database, backtest_id, PROGRESS_LOADED, sweep_id)
     started = time.perf_counter()
     run = engine.run_backtest(spec.strategy(), prices, spec.settings, loaded.shared)
     seconds = time.perf_counter() - started
-    await _progress(database, backtest_id, PROGRESS_SIMULATED)
+    await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
     built = stored_results(spec, run, prices, seconds)
-    await _progress(database, backtest_id, PROGRESS_BUILT)
+    await _progress(database, backtest_id, PROGRESS_BUILT, sweep_id)
     return built
 
 
-async def _progress(database: Database, backtest_id: uuid.UUID, progress: float) -> None:
+async def _progress(
+    database: Database, backtest_id: uuid.UUID, progress: float, sweep_id: uuid.UUID | None
+) -> None:
+    if sweep_id is not None:
+        return  # see the module's docstring
     async with database.session_scope() as session:
         await repository.set_progress(session, backtest_id, progress)
 

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import delete, func, select
 
+from autogrid.backtest import repository
 from autogrid.backtest.candle_cache import CandleCache
 from autogrid.backtest.tasks import Outcome, execute_backtest
 from autogrid.core.config import Settings
@@ -111,3 +113,26 @@ async def test_backtests_outside_a_sweep_always_read_the_database(
     await run_all(settings, cache, [backtest["id"] for backtest in created])
 
     assert cache.loads == 2
+
+
+async def test_a_sweep_run_commits_no_steps_between_claim_and_results(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    queue: RecordingQueue,
+    candles: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sweep = await create_sweep(client, user, rsi_sweep({"buy_below": [30, 40]}))
+    steps: list[float] = []
+
+    async def record(session: object, backtest_id: uuid.UUID, progress: float) -> None:
+        steps.append(progress)
+
+    monkeypatch.setattr(repository, "set_progress", record)
+    await run_all(settings, CandleCache(), [run["id"] for run in sweep["runs"]])
+
+    assert steps == []  # the sweep's own progress (runs done, best so far) is what users follow
+    read = (await client.get(f"{SWEEPS}/{sweep['id']}", headers=user.headers)).json()
+    assert read["runs_done"] == 2
+    assert [run["progress"] for run in read["runs"]] == [1.0, 1.0]
