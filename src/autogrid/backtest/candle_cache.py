@@ -9,8 +9,11 @@ reuses them.
 Never stale in ways that matter:
 * the key holds the sweep's id: a new sweep always reads the candles as they are now, and a
   single backtest (no sweep) is never served from here;
-* before each reuse a cheap check (count and last open time of the range, an index-only scan)
-  reloads if candles were added to or removed from the range meanwhile.
+* before each reuse a cheap check (the first and last open time in the range: two index
+  lookups; counting the range's rows cost as much as a short run) reloads if candles were
+  added or removed at either end of the range meanwhile. A candle changed in the middle of the
+  range during a sweep reaches its next sweep: a sweep's runs on a worker compare their
+  combinations on the very same candles.
 Bounded: ``capacity`` ranges (least recently used dropped), each with at most
 ``shared_series.DEFAULT_CAPACITY`` indicator series.
 """
@@ -50,7 +53,7 @@ class Loaded:
 
 @dataclass(slots=True)
 class _Entry:
-    version: tuple[int, datetime | None]
+    version: tuple[datetime | None, datetime | None]
     shared: SeriesMemo
 
 

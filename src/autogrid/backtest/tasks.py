@@ -151,7 +151,9 @@ async def execute_backtest(
     backtest_id: uuid.UUID, settings: Settings, cache: CandleCache = WORKER_CANDLES
 ) -> Outcome:
     """``cache``: the worker's candles of recent sweeps (a sweep's runs load them once)."""
-    database = Database.from_settings(settings, pooled=False)
+    # Pooled for this run only (disposed below): its few units of work share one connection
+    # instead of connecting for each, which cost a short sweep run as much as its engine.
+    database = Database.from_settings(settings)
     try:
         return await _execute(database, backtest_id, cache)
     finally:

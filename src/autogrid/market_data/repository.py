@@ -328,17 +328,19 @@ async def range_version(
     timeframe: str,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> tuple[int, datetime | None]:
-    """(number of candles, last open time) with ``start <= ts < end``: an index-only scan that
-    changes whenever candles are added to or removed from the range."""
-    row = (
-        await session.execute(
-            select(func.count(), func.max(Candle.ts)).where(
-                _series(exchange, symbol, timeframe), *_time_range(start, end)
-            )
-        )
-    ).one()
-    return int(row[0] or 0), row[1]
+) -> tuple[datetime | None, datetime | None]:
+    """Open times of the first and last candle with ``start <= ts < end`` (None, None if none):
+    two index lookups, whatever the range's size, that change when candles are added or removed
+    at either end of the range."""
+    # ORDER BY ... LIMIT 1 reads one index entry each; min()/max() scanned the whole range when
+    # the planner's statistics were stale (right after an import).
+    in_range = select(Candle.ts).where(
+        _series(exchange, symbol, timeframe), *_time_range(start, end)
+    )
+    first = in_range.order_by(Candle.ts).limit(1).scalar_subquery()
+    last = in_range.order_by(Candle.ts.desc()).limit(1).scalar_subquery()
+    row = (await session.execute(select(first, last))).one()
+    return row[0], row[1]
 
 
 async def load_arrays(

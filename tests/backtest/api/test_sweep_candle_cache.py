@@ -75,7 +75,7 @@ async def test_a_sweep_loads_its_candles_once_and_each_run_equals_it_alone(
     assert trading >= 4  # the comparison is about trades, not empty runs
 
 
-async def test_candles_added_or_removed_in_the_range_are_reloaded(
+async def test_candles_added_or_removed_at_an_end_of_the_range_are_reloaded(
     client: httpx.AsyncClient,
     user: ApiUser,
     queue: RecordingQueue,
