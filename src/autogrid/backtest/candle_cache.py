@@ -15,7 +15,8 @@ Never stale in ways that matter:
   range during a sweep reaches its next sweep: a sweep's runs on a worker compare their
   combinations on the very same candles.
 Bounded: ``capacity`` ranges (least recently used dropped), each with at most
-``shared_series.DEFAULT_CAPACITY`` indicator series.
+``shared_series.DEFAULT_CAPACITY`` indicator series: for a year of 1m candles about 25 MB of
+candles and 70 MB of series a range, kept by an idle worker until a later sweep replaces them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ A sweep varies fields of the base backtest's ``config`` (e.g. ``grid_count``, ``
 its runs are the cartesian product of the value lists, in a fixed order (the first field varies
 slowest), each a ``Backtest`` row with the sweep's id that remembers its index and values. Every
 combination is validated up front like a backtest of its own; an invalid one makes the whole
-sweep a 422 naming it. The runs go to the workers as one group of run tasks.
+sweep a 422 naming it. The runs go to the workers as one group of run tasks; a worker loads
+the sweep's candles once and shares indicator series between its runs (``candle_cache``), and
+each run gives exactly the results it gives alone. While they run, ``runs_done`` and
+``best_so_far`` show how far the sweep got and the best it found yet.
 
 The ranking is computed from the stored results of the runs (figures read in SQL), never from
 what a worker reported, so it is the same whenever it is asked: succeeded runs with the figure,
