@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from autogrid.backtest.book import OrderBook
+from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.backtest.signal_candles import SignalCandles
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.trading.candles import CandleArrays as CandleArrays  # re-exported
@@ -112,7 +113,15 @@ def _dec(value: float) -> Decimal:
 
 
 class BacktestEngine:
-    def __init__(self, strategy: Strategy[Any], candles: CandleArrays, settings: BacktestSettings):
+    def __init__(
+        self,
+        strategy: Strategy[Any],
+        candles: CandleArrays,
+        settings: BacktestSettings,
+        shared: SeriesMemo | None = None,
+    ):
+        """``shared``: indicator series computed once for every run over ``candles`` (a sweep);
+        the run is the same with or without it."""
         if len(candles) < 2:
             raise ValueError("a backtest needs at least two candles")
         self.strategy = strategy
@@ -132,7 +141,10 @@ class BacktestEngine:
         self.reach_low = np.minimum(candles.low, candles.open)
         self.reach_high = np.maximum(candles.high, candles.open)
         self.window_length = _window_length(strategy)
-        self.indicators = strategy.indicators(candles.window(len(candles), len(candles)))
+        if shared is not None and shared.candles is candles:
+            self.indicators = shared.indicators(strategy)
+        else:
+            self.indicators = strategy.indicators(candles.window(len(candles), len(candles)))
         # What each decision reads of the series: (name, float64 values), no dict view per call.
         self.series = tuple(
             (name, np.asarray(series, dtype=np.float64)) for name, series in self.indicators.items()
@@ -377,9 +389,12 @@ class BacktestEngine:
 
 
 def run_backtest(
-    strategy: Strategy[Any], candles: CandleArrays, settings: BacktestSettings
+    strategy: Strategy[Any],
+    candles: CandleArrays,
+    settings: BacktestSettings,
+    shared: SeriesMemo | None = None,
 ) -> BacktestRun:
-    return BacktestEngine(strategy, candles, settings).run()
+    return BacktestEngine(strategy, candles, settings, shared).run()
 
 
 def arrays_from_rows(rows: Sequence[Sequence[float]]) -> CandleArrays:

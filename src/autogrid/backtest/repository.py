@@ -206,17 +206,25 @@ async def delete_sweep(session: AsyncSession, sweep: BacktestSweep) -> None:
 # --- the worker's status changes ----------------------------------------------------------
 
 
-async def claim(session: AsyncSession, backtest_id: uuid.UUID) -> dict[str, Any] | None:
-    """queued -> running; the params if this call won the claim, None otherwise (already
-    claimed by another delivery, finished, or deleted)."""
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    params: dict[str, Any]
+    sweep_id: uuid.UUID | None
+
+
+async def claim(session: AsyncSession, backtest_id: uuid.UUID) -> Claimed | None:
+    """queued -> running; the params (and sweep) if this call won the claim, None otherwise
+    (already claimed by another delivery, finished, or deleted)."""
     now = utcnow()
-    params: dict[str, Any] | None = await session.scalar(
-        update(Backtest)
-        .where(Backtest.id == backtest_id, Backtest.status == BacktestStatus.QUEUED)
-        .values(status=BacktestStatus.RUNNING, started_at=now, updated_at=now, progress=0.0)
-        .returning(Backtest.params)
-    )
-    return params
+    row = (
+        await session.execute(
+            update(Backtest)
+            .where(Backtest.id == backtest_id, Backtest.status == BacktestStatus.QUEUED)
+            .values(status=BacktestStatus.RUNNING, started_at=now, updated_at=now, progress=0.0)
+            .returning(Backtest.params, Backtest.sweep_id)
+        )
+    ).one_or_none()
+    return None if row is None else Claimed(row[0], row[1])
 
 
 async def set_progress(session: AsyncSession, backtest_id: uuid.UUID, progress: float) -> None:

@@ -294,8 +294,17 @@ class SweepListItem(BaseModel):
     rank_by: RankMetric
     order: SortOrder
     runs_total: int
+    runs_done: int = Field(description="runs finished so far (succeeded or failed)")
     counts: SweepCounts
     created_at: datetime
+
+
+class SweepBest(BaseModel):
+    """The best run finished so far by rank_by: what a running sweep has found yet."""
+
+    id: uuid.UUID
+    parameters: dict[str, Any]
+    value: float
 
 
 class HoldoutRead(BaseModel):
@@ -308,6 +317,10 @@ class SweepRead(SweepListItem):
     holdout: HoldoutRead | None = Field(
         description="null unless the range was split in and out of sample; then runs_total is "
         "twice the combinations, and each entry of runs is one combination"
+    )
+    best_so_far: SweepBest | None = Field(
+        description="while the sweep runs too: the best succeeded run yet by rank_by (of the "
+        "rank_by_sample part when held out); null until one succeeded with the figure"
     )
     runs: list[SweepRunRead] = Field(
         description="best first once finished (failed runs and runs without the figure last); "

@@ -4,7 +4,10 @@ A sweep varies fields of the base backtest's ``config`` (e.g. ``grid_count``, ``
 its runs are the cartesian product of the value lists, in a fixed order (the first field varies
 slowest), each a ``Backtest`` row with the sweep's id that remembers its index and values. Every
 combination is validated up front like a backtest of its own; an invalid one makes the whole
-sweep a 422 naming it. The runs go to the workers as one group of run tasks.
+sweep a 422 naming it. The runs go to the workers as one group of run tasks; a worker loads
+the sweep's candles once and shares indicator series between its runs (``candle_cache``), and
+each run gives exactly the results it gives alone. While they run, ``runs_done`` and
+``best_so_far`` show how far the sweep got and the best it found yet.
 
 The ranking is computed from the stored results of the runs (figures read in SQL), never from
 what a worker reported, so it is the same whenever it is asked: succeeded runs with the figure,
@@ -42,6 +45,7 @@ from autogrid.backtest.schemas import (
     RankMetric,
     Sample,
     SortOrder,
+    SweepBest,
     SweepCounts,
     SweepCreate,
     SweepListItem,
@@ -299,12 +303,32 @@ async def get_sweep(session: AsyncSession, user: User, sweep_id: uuid.UUID) -> S
     counts = Counter(row.status for row in rows)
     finished = sweep_status(counts) is SweepStatus.FINISHED
     split = holdout.holdout_of([row.sweep for row in rows])
+    order = SortOrder(sweep.sort_order)
     if split is not None:
-        runs = _held_out_runs(rows, split.rank_by_sample, SortOrder(sweep.sort_order), finished)
+        runs = _held_out_runs(rows, split.rank_by_sample, order, finished)
+        ranked_rows = [r for r in rows if r.sweep.get("sample") == split.rank_by_sample.value]
     else:
-        runs = _runs(rows, SortOrder(sweep.sort_order), finished)
+        runs = _runs(rows, order, finished)
+        ranked_rows = list(rows)
     item = _sweep_item(sweep, counts)
-    return SweepRead(**dict(item), combinations=len(runs), holdout=split, runs=runs)
+    return SweepRead(
+        **dict(item),
+        combinations=len(runs),
+        holdout=split,
+        best_so_far=best_so_far(ranked_rows, order),
+        runs=runs,
+    )
+
+
+def best_so_far(rows: Sequence[repository.SweepRunFacts], order: SortOrder) -> SweepBest | None:
+    """The first of the runs ranked as if the sweep had finished with the ones done so far."""
+    ranked = rank_runs(
+        [RunRow(row.id, row.index, row.status, row.value) for row in rows], order, finished=True
+    )
+    if not ranked or ranked[0].rank is None or ranked[0].value is None:
+        return None
+    best = next(row for row in rows if row.id == ranked[0].row.id)
+    return SweepBest(id=best.id, parameters=best.parameters, value=ranked[0].value)
 
 
 def _runs(
@@ -388,6 +412,7 @@ def _sweep_item(sweep: BacktestSweep, counts: Mapping[str, int]) -> SweepListIte
         rank_by=RankMetric(sweep.rank_by),
         order=SortOrder(sweep.sort_order),
         runs_total=sweep.runs,
+        runs_done=counts.get(BacktestStatus.SUCCEEDED, 0) + counts.get(BacktestStatus.FAILED, 0),
         counts=SweepCounts(**{status.value: counts.get(status, 0) for status in BacktestStatus}),
         created_at=sweep.created_at,
     )

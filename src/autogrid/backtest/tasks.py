@@ -7,6 +7,10 @@ does nothing. Progress is committed at each stage, the engine itself running uni
 
     claimed 0.0 -> candles loaded 0.3 -> engine done 0.7 -> results and report built 0.9 -> 1.0
 
+A run of a sweep goes from 0.0 to 1.0 without the steps between: its sweep shows the progress
+that matters (runs done of the total, the best so far), and three more commits per run would
+cost a sweep of short runs a good part of its time.
+
 Expected failures (no candles in the range, the time limit) end as ``failed`` with a message for
 the user; anything else too, with a generic message, and is logged with its traceback.
 
@@ -39,6 +43,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from fastapi import BackgroundTasks, Request
 
 from autogrid.backtest import engine, repository
+from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import render_report
@@ -47,7 +52,6 @@ from autogrid.backtest.service import market_from_json
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
-from autogrid.market_data import repository as candles
 from autogrid.market_data.coverage import describe_missing_range
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models.backtest import BacktestStatus
@@ -143,25 +147,31 @@ def run_backtest(backtest_id: str) -> str:
     return run_async(execute_backtest(uuid.UUID(backtest_id), task_settings())).value
 
 
-async def execute_backtest(backtest_id: uuid.UUID, settings: Settings) -> Outcome:
-    database = Database.from_settings(settings, pooled=False)
+async def execute_backtest(
+    backtest_id: uuid.UUID, settings: Settings, cache: CandleCache = WORKER_CANDLES
+) -> Outcome:
+    """``cache``: the worker's candles of recent sweeps (a sweep's runs load them once)."""
+    # Pooled for this run only (disposed below): its few units of work share one connection
+    # instead of connecting for each, which cost a short sweep run as much as its engine.
+    database = Database.from_settings(settings)
     try:
-        return await _execute(database, backtest_id)
+        return await _execute(database, backtest_id, cache)
     finally:
         await database.dispose()
 
 
-async def _execute(database: Database, backtest_id: uuid.UUID) -> Outcome:
+async def _execute(database: Database, backtest_id: uuid.UUID, cache: CandleCache) -> Outcome:
     async with database.session_scope() as session:
-        params = await repository.claim(session, backtest_id)
-    if params is None:
+        claimed = await repository.claim(session, backtest_id)
+    if claimed is None:
         logger.info(
             "backtest %s is not queued (claimed, finished or deleted): skipped", backtest_id
         )
         return Outcome.SKIPPED
     BACKTESTS.labels(BacktestStatus.RUNNING).inc()
     try:
-        results, report = await _run(database, backtest_id, RunSpec.of(params))
+        spec = RunSpec.of(claimed.params)
+        results, report = await _run(database, backtest_id, spec, claimed.sweep_id, cache)
     except BacktestFailed as error:
         return await _fail(database, backtest_id, str(error))
     except StrategyConfigError as error:  # validated at submission; the rules changed since
@@ -183,12 +193,17 @@ async def _execute(database: Database, backtest_id: uuid.UUID) -> Outcome:
 
 
 async def _run(
-    database: Database, backtest_id: uuid.UUID, spec: RunSpec
+    database: Database,
+    backtest_id: uuid.UUID,
+    spec: RunSpec,
+    sweep_id: uuid.UUID | None,
+    cache: CandleCache,
 ) -> tuple[dict[str, Any], str]:
     async with database.session_scope() as session:
-        prices = await candles.load_arrays(
-            session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
+        loaded = await cache.load(
+            session, sweep_id, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
         )
+        prices = loaded.candles
         if len(prices) < 2:
             found = "no candles" if len(prices) == 0 else "only one candle"
             raise BacktestFailed(
@@ -196,17 +211,21 @@ async def _run(
                     session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end, found
                 )
             )
-    await _progress(database, backtest_id, PROGRESS_LOADED)
+    await _progress(database, backtest_id, PROGRESS_LOADED, sweep_id)
     started = time.perf_counter()
-    run = engine.run_backtest(spec.strategy(), prices, spec.settings)
+    run = engine.run_backtest(spec.strategy(), prices, spec.settings, loaded.shared)
     seconds = time.perf_counter() - started
-    await _progress(database, backtest_id, PROGRESS_SIMULATED)
+    await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
     built = stored_results(spec, run, prices, seconds)
-    await _progress(database, backtest_id, PROGRESS_BUILT)
+    await _progress(database, backtest_id, PROGRESS_BUILT, sweep_id)
     return built
 
 
-async def _progress(database: Database, backtest_id: uuid.UUID, progress: float) -> None:
+async def _progress(
+    database: Database, backtest_id: uuid.UUID, progress: float, sweep_id: uuid.UUID | None
+) -> None:
+    if sweep_id is not None:
+        return  # see the module's docstring
     async with database.session_scope() as session:
         await repository.set_progress(session, backtest_id, progress)
 

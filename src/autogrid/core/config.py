@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     # What one user can make the backtest workers do (2 years of 1m candles is 1,051,200).
     backtest_max_candles: int = Field(default=1_100_000, ge=2, le=20_000_000)
     backtest_max_active_per_user: int = Field(default=3, ge=1, le=1_000)
-    backtest_max_sweep_runs: int = Field(default=100, ge=1, le=10_000)
+    # Sweep runs share their candles and indicator series on a worker: a run costs about one
+    # engine run, so a sweep may be large. An operator lowers it for a plan.
+    backtest_max_sweep_runs: int = Field(default=1_000, ge=1, le=100_000)
     # Events older than this many days are pruned from the journal (a beat job, hourly).
     events_retention_days: int = Field(default=90, ge=1, le=3650)
 

@@ -321,6 +321,28 @@ async def count_candles(
     return int(count or 0)
 
 
+async def range_version(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """Open times of the first and last candle with ``start <= ts < end`` (None, None if none):
+    two index lookups, whatever the range's size, that change when candles are added or removed
+    at either end of the range."""
+    # ORDER BY ... LIMIT 1 reads one index entry each; min()/max() scanned the whole range when
+    # the planner's statistics were stale (right after an import).
+    in_range = select(Candle.ts).where(
+        _series(exchange, symbol, timeframe), *_time_range(start, end)
+    )
+    first = in_range.order_by(Candle.ts).limit(1).scalar_subquery()
+    last = in_range.order_by(Candle.ts.desc()).limit(1).scalar_subquery()
+    row = (await session.execute(select(first, last))).one()
+    return row[0], row[1]
+
+
 async def load_arrays(
     session: AsyncSession,
     exchange: str,

@@ -131,13 +131,13 @@ async def test_held_out_runs_count_twice_against_the_size_limit(
 ) -> None:
     vary = {
         "grid_count": list(range(10, 20)),
-        "lower_price": ["101000", "102000", "103000", "104000", "105000", "102500"],
-    }
+        "lower_price": [str(price) for price in range(99000, 105000, 100)],
+    }  # 600 combinations: under the limit of 1000 alone, over it run twice
     data = {**sweep_body(vary), "holdout_fraction": "0.5"}
 
     response = await client.post(SWEEPS, json=data, headers=user.headers)
 
     assert_error_shape(response, 422, "invalid")
     detail = response.json()["error"]["details"][0]
-    assert (detail["type"], detail["limit"], detail["runs"]) == ("sweep_too_large", 100, 120)
+    assert (detail["type"], detail["limit"], detail["runs"]) == ("sweep_too_large", 1000, 1200)
     assert "in and out of sample" in response.json()["error"]["message"]

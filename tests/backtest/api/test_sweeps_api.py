@@ -64,14 +64,14 @@ async def test_a_sweep_over_the_size_limit_is_422_with_the_limit(
 ) -> None:
     vary = {
         "grid_count": list(range(10, 21)),
-        "lower_price": [str(p) for p in range(95000, 105000, 1000)],
+        "lower_price": [str(p) for p in range(95000, 105000, 100)],
     }
 
     response = await client.post(SWEEPS, json=sweep_body(vary), headers=user.headers)
 
     assert_error_shape(response, 422, "invalid")
     detail = response.json()["error"]["details"][0]
-    assert (detail["type"], detail["limit"], detail["runs"]) == ("sweep_too_large", 100, 110)
+    assert (detail["type"], detail["limit"], detail["runs"]) == ("sweep_too_large", 1000, 1100)
     assert queue.sent == []
 
 
@@ -191,6 +191,34 @@ async def test_ranking_comes_from_the_stored_results_once_all_runs_finished(
     ranked = [(run["id"], run["rank"], run["value"]) for run in done["runs"]]
     assert ranked == [(first, 1, 4.5), (fourth, 2, 2.0), (third, 3, 1.25), (second, None, None)]
     assert done["runs"][3]["error"] == "boom"
+
+
+async def test_a_running_sweep_shows_runs_done_and_the_best_so_far(
+    client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue, db: Database
+) -> None:
+    sweep = await create_sweep(
+        client, user, sweep_body({"grid_count": [10, 20, 30, 40]}, rank_by="return_pct")
+    )
+    first, second, third, _ = (run["id"] for run in sweep["runs"])
+    url = f"{SWEEPS}/{sweep['id']}"
+    queued = (await client.get(url, headers=user.headers)).json()
+    assert (queued["runs_done"], queued["runs_total"], queued["best_so_far"]) == (0, 4, None)
+
+    await set_row(db, first, status="succeeded", results={"return_pct": 1.5})
+    await set_row(db, second, status="failed", error="boom")
+    await set_row(db, third, status="running", progress=0.3)
+    midway = (await client.get(url, headers=user.headers)).json()
+
+    assert midway["status"] == "running"
+    assert (midway["runs_done"], midway["runs_total"]) == (2, 4)
+    assert midway["best_so_far"] == {"id": first, "parameters": {"grid_count": 10}, "value": 1.5}
+    listed = (await client.get(SWEEPS, headers=user.headers)).json()["items"][0]
+    assert (listed["runs_done"], listed["runs_total"]) == (2, 4)
+
+    await set_row(db, third, status="succeeded", results={"return_pct": 2.25})
+    later = (await client.get(url, headers=user.headers)).json()
+    assert later["runs_done"] == 3
+    assert later["best_so_far"] == {"id": third, "parameters": {"grid_count": 30}, "value": 2.25}
 
 
 async def test_deleting_a_sweep_removes_its_runs_but_not_while_one_runs(

@@ -16,7 +16,7 @@ lets the backtest engine skip quiet candles without changing a single trade (tes
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -172,3 +172,6 @@ class PriceOnly:
 
     def indicators(self, candles: CandleWindow) -> dict[str, NDArray[np.float64]]:
         return {}
+
+    def series_key(self) -> Hashable:
+        return ()  # no indicators: every instance computes the same (empty) series

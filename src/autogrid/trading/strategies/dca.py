@@ -13,7 +13,7 @@ the backtest engine skips to those candles. Without one it never asks for candle
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from decimal import Decimal
@@ -92,6 +92,11 @@ class DcaStrategy:
     def indicators(self, candles: CandleWindow) -> dict[str, NDArray[np.float64]]:
         start = self.config.start_condition
         return {} if start is None else start.series(candles)
+
+    def series_key(self) -> Hashable:
+        """Equal keys, equal ``indicators`` over the same candles (shared across a sweep)."""
+        start = self.config.start_condition
+        return () if start is None else start.rule.series_key()
 
     def signal_mask(self, series: Mapping[str, NDArray[np.float64]]) -> NDArray[np.bool_] | None:
         """Candles where the start condition may signal (None: it starts at once, no signals)."""

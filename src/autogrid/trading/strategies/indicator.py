@@ -8,7 +8,7 @@ the runner sees (the next candle's open in a backtest).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from operator import attrgetter
@@ -149,6 +149,10 @@ class IndicatorStrategy:
 
     def indicators(self, candles: CandleWindow) -> dict[str, NDArray[np.float64]]:
         return self.rule.series(candles)
+
+    def series_key(self) -> Hashable:
+        """Equal keys, equal ``indicators`` over the same candles (shared across a sweep)."""
+        return self.rule.series_key()
 
     def reads_candles(self) -> bool:
         """``decide`` reads the indicator values, never ``snapshot.candles``: a runner that has

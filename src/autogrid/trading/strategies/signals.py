@@ -10,7 +10,7 @@ side in its rule, and the tests check the two forms agree at every candle of rea
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -56,6 +56,11 @@ def _previous(series: Series) -> Series:
 
 class SignalRule(Protocol):
     def warmup(self) -> int: ...
+
+    def series_key(self) -> Hashable:
+        """What ``series`` depends on: rules with equal keys compute equal series over the same
+        candles (a parameter sweep computes them once per key)."""
+        ...
 
     def series(self, candles: CandleWindow) -> dict[str, Series]: ...
 
@@ -104,6 +109,9 @@ class RsiRule:
     def warmup(self) -> int:
         return memory(1 / self.period) + 1  # Wilder's smoothing
 
+    def series_key(self) -> Hashable:
+        return ("rsi", self.period)  # the thresholds only compare
+
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         return {"rsi": rsi(candles.close, self.period)}
 
@@ -137,6 +145,9 @@ class MacdRule:
 
     def warmup(self) -> int:
         return memory(2 / (self.slow + 1)) + memory(2 / (self.signal + 1))
+
+    def series_key(self) -> Hashable:
+        return ("macd", self.fast, self.slow, self.signal)
 
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         line, signal, _ = macd(candles.close, self.fast, self.slow, self.signal)
@@ -177,6 +188,9 @@ class BollingerRule:
 
     def warmup(self) -> int:
         return self.period + 1
+
+    def series_key(self) -> Hashable:
+        return ("bollinger", self.period, self.stddev, self.exit_band.value)
 
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         middle, upper, lower = bollinger(candles.close, self.period, self.stddev)
@@ -220,6 +234,9 @@ class MaCrossRule:
         if self.kind is AverageKind.EMA:
             return memory(2 / (self.slow + 1)) + 1
         return self.slow + 1
+
+    def series_key(self) -> Hashable:
+        return ("ma_cross", self.fast, self.slow, self.kind.value)
 
     def series(self, candles: CandleWindow) -> dict[str, Series]:
         average = ema if self.kind is AverageKind.EMA else sma

@@ -1,0 +1,113 @@
+"""The candles of a sweep, loaded once per worker process and shared by its runs there.
+
+Loading a year of 1-minute candles from the database takes seconds, running a strategy over
+them a fraction of one: without this, a sweep spent nearly all its time reloading the same rows
+for every run. Each worker process keeps the last few candle ranges it loaded for a sweep, with
+their shared indicator series (``SeriesMemo``), and a run of the same sweep over the same range
+reuses them.
+
+Never stale in ways that matter:
+* the key holds the sweep's id: a new sweep always reads the candles as they are now, and a
+  single backtest (no sweep) is never served from here;
+* before each reuse a cheap check (the first and last open time in the range: two index
+  lookups; counting the range's rows cost as much as a short run) reloads if candles were
+  added or removed at either end of the range meanwhile. A candle changed in the middle of the
+  range during a sweep reaches its next sweep: a sweep's runs on a worker compare their
+  combinations on the very same candles.
+Bounded: ``capacity`` ranges (least recently used dropped), each with at most
+``shared_series.DEFAULT_CAPACITY`` indicator series: for a year of 1m candles about 25 MB of
+candles and 70 MB of series a range, kept by an idle worker until a later sweep replaces them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.backtest.shared_series import SeriesMemo
+from autogrid.market_data import repository as candles_repository
+from autogrid.trading.candles import CandleArrays
+
+DEFAULT_CAPACITY = 2  # a held-out sweep reads two ranges (in and out of sample)
+
+
+@dataclass(frozen=True, slots=True)
+class RangeKey:
+    sweep_id: uuid.UUID
+    exchange: str
+    symbol: str
+    timeframe: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    candles: CandleArrays
+    shared: SeriesMemo | None  # None for a run outside a sweep
+    reused: bool  # served from the cache, not read from the database
+
+
+@dataclass(slots=True)
+class _Entry:
+    version: tuple[datetime | None, datetime | None]
+    shared: SeriesMemo
+
+
+class CandleCache:
+    """Per worker process (see ``WORKER_CANDLES``); tests make their own."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[RangeKey, _Entry] = OrderedDict()
+        self.loads = 0  # database loads of full ranges (for tests and logs)
+
+    async def load(
+        self,
+        session: AsyncSession,
+        sweep_id: uuid.UUID | None,
+        exchange: str,
+        symbol: str,
+        timeframe: str,
+        start: datetime,
+        end: datetime,
+    ) -> Loaded:
+        if sweep_id is None:
+            self.loads += 1
+            arrays = await candles_repository.load_arrays(
+                session, exchange, symbol, timeframe, start, end
+            )
+            return Loaded(arrays, None, reused=False)
+        key = RangeKey(sweep_id, exchange, symbol, timeframe, start, end)
+        version = await candles_repository.range_version(
+            session, exchange, symbol, timeframe, start, end
+        )
+        entry = self._entries.get(key)
+        if entry is not None and entry.version == version:
+            self._entries.move_to_end(key)
+            return Loaded(entry.shared.candles, entry.shared, reused=True)
+        self.loads += 1
+        arrays = await candles_repository.load_arrays(
+            session, exchange, symbol, timeframe, start, end
+        )
+        for column in (arrays.ts_ms, arrays.open, arrays.high, arrays.low, arrays.close):
+            column.flags.writeable = False  # shared by runs: none may change it for the others
+        arrays.volume.flags.writeable = False
+        entry = _Entry(version, SeriesMemo(arrays))
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return Loaded(arrays, entry.shared, reused=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# One per worker process: a Celery prefork child runs one task at a time, and keeps this
+# between tasks, which is the point.
+WORKER_CANDLES = CandleCache()
