@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
 from autogrid.backtest import service, sweeps
+from autogrid.backtest.report_trades import SCRIPT_HASH
 from autogrid.backtest.schemas import (
     BacktestCreate,
     BacktestPage,
@@ -26,10 +27,12 @@ from autogrid.core.pagination import PageDep
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 
-# The report needs nothing but its own inline styles: should any text in it ever escape its
-# escaping, the browser still runs no script and fetches nothing.
+# The report needs its own inline styles and its one sorting script, nothing else: should any
+# text in it ever escape its escaping, the browser runs no other script and fetches nothing.
 REPORT_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src '{SCRIPT_HASH}'"
+    ),
     "X-Content-Type-Options": "nosniff",
 }
 
