@@ -6,10 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import re
-import shutil
-import subprocess
 from decimal import Decimal as D
 from pathlib import Path
 from urllib.parse import unquote
@@ -22,8 +19,7 @@ from autogrid.backtest.report import MAX_MARKERS, render_report, report_setup
 from autogrid.backtest.report_trades import MAX_TABLE_ROWS, trades_csv
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.exchanges.types import MarketRules, Side
-from tests.backtest.report_checks import assert_self_contained
-from tests.infra import IN_CI
+from tests.backtest.report_checks import assert_self_contained, measure_in_chromium
 from tests.shared_data import load_csv_rows
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))
@@ -45,7 +41,7 @@ DCA = {
 SETTINGS = BacktestSettings(MARKET, D(10_000), slippage=D("0.0005"))
 # Measures every SVG path once the page has loaded, then sorts the trade list by P&L (a click on
 # its heading) and reads the order; --dump-dom prints it.
-MEASURE = """<script>
+MEASURE = """
 const charts = [...document.querySelectorAll('svg')].map(svg => ({
   label: svg.getAttribute('aria-label'),
   width: svg.getBoundingClientRect().width,
@@ -61,7 +57,7 @@ const out = document.createElement('pre');
 out.id = 'measured';
 out.textContent = JSON.stringify({charts, pnls});
 document.body.appendChild(out);
-</script>"""
+"""
 
 
 def _run(bot_type: str, config: dict[str, object]) -> tuple[BacktestResult, str]:
@@ -173,43 +169,11 @@ def test_a_report_without_trades_says_so() -> None:
     assert "No closed trades." in page and "<tbody>" not in page
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    message = "headless Chromium is not installed (apt-get install -y chromium)"
-    if IN_CI:
-        pytest.fail(f"CI requires it: {message}", pytrace=False)
-    pytest.skip(message)
-
-
 def test_charts_render_and_trades_sort_in_headless_chromium(
     grid: tuple[BacktestResult, str], tmp_path: Path
 ) -> None:
-    browser = _chromium()
     result, page = grid
-    report = tmp_path / "report.html"
-    report.write_text(page.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1200,1600",
-        "--dump-dom",
-        report.as_uri(),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    found = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout, re.DOTALL)
-    assert found, f"no measurements in Chromium's output: {done.stderr[-2000:]}"
-    measured = json.loads(html.unescape(found.group(1)))
+    measured = measure_in_chromium(page, MEASURE, tmp_path)
     charts = measured["charts"]
     assert [chart["label"] for chart in charts] == [
         "price chart with trades (linear scale)",

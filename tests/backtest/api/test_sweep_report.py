@@ -13,9 +13,27 @@ import httpx
 
 from autogrid.core.db import Database
 from tests.backtest.api.conftest import SWEEPS, RecordingQueue, set_row, sweep_body
-from tests.backtest.report_checks import assert_self_contained
+from tests.backtest.report_checks import assert_self_contained, measure_in_chromium
 from tests.helpers import ApiUser, assert_error_shape, assert_not_found_for
 
+# Each heat map's cells as laid out, then the ranking sorted by its out-of-sample return.
+MEASURE = """
+const maps = [...document.querySelectorAll('svg')].map(svg => ({
+  label: svg.getAttribute('aria-label'),
+  width: svg.getBoundingClientRect().width,
+  cells: [...svg.querySelectorAll('rect.heat')].map(r => ({
+    width: r.getBoundingClientRect().width, fill: r.getAttribute('fill'),
+  })),
+}));
+const headings = [...document.querySelectorAll('table.sortable th')];
+const column = headings.findIndex(th => th.textContent === 'return_pct (out)');
+headings[column].click();
+const rows = [...document.querySelectorAll('table.sortable tbody tr')];
+const out = document.createElement('pre');
+out.id = 'measured';
+out.textContent = JSON.stringify({maps, sorted: rows.map(r => r.cells[column].dataset.v)});
+document.body.appendChild(out);
+"""
 VARY: dict[str, list[Any]] = {"grid_count": [10, 20, 30], "upper_price": ["112000", "115000"]}
 
 
@@ -64,7 +82,6 @@ async def test_held_out_sweep_report_maps_both_parts_and_ranks_them(
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
     assert_self_contained(page, response.headers["content-security-policy"])
-    (tmp_path / "sweep.html").write_text(page)
     # x = grid_count (10, 20, 30), y = upper_price (112000, 115000): row by row.
     assert heat_cells(page, "in sample") == ["1.00", "2.00", "3.00", "1.50", "2.50", "3.50"]
     assert heat_cells(page, "out of sample") == ["3.00", "2.00", "1.00", "3.50", "2.50", "1.50"]
@@ -77,6 +94,17 @@ async def test_held_out_sweep_report_maps_both_parts_and_ranks_them(
     assert "return_pct (in)" in page and "return_pct (out)" in page
     for shown in ("grid", "binance BTC/USDT", "0.001 / 0.001", "config investment", "Split"):
         assert shown in page, shown
+
+    measured = measure_in_chromium(page, MEASURE, tmp_path)
+    assert [m["label"] for m in measured["maps"]] == [
+        "heat map of return_pct, in sample",
+        "heat map of return_pct, out of sample",
+    ]
+    for heat_map in measured["maps"]:
+        assert heat_map["width"] > 300 and len(heat_map["cells"]) == 6
+        assert all(cell["width"] > 50 for cell in heat_map["cells"])
+        assert len({cell["fill"] for cell in heat_map["cells"]}) == 6  # six values, six colours
+    assert [float(v) for v in measured["sorted"]] == [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
 
 
 async def test_axes_and_metric_are_chosen_and_validated(
