@@ -2,7 +2,8 @@
 is given (the sweep as ``sweeps.get_sweep`` reads it, each run's stored figures, the setup).
 
 The heat map's ``x`` and ``y`` must be fields the sweep varies (422 otherwise, naming them);
-left out, they are its first two varied fields (a one-field sweep draws one row). ``metric`` is
+left out, they are its first two varied fields in the order the sweep's read lists ``vary``
+(a one-field sweep draws one row). ``metric`` is
 any figure a sweep can be ranked by; left out, the sweep's own ``rank_by``.
 """
 

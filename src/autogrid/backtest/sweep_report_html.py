@@ -55,7 +55,7 @@ def render_sweep_report(page: SweepPage, title: str) -> str:
         maps = _heat_map(page, "in", "in sample") + _heat_map(page, "out", "out of sample")
     shared = _shared_cells(page)
     note = (
-        f"{len(sweep.runs) // shared} combinations share each cell (other fields vary too): "
+        f"{shared} combinations share each cell (other fields vary too): "
         "each cell shows the best of them. "
         if shared > 1
         else ""

@@ -157,3 +157,37 @@ async def test_the_report_is_documented_as_html(client: httpx.AsyncClient) -> No
     assert "text/html" in get["responses"]["200"]["content"]
     assert {"x", "y", "metric"} <= {param["name"] for param in get["parameters"]}
     assert "422" in get["responses"]
+
+
+async def test_a_third_varied_field_shares_cells_and_one_field_draws_one_row(
+    client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue, db: Database
+) -> None:
+    vary = {**VARY, "investment": ["4000", "5000"]}
+    response = await client.post(SWEEPS, json=sweep_body(vary), headers=user.headers)
+    assert response.status_code == 202, response.text
+    for run in response.json()["runs"]:
+        parameters = run["parameters"]
+        results = figures(parameters["grid_count"], parameters["upper_price"], "in")
+        # The larger investment does one point better: the cell shows that best one.
+        results["return_pct"] += 1.0 if parameters["investment"] == "5000" else 0.0
+        await set_row(db, run["id"], status="succeeded", results=results)
+
+    shared = await client.get(
+        f"{SWEEPS}/{response.json()['id']}/report",
+        params={"x": "grid_count", "y": "upper_price"},
+        headers=user.headers,
+    )
+
+    assert heat_cells(shared.text, "all runs") == ["2.00", "3.00", "4.00", "2.50", "3.50", "4.50"]
+    assert "2 combinations share each cell" in shared.text
+
+    single = await client.post(
+        SWEEPS, json=sweep_body({"grid_count": [10, 20]}), headers=user.headers
+    )
+    for run in single.json()["runs"]:
+        results = figures(run["parameters"]["grid_count"], "112000", "in")
+        await set_row(db, run["id"], status="succeeded", results=results)
+    row = await client.get(f"{SWEEPS}/{single.json()['id']}/report", headers=user.headers)
+    assert row.status_code == 200
+    assert heat_cells(row.text, "all runs") == ["1.00", "2.00"]
+    assert "share each cell" not in row.text
