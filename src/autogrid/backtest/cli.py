@@ -208,7 +208,7 @@ def backtest_command(
     if report_path is not None:
         title = f"Backtest: {strategy} on {symbol}"
         setup = report_setup(
-            exchange="(candle file)",
+            exchange=f"none: the candle file {data_path.name}",
             config={**params, **implied},
             settings=settings,
             strategy=built,
