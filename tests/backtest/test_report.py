@@ -16,7 +16,7 @@ import pytest
 from autogrid.backtest.engine import BacktestSettings, arrays_from_rows, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import MAX_MARKERS, render_report, report_setup
-from autogrid.backtest.report_trades import MAX_TABLE_ROWS, trades_csv
+from autogrid.backtest.report_trades import MAX_CSV_ROWS, MAX_TABLE_ROWS, trade_list, trades_csv
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.exchanges.types import MarketRules, Side
 from tests.backtest.report_checks import assert_self_contained, measure_in_chromium
@@ -127,7 +127,7 @@ def test_dca_deals_are_drawn_from_first_buy_to_closing_sale(
     segments = re.findall(r'<path class="deals-(?:won|lost)" d="([^"]*)"', page)
     drawn = sum(d.count("M") for d in segments)
     assert drawn == 2 * result.trades  # each deal once in each of the two price charts
-    assert f"deals: {result.trades:,}" in page
+    assert f"deals: {result.trades:,}" in page and "<h2>Deals</h2>" in page
     assert "levels" not in re.findall(r'<path class="([a-z-]+)"', page)
 
 
@@ -160,6 +160,19 @@ def test_trade_list_and_its_csv_hold_every_closed_trade(grid: tuple[BacktestResu
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == result.trades
     assert [D(row["pnl"]) for row in rows] == [trade.pnl for trade in result.closed_trades]
+
+
+def test_long_trade_lists_are_capped_and_say_so(grid: tuple[BacktestResult, str]) -> None:
+    result, _ = grid
+    many = tuple(result.closed_trades) * (MAX_CSV_ROWS // len(result.closed_trades) + 2)
+    page = trade_list(many, "t.csv")
+    body = re.search(r"<tbody>(.*?)</tbody>", page, re.DOTALL)
+    assert body is not None and body.group(1).count("<tr") == MAX_TABLE_ROWS
+    assert f"the first {MAX_TABLE_ROWS:,} of {len(many):,} closed trades" in page
+    link = re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', page)
+    assert link is not None
+    assert unquote(html.unescape(link.group(1))) == trades_csv(many[:MAX_CSV_ROWS])
+    assert f"Download the first {MAX_CSV_ROWS:,} as CSV" in page
 
 
 def test_a_report_without_trades_says_so() -> None:

@@ -133,7 +133,8 @@ def render_report(result: BacktestResult, title: str, setup: ReportSetup | None 
         f"<h2>Price and trades</h2>{_price_section(result, setup)}"
         f"<h2>Equity ({escape(quote)}, marked to market at each close)</h2>{equity_chart}"
         f"<h2>Drawdown (% below the running peak)</h2>{drawdown_chart}"
-        f"<h2>Closed trades</h2>{trade_list(result.closed_trades, file_name)}"
+        f"<h2>{'Deals' if result.strategy == 'dca' else 'Closed trades'}</h2>"
+        f"{trade_list(result.closed_trades, file_name)}"
         f"<script>{SORT_SCRIPT}</script></body></html>\n"
     )
 

@@ -1,9 +1,10 @@
 """The report's trade list: a sortable table of closed trades and their CSV, inside the page.
 
-The CSV is a ``data:`` link (the page stays one file that works offline) with every closed
-trade the result holds; the table shows the first ``MAX_TABLE_ROWS`` of them (the caption says
-so). Sorting is the page's one script, a few lines with no network access; its SHA-256 is
-``SCRIPT_HASH``, so a Content-Security-Policy can allow exactly it and nothing else.
+The CSV is a ``data:`` link (the page stays one file that works offline) with the closed
+trades, the first ``MAX_CSV_ROWS`` of them (as many as stored results keep); the table shows the
+first ``MAX_TABLE_ROWS`` (the caption says so). Sorting is the page's one script, a few lines
+with no network access; its SHA-256 is ``SCRIPT_HASH``, so a Content-Security-Policy can allow
+exactly it and nothing else.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from urllib.parse import quote
 
 from autogrid.backtest.trades import ClosedTrade
 
-MAX_TABLE_ROWS = 2_000
+MAX_TABLE_ROWS = 1_000
+# As many as a backtest's stored results keep: the page stays a few hundred kB, whatever the run.
+MAX_CSV_ROWS = 5_000
 TRADE_COLUMNS = ("entry_time", "exit_time", "entry_price", "exit_price", "amount", "pnl", "fees")
 _HEADINGS = ("Entry (UTC)", "Exit (UTC)", "Entry price", "Exit price", "Amount", "P&L", "Fees")
 
@@ -52,13 +55,17 @@ def trade_list(trades: Sequence[ClosedTrade], file_name: str) -> str:
     """The section: caption with the CSV link, then the table (or a line saying there is none)."""
     if not trades:
         return '<p class="legend">No closed trades.</p>'
-    link = "data:text/csv;charset=utf-8," + quote(trades_csv(trades))
+    # Commas, dots, colons and dashes are fine in a data: URL: only the rest is escaped.
+    link = "data:text/csv;charset=utf-8," + quote(trades_csv(trades[:MAX_CSV_ROWS]), safe=",.:-")
     shown = trades[:MAX_TABLE_ROWS]
     count = (
         f"the first {len(shown):,} of {len(trades):,} closed trades"
         if len(shown) < len(trades)
         else f"{len(trades):,} closed trades"
     )
+    download = "Download all as CSV"
+    if len(trades) > MAX_CSV_ROWS:
+        download = f"Download the first {MAX_CSV_ROWS:,} as CSV (the CLI's --trades-csv: all)"
     numeric = (False, False, True, True, True, True, True)
     head = "".join(
         f'<th data-num="{int(is_number)}">{escape(title)}</th>'
@@ -67,7 +74,7 @@ def trade_list(trades: Sequence[ClosedTrade], file_name: str) -> str:
     body = "".join(_row(trade) for trade in shown)
     return (
         f'<p class="legend">{count}; click a heading to sort. '
-        f'<a download="{escape(file_name)}" href="{escape(link)}">Download all as CSV</a></p>'
+        f'<a download="{escape(file_name)}" href="{escape(link)}">{escape(download)}</a></p>'
         f'<div class="trades"><table class="sortable"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>"
     )
