@@ -191,3 +191,24 @@ async def test_a_third_varied_field_shares_cells_and_one_field_draws_one_row(
     assert row.status_code == 200
     assert heat_cells(row.text, "all runs") == ["1.00", "2.00"]
     assert "share each cell" not in row.text
+
+
+async def test_a_failed_part_is_a_grey_cell_not_a_number(
+    client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue, db: Database
+) -> None:
+    sweep = await finished_sweep(client, user, db, holdout_fraction="0.3")
+    broken = next(
+        run
+        for run in sweep["runs"]
+        if run["parameters"] == {"grid_count": 20, "upper_price": "112000"}
+    )
+    await set_row(
+        db, broken["out_of_sample"]["id"], status="failed", results=None, error="no candles"
+    )
+
+    page = (await client.get(f"{SWEEPS}/{sweep['id']}/report", headers=user.headers)).text
+
+    out = heat_cells(page, "out of sample")
+    assert out.count("—") == 1 and out.count("2.00") == 0  # 20 grids, 112000 failed
+    assert heat_cells(page, "in sample").count("—") == 0
+    assert 'fill="#dee2e6"' in page  # grey
