@@ -90,7 +90,11 @@ def test_grid_table_and_html_report(minutes: Path, tmp_path: Path) -> None:
     assert "grid on BTC/USDT 1m" in output
     for label in ("Final equity", "Max drawdown", "Win rate", "Grid profit", "Engine time"):
         assert label in output
-    assert report.read_text().startswith("<!DOCTYPE html>")
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    # The setup says which file and config it ran: two reports of the CLI can be told apart.
+    assert f"the candle file {minutes.name}" in page and "grid_count" in page
+    assert "grid levels:" in page
 
 
 def test_freqtrade_json_file_with_dca(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
 from autogrid.backtest.factory import INDICATOR_STRATEGIES, bot_type_of, build_strategy
 from autogrid.backtest.loader import CandleFileError, infer_timeframe_ms, load_candles
-from autogrid.backtest.report import metric_rows, render_report
+from autogrid.backtest.report import metric_rows, render_report, report_setup
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.backtest.schemas import MAX_HOLDOUT_FRACTION
 from autogrid.backtest.trades import iso_utc
@@ -207,7 +207,13 @@ def backtest_command(
         write_trades_csv(result, trades_csv)
     if report_path is not None:
         title = f"Backtest: {strategy} on {symbol}"
-        report_path.write_text(render_report(result, title), encoding="utf-8")
+        setup = report_setup(
+            exchange=f"none: the candle file {data_path.name}",
+            config={**params, **implied},
+            settings=settings,
+            strategy=built,
+        )
+        report_path.write_text(render_report(result, title, setup), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(result.summary()))
     else:

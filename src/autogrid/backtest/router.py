@@ -5,16 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
 from fastapi.responses import HTMLResponse
 
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
-from autogrid.backtest import service, sweeps
+from autogrid.backtest import service, sweep_report, sweeps
+from autogrid.backtest.report_trades import SCRIPT_HASH
 from autogrid.backtest.schemas import (
     BacktestCreate,
     BacktestPage,
     BacktestRead,
+    RankMetric,
     SweepCreate,
     SweepPage,
     SweepRead,
@@ -26,10 +28,12 @@ from autogrid.core.pagination import PageDep
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 
-# The report needs nothing but its own inline styles: should any text in it ever escape its
-# escaping, the browser still runs no script and fetches nothing.
+# The report needs its own inline styles and its one sorting script, nothing else: should any
+# text in it ever escape its escaping, the browser runs no other script and fetches nothing.
 REPORT_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src '{SCRIPT_HASH}'"
+    ),
     "X-Content-Type-Options": "nosniff",
 }
 
@@ -120,6 +124,29 @@ async def list_sweeps(user: CurrentUser, session: SessionDep, page: PageDep) -> 
 async def get_sweep(sweep_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> SweepRead:
     """A sweep's runs with their status; best first by its metric once every run finished."""
     return await sweeps.get_sweep(session, user, sweep_id)
+
+
+@router.get(
+    "/sweeps/{sweep_id}/report",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "One self-contained HTML page"},
+        422: _error("x or y is not a field the sweep varies, or they are the same field"),
+    },
+)
+async def get_sweep_report(
+    sweep_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    x: Annotated[str | None, Query(description="heat map columns: a varied field")] = None,
+    y: Annotated[str | None, Query(description="heat map rows: another varied field")] = None,
+    metric: Annotated[
+        RankMetric | None, Query(description="the figure mapped; default: rank_by")
+    ] = None,
+) -> HTMLResponse:
+    """A sweep as one HTML page: heat map over two varied fields, in/out of sample, ranking."""
+    page = await sweep_report.get_sweep_report(session, user, sweep_id, x=x, y=y, metric=metric)
+    return HTMLResponse(page, headers=REPORT_HEADERS)
 
 
 @router.delete("/sweeps/{sweep_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_CONFLICT)

@@ -46,7 +46,7 @@ from autogrid.backtest import engine, repository
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays
 from autogrid.backtest.factory import build_strategy
-from autogrid.backtest.report import render_report
+from autogrid.backtest.report import render_report, report_setup
 from autogrid.backtest.results import build_result
 from autogrid.backtest.service import market_from_json
 from autogrid.core.config import Settings
@@ -135,7 +135,10 @@ def stored_results(
     result = build_result(run, candles, spec.settings, strategy=spec.label, run_seconds=seconds)
     data = result.to_dict(max_closed_trades=MAX_STORED_TRADES)
     title = f"Backtest: {spec.label} on {spec.exchange} {spec.symbol} {spec.timeframe}"
-    return data, render_report(result, title)
+    setup = report_setup(
+        exchange=spec.exchange, config=spec.config, settings=spec.settings, strategy=spec.strategy()
+    )
+    return data, render_report(result, title, setup)
 
 
 # --- running one --------------------------------------------------------------------------

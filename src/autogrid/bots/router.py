@@ -10,12 +10,12 @@ from fastapi import APIRouter, Query, Response, status
 
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
-from autogrid.bots import deals, service
+from autogrid.bots import deals, from_backtest, service
 from autogrid.bots.deal_schemas import DealRead
 from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
 from autogrid.bots.funds import ExchangeAccess
 from autogrid.bots.schemas import (
-    BotCreate,
+    BotCreateRequest,
     BotPage,
     BotRead,
     BotUpdate,
@@ -49,6 +49,12 @@ def _error(description: str) -> dict[str, Any]:
 
 _CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("The plan's bot limit is reached (details: plan, limit, bots)"),
+    404: _error("from_backtest_id: no such backtest of yours"),
+    409: _error("from_backtest_id: the backtest has not succeeded (details.status)"),
+    422: _error(
+        "Invalid body; with from_backtest_id, a type, exchange, symbol or config given that "
+        "differs from the backtest's (each difference in details, type conflicts_with_backtest)"
+    ),
     503: _error("The exchange's market rules could not be loaded; retry"),
 }
 _STATUS_CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -69,10 +75,10 @@ _DEALS_RESPONSES: dict[int | str, dict[str, Any]] = {
     "", response_model=BotRead, status_code=status.HTTP_201_CREATED, responses=_CREATE_ERRORS
 )
 async def create_bot(
-    body: BotCreate, user: CurrentUser, session: SessionDep, markets: MarketRulesDep
+    body: BotCreateRequest, user: CurrentUser, session: SessionDep, markets: MarketRulesDep
 ) -> AnyBotRead:
-    """Create a bot (stopped); its config is validated against the exchange's market rules."""
-    return bot_read(await service.create_bot(session, user, body, markets))
+    """Create a bot (stopped), from a config or from a backtest's tested one."""
+    return bot_read(await from_backtest.create_bot(session, user, body, markets))
 
 
 @router.get("", response_model=BotPage)

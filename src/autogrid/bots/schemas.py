@@ -17,7 +17,9 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     TypeAdapter,
     model_validator,
 )
@@ -107,11 +109,10 @@ class BreakerSettings(_Body):
         return {name: value for name, value in values.items() if value is not None}
 
 
-class _BotCreateBase(_Body):
-    type: str  # narrowed to one Literal by each subclass (the discriminator)
+class _BotSettings(_Body):
+    """What a bot is given beyond its strategy: name, mode, account and safety settings."""
+
     name: BotName
-    exchange: ExchangeId
-    symbol: Symbol
     mode: BotMode = BotMode.PAPER
     credential_id: uuid.UUID | None = Field(None, description="live only: one of your API keys")
     paper: PaperSettings | None = Field(None, description="paper only")
@@ -119,7 +120,7 @@ class _BotCreateBase(_Body):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     @model_validator(mode="after")
-    def _fits_mode(self) -> _BotCreateBase:
+    def _fits_mode(self) -> _BotSettings:
         if self.mode is BotMode.PAPER:
             if self.paper is None:
                 raise ValueError("a paper bot needs paper settings")
@@ -131,6 +132,12 @@ class _BotCreateBase(_Body):
             if self.paper is not None:
                 raise ValueError("paper settings only apply to paper bots")
         return self
+
+
+class _BotCreateBase(_BotSettings):
+    type: str  # narrowed to one Literal by each subclass (the discriminator)
+    exchange: ExchangeId
+    symbol: Symbol
 
 
 class GridBotCreate(_BotCreateBase):
@@ -148,8 +155,47 @@ class IndicatorBotCreate(_BotCreateBase):
     config: IndicatorParams
 
 
-BotCreate = Annotated[
-    GridBotCreate | DcaBotCreate | IndicatorBotCreate, Field(discriminator="type")
+AnyBotCreate = GridBotCreate | DcaBotCreate | IndicatorBotCreate
+BotCreate = Annotated[AnyBotCreate, Field(discriminator="type")]
+BOT_CREATE: TypeAdapter[AnyBotCreate] = TypeAdapter(BotCreate)
+
+
+class BotFromBacktestCreate(_BotSettings):
+    """A bot of a tested configuration: its type, exchange, symbol and config are those of the
+    backtest ``from_backtest_id`` (a sweep's run is a backtest too: use its id). Each of them
+    may be given as well, to state what is expected; if one differs from the backtest's, the
+    request is refused (422), never silently changed. The backtest must have succeeded (409)."""
+
+    from_backtest_id: uuid.UUID = Field(description="one of your succeeded backtests or runs")
+    type: Literal["grid", "dca", "indicator"] | None = None
+    exchange: ExchangeId | None = None
+    symbol: Symbol | None = None
+    config: dict[str, Any] | None = Field(None, description="if given: must equal the tested")
+
+
+def _create_kind(data: Any) -> str | None:
+    """The body's variant: from a backtest when it names one, else its bot type."""
+    if isinstance(data, dict):
+        if "from_backtest_id" in data:
+            return "from_backtest"
+        kind = data.get("type")
+    elif isinstance(data, BotFromBacktestCreate):
+        return "from_backtest"
+    else:
+        kind = getattr(data, "type", None)
+    return kind if isinstance(kind, str) else None
+
+
+BotCreateRequest = Annotated[
+    Annotated[GridBotCreate, Tag("grid")]
+    | Annotated[DcaBotCreate, Tag("dca")]
+    | Annotated[IndicatorBotCreate, Tag("indicator")]
+    | Annotated[BotFromBacktestCreate, Tag("from_backtest")],
+    Discriminator(
+        _create_kind,
+        custom_error_type="bot_type",
+        custom_error_message="type must be grid, dca or indicator, or give from_backtest_id",
+    ),
 ]
 
 

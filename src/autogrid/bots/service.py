@@ -101,8 +101,14 @@ async def list_bots(
 
 
 async def create_bot(
-    session: AsyncSession, user: User, body: BotCreate, markets: MarketRulesProvider
+    session: AsyncSession,
+    user: User,
+    body: BotCreate,
+    markets: MarketRulesProvider,
+    *,
+    origin: str | None = None,
 ) -> Bot:
+    """A stopped bot; ``origin`` (e.g. the backtest it was made from) goes into its journal."""
     await repository.lock_user(session, user.id)
     owned = await repository.count_bots(session, user.id)
     if owned >= user.bot_limit:
@@ -143,7 +149,8 @@ async def create_bot(
     )
     repository.add_bot(session, bot)
     await session.flush()  # the bot row first: its events reference it
-    _record(session, bot, EventType.CREATED, f"{body.type} bot created", now)
+    created = f"{body.type} bot created" + (f" from {origin}" if origin else "")
+    _record(session, bot, EventType.CREATED, created, now)
     await session.flush()
     logger.info("bot created bot_id=%s user_id=%s type=%s", bot.id, user.id, bot.type)
     return bot

@@ -22,6 +22,7 @@ from tests.backtest.api.conftest import (
     submit,
     sweep_body,
 )
+from tests.backtest.report_checks import assert_self_contained
 from tests.helpers import ApiUser
 from tests.worker.processes import CELERY, process_env, running, tail
 
@@ -99,10 +100,12 @@ async def test_a_grid_backtest_runs_on_a_worker_like_a_direct_run(
     assert report.status_code == 200
     assert report.headers["content-type"].startswith("text/html")
     html = report.text
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 3
-    # Self-contained: nothing for a browser to fetch.
-    for outside in ("<script", "<link", "src=", "href=", "url(", "@import"):
-        assert outside not in html
+    # Self-contained: nothing for a browser to fetch, and only its own script allowed to run.
+    assert_self_contained(html, report.headers["content-security-policy"])
+    assert html.count("<svg") == 4  # price (linear and log), equity, drawdown
+    # The setup is shown: the fees and slippage of the body and the grid's levels.
+    for shown in ("Maker fee", "0.1 %", "Slippage", "0.05 %", "grid_count", "grid levels: 21"):
+        assert shown in html, shown
 
 
 async def test_a_sweep_fans_out_and_ranks_by_the_stored_results(
