@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     backtest_max_active_per_user: int = Field(default=3, ge=1, le=1_000)
     backtest_max_sweep_runs: int = Field(default=100, ge=1, le=10_000)
 
+    # Requests with a larger body are refused with 413 before it is read in full. Every request
+    # model is small; no route needs more (the request guard takes larger limits per path).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     worker_metrics_host: str = "127.0.0.1"

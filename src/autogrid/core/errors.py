@@ -124,6 +124,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A client needs the first few errors to fix its request; thousands only make a huge answer.
+MAX_VALIDATION_ERRORS = 20
+
+
 def error_json(
     request: Request,
     status_code: int,
@@ -169,11 +173,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = _clean_validation_errors(exc.errors())
+    errors = exc.errors()
+    first_errors = _clean_validation_errors(errors[:MAX_VALIDATION_ERRORS])
+    return validation_error_json(request, first_errors, total=len(errors))
+
+
+def validation_error_json(
+    request: Request, details: list[dict[str, Any]], *, total: int | None = None
+) -> JSONResponse:
+    """A 422 listing the first errors; the message names the first and counts the others."""
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"] if part != "body")
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
-    return error_json(request, 422, "validation_error", message, details)
+    total = len(details) if total is None else total
+    listed = details[:MAX_VALIDATION_ERRORS]
+    if total > len(listed):
+        message += f" (and {total - 1} more errors; details lists the first {len(listed)})"
+    return error_json(request, 422, "validation_error", message, listed)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
