@@ -83,17 +83,28 @@ def _upper(value: object) -> object:
 
 
 # Case is normalised before the pattern is checked: "Binance" is binance, "btc/usdt" BTC/USDT.
+# The OpenAPI states what is accepted before that (any case, surrounding spaces): pydantic leaves
+# a pattern behind a before-validator out of the schema, and clients should not have to guess.
 # ccxt's exchange ids are lowercase letters and digits ("binance", "gate", "okx").
 ExchangeId = Annotated[
-    str, BeforeValidator(_lower), StringConstraints(pattern=r"^[a-z][a-z0-9]{1,31}$")
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z][a-z0-9]{1,31}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z][A-Za-z0-9]{1,31}\s*$"}),
 ]
 # Spot symbols in ccxt's unified form, "BASE/QUOTE".
 Symbol = Annotated[
     str,
     BeforeValidator(_upper),
     StringConstraints(max_length=40, pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z0-9]{1,16}/[A-Za-z0-9]{1,16}\s*$"}),
 ]
-Currency = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")]
+Currency = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(pattern=r"^[A-Z0-9]{1,16}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z0-9]{1,16}\s*$"}),
+]
 
 
 Count = Annotated[int, Strict()]

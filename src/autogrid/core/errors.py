@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ _STATUS_CODES = {
     429: "rate_limited",
 }
 
+_ROUTABLE_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
 # Declared on every router so the OpenAPI shows the shape clients must handle.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -166,9 +169,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.method} {request.url.path}"
+    headers = exc.headers
     if exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
-    return error_json(request, exc.status_code, code, message, None, exc.headers)
+        headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return error_json(request, exc.status_code, code, message, None, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette names only the first route's."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _ROUTABLE_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
