@@ -132,7 +132,27 @@ class _BotCreateBase(_Body):
         return self
 
 
+# Shown in /docs, and sent as is by the property-based API tests, whose later steps then work on
+# a real bot: a paper grid replaying stored BTC/USDT candles.
+GRID_BOT_EXAMPLE: dict[str, Any] = {
+    "type": "grid",
+    "name": "btc grid",
+    "exchange": "binance",
+    "symbol": "BTC/USDT",
+    "mode": "paper",
+    "paper": {"price_source": "replay", "timeframe": "1m", "balances": {"USDT": "10000"}},
+    "config": {
+        "lower_price": "100000",
+        "upper_price": "125000",
+        "grid_count": 20,
+        "investment": "5000",
+    },
+}
+
+
 class GridBotCreate(_BotCreateBase):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [GRID_BOT_EXAMPLE]})
+
     type: Literal["grid"]
     config: GridParams
 
