@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Request
 
 from autogrid.app import create_app
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.core.errors import MAX_VALIDATION_ERRORS
+from autogrid.core.errors import MAX_VALIDATION_ERRORS, install_error_handlers
 from autogrid.core.json_shape import MAX_JSON_DEPTH, MAX_JSON_ITEMS, MAX_JSON_KEYS
+from autogrid.core.request_guard import RequestGuardMiddleware
 from tests.core.test_error_shape import assert_error_shape
 from tests.helpers import ApiUser
 
@@ -177,3 +179,23 @@ async def test_nul_in_a_json_key_or_a_nested_string(client: httpx.AsyncClient) -
         response = await client.post(REGISTER, json=body)
         error = assert_error_shape(response, 422, "validation_error")
         assert error["details"][0]["loc"] == loc
+
+
+async def test_a_route_prefix_can_take_a_larger_body() -> None:
+    # No route needs it today; a future upload route gets its own limit, every other keeps 1 MiB.
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=1_024, larger_limits={"/up": 4_096})
+
+    @app.post("/up")
+    @app.post("/other")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        accepted = await client.post("/up", content=b"x" * 3_000)
+        refused = await client.post("/other", content=b"x" * 3_000)
+    assert accepted.status_code == 200 and accepted.json() == {"size": 3_000}
+    assert refused.status_code == 413
+    assert refused.json()["error"]["details"] == {"limit": 1_024}
