@@ -44,10 +44,19 @@ DecimalText = PlainSerializer(_plain_text, return_type=str, when_used="json")
 Amount = Annotated[Decimal, AfterValidator(plain_decimal), DecimalText]
 
 
+# What a decimal sent as a JSON string may look like ("5000", " 0.5", "1e-8", "1_000"), stated in
+# the OpenAPI: pydantic documents the string form as any string at all.
+DECIMAL_TEXT_PATTERN = r"^\s*[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d+)?\s*$"
+
+
 def _decimal(**bounds: Any) -> Any:
     # The column is NUMERIC(38, 18): a value that does not fit is refused here, not by the database.
     return Field(
-        max_digits=MONEY_PRECISION, decimal_places=MONEY_SCALE, allow_inf_nan=False, **bounds
+        max_digits=MONEY_PRECISION,
+        decimal_places=MONEY_SCALE,
+        allow_inf_nan=False,
+        json_schema_extra={"pattern": DECIMAL_TEXT_PATTERN},
+        **bounds,
     )
 
 

@@ -140,7 +140,13 @@ GRID_BOT_EXAMPLE: dict[str, Any] = {
     "exchange": "binance",
     "symbol": "BTC/USDT",
     "mode": "paper",
-    "paper": {"price_source": "replay", "timeframe": "1m", "balances": {"USDT": "10000"}},
+    "paper": {
+        "price_source": "replay",
+        "timeframe": "1m",
+        "start": "2025-05-20T00:00:00Z",
+        "speed": 600,
+        "balances": {"USDT": "10000"},
+    },
     "config": {
         "lower_price": "100000",
         "upper_price": "125000",
