@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from autogrid import __version__
 from autogrid.api.router import build_api_router
@@ -18,6 +19,7 @@ from autogrid.core.db import Database
 from autogrid.core.errors import install_error_handlers
 from autogrid.core.ratelimit import create_rate_limiter
 from autogrid.core.redis import create_redis
+from autogrid.core.request_guard import RequestGuardMiddleware
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
@@ -41,6 +43,8 @@ OPENAPI_TAGS = [
     },
     {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
 ]
+
+DOCS_STATIC_URL = "/static/docs"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,16 +84,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await app.state.redis.aclose()
             await app.state.db.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed package, not from a CDN, so
+    # they work offline; the online spec validator is off for the same reason.
+    app = FastAPIOffline(
         title="AutoGrid",
         version=__version__,
         summary="Multi-user backend for automated crypto trading bots.",
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        static_url=DOCS_STATIC_URL,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     install_error_handlers(app)
     install_observability(app, settings)
+    # Inside CORS, so a refusal still carries the CORS headers a browser needs to read it.
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

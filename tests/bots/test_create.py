@@ -444,3 +444,12 @@ async def test_mode_paper_and_credential_must_agree(
     response = await post(client, user, grid_body(**changes))
     assert_error_shape(response, 422, "validation_error")
     assert words in response.json()["error"]["message"]
+
+
+async def test_the_documented_example_creates_a_bot(
+    client: httpx.AsyncClient, user: ApiUser
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    (example,) = schema["components"]["schemas"]["GridBotCreate"]["examples"]
+    response = await client.post("/api/v1/bots", json=example, headers=user.headers)
+    assert response.status_code == 201, response.text

@@ -149,3 +149,28 @@ async def test_unexpected_exception_is_a_bare_500(
     assert "RuntimeError: pool exhausted" in logged
     assert error["request_id"] in logged
     assert "pa55word" not in logged
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/bots", "GET, POST"),
+        ("/api/v1/bots/2b0f3e52-8f7e-4d7c-9a47-5d1c2a0b9e11", "DELETE, GET, PATCH"),
+        ("/api/v1/backtests/sweeps", "GET, POST"),
+        ("/health", "GET"),
+    ],
+)
+async def test_405_lists_every_method_the_path_serves(
+    error_client: httpx.AsyncClient, path: str, allowed: str
+) -> None:
+    # Starlette named only the first matching route's methods: OPTIONS /bots said "Allow: POST".
+    response = await error_client.options(path)
+    assert_error_shape(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == allowed
+
+
+async def test_a_path_word_is_not_read_as_a_backtest_id(error_client: httpx.AsyncClient) -> None:
+    # DELETE /backtests/sweeps used to reach DELETE /backtests/{backtest_id}: "not a UUID", 422.
+    response = await error_client.delete("/api/v1/backtests/sweeps")
+    assert_error_shape(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET, POST"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from autogrid.app import create_app
 from autogrid.core.config import Settings
 
@@ -21,3 +23,25 @@ def test_every_operation_has_a_docstring_summary_and_declares_the_error_shape(
         if path.startswith("/api/v1"):
             refs = str(op.get("responses", {}))
             assert "ErrorResponse" in refs, f"{method} {path} does not declare the error shape"
+
+
+def test_the_report_is_html_and_its_errors_json(settings: Settings) -> None:
+    schema = create_app(settings).openapi()
+    responses = schema["paths"]["/api/v1/backtests/{backtest_id}/report"]["get"]["responses"]
+    assert set(responses["200"]["content"]) == {"text/html"}
+    for status in ("401", "404", "409", "422", "429"):
+        assert set(responses[status]["content"]) == {"application/json"}, status
+
+
+def test_documented_patterns_match_what_is_accepted(settings: Settings) -> None:
+    # "btc/usdt" and " Binance " are accepted (normalised): the schema must not refuse them, and
+    # must state a pattern so clients and generators know "" or "BTCUSDT" are not.
+    schemas = create_app(settings).openapi()["components"]["schemas"]
+    grid = schemas["GridBotCreate"]["properties"]
+    for field, accepted, refused in [
+        ("exchange", " Binance ", ""),
+        ("symbol", "btc/usdt", "BTCUSDT"),
+    ]:
+        pattern = re.compile(grid[field]["pattern"])
+        assert pattern.search(accepted), field
+        assert not pattern.search(refused), field

@@ -28,6 +28,10 @@ from autogrid.core.pagination import PageDep
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 
+# Only a UUID is a backtest id: "/backtests/sweeps" must never be read as a backtest whose id is
+# "sweeps" (DELETE on it answered 422 "backtest_id is not a UUID" instead of 405).
+BACKTEST_PATH = "/{backtest_id:uuid}"
+
 # The report needs its own inline styles and its one sorting script, nothing else: should any
 # text in it ever escape its escaping, the browser runs no other script and fetches nothing.
 REPORT_HEADERS = {
@@ -156,7 +160,7 @@ async def delete_sweep(sweep_id: uuid.UUID, user: CurrentUser, session: SessionD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{backtest_id}", response_model=BacktestRead)
+@router.get(BACKTEST_PATH, response_model=BacktestRead)
 async def get_backtest(
     backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> BacktestRead:
@@ -164,10 +168,22 @@ async def get_backtest(
     return service.backtest_read(await service.get_backtest(session, user, backtest_id))
 
 
+# The page is HTML and every error is the JSON error shape: with response_class=HTMLResponse the
+# OpenAPI would claim text/html for the errors too.
+_REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report page",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
+    **_CONFLICT,
+}
+
+
 @router.get(
-    "/{backtest_id}/report",
-    response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}}, **_CONFLICT},
+    BACKTEST_PATH + "/report",
+    response_class=Response,
+    response_model=None,
+    responses=_REPORT_RESPONSES,
 )
 async def get_report(
     backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
@@ -178,7 +194,7 @@ async def get_report(
     )
 
 
-@router.delete("/{backtest_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_CONFLICT)
+@router.delete(BACKTEST_PATH, status_code=status.HTTP_204_NO_CONTENT, responses=_CONFLICT)
 async def delete_backtest(
     backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Response:

@@ -44,10 +44,19 @@ DecimalText = PlainSerializer(_plain_text, return_type=str, when_used="json")
 Amount = Annotated[Decimal, AfterValidator(plain_decimal), DecimalText]
 
 
+# What a decimal sent as a JSON string may look like ("5000", " 0.5", "1e-8", "1_000"), stated in
+# the OpenAPI: pydantic documents the string form as any string at all.
+DECIMAL_TEXT_PATTERN = r"^\s*[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d+)?\s*$"
+
+
 def _decimal(**bounds: Any) -> Any:
     # The column is NUMERIC(38, 18): a value that does not fit is refused here, not by the database.
     return Field(
-        max_digits=MONEY_PRECISION, decimal_places=MONEY_SCALE, allow_inf_nan=False, **bounds
+        max_digits=MONEY_PRECISION,
+        decimal_places=MONEY_SCALE,
+        allow_inf_nan=False,
+        json_schema_extra={"pattern": DECIMAL_TEXT_PATTERN},
+        **bounds,
     )
 
 
@@ -83,17 +92,28 @@ def _upper(value: object) -> object:
 
 
 # Case is normalised before the pattern is checked: "Binance" is binance, "btc/usdt" BTC/USDT.
+# The OpenAPI states what is accepted before that (any case, surrounding spaces): pydantic leaves
+# a pattern behind a before-validator out of the schema, and clients should not have to guess.
 # ccxt's exchange ids are lowercase letters and digits ("binance", "gate", "okx").
 ExchangeId = Annotated[
-    str, BeforeValidator(_lower), StringConstraints(pattern=r"^[a-z][a-z0-9]{1,31}$")
+    str,
+    BeforeValidator(_lower),
+    StringConstraints(pattern=r"^[a-z][a-z0-9]{1,31}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z][A-Za-z0-9]{1,31}\s*$"}),
 ]
 # Spot symbols in ccxt's unified form, "BASE/QUOTE".
 Symbol = Annotated[
     str,
     BeforeValidator(_upper),
     StringConstraints(max_length=40, pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z0-9]{1,16}/[A-Za-z0-9]{1,16}\s*$"}),
 ]
-Currency = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")]
+Currency = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(pattern=r"^[A-Z0-9]{1,16}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z0-9]{1,16}\s*$"}),
+]
 
 
 Count = Annotated[int, Strict()]

@@ -134,6 +134,30 @@ class _BotSettings(_Body):
         return self
 
 
+# Shown in /docs, and sent as is by the property-based API tests, whose later steps then work on
+# a real bot: a paper grid replaying stored BTC/USDT candles.
+GRID_BOT_EXAMPLE: dict[str, Any] = {
+    "type": "grid",
+    "name": "btc grid",
+    "exchange": "binance",
+    "symbol": "BTC/USDT",
+    "mode": "paper",
+    "paper": {
+        "price_source": "replay",
+        "timeframe": "1m",
+        "start": "2025-05-20T00:00:00Z",
+        "speed": 600,
+        "balances": {"USDT": "10000"},
+    },
+    "config": {
+        "lower_price": "100000",
+        "upper_price": "125000",
+        "grid_count": 20,
+        "investment": "5000",
+    },
+}
+
+
 class _BotCreateBase(_BotSettings):
     type: str  # narrowed to one Literal by each subclass (the discriminator)
     exchange: ExchangeId
@@ -141,6 +165,8 @@ class _BotCreateBase(_BotSettings):
 
 
 class GridBotCreate(_BotCreateBase):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [GRID_BOT_EXAMPLE]})
+
     type: Literal["grid"]
     config: GridParams
 

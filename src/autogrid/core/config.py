@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     unknown_order_lookups: int = Field(default=5, ge=1, le=100)
     unknown_order_lookup_spacing_seconds: float = Field(default=10, ge=0, le=3_600)
 
+    # Requests with a larger body are refused with 413 before it is read in full. Every request
+    # model is small; no route needs more (the request guard takes larger limits per path).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     worker_metrics_host: str = "127.0.0.1"

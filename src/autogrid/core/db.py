@@ -25,6 +25,10 @@ from sqlalchemy.pool import NullPool
 
 from autogrid.core.config import Settings
 
+# A database error's message would otherwise carry the statement's bound values (emails, labels,
+# anything a client sent) into the logged traceback.
+HIDE_PARAMETERS = True
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -42,17 +46,20 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 15}, hide_parameters=HIDE_PARAMETERS
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if not pooled:
-        return create_async_engine(url, poolclass=NullPool)
+        return create_async_engine(url, poolclass=NullPool, hide_parameters=HIDE_PARAMETERS)
     return create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=HIDE_PARAMETERS,
     )
 
 

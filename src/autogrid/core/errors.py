@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ _STATUS_CODES = {
     429: "rate_limited",
 }
 
+_ROUTABLE_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
 # Declared on every router so the OpenAPI shows the shape clients must handle.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -122,6 +125,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         429: "Rate limited",
     }.items()
 }
+
+
+# A client needs the first few errors to fix its request; thousands only make a huge answer.
+MAX_VALIDATION_ERRORS = 20
 
 
 def error_json(
@@ -162,18 +169,44 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.method} {request.url.path}"
+    headers = exc.headers
     if exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
-    return error_json(request, exc.status_code, code, message, None, exc.headers)
+        headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return error_json(request, exc.status_code, code, message, None, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette names only the first route's."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _ROUTABLE_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = _clean_validation_errors(exc.errors())
+    errors = exc.errors()
+    first_errors = _clean_validation_errors(errors[:MAX_VALIDATION_ERRORS])
+    return validation_error_json(request, first_errors, total=len(errors))
+
+
+def validation_error_json(
+    request: Request, details: list[dict[str, Any]], *, total: int | None = None
+) -> JSONResponse:
+    """A 422 listing the first errors; the message names the first and counts the others."""
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"] if part != "body")
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
-    return error_json(request, 422, "validation_error", message, details)
+    total = len(details) if total is None else total
+    listed = details[:MAX_VALIDATION_ERRORS]
+    if total > len(listed):
+        message += f" (and {total - 1} more errors; details lists the first {len(listed)})"
+    return error_json(request, 422, "validation_error", message, listed)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -44,13 +44,20 @@ def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-# ccxt's unified spot symbols, "BASE/QUOTE" ("btc/usdt" is read as BTC/USDT).
+# ccxt's unified spot symbols, "BASE/QUOTE" ("btc/usdt" is read as BTC/USDT). The OpenAPI states
+# the pattern as accepted before upper-casing (pydantic would leave it out of the schema).
 Symbol = Annotated[
     str,
     BeforeValidator(_upper),
     StringConstraints(max_length=40, pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z0-9]{1,16}/[A-Za-z0-9]{1,16}\s*$"}),
 ]
-Currency = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")]
+Currency = Annotated[
+    str,
+    BeforeValidator(_upper),
+    StringConstraints(pattern=r"^[A-Z0-9]{1,16}$"),
+    Field(json_schema_extra={"pattern": r"^\s*[A-Za-z0-9]{1,16}\s*$"}),
+]
 
 
 def parse_moment(value: object, what: str = "since") -> datetime:

@@ -55,6 +55,10 @@ _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{6,}(?:\.[A-Za-z0-9_-]*){0,2}")
 # scheme://user:password@host - a DATABASE_URL or REDIS_URL in an error message.
 _URL_PASSWORD = re.compile(r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/?#\s]+(?=@)")
 
+# asyncpg echoes a value it could not encode ("invalid input for query argument $1: 'a@b.c' (...)")
+# into its message, past SQLAlchemy's hide_parameters: whatever a client sent stays out of logs.
+_DRIVER_ARGUMENT = re.compile(r"(?P<prefix>invalid input for query argument \$\d+[^:\n]*:)[^\n]*")
+
 
 _registry = SecretRegistry()
 
@@ -100,6 +104,7 @@ def scrub(text: str) -> str:
     if not text:
         return text
     text = _registry.redact(text, REDACTED)
+    text = _DRIVER_ARGUMENT.sub(lambda match: f"{match.group('prefix')} {REDACTED}", text)
     text = _URL_PASSWORD.sub(lambda match: match.group("prefix") + REDACTED, text)
     text = _KEY_VALUE.sub(_redact_pair, text)
     text = _BEARER.sub(lambda match: f"{match.group('scheme')} {REDACTED}", text)

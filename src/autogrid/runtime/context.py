@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from autogrid.core.config import Settings
-from autogrid.core.db import Database
+from autogrid.core.db import HIDE_PARAMETERS, Database
 from autogrid.core.redis import create_redis
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.budget import create_budgets
@@ -58,6 +58,7 @@ def runtime_database(settings: Settings) -> Database:
         max_overflow=settings.database_pool_size,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=HIDE_PARAMETERS,
     )
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
 

@@ -87,9 +87,7 @@ async def read_inbox(session: Any, bot_id: uuid.UUID, base: str, quote: str) -> 
     return Inbox([entry for entry, _, _ in rows], fills, [fill for _, fill, _ in rows])
 
 
-def closed_candles(
-    rows: Sequence[CandleData], timeframe: str, now: datetime
-) -> list[CandleData]:
+def closed_candles(rows: Sequence[CandleData], timeframe: str, now: datetime) -> list[CandleData]:
     """Only candles that have closed by ``now``: an exchange's newest candle is often the one
     still forming, and a signal on it could vanish before its close. (One extra is fetched so
     the window stays full.)"""
