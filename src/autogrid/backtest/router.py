@@ -132,9 +132,15 @@ async def get_sweep(sweep_id: uuid.UUID, user: CurrentUser, session: SessionDep)
 
 @router.get(
     "/sweeps/{sweep_id}/report",
-    response_class=HTMLResponse,
+    # HTML page, JSON errors: with response_class=HTMLResponse the OpenAPI would claim text/html
+    # for the errors too (see _REPORT_RESPONSES).
+    response_class=Response,
+    response_model=None,
     responses={
-        200: {"content": {"text/html": {}}, "description": "One self-contained HTML page"},
+        200: {
+            "description": "One self-contained HTML page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
         422: _error("x or y is not a field the sweep varies, or they are the same field"),
     },
 )
