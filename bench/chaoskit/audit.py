@@ -56,13 +56,17 @@ class ExchangeOrder:
     side: str
     time_ms: int
     update_time_ms: int
+    # The exchange's order of events (the simulator's, not its clock: the chaos skews that).
+    created_seq: int
+    ended_seq: int | None
 
     @property
     def is_open(self) -> bool:
         return self.status in EXCHANGE_OPEN
 
-    def live_until(self, end_ms: int) -> int:
-        return end_ms if self.is_open else self.update_time_ms
+    def ended_before(self, other: ExchangeOrder) -> bool:
+        """This order was over (filled, canceled...) before ``other`` was created."""
+        return self.ended_seq is not None and self.ended_seq < other.created_seq
 
 
 @dataclass(frozen=True)
@@ -217,8 +221,8 @@ def _duplicates(records: Records, ours: Mapping[str, OurOrder], finding: Finding
         if mine is not None and mine.tag is not None:
             by_intent[(mine.bot_id, mine.tag)].append(placed[0])
     for (bot_id, tag), placed in sorted(by_intent.items()):
-        for first, second in itertools.combinations(sorted(placed, key=_by_time), 2):
-            if second.time_ms < first.live_until(records.end_ms):
+        for first, second in itertools.combinations(sorted(placed, key=_by_creation), 2):
+            if not first.ended_before(second):
                 finding.add(
                     f"bot {bot_id} tag {tag}: {first.client_order_id} (order {first.order_id}, "
                     f"{first.status}) and {second.client_order_id} (order {second.order_id}, "
@@ -226,8 +230,9 @@ def _duplicates(records: Records, ours: Mapping[str, OurOrder], finding: Finding
                 )
 
 
-def _by_time(order: ExchangeOrder) -> tuple[int, int]:
-    return (order.time_ms, order.order_id)
+def _by_creation(order: ExchangeOrder) -> int:
+    # Not by the exchange's times: a clock skewed back makes a later order look older.
+    return order.created_seq
 
 
 def _unknown(records: Records, ours: Mapping[str, OurOrder], finding: Finding) -> None:

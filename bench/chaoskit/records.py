@@ -51,6 +51,8 @@ def exchange_side(
                 side=str(o["side"]).lower(),
                 time_ms=int(o["time"]),
                 update_time_ms=int(o["updateTime"]),
+                created_seq=int(o["createdSeq"]),
+                ended_seq=None if o["endedSeq"] is None else int(o["endedSeq"]),
             )
             for o in sim.orders(api_key=api_key)
         ]

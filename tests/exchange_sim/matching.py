@@ -9,6 +9,7 @@ buyer receives and from the quote asset a seller receives.
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from collections import deque
@@ -53,6 +54,7 @@ class Exchange:
         fee_rate: Decimal = DEFAULT_FEE_RATE,
     ) -> None:
         self.clock = clock
+        self._events = itertools.count(1)  # see Order.created_seq
         self.fee_rate = fee_rate
         self.specs = {spec.id: spec for spec in symbols}
         self.prices = {sid: spec.initial_price for sid, spec in self.specs.items()}
@@ -187,6 +189,7 @@ class Exchange:
             time=now,
             update_time=now,
             orig_quote_order_qty=quote_qty,
+            created_seq=next(self._events),
         )
 
     def _marketable(self, order: Order, price: Decimal) -> bool:
@@ -270,6 +273,8 @@ class Exchange:
         order.cumulative_quote_qty += quote_amount
         order.status = FILLED if order.remaining == 0 else PARTIALLY_FILLED
         order.update_time = now
+        if order.status == FILLED:
+            order.ended_seq = next(self._events)
         stats = self.stats[spec.id]
         stats.volume += qty
         stats.quote_volume += quote_amount
@@ -282,6 +287,7 @@ class Exchange:
             order.locked = Decimal(0)
         order.status = status
         order.update_time = self.clock()
+        order.ended_seq = next(self._events)
 
     def cancel_order(
         self, account: Account, symbol: str | None, order_id: str | None, client_id: str | None
@@ -361,7 +367,9 @@ class Exchange:
                     status=FILLED,
                     executed_qty=qty * size,
                     cumulative_quote_qty=qty * size * price,
+                    created_seq=next(self._events),
                 )
+                order.ended_seq = next(self._events)
                 self._next_order_id += 1
                 self.orders[order.order_id] = order
             assert order is not None

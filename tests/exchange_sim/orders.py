@@ -83,6 +83,10 @@ class Order:
     update_time: int = 0
     # Funds still reserved for the unfilled rest (quote for a buy, base for a sell).
     locked: Decimal = Decimal(0)
+    # The exchange's own order of events, unlike its clock (which tests skew): when the order
+    # was created and when it ended (filled, canceled, expired). Inspection only, never served.
+    created_seq: int = 0
+    ended_seq: int | None = None
     trades: list[Trade] = field(default_factory=list)
 
     @property
@@ -163,4 +167,6 @@ class Order:
             **self.to_binance(),
             "apiKey": self.api_key,
             "tradeIds": [t.trade_id for t in self.trades],
+            "createdSeq": self.created_seq,
+            "endedSeq": self.ended_seq,
         }
