@@ -6,6 +6,12 @@ from autogrid.models.bot import Bot, BotMetric, BotMode, BotStatus, BotType
 from autogrid.models.candle import Candle
 from autogrid.models.credential import ExchangeCredential
 from autogrid.models.event import Event
+from autogrid.models.notification import (
+    NotificationChannel,
+    NotificationChannelBot,
+    NotificationChannelType,
+    NotificationDelivery,
+)
 from autogrid.models.order import Fill, Order, OrderEvent
 from autogrid.models.paper import (
     PaperAccount,
@@ -35,6 +41,10 @@ __all__ = [
     "ExchangeCredential",
     "Fill",
     "KillSwitch",
+    "NotificationChannel",
+    "NotificationChannelBot",
+    "NotificationChannelType",
+    "NotificationDelivery",
     "Order",
     "OrderEvent",
     "PaperAccount",
