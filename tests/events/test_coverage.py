@@ -89,6 +89,10 @@ PRODUCED_BY: dict[EventType, str] = {
     T.SCHEDULED_BUY_SKIPPED: (
         "tests/runtime/test_scheduled_buys.py::test_missed_slots_are_skipped_by_default"
     ),
+    T.NOTIFICATION_CHANNEL_DISABLED: (
+        "tests/notifications/test_delivery.py::"
+        "test_a_channel_that_keeps_failing_is_switched_off_with_an_event"
+    ),
 }
 
 

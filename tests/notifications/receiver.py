@@ -7,6 +7,7 @@ status the test sets (``answer_with``), 204 by default.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from types import TracebackType
@@ -32,6 +33,10 @@ class WebhookReceiver:
         self.secret: str | None = None
         self.requests: list[ReceivedRequest] = []
         self.status = 204
+        # When set, each request is recorded, announced on ``arrived`` and left unanswered until
+        # ``hold`` is set: a sender can be killed while it waits for the answer.
+        self.hold: asyncio.Event | None = None
+        self.arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
     @property
@@ -56,7 +61,14 @@ class WebhookReceiver:
             except WebhookVerificationError:
                 payload = json.loads(body) if body else None
         self.requests.append(ReceivedRequest(request.path, headers, body, verified, payload))
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         return web.Response(status=self.status)
+
+    def acted_on(self) -> list[str]:
+        """What a receiver deduplicating on webhook-id would have acted on: each id once."""
+        return list(dict.fromkeys(self.verified_ids()))
 
     async def __aenter__(self) -> WebhookReceiver:
         app = web.Application()

@@ -43,3 +43,5 @@ class EventType(StrEnum):
     DEAL_CLOSED = "deal_closed"
     SCHEDULED_BUY_MADE = "scheduled_buy_made"
     SCHEDULED_BUY_SKIPPED = "scheduled_buy_skipped"
+    # Account-level: a notification channel was switched off after repeated delivery failures.
+    NOTIFICATION_CHANNEL_DISABLED = "notification_channel_disabled"

@@ -11,6 +11,7 @@ from autogrid.models.notification import (
     NotificationChannelBot,
     NotificationChannelType,
     NotificationDelivery,
+    NotificationOutbox,
 )
 from autogrid.models.order import Fill, Order, OrderEvent
 from autogrid.models.paper import (
@@ -45,6 +46,7 @@ __all__ = [
     "NotificationChannelBot",
     "NotificationChannelType",
     "NotificationDelivery",
+    "NotificationOutbox",
     "Order",
     "OrderEvent",
     "PaperAccount",

@@ -102,3 +102,41 @@ class NotificationDelivery(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class NotificationOutbox(Base):
+    """One event to deliver to one channel. Written by the database itself, in the transaction
+    that inserts the event (a trigger on ``events``, migration 0011), for each active channel of
+    the event's owner whose subscription matches: the event and its deliveries commit together,
+    whatever code wrote the event, and the writer does no extra work in Python.
+
+    ``status``: pending (due at ``next_attempt_at``), delivered, or failed (attempts exhausted).
+    A sender claims a pending row by moving ``next_attempt_at`` a lease ahead and counting the
+    attempt; a sender killed mid-send leaves the row to be claimed again when the lease ends.
+    """
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel_id"),
+        Index("ix_notification_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_notification_outbox_channel_id", "channel_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("events.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("notification_channels.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

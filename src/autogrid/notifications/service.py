@@ -157,17 +157,18 @@ async def send_test(
 ) -> TestResult:
     """Send one signed test message now (whatever the channel's state) and log the attempt."""
     channel = await get_channel(session, user_id, channel_id)
-    config = _open_config(keyring, channel)
+    config = open_config(keyring, channel)
     now = utcnow()
     message = WebhookMessage(
         message_id=f"msg_test_{uuid.uuid4().hex}",
         type=TEST_EVENT_TYPE,
-        at=now,
+        occurred_at=now,
         data={"channel_id": str(channel.id), "message": "AutoGrid test message"},
     )
     outcome = await send_webhook(
         config,
         message,
+        sent_at=now,
         allow_private=settings.notifications_allow_private_targets,
         timeout_seconds=settings.notifications_webhook_timeout_seconds,
     )
@@ -203,7 +204,7 @@ async def list_deliveries(
 # ----------------------------------------------------------------------------- helpers
 
 
-def _open_config(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig:
+def open_config(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig:
     try:
         return open_webhook(keyring, channel.id, channel.user_id, channel.config_ciphertext)
     except CredentialCryptoError as error:

@@ -43,6 +43,7 @@ _WARNINGS = {
     EventType.ORDER_ANOMALY,
     EventType.UNKNOWN_EXCHANGE_ORDER,
     EventType.SCHEDULED_BUY_SKIPPED,
+    EventType.NOTIFICATION_CHANNEL_DISABLED,
 }
 
 SEVERITY: dict[EventType, Severity] = {

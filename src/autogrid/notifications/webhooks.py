@@ -34,13 +34,19 @@ def new_signing_secret() -> str:
 
 @dataclass(frozen=True, slots=True)
 class WebhookMessage:
+    """What is sent; ``message_id`` is the same on every attempt, so receivers deduplicate."""
+
     message_id: str
     type: str
-    at: datetime
+    occurred_at: datetime
     data: Mapping[str, Any]
 
     def body(self) -> bytes:
-        document = {"type": self.type, "timestamp": self.at.isoformat(), "data": dict(self.data)}
+        document = {
+            "type": self.type,
+            "timestamp": self.occurred_at.isoformat(),
+            "data": dict(self.data),
+        }
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -51,13 +57,17 @@ class SendOutcome:
     error: str | None
 
 
-def signed_headers(config: WebhookConfig, message: WebhookMessage, body: bytes) -> dict[str, str]:
-    signature = Webhook(config.signing_secret).sign(message.message_id, message.at, body)
+def signed_headers(
+    config: WebhookConfig, message: WebhookMessage, body: bytes, sent_at: datetime
+) -> dict[str, str]:
+    """Signed at the time of sending (receivers refuse stale timestamps), so a retry hours
+    later still verifies."""
+    signature = Webhook(config.signing_secret).sign(message.message_id, sent_at, body)
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "webhook-id": message.message_id,
-        "webhook-timestamp": str(int(message.at.timestamp())),
+        "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": signature,
     }
 
@@ -66,6 +76,7 @@ async def send_webhook(
     config: WebhookConfig,
     message: WebhookMessage,
     *,
+    sent_at: datetime,
     allow_private: bool,
     timeout_seconds: float,
 ) -> SendOutcome:
@@ -78,7 +89,7 @@ async def send_webhook(
     try:
         async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
             answer = await client.post(
-                config.url, content=body, headers=signed_headers(config, message, body)
+                config.url, content=body, headers=signed_headers(config, message, body, sent_at)
             )
     except httpx.TimeoutException:
         return SendOutcome(ok=False, status_code=None, error="the receiver did not answer in time")

@@ -47,6 +47,7 @@ TASK_MODULES: tuple[str, ...] = (
     "autogrid.runtime.tasks",
     "autogrid.auth.tasks",
     "autogrid.events.tasks",
+    "autogrid.notifications.tasks",
     # A domain with tasks adds its module here, one line each: "autogrid.bots.tasks", ...
 )
 
@@ -201,6 +202,13 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "task": "autogrid.events.tasks.prune_events",
         "schedule": 3600.0,
         "options": {"expires": 3600},
+    }
+    # The notification outbox: claims with a lease, so overlapping runs never send a row twice
+    # at once; a run that finds nothing costs one indexed query.
+    schedule["deliver-notifications"] = {
+        "task": "autogrid.notifications.tasks.deliver_notifications",
+        "schedule": 2.0,
+        "options": {"expires": 10},
     }
     if is_embedded(settings):
         schedule["prune-embedded-broker"] = {

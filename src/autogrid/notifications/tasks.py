@@ -1,0 +1,27 @@
+"""Celery tasks of notifications."""
+
+from __future__ import annotations
+
+from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
+from autogrid.credentials.crypto import keyring_from_settings
+from autogrid.notifications.delivery import deliver_due
+from autogrid.worker.base import run_async, task, task_settings
+
+
+@task()
+def deliver_notifications() -> int:
+    """Send the due outbox rows; safe to run twice, even at once (rows are claimed with a lease,
+    and a message sent twice carries the same webhook-id)."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            return await deliver_due(
+                database, keyring_from_settings(settings), settings, now=utcnow()
+            )
+        finally:
+            await database.dispose()
+
+    return run_async(run())
