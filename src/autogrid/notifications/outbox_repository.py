@@ -120,4 +120,3 @@ async def mark_failed_attempt(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-
