@@ -45,3 +45,5 @@ class EventType(StrEnum):
     SCHEDULED_BUY_SKIPPED = "scheduled_buy_skipped"
     # Account-level: a notification channel was switched off after repeated delivery failures.
     NOTIFICATION_CHANNEL_DISABLED = "notification_channel_disabled"
+    # The dead-man check: a running bot made no successful step for several of its intervals.
+    BOT_STALLED = "bot_stalled"

@@ -7,6 +7,7 @@ from autogrid.models.candle import Candle
 from autogrid.models.credential import ExchangeCredential
 from autogrid.models.event import Event
 from autogrid.models.notification import (
+    BotStallAlert,
     NotificationChannel,
     NotificationChannelBot,
     NotificationChannelType,
@@ -35,6 +36,7 @@ __all__ = [
     "Bot",
     "BotMetric",
     "BotMode",
+    "BotStallAlert",
     "BotStatus",
     "BotType",
     "Candle",

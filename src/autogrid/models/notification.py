@@ -140,3 +140,16 @@ class NotificationOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class BotStallAlert(Base):
+    """The last dead-man alert of a bot: which ``last_tick_at`` it was about, so one stall is
+    reported once and a bot that recovered and stalled again is reported again."""
+
+    __tablename__ = "bot_stall_alerts"
+
+    bot_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alerted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

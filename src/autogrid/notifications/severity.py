@@ -30,6 +30,7 @@ _ERRORS = {
     EventType.BREAKER_TRIPPED,
     EventType.ORDER_NOT_PLACED,
     EventType.KILL_SWITCH_ENGAGED,
+    EventType.BOT_STALLED,
 }
 # Worth a look: something was refused, skipped or surprising, or the bot stopped on its own.
 _WARNINGS = {
@@ -63,6 +64,7 @@ DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.BREAKER_TRIPPED,
     EventType.ORDER_NOT_PLACED,
     EventType.KILL_SWITCH_ENGAGED,
+    EventType.BOT_STALLED,
     EventType.STOPPED,
     EventType.REPLAY_FINISHED,
     EventType.DEAL_CLOSED,

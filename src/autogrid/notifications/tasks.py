@@ -5,6 +5,7 @@ from __future__ import annotations
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.credentials.crypto import keyring_from_settings
+from autogrid.notifications import dead_man
 from autogrid.notifications.delivery import deliver_due
 from autogrid.worker.base import run_async, task, task_settings
 
@@ -21,6 +22,22 @@ def deliver_notifications() -> int:
             return await deliver_due(
                 database, keyring_from_settings(settings), settings, now=utcnow()
             )
+        finally:
+            await database.dispose()
+
+    return run_async(run())
+
+
+@task()
+def alert_stalled_bots() -> int:
+    """The dead-man check; each stall is reported once however often (or twice at once) it runs."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            async with database.session_scope() as session:
+                return await dead_man.alert_stalled_bots(session, utcnow())
         finally:
             await database.dispose()
 

@@ -210,6 +210,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "schedule": 2.0,
         "options": {"expires": 10},
     }
+    # The dead-man check: each stall is journalled once (bot_stall_alerts), whoever runs it.
+    schedule["alert-stalled-bots"] = {
+        "task": "autogrid.notifications.tasks.alert_stalled_bots",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    }
     if is_embedded(settings):
         schedule["prune-embedded-broker"] = {
             "task": "autogrid.worker.tasks.prune_processed_messages",
