@@ -3,7 +3,10 @@
 A user-supplied URL must not become a way into the platform's own network (OWASP API7, SSRF):
 unless ``NOTIFICATIONS_ALLOW_PRIVATE_TARGETS`` is set, only https URLs whose host is, or resolves
 only to, public addresses are accepted, checked when the channel is saved and again before every
-request. Redirects are never followed (``webhooks.py``).
+request. The request then goes to the very address that was checked (``pin_webhook_url``: the
+host name stays in the Host header and in TLS, for SNI and certificate checks), so a name that
+resolves elsewhere a moment later (DNS rebinding) cannot redirect it. Redirects are never
+followed (``webhooks.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import httpx
 
 from autogrid.core.errors import Unprocessable
 
@@ -56,19 +62,43 @@ async def _resolve(host: str, port: int | None) -> list[_IPAddress]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-async def check_webhook_url(url: str, *, allow_private: bool) -> None:
-    """Raise ``TargetRefused`` unless the platform may send to this URL."""
+@dataclass(frozen=True, slots=True)
+class PinnedTarget:
+    """Where to send: the URL with its host replaced by the checked address (user info, port,
+    path and query kept), the Host header, and the name TLS must present and verify."""
+
+    url: httpx.URL
+    host_header: str
+    tls_hostname: str
+
+
+async def pin_webhook_url(url: str, *, allow_private: bool) -> PinnedTarget:
+    """Check the URL (``TargetRefused`` unless the platform may send there) and pin it to one
+    checked address."""
     host, port = parse_webhook_url(url, allow_private=allow_private)
-    if allow_private:
-        return
+    original = httpx.URL(url)
+    host_header = original.netloc.decode("ascii").rsplit("@", 1)[-1]
     try:
         addresses: list[_IPAddress] = [ipaddress.ip_address(host)]
     except ValueError:
-        if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        lowered = host.lower().rstrip(".")
+        if not allow_private and (lowered == "localhost" or lowered.endswith(".localhost")):
             raise TargetRefused("the URL must point at a public address") from None
         addresses = await _resolve(host, port)
-    if not addresses or not all(_is_public(address) for address in addresses):
+    if not addresses:
+        raise TargetRefused("the URL's host name does not resolve")
+    if not allow_private and not all(_is_public(address) for address in addresses):
         raise TargetRefused("the URL must point at a public address")
+    return PinnedTarget(
+        url=original.copy_with(host=str(addresses[0])),
+        host_header=host_header,
+        tls_hostname=host,
+    )
+
+
+async def check_webhook_url(url: str, *, allow_private: bool) -> None:
+    """Raise ``TargetRefused`` unless the platform may send to this URL."""
+    await pin_webhook_url(url, allow_private=allow_private)
 
 
 def mask_url(url: str) -> str:

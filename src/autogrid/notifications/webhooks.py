@@ -21,7 +21,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from autogrid.notifications.secrets import WebhookConfig
-from autogrid.notifications.targets import TargetRefused, check_webhook_url
+from autogrid.notifications.targets import TargetRefused, pin_webhook_url
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
 SECRET_BYTES = 32
@@ -82,14 +82,18 @@ async def send_webhook(
 ) -> SendOutcome:
     """One attempt; never raises for a network or receiver failure (the outcome says it)."""
     try:
-        await check_webhook_url(config.url, allow_private=allow_private)
+        target = await pin_webhook_url(config.url, allow_private=allow_private)
     except TargetRefused as refused:
         return SendOutcome(ok=False, status_code=None, error=refused.message)
     body = message.body()
+    headers = signed_headers(config, message, body, sent_at) | {"host": target.host_header}
     try:
         async with httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False) as client:
             answer = await client.post(
-                config.url, content=body, headers=signed_headers(config, message, body, sent_at)
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.tls_hostname},
             )
     except httpx.TimeoutException:
         return SendOutcome(ok=False, status_code=None, error="the receiver did not answer in time")
