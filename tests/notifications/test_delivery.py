@@ -337,3 +337,31 @@ async def test_the_beat_job_delivers_the_outbox(
     assert delivered == 1
     assert receiver.acted_on() == [f"evt_{fill}"]
     assert receiver.requests[0].payload["data"]["severity"] == "error"
+
+
+async def test_a_channel_deleted_while_its_message_is_in_flight_breaks_nothing(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    db: Database,
+    settings: Settings,
+    receiver: WebhookReceiver,
+) -> None:
+    bot = await create_bot(client, user)
+    doomed = await fill_channel(client, user, receiver)
+    other_receiver = WebhookReceiver()
+    async with other_receiver:
+        kept = await create_channel(
+            client, user, other_receiver.url, label="kept", subscription={"event_types": ["fill"]}
+        )
+        await journal(db, bot["id"])
+        receiver.hold = asyncio.Event()
+        keyring = keyring_from_settings(settings)
+        sending = asyncio.create_task(deliver_due(db, keyring, settings, now=utcnow()))
+        await asyncio.wait_for(receiver.arrived.wait(), timeout=120)
+        deleted = await client.delete(f"{CHANNELS}/{doomed['id']}", headers=user.headers)
+        assert deleted.status_code == 204
+        receiver.hold.set()
+
+        assert await sending == 2  # both were taken; the survivor's outcome is recorded
+    [row] = await outbox_of(db, kept["id"])
+    assert row.status == "delivered"

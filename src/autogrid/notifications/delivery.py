@@ -149,6 +149,9 @@ async def _record(
     session: AsyncSession, job: Job, outcome: SendOutcome, now: datetime, policy: DeliveryPolicy
 ) -> None:
     claim = job.claim
+    channel = await outbox.lock_channel(session, claim.channel_id)
+    if channel is None:  # deleted while we were sending: its rows and log went with it
+        return
     repository.add_delivery(
         session,
         NotificationDelivery(
@@ -162,11 +165,9 @@ async def _record(
             created_at=now,
         ),
     )
-    channel = await outbox.lock_channel(session, claim.channel_id)
     if outcome.ok:
         await outbox.mark_delivered(session, claim.outbox_id, now)
-        if channel is not None:
-            channel.consecutive_failures = 0
+        channel.consecutive_failures = 0
         return
     exhausted = claim.attempt >= policy.max_attempts
     retry_at = None if exhausted else now + policy.retry_delay(claim.attempt)
@@ -180,10 +181,9 @@ async def _record(
             claim.channel_id,
             claim.attempt,
         )
-    if channel is not None:
-        channel.consecutive_failures += 1
-        if channel.state == "active" and channel.consecutive_failures >= policy.disable_after:
-            _disable(session, channel, now)
+    channel.consecutive_failures += 1
+    if channel.state == "active" and channel.consecutive_failures >= policy.disable_after:
+        _disable(session, channel, now)
     await session.flush()
 
 
