@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -141,3 +142,19 @@ async def deliveries(
         .offset(offset)
     )
     return rows.all(), total or 0
+
+
+async def prune_deliveries_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
+    """Delete up to ``batch`` of the oldest delivery log rows written before ``cutoff``."""
+    oldest = (
+        select(NotificationDelivery.id)
+        .where(NotificationDelivery.created_at < cutoff)
+        .order_by(NotificationDelivery.id)
+        .limit(batch)
+    ).scalar_subquery()
+    result = await session.execute(
+        delete(NotificationDelivery)
+        .where(NotificationDelivery.id.in_(oldest))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -210,6 +210,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "schedule": 2.0,
         "options": {"expires": 10},
     }
+    # The delivery log follows the journal's retention (idempotent, bounded batches).
+    schedule["prune-notification-deliveries"] = {
+        "task": "autogrid.notifications.tasks.prune_deliveries",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    }
     # The dead-man check: each stall is journalled once (bot_stall_alerts), whoever runs it.
     schedule["alert-stalled-bots"] = {
         "task": "autogrid.notifications.tasks.alert_stalled_bots",
