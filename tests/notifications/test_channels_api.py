@@ -273,3 +273,27 @@ async def test_event_types_list_every_type_with_its_severity(
     assert set(listed) == {t.value for t in EventType}
     assert listed["error"]["severity"] == Severity.ERROR and listed["error"]["default"]
     assert listed["fill"]["severity"] == SEVERITY[EventType.FILL] == Severity.INFO
+
+
+async def test_openapi_documents_the_channel_routes_without_secrets(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    paths = schema["paths"]
+    for path, method in [
+        ("/api/v1/notifications/channels", "post"),
+        ("/api/v1/notifications/channels", "get"),
+        ("/api/v1/notifications/channels/{channel_id}", "patch"),
+        ("/api/v1/notifications/channels/{channel_id}", "delete"),
+        ("/api/v1/notifications/channels/{channel_id}/test", "post"),
+        ("/api/v1/notifications/channels/{channel_id}/deliveries", "get"),
+        ("/api/v1/notifications/event-types", "get"),
+    ]:
+        operation = paths[path][method]
+        assert operation["summary"] and "notifications" in operation["tags"]
+    components = schema["components"]["schemas"]
+    read = components["ChannelRead"]["properties"]
+    assert "url" not in read and "signing_secret" not in read
+    assert "signing_secret" in components["ChannelCreated"]["properties"]
+    create = components["WebhookChannelCreate"]["properties"]
+    assert create["url"]["writeOnly"] is True
