@@ -41,6 +41,10 @@ OPENAPI_TAGS = [
         "name": "backtests",
         "description": "Backtest bot configs on stored candles; HTML reports; parameter sweeps.",
     },
+    {
+        "name": "notifications",
+        "description": "Where your events are sent (signed webhooks), what each channel receives.",
+    },
     {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
 ]
 

@@ -89,6 +89,14 @@ PRODUCED_BY: dict[EventType, str] = {
     T.SCHEDULED_BUY_SKIPPED: (
         "tests/runtime/test_scheduled_buys.py::test_missed_slots_are_skipped_by_default"
     ),
+    T.NOTIFICATION_CHANNEL_DISABLED: (
+        "tests/notifications/test_delivery.py::"
+        "test_a_channel_that_keeps_failing_is_switched_off_with_an_event"
+    ),
+    T.BOT_STALLED: (
+        "tests/notifications/test_dead_man.py::"
+        "test_a_stalled_running_bot_is_reported_once_per_stall"
+    ),
 }
 
 

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     backtest_max_sweep_runs: int = Field(default=1_000, ge=1, le=100_000)
     # Events older than this many days are pruned from the journal (a beat job, hourly).
     events_retention_days: int = Field(default=90, ge=1, le=3650)
+    # Webhook channels may point at private, loopback or link-local addresses only when this is
+    # set (a self-hosted receiver on the same network); otherwise users could probe the internal
+    # network through the platform (OWASP API7, SSRF).
+    notifications_allow_private_targets: bool = False
+    # One webhook request waits this long at most for its answer.
+    notifications_webhook_timeout_seconds: float = Field(default=10, ge=0.1, le=60)
 
     # How long one exchange request may take before it is abandoned (ccxt's timeout).
     exchange_timeout_ms: int = Field(default=10_000, ge=500, le=120_000)

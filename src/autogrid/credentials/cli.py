@@ -1,4 +1,5 @@
-"""``autogrid rotate-keys``: re-encrypt every exchange credential under the newest key.
+"""``autogrid rotate-keys``: re-encrypt every exchange credential, and every notification
+channel's destination, under the newest key.
 
 Settings come from the click context object when a parent provides a ``Settings`` there (tests
 do), otherwise from the environment (DATABASE_URL, ENCRYPTION_KEYS, ...). Exits 1 when a row
@@ -21,6 +22,7 @@ from autogrid.credentials.rotation import (
     RotationReport,
     rotate_credentials,
 )
+from autogrid.notifications.rotation import rotate_channels
 
 
 async def _rotate(
@@ -29,9 +31,20 @@ async def _rotate(
     # No pool: a one-shot command should not keep idle connections around.
     database = Database.from_settings(settings, pooled=False)
     try:
-        return await rotate_credentials(database, keyring, batch_size=batch_size, passes=passes)
+        credentials = await rotate_credentials(
+            database, keyring, batch_size=batch_size, passes=passes
+        )
+        channels = await rotate_channels(database, keyring, batch_size=batch_size, passes=passes)
     finally:
         await database.dispose()
+    return RotationReport(
+        newest_key_id=credentials.newest_key_id,
+        rotated=credentials.rotated + channels.rotated,
+        already_current=credentials.already_current + channels.already_current,
+        failed={**credentials.failed, **channels.failed},
+        pending=credentials.pending + channels.pending,
+        batches=credentials.batches + channels.batches,
+    )
 
 
 @click.command("rotate-keys")
@@ -51,7 +64,7 @@ async def _rotate(
 )
 @click.pass_context
 def rotate_keys_command(ctx: click.Context, batch_size: int, passes: int) -> None:
-    """Re-encrypt every exchange credential under the newest ENCRYPTION_KEYS entry."""
+    """Re-encrypt every exchange credential and notification channel under the newest key."""
     settings = ctx.find_object(Settings)
     if settings is None:
         settings = load_settings_or_exit()

@@ -43,6 +43,10 @@ class EventType(StrEnum):
     DEAL_CLOSED = "deal_closed"
     SCHEDULED_BUY_MADE = "scheduled_buy_made"
     SCHEDULED_BUY_SKIPPED = "scheduled_buy_skipped"
+    # Account-level: a notification channel was switched off after repeated delivery failures.
+    NOTIFICATION_CHANNEL_DISABLED = "notification_channel_disabled"
+    # The dead-man check: a running bot made no successful step for several of its intervals.
+    BOT_STALLED = "bot_stalled"
 
 
 # What needs a person: the administrators' "recent errors" view reads these across all users.
@@ -55,5 +59,6 @@ PROBLEM_TYPES = frozenset(
         EventType.ORDER_ANOMALY,
         EventType.UNKNOWN_EXCHANGE_ORDER,
         EventType.STOP_SELL_SKIPPED,
+        EventType.BOT_STALLED,
     }
 )

@@ -6,6 +6,14 @@ from autogrid.models.bot import Bot, BotMetric, BotMode, BotStatus, BotType
 from autogrid.models.candle import Candle
 from autogrid.models.credential import ExchangeCredential
 from autogrid.models.event import Event
+from autogrid.models.notification import (
+    BotStallAlert,
+    NotificationChannel,
+    NotificationChannelBot,
+    NotificationChannelType,
+    NotificationDelivery,
+    NotificationOutbox,
+)
 from autogrid.models.order import Fill, Order, OrderEvent
 from autogrid.models.paper import (
     PaperAccount,
@@ -28,6 +36,7 @@ __all__ = [
     "Bot",
     "BotMetric",
     "BotMode",
+    "BotStallAlert",
     "BotStatus",
     "BotType",
     "Candle",
@@ -35,6 +44,11 @@ __all__ = [
     "ExchangeCredential",
     "Fill",
     "KillSwitch",
+    "NotificationChannel",
+    "NotificationChannelBot",
+    "NotificationChannelType",
+    "NotificationDelivery",
+    "NotificationOutbox",
     "Order",
     "OrderEvent",
     "PaperAccount",

@@ -47,6 +47,7 @@ TASK_MODULES: tuple[str, ...] = (
     "autogrid.runtime.tasks",
     "autogrid.auth.tasks",
     "autogrid.events.tasks",
+    "autogrid.notifications.tasks",
     # A domain with tasks adds its module here, one line each: "autogrid.bots.tasks", ...
 )
 
@@ -201,6 +202,25 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "task": "autogrid.events.tasks.prune_events",
         "schedule": 3600.0,
         "options": {"expires": 3600},
+    }
+    # The notification outbox: claims with a lease, so overlapping runs never send a row twice
+    # at once; a run that finds nothing costs one indexed query.
+    schedule["deliver-notifications"] = {
+        "task": "autogrid.notifications.tasks.deliver_notifications",
+        "schedule": 2.0,
+        "options": {"expires": 10},
+    }
+    # The delivery log follows the journal's retention (idempotent, bounded batches).
+    schedule["prune-notification-deliveries"] = {
+        "task": "autogrid.notifications.tasks.prune_deliveries",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    }
+    # The dead-man check: each stall is journalled once (bot_stall_alerts), whoever runs it.
+    schedule["alert-stalled-bots"] = {
+        "task": "autogrid.notifications.tasks.alert_stalled_bots",
+        "schedule": 60.0,
+        "options": {"expires": 60},
     }
     if is_embedded(settings):
         schedule["prune-embedded-broker"] = {

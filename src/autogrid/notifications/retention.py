@@ -1,0 +1,36 @@
+"""Keeping the delivery log to the journal's retention (``EVENTS_RETENTION_DAYS``): the oldest
+attempts go in bounded batches, each its own short transaction. (Outbox rows go with their
+event, by ON DELETE CASCADE, when the journal is pruned.)"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from autogrid.core.db import Database
+from autogrid.events.retention import MAX_PRUNE_BATCHES, PRUNE_BATCH
+from autogrid.notifications import repository
+
+logger = logging.getLogger(__name__)
+
+
+async def prune_deliveries(
+    database: Database,
+    retention_days: int,
+    now: datetime,
+    *,
+    batch: int = PRUNE_BATCH,
+    max_batches: int = MAX_PRUNE_BATCHES,
+) -> int:
+    """Delete delivery log rows written more than ``retention_days`` before ``now``."""
+    cutoff = now - timedelta(days=retention_days)
+    pruned = 0
+    for _ in range(max_batches):
+        async with database.session_scope() as session:
+            deleted = await repository.prune_deliveries_before(session, cutoff, batch)
+        pruned += deleted
+        if deleted < batch:
+            break
+    if pruned:
+        logger.info("delivery log: %d attempts older than %s pruned", pruned, cutoff.isoformat())
+    return pruned

@@ -1,0 +1,61 @@
+"""Celery tasks of notifications."""
+
+from __future__ import annotations
+
+from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
+from autogrid.credentials.crypto import keyring_from_settings
+from autogrid.notifications import dead_man, retention
+from autogrid.notifications.delivery import deliver_due
+from autogrid.worker.base import run_async, task, task_settings
+
+
+@task()
+def deliver_notifications() -> int:
+    """Send the due outbox rows; safe to run twice, even at once (rows are claimed with a lease,
+    and a message sent twice carries the same webhook-id)."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            return await deliver_due(
+                database, keyring_from_settings(settings), settings, now=utcnow()
+            )
+        finally:
+            await database.dispose()
+
+    return run_async(run())
+
+
+@task()
+def alert_stalled_bots() -> int:
+    """The dead-man check; each stall is reported once however often (or twice at once) it runs."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            async with database.session_scope() as session:
+                return await dead_man.alert_stalled_bots(session, utcnow())
+        finally:
+            await database.dispose()
+
+    return run_async(run())
+
+
+@task()
+def prune_deliveries() -> int:
+    """Delete delivery log rows older than EVENTS_RETENTION_DAYS; safe to run twice."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            return await retention.prune_deliveries(
+                database, settings.events_retention_days, utcnow()
+            )
+        finally:
+            await database.dispose()
+
+    return run_async(run())
