@@ -51,7 +51,10 @@ class WebhookChannelCreate(BaseModel):
     kind: Literal[ChannelKind.WEBHOOK]
     label: Label
     url: SecretStr = Field(
-        min_length=1, max_length=MAX_URL_CHARS, description="https URL the events are POSTed to"
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        description="https URL the events are POSTed to (a public address unless "
+        "NOTIFICATIONS_ALLOW_PRIVATE_TARGETS allows http and private ones)",
     )
     subscription: Subscription = Field(default_factory=Subscription)
 
