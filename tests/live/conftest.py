@@ -26,7 +26,7 @@ from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.live import runtime
 from autogrid.live.hub import LiveHub
-from autogrid.models import Bot
+from autogrid.models import Bot, User
 from tests.bots.conftest import store_replay_candles
 from tests.helpers import ApiUser, register_user, unique_email
 from tests.worker.processes import free_port
@@ -168,3 +168,12 @@ async def subscribe(ws: ClientConnection, **fields: Any) -> dict[str, Any]:
 
 async def receive_ids(ws: ClientConnection, count: int) -> list[int]:
     return [(await receive(ws))["id"] for _ in range(count)]
+
+
+async def add_user(db: Database) -> uuid.UUID:
+    """A user row, for tests that need no API."""
+    async with db.session_scope() as session:
+        user = User(email=unique_email("row"), password_hash="x")
+        session.add(user)
+        await session.flush()
+        return user.id

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     backtest_max_sweep_runs: int = Field(default=100, ge=1, le=10_000)
     # Events older than this many days are pruned from the journal (a beat job, hourly).
     events_retention_days: int = Field(default=90, ge=1, le=3650)
+    # Seconds between reads of the journal by an API process's live feed when nothing woke it
+    # (commits wake it through Redis; without Redis this poll is how worker events arrive).
+    live_poll_seconds: float = Field(default=0.5, ge=0.05, le=3600)
 
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
