@@ -10,10 +10,11 @@ from typing import Any
 
 from autogrid.bots import service as bots
 from autogrid.core.db import Database
-from autogrid.core.errors import Unauthorized
+from autogrid.core.errors import Unauthorized, Unprocessable
 from autogrid.live import repository
 from autogrid.live.envelope import Control, control_envelope, event_envelope
 from autogrid.live.hub import LiveHub, Subscription
+from autogrid.live.schemas import MAX_EVENT_ID
 from autogrid.live.tickets import TicketStore
 from autogrid.models import Event, User
 
@@ -136,3 +137,14 @@ async def _replay(
         if len(page) < REPLAY_PAGE:
             return
         after_id = page[-1].id
+
+
+def parse_last_event_id(header: str | None, query: int | None) -> int | None:
+    """The resume point of an SSE client: the ``Last-Event-ID`` header (a browser's reconnect)
+    wins over the ``last_event_id`` query parameter (a first connect)."""
+    if header is None or not header.strip():
+        return query
+    value = header.strip()
+    if not value.isdigit() or int(value) > MAX_EVENT_ID:
+        raise Unprocessable("Last-Event-ID must be an event id (a non-negative integer)")
+    return int(value)
