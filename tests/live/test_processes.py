@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.events.types import EventType
+from autogrid.live.socket import MAX_FRAME_BYTES
 from autogrid.live.wakeup import announcer
 from autogrid.models import Bot
 from tests.helpers import ApiUser, register_user, unique_email
@@ -152,3 +153,11 @@ async def test_a_ticket_from_one_process_works_once_on_the_other(
         await subscribe(ws)
     async with connect(a.ws_url(ticket)) as ws:
         await closed_with(ws, 4401)
+
+
+async def test_serve_refuses_frames_over_its_limit(servers: list[LiveServer]) -> None:
+    a, _ = servers
+    alice = await register_user(a.http, unique_email("alice"))
+    async with await a.connect(alice) as ws:
+        await ws.send("x" * (MAX_FRAME_BYTES + 1))
+        await closed_with(ws, 1009)

@@ -43,6 +43,11 @@ CLOSE_NO_SUBSCRIBE = 4408
 CLOSE_RESYNC = 4409
 
 MAX_CLIENT_MESSAGE_BYTES = 4_096
+# The server's own limits (uvicorn): a bigger frame is refused before it is buffered, and a
+# peer that leaves a ping unanswered this long is dropped.
+MAX_FRAME_BYTES = 64 * 1024
+PING_INTERVAL_SECONDS = 20.0
+PING_TIMEOUT_SECONDS = 20.0
 # At most this many client messages in any window of this many seconds.
 CLIENT_MESSAGES_PER_WINDOW = 20
 CLIENT_WINDOW_SECONDS = 10.0
