@@ -5,6 +5,8 @@ the middle of a burst of fills and resumes on the other process gets every fill 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -21,6 +24,7 @@ from autogrid.live.wakeup import announcer
 from autogrid.models import Bot
 from tests.helpers import ApiUser, register_user, unique_email
 from tests.live.conftest import (
+    RECEIVE_TIMEOUT_SECONDS,
     STARTUP_TIMEOUT_SECONDS,
     LiveServer,
     journal,
@@ -52,6 +56,9 @@ def _server_env(settings: Settings, var_dir: Path) -> dict[str, str]:
     )
 
 
+PROCESSES: dict[str, subprocess.Popen[bytes]] = {}
+
+
 @pytest.fixture
 def api_processes(settings: Settings, db: Database, tmp_path: Path) -> Iterator[list[str]]:
     urls: list[str] = []
@@ -59,7 +66,7 @@ def api_processes(settings: Settings, db: Database, tmp_path: Path) -> Iterator[
         for name in ("a", "b"):
             port = free_port()
             log = tmp_path / f"api-{name}.log"
-            stack.enter_context(
+            PROCESSES[f"http://127.0.0.1:{port}"] = stack.enter_context(
                 running(
                     [*AUTOGRID, "serve", "--port", str(port)],
                     env=_server_env(settings, tmp_path / f"var-{name}"),
@@ -161,3 +168,18 @@ async def test_serve_refuses_frames_over_its_limit(servers: list[LiveServer]) ->
     async with await a.connect(alice) as ws:
         await ws.send("x" * (MAX_FRAME_BYTES + 1))
         await closed_with(ws, 1009)
+
+
+async def test_a_stopping_server_closes_its_streams_cleanly(servers: list[LiveServer]) -> None:
+    """SIGTERM: open streams get a close frame (the client reconnects elsewhere with its last
+    id), not a dropped connection."""
+    a, _ = servers
+    alice = await register_user(a.http, unique_email("alice"))
+    async with await a.connect(alice) as ws:
+        await subscribe(ws)
+        PROCESSES[a.base_url].send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(RECEIVE_TIMEOUT_SECONDS):
+                await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code in {1001, 1012}  # going away / service restart
