@@ -24,6 +24,7 @@ from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.rules_provider import exchange_market_rules
+from autogrid.live.runtime import start_live_events
 from autogrid.observability import install_observability
 from autogrid.runtime.dispatcher import CeleryBotDispatcher
 
@@ -79,9 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Lifecycle commands reach the bot runtime as Celery tasks, sent after commit.
         dispatcher = CeleryBotDispatcher(settings=settings)
         app.state.bot_dispatcher = dispatcher
+        app.state.live_events = start_live_events(settings, app.state.db, app.state.redis)
         try:
             yield
         finally:
+            await app.state.live_events.stop()
             dispatcher.close()
             await app.state.connector_pool.close_all()
             if app.state.redis is not None:

@@ -12,6 +12,7 @@ from autogrid.core.errors import ERROR_RESPONSES
 from autogrid.credentials.router import router as credentials_router
 from autogrid.events.router import router as events_router
 from autogrid.exchanges.router import router as exchanges_router
+from autogrid.live.router import router as live_router
 from autogrid.notifications.router import router as notifications_router
 from autogrid.orders.router import router as orders_router
 from autogrid.runtime.router import router as runtime_router
@@ -31,4 +32,5 @@ def build_api_router() -> APIRouter:
     api.include_router(backtests_router)
     api.include_router(events_router)
     api.include_router(notifications_router)
+    api.include_router(live_router)
     return api

@@ -9,6 +9,7 @@ import uvicorn
 
 from autogrid.cli.startup import load_settings_or_exit
 from autogrid.core.config import Settings
+from autogrid.live import socket as live_socket
 
 APP_FACTORY = "autogrid.app:create_app"
 PROMETHEUS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -50,4 +51,7 @@ def serve_command(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ws_max_size=live_socket.MAX_FRAME_BYTES,
+        ws_ping_interval=live_socket.PING_INTERVAL_SECONDS,
+        ws_ping_timeout=live_socket.PING_TIMEOUT_SECONDS,
     )

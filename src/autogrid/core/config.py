@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # model is small; no route needs more (the request guard takes larger limits per path).
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
+    # Seconds between reads of the journal by an API process's live feed when nothing woke it
+    # (commits wake it through Redis; without Redis this poll is how worker events arrive).
+    live_poll_seconds: float = Field(default=0.5, ge=0.05, le=3600)
+
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     worker_metrics_host: str = "127.0.0.1"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.events import repository
 from autogrid.events.types import EventType
+from autogrid.live.wakeup import mark_written
 from autogrid.models import Event
 
 MESSAGE_LIMIT = 2000
@@ -38,6 +39,7 @@ def record_event(
         created_at=at,
     )
     repository.add_event(session, event)
+    mark_written(session)  # live streams hear of it once the caller commits
     return event
 
 
@@ -46,6 +48,7 @@ async def record_for_bot_owners(
 ) -> int:
     """One account-level event for every user who owns a bot (the kill switch concerns them
     all); how many were written."""
+    mark_written(session)
     return await repository.add_for_bot_owners(
         session, type=type.value, message=message[:MESSAGE_LIMIT], data=dict(data), at=at
     )

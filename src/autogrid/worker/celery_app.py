@@ -35,6 +35,7 @@ from typing import Any
 from celery import Celery, current_app, signals
 
 from autogrid.core.config import Settings, load_settings
+from autogrid.live.wakeup import announcer
 from autogrid.observability import configure_logging
 from autogrid.worker.base import AutoGridTask, settings_of
 from autogrid.worker.beat import SCHEDULER_PATH
@@ -231,6 +232,8 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def create_celery(settings: Settings) -> AutoGridCelery:
+    # Commits that write events wake the API's live streams (through Redis when it runs).
+    announcer.configure(settings)
     namespace = celery_namespace(settings)
     embedded = is_embedded(settings)
     backend = _result_backend(settings)
