@@ -13,8 +13,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from autogrid.auth import repository
 from autogrid.core.db import Database
+from autogrid.core.pruning import prune_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -32,17 +35,16 @@ async def prune_refresh_tokens(
     max_batches: int = MAX_BATCHES_PER_RUN,
 ) -> int:
     """Delete prunable refresh tokens as of ``now``; returns how many were deleted."""
-    total = 0
-    for _ in range(max_batches):
-        async with database.session_scope() as session:
-            deleted = await repository.delete_expired_refresh_tokens(session, now, batch_size)
-            if deleted < batch_size:
-                deleted += await repository.delete_revoked_families(
-                    session, now - REVOKED_FAMILY_RETENTION, batch_size - deleted
-                )
-        total += deleted
-        if deleted < batch_size:
-            break
+
+    async def prunable(session: AsyncSession, limit: int) -> int:
+        deleted = await repository.delete_expired_refresh_tokens(session, now, limit)
+        if deleted < limit:
+            deleted += await repository.delete_revoked_families(
+                session, now - REVOKED_FAMILY_RETENTION, limit - deleted
+            )
+        return deleted
+
+    total = await prune_in_batches(database, prunable, batch=batch_size, max_batches=max_batches)
     if total:
         logger.info("refresh tokens pruned count=%d", total)
     return total
