@@ -20,7 +20,7 @@ from autogrid.core.config import Settings, load_settings, new_encryption_key
 from autogrid.core.db import Database
 from autogrid.models import Base
 from tests.helpers import ApiUser, make_admin, register_user, unique_email
-from tests.infra import migrated_database, redis_or_fail, run_alembic
+from tests.infra import LIFESPAN_TIMEOUTS, migrated_database, redis_or_fail, run_alembic
 from tests.network_guard import refuse_outside_connections
 
 TEST_JWT_SECRET = "test-jwt-secret-" + "x7Qp2LmZ9vKc4RtY8wNb3HdF6sJg1aUe"
@@ -93,7 +93,7 @@ def _flush_prefix(settings: Settings) -> None:
 @pytest.fixture
 async def app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, **LIFESPAN_TIMEOUTS):
         # Bot validation must not reach a real exchange from tests: offline rules unless a test
         # installs its own provider (e.g. one pointed at the exchange simulator).
         application.state.market_rules_provider = conservative_market_rules

@@ -23,6 +23,9 @@ PG_ADMIN_DSN = os.environ.get(
     "AUTOGRID_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_TEST_URL = os.environ.get("AUTOGRID_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# The app's startup and shutdown (database, Redis, the live feed) on a loaded machine can take
+# longer than asgi_lifespan's 5 s default: wait on them generously, never fail on a busy core.
+LIFESPAN_TIMEOUTS = {"startup_timeout": 60, "shutdown_timeout": 60}
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from autogrid.app import create_app
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from tests.infra import LIFESPAN_TIMEOUTS
 
 AppFactory = Callable[..., Any]
 
@@ -25,7 +26,7 @@ async def make_app(settings: Settings, db: Database) -> AsyncIterator[AppFactory
 
         async def start(**overrides: Any) -> FastAPI:
             application = create_app(settings.model_copy(update=overrides))
-            await stack.enter_async_context(LifespanManager(application))
+            await stack.enter_async_context(LifespanManager(application, **LIFESPAN_TIMEOUTS))
             return application
 
         yield start

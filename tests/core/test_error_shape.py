@@ -18,6 +18,7 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.errors import AppError
 from autogrid.observability import configure_logging
+from tests.infra import LIFESPAN_TIMEOUTS
 
 LEAKY_DETAIL = "pool exhausted talking to postgresql://app:pa55word@db/autogrid"
 
@@ -59,7 +60,7 @@ def _throwaway_router() -> APIRouter:
 async def error_app(settings: Settings, db: Database) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     application.include_router(_throwaway_router())
-    async with LifespanManager(application):
+    async with LifespanManager(application, **LIFESPAN_TIMEOUTS):
         yield application
 
 

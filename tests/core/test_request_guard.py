@@ -21,6 +21,7 @@ from autogrid.core.json_shape import MAX_JSON_DEPTH, MAX_JSON_ITEMS, MAX_JSON_KE
 from autogrid.core.request_guard import RequestGuardMiddleware
 from tests.core.test_error_shape import assert_error_shape
 from tests.helpers import ApiUser
+from tests.infra import LIFESPAN_TIMEOUTS
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -31,7 +32,7 @@ JSON = {"content-type": "application/json"}
 @asynccontextmanager
 async def app_client(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     application = create_app(settings.model_copy(update=overrides))
-    async with LifespanManager(application):
+    async with LifespanManager(application, **LIFESPAN_TIMEOUTS):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http

@@ -32,6 +32,7 @@ from tests.credentials.conftest import (
 )
 from tests.exchange_sim import BinanceSimulator
 from tests.helpers import ApiUser, assert_error_shape
+from tests.infra import LIFESPAN_TIMEOUTS
 
 pytestmark = pytest.mark.usefixtures("sim_app")
 
@@ -50,7 +51,7 @@ async def invoke(settings: Settings, *args: str) -> Result:
 async def app_client(settings: Settings, sim: BinanceSimulator) -> AsyncIterator[httpx.AsyncClient]:
     """Another API process, configured with ``settings``."""
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, **LIFESPAN_TIMEOUTS):
         application.state.connector_factory = simulator_factory(sim, MemoryBudgets())
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

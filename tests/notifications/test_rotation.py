@@ -19,6 +19,7 @@ from autogrid.credentials.cli import rotate_keys_command
 from autogrid.credentials.crypto import KeyRing, blob_key_id
 from autogrid.models import NotificationChannel
 from tests.helpers import ApiUser
+from tests.infra import LIFESPAN_TIMEOUTS
 from tests.notifications.receiver import WebhookReceiver
 from tests.notifications.test_channels_api import CHANNELS, create_channel
 
@@ -54,7 +55,7 @@ async def test_rotated_channels_send_with_the_new_key_alone(
 
     only_new = settings.model_copy(update={"encryption_keys": [new_key]})
     application = create_app(only_new)
-    async with LifespanManager(application):
+    async with LifespanManager(application, **LIFESPAN_TIMEOUTS):
         application.state.market_rules_provider = conservative_market_rules
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

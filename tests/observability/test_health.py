@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from autogrid.app import create_app
 from autogrid.core.config import Settings
+from tests.infra import LIFESPAN_TIMEOUTS
 
 MakeClient = Callable[[Settings], Awaitable[httpx.AsyncClient]]
 
@@ -23,7 +24,7 @@ async def make_client() -> AsyncIterator[MakeClient]:
     clients: list[httpx.AsyncClient] = []
 
     async def build(settings: Settings) -> httpx.AsyncClient:
-        manager = LifespanManager(create_app(settings))
+        manager = LifespanManager(create_app(settings), **LIFESPAN_TIMEOUTS)
         await manager.__aenter__()
         managers.append(manager)
         client = httpx.AsyncClient(

@@ -67,6 +67,10 @@ class Subscription:
         return batch
 
 
+# How long a stop waits for the feed's task to end.
+STOP_WAIT_SECONDS = 2.0
+
+
 class LiveHub:
     def __init__(
         self,
@@ -100,8 +104,9 @@ class LiveHub:
                 subscription.close()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a cancellation swallowed inside a driver call must not hang the shutdown
+            # (the task then ends at its next check, or with the loop).
+            await asyncio.wait({self._task}, timeout=STOP_WAIT_SECONDS)
             self._task = None
         self._started.set()  # streams still waiting for the feed end now
 

@@ -86,7 +86,9 @@ async def stream_events(
     last_event_id: Annotated[
         int | None, Query(ge=0, le=MAX_EVENT_ID, description="replay after this id")
     ] = None,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id_header: Annotated[
+        str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,19}$")
+    ] = None,
 ) -> StreamingResponse:
     """The live events stream as Server-Sent Events (docs/live-events.md).
 

@@ -177,6 +177,8 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> lo
         adopted = logging.getLogger(name)
         adopted.handlers.clear()
         adopted.propagate = True
+        # LOG_LEVEL governs: a level set on them earlier (uvicorn's log_level) would hide lines.
+        adopted.setLevel(logging.NOTSET)
     for name in _SILENCED_LOGGERS:
         silenced = logging.getLogger(name)
         silenced.handlers.clear()
