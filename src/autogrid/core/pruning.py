@@ -5,6 +5,7 @@ and the next scheduled run carries on."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,8 @@ from autogrid.core.db import Database
 
 # Deletes up to ``limit`` rows in the given session; returns how many it deleted.
 DeleteBatch = Callable[[AsyncSession, int], Awaitable[int]]
+# Deletes up to ``limit`` rows written before the cutoff; returns how many it deleted.
+DeleteBefore = Callable[[AsyncSession, datetime, int], Awaitable[int]]
 
 
 async def prune_in_batches(
@@ -27,3 +30,19 @@ async def prune_in_batches(
         if deleted < batch:
             break
     return total
+
+
+async def prune_older_than(
+    database: Database,
+    delete_before: DeleteBefore,
+    cutoff: datetime,
+    *,
+    batch: int,
+    max_batches: int,
+) -> int:
+    """``prune_in_batches`` for the common case: every row written before ``cutoff``."""
+
+    async def older(session: AsyncSession, limit: int) -> int:
+        return await delete_before(session, cutoff, limit)
+
+    return await prune_in_batches(database, older, batch=batch, max_batches=max_batches)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from autogrid.core.db import Database
-from autogrid.core.pruning import prune_in_batches
+from autogrid.core.pruning import prune_older_than
 from autogrid.events import repository
 
 logger = logging.getLogger(__name__)
@@ -29,11 +27,9 @@ async def prune_events(
 ) -> int:
     """Delete events created more than ``retention_days`` before ``now``; how many went."""
     cutoff = now - timedelta(days=retention_days)
-
-    async def older(session: AsyncSession, limit: int) -> int:
-        return await repository.prune_before(session, cutoff, limit)
-
-    pruned = await prune_in_batches(database, older, batch=batch, max_batches=max_batches)
+    pruned = await prune_older_than(
+        database, repository.prune_before, cutoff, batch=batch, max_batches=max_batches
+    )
     if pruned:
         logger.info("event journal: %d events older than %s pruned", pruned, cutoff.isoformat())
     return pruned

@@ -7,10 +7,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from autogrid.core.db import Database
-from autogrid.core.pruning import prune_in_batches
+from autogrid.core.pruning import prune_older_than
 from autogrid.events.retention import MAX_PRUNE_BATCHES, PRUNE_BATCH
 from autogrid.notifications import repository
 
@@ -27,11 +25,9 @@ async def prune_deliveries(
 ) -> int:
     """Delete delivery log rows written more than ``retention_days`` before ``now``."""
     cutoff = now - timedelta(days=retention_days)
-
-    async def older(session: AsyncSession, limit: int) -> int:
-        return await repository.prune_deliveries_before(session, cutoff, limit)
-
-    pruned = await prune_in_batches(database, older, batch=batch, max_batches=max_batches)
+    pruned = await prune_older_than(
+        database, repository.prune_deliveries_before, cutoff, batch=batch, max_batches=max_batches
+    )
     if pruned:
         logger.info("delivery log: %d attempts older than %s pruned", pruned, cutoff.isoformat())
     return pruned
