@@ -33,11 +33,11 @@ from tests.infra import migrated_database  # noqa: E402
 
 from autogrid.core.config import load_settings  # noqa: E402
 from autogrid.core.db import Database  # noqa: E402
+from autogrid.engine import step as tick_module  # noqa: E402
+from autogrid.engine.context import RuntimeContext, runtime_database  # noqa: E402
 from autogrid.exchanges.pool import ConnectorPool  # noqa: E402
 from autogrid.models import Bot, User  # noqa: E402
-from autogrid.runtime import tick as tick_module  # noqa: E402
-from autogrid.runtime.context import RuntimeContext, runtime_database  # noqa: E402
-from autogrid.runtime.scheduling import tick_many  # noqa: E402
+from autogrid.scheduling.claims import tick_many  # noqa: E402
 
 TARGET_TICKS_PER_SECOND = 500
 TARGET_P99_MS = 50
@@ -106,7 +106,7 @@ async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: in
             latencies.append(time.perf_counter() - started)
 
     tick_module.tick_bot = measured  # type: ignore[assignment]
-    import autogrid.runtime.scheduling as scheduling
+    import autogrid.scheduling.claims as scheduling
 
     scheduling.tick_bot = measured  # type: ignore[assignment]
     try:

@@ -26,7 +26,7 @@ from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.rules_provider import exchange_market_rules
 from autogrid.live.runtime import start_live_events
 from autogrid.observability import install_observability
-from autogrid.runtime.dispatcher import CeleryBotDispatcher
+from autogrid.scheduling.dispatcher import CeleryBotDispatcher
 
 OPENAPI_TAGS = [
     {"name": "auth", "description": "Register, log in, rotate and revoke tokens."},

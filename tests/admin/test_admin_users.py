@@ -40,13 +40,17 @@ async def test_list_is_paginated_and_stable(
     everything = (await client.get(USERS, headers=admin_user.headers)).json()
     assert everything["total"] == 3
     assert {item["email"] for item in everything["items"]} == {
-        admin_user.email, user.email, other_user.email
+        admin_user.email,
+        user.email,
+        other_user.email,
     }
     seen = []
     for offset in range(3):
-        page = (await client.get(
-            USERS, params={"limit": 1, "offset": offset}, headers=admin_user.headers
-        )).json()
+        page = (
+            await client.get(
+                USERS, params={"limit": 1, "offset": offset}, headers=admin_user.headers
+            )
+        ).json()
         assert (page["total"], page["limit"], page["offset"]) == (3, 1, offset)
         seen.extend(item["id"] for item in page["items"])
     assert seen == [item["id"] for item in everything["items"]]
@@ -62,9 +66,9 @@ async def test_list_filters_by_email_substring(
     await register_user(client, "bob@example.com")
 
     async def emails(fragment: str) -> list[str]:
-        page = (await client.get(
-            USERS, params={"email": fragment}, headers=admin_user.headers
-        )).json()
+        page = (
+            await client.get(USERS, params={"email": fragment}, headers=admin_user.headers)
+        ).json()
         assert page["total"] == len(page["items"])
         return sorted(item["email"] for item in page["items"])
 
@@ -109,9 +113,9 @@ async def test_deactivation_revokes_every_refresh_token(
     )
     assert response.json()["is_active"] is False
     async with db.session_scope() as session:
-        rows = list(await session.scalars(
-            select(RefreshToken).where(RefreshToken.user_id == user.id)
-        ))
+        rows = list(
+            await session.scalars(select(RefreshToken).where(RefreshToken.user_id == user.id))
+        )
     assert len(rows) == 2 and all(row.revoked_at is not None for row in rows)
     assert (await client.get("/api/v1/auth/me", headers=user.headers)).status_code == 401
     # The admin's own session is untouched.
@@ -131,7 +135,8 @@ async def test_admin_cannot_lock_themself_out(
 
 async def test_admin_may_change_own_plan(client: httpx.AsyncClient, admin_user: ApiUser) -> None:
     response = await client.patch(
-        f"{USERS}/{admin_user.id}", json={"plan": "enterprise", "role": "admin"},
+        f"{USERS}/{admin_user.id}",
+        json={"plan": "enterprise", "role": "admin"},
         headers=admin_user.headers,
     )
     assert response.status_code == 200
@@ -146,8 +151,13 @@ async def test_unknown_user_is_404(client: httpx.AsyncClient, admin_user: ApiUse
 
 @pytest.mark.parametrize(
     "body",
-    [{"plan": "platinum"}, {"role": "superuser"}, {"email": "x@example.com"},
-     {"password_hash": "x"}, {"is_active": "maybe"}],
+    [
+        {"plan": "platinum"},
+        {"role": "superuser"},
+        {"email": "x@example.com"},
+        {"password_hash": "x"},
+        {"is_active": "maybe"},
+    ],
 )
 async def test_invalid_or_unknown_fields_are_422(
     client: httpx.AsyncClient, admin_user: ApiUser, user: ApiUser, body: dict[str, object]

@@ -27,9 +27,7 @@ async def invoke(args: list[str], **kwargs: Any) -> Result:
 async def test_creates_a_user_who_can_log_in(
     client: httpx.AsyncClient, settings: Settings, db: Database
 ) -> None:
-    result = await invoke(
-        ["Ops@Example.com", "--password-stdin"], input=f"{PW}\n", obj=settings
-    )
+    result = await invoke(["Ops@Example.com", "--password-stdin"], input=f"{PW}\n", obj=settings)
     assert result.exit_code == 0, result.output
     user_id = uuid.UUID(result.output.strip().splitlines()[-1])
     response = await login(client, "ops@example.com", PW)
@@ -44,9 +42,7 @@ async def test_creates_a_user_who_can_log_in(
 async def test_admin_flag_and_prompt_with_confirmation(
     client: httpx.AsyncClient, settings: Settings, db: Database
 ) -> None:
-    result = await invoke(
-        ["root@example.com", "--admin"], input=f"{PW}\n{PW}\n", obj=settings
-    )
+    result = await invoke(["root@example.com", "--admin"], input=f"{PW}\n{PW}\n", obj=settings)
     assert result.exit_code == 0, result.output
     assert PW not in result.output  # hidden input is not echoed
     tokens = (await login(client, "root@example.com", PW)).json()
@@ -68,8 +64,7 @@ async def test_settings_from_the_environment(
 async def test_refuses_a_taken_email(settings: Settings, db: Database) -> None:
     args = ["twice@example.com", "--password-stdin"]
     assert (await invoke(args, input=f"{PW}\n", obj=settings)).exit_code == 0
-    again = await invoke(["TWICE@example.com", "--password-stdin"], input=f"{PW}\n",
-                         obj=settings)
+    again = await invoke(["TWICE@example.com", "--password-stdin"], input=f"{PW}\n", obj=settings)
     assert again.exit_code == 1
     assert "already exists" in again.output
 
@@ -78,7 +73,6 @@ async def test_refuses_bad_input(settings: Settings, db: Database) -> None:
     short = await invoke(["a@example.com", "--password-stdin"], input="short\n", obj=settings)
     assert short.exit_code == 2
     assert "8 to 1024" in short.output
-    bad_email = await invoke(["not-an-email", "--password-stdin"], input=f"{PW}\n",
-                             obj=settings)
+    bad_email = await invoke(["not-an-email", "--password-stdin"], input=f"{PW}\n", obj=settings)
     assert bad_email.exit_code == 2
     assert "not a valid email" in bad_email.output

@@ -39,8 +39,9 @@ async def test_login_is_limited_per_ip(
     blocked = await login(attacker, user.email, user.password)
     assert_rate_limited(blocked, 60)
     # Another address is not affected.
-    assert (await login(make_client(application, ip="198.51.100.2"), user.email,
-                        user.password)).status_code == 200
+    assert (
+        await login(make_client(application, ip="198.51.100.2"), user.email, user.password)
+    ).status_code == 200
 
 
 async def test_login_is_limited_per_account_across_unknown_ips(

@@ -71,9 +71,7 @@ async def test_reuse_revokes_the_whole_family(
     assert all(row.revoked_at is not None for row in await family_rows(db, user.id))
 
 
-async def test_reuse_leaves_other_sessions_alone(
-    client: httpx.AsyncClient, user: ApiUser
-) -> None:
+async def test_reuse_leaves_other_sessions_alone(client: httpx.AsyncClient, user: ApiUser) -> None:
     second_device = (await login(client, user.email, user.password)).json()
     await refresh(client, user.refresh_token)
     assert (await refresh(client, user.refresh_token)).status_code == 401
@@ -96,7 +94,8 @@ async def test_logout_revokes_refresh_family_and_access_token(
 ) -> None:
     rotated = (await refresh(client, user.refresh_token)).json()
     response = await client.post(
-        LOGOUT, json={"refresh_token": rotated["refresh_token"]},
+        LOGOUT,
+        json={"refresh_token": rotated["refresh_token"]},
         headers=bearer(rotated["access_token"]),
     )
     assert response.status_code == 204

@@ -143,13 +143,15 @@ def test_missing_claims_are_rejected(settings: Settings) -> None:
     now = int(utcnow().timestamp())
     without_jti = jwt.encode(
         {"sub": str(uuid.uuid4()), "type": "access", "iat": now, "exp": now + 60},
-        settings.jwt_secret, algorithm="HS256",
+        settings.jwt_secret,
+        algorithm="HS256",
     )
     with pytest.raises(Unauthorized):
         decode_token(settings, without_jti, TokenType.ACCESS)
     not_a_uuid = jwt.encode(
         {"sub": "admin", "type": "access", "jti": "j", "iat": now, "exp": now + 60},
-        settings.jwt_secret, algorithm="HS256",
+        settings.jwt_secret,
+        algorithm="HS256",
     )
     with pytest.raises(Unauthorized):
         decode_token(settings, not_a_uuid, TokenType.ACCESS)

@@ -136,8 +136,20 @@ def test_every_registered_command_loads_under_its_own_name() -> None:
     listed = cli.list_commands(click.Context(cli))
     for name, target in COMMANDS.items():
         assert load_command(target).name == name
-    expected = {"dev", "serve", "migrate", "downgrade", "worker", "beat", "gen-secret", "gen-key",
-                "create-user", "rotate-keys", "data", "backtest"}
+    expected = {
+        "dev",
+        "serve",
+        "migrate",
+        "downgrade",
+        "worker",
+        "beat",
+        "gen-secret",
+        "gen-key",
+        "create-user",
+        "rotate-keys",
+        "data",
+        "backtest",
+    }
     assert expected <= set(listed)
 
 

@@ -34,8 +34,11 @@ def test_embedded_worker_serves_trading_metrics(tmp_path: Path) -> None:
     env.pop("REDIS_URL", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "autogrid.cli", "worker"], env=env, cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "autogrid.cli", "worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         body = ""

@@ -187,7 +187,7 @@ def test_unknown_database_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 def test_exchange_urls_and_runtime_timings_are_ordinary_production_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from autogrid.runtime.context import RuntimeOptions
+    from autogrid.engine.context import RuntimeOptions
 
     proxy = {"binance": {"public": "https://egress.internal/api/v3"}}
     production_env(
@@ -210,7 +210,7 @@ def test_exchange_urls_and_runtime_timings_are_ordinary_production_settings(
 
 
 def test_defaults_keep_the_runtime_timings_of_before(clean_environment: Path) -> None:
-    from autogrid.runtime.context import RuntimeOptions
+    from autogrid.engine.context import RuntimeOptions
 
     assert RuntimeOptions.from_settings(load_settings()) == RuntimeOptions()
 

@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.engine.context import runtime_database
 from autogrid.observability import configure_logging
-from autogrid.runtime.context import runtime_database
 
 SUBMITTED = "someone.private@example.com"
 

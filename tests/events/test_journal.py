@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
+from autogrid.engine.guard import halt
+from autogrid.engine.repository import lock_bot
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Event, KillSwitch, User
 from autogrid.runtime import service as runtime_service
-from autogrid.runtime.guard import halt
-from autogrid.runtime.repository import lock_bot
 from tests.runtime.factories import load_bot, make_bot, make_user
 
 

@@ -35,5 +35,3 @@ def write_gz(path: Path, lines: list[str]) -> Path:
 def btc_1m_5000(tmp_path: Path) -> Path:
     """The first 5,000 real 1m candles as a gzipped CSV (2025-05-20T00:00Z onwards)."""
     return write_gz(tmp_path / "BTC_USDT-1m-5000.csv.gz", head_lines(BTC_1M, 5000))
-
-

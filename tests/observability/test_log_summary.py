@@ -67,7 +67,7 @@ def test_routine_lines_are_counted_and_summarised_once_a_period(tmp_path: Path) 
     stream = configured(tmp_path, clock, log_summary_seconds=60)
     for _ in range(3):
         access(200)
-        task_done("autogrid.runtime.tasks.tick_bots")
+        task_done("autogrid.scheduling.tasks.tick_bots")
     access(404)
     logging.getLogger("celery.worker.strategy").info("Task received")
     logging.getLogger("autogrid.bots.service").info("bot created")  # not routine: written
@@ -75,7 +75,7 @@ def test_routine_lines_are_counted_and_summarised_once_a_period(tmp_path: Path) 
     assert [line["message"] for line in lines(stream)] == ["bot created", "GET /x 503 1ms"]
 
     clock.now += 61
-    task_done("autogrid.runtime.tasks.claim_due_ticks")  # the first record after the period
+    task_done("autogrid.scheduling.tasks.claim_due_ticks")  # the first record after the period
     summary = lines(stream)[-1]
     assert summary["logger"] == "autogrid.summary"
     assert summary["message"] == (
@@ -90,5 +90,5 @@ def test_routine_lines_are_counted_and_summarised_once_a_period(tmp_path: Path) 
 def test_without_the_setting_every_line_is_written(tmp_path: Path) -> None:
     stream = configured(tmp_path, FakeClock())
     access(200)
-    task_done("autogrid.runtime.tasks.tick_bots")
+    task_done("autogrid.scheduling.tasks.tick_bots")
     assert len(lines(stream)) == 2

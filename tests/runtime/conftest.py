@@ -11,11 +11,11 @@ import pytest
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.engine.context import RuntimeContext
 from autogrid.exchanges.budget import MemoryBudgets
 from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.instrumented import InstrumentedConnector
-from autogrid.runtime.order_manager import OrderManager
+from autogrid.exchanges.instrumented import InstrumentedConnector
+from autogrid.execution.order_manager import OrderManager
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
 from tests.exchanges.conftest import CREDENTIALS, FAST_RETRY, sim_api_urls
 from tests.infra import run_alembic

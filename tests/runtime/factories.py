@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from autogrid.core.db import Database
+from autogrid.execution.order_writer import BotRef
 from autogrid.models import Bot, Event, Fill, Order, OrderEvent, User
-from autogrid.runtime.order_writer import BotRef
 
 D = Decimal
 SYMBOL = "BTC/USDT"

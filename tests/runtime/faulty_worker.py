@@ -39,14 +39,14 @@ from sqlalchemy.orm import Session
 
 from autogrid.core.config import Settings
 from autogrid.core.redis import create_redis
+from autogrid.engine.context import RuntimeContext, ccxt_connectors
+from autogrid.engine.step import BotTick
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey
 from autogrid.exchanges.types import ApiCredentials, ExchangeOrder, OrderRequest
 from autogrid.models import OrderEvent
-from autogrid.runtime.context import RuntimeContext, ccxt_connectors
-from autogrid.runtime.lease import Lease
-from autogrid.runtime.process import use_context_builder
-from autogrid.runtime.tick import BotTick
+from autogrid.scheduling.lease import Lease
+from autogrid.scheduling.process import use_context_builder
 from autogrid.trading.orders import OrderStatus
 
 logger = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ import uuid
 from decimal import Decimal
 
 from autogrid.core.db import Database
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.tick import tick_bot
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.step import tick_bot
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, Clock, fills_of, make_bot, orders_of
 

@@ -6,12 +6,12 @@ import uuid
 from decimal import Decimal
 
 from autogrid.core.db import Database
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.recording import net_actions
+from autogrid.engine.step import tick_bot
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.models import BotStatus
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.decision import net_actions
-from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.tick import tick_bot
+from autogrid.orders.values import tag_of
 from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, load_bot, make_bot, orders_of, set_bot

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.runtime.dispatcher import CeleryBotDispatcher
+from autogrid.scheduling.dispatcher import CeleryBotDispatcher
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, SimulatorProcess
 from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
 from tests.helpers import ApiUser

@@ -12,8 +12,8 @@ import pytest
 from autogrid.core.db import Database
 from autogrid.events.types import EventType
 from autogrid.exchanges.types import ExchangeOrderStatus, OrderType, Side
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_writer import Intent
+from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.order_writer import Intent
 from autogrid.trading.orders import ExchangeOrderReport
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.conftest import ConnectorMaker

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
 from autogrid.models import BotMetric
-from autogrid.runtime.metrics_recorder import record_metrics, slot_of
-from autogrid.runtime.metrics_repository import bucketed, timescale_installed
+from autogrid.performance.recorder import record_metrics, slot_of
+from autogrid.performance.repository import bucketed, timescale_installed
 from tests.runtime.factories import count_rows, make_bot, make_user, set_bot
 
 D = Decimal

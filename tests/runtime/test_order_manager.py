@@ -12,10 +12,10 @@ from decimal import Decimal
 from autogrid.core.db import Database
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from autogrid.execution.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
+from autogrid.execution.order_writer import Intent
 from autogrid.models import StrategyInboxEntry
-from autogrid.runtime.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
-from autogrid.runtime.order_values import CLIENT_ORDER_ID_PREFIX
-from autogrid.runtime.order_writer import Intent
+from autogrid.orders.values import CLIENT_ORDER_ID_PREFIX
 from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.contexts import TEST_POLICY

@@ -13,10 +13,10 @@ from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtes
 from autogrid.backtest.factory import build_strategy
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.engine.step import tick_bot
 from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.market_data.repository import load_arrays
 from autogrid.models import BotStatus
-from autogrid.runtime.tick import tick_bot
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
 from tests.runtime.contexts import runtime_context, tick_until_stopped
 from tests.runtime.factories import (

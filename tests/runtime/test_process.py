@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 from autogrid.core.config import Settings, load_settings
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.process import run_in_runtime, shutdown_runtime
+from autogrid.engine.context import RuntimeContext
+from autogrid.scheduling.process import run_in_runtime, shutdown_runtime
 
 
 def test_two_threads_run_runtime_work_at_the_same_time(tmp_path: Path) -> None:

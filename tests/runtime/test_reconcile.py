@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import OrderType, Side
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.reconcile import execute_pending, report_unknown_orders, sync_orders
+from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.reconcile import execute_pending, report_unknown_orders, sync_orders
 from autogrid.trading.orders import OrderStatus, on_submit_started
 from tests.exchange_sim import BinanceSimulator, make_ccxt_binance
 from tests.runtime.factories import SYMBOL, bot_events, events_of, fills_of, order_by_id

@@ -16,21 +16,21 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from autogrid.bots import scheduled_buy_repository as slots
 from autogrid.core.db import Database
-from autogrid.models import BotStatus, Order, ScheduledBuy
-from autogrid.runtime import scheduled_buy_repository as slots
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.order_manager import (
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.step import tick_bot
+from autogrid.execution.order_manager import (
     MAX_SUBMIT_ATTEMPTS,
     ORDER_NOT_PLACED_EVENT,
     ORDER_REJECTED_EVENT,
     ORDER_REPLACED_EVENT,
     OrderManager,
 )
-from autogrid.runtime.order_repository import NON_TERMINAL_STATUSES
-from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.reconcile import execute_pending, sync_orders
-from autogrid.runtime.tick import tick_bot
+from autogrid.execution.reconcile import execute_pending, sync_orders
+from autogrid.models import BotStatus, Order, ScheduledBuy
+from autogrid.orders.store import NON_TERMINAL_STATUSES
+from autogrid.orders.values import tag_of
 from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.conftest import ConnectorMaker

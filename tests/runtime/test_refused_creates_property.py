@@ -17,14 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autogrid.core.db import Database
-from autogrid.runtime.order_manager import (
+from autogrid.execution.order_manager import (
     ORDER_NOT_PLACED_EVENT,
     ORDER_REJECTED_EVENT,
     OrderManager,
 )
-from autogrid.runtime.order_repository import NON_TERMINAL_STATUSES
-from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.reconcile import execute_pending, sync_orders
+from autogrid.execution.reconcile import execute_pending, sync_orders
+from autogrid.orders.store import NON_TERMINAL_STATUSES
+from autogrid.orders.values import tag_of
 from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.conftest import ConnectorMaker

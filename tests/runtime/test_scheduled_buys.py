@@ -17,10 +17,10 @@ from autogrid.bots.state import load_state
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.step import tick_bot
 from autogrid.models import GLOBAL_KILL_SWITCH, KillSwitch, ScheduledBuy
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.tick import tick_bot
+from autogrid.orders.values import tag_of
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
 from tests.runtime.contexts import runtime_context
 from tests.runtime.factories import (

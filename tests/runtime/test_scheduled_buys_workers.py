@@ -17,7 +17,7 @@ from autogrid.bots.state import load_state
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import ScheduledBuy
-from autogrid.runtime.order_values import tag_of
+from autogrid.orders.values import tag_of
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, SimulatorProcess
 from tests.runtime.factories import (
     SYMBOL,
@@ -40,7 +40,7 @@ YEARLY_ONCE: dict[str, Any] = {
     "deals": False,
     "schedule": {"amount": "100", "cron": "0 0 1 1 *", "catch_up": "once"},
 }
-CLAIM_TASK = "autogrid.runtime.tasks.claim_due_ticks"
+CLAIM_TASK = "autogrid.scheduling.tasks.claim_due_ticks"
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ import pytest
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.engine import repository
+from autogrid.engine.context import RuntimeContext, RuntimeOptions
+from autogrid.engine.step import TICKING_STATUSES, tick_bot
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.pool import ConnectorKey, ConnectorPool
 from autogrid.exchanges.types import ApiCredentials, MarketRules
 from autogrid.models import BotStatus
-from autogrid.runtime import repository
-from autogrid.runtime.context import RuntimeContext, RuntimeOptions
-from autogrid.runtime.scheduling import claim_due, tick_many
-from autogrid.runtime.tick import TICKING_STATUSES, tick_bot
+from autogrid.scheduling.claims import claim_due, tick_many
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.contexts import simulator_factory
 from tests.runtime.factories import (
@@ -127,7 +127,7 @@ def test_a_stopped_bot_does_not_tick() -> None:
 @pytest.mark.parametrize("kind", ["start", "stop", "pause", "resume"])
 async def test_lifecycle_commands_send_a_tick_after_commit(kind: str) -> None:
     from autogrid.bots.dispatch import BotCommand, BotCommandKind
-    from autogrid.runtime.dispatcher import TICK_BOT_TASK, CeleryBotDispatcher
+    from autogrid.scheduling.dispatcher import TICK_BOT_TASK, CeleryBotDispatcher
 
     sent: list[tuple[str, list[str]]] = []
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from autogrid.engine.snapshot import closed_candles
 from autogrid.exchanges.types import CandleData
-from autogrid.runtime.snapshot import closed_candles
 
 START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.step import tick_bot
 from autogrid.models import BotStatus
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.scheduling import reconcile_all
-from autogrid.runtime.tick import tick_bot
+from autogrid.scheduling.claims import reconcile_all
 from tests.exchange_sim import BinanceSimulator, make_ccxt_binance
 from tests.runtime.factories import (
     GRID_STRATEGY,

@@ -14,10 +14,10 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import OrderType, Side
+from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.order_writer import Intent
+from autogrid.execution.trade_scan import SCAN_PAGE, SCAN_PAGES
 from autogrid.market_data.timeframes import datetime_to_ms
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_writer import Intent
-from autogrid.runtime.trade_scan import SCAN_PAGE, SCAN_PAGES
 from autogrid.trading.orders import OrderStatus as S
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.conftest import ConnectorMaker

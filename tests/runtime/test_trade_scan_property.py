@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autogrid.exchanges.ccxt import CcxtConnector
+from autogrid.execution.trade_scan import SCAN_PAGE, SCAN_PAGES, scan_history
 from autogrid.market_data.timeframes import ms_to_datetime
-from autogrid.runtime.trade_scan import SCAN_PAGE, SCAN_PAGES, scan_history
 from tests.exchange_sim import BinanceSimulator
 from tests.exchanges.conftest import CREDENTIALS, FAST_RETRY, sim_api_urls
 

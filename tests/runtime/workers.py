@@ -114,7 +114,7 @@ class Stack:
             yield process
 
     def tick(self, bot_id: uuid.UUID) -> None:
-        self.app.send_task("autogrid.runtime.tasks.tick_bot", args=[str(bot_id)])
+        self.app.send_task("autogrid.scheduling.tasks.tick_bot", args=[str(bot_id)])
 
     def close(self) -> None:
         if self._app is not None:

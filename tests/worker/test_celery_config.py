@@ -97,11 +97,12 @@ def test_the_app_remembers_its_settings(tmp_path: Path) -> None:
 def test_backtests_have_their_own_queue_and_workers_consume_every_queue(tmp_path: Path) -> None:
     from autogrid.worker.celery_app import BACKTEST_TASK, backtest_queue, worker_queues
 
-    settings = load_settings(var_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0",
-                             redis_key_prefix="deploy1:")
+    settings = load_settings(
+        var_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0", redis_key_prefix="deploy1:"
+    )
     app = create_celery(settings)
     route = app.amqp.router.route({}, BACKTEST_TASK)
     assert route["queue"].name == backtest_queue(settings) == "deploy1.backtests"
-    tick = app.amqp.router.route({}, "autogrid.runtime.tasks.tick_bot")
+    tick = app.amqp.router.route({}, "autogrid.scheduling.tasks.tick_bot")
     assert tick["queue"].name == "deploy1"
     assert set(app.amqp.queues) == set(worker_queues(settings))

@@ -20,7 +20,7 @@ from autogrid.admin.schemas import (
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import PROBLEM_TYPES, EventType
-from autogrid.runtime.metrics_recorder import tick_lag_seconds
+from autogrid.performance.recorder import tick_lag_seconds
 from autogrid.worker.fleet import FleetView
 
 # Asks the broker (blocking, up to about a second): run in a thread.

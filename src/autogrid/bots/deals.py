@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.bots import deal_repository
 from autogrid.bots import service as bots
 from autogrid.bots.deal_schemas import DealStatus
+from autogrid.bots.ledger import roi_pct
 from autogrid.bots.schemas import PriceSource
 from autogrid.bots.state import BotState, load_state
 from autogrid.core.errors import Conflict
@@ -29,8 +30,7 @@ from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import Bot, Order, User
 from autogrid.models.bot import BotMode, BotType
-from autogrid.runtime.order_values import tag_of
-from autogrid.runtime.stats import roi_pct
+from autogrid.orders.values import tag_of
 from autogrid.trading.strategies.dca_state import DcaState, DealRecord
 
 OPEN_PHASES = frozenset({"opening", "in_deal", "closing"})

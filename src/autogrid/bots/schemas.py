@@ -36,15 +36,15 @@ from autogrid.bots.fields import (
     Timeframe,
 )
 from autogrid.bots.indicator_params import IndicatorParams
-from autogrid.bots.state import load_state
-from autogrid.core.pagination import Page
-from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
-from autogrid.runtime.scheduled_buys import (
+from autogrid.bots.scheduled_buys import (
     next_runs,
     recurring_buy_of,
     schedule_state,
     settled_through,
 )
+from autogrid.bots.state import load_state
+from autogrid.core.pagination import Page
+from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
 
 MIN_TICK_SECONDS = 1
 MAX_TICK_SECONDS = 3600

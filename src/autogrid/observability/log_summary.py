@@ -94,7 +94,7 @@ def _label(record: logging.LogRecord) -> str | None:
         status = getattr(record, "status", None)
         return f"request {str(status)[0]}xx" if isinstance(status, int) else "request ?xx"
     if kind == "task":
-        # Celery passes its fields as a dict: {"name": "autogrid.runtime.tasks.tick_bots", ...}
+        # Celery passes its fields as a dict: {"name": "autogrid.scheduling.tasks.tick_bots", ...}
         args = record.args if isinstance(record.args, Mapping) else {}
         name = str(args.get("name", "?"))
         return f"task {name.rsplit('.', 1)[-1]}"

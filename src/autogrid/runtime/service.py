@@ -13,20 +13,22 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import service as bots
+from autogrid.bots.ledger import Ledger, roi_pct, split_symbol
 from autogrid.bots.state import load_state
 from autogrid.core.errors import Conflict, NotFound, Unprocessable
 from autogrid.core.sqltypes import utcnow
+from autogrid.engine import repository
+from autogrid.engine.guard import TripCode, count_trip, halt
+from autogrid.engine.recording import investment_of
 from autogrid.events.journal import record_for_bot_owners
 from autogrid.events.types import EventType
+from autogrid.execution.order_writer import BotRef, OrderWriter, StaleOrder
 from autogrid.models import GLOBAL_KILL_SWITCH, BotStatus, KillSwitch, Order, User
 from autogrid.orders import repository as orders_read
-from autogrid.runtime import metrics_repository, order_repository, repository
-from autogrid.runtime.decision import investment_of
-from autogrid.runtime.guard import TripCode, count_trip, halt
-from autogrid.runtime.metrics_repository import MetricPoint
-from autogrid.runtime.order_writer import BotRef, OrderWriter, StaleOrder
+from autogrid.orders import store as order_repository
+from autogrid.performance import repository as metrics_repository
+from autogrid.performance.repository import MetricPoint
 from autogrid.runtime.schemas import BotStats, MetricInterval
-from autogrid.runtime.stats import Ledger, roi_pct, split_symbol
 from autogrid.trading.orders import OrderStatus, is_terminal
 
 logger = logging.getLogger(__name__)

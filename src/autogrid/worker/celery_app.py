@@ -45,7 +45,7 @@ from autogrid.worker.embedded_broker import TRANSPORT_PATH as EMBEDDED_TRANSPORT
 TASK_MODULES: tuple[str, ...] = (
     "autogrid.worker.tasks",
     "autogrid.backtest.tasks",
-    "autogrid.runtime.tasks",
+    "autogrid.scheduling.tasks",
     "autogrid.auth.tasks",
     "autogrid.events.tasks",
     "autogrid.notifications.tasks",
@@ -160,22 +160,22 @@ def _broker_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-# The bot runtime's periodic work (autogrid.runtime.tasks), by task name so that building the app
+# The bot runtime's periodic work (autogrid.scheduling.tasks), by task name so that building the app
 # does not import the runtime. Each effect is idempotent: a second beat or a redelivery is harmless.
 RUNTIME_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Due bots are claimed (committed) before their ticks are sent; stale claims expire quickly.
     "claim-due-bot-ticks": {
-        "task": "autogrid.runtime.tasks.claim_due_ticks",
+        "task": "autogrid.scheduling.tasks.claim_due_ticks",
         "schedule": 1.0,
         "options": {"expires": 5},
     },
     "reconcile-bots": {
-        "task": "autogrid.runtime.tasks.reconcile_bots",
+        "task": "autogrid.scheduling.tasks.reconcile_bots",
         "schedule": 30.0,
         "options": {"expires": 60},
     },
     "record-bot-metrics": {
-        "task": "autogrid.runtime.tasks.record_bot_metrics",
+        "task": "autogrid.scheduling.tasks.record_bot_metrics",
         "schedule": 30.0,
         "options": {"expires": 60},
     },

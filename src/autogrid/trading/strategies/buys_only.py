@@ -1,7 +1,7 @@
 """The strategy of a DCA bot that runs no deals, only recurring buys on a schedule.
 
 The scheduled buys themselves are placed by the runtime at each slot (keyed by bot and slot, see
-``autogrid.runtime.scheduled_buys``); the strategy has nothing to decide. It still takes part in
+``autogrid.bots.scheduled_buys``); the strategy has nothing to decide. It still takes part in
 the tick like any other, so the bot's fills reach its ledger and stats the usual way.
 """
 

@@ -28,16 +28,10 @@ from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.service import mark_running, stored_params
 from autogrid.bots.state import StatePatch, StopRequest, load_state, store_state
 from autogrid.core.db import Database
-from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
-from autogrid.exchanges.types import MarketRules
-from autogrid.models import Bot, BotStatus
-from autogrid.observability.metrics import BOT_TICK_SECONDS
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime import repository
-from autogrid.runtime.connectors import Venue, VenueUnavailable, ensure_paper_account, open_venue
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.deciding import Decider, Moment
-from autogrid.runtime.guard import (
+from autogrid.engine import repository
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.deciding import Decider, Moment
+from autogrid.engine.guard import (
     TripCode,
     can_halt,
     cancels_on_trip,
@@ -46,20 +40,26 @@ from autogrid.runtime.guard import (
     halt,
     trip_for,
 )
-from autogrid.runtime.lease import Lease, LeaseLost
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_values import OrderView, not_before
-from autogrid.runtime.order_writer import BotRef
-from autogrid.runtime.paper_steps import catch_up, step_replay
-from autogrid.runtime.reconcile import (
+from autogrid.engine.replay import catch_up, step_replay
+from autogrid.engine.replay_end import finish_replay
+from autogrid.engine.stopping import run_stop
+from autogrid.engine.wrapup import finish
+from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
+from autogrid.exchanges.types import MarketRules
+from autogrid.exchanges.venue import Venue, VenueUnavailable, ensure_paper_account, open_venue
+from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.order_writer import BotRef
+from autogrid.execution.reconcile import (
     execute_pending,
     load_live,
     report_unknown_orders,
     sync_orders,
 )
-from autogrid.runtime.replay_end import finish_replay
-from autogrid.runtime.stopping import run_stop
-from autogrid.runtime.wrapup import finish
+from autogrid.models import Bot, BotStatus
+from autogrid.observability.metrics import BOT_TICK_SECONDS
+from autogrid.orders import store as repo
+from autogrid.orders.values import OrderView, not_before
+from autogrid.scheduling.lease import Lease, LeaseLost
 from autogrid.trading.orders import OrderStatus, on_denied
 from autogrid.trading.strategies.base import StrategyConfigError
 

@@ -19,9 +19,9 @@ from celery import signals
 
 from autogrid.core.sqltypes import utcnow
 from autogrid.observability.metrics import QUEUE_MESSAGES
-from autogrid.runtime.metrics_recorder import record_metrics
-from autogrid.runtime.process import run_in_runtime, shutdown_runtime
-from autogrid.runtime.scheduling import batches, claim_due, reconcile_all, tick_many
+from autogrid.performance.recorder import record_metrics
+from autogrid.scheduling.claims import batches, claim_due, reconcile_all, tick_many
+from autogrid.scheduling.process import run_in_runtime, shutdown_runtime
 from autogrid.worker.base import task, task_app, task_settings
 from autogrid.worker.celery_app import worker_queues
 from autogrid.worker.queue_depth import queue_depths

@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from autogrid.bots.state import load_state
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
+from autogrid.engine import repository
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.step import TICKING_STATUSES, BotTick, TickAborted, tick_bot
 from autogrid.exchanges.errors import ExchangeError
 from autogrid.models import BotStatus
-from autogrid.runtime import order_repository, repository
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.lease import Lease, LeaseLost
-from autogrid.runtime.tick import TICKING_STATUSES, BotTick, TickAborted, tick_bot
+from autogrid.orders import store as order_repository
+from autogrid.scheduling.lease import Lease, LeaseLost
 
 logger = logging.getLogger(__name__)
 

@@ -32,16 +32,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots import scheduled_buy_repository as slots
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import EventType
 from autogrid.exchanges import errors
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import ExchangeTrade, OrderRequest
+from autogrid.execution.order_writer import BotRef, Intent, OrderWriter, StaleOrder
+from autogrid.execution.trade_scan import scan_history, scan_start
 from autogrid.models import Order
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime import scheduled_buy_repository as slots
-from autogrid.runtime.order_values import (
+from autogrid.orders import store as repo
+from autogrid.orders.values import (
     ATTEMPT_KEY,
     NOT_BEFORE_KEY,
     REPLACES_KEY,
@@ -50,8 +52,6 @@ from autogrid.runtime.order_values import (
     state_of,
     tag_of,
 )
-from autogrid.runtime.order_writer import BotRef, Intent, OrderWriter, StaleOrder
-from autogrid.runtime.trade_scan import scan_history, scan_start
 from autogrid.trading.orders import (
     ExchangeOrderReport,
     IllegalTransition,

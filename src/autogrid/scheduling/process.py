@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from autogrid.core.config import Settings
-from autogrid.runtime.context import RuntimeContext
+from autogrid.engine.context import RuntimeContext
 
 logger = logging.getLogger(__name__)
 

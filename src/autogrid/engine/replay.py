@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from autogrid.engine.deciding import Moment
 from autogrid.exchanges.paper import PaperExchange
 from autogrid.exchanges.paper.errors import NoPriceYet
 from autogrid.exchanges.types import ExchangeTrade
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime.deciding import Moment
-from autogrid.runtime.order_manager import OrderManager
+from autogrid.execution.order_manager import OrderManager
+from autogrid.orders import store as repo
 
 logger = logging.getLogger(__name__)
 

@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from autogrid.bots.ledger import Ledger
 from autogrid.bots.state import load_state
 from autogrid.core.db import Database
+from autogrid.engine import repository
+from autogrid.engine.recording import investment_of
 from autogrid.models import Bot, BotStatus
 from autogrid.observability.metrics import BOTS, METRICS_RECORDED_AT, RUNNING_BOTS, TICK_LAG
-from autogrid.runtime import metrics_repository, repository
-from autogrid.runtime.decision import investment_of
-from autogrid.runtime.stats import Ledger
+from autogrid.performance import repository as metrics_repository
 
 RECORD_INTERVAL = timedelta(seconds=30)
 RECORDED_STATUSES = (BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.HALTED)

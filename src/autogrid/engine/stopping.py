@@ -16,27 +16,27 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from autogrid.bots.ledger import Ledger
 from autogrid.bots.service import mark_stopped
 from autogrid.bots.state import StopSell, load_state, store_state
+from autogrid.engine import repository
+from autogrid.engine.guard import breaker_of, limits_of
+from autogrid.engine.replay import catch_up
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges.errors import ExchangeError, MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import OrderType, Side
+from autogrid.execution.order_writer import Intent
+from autogrid.execution.reconcile import execute_pending, load_live
 from autogrid.models import BotStatus
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime import repository
-from autogrid.runtime.guard import breaker_of, limits_of
-from autogrid.runtime.order_values import new_client_order_id, tag_of
-from autogrid.runtime.order_writer import Intent
-from autogrid.runtime.paper_steps import catch_up
-from autogrid.runtime.reconcile import execute_pending, load_live
-from autogrid.runtime.stats import Ledger
+from autogrid.orders import store as repo
+from autogrid.orders.values import new_client_order_id, tag_of
 from autogrid.trading import breaker as cb
 from autogrid.trading.orders import OrderStatus, Outcome
 
 if TYPE_CHECKING:
-    from autogrid.runtime.tick import BotTick
+    from autogrid.engine.step import BotTick
 
 logger = logging.getLogger(__name__)
 

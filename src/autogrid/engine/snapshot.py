@@ -22,8 +22,8 @@ from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import CandleData, MarketRules, OrderType, Side
 from autogrid.market_data.timeframes import datetime_to_ms, parse_timeframe
 from autogrid.models import Fill
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime.order_values import OrderView, tag_of
+from autogrid.orders import store as repo
+from autogrid.orders.values import OrderView, tag_of
 from autogrid.trading.orders import OrderStatus
 from autogrid.trading.strategies.base import (
     CandleWindow,

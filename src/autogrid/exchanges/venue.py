@@ -19,6 +19,8 @@ from autogrid.bots.state import PaperAccountRef, load_state, store_state
 from autogrid.credentials import repository as credentials
 from autogrid.credentials.crypto import CredentialCryptoError, keyring_from_settings
 from autogrid.credentials.service import open_secrets
+from autogrid.engine.context import RuntimeContext
+from autogrid.exchanges.instrumented import InstrumentedConnector
 from autogrid.exchanges.paper import (
     LivePriceSource,
     PaperExchange,
@@ -29,8 +31,6 @@ from autogrid.exchanges.paper import (
 )
 from autogrid.models import Bot
 from autogrid.models.bot import BotMode
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.instrumented import InstrumentedConnector
 
 
 class VenueUnavailable(Exception):

@@ -26,10 +26,10 @@ from autogrid.core.config import Settings
 from autogrid.core.db import HIDE_PARAMETERS, Database
 from autogrid.core.redis import create_redis
 from autogrid.core.sqltypes import utcnow
+from autogrid.engine import repository
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.paper import PaperExchange
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorPool, configured_ccxt_factory
-from autogrid.runtime import repository
 from autogrid.trading.orders import UnknownPolicy
 from autogrid.trading.schedule import RecurringBuy
 from autogrid.trading.strategies.base import Strategy

@@ -20,7 +20,7 @@ from autogrid.core.config import Settings
 
 logger = logging.getLogger(__name__)
 
-TICK_BOT_TASK = "autogrid.runtime.tasks.tick_bot"
+TICK_BOT_TASK = "autogrid.scheduling.tasks.tick_bot"
 
 
 class CeleryBotDispatcher:

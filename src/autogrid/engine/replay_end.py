@@ -11,11 +11,11 @@ import uuid
 from datetime import datetime
 
 from autogrid.core.db import Database
+from autogrid.engine import repository
+from autogrid.engine.guard import request_stop
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import BotStatus
-from autogrid.runtime import repository
-from autogrid.runtime.guard import request_stop
 
 REPLAY_FINISHED = EventType.REPLAY_FINISHED.value
 

@@ -29,14 +29,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.state import load_state, store_state
+from autogrid.engine import repository as bot_repo
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime import repository as bot_repo
-from autogrid.runtime.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
-from autogrid.runtime.order_values import OrderView, is_due, report_of
+from autogrid.execution.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
+from autogrid.orders import store as repo
+from autogrid.orders.values import OrderView, is_due, report_of
 from autogrid.trading.orders import ACKNOWLEDGED_LIVE_STATUSES, OrderStatus
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.models import Fill, Order, OrderEvent, StrategyInboxEntry
-from autogrid.runtime.order_values import OrderView
+from autogrid.orders.values import OrderView
 from autogrid.trading.orders.states import TERMINAL_STATUSES, OrderStatus
 
 NON_TERMINAL_STATUSES: tuple[str, ...] = tuple(

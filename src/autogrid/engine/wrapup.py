@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from autogrid.bots.state import StatePatch, load_state, store_state
-from autogrid.runtime import repository
-from autogrid.runtime.context import RuntimeContext
-from autogrid.runtime.guard import (
+from autogrid.engine import repository
+from autogrid.engine.context import RuntimeContext
+from autogrid.engine.guard import (
     TripCode,
     breaker_of,
     can_halt,

@@ -22,8 +22,8 @@ from autogrid.events.types import EventType
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.models import Order, OrderEvent
 from autogrid.observability.metrics import FILLS, ORDER_TRANSITIONS
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime.order_values import columns_of, fill_row, new_client_order_id, state_of
+from autogrid.orders import store as repo
+from autogrid.orders.values import columns_of, fill_row, new_client_order_id, state_of
 from autogrid.trading.orders import (
     IllegalTransition,
     Outcome,

@@ -22,7 +22,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots import scheduled_buy_repository as slots
+from autogrid.bots.ledger import Ledger, split_symbol
+from autogrid.bots.scheduled_buys import DueSlot, settle
 from autogrid.bots.state import BotState, load_state, store_state
+from autogrid.engine import repository
+from autogrid.engine.guard import (
+    TripCode,
+    breaker_of,
+    cancels_on_trip,
+    denial_code,
+    halt,
+    limits_of,
+    request_stop,
+)
+from autogrid.engine.snapshot import Inbox
 from autogrid.events.deals import deal_payloads
 from autogrid.events.payloads import (
     scheduled_buy_made_payload,
@@ -32,25 +46,11 @@ from autogrid.events.payloads import (
 from autogrid.exchanges.errors import MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.order_writer import Intent
 from autogrid.models import BotStatus
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime import repository
-from autogrid.runtime import scheduled_buy_repository as slots
-from autogrid.runtime.guard import (
-    TripCode,
-    breaker_of,
-    cancels_on_trip,
-    denial_code,
-    halt,
-    limits_of,
-    request_stop,
-)
-from autogrid.runtime.order_manager import OrderManager
-from autogrid.runtime.order_values import OrderView, new_client_order_id, tag_of
-from autogrid.runtime.order_writer import Intent
-from autogrid.runtime.scheduled_buys import DueSlot, settle
-from autogrid.runtime.snapshot import Inbox
-from autogrid.runtime.stats import Ledger, split_symbol
+from autogrid.orders import store as repo
+from autogrid.orders.values import OrderView, new_client_order_id, tag_of
 from autogrid.trading import breaker as cb
 from autogrid.trading.orders import TERMINAL_STATUSES, OrderStatus, Outcome
 from autogrid.trading.strategies.base import (

@@ -18,21 +18,21 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.indicator_params import candle_timeframe
+from autogrid.bots.ledger import split_symbol
+from autogrid.bots.scheduled_buys import DueSlot, due_slot, next_runs, recurring_buy_of
 from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
 from autogrid.bots.state import BotState, load_state
-from autogrid.runtime import order_repository as repo
-from autogrid.runtime.context import CachedStrategy
-from autogrid.runtime.decision import persist_decision, tags_of
-from autogrid.runtime.guard import count_trip
-from autogrid.runtime.reconcile import execute_pending
-from autogrid.runtime.scheduled_buys import DueSlot, due_slot, next_runs, recurring_buy_of
-from autogrid.runtime.snapshot import build_snapshot, read_inbox
-from autogrid.runtime.stats import split_symbol
+from autogrid.engine.context import CachedStrategy
+from autogrid.engine.guard import count_trip
+from autogrid.engine.recording import persist_decision, tags_of
+from autogrid.engine.snapshot import build_snapshot, read_inbox
+from autogrid.execution.reconcile import execute_pending
+from autogrid.orders import store as repo
 from autogrid.trading.strategies.base import StrategyConfigError
 
 if TYPE_CHECKING:
-    from autogrid.runtime.tick import BotTick
+    from autogrid.engine.step import BotTick
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def wake_due(wake: dict[str, Any] | None, price: Decimal, now: datetime) -> bool
 
 class Decider:
     def __init__(self, tick: BotTick) -> None:
-        from autogrid.runtime.tick import TickAborted  # the tick module imports this one
+        from autogrid.engine.step import TickAborted  # the tick module imports this one
 
         self._aborted = TickAborted
         self.tick = tick
@@ -93,7 +93,7 @@ class Decider:
         try:
             return cls(tick)
         except StrategyConfigError as error:
-            from autogrid.runtime.tick import TickAborted
+            from autogrid.engine.step import TickAborted
 
             await tick.fail(f"the configuration no longer fits the market: {error}")
             raise TickAborted(str(error)) from None
@@ -177,7 +177,7 @@ class Decider:
             return False
         tick.set_live(await execute_pending(manager, await tick.current_live()))
         if persisted.stopped:
-            from autogrid.runtime.stopping import run_stop
+            from autogrid.engine.stopping import run_stop
 
             await tick.reload()
             await run_stop(tick)
