@@ -15,7 +15,7 @@ from autogrid.engine.repository import lock_bot
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Event, KillSwitch, User
-from autogrid.runtime import service as runtime_service
+from autogrid.risk import service as risk_service
 from tests.runtime.factories import load_bot, make_bot, make_user
 
 
@@ -62,14 +62,14 @@ async def test_a_rolled_back_kill_switch_leaves_no_account_event(database: Datab
 
     with pytest.raises(Boom):
         async with database.session_scope() as session:
-            await runtime_service.engage_kill_switch(session, admin, "drill")
+            await risk_service.engage_kill_switch(session, admin, "drill")
             raise Boom
     assert await _events(database) == []
     async with database.session_scope() as session:
         assert await session.get(KillSwitch, "global") is None
 
     async with database.session_scope() as session:
-        await runtime_service.engage_kill_switch(session, admin, "drill")
+        await risk_service.engage_kill_switch(session, admin, "drill")
     events = await _events(database)
     assert sorted((e.type, e.bot_id is None) for e in events) == [
         ("breaker_tripped", False),

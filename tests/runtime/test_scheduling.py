@@ -13,13 +13,13 @@ import pytest
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.engine import repository
 from autogrid.engine.context import RuntimeContext, RuntimeOptions
 from autogrid.engine.step import TICKING_STATUSES, tick_bot
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.pool import ConnectorKey, ConnectorPool
 from autogrid.exchanges.types import ApiCredentials, MarketRules
 from autogrid.models import BotStatus
+from autogrid.scheduling import repository as leases
 from autogrid.scheduling.claims import claim_due, tick_many
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.contexts import simulator_factory
@@ -67,14 +67,14 @@ async def test_a_held_lease_keeps_others_out_until_it_expires(
 ) -> None:
     bot_id = await make_bot(db, user_id, status="running")
     async with db.session_scope() as session:
-        assert await repository.acquire_lease(
+        assert await leases.acquire_lease(
             session, bot_id, "dead-worker", clock(), timedelta(seconds=30)
         )
 
     assert (await tick_bot(ctx, bot_id)).ran is False
     clock.move(31)
     async with db.session_scope() as session:
-        assert await repository.acquire_lease(
+        assert await leases.acquire_lease(
             session, bot_id, "another", clock(), timedelta(seconds=30)
         )
 
@@ -190,7 +190,7 @@ async def test_a_long_tick_keeps_its_lease_alive(
     await asyncio.wait_for(stall.entered.wait(), timeout=30)
     await asyncio.sleep(1.2)  # twice the lease's lifetime into the stalled call
     async with db.session_scope() as session:
-        taken = await repository.acquire_lease(
+        taken = await leases.acquire_lease(
             session, bot_id, "intruder", datetime.now(UTC), timedelta(seconds=5)
         )
     assert taken is False

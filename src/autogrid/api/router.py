@@ -15,7 +15,8 @@ from autogrid.exchanges.router import router as exchanges_router
 from autogrid.live.router import router as live_router
 from autogrid.notifications.router import router as notifications_router
 from autogrid.orders.router import router as orders_router
-from autogrid.runtime.router import router as runtime_router
+from autogrid.performance.router import router as performance_router
+from autogrid.risk.router import router as risk_router
 
 
 def build_api_router() -> APIRouter:
@@ -27,7 +28,8 @@ def build_api_router() -> APIRouter:
     api.include_router(credentials_router)
     api.include_router(bots_router)
     api.include_router(orders_router)
-    api.include_router(runtime_router)
+    api.include_router(performance_router)
+    api.include_router(risk_router)
     api.include_router(exchanges_router)
     api.include_router(backtests_router)
     api.include_router(events_router)

@@ -6,9 +6,9 @@ resets the breaker; everything else belongs to the runtime.
 
 Values whose shape is owned by a codec of their own stay JSON objects here, and go through that
 codec: the breaker (``trading.breaker.BreakerState.to_dict/from_dict``), the ledger
-(``runtime.stats.Ledger``), the strategy's memory (``Strategy.dump_state/load_state``), its wake
-condition (``runtime.decision.wake_to_dict``) and the recurring buys' memory
-(``runtime.scheduled_buys``).
+(``bots.ledger.Ledger``), the strategy's memory (``Strategy.dump_state/load_state``), its wake
+condition (``engine.recording.wake_to_dict``) and the recurring buys' memory
+(``bots.scheduled_buys``).
 
 Versions: rows written before the model existed carry no ``version``; they are read as version 1
 (their keys are version 1's) and stored with it on their next write. A row of a newer version

@@ -26,10 +26,10 @@ from autogrid.core.config import Settings
 from autogrid.core.db import HIDE_PARAMETERS, Database
 from autogrid.core.redis import create_redis
 from autogrid.core.sqltypes import utcnow
-from autogrid.engine import repository
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.paper import PaperExchange
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorPool, configured_ccxt_factory
+from autogrid.risk import repository as kill_switches
 from autogrid.trading.orders import UnknownPolicy
 from autogrid.trading.schedule import RecurringBuy
 from autogrid.trading.strategies.base import Strategy
@@ -154,7 +154,7 @@ class RuntimeContext:
         before any order is accepted, so no order ever slips past it."""
         if time.monotonic() - self._kill_read_at >= KILL_SWITCH_CACHE_SECONDS:
             async with self.database.session_scope() as session:
-                self._killed = await repository.kill_switch_engaged(session)
+                self._killed = await kill_switches.kill_switch_engaged(session)
             self._kill_read_at = time.monotonic()
         return self._killed
 

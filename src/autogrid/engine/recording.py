@@ -51,6 +51,7 @@ from autogrid.execution.order_writer import Intent
 from autogrid.models import BotStatus
 from autogrid.orders import store as repo
 from autogrid.orders.values import OrderView, new_client_order_id, tag_of
+from autogrid.risk import repository as kill_switches
 from autogrid.trading import breaker as cb
 from autogrid.trading.orders import TERMINAL_STATUSES, OrderStatus, Outcome
 from autogrid.trading.strategies.base import (
@@ -111,7 +112,7 @@ async def persist_decision(
         bot = await repository.lock_bot(session, manager.bot.bot_id)
         if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
             return result
-        killed = await repository.kill_switch_engaged(session)
+        killed = await kill_switches.kill_switch_engaged(session)
         state = load_state(bot)
         limits = limits_of(bot)
         breaker = breaker_of(state)

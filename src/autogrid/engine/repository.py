@@ -1,206 +1,22 @@
-"""SQL for the runtime's view of bots: leases, due ticks, row locks, the kill switch, metrics.
+"""SQL for the engine's view of a bot row: read it, lock it for a step, find bots by status,
+and bring its next tick forward.
 
-Leases and claims are single conditional UPDATEs, so they are atomic on PostgreSQL and SQLite
-alike; PostgreSQL additionally claims with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers
-(two beats, say) never wait on each other and never take the same bot.
+Leases and due-tick claims are ``autogrid.scheduling.repository``'s, the kill switch is
+``autogrid.risk.repository``'s, metric samples ``autogrid.performance.repository``'s.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.models import (
-    GLOBAL_KILL_SWITCH,
-    Bot,
-    BotMetric,
-    KillSwitch,
-    StrategyInboxEntry,
-)
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
-
-
-# --- leases -------------------------------------------------------------------------------
-
-
-async def acquire_lease(
-    session: AsyncSession, bot_id: uuid.UUID, owner: str, now: datetime, ttl: timedelta
-) -> bool:
-    """Take the bot's lease unless someone holds an unexpired one."""
-    return await take_lease(session, bot_id, owner, now, ttl) is not None
-
-
-def _take(condition: Any) -> Any:
-    return (
-        update(Bot)
-        .where(Bot.id == bindparam("bot"), condition)
-        .values(
-            lease_owner=bindparam("owner"),
-            lease_expires_at=bindparam("expires"),
-            updated_at=Bot.updated_at,  # a tick is not an edit of the bot
-        )
-        .returning(Bot, _WAITING_FILLS)
-        .execution_options(populate_existing=True)
-    )
-
-
-# Fills recorded for the strategy and not seen by it yet, returned with the lease.
-_WAITING_FILLS = (
-    select(func.count()).where(StrategyInboxEntry.bot_id == Bot.id).correlate(Bot).scalar_subquery()
-)
-# Built once: every tick runs them. A free lease first; else one expired (its holder died).
-_TAKE_FREE = _take(Bot.lease_owner.is_(None))
-_TAKE_EXPIRED = _take(or_(Bot.lease_expires_at.is_(None), Bot.lease_expires_at < bindparam("now")))
-
-
-@dataclass(frozen=True, slots=True)
-class Taken:
-    bot: Bot
-    taken_over: bool
-    waiting_fills: int
-
-
-async def take_lease(
-    session: AsyncSession, bot_id: uuid.UUID, owner: str, now: datetime, ttl: timedelta
-) -> Taken | None:
-    """The bot row (and its count of fills waiting for the strategy) if the lease is ours now.
-
-    A free lease was given back by a tick that ended; an expired one was left by a worker that
-    died (or stalled): ``taken_over`` tells the new holder to distrust what it finds.
-    """
-    params = {"bot": bot_id, "owner": owner, "expires": now + ttl}
-    row = (await session.execute(_TAKE_FREE, params)).first()
-    if row is not None:
-        return Taken(row[0], False, int(row[1]))
-    row = (await session.execute(_TAKE_EXPIRED, {**params, "now": now})).first()
-    return Taken(row[0], True, int(row[1])) if row is not None else None
-
-
-async def renew_lease(
-    session: AsyncSession, bot_id: uuid.UUID, owner: str, now: datetime, ttl: timedelta
-) -> bool:
-    """Extend a lease we still hold; False if it expired and someone else took it."""
-    result = await session.execute(
-        update(Bot)
-        .where(Bot.id == bot_id, Bot.lease_owner == owner)
-        .values(lease_expires_at=now + ttl, updated_at=Bot.updated_at)
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result) == 1
-
-
-def _release(dialect: str, brings_forward: bool) -> Any:
-    values: dict[str, Any] = {
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "last_tick_at": bindparam("now"),
-        "updated_at": Bot.updated_at,
-    }
-    if brings_forward:
-        wanted = bindparam("next_at", type_=Bot.__table__.c.next_tick_at.type)
-        earlier = (
-            func.least(Bot.next_tick_at, wanted)
-            if dialect == "postgresql"
-            else func.min(Bot.next_tick_at, wanted)
-        )
-        values["next_tick_at"] = func.coalesce(earlier, wanted)
-    return (
-        update(Bot)
-        .where(Bot.id == bindparam("bot"), Bot.lease_owner == bindparam("owner"))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-
-
-_RELEASES: dict[tuple[str, bool], Any] = {}
-
-
-async def release_lease(
-    session: AsyncSession,
-    bot_id: uuid.UUID,
-    owner: str,
-    now: datetime,
-    next_tick_at: datetime | None,
-) -> None:
-    """Give the lease back; ``next_tick_at`` may only bring the next tick forward."""
-    key = (session.get_bind().dialect.name, next_tick_at is not None)
-    statement = _RELEASES.get(key)
-    if statement is None:
-        statement = _RELEASES[key] = _release(*key)
-    params: dict[str, Any] = {"bot": bot_id, "owner": owner, "now": now}
-    if next_tick_at is not None:
-        params["next_at"] = next_tick_at
-    await session.execute(statement, params)
-
-
-async def release_lease_now(
-    engine: AsyncEngine,
-    bot_id: uuid.UUID,
-    owner: str,
-    now: datetime,
-    next_tick_at: datetime | None,
-) -> None:
-    """``release_lease`` as one autocommitted statement: one round trip instead of three."""
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        key = (engine.dialect.name, next_tick_at is not None)
-        statement = _RELEASES.get(key)
-        if statement is None:
-            statement = _RELEASES[key] = _release(*key)
-        params: dict[str, Any] = {"bot": bot_id, "owner": owner, "now": now}
-        if next_tick_at is not None:
-            params["next_at"] = next_tick_at
-        await autocommit.execute(statement, params)
-
+from autogrid.models import Bot
 
 # --- due ticks ----------------------------------------------------------------------------
-
-
-async def claim_due_bots(
-    session: AsyncSession, statuses: Collection[str], now: datetime, limit: int
-) -> list[uuid.UUID]:
-    """Bots whose next tick is due, each pushed ``tick_interval_seconds`` ahead: whoever commits
-    this claim sends their ticks; a concurrent claimer cannot take them too."""
-    due = and_(
-        Bot.status.in_(list(statuses)),
-        or_(Bot.next_tick_at.is_(None), Bot.next_tick_at <= now),
-    )
-    query = (
-        select(Bot.id, Bot.tick_interval_seconds)
-        .where(due)
-        .order_by(Bot.next_tick_at.nulls_first())
-        .limit(limit)
-    )
-    if _is_postgres(session):
-        query = query.with_for_update(skip_locked=True, of=Bot)
-    candidates = (await session.execute(query)).all()
-    claimed: list[uuid.UUID] = []
-    for bot_id, interval in candidates:
-        # Conditional even under the row lock: on SQLite this is what makes the claim atomic.
-        result = await session.execute(
-            update(Bot)
-            .where(Bot.id == bot_id, due)
-            .values(next_tick_at=now + timedelta(seconds=interval))
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(result) == 1:
-            claimed.append(bot_id)
-    return claimed
 
 
 async def schedule_now(session: AsyncSession, bot_id: uuid.UUID, now: datetime) -> None:
@@ -243,37 +59,3 @@ async def count_in(session: AsyncSession, statuses: Collection[str]) -> int:
         select(func.count()).select_from(Bot).where(Bot.status.in_(list(statuses)))
     )
     return int(total or 0)
-
-
-# --- kill switch --------------------------------------------------------------------------
-
-
-async def kill_switch(session: AsyncSession) -> KillSwitch | None:
-    row: KillSwitch | None = await session.scalar(
-        select(KillSwitch)
-        .where(KillSwitch.scope == GLOBAL_KILL_SWITCH)
-        .execution_options(populate_existing=True)
-    )
-    return row
-
-
-async def kill_switch_engaged(session: AsyncSession) -> str | None:
-    """The reason, if the global kill switch is engaged."""
-    row = await session.execute(
-        select(KillSwitch.engaged, KillSwitch.reason).where(KillSwitch.scope == GLOBAL_KILL_SWITCH)
-    )
-    found = row.first()
-    if found is None or not found.engaged:
-        return None
-    return found.reason or "kill switch engaged"
-
-
-def add_kill_switch(session: AsyncSession, row: KillSwitch) -> None:
-    session.add(row)
-
-
-# --- metrics ------------------------------------------------------------------------------
-
-
-def add_metric(session: AsyncSession, metric: BotMetric) -> None:
-    session.add(metric)

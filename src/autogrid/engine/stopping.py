@@ -32,6 +32,7 @@ from autogrid.execution.reconcile import execute_pending, load_live
 from autogrid.models import BotStatus
 from autogrid.orders import store as repo
 from autogrid.orders.values import new_client_order_id, tag_of
+from autogrid.risk import repository as kill_switches
 from autogrid.trading import breaker as cb
 from autogrid.trading.orders import OrderStatus, Outcome
 
@@ -132,7 +133,7 @@ async def sell_base(tick: BotTick) -> bool:
         if locked is None or locked.status != BotStatus.STOPPING:
             return True
         state = load_state(locked)
-        killed = await repository.kill_switch_engaged(session)
+        killed = await kill_switches.kill_switch_engaged(session)
         if sell is not None:
             check = cb.check_new_order(breaker_of(state), limits_of(locked), now, None, price)
             if killed is not None or not check.allowed:

@@ -23,6 +23,7 @@ from autogrid.engine.guard import (
     halt,
     limits_of,
 )
+from autogrid.scheduling import repository as leases
 
 
 async def finish(
@@ -40,7 +41,7 @@ async def finish(
     now = ctx.clock()
     tripped = False
     if not patch and errors_before == 0 and all(call is None for call in calls):
-        await repository.release_lease_now(ctx.database.engine, bot_id, owner, now, next_at)
+        await leases.release_lease_now(ctx.database.engine, bot_id, owner, now, next_at)
         return
     async with ctx.database.session_scope() as session:
         bot = await repository.lock_bot(session, bot_id)
@@ -56,6 +57,6 @@ async def finish(
             store_state(bot, state)
         if after.tripped and not before.tripped and can_halt(bot):
             tripped = await halt(session, bot, after.tripped_reason or "exchange errors")
-        await repository.release_lease(session, bot_id, owner, now, next_at)
+        await leases.release_lease(session, bot_id, owner, now, next_at)
     if tripped:
         count_trip(TripCode.CONSECUTIVE_ERRORS)

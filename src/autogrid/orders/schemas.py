@@ -1,4 +1,4 @@
-"""Responses of the order and trade routes. Prices and amounts are emitted as decimal strings."""
+"""Responses of the order, cancel and trade routes. Prices and amounts are decimal strings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from autogrid.bots.fields import Amount
 
@@ -71,3 +71,13 @@ class OrderDetail(OrderRead):
 class TradeFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
+
+
+class CancelAccepted(BaseModel):
+    order_id: uuid.UUID
+    status: str
+    cancel_pending: bool = Field(
+        description="the exchange still has to confirm (the bot's next tick sends it)"
+    )
+    amount: Amount
+    filled: Amount

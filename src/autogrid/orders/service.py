@@ -1,7 +1,11 @@
-"""Reading a user's orders and trades; a bot's are visible only to its owner."""
+"""A user's orders and trades (a bot's are visible only to its owner), and cancelling one order.
+
+Services flush; the request commits. Nothing here calls an exchange: a cancel is committed as
+PENDING_CANCEL and the bot's next tick sends it."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -10,11 +14,17 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import service as bots
-from autogrid.core.errors import NotFound, Unprocessable
+from autogrid.core.errors import Conflict, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
+from autogrid.core.sqltypes import utcnow
+from autogrid.execution.order_writer import BotRef, OrderWriter, StaleOrder
 from autogrid.models import Bot, Fill, Order, OrderEvent, User
 from autogrid.orders import repository
+from autogrid.orders import store as order_store
+from autogrid.trading.orders import is_terminal
 from autogrid.trading.orders.states import OrderStatus
+
+logger = logging.getLogger(__name__)
 
 # Enough for years of a busy grid; a longer history is exported a time range at a time.
 MAX_EXPORT_ROWS = 100_000
@@ -96,3 +106,49 @@ async def export_trades(
         session, bot.id, since=since, until=until, limit=MAX_EXPORT_ROWS + 1
     )
     return TradeExport(bot, fills[:MAX_EXPORT_ROWS], truncated=len(fills) > MAX_EXPORT_ROWS)
+
+
+# --- cancelling one order -----------------------------------------------------------------
+
+
+# After a cancel request these still need the exchange (or the order's resolution first).
+_AWAITING_EXCHANGE = frozenset(
+    {OrderStatus.PENDING_CANCEL, OrderStatus.SUBMITTING, OrderStatus.UNKNOWN}
+)
+
+
+class OrderNotCancellable(Conflict):
+    code = "order_not_cancellable"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    order: Order
+    status: OrderStatus
+    pending: bool
+
+
+async def cancel_order(session: AsyncSession, user: User, order_id: uuid.UUID) -> CancelResult:
+    """Withdraw a NEW order, or commit the cancel request of a live one (PENDING_CANCEL). An
+    order still being placed (SUBMITTING/UNKNOWN) is cancelled as soon as it is resolved."""
+    order = await repository.get_order(session, user.id, order_id)
+    if order is None:
+        raise NotFound("order not found")
+    status = OrderStatus(order.status)
+    if is_terminal(status):
+        raise OrderNotCancellable(
+            f"the order is {status.value}: nothing to cancel", details={"status": status.value}
+        )
+    writer = OrderWriter(BotRef(order.bot_id, order.user_id, order.exchange, order.symbol))
+    fresh = await order_store.get_order(session, order.id)
+    assert fresh is not None
+    try:
+        outcome = await writer.cancel_in(session, fresh, utcnow())
+    except StaleOrder:
+        raise Conflict("the order changed meanwhile; try again") from None
+    await session.flush()
+    writer.count([outcome])  # counted before commit: the request's commit follows at once
+    new_status = outcome.order.status
+    pending = new_status in _AWAITING_EXCHANGE
+    logger.info("order %s cancel requested by user %s: %s", order.id, user.id, new_status)
+    return CancelResult(fresh, new_status, pending)

@@ -1,1 +1,2 @@
-"""A bot's performance: samples recorded over time, and what the API shows of them."""
+"""A bot's performance: its stats from its fills, samples recorded over time, and what the API
+shows of them."""

@@ -140,3 +140,7 @@ def _point(row: Any) -> MetricPoint:
 async def bots_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Bot.status, func.count()).group_by(Bot.status))
     return {status: int(count) for status, count in rows.all()}
+
+
+def add_metric(session: AsyncSession, metric: BotMetric) -> None:
+    session.add(metric)

@@ -27,6 +27,7 @@ from autogrid.engine.step import TICKING_STATUSES, BotTick, TickAborted, tick_bo
 from autogrid.exchanges.errors import ExchangeError
 from autogrid.models import BotStatus
 from autogrid.orders import store as order_repository
+from autogrid.scheduling import repository as leases
 from autogrid.scheduling.lease import Lease, LeaseLost
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ RECONCILE_LIMIT = 5000
 
 async def claim_due(database: Database, limit: int = CLAIM_LIMIT) -> list[uuid.UUID]:
     async with database.session_scope() as session:
-        return await repository.claim_due_bots(
+        return await leases.claim_due_bots(
             session, [s.value for s in TICKING_STATUSES], utcnow(), limit
         )
 

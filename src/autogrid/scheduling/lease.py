@@ -17,11 +17,11 @@ import uuid
 from datetime import timedelta
 
 from autogrid.core.db import Database
-from autogrid.engine import repository
 from autogrid.engine.context import RuntimeContext
 from autogrid.models import Bot
 from autogrid.orders import store as order_repository
 from autogrid.orders.values import OrderView
+from autogrid.scheduling import repository
 
 logger = logging.getLogger(__name__)
 

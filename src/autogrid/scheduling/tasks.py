@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from celery import signals
+from kombu.exceptions import OperationalError
 
 from autogrid.core.sqltypes import utcnow
 from autogrid.observability.metrics import QUEUE_MESSAGES
@@ -77,9 +78,10 @@ def record_bot_metrics() -> int:
     stored = run_in_runtime(settings, lambda ctx: record_metrics(ctx.database, utcnow()))
     try:
         depths = queue_depths(task_app(), worker_queues(settings))
-    except OSError:
-        # The broker is unreachable: the gauges keep their last value and the recorded-at
-        # timestamp says how old the samples are; the bot samples above are stored anyway.
+    except (OSError, OperationalError):
+        # The broker is unreachable (kombu wraps a refused connection in its OperationalError):
+        # the gauges keep their last value and the recorded-at timestamp says how old the
+        # samples are; the bot samples above are stored anyway.
         logger.warning("queue depths not sampled: the broker did not answer", exc_info=True)
     else:
         for queue, messages in depths.items():

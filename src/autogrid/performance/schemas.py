@@ -1,4 +1,4 @@
-"""Bodies and responses of the runtime's routes. Money is emitted as plain decimal strings."""
+"""Responses of a bot's stats and performance routes. Money is emitted as plain decimal strings."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
-
-from autogrid.bots.fields import Amount
+from pydantic import BaseModel, Field, PlainSerializer
 
 # Signed money (P&L can be negative): plain decimal text, never a float or an exponent.
 Money = Annotated[
@@ -70,27 +68,3 @@ class BotMetrics(BaseModel):
     since: datetime
     until: datetime
     points: list[MetricPointRead]
-
-
-class KillSwitchEngage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(min_length=1, max_length=500)
-
-
-class KillSwitchRead(BaseModel):
-    engaged: bool
-    reason: str | None
-    changed_by: uuid.UUID | None
-    changed_at: datetime | None
-    halted_bots: int | None = Field(None, description="bots halted by this engagement")
-
-
-class CancelAccepted(BaseModel):
-    order_id: uuid.UUID
-    status: str
-    cancel_pending: bool = Field(
-        description="the exchange still has to confirm (the bot's next tick sends it)"
-    )
-    amount: Amount
-    filled: Amount

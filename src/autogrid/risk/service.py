@@ -1,0 +1,73 @@
+"""The global kill switch: engaged by an admin, it halts every active bot at once and every
+step refuses new orders while it stays engaged. Services flush; the request commits."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.core.errors import Conflict
+from autogrid.core.sqltypes import utcnow
+from autogrid.engine import repository as bot_rows
+from autogrid.engine.guard import TripCode, count_trip, halt
+from autogrid.events.journal import record_for_bot_owners
+from autogrid.events.types import EventType
+from autogrid.models import GLOBAL_KILL_SWITCH, BotStatus, KillSwitch, User
+from autogrid.risk import repository
+
+logger = logging.getLogger(__name__)
+
+_KILLABLE = (BotStatus.STARTING, BotStatus.RUNNING, BotStatus.PAUSED)
+
+
+async def kill_switch_status(session: AsyncSession) -> KillSwitch | None:
+    return await repository.kill_switch(session)
+
+
+async def engage_kill_switch(
+    session: AsyncSession, admin: User, reason: str
+) -> tuple[KillSwitch, int]:
+    """Engage (idempotent) and halt every starting, running or paused bot at once. Every tick
+    also reads the switch, so a bot started later, or a tick mid-way, is stopped too."""
+    now = utcnow()
+    row = await repository.kill_switch(session)
+    if row is None:
+        row = KillSwitch(scope=GLOBAL_KILL_SWITCH, engaged=True, changed_at=now)
+        repository.add_kill_switch(session, row)
+    row.engaged, row.reason, row.changed_by, row.changed_at = True, reason, admin.id, now
+    await session.flush()
+    await record_for_bot_owners(
+        session,
+        EventType.KILL_SWITCH_ENGAGED,
+        f"trading is stopped for every bot: {reason}",
+        now,
+        {"reason": reason},
+    )
+    halted = 0
+    for bot in await bot_rows.bots_in(session, _KILLABLE):
+        locked = await bot_rows.lock_bot(session, bot.id)
+        if locked is not None and await halt(session, locked, f"kill switch: {reason}"):
+            halted += 1
+    for _ in range(halted):
+        count_trip(TripCode.KILL_SWITCH)
+    logger.warning("kill switch engaged by %s (%s): %d bots halted", admin.id, reason, halted)
+    return row, halted
+
+
+async def release_kill_switch(session: AsyncSession, admin: User) -> KillSwitch:
+    """New orders are allowed again; halted bots stay halted until their owners reset them."""
+    row = await repository.kill_switch(session)
+    if row is None or not row.engaged:
+        raise Conflict("the kill switch is not engaged")
+    row.engaged, row.changed_by, row.changed_at = False, admin.id, utcnow()
+    await session.flush()
+    await record_for_bot_owners(
+        session,
+        EventType.KILL_SWITCH_RELEASED,
+        "trading is allowed again; halted bots stay halted until reset",
+        row.changed_at,
+        {},
+    )
+    logger.warning("kill switch released by %s", admin.id)
+    return row
