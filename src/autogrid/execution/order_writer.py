@@ -137,12 +137,14 @@ class OrderWriter:
             order.version += 1
             self.writes += 1
             return Outcome(order=state_of(order))
-        await self._write(session, order, outcome, now)
+        await self.write(session, order, outcome, now)
         return outcome
 
-    async def _write(
+    async def write(
         self, session: AsyncSession, order: Order, outcome: Outcome, now: datetime
     ) -> None:
+        """``outcome`` over ``order`` if the row is still at the version read (else StaleOrder),
+        with its event, its fill and its anomalies. Only flushes."""
         current = state_of(order)
         if (
             outcome.order == current
@@ -209,6 +211,18 @@ class OrderWriter:
 
     def journal(self, session: AsyncSession, payload: Payload, now: datetime) -> None:
         self.record(session, payload.type, payload.message, now, payload.data)
+
+    def bot_event(
+        self,
+        session: AsyncSession,
+        kind: EventType,
+        message: str,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """An event the owner must read (a replacement, a rejection), logged as a warning too."""
+        logger.warning("bot %s %s: %s", self.bot.bot_id, kind, message)
+        self.record(session, kind, message, now, data)
 
     def record(
         self,
