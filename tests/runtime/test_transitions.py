@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -95,3 +96,23 @@ async def test_a_report_the_state_machine_refuses_leaves_the_row_as_it_was(
     after = await order_by_id(db, order_id)
     assert (after.status, after.version) == (S.NEW, before.version)
     assert await events_of(db, order_id) == events
+
+
+async def test_trades_naming_client_ids_go_to_their_orders(
+    db: Database, manager: OrderManager, sim: BinanceSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The paper exchange's trades carry our client order ids: each is applied to its order, a
+    trade for no order of the bot is logged and left."""
+    order_id = await open_order(db, manager)
+    order = await order_by_id(db, order_id)
+    assert order.exchange_order_id is not None
+    ours = replace(
+        trade_of(manager, order.exchange_order_id), client_order_id=order.client_order_id
+    )
+    stranger = replace(ours, trade_id="t-2", client_order_id="ag-not-ours")
+
+    with caplog.at_level(logging.WARNING, logger="autogrid.execution.trades"):
+        assert await manager.record_trades([ours, stranger, ours]) == 1
+
+    assert "t-2" in caplog.text
+    assert [f.trade_id for f in await fills_of(db, manager.bot.bot_id)] == ["t-1"]

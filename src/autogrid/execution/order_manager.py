@@ -1,14 +1,6 @@
-"""The order manager: one bot's orders, written in the caller's transaction
-(``OrderWriter``) or acted on against the exchange, each method a line into the module that does it:
-
-- transitions.py: the one choke point through which every change after recording passes (a pure
-  step applied to the freshly loaded row, written with its event and fill in one transaction);
-- replacement.py: an order that surely never executed is placed again, or abandoned;
-- submit.py: sending a NEW order once and applying the create's answer;
-- cancel.py: requesting and sending cancels;
-- lookups.py: restarts, lookups, order reports and their follow-ups;
-- trades.py: fills, fetched by order or scanned from the history (trade_scan.py).
-"""
+"""The order manager: what the engine holds to act on one bot's orders. It writes in the
+caller's transaction (``OrderWriter``); every other verb is a line into the module that does it
+(the package docstring says which), all of them going back through ``Transitions``."""
 
 from __future__ import annotations
 

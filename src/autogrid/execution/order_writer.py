@@ -1,8 +1,10 @@
 """Writing orders inside a transaction: new intents, denials, cancel requests, outcomes.
 
-The one place an ``orders`` row changes: a pure outcome is written with an optimistic version
-check, its ``order_events`` row, its fill (with the strategy inbox entry), the owner's journal
-events for both and any anomaly, all in the caller's session. The API's cancel route uses it too.
+The one place an ``orders`` row is written: a pure outcome with an optimistic version check, its
+``order_events`` row, its fill (with the strategy inbox entry), the owner's journal events for
+both and any anomaly, all in the caller's session, which it only flushes. The caller owns the
+transaction: the bot step when it records intents, the API's cancel route, and for everything
+that follows a recorded order, ``Transitions`` (transitions.py).
 """
 
 from __future__ import annotations
