@@ -41,8 +41,9 @@ async def restart(
     policy: UnknownPolicy,
     order_id: uuid.UUID,
 ) -> None:
-    """A SUBMITTING order found by a new lease holder: its outcome is unknown."""
-    applied = await transitions.apply_exchange_event(order_id, lambda state, _: on_restart(state))
+    """A SUBMITTING order found by a new lease holder: its outcome is unknown (our conclusion,
+    not the exchange's: applied as a command)."""
+    applied = await transitions.apply(order_id, lambda state, _: on_restart(state))
     if applied is not None:
         await follow_up(transitions, connector, policy, order_id, applied.outcome, None)
 

@@ -115,7 +115,9 @@ class Transitions:
                         await repo.applied_trade_ids(session, order_id) if with_trade_ids else set()
                     )
                     outcome = step(state_of(order), trade_ids)
-                    created = await self._write(session, order, outcome, now, rejection_event)
+                    created = await self._write_with_effects(
+                        session, order, outcome, now, rejection_event
+                    )
             except StaleOrder:
                 continue
             if outcome.duplicate_fill:
@@ -124,7 +126,7 @@ class Transitions:
             return Applied(order, outcome)
         raise StaleOrder(str(order_id))
 
-    async def _write(
+    async def _write_with_effects(
         self,
         session: AsyncSession,
         order: Order,
