@@ -12,8 +12,9 @@ from decimal import Decimal
 from autogrid.core.db import Database
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
-from autogrid.execution.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
+from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent
+from autogrid.execution.replacement import MAX_SUBMIT_ATTEMPTS
 from autogrid.models import StrategyInboxEntry
 from autogrid.orders.values import CLIENT_ORDER_ID_PREFIX
 from autogrid.trading.orders import OrderStatus

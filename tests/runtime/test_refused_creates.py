@@ -20,14 +20,10 @@ from autogrid.bots import scheduled_buy_repository as slots
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
 from autogrid.engine.step import tick_bot
-from autogrid.execution.order_manager import (
-    MAX_SUBMIT_ATTEMPTS,
-    ORDER_NOT_PLACED_EVENT,
-    ORDER_REJECTED_EVENT,
-    ORDER_REPLACED_EVENT,
-    OrderManager,
-)
+from autogrid.events.types import EventType
+from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.reconcile import execute_pending, sync_orders
+from autogrid.execution.replacement import MAX_SUBMIT_ATTEMPTS
 from autogrid.models import BotStatus, Order, ScheduledBuy
 from autogrid.orders.store import NON_TERMINAL_STATUSES
 from autogrid.orders.values import tag_of
@@ -134,7 +130,7 @@ async def test_a_create_that_never_executed_is_placed_again_under_a_new_client_i
     assert sim.orders(client_order_id=first) == []
     [resting] = sim.orders(status="NEW")
     assert resting.client_order_id == placed.client_order_id
-    [event] = await bot_events(db, manager.bot.bot_id, ORDER_REPLACED_EVENT)
+    [event] = await bot_events(db, manager.bot.bot_id, EventType.ORDER_REPLACED)
     assert event.data == {
         "tag": "B1",
         "client_order_id": first,
@@ -183,7 +179,7 @@ async def test_a_definitive_rejection_is_not_placed_again_but_recorded(
     await settle(db, manager, sim, clock)
     [order] = await orders_of(db, manager.bot.bot_id)
     assert order.status == S.REJECTED
-    [event] = await bot_events(db, manager.bot.bot_id, ORDER_REJECTED_EVENT)
+    [event] = await bot_events(db, manager.bot.bot_id, EventType.ORDER_REJECTED)
     assert "insufficient" in event.message.lower() and event.data["tag"] == "B1"
 
 
@@ -223,7 +219,7 @@ async def test_an_intent_refused_on_every_attempt_ends_with_an_event_and_a_halte
     assert bot.breaker_reason is not None
     assert f"not placed after {MAX_SUBMIT_ATTEMPTS} attempts" in bot.breaker_reason
     assert bot.state["breaker"]["tripped_reason"] == bot.breaker_reason
-    events = await bot_events(db, bot_id, ORDER_NOT_PLACED_EVENT)
+    events = await bot_events(db, bot_id, EventType.ORDER_NOT_PLACED)
     assert events and all("-1021" in e.message or "Timestamp" in e.message for e in events)
     assert [e.message for e in await bot_events(db, bot_id, "breaker_tripped")] == [
         bot.breaker_reason
@@ -323,5 +319,5 @@ async def test_a_stopped_bots_order_never_placed_is_explained_not_placed_again(
     await settle(db, manager, sim, clock)
 
     assert [o.status for o in await orders_of(db, bot_id)] == [S.REJECTED]
-    [event] = await bot_events(db, bot_id, ORDER_NOT_PLACED_EVENT)
+    [event] = await bot_events(db, bot_id, EventType.ORDER_NOT_PLACED)
     assert "not placed again" in event.message and event.data["tag"] == "B1"

@@ -17,11 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autogrid.core.db import Database
-from autogrid.execution.order_manager import (
-    ORDER_NOT_PLACED_EVENT,
-    ORDER_REJECTED_EVENT,
-    OrderManager,
-)
+from autogrid.events.types import EventType
+from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.reconcile import execute_pending, sync_orders
 from autogrid.orders.store import NON_TERMINAL_STATUSES
 from autogrid.orders.values import tag_of
@@ -125,7 +122,7 @@ async def test_every_intent_ends_placed_or_explained_with_one_live_order_per_tag
         assert placed.status == "NEW" and ours[placed.client_order_id].status == S.OPEN
     explained = {
         (event.data or {}).get("tag")
-        for kind in (ORDER_REJECTED_EVENT, ORDER_NOT_PLACED_EVENT)
+        for kind in (EventType.ORDER_REJECTED, EventType.ORDER_NOT_PLACED)
         for event in await bot_events(db, bot_id, kind)
     }
     for tag in wanted:

@@ -34,6 +34,18 @@ async def get_bot(
     return bot
 
 
+async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
+    """The bot row, freshly read and locked until the transaction ends (no owner check: for the
+    runtime, which acts on its own bots)."""
+    bot: Bot | None = await session.scalar(
+        select(Bot)
+        .where(Bot.id == bot_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return bot
+
+
 async def list_bots(
     session: AsyncSession,
     user_id: uuid.UUID,

@@ -1,8 +1,10 @@
 """Writing orders inside a transaction: new intents, denials, cancel requests, outcomes.
 
-The one place an ``orders`` row changes: a pure outcome is written with an optimistic version
-check, its ``order_events`` row, its fill (with the strategy inbox entry), the owner's journal
-events for both and any anomaly, all in the caller's session. The API's cancel route uses it too.
+The one place an ``orders`` row is written: a pure outcome with an optimistic version check, its
+``order_events`` row, its fill (with the strategy inbox entry), the owner's journal events for
+both and any anomaly, all in the caller's session, which it only flushes. The caller owns the
+transaction: the bot step when it records intents, the API's cancel route, and for everything
+that follows a recorded order, ``Transitions`` (transitions.py).
 """
 
 from __future__ import annotations
@@ -137,12 +139,14 @@ class OrderWriter:
             order.version += 1
             self.writes += 1
             return Outcome(order=state_of(order))
-        await self._write(session, order, outcome, now)
+        await self.write(session, order, outcome, now)
         return outcome
 
-    async def _write(
+    async def write(
         self, session: AsyncSession, order: Order, outcome: Outcome, now: datetime
     ) -> None:
+        """``outcome`` over ``order`` if the row is still at the version read (else StaleOrder),
+        with its event, its fill and its anomalies. Only flushes."""
         current = state_of(order)
         if (
             outcome.order == current
@@ -209,6 +213,18 @@ class OrderWriter:
 
     def journal(self, session: AsyncSession, payload: Payload, now: datetime) -> None:
         self.record(session, payload.type, payload.message, now, payload.data)
+
+    def bot_event(
+        self,
+        session: AsyncSession,
+        kind: EventType,
+        message: str,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """An event the owner must read (a replacement, a rejection), logged as a warning too."""
+        logger.warning("bot %s %s: %s", self.bot.bot_id, kind, message)
+        self.record(session, kind, message, now, data)
 
     def record(
         self,

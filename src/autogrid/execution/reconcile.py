@@ -28,13 +28,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots.repository import lock_bot_row
 from autogrid.bots.state import load_state, store_state
-from autogrid.engine import repository as bot_repo
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder
-from autogrid.execution.order_manager import MAX_SUBMIT_ATTEMPTS, OrderManager
+from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.replacement import MAX_SUBMIT_ATTEMPTS
 from autogrid.orders import store as repo
 from autogrid.orders.values import OrderView, is_due, report_of
 from autogrid.trading.orders import ACKNOWLEDGED_LIVE_STATUSES, OrderStatus
@@ -55,8 +56,8 @@ class SyncResult:
 
 
 async def load_live(manager: OrderManager) -> list[OrderView]:
-    async with manager.database.session_scope() as session:
-        return list(await repo.live_orders(session, manager.bot.bot_id))
+    bot_id = manager.bot.bot_id
+    return list(await manager.read(lambda session: repo.live_orders(session, bot_id)))
 
 
 async def fresh(manager: OrderManager, rows: list[OrderView], seen_writes: int) -> list[OrderView]:
@@ -124,8 +125,10 @@ async def _cancel_revived(
             others[client_id] = listed_order
     if not others:
         return
-    async with manager.database.session_scope() as session:
-        revived = await repo.rejected_order_ids(session, manager.bot.bot_id, list(others))
+    bot_id = manager.bot.bot_id
+    revived = await manager.read(
+        lambda session: repo.rejected_order_ids(session, bot_id, list(others))
+    )
     for client_id, order_id in revived.items():
         twin = others[client_id]
         logger.warning(
@@ -144,8 +147,7 @@ async def _cancel_revived(
 
 async def _strangers(manager: OrderManager, listed: Sequence[ExchangeOrder]) -> list[str]:
     ids = {o.client_order_id or o.exchange_order_id for o in listed}
-    async with manager.database.session_scope() as session:
-        known = await repo.known_client_order_ids(session, ids)
+    known = await manager.read(lambda session: repo.known_client_order_ids(session, ids))
     return sorted(ids - known)
 
 
@@ -183,7 +185,7 @@ async def report_unknown_orders(
     """An event for each exchange order the database does not know, once per order id."""
     if not found:
         return []
-    bot = await bot_repo.lock_bot(session, bot_id)
+    bot = await lock_bot_row(session, bot_id)
     if bot is None:
         return []
     state = load_state(bot)

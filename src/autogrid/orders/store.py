@@ -2,7 +2,7 @@
 
 Order rows are updated with an optimistic version check (``WHERE version = :seen``): two writers
 that read the same row cannot both apply their change; the loser reloads and re-applies its pure
-update to the fresh row (order_manager.py).
+update to the fresh row (execution/transitions.py).
 """
 
 from __future__ import annotations
