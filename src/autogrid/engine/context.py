@@ -68,6 +68,8 @@ class RuntimeOptions:
     lease_ttl: timedelta = DEFAULT_LEASE_TTL
     policy: UnknownPolicy = field(default_factory=UnknownPolicy)
     replay_steps_per_tick: int = DEFAULT_REPLAY_STEPS
+    # How long a process trusts its last read of the kill switch at the start of a step.
+    kill_switch_cache_seconds: float = KILL_SWITCH_CACHE_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RuntimeOptions:
@@ -124,7 +126,7 @@ class RuntimeContext:
         # Replay bots: how far this process saw each account matched (it only ever grows).
         self.replay_marks: dict[uuid.UUID, datetime] = {}
         self._killed: str | None = None
-        self._kill_read_at = -KILL_SWITCH_CACHE_SECONDS
+        self._kill_read_at = -float("inf")
 
     @classmethod
     def create(
@@ -152,7 +154,7 @@ class RuntimeContext:
         """The kill switch's reason if engaged, read at most once a second per process. Only
         to halt bots at the start of a tick: a decision re-reads it in its own transaction
         before any order is accepted, so no order ever slips past it."""
-        if time.monotonic() - self._kill_read_at >= KILL_SWITCH_CACHE_SECONDS:
+        if time.monotonic() - self._kill_read_at >= self.options.kill_switch_cache_seconds:
             async with self.database.session_scope() as session:
                 self._killed = await kill_switches.kill_switch_engaged(session)
             self._kill_read_at = time.monotonic()
