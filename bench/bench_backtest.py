@@ -19,11 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from autogrid.backtest.engine import BacktestEngine, BacktestRun, BacktestSettings, CandleArrays
+from autogrid.backtest.engine import BacktestEngine, BacktestRun, BacktestSettings
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import infer_timeframe_ms, load_candles
 from autogrid.backtest.synthetic_year import synthetic_year
 from autogrid.exchanges.types import MarketRules
+from autogrid.trading.candles import CandleArrays
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 ONE_MINUTE = DATA / "binance_BTC_USDT-1m.csv.gz"

@@ -33,10 +33,11 @@ from typing import Any
 import numpy as np
 from bench_backtest import CASH, DCA_PARAMS, MARKET, ONE_MINUTE  # type: ignore[import-not-found]
 
-from autogrid.backtest.engine import BacktestEngine, BacktestSettings, CandleArrays
+from autogrid.backtest.engine import BacktestEngine, BacktestSettings
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.backtest.synthetic_year import synthetic_year
+from autogrid.trading.candles import CandleArrays
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # one core, like the engine
 

@@ -33,10 +33,10 @@ from tests.infra import migrated_database  # noqa: E402
 
 from autogrid.core.config import load_settings  # noqa: E402
 from autogrid.core.db import Database  # noqa: E402
-from autogrid.engine import step as tick_module  # noqa: E402
 from autogrid.engine.context import RuntimeContext, runtime_database  # noqa: E402
 from autogrid.exchanges.pool import ConnectorPool  # noqa: E402
 from autogrid.models import Bot, User  # noqa: E402
+from autogrid.scheduling import claims as scheduling  # noqa: E402
 from autogrid.scheduling.claims import tick_many  # noqa: E402
 
 TARGET_TICKS_PER_SECOND = 500
@@ -96,7 +96,7 @@ async def create_bots(
 
 async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: int) -> list[float]:
     latencies: list[float] = []
-    real_tick = tick_module.tick_bot
+    real_tick = scheduling.tick_bot
 
     async def measured(context: RuntimeContext, bot_id: uuid.UUID) -> Any:
         started = time.perf_counter()
@@ -105,14 +105,10 @@ async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: in
         finally:
             latencies.append(time.perf_counter() - started)
 
-    tick_module.tick_bot = measured  # type: ignore[assignment]
-    import autogrid.scheduling.claims as scheduling
-
     scheduling.tick_bot = measured  # type: ignore[assignment]
     try:
         await tick_many(ctx, ids, concurrency)
     finally:
-        tick_module.tick_bot = real_tick
         scheduling.tick_bot = real_tick
     return latencies
 

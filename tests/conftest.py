@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,11 +21,24 @@ from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings, new_encryption_key
 from autogrid.core.db import Database
 from autogrid.models import Base
-from tests.helpers import ApiUser, make_admin, register_user, unique_email
+from tests.helpers import (
+    ApiUser,
+    AppFactory,
+    ClientFactory,
+    make_admin,
+    register_user,
+    unique_email,
+)
 from tests.infra import LIFESPAN_TIMEOUTS, migrated_database, redis_or_fail, run_alembic
 from tests.network_guard import refuse_outside_connections
 
 TEST_JWT_SECRET = "test-jwt-secret-" + "x7Qp2LmZ9vKc4RtY8wNb3HdF6sJg1aUe"
+UNTHROTTLED_API = {
+    "rate_limit_api_default": "1000000/minute",
+    "rate_limit_api_plans": {},
+    "rate_limit_api_admin": "1000000/minute",
+    "rate_limit_api_anonymous": "1000000/minute",
+}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,6 +76,9 @@ def settings(pg_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> 
         encryption_keys=[new_encryption_key()],
         var_dir=tmp_path / "var",
         log_json=False,
+        # Tests drive many requests from one address and user; the limiter still counts each one
+        # (tests/api/test_rate_limits.py sets small budgets to test refusals).
+        **UNTHROTTLED_API,
     )
 
 
@@ -105,6 +123,35 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+async def make_app(settings: Settings, db: Database) -> AsyncIterator[AppFactory]:
+    """``await make_app(**setting_overrides)`` starts another app on the same test database."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> FastAPI:
+            application = create_app(settings.model_copy(update=overrides))
+            await stack.enter_async_context(LifespanManager(application, **LIFESPAN_TIMEOUTS))
+            return application
+
+        yield start
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[ClientFactory]:
+    """``make_client(app, ip="10.0.0.1")``: a client whose requests come from ``ip``."""
+    clients: list[httpx.AsyncClient] = []
+
+    def build(application: FastAPI, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=application, client=(ip, 50_000))
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        clients.append(http)
+        return http
+
+    yield build
+    for http in clients:
+        await http.aclose()
 
 
 # --- Users: registered and logged in through the real API (see tests/helpers.py) ---

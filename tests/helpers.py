@@ -21,6 +21,7 @@ test, so keep a single test under that many registrations or raise the limit in 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ from autogrid.core.db import Database
 from autogrid.models import Role, User
 
 DEFAULT_PASSWORD = "correct horse battery staple"
+
+# ``await make_app(**setting_overrides)`` and ``make_client(app, ip=...)`` (tests/conftest.py).
+AppFactory = Callable[..., Any]
+ClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @dataclass

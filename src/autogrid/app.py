@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from autogrid import __version__
+from autogrid.api.rate_limit_middleware import RATE_LIMIT_HEADERS, ApiRateLimitMiddleware
+from autogrid.api.rate_limits import create_api_rate_limiter
 from autogrid.api.router import build_api_router
 from autogrid.auth.denylist import create_access_denylist
 from autogrid.auth.login_guard import LoginGuard, create_login_memory
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database.from_settings(settings)
         app.state.redis = create_redis(settings)
         app.state.rate_limiter = create_rate_limiter(settings, app.state.redis)
+        app.state.api_rate_limiter = create_api_rate_limiter(settings, app.state.redis)
         app.state.access_denylist = create_access_denylist(settings, app.state.redis)
         app.state.login_guard = LoginGuard(
             settings, app.state.rate_limiter, create_login_memory(settings, app.state.redis)
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_observability(app, settings)
     # Inside CORS, so a refusal still carries the CORS headers a browser needs to read it.
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    # Outside the input guard: a caller over budget is refused before its body is read.
+    app.add_middleware(ApiRateLimitMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -114,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", *RATE_LIMIT_HEADERS],
         )
     app.include_router(build_api_router())
     _summaries_from_docstrings(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,10 +20,15 @@ from autogrid.auth.login_guard import (
     delay_after,
 )
 from autogrid.core.config import Settings
-from tests.auth.conftest import AppFactory
-from tests.helpers import ApiUser, assert_error_shape, login, register_user
+from tests.helpers import (
+    ApiUser,
+    AppFactory,
+    ClientFactory,
+    assert_error_shape,
+    login,
+    register_user,
+)
 
-ClientFactory = Callable[..., httpx.AsyncClient]
 ATTACKER = "203.0.113.66"
 OWNER_HOME = "198.51.100.20"
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx
 import pytest
 
 from autogrid.core.ratelimit import InMemoryRateLimiter, RedisRateLimiter
-from tests.auth.conftest import AppFactory
-from tests.helpers import assert_error_shape, login, register_user, unique_email
-
-ClientFactory = Callable[..., httpx.AsyncClient]
+from tests.helpers import (
+    AppFactory,
+    ClientFactory,
+    assert_error_shape,
+    login,
+    register_user,
+    unique_email,
+)
 
 
 def assert_rate_limited(response: httpx.Response, window: int) -> None:

@@ -14,8 +14,7 @@ from autogrid.auth.denylist import InMemoryAccessTokenDenylist
 from autogrid.auth.dependencies import get_access_denylist
 from autogrid.core.db import Database
 from autogrid.models import RefreshToken
-from tests.auth.conftest import AppFactory
-from tests.helpers import ApiUser, assert_error_shape, login, register_user
+from tests.helpers import ApiUser, AppFactory, assert_error_shape, login, register_user
 
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"

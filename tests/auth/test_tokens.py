@@ -53,6 +53,19 @@ def test_decode_round_trip(settings: Settings) -> None:
     assert (claims.user_id, claims.family_id, claims.jti) == (user_id, family_id, issued.jti)
 
 
+def test_access_tokens_carry_the_plan_and_role_they_were_issued_for(
+    settings: Settings, user: ApiUser
+) -> None:
+    # What the API rate limit reads to pick the caller's budget without a database query.
+    access = claims_of(user.access_token)
+    assert (access["plan"], access["role"]) == ("free", "user")
+    assert "plan" not in claims_of(user.refresh_token)
+    claims = decode_token(settings, user.access_token, TokenType.ACCESS)
+    assert (claims.plan, claims.role) == ("free", "user")
+    older = issue_access_token(settings, user.id, utcnow()).token
+    assert decode_token(settings, older, TokenType.ACCESS).plan is None
+
+
 async def test_valid_token_is_accepted(client: httpx.AsyncClient, user: ApiUser) -> None:
     # The control for every rejection below.
     assert (await client.get(ME, headers=user.headers)).status_code == 200

@@ -9,13 +9,14 @@ from functools import cache
 
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.metrics import MIN_ANNUALISED_DAYS
 from autogrid.backtest.report import metric_rows, render_report
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.exchanges.types import MarketRules
+from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
 
 MARKET = MarketRules(

@@ -10,10 +10,11 @@ from functools import cache
 
 import pytest
 
-from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import infer_timeframe_ms, load_candles
 from autogrid.exchanges.types import MarketRules, Side
+from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))

@@ -10,15 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import (
-    BacktestRun,
-    BacktestSettings,
-    CandleArrays,
-    arrays_from_rows,
-    run_backtest,
-)
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.market_data.timeframes import parse_timeframe
+from autogrid.trading.candles import CandleArrays, arrays_from_rows
 from autogrid.trading.strategies.base import (
     CandleWindow,
     Decision,

@@ -13,12 +13,13 @@ from urllib.parse import unquote
 
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, arrays_from_rows, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import MAX_MARKERS, render_report, report_setup
 from autogrid.backtest.report_trades import MAX_CSV_ROWS, MAX_TABLE_ROWS, trade_list, trades_csv
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.exchanges.types import MarketRules, Side
+from autogrid.trading.candles import arrays_from_rows
 from tests.backtest.report_checks import assert_self_contained, measure_in_chromium
 from tests.shared_data import load_csv_rows
 

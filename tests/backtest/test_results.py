@@ -15,16 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import (
-    BacktestSettings,
-    CandleArrays,
-    TradeRecord,
-    arrays_from_rows,
-    run_backtest,
-)
+from autogrid.backtest.engine import BacktestSettings, TradeRecord, run_backtest
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.backtest.trades import closed_trades
 from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.trading.candles import CandleArrays, arrays_from_rows
 from autogrid.trading.strategies.base import (
     CandleWindow,
     Decision,

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, TradeRecord, run_backtest
+from autogrid.backtest.engine import BacktestSettings, TradeRecord, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.report import metric_rows
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.backtest.trades import closed_trades
 from autogrid.exchanges.types import MarketRules, Side
+from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
 
 MARKET = MarketRules(

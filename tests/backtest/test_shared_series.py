@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.exchanges.types import MarketRules
+from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
 
 MARKET = MarketRules(

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, arrays_from_rows, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules
+from autogrid.trading.candles import arrays_from_rows
 from autogrid.trading.strategies.base import CandleWindow, Decision, Snapshot, StrategyFill
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig

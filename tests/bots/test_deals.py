@@ -18,8 +18,8 @@ from autogrid.bots.deal_repository import orders_of_deals
 from autogrid.bots.deals import deal_number, group_by_deal
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.engine.step import tick_bot
 from autogrid.models import Fill, Order
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import OrderStatus
 from tests.bots.factories import (
     BOTS,

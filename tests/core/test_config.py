@@ -230,3 +230,31 @@ def test_an_unknown_order_grace_shorter_than_a_request_is_refused(
     monkeypatch.setenv("UNKNOWN_ORDER_GRACE_SECONDS", "5")
     with pytest.raises(ValidationError, match="UNKNOWN_ORDER_GRACE_SECONDS"):
         load_settings()
+
+
+def test_api_rate_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    production_env(
+        monkeypatch,
+        RATE_LIMIT_API_DEFAULT="90 per minute",
+        RATE_LIMIT_API_PLANS='{"pro": "10/second"}',
+    )
+    settings = load_settings()
+    assert settings.rate_limit_api_default == "90 per minute"
+    assert settings.rate_limit_api_plans == {"pro": "10/second"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RATE_LIMIT_API_DEFAULT", "lots"),
+        ("RATE_LIMIT_API_ANONYMOUS", "0/minute"),
+        # One limit each: a list would be read as its first item only.
+        ("RATE_LIMIT_API_ADMIN", "10/second;100/minute"),
+        ("RATE_LIMIT_API_PLANS", '{"pro": "fast"}'),
+        ("RATE_LIMIT_API_PLANS", '{"gold": "10/second"}'),
+    ],
+)
+def test_a_malformed_api_rate_limit_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    assert name.lower() in refusal(monkeypatch, **{name: value})

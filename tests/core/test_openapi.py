@@ -45,3 +45,15 @@ def test_documented_patterns_match_what_is_accepted(settings: Settings) -> None:
         pattern = re.compile(grid[field]["pattern"])
         assert pattern.search(accepted), field
         assert not pattern.search(refused), field
+
+
+def test_every_api_operation_declares_the_rate_limit_answer(settings: Settings) -> None:
+    # The API rate limit may refuse any request under /api/ before its route runs.
+    schema = create_app(settings).openapi()
+    for path, methods in schema["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in methods.items():
+            assert "429" in operation["responses"], f"{method} {path} does not declare 429"
+    me = schema["paths"]["/api/v1/auth/me"]["get"]["responses"]["429"]
+    assert "Retry-After" in me["headers"]

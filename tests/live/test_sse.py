@@ -69,6 +69,21 @@ async def test_a_ticket_authenticates_an_event_source(live: LiveServer, alice: A
     assert reused.status_code == 401
 
 
+async def test_the_stream_ends_once_the_users_access_is_revoked(
+    live: LiveServer, alice: ApiUser
+) -> None:
+    ticket = await live.ticket(alice)
+    async with live.http.stream("GET", f"{STREAM}?ticket={ticket}") as response:
+        messages = _messages(response)
+        assert (await _take(messages, 1))[0]["event"] == "subscribed"
+        revoked = await live.http.post("/api/v1/auth/logout-all", headers=alice.headers)
+        assert revoked.status_code == 204
+        async with asyncio.timeout(RECEIVE_TIMEOUT_SECONDS):
+            assert [message async for message in messages] == []  # the response just ends
+    again = await live.http.get(STREAM, headers=alice.headers)
+    assert again.status_code == 401
+
+
 async def test_bad_requests_get_the_usual_errors(
     live: LiveServer, alice: ApiUser, bob: ApiUser
 ) -> None:

@@ -12,15 +12,14 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
+from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
 from autogrid.market_data.parsers import CandleFileError
 from autogrid.market_data.repository import (
-    UpsertCounts,
     count_candles,
     earliest_ts,
     fetch_candles,
     latest_ts,
     load_arrays,
-    upsert_candles,
 )
 from autogrid.market_data.service import ImportReport, InvalidSeriesKey, import_candle_file
 from autogrid.market_data.timeframes import InvalidTimeframe, ms_to_datetime

@@ -9,13 +9,13 @@ from datetime import timedelta
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext, RuntimeOptions
-from autogrid.engine.step import tick_bot
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.budget import MemoryBudgets
 from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey, ConnectorPool
 from autogrid.exchanges.types import ApiCredentials
 from autogrid.models import BotStatus
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import UnknownPolicy
 from tests.exchanges.conftest import FAST_RETRY, sim_api_urls
 from tests.runtime.factories import Clock, load_bot

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from autogrid.core.config import Settings
 from autogrid.core.redis import create_redis
 from autogrid.engine.context import RuntimeContext, ccxt_connectors
-from autogrid.engine.step import BotTick
+from autogrid.engine.wrapup import StepEnd
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey
 from autogrid.exchanges.types import ApiCredentials, ExchangeOrder, OrderRequest
@@ -136,9 +136,9 @@ def die_when_sending(point: KillPoint) -> None:
 
 
 def trace_leases(trace: Path | None, hold: float) -> None:
-    """Wrap ``Lease.acquire`` and ``BotTick.wrap_up`` (which gives the lease back)."""
+    """Wrap ``Lease.acquire`` and ``Lease.release`` (which gives the lease back)."""
     acquire: Callable[[Lease], Any] = Lease.acquire
-    wrap_up: Callable[[BotTick], Any] = BotTick.wrap_up
+    release: Callable[[Lease, StepEnd], Any] = Lease.release
 
     def write(what: str, worker: str, bot_id: object) -> None:
         if trace is None:
@@ -159,13 +159,13 @@ def trace_leases(trace: Path | None, hold: float) -> None:
                 await asyncio.sleep(hold)
         return held
 
-    async def traced_wrap_up(tick: BotTick) -> None:
-        if tick.lease.held:
-            write("end", tick.ctx.owner, tick.bot_id)
-        await wrap_up(tick)
+    async def traced_release(lease: Lease, end: StepEnd) -> None:
+        if lease.held:
+            write("end", lease.ctx.owner, lease.bot_id)
+        await release(lease, end)
 
     Lease.acquire = traced_acquire  # type: ignore[method-assign]
-    BotTick.wrap_up = traced_wrap_up  # type: ignore[method-assign]
+    Lease.release = traced_release  # type: ignore[method-assign]
 
 
 def faulty_worker_argv(

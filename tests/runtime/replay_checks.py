@@ -18,17 +18,18 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.replay_end import REPLAY_FINISHED
-from autogrid.engine.step import tick_bot
 from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.repository import load_arrays
 from autogrid.market_data.timeframes import ms_to_datetime
 from autogrid.scheduling.dispatcher import CeleryBotDispatcher
+from autogrid.scheduling.ticking import tick_bot
+from autogrid.trading.candles import CandleArrays
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, SYMBOL, store_candles
 from tests.helpers import ApiUser
 from tests.runtime.contexts import runtime_context, simulator_factory, tick_until_stopped

@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.models import BotStatus
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, bot_events, load_bot, make_bot, orders_of

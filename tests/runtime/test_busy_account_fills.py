@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
+from autogrid.scheduling.ticking import tick_bot
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, Clock, fills_of, make_bot, orders_of
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
 from autogrid.engine.recording import net_actions
-from autogrid.engine.step import tick_bot
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.models import BotStatus
 from autogrid.orders.values import tag_of
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, load_bot, make_bot, orders_of, set_bot

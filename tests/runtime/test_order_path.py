@@ -18,9 +18,9 @@ from typing import Any
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.exchanges.ccxt.connector import CcxtConnector
 from autogrid.orders import store
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.strategies.grid import GridStrategy
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, make_bot

@@ -9,14 +9,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
-from autogrid.engine.step import tick_bot
 from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.market_data.repository import load_arrays
 from autogrid.models import BotStatus
+from autogrid.scheduling.ticking import tick_bot
+from autogrid.trading.candles import CandleArrays
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
 from tests.runtime.contexts import runtime_context, tick_until_stopped
 from tests.runtime.factories import (

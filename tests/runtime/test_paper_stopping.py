@@ -11,8 +11,8 @@ from typing import Any
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.models import BotStatus
+from autogrid.scheduling.ticking import tick_bot
 from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
 from tests.runtime.contexts import runtime_context
 from tests.runtime.factories import Clock, bot_events, fills_of, load_bot, make_bot, orders_of

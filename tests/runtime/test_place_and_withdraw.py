@@ -13,8 +13,8 @@ from typing import Any
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.models import BotStatus
+from autogrid.scheduling.ticking import tick_bot
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, load_bot, make_bot, orders_of
 

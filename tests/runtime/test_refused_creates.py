@@ -19,7 +19,6 @@ from prometheus_client import REGISTRY
 from autogrid.bots import scheduled_buy_repository as slots
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.events.types import EventType
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.reconcile import execute_pending, sync_orders
@@ -27,6 +26,7 @@ from autogrid.execution.replacement import MAX_SUBMIT_ATTEMPTS
 from autogrid.models import BotStatus, Order, ScheduledBuy
 from autogrid.orders.store import NON_TERMINAL_STATUSES
 from autogrid.orders.values import tag_of
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.conftest import ConnectorMaker

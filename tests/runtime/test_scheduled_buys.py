@@ -18,9 +18,9 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.models import GLOBAL_KILL_SWITCH, KillSwitch, ScheduledBuy
 from autogrid.orders.values import tag_of
+from autogrid.scheduling.ticking import tick_bot
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
 from tests.runtime.contexts import runtime_context
 from tests.runtime.factories import (

@@ -14,13 +14,14 @@ import pytest
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext, RuntimeOptions
-from autogrid.engine.step import TICKING_STATUSES, tick_bot
+from autogrid.engine.step import TICKING_STATUSES
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.pool import ConnectorKey, ConnectorPool
 from autogrid.exchanges.types import ApiCredentials, MarketRules
 from autogrid.models import BotStatus
 from autogrid.scheduling import repository as leases
 from autogrid.scheduling.claims import claim_due, tick_many
+from autogrid.scheduling.ticking import tick_bot
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.contexts import simulator_factory
 from tests.runtime.factories import (
@@ -35,11 +36,7 @@ from tests.runtime.factories import (
 
 async def test_two_claimers_never_take_the_same_bot(db: Database) -> None:
     user_id = await make_user(db)
-    # An hour's interval: the third claim below cannot find them due again on a slow machine.
-    due = [
-        await make_bot(db, user_id, status=s, tick_interval_seconds=3600)
-        for s in ("running", "paused", "starting")
-    ]
+    due = [await make_bot(db, user_id, status=s) for s in ("running", "paused", "starting")]
     await make_bot(db, user_id, status="stopped")
     later = await make_bot(db, user_id, status="running")
     await set_bot(db, later, next_tick_at=datetime.now(UTC) + timedelta(hours=1))

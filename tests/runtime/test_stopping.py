@@ -11,9 +11,9 @@ from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.models import BotStatus
 from autogrid.scheduling.claims import reconcile_all
+from autogrid.scheduling.ticking import tick_bot
 from tests.exchange_sim import BinanceSimulator, make_ccxt_binance
 from tests.runtime.factories import (
     GRID_STRATEGY,

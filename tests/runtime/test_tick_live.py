@@ -11,8 +11,8 @@ from typing import Any
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import CachedStrategy, RuntimeContext
-from autogrid.engine.step import tick_bot
 from autogrid.models import BotStatus, KillSwitch
+from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.strategies.base import Decision, Snapshot
 from tests.exchange_sim import DEFAULT_API_KEY, BinanceSimulator
 from tests.runtime.factories import (

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.market_data.repository import load_arrays
 from autogrid.models import PaperAccount
+from autogrid.trading.candles import CandleArrays
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
 from tests.runtime.factories import fills_of, load_bot, make_bot, make_user, orders_of
 from tests.runtime.test_paper_replay import GRID

@@ -14,6 +14,7 @@ from autogrid.events.router import router as events_router
 from autogrid.exchanges.router import router as exchanges_router
 from autogrid.live.router import router as live_router
 from autogrid.notifications.router import router as notifications_router
+from autogrid.notifications.telegram.router import router as telegram_router
 from autogrid.orders.router import router as orders_router
 from autogrid.performance.router import router as performance_router
 from autogrid.risk.router import router as risk_router
@@ -34,5 +35,6 @@ def build_api_router() -> APIRouter:
     api.include_router(backtests_router)
     api.include_router(events_router)
     api.include_router(notifications_router)
+    api.include_router(telegram_router)
     api.include_router(live_router)
     return api

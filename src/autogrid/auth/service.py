@@ -169,7 +169,9 @@ def _mint_token_pair(
     settings: Settings, user: User, family_id: uuid.UUID, now: datetime
 ) -> tuple[TokenPair, IssuedToken]:
     version = user.token_version
-    access = issue_access_token(settings, user.id, now, version=version)
+    access = issue_access_token(
+        settings, user.id, now, version=version, plan=user.plan, role=user.role
+    )
     refresh = issue_refresh_token(settings, user.id, family_id, now, version=version)
     pair = TokenPair(
         access_token=access.token,

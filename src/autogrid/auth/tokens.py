@@ -41,6 +41,11 @@ class TokenClaims:
     family_id: uuid.UUID | None
     # The user's token_version when it was issued; 0 for tokens made before versions existed.
     version: int = 0
+    # Access tokens carry the user's plan and role when issued, so the API rate limit can pick the
+    # caller's budget without a database query (None in older tokens). Authorization never reads
+    # them: a role or plan change takes effect for limits at the next refresh.
+    plan: str | None = None
+    role: str | None = None
 
 
 def new_jti() -> str:
@@ -52,22 +57,29 @@ def _encode(settings: Settings, claims: dict[str, object]) -> str:
 
 
 def issue_access_token(
-    settings: Settings, user_id: uuid.UUID, now: datetime, *, version: int = 0
+    settings: Settings,
+    user_id: uuid.UUID,
+    now: datetime,
+    *,
+    version: int = 0,
+    plan: str | None = None,
+    role: str | None = None,
 ) -> IssuedToken:
     jti = new_jti()
     expires_at = now + timedelta(seconds=settings.access_token_ttl_seconds)
-    token = _encode(
-        settings,
-        {
-            "sub": str(user_id),
-            "type": TokenType.ACCESS.value,
-            "jti": jti,
-            "ver": version,
-            "iat": int(now.timestamp()),
-            "exp": int(expires_at.timestamp()),
-        },
-    )
-    return IssuedToken(token=token, jti=jti, expires_at=expires_at)
+    claims: dict[str, object] = {
+        "sub": str(user_id),
+        "type": TokenType.ACCESS.value,
+        "jti": jti,
+        "ver": version,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+    }
+    if plan is not None:
+        claims["plan"] = plan
+    if role is not None:
+        claims["role"] = role
+    return IssuedToken(token=_encode(settings, claims), jti=jti, expires_at=expires_at)
 
 
 def issue_refresh_token(
@@ -118,6 +130,7 @@ def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenCl
         jti = str(payload["jti"])
         expires_at = datetime.fromtimestamp(int(payload["exp"]), tz=UTC)
         version = int(payload.get("ver", 0))
+        plan, role = _optional_text(payload, "plan"), _optional_text(payload, "role")
     except (ValueError, TypeError) as error:
         raise Unauthorized("invalid token") from error
     if expected is TokenType.REFRESH and family_id is None:
@@ -129,4 +142,15 @@ def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenCl
         expires_at=expires_at,
         family_id=family_id,
         version=version,
+        plan=plan,
+        role=role,
     )
+
+
+def _optional_text(payload: dict[str, object], claim: str) -> str | None:
+    value = payload.get(claim)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{claim} claim is not a string")
+    return value

@@ -25,7 +25,7 @@ from typing import Any
 import click
 import numpy as np
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import INDICATOR_STRATEGIES, bot_type_of, build_strategy
 from autogrid.backtest.loader import CandleFileError, infer_timeframe_ms, load_candles
 from autogrid.backtest.report import metric_rows, render_report, report_setup
@@ -39,6 +39,7 @@ from autogrid.market_data.timeframes import (
     ms_to_datetime,
     parse_timeframe,
 )
+from autogrid.trading.candles import CandleArrays
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
 
 STRATEGIES = ("grid", "dca", *INDICATOR_STRATEGIES)

@@ -24,13 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from autogrid.backtest.book import OrderBook
+from autogrid.backtest.price_scan import PriceTest, first_crossing
 from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.backtest.signal_candles import SignalCandles
 from autogrid.exchanges.types import MarketRules, OrderType, Side
-from autogrid.trading.candles import CandleArrays as CandleArrays  # re-exported
+from autogrid.trading.candles import CandleArrays
 from autogrid.trading.simulation.account import InsufficientBalance, SimAccount
 from autogrid.trading.simulation.fills import Bar, SimFill, SimOrder, match_bar
 from autogrid.trading.strategies.base import (
@@ -46,9 +46,6 @@ from autogrid.trading.strategies.base import (
 )
 
 STOP_SELL_TAG = "STOPSELL"
-_PROBE = 4
-_FIRST_SCAN = 64
-_MAX_SCAN = 1 << 16
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = Decimal(0)
 
@@ -352,7 +349,7 @@ class BacktestEngine:
     def _first_price_hit(self, start: int, stop: int, wake: Wake) -> int | None:
         """First candle in [start, stop) that reaches a resting order or a wake price."""
         book = self.book
-        tests: list[tuple[NDArray[np.float64], float, bool]] = []  # (series, level, at_or_below)
+        tests: list[PriceTest] = []
         if book.buys:
             tests.append((self.reach_low, book.best_buy, True))
         if book.sells:
@@ -361,31 +358,7 @@ class BacktestEngine:
             tests.append((self.candles.close, float(wake.price_at_or_below), True))
         if wake.price_at_or_above is not None:
             tests.append((self.candles.close, float(wake.price_at_or_above), False))
-        if not tests:
-            return None
-        # Events often come within a few candles (a trailing peak, a busy grid): look at those
-        # one by one before paying numpy's per-call overhead on a chunk.
-        probe_end = min(stop, start + _PROBE)
-        for index in range(start, probe_end):
-            for series, level, at_or_below in tests:
-                value = series[index]
-                if (value <= level) if at_or_below else (value >= level):
-                    return index
-        size, position = _FIRST_SCAN, probe_end
-        while position < stop:
-            end = min(stop, position + size)
-            hit: NDArray[np.bool_] | None = None
-            for series, level, at_or_below in tests:
-                window = series[position:end]
-                found = window <= level if at_or_below else window >= level
-                hit = found if hit is None else hit | found
-            assert hit is not None
-            first = int(hit.argmax())
-            if hit[first]:
-                return position + first
-            position = end
-            size = min(size * 4, _MAX_SCAN)
-        return None
+        return first_crossing(tests, start, stop) if tests else None
 
 
 def run_backtest(
@@ -395,18 +368,6 @@ def run_backtest(
     shared: SeriesMemo | None = None,
 ) -> BacktestRun:
     return BacktestEngine(strategy, candles, settings, shared).run()
-
-
-def arrays_from_rows(rows: Sequence[Sequence[float]]) -> CandleArrays:
-    data = np.asarray(rows, dtype=np.float64)
-    return CandleArrays(
-        data[:, 0].astype(np.int64),
-        data[:, 1].copy(),
-        data[:, 2].copy(),
-        data[:, 3].copy(),
-        data[:, 4].copy(),
-        data[:, 5].copy(),
-    )
 
 
 def summarize_fills(run: BacktestRun) -> Mapping[str, int]:

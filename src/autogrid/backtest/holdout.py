@@ -8,8 +8,8 @@ a candle open of the timeframe; each part must hold two candles.
 
 Both runs are ordinary backtests of the sweep; their params say which part they are
 (``params["sweep"]["sample"]``) and carry the split and the sample the ranking reads, so a
-sweep's read needs nothing but its runs. The ranking (``sweeps.rank_runs``) reads the figure of
-the part named by ``rank_by_sample`` only: picking the best in sample and reading its
+sweep's read needs nothing but its runs. The ranking (``sweep_ranking.rank_runs``) reads the
+figure of the part named by ``rank_by_sample`` only: picking the best in sample and reading its
 out-of-sample figures beside it shows how much of the in-sample edge was fitted noise.
 """
 

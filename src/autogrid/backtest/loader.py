@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from autogrid.backtest.engine import CandleArrays
+from autogrid.trading.candles import CandleArrays
 
 CSV_HEADER = ("timestamp", "open", "high", "low", "close", "volume")
 GZIP_MAGIC = b"\x1f\x8b"

@@ -105,7 +105,7 @@ def report_setup(
     levels: tuple[float, ...] = ()
     if isinstance(strategy, GridStrategy):
         count = strategy.config.grid_count
-        levels = tuple(float(strategy.price_at(level)) for level in range(count + 1))
+        levels = tuple(float(strategy.ladder.price_at(level)) for level in range(count + 1))
     return ReportSetup(tuple(rows), levels)
 
 

@@ -22,9 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from autogrid.backtest import metrics
-from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays, TradeRecord
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
 from autogrid.backtest.trades import ClosedTrade, closed_trades, iso_utc, plain
 from autogrid.market_data.timeframes import canonical_name, ms_to_datetime
+from autogrid.trading.candles import CandleArrays
 
 ZERO = Decimal(0)
 

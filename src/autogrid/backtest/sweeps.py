@@ -19,22 +19,20 @@ scaled to a year (CAGR, Sharpe, Sortino, Calmar) is never given for a run spanni
 A sweep may hold the end of its range out of sample (``holdout``): each combination then runs in
 and out of sample, one entry per combination shows both parts' figures, and the ranking reads the
 part the sweep names. ``combinations`` says how many parameter sets were tried either way.
+
+The combinations are made in sweep_combinations.py and ranked in sweep_ranking.py (both pure).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.backtest import holdout, metrics, repository, service
@@ -53,6 +51,13 @@ from autogrid.backtest.schemas import (
     SweepRunRead,
     SweepStatus,
 )
+from autogrid.backtest.sweep_combinations import (
+    combinations,
+    describe,
+    sweep_size,
+    vary_problem,
+)
+from autogrid.backtest.sweep_ranking import Ranked, RunRow, rank_runs, sweep_status
 from autogrid.bots.markets import MarketRulesProvider
 from autogrid.bots.validation import invalid
 from autogrid.core.config import Settings
@@ -68,119 +73,6 @@ from autogrid.observability.metrics import BACKTESTS
 logger = logging.getLogger(__name__)
 
 MAX_NAMED_COMBINATIONS = 10  # invalid combinations listed in one error's details
-
-# Fields that pick the schema itself: varying them is not a sweep of one strategy.
-FIXED_FIELDS = frozenset({"strategy"})
-
-
-def sweep_size(vary: Mapping[str, Sequence[Any]]) -> int:
-    return math.prod(len(values) for values in vary.values())
-
-
-def vary_problem(vary: Mapping[str, Sequence[Any]], config_model: type[BaseModel]) -> str | None:
-    """Why ``vary`` cannot apply to configs of ``config_model``, or None."""
-    known = set(config_model.model_fields)
-    for name, values in vary.items():
-        if name in FIXED_FIELDS:
-            return f"{name} cannot be varied: sweep one {name} at a time"
-        if name not in known:
-            choices = ", ".join(sorted(known - FIXED_FIELDS))
-            return f"{name} is not a config field of this bot type; use one of {choices}"
-        keys = [_identity(value) for value in values]
-        if len(set(keys)) != len(keys):
-            return f"{name} lists a value twice"
-    return None
-
-
-def _identity(value: Any) -> tuple[str, Any]:
-    # 1 and True (and 1.0) are equal in Python but different values here.
-    return (type(value).__name__, value)
-
-
-def combinations(vary: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the values, the first field varying slowest."""
-    names = list(vary)
-    return [
-        dict(zip(names, values, strict=True))
-        for values in itertools.product(*(vary[name] for name in names))
-    ]
-
-
-def describe(combination: Mapping[str, Any]) -> str:
-    """``grid_count=40, lower_price='95000'``: names a combination in an error message."""
-    return ", ".join(f"{name}={value!r}" for name, value in combination.items())
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    """What the ranking needs of one run, as stored."""
-
-    id: Any
-    index: int
-    status: str
-    value: Any  # the rank_by figure from the stored results (JSON), if any
-
-
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    row: RunRow
-    value: float | None
-    rank: int | None
-
-
-def figure(raw: Any) -> Decimal | None:
-    """A stored figure as a comparable number (money is stored as text); None if absent."""
-    if raw is None or isinstance(raw, bool):
-        return None
-    try:
-        number = Decimal(str(raw))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def sweep_status(counts: Mapping[str, int]) -> SweepStatus:
-    """From the number of runs in each status."""
-    queued = counts.get(BacktestStatus.QUEUED, 0)
-    running = counts.get(BacktestStatus.RUNNING, 0)
-    if queued and queued == sum(counts.values()):
-        return SweepStatus.QUEUED
-    if queued or running:
-        return SweepStatus.RUNNING
-    return SweepStatus.FINISHED
-
-
-def rank_runs(rows: Sequence[RunRow], order: SortOrder, *, finished: bool) -> list[Ranked]:
-    """Best first when ``finished``; otherwise combination order, nobody ranked yet."""
-    by_index = sorted(rows, key=lambda row: row.index)
-    values = {row.index: figure(row.value) for row in by_index}
-    if not finished:
-        return [Ranked(row, _shown(values[row.index]), None) for row in by_index]
-    scored = [
-        row
-        for row in by_index
-        if row.status == BacktestStatus.SUCCEEDED and values[row.index] is not None
-    ]
-    # sorted() is stable, with reverse=True too: equal figures keep combination order.
-    best_first = sorted(
-        scored,
-        key=lambda row: values[row.index] or Decimal(0),
-        reverse=order is SortOrder.DESC,
-    )
-    ranked = [
-        Ranked(row, _shown(values[row.index]), place)
-        for place, row in enumerate(best_first, start=1)
-    ]
-    chosen = {row.index for row in best_first}
-    ranked += [
-        Ranked(row, _shown(values[row.index]), None) for row in by_index if row.index not in chosen
-    ]
-    return ranked
-
-
-def _shown(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
 
 # --- submitting ---------------------------------------------------------------------------
 

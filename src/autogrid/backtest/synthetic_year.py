@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autogrid.backtest.engine import CandleArrays
+from autogrid.trading.candles import CandleArrays
 
 YEAR_OF_MINUTES = 525_600
 MINUTE_MS = 60_000

@@ -44,7 +44,7 @@ from fastapi import BackgroundTasks, Request
 
 from autogrid.backtest import engine, repository
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
-from autogrid.backtest.engine import BacktestRun, BacktestSettings, CandleArrays
+from autogrid.backtest.engine import BacktestRun, BacktestSettings
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import render_report, report_setup
 from autogrid.backtest.results import build_result
@@ -56,6 +56,7 @@ from autogrid.market_data.coverage import describe_missing_range
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models.backtest import BacktestStatus
 from autogrid.observability.metrics import BACKTESTS
+from autogrid.trading.candles import CandleArrays
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
 from autogrid.worker.base import run_async, task, task_settings
 

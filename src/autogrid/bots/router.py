@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
-from autogrid.bots import deals, from_backtest, service
+from autogrid.bots import controls, deals, from_backtest, service
 from autogrid.bots.deal_schemas import DealRead
 from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
 from autogrid.bots.funds import ExchangeAccess
@@ -160,7 +160,7 @@ async def start_bot(
 ) -> AnyBotRead:
     """Start a stopped bot (a live DCA bot if its balance covers it): starting until it runs."""
     exchange = ExchangeAccess(settings, connectors, markets)
-    transition = await service.start_bot(session, user, bot_id, exchange)
+    transition = await controls.start_bot(session, user, bot_id, exchange)
     after_commit.dispatch(transition.command)
     return bot_read(transition.bot)
 
@@ -180,7 +180,7 @@ async def stop_bot(
 ) -> AnyBotRead:
     """Stop a bot, by default cancelling its open orders: it is stopping until that is done."""
     options = body or StopRequest()
-    transition = await service.stop_bot(
+    transition = await controls.stop_bot(
         session, user, bot_id, cancel_orders=options.cancel_orders, sell_base=options.sell_base
     )
     after_commit.dispatch(transition.command)
@@ -192,7 +192,7 @@ async def pause_bot(
     bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
 ) -> AnyBotRead:
     """Pause a running bot: no new orders; its resting orders stay."""
-    transition = await service.pause_bot(session, user, bot_id)
+    transition = await controls.pause_bot(session, user, bot_id)
     after_commit.dispatch(transition.command)
     return bot_read(transition.bot)
 
@@ -202,7 +202,7 @@ async def resume_bot(
     bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
 ) -> AnyBotRead:
     """Resume a paused bot."""
-    transition = await service.resume_bot(session, user, bot_id)
+    transition = await controls.resume_bot(session, user, bot_id)
     after_commit.dispatch(transition.command)
     return bot_read(transition.bot)
 
@@ -212,7 +212,7 @@ async def reset_breaker(
     bot_id: uuid.UUID, user: CurrentUser, session: SessionDep, after_commit: AfterCommitDep
 ) -> AnyBotRead:
     """Reset a tripped circuit breaker: a halted bot runs again."""
-    transition = await service.reset_breaker(session, user, bot_id)
+    transition = await controls.reset_breaker(session, user, bot_id)
     after_commit.dispatch(transition.command)
     return bot_read(transition.bot)
 

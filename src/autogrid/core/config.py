@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -18,8 +19,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from limits import parse_many
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from autogrid.models.user import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +33,22 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 )
 MIN_JWT_SECRET_BYTES = 32
 ENCRYPTION_KEY_BYTES = 32
+TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _rate_limit_text(value: str) -> str:
+    """One limit in the ``limits`` notation ("120/minute", "10 per second"), checked at start-up."""
+    problem = "not one rate limit of at least 1 request; write it like 120/minute or 5/second"
+    try:
+        parsed = parse_many(value)
+    except ValueError as error:
+        raise ValueError(problem) from error
+    if len(parsed) != 1 or parsed[0].amount < 1:
+        raise ValueError(problem)
+    return value
+
+
+RateLimitText = Annotated[str, AfterValidator(_rate_limit_text)]
 
 
 class Environment(StrEnum):
@@ -67,6 +87,19 @@ class Settings(BaseSettings):
     # Per account from addresses that never logged in to it; known addresses are still let in.
     rate_limit_login_per_account_per_hour: int = Field(default=100, ge=1, le=100_000)
     rate_limit_register_per_hour: int = Field(default=20, ge=1, le=100_000)
+    # Every API request is counted per signed-in user (their plan's limit, from the access token)
+    # or per client address when anonymous; a Redis outage lets requests through unlimited.
+    rate_limit_api_default: RateLimitText = "120/minute"
+    # Plans not named here get RATE_LIMIT_API_DEFAULT; setting it replaces the whole map.
+    rate_limit_api_plans: dict[Plan, RateLimitText] = Field(
+        default_factory=lambda: {
+            Plan.STARTER: "300/minute",
+            Plan.PRO: "600/minute",
+            Plan.ENTERPRISE: "1200/minute",
+        }
+    )
+    rate_limit_api_admin: RateLimitText = "1200/minute"
+    rate_limit_api_anonymous: RateLimitText = "60/minute"
     markets_cache_ttl_seconds: float = Field(default=3600, ge=10, le=86_400)
     # An exchange's market list that failed to load is not asked again for this long.
     markets_failure_ttl_seconds: float = Field(default=15, ge=1, le=300)
@@ -86,6 +119,15 @@ class Settings(BaseSettings):
     notifications_allow_private_targets: bool = False
     # One webhook request waits this long at most for its answer.
     notifications_webhook_timeout_seconds: float = Field(default=10, ge=0.1, le=60)
+    # The platform's Telegram bot (from @BotFather); unset = no Telegram channels, no commands.
+    telegram_bot_token: SecretStr | None = None
+    # Bot API base URL the token is appended to (a local Bot API server or a test simulator).
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    # Set: updates arrive by webhook (POST /api/v1/telegram/webhook, which checks Telegram's
+    # X-Telegram-Bot-Api-Secret-Token header against it). Unset: beat polls getUpdates.
+    telegram_webhook_secret: SecretStr | None = None
+    # How long a link code (the deep link a user opens to connect a chat) stays valid.
+    telegram_link_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
 
     # How long one exchange request may take before it is abandoned (ccxt's timeout).
     exchange_timeout_ms: int = Field(default=10_000, ge=500, le=120_000)
@@ -107,8 +149,9 @@ class Settings(BaseSettings):
     # model is small; no route needs more (the request guard takes larger limits per path).
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
 
-    # Seconds between reads of the journal by an API process's live feed when nothing woke it
-    # (commits wake it through Redis; without Redis this poll is how worker events arrive).
+    # Seconds between reads of the journal by an API process's live feed (running only while
+    # streams are open) when nothing woke it (commits wake it through Redis; without Redis this
+    # poll is how worker events arrive).
     live_poll_seconds: float = Field(default=0.5, ge=0.05, le=3600)
 
     host: str = "127.0.0.1"
@@ -120,6 +163,19 @@ class Settings(BaseSettings):
     # Seconds between summary lines that replace routine INFO lines (access log, Celery's
     # per-task lines); 0 writes every line. `autogrid dev` sets 60 for a readable terminal.
     log_summary_seconds: int = Field(default=0, ge=0, le=86_400)
+
+    @field_validator("telegram_bot_token", "telegram_webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts only these characters in secret_token.
+        if value is not None and not TELEGRAM_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 of A-Z, a-z, 0-9, _ and -")
+        return value
 
     @field_validator("encryption_keys", "cors_origins", mode="before")
     @classmethod

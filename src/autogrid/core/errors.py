@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Not authenticated",
         404: "Not found (or not yours)",
         422: "Invalid input",
-        429: "Rate limited",
     }.items()
+}
+ERROR_RESPONSES[429] = {
+    "model": ErrorResponse,
+    "description": "Rate limited: the caller's API budget (RateLimit-* headers) or this "
+    "operation's own limit",
+    "headers": {
+        "Retry-After": {
+            "description": "seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
 }
 
 
@@ -132,7 +143,7 @@ MAX_VALIDATION_ERRORS = 20
 
 
 def error_json(
-    request: Request,
+    request: HTTPConnection,
     status_code: int,
     code: str,
     message: str,

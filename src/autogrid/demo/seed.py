@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from autogrid.auth import service as auth_service
+from autogrid.bots import controls as bot_controls
 from autogrid.bots import service as bots_service
 from autogrid.bots.schemas import BotCreate
 from autogrid.core.config import Settings
@@ -103,7 +104,7 @@ async def seed_demo(settings: Settings) -> DemoSeed:
                 session, user, _BOT_BODY.validate_python(DEMO_BOT), _offline_rules
             )
             # Beat's claim picks up a starting bot by itself: no task needs sending from here.
-            await bots_service.start_bot(session, user, bot.id)
+            await bot_controls.start_bot(session, user, bot.id)
         _save_password(settings.var_dir, password)
         return DemoSeed(imported, DEMO_EMAIL, password, bot.id)
     finally:

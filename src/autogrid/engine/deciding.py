@@ -5,16 +5,21 @@ orders vanished or ended (the live tags changed), when its wake condition holds,
 strategies that read candles. Otherwise the strategy contract promises ``decide`` would change
 nothing, and the tick skips it (and with it a snapshot and a transaction).
 
-A strategy that raises stops only its own bot: status error, the exception recorded.
+A strategy that raises stops only its own bot: ``StrategyFailed`` tells the step, which fails
+the bot (status error, the exception recorded).
+
+This module proposes; it writes nothing. The step records the proposal (``recording``), which
+vets its orders (``trading.risk``), and hands what was recorded to execution.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.indicator_params import candle_timeframe
@@ -24,21 +29,22 @@ from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
 from autogrid.bots.state import BotState, load_state
 from autogrid.engine.context import CachedStrategy
-from autogrid.engine.guard import count_trip
-from autogrid.engine.recording import persist_decision, tags_of
+from autogrid.engine.recording import Proposal, tags_of
+from autogrid.engine.scope import StepScope
 from autogrid.engine.snapshot import build_snapshot, read_inbox
-from autogrid.execution.reconcile import execute_pending
+from autogrid.exchanges.types import MarketRules
+from autogrid.models import Bot
 from autogrid.orders import store as repo
-from autogrid.trading.strategies.base import StrategyConfigError
-
-if TYPE_CHECKING:
-    from autogrid.engine.step import BotTick
 
 logger = logging.getLogger(__name__)
 
 
 # When and at what price a decision would be taken; asked lazily (it may cost a query).
 Moment = Callable[[], Awaitable[tuple[datetime, Decimal]]]
+
+
+class StrategyFailed(Exception):
+    """The strategy raised (its exception is the cause): its bot fails, the worker goes on."""
 
 
 def wake_is_set(wake: dict[str, Any] | None) -> bool:
@@ -59,99 +65,74 @@ def wake_due(wake: dict[str, Any] | None, price: Decimal, now: datetime) -> bool
 
 
 class Decider:
-    def __init__(self, tick: BotTick) -> None:
-        from autogrid.engine.step import TickAborted  # the tick module imports this one
+    """The bot's strategy (cached per process while its configuration holds) and the state it
+    last decided with. Raises StrategyConfigError if the configuration no longer fits the market
+    (the exchange changed its rules since the bot was validated)."""
 
-        self._aborted = TickAborted
-        self.tick = tick
-        bot = tick.bot
-        assert bot is not None and tick.market is not None
+    def __init__(
+        self, cache: dict[uuid.UUID, CachedStrategy], bot: Bot, market: MarketRules
+    ) -> None:
         self.state: BotState = load_state(bot)
         self.timeframe = candle_timeframe(strategy_data(bot))
-        cached = self._cached()
-        self.strategy = cached.strategy
-        self.schedule = cached.schedule
-
-    def _cached(self) -> CachedStrategy:
-        tick = self.tick
-        bot = tick.bot
-        assert bot is not None and tick.market is not None
-        cached = tick.ctx.strategies.get(bot.id)
+        cached = cache.get(bot.id)
         if cached is None or cached.config != bot.config:
             # The bot's own typed parameters (the backtest's parser refuses what it cannot
             # replay, e.g. DCA schedules; a running bot is not a replay).
             params = stored_params(bot)
-            strategy = strategy_from_params(params, tick.market)
+            strategy = strategy_from_params(params, market)
             cached = CachedStrategy(dict(bot.config), strategy, recurring_buy_of(params))
-            tick.ctx.strategies[bot.id] = cached
-        return cached
+            cache[bot.id] = cached
+        self.strategy = cached.strategy
+        self.schedule = cached.schedule
 
-    @classmethod
-    async def of(cls, tick: BotTick) -> Decider:
-        """The decider, or the bot failed (and the tick aborted) if its configuration no longer
-        fits the market (the exchange changed its rules since the bot was validated)."""
-        try:
-            return cls(tick)
-        except StrategyConfigError as error:
-            from autogrid.engine.step import TickAborted
-
-            await tick.fail(f"the configuration no longer fits the market: {error}")
-            raise TickAborted(str(error)) from None
-
-    def due_slot(self) -> DueSlot | None:
+    def due_slot(self, scope: StepScope) -> DueSlot | None:
         """The recurring-buy slot to settle now, on the wall clock (never in a replay)."""
-        tick = self.tick
-        if self.schedule is None or (tick.venue is not None and tick.venue.replay):
+        if self.schedule is None or scope.venue.replay:
             return None
-        started_at = tick.bot.started_at if tick.bot is not None else None
-        return due_slot(*self.schedule, self.state, started_at, tick.ctx.clock())
+        return due_slot(*self.schedule, self.state, scope.bot.started_at, scope.clock())
 
-    def next_slot_at(self) -> datetime | None:
-        """When the next recurring buy falls (the tick asks to run then)."""
-        tick = self.tick
-        if self.schedule is None or tick.bot is None:
+    def next_slot_at(self, bot: Bot, now: datetime) -> datetime | None:
+        """When the next recurring buy falls (the step asks to run then)."""
+        if self.schedule is None:
             return None
-        now = tick.ctx.clock()
-        return next_runs(self.schedule[0], self.state, tick.bot.started_at, now, count=1)[0]
+        return next_runs(self.schedule[0], self.state, bot.started_at, now, count=1)[0]
 
-    async def note_price(self, price: Decimal) -> None:
-        """Remember the latest price (stats and performance samples mark positions with it)."""
+    def note_price(self, price: Decimal) -> str | None:
+        """Remember the latest price (stats and performance samples mark positions with it);
+        the text to store, or None if the state already has it."""
         text = str(price)
-        if self.state.last_price != text:
-            self.state.last_price = text
-            self.tick.state_patch.last_price = text
+        if self.state.last_price == text:
+            return None
+        self.state.last_price = text
+        return text
 
-    async def decide_if_needed(self, moment: Moment) -> bool:
-        """Decide if anything calls for it (``moment()`` gives the decision's time and price,
-        asked only when needed), persist, act. True while the bot still runs afterwards."""
-        tick = self.tick
-        manager = tick.orders
-        bot = tick.bot
-        assert bot is not None and tick.market is not None and tick.venue is not None
-        live = await tick.current_live()
-        waiting = await tick.waiting_fills()
+    async def propose(self, scope: StepScope, moment: Moment) -> Proposal | None:
+        """The strategy's decision with what it was shown, or None if nothing calls for one
+        (``moment()`` gives the decision's time and price, asked only when needed)."""
+        live = await scope.books.current_live()
+        waiting = await scope.books.waiting_fills()
         state = self.state
         first = state.strategy is None
         changed = tags_of(live) != state.live_tags
-        due = self.due_slot()
+        due = self.due_slot(scope)
         needed = (
             first or waiting > 0 or changed or due is not None or self.strategy.candles_needed() > 0
         )
         when: tuple[datetime, Decimal] | None = None
-        wake = state.wake
-        if not needed and wake_is_set(wake):
+        if not needed and wake_is_set(state.wake):
             when = await moment()
-            needed = wake_due(wake, when[1], when[0])
+            needed = wake_due(state.wake, when[1], when[0])
         if not needed:
-            return True
+            return None
         now, price = when or await moment()
-        await tick.lease.keep()
+        await scope.lease.keep()
+        bot = scope.bot
         base, quote = split_symbol(bot.symbol)
-        async with tick.database.session_scope() as session:
-            live = list(await repo.live_orders(session, bot.id))
+        async with scope.database.session_scope() as session:
+            rows = list(await repo.live_orders(session, bot.id))
             inbox = await read_inbox(session, bot.id, base, quote)
         snapshot = await build_snapshot(
-            tick.venue.connector, tick.market, self.strategy, live, now, price, self.timeframe
+            scope.venue.connector, scope.market, self.strategy, rows, now, price, self.timeframe
         )
         try:
             current = (
@@ -161,31 +142,5 @@ class Decider:
             )
             decision = self.strategy.decide(snapshot, current, inbox.fills)
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
-            await self._strategy_failed(error)
-        persisted = await persist_decision(
-            manager, tick.lease.owner, self.strategy, tick.market, snapshot, decision, inbox, due
-        )
-        if not persisted.saved:
-            await tick.reload()
-            return False
-        self.state = persisted.state
-        tick.state_patch.last_price = None  # the decision stored its own
-        if persisted.trip_code is not None:
-            count_trip(persisted.trip_code)
-            await tick.reload()
-            await tick.run_halted()  # what the decision placed is denied, never sent
-            return False
-        tick.set_live(await execute_pending(manager, await tick.current_live()))
-        if persisted.stopped:
-            from autogrid.engine.stopping import run_stop
-
-            await tick.reload()
-            await run_stop(tick)
-            return False
-        return True
-
-    async def _strategy_failed(self, error: Exception) -> NoReturn:
-        bot = self.tick.bot
-        logger.exception("bot %s: the strategy raised", bot.id if bot else "?")
-        await self.tick.fail(f"strategy error: {type(error).__name__}: {error}")
-        raise self._aborted("the strategy raised") from error
+            raise StrategyFailed(f"strategy error: {type(error).__name__}: {error}") from error
+        return Proposal(snapshot, decision, inbox, due)

@@ -31,15 +31,6 @@ from autogrid.trading import breaker as cb
 logger = logging.getLogger(__name__)
 
 
-class TripCode:
-    ORDER_RATE = "order_rate"
-    PRICE_DEVIATION = "price_deviation"
-    LOSS_LIMIT = "loss_limit"
-    CONSECUTIVE_ERRORS = "consecutive_errors"
-    KILL_SWITCH = "kill_switch"
-    ORDER_NOT_PLACED = "order_not_placed"
-
-
 def limits_of(bot: Bot) -> cb.BreakerLimits:
     """The platform's limits, tightened by the bot's own settings (validated at creation)."""
     try:
@@ -55,13 +46,6 @@ def cancels_on_trip(bot: Bot) -> bool:
 
 def breaker_of(state: BotState) -> cb.BreakerState:
     return cb.BreakerState.from_dict(state.breaker or {})
-
-
-def denial_code(reason: str | None) -> str:
-    """Which limit a tripping ``check_new_order`` denial hit."""
-    return (
-        TripCode.ORDER_RATE if (reason or "").startswith("order rate") else TripCode.PRICE_DEVIATION
-    )
 
 
 def fold_calls(

@@ -1,10 +1,11 @@
-"""Persisting one decision of the strategy: all of it in ONE transaction, or none of it.
+"""Recording one decision of the strategy: all of it in ONE transaction, or none of it.
 
-With the bot row locked and the lease still ours: the new strategy state, the order intents (NEW
-rows, or DENIED ones when the kill switch, the circuit breaker or the market's rules refuse
-them), the cancel requests, the fills the strategy has now seen (removed from its inbox), the
-ledger they update, the breaker state, and a trip or a stop the decision leads to. Only after the
-commit does anything reach the exchange (``reconcile.execute_pending``).
+The caller (the bot step) owns the transaction; this only writes and flushes. With the bot row
+locked and the lease still ours: the new strategy state, the order intents (NEW rows, or DENIED
+ones when pre-trade risk refuses them: ``trading.risk``), the cancel requests, the fills the
+strategy has now seen (removed from its inbox), the ledger they update, the breaker state, and a
+trip or a stop the decision leads to. Only after the commit does anything reach the exchange
+(``reconcile.execute_pending``).
 
 If the bot is no longer running (paused, stopped, halted meanwhile) or the lease was lost, the
 decision is dropped whole: the fills stay in the inbox and the next decision sees them again.
@@ -27,15 +28,7 @@ from autogrid.bots.ledger import Ledger, split_symbol
 from autogrid.bots.scheduled_buys import DueSlot, settle
 from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.engine import repository
-from autogrid.engine.guard import (
-    TripCode,
-    breaker_of,
-    cancels_on_trip,
-    denial_code,
-    halt,
-    limits_of,
-    request_stop,
-)
+from autogrid.engine.guard import breaker_of, cancels_on_trip, halt, limits_of, request_stop
 from autogrid.engine.snapshot import Inbox
 from autogrid.events.deals import deal_payloads
 from autogrid.events.payloads import (
@@ -43,17 +36,23 @@ from autogrid.events.payloads import (
     scheduled_buy_skipped_payload,
     waiting_for_data_payload,
 )
-from autogrid.exchanges.errors import MarketRuleViolation
-from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent
-from autogrid.models import BotStatus
+from autogrid.models import Bot, BotStatus
 from autogrid.orders import store as repo
-from autogrid.orders.values import OrderView, new_client_order_id, tag_of
+from autogrid.orders.values import OrderView, tag_of
 from autogrid.risk import repository as kill_switches
-from autogrid.trading import breaker as cb
 from autogrid.trading.orders import TERMINAL_STATUSES, OrderStatus, Outcome
+from autogrid.trading.risk import (
+    OrderIntent,
+    PreTrade,
+    Risk,
+    Trip,
+    after_fills,
+    final_trip,
+    vet,
+)
 from autogrid.trading.strategies.base import (
     Action,
     CancelOrder,
@@ -77,6 +76,17 @@ class Persisted:
     state: BotState = field(default_factory=BotState)
 
 
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A decision of the strategy with what it was shown: the snapshot, the fills of its inbox,
+    and the recurring-buy slot it settles (``due``: its buy joins the actions)."""
+
+    snapshot: Snapshot
+    decision: Decision[Any]
+    inbox: Inbox
+    due: DueSlot | None = None
+
+
 def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
     wake = decision.wake
     return {
@@ -94,138 +104,171 @@ def investment_of(bot_investment: Decimal | None, state: BotState) -> Decimal | 
     return Decimal(start) if start else None
 
 
-async def persist_decision(
+async def record_decision(
+    session: AsyncSession,
     manager: OrderManager,
     owner: str,
     strategy: Strategy[Any],
     market: MarketRules,
-    snapshot: Snapshot,
-    decision: Decision[Any],
-    inbox: Inbox,
-    due: DueSlot | None = None,
+    proposal: Proposal,
 ) -> Persisted:
-    """``due``: a recurring-buy slot settled by this decision (its buy joins the actions)."""
+    """Write the decision in the caller's transaction (flushed, never committed): nothing of it
+    if the bot no longer runs or the lease is no longer ``owner``'s. ``manager.count`` the
+    outcomes once the caller has committed."""
     now = manager.clock()
-    at = snapshot.now  # the decision's own time (a candle close in a replay): the breaker's clock
-    result = Persisted(saved=False)
-    async with manager.database.session_scope() as session:
-        bot = await repository.lock_bot(session, manager.bot.bot_id)
-        if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
-            return result
-        killed = await kill_switches.kill_switch_engaged(session)
-        state = load_state(bot)
-        limits = limits_of(bot)
-        breaker = breaker_of(state)
-        live = {tag_of(o): o for o in await repo.live_orders(session, bot.id)}
-        base, quote = split_symbol(bot.symbol)
-        trip: tuple[str, str] | None = None  # (code, reason)
-        placed = 0
-        stop: StopBot | None = None
-        actions = net_actions(decision.actions)
-        slot_row = None
-        if due is not None:
-            slot_row = await _claim(session, bot.id, due, snapshot.price, market)
-            if slot_row is not None:
-                actions.append(slot_row[1])
-            state.recurring_buys = settle(state, due, bought=slot_row is not None)
-            _journal_missed(manager, session, due, slot_row is not None, now)
-        for action in actions:
-            if isinstance(action, CancelOrder):
-                order = live.get(action.tag)
-                if order is not None and order.status not in TERMINAL_STATUSES:
-                    result.outcomes.append(await manager.cancel_in(session, order, now))
-            elif isinstance(action, StopBot):
-                stop = action
-            elif isinstance(action, PlaceOrder):
-                live_twin = live.get(action.tag)
-                if live_twin is not None and live_twin.status not in TERMINAL_STATUSES:
-                    logger.warning("bot %s placed live tag %s again: ignored", bot.id, action.tag)
-                    continue
-                denial, intent = _vet(
-                    action, market, snapshot.price, killed, trip, breaker, limits, at
-                )
-                if denial is None:
-                    order, outcomes = manager.add_order(session, intent, _nth(now, placed))
-                    breaker = cb.record_order_sent(breaker, at)
-                else:
-                    try:
-                        order, outcomes = manager.add_denied(
-                            session, intent, denial.reason or "", _nth(now, placed)
-                        )
-                    except ValueError as error:  # not even a valid order (amount 0, say)
-                        logger.warning("bot %s: unrecordable order %s: %s", bot.id, action, error)
-                        continue
-                    if denial.trips_breaker and trip is None:
-                        trip = (denial_code(denial.reason), denial.reason or "")
-                        breaker = cb.trip(breaker, trip[1], now)
-                live[action.tag] = order
-                result.outcomes += outcomes
-                placed += 1
-        if slot_row is not None and slot_row[1].tag in live:
-            await session.flush()  # the order row exists before the slot points at it
-            await slots.link_order(session, slot_row[0], live[slot_row[1].tag].id)
-        if due is not None and due.buy is not None and slot_row is not None:
-            _journal_slot_buy(manager, session, due, due.buy, live.get(slot_row[1].tag), now)
-        ledger = Ledger.from_dict(state.ledger)
-        for fill in inbox.rows:
-            ledger = ledger.add(
-                side=fill.side,
-                price=fill.price,
-                amount=fill.amount,
-                fee=fill.fee,
-                fee_currency=fill.fee_currency,
-                base=base,
-                quote=quote,
-            )
-        investment = investment_of(bot.investment, state)
-        if investment is not None and trip is None and not breaker.tripped:
-            breaker = cb.record_pnl(
-                breaker, limits, at, ledger.total_pnl(snapshot.price), investment
-            )
-            if breaker.tripped:
-                trip = (TripCode.LOSS_LIMIT, breaker.tripped_reason or "loss limit")
-        if state.start_equity is None and bot.investment is None:
-            equity = snapshot.free_quote + snapshot.free_base * snapshot.price
-            state.start_equity = str(equity)
-        await session.flush()  # the new rows, so the live tags below include them
-        for payload in deal_payloads(state.strategy, decision.state):
-            manager.journal(session, payload, now)
-        if state.strategy is None and snapshot.candles is not None:  # the run's first decision
-            waiting = waiting_for_data_payload(strategy.candles_needed(), len(snapshot.candles))
-            if waiting is not None:
-                manager.journal(session, waiting, now)
-        state.live_tags = tags_of(list(await repo.live_orders(session, bot.id)))
-        state.strategy = strategy.dump_state(decision.state)
-        state.breaker = breaker.to_dict()
-        state.ledger = ledger.to_dict()
-        state.last_price = str(snapshot.price)
-        state.wake = wake_to_dict(decision)
-        state.decided_until = snapshot.now.isoformat()
-        store_state(bot, state)
-        bot.last_tick_at = now
-        await repo.clear_inbox(session, inbox.entry_ids)
-        if killed is not None:
-            trip = (TripCode.KILL_SWITCH, f"kill switch: {killed}")
-        if trip is not None:
-            await halt(session, bot, trip[1])
-            result.trip_code = trip[0]
-            if cancels_on_trip(bot):
-                for order in await repo.live_orders(session, bot.id):
-                    result.outcomes.append(await manager.cancel_in(session, order, now))
-        elif stop is not None:
-            await request_stop(
-                session,
-                bot,
-                cancel_orders=stop.cancel_orders,
-                sell_base=stop.sell_base,
-                reason=stop.reason,
-                now=now,
-            )
-            result.stopped = True
-        result.saved = True
-        result.state = load_state(bot)
-    manager.count(result.outcomes)
+    snapshot, decision = proposal.snapshot, proposal.decision
+    bot = await repository.lock_bot(session, manager.bot.bot_id)
+    if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
+        return Persisted(saved=False)
+    killed = await kill_switches.kill_switch_engaged(session)
+    state = load_state(bot)
+    limits = limits_of(bot)
+    checks = PreTrade(market, snapshot.price, limits, snapshot.now, now, killed)
+    result = Persisted(saved=True)
+    live = {tag_of(o): o for o in await repo.live_orders(session, bot.id)}
+    actions = net_actions(decision.actions)
+    slot = await _settle_slot(session, manager, state, proposal, market, now)
+    if slot is not None:
+        actions.append(slot[1])
+    risk, stop = await _carry_out(
+        session, manager, actions, live, checks, Risk(breaker_of(state)), result
+    )
+    if slot is not None and proposal.due is not None:
+        await _link_slot(session, manager, slot, proposal.due, live, now)
+    ledger = _ledger_after(state, proposal.inbox, bot.symbol)
+    pnl = ledger.total_pnl(snapshot.price)
+    risk = after_fills(risk, limits, snapshot.now, pnl, investment_of(bot.investment, state))
+    if state.start_equity is None and bot.investment is None:
+        state.start_equity = str(snapshot.free_quote + snapshot.free_base * snapshot.price)
+    await session.flush()  # the new rows, so the live tags below include them
+    _journal_decision(session, manager, strategy, proposal, state, now)
+    state.live_tags = tags_of(list(await repo.live_orders(session, bot.id)))
+    state.strategy = strategy.dump_state(decision.state)
+    state.breaker = risk.breaker.to_dict()
+    state.ledger = ledger.to_dict()
+    state.last_price = str(snapshot.price)
+    state.wake = wake_to_dict(decision)
+    state.decided_until = snapshot.now.isoformat()
+    store_state(bot, state)
+    bot.last_tick_at = now
+    await repo.clear_inbox(session, proposal.inbox.entry_ids)
+    await _halt_or_stop(session, manager, bot, final_trip(risk, killed), stop, result)
+    result.state = load_state(bot)
     return result
+
+
+async def _halt_or_stop(
+    session: AsyncSession,
+    manager: OrderManager,
+    bot: Bot,
+    trip: Trip | None,
+    stop: StopBot | None,
+    result: Persisted,
+) -> None:
+    """A trip halts the bot (its open orders cancelled if its settings say so); else a StopBot
+    of the decision asks for the stop."""
+    now = manager.clock()
+    if trip is not None:
+        await halt(session, bot, trip.reason)
+        result.trip_code = trip.code
+        if cancels_on_trip(bot):
+            for order in await repo.live_orders(session, bot.id):
+                result.outcomes.append(await manager.cancel_in(session, order, now))
+    elif stop is not None:
+        await request_stop(
+            session,
+            bot,
+            cancel_orders=stop.cancel_orders,
+            sell_base=stop.sell_base,
+            reason=stop.reason,
+            now=now,
+        )
+        result.stopped = True
+
+
+async def _carry_out(
+    session: AsyncSession,
+    manager: OrderManager,
+    actions: Sequence[Action],
+    live: dict[str | None, Any],
+    checks: PreTrade,
+    risk: Risk,
+    result: Persisted,
+) -> tuple[Risk, StopBot | None]:
+    """The actions in the strategy's order: cancels asked, orders vetted (``trading.risk``) and
+    written as NEW or DENIED rows, a creation time a microsecond apart each so they are sent in
+    that order. ``live`` (by tag) gains the orders written."""
+    now = manager.clock()
+    bot_id = manager.bot.bot_id
+    stop: StopBot | None = None
+    placed = 0
+    for action in actions:
+        if isinstance(action, CancelOrder):
+            order = live.get(action.tag)
+            if order is not None and order.status not in TERMINAL_STATUSES:
+                result.outcomes.append(await manager.cancel_in(session, order, now))
+        elif isinstance(action, StopBot):
+            stop = action
+        elif isinstance(action, PlaceOrder):
+            twin = live.get(action.tag)
+            if twin is not None and twin.status not in TERMINAL_STATUSES:
+                logger.warning("bot %s placed live tag %s again: ignored", bot_id, action.tag)
+                continue
+            wanted = OrderIntent(action.tag, action.side, action.type, action.amount, action.price)
+            vetted, risk = vet(wanted, checks, risk)
+            intent = _intent_of(vetted.intent)
+            at = now + timedelta(microseconds=placed)
+            if vetted.denial is None:
+                order, outcomes = manager.add_order(session, intent, at)
+            else:
+                try:
+                    order, outcomes = manager.add_denied(session, intent, vetted.denial, at)
+                except ValueError as error:  # not even a valid order (amount 0, say)
+                    logger.warning("bot %s: unrecordable order %s: %s", bot_id, action, error)
+                    continue
+            live[action.tag] = order
+            result.outcomes += outcomes
+            placed += 1
+    return risk, stop
+
+
+def _intent_of(intent: OrderIntent) -> Intent:
+    return Intent(intent.tag, intent.side, intent.type, intent.amount, intent.price)
+
+
+def _ledger_after(state: BotState, inbox: Inbox, symbol: str) -> Ledger:
+    """The bot's ledger with the fills the strategy has now seen."""
+    base, quote = split_symbol(symbol)
+    ledger = Ledger.from_dict(state.ledger)
+    for fill in inbox.rows:
+        ledger = ledger.add(
+            side=fill.side,
+            price=fill.price,
+            amount=fill.amount,
+            fee=fill.fee,
+            fee_currency=fill.fee_currency,
+            base=base,
+            quote=quote,
+        )
+    return ledger
+
+
+def _journal_decision(
+    session: AsyncSession,
+    manager: OrderManager,
+    strategy: Strategy[Any],
+    proposal: Proposal,
+    state: BotState,
+    now: datetime,
+) -> None:
+    """Deals opened and closed by the decision, and a first decision still short of candles."""
+    for payload in deal_payloads(state.strategy, proposal.decision.state):
+        manager.journal(session, payload, now)
+    candles = proposal.snapshot.candles
+    if state.strategy is None and candles is not None:  # the run's first decision
+        waiting = waiting_for_data_payload(strategy.candles_needed(), len(candles))
+        if waiting is not None:
+            manager.journal(session, waiting, now)
 
 
 def net_actions(actions: Sequence[Action]) -> list[Action]:
@@ -242,6 +285,42 @@ def net_actions(actions: Sequence[Action]) -> list[Action]:
             placed_at[action.tag] = len(kept)
         kept.append(action)
     return [action for action in kept if action is not None]
+
+
+async def _settle_slot(
+    session: AsyncSession,
+    manager: OrderManager,
+    state: BotState,
+    proposal: Proposal,
+    market: MarketRules,
+    now: datetime,
+) -> tuple[uuid.UUID, PlaceOrder] | None:
+    """The due recurring-buy slot claimed (its row and its buy) and settled in the bot state, or
+    None; slots missed or already taken are journalled."""
+    due = proposal.due
+    if due is None:
+        return None
+    slot = await _claim(session, manager.bot.bot_id, due, proposal.snapshot.price, market)
+    state.recurring_buys = settle(state, due, bought=slot is not None)
+    _journal_missed(manager, session, due, slot is not None, now)
+    return slot
+
+
+async def _link_slot(
+    session: AsyncSession,
+    manager: OrderManager,
+    slot: tuple[uuid.UUID, PlaceOrder],
+    due: DueSlot,
+    live: dict[str | None, Any],
+    now: datetime,
+) -> None:
+    """The slot's row points at its order, and the journal says whether it was bought."""
+    row_id, buy = slot
+    if buy.tag in live:
+        await session.flush()  # the order row exists before the slot points at it
+        await slots.link_order(session, row_id, live[buy.tag].id)
+    if due.buy is not None:
+        _journal_slot_buy(manager, session, due, due.buy, live.get(buy.tag), now)
 
 
 async def _claim(
@@ -286,44 +365,6 @@ def _journal_slot_buy(
         return
     payload = scheduled_buy_made_payload(slot, due.quote_amount, due.tag)
     manager.journal(session, payload, now)
-
-
-def _vet(
-    action: PlaceOrder,
-    market: MarketRules,
-    reference: Decimal,
-    killed: str | None,
-    trip: tuple[str, str] | None,
-    breaker: cb.BreakerState,
-    limits: cb.BreakerLimits,
-    at: datetime,
-) -> tuple[cb.Decision | None, Intent]:
-    """(None, the prepared intent) if the order may go; else (the denial, the raw intent)."""
-    raw = Intent(action.tag, action.side, action.type, action.amount, action.price)
-    if killed is not None:
-        return cb.Decision(False, f"kill switch: {killed}"), raw
-    if trip is not None:
-        return cb.Decision(False, f"circuit breaker tripped: {trip[1]}"), raw
-    try:
-        request = prepare_order(
-            market,
-            action.side,
-            action.type,
-            action.amount,
-            action.price,
-            new_client_order_id(),
-            reference_price=reference,
-        )
-    except MarketRuleViolation as error:
-        return cb.Decision(False, str(error)), raw
-    check = cb.check_new_order(breaker, limits, at, request.price, reference)
-    prepared = Intent(action.tag, request.side, request.type, request.amount, request.price)
-    return (None if check.allowed else check), prepared
-
-
-def _nth(now: datetime, index: int) -> datetime:
-    """Creation times a microsecond apart: orders are sent in the order the strategy gave."""
-    return now + timedelta(microseconds=index)
 
 
 def tags_of(orders: Sequence[OrderView]) -> list[str]:

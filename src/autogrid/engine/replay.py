@@ -7,6 +7,7 @@ next candle. So a paper replay bot makes exactly the trades a backtest over the 
 makes. Quiet candles (no fill, no wake condition, no order that vanished) skip the decision, as
 the backtest's skip-ahead does: the strategy contract promises that deciding would change nothing.
 When the replay clock has passed the last stored candle, the replay is over (``Steps.ended``).
+The step drives it (``replay_moments`` gives the moments, the step decides at each).
 
 A live-priced paper account is advanced to the wall clock once per tick instead, and so is any
 paper account while its bot is stopping: no decision is taken any more, but the orders still on
@@ -16,22 +17,18 @@ its book (the stop's market sell above all) fill as the exchange's clock moves o
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from autogrid.engine.deciding import Moment
 from autogrid.exchanges.paper import PaperExchange
-from autogrid.exchanges.paper.errors import NoPriceYet
 from autogrid.exchanges.types import ExchangeTrade
 from autogrid.execution.order_manager import OrderManager
 from autogrid.orders import store as repo
 
 logger = logging.getLogger(__name__)
-
-# decide(moment) -> whether the bot still runs (it may have stopped or halted meanwhile)
-Decide = Callable[[Moment], Awaitable[bool]]
 
 
 async def apply_trades(manager: OrderManager, trades: Sequence[ExchangeTrade]) -> int:
@@ -62,42 +59,39 @@ class Steps:
     ended: bool = False  # every stored candle is matched: nothing more will ever be revealed
 
 
-async def step_replay(
+async def replay_moments(
     paper: PaperExchange,
     manager: OrderManager,
-    decide: Decide,
+    steps: Steps,
     *,
     max_steps: int,
     keep_lease: Callable[[], Awaitable[None]],
-    mark: datetime | None = None,
-) -> Steps:
-    """Decide at the current close if needed, then step through up to ``max_steps`` revealed
-    candles, deciding after each where needed.
+) -> AsyncGenerator[Moment, None]:
+    """The moments to decide at: the current close first, then each of up to ``max_steps``
+    revealed candles once the account has matched it (its trades recorded). The caller stops
+    asking once the bot no longer runs; ``steps`` says how far the replay got.
 
-    ``mark``: a matched_until this process saw before. The account's is at least that (it only
-    grows), so while the replay clock has not reached ``mark`` plus one candle no new candle
-    can be revealed, and the candle query is skipped (most ticks of a slow replay).
+    The first moment raises NoPriceYet when nothing is matched yet: the first revealed candle
+    is then the first decision. ``steps.mark``: a matched_until this process saw before. The
+    account's is at least that (it only grows), so while the replay clock has not reached it
+    plus one candle no new candle can be revealed, and the candle query is skipped (most ticks
+    of a slow replay).
     """
     symbol = manager.bot.symbol
-    steps = Steps(mark)
+    mark = steps.mark
 
     async def now_matched() -> tuple[datetime, Decimal]:
         return await paper.matched_until(), (await paper.fetch_ticker(symbol)).last
 
-    try:
-        decided = await decide(now_matched)
-    except NoPriceYet:
-        decided = True  # nothing matched yet: the first revealed candle is the first decision
-    if not decided:
-        return steps
+    yield now_matched
     if mark is not None and await paper.market_time() < mark + (await paper.config()).step:
-        return steps
+        return
     closes = await paper.visible_candle_closes(symbol, limit=max_steps)
     if not closes:
         steps.mark = mark or await paper.matched_until()
         # None revealed: the next one is still in the replay's future, or there is none.
         steps.ended = not await paper.replay_has_more(symbol)
-        return steps
+        return
     for close in closes:
         await keep_lease()
         trades = await paper.advance(up_to=close)
@@ -108,10 +102,8 @@ async def step_replay(
         async def at_close(close: datetime = close) -> tuple[datetime, Decimal]:
             return close, (await paper.fetch_ticker(symbol)).last
 
-        if not await decide(at_close):
-            return steps
+        yield at_close
     steps.more = len(closes) >= max_steps
-    return steps
 
 
 async def catch_up(paper: PaperExchange, manager: OrderManager) -> int:

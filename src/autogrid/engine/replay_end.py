@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from autogrid.core.db import Database
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from autogrid.engine import repository
 from autogrid.engine.guard import request_stop
 from autogrid.events.journal import record_event
@@ -21,33 +22,33 @@ REPLAY_FINISHED = EventType.REPLAY_FINISHED.value
 
 
 async def finish_replay(
-    database: Database, bot_id: uuid.UUID, last_close: datetime, now: datetime
+    session: AsyncSession, bot_id: uuid.UUID, last_close: datetime, now: datetime
 ) -> bool:
-    """running -> stopping with the reason; False if the bot is no longer running."""
+    """running -> stopping with the reason, in the caller's transaction; False if the bot is no
+    longer running."""
     message = (
         f"the replay has played every stored candle (the last closed at "
         f"{last_close.isoformat()}): the bot stops"
     )
-    async with database.session_scope() as session:
-        bot = await repository.lock_bot(session, bot_id)
-        if bot is None or bot.status != BotStatus.RUNNING:
-            return False
-        await request_stop(
-            session,
-            bot,
-            cancel_orders=True,
-            sell_base=False,
-            reason=REPLAY_FINISHED,
-            now=now,
-            message="stop requested: the replay finished",
-        )
-        record_event(
-            session,
-            user_id=bot.user_id,
-            bot_id=bot_id,
-            type=EventType.REPLAY_FINISHED,
-            message=message,
-            at=now,
-            data={"last_close": last_close.isoformat()},
-        )
+    bot = await repository.lock_bot(session, bot_id)
+    if bot is None or bot.status != BotStatus.RUNNING:
+        return False
+    await request_stop(
+        session,
+        bot,
+        cancel_orders=True,
+        sell_base=False,
+        reason=REPLAY_FINISHED,
+        now=now,
+        message="stop requested: the replay finished",
+    )
+    record_event(
+        session,
+        user_id=bot.user_id,
+        bot_id=bot_id,
+        type=EventType.REPLAY_FINISHED,
+        message=message,
+        at=now,
+        data={"last_close": last_close.isoformat()},
+    )
     return True

@@ -1,66 +1,57 @@
-"""One tick of one bot: lease -> sync -> decide -> persist -> execute -> release.
+"""One step of one bot: sync -> decide -> record -> execute, by status.
 
-``tick_bot`` is what every task calls (idempotent: a redelivered or duplicated tick that cannot
-take the lease does nothing; one that can just runs a normal tick). By status:
+Whoever runs a step holds the bot's lease around it (``scheduling.ticking``). By status:
 
 - starting: open the paper account if needed, full reconciliation, report strange exchange
   orders, then running (and a first decision at once);
 - running: sync the live orders and fills, send what is committed, then decide (a replay steps
-  candle by candle, see paper_steps.py, and stops itself once it has played every stored candle,
+  candle by candle, see replay.py, and stops itself once it has played every stored candle,
   see replay_end.py) and act;
 - paused: keep the books in sync, no decisions;
 - halted: keep the books in sync, never send a NEW order (they are denied), cancel open orders if
-  the bot's breaker settings say so;
-- stopping: cancel (and sell the base) as the stop request asks, then stopped.
+  the bot's breaker settings say so (halted.py);
+- stopping: cancel (and sell the base) as the stop request asks, then stopped (stopping.py).
+
+The step is the only orchestrator. Its phases take what they need (a ``StepScope``) and return
+what happened; the step alone decides what comes next, and it owns the transactions of the bot's
+status changes and of each decision (the phases write in them and flush). The order manager
+commits each order's own transitions before it calls the exchange (the write-ahead rule).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from dataclasses import dataclass
+from contextlib import aclosing
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from autogrid.backtest.factory import strategy_from_params
-from autogrid.bots.service import mark_running, stored_params
-from autogrid.bots.state import StatePatch, StopRequest, load_state, store_state
-from autogrid.core.db import Database
+from autogrid.bots.state import StatePatch, load_state
 from autogrid.engine import repository
+from autogrid.engine.books import Books
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.deciding import Decider, Moment
-from autogrid.engine.guard import (
-    TripCode,
-    can_halt,
-    cancels_on_trip,
-    count_trip,
-    fail,
-    halt,
-    trip_for,
-)
-from autogrid.engine.replay import catch_up, step_replay
+from autogrid.engine.deciding import Decider, Moment, StrategyFailed
+from autogrid.engine.guard import can_halt, count_trip, fail, halt, trip_for
+from autogrid.engine.halted import keep_halted
+from autogrid.engine.leasing import LeaseKeeper, LeaseLost
+from autogrid.engine.recording import record_decision
+from autogrid.engine.replay import Steps, catch_up, replay_moments
 from autogrid.engine.replay_end import finish_replay
-from autogrid.engine.stopping import run_stop
-from autogrid.engine.wrapup import finish
+from autogrid.engine.scope import StepAborted, StepScope
+from autogrid.engine.starting import begin_run, carried_over, open_paper_account
+from autogrid.engine.stopping import mark_stopped_in, run_stop
+from autogrid.engine.wrapup import StepEnd
 from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
-from autogrid.exchanges.types import MarketRules
-from autogrid.exchanges.venue import Venue, VenueUnavailable, ensure_paper_account, open_venue
+from autogrid.exchanges.paper.errors import NoPriceYet
+from autogrid.exchanges.venue import Venue, VenueUnavailable, open_venue
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import BotRef
-from autogrid.execution.reconcile import (
-    execute_pending,
-    load_live,
-    report_unknown_orders,
-    sync_orders,
-)
+from autogrid.execution.reconcile import execute_pending
 from autogrid.models import Bot, BotStatus
-from autogrid.observability.metrics import BOT_TICK_SECONDS
-from autogrid.orders import store as repo
-from autogrid.orders.values import OrderView, not_before
-from autogrid.scheduling.lease import Lease, LeaseLost
-from autogrid.trading.orders import OrderStatus, on_denied
+from autogrid.orders.values import not_before
+from autogrid.trading.orders import OrderStatus
+from autogrid.trading.risk import TripCode
 from autogrid.trading.strategies.base import StrategyConfigError
 
 logger = logging.getLogger(__name__)
@@ -69,362 +60,323 @@ TICKING_STATUSES = frozenset(
     {BotStatus.STARTING, BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.HALTED, BotStatus.STOPPING}
 )
 _SOON = timedelta(seconds=1)
-# What of the bot's state belongs to one run only, and what to the strategy's own memory.
-_PER_RUN_FIELDS = frozenset({"stop_sell"})
-_STRATEGY_FIELDS = frozenset({"strategy", "wake", "live_tags", "decided_until"})
 
 
-class TickAborted(Exception):
-    """The tick cannot go on (the bot failed, or its status changed under it)."""
-
-
-@dataclass(slots=True)
-class TickResult:
-    ran: bool  # False: the lease was held elsewhere, or the bot does not tick
-    status: str | None = None
-
-
-async def tick_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> TickResult:
-    lease = Lease(ctx, bot_id)
-    if not await lease.acquire():
-        return TickResult(False)
-    started = time.perf_counter()
-    tick = BotTick(ctx, bot_id, lease)
-    lease.start_heartbeat()
-    try:
-        await tick.run()
-    except LeaseLost:
-        logger.warning("bot %s: lease lost mid-tick; stopped touching it", bot_id)
-    except TickAborted as why:
-        logger.info("bot %s: tick ended early: %s", bot_id, why)
-        tick.books_dirty()
-    except AuthenticationFailed as error:
-        # A refused key does not heal by retrying: a human must act.
-        await tick.fail(f"the exchange refused the API key: {error}")
-        tick.books_dirty()
-    except ExchangeError as error:
-        # Counted for the breaker (consecutive errors) when the tick wraps up; try again soon.
-        logger.warning("bot %s: exchange call failed: %s", bot_id, error)
-        tick.soon(timedelta(seconds=5))
-        tick.books_dirty()
-    except BaseException:
-        tick.books_dirty()
-        raise
-    finally:
-        await lease.stop_heartbeat()
-        if tick.manager is not None and tick.manager.log.fatal:
-            await tick.fail(tick.manager.log.fatal)  # a create refused for the key itself
-        elif tick.manager is not None and tick.manager.log.abandoned:
-            # An intent the exchange kept refusing: the bot cannot do what it is asked.
-            await tick.trip(tick.manager.log.abandoned[0], TripCode.ORDER_NOT_PLACED)
-        await tick.wrap_up()
-        if tick.bot_type is not None:
-            BOT_TICK_SECONDS.labels(tick.bot_type).observe(time.perf_counter() - started)
-    return TickResult(True, tick.status)
-
-
-class BotTick:
-    def __init__(self, ctx: RuntimeContext, bot_id: uuid.UUID, lease: Lease) -> None:
+class BotStep:
+    def __init__(self, ctx: RuntimeContext, bot_id: uuid.UUID, lease: LeaseKeeper) -> None:
         self.ctx = ctx
         self.bot_id = bot_id
         self.lease = lease
+        self.database = ctx.database
+        self.books = Books(ctx.database, bot_id, lease)
         self.bot: Bot | None = None
         self.venue: Venue | None = None
-        self.manager: OrderManager | None = None
-        self.market: MarketRules | None = None
+        self.orders: OrderManager | None = None  # the latest opened (its log is read at the end)
+        self.scope: StepScope | None = None
         self.next_at: datetime | None = None
-        self.state_patch = StatePatch()
+        self.patch = StatePatch()
         self.bot_type: str | None = None
         self.status: str | None = None
-        # The bot's non-terminal orders, as last read, and the manager's writes at that time.
-        self.live: list[OrderView] = []
-        self.live_writes = -1
-        self.inbox_waiting = 0
-        self.inbox_writes = -1
+        self.dirty = False  # the step ended half-way: the next compares with the exchange again
 
-    @property
-    def database(self) -> Database:
-        return self.ctx.database
+    # --- the boundary: what runs the step calls -------------------------------------------
+
+    async def run(self) -> None:
+        """The whole step. Failures that end it early are handled here (the bot failed, or
+        retried soon); only what is not the bot's own trouble propagates."""
+        try:
+            await self._run()
+        except LeaseLost:
+            logger.warning("bot %s: lease lost mid-tick; stopped touching it", self.bot_id)
+        except StepAborted as why:
+            logger.info("bot %s: tick ended early: %s", self.bot_id, why)
+            self.dirty = True
+        except AuthenticationFailed as error:
+            # A refused key does not heal by retrying: a human must act.
+            await self._fail(f"the exchange refused the API key: {error}")
+            self.dirty = True
+        except ExchangeError as error:
+            # Counted for the breaker (consecutive errors) when the step wraps up; again soon.
+            logger.warning("bot %s: exchange call failed: %s", self.bot_id, error)
+            self.soon(timedelta(seconds=5))
+            self.dirty = True
+        except BaseException:
+            self.dirty = True
+            raise
+
+    async def reconcile(self, bot: Bot) -> None:
+        """The periodic reconciliation: the books against the exchange in full, nothing sent."""
+        self.bot = bot
+        await self._open()
+        await self.books.keep(bot, full=True)
+
+    async def settle(self) -> None:
+        """After ``run``, however it ended: an order the exchange refused for the key itself
+        fails the bot; an intent the exchange kept refusing halts it (it cannot do as asked)."""
+        log = self.orders.log if self.orders is not None else None
+        if log is not None and log.fatal:
+            await self._fail(log.fatal)
+        elif log is not None and log.abandoned:
+            await self._trip(log.abandoned[0], TripCode.ORDER_NOT_PLACED)
+
+    def end(self) -> StepEnd:
+        """What to write when the lease goes back (the exchange calls are taken: call once)."""
+        calls = self.venue.connector.take_calls() if self.venue is not None else []
+        saved = (load_state(self.bot).breaker if self.bot else None) or {}
+        if self.dirty:
+            self.patch.books_dirty = True
+        elif self.books.found_clean:
+            self.patch.books_dirty = False
+        errors_before = int(saved.get("consecutive_errors", 0))
+        return StepEnd(calls, self.next_at, self.patch, errors_before)
 
     def soon(self, delay: timedelta = _SOON) -> None:
         moment = self.ctx.clock() + delay
         self.next_at = moment if self.next_at is None else min(self.next_at, moment)
 
-    async def reload(self) -> Bot:
-        async with self.database.session_scope() as session:
-            bot = await repository.get_bot(session, self.bot_id)
-        if bot is None:
-            raise TickAborted("the bot was deleted")
-        self.bot, self.status = bot, bot.status
-        return bot
+    # --- by status ------------------------------------------------------------------------
 
-    async def wrap_up(self) -> None:
-        """Breaker bookkeeping and the lease back (see wrapup.py); runs however the tick ended."""
-        if not self.lease.held:
-            return
-        calls = self.venue.connector.take_calls() if self.venue is not None else []
-        saved = (load_state(self.bot).breaker if self.bot else None) or {}
-        errors_before = int(saved.get("consecutive_errors", 0))
-        await finish(
-            self.ctx,
-            self.lease.owner,
-            self.bot_id,
-            calls,
-            self.next_at,
-            self.state_patch,
-            errors_before=errors_before,
-        )
-
-    async def run(self) -> None:
+    async def _run(self) -> None:
         bot = self.lease.bot
         if bot is None or bot.status not in TICKING_STATUSES:
             return
         killed = await self.ctx.kill_switch()
         self.bot, self.status, self.bot_type = bot, bot.status, bot.type
         if killed is not None and can_halt(bot):
-            await self.halt(f"kill switch: {killed}", "kill_switch")
-            bot = await self.reload()
+            await self._halt(f"kill switch: {killed}", TripCode.KILL_SWITCH)
+            bot = await self._reload()
         if bot.status == BotStatus.STARTING:
-            await self.start()
-            bot = await self.reload()
-        await self.open()
+            await self._start(bot)
+            bot = await self._reload()
+        scope = await self._open()
         if bot.status == BotStatus.RUNNING:
-            await self.run_running()
+            await self._running(scope)
         elif bot.status == BotStatus.PAUSED:
-            await self.keep_books()
-            self.set_live(await execute_pending(self.orders, self.live))
+            await scope.books.keep(scope.bot)
+            scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         elif bot.status == BotStatus.HALTED:
-            await self.run_halted()
+            await keep_halted(scope)
         elif bot.status == BotStatus.STOPPING:
-            await run_stop(self)
-        self.schedule_unknown_checks()
+            await self._stop(scope)
+        self._schedule_unknown_checks()
 
-    # --- pieces ---------------------------------------------------------------------------
+    async def _start(self, bot: Bot) -> None:
+        self.ctx.forget(bot.id)
+        if bot.paper is not None:
+            async with self.database.session_scope() as session:
+                await open_paper_account(session, bot.id, self.ctx.clock())
+            bot = await self._reload()
+        scope = await self._open()
+        await scope.books.keep(bot, full=True)
+        scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
+        fresh = not scope.books.live
+        kept = carried_over(bot, scope.market) if fresh else None
+        async with self.database.session_scope() as session:
+            await begin_run(session, bot.id, fresh=fresh, kept=kept, now=self.ctx.clock())
 
-    @property
-    def orders(self) -> OrderManager:
-        assert self.manager is not None, "open() first"
-        return self.manager
+    async def _running(self, scope: StepScope) -> None:
+        await scope.books.keep(scope.bot)
+        scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
+        decider = await self._decider(scope)
+        venue = scope.venue
+        if venue.paper is not None and venue.replay:
+            await self._replay(scope, decider)
+            return
+        if venue.paper is not None:
+            await catch_up(venue.paper, scope.orders)
+        ticker = await venue.connector.fetch_ticker(scope.bot.symbol)
+        self._note_price(decider, ticker.last)
+        await self._decide(decider, _at(self.ctx.clock(), ticker.last))
+        bot = self.bot
+        slot = decider.next_slot_at(bot, self.ctx.clock()) if bot is not None else None
+        if slot is not None:
+            # Beat's claim sends the tick that buys it, on time whatever the tick interval.
+            self.soon(max(slot - self.ctx.clock(), timedelta(0)))
 
-    async def open(self) -> None:
-        """The venue, the order manager and the market rules, once per tick."""
+    async def _replay(self, scope: StepScope, decider: Decider) -> None:
+        paper = scope.venue.paper
+        assert paper is not None
+        steps = Steps(self.ctx.replay_marks.get(self.bot_id))
+        moments = replay_moments(
+            paper,
+            scope.orders,
+            steps,
+            max_steps=self.ctx.options.replay_steps_per_tick,
+            keep_lease=self.lease.keep,
+        )
+        first = True
+        async with aclosing(moments):
+            async for moment in moments:
+                try:
+                    going = await self._decide(decider, moment)
+                except NoPriceYet:
+                    if not first:
+                        raise
+                    going = True  # nothing matched yet: the first revealed candle decides first
+                first = False
+                if not going:
+                    break
+        if steps.mark is not None:
+            self.ctx.replay_marks[self.bot_id] = steps.mark
+        if steps.more:
+            self.soon(timedelta(0))
+        if steps.ended:
+            last = await paper.matched_until()
+            async with self.database.session_scope() as session:
+                stopping = await finish_replay(session, self.bot_id, last, self.ctx.clock())
+            if stopping:
+                self.soon(timedelta(0))  # the stop itself, at once
+            return
+        if steps.stepped:
+            # Stats and samples mark the position at the last price the bot reached.
+            self._note_price(decider, (await paper.fetch_ticker(scope.bot.symbol)).last)
+
+    async def _stop(self, scope: StepScope) -> None:
+        if not await run_stop(scope):
+            self.soon()
+            return
+        async with self.database.session_scope() as session:
+            await mark_stopped_in(session, self.bot_id)
+        self.status = BotStatus.STOPPED
+
+    # --- one decision: propose -> vet and record (one transaction) -> execute -------------
+
+    async def _decide(self, decider: Decider, moment: Moment) -> bool:
+        """Decide if anything calls for it, record, act. True while the bot still runs."""
+        scope = self._scope()
+        try:
+            proposal = await decider.propose(scope, moment)
+        except StrategyFailed as failure:
+            logger.exception("bot %s: the strategy raised", self.bot_id)
+            await self._fail(str(failure))
+            raise StepAborted("the strategy raised") from failure.__cause__
+        if proposal is None:
+            return True
+        async with self.database.session_scope() as session:
+            persisted = await record_decision(
+                session, scope.orders, self.lease.owner, decider.strategy, scope.market, proposal
+            )
+        scope.orders.count(persisted.outcomes)
+        if not persisted.saved:
+            await self._reload()
+            return False
+        decider.state = persisted.state
+        self.patch.last_price = None  # the decision stored its own
+        if persisted.trip_code is not None:
+            count_trip(persisted.trip_code)
+            await self._reload()
+            await keep_halted(self._scope())  # what the decision placed is denied, never sent
+            return False
+        books = scope.books
+        books.set_live(await execute_pending(scope.orders, await books.current_live()))
+        if persisted.stopped:
+            await self._reload()
+            await self._stop(self._scope())
+            return False
+        return True
+
+    async def _decider(self, scope: StepScope) -> Decider:
+        """The decider, or the bot failed (and the step aborted) if its configuration no longer
+        fits the market (the exchange changed its rules since the bot was validated)."""
+        try:
+            return Decider(self.ctx.strategies, scope.bot, scope.market)
+        except StrategyConfigError as error:
+            await self._fail(f"the configuration no longer fits the market: {error}")
+            raise StepAborted(str(error)) from None
+
+    def _note_price(self, decider: Decider, price: Decimal) -> None:
+        text = decider.note_price(price)
+        if text is not None:
+            self.patch.last_price = text
+
+    # --- the venue, the order manager and the market rules, once per step -----------------
+
+    async def _open(self) -> StepScope:
         bot = self.bot
         assert bot is not None
         try:
-            self.venue = await open_venue(self.ctx, bot)
+            venue = await open_venue(self.ctx, bot)
         except VenueUnavailable as error:
-            await self.fail(str(error))
-            raise TickAborted(str(error)) from None
+            await self._fail(str(error))
+            raise StepAborted(str(error)) from None
+        self.venue = venue
         ref = BotRef(
             bot.id,
             bot.user_id,
             bot.exchange,
             bot.symbol,
-            replay=self.venue.replay,
+            replay=venue.replay,
             # A stopped or failed bot (its periodic reconciliation) wants nothing placed again;
             # a stopping one wants its stop sell (the other NEW orders are withdrawn).
             places_orders=bot.status in TICKING_STATUSES,
         )
-        self.manager = OrderManager(
+        orders = OrderManager(
             self.database,
-            self.venue.connector,
+            venue.connector,
             ref,
             policy=self.ctx.options.policy,
             clock=self.ctx.clock,
         )
+        self.orders = orders
+        self.books.bind(orders, venue)
         try:
-            self.market = await self.venue.connector.market(bot.symbol)
+            market = await venue.connector.market(bot.symbol)
         except ExchangeError as error:
             self.soon(timedelta(seconds=5))
-            raise TickAborted(f"market rules unavailable: {error}") from None
-
-    async def keep_books(self, *, full: bool = False) -> None:
-        """Bring the bot's orders in line with the exchange (reconcile.sync_orders)."""
-        await self.lease.keep()
-        if self.lease.live is not None and self.orders.writes == 0:
-            # Read with the lease, and nothing written since.
-            live, self.inbox_waiting = self.lease.live, self.lease.inbox_waiting
-            self.lease.live = None
-        else:
-            async with self.database.session_scope() as session:
-                live = await repo.live_order_rows(session, self.bot_id)
-                self.inbox_waiting = await repo.inbox_size(session, self.bot_id)
-        self.inbox_writes = self.orders.writes
-        dirty = bool(self.bot and load_state(self.bot).books_dirty)
-        # A paper account changes only through this bot's ticks: after a tick that ended
-        # cleanly, its orders are exactly ours and asking it again would tell nothing new.
-        trusted = (
-            self.venue is not None
-            and self.venue.paper is not None
-            and not self.lease.taken_over
-            and not dirty
+            raise StepAborted(f"market rules unavailable: {error}") from None
+        self.scope = StepScope(
+            bot, venue, orders, market, self.books, self.lease, self.database, self.ctx.clock
         )
-        found = await sync_orders(self.orders, full=full, live=live, ask_exchange=not trusted)
-        if dirty and found.exchange_reachable:
-            self.state_patch.books_dirty = False
-        self.set_live(found.live)
-        if found.unknown_exchange_orders:
-            async with self.database.session_scope() as session:
-                await report_unknown_orders(
-                    session, self.bot_id, found.unknown_exchange_orders, self.ctx.clock()
-                )
+        return self.scope
 
-    async def start(self) -> None:
-        bot = self.bot
-        assert bot is not None
-        self.ctx.forget(bot.id)
-        if bot.paper is not None:
-            async with self.database.session_scope() as session:
-                locked = await repository.lock_bot(session, bot.id)
-                if locked is None or locked.status != BotStatus.STARTING:
-                    raise TickAborted("no longer starting")
-                await ensure_paper_account(session, locked, self.ctx.clock())
-            bot = await self.reload()
-        await self.open()
-        await self.keep_books(full=True)
-        self.set_live(await execute_pending(self.orders, self.live))
-        fresh = not self.live
-        kept = carried_over(bot, self.market) if fresh else None
-        async with self.database.session_scope() as session:
-            locked = await repository.lock_bot(session, bot.id)
-            if locked is None or locked.status != BotStatus.STARTING:
-                raise TickAborted("no longer starting")
-            dropped = set(_PER_RUN_FIELDS)
-            if fresh:
-                # Nothing of the last run rests on the exchange: the strategy starts afresh
-                # (a grid re-lays its ladder); the ledger keeps the bot's whole history.
-                dropped |= _STRATEGY_FIELDS
-            state = load_state(locked).model_copy(update=dict.fromkeys(dropped))
-            if kept is not None:
-                state.strategy = kept
-            store_state(locked, state)
-            await mark_running(session, locked)
-            await repository.schedule_now(session, bot.id, self.ctx.clock())
+    def _scope(self) -> StepScope:
+        """The scope with the bot as last read."""
+        assert self.scope is not None and self.bot is not None, "_open() first"
+        if self.scope.bot is not self.bot:
+            self.scope = replace(self.scope, bot=self.bot)
+        return self.scope
 
-    async def run_running(self) -> None:
-        await self.keep_books()
-        self.set_live(await execute_pending(self.orders, self.live))
-        decider = await Decider.of(self)
-        venue = self.venue
-        assert venue is not None
-        symbol = self.orders.bot.symbol
-        if venue.paper is not None and venue.replay:
-            steps = await step_replay(
-                venue.paper,
-                self.orders,
-                decider.decide_if_needed,
-                max_steps=self.ctx.options.replay_steps_per_tick,
-                keep_lease=self.lease.keep,
-                mark=self.ctx.replay_marks.get(self.bot_id),
-            )
-            if steps.mark is not None:
-                self.ctx.replay_marks[self.bot_id] = steps.mark
-            if steps.more:
-                self.soon(timedelta(0))
-            if steps.ended:
-                last = await venue.paper.matched_until()
-                if await finish_replay(self.database, self.bot_id, last, self.ctx.clock()):
-                    self.soon(timedelta(0))  # the stop itself, at once
-                return
-            if steps.stepped:
-                # Stats and samples mark the position at the last price the bot reached.
-                await decider.note_price((await venue.paper.fetch_ticker(symbol)).last)
-            return
-        if venue.paper is not None:
-            await catch_up(venue.paper, self.orders)
-        ticker = await venue.connector.fetch_ticker(symbol)
-        await decider.note_price(ticker.last)
-        await decider.decide_if_needed(_at(self.ctx.clock(), ticker.last))
-        slot = decider.next_slot_at()
-        if slot is not None:
-            # Beat's claim sends the tick that buys it, on time whatever the tick interval.
-            self.soon(max(slot - self.ctx.clock(), timedelta(0)))
-
-    async def run_halted(self) -> None:
-        await self.keep_books()
-        for order in self.live:
-            if order.status == OrderStatus.NEW:
-                await self.orders.apply(
-                    order.id, lambda state, _: on_denied(state, "circuit breaker tripped")
-                )
-        bot = self.bot
-        assert bot is not None
-        if cancels_on_trip(bot):
-            for order in await self.current_live():
-                await self.orders.request_cancel(order.id)
-        self.set_live(await execute_pending(self.orders, await self.current_live()))
-
-    def schedule_unknown_checks(self) -> None:
+    def _schedule_unknown_checks(self) -> None:
         """Tick again when an in-flight order is due for its next lookup, or a replacement for
         an order the exchange refused may be sent."""
-        if any(order.status == OrderStatus.UNKNOWN for order in self.live):
+        live = self.books.live
+        if any(order.status == OrderStatus.UNKNOWN for order in live):
             self.soon(timedelta(seconds=self.ctx.options.policy.spacing_seconds))
         now = self.ctx.clock()
-        for order in self.live:
+        for order in live:
             due = not_before(order) if order.status == OrderStatus.NEW else None
             if due is not None:
                 self.soon(max(due - now, timedelta(0)))
 
-    async def halt(self, reason: str, code: str) -> None:
+    # --- the bot's status changes, each its own transaction -------------------------------
+
+    async def _reload(self) -> Bot:
+        async with self.database.session_scope() as session:
+            bot = await repository.get_bot(session, self.bot_id)
+        if bot is None:
+            raise StepAborted("the bot was deleted")
+        self.bot, self.status = bot, bot.status
+        return bot
+
+    async def _halt(self, reason: str, code: str) -> None:
         async with self.database.session_scope() as session:
             bot = await repository.lock_bot(session, self.bot_id)
             halted = bot is not None and await halt(session, bot, reason)
         if halted:
             count_trip(code)
 
-    async def trip(self, reason: str, code: str) -> None:
+    async def _trip(self, reason: str, code: str) -> None:
         async with self.database.session_scope() as session:
             bot = await repository.lock_bot(session, self.bot_id)
             tripped = bot is not None and await trip_for(session, bot, reason, self.ctx.clock())
         if tripped:
             count_trip(code)
 
-    async def fail(self, message: str) -> None:
+    async def _fail(self, message: str) -> None:
         async with self.database.session_scope() as session:
             bot = await repository.lock_bot(session, self.bot_id)
             if bot is not None:
                 await fail(session, bot, message)
-
-    def stop_request(self) -> StopRequest:
-        bot = self.bot
-        assert bot is not None
-        return load_state(bot).stop_request or StopRequest()
-
-    def books_dirty(self) -> None:
-        """The tick ended half-way: the next one compares with the exchange again."""
-        self.state_patch.books_dirty = True
-
-    async def waiting_fills(self) -> int:
-        """Fills recorded for the strategy and not seen by it yet."""
-        if self.inbox_writes != self.orders.writes:
-            async with self.database.session_scope() as session:
-                self.inbox_waiting = await repo.inbox_size(session, self.bot_id)
-            self.inbox_writes = self.orders.writes
-        return self.inbox_waiting
-
-    def set_live(self, rows: list[OrderView]) -> None:
-        """``rows`` are fresh as of now (read after the manager's latest write)."""
-        self.live, self.live_writes = rows, self.orders.writes
-
-    async def current_live(self) -> list[OrderView]:
-        if self.live_writes != self.orders.writes:
-            self.set_live(await load_live(self.orders))
-        return self.live
-
-
-def carried_over(bot: Bot, market: MarketRules | None) -> dict[str, Any] | None:
-    """The part of the last run's strategy state a fresh start keeps, for strategies that say
-    (``restart_state``: a DCA bot's deal history and numbering); None for the others."""
-    old = load_state(bot).strategy
-    if not old or market is None:
-        return None
-    try:
-        strategy = strategy_from_params(stored_params(bot), market)
-    except StrategyConfigError:
-        return None  # the bot fails at its first decision, saying why
-    restart = getattr(strategy, "restart_state", None)
-    kept: dict[str, Any] | None = restart(old) if restart is not None else None
-    return kept
 
 
 def _at(now: datetime, price: Decimal) -> Moment:

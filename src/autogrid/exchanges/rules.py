@@ -124,32 +124,10 @@ def prepare_order(
             f"market {symbol} is not open for trading", rule="market_active", limit=None, value=None
         )
 
-    rounded_amount = round_amount(max(amount, Decimal(0)), rules.amount_step)
-    smallest_amount = max(rules.min_amount, rules.amount_step)
-    if rounded_amount < smallest_amount:
-        what = "amount" if rounded_amount == amount else f"amount {amount} rounded down to"
-        _violation("min_amount", smallest_amount, rounded_amount, what, symbol)
-    if rules.max_amount is not None and rounded_amount > rules.max_amount:
-        _violation("max_amount", rules.max_amount, rounded_amount, "amount", symbol)
-
-    rounded_price: Decimal | None = None
-    if price is not None:
-        price = _money(price, "price")
-        rounded_price = round_price(max(price, Decimal(0)), rules.price_tick)
-        lowest_price = max(rules.min_price or Decimal(0), rules.price_tick)
-        if rounded_price < lowest_price:
-            _violation("min_price", lowest_price, rounded_price, "price", symbol)
-        if rules.max_price is not None and rounded_price > rules.max_price:
-            _violation("max_price", rules.max_price, rounded_price, "price", symbol)
-
+    rounded_amount = _checked_amount(rules, amount)
+    rounded_price = _checked_price(rules, price) if price is not None else None
     valuation_price = rounded_price if rounded_price is not None else reference_price
-    if rules.min_cost > 0:
-        if valuation_price is None:
-            raise ValueError("a market order needs a reference_price to check the minimum cost")
-        cost = _EXACT.multiply(rounded_amount, valuation_price)
-        if cost < rules.min_cost:
-            _violation("min_cost", rules.min_cost, cost, "order value", symbol)
-
+    _check_min_cost(rules, rounded_amount, valuation_price)
     return OrderRequest(
         symbol=symbol,
         side=side,
@@ -158,3 +136,39 @@ def prepare_order(
         price=rounded_price,
         client_order_id=client_order_id,
     )
+
+
+def _checked_amount(rules: MarketRules, amount: Decimal) -> Decimal:
+    """The amount rounded down to the step, within the market's amount limits."""
+    symbol = rules.symbol
+    rounded_amount = round_amount(max(amount, Decimal(0)), rules.amount_step)
+    smallest_amount = max(rules.min_amount, rules.amount_step)
+    if rounded_amount < smallest_amount:
+        what = "amount" if rounded_amount == amount else f"amount {amount} rounded down to"
+        _violation("min_amount", smallest_amount, rounded_amount, what, symbol)
+    if rules.max_amount is not None and rounded_amount > rules.max_amount:
+        _violation("max_amount", rules.max_amount, rounded_amount, "amount", symbol)
+    return rounded_amount
+
+
+def _checked_price(rules: MarketRules, price: Decimal) -> Decimal:
+    """The price rounded to the tick, within the market's price limits."""
+    symbol = rules.symbol
+    price = _money(price, "price")
+    rounded_price = round_price(max(price, Decimal(0)), rules.price_tick)
+    lowest_price = max(rules.min_price or Decimal(0), rules.price_tick)
+    if rounded_price < lowest_price:
+        _violation("min_price", lowest_price, rounded_price, "price", symbol)
+    if rules.max_price is not None and rounded_price > rules.max_price:
+        _violation("max_price", rules.max_price, rounded_price, "price", symbol)
+    return rounded_price
+
+
+def _check_min_cost(rules: MarketRules, amount: Decimal, valuation_price: Decimal | None) -> None:
+    if rules.min_cost <= 0:
+        return
+    if valuation_price is None:
+        raise ValueError("a market order needs a reference_price to check the minimum cost")
+    cost = _EXACT.multiply(amount, valuation_price)
+    if cost < rules.min_cost:
+        _violation("min_cost", rules.min_cost, cost, "order value", symbol=rules.symbol)

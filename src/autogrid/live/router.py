@@ -20,6 +20,7 @@ from autogrid.live.runtime import LiveEvents
 from autogrid.live.schemas import MAX_BOT_FILTERS, MAX_EVENT_ID, TicketRead
 from autogrid.live.socket import serve_socket
 from autogrid.live.sse import sse_frames
+from autogrid.live.tickets import TicketHolder
 from autogrid.models import User
 
 router = APIRouter(tags=["events"])
@@ -37,7 +38,8 @@ async def issue_ticket(request: Request, user: CurrentUser) -> TicketRead:
     Connect to `GET /api/v1/ws?ticket=...` and send a `subscribe` message; the envelope, the
     messages and the close codes are described in docs/live-events.md.
     """
-    ticket = await _live(request.app.state).tickets.issue(user.id)
+    holder = TicketHolder(user.id, user.token_version)
+    ticket = await _live(request.app.state).tickets.issue(holder)
     return TicketRead(ticket=ticket)
 
 
@@ -97,7 +99,7 @@ async def stream_events(
     state = request.app.state
     after = service.parse_last_event_id(last_event_id_header, last_event_id)
     wanted = await service.check_filter(state.db, user, bot_id or [], [t.value for t in type or []])
-    envelopes = service.stream_events(state.db, _live(state).hub, user.id, wanted, after)
+    envelopes = service.stream_events(state.db, _live(state).hub, user, wanted, after)
     return StreamingResponse(
         sse_frames(envelopes),
         media_type="text/event-stream",

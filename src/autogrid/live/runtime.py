@@ -1,6 +1,6 @@
-"""The live events machinery of one API process, started and stopped with the app: the feed,
-the tickets, and the wake-ups that make the feed read at once (this process's own commits, and
-every process's through Redis)."""
+"""The live events machinery of one API process, started and stopped with the app: the feed
+(idle until a stream opens), the tickets, and the wake-ups that make the feed read at once (this
+process's own commits, and every process's through Redis)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ from autogrid.live.wakeup import announcer, channel
 
 logger = logging.getLogger(__name__)
 
-# How long an id hole may hold later events back before it is taken as a rollback (PostgreSQL).
+# The longest an id hole may hold later events back (PostgreSQL); a hole no running transaction
+# can fill is given up long before (see ``ordering``).
 GAP_GRACE_SECONDS = 5.0
+# How often open streams are checked against their users' token_version and is_active.
+ACCESS_CHECK_SECONDS = 5.0
 RESUBSCRIBE_SECONDS = 1.0
 # Announcements are awaited this long at most, so a stop notices ``stopping`` this soon.
 LISTEN_SECONDS = 1.0
@@ -53,8 +56,8 @@ def start_live_events(settings: Settings, database: Database, redis: Redis | Non
         strict_order=not settings.is_sqlite,
         poll_seconds=settings.live_poll_seconds,
         gap_grace_seconds=GAP_GRACE_SECONDS,
+        access_check_seconds=ACCESS_CHECK_SECONDS,
     )
-    hub.start()
     announcer.configure(settings)
     announcer.add_listener(hub.wake)
     live = LiveEvents(hub, create_tickets(settings, redis))

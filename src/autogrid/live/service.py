@@ -13,8 +13,9 @@ from autogrid.core.db import Database
 from autogrid.core.errors import Unauthorized, Unprocessable
 from autogrid.live import repository
 from autogrid.live.envelope import Control, control_envelope, event_envelope
-from autogrid.live.hub import LiveHub, Subscription
+from autogrid.live.hub import LiveHub
 from autogrid.live.schemas import MAX_EVENT_ID
+from autogrid.live.subscription import Subscription
 from autogrid.live.tickets import TicketStore
 from autogrid.models import Event, User
 
@@ -38,13 +39,14 @@ class StreamFilter:
 
 
 async def user_for_ticket(database: Database, tickets: TicketStore, ticket: str) -> User:
-    """The active user a ticket was issued to; Unauthorized for any bad, used or expired one."""
-    user_id = await tickets.redeem(ticket) if ticket else None
-    if user_id is None:
+    """The active user a ticket was issued to, still signed in with the token version it was
+    issued under; Unauthorized for any bad, used or expired ticket, or a revoked one."""
+    holder = await tickets.redeem(ticket) if ticket else None
+    if holder is None:
         raise Unauthorized("invalid or expired ticket")
     async with database.session_scope() as session:
-        user = await session.get(User, user_id)
-    if user is None or not user.is_active:
+        user = await session.get(User, holder.user_id)
+    if user is None or not user.is_active or user.token_version != holder.token_version:
         raise Unauthorized("invalid or expired ticket")
     return user
 
@@ -66,17 +68,20 @@ class ResyncRequired(Exception):
 async def stream_events(
     database: Database,
     hub: LiveHub,
-    user_id: uuid.UUID,
+    user: User,
     wanted: StreamFilter,
     last_event_id: int | None,
 ) -> AsyncGenerator[dict[str, Any]]:
     """Envelopes: ``subscribed``, the replay after ``last_event_id`` (none without it), then live
     events until the hub closes; ends with ``resync_required`` when the client is too far
-    behind or reads too slowly."""
-    subscription = await hub.subscribe(user_id)
+    behind or reads too slowly, raises AccessRevoked when the user's access is gone.
+
+    ``user`` was just authenticated: its ``token_version`` is the credential's."""
+    subscription = await hub.subscribe(user.id, user.token_version)
     try:
         if last_event_id is None:
-            # From now on: nothing already in the journal, even if the feed is a poll behind.
+            # "From now on" is this id, read after registering: nothing already in the journal
+            # (even if the feed is a poll behind), every later id (the feed pushes those).
             async with database.session_scope() as session:
                 sent = await repository.newest_id(session)
         else:

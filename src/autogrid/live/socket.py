@@ -26,6 +26,7 @@ from autogrid.live import service
 from autogrid.live.envelope import Control, control_envelope, dumps
 from autogrid.live.hub import LiveHub
 from autogrid.live.schemas import SubscribeMessage
+from autogrid.live.subscription import AccessRevoked
 from autogrid.live.tickets import TicketStore
 from autogrid.models import User
 
@@ -136,7 +137,7 @@ async def _serve(
         raise Closing(CLOSE_NO_SUBSCRIBE, "no subscribe message") from None
     subscribe = _parse_subscribe(first)
     wanted = await _filter(database, user, subscribe)
-    events = service.stream_events(database, hub, user.id, wanted, subscribe.last_event_id)
+    events = service.stream_events(database, hub, user, wanted, subscribe.last_event_id)
     sending = asyncio.create_task(_send_all(websocket, events))
     listening = asyncio.create_task(_listen(websocket, messages))
     try:
@@ -179,10 +180,13 @@ async def _filter(
 
 
 async def _send_all(websocket: WebSocket, events: AsyncIterator[dict[str, Any]]) -> None:
-    async for envelope in events:
-        await websocket.send_text(dumps(envelope))
-        if envelope["type"] == Control.RESYNC_REQUIRED:
-            raise Closing(CLOSE_RESYNC, "resync required")
+    try:
+        async for envelope in events:
+            await websocket.send_text(dumps(envelope))
+            if envelope["type"] == Control.RESYNC_REQUIRED:
+                raise Closing(CLOSE_RESYNC, "resync required")
+    except AccessRevoked as revoked:
+        raise Closing(CLOSE_UNAUTHORIZED, str(revoked)) from None
     raise Closing(CLOSE_GOING_AWAY, "server shutting down")
 
 

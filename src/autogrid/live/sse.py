@@ -1,6 +1,6 @@
 """The live stream as Server-Sent Events, for clients that cannot do WebSockets: the same
 envelopes, ``id:`` set to the event id so the browser's ``Last-Event-ID`` resumes it, a comment
-line as heartbeat."""
+line as heartbeat. A stream whose user's access is revoked just ends: reconnecting answers 401."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from autogrid.live.envelope import Control, dumps
+from autogrid.live.subscription import AccessRevoked
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -23,7 +24,8 @@ def sse_frame(envelope: dict[str, Any]) -> str:
 async def sse_frames(
     envelopes: AsyncGenerator[dict[str, Any]], heartbeat: float = HEARTBEAT_SECONDS
 ) -> AsyncIterator[str]:
-    """Frames until the stream ends (``resync_required`` is the last one); a ``: ping`` comment
+    """Frames until the stream ends (``resync_required`` is the last one; a revoked access ends
+    it without one); a ``: ping`` comment
     whenever nothing was sent for ``heartbeat`` seconds, so proxies keep the connection open."""
     pending: asyncio.Task[dict[str, Any]] | None = None
     try:
@@ -36,7 +38,7 @@ async def sse_frames(
                 continue
             try:
                 envelope = pending.result()
-            except StopAsyncIteration:
+            except (StopAsyncIteration, AccessRevoked):
                 return
             pending = None
             yield sse_frame(envelope)

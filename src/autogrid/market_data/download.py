@@ -29,12 +29,8 @@ from autogrid.core.db import Database
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.retry import RetryPolicy, retry_call
 from autogrid.exchanges.types import CandleData
-from autogrid.market_data.repository import (
-    UpsertCounts,
-    count_candles,
-    fetch_candles,
-    upsert_candles,
-)
+from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
+from autogrid.market_data.repository import count_candles, fetch_candles
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport, SeriesChecker
 from autogrid.market_data.timeframes import (
     Timeframe,

@@ -1,88 +1,24 @@
-"""SQL for the ``ohlcv`` table: idempotent bulk upserts, range reads and a numpy loader.
+"""SQL reading the ``ohlcv`` table: range reads, bounds, counts and a numpy loader.
 
-Writing a candle whose key is already stored *updates* it when any value differs (an exchange
-can correct a candle, and the newer file is taken to be right) and leaves it untouched when all
-values are equal; every write reports how many rows were inserted, updated and unchanged.
-
-* PostgreSQL: COPY (text format: three times faster than asyncpg's binary encoding of Decimal)
-  into a transaction-local staging table, then one statement that joins it to the stored rows,
-  inserts or updates only the new and differing ones (``INSERT ... ON CONFLICT DO UPDATE``) and
-  returns the counts. All parts of one statement see the same snapshot, so "existed" means
-  "existed before this batch".
-* SQLite: the stored rows of the batch's time range are read and compared in Python (as the
-  stored decimal text); only new or changed rows are written, with one ``executemany`` upsert.
-
-Nothing here commits: the caller's ``session_scope`` does, so a failed import leaves no rows.
+Writing candles (idempotent bulk upserts) is in candle_upserts.py. Nothing here commits.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Dialect, String, and_, func, select, text, type_coerce
+from sqlalchemy import ColumnElement, String, and_, func, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from autogrid.exchanges.types import CandleData
-from autogrid.market_data.arrays import CandleArrays
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.models.candle import Candle
+from autogrid.trading.candles import CandleArrays
 
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
-_STAGING_TABLE = "ohlcv_incoming"  # also spelled out in the statements below
-
-_PG_CREATE_STAGING = text(
-    # ON COMMIT DROP: the staging table lives exactly as long as the import's transaction.
-    "CREATE TEMP TABLE IF NOT EXISTS ohlcv_incoming ON COMMIT DROP AS "
-    "SELECT ts, open, high, low, close, volume FROM ohlcv WITH NO DATA"
-)
-_PG_TRUNCATE_STAGING = text("TRUNCATE ohlcv_incoming")
-_PG_UPSERT_FROM_STAGING = text(
-    """
-    WITH compared AS MATERIALIZED (
-        SELECT incoming.*,
-               stored.ts IS NOT NULL AS existed,
-               stored.ts IS NULL
-               OR (stored.open, stored.high, stored.low, stored.close, stored.volume)
-                  IS DISTINCT FROM
-                  (incoming.open, incoming.high, incoming.low, incoming.close, incoming.volume)
-               AS differs
-        FROM ohlcv_incoming AS incoming
-        LEFT JOIN ohlcv AS stored
-          ON stored.exchange = :exchange AND stored.symbol = :symbol
-         AND stored.timeframe = :timeframe AND stored.ts = incoming.ts
-         -- Bounds the index scan to the batch: the staging table has no statistics, and the
-         -- planner must not hash a whole long series for every batch.
-         AND stored.ts BETWEEN :first AND :last
-    ),
-    written AS (
-        -- Equal rows are left out here rather than by ON CONFLICT's WHERE, which would still
-        -- lock (and so write to) every one of them on a re-import.
-        INSERT INTO ohlcv AS stored
-            (exchange, symbol, timeframe, ts, open, high, low, close, volume)
-        SELECT CAST(:exchange AS VARCHAR), CAST(:symbol AS VARCHAR), CAST(:timeframe AS VARCHAR),
-               ts, open, high, low, close, volume
-        FROM compared
-        WHERE differs
-        -- A concurrent import of the same candles may have stored them since the snapshot: the
-        -- data stays right, only this batch's counts may then be off.
-        ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE
-        SET open = excluded.open, high = excluded.high, low = excluded.low,
-            close = excluded.close, volume = excluded.volume
-        WHERE (stored.open, stored.high, stored.low, stored.close, stored.volume)
-              IS DISTINCT FROM
-              (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM written) AS written,
-           (SELECT count(*) FROM compared WHERE existed) AS existed
-    """
-)
 _PG_LOAD_ARRAYS = text(
     """
     SELECT array_agg(CAST(EXTRACT(EPOCH FROM ts) * 1000 AS BIGINT) ORDER BY ts),
@@ -99,136 +35,7 @@ _PG_LOAD_ARRAYS = text(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class UpsertCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def __add__(self, other: UpsertCounts) -> UpsertCounts:
-        return UpsertCounts(
-            self.inserted + other.inserted,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-        )
-
-
-async def upsert_candles(
-    session: AsyncSession,
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    candles: Sequence[CandleData],
-) -> UpsertCounts:
-    """Insert new candles, update differing ones, count the equal ones; one key once (last wins).
-
-    Values must fit NUMERIC(38,18), as the file reader checks: PostgreSQL would round the rest.
-    """
-    unique = list({candle.ts: candle for candle in candles}.values())
-    if not unique:
-        return UpsertCounts()
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return await _upsert_postgresql(session, exchange, symbol, timeframe, unique)
-    if dialect == "sqlite":
-        return await _upsert_sqlite(session, exchange, symbol, timeframe, unique)
-    raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
-
-
-async def _upsert_postgresql(
-    session: AsyncSession, exchange: str, symbol: str, timeframe: str, candles: list[CandleData]
-) -> UpsertCounts:
-    # The first statement goes through SQLAlchemy so its transaction is open before the raw COPY.
-    await session.execute(_PG_CREATE_STAGING)
-    await session.execute(_PG_TRUNCATE_STAGING)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection  # asyncpg.Connection
-    if not driver.is_in_transaction():
-        raise RuntimeError("candle COPY must run inside the session's transaction")
-    # str(Decimal) is exact (PostgreSQL reads its exponent form too); numbers need no escaping.
-    copy_text = "".join(
-        f"{c.ts.isoformat()}\t{c.open}\t{c.high}\t{c.low}\t{c.close}\t{c.volume}\n" for c in candles
-    )
-    await driver.copy_to_table(
-        _STAGING_TABLE, source=io.BytesIO(copy_text.encode()), columns=("ts", *VALUE_COLUMNS)
-    )
-    params = {
-        "exchange": exchange,
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "first": min(c.ts for c in candles),
-        "last": max(c.ts for c in candles),
-    }
-    written, existed = (await session.execute(_PG_UPSERT_FROM_STAGING, params)).one()
-    inserted = len(candles) - existed
-    updated = written - inserted
-    return UpsertCounts(inserted, updated, existed - updated)
-
-
-_SQLITE_UPSERT = (
-    "INSERT INTO ohlcv (exchange, symbol, timeframe, ts, open, high, low, close, volume) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (exchange, symbol, timeframe, ts) DO UPDATE SET open = excluded.open, "
-    "high = excluded.high, low = excluded.low, close = excluded.close, volume = excluded.volume"
-)
-
-
-async def _upsert_sqlite(
-    session: AsyncSession, exchange: str, symbol: str, timeframe: str, candles: list[CandleData]
-) -> UpsertCounts:
-    # Compare and write in the stored text form, made by the columns' own bind processors (so
-    # exactly what the ORM would store): decoding every stored value to Decimal first made a
-    # re-import several times slower than the import itself.
-    dialect = session.get_bind().dialect
-    ts_text = _bind_processor(Candle.ts, dialect)
-    money_text = _bind_processor(Candle.open, dialect)
-    incoming = [
-        (
-            ts_text(c.ts),
-            money_text(c.open),
-            money_text(c.high),
-            money_text(c.low),
-            money_text(c.close),
-            money_text(c.volume),
-        )
-        for c in candles
-    ]
-    raw_columns = [type_coerce(getattr(Candle, name), String) for name in ("ts", *VALUE_COLUMNS)]
-    stored_rows = await session.execute(
-        select(*raw_columns).where(
-            _series(exchange, symbol, timeframe),
-            Candle.ts >= min(c.ts for c in candles),
-            Candle.ts <= max(c.ts for c in candles),
-        )
-    )
-    stored = {row[0]: tuple(row[1:]) for row in stored_rows}
-    to_write, existed = [], 0
-    for ts, *values in incoming:
-        previous = stored.get(ts)
-        existed += previous is not None
-        if previous != tuple(values):
-            to_write.append((exchange, symbol, timeframe, ts, *values))
-    if to_write:
-        connection = await session.connection()
-        await connection.exec_driver_sql(_SQLITE_UPSERT, to_write)
-    inserted = len(candles) - existed
-    updated = len(to_write) - inserted
-    return UpsertCounts(inserted, updated, existed - updated)
-
-
-def _bind_processor(column: InstrumentedAttribute[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    # dialect_impl: the type as the dialect runs it, so the chain ends in the stored text (a
-    # TypeDecorator's own bind_processor would stop at its process_bind_param).
-    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
-        dialect
-    )
-    if processor is None:
-        raise TypeError(f"{column} has no bind processor on {dialect.name}")
-    return processor
-
-
-def _series(exchange: str, symbol: str, timeframe: str) -> ColumnElement[bool]:
+def series_filter(exchange: str, symbol: str, timeframe: str) -> ColumnElement[bool]:
     return and_(Candle.exchange == exchange, Candle.symbol == symbol, Candle.timeframe == timeframe)
 
 
@@ -256,7 +63,7 @@ async def fetch_candles(
         raise ValueError("limit must be at least 1")
     rows = await session.execute(
         select(Candle.ts, Candle.open, Candle.high, Candle.low, Candle.close, Candle.volume)
-        .where(_series(exchange, symbol, timeframe), *_time_range(start, end))
+        .where(series_filter(exchange, symbol, timeframe), *_time_range(start, end))
         .order_by(Candle.ts)
         .limit(limit)
     )
@@ -268,7 +75,7 @@ async def latest_ts(
 ) -> datetime | None:
     """Open time of the newest stored candle, ``None`` when the series is empty."""
     return await session.scalar(
-        select(func.max(Candle.ts)).where(_series(exchange, symbol, timeframe))
+        select(func.max(Candle.ts)).where(series_filter(exchange, symbol, timeframe))
     )
 
 
@@ -276,7 +83,7 @@ async def earliest_ts(
     session: AsyncSession, exchange: str, symbol: str, timeframe: str
 ) -> datetime | None:
     return await session.scalar(
-        select(func.min(Candle.ts)).where(_series(exchange, symbol, timeframe))
+        select(func.min(Candle.ts)).where(series_filter(exchange, symbol, timeframe))
     )
 
 
@@ -287,7 +94,7 @@ async def series_bounds(
     row = (
         await session.execute(
             select(func.min(Candle.ts), func.max(Candle.ts)).where(
-                _series(exchange, symbol, timeframe)
+                series_filter(exchange, symbol, timeframe)
             )
         )
     ).one()
@@ -316,7 +123,7 @@ async def count_candles(
     count = await session.scalar(
         select(func.count())
         .select_from(Candle)
-        .where(_series(exchange, symbol, timeframe), *_time_range(start, end))
+        .where(series_filter(exchange, symbol, timeframe), *_time_range(start, end))
     )
     return int(count or 0)
 
@@ -335,7 +142,7 @@ async def range_version(
     # ORDER BY ... LIMIT 1 reads one index entry each; min()/max() scanned the whole range when
     # the planner's statistics were stale (right after an import).
     in_range = select(Candle.ts).where(
-        _series(exchange, symbol, timeframe), *_time_range(start, end)
+        series_filter(exchange, symbol, timeframe), *_time_range(start, end)
     )
     first = in_range.order_by(Candle.ts).limit(1).scalar_subquery()
     last = in_range.order_by(Candle.ts.desc()).limit(1).scalar_subquery()
@@ -388,7 +195,7 @@ async def _load_arrays_as_text(
     rows: Sequence[Any] = (
         await session.execute(
             select(Candle.ts, *values)
-            .where(_series(exchange, symbol, timeframe), *_time_range(start, end))
+            .where(series_filter(exchange, symbol, timeframe), *_time_range(start, end))
             .order_by(Candle.ts)
         )
     ).all()

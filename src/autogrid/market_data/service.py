@@ -21,8 +21,8 @@ from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.types import CandleData
+from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
 from autogrid.market_data.parsers import CandleReader
-from autogrid.market_data.repository import UpsertCounts, upsert_candles
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport
 from autogrid.market_data.timeframes import Timeframe, ms_to_datetime, parse_timeframe
 from autogrid.models.candle import Candle

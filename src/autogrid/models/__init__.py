@@ -13,6 +13,8 @@ from autogrid.models.notification import (
     NotificationChannelType,
     NotificationDelivery,
     NotificationOutbox,
+    TelegramPoller,
+    TelegramUpdate,
 )
 from autogrid.models.order import Fill, Order, OrderEvent
 from autogrid.models.paper import (
@@ -61,5 +63,7 @@ __all__ = [
     "Role",
     "ScheduledBuy",
     "StrategyInboxEntry",
+    "TelegramPoller",
+    "TelegramUpdate",
     "User",
 ]

@@ -51,6 +51,11 @@ class NotificationChannel(UUIDPrimaryKey, Timestamps, Base):
     all_bots: Mapped[bool] = mapped_column(Boolean, nullable=False)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Telegram only (migration 0013): the SHA-256 of the pending one-time link code and its end,
+    # and a keyed hash of the linked chat's id (the id itself is in the encrypted config).
+    link_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    link_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    chat_lookup: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class NotificationChannelType(Base):
@@ -153,3 +158,25 @@ class BotStallAlert(Base):
     )
     last_tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     alerted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class TelegramUpdate(Base):
+    """An update of the platform's Telegram bot that was handled: one delivered twice (a webhook
+    retried, a poller restarted before it confirmed the offset) is skipped."""
+
+    __tablename__ = "telegram_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
+
+
+class TelegramPoller(Base):
+    """The one row (id 1) of getUpdates polling: the next offset to ask for, and the lease that
+    lets one process at a time poll (Telegram answers 409 to concurrent getUpdates)."""
+
+    __tablename__ = "telegram_poller"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_offset: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[str | None] = mapped_column(String(64))

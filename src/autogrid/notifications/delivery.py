@@ -10,7 +10,10 @@ Three short steps, none of which holds a transaction open while a receiver is ca
 
 A sender killed between 2 and 3 leaves its rows leased: once the lease ends they are claimed and
 sent again, under the same ``webhook-id`` (``evt_<event id>``), so a receiver that deduplicates
-on it (as the Standard Webhooks specification asks) acts on each event once. Trading never
+on it (as the Standard Webhooks specification asks) acts on each event once. Telegram has no
+such key: there, that window is at least once (docs/notifications.md). The rows of one Telegram
+channel are sent as one message (``telegram/delivery.py``), and a 429 postpones them by its
+``retry_after`` without counting an attempt. Trading never
 waits for any of this: the outbox row was written with the event by the database, and this runs
 in Celery (``tasks.py``).
 """
@@ -33,11 +36,15 @@ from autogrid.events.types import EventType
 from autogrid.models import Event, NotificationChannel, NotificationDelivery
 from autogrid.notifications import outbox_repository as outbox
 from autogrid.notifications import repository
+from autogrid.notifications.schemas import ChannelKind
 from autogrid.notifications.secrets import WebhookConfig, open_webhook
 from autogrid.notifications.severity import SEVERITY
+from autogrid.notifications.telegram import delivery as telegram
 from autogrid.notifications.webhooks import SendOutcome, WebhookMessage, send_webhook
 
 logger = logging.getLogger(__name__)
+
+TELEGRAM_KIND = ChannelKind.TELEGRAM.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +101,8 @@ async def deliver_due(
 ) -> int:
     """One pass over the rows due at ``now``; how many were delivered."""
     async with database.session_scope() as session:
-        jobs = await _claim_jobs(session, keyring, now, policy)
-    if not jobs:
+        jobs, telegram_jobs = await _claim_jobs(session, keyring, now, policy)
+    if not jobs and not telegram_jobs:
         return 0
     limit = asyncio.Semaphore(policy.concurrency)
 
@@ -111,28 +118,40 @@ async def deliver_due(
                 timeout_seconds=settings.notifications_webhook_timeout_seconds,
             )
 
-    outcomes = await asyncio.gather(*(send(job) for job in jobs))
+    outcomes, telegram_outcomes = await asyncio.gather(
+        asyncio.gather(*(send(job) for job in jobs)), telegram.send_jobs(settings, telegram_jobs)
+    )
+    sent: list[tuple[list[outbox.Claim], SendOutcome]] = [
+        ([job.claim], outcome) for job, outcome in zip(jobs, outcomes, strict=True)
+    ]
+    sent += [(t.claims, o) for t, o in zip(telegram_jobs, telegram_outcomes, strict=True)]
     async with database.session_scope() as session:
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            await _record(session, job, outcome, now, policy)
-    return sum(1 for outcome in outcomes if outcome.ok)
+        for claims, outcome in sent:
+            await _record(session, claims, outcome, now, policy)
+    return sum(len(claims) for claims, outcome in sent if outcome.ok)
 
 
 async def _claim_jobs(
     session: AsyncSession, keyring: KeyRing, now: datetime, policy: DeliveryPolicy
-) -> list[Job]:
+) -> tuple[list[Job], list[telegram.TelegramJob]]:
     claims = await outbox.claim_due(
         session, now=now, lease_until=now + policy.lease, limit=policy.batch
     )
     events = await outbox.events_by_id(session, {claim.event_id for claim in claims})
     channels = await outbox.channels_by_id(session, {claim.channel_id for claim in claims})
     jobs: list[Job] = []
+    telegram_claims: list[outbox.Claim] = []
     for claim in claims:
         event, channel = events.get(claim.event_id), channels.get(claim.channel_id)
         if event is None or channel is None:  # deleted since (cascade removes the row too)
             continue
-        jobs.append(Job(claim, _config_of(keyring, channel), event_message(event)))
-    return jobs
+        if channel.kind == TELEGRAM_KIND:
+            telegram_claims.append(claim)
+        else:
+            jobs.append(Job(claim, _config_of(keyring, channel), event_message(event)))
+    bots = {events[claim.event_id].bot_id for claim in telegram_claims}
+    names = await outbox.bot_names(session, {bot_id for bot_id in bots if bot_id is not None})
+    return jobs, telegram.build_jobs(telegram_claims, events, channels, names, keyring)
 
 
 def _config_of(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig | None:
@@ -146,34 +165,58 @@ def _config_of(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig 
 
 
 async def _record(
-    session: AsyncSession, job: Job, outcome: SendOutcome, now: datetime, policy: DeliveryPolicy
+    session: AsyncSession,
+    claims: list[outbox.Claim],
+    outcome: SendOutcome,
+    now: datetime,
+    policy: DeliveryPolicy,
 ) -> None:
-    claim = job.claim
-    channel = await outbox.lock_channel(session, claim.channel_id)
+    """The outcome of one message: one webhook request, or one Telegram message carrying
+    several events (all of one channel), each event logged as its own attempt."""
+    channel = await outbox.lock_channel(session, claims[0].channel_id)
     if channel is None:  # deleted while we were sending: its rows and log went with it
         return
-    repository.add_delivery(
-        session,
-        NotificationDelivery(
-            channel_id=claim.channel_id,
-            event_id=claim.event_id,
-            message_id=job.message.message_id,
-            attempt=claim.attempt,
-            ok=outcome.ok,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            created_at=now,
-        ),
-    )
+    for claim in claims:
+        repository.add_delivery(
+            session,
+            NotificationDelivery(
+                channel_id=claim.channel_id,
+                event_id=claim.event_id,
+                message_id=f"evt_{claim.event_id}",
+                attempt=claim.attempt,
+                ok=outcome.ok,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                created_at=now,
+            ),
+        )
     if outcome.ok:
-        await outbox.mark_delivered(session, claim.outbox_id, now)
+        for claim in claims:
+            await outbox.mark_delivered(session, claim.outbox_id, now)
         channel.consecutive_failures = 0
         return
+    if outcome.retry_after is not None:  # flood control: later, neither a failure nor dropped
+        retry_at = now + timedelta(seconds=outcome.retry_after)
+        for claim in claims:
+            await outbox.postpone(session, claim.outbox_id, error=outcome.error, retry_at=retry_at)
+        return
+    for claim in claims:
+        await _mark_failed(session, claim, outcome, now, policy)
+    channel.consecutive_failures += 1
+    if channel.state == "active" and channel.consecutive_failures >= policy.disable_after:
+        _disable(session, channel, now)
+    await session.flush()
+
+
+async def _mark_failed(
+    session: AsyncSession,
+    claim: outbox.Claim,
+    outcome: SendOutcome,
+    now: datetime,
+    policy: DeliveryPolicy,
+) -> None:
     exhausted = claim.attempt >= policy.max_attempts
     retry_at = None if exhausted else now + policy.retry_delay(claim.attempt)
-    await outbox.mark_failed_attempt(
-        session, claim.outbox_id, error=outcome.error or "failed", retry_at=retry_at
-    )
     if exhausted:
         logger.warning(
             "notification given up outbox_id=%s channel_id=%s attempts=%d",
@@ -181,10 +224,9 @@ async def _record(
             claim.channel_id,
             claim.attempt,
         )
-    channel.consecutive_failures += 1
-    if channel.state == "active" and channel.consecutive_failures >= policy.disable_after:
-        _disable(session, channel, now)
-    await session.flush()
+    await outbox.mark_failed_attempt(
+        session, claim.outbox_id, error=outcome.error or "failed", retry_at=retry_at
+    )
 
 
 def _disable(session: AsyncSession, channel: NotificationChannel, now: datetime) -> None:

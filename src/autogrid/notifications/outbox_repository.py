@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.models import Event, NotificationChannel, NotificationOutbox
+from autogrid.models import Bot, Event, NotificationChannel, NotificationOutbox
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -120,3 +120,26 @@ async def mark_failed_attempt(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+async def postpone(
+    session: AsyncSession, outbox_id: int, *, error: str | None, retry_at: datetime
+) -> None:
+    """Due again at ``retry_at`` without this attempt counting (the receiver asked to wait)."""
+    await session.execute(
+        update(NotificationOutbox)
+        .where(NotificationOutbox.id == outbox_id, NotificationOutbox.status == PENDING)
+        .values(
+            next_attempt_at=retry_at,
+            attempts=NotificationOutbox.attempts - 1,
+            last_error=error,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def bot_names(session: AsyncSession, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Bot.id, Bot.name).where(Bot.id.in_(list(ids))))
+    return {bot_id: name for bot_id, name in rows}

@@ -11,6 +11,7 @@ from autogrid.core.db import Database
 from autogrid.core.pruning import prune_older_than
 from autogrid.events.retention import MAX_PRUNE_BATCHES, PRUNE_BATCH
 from autogrid.notifications import repository
+from autogrid.notifications.telegram import repository as telegram_repository
 
 logger = logging.getLogger(__name__)
 
@@ -31,3 +32,13 @@ async def prune_deliveries(
     if pruned:
         logger.info("delivery log: %d attempts older than %s pruned", pruned, cutoff.isoformat())
     return pruned
+
+
+# Telegram keeps an unconfirmed update for 24 hours and retries a webhook for less: a handled
+# update's id is needed (to skip a second delivery) no longer than that.
+TELEGRAM_UPDATES_KEPT = timedelta(days=2)
+
+
+async def prune_telegram_updates(database: Database, now: datetime) -> int:
+    async with database.session_scope() as session:
+        return await telegram_repository.prune_updates_before(session, now - TELEGRAM_UPDATES_KEPT)

@@ -24,7 +24,7 @@ from autogrid.credentials.rotation import (
     RotationReport,
 )
 from autogrid.models import NotificationChannel
-from autogrid.notifications.secrets import open_webhook, seal_webhook
+from autogrid.notifications.secrets import open_document, seal_document
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ async def _rotate_row(
     session: AsyncSession, keyring: KeyRing, row: NotificationChannel, report: RotationReport
 ) -> int:
     try:
-        config = open_webhook(keyring, row.id, row.user_id, row.config_ciphertext)
+        # Whatever the kind, the document is carried over as it is.
+        document = open_document(keyring, row.id, row.user_id, row.config_ciphertext)
     except CredentialCryptoError as error:
         report.failed[row.id] = str(error)
         logger.error("cannot rotate notification channel_id=%s: %s", row.id, error)
@@ -110,7 +111,7 @@ async def _rotate_row(
         .where(NotificationChannel.id == row.id, NotificationChannel.key_version == row.key_version)
         .values(
             key_version=keyring.newest_key_id,
-            config_ciphertext=seal_webhook(keyring, row.id, row.user_id, config),
+            config_ciphertext=seal_document(keyring, row.id, row.user_id, document),
         )
         .execution_options(synchronize_session=False)
     )

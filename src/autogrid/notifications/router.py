@@ -16,16 +16,20 @@ from autogrid.credentials.dependencies import KeyRingDep
 from autogrid.events.types import EventType
 from autogrid.notifications import service
 from autogrid.notifications.schemas import (
+    ChannelCreate,
     ChannelCreated,
     ChannelRead,
     ChannelUpdate,
     DeliveryRead,
     SeverityRead,
+    TelegramChannelCreate,
+    TelegramChannelCreated,
+    TelegramLinkRead,
     TestResult,
-    WebhookChannelCreate,
     channel_read,
 )
 from autogrid.notifications.severity import DEFAULT_EVENT_TYPES, SEVERITY
+from autogrid.notifications.telegram.linking import LinkInvite
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -60,29 +64,52 @@ async def list_event_types(user: CurrentUser) -> list[SeverityRead]:
 
 @router.post(
     "/channels",
-    response_model=ChannelCreated,
+    response_model=ChannelCreated | TelegramChannelCreated,
     status_code=status.HTTP_201_CREATED,
     responses=_responses(
         {
             404: "A bot in the subscription is not yours",
-            409: "Label already used, or channel limit reached",
+            409: "Label already used, channel limit reached, or Telegram not configured",
             422: "Invalid input, or a URL the platform will not call",
         }
     ),
 )
 async def create_channel(
-    body: WebhookChannelCreate,
+    body: ChannelCreate,
     user: CurrentUser,
     session: SessionDep,
     keyring: KeyRingDep,
     settings: SettingsDep,
-) -> ChannelCreated:
-    """Create a webhook channel; the answer holds its signing secret, shown only this once."""
+) -> ChannelCreated | TelegramChannelCreated:
+    """Create a webhook channel (the answer holds its signing secret, shown only this once) or
+    a Telegram channel (the answer holds the one-time link that connects your chat)."""
+    if isinstance(body, TelegramChannelCreate):
+        view, invite = await service.create_telegram_channel(
+            session, keyring, settings, user.id, body
+        )
+        read = channel_read(view.channel, view.bot_ids)
+        return TelegramChannelCreated(**read.model_dump(), link=_link_read(invite))
     view, signing_secret = await service.create_webhook_channel(
         session, keyring, settings, user.id, body
     )
     read = channel_read(view.channel, view.bot_ids)
     return ChannelCreated(**read.model_dump(), signing_secret=signing_secret)
+
+
+@router.post(
+    "/channels/{channel_id}/telegram-link",
+    response_model=TelegramLinkRead,
+    responses=_responses({409: "Not a Telegram channel, or Telegram is not configured"}),
+)
+async def renew_telegram_link(
+    channel_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> TelegramLinkRead:
+    """A new one-time link for a Telegram channel (the previous code stops working)."""
+    return _link_read(await service.renew_telegram_link(session, settings, user.id, channel_id))
+
+
+def _link_read(invite: LinkInvite) -> TelegramLinkRead:
+    return TelegramLinkRead(code=invite.code, url=invite.url, expires_at=invite.expires_at)
 
 
 @router.get("/channels", response_model=Page[ChannelRead])

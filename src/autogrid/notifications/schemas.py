@@ -25,11 +25,13 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
+    TELEGRAM = "telegram"
 
 
 class ChannelState(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"  # by its owner, or after repeated delivery failures
+    PENDING = "pending"  # a Telegram channel waiting for its chat to send /start <code>
 
 
 class Subscription(BaseModel):
@@ -57,6 +59,26 @@ class WebhookChannelCreate(BaseModel):
         "NOTIFICATIONS_ALLOW_PRIVATE_TARGETS allows http and private ones)",
     )
     subscription: Subscription = Field(default_factory=Subscription)
+
+
+class TelegramChannelCreate(BaseModel):
+    """A channel to a Telegram chat of yours: the answer holds a one-time deep link; opening it
+    (or sending ``/start <code>`` to the bot) links the chat."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[ChannelKind.TELEGRAM]
+    label: Label
+    subscription: Subscription = Field(default_factory=Subscription)
+
+
+ChannelCreate = Annotated[WebhookChannelCreate | TelegramChannelCreate, Field(discriminator="kind")]
+
+
+class TelegramLinkRead(BaseModel):
+    code: str = Field(description="one-time code; send /start <code> to the bot")
+    url: str = Field(description="deep link https://t.me/<bot>?start=<code> that does it")
+    expires_at: datetime
 
 
 class ChannelUpdate(BaseModel):
@@ -98,9 +120,13 @@ class ChannelCreated(ChannelRead):
     )
 
 
+class TelegramChannelCreated(ChannelRead):
+    link: TelegramLinkRead = Field(description="how to link the chat; valid once, briefly")
+
+
 class TestResult(BaseModel):
     ok: bool
-    message_id: str = Field(description="the webhook-id header sent")
+    message_id: str = Field(description="the webhook-id header sent (an id, for Telegram)")
     status_code: int | None = Field(description="the receiver's HTTP status, if it answered")
     error: str | None
 

@@ -1,9 +1,10 @@
 """A channel's destination and secrets, sealed like exchange secrets.
 
-The whole configuration (for a webhook: its URL, which may carry credentials, and its signing
-secret) is one JSON document encrypted under the newest master key with AES-GCM, bound to the
-channel's row id, its owner and the field name ``notification_channels.config``: a blob copied
-to another channel, another user or an exchange credential's column fails to decrypt.
+The whole configuration is one JSON document encrypted under the newest master key with
+AES-GCM, bound to the channel's row id, its owner and the field name
+``notification_channels.config``: a blob copied to another channel, another user or an exchange
+credential's column fails to decrypt. For a webhook it holds the URL (which may carry
+credentials) and the signing secret; for Telegram, the linked chat's id (null until linked).
 """
 
 from __future__ import annotations
@@ -26,16 +27,48 @@ class WebhookConfig:
         return "WebhookConfig(url=***, signing_secret=***)"
 
 
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    chat_id: int | None  # None until the chat sent /start with the link code
+
+    def __repr__(self) -> str:
+        return "TelegramConfig(chat_id=***)"
+
+
+def seal_document(keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, document: str) -> bytes:
+    return keyring.encrypt(document, SecretContext(row_id, owner_id, CONFIG_FIELD))
+
+
+def open_document(keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes) -> str:
+    """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
+    return keyring.decrypt(blob, SecretContext(row_id, owner_id, CONFIG_FIELD))
+
+
 def seal_webhook(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, config: WebhookConfig
 ) -> bytes:
     document = json.dumps({"url": config.url, "signing_secret": config.signing_secret})
-    return keyring.encrypt(document, SecretContext(row_id, owner_id, CONFIG_FIELD))
+    return seal_document(keyring, row_id, owner_id, document)
 
 
 def open_webhook(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
 ) -> WebhookConfig:
     """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
-    document = json.loads(keyring.decrypt(blob, SecretContext(row_id, owner_id, CONFIG_FIELD)))
+    document = json.loads(open_document(keyring, row_id, owner_id, blob))
     return WebhookConfig(url=document["url"], signing_secret=document["signing_secret"])
+
+
+def seal_telegram(
+    keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, config: TelegramConfig
+) -> bytes:
+    return seal_document(keyring, row_id, owner_id, json.dumps({"chat_id": config.chat_id}))
+
+
+def open_telegram(
+    keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
+) -> TelegramConfig:
+    """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
+    document = json.loads(open_document(keyring, row_id, owner_id, blob))
+    chat_id = document.get("chat_id")
+    return TelegramConfig(chat_id=int(chat_id) if chat_id is not None else None)

@@ -25,16 +25,32 @@ from autogrid.events.types import EventType
 from autogrid.models import NotificationChannel, NotificationDelivery
 from autogrid.notifications import repository
 from autogrid.notifications.schemas import (
+    ChannelKind,
     ChannelState,
     ChannelUpdate,
     Subscription,
+    TelegramChannelCreate,
     TestResult,
     WebhookChannelCreate,
 )
-from autogrid.notifications.secrets import WebhookConfig, open_webhook, seal_webhook
+from autogrid.notifications.secrets import (
+    TelegramConfig,
+    WebhookConfig,
+    open_telegram,
+    open_webhook,
+    seal_telegram,
+    seal_webhook,
+)
 from autogrid.notifications.severity import Severity, effective_types
 from autogrid.notifications.targets import check_webhook_url, mask_url
-from autogrid.notifications.webhooks import WebhookMessage, new_signing_secret, send_webhook
+from autogrid.notifications.telegram.client import bot_username, open_bot, send_text
+from autogrid.notifications.telegram.linking import PENDING_TARGET, LinkInvite, issue_code
+from autogrid.notifications.webhooks import (
+    SendOutcome,
+    WebhookMessage,
+    new_signing_secret,
+    send_webhook,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +81,7 @@ async def create_webhook_channel(
     body: WebhookChannelCreate,
 ) -> tuple[ChannelView, str]:
     """The new channel and its signing secret (which is never shown again)."""
-    if await repository.count_for_user(session, user_id) >= MAX_CHANNELS_PER_USER:
-        raise Conflict(f"you already have {MAX_CHANNELS_PER_USER} notification channels")
-    await _ensure_label_free(session, user_id, body.label)
+    await _check_room(session, user_id, body.label)
     url = body.url.get_secret_value().strip()
     await check_webhook_url(url, allow_private=settings.notifications_allow_private_targets)
     bot_ids = await _owned_bots(session, user_id, body.subscription)
@@ -76,7 +90,7 @@ async def create_webhook_channel(
     channel = NotificationChannel(
         id=channel_id,
         user_id=user_id,
-        kind="webhook",
+        kind=ChannelKind.WEBHOOK.value,
         label=body.label,
         state=ChannelState.ACTIVE.value,
         target_masked=mask_url(url),
@@ -86,13 +100,74 @@ async def create_webhook_channel(
         key_version=keyring.newest_key_id,
         consecutive_failures=0,
     )
-    _apply_subscription(channel, body.subscription)
+    return await _insert(session, channel, body.subscription, bot_ids), signing_secret
+
+
+async def create_telegram_channel(
+    session: AsyncSession,
+    keyring: KeyRing,
+    settings: Settings,
+    user_id: uuid.UUID,
+    body: TelegramChannelCreate,
+) -> tuple[ChannelView, LinkInvite]:
+    """A channel waiting for its chat, and the one-time link that connects it."""
+    username = await bot_username(settings)  # refuses at once when Telegram is not configured
+    await _check_room(session, user_id, body.label)
+    bot_ids = await _owned_bots(session, user_id, body.subscription)
+    channel_id = uuid.uuid4()
+    channel = NotificationChannel(
+        id=channel_id,
+        user_id=user_id,
+        kind=ChannelKind.TELEGRAM.value,
+        label=body.label,
+        state=ChannelState.PENDING.value,  # the outbox trigger sends to active channels only
+        target_masked=PENDING_TARGET,
+        config_ciphertext=seal_telegram(keyring, channel_id, user_id, TelegramConfig(None)),
+        key_version=keyring.newest_key_id,
+        consecutive_failures=0,
+    )
+    invite = issue_code(channel, username, utcnow(), settings.telegram_link_ttl_seconds)
+    return await _insert(session, channel, body.subscription, bot_ids), invite
+
+
+async def renew_telegram_link(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, channel_id: uuid.UUID
+) -> LinkInvite:
+    """A new one-time link for a Telegram channel (the old code stops working): to link a chat
+    after the first code expired, or to move the channel to another chat."""
+    channel = await get_channel(session, user_id, channel_id, lock=True)
+    if channel.kind != ChannelKind.TELEGRAM.value:
+        raise Conflict("only a Telegram channel is linked to a chat")
+    username = await bot_username(settings)
+    invite = issue_code(channel, username, utcnow(), settings.telegram_link_ttl_seconds)
+    await _flush(session)
+    return invite
+
+
+async def _check_room(session: AsyncSession, user_id: uuid.UUID, label: str) -> None:
+    if await repository.count_for_user(session, user_id) >= MAX_CHANNELS_PER_USER:
+        raise Conflict(f"you already have {MAX_CHANNELS_PER_USER} notification channels")
+    await _ensure_label_free(session, user_id, label)
+
+
+async def _insert(
+    session: AsyncSession,
+    channel: NotificationChannel,
+    subscription: Subscription,
+    bot_ids: set[uuid.UUID],
+) -> ChannelView:
+    _apply_subscription(channel, subscription)
     session.add(channel)
     await _flush(session)
     await _store_subscription_rows(session, channel, bot_ids)
     await _flush(session)
-    logger.info("notification channel created channel_id=%s user_id=%s", channel_id, user_id)
-    return ChannelView(channel, sorted(bot_ids)), signing_secret
+    logger.info(
+        "notification channel created channel_id=%s user_id=%s kind=%s",
+        channel.id,
+        channel.user_id,
+        channel.kind,
+    )
+    return ChannelView(channel, sorted(bot_ids))
 
 
 async def list_channels(
@@ -131,6 +206,8 @@ async def update_channel(
         bot_ids = await _owned_bots(session, user_id, body.subscription)
         _apply_subscription(channel, body.subscription)
         await _store_subscription_rows(session, channel, bot_ids)
+    if body.enabled is not None and channel.state == ChannelState.PENDING.value:
+        raise Conflict("link the Telegram chat first (open the channel's link)")
     if body.enabled is True and channel.state != ChannelState.ACTIVE.value:
         channel.state = ChannelState.ACTIVE.value
         channel.consecutive_failures = 0
@@ -157,7 +234,6 @@ async def send_test(
 ) -> TestResult:
     """Send one signed test message now (whatever the channel's state) and log the attempt."""
     channel = await get_channel(session, user_id, channel_id)
-    config = open_config(keyring, channel)
     now = utcnow()
     message = WebhookMessage(
         message_id=f"msg_test_{uuid.uuid4().hex}",
@@ -165,13 +241,16 @@ async def send_test(
         occurred_at=now,
         data={"channel_id": str(channel.id), "message": "AutoGrid test message"},
     )
-    outcome = await send_webhook(
-        config,
-        message,
-        sent_at=now,
-        allow_private=settings.notifications_allow_private_targets,
-        timeout_seconds=settings.notifications_webhook_timeout_seconds,
-    )
+    if channel.kind == ChannelKind.TELEGRAM.value:
+        outcome = await send_telegram_test(settings, _open_telegram(keyring, channel))
+    else:
+        outcome = await send_webhook(
+            open_config(keyring, channel),
+            message,
+            sent_at=now,
+            allow_private=settings.notifications_allow_private_targets,
+            timeout_seconds=settings.notifications_webhook_timeout_seconds,
+        )
     repository.add_delivery(
         session,
         NotificationDelivery(
@@ -215,6 +294,23 @@ def open_config(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig
             "this channel's destination cannot be decrypted with the server's current keys; "
             "the operator must restore the missing encryption key, or recreate the channel"
         ) from None
+
+
+def _open_telegram(keyring: KeyRing, channel: NotificationChannel) -> TelegramConfig:
+    try:
+        return open_telegram(keyring, channel.id, channel.user_id, channel.config_ciphertext)
+    except CredentialCryptoError as error:
+        logger.error("telegram channel cannot be decrypted channel_id=%s: %s", channel.id, error)
+        raise ChannelUnreadable(
+            "this channel's chat cannot be decrypted with the server's current keys"
+        ) from None
+
+
+async def send_telegram_test(settings: Settings, config: TelegramConfig) -> SendOutcome:
+    if config.chat_id is None:
+        raise Conflict("link the Telegram chat first (open the channel's link)")
+    async with open_bot(settings) as bot:
+        return await send_text(bot, config.chat_id, "AutoGrid test message: this chat is linked.")
 
 
 async def _owned_bots(

@@ -7,7 +7,9 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.credentials.crypto import keyring_from_settings
 from autogrid.notifications import dead_man, retention
 from autogrid.notifications.delivery import deliver_due
-from autogrid.worker.base import run_async, task, task_settings
+from autogrid.notifications.telegram import polling
+from autogrid.scheduling.dispatcher import CeleryBotDispatcher
+from autogrid.worker.base import run_async, task, task_app, task_settings
 
 
 @task()
@@ -54,7 +56,27 @@ def prune_deliveries() -> int:
         try:
             return await retention.prune_deliveries(
                 database, settings.events_retention_days, utcnow()
+            ) + await retention.prune_telegram_updates(database, utcnow())
+        finally:
+            await database.dispose()
+
+    return run_async(run())
+
+
+@task()
+def poll_telegram_updates() -> int:
+    """One getUpdates pass of the platform's Telegram bot (no webhook configured); safe to run
+    twice at once (a lease lets one poll) and after a crash (each update is handled once)."""
+    settings = task_settings()
+    dispatcher = CeleryBotDispatcher(task_app())
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            handled = await polling.poll_once(
+                database, keyring_from_settings(settings), settings, dispatcher, now=utcnow()
             )
+            return handled or 0
         finally:
             await database.dispose()
 

@@ -55,6 +55,8 @@ class SendOutcome:
     ok: bool
     status_code: int | None
     error: str | None
+    # The receiver asked to wait this long (Telegram's flood control): a delay, not a failure.
+    retry_after: float | None = None
 
 
 def signed_headers(

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.core.errors import Conflict
 from autogrid.core.sqltypes import utcnow
 from autogrid.engine import repository as bot_rows
-from autogrid.engine.guard import TripCode, count_trip, halt
+from autogrid.engine.guard import count_trip, halt
 from autogrid.events.journal import record_for_bot_owners
 from autogrid.events.types import EventType
 from autogrid.models import GLOBAL_KILL_SWITCH, BotStatus, KillSwitch, User
 from autogrid.risk import repository
+from autogrid.trading.risk import TripCode
 
 logger = logging.getLogger(__name__)
 

@@ -23,12 +23,15 @@ from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.engine import repository
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.step import TICKING_STATUSES, BotTick, TickAborted, tick_bot
+from autogrid.engine.leasing import LeaseLost
+from autogrid.engine.scope import StepAborted
+from autogrid.engine.step import TICKING_STATUSES, BotStep
 from autogrid.exchanges.errors import ExchangeError
 from autogrid.models import BotStatus
 from autogrid.orders import store as order_repository
 from autogrid.scheduling import repository as leases
-from autogrid.scheduling.lease import Lease, LeaseLost
+from autogrid.scheduling.lease import Lease
+from autogrid.scheduling.ticking import tick_bot
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +78,19 @@ async def reconcile_bot(ctx: RuntimeContext, bot_id: uuid.UUID) -> bool:
     lease = Lease(ctx, bot_id)
     if not await lease.acquire():
         return False
-    tick = BotTick(ctx, bot_id, lease)
+    step = BotStep(ctx, bot_id, lease)
     try:
         bot = lease.bot
         if bot is None or (bot.paper is not None and load_state(bot).paper is None):
             return False  # gone, or never started: nothing on any exchange
-        tick.bot = bot
-        await tick.open()
-        await tick.keep_books(full=True)
+        await step.reconcile(bot)
         return True
-    except (TickAborted, LeaseLost, ExchangeError) as error:
+    except (StepAborted, LeaseLost, ExchangeError) as error:
         logger.info("bot %s: reconciliation incomplete: %s", bot_id, error)
         return False
     finally:
-        await tick.wrap_up()
+        if lease.held:
+            await lease.release(step.end())
 
 
 async def reconcile_all(ctx: RuntimeContext) -> int:

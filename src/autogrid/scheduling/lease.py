@@ -18,19 +18,21 @@ from datetime import timedelta
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
+from autogrid.engine.guard import count_trip
+from autogrid.engine.leasing import LeaseLost
+from autogrid.engine.wrapup import StepEnd, wrap_up
 from autogrid.models import Bot
 from autogrid.orders import store as order_repository
 from autogrid.orders.values import OrderView
-from autogrid.scheduling import repository
+from autogrid.scheduling import repository as leases
+from autogrid.trading.risk import TripCode
 
 logger = logging.getLogger(__name__)
 
 
-class LeaseLost(Exception):
-    """Our lease expired and another worker may hold the bot now: stop touching it."""
-
-
 class Lease:
+    """One holding of a bot's lease; what the bot step runs under (``engine.leasing``)."""
+
     def __init__(self, ctx: RuntimeContext, bot_id: uuid.UUID) -> None:
         self.ctx = ctx
         self.bot_id = bot_id
@@ -47,8 +49,7 @@ class Lease:
         # The previous holder did not give it back (it died or stalled).
         self.taken_over = False
         # The bot's non-terminal orders and waiting fills, read with the lease (same round trips).
-        self.live: list[OrderView] | None = None
-        self.inbox_waiting = 0
+        self._read: tuple[list[OrderView], int] | None = None
 
     @property
     def database(self) -> Database:
@@ -57,16 +58,36 @@ class Lease:
     async def acquire(self) -> bool:
         """Take the lease and read the bot row with it."""
         async with self.database.session_scope() as session:
-            taken = await repository.take_lease(
+            taken = await leases.take_lease(
                 session, self.bot_id, self.owner, self.ctx.clock(), self.ttl
             )
             if taken is not None:
                 self.bot, self.taken_over = taken.bot, taken.taken_over
-                self.inbox_waiting = taken.waiting_fills
-                self.live = await order_repository.live_order_rows(session, self.bot_id)
+                live = await order_repository.live_order_rows(session, self.bot_id)
+                self._read = (live, taken.waiting_fills)
         self.held = self.bot is not None
         self._renewed = time.monotonic()
         return self.held
+
+    def take_read(self) -> tuple[list[OrderView], int] | None:
+        """The live orders and waiting fills read with the lease, once."""
+        read, self._read = self._read, None
+        return read
+
+    async def release(self, end: StepEnd) -> None:
+        """Give the lease back, writing what the step left (``engine.wrapup``) in the same
+        transaction; a quiet step's lease is simply released."""
+        now = self.ctx.clock()
+        if end.quiet:
+            await leases.release_lease_now(
+                self.database.engine, self.bot_id, self.owner, now, end.next_at
+            )
+            return
+        async with self.database.session_scope() as session:
+            tripped = await wrap_up(session, self.owner, self.bot_id, end, now)
+            await leases.release_lease(session, self.bot_id, self.owner, now, end.next_at)
+        if tripped:
+            count_trip(TripCode.CONSECUTIVE_ERRORS)
 
     async def keep(self) -> None:
         """Renew once a third of the lifetime has passed; raise LeaseLost if it is gone.
@@ -80,7 +101,7 @@ class Lease:
 
     async def _renew(self) -> bool:
         async with self.database.session_scope() as session:
-            renewed = await repository.renew_lease(
+            renewed = await leases.renew_lease(
                 session, self.bot_id, self.owner, self.ctx.clock(), self.ttl
             )
         if renewed:

@@ -6,6 +6,7 @@ the edges that hand candles over (the loader, the database, the simulator's fill
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,3 +41,16 @@ class CandleArrays:
             self.close[start:end],
             self.volume[start:end],
         )
+
+
+def arrays_from_rows(rows: Sequence[Sequence[float]]) -> CandleArrays:
+    """Candle arrays from rows of (ts_ms, open, high, low, close, volume)."""
+    data = np.asarray(rows, dtype=np.float64)
+    return CandleArrays(
+        data[:, 0].astype(np.int64),
+        data[:, 1].copy(),
+        data[:, 2].copy(),
+        data[:, 3].copy(),
+        data[:, 4].copy(),
+        data[:, 5].copy(),
+    )

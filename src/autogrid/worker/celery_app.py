@@ -211,6 +211,14 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "schedule": 2.0,
         "options": {"expires": 10},
     }
+    # Commands to the platform's Telegram bot when it has no webhook (no public URL): one short
+    # getUpdates pass; a lease lets one process poll, each update is handled once.
+    if settings.telegram_bot_token is not None and settings.telegram_webhook_secret is None:
+        schedule["poll-telegram-updates"] = {
+            "task": "autogrid.notifications.tasks.poll_telegram_updates",
+            "schedule": 2.0,
+            "options": {"expires": 10},
+        }
     # The delivery log follows the journal's retention (idempotent, bounded batches).
     schedule["prune-notification-deliveries"] = {
         "task": "autogrid.notifications.tasks.prune_deliveries",

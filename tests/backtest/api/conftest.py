@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.results import build_result
@@ -31,6 +31,7 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.market_data.service import import_candle_file
 from autogrid.models.backtest import Backtest
+from autogrid.trading.candles import CandleArrays
 from tests.helpers import ApiUser
 from tests.shared_data import shared_file
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from autogrid.backtest.sweeps import combinations
+from autogrid.backtest.sweep_combinations import combinations
 from autogrid.core.db import Database
 from tests.backtest.api.conftest import SWEEPS, RecordingQueue, set_row, sweep_body
 from tests.helpers import ApiUser, assert_error_shape

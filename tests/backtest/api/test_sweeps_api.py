@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from autogrid.backtest.schemas import SortOrder
-from autogrid.backtest.sweeps import RunRow, combinations, rank_runs
+from autogrid.backtest.sweep_combinations import combinations
+from autogrid.backtest.sweep_ranking import RunRow, rank_runs
 from autogrid.core.db import Database
 from tests.backtest.api.conftest import (
     BACKTESTS,

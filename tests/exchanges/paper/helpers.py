@@ -20,7 +20,7 @@ from autogrid.exchanges.paper import (
 )
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import CandleData, MarketRules, OrderRequest, OrderType, Side
-from autogrid.market_data.repository import upsert_candles
+from autogrid.market_data.candle_upserts import upsert_candles
 from autogrid.market_data.timeframes import ms_to_datetime
 from tests.shared_data import shared_file
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from autogrid.backtest.engine import BacktestSettings, CandleArrays, TradeRecord, run_backtest
+from autogrid.backtest.engine import BacktestSettings, TradeRecord, run_backtest
 from autogrid.core.db import Database
 from autogrid.exchanges import errors
 from autogrid.exchanges.paper import PaperExchange
 from autogrid.exchanges.types import ExchangeTrade, OrderRequest
 from autogrid.market_data.repository import load_arrays
+from autogrid.trading.candles import CandleArrays
 from autogrid.trading.strategies.base import (
     CancelOrder,
     Decision,

@@ -12,8 +12,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, arrays_from_rows, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.trading.candles import arrays_from_rows
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.dca_state import DcaState

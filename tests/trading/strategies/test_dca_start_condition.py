@@ -10,10 +10,10 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import BacktestRun, BacktestSettings, arrays_from_rows, run_backtest
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.market_data.timeframes import parse_timeframe
-from autogrid.trading.candles import CandleArrays
+from autogrid.trading.candles import CandleArrays, arrays_from_rows
 from autogrid.trading.strategies.base import PlaceOrder, Snapshot, Wake
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig

@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
-from autogrid.trading.strategies.grid import GridStrategy, sell_tag
+from autogrid.trading.strategies.dca_deal_orders import DealOrders
+from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.grid_config import Direction, GridConfig, round_amount
+from autogrid.trading.strategies.grid_ladder import sell_tag
 from autogrid.trading.strategies.grid_state import Partial
 from autogrid.trading.strategies.indicator import IndicatorStrategy, Sizing
 from autogrid.trading.strategies.signals import RsiRule
@@ -103,9 +105,10 @@ class DcaCheck:
         if state.phase != "in_deal" or strategy.config.trailing_take_profit or not step.clean:
             return
         held = round_amount(max(state.net_base, D(0)), MARKET.amount_step)
-        price = strategy.take_profit_price(state)
+        deal_orders = DealOrders(strategy.config, strategy.market)
+        price = deal_orders.take_profit_price(state)
         sells = [o for o in account.orders.values() if o.side is Side.SELL]
-        if price is None or not strategy._sellable(held, price):
+        if price is None or not deal_orders.sellable(held, price):
             return
         assert [(o.tag, o.remaining, o.price) for o in sells] == [(state.tp_live, held, price)]
 
@@ -140,7 +143,10 @@ def sells_for_inventory(strategy: GridStrategy, state: Any, account: Account) ->
     assert set(state.moved) <= state.cancelling, "moved inventory waits on no cancel"
     waiting = set(state.moved.values())
     for level, lot in state.lots.items():
-        if strategy._sellable(lot.amount, level) is None or sell_tag(level) in state.cancelling:
+        if (
+            strategy.ladder.sellable(lot.amount, level) is None
+            or sell_tag(level) in state.cancelling
+        ):
             continue
         if level not in waiting:
             assert sell_tag(level) in account.orders, f"level {level} holds {lot.amount} unsold"

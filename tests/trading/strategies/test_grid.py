@@ -139,7 +139,7 @@ def test_neutral_grid_buys_inventory_for_the_sell_side_first() -> None:
     opened = strategy.decide(snap("153"), GridState(), [])
     init = [a for a in opened.actions if isinstance(a, PlaceOrder) and a.tag == "INIT"]
     # sells at levels 6..10 each sell what one grid buys one level lower (levels 5..9)
-    expected = sum((strategy.amount_for(level) for level in range(5, 10)), D(0))
+    expected = sum((strategy.ladder.amount_for(level) for level in range(5, 10)), D(0))
     assert init == [PlaceOrder("INIT", Side.BUY, OrderType.MARKET, expected)]
     filled = strategy.decide(
         snap("153", resting(opened.actions)[:-1]),
@@ -171,7 +171,7 @@ def test_trailing_up_slides_the_ladder() -> None:
     moved = strategy.decide(snap("210", resting(opened.actions)), opened.state, [])
     assert CancelOrder("B0") in moved.actions
     assert (
-        PlaceOrder("B10", Side.BUY, OrderType.LIMIT, strategy.amount_for(10), D(200))
+        PlaceOrder("B10", Side.BUY, OrderType.LIMIT, strategy.ladder.amount_for(10), D(200))
         in moved.actions
     )
     assert moved.state.offset == 1

@@ -147,7 +147,7 @@ def test_inventory_a_shift_down_moves_is_offered_only_once_its_old_sell_is_cance
     # It did not: the cancel landed with nothing sold, and the whole lot is offered at once.
     landed = strategy.decide(snap("89", book), shifted.state, [])
     offered = PlaceOrder(
-        f"S{moved_to}", Side.SELL, OrderType.LIMIT, top, strategy.price_at(moved_to)
+        f"S{moved_to}", Side.SELL, OrderType.LIMIT, top, strategy.ladder.price_at(moved_to)
     )
     assert offered in landed.actions
     assert not landed.state.moved and not landed.wake.every_candle

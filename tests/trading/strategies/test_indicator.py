@@ -7,8 +7,9 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, arrays_from_rows, run_backtest
+from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules, Side
+from autogrid.trading.candles import arrays_from_rows
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.indicator import IndicatorStrategy, Sizing
 from autogrid.trading.strategies.signals import (

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from autogrid.backtest.engine import arrays_from_rows
+from autogrid.trading.candles import arrays_from_rows
 from autogrid.trading.strategies.signals import (
     AverageKind,
     BollingerExit,

@@ -5,6 +5,7 @@
   exception chained to it (its text holds the signed URL).
 - Reads and cancels are retried on temporary errors (retry.py); a create never is.
 - Results are our dataclasses (parsing.py); no ccxt dict or float leaves this package.
+- The ccxt client, with our options and quirks, is built in client.py.
 """
 
 from __future__ import annotations
@@ -15,16 +16,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
-from functools import cache, partial
+from functools import partial
 from typing import Any, TypeVar
 
-import ccxt.async_support as ccxt_async
-
 from autogrid.exchanges import errors as ours
-from autogrid.exchanges.budget import BudgetSpec, RequestBudget
+from autogrid.exchanges.budget import RequestBudget
 from autogrid.exchanges.ccxt import parsing
 from autogrid.exchanges.ccxt.capabilities import lists_order_trades
+from autogrid.exchanges.ccxt.client import new_client
 from autogrid.exchanges.ccxt.error_mapping import (
     HttpTrace,
     Operation,
@@ -32,7 +31,8 @@ from autogrid.exchanges.ccxt.error_mapping import (
     is_rate_limit,
     map_ccxt_error,
 )
-from autogrid.exchanges.ccxt.hooks import current_trace, hooked_exchange_class
+from autogrid.exchanges.ccxt.hooks import current_trace
+from autogrid.exchanges.ccxt.request_values import exact_float, millis, order_reference
 from autogrid.exchanges.retry import DEFAULT_RETRY, RetryPolicy, retry_call
 from autogrid.exchanges.types import (
     ApiCredentials,
@@ -48,56 +48,14 @@ from autogrid.exchanges.types import (
 )
 
 logger = logging.getLogger(__name__)
-# ccxt logs every request (signed URL, api-key header) and response at DEBUG on the logger it is
-# given. It gets this one, which never passes DEBUG on, whatever the application's log level.
-_CCXT_WIRE_LOGGER = logging.getLogger("autogrid.exchanges.ccxt.wire")
-_CCXT_WIRE_LOGGER.setLevel(logging.INFO)
-
 T = TypeVar("T")
 
-# ccxt must never retry on its own: a silently retried create could place an order twice.
-_COMMON_OPTIONS: dict[str, Any] = {"maxRetriesOnFailure": 0}
-# Exchange quirks as data. We trade spot only, so markets of other types are not even loaded.
-EXCHANGE_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {
-        "defaultType": "spot",
-        "fetchMarkets": {"types": ["spot"]},
-        "fetchCurrencies": False,  # a signed sapi call on every load_markets, for nothing we use
-        "fetchMargins": False,  # two sapi margin-pair calls per load_markets; we trade spot only
-        "warnOnFetchOpenOrdersWithoutSymbol": False,
-    },
-}
 _DEFAULT_OHLCV_PAGE = 500
 # How an exchange pages one order's trades past a full page: the parameter taking the (integer)
 # trade id to go on from (Binance: ``fromId``, inclusive, allowed together with ``orderId``).
 # Without an entry, one page is all there is.
 ORDER_TRADES_NEXT_PAGE: dict[str, str] = {"binance": "fromId"}
 _ORDER_TRADES_PAGES = 10
-
-
-@cache
-def budget_spec_for(exchange_id: str) -> BudgetSpec:
-    """The shared budget equals ccxt's own per-instance rate (weight 1 per ``rateLimit`` ms)."""
-    # rateLimit comes from describe(), so it needs an instance (no session, no network).
-    rate_limit_ms = float(getattr(ccxt_async, exchange_id)().rateLimit or 2000)
-    rate = 1000.0 / rate_limit_ms
-    return BudgetSpec(rate=rate, burst=max(1.0, rate))
-
-
-def _exact_float(value: Decimal, what: str) -> float:
-    """ccxt wants floats; refuse any value the float would not carry exactly to the wire."""
-    number = float(value)
-    if Decimal(str(number)) != value:
-        raise ValueError(f"{what} {value} cannot be sent exactly")
-    return number
-
-
-def _millis(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # .timestamp() would silently read it as local time
-        raise ValueError("pass an aware datetime (UTC)")
-    return int(moment.timestamp() * 1000)
 
 
 class CcxtConnector:
@@ -126,26 +84,9 @@ class CcxtConnector:
         self._call_timeout = call_timeout_s
         self._secrets = credentials.secrets() if credentials else ()
         self._has_credentials = credentials is not None
-        config: dict[str, Any] = {
-            "enableRateLimit": True,
-            "timeout": timeout_ms,
-            "logger": _CCXT_WIRE_LOGGER,
-            "options": {**_COMMON_OPTIONS, **EXCHANGE_OPTIONS.get(exchange_id, {})},
-        }
-        if credentials is not None:
-            config.update(apiKey=credentials.api_key, secret=credentials.secret)
-            if credentials.passphrase:
-                config["password"] = credentials.passphrase
-        exchange = hooked_exchange_class(exchange_id)(config)
-        if sandbox:
-            if not exchange.urls.get("test"):  # some list the key with a None value
-                raise ValueError(f"{exchange_id} has no sandbox/testnet")
-            exchange.set_sandbox_mode(True)
-        if api_urls:
-            if isinstance(exchange.urls["api"], dict):
-                exchange.urls["api"] = {**exchange.urls["api"], **api_urls}
-            else:
-                exchange.urls["api"] = next(iter(api_urls.values()))
+        exchange = new_client(
+            exchange_id, credentials, sandbox=sandbox, timeout_ms=timeout_ms, api_urls=api_urls
+        )
         exchange.autogrid_budget = budget
         self._exchange: Any = exchange
         self._markets: dict[str, MarketRules] | None = None
@@ -261,7 +202,7 @@ class CcxtConnector:
             or _DEFAULT_OHLCV_PAGE
         )
         step_ms = int(exchange.parse_timeframe(timeframe) * 1000)
-        start = _millis(since)
+        start = millis(since)
         if start is None and limit > page_size:
             start = (exchange.milliseconds() // step_ms - limit + 1) * step_ms
         candles: dict[int, CandleData] = {}
@@ -300,8 +241,8 @@ class CcxtConnector:
         surely does not exist: nothing was sent, or (RequestRefused: RateLimited, ClockSkew) the
         exchange documents the answer as "not executed"; the clock is resynchronised already."""
         await self.market(request.symbol)  # markets loaded first: the create call is one request
-        amount = _exact_float(request.amount, "amount")
-        price = _exact_float(request.price, "price") if request.price is not None else None
+        amount = exact_float(request.amount, "amount")
+        price = exact_float(request.price, "price") if request.price is not None else None
         params = {"clientOrderId": request.client_order_id}
         raw = await self._call(
             Operation.CREATE,
@@ -334,7 +275,7 @@ class CcxtConnector:
         Cancels are idempotent, so an ambiguous attempt is retried; if every attempt stays
         ambiguous, OrderOutcomeUnknown is raised (fetch the order to learn its state).
         """
-        order_id, params = _order_reference(exchange_order_id, client_order_id)
+        order_id, params = order_reference(exchange_order_id, client_order_id)
 
         def attempt() -> Awaitable[Any]:
             return self._call(
@@ -363,7 +304,7 @@ class CcxtConnector:
         exchange_order_id: str | None = None,
         client_order_id: str | None = None,
     ) -> ExchangeOrder | None:
-        order_id, params = _order_reference(exchange_order_id, client_order_id)
+        order_id, params = order_reference(exchange_order_id, client_order_id)
         try:
             raw = await self._read(
                 "fetch_order", lambda: self._exchange.fetch_order(order_id, symbol, params)
@@ -383,7 +324,7 @@ class CcxtConnector:
     ) -> list[ExchangeTrade]:
         raw = await self._read(
             "fetch_my_trades",
-            lambda: self._exchange.fetch_my_trades(symbol, _millis(since), limit),
+            lambda: self._exchange.fetch_my_trades(symbol, millis(since), limit),
         )
         return [parsing.parse_trade(trade) for trade in raw]
 
@@ -428,15 +369,3 @@ class CcxtConnector:
 
     async def close(self) -> None:
         await self._exchange.close()
-
-
-def _order_reference(
-    exchange_order_id: str | None, client_order_id: str | None
-) -> tuple[str | None, dict[str, str]]:
-    """ccxt's (id, params) for "this order": the exchange id, else ``clientOrderId`` (Binance
-    sends it as origClientOrderId)."""
-    if exchange_order_id:
-        return exchange_order_id, {}
-    if client_order_id:
-        return None, {"clientOrderId": client_order_id}
-    raise ValueError("give exchange_order_id or client_order_id")

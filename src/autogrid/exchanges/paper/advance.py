@@ -15,8 +15,12 @@ speed, a worker that was down) is caught up in several short transactions, never
 
 from __future__ import annotations
 
+import uuid
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges import errors
 from autogrid.exchanges.paper import repository
@@ -30,20 +34,33 @@ from autogrid.exchanges.paper.views import trade_row, trade_view
 from autogrid.exchanges.types import CandleData, ExchangeTrade, MarketRules
 from autogrid.models.paper import PaperAccount, PaperOrder, PriceSourceKind
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from autogrid.exchanges.paper.exchange import PaperExchange
-
 # Rounds in a row that may end without the clock moving (another process keeps placing orders
 # on new symbols) before the caller is told to try again later.
 _MAX_STALLED_ROUNDS = 10
 
 
+class PaperAccountAccess(Protocol):
+    """What advancing needs of the paper exchange: its account's transactions and market rules
+    (``PaperExchange`` is one; advancing depends on this, not on the exchange class)."""
+
+    @property
+    def account_id(self) -> uuid.UUID: ...
+
+    def locked(self) -> AbstractAsyncContextManager[tuple[AsyncSession, PaperAccount]]: ...
+
+    def reading(self, what: str) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+    def missing_account(self) -> errors.FatalExchangeError: ...
+
+    async def load_markets(self) -> dict[str, MarketRules]: ...
+
+    async def market(self, symbol: str) -> MarketRules: ...
+
+
 class Advancer:
     def __init__(
         self,
-        exchange: PaperExchange,
+        exchange: PaperAccountAccess,
         config: PaperConfig,
         source: PriceSource,
         candles_per_round: int,

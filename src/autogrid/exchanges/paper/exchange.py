@@ -35,7 +35,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -45,11 +44,11 @@ from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges import errors
 from autogrid.exchanges.paper import repository
+from autogrid.exchanges.paper.account_markets import AccountMarkets
 from autogrid.exchanges.paper.advance import Advancer
 from autogrid.exchanges.paper.clock import first_open_closing_after
 from autogrid.exchanges.paper.config import PaperConfig
 from autogrid.exchanges.paper.errors import NoPriceYet, translate_database_errors
-from autogrid.exchanges.paper.markets import builtin_markets, generic_rules
 from autogrid.exchanges.paper.placing import cancel_open_order, place_order
 from autogrid.exchanges.paper.sources import PriceSource
 from autogrid.exchanges.paper.views import balance_view, order_view, trade_view
@@ -95,12 +94,10 @@ class PaperExchange:
         # Replay: the close of a stored candle seen beyond the replay clock, per symbol.
         self._stored_ahead: dict[str, datetime] = {}
         self._source = price_source
-        self._given_rules = dict(market_rules) if market_rules is not None else None
         self._clock = clock
         self._candles_per_round = candles_per_round
         self._config: PaperConfig | None = None
-        self._markets: dict[str, MarketRules] | None = None
-        self._rules_are_the_exchanges = False
+        self._markets = AccountMarkets(self.exchange_id, price_source, market_rules)
 
     def missing_account(self) -> errors.FatalExchangeError:
         return errors.FatalExchangeError(f"paper account {self.account_id} does not exist")
@@ -243,32 +240,16 @@ class PaperExchange:
         self, *, reload: bool = False, retry: RetryPolicy | None = None
     ) -> dict[str, MarketRules]:
         # ``retry`` is for the network; the price source behind a paper account keeps its own.
-        if self._markets is not None and not reload:
-            return self._markets
-        config = await self.config()
-        markets = self._given_rules
-        self._rules_are_the_exchanges = False
-        if markets is None:
-            markets = await self._source.market_rules()
-            self._rules_are_the_exchanges = markets is not None
-        if markets is None:
-            markets = builtin_markets(self.exchange_id)
-        # The account's fees, not the exchange's: they are what this account pays.
-        self._markets = {
-            symbol: replace(rules, maker_fee=config.maker_fee, taker_fee=config.taker_fee)
-            for symbol, rules in markets.items()
-        }
-        return self._markets
+        loaded = self._markets.loaded
+        if loaded is not None and not reload:
+            return loaded
+        return await self._markets.load(await self.config())
 
     async def market(self, symbol: str) -> MarketRules:
         markets = await self.load_markets()
         if symbol in markets:
             return markets[symbol]
-        if self._rules_are_the_exchanges:
-            raise errors.OrderRejected(f"{self.exchange_id} has no spot market {symbol}")
-        config = await self.config()
-        generic = generic_rules(symbol)
-        return replace(generic, maker_fee=config.maker_fee, taker_fee=config.taker_fee)
+        return self._markets.unlisted(symbol, await self.config())
 
     async def fetch_ticker(self, symbol: str) -> Ticker:
         """Replay: the close of the last candle matched, stamped with its close time."""

@@ -1,6 +1,6 @@
 """Market rules for the paper exchange when the real exchange cannot be asked.
 
-Order of preference (see ``PaperExchange.load_markets``): the rules the caller passed, the live
+Order of preference (see ``AccountMarkets.load``): the rules the caller passed, the live
 exchange's own rules, then this built-in table of real Binance spot filters, then a conservative
 generic default for any other BASE/QUOTE symbol. A paper order is thus refused for the same
 reasons the real exchange would refuse it, even offline (the ``make run`` demo has no network).

@@ -14,8 +14,7 @@ the backtest engine skips to those candles. Without one it never asks for candle
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import timedelta
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -23,44 +22,29 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.exchanges.types import MarketRules
 from autogrid.trading.strategies.base import (
     Action,
-    CancelOrder,
     CandleWindow,
     Decision,
-    PlaceOrder,
     RestingOrder,
     Snapshot,
-    StopBot,
     StrategyFill,
     Wake,
 )
 from autogrid.trading.strategies.dca_config import (
     HUNDRED,
     DcaConfig,
-    TakeProfitType,
     max_deal_funds,
-    safety_order_price,
-    safety_order_volume,
 )
-from autogrid.trading.strategies.dca_state import KEPT_DEALS, DcaState, DealRecord
-from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.dca_deal_orders import DealFunds, DealOrders
+from autogrid.trading.strategies.dca_state import DcaState
+from autogrid.trading.strategies.grid_config import round_amount
 from autogrid.trading.strategies.grid_state import Partial
 
 ZERO = Decimal(0)
 _NOTHING_FILLED = Partial()  # frozen: one shared empty start for every order
 _STATE_VALUES = attrgetter(*(item.name for item in fields(DcaState)))
-
-
-@dataclass(slots=True)
-class _Funds:
-    """What one decision may still commit: the free balances, plus what its own cancels free,
-    less what its orders take. No order is sized beyond it, so the account never refuses one
-    for want of funds (which a backtest would only notice at the next decision)."""
-
-    base: Decimal
-    quote: Decimal
 
 
 def _working_copy(state: DcaState) -> DcaState:
@@ -76,9 +60,11 @@ class DcaStrategy:
     config: DcaConfig
     market: MarketRules
     name: str = "dca"
+    _orders: DealOrders = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.config.validate()
+        object.__setattr__(self, "_orders", DealOrders(self.config, self.market))
 
     @property
     def max_funds(self) -> Decimal:
@@ -151,19 +137,19 @@ class DcaStrategy:
         if work.phase == "in_deal":
             reason = self._exit_due(snapshot, work)
             if reason is not None:
-                funds = _Funds(snapshot.free_base, snapshot.free_quote)
-                self._exit_at_market(work, reason, resting, funds, actions)
-                self._keep_exit(snapshot, work, resting, funds, actions)
+                funds = DealFunds(snapshot.free_base, snapshot.free_quote)
+                self._orders.exit_at_market(work, reason, resting, funds, actions)
+                self._orders.keep_exit(snapshot, work, resting, funds, actions)
             # Orders change only with fills and orders gone; a missing take profit is re-placed.
             elif fills or done or (work.tp_live is None and not self.config.trailing_take_profit):
-                funds = _Funds(snapshot.free_base, snapshot.free_quote)
-                self._keep_deal_orders(snapshot, work, resting, funds, actions)
+                funds = DealFunds(snapshot.free_base, snapshot.free_quote)
+                self._orders.keep_deal_orders(snapshot, work, resting, funds, actions)
         elif work.phase == "closing":
-            funds = _Funds(snapshot.free_base, snapshot.free_quote)
-            self._keep_exit(snapshot, work, resting, funds, actions)
+            funds = DealFunds(snapshot.free_base, snapshot.free_quote)
+            self._orders.keep_exit(snapshot, work, resting, funds, actions)
         if work.phase == "idle" and self._may_open(snapshot, work):
-            self._open_deal(
-                snapshot, work, _Funds(snapshot.free_base, snapshot.free_quote), actions
+            self._orders.open_deal(
+                snapshot, work, DealFunds(snapshot.free_base, snapshot.free_quote), actions
             )
         return Decision(tuple(actions), work, self._wake(work, snapshot))
 
@@ -196,7 +182,7 @@ class DcaStrategy:
     ) -> None:
         """What the orders that are done mean for the deal's phase and counters."""
         work.live = work.live - set(done)
-        base_order = self._tag(work, "BO")
+        base_order = self._orders.tag(work, "BO")
         for tag in done:
             bought = work.partials.pop(tag, _NOTHING_FILLED)
             if tag == base_order:
@@ -212,149 +198,28 @@ class DcaStrategy:
         if work.phase in {"in_deal", "closing"} and work.sold_amount > 0:
             # Sold, and what is left cannot be sold: the deal is over (the rest is dust).
             held = round_amount(max(work.net_base, ZERO), self.market.amount_step)
-            limit = self.take_profit_price(work) if work.phase == "in_deal" else None
-            if not self._sellable(held, limit or snapshot.price):
+            limit = self._orders.take_profit_price(work) if work.phase == "in_deal" else None
+            if not self._orders.sellable(held, limit or snapshot.price):
                 reason = work.exit_reason or "take_profit"
-                self._close_deal(snapshot, work, reason, actions)
+                self._orders.close_deal(snapshot, work, reason, actions)
 
     # --- deal steps ---------------------------------------------------------------------------
-    def _tag(self, work: DcaState, suffix: str) -> str:
-        return f"D{work.deal}.{suffix}"
-
-    def _sellable(self, amount: Decimal, price: Decimal) -> bool:
-        market = self.market
-        return amount > 0 and amount >= market.min_amount and amount * price >= market.min_cost
-
     def _may_open(self, snapshot: Snapshot, work: DcaState) -> bool:
         if work.next_start_at is not None and snapshot.now < work.next_start_at:
             return False  # cooling down
         start = self.config.start_condition
         return start is None or start.fires(snapshot, work.next_start_at)
 
-    def _open_deal(
-        self, snapshot: Snapshot, work: DcaState, funds: _Funds, actions: list[Action]
-    ) -> None:
-        amount = round_amount(
-            self.config.base_order_volume / snapshot.price, self.market.amount_step
-        )
-        if amount < self.market.min_amount or amount <= 0:
-            actions.append(StopBot("base order is below the market minimum", cancel_orders=True))
-            work.phase = "stopped"
-            return
-        if amount * snapshot.price > funds.quote:
-            return  # not enough quote (yet): an idle bot tries again at its next decision
-        work.deal += 1
-        work.phase = "opening"
-        work.opened_at = snapshot.now
-        tag = self._tag(work, "BO")
-        actions.append(PlaceOrder(tag, Side.BUY, OrderType.MARKET, amount))
-        funds.quote -= amount * snapshot.price
-        work.live = work.live | {tag}
-
-    def _keep_deal_orders(
-        self,
-        snapshot: Snapshot,
-        work: DcaState,
-        resting: Mapping[str, RestingOrder],
-        funds: _Funds,
-        actions: list[Action],
-    ) -> None:
-        """The safety orders due, and a take profit for exactly the base held."""
-        self._place_safety_orders(work, funds, actions)
-        if self.config.trailing_take_profit:
-            return  # no resting take profit: ``_watch_exits`` sells at market
-        price = self.take_profit_price(work)
-        held = round_amount(max(work.net_base, ZERO), self.market.amount_step)
-        live = resting.get(work.tp_live) if work.tp_live is not None else None
-        if live is not None and live.remaining == held and live.price == price:
-            return
-        if live is not None:
-            self._cancel(live.tag, work, resting, funds, actions)
-        work.tp_live = None
-        amount = min(held, round_amount(funds.base, self.market.amount_step))
-        if price is None or not self._sellable(amount, price):
-            return
-        work.tp_version += 1
-        tag = self._tag(work, f"TP{work.tp_version}")
-        actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, price))
-        funds.base -= amount
-        work.tp_live = tag
-        work.live = work.live | {tag}
-
-    def _place_safety_orders(self, work: DcaState, funds: _Funds, actions: list[Action]) -> None:
-        if work.base_price is None:
-            return
-        wanted = min(
-            self.config.max_safety_orders,
-            work.safety_filled + self.config.active_safety_orders_count,
-        )
-        while work.safety_placed < wanted:
-            n = work.safety_placed + 1
-            price = round_price(
-                safety_order_price(self.config, work.base_price, n), self.market.price_tick
-            )
-            work.safety_placed = n
-            if price <= 0:
-                continue
-            amount = round_amount(
-                safety_order_volume(self.config, n) / price, self.market.amount_step
-            )
-            if amount < self.market.min_amount or amount <= 0:
-                continue
-            if amount * price > funds.quote:
-                continue  # what the account would refuse: the deal goes on without it
-            tag = self._tag(work, f"SO{n}")
-            actions.append(PlaceOrder(tag, Side.BUY, OrderType.LIMIT, amount, price))
-            funds.quote -= amount * price
-            work.live = work.live | {tag}
-
-    def _cancel(
-        self,
-        tag: str,
-        work: DcaState,
-        resting: Mapping[str, RestingOrder],
-        funds: _Funds,
-        actions: list[Action],
-    ) -> None:
-        """Cancel a live order; what it held counts as free for the orders placed after it."""
-        actions.append(CancelOrder(tag))
-        work.live = work.live - {tag}
-        order = resting.get(tag)
-        if order is None:
-            return
-        if order.side is Side.SELL:
-            funds.base += order.remaining
-        elif order.price is not None:
-            funds.quote += order.remaining * order.price
-
-    def take_profit_price(self, work: DcaState) -> Decimal | None:
-        reference = (
-            work.base_price
-            if self.config.take_profit_type is TakeProfitType.BASE
-            else work.entry_price
-        )
-        if reference is None:
-            return None
-        return round_price(
-            reference * (1 + self.config.take_profit / HUNDRED), self.market.price_tick
-        )
-
-    def stop_loss_price(self, work: DcaState) -> Decimal | None:
-        entry = work.entry_price
-        if self.config.stop_loss_percentage is None or entry is None:
-            return None
-        return entry * (1 - self.config.stop_loss_percentage / HUNDRED)
-
     def _exit_due(self, snapshot: Snapshot, work: DcaState) -> str | None:
         """Why the deal must sell at market now (stop loss, trailing reversal), if it must; moves
         the trailing peak."""
         price = snapshot.price
-        stop = self.stop_loss_price(work)
+        stop = self._orders.stop_loss_price(work)
         if stop is not None and price <= stop:
             return "stop_loss"
         if not self.config.trailing_take_profit:
             return None
-        target = self.take_profit_price(work)
+        target = self._orders.take_profit_price(work)
         if not work.trailing_active and target is not None and price >= target:
             work.trailing_active = True
             work.peak = price
@@ -363,73 +228,6 @@ class DcaStrategy:
             if price <= work.peak * (1 - self.config.trailing_deviation / HUNDRED):
                 return "trailing_take_profit"
         return None
-
-    def _exit_at_market(
-        self,
-        work: DcaState,
-        reason: str,
-        resting: Mapping[str, RestingOrder],
-        funds: _Funds,
-        actions: list[Action],
-    ) -> None:
-        for tag in sorted(work.live):
-            self._cancel(tag, work, resting, funds, actions)
-        work.tp_live = None
-        work.exit_reason = reason
-        work.phase = "closing"
-
-    def _keep_exit(
-        self,
-        snapshot: Snapshot,
-        work: DcaState,
-        resting: Mapping[str, RestingOrder],
-        funds: _Funds,
-        actions: list[Action],
-    ) -> None:
-        """A deal being closed sells what it holds at market, again if a sale fell short (a
-        refused or partial exit, a safety order that filled as it was cancelled)."""
-        if any(".EXIT" in tag for tag in work.live):
-            return  # the exit in flight: its fills are counted as they come
-        step = self.market.amount_step
-        held = round_amount(max(work.net_base, ZERO), step)
-        amount = min(held, round_amount(funds.base, step))
-        if not self._sellable(amount, snapshot.price):
-            self._close_deal(snapshot, work, work.exit_reason or "stopped", actions)
-            return
-        work.exit_version += 1
-        suffix = "EXIT" if work.exit_version == 1 else f"EXIT{work.exit_version}"
-        tag = self._tag(work, suffix)
-        actions.append(PlaceOrder(tag, Side.SELL, OrderType.MARKET, amount))
-        funds.base -= amount
-        work.live = work.live | {tag}
-
-    def _close_deal(
-        self, snapshot: Snapshot, work: DcaState, reason: str, actions: list[Action]
-    ) -> None:
-        for tag in sorted(work.live):
-            actions.append(CancelOrder(tag))
-        record = DealRecord(
-            number=work.deal,
-            opened_at=work.opened_at or snapshot.now,
-            closed_at=snapshot.now,
-            close_reason=reason,
-            base_price=work.base_price or ZERO,
-            average_entry=work.average_entry or ZERO,
-            amount=work.bought_amount,
-            cost=work.deal_cost,
-            proceeds=work.deal_proceeds,
-            safety_orders_filled=work.safety_filled,
-        )
-        work.realized_pnl += record.profit
-        work.deals = (*work.deals, record)[-KEPT_DEALS:]
-        work.next_start_at = snapshot.now + timedelta(seconds=self.config.cooldown_seconds)
-        # Dust left by rounding stays in the account; the next deal starts from zero.
-        work.phase, work.live, work.tp_live, work.exit_reason = "idle", frozenset(), None, None
-        work.base_price, work.opened_at, work.peak, work.trailing_active = None, None, None, False
-        work.bought_amount = work.bought_notional = work.net_base = ZERO
-        work.deal_cost = work.deal_proceeds = work.sold_amount = work.sold_basis = ZERO
-        work.safety_filled = work.safety_placed = work.exit_version = 0
-        work.partials = {}
 
     def _wake(self, work: DcaState, snapshot: Snapshot) -> Wake:
         if work.phase == "idle":
@@ -442,7 +240,7 @@ class DcaStrategy:
             return Wake(at=work.next_start_at) if cooling else Wake()
         if work.phase != "in_deal":
             return Wake()
-        below = self.stop_loss_price(work)
+        below = self._orders.stop_loss_price(work)
         above = None
         if self.config.trailing_take_profit:
             if work.trailing_active and work.peak is not None:
@@ -450,5 +248,5 @@ class DcaStrategy:
                 below = retreat if below is None else max(below, retreat)
                 above = work.peak
             else:
-                above = self.take_profit_price(work)
+                above = self._orders.take_profit_price(work)
         return Wake(price_at_or_below=below, price_at_or_above=above)

@@ -31,11 +31,10 @@ from autogrid.trading.strategies.base import (
 from autogrid.trading.strategies.grid_config import (
     Direction,
     GridConfig,
-    level_price,
     round_amount,
-    round_price,
     validate_grid,
 )
+from autogrid.trading.strategies.grid_ladder import GridLadder, buy_tag, sell_tag
 from autogrid.trading.strategies.grid_state import GridDraft, GridState, Lot, Partial
 
 INIT_TAG = "INIT"
@@ -44,27 +43,16 @@ MAX_TRAIL_SHIFTS_PER_CALL = 1000
 _NOTHING_FILLED = Partial()  # frozen: one shared empty start for every order
 
 
-def buy_tag(level: int) -> str:
-    return f"B{level}"
-
-
-def sell_tag(level: int) -> str:
-    return f"S{level}"
-
-
 @dataclass(frozen=True, slots=True)
 class GridStrategy(PriceOnly):
     config: GridConfig
     market: MarketRules
     name: str = "grid"
-    # Level prices and amounts, remembered (pure functions of the level; not part of equality).
-    _prices: dict[int, Decimal] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _amounts: dict[int, Decimal] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    ladder: GridLadder = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_grid(self.config, self.market)
+        object.__setattr__(self, "ladder", GridLadder(self.config, self.market))
 
     # --- contract (candles_needed and indicators: PriceOnly) ---------------------------------
     def initial_state(self, snapshot: Snapshot) -> GridState:
@@ -95,7 +83,7 @@ class GridStrategy(PriceOnly):
             self._settle_vanished_orders(work, gone, actions)
         if work.phase == "new":
             self._open_ladder(snapshot, work, actions)
-        stop = self._stop_condition(snapshot.price)
+        stop = self.ladder.stop_condition(snapshot.price)
         if stop is not None:
             actions.append(
                 StopBot(stop, cancel_orders=True, sell_base=self.config.sell_base_on_stop)
@@ -105,44 +93,19 @@ class GridStrategy(PriceOnly):
         self._trail(snapshot.price, work, actions)
         return Decision(tuple(actions), work.freeze(), self._wake(work))
 
-    # --- ladder geometry --------------------------------------------------------------------
-    def price_at(self, level: int) -> Decimal:
-        price = self._prices.get(level)
-        if price is None:  # a pure function of the level: remembered, backtests ask a lot
-            price = round_price(level_price(self.config, level), self.market.price_tick)
-            self._prices[level] = price
-        return price
-
-    def amount_for(self, level: int) -> Decimal:
-        """Base bought by a buy at ``level`` (and sold one level up): one grid's quote."""
-        amount = self._amounts.get(level)
-        if amount is None:
-            amount = round_amount(
-                self.config.per_grid_quote / self.price_at(level), self.market.amount_step
-            )
-            self._amounts[level] = amount
-        return amount
-
-    def nearest_level(self, price: Decimal, offset: int) -> int:
-        top = offset + self.config.grid_count
-        if price <= self.price_at(offset):
-            return offset
-        if price >= self.price_at(top):
-            return top
-        return min(range(offset, top + 1), key=lambda level: abs(self.price_at(level) - price))
-
     # --- steps (each updates the draft in place) --------------------------------------------
     def _open_ladder(self, snapshot: Snapshot, work: GridDraft, actions: list[Action]) -> None:
-        empty = self.nearest_level(snapshot.price, work.offset)
+        empty = self.ladder.nearest_level(snapshot.price, work.offset)
         for level in range(work.offset, empty):
-            actions.append(self._buy(level))
+            actions.append(self.ladder.buy_order(level))
             work.live.add(buy_tag(level))
         work.init_empty_level = empty
         work.phase = "running"
         if self.config.direction is Direction.NEUTRAL:
             top = work.offset + self.config.grid_count
             needed = sum(
-                (self.amount_for(level - 1) for level in range(empty + 1, top + 1)), Decimal(0)
+                (self.ladder.amount_for(level - 1) for level in range(empty + 1, top + 1)),
+                Decimal(0),
             )
             if needed > 0:
                 actions.append(PlaceOrder(INIT_TAG, Side.BUY, OrderType.MARKET, needed))
@@ -242,13 +205,13 @@ class GridStrategy(PriceOnly):
         if not replace_buy:
             return
         if below >= work.offset and buy_tag(below) not in work.live:
-            order = self._buy(below)
-            price = self.price_at(below)
+            order = self.ladder.buy_order(below)
+            price = self.ladder.price_at(below)
             if proceeds < order.amount * price:
                 # A lot a downward shift moved here cost a grid higher up and sells for less:
                 # buy back only what the sale brought, never quote it did not.
                 amount = round_amount(proceeds / price, self.market.amount_step)
-                if self._sellable(amount, below) is None:
+                if self.ladder.sellable(amount, below) is None:
                     return
                 order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, price)
                 work.sizes[order.tag] = amount
@@ -260,7 +223,7 @@ class GridStrategy(PriceOnly):
     ) -> None:
         top = work.offset + self.config.grid_count
         levels = list(range(work.init_empty_level + 1, top + 1))
-        planned = [self.amount_for(level - 1) for level in levels]
+        planned = [self.ladder.amount_for(level - 1) for level in levels]
         total_planned = sum(planned, Decimal(0))
         # Fees in base (and rounding) can leave slightly less than planned: scale each lot down.
         scale = min(Decimal(1), bought.net_base / total_planned) if total_planned else Decimal(0)
@@ -282,23 +245,13 @@ class GridStrategy(PriceOnly):
             # Part of this lot is still in a sell being cancelled, which may yet sell it: offered
             # once that sell is over, so no order ever sells base the bot may no longer hold.
             return
-        amount = self._sellable(lot.amount, level)
+        amount = self.ladder.sellable(lot.amount, level)
         if amount is None:
             return  # dust: kept in the lot, counted in the position, never ordered
-        actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.price_at(level)))
-        work.live.add(tag)
-
-    def _sellable(self, held: Decimal, level: int) -> Decimal | None:
-        """The amount of ``held`` a sell at ``level`` can carry, or None if it is only dust."""
-        amount = round_amount(held, self.market.amount_step)
-        if amount <= 0 or amount < self.market.min_amount:
-            return None
-        return None if amount * self.price_at(level) < self.market.min_cost else amount
-
-    def _buy(self, level: int) -> PlaceOrder:
-        return PlaceOrder(
-            buy_tag(level), Side.BUY, OrderType.LIMIT, self.amount_for(level), self.price_at(level)
+        actions.append(
+            PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.ladder.price_at(level))
         )
+        work.live.add(tag)
 
     def _stop_sale_pnl(self, work: GridDraft, sold: Partial) -> Decimal:
         held = sum((lot.amount for lot in work.lots.values()), Decimal(0))
@@ -307,45 +260,16 @@ class GridStrategy(PriceOnly):
         return sold.quote_received - cost * share
 
     # --- stops and trailing -------------------------------------------------------------------
-    def _stop_condition(self, price: Decimal) -> str | None:
-        if self.config.stop_loss_price is not None and price <= self.config.stop_loss_price:
-            return f"stop-loss: price {price} <= {self.config.stop_loss_price}"
-        if self.config.take_profit_price is not None and price >= self.config.take_profit_price:
-            return f"take-profit: price {price} >= {self.config.take_profit_price}"
-        return None
-
     def _trail(self, price: Decimal, work: GridDraft, actions: list[Action]) -> None:
         if work.phase != "running":
             return
         for _ in range(MAX_TRAIL_SHIFTS_PER_CALL):
-            if self._should_trail_up(price, work.offset):
+            if self.ladder.should_trail_up(price, work.offset):
                 self._shift_up(work, actions)
-            elif self._should_trail_down(price, work.offset):
+            elif self.ladder.should_trail_down(price, work.offset):
                 self._shift_down(work, actions)
             else:
                 break
-
-    def _trail_up_trigger(self, offset: int) -> Decimal | None:
-        if not self.config.trailing_up:
-            return None
-        new_top = self.price_at(offset + self.config.grid_count + 1)
-        limit = self.config.trailing_up_limit
-        return None if limit is not None and new_top > limit else new_top
-
-    def _trail_down_trigger(self, offset: int) -> Decimal | None:
-        if not self.config.trailing_down:
-            return None
-        new_bottom = self.price_at(offset - 1)
-        limit = self.config.trailing_down_limit
-        return None if (limit is not None and new_bottom < limit) or new_bottom <= 0 else new_bottom
-
-    def _should_trail_up(self, price: Decimal, offset: int) -> bool:
-        trigger = self._trail_up_trigger(offset)
-        return trigger is not None and price >= trigger
-
-    def _should_trail_down(self, price: Decimal, offset: int) -> bool:
-        trigger = self._trail_down_trigger(offset)
-        return trigger is not None and price <= trigger
 
     def _shift_up(self, work: GridDraft, actions: list[Action]) -> None:
         """Slide the ladder one level up: the lowest buy's quote moves to just below the top."""
@@ -360,18 +284,20 @@ class GridStrategy(PriceOnly):
         # Only the lowest buy's quote moves up: with none resting (it filled, and its base waits
         # for its sell), the new top level gets its buy when the sell above it fills.
         if moving and buy_tag(old_top) not in work.live:
-            order = self._buy(old_top)
+            order = self.ladder.buy_order(old_top)
             bought = work.partials.get(lowest)
             filled = bought.amount if bought is not None else Decimal(0)
             if filled > 0 or placed is not None:  # only the quote it still holds moves
-                held = (placed or self.amount_for(work.offset)) - filled
-                freed = held * self.price_at(work.offset)
-                amount = round_amount(freed / self.price_at(old_top), self.market.amount_step)
+                held = (placed or self.ladder.amount_for(work.offset)) - filled
+                freed = held * self.ladder.price_at(work.offset)
+                amount = round_amount(
+                    freed / self.ladder.price_at(old_top), self.market.amount_step
+                )
                 order = PlaceOrder(order.tag, Side.BUY, OrderType.LIMIT, amount, order.price)
-            if self._sellable(order.amount, old_top) is not None:
+            if self.ladder.sellable(order.amount, old_top) is not None:
                 actions.append(order)
                 work.live.add(order.tag)
-                if order.amount != self.amount_for(old_top):
+                if order.amount != self.ladder.amount_for(old_top):
                     work.sizes[order.tag] = order.amount
         work.offset += 1
         work.shifts += 1
@@ -402,12 +328,12 @@ class GridStrategy(PriceOnly):
         offset = work.offset
         below = [
             p
-            for p in (self.config.stop_loss_price, self._trail_down_trigger(offset))
+            for p in (self.config.stop_loss_price, self.ladder.trail_down_trigger(offset))
             if p is not None
         ]
         above = [
             p
-            for p in (self.config.take_profit_price, self._trail_up_trigger(offset))
+            for p in (self.config.take_profit_price, self.ladder.trail_up_trigger(offset))
             if p is not None
         ]
         return Wake(

@@ -1,0 +1,113 @@
+"""Every request under /api/ spends one unit of its caller's budget before any route runs.
+
+Allowed answers carry the budget in the IETF draft headers (``RateLimit-Limit``,
+``RateLimit-Remaining``, ``RateLimit-Reset`` in seconds, ``RateLimit-Policy``); a refusal is a 429
+in the API's one error shape with ``Retry-After``. A WebSocket or an event stream counts once, when
+it connects (a refused WebSocket gets the same 429 as its handshake answer). Health, readiness,
+metrics and the API docs are outside /api/ and never limited: probes and scrapes must not be
+throttled, and the docs are static.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from autogrid.api.rate_limits import ApiRateLimiter, Verdict, create_api_rate_limiter
+from autogrid.core.errors import error_json
+
+LIMITED_PATH_PREFIX = "/api/"
+# The IANA close code "Try Again Later", for a server that cannot send a 429 handshake answer.
+TRY_AGAIN_LATER = 1013
+RATE_LIMIT_HEADERS = (
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+)
+
+
+class ApiRateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _is_limited(scope):
+            await self.app(scope, receive, send)
+            return
+        limiter = _limiter(scope)
+        headers = Headers(scope=scope)
+        client = scope.get("client")
+        caller = limiter.limits.caller(headers.get("authorization"), client[0] if client else None)
+        verdict = await limiter.hit(caller)
+        if verdict is None:
+            await self.app(scope, receive, send)
+        elif not verdict.allowed:
+            await _refuse(scope, receive, send, verdict)
+        else:
+            await self.app(scope, receive, _with_budget_headers(send, verdict))
+
+
+def _is_limited(scope: Scope) -> bool:
+    if scope["type"] not in ("http", "websocket"):
+        return False
+    # CORS preflights carry no credentials and do no work; the browser sends the real request.
+    if scope["type"] == "http" and scope.get("method") == "OPTIONS":
+        return False
+    path: str = scope.get("path", "")
+    return path.startswith(LIMITED_PATH_PREFIX)
+
+
+def _limiter(scope: Scope) -> ApiRateLimiter:
+    """The app's limiter; built on first use if the lifespan did not create one."""
+    state = scope["app"].state
+    limiter: ApiRateLimiter | None = getattr(state, "api_rate_limiter", None)
+    if limiter is None:
+        # Must live as long as the app: in process memory, a limiter per request would forget.
+        limiter = create_api_rate_limiter(state.settings, getattr(state, "redis", None))
+        state.api_rate_limiter = limiter
+    return limiter
+
+
+def _budget_headers(verdict: Verdict) -> dict[str, str]:
+    values = (
+        str(verdict.limit),
+        str(verdict.remaining),
+        str(verdict.reset_seconds),
+        f"{verdict.limit};w={verdict.window_seconds}",
+    )
+    return dict(zip(RATE_LIMIT_HEADERS, values, strict=True))
+
+
+def _with_budget_headers(send: Send, verdict: Verdict) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            for name, value in _budget_headers(verdict).items():
+                headers[name] = value
+        await send(message)
+
+    return send_with_headers
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
+    retry_after = max(1, verdict.reset_seconds)
+    response = error_json(
+        HTTPConnection(scope),
+        429,
+        "rate_limited",
+        f"rate limit of {verdict.limit} requests per {verdict.window_seconds} s reached; "
+        f"retry after {retry_after} s",
+        {"retry_after": retry_after},
+        {**_budget_headers(verdict), "Retry-After": str(retry_after)},
+    )
+    if scope["type"] == "http":
+        await response(scope, receive, send)
+        return
+    websocket = WebSocket(scope, receive, send)
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(TRY_AGAIN_LATER, "rate limited")

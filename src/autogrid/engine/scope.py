@@ -1,0 +1,36 @@
+"""What a phase of the bot step works with: a small value the step hands down.
+
+The step builds it once the venue is open and builds it again when it reloads the bot; a phase
+reads from it, uses its services (the order manager, the books, the lease) and returns what
+happened, so the step alone decides what comes next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from autogrid.core.db import Database
+from autogrid.engine.books import Books
+from autogrid.engine.leasing import LeaseKeeper
+from autogrid.exchanges.types import MarketRules
+from autogrid.exchanges.venue import Venue
+from autogrid.execution.order_manager import OrderManager
+from autogrid.models import Bot
+
+
+class StepAborted(Exception):
+    """The step cannot go on (the bot failed, or its status changed under it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepScope:
+    bot: Bot
+    venue: Venue
+    orders: OrderManager
+    market: MarketRules
+    books: Books
+    lease: LeaseKeeper
+    database: Database
+    clock: Callable[[], datetime]

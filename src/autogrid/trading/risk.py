@@ -1,0 +1,164 @@
+"""Pre-trade risk: may the orders a strategy asked for be sent? Pure: no I/O, no clock.
+
+Every order a decision places passes here, in the order the strategy gave, before anything is
+written: the kill switch denies all of them; once one denial trips the circuit breaker, every
+later order of the decision is denied too; the market's rules round the amount and price (or
+refuse the order, naming the broken limit); then the breaker's own checks (order rate, price
+deviation) decide, and an order let through is counted for the rate limit. After the decision's
+fills, the loss limit is checked on the bot's mark-to-market PnL (``after_fills``).
+
+The caller records what comes out (an order row to send, or a DENIED row with the reason) and
+halts the bot if a trip came out. Cancels never come here: reducing exposure is always allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+from autogrid.exchanges.errors import MarketRuleViolation
+from autogrid.exchanges.rules import prepare_order
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.trading import breaker as cb
+
+# prepare_order checks a client order id's shape; the vetted order gets its real id when it is
+# written, so this one only stands in for it.
+_CHECK_ID = "pretrade-check"
+
+
+class TripCode:
+    """Why the breaker tripped, as a short fixed code (metrics label; never the message)."""
+
+    ORDER_RATE = "order_rate"
+    PRICE_DEVIATION = "price_deviation"
+    LOSS_LIMIT = "loss_limit"
+    CONSECUTIVE_ERRORS = "consecutive_errors"
+    KILL_SWITCH = "kill_switch"
+    ORDER_NOT_PLACED = "order_not_placed"
+
+
+def denial_code(reason: str | None) -> str:
+    """Which limit a tripping ``check_new_order`` denial hit."""
+    return (
+        TripCode.ORDER_RATE if (reason or "").startswith("order rate") else TripCode.PRICE_DEVIATION
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """An order the strategy wants: its tag, side, type, amount and (limit) price."""
+
+    tag: str
+    side: Side
+    type: OrderType
+    amount: Decimal
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vetted:
+    """One intent after the checks. Allowed: rounded to the market's rules. Denied: ``denial``
+    says why; the intent is the rounded one when only the breaker refused it, else as asked."""
+
+    intent: OrderIntent
+    denial: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.denial is None
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreTrade:
+    """What the checks of one decision read (all of it fixed for the decision)."""
+
+    market: MarketRules
+    reference_price: Decimal
+    limits: cb.BreakerLimits
+    at: datetime  # the decision's own time (a candle close in a replay): the breaker's clock
+    tripped_at: datetime  # the wall clock: when a trip is recorded
+    killed: str | None = None  # the kill switch's reason, if engaged
+
+
+@dataclass(frozen=True, slots=True)
+class Risk:
+    """The breaker as the decision has left it so far, and the trip it led to, if any."""
+
+    breaker: cb.BreakerState
+    trip: Trip | None = None
+
+
+def vet(intent: OrderIntent, checks: PreTrade, risk: Risk) -> tuple[Vetted, Risk]:
+    """One intent through the checks, and the risk state the next intent is vetted against."""
+    if checks.killed is not None:
+        return Vetted(intent, f"kill switch: {checks.killed}"), risk
+    if risk.trip is not None:
+        return Vetted(intent, f"circuit breaker tripped: {risk.trip.reason}"), risk
+    try:
+        request = prepare_order(
+            checks.market,
+            intent.side,
+            intent.type,
+            intent.amount,
+            intent.price,
+            _CHECK_ID,
+            reference_price=checks.reference_price,
+        )
+    except MarketRuleViolation as error:
+        return Vetted(intent, str(error)), risk
+    prepared = OrderIntent(intent.tag, request.side, request.type, request.amount, request.price)
+    check = cb.check_new_order(
+        risk.breaker, checks.limits, checks.at, request.price, checks.reference_price
+    )
+    if check.allowed:
+        return Vetted(prepared), replace(
+            risk, breaker=cb.record_order_sent(risk.breaker, checks.at)
+        )
+    reason = check.reason or ""
+    if not check.trips_breaker:
+        return Vetted(prepared, reason), risk
+    trip = Trip(denial_code(check.reason), reason)
+    return Vetted(prepared, reason), Risk(cb.trip(risk.breaker, reason, checks.tripped_at), trip)
+
+
+def vet_all(
+    intents: Iterable[OrderIntent], checks: PreTrade, risk: Risk
+) -> tuple[list[Vetted], Risk]:
+    """Every intent of a decision, in order (``vet`` folded over them)."""
+    vetted: list[Vetted] = []
+    for intent in intents:
+        one, risk = vet(intent, checks, risk)
+        vetted.append(one)
+    return vetted, risk
+
+
+def after_fills(
+    risk: Risk,
+    limits: cb.BreakerLimits,
+    at: datetime,
+    pnl: Decimal,
+    investment: Decimal | None,
+) -> Risk:
+    """The loss limit on the PnL the decision's fills leave (realized + unrealized), if the bot
+    has an investment to measure a loss against and nothing tripped already."""
+    if investment is None or risk.trip is not None or risk.breaker.tripped:
+        return risk
+    breaker = cb.record_pnl(risk.breaker, limits, at, pnl, investment)
+    if not breaker.tripped:
+        return replace(risk, breaker=breaker)
+    return Risk(breaker, Trip(TripCode.LOSS_LIMIT, breaker.tripped_reason or "loss limit"))
+
+
+def final_trip(risk: Risk, killed: str | None) -> Trip | None:
+    """What halts the bot once the decision is recorded: the kill switch above all."""
+    if killed is not None:
+        return Trip(TripCode.KILL_SWITCH, f"kill switch: {killed}")
+    return risk.trip
