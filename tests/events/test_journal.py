@@ -8,10 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from autogrid.bots.repository import lock_bot_row
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.engine.guard import halt
-from autogrid.engine.repository import lock_bot
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Event, KillSwitch, User
@@ -36,7 +36,7 @@ async def test_a_rolled_back_halt_leaves_no_event_and_a_committed_one_has_it(
 
     with pytest.raises(Boom):
         async with database.session_scope() as session:
-            bot = await lock_bot(session, bot_id)
+            bot = await lock_bot_row(session, bot_id)
             assert bot is not None and await halt(session, bot, "loss limit: 6%")
             await session.flush()
             raise Boom
@@ -44,7 +44,7 @@ async def test_a_rolled_back_halt_leaves_no_event_and_a_committed_one_has_it(
     assert await _events(database) == []
 
     async with database.session_scope() as session:
-        bot = await lock_bot(session, bot_id)
+        bot = await lock_bot_row(session, bot_id)
         assert bot is not None and await halt(session, bot, "loss limit: 6%")
     [event] = await _events(database)
     assert (event.type, event.user_id, event.bot_id) == ("breaker_tripped", user_id, bot_id)

@@ -36,7 +36,11 @@ from tests.runtime.factories import (
 
 async def test_two_claimers_never_take_the_same_bot(db: Database) -> None:
     user_id = await make_user(db)
-    due = [await make_bot(db, user_id, status=s) for s in ("running", "paused", "starting")]
+    # An hour's interval: the third claim below cannot find them due again on a slow machine.
+    due = [
+        await make_bot(db, user_id, status=s, tick_interval_seconds=3600)
+        for s in ("running", "paused", "starting")
+    ]
     await make_bot(db, user_id, status="stopped")
     later = await make_bot(db, user_id, status="running")
     await set_bot(db, later, next_tick_at=datetime.now(UTC) + timedelta(hours=1))

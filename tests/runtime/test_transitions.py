@@ -16,7 +16,7 @@ from autogrid.exchanges.types import ExchangeOrderStatus, ExchangeTrade, Fee, Si
 from autogrid.execution.order_manager import OrderManager
 from autogrid.trading.orders import ExchangeOrderReport, OrderStatus, on_cancel_acknowledged
 from tests.exchange_sim import BinanceSimulator
-from tests.runtime.factories import events_of, fills_of, order_by_id
+from tests.runtime.factories import bot_events, events_of, fills_of, order_by_id
 from tests.runtime.test_order_manager import intend
 
 D = Decimal
@@ -72,6 +72,8 @@ async def test_a_trade_for_an_order_never_sent_is_dropped_and_logged(
 
     assert not applied
     assert "dropped" in caplog.text and str(order_id) in caplog.text
+    [anomaly] = await bot_events(db, manager.bot.bot_id, "order_anomaly")
+    assert anomaly.data is not None and anomaly.data["order_id"] == str(order_id)
     after = await order_by_id(db, order_id)
     assert (after.status, after.filled, after.version) == (S.NEW, D(0), before.version)
     assert await fills_of(db, manager.bot.bot_id) == []
@@ -93,6 +95,7 @@ async def test_a_report_the_state_machine_refuses_leaves_the_row_as_it_was(
 
     assert applied is None
     assert "dropped" in caplog.text
+    assert len(await bot_events(db, manager.bot.bot_id, "order_anomaly")) == 1
     after = await order_by_id(db, order_id)
     assert (after.status, after.version) == (S.NEW, before.version)
     assert await events_of(db, order_id) == events

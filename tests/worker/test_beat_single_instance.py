@@ -312,4 +312,5 @@ def test_two_beat_processes_one_leader_and_takeover_after_a_crash(
             lambda: _lock_holder_pid(redis_client, lock_key) == standby_pid, ttl * 3 + 5
         )
         assert took_over, tail(standby_log)
-        assert "acquired" in standby_log.read_text()
+        # The lock is taken before the line saying so is written.
+        assert wait_until(lambda: "acquired" in standby_log.read_text(), 30), tail(standby_log)

@@ -12,10 +12,12 @@ the current price, whatever the order the fills are folded in: the loss breaker 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import Any, Protocol
+
+from autogrid.bots.state import BotState
 
 ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -26,6 +28,21 @@ def _q(value: Decimal) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = 80
         return value.quantize(_SCALE)
+
+
+class LedgerFill(Protocol):
+    """What the ledger reads of a fill (a ``fills`` row, or an inbox entry)."""
+
+    @property
+    def side(self) -> str: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def fee_currency(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +60,22 @@ class Ledger:
     @property
     def trades(self) -> int:
         return self.buys + self.sells
+
+    def with_fills(self, fills: Iterable[LedgerFill], symbol: str) -> Ledger:
+        """This ledger with ``fills`` (of ``symbol``'s market) added in order."""
+        base, quote = split_symbol(symbol)
+        ledger = self
+        for fill in fills:
+            ledger = ledger.add(
+                side=fill.side,
+                price=fill.price,
+                amount=fill.amount,
+                fee=fill.fee,
+                fee_currency=fill.fee_currency,
+                base=base,
+                quote=quote,
+            )
+        return ledger
 
     def add(
         self,
@@ -146,3 +179,11 @@ def roi_pct(pnl: Decimal, investment: Decimal | None) -> Decimal | None:
 def split_symbol(symbol: str) -> tuple[str, str]:
     base, _, quote = symbol.partition("/")
     return base, quote
+
+
+def investment_of(bot_investment: Decimal | None, state: BotState) -> Decimal | None:
+    """What a bot's P&L is measured against: its investment, else its equity at the start."""
+    if bot_investment is not None and bot_investment > 0:
+        return bot_investment
+    start = state.start_equity
+    return Decimal(start) if start else None

@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots import repository as bot_rows
 from autogrid.bots import scheduled_buy_repository as slots
-from autogrid.bots.ledger import Ledger, split_symbol
+from autogrid.bots.ledger import Ledger, investment_of
 from autogrid.bots.scheduled_buys import DueSlot, settle
 from autogrid.bots.state import BotState, load_state, store_state
-from autogrid.engine import repository
 from autogrid.engine.guard import breaker_of, cancels_on_trip, halt, limits_of, request_stop
 from autogrid.engine.snapshot import Inbox
 from autogrid.events.deals import deal_payloads
@@ -97,13 +97,6 @@ def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
     }
 
 
-def investment_of(bot_investment: Decimal | None, state: BotState) -> Decimal | None:
-    if bot_investment is not None and bot_investment > 0:
-        return bot_investment
-    start = state.start_equity
-    return Decimal(start) if start else None
-
-
 async def record_decision(
     session: AsyncSession,
     manager: OrderManager,
@@ -117,7 +110,7 @@ async def record_decision(
     outcomes once the caller has committed."""
     now = manager.clock()
     snapshot, decision = proposal.snapshot, proposal.decision
-    bot = await repository.lock_bot(session, manager.bot.bot_id)
+    bot = await bot_rows.lock_bot_row(session, manager.bot.bot_id)
     if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
         return Persisted(saved=False)
     killed = await kill_switches.kill_switch_engaged(session)
@@ -238,19 +231,7 @@ def _intent_of(intent: OrderIntent) -> Intent:
 
 def _ledger_after(state: BotState, inbox: Inbox, symbol: str) -> Ledger:
     """The bot's ledger with the fills the strategy has now seen."""
-    base, quote = split_symbol(symbol)
-    ledger = Ledger.from_dict(state.ledger)
-    for fill in inbox.rows:
-        ledger = ledger.add(
-            side=fill.side,
-            price=fill.price,
-            amount=fill.amount,
-            fee=fill.fee,
-            fee_currency=fill.fee_currency,
-            base=base,
-            quote=quote,
-        )
-    return ledger
+    return Ledger.from_dict(state.ledger).with_fills(inbox.rows, symbol)
 
 
 def _journal_decision(

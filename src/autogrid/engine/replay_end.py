@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.engine import repository
+from autogrid.bots import repository as bot_rows
 from autogrid.engine.guard import request_stop
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
@@ -30,7 +30,7 @@ async def finish_replay(
         f"the replay has played every stored candle (the last closed at "
         f"{last_close.isoformat()}): the bot stops"
     )
-    bot = await repository.lock_bot(session, bot_id)
+    bot = await bot_rows.lock_bot_row(session, bot_id)
     if bot is None or bot.status != BotStatus.RUNNING:
         return False
     await request_stop(

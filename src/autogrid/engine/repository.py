@@ -1,5 +1,5 @@
-"""SQL for the engine's view of a bot row: read it, lock it for a step, find bots by status,
-and bring its next tick forward.
+"""SQL for the engine's view of a bot row: read it, find bots by status, and bring its next tick
+forward (a step locks the row with ``bots.repository.lock_bot_row``).
 
 Leases and due-tick claims are ``autogrid.scheduling.repository``'s, the kill switch is
 ``autogrid.risk.repository``'s, metric samples ``autogrid.performance.repository``'s.
@@ -34,17 +34,6 @@ async def schedule_now(session: AsyncSession, bot_id: uuid.UUID, now: datetime) 
 async def get_bot(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
     bot: Bot | None = await session.scalar(
         select(Bot).where(Bot.id == bot_id).execution_options(populate_existing=True)
-    )
-    return bot
-
-
-async def lock_bot(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
-    """The bot row, locked until the transaction ends (PostgreSQL; SQLite serialises writers)."""
-    bot: Bot | None = await session.scalar(
-        select(Bot)
-        .where(Bot.id == bot_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
     )
     return bot
 

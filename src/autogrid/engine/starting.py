@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.backtest.factory import strategy_from_params
+from autogrid.bots import repository as bot_rows
 from autogrid.bots.service import mark_running, stored_params
 from autogrid.bots.state import load_state, store_state
 from autogrid.engine import repository
@@ -29,7 +30,7 @@ _STRATEGY_FIELDS = frozenset({"strategy", "wake", "live_tags", "decided_until"})
 
 
 async def _still_starting(session: AsyncSession, bot_id: uuid.UUID) -> Bot:
-    locked = await repository.lock_bot(session, bot_id)
+    locked = await bot_rows.lock_bot_row(session, bot_id)
     if locked is None or locked.status != BotStatus.STARTING:
         raise StepAborted("no longer starting")
     return locked

@@ -27,6 +27,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from autogrid.bots import repository as bot_rows
 from autogrid.bots.state import StatePatch, load_state
 from autogrid.engine import repository
 from autogrid.engine.books import Books
@@ -360,21 +361,21 @@ class BotStep:
 
     async def _halt(self, reason: str, code: str) -> None:
         async with self.database.session_scope() as session:
-            bot = await repository.lock_bot(session, self.bot_id)
+            bot = await bot_rows.lock_bot_row(session, self.bot_id)
             halted = bot is not None and await halt(session, bot, reason)
         if halted:
             count_trip(code)
 
     async def _trip(self, reason: str, code: str) -> None:
         async with self.database.session_scope() as session:
-            bot = await repository.lock_bot(session, self.bot_id)
+            bot = await bot_rows.lock_bot_row(session, self.bot_id)
             tripped = bot is not None and await trip_for(session, bot, reason, self.ctx.clock())
         if tripped:
             count_trip(code)
 
     async def _fail(self, message: str) -> None:
         async with self.database.session_scope() as session:
-            bot = await repository.lock_bot(session, self.bot_id)
+            bot = await bot_rows.lock_bot_row(session, self.bot_id)
             if bot is not None:
                 await fail(session, bot, message)
 

@@ -20,9 +20,10 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots import repository as bot_rows
 from autogrid.bots.ledger import Ledger
 from autogrid.bots.service import mark_stopped
-from autogrid.bots.state import StopRequest, StopSell, load_state, store_state
+from autogrid.bots.state import BotState, StopRequest, StopSell, load_state, store_state
 from autogrid.engine import repository
 from autogrid.engine.guard import breaker_of, limits_of
 from autogrid.engine.replay import catch_up
@@ -85,7 +86,7 @@ async def run_stop(scope: StepScope) -> bool:
 
 async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID) -> None:
     """stopping -> stopped, in the caller's transaction (nothing if no longer stopping)."""
-    bot = await repository.lock_bot(session, bot_id)
+    bot = await bot_rows.lock_bot_row(session, bot_id)
     if bot is not None and bot.status == BotStatus.STOPPING:
         await mark_stopped(session, bot)
 
@@ -153,7 +154,7 @@ async def _record_sale(
     """The sell order written (or denied: kill switch, breaker) in the caller's transaction,
     with the sale's progress in the bot state; the outcomes and why nothing is sold, if so.
     None if the bot is no longer stopping."""
-    locked = await repository.lock_bot(session, bot_id)
+    locked = await bot_rows.lock_bot_row(session, bot_id)
     if locked is None or locked.status != BotStatus.STOPPING:
         return None
     state = load_state(locked)
@@ -172,17 +173,24 @@ async def _record_sale(
             state.breaker = cb.record_order_sent(breaker_of(state), now).to_dict()
             store_state(locked, state)
     if message is not None:
-        state.stop_sell = StopSell(order_id=None, skipped=message)
-        store_state(locked, state)
-        record_event(
-            session,
-            user_id=locked.user_id,
-            bot_id=locked.id,
-            type=EventType.STOP_SELL_SKIPPED,
-            message=message,
-            at=now,
-        )
+        _skip_sale(session, locked, state, StopSell(order_id=None, skipped=message), now)
     return created, message
+
+
+def _skip_sale(
+    session: AsyncSession, locked: Bot, state: BotState, stop_sell: StopSell, now: datetime
+) -> None:
+    """The sale will not happen: say why in the bot state and the journal."""
+    state.stop_sell = stop_sell
+    store_state(locked, state)
+    record_event(
+        session,
+        user_id=locked.user_id,
+        bot_id=locked.id,
+        type=EventType.STOP_SELL_SKIPPED,
+        message=stop_sell.skipped or "",
+        at=now,
+    )
 
 
 async def _follow_sale(scope: StepScope, saved: StopSell) -> bool:
@@ -190,7 +198,7 @@ async def _follow_sale(scope: StepScope, saved: StopSell) -> bool:
     replay can fill it."""
     manager = scope.orders
     # Followed by its tag, not its id: a sell the exchange refused is placed again under a
-    # new client order id (order_manager._replace), and the stop waits for that one.
+    # new client order id (execution.replacement.place_again), and the stop waits for that one.
     live_sells = [o for o in await load_live(manager) if tag_of(o) == STOP_SELL_TAG]
     if not live_sells:
         return True
@@ -222,17 +230,8 @@ async def _give_up_sale(scope: StepScope, saved: StopSell) -> None:
         "(import more candles to replay further)"
     )
     async with scope.database.session_scope() as session:
-        locked = await repository.lock_bot(session, scope.bot.id)
+        locked = await bot_rows.lock_bot_row(session, scope.bot.id)
         if locked is None or locked.status != BotStatus.STOPPING:
             return
-        state = load_state(locked)
-        state.stop_sell = saved.model_copy(update={"skipped": message})
-        store_state(locked, state)
-        record_event(
-            session,
-            user_id=locked.user_id,
-            bot_id=locked.id,
-            type=EventType.STOP_SELL_SKIPPED,
-            message=message,
-            at=now,
-        )
+        given_up = saved.model_copy(update={"skipped": message})
+        _skip_sale(session, locked, load_state(locked), given_up, now)

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots import repository as bot_rows
 from autogrid.bots.state import StatePatch, load_state, store_state
-from autogrid.engine import repository
 from autogrid.engine.guard import breaker_of, can_halt, fold_calls, halt, limits_of
 
 
@@ -41,7 +41,7 @@ async def wrap_up(
 ) -> bool:
     """Write ``end`` in the caller's transaction, which then gives the lease back; True if the
     bot halted (the breaker tripped on exchange errors)."""
-    bot = await repository.lock_bot(session, bot_id)
+    bot = await bot_rows.lock_bot_row(session, bot_id)
     if bot is None or bot.lease_owner != owner:
         return False  # the lease expired and was taken: the new holder owns the row now
     stored = load_state(bot)

@@ -73,7 +73,7 @@ class Transitions:
         rejection_event: bool = False,
     ) -> Applied | None:
         """Apply what the exchange reported; None if the row is gone or the state machine refused
-        the event (logged and dropped: the row keeps its state, nothing is written).
+        the event (dropped: the row keeps its state; an ``order_anomaly`` event says so).
         ``rejection_event``: a definitive rejection also goes to the owner's journal."""
         try:
             return await self.apply(
@@ -86,7 +86,19 @@ class Transitions:
                 order_id,
                 refused,
             )
+            await self._journal_dropped(order_id, str(refused))
             return None
+
+    async def _journal_dropped(self, order_id: uuid.UUID, why: str) -> None:
+        """A report the order cannot take is an anomaly its owner sees, not only a log line."""
+        async with self.database.session_scope() as session:
+            self.writer.record(
+                session,
+                EventType.ORDER_ANOMALY,
+                f"an exchange report was not applied to order {order_id}: {why}"[:500],
+                self.clock(),
+                {"order_id": str(order_id), "kind": "report_not_applicable"},
+            )
 
     async def apply(
         self,

@@ -125,7 +125,7 @@ async def _tick_soon(dispatcher: BotDispatcher, bot_id: uuid.UUID) -> None:
     response_model=CancelAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     responses=_NOT_CANCELLABLE,
-    tags=["runtime"],
+    tags=["orders"],
 )
 async def cancel_order(
     order_id: uuid.UUID,

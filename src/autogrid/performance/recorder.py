@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from autogrid.bots.ledger import Ledger
+from autogrid.bots.ledger import Ledger, investment_of
 from autogrid.bots.state import load_state
 from autogrid.core.db import Database
 from autogrid.engine import repository
-from autogrid.engine.recording import investment_of
 from autogrid.models import Bot, BotStatus
 from autogrid.observability.metrics import BOTS, METRICS_RECORDED_AT, RUNNING_BOTS, TICK_LAG
 from autogrid.performance import repository as metrics_repository

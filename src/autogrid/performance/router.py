@@ -14,7 +14,7 @@ from autogrid.performance import service
 from autogrid.performance.schemas import BotMetrics, BotStats, MetricInterval, MetricPointRead
 
 # The OpenAPI tag predates this package: kept so generated clients do not move the operations.
-router = APIRouter(tags=["runtime"])
+router = APIRouter(tags=["bots"])
 
 
 @router.get("/bots/{bot_id}/stats", response_model=BotStats)

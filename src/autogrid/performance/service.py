@@ -10,11 +10,10 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import service as bots
-from autogrid.bots.ledger import Ledger, roi_pct, split_symbol
+from autogrid.bots.ledger import Ledger, investment_of, roi_pct, split_symbol
 from autogrid.bots.state import load_state
 from autogrid.core.errors import Unprocessable
 from autogrid.core.sqltypes import utcnow
-from autogrid.engine.recording import investment_of
 from autogrid.models import User
 from autogrid.orders import store as order_repository
 from autogrid.performance import repository as metrics_repository
@@ -28,17 +27,7 @@ DEFAULT_METRICS_SPAN = timedelta(days=7)
 async def bot_stats(session: AsyncSession, user: User, bot_id: uuid.UUID) -> BotStats:
     bot = await bots.get_bot(session, user, bot_id)
     base, quote = split_symbol(bot.symbol)
-    ledger = Ledger()
-    for fill in await order_repository.bot_fills(session, bot.id):
-        ledger = ledger.add(
-            side=fill.side,
-            price=fill.price,
-            amount=fill.amount,
-            fee=fill.fee,
-            fee_currency=fill.fee_currency,
-            base=base,
-            quote=quote,
-        )
+    ledger = Ledger().with_fills(await order_repository.bot_fills(session, bot.id), bot.symbol)
     state = load_state(bot)
     price = Decimal(state.last_price) if state.last_price else None
     unrealized = ledger.unrealized(price)

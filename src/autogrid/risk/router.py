@@ -14,7 +14,7 @@ from autogrid.risk import service
 from autogrid.risk.schemas import KillSwitchEngage, KillSwitchRead
 
 # The OpenAPI tags predate this package: kept so generated clients do not move the operations.
-router = APIRouter(tags=["runtime"])
+router = APIRouter()
 
 _ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "Admin role required"}

@@ -7,9 +7,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots import repository as bot_rows
 from autogrid.core.errors import Conflict
 from autogrid.core.sqltypes import utcnow
-from autogrid.engine import repository as bot_rows
+from autogrid.engine import repository as engine_rows
 from autogrid.engine.guard import count_trip, halt
 from autogrid.events.journal import record_for_bot_owners
 from autogrid.events.types import EventType
@@ -46,8 +47,8 @@ async def engage_kill_switch(
         {"reason": reason},
     )
     halted = 0
-    for bot in await bot_rows.bots_in(session, _KILLABLE):
-        locked = await bot_rows.lock_bot(session, bot.id)
+    for bot in await engine_rows.bots_in(session, _KILLABLE):
+        locked = await bot_rows.lock_bot_row(session, bot.id)
         if locked is not None and await halt(session, locked, f"kill switch: {reason}"):
             halted += 1
     for _ in range(halted):
