@@ -1,0 +1,1 @@
+"""External trading signals: what senders post, who may post, and the fate of each signal."""
