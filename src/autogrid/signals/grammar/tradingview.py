@@ -1,0 +1,215 @@
+"""TradingView alert bodies, after TradingView has substituted its {{placeholders}}.
+
+JSON form (keys case-insensitive; numbers may be JSON numbers or strings)::
+
+    {
+      "action": "{{strategy.order.action}}",     buy | sell | long | close | exit | flat
+      "ticker": "{{ticker}}",                     or symbol/pair: BTCUSDT, BTC/USDT, BINANCE:BTCUSDT
+      "price": {{close}},                         or close: the price seen, or the limit price
+      "quantity": "{{strategy.order.contracts}}", or contracts/qty: base amount; "5%" = percent
+      "market_position": "{{strategy.market_position}}",   "flat" turns a sell into close-all
+      "time": "{{timenow}}",                      or timenow/timestamp: ISO 8601 with Z
+      "max_lag": 60,                              refuse it if it arrives later than this
+      "order_type": "limit",                      default market; limit needs a price
+      "stop_loss": 63000, "take_profit": [67000, 69000],   (or sl, tp; one number or a list)
+      "id": "...", "tag": "..."                   (or alert_id; comment)
+    }
+
+`action` may be left out when `market_position` is given: "long" buys, "flat" closes all.
+Read and ignored: exchange, interval, timeframe, open, high, low, passphrase, secret,
+position_size, prev_market_position, prev_market_position_size, market_position_size.
+Refused: "volume" (TradingView's {{volume}} is the bar's volume; say "quantity"), shorts, and any
+other key, so that nothing a sender writes is silently dropped.
+
+Text form: TradingView's default strategy alert message::
+
+    [{{strategy.order.id}}: ]order {{strategy.order.action}} @ {{strategy.order.contracts}} filled
+    on {{ticker}}. New strategy position is {{strategy.position_size}}
+
+e.g. ``Long: order buy @ 0.5 filled on BTCUSDT. New strategy position is 0.5``. A sell that
+leaves the position at 0 closes all; a sell that leaves some sells the given contracts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from autogrid.signals.grammar import values
+from autogrid.signals.grammar.json_fields import JsonFields
+from autogrid.signals.grammar.validate import finish
+from autogrid.signals.model import (
+    Amount,
+    AmountUnit,
+    OrderKind,
+    ParsedSignal,
+    SignalAction,
+    SignalParseError,
+    TakeProfit,
+)
+
+FORMAT = "tradingview"
+_IGNORED = (
+    "exchange",
+    "interval",
+    "timeframe",
+    "open",
+    "high",
+    "low",
+    "passphrase",
+    "secret",
+    "position_size",
+    "prev_market_position",
+    "prev_market_position_size",
+    "market_position_size",
+)
+_ACTIONS = {
+    "buy": SignalAction.BUY,
+    "long": SignalAction.BUY,
+    "sell": SignalAction.SELL,
+    "close": SignalAction.CLOSE_ALL,
+    "exit": SignalAction.CLOSE_ALL,
+    "flat": SignalAction.CLOSE_ALL,
+}
+_DEFAULT_MESSAGE = re.compile(
+    r"\s*(?:(?P<id>[^\n:]{1,60}):\s*)?order\s+(?P<action>buy|sell)\s+@\s+(?P<qty>\S{1,45})\s+"
+    r"filled\s+on\s+(?P<ticker>[^\s.]{1,40}(?:\.P)?)\.\s+new\s+strategy\s+position\s+is\s+"
+    r"(?P<position>-?[0-9.]{1,45}?)\.?\s*",
+    re.IGNORECASE,
+)
+
+
+def looks_like_text(body: str) -> bool:
+    return _DEFAULT_MESSAGE.fullmatch(body) is not None
+
+
+def parse_json(
+    document: dict[str, Any], body: str, *, default_symbol: str | None, now: datetime | None
+) -> ParsedSignal:
+    fields = JsonFields(document, body)
+    fields.ignore(_IGNORED)
+    if "volume" in fields:
+        raise SignalParseError(
+            "'volume' is ambiguous ({{volume}} is the bar's volume); give the size as 'quantity'",
+            fields.position("volume"),
+        )
+    built: dict[str, Any] = {"format": FORMAT}
+    positions: dict[str, int] = {}
+    built["action"], positions["action"] = _action(fields)
+    symbol = fields.text("ticker", "symbol", "pair")
+    if symbol is not None:
+        built["symbol"] = values.normalise_symbol(*symbol)
+        positions["symbol"] = symbol[1]
+    else:
+        built["symbol"] = default_symbol
+    _order(fields, built, positions)
+    _exits(fields, built, positions)
+    _meta(fields, built, positions)
+    fields.refuse_unread()
+    return finish(ParsedSignal(**built), positions, now)
+
+
+def _action(fields: JsonFields) -> tuple[SignalAction, int]:
+    action = fields.text("action", "side", "order_action", "signal")
+    position = fields.text("market_position", "strategy.market_position")
+    if position is not None and position[0].lower() not in ("long", "flat", "short"):
+        raise SignalParseError("market_position must be long, flat or short", position[1])
+    if position is not None and position[0].lower() == "short":
+        raise SignalParseError("short positions are not supported (spot, long only)", position[1])
+    if action is None:
+        if position is None:
+            raise SignalParseError("an 'action' (buy or sell) is required", 0)
+        return _ACTIONS[position[0].lower()], position[1]
+    word, at = action[0].lower(), action[1]
+    if word == "short":
+        raise SignalParseError("short positions are not supported (spot, long only)", at)
+    if word not in _ACTIONS:
+        raise SignalParseError(f"action must be buy or sell, not {action[0][:20]!r}", at)
+    resolved = _ACTIONS[word]
+    if resolved is SignalAction.SELL and position is not None and position[0].lower() == "flat":
+        # A strategy's sell that leaves it flat closes the whole position, whatever its contracts.
+        resolved = SignalAction.CLOSE_ALL
+    return resolved, at
+
+
+def _order(fields: JsonFields, built: dict[str, Any], positions: dict[str, int]) -> None:
+    kind = fields.text("order_type", "type")
+    if kind is not None:
+        kinds = {"market": OrderKind.MARKET, "limit": OrderKind.LIMIT}
+        if kind[0].lower() not in kinds:
+            raise SignalParseError("order_type must be market or limit", kind[1])
+        built["order_kind"], positions["order_kind"] = kinds[kind[0].lower()], kind[1]
+    price = fields.positive("price", "close", "signal_price", "limit_price")
+    if price is not None:
+        built["price"], positions["price"] = price
+    quantity = fields.text("quantity", "contracts", "qty", "size")
+    if quantity is not None:
+        built["amount"], positions["amount"] = _quantity(*quantity), quantity[1]
+    if built["action"] is SignalAction.CLOSE_ALL:
+        # A close sells everything: the closing order's contracts are informative only.
+        built.pop("amount", None)
+
+
+def _quantity(raw: str, at: int) -> Amount:
+    if raw.endswith("%"):
+        value = values.parse_positive(raw[:-1], at, "quantity")
+        return Amount(values.check_percent(value, at, "quantity"), AmountUnit.PERCENT)
+    return Amount(values.parse_positive(raw, at, "quantity"), AmountUnit.BASE)
+
+
+def _exits(fields: JsonFields, built: dict[str, Any], positions: dict[str, int]) -> None:
+    stop = fields.positive("stop_loss", "sl", "stop")
+    if stop is not None:
+        built["stop_loss"], positions["stop_loss"] = stop
+    targets = fields.take("take_profit", "tp", "take_profits")
+    if targets is None:
+        return
+    raw, at = targets
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise SignalParseError("take_profit is an empty list", at)
+    steps = []
+    for item in items[:11]:
+        text = values.json_text(item, at, "each take_profit")
+        steps.append(TakeProfit(values.parse_positive(text, at, "take_profit")))
+    built["take_profits"], positions["take_profits"] = tuple(steps), at
+
+
+def _meta(fields: JsonFields, built: dict[str, Any], positions: dict[str, int]) -> None:
+    sent = fields.time("time", "timenow", "timestamp")
+    if sent is not None:
+        built["sent_at"], positions["sent_at"] = sent
+    built["max_lag_seconds"] = fields.lag("max_lag")
+    alert_id = fields.text("id", "alert_id")
+    built["alert_id"] = None if alert_id is None else alert_id[0]
+    tag = fields.text("tag", "comment")
+    built["tag"] = None if tag is None else tag[0]
+
+
+def parse_text(body: str, *, default_symbol: str | None, now: datetime | None) -> ParsedSignal:
+    """TradingView's default strategy message (see the module docstring)."""
+    match = _DEFAULT_MESSAGE.fullmatch(body)
+    if match is None:  # the caller checked looks_like_text
+        raise SignalParseError("not a TradingView strategy message", 0)
+    after = values.parse_decimal(match["position"], match.start("position"), "strategy position")
+    action = SignalAction.BUY if match["action"].lower() == "buy" else SignalAction.SELL
+    if after < 0 or (action is SignalAction.BUY and after == 0):
+        raise SignalParseError(
+            "this order opens or covers a short position; only long positions are traded",
+            match.start("position"),
+        )
+    amount: Amount | None = Amount(
+        values.parse_positive(match["qty"], match.start("qty"), "contracts"), AmountUnit.BASE
+    )
+    if action is SignalAction.SELL and after == Decimal(0):
+        action, amount = SignalAction.CLOSE_ALL, None
+    signal = ParsedSignal(
+        action=action,
+        format=FORMAT,
+        symbol=values.normalise_symbol(match["ticker"], match.start("ticker")),
+        amount=amount,
+        tag=match["id"].strip() if match["id"] else None,
+    )
+    return finish(signal, {"action": match.start("action")}, now)
