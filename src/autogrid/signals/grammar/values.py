@@ -29,7 +29,18 @@ _SYMBOL_PART = re.compile(r"[A-Z0-9]+")
 _PAIR_SEPARATORS = re.compile(r"[/\-_:]")
 
 # Quote currencies tried longest first, so that "BTCUSDT" is BTC/USDT and not BTCUS/DT or BTC/USD.
-_QUOTE_LIST = ("USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP")
+_QUOTE_LIST: tuple[str, ...] = (
+    "USDT",
+    "USDC",
+    "BUSD",
+    "FDUSD",
+    "TUSD",
+    "USDP",
+    "DAI",
+    "USD",
+    "EUR",
+    "GBP",
+)
 _QUOTE_LIST += ("TRY", "BRL", "AUD", "JPY", "UAH", "BTC", "ETH", "BNB")
 KNOWN_QUOTES: tuple[str, ...] = tuple(sorted(_QUOTE_LIST, key=len, reverse=True))
 
