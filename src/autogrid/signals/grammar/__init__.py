@@ -4,8 +4,9 @@ Pure: no I/O, no clock of its own (`now` is passed in), no framework. The format
 grammars are documented in each module and in docs/signals.md. The format is recognised from
 the body itself, in this order:
 
-1. `{...}`: JSON; 3Commas-style when it has a 3Commas field (trigger_price, bot_uuid,
-   message_type, max_lag, tv_instrument, secret, ...), otherwise a TradingView alert.
+1. `{...}`: JSON; 3Commas-style when it has a field only 3Commas uses (trigger_price, bot_uuid,
+   tv_instrument, message_type, ...) or a 3Commas action (enter_long, close_at_market_price,
+   ...), otherwise a TradingView alert.
 2. The first item is `KEY=`: OctoBot-style KEY=VALUE lines or `;`-separated pairs.
 3. TradingView's default strategy message ("order buy @ 1 filled on BTCUSDT. New strategy ...").
 4. Anything else: a free-text channel signal, which refuses words it does not know.

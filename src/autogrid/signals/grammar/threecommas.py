@@ -50,10 +50,8 @@ MARKERS = frozenset(
         "trigger_price",
         "bot_uuid",
         "message_type",
-        "max_lag",
         "tv_instrument",
         "tv_exchange",
-        "secret",
         "email_token",
         "bot_id",
         "delay_seconds",
@@ -74,6 +72,8 @@ _BOT_ACTIONS = {
     "start_bot": SignalAction.RESUME,
     "enable": SignalAction.RESUME,
 }
+# Actions only 3Commas uses; "buy"/"sell" alone do not make a body 3Commas-style.
+_OWN_ACTIONS = frozenset(_BOT_ACTIONS) | {"enter_long", "exit_long", "enter_short", "exit_short"}
 _UNITS = {
     "quote": AmountUnit.QUOTE,
     "base": AmountUnit.BASE,
@@ -85,7 +85,8 @@ _UNITS = {
 def looks_like(document: dict[str, Any]) -> bool:
     keys = {key.lower() for key in document}
     action = document.get("action")
-    return bool(keys & MARKERS) or (isinstance(action, str) and action.lower() in _BOT_ACTIONS)
+    own_action = isinstance(action, str) and action.lower() in _OWN_ACTIONS
+    return bool(keys & MARKERS) or own_action
 
 
 def parse(

@@ -193,9 +193,13 @@ def parse_text(body: str, *, default_symbol: str | None, now: datetime | None) -
     match = _DEFAULT_MESSAGE.fullmatch(body)
     if match is None:  # the caller checked looks_like_text
         raise SignalParseError("not a TradingView strategy message", 0)
-    after = values.parse_decimal(match["position"], match.start("position"), "strategy position")
+    raw_after = match["position"]
+    short = raw_after.startswith("-")
+    after = values.parse_decimal(
+        raw_after.lstrip("-"), match.start("position"), "strategy position"
+    )
     action = SignalAction.BUY if match["action"].lower() == "buy" else SignalAction.SELL
-    if after < 0 or (action is SignalAction.BUY and after == 0):
+    if short or (action is SignalAction.BUY and after == 0):
         raise SignalParseError(
             "this order opens or covers a short position; only long positions are traded",
             match.start("position"),

@@ -161,7 +161,8 @@ def load_json(body: str, offset: int) -> dict[str, Any]:
         raise SignalParseError(f"invalid JSON: {error.msg}", offset + error.pos) from None
     except _DuplicateKey as error:
         raise SignalParseError(
-            f"key {_show(error.key)} appears twice", offset + _key_position(body, error.key)
+            f"key {_show(error.key)} appears twice",
+            offset + _key_position(body, error.key, _key_position(body, error.key) + 1),
         ) from None
     except _Constant as error:
         raise SignalParseError(
