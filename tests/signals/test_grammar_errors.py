@@ -75,7 +75,7 @@ CASES = [
     ('{"message_type": "deal"}', '"message_type"', "bot"),
     ('{"message_type": "bot", "pair": "BTCUSDT"}', '"pair"', "QUOTE_BASE"),
     (
-        '{"secret": "s", "action": "enter_long", "order": {"amount": "5", "currency_type": "lots"}}',
+        '{"action": "enter_long", "order": {"amount": "5", "currency_type": "lots"}}',
         '"currency_type"',
         "currency_type",
     ),
