@@ -167,3 +167,16 @@ def test_a_signal_time_far_in_the_future_is_refused_when_now_is_given() -> None:
 
 def test_a_bad_default_symbol_is_refused() -> None:
     assert "BASE/QUOTE" in refusal("BUY", default_symbol="nonsense").message
+
+
+def test_free_text_must_name_its_pair_even_with_a_default() -> None:
+    for body in ("close", "buy now", "BUY @ 65000"):
+        error = refusal(body, default_symbol="BTC/USDT")
+        assert "no pair" in error.message
+
+
+def test_free_text_longer_than_a_telegram_message_is_refused() -> None:
+    body = "BUY BTC/USDT @ 65000 " + "🚀" * 4096
+    error = refusal(body)
+    assert "4096" in error.message
+    assert error.position == 4096

@@ -35,7 +35,8 @@ def parse_signal(
 ) -> ParsedSignal:
     """Understand one signal.
 
-    `default_symbol` ("BASE/QUOTE") fills a signal that names no pair (the target bot's pair);
+    `default_symbol` ("BASE/QUOTE") fills a machine-format signal that names no pair (the target
+    bot's pair); free text must name its pair;
     `now` (timezone-aware) lets a sent-at time more than 5 minutes in the future be refused.
     """
     if len(body) > MAX_BODY_CHARS:
@@ -66,7 +67,7 @@ def parse_signal(
         return key_value.parse(body, default_symbol=default_symbol, now=now)
     if tradingview.looks_like_text(body):
         return tradingview.parse_text(body, default_symbol=default_symbol, now=now)
-    return free_text.parse(body, default_symbol=default_symbol, now=now)
+    return free_text.parse(body, now=now)
 
 
 def parse_signal_bytes(

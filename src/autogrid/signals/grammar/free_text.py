@@ -58,6 +58,7 @@ from autogrid.signals.model import (
 
 FORMAT = "free_text"
 MAX_ENTRIES = 10
+MAX_CHARS = 4096  # Telegram's limit for one message, where these signals come from
 
 _PHRASES: dict[str, str] = {
     **dict.fromkeys(
@@ -134,13 +135,18 @@ class _State:
     kind: OrderKind | None = None
 
 
-def parse(body: str, *, default_symbol: str | None, now: datetime | None) -> ParsedSignal:
+def parse(body: str, *, now: datetime | None) -> ParsedSignal:
+    if len(body) > MAX_CHARS:
+        raise SignalParseError(
+            f"a free-text signal is at most {MAX_CHARS} characters (one Telegram message)",
+            MAX_CHARS,
+        )
     state = _State()
     stream = tokens(body)
     index = 0
     while index < len(stream):
         index = _step(stream, index, state)
-    return _build(state, default_symbol, now)
+    return _build(state, now)
 
 
 def _step(stream: list[Token], index: int, state: _State) -> int:
@@ -318,14 +324,16 @@ def _currency(state: _State, word: Token) -> bool:
     return True
 
 
-def _build(state: _State, default_symbol: str | None, now: datetime | None) -> ParsedSignal:
+def _build(state: _State, now: datetime | None) -> ParsedSignal:
     if state.action is None:
         raise SignalParseError("no buy, entry, sell or close keyword: this is not a signal", 0)
     positions = {"action": state.action_at}
     built: dict[str, Any] = {"action": state.action, "format": FORMAT}
-    built["symbol"] = state.symbol[0] if state.symbol is not None else default_symbol
-    if built["symbol"] is None:
+    # Unlike the machine formats, a message written by a person must name its pair (as Cornix
+    # requires): "close" or "buy now" typed in a channel must not act on whatever the bot trades.
+    if state.symbol is None:
         raise SignalParseError("no pair: write it in full, e.g. BTC/USDT", 0)
+    built["symbol"] = state.symbol[0]
     if state.amount is not None:
         value, at, unit = state.amount
         if unit is None:

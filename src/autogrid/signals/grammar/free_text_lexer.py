@@ -35,11 +35,13 @@ class Token:
 
 
 _QUOTES = "|".join(KNOWN_QUOTES)
+# A base may start with digits (1INCH) but has a letter, so "1/2" is no pair.
+_BASE = "[0-9]{0,4}[A-Za-z][A-Za-z0-9]{0,14}"
 _TOKEN = re.compile(
     rf"""
-    (?P<pair>[#$]?[A-Za-z][A-Za-z0-9]{{0,14}}\s?/\s?[A-Za-z][A-Za-z0-9]{{1,14}}
-        |[#$]?[A-Za-z][A-Za-z0-9]{{0,14}}[-_](?:{_QUOTES})(?![A-Za-z0-9]))
-    |(?P<hashtag>[#$][A-Za-z][A-Za-z0-9]{{0,29}})
+    (?P<pair>[#$]?{_BASE}\s?/\s?[A-Za-z][A-Za-z0-9]{{1,14}}
+        |[#$]?{_BASE}[-_](?:{_QUOTES})(?![A-Za-z0-9]))
+    |(?P<hashtag>[#$]{_BASE})
     |(?P<number>\$?(?:[0-9]{{1,3}}(?:,[0-9]{{3}})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+))
         (?P<percent>[ ]?%)?
     |(?P<word>[A-Za-z][A-Za-z0-9]*(?:['-][A-Za-z][A-Za-z0-9]*)*)
