@@ -67,6 +67,21 @@ CASES = [
     ),
     ('{"action": "buy", "ticker": "BTCUSDT", "tp": [1,2,3,4,5,6,7,8,9,10,11]}', '"tp"', "at most"),
     ('{"action": "buy", "ticker": "BTCUSDT", "tp": [110, 110]}', '"tp"', "same price"),
+    (
+        '{"action": "buy", "ticker": "BTCUSDT", "stop_loss": 1, "stopLoss": 2}',
+        '"stopLoss"',
+        "twice",
+    ),
+    (
+        '{"action": "buy", "ticker": "BTCUSDT", "strategy": {"order_action": "sell"}}',
+        '"order_action"',
+        "twice",
+    ),
+    (
+        '{"ticker": "BTCUSDT", "strategy": {"market_position": "short"}}',
+        '"market_position"',
+        "short",
+    ),
     # 3Commas
     ('{"secret": "s", "action": "enter_short", "tv_instrument": "BTCUSDT"}', '"action"', "short"),
     ('{"bot_uuid": "u", "action": "teleport"}', '"action"', "unknown action"),

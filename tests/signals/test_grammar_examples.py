@@ -97,6 +97,43 @@ TRADINGVIEW = [
     ),
 ]
 
+TRADINGVIEW += [
+    (  # the nested layout many webhook tutorials use, {{strategy.*}} values grouped
+        '{"passphrase": "x", "time": "2026-12-06T15:00:00Z", "exchange": "BINANCE",'
+        ' "ticker": "ETHUSDT", "bar": {"time": "2026-12-06T14:59:00Z", "open": 3490,'
+        ' "high": 3510, "low": 3480, "close": 3500, "volume": 1200}, "strategy":'
+        ' {"position_size": 1.5, "order_action": "buy", "order_contracts": 0.5,'
+        ' "order_price": 3500, "order_id": "Long", "market_position": "long",'
+        ' "market_position_size": 1.5, "prev_market_position": "long",'
+        ' "prev_market_position_size": 1}}',
+        ParsedSignal(
+            BUY,
+            "tradingview",
+            "ETH/USDT",
+            price=D("3500"),
+            amount=Amount(D("0.5"), AmountUnit.BASE),
+            sent_at=T0,
+        ),
+    ),
+    (  # camelCase keys and a strategy name
+        '{"side": "buy", "symbol": "BTCUSDT", "strategy": "rsi", "orderType": "limit",'
+        ' "price": 95000, "quantity": 0.001, "stopLoss": 94000, "takeProfit": 97000,'
+        ' "nonce": "n-1"}',
+        ParsedSignal(
+            BUY,
+            "tradingview",
+            "BTC/USDT",
+            order_kind=LIMIT,
+            price=D("95000"),
+            amount=Amount(D("0.001"), AmountUnit.BASE),
+            stop_loss=D("94000"),
+            take_profits=tps("97000"),
+            alert_id="n-1",
+            tag="rsi",
+        ),
+    ),
+]
+
 THREECOMMAS = [
     (
         '{"secret": "eyJhbGciOi", "max_lag": "300", "timestamp": "2026-12-06T15:00:00Z",'

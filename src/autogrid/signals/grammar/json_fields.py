@@ -8,6 +8,7 @@ something we would otherwise silently not do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +18,12 @@ from autogrid.signals.grammar import values
 from autogrid.signals.model import SignalParseError
 
 MAX_TEXT_VALUE = 100
+_SPELLING = re.compile(r"[-_. ]")
+
+
+def normal_key(key: str) -> str:
+    """Keys compare case-, underscore- and dash-insensitively: stop_loss, stopLoss, Stop-Loss."""
+    return _SPELLING.sub("", key.lower())
 
 
 class JsonFields:
@@ -25,7 +32,7 @@ class JsonFields:
         self._parent = parent
         self._by_lower: dict[str, tuple[str, Any]] = {}
         for key, value in document.items():
-            lower = key.lower()
+            lower = normal_key(key)
             if lower in self._by_lower:
                 raise SignalParseError(f"key {key!r} appears twice", self._where(key))
             self._by_lower[lower] = (key, value)
@@ -35,13 +42,14 @@ class JsonFields:
         return values.key_position(self._body, key, 0, after=self._parent)
 
     def position(self, *names: str) -> int:
-        for name in names:
+        for name in map(normal_key, names):
             if name in self._by_lower:
                 return self._where(self._by_lower[name][0])
         return 0
 
     def take(self, *names: str) -> tuple[Any, int] | None:
         """The first of `names` present; all count as read, and two present is an error."""
+        names = tuple(map(normal_key, names))
         found = [name for name in names if name in self._by_lower]
         self._read.update(names)
         if not found:
@@ -90,10 +98,10 @@ class JsonFields:
         value, at = found
         if not isinstance(value, dict):
             raise SignalParseError(f"{name} must be an object", at)
-        return JsonFields(value, self._body, parent=self._by_lower[name][0])
+        return JsonFields(value, self._body, parent=self._by_lower[normal_key(name)][0])
 
     def ignore(self, names: Iterable[str]) -> None:
-        self._read.update(names)
+        self._read.update(map(normal_key, names))
 
     def refuse_unread(self) -> None:
         for lower, (key, _) in self._by_lower.items():
@@ -101,4 +109,9 @@ class JsonFields:
                 raise SignalParseError(f"unknown field {key[:40]!r}", self._where(key))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._by_lower
+        return normal_key(name) in self._by_lower
+
+    def raw(self, name: str) -> Any:
+        """The value of `name` without marking it read (None when absent)."""
+        found = self._by_lower.get(normal_key(name))
+        return None if found is None else found[1]

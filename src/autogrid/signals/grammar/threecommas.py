@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from autogrid.signals.grammar import values
-from autogrid.signals.grammar.json_fields import JsonFields
+from autogrid.signals.grammar.json_fields import JsonFields, normal_key
 from autogrid.signals.grammar.validate import finish
 from autogrid.signals.model import (
     Amount,
@@ -46,7 +46,8 @@ from autogrid.signals.model import (
 
 FORMAT = "3commas"
 MARKERS = frozenset(
-    {
+    normal_key(key)
+    for key in {
         "trigger_price",
         "bot_uuid",
         "message_type",
@@ -83,7 +84,7 @@ _UNITS = {
 
 
 def looks_like(document: dict[str, Any]) -> bool:
-    keys = {key.lower() for key in document}
+    keys = {normal_key(key) for key in document}
     action = document.get("action")
     own_action = isinstance(action, str) and action.lower() in _OWN_ACTIONS
     return bool(keys & MARKERS) or own_action

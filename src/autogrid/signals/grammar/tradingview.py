@@ -15,9 +15,13 @@ JSON form (keys case-insensitive; numbers may be JSON numbers or strings)::
       "id": "...", "tag": "..."                   (or alert_id; comment)
     }
 
-`action` may be left out when `market_position` is given: "long" buys, "flat" closes all.
-Read and ignored: exchange, interval, timeframe, open, high, low, passphrase, secret,
-position_size, prev_market_position, prev_market_position_size, market_position_size.
+Keys compare without case, "_", "-" or ".": stopLoss, stop_loss and Stop-Loss are one key (and
+given twice, refused). `action` may be left out when `market_position` is given: "long" buys,
+"flat" closes all. The {{strategy.*}} values may be grouped in a "strategy" object
+({"order_action", "order_contracts", "order_price", "market_position", ...}); a "strategy"
+string is the strategy's name (the tag). "nonce" is an alert id. Read and ignored: bar, message,
+exchange, interval, timeframe, open, high, low, passphrase, secret, position_size,
+prev_market_position, prev_market_position_size, market_position_size, strategy.order_id.
 Refused: "volume" (TradingView's {{volume}} is the bar's volume; say "quantity"), shorts, and any
 other key, so that nothing a sender writes is silently dropped.
 
@@ -52,6 +56,8 @@ from autogrid.signals.model import (
 
 FORMAT = "tradingview"
 _IGNORED = (
+    "bar",
+    "message",
     "exchange",
     "interval",
     "timeframe",
@@ -88,12 +94,13 @@ def looks_like_text(body: str) -> bool:
 def parse_json(
     document: dict[str, Any], body: str, *, default_symbol: str | None, now: datetime | None
 ) -> ParsedSignal:
-    fields = JsonFields(document, body)
-    fields.ignore(_IGNORED)
-    if "volume" in fields:
+    top = JsonFields(document, body)
+    top.ignore(_IGNORED)
+    fields = _Sources(top, _strategy_object(top))
+    if "volume" in top:
         raise SignalParseError(
             "'volume' is ambiguous ({{volume}} is the bar's volume); give the size as 'quantity'",
-            fields.position("volume"),
+            top.position("volume"),
         )
     built: dict[str, Any] = {"format": FORMAT}
     positions: dict[str, int] = {}
@@ -111,9 +118,54 @@ def parse_json(
     return finish(ParsedSignal(**built), positions, now)
 
 
-def _action(fields: JsonFields) -> tuple[SignalAction, int]:
+def _strategy_object(top: JsonFields) -> JsonFields | None:
+    """A nested "strategy": {...} of {{strategy.*}} values; a string "strategy" is a name (tag)."""
+    if not isinstance(top.raw("strategy"), dict):
+        return None
+    nested = top.nested("strategy")
+    if nested is not None:
+        nested.ignore((*_IGNORED, "order_id"))
+    return nested
+
+
+class _Sources:
+    """The top-level fields and those of a nested strategy object, read as one: a field given in
+    both places is refused rather than one of them silently winning."""
+
+    def __init__(self, top: JsonFields, strategy: JsonFields | None) -> None:
+        self._all = [top] if strategy is None else [top, strategy]
+        self.strategy_is_object = strategy is not None
+
+    def _one(self, found: list[tuple[Any, int] | None]) -> tuple[Any, int] | None:
+        present = [item for item in found if item is not None]
+        if len(present) > 1:
+            raise SignalParseError("the same field is given twice", present[1][1])
+        return present[0] if present else None
+
+    def text(self, *names: str) -> tuple[str, int] | None:
+        return self._one([source.text(*names) for source in self._all])
+
+    def positive(self, *names: str) -> tuple[Any, int] | None:
+        return self._one([source.positive(*names) for source in self._all])
+
+    def take(self, *names: str) -> tuple[Any, int] | None:
+        return self._one([source.take(*names) for source in self._all])
+
+    def time(self, *names: str) -> tuple[datetime, int] | None:
+        return self._one([source.time(*names) for source in self._all])
+
+    def lag(self, *names: str) -> int | None:
+        found = [lag for lag in (source.lag(*names) for source in self._all) if lag is not None]
+        return found[0] if found else None
+
+    def refuse_unread(self) -> None:
+        for source in self._all:
+            source.refuse_unread()
+
+
+def _action(fields: _Sources) -> tuple[SignalAction, int]:
     action = fields.text("action", "side", "order_action", "signal")
-    position = fields.text("market_position", "strategy.market_position")
+    position = fields.text("market_position", "strategy.market_position", "position")
     if position is not None and position[0].lower() not in ("long", "flat", "short"):
         raise SignalParseError("market_position must be long, flat or short", position[1])
     if position is not None and position[0].lower() == "short":
@@ -134,17 +186,17 @@ def _action(fields: JsonFields) -> tuple[SignalAction, int]:
     return resolved, at
 
 
-def _order(fields: JsonFields, built: dict[str, Any], positions: dict[str, int]) -> None:
-    kind = fields.text("order_type", "type")
+def _order(fields: _Sources, built: dict[str, Any], positions: dict[str, int]) -> None:
+    kind = fields.text("order_type")
     if kind is not None:
         kinds = {"market": OrderKind.MARKET, "limit": OrderKind.LIMIT}
         if kind[0].lower() not in kinds:
             raise SignalParseError("order_type must be market or limit", kind[1])
         built["order_kind"], positions["order_kind"] = kinds[kind[0].lower()], kind[1]
-    price = fields.positive("price", "close", "signal_price", "limit_price")
+    price = fields.positive("price", "close", "signal_price", "limit_price", "order_price")
     if price is not None:
         built["price"], positions["price"] = price
-    quantity = fields.text("quantity", "contracts", "qty", "size")
+    quantity = fields.text("quantity", "contracts", "qty", "size", "order_contracts")
     if quantity is not None:
         built["amount"], positions["amount"] = _quantity(*quantity), quantity[1]
     if built["action"] is SignalAction.CLOSE_ALL:
@@ -159,7 +211,7 @@ def _quantity(raw: str, at: int) -> Amount:
     return Amount(values.parse_positive(raw, at, "quantity"), AmountUnit.BASE)
 
 
-def _exits(fields: JsonFields, built: dict[str, Any], positions: dict[str, int]) -> None:
+def _exits(fields: _Sources, built: dict[str, Any], positions: dict[str, int]) -> None:
     stop = fields.positive("stop_loss", "sl", "stop")
     if stop is not None:
         built["stop_loss"], positions["stop_loss"] = stop
@@ -177,14 +229,16 @@ def _exits(fields: JsonFields, built: dict[str, Any], positions: dict[str, int])
     built["take_profits"], positions["take_profits"] = tuple(steps), at
 
 
-def _meta(fields: JsonFields, built: dict[str, Any], positions: dict[str, int]) -> None:
+def _meta(fields: _Sources, built: dict[str, Any], positions: dict[str, int]) -> None:
     sent = fields.time("time", "timenow", "timestamp")
     if sent is not None:
         built["sent_at"], positions["sent_at"] = sent
     built["max_lag_seconds"] = fields.lag("max_lag")
-    alert_id = fields.text("id", "alert_id")
+    alert_id = fields.text("id", "alert_id", "nonce")
     built["alert_id"] = None if alert_id is None else alert_id[0]
-    tag = fields.text("tag", "comment")
+    names = ("tag", "comment", "order_comment")
+    # A "strategy" string is the strategy's name; an object holds {{strategy.*}} values instead.
+    tag = fields.text(*names) if fields.strategy_is_object else fields.text(*names, "strategy")
     built["tag"] = None if tag is None else tag[0]
 
 
