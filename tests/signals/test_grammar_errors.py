@@ -82,10 +82,21 @@ CASES = [
         '"market_position"',
         "short",
     ),
+    ('{"action": "buy", "ticker": "BTCUSDT", "market_position": "flat"}', '"action"', "covers"),
+    (
+        '{"action": "buy", "ticker": "BTCUSDT", "time": "0001-01-01T00:00:00+05:00"}',
+        '"time"',
+        "out of range",
+    ),
     # 3Commas
     ('{"secret": "s", "action": "enter_short", "tv_instrument": "BTCUSDT"}', '"action"', "short"),
     ('{"bot_uuid": "u", "action": "teleport"}', '"action"', "unknown action"),
     ('{"secret": "s", "tv_instrument": "BTCUSDT"}', "", "action"),
+    (
+        '{"bot_uuid": "u", "action": "buy", "strategy_info": {"market_position": "flat"}}',
+        '"action"',
+        "covers",
+    ),
     ('{"message_type": "bot", "delay_seconds": 30}', '"delay_seconds"', "delay"),
     ('{"message_type": "deal"}', '"message_type"', "bot"),
     ('{"message_type": "bot", "pair": "BTCUSDT"}', '"pair"', "QUOTE_BASE"),

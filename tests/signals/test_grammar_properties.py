@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from autogrid.signals.grammar import key_value, parse_signal, parse_signal_bytes
@@ -257,3 +257,23 @@ def test_free_text_round_trip(signal: ParsedSignal) -> None:
         take_profits=signal.take_profits,
     )
     assert parse_signal(free_text(limit)) == limit
+
+
+offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda minutes: timedelta(minutes=minutes)
+)
+
+
+@PROPERTY
+@given(st.datetimes(), offsets)
+@example(datetime(1, 1, 1), timedelta(hours=5))  # moved before year 1 by its offset
+@example(datetime(9999, 12, 31, 23), timedelta(hours=-5))
+def test_any_iso_time_with_an_offset_is_read_as_utc_or_refused(
+    moment: datetime, offset: timedelta
+) -> None:
+    stamp = moment.replace(tzinfo=timezone(offset)).isoformat()
+    result = outcome(f'{{"action": "buy", "ticker": "BTCUSDT", "time": "{stamp}"}}')
+    if isinstance(result, ParsedSignal):
+        assert result.sent_at == moment.replace(tzinfo=timezone(offset))
+    else:
+        assert "out of range" in result[0]

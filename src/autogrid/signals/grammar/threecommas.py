@@ -34,6 +34,7 @@ from typing import Any
 
 from autogrid.signals.grammar import values
 from autogrid.signals.grammar.json_fields import JsonFields, normal_key
+from autogrid.signals.grammar.tradingview import resolve_with_position
 from autogrid.signals.grammar.validate import finish
 from autogrid.signals.model import (
     Amount,
@@ -151,8 +152,7 @@ def _action(fields: JsonFields, is_bot: bool) -> tuple[SignalAction, int]:
             raise SignalParseError(
                 "short positions are not supported (spot, long only)", position[1]
             )
-        if action is SignalAction.SELL and position is not None and position[0].lower() == "flat":
-            action = SignalAction.CLOSE_ALL
+        action = resolve_with_position(action, at, position)
     return action, at
 
 

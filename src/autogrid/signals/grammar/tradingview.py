@@ -179,11 +179,23 @@ def _action(fields: _Sources) -> tuple[SignalAction, int]:
         raise SignalParseError("short positions are not supported (spot, long only)", at)
     if word not in _ACTIONS:
         raise SignalParseError(f"action must be buy or sell, not {action[0][:20]!r}", at)
-    resolved = _ACTIONS[word]
-    if resolved is SignalAction.SELL and position is not None and position[0].lower() == "flat":
-        # A strategy's sell that leaves it flat closes the whole position, whatever its contracts.
-        resolved = SignalAction.CLOSE_ALL
-    return resolved, at
+    return resolve_with_position(_ACTIONS[word], at, position), at
+
+
+def resolve_with_position(
+    action: SignalAction, at: int, position: tuple[str, int] | None
+) -> SignalAction:
+    """A strategy's order seen with the position it leaves behind."""
+    flat = position is not None and position[0].lower() == "flat"
+    if action is SignalAction.SELL and flat:
+        # A sell that leaves the strategy flat closes the whole position, whatever its contracts.
+        return SignalAction.CLOSE_ALL
+    if action is SignalAction.BUY and flat:
+        raise SignalParseError(
+            "a buy that leaves the strategy flat covers a short; only long positions are traded",
+            at,
+        )
+    return action
 
 
 def _order(fields: _Sources, built: dict[str, Any], positions: dict[str, int]) -> None:

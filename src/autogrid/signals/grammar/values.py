@@ -135,7 +135,10 @@ def parse_time(raw: str, position: int) -> datetime:
         raise SignalParseError(
             f"time {_show(raw)} has no time zone; add 'Z' or an offset such as +00:00", position
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across midnight by its offset
+        raise SignalParseError(f"time {_show(raw)} is out of range", position) from None
 
 
 def parse_lag(raw: str, position: int) -> int:
