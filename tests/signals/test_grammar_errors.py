@@ -134,6 +134,8 @@ CASES = [
     ("SHORT BTC/USDT @ 65000", "SHORT", "short"),
     ("BUY BTC/USDT @ 65000\nLeverage: 10x", "Leverage", "leverage"),
     ("BUY BTC/USDT @ 65000 SL 5%", "5%", "percentage"),
+    ("#BTC/USDT\nSignal Type: Regular (Short)\nEntry: 65000", "Short", "short"),
+    ("#BTC/USDT\nExchange: Binance Futures x20 leverage\nBuy 65000", "leverage", "leverage"),
     ("BUY BTC/USDT @ 65000 SL 64000 SL 63000", "63000", "more than one stop"),
     ("BUY BTC/USDT @ 65000 SL 66000", "66000", "below the entry"),
     ("BUY BTC/USDT @ 65000 TP 64000", "64000", "above the entry"),

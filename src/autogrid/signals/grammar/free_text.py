@@ -204,7 +204,12 @@ def _starts_line(stream: list[Token], index: int) -> bool:
 
 
 def _skip_line(stream: list[Token], index: int) -> int:
+    """Past an informational line ("Exchange: Binance"), which still may not say short or
+    leverage: "Signal Type: Regular (Short)" must not pass as a long."""
     while index < len(stream) and stream[index].kind is not Kind.NEWLINE:
+        token = stream[index]
+        if token.kind is Kind.WORD and _PHRASES.get(token.text.lower()) in ("short", "leverage"):
+            _label(_State(), _PHRASES[token.text.lower()], token)
         index += 1
     return index
 
