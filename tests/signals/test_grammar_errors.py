@@ -208,3 +208,32 @@ def test_free_text_longer_than_a_telegram_message_is_refused() -> None:
     error = refusal(body)
     assert "4096" in error.message
     assert error.position == 4096
+
+
+def test_check_signal_applies_the_money_rules_to_a_signal_built_elsewhere() -> None:
+    from decimal import Decimal
+
+    from autogrid.signals.grammar import check_signal
+    from autogrid.signals.model import ParsedSignal, SignalAction, TakeProfit
+
+    good = ParsedSignal(
+        SignalAction.BUY,
+        "llm",
+        "BTC/USDT",
+        price=Decimal(100),
+        take_profits=(TakeProfit(Decimal(120)), TakeProfit(Decimal(110))),
+    )
+    assert [step.price for step in check_signal(good).take_profits] == [110, 120]
+    bad = [
+        ParsedSignal(SignalAction.BUY, "llm", "btc/usdt"),
+        ParsedSignal(SignalAction.BUY, "llm", "BTC/USDT", price=Decimal("NaN")),
+        ParsedSignal(SignalAction.BUY, "llm", "BTC/USDT", price=Decimal(-1)),
+        ParsedSignal(
+            SignalAction.BUY, "llm", "BTC/USDT", price=Decimal(100), stop_loss=Decimal(101)
+        ),
+        ParsedSignal(SignalAction.SELL, "llm", "BTC/USDT", take_profits=(TakeProfit(Decimal(1)),)),
+        ParsedSignal(SignalAction.BUY, "llm", take_profits=(TakeProfit(Decimal(0)),)),
+    ]
+    for signal in bad:
+        with pytest.raises(SignalParseError):
+            check_signal(signal)

@@ -20,9 +20,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from autogrid.signals.grammar import free_text, key_value, threecommas, tradingview, values
+from autogrid.signals.grammar.validate import finish
 from autogrid.signals.model import ParsedSignal, SignalParseError
 
-__all__ = ["MAX_BODY_BYTES", "MAX_BODY_CHARS", "parse_signal", "parse_signal_bytes"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_BODY_CHARS",
+    "check_signal",
+    "parse_signal",
+    "parse_signal_bytes",
+]
 
 # Real signals are a few hundred characters; anything this large is a mistake or an attack, and
 # refusing it first bounds the work every later step can do.
@@ -82,3 +89,10 @@ def parse_signal_bytes(
         prefix = body[: error.start].decode("utf-8-sig", errors="replace")
         raise SignalParseError("the signal is not valid UTF-8", len(prefix)) from None
     return parse_signal(text, default_symbol=default_symbol, now=now)
+
+
+def check_signal(signal: ParsedSignal, *, now: datetime | None = None) -> ParsedSignal:
+    """The money rules every parsed signal obeys, for a signal built some other way (the
+    language-model fallback, a smart trade typed by hand): the same signal with its take-profits
+    nearest first, or SignalParseError (position 0: there is no body to point into)."""
+    return finish(signal, {}, now)

@@ -7,6 +7,7 @@ pointing at the field at fault. Executing such a signal would lose money by cons
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ MAX_TAKE_PROFITS = 10
 # A sender's clock may run a little ahead of ours; more than this is a wrong clock or a forged time.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
+_SYMBOL = re.compile(r"[A-Z0-9]{1,15}/[A-Z0-9]{1,15}")
 ENTRY_ACTIONS = frozenset({SignalAction.BUY, SignalAction.REVERSE})
 
 
@@ -40,6 +42,7 @@ def finish(
 ) -> ParsedSignal:
     """Validate a freshly built signal and put its take-profits in ascending order."""
     where = Positions(positions)
+    _check_values(signal, where)
     _check_amount(signal, where)
     _check_time(signal, where, now)
     if signal.order_kind is OrderKind.LIMIT and signal.price is None and signal.entry_zone is None:
@@ -59,11 +62,33 @@ def finish(
     return signal
 
 
+def _check_values(signal: ParsedSignal, where: Positions) -> None:
+    """What every grammar already ensures, checked again for a signal built elsewhere (the
+    optional language-model fallback builds one from its JSON)."""
+    if signal.symbol is not None and _SYMBOL.fullmatch(signal.symbol) is None:
+        raise SignalParseError("the symbol must be BASE/QUOTE in upper case", where.of("symbol"))
+    levels = [("price", signal.price), ("stop_loss", signal.stop_loss)]
+    if signal.entry_zone is not None:
+        levels += [("entry_zone", signal.entry_zone.low), ("entry_zone", signal.entry_zone.high)]
+    levels += [("take_profits", step.price) for step in signal.take_profits]
+    for name, value in levels:
+        if value is not None and not _positive(value):
+            raise SignalParseError(f"{name} must be a positive finite decimal", where.of(name))
+    if signal.sent_at is not None and signal.sent_at.utcoffset() != timedelta(0):
+        raise SignalParseError("sent_at must be in UTC", where.of("sent_at"))
+    if signal.max_lag_seconds is not None and signal.max_lag_seconds <= 0:
+        raise SignalParseError("max_lag must be positive", where.of("max_lag_seconds"))
+
+
+def _positive(value: Decimal) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and value > 0
+
+
 def _check_amount(signal: ParsedSignal, where: Positions) -> None:
     amount = signal.amount
     if amount is None:
         return
-    if amount.value <= 0:
+    if not _positive(amount.value):
         raise SignalParseError("the amount must be positive", where.of("amount"))
     if amount.unit is AmountUnit.PERCENT and amount.value > 100:
         raise SignalParseError("a percentage amount must be at most 100", where.of("amount"))
