@@ -350,6 +350,17 @@ FREE_TEXT = [
         "SELL ETH/USDT @ 3500",
         ParsedSignal(SignalAction.SELL, "free_text", "ETH/USDT", order_kind=LIMIT, price=D("3500")),
     ),
+    (
+        "BUY BTCUSDT 65000 TP 67000",
+        ParsedSignal(
+            BUY,
+            "free_text",
+            "BTC/USDT",
+            order_kind=LIMIT,
+            price=D("65000"),
+            take_profits=tps("67000"),
+        ),
+    ),
     ("sell btc-usdt", ParsedSignal(SignalAction.SELL, "free_text", "BTC/USDT")),
     ("CLOSE BTC/USDT", ParsedSignal(SignalAction.CLOSE_ALL, "free_text", "BTC/USDT")),
 ]

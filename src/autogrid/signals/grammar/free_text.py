@@ -6,6 +6,7 @@ Grammar, over the tokens of free_text_lexer (case-insensitive; emojis, bullets, 
     signal   = { part }
     part     = pair | label { value } | ignored-line
     pair     = BASE "/" QUOTE | "#" BASEQUOTE | BASE "-" QUOTE       e.g. BTC/USDT, #BTCUSDT
+             | BASEQUOTE in capitals ending in a known quote          e.g. BTCUSDT
     label    = entry | stop | target | amount | "sell" | "close" | "market" | "limit"
     entry    = "buy" | "long" | "entry" | "enter" | "entry zone" | "buy zone" | "entry price"
              | "entry targets" | "@" | "at" | "zone"
@@ -188,7 +189,20 @@ def _words(stream: list[Token], index: int, state: _State) -> int:
     word = stream[index]
     if state.amount is not None and state.section == "amount" and _currency(state, word):
         return index + 1
+    if _bare_pair(word):
+        _set_symbol(state, word.text, word.position)
+        return index + 1
     raise SignalParseError(f"unexpected word {word.text[:30]!r}", word.position)
+
+
+def _bare_pair(word: Token) -> bool:
+    """BTCUSDT written in capitals, as TradingView's {{ticker}} gives it, names the pair."""
+    text = word.text
+    return (
+        text.isupper()
+        and text.isalnum()
+        and any(text.endswith(quote) and len(text) > len(quote) for quote in values.KNOWN_QUOTES)
+    )
 
 
 def _numbered_target(phrase: str) -> bool:
