@@ -140,6 +140,7 @@ CASES = [
     ("BUY BTC/USDT @ 65000 SL 66000", "66000", "below the entry"),
     ("BUY BTC/USDT @ 65000 TP 64000", "64000", "above the entry"),
     ("BUY BTC/USDT ETH/USDT", "ETH/USDT", "second pair"),
+    ("buy and/or", "and/or", "not a pair"),
     ("BUY BTC/USDT zone 64000", "64000", "two prices"),
     ("BUY BTC/USDT amount 100", "100", "unit"),
     ("BUY BTC/USDT then SELL", "then", "unexpected word"),

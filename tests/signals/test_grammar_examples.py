@@ -361,6 +361,7 @@ FREE_TEXT = [
             take_profits=tps("67000"),
         ),
     ),
+    ("SELL ETH/PLN", ParsedSignal(SignalAction.SELL, "free_text", "ETH/PLN")),
     ("sell btc-usdt", ParsedSignal(SignalAction.SELL, "free_text", "BTC/USDT")),
     ("CLOSE BTC/USDT", ParsedSignal(SignalAction.CLOSE_ALL, "free_text", "BTC/USDT")),
 ]

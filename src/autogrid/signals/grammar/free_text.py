@@ -269,6 +269,11 @@ def _set_action(state: _State, action: SignalAction, token: Token) -> None:
 
 def _set_symbol(state: _State, raw: str, at: int) -> None:
     symbol = values.normalise_symbol(raw.replace(" ", ""), at)
+    if symbol.split("/")[1] not in values.KNOWN_QUOTES and not raw.isupper():
+        # "and/or" is words, not a pair: an unusual quote must be written in capitals.
+        raise SignalParseError(
+            f"{raw[:30]!r} is not a pair: write an unusual quote currency in capitals", at
+        )
     if state.symbol is not None and state.symbol[0] != symbol:
         raise SignalParseError(f"a second pair {symbol} in one signal", at)
     state.symbol = (symbol, at)
