@@ -382,8 +382,9 @@ def test_a_signal_naming_no_pair_takes_the_default_or_none() -> None:
 
 
 def test_bytes_are_utf8_with_an_optional_bom() -> None:
-    body = "BUY BTC/USDT @ 65000 🚀"
-    assert parse_signal_bytes(b"\xef\xbb\xbf" + body.encode()) == parse_signal(body)
+    for body in ("BUY BTC/USDT @ 65000 🚀", '{"action": "buy", "ticker": "BTCUSDT"}'):
+        assert parse_signal_bytes(b"\xef\xbb\xbf" + body.encode()) == parse_signal(body)
+        assert parse_signal("\ufeff" + body) == parse_signal(body)
 
 
 def test_sent_at_is_utc_whatever_offset_the_sender_used() -> None:

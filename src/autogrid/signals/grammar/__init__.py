@@ -50,6 +50,8 @@ def parse_signal(
         raise SignalParseError(f"the signal is longer than {MAX_BODY_CHARS} characters", 0)
     if default_symbol is not None:
         default_symbol = values.normalise_symbol(default_symbol, 0)
+    if body.startswith("\ufeff"):
+        body = " " + body[1:]  # a byte-order mark: blank it, keeping every position
     start = len(body) - len(body.lstrip())
     if start == len(body):
         raise SignalParseError("the signal is empty", 0)
