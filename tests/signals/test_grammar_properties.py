@@ -165,7 +165,7 @@ def mutated_examples(draw: st.DrawFn) -> str:
     body = draw(st.sampled_from([body for body, _ in EXAMPLES]))
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         index = draw(st.integers(min_value=0, max_value=len(body)))
-        edit = draw(st.sampled_from(["delete", "insert", "replace", "duplicate"]))
+        edit = draw(st.sampled_from(["delete", "insert", "replace", "repeat"]))
         piece = draw(st.text(max_size=3) | st.sampled_from(["{", "}", '"', ",", "=", ";", "-"]))
         if edit == "delete":
             body = body[:index] + body[index + 1 :]

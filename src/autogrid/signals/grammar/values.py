@@ -151,18 +151,18 @@ def parse_lag(raw: str, position: int) -> int:
 
 
 def load_json(body: str, offset: int) -> dict[str, Any]:
-    """A JSON object whose numbers are kept as text; duplicate keys and NaN are refused."""
+    """A JSON object whose numbers are kept as text; a key given twice and NaN are refused."""
     try:
         document = json.loads(
             body,
             parse_float=JsonNumber,
             parse_int=JsonNumber,
             parse_constant=_refuse_constant,
-            object_pairs_hook=_no_duplicates,
+            object_pairs_hook=_unique_keys,
         )
     except json.JSONDecodeError as error:
         raise SignalParseError(f"invalid JSON: {error.msg}", offset + error.pos) from None
-    except _DuplicateKey as error:
+    except _RepeatedKey as error:
         raise SignalParseError(
             f"key {_show(error.key)} appears twice",
             offset + _key_position(body, error.key, _key_position(body, error.key) + 1),
@@ -179,17 +179,17 @@ def load_json(body: str, offset: int) -> dict[str, Any]:
     return document
 
 
-class _DuplicateKey(ValueError):
+class _RepeatedKey(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for key, value in pairs:
         if key in document:
-            raise _DuplicateKey(key)
+            raise _RepeatedKey(key)
         document[key] = value
     return document
 
