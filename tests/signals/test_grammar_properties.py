@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -277,3 +278,35 @@ def test_any_iso_time_with_an_offset_is_read_as_utc_or_refused(
         assert result.sent_at == moment.replace(tzinfo=timezone(offset))
     else:
         assert "out of range" in result[0]
+
+
+def tradingview_json(signal: ParsedSignal) -> str:
+    assert signal.symbol is not None and signal.price is not None
+    document: dict[str, object] = {
+        "action": "buy",
+        "ticker": signal.symbol.replace("/", ""),
+        "order_type": signal.order_kind.value,
+        "price": f"{signal.price:f}",
+    }
+    if signal.amount is not None:
+        percent = "%" if signal.amount.unit is AmountUnit.PERCENT else ""
+        document["quantity"] = f"{signal.amount.value:f}{percent}"
+    if signal.stop_loss is not None:
+        document["stop_loss"] = f"{signal.stop_loss:f}"
+    if signal.take_profits:
+        document["take_profit"] = [f"{step.price:f}" for step in signal.take_profits]
+    optional = {
+        "id": signal.alert_id,
+        "tag": signal.tag,
+        "time": signal.sent_at.isoformat() if signal.sent_at else None,
+        "max_lag": signal.max_lag_seconds,
+    }
+    document.update({key: value for key, value in optional.items() if value is not None})
+    return json.dumps(document)
+
+
+@PROPERTY
+@given(long_entries())
+def test_tradingview_json_round_trip(signal: ParsedSignal) -> None:
+    expected = replace(signal, format="tradingview")
+    assert parse_signal(tradingview_json(signal)) == expected
