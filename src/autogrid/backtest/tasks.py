@@ -42,7 +42,7 @@ from celery import current_app, group
 from celery.exceptions import SoftTimeLimitExceeded
 from fastapi import BackgroundTasks, Request
 
-from autogrid.backtest import engine, repository
+from autogrid.backtest import repository, signal_walk
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
 from autogrid.backtest.engine import BacktestRun, BacktestSettings
 from autogrid.backtest.factory import build_strategy
@@ -217,7 +217,8 @@ async def _run(
             )
     await _progress(database, backtest_id, PROGRESS_LOADED, sweep_id)
     started = time.perf_counter()
-    run = engine.run_backtest(spec.strategy(), prices, spec.settings, loaded.shared)
+    # The engine's very run; an indicator bot without guards is walked from signal to signal.
+    run = signal_walk.run_fast(spec.strategy(), prices, spec.settings, loaded.shared)
     seconds = time.perf_counter() - started
     await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
     built = stored_results(spec, run, prices, seconds)
