@@ -53,6 +53,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ONE_MINUTE = ROOT / ".." / "shared" / "data" / "binance_BTC_USDT-1m.csv.gz"
 ADMIN = os.environ.get("DATABASE_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 FIRST_OPEN = 1747699200000  # the file's first candle, 2025-05-20T00:00Z
+PHASE_ORDER = (
+    "claim (commit)",
+    "candles (cached)",
+    "engine",
+    "results built",
+    "report rendered",
+    "results stored (commit)",
+)
 
 
 def bench_settings(url: str, var_dir: Path) -> Settings:
@@ -133,9 +141,55 @@ async def prepare(url: str, days: int, runs: int, strategy: str, var_dir: Path) 
         await database.dispose()
 
 
-def worker(url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool) -> None:
+PHASES: dict[str, list[float]] = {}  # name -> [wall, cpu] summed over this process's runs
+
+
+def timed_phases() -> None:
+    """Wrap the task path's stages with timers (this process only): where a run's time goes."""
+    from autogrid.backtest import repository, signal_walk, tasks
+    from autogrid.backtest.candle_cache import CandleCache as Cache
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+        total = PHASES.setdefault(label, [0.0, 0.0])
+
+        if asyncio.iscoroutinefunction(inner):
+
+            async def outer(*args: Any, **kwargs: Any) -> Any:
+                wall, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return await inner(*args, **kwargs)
+                finally:
+                    total[0] += time.perf_counter() - wall
+                    total[1] += time.process_time() - cpu
+
+        else:
+
+            def outer(*args: Any, **kwargs: Any) -> Any:
+                wall, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return inner(*args, **kwargs)
+                finally:
+                    total[0] += time.perf_counter() - wall
+                    total[1] += time.process_time() - cpu
+
+        setattr(owner, name, outer)
+
+    wrap(repository, "claim", "claim (commit)")
+    wrap(Cache, "load", "candles (cached)")
+    wrap(signal_walk, "run_fast", "engine")
+    wrap(tasks, "build_result", "results built")
+    wrap(tasks, "render_report", "report rendered")
+    wrap(repository, "finish", "results stored (commit)")
+
+
+def worker(
+    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any
+) -> None:
     """One worker process: runs ids from the shared queue until it is empty."""
     settings = bench_settings(url, Path(var_dir))
+    timed_phases()
+    started_cpu = time.process_time()
     cache = CandleCache()
     profiler = cProfile.Profile() if profile else None
 
@@ -154,6 +208,7 @@ def worker(url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool) 
         if profiler is not None:
             profiler.disable()
     kept.drop()
+    report.put({"cpu": time.process_time() - started_cpu, **PHASES})
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(35)
@@ -195,18 +250,21 @@ def main() -> None:
             ids = asyncio.run(prepare(url, args.days, args.runs, args.strategy, Path(var_dir)))
             workers = 1 if args.profile else args.workers
             queue: Any = multiprocessing.get_context("fork").Queue()
+            reports: Any = multiprocessing.get_context("fork").Queue()
             for backtest_id in ids:
                 queue.put(backtest_id)
             time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
             wall = time.perf_counter()
             processes = [
                 multiprocessing.get_context("fork").Process(
-                    target=worker, args=(url, var_dir, queue, args.profile, args.per_run_pool)
+                    target=worker,
+                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports),
                 )
                 for _ in range(workers)
             ]
             for process in processes:
                 process.start()
+            phases = [reports.get() for _ in processes]  # before join: the queue must drain
             for process in processes:
                 process.join()
             wall = time.perf_counter() - wall
@@ -221,8 +279,14 @@ def main() -> None:
         f"  engine time of its runs                    {engine:8.2f} s "
         f"({per_worker:.2f} s per worker)\n"
         f"  sweep / engine per worker                  {wall / per_worker:8.2f} "
-        f"(target <= 1.2)"
+        f"(target <= 1.2)\n"
+        f"  worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
+        "  stage sums over the runs (wall, cpu):"
     )
+    for label in PHASE_ORDER:
+        wall_sum = sum(p[label][0] for p in phases)
+        cpu_sum = sum(p[label][1] for p in phases)
+        print(f"    {label:<26}{wall_sum:8.2f}{cpu_sum:8.2f}")
 
 
 if __name__ == "__main__":
