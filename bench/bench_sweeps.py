@@ -11,13 +11,15 @@ Grid (10 level counts x 10 price ranges) and DCA (10 safety steps x 10 take-prof
 vectorbt is a bench-only dependency, not installed by ``make install``:
 
     .venv/bin/pip install -e '.[bench]'       # or: .venv/bin/pip install vectorbt
-    .venv/bin/python bench/bench_sweeps.py [--only rsi,grid,dca] [--alone]
+    .venv/bin/python bench/bench_sweeps.py [--only rsi,grid,dca] [--alone] [--engine]
 
 Without it the script says "vectorbt not installed" and still times ours. vectorbt's numba
 code is compiled by a warm-up call on a few candles first (its compile time is reported apart)
 and limited to one thread, as our engine is. The machine may be shared: the CPU time of this
 process (``time.process_time``) is printed beside the wall clock and is the steadier figure.
-Our figure is engine time (building each run's engine and running it), as for vectorbt.
+Our figure is engine time (building each run and running it), as for vectorbt; an RSI run without
+guards is walked from signal to signal (``signal_walk``, equal to the engine's run to the digit),
+and ``--engine`` also times the same runs through the candle-by-candle engine.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bench_backtest import CASH, DCA_PARAMS, MARKET, ONE_MINUTE  # type: ignore[
 from autogrid.backtest.engine import BacktestEngine, BacktestSettings
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.shared_series import SeriesMemo
+from autogrid.backtest.signal_walk import run_fast
 from autogrid.backtest.synthetic_year import synthetic_year
 from autogrid.trading.candles import CandleArrays
 
@@ -109,8 +112,15 @@ def dca_configs() -> list[dict[str, Any]]:
 
 
 def ours(
-    bot_type: str, configs: list[dict[str, Any]], candles: CandleArrays, *, share: bool = True
+    bot_type: str,
+    configs: list[dict[str, Any]],
+    candles: CandleArrays,
+    *,
+    share: bool = True,
+    engine_only: bool = False,
 ) -> Timing:
+    """Each run as a sweep's worker runs it (``run_fast``: indicator runs without guards are
+    walked from signal to signal, the rest run the engine), or the engine alone."""
     settings = BacktestSettings(MARKET, CASH, maker_fee=_fee(), taker_fee=_fee())
     strategies = [build_strategy(bot_type, config, MARKET) for config in configs]  # not timed
     memo = SeriesMemo(candles) if share else None
@@ -118,7 +128,10 @@ def ours(
     def sweep() -> int:
         fills = 0
         for strategy in strategies:
-            fills += len(BacktestEngine(strategy, candles, settings, memo).run().fills)
+            if engine_only:
+                fills += len(BacktestEngine(strategy, candles, settings, memo).run().fills)
+            else:
+                fills += len(run_fast(strategy, candles, settings, memo).fills)
         return fills
 
     return timed(sweep)
@@ -178,6 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="rsi,grid,dca")
     parser.add_argument("--alone", action="store_true", help="also time RSI runs without sharing")
+    parser.add_argument("--engine", action="store_true", help="also time RSI runs in the engine")
     args = parser.parse_args()
     chosen = args.only.split(",")
 
@@ -185,7 +199,7 @@ def main() -> None:
     print(f"{len(candles):,} candles (a year of 1m); 100 combinations per sweep; seconds\n")
     print(f"{'sweep':<44}{'wall':>9}{'cpu':>9}{'fills':>10}")
     if "rsi" in chosen:
-        rsi_sweep(candles, alone=args.alone)
+        rsi_sweep(candles, alone=args.alone, engine=args.engine)
     if "grid" in chosen:
         grid = ours("grid", grid_configs(candles), candles)
         print(grid.line("grid, ours (10 counts x 10 ranges)"))
@@ -193,7 +207,7 @@ def main() -> None:
         print(ours("dca", dca_configs(), candles).line("dca, ours (10 steps x 10 take-profits)"))
 
 
-def rsi_sweep(candles: CandleArrays, *, alone: bool) -> None:
+def rsi_sweep(candles: CandleArrays, *, alone: bool, engine: bool) -> None:
     vectorbt: Timing | None = None
     if have_vectorbt():
         compile_run = timed(vectorbt_rsi(candles.window(2_000, 2_000)))
@@ -203,7 +217,12 @@ def rsi_sweep(candles: CandleArrays, *, alone: bool) -> None:
     else:
         print("rsi, vectorbt: vectorbt not installed (pip install -e '.[bench]'); ours only")
     mine = ours("indicator", rsi_configs(), candles)
-    print(mine.line("rsi, ours (run by run, series shared)"))
+    print(mine.line("rsi, ours (walked, series shared)"))
+    if engine:
+        through_engine = ours("indicator", rsi_configs(), candles, engine_only=True)
+        print(through_engine.line("rsi, ours (engine, series shared)"))
+        if through_engine.fills != mine.fills:
+            raise SystemExit("the walked runs and the engine's differ")
     if alone:
         print(ours("indicator", rsi_configs(), candles, share=False).line("rsi, ours (alone)"))
     if vectorbt is not None:

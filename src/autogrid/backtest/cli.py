@@ -25,12 +25,13 @@ from typing import Any
 import click
 import numpy as np
 
-from autogrid.backtest.engine import BacktestSettings, run_backtest
+from autogrid.backtest.engine import BacktestSettings
 from autogrid.backtest.factory import INDICATOR_STRATEGIES, bot_type_of, build_strategy
 from autogrid.backtest.loader import CandleFileError, infer_timeframe_ms, load_candles
 from autogrid.backtest.report import metric_rows, render_report, report_setup
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.backtest.schemas import MAX_HOLDOUT_FRACTION
+from autogrid.backtest.signal_walk import run_fast
 from autogrid.backtest.trades import iso_utc
 from autogrid.exchanges.types import MarketRules
 from autogrid.market_data.timeframes import (
@@ -225,7 +226,7 @@ def _result(
     built: Strategy[Any], candles: CandleArrays, settings: BacktestSettings, strategy: str
 ) -> BacktestResult:
     started = time.perf_counter()
-    run = run_backtest(built, candles, settings)
+    run = run_fast(built, candles, settings)  # the engine's run, walked where exact
     run_seconds = time.perf_counter() - started
     return build_result(run, candles, settings, strategy=strategy, run_seconds=run_seconds)
 

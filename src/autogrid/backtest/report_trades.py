@@ -16,6 +16,7 @@ import io
 from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
+from typing import Any
 from urllib.parse import quote
 
 from autogrid.backtest.trades import ClosedTrade
@@ -42,11 +43,14 @@ SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).
 
 def trades_csv(trades: Sequence[ClosedTrade]) -> str:
     """One row per closed trade, the CLI's ``--trades-csv`` columns."""
+    return _csv([trade.to_dict() for trade in trades])
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TRADE_COLUMNS)
-    for trade in trades:
-        row = trade.to_dict()
+    for row in rows:
         writer.writerow([row[column] for column in TRADE_COLUMNS])
     return out.getvalue()
 
@@ -56,7 +60,9 @@ def trade_list(trades: Sequence[ClosedTrade], file_name: str) -> str:
     if not trades:
         return '<p class="legend">No closed trades.</p>'
     # Commas, dots, colons and dashes are fine in a data: URL: only the rest is escaped.
-    link = "data:text/csv;charset=utf-8," + quote(trades_csv(trades[:MAX_CSV_ROWS]), safe=",.:-")
+    # Each trade's text once, for the CSV and the table alike.
+    rows = [trade.to_dict() for trade in trades[: max(MAX_CSV_ROWS, MAX_TABLE_ROWS)]]
+    link = "data:text/csv;charset=utf-8," + quote(_csv(rows[:MAX_CSV_ROWS]), safe=",.:-")
     shown = trades[:MAX_TABLE_ROWS]
     count = (
         f"the first {len(shown):,} of {len(trades):,} closed trades"
@@ -71,7 +77,7 @@ def trade_list(trades: Sequence[ClosedTrade], file_name: str) -> str:
         f'<th data-num="{int(is_number)}">{escape(title)}</th>'
         for title, is_number in zip(_HEADINGS, numeric, strict=True)
     )
-    body = "".join(_row(trade) for trade in shown)
+    body = "".join(_row(trade, data) for trade, data in zip(shown, rows, strict=False))
     return (
         f'<p class="legend">{count}; click a heading to sort. '
         f'<a download="{escape(file_name)}" href="{escape(link)}">{escape(download)}</a></p>'
@@ -80,8 +86,7 @@ def trade_list(trades: Sequence[ClosedTrade], file_name: str) -> str:
     )
 
 
-def _row(trade: ClosedTrade) -> str:
-    data = trade.to_dict()
+def _row(trade: ClosedTrade, data: dict[str, Any]) -> str:
     css = "win" if trade.pnl > 0 else "loss" if trade.pnl < 0 else ""
     cells = [
         f'<td data-v="{escape(data[name])}">{escape(data[name].replace("T", " ").rstrip("Z"))}</td>'

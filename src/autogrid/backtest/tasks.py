@@ -42,13 +42,14 @@ from celery import current_app, group
 from celery.exceptions import SoftTimeLimitExceeded
 from fastapi import BackgroundTasks, Request
 
-from autogrid.backtest import engine, repository
+from autogrid.backtest import repository, signal_walk
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
 from autogrid.backtest.engine import BacktestRun, BacktestSettings
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import render_report, report_setup
 from autogrid.backtest.results import build_result
 from autogrid.backtest.service import market_from_json
+from autogrid.backtest.worker_loop import WORKER_LOOP, KeptLoop
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
@@ -148,15 +149,29 @@ def stored_results(
 @task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS)
 def run_backtest(backtest_id: str) -> str:
     """Run a queued backtest; a second delivery, in parallel or later, does nothing."""
-    return run_async(execute_backtest(uuid.UUID(backtest_id), task_settings())).value
+    return execute_kept(uuid.UUID(backtest_id), task_settings()).value
+
+
+def execute_kept(
+    backtest_id: uuid.UUID,
+    settings: Settings,
+    cache: CandleCache = WORKER_CANDLES,
+    kept: KeptLoop = WORKER_LOOP,
+) -> Outcome:
+    """What the task runs: the backtest in the process's kept loop and pool (``worker_loop``),
+    so a sweep's short runs do not connect to the database each. Not from a running loop."""
+
+    async def work(database: Database) -> Outcome:
+        return await _execute(database, backtest_id, cache)
+
+    return kept.run(settings, work)
 
 
 async def execute_backtest(
     backtest_id: uuid.UUID, settings: Settings, cache: CandleCache = WORKER_CANDLES
 ) -> Outcome:
-    """``cache``: the worker's candles of recent sweeps (a sweep's runs load them once)."""
-    # Pooled for this run only (disposed below): its few units of work share one connection
-    # instead of connecting for each, which cost a short sweep run as much as its engine.
+    """``cache``: the worker's candles of recent sweeps (a sweep's runs load them once). A pool
+    for this run only (disposed after): the worker's task keeps one instead (``run_backtest``)."""
     database = Database.from_settings(settings)
     try:
         return await _execute(database, backtest_id, cache)
@@ -217,7 +232,8 @@ async def _run(
             )
     await _progress(database, backtest_id, PROGRESS_LOADED, sweep_id)
     started = time.perf_counter()
-    run = engine.run_backtest(spec.strategy(), prices, spec.settings, loaded.shared)
+    # The engine's very run; an indicator bot without guards is walked from signal to signal.
+    run = signal_walk.run_fast(spec.strategy(), prices, spec.settings, loaded.shared)
     seconds = time.perf_counter() - started
     await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
     built = stored_results(spec, run, prices, seconds)

@@ -204,21 +204,33 @@ class IndicatorStrategy:
             state = self._exit(state, actions)
         return Decision(tuple(actions), state, self._wake(state))
 
+    def entry_budget(self, free_quote: Decimal) -> Decimal:
+        """The quote an entry may spend with ``free_quote`` free."""
+        budget = free_quote * self.sizing.order_pct / HUNDRED
+        if self.sizing.order_quote is not None:
+            budget = min(self.sizing.order_quote, free_quote)
+        return budget
+
+    def entry_amount(self, free_quote: Decimal, price: Decimal) -> Decimal | None:
+        """The base an entry at ``price`` buys (None: below the market's minimums, no order)."""
+        # Leave room for the taker fee so the order is affordable at the reference price.
+        amount = round_amount(
+            self.entry_budget(free_quote) / (price * (1 + self.market.taker_fee)),
+            self.market.amount_step,
+        )
+        if amount < self.market.min_amount or amount <= 0 or amount * price < self.market.min_cost:
+            return None
+        return amount
+
+    def apply_fill(self, state: IndicatorState, fill: StrategyFill) -> IndicatorState:
+        """The state after ``fill``, as ``decide`` applies it before deciding."""
+        return self._apply_fill(state, fill)
+
     def _enter(
         self, snapshot: Snapshot, state: IndicatorState, actions: list[Action]
     ) -> IndicatorState:
-        budget = snapshot.free_quote * self.sizing.order_pct / HUNDRED
-        if self.sizing.order_quote is not None:
-            budget = min(self.sizing.order_quote, snapshot.free_quote)
-        # Leave room for the taker fee so the order is affordable at the reference price.
-        amount = round_amount(
-            budget / (snapshot.price * (1 + self.market.taker_fee)), self.market.amount_step
-        )
-        if (
-            amount < self.market.min_amount
-            or amount <= 0
-            or amount * snapshot.price < self.market.min_cost
-        ):
+        amount = self.entry_amount(snapshot.free_quote, snapshot.price)
+        if amount is None:
             return state
         trade = state.trade + 1
         actions.append(PlaceOrder(f"E{trade}", _BUY, _MARKET, amount))

@@ -1,0 +1,293 @@
+"""Time a sweep's runs as the workers run them, against the engine time of those runs.
+
+A sweep through the API is: the sweep and its run rows created in one request, one run task per
+combination sent to the workers, and each task claiming its row, loading the candles (once per
+worker process, ``candle_cache``), running the engine, building the results and the HTML report
+and storing them. This script does all of that on a scratch PostgreSQL database (created and
+dropped here; the candles are the real 1m file's first ``--days``), with the run tasks executed
+by ``--workers`` processes pulling run ids from one queue, as Celery's prefork pool does, but
+without a broker between (Redis and the Celery hop add about a millisecond a task). It prints
+the whole sweep's wall time (submission to the last stored result) beside the engine time its
+runs report (``run_seconds``, the sum over the runs, divided by the processes), and a profile of
+the time one worker spends outside the engine with ``--profile``.
+
+    DATABASE_ADMIN=postgresql://postgres@127.0.0.1:5432/postgres \
+        .venv/bin/python bench/bench_sweep_worker.py [--days 30] [--runs 20] [--workers 2]
+
+The target (issue: the whole sweep within 20 % of the engine time of its runs) is about this
+ratio. The machine may be shared: the wall times include waiting for a core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gzip
+import multiprocessing
+import os
+import pstats
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy import select
+
+from autogrid.backtest import sweeps
+from autogrid.backtest.candle_cache import CandleCache
+from autogrid.backtest.schemas import SweepCreate
+from autogrid.backtest.tasks import execute_backtest, execute_kept
+from autogrid.backtest.worker_loop import KeptLoop
+from autogrid.bots.markets import conservative_market_rules
+from autogrid.core.config import Settings, load_settings
+from autogrid.core.db import Database
+from autogrid.market_data.service import import_candle_file
+from autogrid.models import User
+from autogrid.models.backtest import Backtest
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE_MINUTE = ROOT / ".." / "shared" / "data" / "binance_BTC_USDT-1m.csv.gz"
+ADMIN = os.environ.get("DATABASE_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+FIRST_OPEN = 1747699200000  # the file's first candle, 2025-05-20T00:00Z
+PHASE_ORDER = (
+    "claim (commit)",
+    "candles (cached)",
+    "engine",
+    "results built",
+    "report rendered",
+    "results stored (commit)",
+)
+
+
+def bench_settings(url: str, var_dir: Path) -> Settings:
+    return load_settings(
+        environment="development",
+        database_url=url,
+        jwt_secret="bench-secret-bench-secret-bench-secret-0123456789",
+        var_dir=var_dir,
+        log_json=False,
+    )
+
+
+async def admin(sql: str) -> None:
+    connection = await asyncpg.connect(ADMIN, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
+
+
+def sweep_body(days: int, runs: int, strategy: str) -> dict[str, Any]:
+    end = FIRST_OPEN + days * 86_400_000
+    iso = [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000)) for ms in (FIRST_OPEN, end)]
+    base: dict[str, Any] = {
+        "exchange": "binance",
+        "symbol": "BTC/USDT",
+        "timeframe": "1m",
+        "start": iso[0],
+        "end": iso[1],
+        "initial_balance": "10000",
+        "fees": {"maker": "0.001", "taker": "0.001"},
+        "slippage": "0",
+    }
+    if strategy == "rsi":
+        base |= {"type": "indicator", "config": {"strategy": "rsi", "order_pct": 100}}
+        periods = [7, 9, 11, 14, 17, 21, 25, 30, 35, 40][: max(1, runs // 10)]
+        belows = list(range(20, 40, 2))[: -(-runs // len(periods))]
+        return {"base": base, "vary": {"period": periods, "buy_below": belows}}
+    base |= {
+        "type": "grid",
+        "config": {"lower_price": "95000", "upper_price": "112000", "investment": "5000"},
+    }
+    return {"base": base, "vary": {"grid_count": list(range(10, 10 + 5 * runs, 5))}}
+
+
+async def prepare(url: str, days: int, runs: int, strategy: str, var_dir: Path) -> list[str]:
+    settings = bench_settings(url, var_dir)
+    database = Database.from_settings(settings)
+    try:
+        with gzip.open(ONE_MINUTE, "rt", newline="") as source:
+            lines = [source.readline() for _ in range(days * 1440 + 1)]
+        part = var_dir / "candles.csv.gz"
+        with gzip.open(part, "wt", newline="") as target:
+            target.writelines(lines)
+        async with database.session_scope() as session:
+            await import_candle_file(
+                session, part, exchange="binance", symbol="BTC/USDT", timeframe="1m"
+            )
+        async with database.session_scope() as session:
+            user = User(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password_hash="x")
+            session.add(user)
+            await session.flush()
+            body = SweepCreate.model_validate(sweep_body(days, runs, strategy))
+            _, created = await sweeps.create_sweep(
+                session, user, body, conservative_market_rules, settings
+            )
+            return [str(run.id) for run in created]
+    finally:
+        await database.dispose()
+
+
+PHASES: dict[str, list[float]] = {}  # name -> [wall, cpu] summed over this process's runs
+
+
+def timed_phases() -> None:
+    """Wrap the task path's stages with timers (this process only): where a run's time goes."""
+    from autogrid.backtest import repository, signal_walk, tasks
+    from autogrid.backtest.candle_cache import CandleCache as Cache
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+        total = PHASES.setdefault(label, [0.0, 0.0])
+
+        if asyncio.iscoroutinefunction(inner):
+
+            async def outer(*args: Any, **kwargs: Any) -> Any:
+                wall, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return await inner(*args, **kwargs)
+                finally:
+                    total[0] += time.perf_counter() - wall
+                    total[1] += time.process_time() - cpu
+
+        else:
+
+            def outer(*args: Any, **kwargs: Any) -> Any:
+                wall, cpu = time.perf_counter(), time.process_time()
+                try:
+                    return inner(*args, **kwargs)
+                finally:
+                    total[0] += time.perf_counter() - wall
+                    total[1] += time.process_time() - cpu
+
+        setattr(owner, name, outer)
+
+    wrap(repository, "claim", "claim (commit)")
+    wrap(Cache, "load", "candles (cached)")
+    wrap(signal_walk, "run_fast", "engine")
+    wrap(tasks, "build_result", "results built")
+    wrap(tasks, "render_report", "report rendered")
+    wrap(repository, "finish", "results stored (commit)")
+
+
+def worker(
+    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any
+) -> None:
+    """One worker process: runs ids from the shared queue until it is empty."""
+    settings = bench_settings(url, Path(var_dir))
+    timed_phases()
+    started_cpu = time.process_time()
+    cache = CandleCache()
+    profiler = cProfile.Profile() if profile else None
+
+    kept = KeptLoop()
+    while True:
+        try:
+            backtest_id = ids.get_nowait()
+        except Exception:
+            break
+        if profiler is not None:
+            profiler.enable()
+        if per_run_pool:
+            asyncio.run(execute_backtest(uuid.UUID(backtest_id), settings, cache))
+        else:  # as the task does
+            execute_kept(uuid.UUID(backtest_id), settings, cache, kept)
+        if profiler is not None:
+            profiler.disable()
+    kept.drop()
+    report.put({"cpu": time.process_time() - started_cpu, **PHASES})
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(35)
+
+
+async def engine_seconds(url: str, ids: Sequence[str], var_dir: Path) -> tuple[float, int]:
+    database = Database.from_settings(bench_settings(url, var_dir))
+    try:
+        async with database.session_scope() as session:
+            rows = (
+                await session.scalars(
+                    select(Backtest).where(Backtest.id.in_([uuid.UUID(i) for i in ids]))
+                )
+            ).all()
+    finally:
+        await database.dispose()
+    done = [row for row in rows if row.results is not None]
+    return sum(float(row.results["run_seconds"]) for row in done), len(done)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--strategy", choices=("rsi", "grid"), default="rsi")
+    parser.add_argument("--profile", action="store_true", help="profile one worker (alone)")
+    parser.add_argument(
+        "--per-run-pool", action="store_true", help="each run in a new loop and pool (before)"
+    )
+    args = parser.parse_args()
+
+    name = f"bench_sweep_{uuid.uuid4().hex[:8]}"
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    try:
+        migrate(url)
+        with tempfile.TemporaryDirectory() as var_dir:
+            ids = asyncio.run(prepare(url, args.days, args.runs, args.strategy, Path(var_dir)))
+            workers = 1 if args.profile else args.workers
+            queue: Any = multiprocessing.get_context("fork").Queue()
+            reports: Any = multiprocessing.get_context("fork").Queue()
+            for backtest_id in ids:
+                queue.put(backtest_id)
+            time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
+            wall = time.perf_counter()
+            processes = [
+                multiprocessing.get_context("fork").Process(
+                    target=worker,
+                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports),
+                )
+                for _ in range(workers)
+            ]
+            for process in processes:
+                process.start()
+            phases = [reports.get() for _ in processes]  # before join: the queue must drain
+            for process in processes:
+                process.join()
+            wall = time.perf_counter() - wall
+            engine, done = asyncio.run(engine_seconds(url, ids, Path(var_dir)))
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    per_worker = engine / workers
+    print(
+        f"{args.strategy} sweep, {done}/{len(ids)} runs over {args.days} days of 1m candles, "
+        f"{workers} worker processes:\n"
+        f"  whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
+        f"  engine time of its runs                    {engine:8.2f} s "
+        f"({per_worker:.2f} s per worker)\n"
+        f"  sweep / engine per worker                  {wall / per_worker:8.2f} "
+        f"(target <= 1.2)\n"
+        f"  worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
+        "  stage sums over the runs (wall, cpu):"
+    )
+    for label in PHASE_ORDER:
+        wall_sum = sum(p[label][0] for p in phases)
+        cpu_sum = sum(p[label][1] for p in phases)
+        print(f"    {label:<26}{wall_sum:8.2f}{cpu_sum:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
