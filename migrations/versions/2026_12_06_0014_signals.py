@@ -7,8 +7,10 @@ Create Date: 2026-12-06 16:00:00.000000
 ``signal_sources.token_hash`` is the SHA-256 of the source's token (the token itself is shown
 once and never stored), unique so a post finds its source by one indexed lookup.
 ``signal_source_bots`` names the bots a source acts on (foreign keys both ways). ``signals``
-keeps each post with its outcome; its duplicate checks run under a lock on the source row (see
-``autogrid.signals.service``), served by the (source, alert id) and (source, body hash, time)
+keeps each post with its outcome. A post finds its source by updating its ``last_signal_at``
+(found by token hash): that write locks the source row, so the duplicate checks of two posts to
+one source run one after the other, on any number of API processes (see
+``autogrid.signals.intake``), served by the (source, alert id) and (source, body hash, time)
 indexes.
 """
 
@@ -43,8 +45,12 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("rotated_at", TIMESTAMP, nullable=True),
+        sa.Column("last_signal_at", TIMESTAMP, nullable=True),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_signal_sources_user_id_users"), ondelete="CASCADE"
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_signal_sources_user_id_users"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signal_sources")),
     )
@@ -58,7 +64,10 @@ def upgrade() -> None:
         sa.Column("source_id", sa.Uuid(), nullable=False),
         sa.Column("bot_id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["bot_id"], ["bots.id"], name=op.f("fk_signal_source_bots_bot_id_bots"), ondelete="CASCADE"
+            ["bot_id"],
+            ["bots.id"],
+            name=op.f("fk_signal_source_bots_bot_id_bots"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["source_id"],
@@ -101,7 +110,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("signals", schema=None) as batch_op:
         batch_op.create_index("ix_signals_user_id_id", ["user_id", "id"], unique=False)
-        batch_op.create_index("ix_signals_source_id_alert_id", ["source_id", "alert_id"], unique=False)
+        batch_op.create_index(
+            "ix_signals_source_id_alert_id", ["source_id", "alert_id"], unique=False
+        )
         batch_op.create_index(
             "ix_signals_source_id_body_hash_received_at",
             ["source_id", "body_hash", "received_at"],

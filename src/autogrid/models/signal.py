@@ -50,6 +50,9 @@ class SignalSource(UUIDPrimaryKey, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written by every post: the write that finds the source by its token also locks its row, so
+    # posts to one source decide "duplicate or not" one after the other (on SQLite too).
+    last_signal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignalSourceBot(Base):
@@ -71,7 +74,9 @@ class Signal(Base):
         Index("ix_signals_user_id_id", "user_id", "id"),
         # The duplicate checks: same alert id, or same body hash received within the window.
         Index("ix_signals_source_id_alert_id", "source_id", "alert_id"),
-        Index("ix_signals_source_id_body_hash_received_at", "source_id", "body_hash", "received_at"),
+        Index(
+            "ix_signals_source_id_body_hash_received_at", "source_id", "body_hash", "received_at"
+        ),
         # The sweep of accepted signals whose execution message was lost.
         Index("ix_signals_outcome_received_at", "outcome", "received_at"),
         {"sqlite_autoincrement": True},
