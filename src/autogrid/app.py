@@ -119,7 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuardMiddleware,
         max_body_bytes=settings.max_request_body_bytes,
-        larger_limits=signal_body_limits(settings.signal_max_body_bytes),
+        larger_limits=signal_body_limits(
+            settings.signal_max_body_bytes, settings.max_request_body_bytes
+        ),
         raw_body=is_signal_entry,
     )
     # Outside the input guard: a caller over budget is refused before its body is read.

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 SIGNALS_PATH = "/api/v1/signals/"
 PARSE_PATH = "/api/v1/signals/parse"
-# The dry run wraps a signal in JSON: room for the wrapper around a body at the cap.
-PARSE_OVERHEAD_BYTES = 1024
 
 
 def is_signal_entry(path: str) -> bool:
@@ -14,6 +12,6 @@ def is_signal_entry(path: str) -> bool:
     return rest != path and "/" not in rest and rest != "parse" and not rest.isdigit()
 
 
-def signal_body_limits(max_body_bytes: int) -> dict[str, int]:
-    # First match wins: the dry run before the entry's prefix.
-    return {PARSE_PATH: max_body_bytes + PARSE_OVERHEAD_BYTES, SIGNALS_PATH: max_body_bytes}
+def signal_body_limits(max_signal_bytes: int, max_request_bytes: int) -> dict[str, int]:
+    # First match wins: the dry run (an ordinary JSON request) keeps the usual limit.
+    return {PARSE_PATH: max_request_bytes, SIGNALS_PATH: max_signal_bytes}

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from autogrid.api.deps import SessionDep
 from autogrid.auth.dependencies import ClientIP, CurrentUser
@@ -33,20 +34,39 @@ sources_router = APIRouter(prefix="/signal-sources", tags=["signals"])
 signals_router = APIRouter(prefix="/signals", tags=["signals"])
 
 MAX_SIGNAL_ID = 2**63 - 1
+# What a token looks like ("ags_" and URL-safe base64). The entry's path only matches that shape,
+# so /signals/parse and /signals/{id} never reach it and any other path answers 404 like an
+# unknown token, before any lookup.
+TOKEN_PATTERN = r"^ags_[A-Za-z0-9_-]+$"  # noqa: S105  (a shape, not a secret)
+
+
+class _TokenConvertor(Convertor[str]):
+    regex = TOKEN_PATTERN[1:-1]
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("signal_token", _TokenConvertor())
 ACCEPTED_MEDIA = frozenset({"text/plain", "application/json"})
 _ENTRY_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "the alert as the sender writes it (JSON or text; see docs/signals.md)",
         "content": {
-            "text/plain": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object"}},
+            # Any text, any JSON: a malformed signal is stored as unparsable, not refused.
+            "text/plain": {"schema": {"type": "string", "maxLength": 8192}},
+            "application/json": {"schema": {}},
         },
     }
 }
 _ENTRY_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "Posted from an address the source does not allow (stored as such)"},
     404: {"description": "No enabled source has this token"},
+    405: {"description": "Not a token's shape but another route's path (digits: a signal's id)"},
     413: {"description": "The body is larger than SIGNAL_MAX_BODY_BYTES"},
     415: {"description": "Not text/plain or application/json"},
 }
@@ -121,7 +141,8 @@ async def parse(body: ParseRequest, user: CurrentUser) -> ParseAnswer:
     return service.dry_run(body.body, body.default_symbol)
 
 
-@signals_router.get("/{signal_id}", response_model=SignalRead)
+# Digits only in the path (``:int``): /signals/parse and /signals/{token} never reach this route.
+@signals_router.get("/{signal_id:int}", response_model=SignalRead)
 async def get_signal(
     signal_id: Annotated[int, Path(ge=1, le=MAX_SIGNAL_ID)],
     user: CurrentUser,
@@ -141,14 +162,14 @@ def _media_type(request: Request) -> str:
 
 
 @signals_router.post(
-    "/{token}",
+    "/{token:signal_token}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SignalAccepted,
     responses=_ENTRY_RESPONSES,
     openapi_extra=_ENTRY_BODY,
 )
 async def post_signal(
-    token: str,
+    token: Annotated[str, Path(max_length=200, pattern=TOKEN_PATTERN)],
     request: Request,
     session: SessionDep,
     client_ip: ClientIP,
