@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from autogrid.signals.tokens import TOKEN_PREFIX
+
 SIGNALS_PATH = "/api/v1/signals/"
 PARSE_PATH = "/api/v1/signals/parse"
 
 
 def is_signal_entry(path: str) -> bool:
-    """``POST /api/v1/signals/{token}``: its route stores the body as received, even malformed."""
+    """``POST /api/v1/signals/{token}``: its route stores the body as received, even malformed
+    (JSON that is not JSON is an ``unparsable`` signal with its position, not a 422)."""
     rest = path.removeprefix(SIGNALS_PATH)
-    return rest != path and "/" not in rest and rest != "parse" and not rest.isdigit()
+    return rest != path and rest.startswith(TOKEN_PREFIX) and "/" not in rest
 
 
 def signal_body_limits(max_signal_bytes: int, max_request_bytes: int) -> dict[str, int]:
