@@ -149,3 +149,15 @@ async def test_no_source_routes_without_a_login(client: httpx.AsyncClient) -> No
     for method, path in [("GET", SOURCES), ("POST", SOURCES), ("GET", "/api/v1/signals")]:
         response = await client.request(method, path, json={})
         assert_error_shape(response, 401)
+
+
+async def test_a_deleted_bot_leaves_its_sources(client: httpx.AsyncClient, user: ApiUser) -> None:
+    kept = await create_bot(client, user)
+    gone = await create_bot(client, user)
+    source = await make_source(client, user, [kept["id"], gone["id"]])
+
+    deleted = await client.delete(f"/api/v1/bots/{gone['id']}", headers=user.headers)
+
+    assert deleted.status_code == 204, deleted.text
+    read = (await client.get(f"{SOURCES}/{source['id']}", headers=user.headers)).json()
+    assert read["bot_ids"] == [kept["id"]]
