@@ -21,6 +21,7 @@ from autogrid.signals import repository
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.model import SignalParseError
 from autogrid.signals.outcomes import SignalOutcome
+from autogrid.signals.paths import SIGNALS_PATH
 from autogrid.signals.schemas import (
     ParseAnswer,
     SourceCreate,
@@ -30,8 +31,6 @@ from autogrid.signals.schemas import (
 )
 from autogrid.signals.tokens import display_prefix, hash_token, new_token
 from autogrid.signals.values import signal_json
-
-ENTRY_PATH = "/api/v1/signals/"
 
 
 def source_read(source: SignalSource, bot_ids: list[uuid.UUID]) -> SourceRead:
@@ -50,7 +49,7 @@ def source_read(source: SignalSource, bot_ids: list[uuid.UUID]) -> SourceRead:
 
 
 def _with_token(read: SourceRead, token: str) -> SourceWithToken:
-    return SourceWithToken(**read.model_dump(), token=token, url_path=ENTRY_PATH + token)
+    return SourceWithToken(**read.model_dump(), token=token, url_path=SIGNALS_PATH + token)
 
 
 async def _check_targets(session: AsyncSession, user: User, bot_ids: list[uuid.UUID]) -> None:
