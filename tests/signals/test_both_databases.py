@@ -1,5 +1,5 @@
 """The entry and execution on PostgreSQL and on SQLite (the embedded mode): the UPDATE that finds
-a source by its token, duplicates, rotation, and a pause carried out."""
+a source by its token, duplicate posts, rotation, and a pause carried out."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The signal entry through the real API: every post that reaches a source is stored with its
-outcome and journalled in the same transaction; duplicates, stale and unparsable signals and
+outcome and journalled in the same transaction; duplicate, stale and unparsable signals and
 forbidden addresses are recorded and refused; the dry run stores nothing."""
 
 from __future__ import annotations

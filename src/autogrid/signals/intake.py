@@ -3,7 +3,7 @@ outcome and its journal event, in the request's one transaction.
 
 Order of decisions: the token (unknown or disabled: 404, nothing stored), the sender's address
 (not allowed: stored as ``forbidden_ip``, answered 403), the grammar (``unparsable`` with the
-error's position), duplicates (same alert id, or same body within the source's window), staleness
+error's position), a repeat (same alert id, or same body within the source's window), staleness
 (sent longer than its max_lag ago), then what the action needs: the actions that control another
 bot are ``accepted`` and sent to the workers after commit; the others wait for a signal bot
 (``refused``, saying so).
