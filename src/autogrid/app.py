@@ -29,6 +29,8 @@ from autogrid.exchanges.rules_provider import exchange_market_rules
 from autogrid.live.runtime import start_live_events
 from autogrid.observability import install_observability
 from autogrid.scheduling.dispatcher import CeleryBotDispatcher
+from autogrid.signals.dispatch import CelerySignalDispatcher
+from autogrid.signals.paths import is_signal_entry, signal_body_limits
 
 OPENAPI_TAGS = [
     {"name": "auth", "description": "Register, log in, rotate and revoke tokens."},
@@ -47,6 +49,10 @@ OPENAPI_TAGS = [
     {
         "name": "notifications",
         "description": "Where your events are sent (signed webhooks), what each channel receives.",
+    },
+    {
+        "name": "signals",
+        "description": "Trading signals from outside (TradingView alerts...): sources, fates.",
     },
     {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
 ]
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Lifecycle commands reach the bot runtime as Celery tasks, sent after commit.
         dispatcher = CeleryBotDispatcher(settings=settings)
         app.state.bot_dispatcher = dispatcher
+        app.state.signal_dispatcher = CelerySignalDispatcher(dispatcher.celery_app)
         app.state.live_events = start_live_events(settings, app.state.db, app.state.redis)
         try:
             yield
@@ -109,7 +116,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_observability(app, settings)
     # Inside CORS, so a refusal still carries the CORS headers a browser needs to read it.
-    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        larger_limits=signal_body_limits(
+            settings.signal_max_body_bytes, settings.max_request_body_bytes
+        ),
+        raw_body=is_signal_entry,
+    )
     # Outside the input guard: a caller over budget is refused before its body is read.
     app.add_middleware(ApiRateLimitMiddleware)
     if settings.cors_origins:

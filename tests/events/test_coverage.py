@@ -97,6 +97,18 @@ PRODUCED_BY: dict[EventType, str] = {
         "tests/notifications/test_dead_man.py::"
         "test_a_stalled_running_bot_is_reported_once_per_stall"
     ),
+    T.SIGNAL_RECEIVED: (
+        "tests/signals/test_entry.py::"
+        "test_an_accepted_signal_is_stored_with_its_event_and_answered_202"
+    ),
+    T.SIGNAL_EXECUTED: (
+        "tests/signals/test_end_to_end.py::"
+        "test_signals_pause_and_resume_a_running_bot_through_the_worker"
+    ),
+    T.SIGNAL_REFUSED: (
+        "tests/signals/test_entry.py::"
+        "test_a_duplicate_by_alert_id_or_by_body_is_recorded_and_ignored"
+    ),
 }
 
 

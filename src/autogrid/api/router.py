@@ -18,6 +18,7 @@ from autogrid.notifications.telegram.router import router as telegram_router
 from autogrid.orders.router import router as orders_router
 from autogrid.performance.router import router as performance_router
 from autogrid.risk.router import router as risk_router
+from autogrid.signals.router import signals_router, sources_router
 
 
 def build_api_router() -> APIRouter:
@@ -37,4 +38,6 @@ def build_api_router() -> APIRouter:
     api.include_router(notifications_router)
     api.include_router(telegram_router)
     api.include_router(live_router)
+    api.include_router(sources_router)
+    api.include_router(signals_router)
     return api

@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # Requests with a larger body are refused with 413 before it is read in full. Every request
     # model is small; no route needs more (the request guard takes larger limits per path).
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # A posted trading signal (POST /api/v1/signals/{token}) larger than this is refused with 413:
+    # alerts are a few hundred bytes, and every accepted post is stored.
+    signal_max_body_bytes: int = Field(default=8 * 1024, ge=256, le=64 * 1024)
 
     # Seconds between reads of the journal by an API process's live feed (running only while
     # streams are open) when nothing woke it (commits wake it through Redis; without Redis this

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import email.message
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,11 +41,16 @@ class RequestGuardMiddleware:
         *,
         max_body_bytes: int,
         larger_limits: Mapping[str, int] | None = None,
+        raw_body: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        # Path prefix -> limit, for the rare route that legitimately takes a larger body.
+        # Path prefix -> limit, for the rare route that takes a larger (or a smaller) body; the
+        # first matching prefix wins.
         self.larger_limits = dict(larger_limits or {})
+        # Paths whose route reads the body as raw bytes and judges it itself (the trading signal
+        # entry stores even a malformed body with its outcome): only the size limit applies.
+        self.raw_body = raw_body or (lambda _path: False)
 
     def body_limit(self, path: str) -> int:
         for prefix, limit in self.larger_limits.items():
@@ -66,7 +71,7 @@ class RequestGuardMiddleware:
         except BodyTooLarge as exc:
             await _refuse_too_large(scope, send, exc.limit)
             return
-        if body and (problem := _body_problem(scope, body)):
+        if body and not self.raw_body(scope["path"]) and (problem := _body_problem(scope, body)):
             await _refuse_invalid(scope, send, problem)
             return
         await self.app(scope, _replay(body, receive), send)

@@ -27,6 +27,7 @@ from autogrid.models.paper import (
 from autogrid.models.refresh_token import RefreshToken
 from autogrid.models.runtime import GLOBAL_KILL_SWITCH, KillSwitch, StrategyInboxEntry
 from autogrid.models.scheduled_buy import ScheduledBuy
+from autogrid.models.signal import Signal, SignalSource, SignalSourceBot
 from autogrid.models.user import PLAN_BOT_LIMITS, Plan, Role, User
 
 __all__ = [
@@ -62,6 +63,9 @@ __all__ = [
     "RefreshToken",
     "Role",
     "ScheduledBuy",
+    "Signal",
+    "SignalSource",
+    "SignalSourceBot",
     "StrategyInboxEntry",
     "TelegramPoller",
     "TelegramUpdate",

@@ -45,6 +45,7 @@ _WARNINGS = {
     EventType.UNKNOWN_EXCHANGE_ORDER,
     EventType.SCHEDULED_BUY_SKIPPED,
     EventType.NOTIFICATION_CHANNEL_DISABLED,
+    EventType.SIGNAL_REFUSED,
 }
 
 SEVERITY: dict[EventType, Severity] = {

@@ -49,6 +49,7 @@ TASK_MODULES: tuple[str, ...] = (
     "autogrid.auth.tasks",
     "autogrid.events.tasks",
     "autogrid.notifications.tasks",
+    "autogrid.signals.tasks",
     # A domain with tasks adds its module here, one line each: "autogrid.bots.tasks", ...
 )
 
@@ -196,6 +197,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "task": "autogrid.auth.tasks.prune_refresh_tokens",
         "schedule": 3600.0,
         "options": {"expires": 3600},
+    }
+    # Accepted signals whose execution message was lost (sent once their commit is visible).
+    schedule["sweep-signals"] = {
+        "task": "autogrid.signals.tasks.sweep_signals",
+        "schedule": 15.0,
+        "options": {"expires": 15},
     }
     schedule.update(RUNTIME_BEAT_SCHEDULE)
     # Idempotent: a second run finds nothing older than the retention left to delete.
