@@ -105,7 +105,8 @@ async def test_deal_actions_fail_saying_they_are_not_supported_yet(
     await set_status(db, bot["id"], "running")
     source = await make_source(client, user, [bot["id"]])
 
-    signal_id = await _post(client, source["token"], "close_deal")
+    # 3Commas' own bot message for "close the open deal at market".
+    signal_id = await _post(client, source["token"], "close_at_market_price")
     commands = await _execute(db, signal_id)
 
     assert commands == []

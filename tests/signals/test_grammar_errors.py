@@ -38,7 +38,7 @@ CASES = [
     ('{"action": "buy", "ticker": "BTCUSDT", "leverage": 10}', '"leverage"', "unknown field"),
     ('{"action": "buy", "ticker": "BTCUSDT", "volume": 1}', '"volume"', "quantity"),
     ('{"action": "short", "ticker": "BTCUSDT"}', '"action"', "short"),
-    ('{"action": "hold", "ticker": "BTCUSDT"}', '"action"', "buy or sell"),
+    ('{"action": "hold", "ticker": "BTCUSDT"}', '"action"', "buy, sell, close, pause or resume"),
     ('{"action": "buy", "ticker": "BTCUSDT", "price": -5}', '"price"', "number"),
     ('{"action": "buy", "ticker": "BTCUSDT", "price": 0}', '"price"', "positive"),
     ('{"action": "buy", "ticker": "BTCUSDT", "price": 1e5}', '"price"', "number"),

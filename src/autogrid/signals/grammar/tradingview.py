@@ -3,7 +3,7 @@
 JSON form (keys case-insensitive; numbers may be JSON numbers or strings)::
 
     {
-      "action": "{{strategy.order.action}}",     buy | sell | long | close | exit | flat
+      "action": "{{strategy.order.action}}", buy|sell|long|close|exit|flat|pause|resume
       "ticker": "{{ticker}}",                     or symbol/pair: BTCUSDT, BTC/USDT, BINANCE:BTCUSDT
       "price": {{close}},                         or close: the price seen, or the limit price
       "quantity": "{{strategy.order.contracts}}", or contracts/qty: base amount; "5%" = percent
@@ -78,6 +78,9 @@ _ACTIONS = {
     "close": SignalAction.CLOSE_ALL,
     "exit": SignalAction.CLOSE_ALL,
     "flat": SignalAction.CLOSE_ALL,
+    # An alert may also steer the target bot itself (e.g. pause it when a volatility study fires).
+    "pause": SignalAction.PAUSE,
+    "resume": SignalAction.RESUME,
 }
 _DEFAULT_MESSAGE = re.compile(
     r"\s*(?:(?P<id>[^\n:]{1,60}):\s*)?order\s+(?P<action>buy|sell)\s+@\s+(?P<qty>\S{1,45})\s+"
@@ -178,7 +181,9 @@ def _action(fields: _Sources) -> tuple[SignalAction, int]:
     if word == "short":
         raise SignalParseError("short positions are not supported (spot, long only)", at)
     if word not in _ACTIONS:
-        raise SignalParseError(f"action must be buy or sell, not {action[0][:20]!r}", at)
+        raise SignalParseError(
+            f"action must be buy, sell, close, pause or resume, not {action[0][:20]!r}", at
+        )
     return resolve_with_position(_ACTIONS[word], at, position), at
 
 
