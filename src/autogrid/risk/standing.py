@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
@@ -74,6 +75,28 @@ def _holds_base(state: object) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class Today:
+    """The figures the limits count, for one user on the current UTC day."""
+
+    day: date
+    entries: int
+    realized: Decimal
+    open_bots: frozenset[uuid.UUID]
+
+
+async def today(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Today:
+    """Today's figures, read without any lock (the portfolio shows them; a deciding bot reads
+    them through ``read_standing``, under the account row's lock)."""
+    entries = await repository.entries_since(session, user_id, start_of_day(now))
+    realized = sum(await repository.realized_on(session, user_id, day_of(now)), ZERO)
+    open_bots = await repository.bots_with_live_buys(session, user_id)
+    open_bots |= await repository.bots_with_unseen_buys(session, user_id)
+    states = await repository.bot_states(session, user_id)
+    open_bots |= {bot for bot, state in states if _holds_base(state)}
+    return Today(day_of(now), entries, realized, frozenset(open_bots))
+
+
 async def read_standing(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -89,13 +112,15 @@ async def read_standing(
     limits = limits_of(row)
     if not limits.any:
         return None
-    trades = await repository.entries_since(session, user_id, start_of_day(now))
-    realized = sum(await repository.realized_on(session, user_id, day_of(now)), ZERO)
-    open_bots = await repository.bots_with_live_buys(session, user_id)
-    open_bots |= await repository.bots_with_unseen_buys(session, user_id)
-    states = await repository.bot_states(session, user_id)
-    open_bots |= {bot for bot, state in states if _holds_base(state)}
-    return AccountStanding(limits, trades, realized, len(open_bots), bot_id in open_bots, equity)
+    figures = await today(session, user_id, now)
+    return AccountStanding(
+        limits,
+        figures.entries,
+        figures.realized,
+        len(figures.open_bots),
+        bot_id in figures.open_bots,
+        equity,
+    )
 
 
 async def book_realized(
