@@ -24,7 +24,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.base import ExchangeConnector
-from autogrid.exchanges.errors import ExchangeError
+from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.portfolio import repository
 
@@ -104,9 +104,11 @@ class Pricer:
                     ticker = await connector.fetch_ticker(symbol)
                 return Price(ticker.last, Source.TICKER, ticker.ts)
             except (ExchangeError, TimeoutError) as error:
-                logger.info("portfolio: no %s ticker on %s: %s", symbol, exchange, type(error))
-                if isinstance(error, TimeoutError):
-                    self._down.add(exchange)
+                logger.info(
+                    "portfolio: no %s ticker on %s: %s", symbol, exchange, type(error).__name__
+                )
+                if isinstance(error, (TimeoutError, TemporaryExchangeError)):
+                    self._down.add(exchange)  # down, not just this pair: ask no more of it
         row = await repository.candle_close(self.session, exchange, symbol, opened_before=self.now)
         if row is not None:
             return Price(row[1], Source.STORED_CANDLE, row[0])

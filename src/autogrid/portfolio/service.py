@@ -78,8 +78,11 @@ async def portfolio(
     pricer = Pricer(session, access.public, now, access.timeout_seconds)
     books = await _books(session, user.id, now)
     accounts: list[AccountPortfolio] = []
-    for credential in await repository.credentials(session, user.id):
-        accounts.append(await _credential_account(credential, books, pricer, access))
+    credentials = await repository.credentials(session, user.id)
+    # Every key's balances at once: a slow exchange costs one timeout, not one per key.
+    reads = await asyncio.gather(*(_read_balances(c, access) for c in credentials))
+    for credential, read in zip(credentials, reads, strict=True):
+        accounts.append(await _credential_account(credential, read, books, pricer))
     papers = await repository.paper_accounts(session, user.id)
     holdings: dict[uuid.UUID, list[Holding]] = defaultdict(list)
     for row in await repository.paper_balances(session, [account.id for account in papers]):
@@ -115,28 +118,36 @@ async def _books(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Us
     return UserBooks(bots, figures, booked)
 
 
-async def _credential_account(
-    credential: ExchangeCredential, books: UserBooks, pricer: Pricer, access: ExchangeAccess
-) -> AccountPortfolio:
-    error: str | None = None
-    held: list[Holding] = []
+async def _read_balances(
+    credential: ExchangeCredential, access: ExchangeAccess
+) -> list[Holding] | str:
+    """The key's balances, or why they could not be read."""
     try:
         async with asyncio.timeout(access.timeout_seconds):
             balances = await fetch_balances(access.keyring, access.connectors, credential)
-        held = [Holding(b.currency, b.free, b.used) for b in balances.values()]
     except AppError as failure:
-        error = failure.message
+        return failure.message
     except TimeoutError:
-        error = f"{credential.exchange} did not answer within {access.timeout_seconds} s"
+        return f"{credential.exchange} did not answer within {access.timeout_seconds} s"
+    return [Holding(b.currency, b.free, b.used) for b in balances.values()]
+
+
+async def _credential_account(
+    credential: ExchangeCredential,
+    read: list[Holding] | str,
+    books: UserBooks,
+    pricer: Pricer,
+) -> AccountPortfolio:
     bots = [b for b in books.bots if b.mode == BotMode.LIVE and b.credential_id == credential.id]
 
     async def price(currency: str) -> Price:
         return await pricer.live(credential.exchange, currency)
 
+    held, error = (None, read) if isinstance(read, str) else (read, None)
     return await _account(
         AccountKind.CREDENTIAL,
         (credential.id, credential.label, credential.exchange),
-        held if error is None else None,
+        held,
         error,
         bots,
         books,
