@@ -75,7 +75,7 @@ async def test_two_paper_bots_of_one_user_share_the_trades_per_day_limit(
     assert {o.status for o in placed} == {OrderStatus.OPEN}
     assert await orders_of(db, third) == []
     # Told once: the first refusal journals the limit with its figures, later ones do not.
-    (reached,) = await user_events(db, user_id, LIMIT_EVENT)
+    (reached,) = await user_events(db, user_id, "account_limit_reached")
     assert reached.bot_id == second
     assert reached.data is not None
     assert reached.data["limit"] == "max_trades_per_day"
