@@ -145,6 +145,7 @@ async def book_realized(
     row = await session.get(BotDay, (bot_id, day), populate_existing=True)
     if row is None:
         session.add(BotDay(bot_id=bot_id, day=day, user_id=user_id, realized_pnl=amount))
+        await session.flush()  # the next booking of this transaction finds the row
     else:
         row.realized_pnl = row.realized_pnl + amount
 
