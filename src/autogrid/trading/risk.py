@@ -5,13 +5,14 @@ written: the kill switch denies all of them; once one denial trips the circuit b
 later order of the decision is denied too; the market's rules round the amount and price (or
 refuse the order, naming the broken limit); the owner's account limits refuse an entry that
 would break one (``trading.account_limits``; never an exit); then the breaker's own checks
-(order rate, price deviation) decide, and an order let through is counted for the rate limit
-and, if an entry, in the account's figures. After the decision's
-fills, the loss limit is checked on the bot's mark-to-market PnL (``after_fills``).
+(order rate, price deviation) decide. An order let through is counted for the rate limit and,
+if it is an entry, in the account's figures the next order is checked against. After the
+decision's fills, the loss limit is checked on the bot's mark-to-market PnL (``after_fills``).
 
-The caller records what comes out (an order row to send, or a DENIED row with the reason) and
-halts the bot if a trip came out. Cancels never come here: reducing exposure is always allowed.
-"""
+The caller records what comes out (an order row to send, or a DENIED row with the reason; an
+entry refused by an account limit, ``Vetted.breach``, leaves no row: its owner hears of the
+limit once a day) and halts the bot if a trip came out. Cancels never come here: reducing
+exposure is always allowed."""
 
 from __future__ import annotations
 
