@@ -260,3 +260,29 @@ async def test_a_bot_books_the_realised_pnl_of_its_fills_on_the_day(
     async with db.session_scope() as session:
         (day,) = (await session.scalars(select(BotDay).where(BotDay.bot_id == bot_id))).all()
     assert (day.day, day.user_id, day.realized_pnl) == (utcnow().date(), user_id, realized)
+
+
+async def test_a_decision_with_an_entry_and_an_exit_at_the_limit_keeps_the_exit(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> None:
+    await set_limits(db, user_id, max_trades_per_day=5)
+    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
+    await tick_bot(ctx, bot_id)  # five buys, 95000 to 99000: the day's five entries
+    sim.set_price(SYMBOL, "98500")  # the buy at 99000 fills: its sell at 100000 goes out
+    await tick_bot(ctx, bot_id)
+    # The sell at 100000 fills, then the buy at 98000: one decision sees both fills and asks
+    # for an entry (the buy at 99000 again) and an exit (a sell at 99000).
+    sim.set_price(SYMBOL, "100500")
+    sim.set_price(SYMBOL, "97500")
+    await tick_bot(ctx, bot_id)
+
+    orders = await orders_of(db, bot_id)
+    sells = sorted(o.price for o in orders if o.side == "sell" and o.price is not None)
+    assert sells == [Decimal(99000), Decimal(100000)]
+    assert len([o for o in orders if o.side == "buy"]) == 5  # the entry was refused
+    (reached,) = await bot_events(db, bot_id, LIMIT_EVENT)
+    assert reached.data is not None and reached.data["figure"] == "5"
