@@ -93,6 +93,10 @@ PRODUCED_BY: dict[EventType, str] = {
         "tests/notifications/test_delivery.py::"
         "test_a_channel_that_keeps_failing_is_switched_off_with_an_event"
     ),
+    T.ACCOUNT_LIMIT_REACHED: (
+        "tests/runtime/test_account_limits.py::"
+        "test_two_paper_bots_of_one_user_share_the_trades_per_day_limit"
+    ),
     T.BOT_STALLED: (
         "tests/notifications/test_dead_man.py::"
         "test_a_stalled_running_bot_is_reported_once_per_stall"

@@ -17,6 +17,7 @@ from autogrid.notifications.router import router as notifications_router
 from autogrid.notifications.telegram.router import router as telegram_router
 from autogrid.orders.router import router as orders_router
 from autogrid.performance.router import router as performance_router
+from autogrid.portfolio.router import router as portfolio_router
 from autogrid.risk.router import router as risk_router
 from autogrid.signals.router import signals_router, sources_router
 
@@ -32,6 +33,7 @@ def build_api_router() -> APIRouter:
     api.include_router(orders_router)
     api.include_router(performance_router)
     api.include_router(risk_router)
+    api.include_router(portfolio_router)
     api.include_router(exchanges_router)
     api.include_router(backtests_router)
     api.include_router(events_router)

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     markets_failure_ttl_seconds: float = Field(default=15, ge=1, le=300)
     # A request waits this long at most for a market list load (a connect that hangs).
     markets_load_wait_seconds: float = Field(default=5, ge=0.1, le=60)
+    # The portfolio waits this long at most for one exchange read (a key's balances, a ticker);
+    # past it, that account or price is shown unavailable and the overview still answers.
+    portfolio_exchange_timeout_seconds: float = Field(default=10, ge=0.1, le=60)
     # What one user can make the backtest workers do (2 years of 1m candles is 1,051,200).
     backtest_max_candles: int = Field(default=1_100_000, ge=2, le=20_000_000)
     backtest_max_active_per_user: int = Field(default=3, ge=1, le=1_000)

@@ -43,6 +43,8 @@ from autogrid.models import Bot, BotStatus
 from autogrid.orders import store as repo
 from autogrid.orders.values import OrderView, tag_of
 from autogrid.risk import repository as kill_switches
+from autogrid.risk import standing
+from autogrid.trading.account_limits import Breach
 from autogrid.trading.orders import TERMINAL_STATUSES, OrderStatus, Outcome
 from autogrid.trading.risk import (
     OrderIntent,
@@ -74,6 +76,8 @@ class Persisted:
     stopped: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
     state: BotState = field(default_factory=BotState)
+    # Entries the owner's account limits refused (by tag): no order row, an event once a day.
+    refused: list[tuple[str, Breach]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +127,20 @@ async def record_decision(
     slot = await _settle_slot(session, manager, state, proposal, market, now)
     if slot is not None:
         actions.append(slot[1])
-    risk, stop = await _carry_out(
-        session, manager, actions, live, checks, Risk(breaker_of(state)), result
-    )
+    account = None
+    if standing.has_entry(actions):  # locks the owner's account row until the commit
+        equity = standing.pair_equity(snapshot)
+        account = await standing.read_standing(session, bot.user_id, bot.id, now, equity)
+    risk = Risk(breaker_of(state), account=account)
+    risk, stop = await _carry_out(session, manager, actions, live, checks, risk, result)
+    for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
+        manager.journal(session, payload, now)
     if slot is not None and proposal.due is not None:
         await _link_slot(session, manager, slot, proposal.due, live, now)
     ledger = _ledger_after(state, proposal.inbox, bot.symbol)
+    await standing.book_realized(
+        session, bot.id, bot.user_id, Ledger.from_dict(state.ledger), ledger, now
+    )
     pnl = ledger.total_pnl(snapshot.price)
     risk = after_fills(risk, limits, snapshot.now, pnl, investment_of(bot.investment, state))
     if state.start_equity is None and bot.investment is None:
@@ -207,8 +219,13 @@ async def _carry_out(
             if twin is not None and twin.status not in TERMINAL_STATUSES:
                 logger.warning("bot %s placed live tag %s again: ignored", bot_id, action.tag)
                 continue
-            wanted = OrderIntent(action.tag, action.side, action.type, action.amount, action.price)
+            wanted = OrderIntent(
+                action.tag, action.side, action.type, action.amount, action.price, action.stop_price
+            )
             vetted, risk = vet(wanted, checks, risk)
+            if vetted.breach is not None:
+                result.refused.append((action.tag, vetted.breach))
+                continue
             intent = _intent_of(vetted.intent)
             at = now + timedelta(microseconds=placed)
             if vetted.denial is None:

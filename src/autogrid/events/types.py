@@ -24,6 +24,8 @@ class EventType(StrEnum):
     BREAKER_RESET = "breaker_reset"
     KILL_SWITCH_ENGAGED = "kill_switch_engaged"
     KILL_SWITCH_RELEASED = "kill_switch_released"
+    # An account limit of the owner refused an entry (journalled once per limit and UTC day).
+    ACCOUNT_LIMIT_REACHED = "account_limit_reached"
     # One order's transitions, written where the transition is.
     ORDER_PLACED = "order_placed"  # sent to the exchange (the create call is under way)
     ORDER_ACKNOWLEDGED = "order_acknowledged"

@@ -1,5 +1,6 @@
 """ORM models: one module per table family; importing this package registers them all."""
 
+from autogrid.models.account import AccountLimit, AccountLimitNotice, BotDay
 from autogrid.models.backtest import Backtest, BacktestStatus
 from autogrid.models.base import Base
 from autogrid.models.bot import Bot, BotMetric, BotMode, BotStatus, BotType
@@ -33,10 +34,13 @@ from autogrid.models.user import PLAN_BOT_LIMITS, Plan, Role, User
 __all__ = [
     "GLOBAL_KILL_SWITCH",
     "PLAN_BOT_LIMITS",
+    "AccountLimit",
+    "AccountLimitNotice",
     "Backtest",
     "BacktestStatus",
     "Base",
     "Bot",
+    "BotDay",
     "BotMetric",
     "BotMode",
     "BotStallAlert",

@@ -1,11 +1,32 @@
-"""SQL for the global kill switch: one row, read by the admin routes and by every bot step."""
+"""SQL for the risk controls above one bot: the global kill switch (one row, read by the admin
+routes and by every bot step) and each user's account limits with the figures they check."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, not_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.models import GLOBAL_KILL_SWITCH, KillSwitch
+from autogrid.exchanges.types import Side
+from autogrid.models import (
+    GLOBAL_KILL_SWITCH,
+    AccountLimit,
+    AccountLimitNotice,
+    Bot,
+    BotDay,
+    Fill,
+    KillSwitch,
+    Order,
+    StrategyInboxEntry,
+)
+from autogrid.orders.store import NON_TERMINAL_STATUSES
+from autogrid.trading.orders import OrderStatus
 
 
 async def kill_switch(session: AsyncSession) -> KillSwitch | None:
@@ -30,3 +51,112 @@ async def kill_switch_engaged(session: AsyncSession) -> str | None:
 
 def add_kill_switch(session: AsyncSession, row: KillSwitch) -> None:
     session.add(row)
+
+
+# --- account limits ---------------------------------------------------------------------------
+
+_UNFILLED_ENDS = (OrderStatus.CANCELED.value, OrderStatus.REJECTED.value, OrderStatus.EXPIRED.value)
+
+
+async def account_limits(session: AsyncSession, user_id: uuid.UUID) -> AccountLimit | None:
+    row: AccountLimit | None = await session.get(AccountLimit, user_id, populate_existing=True)
+    return row
+
+
+async def lock_account_limits(session: AsyncSession, user_id: uuid.UUID) -> AccountLimit | None:
+    """The user's limits row, locked until the caller's transaction ends (``FOR UPDATE``; SQLite
+    has no row locks, its single writer serialises the transactions instead)."""
+    row: AccountLimit | None = await session.scalar(
+        select(AccountLimit)
+        .where(AccountLimit.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return row
+
+
+def add_account_limits(session: AsyncSession, row: AccountLimit) -> None:
+    session.add(row)
+
+
+async def entries_since(session: AsyncSession, user_id: uuid.UUID, since: datetime) -> int:
+    """The user's buy orders written since ``since`` that may trade or did: neither refused by
+    our checks nor ended by the exchange without a fill (a rejected order placed again counts
+    once, by its replacement)."""
+    never_traded = and_(Order.status.in_(_UNFILLED_ENDS), Order.filled == 0)
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(
+            Order.user_id == user_id,
+            Order.side == Side.BUY.value,
+            Order.created_at >= since,
+            Order.status != OrderStatus.DENIED.value,
+            not_(never_traded),
+        )
+    )
+    return int(count or 0)
+
+
+async def realized_on(session: AsyncSession, user_id: uuid.UUID, day: date) -> list[Decimal]:
+    """What each of the user's bots booked on ``day`` (summed by the caller: SQLite keeps money
+    as text, which its SUM would turn into a float)."""
+    rows = await session.scalars(
+        select(BotDay.realized_pnl).where(BotDay.user_id == user_id, BotDay.day == day)
+    )
+    return list(rows.all())
+
+
+async def bot_states(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[uuid.UUID, Any]]:
+    rows = await session.execute(select(Bot.id, Bot.state).where(Bot.user_id == user_id))
+    return [(row.id, row.state) for row in rows]
+
+
+async def bots_with_live_buys(session: AsyncSession, user_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.scalars(
+        select(Order.bot_id)
+        .where(
+            Order.user_id == user_id,
+            Order.side == Side.BUY.value,
+            Order.status.in_(NON_TERMINAL_STATUSES),
+        )
+        .distinct()
+    )
+    return set(rows.all())
+
+
+async def bots_with_unseen_buys(session: AsyncSession, user_id: uuid.UUID) -> set[uuid.UUID]:
+    """Bots with a buy fill their strategy has not absorbed yet (not in their ledger so far)."""
+    rows = await session.scalars(
+        select(StrategyInboxEntry.bot_id)
+        .join(Fill, Fill.id == StrategyInboxEntry.fill_id)
+        .join(Bot, Bot.id == StrategyInboxEntry.bot_id)
+        .where(Bot.user_id == user_id, Fill.side == Side.BUY.value)
+        .distinct()
+    )
+    return set(rows.all())
+
+
+async def book_realized(
+    session: AsyncSession, bot_id: uuid.UUID, user_id: uuid.UUID, day: date, amount: Decimal
+) -> None:
+    """Add ``amount`` to what the bot booked on ``day``. Only the bot's own decision writes its
+    row, under the bot row's lock, so read-then-write is safe here."""
+    row = await session.get(BotDay, (bot_id, day), populate_existing=True)
+    if row is None:
+        session.add(BotDay(bot_id=bot_id, day=day, user_id=user_id, realized_pnl=amount))
+        await session.flush()  # the next booking of this transaction finds the row
+    else:
+        row.realized_pnl = row.realized_pnl + amount
+
+
+async def note_limit_reached(
+    session: AsyncSession, user_id: uuid.UUID, day: date, limit_name: str, at: datetime
+) -> bool:
+    """Remember that ``limit_name`` refused an entry on ``day``; True the first time only."""
+    values = {"user_id": user_id, "day": day, "limit_name": limit_name, "created_at": at}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(AccountLimitNotice).values(**values).on_conflict_do_nothing()
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,5 +1,7 @@
 """The global kill switch: engaged by an admin, it halts every active bot at once and every
-step refuses new orders while it stays engaged. Services flush; the request commits."""
+step refuses new orders while it stays engaged. A user's account limits over all their bots
+(checked by every decision with an entry: ``risk.standing``). Services flush; the request
+commits."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from autogrid.engine import repository as engine_rows
 from autogrid.engine.guard import count_trip, halt
 from autogrid.events.journal import record_for_bot_owners
 from autogrid.events.types import EventType
-from autogrid.models import GLOBAL_KILL_SWITCH, BotStatus, KillSwitch, User
+from autogrid.models import GLOBAL_KILL_SWITCH, AccountLimit, BotStatus, KillSwitch, User
 from autogrid.risk import repository
+from autogrid.trading.account_limits import AccountLimits
 from autogrid.trading.risk import TripCode
 
 logger = logging.getLogger(__name__)
@@ -72,4 +75,26 @@ async def release_kill_switch(session: AsyncSession, admin: User) -> KillSwitch:
         {},
     )
     logger.warning("kill switch released by %s", admin.id)
+    return row
+
+
+async def account_limits(session: AsyncSession, user: User) -> AccountLimit | None:
+    return await repository.account_limits(session, user.id)
+
+
+async def set_account_limits(
+    session: AsyncSession, user: User, limits: AccountLimits
+) -> AccountLimit:
+    """Replace the user's limits. Takes the same row lock as a deciding bot, so a decision
+    checks its entries against the old limits or the new ones, never half of each."""
+    row = await repository.lock_account_limits(session, user.id)
+    if row is None:
+        row = AccountLimit(user_id=user.id, updated_at=utcnow())
+        repository.add_account_limits(session, row)
+    row.max_trades_per_day = limits.max_trades_per_day
+    row.max_daily_loss = limits.max_daily_loss
+    row.max_risk_per_trade_pct = limits.max_risk_per_trade_pct
+    row.max_open_positions = limits.max_open_positions
+    row.updated_at = utcnow()
+    await session.flush()
     return row

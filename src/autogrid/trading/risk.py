@@ -3,13 +3,16 @@
 Every order a decision places passes here, in the order the strategy gave, before anything is
 written: the kill switch denies all of them; once one denial trips the circuit breaker, every
 later order of the decision is denied too; the market's rules round the amount and price (or
-refuse the order, naming the broken limit); then the breaker's own checks (order rate, price
-deviation) decide, and an order let through is counted for the rate limit. After the decision's
-fills, the loss limit is checked on the bot's mark-to-market PnL (``after_fills``).
+refuse the order, naming the broken limit); the owner's account limits refuse an entry that
+would break one (``trading.account_limits``; never an exit); then the breaker's own checks
+(order rate, price deviation) decide. An order let through is counted for the rate limit and,
+if it is an entry, in the account's figures the next order is checked against. After the
+decision's fills, the loss limit is checked on the bot's mark-to-market PnL (``after_fills``).
 
-The caller records what comes out (an order row to send, or a DENIED row with the reason) and
-halts the bot if a trip came out. Cancels never come here: reducing exposure is always allowed.
-"""
+The caller records what comes out (an order row to send, or a DENIED row with the reason; an
+entry refused by an account limit, ``Vetted.breach``, leaves no row: its owner hears of the
+limit once a day) and halts the bot if a trip came out. Cancels never come here: reducing
+exposure is always allowed."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from autogrid.exchanges.errors import MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.trading import breaker as cb
+from autogrid.trading.account_limits import AccountStanding, Breach, Entry, accept, check_entry
 
 # prepare_order checks a client order id's shape; the vetted order gets its real id when it is
 # written, so this one only stands in for it.
@@ -48,13 +52,15 @@ def denial_code(reason: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
-    """An order the strategy wants: its tag, side, type, amount and (limit) price."""
+    """An order the strategy wants: its tag, side, type, amount, (limit) price and the stop
+    it is protected by, if any (what the risk per trade is measured to)."""
 
     tag: str
     side: Side
     type: OrderType
     amount: Decimal
     price: Decimal | None = None
+    stop_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,7 @@ class Vetted:
 
     intent: OrderIntent
     denial: str | None = None
+    breach: Breach | None = None  # the account limit that refused it (no order row is written)
 
     @property
     def allowed(self) -> bool:
@@ -94,6 +101,7 @@ class Risk:
 
     breaker: cb.BreakerState
     trip: Trip | None = None
+    account: AccountStanding | None = None  # None: the owner has no account limits
 
 
 def vet(intent: OrderIntent, checks: PreTrade, risk: Risk) -> tuple[Vetted, Risk]:
@@ -114,19 +122,35 @@ def vet(intent: OrderIntent, checks: PreTrade, risk: Risk) -> tuple[Vetted, Risk
         )
     except MarketRuleViolation as error:
         return Vetted(intent, str(error)), risk
-    prepared = OrderIntent(intent.tag, request.side, request.type, request.amount, request.price)
+    prepared = OrderIntent(
+        intent.tag, request.side, request.type, request.amount, request.price, intent.stop_price
+    )
+    entry = entry_of(prepared, checks.reference_price)
+    if risk.account is not None:
+        breach = check_entry(entry, risk.account)
+        if breach is not None:
+            return Vetted(prepared, f"account limit: {breach.reason}", breach), risk
     check = cb.check_new_order(
         risk.breaker, checks.limits, checks.at, request.price, checks.reference_price
     )
     if check.allowed:
+        account = accept(entry, risk.account) if risk.account is not None else None
         return Vetted(prepared), replace(
-            risk, breaker=cb.record_order_sent(risk.breaker, checks.at)
+            risk, breaker=cb.record_order_sent(risk.breaker, checks.at), account=account
         )
     reason = check.reason or ""
     if not check.trips_breaker:
         return Vetted(prepared, reason), risk
     trip = Trip(denial_code(check.reason), reason)
-    return Vetted(prepared, reason), Risk(cb.trip(risk.breaker, reason, checks.tripped_at), trip)
+    breaker = cb.trip(risk.breaker, reason, checks.tripped_at)
+    return Vetted(prepared, reason), Risk(breaker, trip, risk.account)
+
+
+def entry_of(intent: OrderIntent, reference_price: Decimal) -> Entry:
+    """What the account limits read of an order: a buy is an entry; its price is its limit
+    price, or the reference price for a market order."""
+    price = intent.price if intent.price is not None else reference_price
+    return Entry(intent.side == Side.BUY, intent.amount, price, intent.stop_price)
 
 
 def vet_all(
@@ -154,7 +178,8 @@ def after_fills(
     breaker = cb.record_pnl(risk.breaker, limits, at, pnl, investment)
     if not breaker.tripped:
         return replace(risk, breaker=breaker)
-    return Risk(breaker, Trip(TripCode.LOSS_LIMIT, breaker.tripped_reason or "loss limit"))
+    trip = Trip(TripCode.LOSS_LIMIT, breaker.tripped_reason or "loss limit")
+    return Risk(breaker, trip, risk.account)
 
 
 def final_trip(risk: Risk, killed: str | None) -> Trip | None:

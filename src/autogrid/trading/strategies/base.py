@@ -93,6 +93,9 @@ class PlaceOrder:
     type: OrderType
     amount: Decimal
     price: Decimal | None = None  # None for market orders
+    # The stop protecting an entry, if the strategy has one: the account's risk per trade is
+    # measured from the entry price down to it.
+    stop_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
