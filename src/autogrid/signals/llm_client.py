@@ -85,11 +85,16 @@ def _client(settings: Settings, http: httpx.AsyncClient) -> AsyncOpenAI:
     secret = "" if key is None else key.get_secret_value()
     # httpx and openai log request details at DEBUG; the key must be scrubbed from all of them.
     register_secret(secret)
+
+    async def api_key() -> str:
+        # A provider rather than the string: no key then means no Authorization header (a local
+        # server needs none), where an empty string would make the package read OPENAI_API_KEY
+        # from the environment, or refuse to start.
+        return secret
+
     return AsyncOpenAI(
         base_url=settings.signal_llm_url,
-        api_key=secret,  # never None: the package would read OPENAI_API_KEY from the environment
-        organization=None,
-        project=None,
+        api_key=api_key,
         max_retries=0,
         timeout=settings.signal_llm_timeout_seconds,
         http_client=http,
@@ -136,6 +141,8 @@ async def _ask(
         model=settings.signal_llm_model,
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
         response_format=response_format,
+        # No key: no Authorization header at all (the package insists on one being named).
+        extra_headers={} if settings.signal_llm_api_key else {"Authorization": openai.omit},
         temperature=0,
         max_tokens=MAX_ANSWER_TOKENS,
         n=1,
