@@ -58,7 +58,7 @@ def settings_for(sim: LlmSimulator, model: str, **overrides: Any) -> Settings:
         "signal_llm_timeout_seconds": 30,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def answer(signal: dict[str, Any] | None) -> str:
@@ -75,7 +75,7 @@ async def test_off_by_default_the_grammar_error_propagates_and_nothing_is_sent(
     sim: LlmSimulator,
 ) -> None:
     model = sim.answer(answer(VALID))
-    settings = Settings(_env_file=None, signal_llm_model=model)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, signal_llm_model=model)
     assert settings.signal_llm_url == ""
     before = len(sim.requests)
     with pytest.raises(SignalParseError) as caught:
@@ -244,10 +244,22 @@ async def test_the_key_never_reaches_a_log_line_or_an_error_text(
 
 
 async def test_an_unreachable_endpoint_is_llm_unavailable() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, signal_llm_url="http://127.0.0.1:9/v1", signal_llm_model="m"
     )
     with pytest.raises(LlmFailure) as caught:
         await read_with_llm(CHATTY, settings=settings)
     assert isinstance(caught.value, LlmUnavailable)
     assert "could not reach SIGNAL_LLM_URL" in caught.value.reason
+
+
+async def test_without_a_key_no_authorization_header_is_sent(
+    sim: LlmSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client library would otherwise read a key from the process environment.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment-0000")
+    model = sim.answer(answer(VALID))
+    with pytest.raises(LlmUnavailable, match="HTTP 401"):
+        await read_with_llm(CHATTY, settings=settings_for(sim, model, signal_llm_api_key=None))
+    [request] = sim.requests_for(model)
+    assert request["authorization"] is None

@@ -105,7 +105,7 @@ def test_any_answer_from_the_server_is_a_checked_signal_or_a_typed_failure(
     sim: LlmSimulator, content: str
 ) -> None:
     model = sim.answer(content)
-    config = Settings(  # type: ignore[call-arg]
+    config = Settings(
         _env_file=None,
         signal_llm_url=sim.base_url,
         signal_llm_model=model,
