@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from autogrid.core.config import Settings
+from autogrid.observability import scrub
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.llm_fallback import (
     LlmAnswerInvalid,
@@ -240,6 +241,8 @@ async def test_the_key_never_reaches_a_log_line_or_an_error_text(
         assert key not in str(caught.value) and key not in repr(caught.value)
         assert key not in caplog.text
         assert all(key not in str(record.args) for record in caplog.records)
+        # Registered with the scrubber too, which cleans every log line our handlers write.
+        assert key not in scrub(f"the server said: {key}!")
     assert any(record.name.startswith(("openai", "httpx")) for record in caplog.records)
 
 
