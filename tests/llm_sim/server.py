@@ -11,7 +11,8 @@ What it answers is picked by the request's ``model`` (so concurrent tests never 
 - ``"json-object-only:<name>"``: 400 to a ``json_schema`` response format (as servers without
   structured outputs answer), then the scripted answer of ``<name>`` to ``json_object``;
 - ``"rate-limited"``: 429 with ``Retry-After: 7``; ``"broken"``: 500;
-- ``"slow"``: no answer until the simulator stops; ``"oversized"``: a 1 MiB completion;
+- ``"slow"``: no answer until the simulator stops; ``"oversized"``: a 1 MiB completion
+  (``"oversized-chunked"``: the same in chunks, without a Content-Length);
 - ``"not-a-completion"``: 200 with a JSON body that is not a completion.
 A wrong or missing key gets 401 with OpenAI's error body, whose message (worse than OpenAI's,
 which masks it) quotes the key it was given: a client must never relay that text.
@@ -21,6 +22,7 @@ Every request is kept in ``sim.requests`` (parsed JSON body plus the ``authoriza
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -104,7 +106,23 @@ class LlmSimulator:
                 "invalid_request_error",
                 "invalid_api_key",
             )
+        if body.get("model") == "oversized-chunked":
+            return await self._chunked(request)
         return await self._scripted(body)
+
+    async def _chunked(self, request: web.Request) -> web.StreamResponse:
+        """A 1 MiB completion sent in chunks without a Content-Length: only counting the bytes
+        as they arrive can stop it."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b'{"id": "chatcmpl-sim", "choices": [{"message": {"content": "')
+        with contextlib.suppress(ConnectionError):
+            for _ in range(64):
+                await response.write(b"x" * 16384)
+            await response.write(b'"}}]}')
+            await response.write_eof()
+        return response
 
     async def _scripted(self, body: dict[str, Any]) -> web.Response:
         model = str(body.get("model"))

@@ -164,6 +164,7 @@ async def test_a_server_without_structured_outputs_is_asked_for_a_json_object(
         ("rate-limited", "rate limit was reached (HTTP 429; retry after 7 s)"),
         ("broken", "answered HTTP 500"),
         ("oversized", "larger than 65536 bytes"),
+        ("oversized-chunked", "larger than 65536 bytes"),
         ("missing-model", "answered HTTP 404"),
     ],
 )
