@@ -57,8 +57,24 @@ ANY_JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
 )
+
+
+@st.composite
+def coherent_signals(draw: st.DrawFn) -> dict[str, Any]:
+    """Long entries whose levels obey the money rules, so the success branch is exercised."""
+    entry = draw(st.integers(2, 10**6))
+    targets = draw(st.lists(st.integers(entry + 1, 2 * entry + 2), unique=True, max_size=4))
+    return {
+        **VALID,
+        "price": str(entry),
+        "stop_loss": draw(st.none() | st.integers(1, entry - 1).map(str)),
+        "take_profits": [{"price": str(t), "share_percent": None} for t in targets],
+    }
+
+
 ANSWERS = (
     st.text(max_size=200)
+    | coherent_signals().map(lambda signal: json.dumps({"signal": signal}))
     | ANY_JSON.map(json.dumps)
     | NEAR_VALID.map(lambda signal: json.dumps({"signal": signal}))
     | st.builds(lambda signal: json.dumps({"signal": signal}), ANY_JSON)
