@@ -88,7 +88,7 @@ class LlmSimulator:
             return [r for r in self.requests if r["body"].get("model") == model]
 
     # ------------------------------------------------------------------ protocol
-    async def _completions(self, request: web.Request) -> web.Response:
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw)
