@@ -6,6 +6,7 @@ tests and async tests can both drive a real client against it.
 
 What it answers is picked by the request's ``model`` (so concurrent tests never share a script):
 - a name returned by ``sim.answer(content)``: a completion whose message content is ``content``;
+- a name returned by ``sim.raw(body, status)``: that very HTTP body, labelled JSON;
 - ``"refuse"``: a completion with a ``refusal`` and no content, as OpenAI's structured outputs do;
 - ``"cut"``: a completion stopped at its length limit;
 - ``"json-object-only:<name>"``: 400 to a ``json_schema`` response format (as servers without
@@ -13,7 +14,8 @@ What it answers is picked by the request's ``model`` (so concurrent tests never 
 - ``"rate-limited"``: 429 with ``Retry-After: 7``; ``"broken"``: 500;
 - ``"slow"``: no answer until the simulator stops; ``"oversized"``: a 1 MiB completion
   (``"oversized-chunked"``: the same in chunks, without a Content-Length);
-- ``"not-a-completion"``: 200 with a JSON body that is not a completion.
+- ``"not-a-completion"``: 200 with a JSON body that is not a completion; ``"garbage-json"`` and
+  ``"garbage-html"``: 200 with an HTML body, labelled JSON or HTML (a proxy's error page).
 A wrong or missing key gets 401 with OpenAI's error body, whose message (worse than OpenAI's,
 which masks it) quotes the key it was given: a client must never relay that text.
 Every request is kept in ``sim.requests`` (parsed JSON body plus the ``authorization`` header).
@@ -67,6 +69,7 @@ class LlmSimulator:
         self.port = 0
         self.requests: list[dict[str, Any]] = []
         self._answers: dict[str, str] = {}
+        self._raw: dict[str, tuple[int, str]] = {}
         self._names = itertools.count(1)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -81,6 +84,13 @@ class LlmSimulator:
         name = f"sim-{next(self._names)}"
         with self._lock:
             self._answers[name] = content
+        return name
+
+    def raw(self, body: str, status: int = 200) -> str:
+        """Script a whole HTTP body (labelled JSON) instead of a completion; the model name."""
+        name = f"raw-{next(self._names)}"
+        with self._lock:
+            self._raw[name] = (status, body)
         return name
 
     def requests_for(self, model: str) -> list[dict[str, Any]]:
@@ -155,6 +165,9 @@ class LlmSimulator:
             return _error(503, "shutting down", "server_error", None)
         if model == "oversized":
             return web.json_response(completion(model, "x" * (1024 * 1024)))
+        if model in {"garbage-json", "garbage-html"}:
+            kind = "application/json" if model == "garbage-json" else "text/html"
+            return web.Response(text="<html>Bad gateway</html>", content_type=kind)
         if model == "not-a-completion":
             return web.json_response({"hello": "world"})
         if model == "refuse":
@@ -162,7 +175,10 @@ class LlmSimulator:
         if model == "cut":
             return web.json_response(completion(model, '{"signal": {"act', finish_reason="length"))
         with self._lock:
+            raw = self._raw.get(model)
             content = self._answers.get(model)
+        if raw is not None:
+            return web.Response(status=raw[0], text=raw[1], content_type="application/json")
         if content is None:
             return _error(
                 404,

@@ -177,6 +177,15 @@ async def test_no_usable_answer_is_llm_unavailable(
     assert len(sim.requests_for(model)) == 1  # no retries: a late signal is a stale signal
 
 
+@pytest.mark.parametrize("model", ["garbage-json", "garbage-html"])
+async def test_a_body_that_is_not_json_at_all_is_a_typed_failure(
+    sim: LlmSimulator, model: str
+) -> None:
+    with pytest.raises(LlmFailure) as caught:
+        await read_with_llm(CHATTY, settings=settings_for(sim, model))
+    assert caught.value.reason
+
+
 async def test_an_answer_slower_than_the_timeout_is_llm_unavailable(sim: LlmSimulator) -> None:
     with pytest.raises(LlmUnavailable) as caught:
         await read_with_llm(

@@ -136,3 +136,49 @@ def test_any_answer_from_the_server_is_a_checked_signal_or_a_typed_failure(
         assert_is_a_checked_model_signal(signal)
         event("a valid signal")
     assert len(sim.requests_for(model)) == 1
+
+
+def envelope(choices: Any) -> str:
+    return json.dumps(
+        {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": choices}
+    )
+
+
+MESSAGES = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": JSON_SCALARS,
+        "content": ANSWERS | JSON_SCALARS,
+        "refusal": JSON_SCALARS,
+    },
+)
+CHOICES = st.fixed_dictionaries(
+    {}, optional={"message": MESSAGES | JSON_SCALARS, "finish_reason": JSON_SCALARS}
+)
+BODIES = (
+    st.text(max_size=200)
+    | ANY_JSON.map(json.dumps)
+    | st.lists(CHOICES | JSON_SCALARS, max_size=2).map(envelope)
+    | ANY_JSON.map(envelope)
+)
+
+
+@settings(PROPERTY, max_examples=120)
+@given(body=BODIES, status=st.sampled_from([200, 200, 200, 201, 400, 404, 422, 429, 500, 503]))
+def test_any_http_body_from_the_server_is_a_checked_signal_or_a_typed_failure(
+    sim: LlmSimulator, body: str, status: int
+) -> None:
+    model = sim.raw(body, status)
+    config = Settings(
+        _env_file=None,
+        signal_llm_url=sim.base_url,
+        signal_llm_model=model,
+        signal_llm_api_key=DEFAULT_KEY,
+        signal_llm_timeout_seconds=30,
+    )
+    try:
+        signal = asyncio.run(read_with_llm(CHATTY, settings=config))
+    except LlmFailure as failure:
+        assert failure.reason
+    else:
+        assert_is_a_checked_model_signal(signal)

@@ -132,6 +132,12 @@ async def complete_json(
         raise LlmUnavailable("no answer within SIGNAL_LLM_TIMEOUT_SECONDS") from None
     except openai.APIError as error:
         raise _unavailable(error) from None
+    except (LlmAnswerInvalid, LlmUnavailable):
+        raise
+    except ValueError:
+        # The package decodes a body labelled JSON without catching its decode error (a proxy's
+        # HTML error page answered with 200).
+        raise LlmUnavailable("the endpoint's answer is not JSON") from None
 
 
 async def _ask(
@@ -148,10 +154,11 @@ async def _ask(
         n=1,
     )
     try:
+        # The package does not validate the body against its types: any shape may arrive here.
         choice = completion.choices[0]
         message = choice.message
         refusal, content, finish = message.refusal, message.content, choice.finish_reason
-    except (AttributeError, IndexError, TypeError):
+    except (AttributeError, LookupError, TypeError, ValueError):
         raise LlmAnswerInvalid("the answer is not a chat completion") from None
     if refusal:
         raise LlmAnswerInvalid("the model refused to answer")
