@@ -18,7 +18,8 @@ What it answers is picked by the request's ``model`` (so concurrent tests never 
   ``"garbage-html"``: 200 with an HTML body, labelled JSON or HTML (a proxy's error page).
 A wrong or missing key gets 401 with OpenAI's error body, whose message (worse than OpenAI's,
 which masks it) quotes the key it was given: a client must never relay that text.
-Every request is kept in ``sim.requests`` (parsed JSON body plus the ``authorization`` header).
+Every request is kept in ``sim.requests`` (parsed JSON body, ``authorization`` and
+``accept_encoding`` headers).
 """
 
 from __future__ import annotations
@@ -106,7 +107,11 @@ class LlmSimulator:
             return _error(400, "We could not parse the JSON body.", "invalid_request_error", None)
         with self._lock:
             self.requests.append(
-                {"body": body, "authorization": request.headers.get("Authorization")}
+                {
+                    "body": body,
+                    "authorization": request.headers.get("Authorization"),
+                    "accept_encoding": request.headers.get("Accept-Encoding"),
+                }
             )
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if given != self.key:

@@ -135,6 +135,7 @@ async def test_a_valid_answer_becomes_a_checked_signal_marked_as_from_the_model(
 
     [request] = sim.requests_for(model)
     assert request["authorization"] == f"Bearer {DEFAULT_KEY}"
+    assert request["accept_encoding"] == "identity"  # a compressed answer could outgrow the cap
     body = request["body"]
     system, user = body["messages"]
     assert (system["role"], user["role"], user["content"]) == ("system", "user", CHATTY)

@@ -6,6 +6,10 @@ adds what a signal path needs on top: no retries (a late signal is a stale signa
 for the whole exchange, a cap on the bytes read (headers say nothing trustworthy about size), and
 every failure turned into LlmUnavailable / LlmAnswerInvalid with our own wording, so neither the
 key nor a server's error text reaches a stored outcome or a log line.
+
+The package still honours the standard OPENAI_ORG_ID, OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS
+environment variables of the process (headers for OpenAI's own service); the URL, model and key
+come only from our settings.
 """
 
 from __future__ import annotations
