@@ -4,12 +4,13 @@ OpenAI's structured outputs accept, and its reading refuses anything but that sc
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import fields
 from typing import Any
 
 import pytest
 
-from autogrid.signals.llm_errors import LlmAnswerInvalid
+from autogrid.signals.llm_errors import LlmAnswerInvalid, LlmUnavailable
 from autogrid.signals.llm_schema import (
     ANSWER_SCHEMA,
     MAX_ANSWER_CHARS,
@@ -17,7 +18,7 @@ from autogrid.signals.llm_schema import (
     SIGNAL_SCHEMA,
     signal_from_answer,
 )
-from autogrid.signals.model import ParsedSignal, SignalAction
+from autogrid.signals.model import ParsedSignal, SignalAction, SignalParseError
 
 
 def objects(schema: Any) -> list[dict[str, Any]]:
@@ -80,3 +81,12 @@ def test_an_answer_may_leave_out_fields_that_have_a_default() -> None:
 def test_anything_off_the_schema_is_refused(content: str) -> None:
     with pytest.raises(LlmAnswerInvalid):
         signal_from_answer(content)
+
+
+def test_a_failure_survives_crossing_processes_with_its_reason_and_position() -> None:
+    grammar = SignalParseError("unknown word 'fam'", 4)
+    failure = LlmUnavailable("the endpoint answered HTTP 500").after(grammar)
+    copy = pickle.loads(pickle.dumps(failure))
+    assert type(copy) is LlmUnavailable and isinstance(copy, SignalParseError)
+    assert (copy.reason, copy.position, str(copy)) == (failure.reason, 4, str(failure))
+    assert copy.message.startswith("unknown word 'fam'; the language model could not read it")
