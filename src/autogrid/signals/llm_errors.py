@@ -25,10 +25,6 @@ class LlmFailure(SignalParseError):
                 grammar_error.position,
             )
 
-    def __reduce__(self) -> tuple[type[LlmFailure], tuple[str, SignalParseError | None]]:
-        # Rebuilt from its own arguments (a worker hands it across processes), not from `args`.
-        return type(self), (self.reason, self.grammar_error)
-
     def after(self, grammar_error: SignalParseError) -> LlmFailure:
         """The same failure, told after the grammar's refusal of the body."""
         return type(self)(self.reason, grammar_error)
