@@ -258,3 +258,61 @@ def test_a_malformed_api_rate_limit_is_refused_by_name(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     assert name.lower() in refusal(monkeypatch, **{name: value})
+
+
+def test_the_signal_language_model_is_off_by_default(clean_environment: Path) -> None:
+    settings = load_settings()
+    assert settings.signal_llm_url == "" and settings.signal_llm_api_key is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://api.openai.com/v1", "http://127.0.0.1:11434/v1", "http://localhost:8080/v1"],
+)
+def test_production_accepts_a_signal_model_over_https_or_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    production_env(
+        monkeypatch, SIGNAL_LLM_URL=url + "/", SIGNAL_LLM_MODEL="m", SIGNAL_LLM_API_KEY="sk-x"
+    )
+    settings = load_settings()
+    assert settings.signal_llm_url == url
+    assert settings.signal_llm_api_key is not None
+    assert "sk-x" not in repr(settings)
+
+
+@pytest.mark.parametrize("url", ["http://llm.internal:8000/v1", "http://10.0.0.5/v1"])
+def test_production_refuses_a_signal_model_in_clear_text_over_the_network(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    message = refusal(monkeypatch, SIGNAL_LLM_URL=url, SIGNAL_LLM_MODEL="m")
+    assert "SIGNAL_LLM_URL uses plain http" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ftp://llm.example/v1", "not an http(s) URL"),
+        ("https://user:sk-in-url@llm.example/v1", "plain base URL"),
+        ("https://llm.example/v1?key=sk-in-query", "plain base URL"),
+    ],
+)
+def test_a_malformed_signal_model_url_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch, url: str, problem: str
+) -> None:
+    monkeypatch.setenv("SIGNAL_LLM_URL", url)
+    monkeypatch.setenv("SIGNAL_LLM_MODEL", "m")
+    with pytest.raises(ValidationError) as caught:
+        load_settings()
+    assert problem in str(caught.value) and "sk-in" not in str(caught.value)
+
+
+def test_a_signal_model_url_needs_a_model_and_a_blank_key_is_no_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIGNAL_LLM_URL", "https://llm.example/v1")
+    with pytest.raises(ValidationError, match="SIGNAL_LLM_MODEL is empty"):
+        load_settings()
+    monkeypatch.setenv("SIGNAL_LLM_MODEL", "m")
+    monkeypatch.setenv("SIGNAL_LLM_API_KEY", "  ")
+    assert load_settings().signal_llm_api_key is None

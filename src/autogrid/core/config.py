@@ -8,6 +8,7 @@ weak secret stops the service with a message naming the variable.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 import os
@@ -132,6 +133,15 @@ class Settings(BaseSettings):
     # How long a link code (the deep link a user opens to connect a chat) stays valid.
     telegram_link_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
 
+    # Optional language-model fallback for free-text signals the grammar cannot read: the base
+    # URL of any OpenAI-compatible chat-completions API ("https://api.openai.com/v1", a local
+    # server's "http://127.0.0.1:11434/v1"). Empty (the default): off, nothing is ever sent.
+    signal_llm_url: str = ""
+    signal_llm_model: str = ""
+    signal_llm_api_key: SecretStr | None = None
+    # The whole exchange with the model (connect, answer, read) is abandoned after this long.
+    signal_llm_timeout_seconds: float = Field(default=10, ge=0.1, le=120)
+
     # How long one exchange request may take before it is abandoned (ccxt's timeout).
     exchange_timeout_ms: int = Field(default=10_000, ge=500, le=120_000)
     # REST base URLs replacing ccxt's, per exchange id and ccxt ``urls['api']`` name, as JSON:
@@ -170,7 +180,9 @@ class Settings(BaseSettings):
     # per-task lines); 0 writes every line. `autogrid dev` sets 60 for a readable terminal.
     log_summary_seconds: int = Field(default=0, ge=0, le=86_400)
 
-    @field_validator("telegram_bot_token", "telegram_webhook_secret", mode="before")
+    @field_validator(
+        "telegram_bot_token", "telegram_webhook_secret", "signal_llm_api_key", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -213,6 +225,21 @@ class Settings(BaseSettings):
                     )
         return urls
 
+    @field_validator("signal_llm_url")
+    @classmethod
+    def _llm_url(cls, url: str) -> str:
+        url = url.strip()
+        if not url:
+            return ""
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("SIGNAL_LLM_URL is not an http(s) URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError(
+                "SIGNAL_LLM_URL must be a plain base URL; put the key in SIGNAL_LLM_API_KEY"
+            )
+        return url.rstrip("/")
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, level: str) -> str:
@@ -241,6 +268,12 @@ class Settings(BaseSettings):
                 "UNKNOWN_ORDER_GRACE_SECONDS must be at least EXCHANGE_TIMEOUT_MS (in seconds): "
                 "an order whose create is still in flight could be placed a second time"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _llm_is_complete(self) -> Settings:
+        if self.signal_llm_url and not self.signal_llm_model.strip():
+            raise ValueError("SIGNAL_LLM_URL is set but SIGNAL_LLM_MODEL is empty")
         return self
 
     @model_validator(mode="after")
@@ -297,9 +330,28 @@ def production_secret_problems(settings: Settings) -> list[str]:
         problems.append("ENCRYPTION_KEYS contains a weak key; generate one with autogrid gen-key")
     if settings.database_url.startswith("sqlite"):
         problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+    if settings.signal_llm_url and not llm_url_is_protected(settings.signal_llm_url):
+        # The key and every signal would cross the network in clear text.
+        problems.append(
+            "SIGNAL_LLM_URL uses plain http to a host that is not this machine; use https"
+        )
     if not settings.redis_url and settings.broker_url == "filesystem://":
         problems.append("REDIS_URL is missing; production workers need Redis")
     return problems
+
+
+def llm_url_is_protected(url: str) -> bool:
+    """https, or plain http to this very machine (a local model server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def new_encryption_key() -> str:

@@ -60,7 +60,9 @@ class ParsedSignal:
     """One signal as understood, whatever its format. Prices are in quote per base."""
 
     action: SignalAction
-    format: str  # which grammar understood it: "tradingview", "3commas", "key_value", "free_text"
+    # Which grammar understood it: "tradingview", "3commas", "key_value", "free_text"; "llm" when
+    # the optional language-model fallback did (autogrid.signals.llm_fallback).
+    format: str
     symbol: str | None = None  # unified "BASE/QUOTE", e.g. "BTC/USDT"
     order_kind: OrderKind = OrderKind.MARKET
     price: Decimal | None = None  # limit price, or the price the sender saw (trigger price)
