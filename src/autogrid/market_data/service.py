@@ -10,18 +10,15 @@ Memory stays bounded: only one batch of candles is held at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import cast
 
 from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.exchanges.types import CandleData
-from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
+from autogrid.market_data.candle_upserts import UpsertCounts, upsert_batch
 from autogrid.market_data.parsers import CandleReader
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport
 from autogrid.market_data.timeframes import Timeframe, ms_to_datetime, parse_timeframe
@@ -76,15 +73,15 @@ async def import_candle_file(
     _check_key_part("exchange", exchange)
     _check_key_part("symbol", symbol)
     reader = CandleReader(path, frame, gap_examples=gap_examples)
-    candles = iter(reader)
+    batches = reader.batches(batch_rows)
     counts = UpsertCounts()
     # Read the next batch in a worker thread while the database stores the current one: parsing
     # is the slower half, and the event loop stays free for other work meanwhile.
-    pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, candles, batch_rows))
+    pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
     try:
-        while batch := await pending:
-            pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, candles, batch_rows))
-            counts += await upsert_candles(session, exchange, symbol, frame.name, batch)
+        while (batch := await pending) is not None:
+            pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            counts += await upsert_batch(session, exchange, symbol, frame.name, batch)
     finally:
         # On a database error, wait for the reader thread so the file is not read concurrently
         # with its closing; its own error, if any, is secondary to the one being raised.
@@ -104,10 +101,6 @@ async def import_candle_file(
         last_ts=None if reader.last_ms is None else ms_to_datetime(reader.last_ms),
         gaps=reader.gap_report(),
     )
-
-
-def _next_batch(candles: Iterator[CandleData], size: int) -> list[CandleData]:
-    return list(islice(candles, size))
 
 
 def _check_key_part(name: str, value: str) -> None:
