@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +44,7 @@ Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CandleBatch:
     """Candles of one series in strictly increasing time, values as exact decimal text.
 
@@ -72,8 +73,18 @@ class CandleBatch:
 
     def iso_utc(self) -> list[str]:
         """Open times as ISO 8601 text ending in Z, which PostgreSQL reads as timestamptz."""
-        stamps = np.datetime_as_string(self.ts_ms.astype("datetime64[ms]"), unit="ms")
-        return [f"{stamp}Z" for stamp in stamps.tolist()]
+        moments = self.ts_ms.astype("datetime64[ms]")
+        return list(np.datetime_as_string(moments, unit="ms", timezone="UTC").tolist())
+
+    @cached_property
+    def copy_rows(self) -> str:
+        """The rows as COPY text (tab-separated ``ts open high low close volume`` lines).
+
+        Cached: the importer builds it in its reader thread, while the database writes the
+        previous batch.
+        """
+        rows = zip(self.iso_utc(), *self.columns, strict=True)
+        return "".join(f"{ts}\t{o}\t{h}\t{lo}\t{c}\t{v}\n" for ts, o, h, lo, c, v in rows)
 
     def sqlite_datetimes(self) -> list[str]:
         """Open times as SQLAlchemy stores a naive UTC datetime on SQLite (microseconds)."""

@@ -10,6 +10,7 @@ Memory stays bounded: only one batch of candles is held at a time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import cast
 from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.market_data.candle_batch import CandleBatch
 from autogrid.market_data.candle_upserts import UpsertCounts, upsert_batch
 from autogrid.market_data.parsers import CandleReader
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport
@@ -74,13 +76,14 @@ async def import_candle_file(
     _check_key_part("symbol", symbol)
     reader = CandleReader(path, frame, gap_examples=gap_examples)
     batches = reader.batches(batch_rows)
+    copy = session.get_bind().dialect.name == "postgresql"
     counts = UpsertCounts()
     # Read the next batch in a worker thread while the database stores the current one: parsing
     # is the slower half, and the event loop stays free for other work meanwhile.
-    pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+    pending = asyncio.ensure_future(asyncio.to_thread(_read_batch, batches, copy))
     try:
         while (batch := await pending) is not None:
-            pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            pending = asyncio.ensure_future(asyncio.to_thread(_read_batch, batches, copy))
             counts += await upsert_batch(session, exchange, symbol, frame.name, batch)
     finally:
         # On a database error, wait for the reader thread so the file is not read concurrently
@@ -101,6 +104,13 @@ async def import_candle_file(
         last_ts=None if reader.last_ms is None else ms_to_datetime(reader.last_ms),
         gaps=reader.gap_report(),
     )
+
+
+def _read_batch(batches: Iterator[CandleBatch], copy: bool) -> CandleBatch | None:
+    batch = next(batches, None)
+    if batch is not None and copy:
+        batch.copy_rows  # noqa: B018 -- cached: built here rather than on the event loop
+    return batch
 
 
 def _check_key_part(name: str, value: str) -> None:
