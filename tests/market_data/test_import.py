@@ -314,6 +314,8 @@ async def test_candles_stored_concurrently_during_the_copy_are_merged(
         importing = asyncio.ensure_future(import_file(db, path))
         async with db.engine.connect() as watcher:
             while not await watcher.scalar(text(LOCK_WAITERS)):
+                # pg_stat_activity is read once per transaction: end it to look again.
+                await watcher.rollback()
                 assert not importing.done(), importing.result()
                 await asyncio.sleep(0.01)
         await other.commit()
@@ -327,5 +329,6 @@ async def test_candles_stored_concurrently_during_the_copy_are_merged(
 SERIES_KEY = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1m"}
 LOCK_WAITERS = (
     "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+    "AND query LIKE 'COPY%ohlcv%'"
 )
