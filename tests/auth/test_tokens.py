@@ -175,3 +175,24 @@ async def test_token_of_a_deleted_user_is_rejected(
 ) -> None:
     orphan = issue_access_token(settings, uuid.uuid4(), utcnow()).token
     await assert_rejected_as_access(client, orphan)
+
+
+def test_a_remembered_access_token_still_expires_and_still_needs_its_secret(
+    settings: Settings,
+) -> None:
+    issued = issue_access_token(settings, uuid.uuid4(), utcnow())
+    expiry = issued.expires_at.timestamp()
+    first = decode_token(settings, issued.token, TokenType.ACCESS)  # verified, remembered
+    assert decode_token(settings, issued.token, TokenType.ACCESS, now=expiry - 1) == first
+
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_token(settings, issued.token, TokenType.ACCESS, now=expiry)
+    other = settings.model_copy(update={"jwt_secret": settings.jwt_secret + "-rotated"})
+    with pytest.raises(Unauthorized, match="invalid token"):
+        decode_token(other, issued.token, TokenType.ACCESS)
+    with pytest.raises(Unauthorized, match="expected an access token"):
+        decode_token(
+            settings,
+            issue_refresh_token(settings, uuid.uuid4(), uuid.uuid4(), utcnow()).token,
+            TokenType.ACCESS,
+        )

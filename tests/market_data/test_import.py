@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import insert, text
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
-from autogrid.market_data.parsers import CandleFileError
+from autogrid.market_data.parsers import CandleFileError, CandleReader
 from autogrid.market_data.repository import (
     count_candles,
     earliest_ts,
@@ -22,9 +24,14 @@ from autogrid.market_data.repository import (
     load_arrays,
 )
 from autogrid.market_data.service import ImportReport, InvalidSeriesKey, import_candle_file
-from autogrid.market_data.timeframes import InvalidTimeframe, ms_to_datetime
+from autogrid.market_data.timeframes import (
+    InvalidTimeframe,
+    datetime_to_ms,
+    ms_to_datetime,
+    parse_timeframe,
+)
 from autogrid.models.candle import Candle
-from tests.market_data.conftest import BTC_1H, BTC_1M, head_lines, write_gz
+from tests.market_data.conftest import BTC_1H, BTC_1M, head_lines, shared_file, write_gz
 
 SERIES = ("binance", "BTC/USDT", "1m")
 START = datetime(2025, 5, 20, tzinfo=UTC)  # the first real 1m candle
@@ -257,3 +264,71 @@ async def test_rows_written_through_the_orm_and_by_the_importer_share_keys(
         Decimal(volume),
         Decimal(lines[3].split(",")[5]),
     ]
+
+
+async def test_the_year_of_1m_candles_and_an_overlapping_correction_are_stored_exactly(
+    database: Database, tmp_path: Path
+) -> None:
+    path = shared_file(BTC_1M)
+    expected = list(CandleReader(path, parse_timeframe("1m")))
+
+    assert counts(await import_file(database, path)) == (len(expected), 0, 0)
+    async with database.session_scope() as session:
+        assert await fetch_candles(session, *SERIES, limit=200_000) == expected
+
+    # A later file overlapping the last 10,708 rows: every 1,000th volume corrected, ten new rows.
+    lines = head_lines(BTC_1M, len(expected))
+    overlap = [lines[0], *lines[120_001:]]
+    for index in range(1, len(overlap), 1000):
+        overlap[index] = overlap[index].rsplit(",", 1)[0] + ",7.250\n"
+        position = 120_000 + index - 1
+        expected[position] = replace(expected[position], volume=Decimal("7.25"))
+    last = expected[-1]
+    for minute in range(1, 11):
+        moment = last.ts + timedelta(minutes=minute)
+        # Not all in the plain shape: these rows take the row-by-row reader.
+        row = [datetime_to_ms(moment), last.open, last.high, last.low, f"{last.low}000", "0E-3"]
+        overlap.append(",".join(map(str, row)) + "\n")
+        expected.append(replace(last, ts=moment, close=last.low, volume=Decimal(0)))
+    overlap_path = write_gz(tmp_path / "overlap.csv.gz", overlap)
+
+    corrected = len(range(1, len(overlap) - 10, 1000))
+    assert counts(await import_file(database, overlap_path)) == (
+        10,
+        corrected,
+        len(overlap) - 1 - 10 - corrected,
+    )
+    async with database.session_scope() as session:
+        assert await fetch_candles(session, *SERIES, limit=200_000) == expected
+
+
+async def test_candles_stored_concurrently_during_the_copy_are_merged(
+    db: Database, tmp_path: Path
+) -> None:
+    lines = head_lines(BTC_1M, 100)
+    path = write_gz(tmp_path / "first-100.csv.gz", lines)
+    expected = list(CandleReader(path, parse_timeframe("1m")))
+    async with db.engine.connect() as other:
+        # Another writer stores row 50 and has not committed when the import checks the range.
+        await other.execute(insert(Candle).values(**SERIES_KEY, **asdict(expected[49])))
+        importing = asyncio.ensure_future(import_file(db, path))
+        async with db.engine.connect() as watcher:
+            while not await watcher.scalar(text(LOCK_WAITERS)):
+                # pg_stat_activity is read once per transaction: end it to look again.
+                await watcher.rollback()
+                assert not importing.done(), importing.result()
+                await asyncio.sleep(0.01)
+        await other.commit()
+        report = await importing
+
+    assert counts(report) == (99, 0, 1)
+    async with db.session_scope() as session:
+        assert await fetch_candles(session, *SERIES) == expected
+
+
+SERIES_KEY = {"exchange": "binance", "symbol": "BTC/USDT", "timeframe": "1m"}
+LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+    "AND query LIKE 'COPY%ohlcv%'"
+)

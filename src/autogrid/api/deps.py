@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 
+# The dependencies are ``async def`` though they do no I/O: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop per request (and per dependency) for a lookup.
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -27,7 +30,11 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def get_redis(request: Request) -> Redis | None:
+async def get_database_dep(request: Request) -> Database:
+    return get_database(request)
+
+
+async def get_redis(request: Request) -> Redis | None:
     redis: Redis | None = request.app.state.redis
     return redis
 
@@ -38,6 +45,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
+DatabaseDep = Annotated[Database, Depends(get_database_dep)]
 RedisDep = Annotated[Redis | None, Depends(get_redis)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

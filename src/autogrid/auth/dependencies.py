@@ -34,10 +34,15 @@ def get_access_denylist(request: Request) -> AccessTokenDenylist:
     return denylist
 
 
-AccessDenylistDep = Annotated[AccessTokenDenylist, Depends(get_access_denylist)]
+async def _access_denylist_dep(request: Request) -> AccessTokenDenylist:
+    # async: a plain ``def`` dependency would run in the thread pool, a thread hop per request.
+    return get_access_denylist(request)
 
 
-def get_login_guard(request: Request) -> LoginGuard:
+AccessDenylistDep = Annotated[AccessTokenDenylist, Depends(_access_denylist_dep)]
+
+
+async def get_login_guard(request: Request) -> LoginGuard:
     guard: LoginGuard = request.app.state.login_guard
     return guard
 
@@ -45,7 +50,7 @@ def get_login_guard(request: Request) -> LoginGuard:
 LoginGuardDep = Annotated[LoginGuard, Depends(get_login_guard)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The peer address; behind a proxy, run uvicorn with --proxy-headers so this is the client."""
     return request.client.host if request.client else "unknown"
 

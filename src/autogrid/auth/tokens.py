@@ -5,10 +5,12 @@ Pure functions of (settings, now): no database or clock of their own, so expiry 
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 import jwt
 
@@ -18,6 +20,8 @@ from autogrid.core.errors import Unauthorized
 # Pinned: decoding never trusts the token's own "alg" header (no "none", no algorithm confusion).
 ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["sub", "type", "jti", "iat", "exp"]
+# Verified access tokens remembered per process (about 400 bytes each with their claims).
+VERIFIED_ACCESS_TOKENS = 4096
 
 
 class TokenType(StrEnum):
@@ -107,12 +111,37 @@ def issue_refresh_token(
     return IssuedToken(token=token, jti=jti, expires_at=expires_at)
 
 
-def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenClaims:
-    """Verify signature, expiry and purpose; any failure is the same kind of 401."""
+def decode_token(
+    settings: Settings, token: str, expected: TokenType, *, now: float | None = None
+) -> TokenClaims:
+    """Verify signature, expiry and purpose; any failure is the same kind of 401.
+
+    An access token's verified claims are remembered (every request carries one, often twice
+    over: the rate limit reads it too), keyed by the secret and the whole token text, so a hit
+    is exactly a token already verified with this secret; its expiry is checked again on every
+    use, against ``now`` (seconds since the epoch; the current time by default). Failures are
+    never remembered. Revocation is not decided here: the caller checks it on every request.
+    """
+    if expected is TokenType.ACCESS:
+        claims = _verified_access(settings.jwt_secret, token)
+    else:
+        claims = _verify(settings.jwt_secret, token, expected)
+    # The rule PyJWT applies: expired once exp <= now.
+    if claims.expires_at.timestamp() <= (time.time() if now is None else now):
+        raise Unauthorized("token has expired")
+    return claims
+
+
+@lru_cache(maxsize=VERIFIED_ACCESS_TOKENS)
+def _verified_access(secret: str, token: str) -> TokenClaims:
+    return _verify(secret, token, TokenType.ACCESS)
+
+
+def _verify(secret: str, token: str, expected: TokenType) -> TokenClaims:
     try:
         payload = jwt.decode(
             token,
-            settings.jwt_secret,
+            secret,
             algorithms=[ALGORITHM],
             options={"require": _REQUIRED_CLAIMS},
         )

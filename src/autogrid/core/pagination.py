@@ -17,7 +17,7 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(  # async: no thread-pool hop for a plain value
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")] = 0,
 ) -> PageParams:

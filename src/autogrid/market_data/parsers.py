@@ -19,14 +19,22 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
 from autogrid.core.sqltypes import MONEY_PRECISION, MONEY_SCALE
 from autogrid.exchanges.types import CandleData
+from autogrid.market_data.candle_batch import (
+    MAX_INTEGER_DIGITS,
+    MIN_PLAUSIBLE_MS,
+    CandleBatch,
+    parse_plain_csv,
+)
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport, SeriesChecker
 from autogrid.market_data.timeframes import Timeframe, format_ms, ms_to_datetime
 
@@ -34,12 +42,10 @@ CSV_HEADER = ("timestamp", "open", "high", "low", "close", "volume")
 VALUE_NAMES = CSV_HEADER[1:]
 GZIP_MAGIC = b"\x1f\x8b"
 READ_CHUNK_CHARS = 1 << 20
-# Before 1973-03-03 in milliseconds: such a timestamp is almost surely seconds, a common mix-up.
-MIN_PLAUSIBLE_MS = 100_000_000_000
-MAX_INTEGER_DIGITS = MONEY_PRECISION - MONEY_SCALE
 ZERO = Decimal(0)
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _WIDE_CONTEXT = Context(prec=MONEY_PRECISION + 2)
+_ParsedRow = tuple[int, tuple[Decimal, ...]]  # open time in ms, the five values
 
 
 class CandleFormat(StrEnum):
@@ -99,6 +105,7 @@ class CandleReader:
         self.series = SeriesChecker(timeframe, gap_examples)
         self.rows_read = 0
         self.format: CandleFormat | None = None
+        self._position: int | None = None  # the line or index being read, for errors
 
     @property
     def first_ms(self) -> int | None:
@@ -114,25 +121,65 @@ class CandleReader:
     def __iter__(self) -> Iterator[CandleData]:
         self.format = detect_format(self.path)
         is_csv = self.format is CandleFormat.CSV
-        kind = "line" if is_csv else "index"
-        position: int | None = None
+        with self._located("line" if is_csv else "index"), open_text(self.path) as stream:
+            if is_csv:
+                yield from self._checked(_csv_lines(stream, _csv_header(stream)), _csv_row)
+            else:
+                yield from self._checked(enumerate(JsonArrayReader(stream)), _json_row)
+
+    def batches(self, size: int) -> Iterator[CandleBatch]:
+        """The same candles as iterating, in batches of at most ``size`` rows (none empty).
+
+        CSV blocks in the plain shape are read by ``parse_plain_csv``; any other block is read
+        row by row, which raises the same error at the same line as iterating would.
+        """
+        self.format = detect_format(self.path)
+        if self.format is not CandleFormat.CSV:
+            candles = iter(self)
+            while chunk := list(islice(candles, size)):
+                yield CandleBatch.from_candles(chunk)
+            return
+        with self._located("line"), open_text(self.path) as stream:
+            next_line = _csv_header(stream) + 1
+            while lines := list(islice(stream, size)):
+                block = "".join(lines)
+                if not block.endswith("\n"):
+                    block += "\n"  # the last line of a file may have no newline
+                batch = parse_plain_csv(block, self.series)
+                if batch is None:
+                    rows = _csv_lines(lines, next_line - 1)
+                    batch = CandleBatch.from_candles(list(self._checked(rows, _csv_row)))
+                else:
+                    self.rows_read += len(batch)
+                next_line += len(lines)
+                self._position = next_line - 1
+                if len(batch):
+                    yield batch
+
+    def _checked(
+        self, raw_rows: Iterable[tuple[int, Any]], parse: Callable[[Any], _ParsedRow]
+    ) -> Iterator[CandleData]:
+        for position, raw in raw_rows:
+            self._position = position
+            ts_ms, values = parse(raw)
+            candle = self._candle(ts_ms, values)
+            self.rows_read += 1
+            yield candle
+
+    @contextmanager
+    def _located(self, kind: str) -> Iterator[None]:
+        """Turn a row problem or a read error into a ``CandleFileError`` saying where."""
+        self._position = None
         try:
-            with open_text(self.path) as stream:
-                raw_rows = _csv_lines(stream) if is_csv else enumerate(JsonArrayReader(stream))
-                for row_position, raw in raw_rows:
-                    position = row_position
-                    ts_ms, values = _csv_row(raw) if is_csv else _json_row(raw)
-                    candle = self._candle(ts_ms, values)
-                    self.rows_read += 1
-                    yield candle
+            yield
         except _RowProblem as problem:
-            at = problem.position if problem.position is not None else position
+            at = problem.position if problem.position is not None else self._position
             if problem.whole_file:
                 at = None
             raise CandleFileError(str(self.path), kind, at, str(problem)) from None
         except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
             # A truncated gzip or a binary file: say where reading stopped.
-            after = f" after {kind} {position}" if position is not None else ""
+            after = f" after {kind} {self._position}" if self._position is not None else ""
             raise CandleFileError(
                 str(self.path), kind, None, f"cannot read the file{after}: {error}"
             ) from error
@@ -163,9 +210,8 @@ class CandleReader:
         return CandleData(ms_to_datetime(ts_ms), open_, high, low, close, volume)
 
 
-def _csv_lines(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) for each data line, after checking the header."""
-    header_line = 0
+def _csv_header(stream: IO[str]) -> int:
+    """Check the header; its line number (the first non-blank line)."""
     for header_line, line in enumerate(stream, start=1):
         if line.strip():
             header = tuple(name.strip().lower() for name in line.split(","))
@@ -174,10 +220,13 @@ def _csv_lines(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
                 raise _RowProblem(
                     f"expected the header '{','.join(CSV_HEADER)}', got {shown!r}", header_line
                 )
-            break
-    else:
-        raise _RowProblem("the file is empty; expected a CSV header and rows", whole_file=True)
-    for line_number, line in enumerate(stream, start=header_line + 1):
+            return header_line
+    raise _RowProblem("the file is empty; expected a CSV header and rows", whole_file=True)
+
+
+def _csv_lines(lines: Iterable[str], after_line: int) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields) for each data line; ``after_line`` precedes the first."""
+    for line_number, line in enumerate(lines, start=after_line + 1):
         if line.strip():
             yield line_number, line.rstrip("\r\n").split(",")
 

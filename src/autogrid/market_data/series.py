@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from autogrid.market_data.timeframes import Timeframe, format_ms
 
 DEFAULT_GAP_EXAMPLES = 5
@@ -74,6 +77,29 @@ class SeriesChecker:
             self.first_ms = ts_ms
         self.previous_ms = ts_ms
         return None
+
+    def check_batch(self, ts_ms: npt.NDArray[np.int64]) -> bool:
+        """Take a whole batch of open times at once when all pass; else change nothing.
+
+        ``False`` only says some time fails: ``check`` them one by one to learn which and why.
+        """
+        if not len(ts_ms):
+            return True
+        frame = self.timeframe
+        if ((ts_ms - frame.anchor_ms) % frame.ms).any():
+            return False
+        previous = self.previous_ms
+        steps = np.diff(ts_ms) if previous is None else np.diff(ts_ms, prepend=previous)
+        if (steps <= 0).any():
+            return False
+        starts = ts_ms[:-1] if previous is None else np.concatenate(([previous], ts_ms[:-1]))
+        missing = steps // frame.ms - 1
+        for at in np.flatnonzero(missing).tolist():
+            self._record_gap(Gap(int(starts[at]), int(starts[at] + steps[at]), int(missing[at])))
+        if previous is None:
+            self.first_ms = int(ts_ms[0])
+        self.previous_ms = int(ts_ms[-1])
+        return True
 
     def _record_gap(self, gap: Gap) -> None:
         self.gap_count += 1

@@ -13,15 +13,14 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import cast
 
 from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.exchanges.types import CandleData
-from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
+from autogrid.market_data.candle_batch import CandleBatch
+from autogrid.market_data.candle_upserts import UpsertCounts, upsert_batch
 from autogrid.market_data.parsers import CandleReader
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport
 from autogrid.market_data.timeframes import Timeframe, ms_to_datetime, parse_timeframe
@@ -76,15 +75,16 @@ async def import_candle_file(
     _check_key_part("exchange", exchange)
     _check_key_part("symbol", symbol)
     reader = CandleReader(path, frame, gap_examples=gap_examples)
-    candles = iter(reader)
+    batches = reader.batches(batch_rows)
+    copy = session.get_bind().dialect.name == "postgresql"
     counts = UpsertCounts()
     # Read the next batch in a worker thread while the database stores the current one: parsing
     # is the slower half, and the event loop stays free for other work meanwhile.
-    pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, candles, batch_rows))
+    pending = asyncio.ensure_future(asyncio.to_thread(_read_batch, batches, copy))
     try:
-        while batch := await pending:
-            pending = asyncio.ensure_future(asyncio.to_thread(_next_batch, candles, batch_rows))
-            counts += await upsert_candles(session, exchange, symbol, frame.name, batch)
+        while (batch := await pending) is not None:
+            pending = asyncio.ensure_future(asyncio.to_thread(_read_batch, batches, copy))
+            counts += await upsert_batch(session, exchange, symbol, frame.name, batch)
     finally:
         # On a database error, wait for the reader thread so the file is not read concurrently
         # with its closing; its own error, if any, is secondary to the one being raised.
@@ -106,8 +106,11 @@ async def import_candle_file(
     )
 
 
-def _next_batch(candles: Iterator[CandleData], size: int) -> list[CandleData]:
-    return list(islice(candles, size))
+def _read_batch(batches: Iterator[CandleBatch], copy: bool) -> CandleBatch | None:
+    batch = next(batches, None)
+    if batch is not None and copy:
+        batch.copy_rows  # noqa: B018 -- cached: built here rather than on the event loop
+    return batch
 
 
 def _check_key_part(name: str, value: str) -> None:
