@@ -143,13 +143,22 @@ class BacktestResult:
             "run_seconds": self.run_seconds,
         }
 
+    def summary_dict(self) -> dict[str, Any]:
+        """The figures JSON-safe (no NaN or infinity), with the closed trades' count: what a
+        sweep's run stores (its curves and trades are made when someone opens it)."""
+        return {
+            **{
+                name: None if isinstance(value, float) and not math.isfinite(value) else value
+                for name, value in self.summary().items()
+            },
+            "closed_trades_total": len(self.closed_trades),
+        }
+
     def to_dict(self, *, max_closed_trades: int | None = None) -> dict[str, Any]:
         """Everything for the API, JSON-safe (no NaN or infinity): the summary, the curves and
         the closed trades (the first ``max_closed_trades`` of them, with the total count)."""
-        summary = {
-            name: None if isinstance(value, float) and not math.isfinite(value) else value
-            for name, value in self.summary().items()
-        }
+        summary = self.summary_dict()
+        del summary["closed_trades_total"]  # kept last, as it always was
         kept = self.closed_trades[:max_closed_trades]
         times = iso_times(self.equity_curve.time_ms)
         same_times = np.array_equal(self.drawdown_curve.time_ms, self.equity_curve.time_ms)
