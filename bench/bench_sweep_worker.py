@@ -1,11 +1,13 @@
 """Time a sweep's runs as the workers run them, against the engine time of those runs.
 
-A sweep through the API is: the sweep and its run rows created in one request, one run task per
-combination sent to the workers, and each task claiming its row, loading the candles (once per
-worker process, ``candle_cache``), running the engine, building the results and the HTML report
-and storing them. This script does all of that on a scratch PostgreSQL database (created and
-dropped here; the candles are the real 1m file's first ``--days``), with the run tasks executed
-by ``--workers`` processes pulling run ids from one queue, as Celery's prefork pool does, but
+A sweep through the API is: the sweep and its run rows created in one request, its runs sent to
+the workers in chunks (``sweep_chunks``: several runs per task message), and each chunk task
+claiming its runs, loading the candles (once per worker process, ``candle_cache``), running the
+engine and storing each run's figures in batched transactions (a run's full results and report
+are made when it is opened). ``--chunk 1`` times one run task per run instead. This script does
+all of that on a scratch PostgreSQL database (created and dropped here; the candles are the real
+1m file's first ``--days``), with the tasks executed by ``--workers`` processes pulling chunks of
+run ids from one queue, as Celery's prefork pool does, but
 without a broker between (Redis and the Celery hop add about a millisecond a task). It prints
 the whole sweep's wall time (submission to the last stored result) beside the engine time its
 runs report (``run_seconds``, the sum over the runs, divided by the processes), and a profile of
@@ -40,7 +42,8 @@ from sqlalchemy import select
 from autogrid.backtest import sweeps
 from autogrid.backtest.candle_cache import CandleCache
 from autogrid.backtest.schemas import SweepCreate
-from autogrid.backtest.tasks import execute_backtest, execute_kept
+from autogrid.backtest.sweep_chunks import chunk_size, chunks
+from autogrid.backtest.tasks import execute_backtest, execute_chunk_kept, execute_kept
 from autogrid.backtest.worker_loop import KeptLoop
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings
@@ -144,9 +147,9 @@ async def prepare(url: str, days: int, runs: int, strategy: str, var_dir: Path) 
 PHASES: dict[str, list[float]] = {}  # name -> [wall, cpu] summed over this process's runs
 
 
-def timed_phases() -> None:
+def timed_phases(chunked: bool) -> None:
     """Wrap the task path's stages with timers (this process only): where a run's time goes."""
-    from autogrid.backtest import repository, signal_walk, tasks
+    from autogrid.backtest import repository, run_spec, signal_walk, sweep_chunks
     from autogrid.backtest.candle_cache import CandleCache as Cache
 
     def wrap(owner: Any, name: str, label: str) -> None:
@@ -176,19 +179,24 @@ def timed_phases() -> None:
         setattr(owner, name, outer)
 
     wrap(repository, "claim", "claim (commit)")
+    wrap(repository, "claim_many", "claim (commit)")
     wrap(Cache, "load", "candles (cached)")
     wrap(signal_walk, "run_fast", "engine")
-    wrap(tasks, "build_result", "results built")
-    wrap(tasks, "render_report", "report rendered")
-    wrap(repository, "finish", "results stored (commit)")
+    wrap(run_spec, "build_result", "results built")
+    wrap(run_spec, "render_report", "report rendered")
+    if chunked:  # a chunk's figures are stored in batches, each one transaction
+        wrap(sweep_chunks, "_flush", "results stored (commit)")
+    else:
+        wrap(repository, "finish", "results stored (commit)")
 
 
 def worker(
-    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any
+    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any, chunked: bool
 ) -> None:
-    """One worker process: runs ids from the shared queue until it is empty."""
+    """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
+    one run task per id if not ``chunked``, else one chunk task per list, as Celery would."""
     settings = bench_settings(url, Path(var_dir))
-    timed_phases()
+    timed_phases(chunked)
     started_cpu = time.process_time()
     cache = CandleCache()
     profiler = cProfile.Profile() if profile else None
@@ -196,15 +204,18 @@ def worker(
     kept = KeptLoop()
     while True:
         try:
-            backtest_id = ids.get_nowait()
+            chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
         except Exception:
             break
         if profiler is not None:
             profiler.enable()
-        if per_run_pool:
-            asyncio.run(execute_backtest(uuid.UUID(backtest_id), settings, cache))
-        else:  # as the task does
-            execute_kept(uuid.UUID(backtest_id), settings, cache, kept)
+        if chunked:  # as the chunk task does
+            execute_chunk_kept(chunk, settings, cache, kept)
+        for backtest_id in [] if chunked else chunk:
+            if per_run_pool:
+                asyncio.run(execute_backtest(backtest_id, settings, cache))
+            else:  # as the run task does
+                execute_kept(backtest_id, settings, cache, kept)
         if profiler is not None:
             profiler.disable()
     kept.drop()
@@ -239,6 +250,9 @@ def main() -> None:
     parser.add_argument(
         "--per-run-pool", action="store_true", help="each run in a new loop and pool (before)"
     )
+    parser.add_argument(
+        "--chunk", type=int, help="runs per task message (1: one run task each; default: the API's)"
+    )
     args = parser.parse_args()
 
     name = f"bench_sweep_{uuid.uuid4().hex[:8]}"
@@ -251,14 +265,19 @@ def main() -> None:
             workers = 1 if args.profile else args.workers
             queue: Any = multiprocessing.get_context("fork").Queue()
             reports: Any = multiprocessing.get_context("fork").Queue()
-            for backtest_id in ids:
-                queue.put(backtest_id)
+            size = args.chunk or chunk_size(
+                len(ids),
+                args.days * 1440,
+                Settings.model_fields["backtest_sweep_chunk_runs"].default,
+            )
+            for chunk in chunks([uuid.UUID(i) for i in ids], size):
+                queue.put([str(backtest_id) for backtest_id in chunk])
             time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
             wall = time.perf_counter()
             processes = [
                 multiprocessing.get_context("fork").Process(
                     target=worker,
-                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports),
+                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports, size > 1),
                 )
                 for _ in range(workers)
             ]
@@ -274,7 +293,7 @@ def main() -> None:
     per_worker = engine / workers
     print(
         f"{args.strategy} sweep, {done}/{len(ids)} runs over {args.days} days of 1m candles, "
-        f"{workers} worker processes:\n"
+        f"{workers} worker processes, {size} runs per task message:\n"
         f"  whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
         f"  engine time of its runs                    {engine:8.2f} s "
         f"({per_worker:.2f} s per worker)\n"
