@@ -87,6 +87,13 @@ class RunSpec:
     ) -> BacktestResult:
         return build_result(run, candles, self.settings, strategy=self.label, run_seconds=seconds)
 
+    def figures(self, run: BacktestRun, candles: CandleArrays, seconds: float) -> dict[str, Any]:
+        """What a sweep's run stores: its figures and closed-trade count (``summary_of``)."""
+        result = build_result(
+            run, candles, self.settings, strategy=self.label, run_seconds=seconds, figures_only=True
+        )
+        return summary_of(result)
+
 
 def is_summary(results: dict[str, Any]) -> bool:
     """True for a sweep run's stored figures, whose full results are made on demand."""

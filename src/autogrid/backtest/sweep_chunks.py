@@ -32,7 +32,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from autogrid.backtest import repository
 from autogrid.backtest.candle_cache import CandleCache, Loaded
-from autogrid.backtest.run_spec import RunSpec, summary_of
+from autogrid.backtest.run_spec import RunSpec
 from autogrid.core.db import Database
 from autogrid.market_data.coverage import describe_missing_range
 from autogrid.models.backtest import BacktestStatus
@@ -143,7 +143,7 @@ def _figures(spec: RunSpec, loaded: Loaded) -> dict[str, Any]:
     started = time.perf_counter()
     run = spec.run(loaded.candles, loaded.shared)
     seconds = time.perf_counter() - started
-    return summary_of(spec.result(run, loaded.candles, seconds))
+    return spec.figures(run, loaded.candles, seconds)
 
 
 async def _flush(database: Database, pending: _Pending, outcome: ChunkOutcome) -> _Pending:

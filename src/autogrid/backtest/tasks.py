@@ -43,7 +43,7 @@ from fastapi import BackgroundTasks, Request
 
 from autogrid.backtest import repository, sweep_chunks
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
-from autogrid.backtest.run_spec import RunSpec, full_results, summary_of
+from autogrid.backtest.run_spec import RunSpec, full_results
 from autogrid.backtest.worker_loop import WORKER_LOOP, KeptLoop
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -192,9 +192,12 @@ async def _run(
     run = spec.run(prices, loaded.shared)
     seconds = time.perf_counter() - started
     await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
-    result = spec.result(run, prices, seconds)
     # A sweep's run stores its figures; the rest is made if someone opens it (run_spec).
-    built = full_results(spec, result) if sweep_id is None else (summary_of(result), None)
+    built = (
+        full_results(spec, spec.result(run, prices, seconds))
+        if sweep_id is None
+        else (spec.figures(run, prices, seconds), None)
+    )
     await _progress(database, backtest_id, PROGRESS_BUILT, sweep_id)
     return built
 
