@@ -39,7 +39,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import select
 
-from autogrid.backtest import sweeps
+from autogrid.backtest import on_demand, sweeps
 from autogrid.backtest.candle_cache import CandleCache
 from autogrid.backtest.schemas import SweepCreate
 from autogrid.backtest.sweep_chunks import chunk_size, chunks
@@ -168,7 +168,7 @@ def timed_phases(chunked: bool) -> None:
 
         else:
 
-            def outer(*args: Any, **kwargs: Any) -> Any:
+            def outer(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]  # one of two
                 wall, cpu = time.perf_counter(), time.process_time()
                 try:
                     return inner(*args, **kwargs)
@@ -236,8 +236,33 @@ async def engine_seconds(url: str, ids: Sequence[str], var_dir: Path) -> tuple[f
             ).all()
     finally:
         await database.dispose()
-    done = [row for row in rows if row.results is not None]
-    return sum(float(row.results["run_seconds"]) for row in done), len(done)
+    seconds = [float(row.results["run_seconds"]) for row in rows if row.results is not None]
+    return sum(seconds), len(seconds)
+
+
+async def ranked_and_opened(
+    url: str, ids: Sequence[str], var_dir: Path
+) -> tuple[float, float, float]:
+    """Wall time of reading the finished sweep ranked (as ``GET /backtests/sweeps/{id}``), and
+    the wall and CPU time of opening its best run (its full results and report made again)."""
+    settings = bench_settings(url, var_dir)
+    database = Database.from_settings(settings)
+    try:
+        async with database.session_scope() as session:
+            run = await session.get(Backtest, uuid.UUID(ids[0]))
+            assert run is not None and run.sweep_id is not None
+            user = await session.get(User, run.user_id)
+            assert user is not None
+            wall = time.perf_counter()
+            ranked = await sweeps.get_sweep(session, user, run.sweep_id)
+            ranking = time.perf_counter() - wall
+            best = await session.get(Backtest, ranked.runs[0].id)
+            assert best is not None and best.results is not None
+    finally:
+        await database.dispose()
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.to_thread(on_demand.remake, settings, best.params, best.results)
+    return ranking, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -288,6 +313,7 @@ def main() -> None:
                 process.join()
             wall = time.perf_counter() - wall
             engine, done = asyncio.run(engine_seconds(url, ids, Path(var_dir)))
+            ranking, open_wall, open_cpu = asyncio.run(ranked_and_opened(url, ids, Path(var_dir)))
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     per_worker = engine / workers
@@ -300,6 +326,9 @@ def main() -> None:
         f"  sweep / engine per worker                  {wall / per_worker:8.2f} "
         f"(target <= 1.2)\n"
         f"  worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
+        f"  reading it ranked (GET of the sweep)       {ranking:8.2f} s wall\n"
+        f"  opening its best run (made on demand)      {open_wall:8.2f} s wall "
+        f"{open_cpu:.2f} s cpu\n"
         "  stage sums over the runs (wall, cpu):"
     )
     for label in PHASE_ORDER:

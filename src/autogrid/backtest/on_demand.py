@@ -79,7 +79,7 @@ async def _made(
 ) -> tuple[dict[str, Any], str]:
     stored = backtest.results
     assert stored is not None  # _needs_making
-    results, report, figures = await asyncio.to_thread(_remake, settings, backtest.params, stored)
+    results, report, figures = await asyncio.to_thread(remake, settings, backtest.params, stored)
     if figures != stored:
         logger.warning("backtest %s: its figures differ on the candles now", backtest.id)
         raise CandlesChanged(
@@ -92,7 +92,7 @@ async def _made(
     return results, report
 
 
-def _remake(
+def remake(
     settings: Settings, params: dict[str, Any], stored: dict[str, Any]
 ) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """(full results, report, their figures as a sweep stores them), in this thread's loop."""
