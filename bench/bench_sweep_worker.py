@@ -1,11 +1,13 @@
 """Time a sweep's runs as the workers run them, against the engine time of those runs.
 
-A sweep through the API is: the sweep and its run rows created in one request, one run task per
-combination sent to the workers, and each task claiming its row, loading the candles (once per
-worker process, ``candle_cache``), running the engine, building the results and the HTML report
-and storing them. This script does all of that on a scratch PostgreSQL database (created and
-dropped here; the candles are the real 1m file's first ``--days``), with the run tasks executed
-by ``--workers`` processes pulling run ids from one queue, as Celery's prefork pool does, but
+A sweep through the API is: the sweep and its run rows created in one request, its runs sent to
+the workers in chunks (``sweep_chunks``: several runs per task message), and each chunk task
+claiming its runs, loading the candles (once per worker process, ``candle_cache``), running the
+engine and storing each run's figures in batched transactions (a run's full results and report
+are made when it is opened). ``--chunk 1`` times one run task per run instead. This script does
+all of that on a scratch PostgreSQL database (created and dropped here; the candles are the real
+1m file's first ``--days``), with the tasks executed by ``--workers`` processes pulling chunks of
+run ids from one queue, as Celery's prefork pool does, but
 without a broker between (Redis and the Celery hop add about a millisecond a task). It prints
 the whole sweep's wall time (submission to the last stored result) beside the engine time its
 runs report (``run_seconds``, the sum over the runs, divided by the processes), and a profile of
@@ -37,10 +39,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy import select
 
-from autogrid.backtest import sweeps
+from autogrid.backtest import on_demand, sweeps
 from autogrid.backtest.candle_cache import CandleCache
 from autogrid.backtest.schemas import SweepCreate
-from autogrid.backtest.tasks import execute_backtest, execute_kept
+from autogrid.backtest.sweep_chunks import chunk_size, chunks
+from autogrid.backtest.tasks import execute_backtest, execute_chunk_kept, execute_kept
 from autogrid.backtest.worker_loop import KeptLoop
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings
@@ -144,9 +147,9 @@ async def prepare(url: str, days: int, runs: int, strategy: str, var_dir: Path) 
 PHASES: dict[str, list[float]] = {}  # name -> [wall, cpu] summed over this process's runs
 
 
-def timed_phases() -> None:
+def timed_phases(chunked: bool) -> None:
     """Wrap the task path's stages with timers (this process only): where a run's time goes."""
-    from autogrid.backtest import repository, signal_walk, tasks
+    from autogrid.backtest import repository, run_spec, signal_walk, sweep_chunks
     from autogrid.backtest.candle_cache import CandleCache as Cache
 
     def wrap(owner: Any, name: str, label: str) -> None:
@@ -165,7 +168,7 @@ def timed_phases() -> None:
 
         else:
 
-            def outer(*args: Any, **kwargs: Any) -> Any:
+            def outer(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]  # one of two
                 wall, cpu = time.perf_counter(), time.process_time()
                 try:
                     return inner(*args, **kwargs)
@@ -176,19 +179,24 @@ def timed_phases() -> None:
         setattr(owner, name, outer)
 
     wrap(repository, "claim", "claim (commit)")
+    wrap(repository, "claim_many", "claim (commit)")
     wrap(Cache, "load", "candles (cached)")
     wrap(signal_walk, "run_fast", "engine")
-    wrap(tasks, "build_result", "results built")
-    wrap(tasks, "render_report", "report rendered")
-    wrap(repository, "finish", "results stored (commit)")
+    wrap(run_spec, "build_result", "results built")
+    wrap(run_spec, "render_report", "report rendered")
+    if chunked:  # a chunk's figures are stored in batches, each one transaction
+        wrap(sweep_chunks, "_flush", "results stored (commit)")
+    else:
+        wrap(repository, "finish", "results stored (commit)")
 
 
 def worker(
-    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any
+    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any, chunked: bool
 ) -> None:
-    """One worker process: runs ids from the shared queue until it is empty."""
+    """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
+    one run task per id if not ``chunked``, else one chunk task per list, as Celery would."""
     settings = bench_settings(url, Path(var_dir))
-    timed_phases()
+    timed_phases(chunked)
     started_cpu = time.process_time()
     cache = CandleCache()
     profiler = cProfile.Profile() if profile else None
@@ -196,15 +204,18 @@ def worker(
     kept = KeptLoop()
     while True:
         try:
-            backtest_id = ids.get_nowait()
+            chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
         except Exception:
             break
         if profiler is not None:
             profiler.enable()
-        if per_run_pool:
-            asyncio.run(execute_backtest(uuid.UUID(backtest_id), settings, cache))
-        else:  # as the task does
-            execute_kept(uuid.UUID(backtest_id), settings, cache, kept)
+        if chunked:  # as the chunk task does
+            execute_chunk_kept(chunk, settings, cache, kept)
+        for backtest_id in [] if chunked else chunk:
+            if per_run_pool:
+                asyncio.run(execute_backtest(backtest_id, settings, cache))
+            else:  # as the run task does
+                execute_kept(backtest_id, settings, cache, kept)
         if profiler is not None:
             profiler.disable()
     kept.drop()
@@ -225,8 +236,33 @@ async def engine_seconds(url: str, ids: Sequence[str], var_dir: Path) -> tuple[f
             ).all()
     finally:
         await database.dispose()
-    done = [row for row in rows if row.results is not None]
-    return sum(float(row.results["run_seconds"]) for row in done), len(done)
+    seconds = [float(row.results["run_seconds"]) for row in rows if row.results is not None]
+    return sum(seconds), len(seconds)
+
+
+async def ranked_and_opened(
+    url: str, ids: Sequence[str], var_dir: Path
+) -> tuple[float, float, float]:
+    """Wall time of reading the finished sweep ranked (as ``GET /backtests/sweeps/{id}``), and
+    the wall and CPU time of opening its best run (its full results and report made again)."""
+    settings = bench_settings(url, var_dir)
+    database = Database.from_settings(settings)
+    try:
+        async with database.session_scope() as session:
+            run = await session.get(Backtest, uuid.UUID(ids[0]))
+            assert run is not None and run.sweep_id is not None
+            user = await session.get(User, run.user_id)
+            assert user is not None
+            wall = time.perf_counter()
+            ranked = await sweeps.get_sweep(session, user, run.sweep_id)
+            ranking = time.perf_counter() - wall
+            best = await session.get(Backtest, ranked.runs[0].id)
+            assert best is not None and best.results is not None
+    finally:
+        await database.dispose()
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.to_thread(on_demand.remake, settings, best.params, best.results)
+    return ranking, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -238,6 +274,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile one worker (alone)")
     parser.add_argument(
         "--per-run-pool", action="store_true", help="each run in a new loop and pool (before)"
+    )
+    parser.add_argument(
+        "--chunk", type=int, help="runs per task message (1: one run task each; default: the API's)"
     )
     args = parser.parse_args()
 
@@ -251,14 +290,19 @@ def main() -> None:
             workers = 1 if args.profile else args.workers
             queue: Any = multiprocessing.get_context("fork").Queue()
             reports: Any = multiprocessing.get_context("fork").Queue()
-            for backtest_id in ids:
-                queue.put(backtest_id)
+            size = args.chunk or chunk_size(
+                len(ids),
+                args.days * 1440,
+                Settings.model_fields["backtest_sweep_chunk_runs"].default,
+            )
+            for chunk in chunks([uuid.UUID(i) for i in ids], size):
+                queue.put([str(backtest_id) for backtest_id in chunk])
             time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
             wall = time.perf_counter()
             processes = [
                 multiprocessing.get_context("fork").Process(
                     target=worker,
-                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports),
+                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports, size > 1),
                 )
                 for _ in range(workers)
             ]
@@ -269,18 +313,22 @@ def main() -> None:
                 process.join()
             wall = time.perf_counter() - wall
             engine, done = asyncio.run(engine_seconds(url, ids, Path(var_dir)))
+            ranking, open_wall, open_cpu = asyncio.run(ranked_and_opened(url, ids, Path(var_dir)))
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     per_worker = engine / workers
     print(
         f"{args.strategy} sweep, {done}/{len(ids)} runs over {args.days} days of 1m candles, "
-        f"{workers} worker processes:\n"
+        f"{workers} worker processes, {size} runs per task message:\n"
         f"  whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
         f"  engine time of its runs                    {engine:8.2f} s "
         f"({per_worker:.2f} s per worker)\n"
         f"  sweep / engine per worker                  {wall / per_worker:8.2f} "
         f"(target <= 1.2)\n"
         f"  worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
+        f"  reading it ranked (GET of the sweep)       {ranking:8.2f} s wall\n"
+        f"  opening its best run (made on demand)      {open_wall:8.2f} s wall "
+        f"{open_cpu:.2f} s cpu\n"
         "  stage sums over the runs (wall, cpu):"
     )
     for label in PHASE_ORDER:

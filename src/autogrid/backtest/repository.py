@@ -227,6 +227,32 @@ async def claim(session: AsyncSession, backtest_id: uuid.UUID) -> Claimed | None
     return None if row is None else Claimed(row[0], row[1])
 
 
+async def claim_many(
+    session: AsyncSession, backtest_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Claimed]:
+    """``claim`` for several at once (one statement): those this call won, by id."""
+    now = utcnow()
+    rows = await session.execute(
+        update(Backtest)
+        .where(Backtest.id.in_(backtest_ids), Backtest.status == BacktestStatus.QUEUED)
+        .values(status=BacktestStatus.RUNNING, started_at=now, updated_at=now, progress=0.0)
+        .returning(Backtest.id, Backtest.params, Backtest.sweep_id)
+    )
+    return {row[0]: Claimed(row[1], row[2]) for row in rows.all()}
+
+
+async def store_made_results(
+    session: AsyncSession, backtest_id: uuid.UUID, results: dict[str, Any], report_html: str
+) -> None:
+    """Keep the full results and report made on demand for a sweep's run (the same figures as
+    it stored), so the next open reads them; a run deleted meanwhile stays deleted."""
+    await session.execute(
+        update(Backtest)
+        .where(Backtest.id == backtest_id, Backtest.status == BacktestStatus.SUCCEEDED)
+        .values(results=results, report_html=report_html)
+    )
+
+
 async def set_progress(session: AsyncSession, backtest_id: uuid.UUID, progress: float) -> None:
     await session.execute(
         update(Backtest)
@@ -236,7 +262,10 @@ async def set_progress(session: AsyncSession, backtest_id: uuid.UUID, progress: 
 
 
 async def finish(
-    session: AsyncSession, backtest_id: uuid.UUID, results: dict[str, Any], report_html: str
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    results: dict[str, Any],
+    report_html: str | None,
 ) -> bool:
     """running -> succeeded; False if the row is no longer running (deleted, or failed as
     stale meanwhile): the results are then dropped rather than overwrite that verdict."""

@@ -28,6 +28,7 @@ from autogrid.market_data.timeframes import canonical_name, ms_to_datetime
 from autogrid.trading.candles import CandleArrays
 
 ZERO = Decimal(0)
+_NONE = np.zeros(0, dtype=np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +144,22 @@ class BacktestResult:
             "run_seconds": self.run_seconds,
         }
 
+    def summary_dict(self) -> dict[str, Any]:
+        """The figures JSON-safe (no NaN or infinity), with the closed trades' count: what a
+        sweep's run stores (its curves and trades are made when someone opens it)."""
+        return {
+            **{
+                name: None if isinstance(value, float) and not math.isfinite(value) else value
+                for name, value in self.summary().items()
+            },
+            "closed_trades_total": len(self.closed_trades),
+        }
+
     def to_dict(self, *, max_closed_trades: int | None = None) -> dict[str, Any]:
         """Everything for the API, JSON-safe (no NaN or infinity): the summary, the curves and
         the closed trades (the first ``max_closed_trades`` of them, with the total count)."""
-        summary = {
-            name: None if isinstance(value, float) and not math.isfinite(value) else value
-            for name, value in self.summary().items()
-        }
+        summary = self.summary_dict()
+        del summary["closed_trades_total"]  # kept last, as it always was
         kept = self.closed_trades[:max_closed_trades]
         times = iso_times(self.equity_curve.time_ms)
         same_times = np.array_equal(self.drawdown_curve.time_ms, self.equity_curve.time_ms)
@@ -170,7 +180,11 @@ def build_result(
     *,
     strategy: str,
     run_seconds: float | None = None,
+    figures_only: bool = False,
 ) -> BacktestResult:
+    """``figures_only``: the figures alone (``summary_dict``), as a sweep's run stores them: the
+    curves are left empty and the trades unstamped (``stamped_at_open``, a fifth of the cost
+    of a short run's result); no figure depends on either."""
     market = settings.market
     close = candles.close
     close_ms = candles.ts_ms + settings.timeframe_ms
@@ -189,14 +203,14 @@ def build_result(
     yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
-    fills = stamped_at_open(run.fills, candles)
+    fills = tuple(run.fills) if figures_only else stamped_at_open(run.fills, candles)
     trades = closed_trades(
         fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
     )
     wins = sum(trade.pnl for trade in trades if trade.pnl > 0)
     losses = -sum(trade.pnl for trade in trades if trade.pnl < 0)
-    keep = _curve_indices(equity, drawdown)
-    price_keep = metrics.min_max_indices(close)
+    keep = _NONE if figures_only else _curve_indices(equity, drawdown)
+    price_keep = _NONE if figures_only else metrics.min_max_indices(close)
     return BacktestResult(
         strategy=strategy,
         symbol=market.symbol,

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
-from autogrid.backtest import service, sweep_report, sweeps
+from autogrid.backtest import on_demand, service, sweep_report, sweeps
 from autogrid.backtest.report_trades import SCRIPT_HASH
 from autogrid.backtest.schemas import (
     BacktestCreate,
@@ -113,7 +113,7 @@ async def create_sweep(
 ) -> SweepRead:
     """Queue one backtest per combination of the varied config values, ranked when all finish."""
     sweep, runs = await sweeps.create_sweep(session, user, body, markets, settings)
-    after_commit.send([run.id for run in runs])
+    after_commit.send([run.id for run in runs], sweeps.chunk_runs(runs, settings))
     return await sweeps.get_sweep(session, user, sweep.id)
 
 
@@ -166,12 +166,18 @@ async def delete_sweep(sweep_id: uuid.UUID, user: CurrentUser, session: SessionD
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(BACKTEST_PATH, response_model=BacktestRead)
+@router.get(
+    BACKTEST_PATH,
+    response_model=BacktestRead,
+    responses={
+        409: _error("A sweep's run whose range's candles changed since it ran: run it again")
+    },
+)
 async def get_backtest(
-    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> BacktestRead:
     """Read one of your backtests: status, progress, and its results once succeeded."""
-    return service.backtest_read(await service.get_backtest(session, user, backtest_id))
+    return await on_demand.read_backtest(session, settings, user, backtest_id)
 
 
 # The page is HTML and every error is the JSON error shape: with response_class=HTMLResponse the
@@ -192,12 +198,11 @@ _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_REPORT_RESPONSES,
 )
 async def get_report(
-    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    backtest_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse:
     """A succeeded backtest as one self-contained HTML page with charts (409 before that)."""
-    return HTMLResponse(
-        await service.get_report(session, user, backtest_id), headers=REPORT_HEADERS
-    )
+    page = await on_demand.get_report(session, settings, user, backtest_id)
+    return HTMLResponse(page, headers=REPORT_HEADERS)
 
 
 @router.delete(BACKTEST_PATH, status_code=status.HTTP_204_NO_CONTENT, responses=_CONFLICT)

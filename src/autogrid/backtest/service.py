@@ -312,9 +312,12 @@ def backtest_item(backtest: Backtest) -> BacktestListItem:
     return BacktestListItem.model_validate(_read_data(backtest))
 
 
-def backtest_read(backtest: Backtest) -> BacktestRead:
+def backtest_read(backtest: Backtest, results: dict[str, Any] | None = None) -> BacktestRead:
+    """``results``: the full results if made now for a sweep's run (``on_demand``)."""
     data = _read_data(backtest)
-    data["results"] = backtest.results if backtest.status == BacktestStatus.SUCCEEDED else None
+    if results is None and backtest.status == BacktestStatus.SUCCEEDED:
+        results = backtest.results
+    data["results"] = results
     return BacktestRead.model_validate(data)
 
 

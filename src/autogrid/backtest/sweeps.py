@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.backtest import holdout, metrics, repository, service
+from autogrid.backtest import holdout, metrics, repository, service, sweep_chunks
 from autogrid.backtest.schemas import (
     ANNUALISED_METRICS,
     BACKTEST_CREATE,
@@ -114,6 +114,18 @@ async def create_sweep(
     BACKTESTS.labels(BacktestStatus.QUEUED).inc(len(runs))
     logger.info("sweep queued sweep_id=%s user_id=%s runs=%d", sweep.id, user.id, size)
     return sweep, runs
+
+
+def chunk_runs(runs: Sequence[Backtest], limits: Settings) -> int:
+    """How many of the sweep's runs go in one task message (``sweep_chunks.chunk_size``)."""
+    if not runs:
+        return 1
+    longest = max(
+        datetime.fromisoformat(run.params["end"]) - datetime.fromisoformat(run.params["start"])
+        for run in runs
+    )
+    step = timedelta(milliseconds=parse_timeframe(runs[0].params["timeframe"]).ms)
+    return sweep_chunks.chunk_size(len(runs), int(longest / step), limits.backtest_sweep_chunk_runs)
 
 
 def _check_rankable(body: SweepCreate, start: datetime, end: datetime) -> None:

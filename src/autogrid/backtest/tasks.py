@@ -32,9 +32,8 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -42,34 +41,28 @@ from celery import current_app, group
 from celery.exceptions import SoftTimeLimitExceeded
 from fastapi import BackgroundTasks, Request
 
-from autogrid.backtest import repository, signal_walk
+from autogrid.backtest import repository, sweep_chunks
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
-from autogrid.backtest.engine import BacktestRun, BacktestSettings
-from autogrid.backtest.factory import build_strategy
-from autogrid.backtest.report import render_report, report_setup
-from autogrid.backtest.results import build_result
-from autogrid.backtest.service import market_from_json
+from autogrid.backtest.run_spec import RunSpec, full_results
 from autogrid.backtest.worker_loop import WORKER_LOOP, KeptLoop
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.market_data.coverage import describe_missing_range
-from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.models.backtest import BacktestStatus
 from autogrid.observability.metrics import BACKTESTS
-from autogrid.trading.candles import CandleArrays
-from autogrid.trading.strategies.base import Strategy, StrategyConfigError
+from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.worker.base import run_async, task, task_settings
 
 logger = logging.getLogger(__name__)
 
 RUN_TASK = "autogrid.backtest.tasks.run_backtest"
+RUN_CHUNK_TASK = "autogrid.backtest.tasks.run_backtest_chunk"
 TIME_LIMIT_SECONDS = 900
 SOFT_TIME_LIMIT_SECONDS = 840
 STALE_AFTER_SECONDS = TIME_LIMIT_SECONDS + 300
 RESEND_QUEUED_AFTER_SECONDS = 900
 RESEND_BATCH = 1000
-MAX_STORED_TRADES = 5_000
 PROGRESS_LOADED, PROGRESS_SIMULATED, PROGRESS_BUILT = 0.3, 0.7, 0.9
 
 
@@ -82,65 +75,6 @@ class Outcome(StrEnum):
 
 class BacktestFailed(Exception):
     """An expected failure; the message is shown to the user."""
-
-
-# --- what a run is ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    """A backtest's stored params, typed for the engine."""
-
-    bot_type: str
-    config: dict[str, Any]
-    exchange: str
-    symbol: str
-    timeframe: str
-    start: datetime
-    end: datetime
-    settings: BacktestSettings
-
-    @classmethod
-    def of(cls, params: dict[str, Any]) -> RunSpec:
-        fees = params["fees"]
-        return cls(
-            bot_type=params["type"],
-            config=params["config"],
-            exchange=params["exchange"],
-            symbol=params["symbol"],
-            timeframe=params["timeframe"],
-            start=datetime.fromisoformat(params["start"]),
-            end=datetime.fromisoformat(params["end"]),
-            settings=BacktestSettings(
-                market=market_from_json(params["market"]),
-                initial_quote=Decimal(params["initial_balance"]),
-                maker_fee=Decimal(fees["maker"]),
-                taker_fee=Decimal(fees["taker"]),
-                slippage=Decimal(params["slippage"]),
-                timeframe_ms=parse_timeframe(params["timeframe"]).ms,
-            ),
-        )
-
-    @property
-    def label(self) -> str:
-        """The strategy's one-word name: grid, dca, or the indicator (rsi, macd...)."""
-        return str(self.config.get("strategy", self.bot_type))
-
-    def strategy(self) -> Strategy[Any]:
-        return build_strategy(self.bot_type, self.config, self.settings.market)
-
-
-def stored_results(
-    spec: RunSpec, run: BacktestRun, candles: CandleArrays, seconds: float
-) -> tuple[dict[str, Any], str]:
-    """The results JSON (closed trades capped at ``MAX_STORED_TRADES``) and the HTML report."""
-    result = build_result(run, candles, spec.settings, strategy=spec.label, run_seconds=seconds)
-    data = result.to_dict(max_closed_trades=MAX_STORED_TRADES)
-    title = f"Backtest: {spec.label} on {spec.exchange} {spec.symbol} {spec.timeframe}"
-    setup = report_setup(
-        exchange=spec.exchange, config=spec.config, settings=spec.settings, strategy=spec.strategy()
-    )
-    return data, render_report(result, title, setup)
 
 
 # --- running one --------------------------------------------------------------------------
@@ -163,6 +97,29 @@ def execute_kept(
 
     async def work(database: Database) -> Outcome:
         return await _execute(database, backtest_id, cache)
+
+    return kept.run(settings, work)
+
+
+@task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS)
+def run_backtest_chunk(backtest_ids: list[str]) -> dict[str, int]:
+    """Run a chunk of a sweep's queued runs (``sweep_chunks``); redelivery does nothing twice."""
+    ids = [uuid.UUID(backtest_id) for backtest_id in backtest_ids]
+    return asdict(execute_chunk_kept(ids, task_settings()))
+
+
+def execute_chunk_kept(
+    backtest_ids: Sequence[uuid.UUID],
+    settings: Settings,
+    cache: CandleCache = WORKER_CANDLES,
+    kept: KeptLoop = WORKER_LOOP,
+) -> sweep_chunks.ChunkOutcome:
+    """What the chunk task runs, in the process's kept loop and pool (as ``execute_kept``)."""
+
+    async def work(database: Database) -> sweep_chunks.ChunkOutcome:
+        return await sweep_chunks.execute_chunk(
+            database, backtest_ids, cache, SOFT_TIME_LIMIT_SECONDS
+        )
 
     return kept.run(settings, work)
 
@@ -217,7 +174,7 @@ async def _run(
     spec: RunSpec,
     sweep_id: uuid.UUID | None,
     cache: CandleCache,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any], str | None]:
     async with database.session_scope() as session:
         loaded = await cache.load(
             session, sweep_id, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
@@ -232,11 +189,15 @@ async def _run(
             )
     await _progress(database, backtest_id, PROGRESS_LOADED, sweep_id)
     started = time.perf_counter()
-    # The engine's very run; an indicator bot without guards is walked from signal to signal.
-    run = signal_walk.run_fast(spec.strategy(), prices, spec.settings, loaded.shared)
+    run = spec.run(prices, loaded.shared)
     seconds = time.perf_counter() - started
     await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
-    built = stored_results(spec, run, prices, seconds)
+    # A sweep's run stores its figures; the rest is made if someone opens it (run_spec).
+    built = (
+        full_results(spec, spec.result(run, prices, seconds))
+        if sweep_id is None
+        else (spec.figures(run, prices, seconds), None)
+    )
     await _progress(database, backtest_id, PROGRESS_BUILT, sweep_id)
     return built
 
@@ -314,8 +275,9 @@ async def recover(
 
 
 class BacktestQueue(Protocol):
-    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
-        """Send one run task per backtest (blocking I/O: call it off the event loop)."""
+    def send(self, backtest_ids: Sequence[uuid.UUID], chunk_runs: int = 1) -> None:
+        """Send run tasks for the backtests, ``chunk_runs`` runs per message (a sweep's, see
+        ``sweep_chunks``); blocking I/O: call it off the event loop."""
         ...
 
 
@@ -323,12 +285,18 @@ class CeleryBacktestQueue:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
-        signatures = [self.app.signature(RUN_TASK, args=(str(i),)) for i in backtest_ids]
+    def send(self, backtest_ids: Sequence[uuid.UUID], chunk_runs: int = 1) -> None:
+        if chunk_runs > 1:
+            signatures = [
+                self.app.signature(RUN_CHUNK_TASK, args=([str(i) for i in chunk],))
+                for chunk in sweep_chunks.chunks(backtest_ids, chunk_runs)
+            ]
+        else:
+            signatures = [self.app.signature(RUN_TASK, args=(str(i),)) for i in backtest_ids]
         if len(signatures) == 1:
             signatures[0].apply_async()
         elif signatures:
-            # A sweep fans out over every worker: one message per run, sent together.
+            # A sweep fans out over every worker: its messages sent together.
             group(signatures, app=self.app).apply_async()
 
 
@@ -345,9 +313,9 @@ def backtest_queue(request: Request) -> BacktestQueue:
     return queue
 
 
-async def _send(queue: BacktestQueue, backtest_ids: list[uuid.UUID]) -> None:
+async def _send(queue: BacktestQueue, backtest_ids: list[uuid.UUID], chunk_runs: int) -> None:
     try:
-        await asyncio.to_thread(queue.send, backtest_ids)
+        await asyncio.to_thread(queue.send, backtest_ids, chunk_runs)
     except Exception:
         # The rows are committed and stay queued: recover_backtests re-sends them.
         logger.exception("run tasks for %d backtests were not sent", len(backtest_ids))
@@ -361,5 +329,5 @@ class QueueAfterCommit:
     background: BackgroundTasks
     queue: BacktestQueue
 
-    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
-        self.background.add_task(_send, self.queue, list(backtest_ids))
+    def send(self, backtest_ids: Sequence[uuid.UUID], chunk_runs: int = 1) -> None:
+        self.background.add_task(_send, self.queue, list(backtest_ids), chunk_runs)

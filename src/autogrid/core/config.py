@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # Sweep runs share their candles and indicator series on a worker: a run costs about one
     # engine run, so a sweep may be large. An operator lowers it for a plan.
     backtest_max_sweep_runs: int = Field(default=1_000, ge=1, le=100_000)
+    # A sweep's runs go to the workers this many at most per task message (fewer for long
+    # ranges, see backtest/sweep_chunks.py): claims and transactions shared by a chunk's runs.
+    backtest_sweep_chunk_runs: int = Field(default=20, ge=1, le=1_000)
     # Events older than this many days are pruned from the journal (a beat job, hourly).
     events_retention_days: int = Field(default=90, ge=1, le=3650)
     # Webhook channels may point at private, loopback or link-local addresses only when this is

@@ -77,6 +77,7 @@ class AutoGridCelery(Celery):  # type: ignore[misc]  # celery ships no type hint
 
 
 BACKTEST_TASK = "autogrid.backtest.tasks.run_backtest"
+BACKTEST_CHUNK_TASK = "autogrid.backtest.tasks.run_backtest_chunk"
 
 
 def backtest_queue(settings: Settings) -> str:
@@ -298,7 +299,11 @@ def create_celery(settings: Settings) -> AutoGridCelery:
             BACKTEST_TASK: {
                 "queue": backtest_queue(settings),
                 "routing_key": backtest_queue(settings),
-            }
+            },
+            BACKTEST_CHUNK_TASK: {
+                "queue": backtest_queue(settings),
+                "routing_key": backtest_queue(settings),
+            },
         },
         control_exchange=namespace,
         event_exchange=f"{namespace}.events",

@@ -106,14 +106,16 @@ class RecordingQueue:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.sent: list[uuid.UUID] = []
+        self.chunk_runs: list[int] = []
         self.visible_when_sent: list[bool] = []
         self.sent_event = threading.Event()
 
-    def send(self, backtest_ids: Sequence[uuid.UUID]) -> None:
+    def send(self, backtest_ids: Sequence[uuid.UUID], chunk_runs: int = 1) -> None:
         # Called in a worker thread: look at the database from a fresh connection, as a worker.
         visible = asyncio.run(_committed(self.settings, list(backtest_ids)))
         self.visible_when_sent.append(visible)
         self.sent.extend(backtest_ids)
+        self.chunk_runs.append(chunk_runs)
         self.sent_event.set()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autogrid.backtest import repository, tasks
+from autogrid.backtest import repository, run_spec, tasks
 from autogrid.backtest.tasks import Outcome, execute_backtest, recover
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -192,7 +192,7 @@ async def test_stored_trades_are_capped_and_counted(
     db: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(tasks, "MAX_STORED_TRADES", 3)
+    monkeypatch.setattr(run_spec, "MAX_STORED_TRADES", 3)
     created = await submit(client, user)
 
     assert await execute_backtest(uuid.UUID(created["id"]), settings) is Outcome.SUCCEEDED

@@ -165,3 +165,27 @@ async def test_a_held_out_sweep_runs_both_parts_on_the_worker_like_direct_runs(
         assert run["value"] == out_returns[-1]
     assert [run["rank"] for run in done["runs"]] == [1, 2]
     assert out_returns == sorted(out_returns, reverse=True)
+
+
+async def test_a_sweep_in_chunks_runs_on_the_worker_and_a_run_opens_in_full(
+    client: httpx.AsyncClient, user: ApiUser, candles: Path, worker: Path
+) -> None:
+    rsi = {"strategy": "rsi", "period": 14, "buy_below": 30, "sell_above": 70, "order_pct": 100}
+    vary = {"period": [7, 14, 21], "buy_below": [30, 40, 45]}  # nine runs: chunks of two
+    data = {"base": body(type="indicator", config=rsi), "vary": vary}
+    response = await client.post(SWEEPS, json=data, headers=user.headers)
+    assert response.status_code == 202, response.text
+    sweep_id = response.json()["id"]
+
+    done = await poll(
+        client, user, f"{SWEEPS}/{sweep_id}", lambda data: data["status"] == "finished", worker
+    )
+
+    assert done["counts"]["succeeded"] == 9 and done["runs_done"] == 9
+    assert "run_backtest_chunk" in worker.read_text()  # the runs went in chunks
+    best = done["runs"][0]
+    opened = (await client.get(f"{BACKTESTS}/{best['id']}", headers=user.headers)).json()
+    config = {**rsi, **best["parameters"]}
+    expected = await direct_results(candles, body(type="indicator", config=config))
+    assert comparable(opened["results"]) == {**comparable(expected), "strategy": "rsi"}
+    assert opened["results"]["return_pct"] == best["value"]
