@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     notifications_allow_private_targets: bool = False
     # One webhook request waits this long at most for its answer.
     notifications_webhook_timeout_seconds: float = Field(default=10, ge=0.1, le=60)
+    # Where email (apprise) is not concerned: Discord's and Slack's webhook endpoints, apprise's
+    # own by default; an egress proxy, or a local server speaking their protocol in tests.
+    notifications_discord_webhook_url: str = "https://discord.com/api/webhooks"
+    notifications_slack_webhook_url: str = "https://hooks.slack.com/services"
     # The platform's Telegram bot (from @BotFather); unset = no Telegram channels, no commands.
     telegram_bot_token: SecretStr | None = None
     # Bot API base URL the token is appended to (a local Bot API server or a test simulator).

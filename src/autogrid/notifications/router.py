@@ -16,6 +16,7 @@ from autogrid.credentials.dependencies import KeyRingDep
 from autogrid.events.types import EventType
 from autogrid.notifications import service
 from autogrid.notifications.schemas import (
+    AppriseChannelCreate,
     ChannelCreate,
     ChannelCreated,
     ChannelRead,
@@ -64,7 +65,7 @@ async def list_event_types(user: CurrentUser) -> list[SeverityRead]:
 
 @router.post(
     "/channels",
-    response_model=ChannelCreated | TelegramChannelCreated,
+    response_model=ChannelCreated | TelegramChannelCreated | ChannelRead,
     status_code=status.HTTP_201_CREATED,
     responses=_responses(
         {
@@ -80,9 +81,13 @@ async def create_channel(
     session: SessionDep,
     keyring: KeyRingDep,
     settings: SettingsDep,
-) -> ChannelCreated | TelegramChannelCreated:
-    """Create a webhook channel (the answer holds its signing secret, shown only this once) or
-    a Telegram channel (the answer holds the one-time link that connects your chat)."""
+) -> ChannelCreated | TelegramChannelCreated | ChannelRead:
+    """Create a webhook channel (the answer holds its signing secret, shown only this once), a
+    Telegram channel (the answer holds the one-time link that connects your chat), or an email,
+    Discord or Slack channel (sent by apprise)."""
+    if isinstance(body, AppriseChannelCreate):
+        view = await service.create_apprise_channel(session, keyring, settings, user.id, body)
+        return channel_read(view.channel, view.bot_ids)
     if isinstance(body, TelegramChannelCreate):
         view, invite = await service.create_telegram_channel(
             session, keyring, settings, user.id, body

@@ -26,6 +26,9 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
     TELEGRAM = "telegram"
+    EMAIL = "email"  # the three sent by apprise (apprise_channels.py)
+    DISCORD = "discord"
+    SLACK = "slack"
 
 
 class ChannelState(StrEnum):
@@ -72,7 +75,29 @@ class TelegramChannelCreate(BaseModel):
     subscription: Subscription = Field(default_factory=Subscription)
 
 
-ChannelCreate = Annotated[WebhookChannelCreate | TelegramChannelCreate, Field(discriminator="kind")]
+class AppriseChannelCreate(BaseModel):
+    """An email, Discord or Slack channel, sent by the apprise library. ``url`` is an apprise
+    URL: ``mailtos://user:password@smtp.example.com?to=you@example.com``,
+    ``https://discord.com/api/webhooks/<id>/<token>`` (or ``discord://<id>/<token>``),
+    ``https://hooks.slack.com/services/<A>/<B>/<C>`` (or ``slack://<A>/<B>/<C>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[ChannelKind.EMAIL, ChannelKind.DISCORD, ChannelKind.SLACK]
+    label: Label
+    url: SecretStr = Field(
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        description="apprise URL of the kind; the host it connects to must be public and the "
+        "connection encrypted unless NOTIFICATIONS_ALLOW_PRIVATE_TARGETS allows otherwise",
+    )
+    subscription: Subscription = Field(default_factory=Subscription)
+
+
+ChannelCreate = Annotated[
+    WebhookChannelCreate | TelegramChannelCreate | AppriseChannelCreate,
+    Field(discriminator="kind"),
+]
 
 
 class TelegramLinkRead(BaseModel):
