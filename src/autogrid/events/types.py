@@ -47,6 +47,11 @@ class EventType(StrEnum):
     NOTIFICATION_CHANNEL_DISABLED = "notification_channel_disabled"
     # The dead-man check: a running bot made no successful step for several of its intervals.
     BOT_STALLED = "bot_stalled"
+    # Account-level, once per user and local day: trades, realised P&L and bots by status.
+    DAILY_SUMMARY = "daily_summary"
+    # Account-level, to every administrator: the worker fleet stopped consuming, and resumed.
+    FLEET_STALLED = "fleet_stalled"
+    FLEET_RECOVERED = "fleet_recovered"
 
 
 # What needs a person: the administrators' "recent errors" view reads these across all users.
@@ -60,5 +65,18 @@ PROBLEM_TYPES = frozenset(
         EventType.UNKNOWN_EXCHANGE_ORDER,
         EventType.STOP_SELL_SKIPPED,
         EventType.BOT_STALLED,
+        EventType.FLEET_STALLED,
     }
 )
+
+# A bot stopped or halted without its owner asking, whatever ``data.initiator`` says...
+SELF_STOP_TYPES = frozenset(
+    {
+        EventType.ERROR,
+        EventType.BREAKER_TRIPPED,
+        EventType.ORDER_NOT_PLACED,
+        EventType.REPLAY_FINISHED,
+    }
+)
+# ...and the stop events, whose ``data.initiator`` ("owner" or "bot") says who asked.
+STOP_TYPES = frozenset({EventType.STOP_REQUESTED, EventType.STOPPED})
