@@ -97,6 +97,10 @@ PRODUCED_BY: dict[EventType, str] = {
         "tests/notifications/test_dead_man.py::"
         "test_a_stalled_running_bot_is_reported_once_per_stall"
     ),
+    T.DAILY_SUMMARY: (
+        "tests/notifications/test_daily_summary.py::"
+        "test_one_summary_a_day_at_the_users_local_hour_to_subscribed_channels"
+    ),
 }
 
 

@@ -12,9 +12,10 @@ from autogrid.auth.dependencies import CurrentUser
 from autogrid.core.errors import ErrorResponse
 from autogrid.core.pagination import Page, PageDep
 from autogrid.core.ratelimit import RateLimiterDep, enforce_rate_limit
+from autogrid.core.sqltypes import utcnow
 from autogrid.credentials.dependencies import KeyRingDep
 from autogrid.events.types import EventType
-from autogrid.notifications import service
+from autogrid.notifications import service, summary
 from autogrid.notifications.schemas import (
     AppriseChannelCreate,
     ChannelCreate,
@@ -22,6 +23,8 @@ from autogrid.notifications.schemas import (
     ChannelRead,
     ChannelUpdate,
     DeliveryRead,
+    PreferencesRead,
+    PreferencesUpdate,
     SeverityRead,
     TelegramChannelCreate,
     TelegramChannelCreated,
@@ -188,3 +191,24 @@ async def list_deliveries(
         limit=page.limit,
         offset=page.offset,
     )
+
+
+@router.get("/preferences", response_model=PreferencesRead)
+async def get_preferences(user: CurrentUser, session: SessionDep) -> PreferencesRead:
+    """Your time zone and the local hour of your daily summary."""
+    chosen = await summary.get_preferences(session, user.id)
+    return PreferencesRead(timezone=chosen.timezone, daily_summary_hour=chosen.hour)
+
+
+@router.put(
+    "/preferences",
+    response_model=PreferencesRead,
+    responses=_responses({422: "Unknown time zone or hour out of range"}),
+)
+async def set_preferences(
+    body: PreferencesUpdate, user: CurrentUser, session: SessionDep
+) -> PreferencesRead:
+    """Set your time zone and the local hour of your daily summary."""
+    wanted = summary.SummaryTime(body.timezone, body.daily_summary_hour)
+    chosen = await summary.set_preferences(session, user.id, wanted, utcnow())
+    return PreferencesRead(timezone=chosen.timezone, daily_summary_hour=chosen.hour)

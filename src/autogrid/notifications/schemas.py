@@ -195,3 +195,18 @@ def channel_read(channel: NotificationChannel, bot_ids: list[uuid.UUID]) -> Chan
         created_at=channel.created_at,
         updated_at=channel.updated_at,
     )
+
+
+class PreferencesRead(BaseModel):
+    timezone: str = Field(description="IANA time zone the daily summary's hour is in")
+    daily_summary_hour: int = Field(
+        description="local hour (0-23) the daily summary is sent, to the channels that "
+        "subscribe to daily_summary"
+    )
+
+
+class PreferencesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Paris"])
+    daily_summary_hour: int = Field(ge=0, le=23)

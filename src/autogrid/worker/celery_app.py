@@ -231,6 +231,13 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "schedule": 60.0,
         "options": {"expires": 60},
     }
+    # Daily summaries at each user's local hour: keyed per user and day, so a second beat or an
+    # overlapping run sends nothing twice; every 5 minutes is the latest a summary comes.
+    schedule["send-daily-summaries"] = {
+        "task": "autogrid.notifications.tasks.send_daily_summaries",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    }
     if is_embedded(settings):
         schedule["prune-embedded-broker"] = {
             "task": "autogrid.worker.tasks.prune_processed_messages",
