@@ -97,6 +97,14 @@ PRODUCED_BY: dict[EventType, str] = {
         "tests/notifications/test_dead_man.py::"
         "test_a_stalled_running_bot_is_reported_once_per_stall"
     ),
+    T.FLEET_STALLED: (
+        "tests/notifications/test_fleet_alerts.py::"
+        "test_the_beat_process_tells_admins_when_no_worker_consumes_and_when_one_does"
+    ),
+    T.FLEET_RECOVERED: (
+        "tests/notifications/test_fleet_alerts.py::"
+        "test_the_beat_process_tells_admins_when_no_worker_consumes_and_when_one_does"
+    ),
     T.DAILY_SUMMARY: (
         "tests/notifications/test_daily_summary.py::"
         "test_one_summary_a_day_at_the_users_local_hour_to_subscribed_channels"

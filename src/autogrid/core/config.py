@@ -158,6 +158,11 @@ class Settings(BaseSettings):
     # poll is how worker events arrive).
     live_poll_seconds: float = Field(default=0.5, ge=0.05, le=3600)
 
+    # The fleet watchdog in the beat process: seconds between its looks at the broker, and how
+    # many looks in a row must find nothing consuming before administrators are told.
+    fleet_check_seconds: float = Field(default=20, ge=0.2, le=3600)
+    fleet_stall_checks: int = Field(default=3, ge=1, le=1000)
+
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     worker_metrics_host: str = "127.0.0.1"

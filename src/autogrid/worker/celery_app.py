@@ -38,8 +38,10 @@ from autogrid.core.config import Settings, load_settings
 from autogrid.live.wakeup import announcer
 from autogrid.observability import configure_logging
 from autogrid.worker.base import AutoGridTask, settings_of
-from autogrid.worker.beat import SCHEDULER_PATH
 from autogrid.worker.embedded_broker import TRANSPORT_PATH as EMBEDDED_TRANSPORT_PATH
+
+# The beat scheduler (worker/beat.py), named by path: beat imports this module, not the reverse.
+SCHEDULER_PATH = "autogrid.worker.beat:SingleInstanceScheduler"
 
 # Modules whose tasks the worker registers.
 TASK_MODULES: tuple[str, ...] = (
