@@ -20,6 +20,7 @@ from autogrid.credentials.crypto import keyring_from_settings
 from autogrid.models import BotMetric, Event, Fill
 from autogrid.notifications.delivery import deliver_due
 from autogrid.notifications.summary import send_daily_summaries
+from autogrid.worker.celery_app import create_celery
 from tests.helpers import ApiUser, assert_error_shape
 from tests.notifications.receiver import WebhookReceiver
 from tests.notifications.test_channels_api import create_channel
@@ -150,3 +151,26 @@ async def test_preferences_refuse_unknown_zones_and_hours(
         {"timezone": "UTC", "daily_summary_hour": 9, "extra": 1},
     ):
         assert_error_shape(await client.put(PREFERENCES, json=body, headers=user.headers), 422)
+
+
+async def test_the_beat_job_sends_the_summaries_due_once(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    user: ApiUser,
+    receiver: WebhookReceiver,
+) -> None:
+    await create_channel(
+        client, user, receiver.url, subscription={"event_types": ["daily_summary"]}
+    )
+    midnight = {"timezone": "UTC", "daily_summary_hour": 0}  # due at any time of the day
+    assert (await client.put(PREFERENCES, json=midnight, headers=user.headers)).status_code == 200
+    app = create_celery(settings)
+    entry = app.conf.beat_schedule["send-daily-summaries"]
+    app.loader.import_default_modules()
+    job = app.tasks[entry["task"]]
+
+    # In a thread of its own, as a worker runs it (the task runs its own event loop).
+    assert await asyncio.to_thread(lambda: job.apply().get()) == 1
+    assert await asyncio.to_thread(lambda: job.apply().get()) == 0
+    assert len(await summaries(db, user.id)) == 1
