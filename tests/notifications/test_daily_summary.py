@@ -114,8 +114,9 @@ async def test_one_summary_a_day_at_the_users_local_hour_to_subscribed_channels(
     keyring = keyring_from_settings(settings)
     assert await deliver_due(db, keyring, settings, now=at("2026-12-07T00:11")) == 1
     [request] = receiver.requests
-    assert request.verified and request.payload["type"] == "daily_summary"
-    assert request.payload["data"]["data"]["trades"] == 2
+    payload: dict[str, Any] = request.payload or {}
+    assert request.verified and payload["type"] == "daily_summary"
+    assert payload["data"]["data"]["trades"] == 2
 
     assert await send_daily_summaries(db, at("2026-12-08T00:05")) == 1  # the next day's
     assert [s.data["day"] for s in await summaries(db, user.id) if s.data] == [
