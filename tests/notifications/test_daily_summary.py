@@ -149,6 +149,8 @@ async def test_preferences_refuse_unknown_zones_and_hours(
         {"timezone": "Mars/Olympus", "daily_summary_hour": 9},
         {"timezone": "../../etc/passwd", "daily_summary_hour": 9},
         {"timezone": "UTC", "daily_summary_hour": 24},
+        {"timezone": "UTC", "daily_summary_hour": False},
+        {"timezone": "UTC", "daily_summary_hour": "9"},
         {"timezone": "UTC", "daily_summary_hour": 9, "extra": 1},
     ):
         assert_error_shape(await client.put(PREFERENCES, json=body, headers=user.headers), 422)

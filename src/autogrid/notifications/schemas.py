@@ -206,7 +206,8 @@ class PreferencesRead(BaseModel):
 
 
 class PreferencesUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: an hour sent as true or "9" is refused, as the schema says, not coerced.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Paris"])
     daily_summary_hour: int = Field(ge=0, le=23)
