@@ -104,6 +104,10 @@ async def test_email_channel_is_masked_encrypted_and_its_test_is_mailed(
     deliveries = await client.get(f"{CHANNELS}/{created['id']}/deliveries", headers=user.headers)
     assert [item["ok"] for item in deliveries.json()["items"]] == [True]
 
+    deleted = await client.delete(f"{CHANNELS}/{created['id']}", headers=user.headers)
+    assert deleted.status_code == 204
+    assert (await client.get(CHANNELS, headers=user.headers)).json()["total"] == 0
+
 
 async def test_wrong_smtp_password_fails_the_test_and_says_so(
     client: httpx.AsyncClient, user: ApiUser, smtp: SmtpServer
