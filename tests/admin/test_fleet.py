@@ -15,7 +15,8 @@ from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
-from autogrid.worker.celery_app import celery_namespace
+from autogrid.scheduling.dispatcher import CeleryBotDispatcher
+from autogrid.worker.celery_app import celery_namespace, create_celery
 from autogrid.worker.fleet import probe_fleet
 from tests.helpers import ApiUser, assert_error_shape
 from tests.runtime.factories import make_bot, set_bot
@@ -179,4 +180,25 @@ def test_the_embedded_broker_reports_queues_and_says_why_not_workers(tmp_path: P
     view = probe_fleet(app, app.settings)
     assert view.workers is None
     assert view.note is not None and "embedded broker" in view.note
+    assert view.queues is not None
     assert all(depth == 0 for depth in view.queues.values()) and len(view.queues) == 2
+
+
+async def test_the_fleet_answers_what_it_can_read_when_the_broker_is_down(
+    client: httpx.AsyncClient,
+    app: Any,
+    db: Database,
+    admin_user: ApiUser,
+    user: ApiUser,
+    settings: Settings,
+) -> None:
+    await make_bot(db, user.id, status="running")
+    # Loopback, nothing listens there: refused, as by a broker that is down (kombu raises its
+    # OperationalError, which the probe did not catch: the view answered 500).
+    down = settings.model_copy(update={"celery_broker_url": "redis://127.0.0.1:1/0"})
+    app.state.bot_dispatcher = CeleryBotDispatcher(create_celery(down))
+
+    view = await get(client, admin_user, "/fleet")
+    assert view["bots"] == {"running": 1}  # from the database: still there
+    assert view["queues"] is None and view["workers"] is None
+    assert "broker did not answer" in view["workers_note"]

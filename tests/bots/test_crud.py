@@ -304,7 +304,11 @@ async def test_events_are_newest_first_paginated_and_filtered(
     assert [e["kind"] for e in events["items"]] == [
         "stop_requested", "start_requested", "updated", "created"
     ]  # fmt: skip
-    assert events["items"][0]["data"] == {"cancel_orders": True, "sell_base": False}
+    assert events["items"][0]["data"] == {
+        "cancel_orders": True,
+        "sell_base": False,
+        "initiator": "owner",
+    }
     assert events["items"][2]["data"] == {"fields": ["name"]}
     second = (await client.get(f"{path}/events?limit=1&offset=1", headers=user.headers)).json()
     assert [e["kind"] for e in second["items"]] == ["start_requested"]

@@ -113,6 +113,18 @@ PRODUCED_BY: dict[EventType, str] = {
         "tests/signals/test_entry.py::"
         "test_a_duplicate_by_alert_id_or_by_body_is_recorded_and_ignored"
     ),
+    T.FLEET_STALLED: (
+        "tests/notifications/test_fleet_alerts.py::"
+        "test_the_beat_process_tells_admins_when_no_worker_consumes_and_when_one_does"
+    ),
+    T.FLEET_RECOVERED: (
+        "tests/notifications/test_fleet_alerts.py::"
+        "test_the_beat_process_tells_admins_when_no_worker_consumes_and_when_one_does"
+    ),
+    T.DAILY_SUMMARY: (
+        "tests/notifications/test_daily_summary.py::"
+        "test_one_summary_a_day_at_the_users_local_hour_to_subscribed_channels"
+    ),
 }
 
 

@@ -4,21 +4,25 @@ channel for every bot, not one limited to bots; rows are claimed once."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
+from autogrid.events import repository as events_repository
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import (
+    Event,
     NotificationChannel,
     NotificationChannelType,
     NotificationOutbox,
     User,
 )
 from autogrid.notifications import outbox_repository
+from autogrid.notifications.fleet_alerts import FleetObservation, announce
+from autogrid.notifications.summary import send_daily_summaries
 
 
 def _channel(user_id: uuid.UUID, label: str, *, all_bots: bool) -> NotificationChannel:
@@ -76,3 +80,48 @@ async def test_the_trigger_and_the_claim_work_on_sqlite(sqlite_db: Database) -> 
         )
     assert [(claim.event_id, claim.attempt) for claim in first] == [(event.id, 1)]
     assert again == []
+
+
+async def test_summaries_fleet_alerts_and_the_stopped_by_filter_work_on_sqlite(
+    sqlite_db: Database,
+) -> None:
+    admin_id = uuid.uuid4()
+    channel = _channel(admin_id, "summary", all_bots=True)
+    channel.event_types = ["daily_summary", "fleet_stalled"]
+    async with sqlite_db.session_scope() as session:
+        session.add(User(id=admin_id, email="admin@example.com", password_hash="x", role="admin"))
+        await session.flush()
+        session.add(channel)
+        await session.flush()
+        session.add_all(
+            NotificationChannelType(channel_id=channel.id, event_type=kind)
+            for kind in channel.event_types
+        )
+    eight_thirty = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)
+    assert await send_daily_summaries(sqlite_db, eight_thirty) == 1
+    assert await send_daily_summaries(sqlite_db, eight_thirty + timedelta(hours=1)) == 0
+    for _ in range(2):
+        async with sqlite_db.session_scope() as session:
+            await announce(
+                session, "the broker does not answer", FleetObservation(None, None), utcnow()
+            )
+    async with sqlite_db.session_scope() as session:
+        for initiator in ("owner", "bot"):
+            record_event(
+                session,
+                user_id=admin_id,
+                bot_id=None,
+                type=EventType.STOPPED,
+                message=f"stopped by {initiator}",
+                at=utcnow(),
+                data={"initiator": initiator},
+            )
+    async with sqlite_db.session_scope() as session:
+        types = (await session.scalars(select(Event.type).order_by(Event.id))).all()
+        outbox = (await session.scalars(select(NotificationOutbox.channel_id))).all()
+        by_itself = await events_repository.events_after(
+            session, admin_id, after_id=0, bot_id=None, types=(), limit=10, stopped_by="bot"
+        )
+    assert list(types) == ["daily_summary", "fleet_stalled", "stopped", "stopped"]
+    assert list(outbox) == [channel.id, channel.id]
+    assert [event.message for event in by_itself] == ["stopped by bot"]

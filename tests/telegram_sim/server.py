@@ -15,6 +15,7 @@ control; the refused calls are kept in ``refused``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -61,6 +62,8 @@ class _State:
     answered: list[dict[str, Any]] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     limits: list[RateLimit] = field(default_factory=list)
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    commands: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 def _ok(result: Any) -> web.Response:
@@ -106,6 +109,15 @@ class TelegramSimulator:
     @property
     def refused(self) -> list[Refusal]:
         return list(self._state.refused)
+
+    def calls(self, method: str) -> int:
+        """How many requests of this Bot API method reached the server."""
+        return self._state.calls[method]
+
+    @property
+    def menus(self) -> list[list[dict[str, Any]]]:
+        """The command lists setMyCommands was given, in order."""
+        return list(self._state.commands)
 
     def sent_to(self, chat_id: int) -> list[str]:
         return [message.text for message in self._state.sent if message.chat_id == chat_id]
@@ -200,6 +212,7 @@ class TelegramSimulator:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
         method = request.match_info["method"]
+        self._state.calls[method] += 1
         params = await self._params(request)
         chat_id = int(params["chat_id"]) if "chat_id" in params else None
         if method in SEND_METHODS:
@@ -233,6 +246,8 @@ class TelegramSimulator:
     async def _method_setMyCommands(
         self, params: dict[str, Any], chat_id: int | None
     ) -> web.Response:
+        commands = params.get("commands")
+        self._state.commands.append(json.loads(commands) if isinstance(commands, str) else commands)
         return _ok(True)
 
     async def _method_getUpdates(self, params: dict[str, Any], chat_id: int | None) -> web.Response:

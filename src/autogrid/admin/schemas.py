@@ -52,8 +52,13 @@ class FleetRead(BaseModel):
     workers: list[WorkerRead] | None = Field(
         description="workers that answered the broker's broadcast; null where it cannot ask"
     )
-    workers_note: str | None = Field(description="why workers is null, if it is")
-    queues: dict[str, int] = Field(description="messages waiting in each task queue")
+    workers_note: str | None = Field(
+        description="why workers (or queues) is null, if it is: the embedded broker cannot "
+        "broadcast, or the broker did not answer"
+    )
+    queues: dict[str, int] | None = Field(
+        description="messages waiting in each task queue; null when the broker did not answer"
+    )
     bots: dict[str, int] = Field(description="bots of every user by status")
     tick_lag_seconds: float = Field(
         description="how far the most overdue running bot is past its next tick (0: on time)"

@@ -16,6 +16,7 @@ from autogrid.bots.lifecycle import BotAction
 from autogrid.bots.service import get_bot
 from autogrid.bots.state import StopRequest, load_state, store_state
 from autogrid.bots.transitions import (
+    STOPPED_BY_OWNER,
     BotStatusConflict,
     BotTransition,
     finish_transition,
@@ -92,7 +93,7 @@ async def stop_bot(
         EventType.STOP_REQUESTED,
         "stop requested",
         now,
-        {"cancel_orders": cancel_orders, "sell_base": sell_base},
+        {"cancel_orders": cancel_orders, "sell_base": sell_base, "initiator": STOPPED_BY_OWNER},
         BotCommandKind.STOP,
     )
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, User
@@ -54,8 +54,13 @@ async def list_bots(
     types: Collection[str],
     limit: int,
     offset: int,
+    stopped_by: str | None = None,
 ) -> tuple[Sequence[Bot], int]:
     query = select(Bot).where(Bot.user_id == user_id)
+    if stopped_by == "bot":  # halted or in error: by itself too, whenever that was recorded
+        query = query.where(or_(Bot.stop_initiator == "bot", Bot.status.in_(["halted", "error"])))
+    elif stopped_by is not None:
+        query = query.where(Bot.stop_initiator == stopped_by)
     if statuses:
         query = query.where(Bot.status.in_(statuses))
     if types:

@@ -22,6 +22,7 @@ from autogrid.bots.schemas import (
     DcaBotRead,
     GridBotRead,
     IndicatorBotRead,
+    StoppedBy,
     StopRequest,
     bot_read,
 )
@@ -94,10 +95,17 @@ async def list_bots(
         list[BotType] | None,
         Query(alias="type", max_length=MAX_FILTER_VALUES, description="any of these types"),
     ] = None,
+    stopped_by: Annotated[
+        StoppedBy | None,
+        Query(
+            description="bot: those that stopped without their owner asking (an error, the "
+            "breaker, the strategy, the replay's end, an order given up); owner: those you stopped"
+        ),
+    ] = None,
 ) -> BotPage:
     """List your bots, newest first."""
     bots, total = await service.list_bots(
-        session, user, page, statuses=bot_status or (), types=bot_type or ()
+        session, user, page, statuses=bot_status or (), types=bot_type or (), stopped_by=stopped_by
     )
     return BotPage(
         items=[bot_read(bot) for bot in bots], total=total, limit=page.limit, offset=page.offset

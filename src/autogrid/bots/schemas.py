@@ -266,6 +266,11 @@ class BreakerState(BaseModel):
     tripped_at: datetime | None
 
 
+class StoppedBy(StrEnum):
+    OWNER = "owner"
+    BOT = "bot"
+
+
 class _BotReadBase(BaseModel):
     id: uuid.UUID
     type: str  # narrowed to one Literal by each subclass (the discriminator)
@@ -287,6 +292,10 @@ class _BotReadBase(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     stopped_at: datetime | None
+    stopped_by: StoppedBy | None = Field(
+        description="who took the bot out of running: its owner, or the bot itself (an error, "
+        "the breaker, its strategy, the replay's end, an order given up); null while it runs"
+    )
 
 
 class GridBotRead(_BotReadBase):
@@ -349,6 +358,13 @@ def breaker_settings(bot: Bot) -> BreakerSettings:
     return BreakerSettings.model_validate(bot.config.get("breaker") or {})
 
 
+def _stopped_by(bot: Bot) -> StoppedBy | None:
+    if bot.stop_initiator is not None:
+        return StoppedBy(bot.stop_initiator)
+    # Halted or in error before the initiator was recorded: the bot stopped itself.
+    return StoppedBy.BOT if bot.status in (BotStatus.HALTED, BotStatus.ERROR) else None
+
+
 def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
     data: dict[str, Any] = {
         "id": bot.id,
@@ -374,6 +390,7 @@ def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
         "updated_at": bot.updated_at,
         "started_at": bot.started_at,
         "stopped_at": bot.stopped_at,
+        "stopped_by": _stopped_by(bot),
     }
     if bot.type == BotType.DCA:
         params = DcaParams.model_validate(data["config"])

@@ -28,12 +28,15 @@ from autogrid.bots.schemas import (
     BotCreate,
     BotUpdate,
     PaperSettings,
+    StoppedBy,
     breaker_settings,
     stored_config,
     strategy_data,
 )
 from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.bots.transitions import (
+    STOPPED_BY_BOT,
+    STOPPED_BY_OWNER,
     BotStatusConflict,
     finish_transition,
     record_bot_event,
@@ -75,9 +78,16 @@ async def list_bots(
     *,
     statuses: Collection[BotStatus] = (),
     types: Collection[BotType] = (),
+    stopped_by: StoppedBy | None = None,
 ) -> tuple[Sequence[Bot], int]:
     return await repository.list_bots(
-        session, user.id, statuses=statuses, types=types, limit=page.limit, offset=page.offset
+        session,
+        user.id,
+        statuses=statuses,
+        types=types,
+        limit=page.limit,
+        offset=page.offset,
+        stopped_by=stopped_by.value if stopped_by is not None else None,
     )
 
 
@@ -288,10 +298,14 @@ async def mark_stopped(session: AsyncSession, bot: Bot) -> None:
     bot.stopped_at = now
     bot.next_tick_at = None
     state = load_state(bot)
-    request = state.stop_request.to_json() if state.stop_request is not None else None
+    asked = state.stop_request
+    # A stop request with a reason was written by the runtime (the strategy, the replay's end):
+    # the bot stopped by itself. Without one, its owner asked (the API, a chat command).
+    bot.stop_initiator = STOPPED_BY_BOT if asked is not None and asked.reason else STOPPED_BY_OWNER
+    data = {**(asked.to_json() if asked is not None else {}), "initiator": bot.stop_initiator}
     state.stop_request = None
     store_state(bot, state)
-    await finish_transition(session, bot, EventType.STOPPED, "stopped", now, request, None)
+    await finish_transition(session, bot, EventType.STOPPED, "stopped", now, data, None)
 
 
 async def mark_halted(session: AsyncSession, bot: Bot, reason: str) -> None:
@@ -300,11 +314,15 @@ async def mark_halted(session: AsyncSession, bot: Bot, reason: str) -> None:
     bot.status = next_status(BotAction.TRIP_BREAKER, BotStatus(bot.status))
     bot.breaker_reason = reason
     bot.breaker_tripped_at = now
-    await finish_transition(session, bot, EventType.BREAKER_TRIPPED, reason, now, None, None)
+    bot.stop_initiator = STOPPED_BY_BOT
+    data = {"initiator": STOPPED_BY_BOT}
+    await finish_transition(session, bot, EventType.BREAKER_TRIPPED, reason, now, data, None)
 
 
 async def mark_error(session: AsyncSession, bot: Bot, message: str) -> None:
     """Something a human must look at (the strategy raised, the key was revoked...)."""
     bot.status = next_status(BotAction.FAIL, BotStatus(bot.status))
     bot.error = message
-    await finish_transition(session, bot, EventType.ERROR, message, utcnow(), None, None)
+    bot.stop_initiator = STOPPED_BY_BOT
+    data = {"initiator": STOPPED_BY_BOT}
+    await finish_transition(session, bot, EventType.ERROR, message, utcnow(), data, None)

@@ -23,6 +23,12 @@ from autogrid.models.bot import BotStatus
 
 logger = logging.getLogger(__name__)
 
+# Who took a bot out of running (``bots.stop_initiator``, ``data.initiator`` of stop events).
+STOPPED_BY_OWNER = "owner"
+STOPPED_BY_BOT = "bot"
+# Back in the running set: the last stop no longer describes the bot.
+_ACTIVE = frozenset({BotStatus.STARTING, BotStatus.RUNNING})
+
 
 class BotStatusConflict(Conflict):
     """The bot's status forbids the request; ``details.status`` is the current one."""
@@ -56,6 +62,8 @@ async def finish_transition(
     command: BotCommandKind | None,
 ) -> BotTransition:
     touch(bot, now)
+    if bot.status in _ACTIVE:
+        bot.stop_initiator = None
     record_bot_event(session, bot, kind, message, now, data)
     await session.flush()
     logger.info("bot %s bot_id=%s status=%s", kind, bot.id, bot.status)

@@ -6,8 +6,8 @@ import click
 
 from autogrid.cli.startup import load_settings_or_exit
 from autogrid.core.config import Settings
-from autogrid.worker.beat import DEFAULT_LOCK_TTL_SECONDS, LOCK_TTL_CONF_KEY, SCHEDULER_PATH
-from autogrid.worker.celery_app import create_celery, is_embedded, worker_queues
+from autogrid.worker.beat import DEFAULT_LOCK_TTL_SECONDS, LOCK_TTL_CONF_KEY
+from autogrid.worker.celery_app import SCHEDULER_PATH, create_celery, is_embedded, worker_queues
 
 POOLS = ("prefork", "threads", "solo")
 # The file-system broker has no fan-out worth polling: these features only add chatter there.

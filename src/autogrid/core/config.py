@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     notifications_allow_private_targets: bool = False
     # One webhook request waits this long at most for its answer.
     notifications_webhook_timeout_seconds: float = Field(default=10, ge=0.1, le=60)
+    # Where email (apprise) is not concerned: Discord's and Slack's webhook endpoints, apprise's
+    # own by default; an egress proxy, or a local server speaking their protocol in tests.
+    notifications_discord_webhook_url: str = "https://discord.com/api/webhooks"
+    notifications_slack_webhook_url: str = "https://hooks.slack.com/services"
     # The platform's Telegram bot (from @BotFather); unset = no Telegram channels, no commands.
     telegram_bot_token: SecretStr | None = None
     # Bot API base URL the token is appended to (a local Bot API server or a test simulator).
@@ -172,6 +176,11 @@ class Settings(BaseSettings):
     # streams are open) when nothing woke it (commits wake it through Redis; without Redis this
     # poll is how worker events arrive).
     live_poll_seconds: float = Field(default=0.5, ge=0.05, le=3600)
+
+    # The fleet watchdog in the beat process: seconds between its looks at the broker, and how
+    # many looks in a row must find nothing consuming before administrators are told.
+    fleet_check_seconds: float = Field(default=20, ge=0.2, le=3600)
+    fleet_stall_checks: int = Field(default=3, ge=1, le=1000)
 
     host: str = "127.0.0.1"
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)

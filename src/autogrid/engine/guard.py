@@ -22,6 +22,7 @@ from autogrid.bots.lifecycle import (
 from autogrid.bots.schemas import breaker_settings
 from autogrid.bots.service import mark_error, mark_halted
 from autogrid.bots.state import BotState, StopRequest, load_state, store_state
+from autogrid.bots.transitions import STOPPED_BY_BOT
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Bot, BotStatus
@@ -131,5 +132,5 @@ async def request_stop(
         type=EventType.STOP_REQUESTED,
         message=message or f"the strategy stopped: {reason}",
         at=now,
-        data=request.to_json(),
+        data={**request.to_json(), "initiator": STOPPED_BY_BOT},
     )

@@ -7,9 +7,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.events.types import SELF_STOP_TYPES, STOP_TYPES
 from autogrid.models import Bot, Event
 
 
@@ -42,15 +43,30 @@ async def events_after(
     bot_id: uuid.UUID | None,
     types: Collection[str],
     limit: int,
+    stopped_by: str | None = None,
 ) -> Sequence[Event]:
     """The user's events with ids above ``after_id``, oldest first (a cursor page)."""
     query = select(Event).where(Event.user_id == user_id, Event.id > after_id)
     if bot_id is not None:
         query = query.where(Event.bot_id == bot_id)
+    if stopped_by is not None:
+        query = query.where(_stopped_by(stopped_by))
     if types:
         query = query.where(Event.type.in_(types))
     rows = await session.scalars(query.order_by(Event.id).limit(limit))
     return rows.all()
+
+
+def _stopped_by(initiator: str) -> ColumnElement[bool]:
+    """Stop events whose ``data.initiator`` is ``initiator``; for "bot", also the events that
+    halt or stop a bot by themselves (an error, the breaker, an order given up, a replay's end)."""
+    by_initiator = and_(
+        Event.type.in_([t.value for t in STOP_TYPES]),
+        Event.data["initiator"].as_string() == initiator,
+    )
+    if initiator != "bot":
+        return by_initiator
+    return or_(by_initiator, Event.type.in_([t.value for t in SELF_STOP_TYPES]))
 
 
 async def bot_events(

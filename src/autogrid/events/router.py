@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from autogrid.api.deps import SessionDep
 from autogrid.auth.dependencies import CurrentUser
+from autogrid.bots.schemas import StoppedBy
 from autogrid.core.pagination import MAX_PAGE_SIZE
 from autogrid.events import service
 from autogrid.events.schemas import EventCursorPage, EventRead
@@ -35,10 +36,24 @@ async def list_events(
     type: TypeFilter = None,
     bot_id: Annotated[uuid.UUID | None, Query(description="only this bot's events")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 50,
+    stopped_by: Annotated[
+        StoppedBy | None,
+        Query(
+            description="bot: the events of bots stopping or halting without their owner asking "
+            "(stop events with data.initiator bot, error, breaker_tripped, order_not_placed, "
+            "replay_finished); owner: the stops their owner asked for"
+        ),
+    ] = None,
 ) -> EventCursorPage:
     """The user's events across all bots, oldest first after the cursor."""
     page = await service.list_events(
-        session, user, after_id=after_id, limit=limit, bot_id=bot_id, types=type or ()
+        session,
+        user,
+        after_id=after_id,
+        limit=limit,
+        bot_id=bot_id,
+        types=type or (),
+        stopped_by=stopped_by.value if stopped_by is not None else None,
     )
     return EventCursorPage(
         items=[EventRead.of(event) for event in page.events],

@@ -30,6 +30,7 @@ async def list_events(
     limit: int,
     bot_id: uuid.UUID | None = None,
     types: Collection[EventType] = (),
+    stopped_by: str | None = None,
 ) -> CursorPage:
     """The user's events after ``after_id``, oldest first. A ``bot_id`` the user does not own is
     a 404, like every other bot route."""
@@ -42,6 +43,7 @@ async def list_events(
         bot_id=bot_id,
         types=[t.value for t in types],
         limit=limit + 1,
+        stopped_by=stopped_by,
     )
     page = rows[:limit]
     return CursorPage(page, page[-1].id if page else after_id, len(rows) > limit)

@@ -56,6 +56,11 @@ class EventType(StrEnum):
     SIGNAL_EXECUTED = "signal_executed"  # carried out on one target bot (bot_id set)
     SIGNAL_REFUSED = "signal_refused"  # duplicate, stale, unparsable, forbidden address, or a
     # target bot that is not running / could not do it (then bot_id is set)
+    # Account-level, once per user and local day: trades, realised P&L and bots by status.
+    DAILY_SUMMARY = "daily_summary"
+    # Account-level, to every administrator: the worker fleet stopped consuming, and resumed.
+    FLEET_STALLED = "fleet_stalled"
+    FLEET_RECOVERED = "fleet_recovered"
 
 
 # What needs a person: the administrators' "recent errors" view reads these across all users.
@@ -69,5 +74,18 @@ PROBLEM_TYPES = frozenset(
         EventType.UNKNOWN_EXCHANGE_ORDER,
         EventType.STOP_SELL_SKIPPED,
         EventType.BOT_STALLED,
+        EventType.FLEET_STALLED,
     }
 )
+
+# A bot stopped or halted without its owner asking, whatever ``data.initiator`` says...
+SELF_STOP_TYPES = frozenset(
+    {
+        EventType.ERROR,
+        EventType.BREAKER_TRIPPED,
+        EventType.ORDER_NOT_PLACED,
+        EventType.REPLAY_FINISHED,
+    }
+)
+# ...and the stop events, whose ``data.initiator`` ("owner" or "bot") says who asked.
+STOP_TYPES = frozenset({EventType.STOP_REQUESTED, EventType.STOPPED})

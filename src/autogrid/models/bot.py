@@ -65,6 +65,10 @@ class Bot(UUIDPrimaryKey, Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who took the bot out of running (migration 0016): "owner" (a stop asked through the API
+    # or a chat) or "bot" (an error, the breaker, the strategy or the replay's end, an order
+    # given up); null while it runs or never ran.
+    stop_initiator: Mapped[str | None] = mapped_column(String(8))
     # Bumped on every write of config/state so a stale writer is detected instead of winning.
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
 

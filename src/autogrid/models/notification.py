@@ -13,11 +13,12 @@ so matching an event is one indexed lookup.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -180,3 +181,43 @@ class TelegramPoller(Base):
     next_offset: Mapped[int] = mapped_column(BigInteger, nullable=False)
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_token: Mapped[str | None] = mapped_column(String(64))
+
+
+class NotificationPreferences(Base):
+    """A user's notification settings (migration 0016): the time zone and local hour of the
+    daily summary. No row: UTC, ``DEFAULT_SUMMARY_HOUR``."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)  # IANA name
+    daily_summary_hour: Mapped[int] = mapped_column(Integer, nullable=False)  # 0-23, local
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class DailySummary(Base):
+    """The daily summary sent to a user for one local day: its key makes it once a day, however
+    many beats or workers run the job at once."""
+
+    __tablename__ = "daily_summaries"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)  # the summary event (pruned later)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class FleetAlertState(Base):
+    """The one row (id 1) of the fleet watchdog: since when the workers have stopped consuming
+    (null: they consume), so one stall is announced once and its end once."""
+
+    __tablename__ = "fleet_alert_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stalled_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,10 +10,12 @@ Three short steps, none of which holds a transaction open while a receiver is ca
 
 A sender killed between 2 and 3 leaves its rows leased: once the lease ends they are claimed and
 sent again, under the same ``webhook-id`` (``evt_<event id>``), so a receiver that deduplicates
-on it (as the Standard Webhooks specification asks) acts on each event once. Telegram has no
-such key: there, that window is at least once (docs/notifications.md). The rows of one Telegram
-channel are sent as one message (``telegram/delivery.py``), and a 429 postpones them by its
-``retry_after`` without counting an attempt. Trading never
+on it (as the Standard Webhooks specification asks) acts on each event once. Telegram, email,
+Discord and Slack have no such key: there, that window is at least once
+(docs/notifications.md). Email, Discord and Slack rows are sent by apprise
+(``apprise_channels.py``), one message per event, with the same retries as webhooks. The rows
+of one Telegram channel are sent as one message (``telegram/delivery.py``), and a 429
+postpones them by its ``retry_after`` without counting an attempt. Trading never
 waits for any of this: the outbox row was written with the event by the database, and this runs
 in Celery (``tasks.py``).
 """
@@ -34,10 +36,15 @@ from autogrid.credentials.crypto import CredentialCryptoError, KeyRing
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Event, NotificationChannel, NotificationDelivery
+from autogrid.notifications import apprise_channels, repository
 from autogrid.notifications import outbox_repository as outbox
-from autogrid.notifications import repository
 from autogrid.notifications.schemas import ChannelKind
-from autogrid.notifications.secrets import WebhookConfig, open_webhook
+from autogrid.notifications.secrets import (
+    AppriseConfig,
+    WebhookConfig,
+    open_apprise,
+    open_webhook,
+)
 from autogrid.notifications.severity import SEVERITY
 from autogrid.notifications.telegram import delivery as telegram
 from autogrid.notifications.webhooks import SendOutcome, WebhookMessage, send_webhook
@@ -71,8 +78,35 @@ DEFAULT_POLICY = DeliveryPolicy()
 @dataclass(frozen=True, slots=True)
 class Job:
     claim: outbox.Claim
-    config: WebhookConfig | None  # None: the destination could not be decrypted
+    kind: str
+    config: WebhookConfig | AppriseConfig | None  # None: the destination cannot be decrypted
     message: WebhookMessage
+
+
+def apprise_text(message: WebhookMessage) -> tuple[str, str]:
+    """Title and body of an email, Discord or Slack message for one event."""
+    data = message.data
+    title = f"AutoGrid {data['severity']}: {message.type.replace('_', ' ')}"
+    bot = f"bot {data['bot_id']}" if data.get("bot_id") else "account"
+    return title, f"{data['message']}\n\n{bot} · {message.occurred_at.isoformat()}"
+
+
+async def send_job(job: Job, settings: Settings) -> SendOutcome:
+    """One attempt of a webhook or apprise job; never raises for a receiver's failure."""
+    if isinstance(job.config, AppriseConfig):
+        title, body = apprise_text(job.message)
+        return await apprise_channels.send_apprise(
+            job.kind, job.config.url, title=title, body=body, settings=settings
+        )
+    if job.config is None:
+        return SendOutcome(False, None, "the destination cannot be decrypted (server keys)")
+    return await send_webhook(
+        job.config,
+        job.message,
+        sent_at=utcnow(),  # the wall clock: receivers refuse stale or future stamps
+        allow_private=settings.notifications_allow_private_targets,
+        timeout_seconds=settings.notifications_webhook_timeout_seconds,
+    )
 
 
 def event_message(event: Event) -> WebhookMessage:
@@ -107,16 +141,8 @@ async def deliver_due(
     limit = asyncio.Semaphore(policy.concurrency)
 
     async def send(job: Job) -> SendOutcome:
-        if job.config is None:
-            return SendOutcome(False, None, "the destination cannot be decrypted (server keys)")
         async with limit:
-            return await send_webhook(
-                job.config,
-                job.message,
-                sent_at=utcnow(),  # the wall clock: receivers refuse stale or future stamps
-                allow_private=settings.notifications_allow_private_targets,
-                timeout_seconds=settings.notifications_webhook_timeout_seconds,
-            )
+            return await send_job(job, settings)
 
     outcomes, telegram_outcomes = await asyncio.gather(
         asyncio.gather(*(send(job) for job in jobs)), telegram.send_jobs(settings, telegram_jobs)
@@ -148,14 +174,19 @@ async def _claim_jobs(
         if channel.kind == TELEGRAM_KIND:
             telegram_claims.append(claim)
         else:
-            jobs.append(Job(claim, _config_of(keyring, channel), event_message(event)))
+            config = _config_of(keyring, channel)
+            jobs.append(Job(claim, channel.kind, config, event_message(event)))
     bots = {events[claim.event_id].bot_id for claim in telegram_claims}
     names = await outbox.bot_names(session, {bot_id for bot_id in bots if bot_id is not None})
     return jobs, telegram.build_jobs(telegram_claims, events, channels, names, keyring)
 
 
-def _config_of(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig | None:
+def _config_of(
+    keyring: KeyRing, channel: NotificationChannel
+) -> WebhookConfig | AppriseConfig | None:
     try:
+        if channel.kind in apprise_channels.KINDS:
+            return open_apprise(keyring, channel.id, channel.user_id, channel.config_ciphertext)
         return open_webhook(keyring, channel.id, channel.user_id, channel.config_ciphertext)
     except CredentialCryptoError as error:
         logger.error(

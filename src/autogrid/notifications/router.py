@@ -12,15 +12,19 @@ from autogrid.auth.dependencies import CurrentUser
 from autogrid.core.errors import ErrorResponse
 from autogrid.core.pagination import Page, PageDep
 from autogrid.core.ratelimit import RateLimiterDep, enforce_rate_limit
+from autogrid.core.sqltypes import utcnow
 from autogrid.credentials.dependencies import KeyRingDep
 from autogrid.events.types import EventType
-from autogrid.notifications import service
+from autogrid.notifications import service, summary
 from autogrid.notifications.schemas import (
+    AppriseChannelCreate,
     ChannelCreate,
     ChannelCreated,
     ChannelRead,
     ChannelUpdate,
     DeliveryRead,
+    PreferencesRead,
+    PreferencesUpdate,
     SeverityRead,
     TelegramChannelCreate,
     TelegramChannelCreated,
@@ -64,7 +68,7 @@ async def list_event_types(user: CurrentUser) -> list[SeverityRead]:
 
 @router.post(
     "/channels",
-    response_model=ChannelCreated | TelegramChannelCreated,
+    response_model=ChannelCreated | TelegramChannelCreated | ChannelRead,
     status_code=status.HTTP_201_CREATED,
     responses=_responses(
         {
@@ -80,9 +84,13 @@ async def create_channel(
     session: SessionDep,
     keyring: KeyRingDep,
     settings: SettingsDep,
-) -> ChannelCreated | TelegramChannelCreated:
-    """Create a webhook channel (the answer holds its signing secret, shown only this once) or
-    a Telegram channel (the answer holds the one-time link that connects your chat)."""
+) -> ChannelCreated | TelegramChannelCreated | ChannelRead:
+    """Create a webhook channel (the answer holds its signing secret, shown only this once), a
+    Telegram channel (the answer holds the one-time link that connects your chat), or an email,
+    Discord or Slack channel (sent by apprise)."""
+    if isinstance(body, AppriseChannelCreate):
+        view = await service.create_apprise_channel(session, keyring, settings, user.id, body)
+        return channel_read(view.channel, view.bot_ids)
     if isinstance(body, TelegramChannelCreate):
         view, invite = await service.create_telegram_channel(
             session, keyring, settings, user.id, body
@@ -183,3 +191,24 @@ async def list_deliveries(
         limit=page.limit,
         offset=page.offset,
     )
+
+
+@router.get("/preferences", response_model=PreferencesRead)
+async def get_preferences(user: CurrentUser, session: SessionDep) -> PreferencesRead:
+    """Your time zone and the local hour of your daily summary."""
+    chosen = await summary.get_preferences(session, user.id)
+    return PreferencesRead(timezone=chosen.timezone, daily_summary_hour=chosen.hour)
+
+
+@router.put(
+    "/preferences",
+    response_model=PreferencesRead,
+    responses=_responses({422: "Unknown time zone or hour out of range"}),
+)
+async def set_preferences(
+    body: PreferencesUpdate, user: CurrentUser, session: SessionDep
+) -> PreferencesRead:
+    """Set your time zone and the local hour of your daily summary."""
+    wanted = summary.SummaryTime(body.timezone, body.daily_summary_hour)
+    chosen = await summary.set_preferences(session, user.id, wanted, utcnow())
+    return PreferencesRead(timezone=chosen.timezone, daily_summary_hour=chosen.hour)

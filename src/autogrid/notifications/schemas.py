@@ -26,6 +26,9 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
     TELEGRAM = "telegram"
+    EMAIL = "email"  # the three sent by apprise (apprise_channels.py)
+    DISCORD = "discord"
+    SLACK = "slack"
 
 
 class ChannelState(StrEnum):
@@ -72,7 +75,29 @@ class TelegramChannelCreate(BaseModel):
     subscription: Subscription = Field(default_factory=Subscription)
 
 
-ChannelCreate = Annotated[WebhookChannelCreate | TelegramChannelCreate, Field(discriminator="kind")]
+class AppriseChannelCreate(BaseModel):
+    """An email, Discord or Slack channel, sent by the apprise library. ``url`` is an apprise
+    URL: ``mailtos://user:password@smtp.example.com?to=you@example.com``,
+    ``https://discord.com/api/webhooks/<id>/<token>`` (or ``discord://<id>/<token>``),
+    ``https://hooks.slack.com/services/<A>/<B>/<C>`` (or ``slack://<A>/<B>/<C>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[ChannelKind.EMAIL, ChannelKind.DISCORD, ChannelKind.SLACK]
+    label: Label
+    url: SecretStr = Field(
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        description="apprise URL of the kind; the host it connects to must be public and the "
+        "connection encrypted unless NOTIFICATIONS_ALLOW_PRIVATE_TARGETS allows otherwise",
+    )
+    subscription: Subscription = Field(default_factory=Subscription)
+
+
+ChannelCreate = Annotated[
+    WebhookChannelCreate | TelegramChannelCreate | AppriseChannelCreate,
+    Field(discriminator="kind"),
+]
 
 
 class TelegramLinkRead(BaseModel):
@@ -170,3 +195,19 @@ def channel_read(channel: NotificationChannel, bot_ids: list[uuid.UUID]) -> Chan
         created_at=channel.created_at,
         updated_at=channel.updated_at,
     )
+
+
+class PreferencesRead(BaseModel):
+    timezone: str = Field(description="IANA time zone the daily summary's hour is in")
+    daily_summary_hour: int = Field(
+        description="local hour (0-23) the daily summary is sent, to the channels that "
+        "subscribe to daily_summary"
+    )
+
+
+class PreferencesUpdate(BaseModel):
+    # Strict: an hour sent as true or "9" is refused, as the schema says, not coerced.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Paris"])
+    daily_summary_hour: int = Field(ge=0, le=23)

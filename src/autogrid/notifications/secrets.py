@@ -4,7 +4,8 @@ The whole configuration is one JSON document encrypted under the newest master k
 AES-GCM, bound to the channel's row id, its owner and the field name
 ``notification_channels.config``: a blob copied to another channel, another user or an exchange
 credential's column fails to decrypt. For a webhook it holds the URL (which may carry
-credentials) and the signing secret; for Telegram, the linked chat's id (null until linked).
+credentials) and the signing secret; for Telegram, the linked chat's id (null until linked);
+for email, Discord and Slack, the apprise URL.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class TelegramConfig:
 
     def __repr__(self) -> str:
         return "TelegramConfig(chat_id=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class AppriseConfig:
+    url: str  # an apprise URL (email, Discord, Slack): every part of it may be a credential
+
+    def __repr__(self) -> str:
+        return "AppriseConfig(url=***)"
 
 
 def seal_document(keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, document: str) -> bytes:
@@ -72,3 +81,17 @@ def open_telegram(
     document = json.loads(open_document(keyring, row_id, owner_id, blob))
     chat_id = document.get("chat_id")
     return TelegramConfig(chat_id=int(chat_id) if chat_id is not None else None)
+
+
+def seal_apprise(
+    keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, config: AppriseConfig
+) -> bytes:
+    return seal_document(keyring, row_id, owner_id, json.dumps({"url": config.url}))
+
+
+def open_apprise(
+    keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
+) -> AppriseConfig:
+    """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
+    document = json.loads(open_document(keyring, row_id, owner_id, blob))
+    return AppriseConfig(url=document["url"])

@@ -23,8 +23,9 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.credentials.crypto import CredentialCryptoError, KeyRing
 from autogrid.events.types import EventType
 from autogrid.models import NotificationChannel, NotificationDelivery
-from autogrid.notifications import repository
+from autogrid.notifications import apprise_channels, repository
 from autogrid.notifications.schemas import (
+    AppriseChannelCreate,
     ChannelKind,
     ChannelState,
     ChannelUpdate,
@@ -34,10 +35,13 @@ from autogrid.notifications.schemas import (
     WebhookChannelCreate,
 )
 from autogrid.notifications.secrets import (
+    AppriseConfig,
     TelegramConfig,
     WebhookConfig,
+    open_apprise,
     open_telegram,
     open_webhook,
+    seal_apprise,
     seal_telegram,
     seal_webhook,
 )
@@ -101,6 +105,33 @@ async def create_webhook_channel(
         consecutive_failures=0,
     )
     return await _insert(session, channel, body.subscription, bot_ids), signing_secret
+
+
+async def create_apprise_channel(
+    session: AsyncSession,
+    keyring: KeyRing,
+    settings: Settings,
+    user_id: uuid.UUID,
+    body: AppriseChannelCreate,
+) -> ChannelView:
+    """An email, Discord or Slack channel, once its URL passed the same checks as a send."""
+    await _check_room(session, user_id, body.label)
+    url = body.url.get_secret_value().strip()
+    await apprise_channels.check_url(body.kind.value, url, settings)
+    bot_ids = await _owned_bots(session, user_id, body.subscription)
+    channel_id = uuid.uuid4()
+    channel = NotificationChannel(
+        id=channel_id,
+        user_id=user_id,
+        kind=body.kind.value,
+        label=body.label,
+        state=ChannelState.ACTIVE.value,
+        target_masked=apprise_channels.mask(body.kind.value, url, settings),
+        config_ciphertext=seal_apprise(keyring, channel_id, user_id, AppriseConfig(url=url)),
+        key_version=keyring.newest_key_id,
+        consecutive_failures=0,
+    )
+    return await _insert(session, channel, body.subscription, bot_ids)
 
 
 async def create_telegram_channel(
@@ -243,6 +274,14 @@ async def send_test(
     )
     if channel.kind == ChannelKind.TELEGRAM.value:
         outcome = await send_telegram_test(settings, _open_telegram(keyring, channel))
+    elif channel.kind in apprise_channels.KINDS:
+        outcome = await apprise_channels.send_apprise(
+            channel.kind,
+            _open_apprise(keyring, channel).url,
+            title="AutoGrid test message",
+            body=f"This {channel.kind} channel ({channel.label}) receives AutoGrid notifications.",
+            settings=settings,
+        )
     else:
         outcome = await send_webhook(
             open_config(keyring, channel),
@@ -303,6 +342,16 @@ def _open_telegram(keyring: KeyRing, channel: NotificationChannel) -> TelegramCo
         logger.error("telegram channel cannot be decrypted channel_id=%s: %s", channel.id, error)
         raise ChannelUnreadable(
             "this channel's chat cannot be decrypted with the server's current keys"
+        ) from None
+
+
+def _open_apprise(keyring: KeyRing, channel: NotificationChannel) -> AppriseConfig:
+    try:
+        return open_apprise(keyring, channel.id, channel.user_id, channel.config_ciphertext)
+    except CredentialCryptoError as error:
+        logger.error("channel cannot be decrypted channel_id=%s: %s", channel.id, error)
+        raise ChannelUnreadable(
+            "this channel's URL cannot be decrypted with the server's current keys"
         ) from None
 
 

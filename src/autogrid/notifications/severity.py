@@ -31,6 +31,7 @@ _ERRORS = {
     EventType.ORDER_NOT_PLACED,
     EventType.KILL_SWITCH_ENGAGED,
     EventType.BOT_STALLED,
+    EventType.FLEET_STALLED,
 }
 # Worth a look: something was refused, skipped or surprising, or the bot stopped on its own.
 _WARNINGS = {
@@ -60,7 +61,8 @@ SEVERITY: dict[EventType, Severity] = {
     for event_type in EventType
 }
 
-# Errors, breaker trips, a bot that stopped, a deal closed: what most owners want pushed.
+# Errors, breaker trips, a bot that stopped, a deal closed, the daily summary: what most
+# owners want pushed (and, for administrators, the fleet stopping and resuming).
 DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.ERROR,
     EventType.BREAKER_TRIPPED,
@@ -70,6 +72,9 @@ DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.STOPPED,
     EventType.REPLAY_FINISHED,
     EventType.DEAL_CLOSED,
+    EventType.DAILY_SUMMARY,
+    EventType.FLEET_STALLED,
+    EventType.FLEET_RECOVERED,
 )
 
 

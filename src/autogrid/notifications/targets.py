@@ -62,6 +62,25 @@ async def _resolve(host: str, port: int | None) -> list[_IPAddress]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
+async def checked_addresses(
+    host: str, port: int | None, *, allow_private: bool
+) -> list[_IPAddress]:
+    """The addresses ``host`` is or resolves to; ``TargetRefused`` unless every one is public
+    (or private ones are allowed)."""
+    try:
+        addresses: list[_IPAddress] = [ipaddress.ip_address(host)]
+    except ValueError:
+        lowered = host.lower().rstrip(".")
+        if not allow_private and (lowered == "localhost" or lowered.endswith(".localhost")):
+            raise TargetRefused("the URL must point at a public address") from None
+        addresses = await _resolve(host, port)
+    if not addresses:
+        raise TargetRefused("the URL's host name does not resolve")
+    if not allow_private and not all(_is_public(address) for address in addresses):
+        raise TargetRefused("the URL must point at a public address")
+    return addresses
+
+
 @dataclass(frozen=True, slots=True)
 class PinnedTarget:
     """Where to send: the URL with its host replaced by the checked address (user info, port,
@@ -78,17 +97,7 @@ async def pin_webhook_url(url: str, *, allow_private: bool) -> PinnedTarget:
     host, port = parse_webhook_url(url, allow_private=allow_private)
     original = httpx.URL(url)
     host_header = original.netloc.decode("ascii").rsplit("@", 1)[-1]
-    try:
-        addresses: list[_IPAddress] = [ipaddress.ip_address(host)]
-    except ValueError:
-        lowered = host.lower().rstrip(".")
-        if not allow_private and (lowered == "localhost" or lowered.endswith(".localhost")):
-            raise TargetRefused("the URL must point at a public address") from None
-        addresses = await _resolve(host, port)
-    if not addresses:
-        raise TargetRefused("the URL's host name does not resolve")
-    if not allow_private and not all(_is_public(address) for address in addresses):
-        raise TargetRefused("the URL must point at a public address")
+    addresses = await checked_addresses(host, port, allow_private=allow_private)
     return PinnedTarget(
         url=original.copy_with(host=str(addresses[0])),
         host_header=host_header,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.credentials.crypto import keyring_from_settings
-from autogrid.notifications import dead_man, retention
+from autogrid.notifications import dead_man, retention, summary
 from autogrid.notifications.delivery import deliver_due
 from autogrid.notifications.telegram import polling
 from autogrid.scheduling.dispatcher import CeleryBotDispatcher
@@ -40,6 +40,22 @@ def alert_stalled_bots() -> int:
         try:
             async with database.session_scope() as session:
                 return await dead_man.alert_stalled_bots(session, utcnow())
+        finally:
+            await database.dispose()
+
+    return run_async(run())
+
+
+@task()
+def send_daily_summaries() -> int:
+    """The daily summaries due now; one per user and local day however often (or however many
+    at once) it runs."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            return await summary.send_daily_summaries(database, utcnow())
         finally:
             await database.dispose()
 

@@ -18,6 +18,9 @@ open the same file, and Celery deletes a schedule file it cannot open. After a r
 entries start counting afresh and crontab entries fire at their next time; missed runs are not
 replayed, which periodic trading jobs (reconcile, tick) do not need because each run looks at the
 current state.
+
+The leader also runs the fleet watchdog (:mod:`autogrid.worker.fleet_watch`): whether the
+workers consume is observed from here, outside them.
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from celery.beat import Scheduler
 from autogrid.core.config import Settings
 from autogrid.core.redis import key
 from autogrid.worker.base import settings_of
+from autogrid.worker.fleet_watch import FleetWatchdog
 from autogrid.worker.locks import FileLeaderLock, LeaderLock, RedisLeaderLock
 
 logger = logging.getLogger(__name__)
 
-SCHEDULER_PATH = "autogrid.worker.beat:SingleInstanceScheduler"
 LOCK_TTL_CONF_KEY = "autogrid_beat_lock_ttl"
 # Short, for a quick fail-over; a leader renews every fifth of it, so it must go without an
 # answer from Redis (or without CPU) for 2 s of the 2.5 before it stops scheduling.
@@ -80,6 +83,7 @@ class SingleInstanceScheduler(Scheduler):  # type: ignore[misc]  # celery ships 
         self.lock_check_interval = lock_check_interval(ttl)
         self.is_leader = False
         self._standby_announced = False
+        self.fleet_watchdog = FleetWatchdog(app, settings_of(app))
         super().__init__(app, *args, **kwargs)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
@@ -98,6 +102,7 @@ class SingleInstanceScheduler(Scheduler):  # type: ignore[misc]  # celery ships 
             self.is_leader = True
             self._standby_announced = False
         next_pass: float = super().tick(*args, **kwargs)
+        self.fleet_watchdog.maybe_check()
         return min(next_pass, self.lock_check_interval)
 
     def apply_entry(self, entry: Any, producer: Any = None) -> None:

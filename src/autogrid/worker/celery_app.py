@@ -38,8 +38,10 @@ from autogrid.core.config import Settings, load_settings
 from autogrid.live.wakeup import announcer
 from autogrid.observability import configure_logging
 from autogrid.worker.base import AutoGridTask, settings_of
-from autogrid.worker.beat import SCHEDULER_PATH
 from autogrid.worker.embedded_broker import TRANSPORT_PATH as EMBEDDED_TRANSPORT_PATH
+
+# The beat scheduler (worker/beat.py), named by path: beat imports this module, not the reverse.
+SCHEDULER_PATH = "autogrid.worker.beat:SingleInstanceScheduler"
 
 # Modules whose tasks the worker registers.
 TASK_MODULES: tuple[str, ...] = (
@@ -238,6 +240,13 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "task": "autogrid.notifications.tasks.alert_stalled_bots",
         "schedule": 60.0,
         "options": {"expires": 60},
+    }
+    # Daily summaries at each user's local hour: keyed per user and day, so a second beat or an
+    # overlapping run sends nothing twice; every 5 minutes is the latest a summary comes.
+    schedule["send-daily-summaries"] = {
+        "task": "autogrid.notifications.tasks.send_daily_summaries",
+        "schedule": 300.0,
+        "options": {"expires": 300},
     }
     if is_embedded(settings):
         schedule["prune-embedded-broker"] = {
