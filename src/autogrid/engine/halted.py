@@ -1,4 +1,4 @@
-"""A halted bot's step: its books kept in sync, nothing new ever sent.
+"""A halted bot's step (its books already kept in sync by the step): nothing new ever sent.
 
 Orders written but not sent yet are denied (the breaker tripped after they were decided), and
 the open ones are cancelled if the bot's breaker settings say so. Cancels always go through.
@@ -14,7 +14,6 @@ from autogrid.trading.orders import OrderStatus, on_denied
 
 async def keep_halted(scope: StepScope) -> None:
     books, orders = scope.books, scope.orders
-    await books.keep(scope.bot)
     for order in books.live:
         if order.status == OrderStatus.NEW:
             await orders.apply(

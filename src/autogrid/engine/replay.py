@@ -36,8 +36,10 @@ async def apply_trades(manager: OrderManager, trades: Sequence[ExchangeTrade]) -
     if not trades:
         return 0
     client_ids = {t.client_order_id for t in trades if t.client_order_id}
-    async with manager.database.session_scope() as session:
-        ids = await repo.order_ids_by_client_id(session, manager.bot.bot_id, client_ids)
+    bot_id = manager.bot.bot_id
+    ids = await manager.read(
+        lambda session: repo.order_ids_by_client_id(session, bot_id, client_ids)
+    )
     applied = 0
     for trade in trades:
         order_id = ids.get(trade.client_order_id or "")

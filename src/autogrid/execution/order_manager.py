@@ -55,6 +55,9 @@ class OrderManager(OrderWriter):
     async def request_cancel(self, order_id: uuid.UUID) -> None:
         await cancel.request_cancel(self.transitions, self.connector, self.policy, order_id)
 
+    async def want_cancel(self, order_id: uuid.UUID) -> None:
+        await self.transitions.want_cancel(order_id)
+
     async def send_cancel(self, order_id: uuid.UUID) -> None:
         await cancel.send_cancel(self.transitions, self.connector, self.policy, order_id)
 
