@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from autogrid.engine.guard import cancels_on_trip
 from autogrid.engine.scope import StepScope
+from autogrid.execution import cancel
 from autogrid.execution.reconcile import execute_pending
 from autogrid.trading.orders import OrderStatus, on_denied
 
@@ -21,5 +22,5 @@ async def keep_halted(scope: StepScope) -> None:
             )
     if cancels_on_trip(scope.bot):
         for order in await books.current_live():
-            await orders.request_cancel(order.id)
+            await cancel.request_cancel(orders, order.id)
     books.set_live(await execute_pending(orders, await books.current_live()))

@@ -121,7 +121,8 @@ class BotStep:
     async def reconcile(self, bot: Bot) -> None:
         """The periodic reconciliation: the books against the exchange in full, nothing sent."""
         self.bot = bot
-        await self._keep_books(await self._open(), full=True)
+        scope = await self._open()
+        await self._report(await scope.books.keep(bot, full=True))
 
     async def settle(self) -> None:
         """After ``run``, however it ended: an order the exchange refused for the key itself
@@ -165,7 +166,7 @@ class BotStep:
         if bot.status == BotStatus.RUNNING:
             await self._running(scope)
         elif bot.status == BotStatus.PAUSED:
-            await self._keep_books(scope)
+            await self._report(await scope.books.keep(scope.bot))
             scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         elif bot.status == BotStatus.HALTED:
             await self._halted(scope)
@@ -180,7 +181,7 @@ class BotStep:
                 await open_paper_account(session, bot.id, self.ctx.clock())
             bot = await self._reload()
         scope = await self._open()
-        await self._keep_books(scope, full=True)
+        await self._report(await scope.books.keep(scope.bot, full=True))
         scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         fresh = not scope.books.live
         kept = carried_over(bot, scope.market) if fresh else None
@@ -188,7 +189,7 @@ class BotStep:
             await begin_run(session, bot.id, fresh=fresh, kept=kept, now=self.ctx.clock())
 
     async def _running(self, scope: StepScope) -> None:
-        await self._keep_books(scope)
+        await self._report(await scope.books.keep(scope.bot))
         scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         decider = await self._decider(scope)
         venue = scope.venue
@@ -246,7 +247,7 @@ class BotStep:
 
     async def _stop(self, scope: StepScope) -> None:
         """One step of the stop (stopping.py); the bot row's writes it asks for, committed here."""
-        await self._keep_books(scope)
+        await self._report(await scope.books.keep(scope.bot))
         move = await run_stop(scope)
         if isinstance(move, Sale):
             async with self.database.session_scope() as session:
@@ -350,16 +351,15 @@ class BotStep:
             self.scope = replace(self.scope, bot=self.bot)
         return self.scope
 
-    async def _keep_books(self, scope: StepScope, *, full: bool = False) -> None:
-        """The books in line with the exchange; the exchange's orders that are not ours are
+    async def _report(self, strangers: list[str]) -> None:
+        """The exchange's open orders that are not ours, as keeping the books found them:
         reported to the owner (once each) in a transaction of the step."""
-        strangers = await scope.books.keep(scope.bot, full=full)
         if strangers:
             async with self.database.session_scope() as session:
                 await report_unknown_orders(session, self.bot_id, strangers, self.ctx.clock())
 
     async def _halted(self, scope: StepScope) -> None:
-        await self._keep_books(scope)
+        await self._report(await scope.books.keep(scope.bot))
         await keep_halted(scope)
 
     def _schedule_unknown_checks(self) -> None:

@@ -34,6 +34,7 @@ from autogrid.events.types import EventType
 from autogrid.exchanges.errors import ExchangeError, MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.execution import cancel
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent
 from autogrid.execution.reconcile import execute_pending, load_live
@@ -80,7 +81,7 @@ async def run_stop(scope: StepScope) -> StopNext:
     write-ahead rule); whatever the bot row needs is returned for the step to record."""
     manager = scope.orders
     request = load_state(scope.bot).stop_request or StopRequest()
-    cancel = request.cancel_orders
+    cancelling = request.cancel_orders
     # A repeated stop may have dropped the sale: its sell is then cancelled like the rest.
     selling = request.sell_base
     if scope.venue.paper is not None:
@@ -90,16 +91,18 @@ async def run_stop(scope: StepScope) -> StopNext:
             # A live price source offline: the cancels still go through; matching waits.
             logger.info("bot %s: paper exchange not moved on: %s", scope.bot.id, error)
     for order in await load_live(manager):
-        if (selling and tag_of(order) == STOP_SELL_TAG) or not (cancel or order.status == _S.NEW):
+        if (selling and tag_of(order) == STOP_SELL_TAG) or not (
+            cancelling or order.status == _S.NEW
+        ):
             continue
         if order.status in IN_FLIGHT_STATUSES:
             await manager.want_cancel(order.id)  # resolved first, then cancelled
         else:
-            await manager.request_cancel(order.id)
+            await cancel.request_cancel(manager, order.id)
     remaining = [
         o
         for o in await load_live(manager)
-        if not (selling and tag_of(o) == STOP_SELL_TAG) and (cancel or o.status == _S.NEW)
+        if not (selling and tag_of(o) == STOP_SELL_TAG) and (cancelling or o.status == _S.NEW)
     ]
     if remaining:
         return StopAt.WAITING
@@ -237,7 +240,7 @@ async def cancel_sales(scope: StepScope) -> StopNext:
     resolved first)."""
     manager = scope.orders
     for live_sell in await _live_sells(manager):
-        await manager.request_cancel(live_sell.id)
+        await cancel.request_cancel(manager, live_sell.id)
     await execute_pending(manager)
     return StopAt.WAITING
 
