@@ -39,7 +39,7 @@ from autogrid.engine import repository
 from autogrid.engine.books import Books
 from autogrid.engine.context import RuntimeContext
 from autogrid.engine.deciding import Decider, Moment, StrategyFailed, at_price
-from autogrid.engine.guard import can_halt, count_trip, fail, halt, trip_for
+from autogrid.engine.guard import breaker_of, can_halt, count_trip, fail, halt, trip_for
 from autogrid.engine.halted import keep_halted
 from autogrid.engine.leasing import LeaseKeeper, LeaseLost
 from autogrid.engine.recording import record_decision
@@ -136,12 +136,11 @@ class BotStep:
     def end(self) -> StepEnd:
         """What to write when the lease goes back (the exchange calls are taken: call once)."""
         calls = self.venue.connector.take_calls() if self.venue is not None else []
-        saved = (load_state(self.bot).breaker if self.bot else None) or {}
         if self.dirty:
             self.patch.books_dirty = True
         elif self.books.found_clean:
             self.patch.books_dirty = False
-        errors_before = int(saved.get("consecutive_errors", 0))
+        errors_before = breaker_of(load_state(self.bot)).consecutive_errors if self.bot else 0
         return StepEnd(calls, self.next_at, self.patch, errors_before)
 
     def soon(self, delay: timedelta = _SOON) -> None:

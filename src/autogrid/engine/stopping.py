@@ -36,7 +36,7 @@ from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.execution import cancel
 from autogrid.execution.order_manager import OrderManager
-from autogrid.execution.order_writer import Intent
+from autogrid.execution.order_writer import Intent, OrderWriter
 from autogrid.execution.reconcile import execute_pending, load_live
 from autogrid.models import Bot, BotStatus
 from autogrid.orders.values import OrderView, new_client_order_id, tag_of
@@ -162,13 +162,13 @@ class SaleRecorded:
 
 
 async def record_sale(
-    session: AsyncSession, manager: OrderManager, market: MarketRules, sale: Sale, now: datetime
+    session: AsyncSession, writer: OrderWriter, market: MarketRules, sale: Sale, now: datetime
 ) -> SaleRecorded:
     """The sell order written in the caller's transaction (flushed, never committed), with the
     sale's progress in the bot state. It passes the same pre-trade risk as every order a decision
     places (``trading.risk.vet``: the kill switch, the market's rules, the breaker); denied, it
     is written DENIED and the sale is over, saying why."""
-    locked = await bot_rows.lock_bot_row(session, manager.bot.bot_id)
+    locked = await bot_rows.lock_bot_row(session, writer.bot.bot_id)
     if locked is None or locked.status != BotStatus.STOPPING:
         return SaleRecorded([], over=True)
     state = load_state(locked)
@@ -181,10 +181,10 @@ async def record_sale(
         intent = _intent_of(vetted.intent)
         if vetted.denial is not None:
             # A stopping bot is not halted by a denial: the stop ends, the base kept.
-            _, created = manager.add_denied(session, intent, vetted.denial, now)
+            _, created = writer.add_denied(session, intent, vetted.denial, now)
             message = f"base not sold: {vetted.denial}"
         else:
-            order, created = manager.add_order(session, intent, now)
+            order, created = writer.add_order(session, intent, now)
             state.stop_sell = StopSell(order_id=str(order.id))
             state.breaker = risk.breaker.to_dict()
             store_state(locked, state)
