@@ -12,6 +12,7 @@ import pytest
 from autogrid.core.db import Database
 from autogrid.events.types import EventType
 from autogrid.exchanges.types import ExchangeOrderStatus, OrderType, Side
+from autogrid.execution import cancel, lookups, submit, trades
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent
 from autogrid.trading.orders import ExchangeOrderReport
@@ -54,13 +55,13 @@ async def test_an_order_placed_acknowledged_partly_then_fully_filled_with_each_f
     order_id = await _intend(database, manager)
     assert await _types(database, manager) == []  # an intent is not news until it is sent
 
-    await manager.submit(order_id)
+    await submit.submit(manager, order_id)
     cid = (await order_by_id(database, order_id)).client_order_id
     sim.fill_order(client_order_id=cid, quantity="0.001")
-    await manager.fetch_trades([order_id])
+    await trades.fetch_trades(manager, [order_id])
     sim.fill_order(client_order_id=cid, quantity="0.002")
-    await manager.fetch_trades([order_id])
-    await manager.fetch_trades([order_id])  # nothing new: nothing journalled
+    await trades.fetch_trades(manager, [order_id])
+    await trades.fetch_trades(manager, [order_id])  # nothing new: nothing journalled
 
     events = await bot_events(database, manager.bot.bot_id)
     assert [e.type for e in events] == [
@@ -87,13 +88,13 @@ async def test_a_cancelled_an_expired_and_a_denied_order(
     db: Database, manager: OrderManager, sim: BinanceSimulator
 ) -> None:
     cancelled = await _intend(db, manager, tag="B1")
-    await manager.submit(cancelled)
-    await manager.request_cancel(cancelled)
+    await submit.submit(manager, cancelled)
+    await cancel.request_cancel(manager, cancelled)
     expired = await _intend(db, manager, tag="B2")
-    await manager.submit(expired)
+    await submit.submit(manager, expired)
     # What a lookup or the reconciler hears of a time-in-force order the exchange let lapse.
     report = ExchangeOrderReport(ExchangeOrderStatus.EXPIRED, D(0))
-    await manager.apply_report(expired, report)
+    await lookups.apply_report(manager, expired, report)
     intent = Intent("B3", Side.BUY, OrderType.LIMIT, D("0.001"), D("90000"))
     async with db.session_scope() as session:
         manager.add_denied(session, intent, "circuit breaker tripped: loss limit", manager.clock())

@@ -12,6 +12,7 @@ from decimal import Decimal
 from autogrid.core.db import Database
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from autogrid.execution import cancel, lookups, submit, trades
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent
 from autogrid.execution.replacement import MAX_SUBMIT_ATTEMPTS
@@ -59,7 +60,7 @@ async def test_a_limit_order_is_stored_before_it_is_sent_and_acknowledged(
     assert cid.startswith(CLIENT_ORDER_ID_PREFIX) and len(cid) == 32
     assert sim.create_request_count(cid) == 0  # persisted first, nothing sent yet
 
-    outcome = await manager.submit(order_id)
+    outcome = await submit.submit(manager, order_id)
 
     assert outcome is not None and outcome.order.status == S.OPEN
     order = await order_by_id(db, order_id)
@@ -78,11 +79,13 @@ async def test_an_order_is_sent_once_even_when_submitted_twice_at_once(
     db: Database, manager: OrderManager, sim: BinanceSimulator
 ) -> None:
     order_id = await intend(db, manager)
-    first, second = await asyncio.gather(manager.submit(order_id), manager.submit(order_id))
+    first, second = await asyncio.gather(
+        submit.submit(manager, order_id), submit.submit(manager, order_id)
+    )
     assert [first is None, second is None].count(True) == 1
     order = await order_by_id(db, order_id)
     assert sim.create_request_count(order.client_order_id) == 1
-    assert await manager.submit(order_id) is None  # no longer NEW: never sent again
+    assert await submit.submit(manager, order_id) is None  # no longer NEW: never sent again
 
 
 async def test_a_lost_create_response_is_unknown_then_found_by_client_id(
@@ -91,7 +94,7 @@ async def test_a_lost_create_response_is_unknown_then_found_by_client_id(
     order_id = await intend(db, manager)
     sim.inject_fault("accepted_response_lost", f"POST {ORDER_PATH}")
 
-    outcome = await manager.submit(order_id)
+    outcome = await submit.submit(manager, order_id)
 
     # The follow-up lookup ran at once and found the order by its client order id.
     assert outcome is not None and outcome.order.status == S.UNKNOWN
@@ -104,10 +107,8 @@ async def test_a_lost_create_response_is_unknown_then_found_by_client_id(
         ("unknown", "open"),
     ]
     assert sim.create_request_count(order.client_order_id) == 1
-    lookups = sim.request_log("GET", ORDER_PATH)
-    assert lookups and all(
-        r.params.get("origClientOrderId") == order.client_order_id for r in lookups
-    )
+    asked = sim.request_log("GET", ORDER_PATH)
+    assert asked and all(r.params.get("origClientOrderId") == order.client_order_id for r in asked)
 
 
 async def test_an_unknown_order_never_placed_is_rejected_only_after_spaced_lookups(
@@ -117,14 +118,14 @@ async def test_an_unknown_order_never_placed_is_rejected_only_after_spaced_looku
     # A 503 that the exchange did not act on: the create's outcome is ambiguous to us.
     sim.inject_fault("http_error", f"POST {ORDER_PATH}", status=503)
 
-    await manager.submit(order_id)
+    await submit.submit(manager, order_id)
     order = await order_by_id(db, order_id)
     assert order.status == S.UNKNOWN
     cid = order.client_order_id
 
     checks = 0
     while (await order_by_id(db, order_id)).status == S.UNKNOWN:
-        await manager.look_up(order_id)
+        await lookups.look_up(manager, order_id)
         clock.move(TEST_POLICY.spacing_seconds)
         checks += 1
         assert checks < 20
@@ -141,7 +142,7 @@ async def test_a_market_order_fills_and_each_trade_is_recorded_once(
     db: Database, manager: OrderManager, sim: BinanceSimulator
 ) -> None:
     order_id = await intend(db, manager, price=None, amount="0.002", tag="INIT")
-    outcome = await manager.submit(order_id)
+    outcome = await submit.submit(manager, order_id)
 
     assert outcome is not None
     order = await order_by_id(db, order_id)
@@ -152,7 +153,7 @@ async def test_a_market_order_fills_and_each_trade_is_recorded_once(
     assert await count_rows(db, StrategyInboxEntry) == len(fills)
 
     # Fetching the trades again changes nothing: each trade id is applied once.
-    assert await manager.fetch_trades([order_id]) == 0
+    assert await trades.fetch_trades(manager, [order_id]) == 0
     assert len(await fills_of(db, manager.bot.bot_id)) == len(fills)
 
 
@@ -160,11 +161,11 @@ async def test_cancel_is_committed_before_it_is_sent_and_late_fills_are_kept(
     db: Database, manager: OrderManager, sim: BinanceSimulator
 ) -> None:
     order_id = await intend(db, manager, amount="0.003")
-    await manager.submit(order_id)
+    await submit.submit(manager, order_id)
     cid = (await order_by_id(db, order_id)).client_order_id
     sim.fill_order(client_order_id=cid, quantity="0.001")  # we have not heard of it yet
 
-    await manager.request_cancel(order_id)
+    await cancel.request_cancel(manager, order_id)
 
     order = await order_by_id(db, order_id)
     assert order.status == S.CANCELED
@@ -192,7 +193,7 @@ async def test_a_create_refused_before_sending_is_retried_under_a_new_client_id(
         raise errors.RateLimited("request budget exhausted", retry_after=1)
 
     connector.create_order = budget_refuses  # type: ignore[method-assign]
-    await manager.submit(order_id)
+    await submit.submit(manager, order_id)
 
     first, replacement = sorted(
         await orders_of(db, manager.bot.bot_id), key=lambda o: (o.intent or {}).get("attempt", 1)
@@ -206,7 +207,7 @@ async def test_a_create_refused_before_sending_is_retried_under_a_new_client_id(
         "replaces": first.client_order_id,
         "not_before": (clock.now + timedelta(seconds=1)).isoformat(),
     }
-    await manager.submit(replacement.id)
+    await submit.submit(manager, replacement.id)
     assert (await order_by_id(db, replacement.id)).status == S.OPEN
     assert sim.create_request_count(first.client_order_id) == 0
     assert sim.create_request_count(replacement.client_order_id) == 1
@@ -217,7 +218,7 @@ async def test_insufficient_funds_is_a_definitive_rejection(
     db: Database, manager: OrderManager, sim: BinanceSimulator
 ) -> None:
     order_id = await intend(db, manager, amount="5")  # 450,000 USDT: far more than the 10,000
-    await manager.submit(order_id)
+    await submit.submit(manager, order_id)
     orders = await orders_of(db, manager.bot.bot_id)
     assert [o.status for o in orders] == [S.REJECTED]  # no retry: the answer is definitive
     assert "insufficient" in (orders[0].error or "").lower()

@@ -25,8 +25,8 @@ from autogrid.trading.strategies.grid import GridStrategy
 from tests.exchange_sim import BinanceSimulator
 from tests.runtime.factories import SYMBOL, make_bot
 
-MAX_HOPS_OUT = 16
-MAX_HOPS_BACK = 21
+MAX_HOPS_OUT = 15
+MAX_HOPS_BACK = 19
 OUT = {
     "decision": GridStrategy.decide.__code__,
     "order recorded": store.add_order.__code__,

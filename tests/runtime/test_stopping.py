@@ -4,6 +4,7 @@ breaker that cancels on trip; the periodic reconciliation of a stopped bot; the 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.models import BotStatus
+from autogrid.models import BotStatus, KillSwitch
 from autogrid.scheduling.claims import reconcile_all
 from autogrid.scheduling.ticking import tick_bot
 from tests.exchange_sim import BinanceSimulator, make_ccxt_binance
@@ -103,6 +104,39 @@ async def test_a_stop_sell_the_exchange_refused_is_placed_again_and_the_bot_stop
     assert (
         market.client_order_id == next(o for o in stop_sell if o.status == "filled").client_order_id
     )
+
+
+async def test_the_stop_sale_passes_pre_trade_risk_and_the_kill_switch_denies_it(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> None:
+    """The stop's market sell is vetted like any order a decision places: with the kill switch
+    engaged the cancels go through, the sell is written DENIED and never sent, and the bot
+    stops saying why the base was kept."""
+    bot_id = await started(ctx, db, user_id, credential_id)
+    sim.set_price(SYMBOL, "98500")
+    await tick_bot(ctx, bot_id)
+    await request_stop(db, bot_id, sell_base=True)
+    async with db.session_scope() as session:
+        session.add(
+            KillSwitch(scope="global", engaged=True, reason="drill", changed_at=datetime.now(UTC))
+        )
+
+    for _ in range(3):
+        await tick_bot(ctx, bot_id)
+
+    assert (await load_bot(db, bot_id)).status == BotStatus.STOPPED
+    assert sim.orders(status="NEW") == []  # cancels go through the kill switch
+    assert [o for o in sim.orders() if o.type == "MARKET"] == []
+    stop_sell = [
+        o for o in await orders_of(db, bot_id) if (o.intent or {}).get("tag") == "STOPSELL"
+    ]
+    assert [(o.status, o.error) for o in stop_sell] == [("denied", "kill switch: drill")]
+    [skipped] = await bot_events(db, bot_id, "stop_sell_skipped")
+    assert skipped.message == "base not sold: kill switch: drill"
 
 
 async def test_stop_without_cancelling_leaves_resting_orders(

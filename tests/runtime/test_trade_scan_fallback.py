@@ -14,6 +14,7 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import OrderType, Side
+from autogrid.execution import submit, trades
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent
 from autogrid.execution.trade_scan import SCAN_PAGE, SCAN_PAGES
@@ -55,7 +56,7 @@ async def placed_order(db: Database, manager: OrderManager) -> uuid.UUID:
     intent = Intent("B1", Side.BUY, OrderType.LIMIT, D("0.001"), D("99000"))
     async with db.session_scope() as session:
         order, _ = manager.add_order(session, intent, manager.clock())
-    await manager.submit(order.id)
+    await submit.submit(manager, order.id)
     return order.id
 
 
@@ -81,7 +82,7 @@ async def test_the_scan_goes_on_where_it_stopped_a_few_pages_per_call_until_the_
     for call in range(3):
         seq = sim.requests[-1].seq
         manager = scanning_manager(db, make_connector, bot_id, user_id, clock)
-        applied = await manager.fetch_trades([order_id])
+        applied = await trades.fetch_trades(manager, [order_id])
         reads = trade_reads(sim, seq)
         order = await order_by_id(db, order_id)
         assert len(reads) <= SCAN_PAGES
@@ -111,10 +112,10 @@ async def test_a_scan_that_found_the_fill_applies_it_once_and_rereads_only_the_t
     order_id = await placed_order(db, manager)
     sim.add_past_trades(SCAN_PAGE + 200, SYMBOL, spread_ms=60_000)
     sim.fill_order(int((await order_by_id(db, order_id)).exchange_order_id or 0))
-    assert await manager.fetch_trades([order_id]) == 1
+    assert await trades.fetch_trades(manager, [order_id]) == 1
 
     seq = sim.requests[-1].seq
-    assert await manager.fetch_trades([order_id]) == 0
+    assert await trades.fetch_trades(manager, [order_id]) == 0
     assert len(trade_reads(sim, seq)) == 1  # one short page from the cursor on
     assert len(await fills_of(db, bot_id)) == 1
 
@@ -133,7 +134,7 @@ async def test_a_busy_instant_is_stepped_past_rather_than_read_forever(
     sim.add_past_trades(2 * SCAN_PAGE + 200, SYMBOL)  # all in one millisecond: over two pages
     [busy] = {t.time for t in sim.trades()}
 
-    await manager.fetch_trades([order_id])
+    await trades.fetch_trades(manager, [order_id])
 
     scanned_to = (await order_by_id(db, order_id)).trades_scanned_to
     assert scanned_to is not None and datetime_to_ms(scanned_to) == busy + 1
@@ -160,7 +161,9 @@ async def test_trades_crowded_into_milliseconds_across_pages_still_lead_to_the_f
     last_cursor = None
     for _ in range(6):
         seq = sim.requests[-1].seq
-        await scanning_manager(db, make_connector, bot_id, user_id, clock).fetch_trades([order_id])
+        await trades.fetch_trades(
+            scanning_manager(db, make_connector, bot_id, user_id, clock), [order_id]
+        )
         assert len(trade_reads(sim, seq)) <= SCAN_PAGES
         order = await order_by_id(db, order_id)
         assert order.trades_scanned_to is not None

@@ -13,6 +13,7 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import ExchangeOrderStatus, ExchangeTrade, Fee, Side
+from autogrid.execution import submit, trades
 from autogrid.execution.order_manager import OrderManager
 from autogrid.trading.orders import ExchangeOrderReport, OrderStatus, on_cancel_acknowledged
 from tests.exchange_sim import BinanceSimulator
@@ -39,7 +40,7 @@ def trade_of(manager: OrderManager, exchange_order_id: str, trade_id: str = "t-1
 
 async def open_order(db: Database, manager: OrderManager) -> uuid.UUID:
     order_id = await intend(db, manager)
-    await manager.submit(order_id)
+    await submit.submit(manager, order_id)
     assert (await order_by_id(db, order_id)).status == S.OPEN
     return order_id
 
@@ -52,8 +53,8 @@ async def test_a_trade_applied_twice_records_one_fill(
     assert exchange_id is not None
     trade = trade_of(manager, exchange_id)
 
-    assert await manager.record_trade(order_id, trade)
-    assert not await manager.record_trade(order_id, trade)
+    assert await trades.record_trade(manager.transitions, order_id, trade)
+    assert not await trades.record_trade(manager.transitions, order_id, trade)
 
     fills = await fills_of(db, manager.bot.bot_id)
     assert [f.trade_id for f in fills] == ["t-1"]
@@ -68,7 +69,9 @@ async def test_a_trade_for_an_order_never_sent_is_dropped_and_logged(
     before = await order_by_id(db, order_id)
 
     with caplog.at_level(logging.WARNING, logger="autogrid.execution.transitions"):
-        applied = await manager.record_trade(order_id, trade_of(manager, "12345"))
+        applied = await trades.record_trade(
+            manager.transitions, order_id, trade_of(manager, "12345")
+        )
 
     assert not applied
     assert "dropped" in caplog.text and str(order_id) in caplog.text
@@ -115,7 +118,10 @@ async def test_trades_naming_client_ids_go_to_their_orders(
     stranger = replace(ours, trade_id="t-2", client_order_id="ag-not-ours")
 
     with caplog.at_level(logging.WARNING, logger="autogrid.execution.trades"):
-        assert await manager.record_trades([ours, stranger, ours]) == 1
+        assert (
+            await trades.record_trades_by_client_id(manager.transitions, [ours, stranger, ours])
+            == 1
+        )
 
     assert "t-2" in caplog.text
     assert [f.trade_id for f in await fills_of(db, manager.bot.bot_id)] == ["t-1"]

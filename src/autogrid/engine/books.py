@@ -8,21 +8,23 @@ that executed orders hands the fresh rows back (``set_live``).
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.state import load_state
-from autogrid.core.db import Database
 from autogrid.engine.leasing import LeaseKeeper
 from autogrid.exchanges.venue import Venue
 from autogrid.execution.order_manager import OrderManager
-from autogrid.execution.reconcile import load_live, report_unknown_orders, sync_orders
+from autogrid.execution.reconcile import load_live, sync_orders
 from autogrid.models import Bot
 from autogrid.orders import store as repo
-from autogrid.orders.values import OrderView
+from autogrid.orders.values import OrderView, not_before
+from autogrid.trading.orders import OrderStatus
 
 
 class Books:
-    def __init__(self, database: Database, bot_id: uuid.UUID, lease: LeaseKeeper) -> None:
-        self.database = database
+    def __init__(self, bot_id: uuid.UUID, lease: LeaseKeeper) -> None:
         self.bot_id = bot_id
         self.lease = lease
         self._orders: OrderManager | None = None
@@ -44,17 +46,16 @@ class Books:
         assert self._orders is not None, "bind() first"
         return self._orders
 
-    async def keep(self, bot: Bot, *, full: bool = False) -> None:
-        """Bring the bot's orders in line with the exchange (reconcile.sync_orders)."""
+    async def keep(self, bot: Bot, *, full: bool = False) -> list[str]:
+        """Bring the bot's orders in line with the exchange (reconcile.sync_orders); the client
+        order ids of the exchange's open orders that are not ours, for the step to report."""
         orders = self.orders
         await self.lease.keep()
         read = self.lease.take_read() if orders.writes == 0 else None
         if read is not None:
             live, self.inbox_waiting = read  # read with the lease, and nothing written since
         else:
-            async with self.database.session_scope() as session:
-                live = await repo.live_order_rows(session, self.bot_id)
-                self.inbox_waiting = await repo.inbox_size(session, self.bot_id)
+            live, self.inbox_waiting = await orders.read(self._live_and_inbox)
         self.inbox_writes = orders.writes
         dirty = load_state(bot).books_dirty
         # A paper account changes only through this bot's ticks: after a tick that ended
@@ -65,17 +66,19 @@ class Books:
         if dirty and found.exchange_reachable:
             self.found_clean = True
         self.set_live(found.live)
-        if found.unknown_exchange_orders:
-            async with self.database.session_scope() as session:
-                await report_unknown_orders(
-                    session, self.bot_id, found.unknown_exchange_orders, orders.clock()
-                )
+        return list(found.unknown_exchange_orders)
+
+    async def _live_and_inbox(self, session: AsyncSession) -> tuple[list[OrderView], int]:
+        live = await repo.live_order_rows(session, self.bot_id)
+        return live, await repo.inbox_size(session, self.bot_id)
 
     async def waiting_fills(self) -> int:
         """Fills recorded for the strategy and not seen by it yet."""
         if self.inbox_writes != self.orders.writes:
-            async with self.database.session_scope() as session:
-                self.inbox_waiting = await repo.inbox_size(session, self.bot_id)
+            bot_id = self.bot_id
+            self.inbox_waiting = await self.orders.read(
+                lambda session: repo.inbox_size(session, bot_id)
+            )
             self.inbox_writes = self.orders.writes
         return self.inbox_waiting
 
@@ -87,3 +90,13 @@ class Books:
         if self.live_writes != self.orders.writes:
             self.set_live(await load_live(self.orders))
         return self.live
+
+    def next_look(self, now: datetime, spacing: timedelta) -> timedelta | None:
+        """How soon the live orders want another step, if at all: an order in flight is due for
+        its next lookup, or a replacement for an order the exchange refused may be sent."""
+        waits = [spacing] if any(o.status == OrderStatus.UNKNOWN for o in self.live) else []
+        for order in self.live:
+            due = not_before(order) if order.status == OrderStatus.NEW else None
+            if due is not None:
+                waits.append(max(due - now, timedelta(0)))
+        return min(waits, default=None)

@@ -21,6 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from autogrid.backtest.factory import strategy_from_params
 from autogrid.bots.indicator_params import candle_timeframe
 from autogrid.bots.ledger import split_symbol
@@ -31,9 +33,9 @@ from autogrid.bots.state import BotState, load_state
 from autogrid.engine.context import CachedStrategy
 from autogrid.engine.recording import Proposal, tags_of
 from autogrid.engine.scope import StepScope
-from autogrid.engine.snapshot import build_snapshot, read_inbox
+from autogrid.engine.snapshot import Inbox, build_snapshot, read_inbox
 from autogrid.exchanges.types import MarketRules
-from autogrid.models import Bot
+from autogrid.models import Bot, Order
 from autogrid.orders import store as repo
 
 logger = logging.getLogger(__name__)
@@ -128,9 +130,12 @@ class Decider:
         await scope.lease.keep()
         bot = scope.bot
         base, quote = split_symbol(bot.symbol)
-        async with scope.database.session_scope() as session:
+
+        async def rows_and_inbox(session: AsyncSession) -> tuple[list[Order], Inbox]:
             rows = list(await repo.live_orders(session, bot.id))
-            inbox = await read_inbox(session, bot.id, base, quote)
+            return rows, await read_inbox(session, bot.id, base, quote)
+
+        rows, inbox = await scope.orders.read(rows_and_inbox)
         snapshot = await build_snapshot(
             scope.venue.connector, scope.market, self.strategy, rows, now, price, self.timeframe
         )
@@ -144,3 +149,12 @@ class Decider:
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
             raise StrategyFailed(f"strategy error: {type(error).__name__}: {error}") from error
         return Proposal(snapshot, decision, inbox, due)
+
+
+def at_price(now: datetime, price: Decimal) -> Moment:
+    """The moment of a live decision: now, at the ticker's last price."""
+
+    async def moment() -> tuple[datetime, Decimal]:
+        return now, price
+
+    return moment

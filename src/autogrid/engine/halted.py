@@ -1,4 +1,4 @@
-"""A halted bot's step: its books kept in sync, nothing new ever sent.
+"""A halted bot's step (its books already kept in sync by the step): nothing new ever sent.
 
 Orders written but not sent yet are denied (the breaker tripped after they were decided), and
 the open ones are cancelled if the bot's breaker settings say so. Cancels always go through.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from autogrid.engine.guard import cancels_on_trip
 from autogrid.engine.scope import StepScope
+from autogrid.execution import cancel
 from autogrid.execution.reconcile import execute_pending
 from autogrid.trading.orders import OrderStatus, on_denied
 
 
 async def keep_halted(scope: StepScope) -> None:
     books, orders = scope.books, scope.orders
-    await books.keep(scope.bot)
     for order in books.live:
         if order.status == OrderStatus.NEW:
             await orders.apply(
@@ -22,5 +22,5 @@ async def keep_halted(scope: StepScope) -> None:
             )
     if cancels_on_trip(scope.bot):
         for order in await books.current_live():
-            await orders.request_cancel(order.id)
+            await cancel.request_cancel(orders, order.id)
     books.set_live(await execute_pending(orders, await books.current_live()))

@@ -25,30 +25,15 @@ from decimal import Decimal
 from autogrid.engine.deciding import Moment
 from autogrid.exchanges.paper import PaperExchange
 from autogrid.exchanges.types import ExchangeTrade
+from autogrid.execution import trades
 from autogrid.execution.order_manager import OrderManager
-from autogrid.orders import store as repo
 
 logger = logging.getLogger(__name__)
 
 
-async def apply_trades(manager: OrderManager, trades: Sequence[ExchangeTrade]) -> int:
+async def apply_trades(manager: OrderManager, found: Sequence[ExchangeTrade]) -> int:
     """Record the paper exchange's trades against our orders (each trade id once)."""
-    if not trades:
-        return 0
-    client_ids = {t.client_order_id for t in trades if t.client_order_id}
-    async with manager.database.session_scope() as session:
-        ids = await repo.order_ids_by_client_id(session, manager.bot.bot_id, client_ids)
-    applied = 0
-    for trade in trades:
-        order_id = ids.get(trade.client_order_id or "")
-        if order_id is None:
-            logger.warning(
-                "paper trade %s is for no order of bot %s", trade.trade_id, manager.bot.bot_id
-            )
-            continue
-        if await manager.record_trade(order_id, trade):
-            applied += 1
-    return applied
+    return await trades.record_trades_by_client_id(manager.transitions, found)
 
 
 @dataclass(slots=True)

@@ -13,10 +13,12 @@ from datetime import datetime
 
 from autogrid.core.db import Database
 from autogrid.engine.books import Books
+from autogrid.engine.context import RuntimeContext
 from autogrid.engine.leasing import LeaseKeeper
 from autogrid.exchanges.types import MarketRules
 from autogrid.exchanges.venue import Venue
 from autogrid.execution.order_manager import OrderManager
+from autogrid.execution.order_writer import BotRef
 from autogrid.models import Bot
 
 
@@ -34,3 +36,20 @@ class StepScope:
     lease: LeaseKeeper
     database: Database
     clock: Callable[[], datetime]
+
+
+def order_manager_for(
+    ctx: RuntimeContext, venue: Venue, bot: Bot, *, places_orders: bool
+) -> OrderManager:
+    """The step's order manager for ``bot`` on ``venue``."""
+    ref = BotRef(
+        bot.id,
+        bot.user_id,
+        bot.exchange,
+        bot.symbol,
+        replay=venue.replay,
+        places_orders=places_orders,
+    )
+    return OrderManager(
+        ctx.database, venue.connector, ref, policy=ctx.options.policy, clock=ctx.clock
+    )

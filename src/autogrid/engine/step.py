@@ -13,45 +13,58 @@ Whoever runs a step holds the bot's lease around it (``scheduling.ticking``). By
 - stopping: cancel (and sell the base) as the stop request asks, then stopped (stopping.py).
 
 The step is the only orchestrator. Its phases take what they need (a ``StepScope``) and return
-what happened; the step alone decides what comes next, and it owns the transactions of the bot's
-status changes and of each decision (the phases write in them and flush). The order manager
-commits each order's own transitions before it calls the exchange (the write-ahead rule).
+what happened; the step alone decides what comes next, and it owns every transaction that writes
+the bot: its status changes, each decision, the stop's sale, the report of exchange orders that
+are not ours (the phases write in them and flush). The one other owner is deliberate: the order
+manager (``execution.transitions``) commits each order's own transition before the network call
+it leads to (the write-ahead rule: a client order id is committed before it is sent), and each
+answer as it comes back.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import repository as bot_rows
 from autogrid.bots.state import StatePatch, load_state
 from autogrid.engine import repository
 from autogrid.engine.books import Books
 from autogrid.engine.context import RuntimeContext
-from autogrid.engine.deciding import Decider, Moment, StrategyFailed
-from autogrid.engine.guard import can_halt, count_trip, fail, halt, trip_for
+from autogrid.engine.deciding import Decider, Moment, StrategyFailed, at_price
+from autogrid.engine.guard import breaker_of, can_halt, count_trip, fail, halt, trip_for
 from autogrid.engine.halted import keep_halted
 from autogrid.engine.leasing import LeaseKeeper, LeaseLost
 from autogrid.engine.recording import record_decision
 from autogrid.engine.replay import Steps, catch_up, replay_moments
 from autogrid.engine.replay_end import finish_replay
-from autogrid.engine.scope import StepAborted, StepScope
+from autogrid.engine.scope import StepAborted, StepScope, order_manager_for
 from autogrid.engine.starting import begin_run, carried_over, open_paper_account
-from autogrid.engine.stopping import mark_stopped_in, run_stop
+from autogrid.engine.stopping import (
+    GiveUp,
+    Sale,
+    StopAt,
+    cancel_sales,
+    give_up_sale,
+    mark_stopped_in,
+    record_sale,
+    run_stop,
+    send_sale,
+)
 from autogrid.engine.wrapup import StepEnd
 from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
 from autogrid.exchanges.paper.errors import NoPriceYet
 from autogrid.exchanges.venue import Venue, VenueUnavailable, open_venue
 from autogrid.execution.order_manager import OrderManager
-from autogrid.execution.order_writer import BotRef
-from autogrid.execution.reconcile import execute_pending
+from autogrid.execution.reconcile import execute_pending, report_unknown_orders
 from autogrid.models import Bot, BotStatus
-from autogrid.orders.values import not_before
-from autogrid.trading.orders import OrderStatus
 from autogrid.trading.risk import TripCode
 from autogrid.trading.strategies.base import StrategyConfigError
 
@@ -69,7 +82,7 @@ class BotStep:
         self.bot_id = bot_id
         self.lease = lease
         self.database = ctx.database
-        self.books = Books(ctx.database, bot_id, lease)
+        self.books = Books(bot_id, lease)
         self.bot: Bot | None = None
         self.venue: Venue | None = None
         self.orders: OrderManager | None = None  # the latest opened (its log is read at the end)
@@ -108,8 +121,8 @@ class BotStep:
     async def reconcile(self, bot: Bot) -> None:
         """The periodic reconciliation: the books against the exchange in full, nothing sent."""
         self.bot = bot
-        await self._open()
-        await self.books.keep(bot, full=True)
+        scope = await self._open()
+        await self._report(await scope.books.keep(bot, full=True))
 
     async def settle(self) -> None:
         """After ``run``, however it ended: an order the exchange refused for the key itself
@@ -123,12 +136,11 @@ class BotStep:
     def end(self) -> StepEnd:
         """What to write when the lease goes back (the exchange calls are taken: call once)."""
         calls = self.venue.connector.take_calls() if self.venue is not None else []
-        saved = (load_state(self.bot).breaker if self.bot else None) or {}
         if self.dirty:
             self.patch.books_dirty = True
         elif self.books.found_clean:
             self.patch.books_dirty = False
-        errors_before = int(saved.get("consecutive_errors", 0))
+        errors_before = breaker_of(load_state(self.bot)).consecutive_errors if self.bot else 0
         return StepEnd(calls, self.next_at, self.patch, errors_before)
 
     def soon(self, delay: timedelta = _SOON) -> None:
@@ -153,10 +165,10 @@ class BotStep:
         if bot.status == BotStatus.RUNNING:
             await self._running(scope)
         elif bot.status == BotStatus.PAUSED:
-            await scope.books.keep(scope.bot)
+            await self._report(await scope.books.keep(scope.bot))
             scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         elif bot.status == BotStatus.HALTED:
-            await keep_halted(scope)
+            await self._halted(scope)
         elif bot.status == BotStatus.STOPPING:
             await self._stop(scope)
         self._schedule_unknown_checks()
@@ -168,7 +180,7 @@ class BotStep:
                 await open_paper_account(session, bot.id, self.ctx.clock())
             bot = await self._reload()
         scope = await self._open()
-        await scope.books.keep(bot, full=True)
+        await self._report(await scope.books.keep(scope.bot, full=True))
         scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         fresh = not scope.books.live
         kept = carried_over(bot, scope.market) if fresh else None
@@ -176,7 +188,7 @@ class BotStep:
             await begin_run(session, bot.id, fresh=fresh, kept=kept, now=self.ctx.clock())
 
     async def _running(self, scope: StepScope) -> None:
-        await scope.books.keep(scope.bot)
+        await self._report(await scope.books.keep(scope.bot))
         scope.books.set_live(await execute_pending(scope.orders, scope.books.live))
         decider = await self._decider(scope)
         venue = scope.venue
@@ -187,7 +199,7 @@ class BotStep:
             await catch_up(venue.paper, scope.orders)
         ticker = await venue.connector.fetch_ticker(scope.bot.symbol)
         self._note_price(decider, ticker.last)
-        await self._decide(decider, _at(self.ctx.clock(), ticker.last))
+        await self._decide(decider, at_price(self.ctx.clock(), ticker.last))
         bot = self.bot
         slot = decider.next_slot_at(bot, self.ctx.clock()) if bot is not None else None
         if slot is not None:
@@ -233,7 +245,21 @@ class BotStep:
             self._note_price(decider, (await paper.fetch_ticker(scope.bot.symbol)).last)
 
     async def _stop(self, scope: StepScope) -> None:
-        if not await run_stop(scope):
+        """One step of the stop (stopping.py); the bot row's writes it asks for, committed here."""
+        await self._report(await scope.books.keep(scope.bot))
+        move = await run_stop(scope)
+        if isinstance(move, Sale):
+            async with self.database.session_scope() as session:
+                sold = await record_sale(
+                    session, scope.orders, scope.market, move, self.ctx.clock()
+                )
+            scope.orders.count(sold.outcomes)
+            move = StopAt.DONE if sold.over else await send_sale(scope)
+        elif isinstance(move, GiveUp):
+            async with self.database.session_scope() as session:
+                await give_up_sale(session, self.bot_id, move, self.ctx.clock())
+            move = await cancel_sales(scope)
+        if move is not StopAt.DONE:
             self.soon()
             return
         async with self.database.session_scope() as session:
@@ -266,7 +292,7 @@ class BotStep:
         if persisted.trip_code is not None:
             count_trip(persisted.trip_code)
             await self._reload()
-            await keep_halted(self._scope())  # what the decision placed is denied, never sent
+            await self._halted(self._scope())  # what the decision placed is denied, never sent
             return False
         books = scope.books
         books.set_live(await execute_pending(scope.orders, await books.current_live()))
@@ -301,23 +327,10 @@ class BotStep:
             await self._fail(str(error))
             raise StepAborted(str(error)) from None
         self.venue = venue
-        ref = BotRef(
-            bot.id,
-            bot.user_id,
-            bot.exchange,
-            bot.symbol,
-            replay=venue.replay,
-            # A stopped or failed bot (its periodic reconciliation) wants nothing placed again;
-            # a stopping one wants its stop sell (the other NEW orders are withdrawn).
-            places_orders=bot.status in TICKING_STATUSES,
-        )
-        orders = OrderManager(
-            self.database,
-            venue.connector,
-            ref,
-            policy=self.ctx.options.policy,
-            clock=self.ctx.clock,
-        )
+        # A stopped or failed bot (its periodic reconciliation) wants nothing placed again;
+        # a stopping one wants its stop sell (the other NEW orders are withdrawn).
+        places = bot.status in TICKING_STATUSES
+        orders = order_manager_for(self.ctx, venue, bot, places_orders=places)
         self.orders = orders
         self.books.bind(orders, venue)
         try:
@@ -337,17 +350,22 @@ class BotStep:
             self.scope = replace(self.scope, bot=self.bot)
         return self.scope
 
+    async def _report(self, strangers: list[str]) -> None:
+        """The exchange's open orders that are not ours, as keeping the books found them:
+        reported to the owner (once each) in a transaction of the step."""
+        if strangers:
+            async with self.database.session_scope() as session:
+                await report_unknown_orders(session, self.bot_id, strangers, self.ctx.clock())
+
+    async def _halted(self, scope: StepScope) -> None:
+        await self._report(await scope.books.keep(scope.bot))
+        await keep_halted(scope)
+
     def _schedule_unknown_checks(self) -> None:
-        """Tick again when an in-flight order is due for its next lookup, or a replacement for
-        an order the exchange refused may be sent."""
-        live = self.books.live
-        if any(order.status == OrderStatus.UNKNOWN for order in live):
-            self.soon(timedelta(seconds=self.ctx.options.policy.spacing_seconds))
-        now = self.ctx.clock()
-        for order in live:
-            due = not_before(order) if order.status == OrderStatus.NEW else None
-            if due is not None:
-                self.soon(max(due - now, timedelta(0)))
+        spacing = timedelta(seconds=self.ctx.options.policy.spacing_seconds)
+        wait = self.books.next_look(self.ctx.clock(), spacing)
+        if wait is not None:
+            self.soon(wait)
 
     # --- the bot's status changes, each its own transaction -------------------------------
 
@@ -360,28 +378,21 @@ class BotStep:
         return bot
 
     async def _halt(self, reason: str, code: str) -> None:
-        async with self.database.session_scope() as session:
-            bot = await bot_rows.lock_bot_row(session, self.bot_id)
-            halted = bot is not None and await halt(session, bot, reason)
-        if halted:
-            count_trip(code)
+        await self._change_bot(lambda session, bot: halt(session, bot, reason), code)
 
     async def _trip(self, reason: str, code: str) -> None:
-        async with self.database.session_scope() as session:
-            bot = await bot_rows.lock_bot_row(session, self.bot_id)
-            tripped = bot is not None and await trip_for(session, bot, reason, self.ctx.clock())
-        if tripped:
-            count_trip(code)
+        now = self.ctx.clock()
+        await self._change_bot(lambda session, bot: trip_for(session, bot, reason, now), code)
 
     async def _fail(self, message: str) -> None:
+        await self._change_bot(lambda session, bot: fail(session, bot, message))
+
+    async def _change_bot(
+        self, change: Callable[[AsyncSession, Bot], Awaitable[bool]], trip: str | None = None
+    ) -> None:
+        """``change`` applied to the locked bot row; a trip counted once it is committed."""
         async with self.database.session_scope() as session:
             bot = await bot_rows.lock_bot_row(session, self.bot_id)
-            if bot is not None:
-                await fail(session, bot, message)
-
-
-def _at(now: datetime, price: Decimal) -> Moment:
-    async def moment() -> tuple[datetime, Decimal]:
-        return now, price
-
-    return moment
+            changed = bot is not None and await change(session, bot)
+        if changed and trip is not None:
+            count_trip(trip)

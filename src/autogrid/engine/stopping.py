@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,16 +33,16 @@ from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges.errors import ExchangeError, MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order
-from autogrid.exchanges.types import OrderType, Side
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.execution import cancel
 from autogrid.execution.order_manager import OrderManager
-from autogrid.execution.order_writer import Intent
+from autogrid.execution.order_writer import Intent, OrderWriter
 from autogrid.execution.reconcile import execute_pending, load_live
 from autogrid.models import Bot, BotStatus
-from autogrid.orders import store as repo
-from autogrid.orders.values import new_client_order_id, tag_of
+from autogrid.orders.values import OrderView, new_client_order_id, tag_of
 from autogrid.risk import repository as kill_switches
-from autogrid.trading import breaker as cb
-from autogrid.trading.orders import OrderStatus, Outcome
+from autogrid.trading.orders import IN_FLIGHT_STATUSES, OrderStatus, Outcome
+from autogrid.trading.risk import OrderIntent, PreTrade, Risk, vet
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +50,40 @@ STOP_SELL_TAG = "STOPSELL"
 _S = OrderStatus
 
 
-async def run_stop(scope: StepScope) -> bool:
-    """One step of the stop; True once nothing is left to do but mark the bot stopped
-    (``mark_stopped_in``), False while cancels or the sale are still under way."""
+class StopAt(Enum):
+    WAITING = "waiting"  # cancels or the sale still under way: again soon
+    DONE = "done"  # nothing left to do: the step marks the bot stopped (``mark_stopped_in``)
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """The sale the step records (``record_sale``): what to sell, or why nothing is sold."""
+
+    sell: OrderIntent | None  # None: nothing to sell (``skipped`` says why)
+    skipped: str | None
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """A placed sale no candle of the replay can fill: the step records it (``give_up_sale``),
+    then its order is cancelled (``cancel_sales``)."""
+
+    message: str
+
+
+StopNext = StopAt | Sale | GiveUp
+
+
+async def run_stop(scope: StepScope) -> StopNext:
+    """One step of the stop, the books already kept: the cancels sent, and what comes next.
+    Writes only through the order manager (each order's change is its own transaction, the
+    write-ahead rule); whatever the bot row needs is returned for the step to record."""
     manager = scope.orders
     request = load_state(scope.bot).stop_request or StopRequest()
-    cancel = request.cancel_orders
+    cancelling = request.cancel_orders
     # A repeated stop may have dropped the sale: its sell is then cancelled like the rest.
     selling = request.sell_base
-    await scope.books.keep(scope.bot)
     if scope.venue.paper is not None:
         try:
             await catch_up(scope.venue.paper, manager)
@@ -65,23 +91,22 @@ async def run_stop(scope: StepScope) -> bool:
             # A live price source offline: the cancels still go through; matching waits.
             logger.info("bot %s: paper exchange not moved on: %s", scope.bot.id, error)
     for order in await load_live(manager):
-        if (selling and tag_of(order) == STOP_SELL_TAG) or not (cancel or order.status == _S.NEW):
+        if (selling and tag_of(order) == STOP_SELL_TAG) or not (
+            cancelling or order.status == _S.NEW
+        ):
             continue
-        if order.status in (_S.SUBMITTING, _S.UNKNOWN):
-            async with scope.database.session_scope() as session:
-                fresh = await repo.get_order(session, order.id)
-                if fresh is not None and fresh.status in (_S.SUBMITTING, _S.UNKNOWN):
-                    await manager.cancel_in(session, fresh, scope.clock())
+        if order.status in IN_FLIGHT_STATUSES:
+            await manager.want_cancel(order.id)  # resolved first, then cancelled
         else:
-            await manager.request_cancel(order.id)
+            await cancel.request_cancel(manager, order.id)
     remaining = [
         o
         for o in await load_live(manager)
-        if not (selling and tag_of(o) == STOP_SELL_TAG) and (cancel or o.status == _S.NEW)
+        if not (selling and tag_of(o) == STOP_SELL_TAG) and (cancelling or o.status == _S.NEW)
     ]
     if remaining:
-        return False
-    return not selling or await sell_base(scope)
+        return StopAt.WAITING
+    return await _next_for_sale(scope) if selling else StopAt.DONE
 
 
 async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID) -> None:
@@ -91,40 +116,20 @@ async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID) -> None:
         await mark_stopped(session, bot)
 
 
-async def sell_base(scope: StepScope) -> bool:
-    """Place (once) and follow a market sell of the bot's position; True once it is over."""
-    manager = scope.orders
-    # Read again: the stop's own earlier steps wrote the sale's progress in the bot state.
-    async with scope.database.session_scope() as session:
-        bot = await repository.get_bot(session, scope.bot.id)
+async def _next_for_sale(scope: StepScope) -> StopNext:
+    """The market sell of the bot's position: planned (once), then followed until it is over."""
+    # Read again: an earlier step of the stop may have written the sale's progress.
+    bot = await scope.orders.read(lambda session: repository.get_bot(session, scope.bot.id))
     if bot is None:
         raise StepAborted("the bot was deleted")
     saved = load_state(bot).stop_sell or StopSell()
     if saved.order_id:
         return await _follow_sale(scope, saved)
     sale = await _plan_sale(scope, bot)
-    if sale is None:
-        return False
-    async with scope.database.session_scope() as session:
-        recorded = await _record_sale(session, manager, bot.id, sale, scope.clock())
-    if recorded is None:
-        return True  # no longer stopping
-    created, message = recorded
-    manager.count(created)
-    if message is not None:
-        return True
-    await execute_pending(manager)
-    return False
+    return StopAt.WAITING if sale is None else sale
 
 
-@dataclass(frozen=True, slots=True)
-class _Sale:
-    sell: Intent | None  # None: nothing to sell (``skipped`` says why)
-    skipped: str | None
-    price: Decimal
-
-
-async def _plan_sale(scope: StepScope, bot: Bot) -> _Sale | None:
+async def _plan_sale(scope: StepScope, bot: Bot) -> Sale | None:
     """The sale of what the bot bought and still holds, rounded to the market; None while the
     exchange cannot tell the balance or the price."""
     market, connector = scope.market, scope.orders.connector
@@ -142,39 +147,54 @@ async def _plan_sale(scope: StepScope, bot: Bot) -> _Sale | None:
             market, Side.SELL, OrderType.MARKET, amount, None, new_client_order_id(), price
         )
     except MarketRuleViolation as error:
-        return _Sale(None, f"nothing sold: {error}", price)
-    return _Sale(
-        Intent(STOP_SELL_TAG, Side.SELL, OrderType.MARKET, request.amount, None), None, price
+        return Sale(None, f"nothing sold: {error}", price)
+    return Sale(
+        OrderIntent(STOP_SELL_TAG, Side.SELL, OrderType.MARKET, request.amount), None, price
     )
 
 
-async def _record_sale(
-    session: AsyncSession, manager: OrderManager, bot_id: uuid.UUID, sale: _Sale, now: datetime
-) -> tuple[list[Outcome], str | None] | None:
-    """The sell order written (or denied: kill switch, breaker) in the caller's transaction,
-    with the sale's progress in the bot state; the outcomes and why nothing is sold, if so.
-    None if the bot is no longer stopping."""
-    locked = await bot_rows.lock_bot_row(session, bot_id)
+@dataclass(frozen=True, slots=True)
+class SaleRecorded:
+    outcomes: list[Outcome]
+    over: (
+        bool  # nothing will be sold (``skipped`` in the bot state says why), or no longer stopping
+    )
+
+
+async def record_sale(
+    session: AsyncSession, writer: OrderWriter, market: MarketRules, sale: Sale, now: datetime
+) -> SaleRecorded:
+    """The sell order written in the caller's transaction (flushed, never committed), with the
+    sale's progress in the bot state. It passes the same pre-trade risk as every order a decision
+    places (``trading.risk.vet``: the kill switch, the market's rules, the breaker); denied, it
+    is written DENIED and the sale is over, saying why."""
+    locked = await bot_rows.lock_bot_row(session, writer.bot.bot_id)
     if locked is None or locked.status != BotStatus.STOPPING:
-        return None
+        return SaleRecorded([], over=True)
     state = load_state(locked)
-    killed = await kill_switches.kill_switch_engaged(session)
     message = sale.skipped
     created: list[Outcome] = []
     if sale.sell is not None:
-        check = cb.check_new_order(breaker_of(state), limits_of(locked), now, None, sale.price)
-        if killed is not None or not check.allowed:
-            reason = f"kill switch: {killed}" if killed else check.reason or "denied"
-            _, created = manager.add_denied(session, sale.sell, reason, now)
-            message = f"base not sold: {reason}"
+        killed = await kill_switches.kill_switch_engaged(session)
+        checks = PreTrade(market, sale.price, limits_of(locked), now, now, killed)
+        vetted, risk = vet(sale.sell, checks, Risk(breaker_of(state)))
+        intent = _intent_of(vetted.intent)
+        if vetted.denial is not None:
+            # A stopping bot is not halted by a denial: the stop ends, the base kept.
+            _, created = writer.add_denied(session, intent, vetted.denial, now)
+            message = f"base not sold: {vetted.denial}"
         else:
-            order, created = manager.add_order(session, sale.sell, now)
+            order, created = writer.add_order(session, intent, now)
             state.stop_sell = StopSell(order_id=str(order.id))
-            state.breaker = cb.record_order_sent(breaker_of(state), now).to_dict()
+            state.breaker = risk.breaker.to_dict()
             store_state(locked, state)
     if message is not None:
         _skip_sale(session, locked, state, StopSell(order_id=None, skipped=message), now)
-    return created, message
+    return SaleRecorded(created, over=message is not None)
+
+
+def _intent_of(intent: OrderIntent) -> Intent:
+    return Intent(intent.tag, intent.side, intent.type, intent.amount, intent.price)
 
 
 def _skip_sale(
@@ -193,23 +213,40 @@ def _skip_sale(
     )
 
 
-async def _follow_sale(scope: StepScope, saved: StopSell) -> bool:
-    """The sale placed: over once its order is; given up (and cancelled) if no candle of a
+async def _follow_sale(scope: StepScope, saved: StopSell) -> StopNext:
+    """The sale placed: over once its order is; given up (then cancelled) if no candle of a
     replay can fill it."""
     manager = scope.orders
     # Followed by its tag, not its id: a sell the exchange refused is placed again under a
     # new client order id (execution.replacement.place_again), and the stop waits for that one.
-    live_sells = [o for o in await load_live(manager) if tag_of(o) == STOP_SELL_TAG]
-    if not live_sells:
-        return True
-    if saved.skipped or await _replay_over(scope):
-        if not saved.skipped:
-            await _give_up_sale(scope, saved)
-        # Every tick until it is cancelled: one still in flight is resolved first.
-        for live_sell in live_sells:
-            await manager.request_cancel(live_sell.id)
+    if not await _live_sells(manager):
+        return StopAt.DONE
+    if saved.skipped:
+        return await cancel_sales(scope)
+    if await _replay_over(scope):
+        return GiveUp(await _given_up_message(scope))
     await execute_pending(manager)
-    return False
+    return StopAt.WAITING
+
+
+async def send_sale(scope: StepScope) -> StopNext:
+    """The sale recorded: its order sent; the stop goes on until it is over."""
+    await execute_pending(scope.orders)
+    return StopAt.WAITING
+
+
+async def cancel_sales(scope: StepScope) -> StopNext:
+    """A sale given up: its order cancelled, every step until it is (one still in flight is
+    resolved first)."""
+    manager = scope.orders
+    for live_sell in await _live_sells(manager):
+        await cancel.request_cancel(manager, live_sell.id)
+    await execute_pending(manager)
+    return StopAt.WAITING
+
+
+async def _live_sells(manager: OrderManager) -> list[OrderView]:
+    return [o for o in await load_live(manager) if tag_of(o) == STOP_SELL_TAG]
 
 
 async def _replay_over(scope: StepScope) -> bool:
@@ -220,18 +257,24 @@ async def _replay_over(scope: StepScope) -> bool:
     return await paper.next_candle_close(scope.orders.bot.symbol) is None
 
 
-async def _give_up_sale(scope: StepScope, saved: StopSell) -> None:
-    """A stop sell no candle can fill is given up (then cancelled), with an event saying so."""
-    now = scope.clock()
+async def _given_up_message(scope: StepScope) -> str:
     paper = scope.venue.paper
-    matched = await paper.matched_until() if paper is not None else now
-    message = (
+    matched = await paper.matched_until() if paper is not None else scope.clock()
+    return (
         f"base not sold: the replay has no candle after {matched.isoformat()} to sell at "
         "(import more candles to replay further)"
     )
-    async with scope.database.session_scope() as session:
-        locked = await bot_rows.lock_bot_row(session, scope.bot.id)
-        if locked is None or locked.status != BotStatus.STOPPING:
-            return
-        given_up = saved.model_copy(update={"skipped": message})
-        _skip_sale(session, locked, load_state(locked), given_up, now)
+
+
+async def give_up_sale(
+    session: AsyncSession, bot_id: uuid.UUID, give_up: GiveUp, now: datetime
+) -> None:
+    """A stop sell no candle can fill is given up, with an event saying so, in the caller's
+    transaction (its order is cancelled next: ``cancel_sales``)."""
+    locked = await bot_rows.lock_bot_row(session, bot_id)
+    if locked is None or locked.status != BotStatus.STOPPING:
+        return
+    state = load_state(locked)
+    saved = state.stop_sell or StopSell()
+    given_up = saved.model_copy(update={"skipped": give_up.message})
+    _skip_sale(session, locked, state, given_up, now)

@@ -11,9 +11,9 @@ import uuid
 from datetime import datetime
 
 from autogrid.exchanges import errors
-from autogrid.exchanges.base import ExchangeConnector
+from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.trades import fetch_trades
-from autogrid.execution.transitions import Step, Transitions
+from autogrid.execution.transitions import Step
 from autogrid.orders import store as repo
 from autogrid.orders.values import report_of, state_of
 from autogrid.trading.orders import (
@@ -36,40 +36,36 @@ _MAX_DEPTH = 2
 
 
 async def restart(
-    transitions: Transitions,
-    connector: ExchangeConnector,
-    policy: UnknownPolicy,
+    manager: OrderManager,
     order_id: uuid.UUID,
 ) -> None:
     """A SUBMITTING order found by a new lease holder: its outcome is unknown (our conclusion,
     not the exchange's: applied as a command)."""
-    applied = await transitions.apply(order_id, lambda state, _: on_restart(state))
+    applied = await manager.transitions.apply(order_id, lambda state, _: on_restart(state))
     if applied is not None:
-        await follow_up(transitions, connector, policy, order_id, applied.outcome, None)
+        await follow_up(manager, order_id, applied.outcome, None)
 
 
 async def look_up(
-    transitions: Transitions,
-    connector: ExchangeConnector,
-    policy: UnknownPolicy,
+    manager: OrderManager,
     order_id: uuid.UUID,
     *,
     depth: int = 0,
 ) -> None:
     """Ask the exchange for the order (an UNKNOWN one when its next check is due) and apply what
     it says, "not found" included."""
-    order = await transitions.read(lambda session: repo.get_order(session, order_id))
+    order = await manager.transitions.read(lambda session: repo.get_order(session, order_id))
     if order is None or order.status in (_S.NEW, _S.DENIED):
         return
-    now = transitions.clock()
+    now = manager.transitions.clock()
     state = state_of(order)
-    due = next_check_at(state, policy)
+    due = next_check_at(state, manager.policy)
     if state.status == _S.UNKNOWN and due is not None and now < due:
         return
     eid = order.exchange_order_id
     try:
-        found = await connector.fetch_order(
-            transitions.bot.symbol,
+        found = await manager.connector.fetch_order(
+            manager.transitions.bot.symbol,
             exchange_order_id=eid,
             # An UNKNOWN order has no exchange id: its client order id is the only key.
             client_order_id=None if eid else order.client_order_id,
@@ -78,31 +74,27 @@ async def look_up(
         logger.info("lookup of %s failed: %s", order.client_order_id, error)
         return
     report = report_of(found) if found is not None else None
-    applied = await transitions.apply_exchange_event(order_id, learn(report, now, policy))
+    applied = await manager.transitions.apply_exchange_event(
+        order_id, learn(report, now, manager.policy)
+    )
     if applied is not None:
-        await follow_up(
-            transitions, connector, policy, order_id, applied.outcome, report, depth=depth
-        )
+        await follow_up(manager, order_id, applied.outcome, report, depth=depth)
 
 
 async def apply_report(
-    transitions: Transitions,
-    connector: ExchangeConnector,
-    policy: UnknownPolicy,
+    manager: OrderManager,
     order_id: uuid.UUID,
     report: ExchangeOrderReport,
 ) -> None:
     """What the exchange reported of the order (listed open, say), and its follow-ups."""
-    step = learn(report, transitions.clock(), policy)
-    applied = await transitions.apply_exchange_event(order_id, step)
+    step = learn(report, manager.transitions.clock(), manager.policy)
+    applied = await manager.transitions.apply_exchange_event(order_id, step)
     if applied is not None:
-        await follow_up(transitions, connector, policy, order_id, applied.outcome, report)
+        await follow_up(manager, order_id, applied.outcome, report)
 
 
 async def follow_up(
-    transitions: Transitions,
-    connector: ExchangeConnector,
-    policy: UnknownPolicy,
+    manager: OrderManager,
     order_id: uuid.UUID,
     outcome: Outcome,
     report: ExchangeOrderReport | None,
@@ -114,14 +106,14 @@ async def follow_up(
     if depth > _MAX_DEPTH:
         return
     if outcome.needs_trade_fetch:
-        await fetch_trades(transitions, connector, [order_id])
+        await fetch_trades(manager, [order_id])
         if report is not None:
-            step = learn(report, transitions.clock(), policy)
-            again = await transitions.apply_exchange_event(order_id, step)
+            step = learn(report, manager.transitions.clock(), manager.policy)
+            again = await manager.transitions.apply_exchange_event(order_id, step)
             if again is not None and again.outcome.needs_lookup:
-                await look_up(transitions, connector, policy, order_id, depth=depth + 1)
+                await look_up(manager, order_id, depth=depth + 1)
     if outcome.needs_lookup:
-        await look_up(transitions, connector, policy, order_id, depth=depth + 1)
+        await look_up(manager, order_id, depth=depth + 1)
 
 
 def learn(report: ExchangeOrderReport | None, now: datetime, policy: UnknownPolicy) -> Step:

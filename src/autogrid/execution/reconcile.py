@@ -34,6 +34,7 @@ from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import ExchangeOrder
+from autogrid.execution import cancel, lookups, submit
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.replacement import MAX_SUBMIT_ATTEMPTS
 from autogrid.orders import store as repo
@@ -80,10 +81,10 @@ async def sync_orders(
     seen = manager.writes
     for order in rows:
         if order.status == _S.SUBMITTING:
-            await manager.restart(order.id)
+            await lookups.restart(manager, order.id)
     for order in rows:
         if order.status in (_S.UNKNOWN, _S.SUBMITTING):
-            await manager.look_up(order.id)
+            await lookups.look_up(manager, order.id)
     rows = await fresh(manager, rows, seen)
     acknowledged = [o for o in rows if o.status in ACKNOWLEDGED_LIVE_STATUSES]
     result.live = rows
@@ -103,9 +104,9 @@ async def sync_orders(
             order.client_order_id
         )
         if seen_open is None:
-            await manager.look_up(order.id)  # no longer open: learn how it ended
+            await lookups.look_up(manager, order.id)  # no longer open: learn how it ended
         elif seen_open.filled != order.filled or order.status == _S.PENDING_CANCEL:
-            await manager.apply_report(order.id, report_of(seen_open))
+            await lookups.apply_report(manager, order.id, report_of(seen_open))
     await _cancel_revived(manager, listed, rows)
     result.live = await fresh(manager, rows, seen)
     if full:
@@ -136,7 +137,9 @@ async def _cancel_revived(
             manager.bot.bot_id,
             client_id,
         )
-        await manager.apply_report(order_id, report_of(twin))  # the anomaly event, its fills
+        await lookups.apply_report(
+            manager, order_id, report_of(twin)
+        )  # the anomaly event, its fills
         try:
             await manager.connector.cancel_order(
                 manager.bot.symbol, exchange_order_id=twin.exchange_order_id
@@ -160,11 +163,11 @@ async def execute_pending(
     seen = manager.writes
     for order in rows:
         if order.status == _S.PENDING_CANCEL:
-            await manager.send_cancel(order.id)
+            await cancel.send_cancel(manager, order.id)
         elif order.status in (_S.OPEN, _S.PARTIALLY_FILLED) and (order.intent or {}).get(
             "cancel_wanted"
         ):
-            await manager.request_cancel(order.id)
+            await cancel.request_cancel(manager, order.id)
     tried: set[uuid.UUID] = set()
     for _ in range(MAX_SUBMIT_ATTEMPTS):
         now = manager.clock()
@@ -173,7 +176,7 @@ async def execute_pending(
             break
         for order in due:
             tried.add(order.id)
-            await manager.submit(order.id)
+            await submit.submit(manager, order.id)
         rows = await fresh(manager, rows, seen)
         seen = manager.writes
     return await fresh(manager, rows, seen)

@@ -20,13 +20,13 @@ from autogrid.exchanges import errors
 from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import OrderRequest
 from autogrid.execution.lookups import follow_up
+from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.transitions import Step, Transitions
 from autogrid.orders.values import report_of
 from autogrid.trading.orders import (
     ExchangeOrderReport,
     IllegalTransition,
     Outcome,
-    UnknownPolicy,
     on_acknowledged,
     on_ambiguous,
     on_refused,
@@ -38,12 +38,11 @@ logger = logging.getLogger(__name__)
 
 
 async def submit(
-    transitions: Transitions,
-    connector: ExchangeConnector,
-    policy: UnknownPolicy,
+    manager: OrderManager,
     order_id: uuid.UUID,
 ) -> Outcome | None:
     """Send a NEW order once. None if it is not NEW any more (someone else has it)."""
+    transitions = manager.transitions
     now = transitions.clock()
     try:
         started = await transitions.apply(order_id, lambda state, _: on_submit_started(state, now))
@@ -55,13 +54,13 @@ async def submit(
     request = OrderRequest(
         transitions.bot.symbol, sent.side, sent.type, sent.amount, sent.price, sent.client_order_id
     )
-    answer = await _create(transitions, connector, request)
+    answer = await _create(transitions, manager.connector, request)
     applied = await transitions.apply_exchange_event(
         order_id, answer.step, rejection_event=answer.rejected
     )
     if applied is None:
         return None
-    await follow_up(transitions, connector, policy, order_id, applied.outcome, answer.report)
+    await follow_up(manager, order_id, applied.outcome, answer.report)
     return applied.outcome
 
 

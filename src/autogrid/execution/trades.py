@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges import errors
-from autogrid.exchanges.base import ExchangeConnector
 from autogrid.exchanges.types import ExchangeTrade
+from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.trade_scan import scan_history, scan_start
 from autogrid.execution.transitions import Transitions
 from autogrid.models import Order
@@ -63,10 +63,9 @@ async def record_trades_by_client_id(
     return applied
 
 
-async def fetch_trades(
-    transitions: Transitions, connector: ExchangeConnector, order_ids: Iterable[uuid.UUID]
-) -> int:
+async def fetch_trades(manager: OrderManager, order_ids: Iterable[uuid.UUID]) -> int:
     """Apply every trade of these orders the exchange reports (each trade id once)."""
+    transitions, connector = manager.transitions, manager.connector
     wanted = list(order_ids)
     orders = await transitions.read(lambda session: _orders(session, wanted))
     applied, unlisted = 0, []
@@ -83,9 +82,10 @@ async def fetch_trades(
         if trades is None:
             unlisted.append(order)
         else:
-            applied += await _record_trades_of(transitions, order, trades)
+            for trade in _trades_of(order, trades):
+                applied += await record_trade(transitions, order.id, trade)
     if unlisted:
-        applied += await _scan_for_trades(transitions, connector, unlisted)
+        applied += await _scan_for_trades(manager, unlisted)
     return applied
 
 
@@ -93,31 +93,24 @@ async def _orders(session: AsyncSession, order_ids: list[uuid.UUID]) -> list[Ord
     return [o for o in [await repo.get_order(session, i) for i in order_ids] if o]
 
 
-async def _record_trades_of(
-    transitions: Transitions, order: Order, trades: Iterable[ExchangeTrade]
-) -> int:
-    """The trades among ``trades`` that are ``order``'s, oldest first; how many were new."""
-    mine = sorted(
+def _trades_of(order: Order, trades: Iterable[ExchangeTrade]) -> list[ExchangeTrade]:
+    """The trades among ``trades`` that are ``order``'s, oldest first."""
+    return sorted(
         (t for t in trades if t.exchange_order_id == order.exchange_order_id),
         key=lambda t: (t.ts, t.trade_id),
     )
-    applied = 0
-    for trade in mine:
-        if await record_trade(transitions, order.id, trade):
-            applied += 1
-    return applied
 
 
-async def _scan_for_trades(
-    transitions: Transitions, connector: ExchangeConnector, orders: list[Order]
-) -> int:
+async def _scan_for_trades(manager: OrderManager, orders: list[Order]) -> int:
     """The fallback: scan the history, apply what is ours, then (only then) move the
     orders' cursor to where the scan got, so the next call goes on from there."""
+    transitions, connector = manager.transitions, manager.connector
     since = None if transitions.bot.replay else min(scan_start(order) for order in orders)
     scanned = await scan_history(connector, transitions.bot.symbol, since)
     applied = 0
     for order in orders:
-        applied += await _record_trades_of(transitions, order, scanned.trades)
+        for trade in _trades_of(order, scanned.trades):
+            applied += await record_trade(transitions, order.id, trade)
     if scanned.scanned_to is not None:
         await transitions.advance_trade_scan([o.id for o in orders], scanned.scanned_to)
     return applied

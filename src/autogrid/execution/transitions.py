@@ -32,7 +32,7 @@ from autogrid.execution.replacement import place_again
 from autogrid.models import Order
 from autogrid.orders import store as repo
 from autogrid.orders.values import state_of, tag_of
-from autogrid.trading.orders import IllegalTransition, OrderState, Outcome
+from autogrid.trading.orders import IN_FLIGHT_STATUSES, IllegalTransition, OrderState, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,23 @@ class Transitions:
                 logger.debug("order %s: a trade applied before, dropped", order.client_order_id)
             self.writer.count([outcome, *created])
             return Applied(order, outcome)
+        raise StaleOrder(str(order_id))
+
+    async def want_cancel(self, order_id: uuid.UUID) -> None:
+        """Our cancel of an order still in flight (SUBMITTING/UNKNOWN), kept on the order and
+        carried out once it is resolved (``OrderWriter.cancel_in``); committed at once, like
+        every change of an order row here. Nothing if the order is no longer in flight."""
+        for _ in range(_WRITE_ATTEMPTS):
+            try:
+                async with self.database.session_scope() as session:
+                    order = await repo.get_order(session, order_id)
+                    if order is None or order.status not in IN_FLIGHT_STATUSES:
+                        return
+                    outcome = await self.writer.cancel_in(session, order, self.clock())
+            except StaleOrder:
+                continue
+            self.writer.count([outcome])
+            return
         raise StaleOrder(str(order_id))
 
     async def _write_with_effects(
