@@ -333,8 +333,12 @@ class SignalBotStrategy(PriceOnly):
             take_profits=(),
         )
         held = step.sellable()
-        if held <= 0 or held < self.market.min_amount:
+        if held <= 0:
             self._record(step, ref, action, True, "orders cancelled, nothing to sell")
+            return ""
+        if held < self.market.min_amount or held * step.snapshot.price < self.market.min_cost:
+            reason = f"orders cancelled; {held} left: below the market's minimums"
+            self._record(step, ref, action, True, reason)
             return ""
         tag = step.place("S", Side.SELL, None, held)
         step.free_base -= held
