@@ -50,6 +50,7 @@ def test_a_signal_file_replays_and_reports_each_signal(hours: Path, tmp_path: Pa
         (50, "sell", "0.1"),
     ]
     assert [(s["signal"], s["action"], s["fill_candle"]) for s in summary["signals"]] == [
+        (2, "buy", None),  # before the data: answered first, never acted on
         (0, "buy", 10),
         (1, "close_all", 50),
     ]

@@ -125,6 +125,13 @@ def test_signals_outside_the_data_are_reported_not_replayed() -> None:
     assert result.after_end == (3,)
     assert result.delivered == {2: 5}
     assert [f.index for f in result.run.fills] == [5]
+    refused = [(o.ref, o.accepted, "not replayed" in o.reason) for o in result.outcomes]
+    assert sorted(refused) == [
+        (0, False, True),
+        (1, False, True),
+        (2, True, False),
+        (3, False, True),
+    ]
 
 
 def test_a_refused_signal_is_recorded_with_its_reason() -> None:

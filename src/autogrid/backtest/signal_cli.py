@@ -51,11 +51,15 @@ def read_signal_file(path: Path) -> list[ReplaySignal]:
 def _entry(index: int, entry: Any) -> ReplaySignal:
     hint = "--signals"
     if not isinstance(entry, dict) or "at" not in entry or "body" not in entry:
-        raise click.BadParameter(f"entry {index}: expected {{'at': ..., 'body': ...}}", param_hint=hint)
+        raise click.BadParameter(
+            f"entry {index}: expected {{'at': ..., 'body': ...}}", param_hint=hint
+        )
     try:
         at = datetime.fromisoformat(str(entry["at"]).replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"entry {index}: 'at' is not an ISO time", param_hint=hint) from None
+        raise click.BadParameter(
+            f"entry {index}: 'at' is not an ISO time", param_hint=hint
+        ) from None
     if at.tzinfo is None:
         raise click.BadParameter(f"entry {index}: 'at' needs a timezone (e.g. Z)", param_hint=hint)
     body = entry["body"]

@@ -19,6 +19,7 @@ from decimal import Decimal
 import numpy as np
 
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, run_backtest
+from autogrid.exchanges.types import MarketRules
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.model import ParsedSignal, SignalParseError
 from autogrid.trading.candles import CandleArrays
@@ -45,7 +46,8 @@ class SignalListError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
     run: BacktestRun
-    outcomes: tuple[SignalOutcome, ...]  # ref = the signal's index in the list (-1: the bot's own)
+    # ref = the signal's index in the list (-1: the bot's own); signals outside the data first
+    outcomes: tuple[SignalOutcome, ...]
     delivered: dict[int, int]  # signal index -> candle index it acted on (its fill candle)
     before_start: tuple[int, ...]  # indexes of signals before the data
     after_end: tuple[int, ...]  # indexes of signals after it
@@ -77,8 +79,9 @@ def replay_signals(
 ) -> ReplayResult:
     """Run the signal bot over ``candles`` with ``items`` as its signals."""
     signals = parse_signal_list(items, settings.market.symbol)
-    schedule, delivered, before, after = _schedule(signals, candles, settings.timeframe_ms)
-    strategy = SignalBotStrategy(settings.market, config or SignalBotConfig(), tuple(schedule))
+    strategy, delivered, before, after = replay_strategy(
+        signals, candles, settings.market, settings.timeframe_ms, config
+    )
     run = run_backtest(strategy, candles, settings)
     state = strategy.load_state(run.strategy_state)
     last_close = Decimal(repr(float(candles.close[-1])))
@@ -91,6 +94,31 @@ def replay_signals(
         realized_pnl=state.realized_pnl,
         final_equity=run.final_quote + run.final_base * last_close,
     )
+
+
+def replay_strategy(
+    signals: Sequence[TimedSignal],
+    candles: CandleArrays,
+    market: MarketRules,
+    timeframe_ms: int,
+    config: SignalBotConfig | None = None,
+) -> tuple[SignalBotStrategy, dict[int, int], list[int], list[int]]:
+    """The signal bot with ``signals`` scheduled on ``candles``; signals outside them are
+    answered as refused in its outcomes (and listed: before the data, after it)."""
+    schedule, delivered, before, after = _schedule(signals, candles, timeframe_ms)
+    skipped = []
+    for signal in signals:
+        if signal.ref in delivered:
+            continue
+        where = "before the first" if signal.ref in before else "after the last"
+        reason = f"arrived {where} candle of the data: not replayed"
+        skipped.append(
+            SignalOutcome(signal.ref, signal.at, signal.signal.action.value, False, reason)
+        )
+    strategy = SignalBotStrategy(
+        market, config or SignalBotConfig(), tuple(schedule), tuple(skipped)
+    )
+    return strategy, delivered, before, after
 
 
 def _schedule(

@@ -122,6 +122,8 @@ class SignalBotStrategy(PriceOnly):
     market: MarketRules
     config: SignalBotConfig = SignalBotConfig()
     schedule: tuple[TimedSignal, ...] = ()  # a replay's signals, queued from the start
+    # A replay's signals that had no candle to act on, answered from the start.
+    skipped: tuple[SignalOutcome, ...] = ()
     name: str = "signal"
 
     def __post_init__(self) -> None:
@@ -129,7 +131,8 @@ class SignalBotStrategy(PriceOnly):
 
     # --- the contract ---------------------------------------------------------------------
     def initial_state(self, snapshot: Snapshot) -> SignalBotState:
-        return SignalBotState(queue=tuple(sorted(self.schedule, key=lambda s: s.at)))
+        queue = tuple(sorted(self.schedule, key=lambda s: s.at))
+        return SignalBotState(queue=queue, outcomes=self.skipped)
 
     def dump_state(self, state: SignalBotState) -> dict[str, Any]:
         return state.to_dict()
