@@ -11,10 +11,11 @@ replayed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +97,33 @@ def replay_signals(
     )
 
 
+def signal_bot_from_config(
+    config: Mapping[str, Any],
+    market: MarketRules,
+    candles: CandleArrays | None = None,
+    timeframe_ms: int = 0,
+) -> SignalBotStrategy:
+    """The bot of a stored signal-list config (``signal_schemas.SignalReplayParams`` as JSON).
+
+    With ``candles``, scheduled on them as ``replay_signals`` does; without, each signal waits
+    for the first decision at or after its time (what a submission's check needs). Raises
+    ``SignalListError`` for a body the grammar refuses, ``StrategyConfigError`` for sizing.
+    """
+    items = [
+        ReplaySignal(datetime.fromisoformat(item["at"]), item["body"]) for item in config["signals"]
+    ]
+    quote = config.get("default_quote")
+    bot = SignalBotConfig(
+        default_quote=None if quote is None else Decimal(str(quote)),
+        default_pct=Decimal(str(config.get("default_pct", 10))),
+        zone_orders=int(config.get("zone_orders", 3)),
+    )
+    signals = parse_signal_list(items, market.symbol)
+    if candles is None:
+        return SignalBotStrategy(market, bot, tuple(signals))
+    return replay_strategy(signals, candles, market, timeframe_ms, bot)[0]
+
+
 def replay_strategy(
     signals: Sequence[TimedSignal],
     candles: CandleArrays,
@@ -147,3 +175,18 @@ def _schedule(
         schedule.append(TimedSignal(decide_at, signal.signal, signal.ref))
         delivered[signal.ref] = candle
     return schedule, delivered, before, after
+
+
+def signal_outcomes(strategy_state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What became of each signal, from the bot's dumped state, as stored with the results."""
+    return [
+        {
+            "signal": ref,
+            "decided_at": at,
+            "action": action,
+            "accepted": accepted,
+            "reason": reason,
+            "orders": tags,
+        }
+        for ref, at, action, accepted, reason, tags in strategy_state.get("outcomes", [])
+    ]

@@ -49,6 +49,7 @@ from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.report import render_report, report_setup
 from autogrid.backtest.results import build_result
 from autogrid.backtest.service import market_from_json
+from autogrid.backtest.signal_replay import signal_bot_from_config, signal_outcomes
 from autogrid.backtest.worker_loop import WORKER_LOOP, KeptLoop
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -126,7 +127,11 @@ class RunSpec:
         """The strategy's one-word name: grid, dca, or the indicator (rsi, macd...)."""
         return str(self.config.get("strategy", self.bot_type))
 
-    def strategy(self) -> Strategy[Any]:
+    def strategy(self, candles: CandleArrays | None = None) -> Strategy[Any]:
+        """The strategy; a signal list is scheduled on ``candles`` when given (the run's)."""
+        if self.bot_type == "signal" and candles is not None:
+            market, timeframe_ms = self.settings.market, self.settings.timeframe_ms
+            return signal_bot_from_config(self.config, market, candles, timeframe_ms)
         return build_strategy(self.bot_type, self.config, self.settings.market)
 
 
@@ -136,6 +141,8 @@ def stored_results(
     """The results JSON (closed trades capped at ``MAX_STORED_TRADES``) and the HTML report."""
     result = build_result(run, candles, spec.settings, strategy=spec.label, run_seconds=seconds)
     data = result.to_dict(max_closed_trades=MAX_STORED_TRADES)
+    if spec.bot_type == "signal":
+        data["signals"] = signal_outcomes(run.strategy_state)
     title = f"Backtest: {spec.label} on {spec.exchange} {spec.symbol} {spec.timeframe}"
     setup = report_setup(
         exchange=spec.exchange, config=spec.config, settings=spec.settings, strategy=spec.strategy()
@@ -233,7 +240,7 @@ async def _run(
     await _progress(database, backtest_id, PROGRESS_LOADED, sweep_id)
     started = time.perf_counter()
     # The engine's very run; an indicator bot without guards is walked from signal to signal.
-    run = signal_walk.run_fast(spec.strategy(), prices, spec.settings, loaded.shared)
+    run = signal_walk.run_fast(spec.strategy(prices), prices, spec.settings, loaded.shared)
     seconds = time.perf_counter() - started
     await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
     built = stored_results(spec, run, prices, seconds)
