@@ -184,3 +184,16 @@ async def test_malformed_from_backtest_bodies_are_422(
     assert_error_shape(response, 422, "validation_error")
     assert "from_backtest_id" in response.text
     assert await bot_count(db) == 0
+
+
+async def test_a_signal_list_backtest_makes_no_bot_yet(
+    client: httpx.AsyncClient, user: ApiUser, db: Database, queue: RecordingQueue
+) -> None:
+    signals = [{"at": "2025-05-20T01:00:00Z", "body": "SIGNAL=BUY"}]
+    backtest = await succeeded(client, user, db, type="signal", config={"signals": signals})
+
+    response = await client.post(BOTS, json=from_backtest(backtest["id"]), headers=user.headers)
+
+    assert_error_shape(response, 422, "invalid")
+    assert "signal" in response.json()["error"]["message"]
+    assert await bot_count(db) == 0

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from autogrid.backtest.signal_replay import SignalListError, signal_bot_from_config
 from autogrid.bots.configs import (
     DcaParams,
     GridParams,
@@ -78,6 +79,13 @@ def strategy_from_params(params: StrategyParams, market: MarketRules) -> Strateg
 
 
 def build_strategy(bot_type: str, config: Mapping[str, Any], market: MarketRules) -> Strategy[Any]:
+    if bot_type == "signal":
+        # A stored signal list (already checked by its schema); the run schedules it on the
+        # loaded candles (``signal_replay``).
+        try:
+            return signal_bot_from_config(config, market)
+        except SignalListError as error:
+            raise StrategyConfigError(str(error)) from None
     return strategy_from_params(parse_params(bot_type, config), market)
 
 

@@ -101,8 +101,9 @@ def remake(
     if len(candles) < 2:
         return {}, "", {}  # differs from any stored figures: CandlesChanged
     # The engine time shown is the sweep's own run's, so the bytes are those it would have kept.
-    result = spec.result(spec.run(candles), candles, stored.get("run_seconds"))
-    results, report = full_results(spec, result)
+    run = spec.run(candles)
+    result = spec.result(run, candles, stored.get("run_seconds"))
+    results, report = full_results(spec, result, run)
     return results, report, summary_of(result)
 
 

@@ -23,6 +23,7 @@ from autogrid.backtest.report import render_report, report_setup
 from autogrid.backtest.results import BacktestResult, build_result
 from autogrid.backtest.service import market_from_json
 from autogrid.backtest.shared_series import SeriesMemo
+from autogrid.backtest.signal_replay import signal_bot_from_config, signal_outcomes
 from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.candles import CandleArrays
 from autogrid.trading.strategies.base import Strategy
@@ -75,12 +76,16 @@ class RunSpec:
     def title(self) -> str:
         return f"Backtest: {self.label} on {self.exchange} {self.symbol} {self.timeframe}"
 
-    def strategy(self) -> Strategy[Any]:
+    def strategy(self, candles: CandleArrays | None = None) -> Strategy[Any]:
+        """The strategy; a signal list is scheduled on ``candles`` when given (the run's)."""
+        if self.bot_type == "signal" and candles is not None:
+            market, timeframe_ms = self.settings.market, self.settings.timeframe_ms
+            return signal_bot_from_config(self.config, market, candles, timeframe_ms)
         return build_strategy(self.bot_type, self.config, self.settings.market)
 
     def run(self, candles: CandleArrays, shared: SeriesMemo | None = None) -> BacktestRun:
         """The engine's very run; an indicator bot without guards is walked signal to signal."""
-        return signal_walk.run_fast(self.strategy(), candles, self.settings, shared)
+        return signal_walk.run_fast(self.strategy(candles), candles, self.settings, shared)
 
     def result(
         self, run: BacktestRun, candles: CandleArrays, seconds: float | None
@@ -105,9 +110,14 @@ def summary_of(result: BacktestResult) -> dict[str, Any]:
     return result.summary_dict()
 
 
-def full_results(spec: RunSpec, result: BacktestResult) -> tuple[dict[str, Any], str]:
-    """The results JSON (closed trades capped at ``MAX_STORED_TRADES``) and the HTML report."""
+def full_results(
+    spec: RunSpec, result: BacktestResult, run: BacktestRun
+) -> tuple[dict[str, Any], str]:
+    """The results JSON (closed trades capped at ``MAX_STORED_TRADES``) and the HTML report;
+    a signal list's results also say what became of each signal."""
     data = result.to_dict(max_closed_trades=MAX_STORED_TRADES)
+    if spec.bot_type == "signal":
+        data["signals"] = signal_outcomes(run.strategy_state)
     setup = report_setup(
         exchange=spec.exchange, config=spec.config, settings=spec.settings, strategy=spec.strategy()
     )

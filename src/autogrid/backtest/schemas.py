@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from autogrid.backtest.metrics import MIN_ANNUALISED_DAYS
+from autogrid.backtest.signal_schemas import SignalReplayParams
 from autogrid.bots.configs import DcaParams, GridParams
 from autogrid.bots.fields import DecimalText, ExchangeId, Positive, Symbol, Timeframe, plain_decimal
 from autogrid.bots.indicator_params import IndicatorParams
@@ -103,7 +104,16 @@ class IndicatorBacktestCreate(_BacktestCreateBase):
     config: IndicatorParams
 
 
-AnyBacktestCreate = GridBacktestCreate | DcaBacktestCreate | IndicatorBacktestCreate
+class SignalBacktestCreate(_BacktestCreateBase):
+    """A stored list of signals replayed by the signal bot (``signal_replay``)."""
+
+    type: Literal["signal"]
+    config: SignalReplayParams
+
+
+AnyBacktestCreate = (
+    GridBacktestCreate | DcaBacktestCreate | IndicatorBacktestCreate | SignalBacktestCreate
+)
 BacktestCreate = Annotated[AnyBacktestCreate, Field(discriminator="type")]
 BACKTEST_CREATE: TypeAdapter[AnyBacktestCreate] = TypeAdapter(BacktestCreate)
 

@@ -33,7 +33,10 @@ from autogrid.backtest.schemas import (
     BacktestRead,
     DcaBacktestCreate,
     IndicatorBacktestCreate,
+    SignalBacktestCreate,
 )
+from autogrid.backtest.signal_replay import SignalListError, signal_bot_from_config
+from autogrid.backtest.signal_schemas import SignalReplayParams
 from autogrid.bots.configs import DcaParams, StrategyParams
 from autogrid.bots.markets import MarketRulesProvider, UnknownMarket
 from autogrid.bots.validation import invalid
@@ -141,6 +144,8 @@ def run_params(body: AnyBacktestCreate, market: MarketRules) -> dict[str, Any]:
     taker = body.fees.taker if body.fees.taker is not None else market.taker_fee
     rules = replace(market, maker_fee=maker, taker_fee=taker)
     config = config_of(body).model_dump(mode="json")
+    if isinstance(body, SignalBacktestCreate):
+        _check_signals(config, rules)
     try:
         # Exactly what the worker will build: the submission is refused now, not at run time.
         build_strategy(body.type, config, rules)
@@ -155,7 +160,18 @@ def run_params(body: AnyBacktestCreate, market: MarketRules) -> dict[str, Any]:
     return data
 
 
-def config_of(body: AnyBacktestCreate) -> StrategyParams:
+def _check_signals(config: dict[str, Any], market: MarketRules) -> None:
+    """Every body parses: the first that does not is refused with its index and position."""
+    try:
+        signal_bot_from_config(config, market)
+    except SignalListError as error:
+        message = f"{error.message} (at character {error.position})"
+        raise RunRejected(message, "config", "signals", str(error.index), "body") from None
+
+
+def config_of(body: AnyBacktestCreate) -> StrategyParams | SignalReplayParams:
+    if isinstance(body, SignalBacktestCreate):
+        return body.config
     if isinstance(body, DcaBacktestCreate):
         return _start_on_replayed_candles(body.config, body.timeframe)
     if not isinstance(body, IndicatorBacktestCreate):

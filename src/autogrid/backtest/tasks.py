@@ -194,7 +194,7 @@ async def _run(
     await _progress(database, backtest_id, PROGRESS_SIMULATED, sweep_id)
     # A sweep's run stores its figures; the rest is made if someone opens it (run_spec).
     built = (
-        full_results(spec, spec.result(run, prices, seconds))
+        full_results(spec, spec.result(run, prices, seconds), run)
         if sweep_id is None
         else (spec.figures(run, prices, seconds), None)
     )

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.backtest import service as backtests
-from autogrid.backtest.factory import parse_params
+from autogrid.backtest.factory import BOT_TYPES, parse_params
 from autogrid.bots import service
 from autogrid.bots.markets import MarketRulesProvider
 from autogrid.bots.schemas import (
@@ -64,6 +64,15 @@ async def tested_body(
             backtest.status,
         )
     params = backtest.params
+    if params["type"] not in BOT_TYPES:
+        # A replayed signal list tests a signal source; there is no signal bot type to run it.
+        raise Unprocessable(
+            f"a {params['type']} backtest cannot make a bot: the signal bot type is not "
+            "available yet",
+            details=[
+                {"loc": ["body", "from_backtest_id"], "msg": "not a bot type", "type": "invalid"}
+            ],
+        )
     tested = {name: params[name] for name in TESTED_FIELDS}
     problems = _differences(body, tested)
     if problems:

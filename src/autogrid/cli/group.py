@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "rotate-keys": "autogrid.credentials.cli:rotate_keys_command",
     "data": "autogrid.market_data.cli:data_group",
     "backtest": "autogrid.backtest.cli:backtest_command",
+    "backtest-signals": "autogrid.backtest.signal_cli:signal_backtest_command",
 }
 
 

@@ -1,0 +1,394 @@
+"""The signal bot: long-only spot orders on what external signals ask for.
+
+Signals wait in the state's queue (``enqueue``) and are acted on, in arrival order, at the first
+decision whose ``now`` is at or after their time; a replay preloads them (``schedule``) and the
+bot asks to be woken at the next one. What each signal asks for:
+
+* ``buy``: enter or add. Market (fills at the next price) or limit at ``price``; with an entry zone,
+  ``zone_orders`` limit buys spread evenly from its top to its bottom. The amount is quote, base
+  or a percent of the free quote; none: the bot's default size. A stop-loss or take-profits on
+  the signal replace the bot's current ones.
+* ``sell``: sell the amount (base, quote at the current price, or a percent of the position;
+  none: all of it), market or limit.
+* ``close_all``: cancel every open order and sell the whole position at market.
+* ``reverse``: on spot, long only, there is no short to reverse into: the same as ``close_all``.
+* Other actions (DCA deals, pause, resume) belong to other bots: refused.
+
+Stop-loss: when a price the bot sees is at or below it while holding, every order is cancelled
+and the position sold at market (at the next candle's open in a backtest; there is no resting
+stop order, the exchange model has none). Take-profits: limit sells for their shares of the
+position (even split when no share is given), placed again whenever the position changes by a
+buy or a signal's sell; together they never cover more than the position.
+
+What cannot be done (below the market's minimums, more than the free quote, nothing held, a
+limit without a price, another symbol) is refused: each signal leaves a ``SignalOutcome``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.signals.model import AmountUnit, OrderKind, ParsedSignal, SignalAction
+from autogrid.trading.strategies.base import (
+    Action,
+    CancelOrder,
+    Decision,
+    PlaceOrder,
+    PriceOnly,
+    Snapshot,
+    StrategyConfigError,
+    StrategyFill,
+    Wake,
+)
+from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.signal_bot_state import (
+    ZERO,
+    SignalBotState,
+    SignalOutcome,
+    TimedSignal,
+)
+from autogrid.trading.strategies.signal_bot_targets import target_orders
+
+HUNDRED = Decimal(100)
+STOP_REF = -1  # outcome reference of the bot's own stop-loss sale
+_CLOSING = (SignalAction.CLOSE_ALL, SignalAction.REVERSE)
+
+
+class Refused(Exception):
+    """A signal the bot cannot act on; the message is the recorded reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalBotConfig:
+    default_quote: Decimal | None = None  # size of a buy without an amount...
+    default_pct: Decimal = Decimal(10)  # ...else this percent of the free quote
+    zone_orders: int = 3  # limit buys an entry zone is split into
+
+    def validate(self) -> None:
+        if self.default_quote is not None and self.default_quote <= 0:
+            raise StrategyConfigError("default_quote must be positive")
+        if not ZERO < self.default_pct <= HUNDRED:
+            raise StrategyConfigError("default_pct must be in (0, 100]")
+        if not 1 <= self.zone_orders <= 20:
+            raise StrategyConfigError("zone_orders must be between 1 and 20")
+
+
+@dataclass(slots=True)
+class _Step:
+    """One decision in progress: actions so far and the balances they leave."""
+
+    snapshot: Snapshot
+    state: SignalBotState
+    free_quote: Decimal
+    free_base: Decimal
+    actions: list[Action]
+
+    def place(self, prefix: str, side: Side, price: Decimal | None, amount: Decimal) -> str:
+        seq = self.state.seq + 1
+        tag = f"{prefix}{seq}"
+        kind = OrderType.MARKET if price is None else OrderType.LIMIT
+        self.actions.append(PlaceOrder(tag, side, kind, amount, price))
+        self.state = self.state.evolve(seq=seq)
+        return tag
+
+    def cancel(self, tags: frozenset[str]) -> None:
+        for tag in sorted(tags):
+            resting = self.snapshot.order(tag)
+            if resting is None:
+                continue
+            self.actions.append(CancelOrder(tag))
+            if resting.side is Side.SELL:
+                self.free_base += resting.remaining
+            elif resting.price is not None:
+                self.free_quote += resting.remaining * resting.price
+
+    def sellable(self) -> Decimal:
+        """Base the bot may still sell: what it holds, not already on a live sell order."""
+        committed = ZERO
+        for tag in self.state.exits | self.state.targets:
+            resting = self.snapshot.order(tag)
+            committed += resting.remaining if resting is not None else ZERO
+        held = max(ZERO, self.state.amount - committed)
+        return round_amount(min(held, self.free_base), self.snapshot.market.amount_step)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalBotStrategy(PriceOnly):
+    market: MarketRules
+    config: SignalBotConfig = SignalBotConfig()
+    schedule: tuple[TimedSignal, ...] = ()  # a replay's signals, queued from the start
+    # A replay's signals that had no candle to act on, answered from the start.
+    skipped: tuple[SignalOutcome, ...] = ()
+    name: str = "signal"
+
+    def __post_init__(self) -> None:
+        self.config.validate()
+
+    # --- the contract ---------------------------------------------------------------------
+    def initial_state(self, snapshot: Snapshot) -> SignalBotState:
+        queue = tuple(sorted(self.schedule, key=lambda s: s.at))
+        return SignalBotState(queue=queue, outcomes=self.skipped)
+
+    def dump_state(self, state: SignalBotState) -> dict[str, Any]:
+        return state.to_dict()
+
+    def load_state(self, data: Mapping[str, Any]) -> SignalBotState:
+        return SignalBotState.from_dict(data)
+
+    @staticmethod
+    def enqueue(state: SignalBotState, signals: Sequence[TimedSignal]) -> SignalBotState:
+        """The state with ``signals`` waiting for the next decision at or after their time."""
+        return state.evolve(queue=tuple(sorted((*state.queue, *signals), key=lambda s: s.at)))
+
+    def decide(
+        self, snapshot: Snapshot, state: SignalBotState, fills: Sequence[StrategyFill]
+    ) -> Decision[SignalBotState]:
+        stale = False
+        for fill in fills:
+            state = self._apply_fill(state, fill)
+            stale = stale or fill.tag not in state.targets
+        state = self._prune(snapshot, state)
+        step = _Step(snapshot, state, snapshot.free_quote, snapshot.free_base, [])
+        if self._stop_hit(snapshot, step.state):
+            self._close_all(step, STOP_REF, "stop_loss")
+            stale = False
+        due = [item for item in step.state.queue if item.at <= snapshot.now]
+        if due:
+            step.state = step.state.evolve(queue=step.state.queue[len(due) :])
+        for item in due:
+            stale = self._handle(step, item) or stale
+        if stale and step.state.take_profits and not step.state.exits:
+            self._place_targets(step)
+        state = step.state
+        if state.amount <= 0 and not state.entries and not state.exits:
+            state = state.evolve(stop_loss=None, take_profits=(), targets=frozenset())
+        return Decision(tuple(step.actions), state, self._wake(state))
+
+    # --- fills and books ------------------------------------------------------------------
+    def apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
+        return self._apply_fill(state, fill)
+
+    def _apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
+        fee = fill.fee_quote + fill.fee_base * fill.price
+        fees = state.fees_quote + fee
+        if fill.side is Side.BUY:
+            return state.evolve(
+                amount=state.amount + fill.amount - fill.fee_base,
+                cost=state.cost + fill.price * fill.amount + fill.fee_quote,
+                fees_quote=fees,
+            )
+        sold = min(fill.amount, state.amount)
+        share = sold / state.amount if state.amount > 0 else Decimal(1)
+        sold_cost = state.cost * share
+        received = fill.price * fill.amount - fill.fee_quote
+        left = state.amount - sold
+        dust = left < self.market.min_amount or left < self.market.amount_step
+        return state.evolve(
+            amount=ZERO if dust else left,
+            cost=ZERO if dust else state.cost - sold_cost,
+            realized_pnl=state.realized_pnl + received - sold_cost,
+            fees_quote=fees,
+        )
+
+    @staticmethod
+    def _prune(snapshot: Snapshot, state: SignalBotState) -> SignalBotState:
+        """Forget orders no longer on the book (filled, refused, cancelled)."""
+        live = {order.tag for order in snapshot.open_orders}
+        return state.evolve(
+            entries=state.entries & live, exits=state.exits & live, targets=state.targets & live
+        )
+
+    # --- signals --------------------------------------------------------------------------
+    def _handle(self, step: _Step, item: TimedSignal) -> bool:
+        """Act on one signal and record its outcome; True if the position's targets are stale."""
+        signal = item.signal
+        before = len(step.actions)
+        try:
+            if signal.symbol is not None and signal.symbol != self.market.symbol:
+                raise Refused(f"signal is for {signal.symbol}, the bot trades {self.market.symbol}")
+            if signal.action is SignalAction.BUY:
+                done = self._buy(step, signal)
+            elif signal.action is SignalAction.SELL:
+                done = self._sell(step, signal)
+            elif signal.action in _CLOSING:
+                done = self._close_all(step, item.ref, signal.action.value)
+            else:
+                raise Refused(f"{signal.action.value} is not an action of a signal bot")
+        except Refused as refusal:
+            self._record(step, item.ref, signal.action.value, False, str(refusal))
+            return False
+        tags = tuple(
+            action.tag for action in step.actions[before:] if isinstance(action, PlaceOrder)
+        )
+        if signal.action not in _CLOSING:
+            self._record(step, item.ref, signal.action.value, True, done, tags)
+        # A buy that brings new take-profits while holding moves them at once; otherwise the
+        # targets follow the position when the buy fills.
+        return (
+            signal.action is SignalAction.BUY
+            and bool(signal.take_profits)
+            and step.state.amount > 0
+        )
+
+    def _buy(self, step: _Step, signal: ParsedSignal) -> str:
+        prices = self._entry_prices(step.snapshot, signal)
+        fee = self.market.taker_fee if prices == [None] else self.market.maker_fee
+        quote = self._buy_quote(step, signal) / len(prices)
+        orders: list[tuple[Decimal | None, Decimal]] = []
+        for price in prices:
+            at = step.snapshot.price if price is None else price
+            if signal.amount is not None and signal.amount.unit is AmountUnit.BASE:
+                amount = signal.amount.value / len(prices)
+            else:
+                amount = quote / (at * (1 + fee))
+            amount = round_amount(amount, self.market.amount_step)
+            self._check_minimums(amount, at)
+            orders.append((price, amount))
+        needed = sum(
+            ((step.snapshot.price if p is None else p) * a * (1 + fee) for p, a in orders), ZERO
+        )
+        if needed > step.free_quote:
+            raise Refused(f"needs {needed:.8f} quote, {step.free_quote} free")
+        entries = set(step.state.entries)
+        for price, amount in orders:
+            entries.add(step.place("B", Side.BUY, price, amount))
+        step.free_quote -= needed
+        changes: dict[str, Any] = {"entries": frozenset(entries)}
+        if signal.stop_loss is not None:
+            changes["stop_loss"] = signal.stop_loss
+        if signal.take_profits:
+            changes["take_profits"] = signal.take_profits
+        step.state = step.state.evolve(**changes)
+        return f"{len(orders)} buy order(s)"
+
+    def _entry_prices(self, snapshot: Snapshot, signal: ParsedSignal) -> list[Decimal | None]:
+        tick = self.market.price_tick
+        zone = signal.entry_zone
+        if zone is not None:
+            count = self.config.zone_orders
+            if count == 1 or zone.high == zone.low:
+                return [round_price((zone.low + zone.high) / 2, tick)]
+            gap = (zone.high - zone.low) / (count - 1)
+            return [round_price(zone.high - gap * i, tick) for i in range(count)]
+        if signal.order_kind is OrderKind.LIMIT:
+            if signal.price is None or signal.price <= 0:
+                raise Refused("a limit buy needs a price")
+            return [round_price(signal.price, tick)]
+        return [None]
+
+    def _buy_quote(self, step: _Step, signal: ParsedSignal) -> Decimal:
+        """The quote a buy spends (a base amount is sized in base by the caller)."""
+        amount = signal.amount
+        if amount is None:
+            if self.config.default_quote is not None:
+                return self.config.default_quote
+            return step.free_quote * self.config.default_pct / HUNDRED
+        if amount.unit is AmountUnit.QUOTE:
+            return amount.value
+        if amount.unit is AmountUnit.PERCENT:
+            return step.free_quote * amount.value / HUNDRED
+        return ZERO
+
+    def _sell(self, step: _Step, signal: ParsedSignal) -> str:
+        if step.state.amount <= 0:
+            raise Refused("nothing held to sell")
+        step.cancel(step.state.targets)
+        step.state = step.state.evolve(targets=frozenset())
+        held = step.sellable()
+        price = None
+        if signal.order_kind is OrderKind.LIMIT:
+            if signal.price is None or signal.price <= 0:
+                raise Refused("a limit sell needs a price")
+            price = round_price(signal.price, self.market.price_tick)
+        at = step.snapshot.price if price is None else price
+        amount = self._sell_amount(signal, held, at)
+        self._check_minimums(amount, at)
+        tag = step.place("S", Side.SELL, price, amount)
+        step.free_base -= amount
+        step.state = step.state.evolve(exits=step.state.exits | {tag})
+        return f"sell {amount}"
+
+    def _sell_amount(self, signal: ParsedSignal, held: Decimal, price: Decimal) -> Decimal:
+        amount = signal.amount
+        if amount is None:
+            wanted = held
+        elif amount.unit is AmountUnit.BASE:
+            wanted = amount.value
+        elif amount.unit is AmountUnit.QUOTE:
+            wanted = amount.value / price
+        else:
+            wanted = held * amount.value / HUNDRED
+        return round_amount(min(wanted, held), self.market.amount_step)
+
+    def _close_all(self, step: _Step, ref: int, action: str) -> str:
+        state = step.state
+        step.cancel(state.entries | state.exits | state.targets)
+        step.state = state.evolve(
+            entries=frozenset(),
+            exits=frozenset(),
+            targets=frozenset(),
+            stop_loss=None,
+            take_profits=(),
+        )
+        held = step.sellable()
+        if held <= 0:
+            self._record(step, ref, action, True, "orders cancelled, nothing to sell")
+            return ""
+        if held < self.market.min_amount or held * step.snapshot.price < self.market.min_cost:
+            reason = f"orders cancelled; {held} left: below the market's minimums"
+            self._record(step, ref, action, True, reason)
+            return ""
+        tag = step.place("S", Side.SELL, None, held)
+        step.free_base -= held
+        step.state = step.state.evolve(exits=frozenset({tag}))
+        self._record(step, ref, action, True, f"sell {held} at market", (tag,))
+        return ""
+
+    def _place_targets(self, step: _Step) -> None:
+        step.cancel(step.state.targets)
+        held = step.sellable()
+        tags: set[str] = set()
+        skipped = 0
+        for price, amount in target_orders(step.state.take_profits, held, self.market):
+            if amount is None:
+                skipped += 1
+                continue
+            tags.add(step.place("T", Side.SELL, price, amount))
+            step.free_base -= amount
+        step.state = step.state.evolve(targets=frozenset(tags))
+        if skipped:
+            reason = f"{skipped} take-profit step(s) below the market's minimums"
+            self._record(step, STOP_REF, "take_profit", False, reason)
+
+    # --- helpers --------------------------------------------------------------------------
+    def _check_minimums(self, amount: Decimal, price: Decimal) -> None:
+        if amount <= 0 or amount < self.market.min_amount:
+            raise Refused(f"amount {amount} is below the market minimum {self.market.min_amount}")
+        if amount * price < self.market.min_cost:
+            raise Refused(
+                f"cost {amount * price} is below the market minimum {self.market.min_cost}"
+            )
+
+    @staticmethod
+    def _record(
+        step: _Step, ref: int, action: str, ok: bool, reason: str, tags: tuple[str, ...] = ()
+    ) -> None:
+        outcome = SignalOutcome(ref, step.snapshot.now, action, ok, reason, tags)
+        step.state = step.state.evolve(outcomes=(*step.state.outcomes, outcome))
+
+    @staticmethod
+    def _stop_hit(snapshot: Snapshot, state: SignalBotState) -> bool:
+        return (
+            state.stop_loss is not None and state.amount > 0 and snapshot.price <= state.stop_loss
+        )
+
+    @staticmethod
+    def _wake(state: SignalBotState) -> Wake:
+        at: datetime | None = state.queue[0].at if state.queue else None
+        below = state.stop_loss if state.amount > 0 or state.entries else None
+        return Wake(price_at_or_below=below, at=at)
