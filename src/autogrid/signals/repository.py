@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.models import Bot, Signal, SignalSource, SignalSourceBot
@@ -175,11 +175,23 @@ async def signals_after(
     return rows.all()
 
 
-async def waiting_since(session: AsyncSession, before: datetime, limit: int) -> list[int]:
-    """Accepted signals received before ``before``: their execution message may be lost."""
+async def waiting_since(
+    session: AsyncSession, cutoffs: Mapping[SignalOutcome, datetime], limit: int
+) -> list[int]:
+    """Signals still in one of these outcomes, received before its cutoff: their execution
+    message may be lost."""
+    if not cutoffs:
+        return []
     rows = await session.scalars(
         select(Signal.id)
-        .where(Signal.outcome == SignalOutcome.ACCEPTED.value, Signal.received_at < before)
+        .where(
+            or_(
+                *(
+                    and_(Signal.outcome == outcome.value, Signal.received_at < before)
+                    for outcome, before in cutoffs.items()
+                )
+            )
+        )
         .order_by(Signal.id)
         .limit(limit)
     )

@@ -10,12 +10,13 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, 
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
-from autogrid.api.deps import SessionDep
+from autogrid.api.deps import SessionDep, SettingsDep
 from autogrid.auth.dependencies import ClientIP, CurrentUser
 from autogrid.core.errors import error_json
 from autogrid.core.pagination import MAX_PAGE_SIZE, PageDep
 from autogrid.signals import intake, service
 from autogrid.signals.dispatch import NoopSignalDispatcher, SignalDispatcher, send_after_commit
+from autogrid.signals.llm_fallback import llm_enabled
 from autogrid.signals.outcomes import SignalOutcome
 from autogrid.signals.schemas import (
     ParseAnswer,
@@ -172,6 +173,7 @@ async def post_signal(
     token: Annotated[str, Path(max_length=200, pattern=TOKEN_PATTERN)],
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     client_ip: ClientIP,
     background: BackgroundTasks,
 ) -> Any:
@@ -181,7 +183,11 @@ async def post_signal(
             request, 415, "unsupported_media_type", "send text/plain or application/json"
         )
     received = await intake.receive(
-        session, token=token, body=await request.body(), client_ip=client_ip
+        session,
+        token=token,
+        body=await request.body(),
+        client_ip=client_ip,
+        llm_enabled=llm_enabled(settings),
     )
     signal = received.signal
     answer = SignalAccepted(
