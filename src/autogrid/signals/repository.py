@@ -196,3 +196,14 @@ async def waiting_since(
         .limit(limit)
     )
     return list(rows.all())
+
+
+async def source_id_by_token(session: AsyncSession, token_hash: str) -> uuid.UUID | None:
+    """The enabled source this token hash opens, read without a lock (whose budget a post
+    spends; the post itself then claims the source)."""
+    found: uuid.UUID | None = await session.scalar(
+        select(SignalSource.id).where(
+            SignalSource.token_hash == token_hash, SignalSource.enabled.is_(True)
+        )
+    )
+    return found
