@@ -207,3 +207,15 @@ async def source_id_by_token(session: AsyncSession, token_hash: str) -> uuid.UUI
         )
     )
     return found
+
+
+async def prune_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
+    """Delete up to ``batch`` of the oldest signals received before ``cutoff``; how many went.
+    Ids grow with arrival, so the primary key finds the oldest first."""
+    oldest = (
+        select(Signal.id).where(Signal.received_at < cutoff).order_by(Signal.id).limit(batch)
+    ).scalar_subquery()
+    result = await session.execute(
+        delete(Signal).where(Signal.id.in_(oldest)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

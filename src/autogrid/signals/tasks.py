@@ -10,7 +10,7 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.scheduling.dispatcher import CeleryBotDispatcher
-from autogrid.signals import interpretation, repository
+from autogrid.signals import interpretation, repository, retention
 from autogrid.signals.dispatch import EXECUTE_SIGNAL_TASK
 from autogrid.signals.outcomes import SignalOutcome
 from autogrid.worker.base import run_async, run_in_session, task, task_app, task_settings
@@ -67,3 +67,18 @@ def sweep_signals() -> int:
     if ids:
         logger.warning("%d accepted or interpreting signals were waiting; sent again", len(ids))
     return len(ids)
+
+
+@task()
+def prune_signals() -> int:
+    """Delete signals older than SIGNAL_RETENTION_DAYS; safe to run twice, even at once."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            return await retention.prune_signals(database, settings.signal_retention_days, utcnow())
+        finally:
+            await database.dispose()
+
+    return run_async(run())
