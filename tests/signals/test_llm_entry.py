@@ -29,7 +29,7 @@ from tests.signals.conftest import make_source, post_signal
 
 # Words outside every grammar's vocabulary that a person reads as "pause the bot".
 CHAT = "guys please hold off the grid for a while, market looks shaky"
-PAUSE_ANSWER = {
+PAUSE_ANSWER: dict[str, Any] = {
     "signal": {
         "action": "pause",
         "symbol": None,
@@ -163,3 +163,18 @@ async def test_the_sweep_finds_interpreting_signals_after_the_models_timeout(
         due = await repository.waiting_since(session, {SignalOutcome.INTERPRETING: now}, 10)
         not_accepted = await repository.waiting_since(session, {SignalOutcome.ACCEPTED: now}, 10)
     assert (early, due, not_accepted) == ([], [signal_id], [])
+
+
+async def test_with_the_model_on_a_broken_machine_format_is_unparsable_at_once(
+    sim: LlmSimulator, make_app: Any, make_client: Any, user: ApiUser
+) -> None:
+    model = sim.answer(json.dumps(PAUSE_ANSWER))
+    client = await _client_with(make_app, make_client, **_llm(sim, model))
+    source = await make_source(client, user)
+
+    # Its sender must see the grammar's error and fix the message; no model guesses it.
+    answer = await post_signal(client, source["token"], '{"action": "pause", "ticker": }')
+
+    assert answer.json()["outcome"] == "unparsable", answer.text
+    assert answer.json()["error_position"] is not None
+    assert sim.requests_for(model) == []
