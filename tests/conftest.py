@@ -38,6 +38,7 @@ UNTHROTTLED_API = {
     "rate_limit_api_plans": {},
     "rate_limit_api_admin": "1000000/minute",
     "rate_limit_api_anonymous": "1000000/minute",
+    "signal_rate_limit": "1000000/minute",
 }
 
 

@@ -6,12 +6,20 @@ in the API's one error shape with ``Retry-After``. A WebSocket or an event strea
 it connects (a refused WebSocket gets the same 429 as its handshake answer). Health, readiness,
 metrics and the API docs are outside /api/ and never limited: probes and scrapes must not be
 throttled, and the docs are static.
+
+The signal entry (``POST /api/v1/signals/<token>``) is counted by its route instead: a token
+that opens a source spends that source's budget (``SIGNAL_RATE_LIMIT``), any other the
+anonymous per-address one; which it is takes a database look-up the middleware does not make.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -19,6 +27,8 @@ from autogrid.api.rate_limits import ApiRateLimiter, Verdict, create_api_rate_li
 from autogrid.core.errors import error_json
 
 LIMITED_PATH_PREFIX = "/api/"
+# The signal entry's path (its token's shape): limited by the route, per source.
+SIGNAL_ENTRY_PATH = re.compile(r"/api/v1/signals/ags_[A-Za-z0-9_-]+")
 # The IANA close code "Try Again Later", for a server that cannot send a 429 handshake answer.
 TRY_AGAIN_LATER = 1013
 RATE_LIMIT_HEADERS = (
@@ -57,12 +67,21 @@ def _is_limited(scope: Scope) -> bool:
     if scope["type"] == "http" and scope.get("method") == "OPTIONS":
         return False
     path: str = scope.get("path", "")
+    if (
+        scope["type"] == "http"
+        and scope.get("method") == "POST"
+        and SIGNAL_ENTRY_PATH.fullmatch(path)
+    ):
+        return False
     return path.startswith(LIMITED_PATH_PREFIX)
 
 
 def _limiter(scope: Scope) -> ApiRateLimiter:
+    return api_rate_limiter(scope["app"].state)
+
+
+def api_rate_limiter(state: Any) -> ApiRateLimiter:
     """The app's limiter; built on first use if the lifespan did not create one."""
-    state = scope["app"].state
     limiter: ApiRateLimiter | None = getattr(state, "api_rate_limiter", None)
     if limiter is None:
         # Must live as long as the app: in process memory, a limiter per request would forget.
@@ -71,7 +90,7 @@ def _limiter(scope: Scope) -> ApiRateLimiter:
     return limiter
 
 
-def _budget_headers(verdict: Verdict) -> dict[str, str]:
+def budget_headers(verdict: Verdict) -> dict[str, str]:
     values = (
         str(verdict.limit),
         str(verdict.remaining),
@@ -85,24 +104,29 @@ def _with_budget_headers(send: Send, verdict: Verdict) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
-            for name, value in _budget_headers(verdict).items():
+            for name, value in budget_headers(verdict).items():
                 headers[name] = value
         await send(message)
 
     return send_with_headers
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
+def rate_limited(connection: HTTPConnection, verdict: Verdict) -> JSONResponse:
+    """The 429 of a caller past its budget, in the API's one error shape, with Retry-After."""
     retry_after = max(1, verdict.reset_seconds)
-    response = error_json(
-        HTTPConnection(scope),
+    return error_json(
+        connection,
         429,
         "rate_limited",
         f"rate limit of {verdict.limit} requests per {verdict.window_seconds} s reached; "
         f"retry after {retry_after} s",
         {"retry_after": retry_after},
-        {**_budget_headers(verdict), "Retry-After": str(retry_after)},
+        {**budget_headers(verdict), "Retry-After": str(retry_after)},
     )
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, verdict: Verdict) -> None:
+    response = rate_limited(HTTPConnection(scope), verdict)
     if scope["type"] == "http":
         await response(scope, receive, send)
         return

@@ -67,6 +67,7 @@ class ApiRateLimits:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self.anonymous = parse(settings.rate_limit_api_anonymous)
+        self.signal_source = parse(settings.signal_rate_limit)
         self.admin = parse(settings.rate_limit_api_admin)
         self.default = parse(settings.rate_limit_api_default)
         self.plans: dict[str, RateLimitItem] = {
@@ -92,9 +93,17 @@ class ApiRateLimits:
                 pass
             else:
                 return Caller(f"user:{claims.user_id}", self.for_claims(claims))
+        return self.anonymous_caller(client_host)
+
+    def anonymous_caller(self, client_host: str | None) -> Caller:
         network = client_network(client_host or "unknown")
         digest = hashlib.sha256(network.encode()).hexdigest()[:32]
         return Caller(f"address:{digest}", self.anonymous)
+
+    def signal_source_caller(self, source_id: object) -> Caller:
+        """Posts to the signal entry with a token that opens this source: a budget of its own,
+        so the few addresses a service such as TradingView sends from are not one budget."""
+        return Caller(f"signal-source:{source_id}", self.signal_source)
 
 
 def _bearer_token(authorization: str | None) -> str | None:

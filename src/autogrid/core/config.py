@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     )
     rate_limit_api_admin: RateLimitText = "1200/minute"
     rate_limit_api_anonymous: RateLimitText = "60/minute"
+    # Posts to the signal entry with a token that opens a source: counted per source, not per
+    # address (TradingView sends every user's alerts from a few shared addresses). A token that
+    # opens nothing spends the anonymous per-address budget.
+    signal_rate_limit: RateLimitText = "120/minute"
     markets_cache_ttl_seconds: float = Field(default=3600, ge=10, le=86_400)
     # An exchange's market list that failed to load is not asked again for this long.
     markets_failure_ttl_seconds: float = Field(default=15, ge=1, le=300)
@@ -120,6 +124,8 @@ class Settings(BaseSettings):
     backtest_sweep_chunk_runs: int = Field(default=20, ge=1, le=1_000)
     # Events older than this many days are pruned from the journal (a beat job, hourly).
     events_retention_days: int = Field(default=90, ge=1, le=3650)
+    # Received signals are kept this long, then pruned by the hourly retention job.
+    signal_retention_days: int = Field(default=90, ge=1, le=3650)
     # Webhook channels may point at private, loopback or link-local addresses only when this is
     # set (a self-hosted receiver on the same network); otherwise users could probe the internal
     # network through the platform (OWASP API7, SSRF).

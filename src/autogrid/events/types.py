@@ -52,7 +52,7 @@ class EventType(StrEnum):
     # External trading signals (autogrid.signals): one event per signal when it arrives, then one
     # per target bot when it is carried out. ``data`` always has ``signal_id``, ``source_id``
     # and ``outcome`` (a SignalOutcome), with ``action`` once parsed and ``reason`` if refused.
-    SIGNAL_RECEIVED = "signal_received"  # accepted: will be carried out on its target bots
+    SIGNAL_RECEIVED = "signal_received"  # accepted (or interpreting): carried out next
     SIGNAL_EXECUTED = "signal_executed"  # carried out on one target bot (bot_id set)
     SIGNAL_REFUSED = "signal_refused"  # duplicate, stale, unparsable, forbidden address, or a
     # target bot that is not running / could not do it (then bot_id is set)

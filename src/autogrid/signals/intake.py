@@ -3,7 +3,9 @@ outcome and its journal event, in the request's one transaction.
 
 Order of decisions: the token (unknown or disabled: 404, nothing stored), the sender's address
 (not allowed: stored as ``forbidden_ip``, answered 403), the grammar (``unparsable`` with the
-error's position), a repeat (same alert id, or same body within the source's window), staleness
+error's position; or, with the language-model reader on and a body that looks like free text,
+``interpreting`` after the body's duplicate check, read by a worker), a repeat (same alert id,
+or same body within the source's window), staleness
 (sent longer than its max_lag ago), then what the action needs: the actions that control another
 bot are ``accepted`` and sent to the workers after commit; the others wait for a signal bot
 (``refused``, saying so).
@@ -31,12 +33,14 @@ from autogrid.events.types import EventType
 from autogrid.models import Signal, SignalSource
 from autogrid.signals import repository
 from autogrid.signals.grammar import parse_signal
+from autogrid.signals.llm_fallback import looks_like_free_text
 from autogrid.signals.model import ParsedSignal, SignalParseError
 from autogrid.signals.outcomes import BOT_CONTROL_ACTIONS, NO_SIGNAL_BOT_YET, SignalOutcome
 from autogrid.signals.tokens import hash_token, same_hash
 from autogrid.signals.values import signal_json
 
 ALERT_ID_CHARS = 200
+INTERPRETING_REASON = "free text: the language model reads it next"
 # A max_lag above this is treated as this: a timedelta cannot hold any number a sender writes.
 LONGEST_LAG_SECONDS = 366 * 86_400
 
@@ -73,10 +77,16 @@ def ip_allowed(allowed: list[str], client_ip: str | None) -> bool:
 
 
 async def receive(
-    session: AsyncSession, *, token: str, body: bytes, client_ip: str | None
+    session: AsyncSession,
+    *,
+    token: str,
+    body: bytes,
+    client_ip: str | None,
+    llm_enabled: bool = False,
 ) -> Intake:
     """Store the post as one signal with its outcome and event; raise ``UnknownSource`` (404)
-    for a token that opens no enabled source."""
+    for a token that opens no enabled source. With ``llm_enabled``, free text the grammar
+    refuses is stored ``interpreting``: a worker asks the model, never the request."""
     presented = hash_token(token)
     now = utcnow()
     source = await repository.claim_source(session, presented, now)
@@ -91,13 +101,16 @@ async def receive(
         body=text,
         body_hash=hashlib.sha256(body).hexdigest(),
     )
-    outcome, reason = await _judge(session, source, signal, text, client_ip, now)
+    outcome, reason = await _judge(session, source, signal, text, client_ip, now, llm_enabled)
     signal.outcome = outcome.value
     signal.reason = reason
     repository.add(session, signal)
     await session.flush()  # the signal's id, for its event
     _journal(session, source, signal)
-    return Intake(signal, execute=outcome == SignalOutcome.ACCEPTED)
+    return Intake(signal, execute=outcome in TO_WORKER)
+
+
+TO_WORKER = frozenset({SignalOutcome.ACCEPTED, SignalOutcome.INTERPRETING})
 
 
 async def _judge(
@@ -107,12 +120,18 @@ async def _judge(
     text: str,
     client_ip: str | None,
     now: datetime,
+    llm_enabled: bool,
 ) -> tuple[SignalOutcome, str | None]:
     if not ip_allowed(list(source.allowed_ips), client_ip):
         return SignalOutcome.FORBIDDEN_IP, f"address {client_ip} is not allowed for this source"
     try:
         parsed = parse_signal(text, now=now)
     except SignalParseError as exc:
+        if llm_enabled and looks_like_free_text(text):
+            # Dedup by body applies now; staleness cannot (the model is given no time).
+            if duplicate := await _duplicate(session, source, signal, now):
+                return SignalOutcome.DUPLICATE, duplicate
+            return SignalOutcome.INTERPRETING, INTERPRETING_REASON
         signal.error_position = exc.position
         return SignalOutcome.UNPARSABLE, exc.message
     signal.parsed = signal_json(parsed)
@@ -160,8 +179,9 @@ def _journal(session: AsyncSession, source: SignalSource, signal: Signal) -> Non
         "action": (signal.parsed or {}).get("action"),
         "alert_id": signal.alert_id,
     }
-    if signal.outcome == SignalOutcome.ACCEPTED:
-        kind, message = EventType.SIGNAL_RECEIVED, f"signal {signal.id} from {source.name} accepted"
+    if signal.outcome in TO_WORKER:
+        kind = EventType.SIGNAL_RECEIVED
+        message = f"signal {signal.id} from {source.name} {signal.outcome}"
     else:
         kind = EventType.SIGNAL_REFUSED
         message = f"signal {signal.id} from {source.name}: {signal.outcome} ({signal.reason})"

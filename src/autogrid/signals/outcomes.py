@@ -9,6 +9,9 @@ from autogrid.signals.model import SignalAction
 
 class SignalOutcome(StrEnum):
     ACCEPTED = "accepted"  # stored and waiting to be carried out on its target bots
+    # Free text the grammar refused, taken for the language model to read in a worker (never
+    # while the sender waits); then accepted, refused or unparsable like any other signal.
+    INTERPRETING = "interpreting"
     EXECUTED = "executed"  # carried out on every target bot
     DUPLICATE = "duplicate"  # same alert id, or same body within the source's window: ignored
     STALE = "stale"  # arrived later than its max_lag after it was sent

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.models import Bot, Signal, SignalSource, SignalSourceBot
@@ -175,12 +175,47 @@ async def signals_after(
     return rows.all()
 
 
-async def waiting_since(session: AsyncSession, before: datetime, limit: int) -> list[int]:
-    """Accepted signals received before ``before``: their execution message may be lost."""
+async def waiting_since(
+    session: AsyncSession, cutoffs: Mapping[SignalOutcome, datetime], limit: int
+) -> list[int]:
+    """Signals still in one of these outcomes, received before its cutoff: their execution
+    message may be lost."""
+    if not cutoffs:
+        return []
     rows = await session.scalars(
         select(Signal.id)
-        .where(Signal.outcome == SignalOutcome.ACCEPTED.value, Signal.received_at < before)
+        .where(
+            or_(
+                *(
+                    and_(Signal.outcome == outcome.value, Signal.received_at < before)
+                    for outcome, before in cutoffs.items()
+                )
+            )
+        )
         .order_by(Signal.id)
         .limit(limit)
     )
     return list(rows.all())
+
+
+async def source_id_by_token(session: AsyncSession, token_hash: str) -> uuid.UUID | None:
+    """The enabled source this token hash opens, read without a lock (whose budget a post
+    spends; the post itself then claims the source)."""
+    found: uuid.UUID | None = await session.scalar(
+        select(SignalSource.id).where(
+            SignalSource.token_hash == token_hash, SignalSource.enabled.is_(True)
+        )
+    )
+    return found
+
+
+async def prune_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
+    """Delete up to ``batch`` of the oldest signals received before ``cutoff``; how many went.
+    Ids grow with arrival, so the primary key finds the oldest first."""
+    oldest = (
+        select(Signal.id).where(Signal.received_at < cutoff).order_by(Signal.id).limit(batch)
+    ).scalar_subquery()
+    result = await session.execute(
+        delete(Signal).where(Signal.id.in_(oldest)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -10,12 +10,14 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, 
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
-from autogrid.api.deps import SessionDep
+from autogrid.api.deps import SessionDep, SettingsDep
+from autogrid.api.rate_limit_middleware import api_rate_limiter, budget_headers, rate_limited
 from autogrid.auth.dependencies import ClientIP, CurrentUser
 from autogrid.core.errors import error_json
 from autogrid.core.pagination import MAX_PAGE_SIZE, PageDep
-from autogrid.signals import intake, service
+from autogrid.signals import entry_limit, intake, service
 from autogrid.signals.dispatch import NoopSignalDispatcher, SignalDispatcher, send_after_commit
+from autogrid.signals.llm_fallback import llm_enabled
 from autogrid.signals.outcomes import SignalOutcome
 from autogrid.signals.schemas import (
     ParseAnswer,
@@ -64,6 +66,10 @@ _ENTRY_BODY: dict[str, Any] = {
     }
 }
 _ENTRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Over the source's SIGNAL_RATE_LIMIT (or, for a token that opens no "
+        "source, the anonymous per-address limit); nothing stored, Retry-After says when"
+    },
     403: {"description": "Posted from an address the source does not allow (stored as such)"},
     404: {"description": "No enabled source has this token"},
     405: {"description": "Not a token's shape but another route's path (digits: a signal's id)"},
@@ -172,16 +178,26 @@ async def post_signal(
     token: Annotated[str, Path(max_length=200, pattern=TOKEN_PATTERN)],
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     client_ip: ClientIP,
     background: BackgroundTasks,
 ) -> Any:
     """Post a signal (no bearer token: the source's token in the path is the credential)."""
+    peer = request.client.host if request.client else None
+    verdict = await entry_limit.spend(session, api_rate_limiter(request.app.state), token, peer)
+    if verdict is not None and not verdict.allowed:
+        return rate_limited(request, verdict)
+    limit_headers = budget_headers(verdict) if verdict is not None else {}
     if _media_type(request) not in ACCEPTED_MEDIA:
         return error_json(
             request, 415, "unsupported_media_type", "send text/plain or application/json"
         )
     received = await intake.receive(
-        session, token=token, body=await request.body(), client_ip=client_ip
+        session,
+        token=token,
+        body=await request.body(),
+        client_ip=client_ip,
+        llm_enabled=llm_enabled(settings),
     )
     signal = received.signal
     answer = SignalAccepted(
@@ -197,4 +213,6 @@ async def post_signal(
         )
     if received.execute:
         background.add_task(send_after_commit, _dispatcher(request), signal.id)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
+    return JSONResponse(
+        answer.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED, headers=limit_headers
+    )

@@ -10,14 +10,17 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
 from autogrid.scheduling.dispatcher import CeleryBotDispatcher
-from autogrid.signals import execution, repository
+from autogrid.signals import interpretation, repository, retention
 from autogrid.signals.dispatch import EXECUTE_SIGNAL_TASK
+from autogrid.signals.outcomes import SignalOutcome
 from autogrid.worker.base import run_async, run_in_session, task, task_app, task_settings
 
 logger = logging.getLogger(__name__)
 
 # An accepted signal still waiting after this long lost its message: the sweep sends it again.
 SWEEP_AFTER_SECONDS = 10
+# One being read by the model may be waiting for its answer: give the model its timeout first.
+SWEEP_INTERPRETING_MARGIN_SECONDS = 10
 SWEEP_BATCH = 500
 
 
@@ -31,8 +34,7 @@ def execute_signal(signal_id: int) -> int:
 async def _execute(settings: Settings, signal_id: int) -> int:
     database = Database.from_settings(settings, pooled=False)
     try:
-        async with database.session_scope() as session:
-            commands = await execution.execute(session, signal_id)
+        commands = await interpretation.carry_out(database, settings, signal_id)
     finally:
         await database.dispose()
     # After commit: a tick reads the bot's new status and acts on it.
@@ -44,13 +46,39 @@ async def _execute(settings: Settings, signal_id: int) -> int:
 
 @task()
 def sweep_signals() -> int:
-    """Send again the accepted signals that waited too long (their message was lost)."""
-    before = utcnow() - timedelta(seconds=SWEEP_AFTER_SECONDS)
+    """Send again the accepted (or interpreting) signals that waited too long (their message
+    was lost)."""
+    settings = task_settings()
+    now = utcnow()
+    cutoffs = {
+        SignalOutcome.ACCEPTED: now - timedelta(seconds=SWEEP_AFTER_SECONDS),
+        SignalOutcome.INTERPRETING: now
+        - timedelta(
+            seconds=SWEEP_AFTER_SECONDS
+            + SWEEP_INTERPRETING_MARGIN_SECONDS
+            + settings.signal_llm_timeout_seconds
+        ),
+    }
     ids = run_in_session(
-        lambda session: repository.waiting_since(session, before, SWEEP_BATCH), task_settings()
+        lambda session: repository.waiting_since(session, cutoffs, SWEEP_BATCH), settings
     )
     for signal_id in ids:
         task_app().send_task(EXECUTE_SIGNAL_TASK, args=[signal_id], expires=60)
     if ids:
-        logger.warning("%d accepted signals were waiting; sent again", len(ids))
+        logger.warning("%d accepted or interpreting signals were waiting; sent again", len(ids))
     return len(ids)
+
+
+@task()
+def prune_signals() -> int:
+    """Delete signals older than SIGNAL_RETENTION_DAYS; safe to run twice, even at once."""
+    settings = task_settings()
+
+    async def run() -> int:
+        database = Database.from_settings(settings, pooled=False)
+        try:
+            return await retention.prune_signals(database, settings.signal_retention_days, utcnow())
+        finally:
+            await database.dispose()
+
+    return run_async(run())

@@ -229,6 +229,12 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 2.0,
             "options": {"expires": 10},
         }
+    # Received signals are kept SIGNAL_RETENTION_DAYS (idempotent, bounded batches).
+    schedule["prune-signals"] = {
+        "task": "autogrid.signals.tasks.prune_signals",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    }
     # The delivery log follows the journal's retention (idempotent, bounded batches).
     schedule["prune-notification-deliveries"] = {
         "task": "autogrid.notifications.tasks.prune_deliveries",
