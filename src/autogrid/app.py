@@ -65,41 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = Database.from_settings(settings)
-        app.state.redis = create_redis(settings)
-        app.state.rate_limiter = create_rate_limiter(settings, app.state.redis)
-        app.state.api_rate_limiter = create_api_rate_limiter(settings, app.state.redis)
-        app.state.access_denylist = create_access_denylist(settings, app.state.redis)
-        app.state.login_guard = LoginGuard(
-            settings, app.state.rate_limiter, create_login_memory(settings, app.state.redis)
-        )
-        # One request budget per exchange key, shared by every process through Redis.
-        budgets = create_budgets(app.state.redis, settings.redis_key_prefix)
-        app.state.connector_factory = configured_ccxt_factory(budgets, settings)
-        app.state.connector_pool = ConnectorPool(app.state.connector_factory)
-        app.state.market_data_cache = MarketDataCache(
-            SharedCache(app.state.redis, settings.redis_key_prefix),
-            markets_ttl_seconds=settings.markets_cache_ttl_seconds,
-            failure_ttl_seconds=settings.markets_failure_ttl_seconds,
-            load_wait_seconds=settings.markets_load_wait_seconds,
-        )
-        app.state.market_rules_provider = exchange_market_rules(
-            app.state.connector_pool, app.state.market_data_cache
-        )
-        # Lifecycle commands reach the bot runtime as Celery tasks, sent after commit.
-        dispatcher = CeleryBotDispatcher(settings=settings)
-        app.state.bot_dispatcher = dispatcher
-        app.state.signal_dispatcher = CelerySignalDispatcher(dispatcher.celery_app)
-        app.state.live_events = start_live_events(settings, app.state.db, app.state.redis)
+        dispatcher = _open_resources(app, settings)
         try:
             yield
         finally:
-            await app.state.live_events.stop()
-            dispatcher.close()
-            await app.state.connector_pool.close_all()
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
-            await app.state.db.dispose()
+            await _close_resources(app, dispatcher)
 
     # /docs and /redoc load Swagger UI and ReDoc from the installed package, not from a CDN, so
     # they work offline; the online spec validator is off for the same reason.
@@ -115,26 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_observability(app, settings)
-    # Inside CORS, so a refusal still carries the CORS headers a browser needs to read it.
-    app.add_middleware(
-        RequestGuardMiddleware,
-        max_body_bytes=settings.max_request_body_bytes,
-        larger_limits=signal_body_limits(
-            settings.signal_max_body_bytes, settings.max_request_body_bytes
-        ),
-        raw_body=is_signal_entry,
-    )
-    # Outside the input guard: a caller over budget is refused before its body is read.
-    app.add_middleware(ApiRateLimitMiddleware)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["X-Request-ID", "Retry-After", *RATE_LIMIT_HEADERS],
-        )
+    _install_middleware(app, settings)
     app.include_router(build_api_router())
     _summaries_from_docstrings(app)
     return app
@@ -155,3 +106,67 @@ def _summaries_from_docstrings(app: FastAPI) -> None:
         return app.openapi_schema or generate()
 
     app.openapi = openapi_with_summaries  # type: ignore[method-assign]
+
+
+def _open_resources(app: FastAPI, settings: Settings) -> CeleryBotDispatcher:
+    """The process-wide clients the routes reach through ``app.state``; returns the dispatcher
+    it made, which shutdown closes even if a test swapped ``app.state.bot_dispatcher``."""
+    app.state.db = Database.from_settings(settings)
+    app.state.redis = create_redis(settings)
+    app.state.rate_limiter = create_rate_limiter(settings, app.state.redis)
+    app.state.api_rate_limiter = create_api_rate_limiter(settings, app.state.redis)
+    app.state.access_denylist = create_access_denylist(settings, app.state.redis)
+    app.state.login_guard = LoginGuard(
+        settings, app.state.rate_limiter, create_login_memory(settings, app.state.redis)
+    )
+    # One request budget per exchange key, shared by every process through Redis.
+    budgets = create_budgets(app.state.redis, settings.redis_key_prefix)
+    app.state.connector_factory = configured_ccxt_factory(budgets, settings)
+    app.state.connector_pool = ConnectorPool(app.state.connector_factory)
+    app.state.market_data_cache = MarketDataCache(
+        SharedCache(app.state.redis, settings.redis_key_prefix),
+        markets_ttl_seconds=settings.markets_cache_ttl_seconds,
+        failure_ttl_seconds=settings.markets_failure_ttl_seconds,
+        load_wait_seconds=settings.markets_load_wait_seconds,
+    )
+    app.state.market_rules_provider = exchange_market_rules(
+        app.state.connector_pool, app.state.market_data_cache
+    )
+    # Lifecycle commands reach the bot runtime as Celery tasks, sent after commit.
+    dispatcher = CeleryBotDispatcher(settings=settings)
+    app.state.bot_dispatcher = dispatcher
+    app.state.signal_dispatcher = CelerySignalDispatcher(dispatcher.celery_app)
+    app.state.live_events = start_live_events(settings, app.state.db, app.state.redis)
+    return dispatcher
+
+
+async def _close_resources(app: FastAPI, dispatcher: CeleryBotDispatcher) -> None:
+    await app.state.live_events.stop()
+    dispatcher.close()
+    await app.state.connector_pool.close_all()
+    if app.state.redis is not None:
+        await app.state.redis.aclose()
+    await app.state.db.dispose()
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    # Inside CORS, so a refusal still carries the CORS headers a browser needs to read it.
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        larger_limits=signal_body_limits(
+            settings.signal_max_body_bytes, settings.max_request_body_bytes
+        ),
+        raw_body=is_signal_entry,
+    )
+    # Outside the input guard: a caller over budget is refused before its body is read.
+    app.add_middleware(ApiRateLimitMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After", *RATE_LIMIT_HEADERS],
+        )

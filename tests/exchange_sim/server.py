@@ -28,6 +28,7 @@ from tests.exchange_sim.market import DEFAULT_SYMBOLS, SymbolSpec, symbol_id
 from tests.exchange_sim.matching import DEFAULT_FEE_RATE, Exchange
 from tests.exchange_sim.orders import Order, Trade
 from tests.exchange_sim.routes import ExchangeRoutes, error_response
+from tests.local_server import bound_port, serve_locally
 
 DEFAULT_API_KEY = "simKey0000000000000000000000000000000000000000000000000000000001"
 DEFAULT_SECRET = "simSecret00000000000000000000000000000000000000000000000000000001"
@@ -98,12 +99,8 @@ class BinanceSimulator:
         return app
 
     async def start(self) -> str:
-        # A short shutdown timeout: a 'delay' fault may still be sleeping when a test ends.
-        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner = await serve_locally(self.build_app(), self.host, self.port)
+        self.port = bound_port(self._runner)
         return self.url
 
     async def stop(self) -> None:

@@ -36,6 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local_server import bound_port, serve_locally
+
 DEFAULT_KEY = "sk-sim-0123456789abcdefSECRETkey"
 
 
@@ -197,11 +199,8 @@ class LlmSimulator:
     async def _serve(self, started: threading.Event, stop: asyncio.Event) -> None:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._completions)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
+        runner = await serve_locally(app)
+        self.port = bound_port(runner)
         self._release = asyncio.Event()
         started.set()
         await stop.wait()

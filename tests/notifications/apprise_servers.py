@@ -25,6 +25,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPProtocol
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from tests.local_server import bound_port, serve_locally
+
 DISCORD_ID, DISCORD_TOKEN = "112233445566778899", "Tok3n-of-the-d1scord-hook"
 SLACK_TOKENS = ("T1JJ3T3L2", "A1BRTD4JD", "TIiajkdnlazkcOXrIdevi7")
 SMTP_USER, SMTP_PASSWORD = "alerts", "smtp-p4ssw0rd"
@@ -164,11 +166,8 @@ class ChatWebhookServer:
         app = web.Application()
         app.router.add_post("/api/webhooks/{id}/{token}", self._discord)
         app.router.add_post("/services/{a}/{b}/{c}", self._slack)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner = await serve_locally(app)
+        self.port = bound_port(self._runner)
         return self
 
     async def __aexit__(

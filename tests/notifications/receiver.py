@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.local_server import bound_port, serve_locally
+
 
 @dataclass
 class ReceivedRequest:
@@ -73,11 +75,8 @@ class WebhookReceiver:
     async def __aenter__(self) -> WebhookReceiver:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner = await serve_locally(app, self.host)
+        self.port = bound_port(self._runner)
         return self
 
     async def __aexit__(

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.local_server import bound_port, serve_locally
+
 DEFAULT_TOKEN = "123456:SIMULATED-bot-token-000000000000000"
 BOT_USERNAME = "autogrid_sim_bot"
 SEND_METHODS = frozenset({"sendMessage", "editMessageText", "editMessageReplyMarkup"})
@@ -312,11 +314,8 @@ class TelegramSimulator:
     async def __aenter__(self) -> TelegramSimulator:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner = await serve_locally(app, self.host)
+        self.port = bound_port(self._runner)
         return self
 
     async def __aexit__(

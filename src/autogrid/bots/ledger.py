@@ -66,16 +66,20 @@ class Ledger:
         base, quote = split_symbol(symbol)
         ledger = self
         for fill in fills:
-            ledger = ledger.add(
-                side=fill.side,
-                price=fill.price,
-                amount=fill.amount,
-                fee=fill.fee,
-                fee_currency=fill.fee_currency,
-                base=base,
-                quote=quote,
-            )
+            ledger = ledger.add_fill(fill, base, quote)
         return ledger
+
+    def add_fill(self, fill: LedgerFill, base: str, quote: str) -> Ledger:
+        """This ledger with one ``fill`` of the ``base``/``quote`` market added."""
+        return self.add(
+            side=fill.side,
+            price=fill.price,
+            amount=fill.amount,
+            fee=fill.fee,
+            fee_currency=fill.fee_currency,
+            base=base,
+            quote=quote,
+        )
 
     def add(
         self,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.core import owned_rows
 from autogrid.models import Bot, ExchangeCredential
 
 
@@ -30,37 +31,19 @@ async def get_by_id(session: AsyncSession, credential_id: uuid.UUID) -> Exchange
 async def list_for_user(
     session: AsyncSession, user_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[Sequence[ExchangeCredential], int]:
-    where = ExchangeCredential.user_id == user_id
-    total = await session.scalar(select(func.count()).select_from(ExchangeCredential).where(where))
-    # created_at then id: a stable order, so pages neither repeat nor skip rows.
-    rows = await session.scalars(
-        select(ExchangeCredential)
-        .where(where)
-        .order_by(ExchangeCredential.created_at, ExchangeCredential.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return rows.all(), total or 0
+    return await owned_rows.list_for_user(session, ExchangeCredential, user_id, limit, offset)
 
 
 async def count_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.count())
-        .select_from(ExchangeCredential)
-        .where(ExchangeCredential.user_id == user_id)
-    )
-    return total or 0
+    return await owned_rows.count_for_user(session, ExchangeCredential, user_id)
 
 
 async def label_taken(
     session: AsyncSession, user_id: uuid.UUID, label: str, *, except_id: uuid.UUID | None = None
 ) -> bool:
-    query = select(ExchangeCredential.id).where(
-        ExchangeCredential.user_id == user_id, ExchangeCredential.label == label
+    return await owned_rows.label_taken(
+        session, ExchangeCredential, user_id, label, except_id=except_id
     )
-    if except_id is not None:
-        query = query.where(ExchangeCredential.id != except_id)
-    return (await session.scalar(query.limit(1))) is not None
 
 
 @dataclass(frozen=True, slots=True)

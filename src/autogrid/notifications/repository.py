@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.core import owned_rows
 from autogrid.models import (
     Bot,
     NotificationChannel,
@@ -33,36 +34,19 @@ async def get_for_user(
 async def list_for_user(
     session: AsyncSession, user_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[Sequence[NotificationChannel], int]:
-    where = NotificationChannel.user_id == user_id
-    total = await session.scalar(select(func.count()).select_from(NotificationChannel).where(where))
-    rows = await session.scalars(
-        select(NotificationChannel)
-        .where(where)
-        .order_by(NotificationChannel.created_at, NotificationChannel.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return rows.all(), total or 0
+    return await owned_rows.list_for_user(session, NotificationChannel, user_id, limit, offset)
 
 
 async def count_for_user(session: AsyncSession, user_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.count())
-        .select_from(NotificationChannel)
-        .where(NotificationChannel.user_id == user_id)
-    )
-    return total or 0
+    return await owned_rows.count_for_user(session, NotificationChannel, user_id)
 
 
 async def label_taken(
     session: AsyncSession, user_id: uuid.UUID, label: str, *, except_id: uuid.UUID | None = None
 ) -> bool:
-    query = select(NotificationChannel.id).where(
-        NotificationChannel.user_id == user_id, NotificationChannel.label == label
+    return await owned_rows.label_taken(
+        session, NotificationChannel, user_id, label, except_id=except_id
     )
-    if except_id is not None:
-        query = query.where(NotificationChannel.id != except_id)
-    return (await session.scalar(query.limit(1))) is not None
 
 
 async def owned_bot_ids(

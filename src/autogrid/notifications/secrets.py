@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from autogrid.credentials.crypto import KeyRing, SecretContext
 
@@ -53,32 +54,46 @@ def open_document(keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob
     return keyring.decrypt(blob, SecretContext(row_id, owner_id, CONFIG_FIELD))
 
 
+def seal_fields(
+    keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, fields: dict[str, Any]
+) -> bytes:
+    return seal_document(keyring, row_id, owner_id, json.dumps(fields))
+
+
+def open_fields(
+    keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
+) -> dict[str, Any]:
+    """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
+    fields: dict[str, Any] = json.loads(open_document(keyring, row_id, owner_id, blob))
+    return fields
+
+
 def seal_webhook(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, config: WebhookConfig
 ) -> bytes:
-    document = json.dumps({"url": config.url, "signing_secret": config.signing_secret})
-    return seal_document(keyring, row_id, owner_id, document)
+    fields = {"url": config.url, "signing_secret": config.signing_secret}
+    return seal_fields(keyring, row_id, owner_id, fields)
 
 
 def open_webhook(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
 ) -> WebhookConfig:
     """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
-    document = json.loads(open_document(keyring, row_id, owner_id, blob))
+    document = open_fields(keyring, row_id, owner_id, blob)
     return WebhookConfig(url=document["url"], signing_secret=document["signing_secret"])
 
 
 def seal_telegram(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, config: TelegramConfig
 ) -> bytes:
-    return seal_document(keyring, row_id, owner_id, json.dumps({"chat_id": config.chat_id}))
+    return seal_fields(keyring, row_id, owner_id, {"chat_id": config.chat_id})
 
 
 def open_telegram(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
 ) -> TelegramConfig:
     """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
-    document = json.loads(open_document(keyring, row_id, owner_id, blob))
+    document = open_fields(keyring, row_id, owner_id, blob)
     chat_id = document.get("chat_id")
     return TelegramConfig(chat_id=int(chat_id) if chat_id is not None else None)
 
@@ -86,12 +101,12 @@ def open_telegram(
 def seal_apprise(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, config: AppriseConfig
 ) -> bytes:
-    return seal_document(keyring, row_id, owner_id, json.dumps({"url": config.url}))
+    return seal_fields(keyring, row_id, owner_id, {"url": config.url})
 
 
 def open_apprise(
     keyring: KeyRing, row_id: uuid.UUID, owner_id: uuid.UUID, blob: bytes
 ) -> AppriseConfig:
     """Raises ``CredentialCryptoError`` when the blob cannot be decrypted with the keys at hand."""
-    document = json.loads(open_document(keyring, row_id, owner_id, blob))
+    document = open_fields(keyring, row_id, owner_id, blob)
     return AppriseConfig(url=document["url"])

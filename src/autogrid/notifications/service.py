@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +58,7 @@ from autogrid.notifications.webhooks import (
 )
 
 logger = logging.getLogger(__name__)
+_Config = TypeVar("_Config", WebhookConfig, TelegramConfig, AppriseConfig)
 
 MAX_CHANNELS_PER_USER = 20
 TEST_EVENT_TYPE = "autogrid.test"
@@ -323,36 +325,48 @@ async def list_deliveries(
 
 
 def open_config(keyring: KeyRing, channel: NotificationChannel) -> WebhookConfig:
-    try:
-        return open_webhook(keyring, channel.id, channel.user_id, channel.config_ciphertext)
-    except CredentialCryptoError as error:
-        logger.error(
-            "notification channel cannot be decrypted channel_id=%s: %s", channel.id, error
-        )
-        raise ChannelUnreadable(
-            "this channel's destination cannot be decrypted with the server's current keys; "
-            "the operator must restore the missing encryption key, or recreate the channel"
-        ) from None
+    return _opened(
+        open_webhook,
+        keyring,
+        channel,
+        "this channel's destination cannot be decrypted with the server's current keys; "
+        "the operator must restore the missing encryption key, or recreate the channel",
+    )
 
 
 def _open_telegram(keyring: KeyRing, channel: NotificationChannel) -> TelegramConfig:
-    try:
-        return open_telegram(keyring, channel.id, channel.user_id, channel.config_ciphertext)
-    except CredentialCryptoError as error:
-        logger.error("telegram channel cannot be decrypted channel_id=%s: %s", channel.id, error)
-        raise ChannelUnreadable(
-            "this channel's chat cannot be decrypted with the server's current keys"
-        ) from None
+    return _opened(
+        open_telegram,
+        keyring,
+        channel,
+        "this channel's chat cannot be decrypted with the server's current keys",
+    )
 
 
 def _open_apprise(keyring: KeyRing, channel: NotificationChannel) -> AppriseConfig:
+    return _opened(
+        open_apprise,
+        keyring,
+        channel,
+        "this channel's URL cannot be decrypted with the server's current keys",
+    )
+
+
+def _opened(
+    opener: Callable[[KeyRing, uuid.UUID, uuid.UUID, bytes], _Config],
+    keyring: KeyRing,
+    channel: NotificationChannel,
+    unreadable: str,
+) -> _Config:
+    """``channel``'s configuration decrypted by ``opener``; ``ChannelUnreadable(unreadable)``
+    (logged with the cause, which the user never sees) when the keys at hand cannot open it."""
     try:
-        return open_apprise(keyring, channel.id, channel.user_id, channel.config_ciphertext)
+        return opener(keyring, channel.id, channel.user_id, channel.config_ciphertext)
     except CredentialCryptoError as error:
-        logger.error("channel cannot be decrypted channel_id=%s: %s", channel.id, error)
-        raise ChannelUnreadable(
-            "this channel's URL cannot be decrypted with the server's current keys"
-        ) from None
+        logger.error(
+            "%s channel cannot be decrypted channel_id=%s: %s", channel.kind, channel.id, error
+        )
+        raise ChannelUnreadable(unreadable) from None
 
 
 async def send_telegram_test(settings: Settings, config: TelegramConfig) -> SendOutcome:

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Integer, Select, cast, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,28 +74,39 @@ async def bucketed(
         use_timescale = await timescale_installed(session)
     window = (BotMetric.bot_id == bot_id, BotMetric.ts >= since, BotMetric.ts < until)
     if use_timescale:
-        bucket = func.time_bucket(func.make_interval(0, 0, 0, 0, 0, 0, seconds), BotMetric.ts)
+        query = _timescale_buckets(window, seconds)
+    else:
+        query = _ranked_buckets(window, _epoch_bucket(session.get_bind().dialect.name, seconds))
+    rows = (await session.execute(query.limit(limit))).all()
+    return [_point(row) for row in rows]
 
-        def last(column: Any) -> Any:
-            return func.last(column, BotMetric.ts)
 
-        query = (
-            select(
-                cast(func.extract("epoch", bucket), Integer).label("bucket"),
-                last(BotMetric.equity).label("equity"),
-                last(BotMetric.realized_pnl).label("realized_pnl"),
-                last(BotMetric.unrealized_pnl).label("unrealized_pnl"),
-                last(BotMetric.position).label("position"),
-                last(BotMetric.price).label("price"),
-            )
-            .where(*window)
-            .group_by(literal_column("1"))
-            .order_by(literal_column("1"))
-            .limit(limit)
+def _timescale_buckets(window: tuple[ColumnElement[bool], ...], seconds: int) -> Select[Any]:
+    """Each bucket's last row, by TimescaleDB's ``time_bucket`` and ``last``."""
+    bucket = func.time_bucket(func.make_interval(0, 0, 0, 0, 0, 0, seconds), BotMetric.ts)
+
+    def last(column: Any) -> Any:
+        return func.last(column, BotMetric.ts)
+
+    return (
+        select(
+            cast(func.extract("epoch", bucket), Integer).label("bucket"),
+            last(BotMetric.equity).label("equity"),
+            last(BotMetric.realized_pnl).label("realized_pnl"),
+            last(BotMetric.unrealized_pnl).label("unrealized_pnl"),
+            last(BotMetric.position).label("position"),
+            last(BotMetric.price).label("price"),
         )
-        rows = (await session.execute(query)).all()
-        return [_point(row) for row in rows]
-    bucket = _epoch_bucket(session.get_bind().dialect.name, seconds)
+        .where(*window)
+        .group_by(literal_column("1"))
+        .order_by(literal_column("1"))
+    )
+
+
+def _ranked_buckets(
+    window: tuple[ColumnElement[bool], ...], bucket: ColumnElement[Any]
+) -> Select[Any]:
+    """Each bucket's last row, by a window function (plain PostgreSQL and SQLite)."""
     ranked = (
         select(
             bucket.label("bucket"),
@@ -109,7 +120,7 @@ async def bucketed(
         .where(*window)
         .subquery()
     )
-    query = (
+    return (
         select(
             ranked.c.bucket,
             ranked.c.equity,
@@ -120,10 +131,7 @@ async def bucketed(
         )
         .where(ranked.c.rank == 1)
         .order_by(ranked.c.bucket)
-        .limit(limit)
     )
-    rows = (await session.execute(query)).all()
-    return [_point(row) for row in rows]
 
 
 def _point(row: Any) -> MetricPoint:

@@ -38,15 +38,7 @@ def bot_figures(fills: Iterable[TimedFill], symbol: str, day_start: datetime) ->
     ledger, wins, losses, today = Ledger(), 0, 0, 0
     for fill in fills:
         before = ledger.realized
-        ledger = ledger.add(
-            side=fill.side,
-            price=fill.price,
-            amount=fill.amount,
-            fee=fill.fee,
-            fee_currency=fill.fee_currency,
-            base=base,
-            quote=quote,
-        )
+        ledger = ledger.add_fill(fill, base, quote)
         change = ledger.realized - before
         wins += change > 0
         losses += change < 0

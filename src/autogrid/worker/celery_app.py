@@ -189,77 +189,59 @@ RUNTIME_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule: dict[str, dict[str, Any]] = {
         # Fails backtests a dead worker left running; re-sends queued ones whose message was lost.
-        "recover-backtests": {
-            "task": "autogrid.backtest.tasks.recover_backtests",
-            "schedule": 300.0,
-            "options": {"expires": 300},
-        },
+        "recover-backtests": _every(
+            "autogrid.backtest.tasks.recover_backtests", 300.0, expires=300
+        ),
     }
     # A row per login otherwise accumulates forever; batches keep each run short.
-    schedule["prune-refresh-tokens"] = {
-        "task": "autogrid.auth.tasks.prune_refresh_tokens",
-        "schedule": 3600.0,
-        "options": {"expires": 3600},
-    }
+    schedule["prune-refresh-tokens"] = _every(
+        "autogrid.auth.tasks.prune_refresh_tokens", 3600.0, expires=3600
+    )
     # Accepted signals whose execution message was lost (sent once their commit is visible).
-    schedule["sweep-signals"] = {
-        "task": "autogrid.signals.tasks.sweep_signals",
-        "schedule": 15.0,
-        "options": {"expires": 15},
-    }
+    schedule["sweep-signals"] = _every("autogrid.signals.tasks.sweep_signals", 15.0, expires=15)
     schedule.update(RUNTIME_BEAT_SCHEDULE)
     # Idempotent: a second run finds nothing older than the retention left to delete.
-    schedule["prune-events"] = {
-        "task": "autogrid.events.tasks.prune_events",
-        "schedule": 3600.0,
-        "options": {"expires": 3600},
-    }
+    schedule["prune-events"] = _every("autogrid.events.tasks.prune_events", 3600.0, expires=3600)
     # The notification outbox: claims with a lease, so overlapping runs never send a row twice
     # at once; a run that finds nothing costs one indexed query.
-    schedule["deliver-notifications"] = {
-        "task": "autogrid.notifications.tasks.deliver_notifications",
-        "schedule": 2.0,
-        "options": {"expires": 10},
-    }
+    schedule["deliver-notifications"] = _every(
+        "autogrid.notifications.tasks.deliver_notifications", 2.0, expires=10
+    )
     # Commands to the platform's Telegram bot when it has no webhook (no public URL): one short
     # getUpdates pass; a lease lets one process poll, each update is handled once.
     if settings.telegram_bot_token is not None and settings.telegram_webhook_secret is None:
-        schedule["poll-telegram-updates"] = {
-            "task": "autogrid.notifications.tasks.poll_telegram_updates",
-            "schedule": 2.0,
-            "options": {"expires": 10},
-        }
+        schedule["poll-telegram-updates"] = _every(
+            "autogrid.notifications.tasks.poll_telegram_updates", 2.0, expires=10
+        )
     # Received signals are kept SIGNAL_RETENTION_DAYS (idempotent, bounded batches).
-    schedule["prune-signals"] = {
-        "task": "autogrid.signals.tasks.prune_signals",
-        "schedule": 3600.0,
-        "options": {"expires": 3600},
-    }
+    schedule["prune-signals"] = _every("autogrid.signals.tasks.prune_signals", 3600.0, expires=3600)
     # The delivery log follows the journal's retention (idempotent, bounded batches).
-    schedule["prune-notification-deliveries"] = {
-        "task": "autogrid.notifications.tasks.prune_deliveries",
-        "schedule": 3600.0,
-        "options": {"expires": 3600},
-    }
+    schedule["prune-notification-deliveries"] = _every(
+        "autogrid.notifications.tasks.prune_deliveries", 3600.0, expires=3600
+    )
     # The dead-man check: each stall is journalled once (bot_stall_alerts), whoever runs it.
-    schedule["alert-stalled-bots"] = {
-        "task": "autogrid.notifications.tasks.alert_stalled_bots",
-        "schedule": 60.0,
-        "options": {"expires": 60},
-    }
+    schedule["alert-stalled-bots"] = _every(
+        "autogrid.notifications.tasks.alert_stalled_bots", 60.0, expires=60
+    )
     # Daily summaries at each user's local hour: keyed per user and day, so a second beat or an
     # overlapping run sends nothing twice; every 5 minutes is the latest a summary comes.
-    schedule["send-daily-summaries"] = {
-        "task": "autogrid.notifications.tasks.send_daily_summaries",
-        "schedule": 300.0,
-        "options": {"expires": 300},
-    }
+    schedule["send-daily-summaries"] = _every(
+        "autogrid.notifications.tasks.send_daily_summaries", 300.0, expires=300
+    )
     if is_embedded(settings):
-        schedule["prune-embedded-broker"] = {
-            "task": "autogrid.worker.tasks.prune_processed_messages",
-            "schedule": 3600.0,
-        }
+        schedule["prune-embedded-broker"] = _every(
+            "autogrid.worker.tasks.prune_processed_messages", 3600.0
+        )
     return schedule
+
+
+def _every(task: str, seconds: float, *, expires: int | None = None) -> dict[str, Any]:
+    """A beat entry running ``task`` every ``seconds``; a message older than ``expires`` seconds
+    is dropped unrun (the next one is on its way)."""
+    entry: dict[str, Any] = {"task": task, "schedule": seconds}
+    if expires is not None:
+        entry["options"] = {"expires": expires}
+    return entry
 
 
 def create_celery(settings: Settings) -> AutoGridCelery:
@@ -300,34 +282,36 @@ def create_celery(settings: Settings) -> AutoGridCelery:
         broker_transport=EMBEDDED_TRANSPORT_PATH if embedded else None,
         broker_transport_options=_broker_options(settings),
         broker_connection_retry_on_startup=True,
-        task_default_queue=namespace,
-        task_default_exchange=namespace,
-        task_default_routing_key=namespace,
-        # Backtests have their own queue, so a sweep can never hold up live bot ticks on a fleet
-        # that dedicates workers to each (`autogrid worker --queues ...`). Both are declared, so
-        # a worker started without --queues consumes both.
-        task_queues={
-            name: {"exchange": namespace, "exchange_type": "direct", "routing_key": name}
-            for name in worker_queues(settings)
-        },
-        task_routes={
-            BACKTEST_TASK: {
-                "queue": backtest_queue(settings),
-                "routing_key": backtest_queue(settings),
-            },
-            BACKTEST_CHUNK_TASK: {
-                "queue": backtest_queue(settings),
-                "routing_key": backtest_queue(settings),
-            },
-        },
-        control_exchange=namespace,
-        event_exchange=f"{namespace}.events",
+        **_routing(settings, namespace),
         worker_enable_remote_control=not embedded,
         beat_scheduler=SCHEDULER_PATH,
         beat_schedule=_beat_schedule(settings),
         beat_schedule_filename=str(settings.var_dir / "celerybeat-schedule"),
     )
     return app
+
+
+def _routing(settings: Settings, namespace: str) -> dict[str, Any]:
+    """Queues, exchanges and routes, all under the deployment's ``namespace``."""
+    backtests = backtest_queue(settings)
+    return {
+        "task_default_queue": namespace,
+        "task_default_exchange": namespace,
+        "task_default_routing_key": namespace,
+        # Backtests have their own queue, so a sweep can never hold up live bot ticks on a fleet
+        # that dedicates workers to each (`autogrid worker --queues ...`). Both are declared, so
+        # a worker started without --queues consumes both.
+        "task_queues": {
+            name: {"exchange": namespace, "exchange_type": "direct", "routing_key": name}
+            for name in worker_queues(settings)
+        },
+        "task_routes": {
+            BACKTEST_TASK: {"queue": backtests, "routing_key": backtests},
+            BACKTEST_CHUNK_TASK: {"queue": backtests, "routing_key": backtests},
+        },
+        "control_exchange": namespace,
+        "event_exchange": f"{namespace}.events",
+    }
 
 
 def _log_like_the_api(loglevel: int | str | None = None, **_: Any) -> None:
