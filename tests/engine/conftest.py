@@ -6,6 +6,7 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures are found by name)
     credential_id,
     ctx,
     database,
+    live,
     make_connector,
     manager,
     sim,

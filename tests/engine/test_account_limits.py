@@ -25,6 +25,7 @@ from autogrid.trading.orders import OrderStatus
 from tests.exchange_sim import BinanceSimulator
 from tests.support.factories import (
     SYMBOL,
+    LiveAccount,
     bot_events,
     count_rows,
     load_bot,
@@ -95,26 +96,20 @@ async def make_user_with_limits(db: Database, **limits: Any) -> uuid.UUID:
     return user
 
 
-async def test_exits_go_out_when_entries_are_refused(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    await set_limits(db, user_id, max_trades_per_day=5, max_open_positions=1)
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    await tick_bot(ctx, bot_id)
-    assert len(await orders_of(db, bot_id)) == 5  # five entries: the day's budget
+async def test_exits_go_out_when_entries_are_refused(live: LiveAccount) -> None:
+    await set_limits(live.db, live.user_id, max_trades_per_day=5, max_open_positions=1)
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)
+    assert len(await orders_of(live.db, bot_id)) == 5  # five entries: the day's budget
 
-    sim.set_price(SYMBOL, "94000")  # every buy fills; the grid answers each with a sell
-    await tick_bot(ctx, bot_id)
+    live.sim.set_price(SYMBOL, "94000")  # every buy fills; the grid answers each with a sell
+    await tick_bot(live.ctx, bot_id)
 
-    orders = await orders_of(db, bot_id)
+    orders = await orders_of(live.db, bot_id)
     sells = [o for o in orders if o.side == "sell"]
     assert len(sells) == 5 and all(o.status != OrderStatus.DENIED for o in sells)
-    assert len([o for o in sim.orders() if o.side == "SELL"]) == 5
-    assert await bot_events(db, bot_id, LIMIT_EVENT) == []
+    assert len([o for o in live.sim.orders() if o.side == "SELL"]) == 5
+    assert await bot_events(live.db, bot_id, LIMIT_EVENT) == []
 
 
 async def test_a_decision_waits_for_a_concurrent_one_and_counts_its_orders(
@@ -240,49 +235,39 @@ async def test_the_days_realised_loss_of_every_bot_refuses_new_entries(
     assert (reached.data["limit"], reached.data["figure"]) == ("max_daily_loss", "200.01")
 
 
-async def test_a_bot_books_the_realised_pnl_of_its_fills_on_the_day(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    await tick_bot(ctx, bot_id)
-    sim.set_price(SYMBOL, "94000")  # the five buys fill: sells answer them
-    await tick_bot(ctx, bot_id)
-    sim.set_price(SYMBOL, "101000")  # the sells fill: profit realised
-    await tick_bot(ctx, bot_id)
+async def test_a_bot_books_the_realised_pnl_of_its_fills_on_the_day(live: LiveAccount) -> None:
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)
+    live.sim.set_price(SYMBOL, "94000")  # the five buys fill: sells answer them
+    await tick_bot(live.ctx, bot_id)
+    live.sim.set_price(SYMBOL, "101000")  # the sells fill: profit realised
+    await tick_bot(live.ctx, bot_id)
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     realized = Ledger.from_dict(bot.state["ledger"]).realized
     assert realized > 0
-    async with db.session_scope() as session:
+    async with live.db.session_scope() as session:
         (day,) = (await session.scalars(select(BotDay).where(BotDay.bot_id == bot_id))).all()
-    assert (day.day, day.user_id, day.realized_pnl) == (utcnow().date(), user_id, realized)
+    assert (day.day, day.user_id, day.realized_pnl) == (utcnow().date(), live.user_id, realized)
 
 
 async def test_a_decision_with_an_entry_and_an_exit_at_the_limit_keeps_the_exit(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
+    live: LiveAccount,
 ) -> None:
-    await set_limits(db, user_id, max_trades_per_day=5)
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    await tick_bot(ctx, bot_id)  # five buys, 95000 to 99000: the day's five entries
-    sim.set_price(SYMBOL, "98500")  # the buy at 99000 fills: its sell at 100000 goes out
-    await tick_bot(ctx, bot_id)
+    await set_limits(live.db, live.user_id, max_trades_per_day=5)
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)  # five buys, 95000 to 99000: the day's five entries
+    live.sim.set_price(SYMBOL, "98500")  # the buy at 99000 fills: its sell at 100000 goes out
+    await tick_bot(live.ctx, bot_id)
     # The sell at 100000 fills, then the buy at 98000: one decision sees both fills and asks
     # for an entry (the buy at 99000 again) and an exit (a sell at 99000).
-    sim.set_price(SYMBOL, "100500")
-    sim.set_price(SYMBOL, "97500")
-    await tick_bot(ctx, bot_id)
+    live.sim.set_price(SYMBOL, "100500")
+    live.sim.set_price(SYMBOL, "97500")
+    await tick_bot(live.ctx, bot_id)
 
-    orders = await orders_of(db, bot_id)
+    orders = await orders_of(live.db, bot_id)
     sells = sorted(o.price for o in orders if o.side == "sell" and o.price is not None)
     assert sells == [Decimal(99000), Decimal(100000)]
     assert len([o for o in orders if o.side == "buy"]) == 5  # the entry was refused
-    (reached,) = await bot_events(db, bot_id, LIMIT_EVENT)
+    (reached,) = await bot_events(live.db, bot_id, LIMIT_EVENT)
     assert reached.data is not None and reached.data["figure"] == "5"

@@ -11,19 +11,15 @@ The bounds keep it short: a new layer between the step and the exchange has to e
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
-from autogrid.core.db import Database
-from autogrid.engine.context import RuntimeContext
 from autogrid.exchanges.ccxt.connector import CcxtConnector
 from autogrid.orders import store
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.strategies.grid import GridStrategy
-from tests.exchange_sim import BinanceSimulator
-from tests.support.factories import SYMBOL, make_bot
+from tests.support.factories import SYMBOL, LiveAccount
 
 MAX_HOPS_OUT = 15
 MAX_HOPS_BACK = 19
@@ -83,18 +79,12 @@ def _show(title: str, path: list[str]) -> int:
     return len(functions)
 
 
-async def test_a_live_order_goes_out_and_its_fill_comes_back_in_few_hops(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    bot_id = await make_bot(db, user_id, credential_id=credential_id, status="starting")
+async def test_a_live_order_goes_out_and_its_fill_comes_back_in_few_hops(live: LiveAccount) -> None:
+    bot_id = await live.bot(status="starting")
 
-    out = await _path(OUT, lambda: tick_bot(ctx, bot_id))
-    sim.set_price(SYMBOL, "98500")  # the top buy fills
-    back = await _path(BACK, lambda: tick_bot(ctx, bot_id))
+    out = await _path(OUT, lambda: tick_bot(live.ctx, bot_id))
+    live.sim.set_price(SYMBOL, "98500")  # the top buy fills
+    back = await _path(BACK, lambda: tick_bot(live.ctx, bot_id))
 
     assert out[0].endswith(".tick_bot") and back[0].endswith(".tick_bot")
     assert _show("out: step -> decision -> order recorded -> sent", out) <= MAX_HOPS_OUT

@@ -7,16 +7,12 @@ drops such pairs (tests/engine/test_dca_ticks.py)."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
-from autogrid.core.db import Database
-from autogrid.engine.context import RuntimeContext
 from autogrid.models import BotStatus
 from autogrid.scheduling.ticking import tick_bot
-from tests.exchange_sim import BinanceSimulator
-from tests.support.factories import SYMBOL, load_bot, make_bot, orders_of
+from tests.support.factories import SYMBOL, LiveAccount, load_bot, orders_of
 
 D = Decimal
 DCA: dict[str, Any] = {
@@ -31,39 +27,30 @@ DCA: dict[str, Any] = {
 }
 
 
-async def test_a_decision_that_places_and_withdraws_an_order_is_saved(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    bot_id = await make_bot(
-        db,
-        user_id,
+async def test_a_decision_that_places_and_withdraws_an_order_is_saved(live: LiveAccount) -> None:
+    bot_id = await live.bot(
         status="starting",
         bot_type="dca",
         strategy=DCA,
         investment="5000",  # the loss breaker (5% an hour) stays out of the way
-        credential_id=credential_id,
     )
 
     async def by_tag() -> dict[str, Any]:
-        return {(o.intent or {})["tag"]: o for o in await orders_of(db, bot_id)}
+        return {(o.intent or {})["tag"]: o for o in await orders_of(live.db, bot_id)}
 
     for _ in range(5):  # start, buy at market, then rest the safety order and the take profit
-        await tick_bot(ctx, bot_id)
+        await tick_bot(live.ctx, bot_id)
         if {"D1.SO1", "D1.TP1"} <= set(await by_tag()):
             break
     orders = await by_tag()
     assert (orders["D1.SO1"].status, orders["D1.TP1"].status) == ("open", "open")
 
     # SO1 (99000) fills; the average entry is then 99664.45 and the stop 94681.23: exit.
-    sim.set_price(SYMBOL, "93000")
-    await tick_bot(ctx, bot_id)
-    await tick_bot(ctx, bot_id)  # the exit's fill closes the deal
+    live.sim.set_price(SYMBOL, "93000")
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)  # the exit's fill closes the deal
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     assert bot.status == BotStatus.RUNNING
     deals = bot.state["strategy"]["deals"]
     assert [(d["close_reason"], d["safety_orders_filled"]) for d in deals] == [("stop_loss", 1)]
@@ -78,4 +65,4 @@ async def test_a_decision_that_places_and_withdraws_an_order_is_saved(
     }
     assert orders["D1.EXIT"].average_price == D(93000)
     assert orders["D1.EXIT"].amount == D("0.003")  # 0.00301 less the fees in BTC, rounded down
-    assert len(sim.orders()) == 4
+    assert len(live.sim.orders()) == 4

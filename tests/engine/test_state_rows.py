@@ -4,16 +4,12 @@ out as asked, and the row gets its version on the next write."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from autogrid.bots.state import STATE_VERSION
-from autogrid.core.db import Database
-from autogrid.engine.context import RuntimeContext
 from autogrid.models import BotStatus
 from autogrid.scheduling.ticking import tick_bot
-from tests.exchange_sim import BinanceSimulator
-from tests.support.factories import SYMBOL, load_bot, make_bot, orders_of, set_bot
+from tests.support.factories import SYMBOL, LiveAccount, load_bot, orders_of, set_bot
 
 
 def unversioned(state: dict[str, Any]) -> dict[str, Any]:
@@ -22,25 +18,21 @@ def unversioned(state: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_a_running_bot_with_an_unversioned_state_carries_on_where_it_was(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
+    live: LiveAccount,
 ) -> None:
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    await tick_bot(ctx, bot_id)
-    before = (await load_bot(db, bot_id)).state
-    ladder = sorted(o.client_order_id for o in await orders_of(db, bot_id))
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)
+    before = (await load_bot(live.db, bot_id)).state
+    ladder = sorted(o.client_order_id for o in await orders_of(live.db, bot_id))
     assert len(ladder) == 5 and before["version"] == STATE_VERSION
-    await set_bot(db, bot_id, state=unversioned(before))
+    await set_bot(live.db, bot_id, state=unversioned(before))
 
-    sim.set_price(SYMBOL, "98500")  # the 99000 buy fills: the strategy answers with a sell
-    await tick_bot(ctx, bot_id)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills: the strategy answers with a sell
+    await tick_bot(live.ctx, bot_id)
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     assert bot.status == BotStatus.RUNNING
-    rows = await orders_of(db, bot_id)
+    rows = await orders_of(live.db, bot_id)
     assert set(ladder) <= {o.client_order_id for o in rows}  # the same ladder, not a new one
     assert len(rows) == 6  # and the sell answering the fill
     assert bot.state["version"] == STATE_VERSION
@@ -51,22 +43,18 @@ async def test_a_running_bot_with_an_unversioned_state_carries_on_where_it_was(
 
 
 async def test_a_stop_request_of_an_unversioned_row_is_carried_out_as_asked(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
+    live: LiveAccount,
 ) -> None:
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    await tick_bot(ctx, bot_id)
-    state = unversioned((await load_bot(db, bot_id)).state)
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)
+    state = unversioned((await load_bot(live.db, bot_id)).state)
     request = {"cancel_orders": False, "sell_base": False, "requested_at": "2026-01-01T00:00Z"}
-    await set_bot(db, bot_id, status="stopping", state={**state, "stop_request": request})
+    await set_bot(live.db, bot_id, status="stopping", state={**state, "stop_request": request})
 
-    await tick_bot(ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     assert bot.status == BotStatus.STOPPED
-    assert {o.status for o in await orders_of(db, bot_id)} == {"open"}  # left on the book
-    assert len(sim.orders(status="NEW")) == 5
+    assert {o.status for o in await orders_of(live.db, bot_id)} == {"open"}  # left on the book
+    assert len(live.sim.orders(status="NEW")) == 5
     assert "stop_request" not in bot.state and bot.state["version"] == STATE_VERSION

@@ -17,6 +17,7 @@ from autogrid.trading.strategies.base import Decision, Snapshot
 from tests.exchange_sim import DEFAULT_API_KEY, BinanceSimulator
 from tests.support.factories import (
     SYMBOL,
+    LiveAccount,
     bot_events,
     load_bot,
     make_bot,
@@ -28,11 +29,9 @@ from tests.support.factories import (
 D = Decimal
 
 
-async def live_bot(
-    db: Database, user_id: uuid.UUID, credential_id: uuid.UUID, **kwargs: Any
-) -> uuid.UUID:
+async def live_bot(live: LiveAccount, **kwargs: Any) -> uuid.UUID:
     kwargs.setdefault("status", "starting")
-    return await make_bot(db, user_id, credential_id=credential_id, **kwargs)
+    return await live.bot(**kwargs)
 
 
 def open_prices(sim: BinanceSimulator, side: str) -> list[Decimal]:
@@ -40,54 +39,46 @@ def open_prices(sim: BinanceSimulator, side: str) -> list[Decimal]:
 
 
 async def test_a_started_grid_lays_its_ladder_and_answers_fills_with_counter_orders(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
+    live: LiveAccount,
 ) -> None:
-    bot_id = await live_bot(db, user_id, credential_id)
+    bot_id = await live_bot(live)
 
-    await tick_bot(ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
 
-    assert (await load_bot(db, bot_id)).status == BotStatus.RUNNING
-    assert open_prices(sim, "BUY") == [D(p) for p in ("95000", "96000", "97000", "98000", "99000")]
-    assert open_prices(sim, "SELL") == []
-    assert {o.status for o in await orders_of(db, bot_id)} == {"open"}
+    assert (await load_bot(live.db, bot_id)).status == BotStatus.RUNNING
+    assert open_prices(live.sim, "BUY") == [
+        D(p) for p in ("95000", "96000", "97000", "98000", "99000")
+    ]
+    assert open_prices(live.sim, "SELL") == []
+    assert {o.status for o in await orders_of(live.db, bot_id)} == {"open"}
 
-    sim.set_price(SYMBOL, "98500")  # the 99000 buy fills
-    await tick_bot(ctx, bot_id)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills
+    await tick_bot(live.ctx, bot_id)
 
-    assert open_prices(sim, "SELL") == [D("100000")]
-    assert open_prices(sim, "BUY") == [D(p) for p in ("95000", "96000", "97000", "98000")]
-    statuses = sorted(o.status for o in await orders_of(db, bot_id))
+    assert open_prices(live.sim, "SELL") == [D("100000")]
+    assert open_prices(live.sim, "BUY") == [D(p) for p in ("95000", "96000", "97000", "98000")]
+    statuses = sorted(o.status for o in await orders_of(live.db, bot_id))
     assert statuses == ["filled"] + ["open"] * 5
 
-    await tick_bot(ctx, bot_id)  # a quiet tick changes nothing
-    assert len(await orders_of(db, bot_id)) == 6
-    assert sum(sim.create_request_counts().values()) == 6
+    await tick_bot(live.ctx, bot_id)  # a quiet tick changes nothing
+    assert len(await orders_of(live.db, bot_id)) == 6
+    assert sum(live.sim.create_request_counts().values()) == 6
 
 
-async def test_stop_cancels_every_open_order(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    bot_id = await live_bot(db, user_id, credential_id)
-    await tick_bot(ctx, bot_id)
-    bot = await load_bot(db, bot_id)
+async def test_stop_cancels_every_open_order(live: LiveAccount) -> None:
+    bot_id = await live_bot(live)
+    await tick_bot(live.ctx, bot_id)
+    bot = await load_bot(live.db, bot_id)
     stop = {"cancel_orders": True, "sell_base": False, "requested_at": "2026-01-01T00:00:00+00:00"}
-    await set_bot(db, bot_id, status="stopping", state={**bot.state, "stop_request": stop})
+    await set_bot(live.db, bot_id, status="stopping", state={**bot.state, "stop_request": stop})
 
-    await tick_bot(ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     assert bot.status == BotStatus.STOPPED
     assert "stop_request" not in bot.state
-    assert sim.orders(status="NEW") == []
-    assert {o.status for o in await orders_of(db, bot_id)} == {"canceled"}
+    assert live.sim.orders(status="NEW") == []
+    assert {o.status for o in await orders_of(live.db, bot_id)} == {"canceled"}
 
 
 class Exploding:
@@ -112,51 +103,39 @@ class Exploding:
         return {}
 
 
-async def test_a_strategy_that_raises_stops_only_its_bot(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
+async def test_a_strategy_that_raises_stops_only_its_bot(live: LiveAccount) -> None:
     # Already running: a start would drop the (injected) cached strategy.
-    broken = await live_bot(db, user_id, credential_id, status="running")
-    healthy = await live_bot(db, user_id, credential_id, status="running")
-    bot = await load_bot(db, broken)
-    ctx.strategies[broken] = CachedStrategy(dict(bot.config), Exploding())
+    broken = await live_bot(live, status="running")
+    healthy = await live_bot(live, status="running")
+    bot = await load_bot(live.db, broken)
+    live.ctx.strategies[broken] = CachedStrategy(dict(bot.config), Exploding())
 
-    await tick_bot(ctx, broken)
-    await tick_bot(ctx, healthy)
+    await tick_bot(live.ctx, broken)
+    await tick_bot(live.ctx, healthy)
 
-    failed = await load_bot(db, broken)
+    failed = await load_bot(live.db, broken)
     assert failed.status == BotStatus.ERROR
     assert failed.error == "strategy error: ZeroDivisionError: boom"
-    assert [e.message for e in await bot_events(db, broken, "error")] == [failed.error]
-    assert (await load_bot(db, healthy)).status == BotStatus.RUNNING
-    assert len(await orders_of(db, healthy)) == 5
-    assert await orders_of(db, broken) == []
+    assert [e.message for e in await bot_events(live.db, broken, "error")] == [failed.error]
+    assert (await load_bot(live.db, healthy)).status == BotStatus.RUNNING
+    assert len(await orders_of(live.db, healthy)) == 5
+    assert await orders_of(live.db, broken) == []
 
 
-async def test_the_kill_switch_halts_the_bot_and_denies_new_orders(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    bot_id = await live_bot(db, user_id, credential_id)
-    async with db.session_scope() as session:
+async def test_the_kill_switch_halts_the_bot_and_denies_new_orders(live: LiveAccount) -> None:
+    bot_id = await live_bot(live)
+    async with live.db.session_scope() as session:
         session.add(
             KillSwitch(scope="global", engaged=True, reason="drill", changed_at=datetime.now(UTC))
         )
 
-    await tick_bot(ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     assert bot.status == BotStatus.HALTED
     assert bot.breaker_reason == "kill switch: drill"
-    assert sum(sim.create_request_counts().values()) == 0
-    assert await bot_events(db, bot_id, "breaker_tripped")
+    assert sum(live.sim.create_request_counts().values()) == 0
+    assert await bot_events(live.db, bot_id, "breaker_tripped")
 
 
 async def test_a_refused_api_key_puts_the_bot_in_error(
@@ -167,7 +146,7 @@ async def test_a_refused_api_key_puts_the_bot_in_error(
     user_id: uuid.UUID,
 ) -> None:
     wrong = await make_credential(db, settings, user_id, DEFAULT_API_KEY, "not-the-secret")
-    bot_id = await live_bot(db, user_id, wrong)
+    bot_id = await make_bot(db, user_id, status="starting", credential_id=wrong)
 
     await tick_bot(ctx, bot_id)
 

@@ -18,7 +18,6 @@ from prometheus_client import REGISTRY
 
 from autogrid.bots import scheduled_buy_repository as slots
 from autogrid.core.db import Database
-from autogrid.engine.context import RuntimeContext
 from autogrid.events.types import EventType
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.reconcile import execute_pending, sync_orders
@@ -33,6 +32,7 @@ from tests.execution.test_order_manager import intend
 from tests.support.contexts import TEST_POLICY
 from tests.support.factories import (
     Clock,
+    LiveAccount,
     bot_events,
     bot_ref,
     load_bot,
@@ -199,38 +199,34 @@ async def test_a_withdrawn_intent_is_not_placed_again(
 
 
 async def test_an_intent_refused_on_every_attempt_ends_with_an_event_and_a_halted_bot(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
+    live: LiveAccount,
 ) -> None:
     before = (
         REGISTRY.get_sample_value("autogrid_breaker_trips_total", {"reason": "order_not_placed"})
         or 0.0
     )
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    sim.inject_fault("timestamp", ORDER, times=None)  # every create: -1021
+    bot_id = await live.bot(status="starting")
+    live.sim.inject_fault("timestamp", ORDER, times=None)  # every create: -1021
 
-    await tick_bot(ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
 
-    bot = await load_bot(db, bot_id)
+    bot = await load_bot(live.db, bot_id)
     assert bot.status == BotStatus.HALTED
     assert bot.breaker_reason is not None
     assert f"not placed after {MAX_SUBMIT_ATTEMPTS} attempts" in bot.breaker_reason
     assert bot.state["breaker"]["tripped_reason"] == bot.breaker_reason
-    events = await bot_events(db, bot_id, EventType.ORDER_NOT_PLACED)
+    events = await bot_events(live.db, bot_id, EventType.ORDER_NOT_PLACED)
     assert events and all("-1021" in e.message or "Timestamp" in e.message for e in events)
-    assert [e.message for e in await bot_events(db, bot_id, "breaker_tripped")] == [
+    assert [e.message for e in await bot_events(live.db, bot_id, "breaker_tripped")] == [
         bot.breaker_reason
     ]
     tripped = REGISTRY.get_sample_value(
         "autogrid_breaker_trips_total", {"reason": "order_not_placed"}
     )
     assert tripped == before + 1
-    orders = await orders_of(db, bot_id)
+    orders = await orders_of(live.db, bot_id)
     assert not any(o.status in NON_TERMINAL_STATUSES for o in orders if o.status != S.DENIED)
-    assert sim.orders() == []
+    assert live.sim.orders() == []
     # Each tag was tried MAX_SUBMIT_ATTEMPTS times, each under its own client order id.
     by_tag: dict[str | None, list[Order]] = {}
     for order in orders:

@@ -26,6 +26,7 @@ from tests.exchange_sim import BinanceSimulator
 from tests.support.contexts import simulator_factory
 from tests.support.factories import (
     Clock,
+    LiveAccount,
     load_bot,
     make_bot,
     make_user,
@@ -84,25 +85,19 @@ async def test_a_held_lease_keeps_others_out_until_it_expires(
         )
 
 
-async def test_pause_keeps_the_books_and_resume_decides_again(
-    ctx: RuntimeContext,
-    db: Database,
-    sim: BinanceSimulator,
-    user_id: uuid.UUID,
-    credential_id: uuid.UUID,
-) -> None:
-    bot_id = await make_bot(db, user_id, status="starting", credential_id=credential_id)
-    await tick_bot(ctx, bot_id)
-    await set_bot(db, bot_id, status="paused")
-    sim.set_price("BTC/USDT", "98500")
+async def test_pause_keeps_the_books_and_resume_decides_again(live: LiveAccount) -> None:
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)
+    await set_bot(live.db, bot_id, status="paused")
+    live.sim.set_price("BTC/USDT", "98500")
 
-    await tick_bot(ctx, bot_id)  # the fill is recorded; no decision: no counter-order
+    await tick_bot(live.ctx, bot_id)  # the fill is recorded; no decision: no counter-order
 
-    rows = await orders_of(db, bot_id)
+    rows = await orders_of(live.db, bot_id)
     assert sorted(o.status for o in rows) == ["filled", "open", "open", "open", "open"]
-    await set_bot(db, bot_id, status="running")
-    await tick_bot(ctx, bot_id)
-    assert len(await orders_of(db, bot_id)) == 6  # the sell answering the fill
+    await set_bot(live.db, bot_id, status="running")
+    await tick_bot(live.ctx, bot_id)
+    assert len(await orders_of(live.db, bot_id)) == 6  # the sell answering the fill
 
 
 async def test_a_paper_bot_on_live_prices_trades_on_wall_time(

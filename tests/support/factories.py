@@ -1,17 +1,22 @@
-"""Rows the runtime tests start from: a user and a bot written straight to the database."""
+"""Rows the bot-running tests start from: a user and a bot written straight to the database."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from autogrid.core.db import Database
 from autogrid.execution.order_writer import BotRef
 from autogrid.models import Bot, Event, Fill, Order, OrderEvent, User
+
+if TYPE_CHECKING:
+    from autogrid.engine.context import RuntimeContext
+    from tests.exchange_sim import BinanceSimulator
 
 D = Decimal
 SYMBOL = "BTC/USDT"
@@ -180,3 +185,19 @@ async def set_bot(db: Database, bot_id: uuid.UUID, **fields: Any) -> None:
         assert bot is not None
         for name, value in fields.items():
             setattr(bot, name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAccount:
+    """What a test of a live bot starts from (the ``live`` fixture): the runtime trading on the
+    in-process simulator, and a user whose credential is the simulator's funded account."""
+
+    ctx: RuntimeContext
+    db: Database
+    sim: BinanceSimulator
+    user_id: uuid.UUID
+    credential_id: uuid.UUID
+
+    async def bot(self, **fields: Any) -> uuid.UUID:
+        """A bot of this user on this credential (``make_bot`` with ``fields``)."""
+        return await make_bot(self.db, self.user_id, credential_id=self.credential_id, **fields)

@@ -21,7 +21,14 @@ from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
 from tests.exchanges.conftest import CREDENTIALS, FAST_RETRY, sim_api_urls
 from tests.infra import run_alembic
 from tests.support.contexts import TEST_POLICY, runtime_context
-from tests.support.factories import Clock, bot_ref, make_bot, make_credential, make_user
+from tests.support.factories import (
+    Clock,
+    LiveAccount,
+    bot_ref,
+    make_bot,
+    make_credential,
+    make_user,
+)
 
 CLIENT_TIMEOUT_MS = 500
 
@@ -100,6 +107,18 @@ async def ctx(
 async def credential_id(settings: Settings, db: Database, user_id: uuid.UUID) -> uuid.UUID:
     """The simulator's default (funded) account, stored as the user's credential."""
     return await make_credential(db, settings, user_id, DEFAULT_API_KEY, DEFAULT_SECRET)
+
+
+@pytest.fixture
+def live(
+    ctx: RuntimeContext,
+    db: Database,
+    sim: BinanceSimulator,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+) -> LiveAccount:
+    """A live bot's starting point: the runtime on the simulator, a user and its credential."""
+    return LiveAccount(ctx, db, sim, user_id, credential_id)
 
 
 @pytest.fixture(scope="session")
