@@ -19,7 +19,7 @@ from autogrid.scheduling.dispatcher import CeleryBotDispatcher
 from autogrid.worker.celery_app import celery_namespace, create_celery
 from autogrid.worker.fleet import probe_fleet
 from tests.helpers import ApiUser, assert_error_shape
-from tests.runtime.factories import make_bot, set_bot
+from tests.support.factories import make_bot, set_bot
 from tests.worker.broker_clients import embedded_app
 from tests.worker.processes import CELERY, process_env, running
 

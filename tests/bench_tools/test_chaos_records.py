@@ -15,7 +15,7 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from tests.infra import migrated_database
-from tests.runtime.factories import make_bot, make_user
+from tests.support.factories import make_bot, make_user
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 

@@ -32,8 +32,8 @@ from tests.bots.factories import (
 )
 from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
 from tests.helpers import ApiUser, assert_error_shape, assert_not_found_for
-from tests.runtime.contexts import runtime_context, tick_until_stopped
-from tests.runtime.factories import Clock, fills_of, load_bot, make_bot, make_user
+from tests.support.contexts import runtime_context, tick_until_stopped
+from tests.support.factories import Clock, fills_of, load_bot, make_bot, make_user
 
 D = Decimal
 CANDLES = 200

@@ -18,7 +18,7 @@ from autogrid.bots.dispatch import BotCommand
 from tests.bots.factories import BOTS, create_bot, dca_body, grid_body
 from tests.exchange_sim import BinanceSimulator
 from tests.helpers import ApiUser
-from tests.runtime.contexts import simulator_factory
+from tests.support.contexts import simulator_factory
 
 # DCA_CONFIG: BO 100 + SO 50 x (2^3 - 1) / (2 - 1) = 450 USDT per deal.
 MAX_DEAL_FUNDS = Decimal(450)

@@ -15,7 +15,7 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.engine.guard import request_stop
 from autogrid.models import Bot
 from tests.helpers import ApiUser
-from tests.runtime.factories import make_bot
+from tests.support.factories import make_bot
 
 BOTS, EVENTS = "/api/v1/bots", "/api/v1/events"
 

@@ -17,15 +17,17 @@ T = EventType
 CRUD = "tests/bots/test_crud.py::test_events_are_newest_first_paginated_and_filtered"
 JOURNEY = "tests/bots/test_lifecycle.py::test_the_full_user_journey"
 LIVE_DCA = (
-    "tests/runtime/test_dca_end_to_end.py::"
+    "tests/engine/test_dca_end_to_end.py::"
     "test_a_live_dca_deal_through_safety_orders_to_take_profit_then_cooldown_and_stop_loss"
 )
 ORDER_LIFE = (
-    "tests/runtime/test_journal_orders.py::"
+    "tests/execution/test_journal_orders.py::"
     "test_an_order_placed_acknowledged_partly_then_fully_filled_with_each_fill"
 )
-ORDER_ENDS = "tests/runtime/test_journal_orders.py::test_a_cancelled_an_expired_and_a_denied_order"
-REFUSED = "tests/runtime/test_refused_creates.py::"
+ORDER_ENDS = (
+    "tests/execution/test_journal_orders.py::test_a_cancelled_an_expired_and_a_denied_order"
+)
+REFUSED = "tests/execution/test_refused_creates.py::"
 KILL_SWITCH = (
     "tests/events/test_api.py::test_the_kill_switch_is_an_account_event_for_every_bot_owner"
 )
@@ -39,21 +41,21 @@ PRODUCED_BY: dict[EventType, str] = {
     T.RESUMED: JOURNEY,
     T.STARTED: LIVE_DCA,
     T.STOPPED: LIVE_DCA,
-    T.ERROR: "tests/runtime/test_tick_live.py::test_a_strategy_that_raises_stops_only_its_bot",
+    T.ERROR: "tests/engine/test_tick_live.py::test_a_strategy_that_raises_stops_only_its_bot",
     T.REPLAY_FINISHED: (
-        "tests/runtime/test_paper_stop_end_to_end.py::"
+        "tests/engine/test_paper_stop_end_to_end.py::"
         "test_a_replay_over_a_short_range_stops_itself_and_says_so"
     ),
     T.WAITING_FOR_DATA: (
-        "tests/runtime/test_indicator_end_to_end.py::"
+        "tests/engine/test_indicator_end_to_end.py::"
         "test_indicator_bots_trade_in_paper_replay_exactly_like_the_backtest"
     ),
     T.STOP_SELL_SKIPPED: (
-        "tests/runtime/test_paper_stopping.py::"
+        "tests/engine/test_paper_stopping.py::"
         "test_a_replay_with_no_candle_left_gives_the_sale_up_and_says_so"
     ),
     T.BREAKER_TRIPPED: (
-        "tests/runtime/test_tick_live.py::test_the_kill_switch_halts_the_bot_and_denies_new_orders"
+        "tests/engine/test_tick_live.py::test_the_kill_switch_halts_the_bot_and_denies_new_orders"
     ),
     T.BREAKER_RESET: (
         "tests/bots/test_lifecycle.py::test_reset_breaker_resumes_a_halted_bot_and_forgets_the_loss"
@@ -78,23 +80,23 @@ PRODUCED_BY: dict[EventType, str] = {
         REFUSED + "test_an_order_that_appears_after_it_was_concluded_never_placed_is_cancelled"
     ),
     T.UNKNOWN_EXCHANGE_ORDER: (
-        "tests/runtime/test_reconcile.py::"
+        "tests/execution/test_reconcile.py::"
         "test_exchange_orders_the_database_never_saw_are_reported_not_cancelled"
     ),
     T.DEAL_OPENED: LIVE_DCA,
     T.DEAL_CLOSED: LIVE_DCA,
     T.SCHEDULED_BUY_MADE: (
-        "tests/runtime/test_scheduled_buys.py::test_each_slot_buys_once_on_time_for_the_amount"
+        "tests/engine/test_scheduled_buys.py::test_each_slot_buys_once_on_time_for_the_amount"
     ),
     T.SCHEDULED_BUY_SKIPPED: (
-        "tests/runtime/test_scheduled_buys.py::test_missed_slots_are_skipped_by_default"
+        "tests/engine/test_scheduled_buys.py::test_missed_slots_are_skipped_by_default"
     ),
     T.NOTIFICATION_CHANNEL_DISABLED: (
         "tests/notifications/test_delivery.py::"
         "test_a_channel_that_keeps_failing_is_switched_off_with_an_event"
     ),
     T.ACCOUNT_LIMIT_REACHED: (
-        "tests/runtime/test_account_limits.py::"
+        "tests/engine/test_account_limits.py::"
         "test_two_paper_bots_of_one_user_share_the_trades_per_day_limit"
     ),
     T.BOT_STALLED: (

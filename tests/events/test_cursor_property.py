@@ -17,7 +17,7 @@ from autogrid.events import service
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import User
-from tests.runtime.factories import make_bot, make_user
+from tests.support.factories import make_bot, make_user
 
 TYPES = [EventType.FILL, EventType.ORDER_FILLED, EventType.DEAL_CLOSED]
 # (whose bot: 0-2 the user's, 3 another user's; which type)

@@ -22,7 +22,7 @@ from autogrid.execution.reconcile import report_unknown_orders
 from autogrid.models import Event, KillSwitch, Order, User
 from autogrid.risk import service as risk_service
 from autogrid.trading.risk import OrderIntent
-from tests.runtime.factories import SYMBOL, load_bot, make_bot, make_user
+from tests.support.factories import SYMBOL, load_bot, make_bot, make_user
 
 D = Decimal
 

@@ -18,7 +18,7 @@ from autogrid.events.retention import prune_events
 from autogrid.events.types import EventType
 from autogrid.models import Event
 from autogrid.worker.celery_app import create_celery
-from tests.runtime.factories import make_bot, make_user
+from tests.support.factories import make_bot, make_user
 
 NOW = utcnow()
 

@@ -24,7 +24,7 @@ from autogrid.worker.celery_app import create_celery
 from tests.helpers import ApiUser, assert_error_shape
 from tests.notifications.receiver import WebhookReceiver
 from tests.notifications.test_channels_api import create_channel
-from tests.runtime.factories import make_bot
+from tests.support.factories import make_bot
 
 PREFERENCES = "/api/v1/notifications/preferences"
 

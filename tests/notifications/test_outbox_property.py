@@ -29,7 +29,7 @@ from autogrid.notifications.schemas import (
     WebhookChannelCreate,
 )
 from autogrid.notifications.severity import SEVERITY, Severity
-from tests.runtime.factories import make_bot, make_user
+from tests.support.factories import make_bot, make_user
 
 TYPES = [EventType.FILL, EventType.ORDER_REJECTED, EventType.ERROR, EventType.DEAL_CLOSED]
 # (types, min severity, bots: None = all or indexes of the owner's 3 bots, switched on)

@@ -14,7 +14,7 @@ from autogrid.core.db import Database
 from autogrid.models import BotMetric
 from autogrid.performance.recorder import record_metrics, slot_of
 from autogrid.performance.repository import bucketed, timescale_installed
-from tests.runtime.factories import count_rows, make_bot, make_user, set_bot
+from tests.support.factories import count_rows, make_bot, make_user, set_bot
 
 D = Decimal
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import create_bot, grid_body
 from tests.helpers import ApiUser, assert_not_found_for
 from tests.orders.factories import add_fill, add_order
-from tests.runtime.factories import set_bot
+from tests.support.factories import set_bot
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from autogrid.models import Order
 from autogrid.risk import repository
 from autogrid.risk.standing import today
 from autogrid.trading.orders import OrderStatus
-from tests.runtime.factories import make_bot, make_user
+from tests.support.factories import make_bot, make_user
 
 D = Decimal
 NOW = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from autogrid.core.db import Database
 from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import create_bot
 from tests.helpers import ApiUser, assert_error_shape
-from tests.runtime.factories import load_bot, set_bot
+from tests.support.factories import load_bot, set_bot
 
 
 @pytest.fixture(autouse=True)

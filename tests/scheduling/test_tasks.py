@@ -13,7 +13,7 @@ from autogrid.core.db import Database
 from autogrid.models import BotMetric
 from autogrid.scheduling.process import shutdown_runtime
 from autogrid.worker.celery_app import create_celery
-from tests.runtime.factories import count_rows, make_bot, make_user
+from tests.support.factories import count_rows, make_bot, make_user
 
 # Loopback, nothing listens there: the connection is refused, as by a broker that is down.
 UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"

@@ -10,7 +10,7 @@ from autogrid.core.db import Database
 from autogrid.models import Bot, Event, User
 from autogrid.signals import execution, intake, service
 from autogrid.signals.schemas import SourceCreate
-from tests.runtime.factories import make_bot, make_user
+from tests.support.factories import make_bot, make_user
 
 
 async def test_intake_dedup_rotation_and_execution(database: Database) -> None:

@@ -16,13 +16,13 @@ from fastapi import FastAPI
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.signals.dispatch import CelerySignalDispatcher, NoopSignalDispatcher
+from tests.engine.test_end_to_end import api
+from tests.engine.test_paper_replay import GRID
 from tests.exchanges.paper.helpers import store_candles
 from tests.helpers import ApiUser
-from tests.runtime.replay_checks import BOTS, candle_window, create_replay_bot, worker_stack
-from tests.runtime.test_end_to_end import api
-from tests.runtime.test_paper_replay import GRID
-from tests.runtime.workers import Stack, eventually
 from tests.signals.conftest import SIGNALS, events_of, make_source, post_signal
+from tests.support.replay_checks import BOTS, candle_window, create_replay_bot, worker_stack
+from tests.support.workers import Stack, eventually
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,101 @@
+"""A live DCA bot in process against the simulator: several fills answered in one decision."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from autogrid.engine.recording import net_actions
+from autogrid.exchanges.types import OrderType, Side
+from autogrid.models import BotStatus
+from autogrid.orders.values import tag_of
+from autogrid.scheduling.ticking import tick_bot
+from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
+from tests.support.factories import SYMBOL, LiveAccount, load_bot, orders_of, set_bot
+
+D = Decimal
+TWO_AT_ONCE = {
+    "base_order_volume": "200",
+    "safety_order_volume": "100",
+    "safety_order_step_percentage": "2",
+    "max_safety_orders": 3,
+    "active_safety_orders_count": 2,
+    "take_profit": "1.5",
+}
+
+
+def place(tag: str) -> PlaceOrder:
+    return PlaceOrder(tag, Side.SELL, OrderType.LIMIT, D(1), D(100))
+
+
+def test_an_order_placed_and_cancelled_in_one_decision_is_neither() -> None:
+    actions = [
+        CancelOrder("TP1"),
+        place("TP2"),
+        CancelOrder("TP2"),
+        place("TP3"),
+        place("X"),
+        CancelOrder("X"),
+        place("X"),
+        StopBot("no"),
+    ]
+    assert net_actions(actions) == [CancelOrder("TP1"), place("TP3"), place("X"), StopBot("no")]
+
+
+async def test_two_safety_orders_filled_at_once_move_the_take_profit_once(
+    live: LiveAccount,
+) -> None:
+    live.sim.set_price(SYMBOL, "80000")
+    bot_id = await live.bot(
+        status="starting", bot_type="dca", strategy=TWO_AT_ONCE, investment=None
+    )
+    await tick_bot(live.ctx, bot_id)  # starts, base order at the market
+    await tick_bot(live.ctx, bot_id)  # safety orders at 78400 and 76800, take profit above
+
+    live.sim.set_price(SYMBOL, "76000")  # both safety orders fill before the bot looks again
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
+
+    bot = await load_bot(live.db, bot_id)
+    assert bot.status == BotStatus.RUNNING, bot.error
+    orders = {tag_of(o): o for o in await orders_of(live.db, bot_id)}
+    assert {tag: o.status for tag, o in orders.items()} == {
+        "D1.BO": "filled",
+        "D1.SO1": "filled",
+        "D1.SO2": "filled",
+        "D1.SO3": "open",
+        "D1.TP1": "canceled",
+        "D1.TP2": "open",  # both fills counted first, then one take profit for what is held
+    }
+    deal = bot.state["strategy"]
+    average = D(deal["bought_notional"]) / D(deal["bought_amount"])
+    assert orders["D1.TP2"].price == (average * D("1.015")).quantize(D("0.01"))
+    assert [o.price for o in live.sim.orders(status="NEW") if o.side == "SELL"] == [
+        orders["D1.TP2"].price
+    ]
+
+
+async def test_a_restart_keeps_the_deal_history_and_numbering(live: LiveAccount) -> None:
+    live.sim.set_price(SYMBOL, "80000")
+    strategy = {**TWO_AT_ONCE, "cooldown_seconds": 3600}
+    bot_id = await live.bot(status="starting", bot_type="dca", strategy=strategy, investment=None)
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
+    live.sim.set_price(SYMBOL, "82000")  # the take profit fills: deal 1 closes, the cooldown starts
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
+    bot = await load_bot(live.db, bot_id)
+    assert [d["number"] for d in bot.state["strategy"]["deals"]] == [1]
+
+    stop = {"cancel_orders": True, "sell_base": False, "requested_at": "2026-01-01T00:00:00+00:00"}
+    await set_bot(live.db, bot_id, status="stopping", state={**bot.state, "stop_request": stop})
+    await tick_bot(live.ctx, bot_id)
+    assert (await load_bot(live.db, bot_id)).status == BotStatus.STOPPED
+    await set_bot(live.db, bot_id, status="starting")
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
+
+    state = (await load_bot(live.db, bot_id)).state["strategy"]
+    assert [d["number"] for d in state["deals"]] == [1]  # the history survived the restart
+    assert state["deal"] == 2 and state["phase"] == "in_deal"  # no cooldown carried over
+    tags = {tag_of(o) for o in await orders_of(live.db, bot_id)}
+    assert "D2.BO" in tags and not any(t and t.startswith("D3") for t in tags)
