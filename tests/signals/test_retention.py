@@ -15,7 +15,7 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.models import Signal, SignalSource
 from autogrid.signals.retention import prune_signals
 from autogrid.worker.celery_app import create_celery
-from tests.runtime.factories import make_user
+from tests.support.factories import make_user
 
 NOW = utcnow()
 
