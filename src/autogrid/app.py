@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from autogrid import __version__
+from autogrid.api.openapi_links import add_links
 from autogrid.api.rate_limit_middleware import RATE_LIMIT_HEADERS, ApiRateLimitMiddleware
 from autogrid.api.rate_limits import create_api_rate_limiter
 from autogrid.api.router import build_api_router
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _summaries_from_docstrings(app: FastAPI) -> None:
-    """Use each operation's one-line docstring as its OpenAPI summary (Swagger's list shows it)."""
+    """Use each operation's one-line docstring as its OpenAPI summary (Swagger's list shows it),
+    and add the links from each create operation to the operations on what it created."""
     generate = app.openapi
 
     def openapi_with_summaries() -> dict[str, Any]:
@@ -103,6 +105,7 @@ def _summaries_from_docstrings(app: FastAPI) -> None:
                     description = operation.get("description")
                     if isinstance(description, str) and description.strip():
                         operation["summary"] = description.strip().splitlines()[0].rstrip(".")
+            add_links(schema)
         return app.openapi_schema or generate()
 
     app.openapi = openapi_with_summaries  # type: ignore[method-assign]

@@ -57,3 +57,48 @@ def test_every_api_operation_declares_the_rate_limit_answer(settings: Settings) 
             assert "429" in operation["responses"], f"{method} {path} does not declare 429"
     me = schema["paths"]["/api/v1/auth/me"]["get"]["responses"]["429"]
     assert "Retry-After" in me["headers"]
+
+
+def test_create_operations_link_to_the_operations_on_what_they_create(settings: Settings) -> None:
+    # Clients and schemathesis' stateful phase chain calls through these links: each must name an
+    # existing operation, fill exactly its path parameter, from an `id` the answer always has.
+    schema = create_app(settings).openapi()
+    operations = {
+        op["operationId"]: (path, op)
+        for path, methods in schema["paths"].items()
+        for op in methods.values()
+    }
+    linked: set[str] = set()
+    for path, methods in schema["paths"].items():
+        for status, response in methods.get("post", {}).get("responses", {}).items():
+            for link in response.get("links", {}).values():
+                target_path, target = operations[link["operationId"]]
+                path_parameters = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+                assert set(link["parameters"]) == path_parameters, target_path
+                assert set(link["parameters"].values()) == {"$response.body#/id"}, target_path
+                body = response["content"]["application/json"]["schema"]
+                for ref in re.findall(r"#/components/schemas/(\w+)", str(body)):
+                    assert "id" in schema["components"]["schemas"][ref]["required"], ref
+                assert status.startswith("2"), path
+                linked.add(f"{target_path.removeprefix('/api/v1')} {link['operationId']}")
+    for resource in (
+        "bots",
+        "credentials",
+        "notifications/channels",
+        "signal-sources",
+        "backtests",
+    ):
+        assert any(name.startswith(f"/{resource}/{{") for name in linked), resource
+
+
+def test_schemathesis_reads_the_links_as_transitions(settings: Settings) -> None:
+    # Its stateful phase walks these transitions; a link it could not resolve would be dropped.
+    import schemathesis
+
+    schema = create_app(settings).openapi()
+    machine = schemathesis.openapi.from_dict(schema).as_state_machine()
+    transitions = set(dir(machine))
+    for path in ("/api/v1/bots", "/api/v1/signal-sources", "/api/v1/notifications/channels"):
+        links = schema["paths"][path]["post"]["responses"]["201"]["links"]
+        for name in links:
+            assert any(f"_{name}__" in rule for rule in transitions), (path, name)
