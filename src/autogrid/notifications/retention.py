@@ -8,8 +8,7 @@ import logging
 from datetime import datetime, timedelta
 
 from autogrid.core.db import Database
-from autogrid.core.pruning import prune_older_than
-from autogrid.events.retention import MAX_PRUNE_BATCHES, PRUNE_BATCH
+from autogrid.core.pruning import MAX_PRUNE_BATCHES, PRUNE_BATCH, prune_retained
 from autogrid.notifications import repository
 from autogrid.notifications.telegram import repository as telegram_repository
 
@@ -25,13 +24,15 @@ async def prune_deliveries(
     max_batches: int = MAX_PRUNE_BATCHES,
 ) -> int:
     """Delete delivery log rows written more than ``retention_days`` before ``now``."""
-    cutoff = now - timedelta(days=retention_days)
-    pruned = await prune_older_than(
-        database, repository.prune_deliveries_before, cutoff, batch=batch, max_batches=max_batches
+    return await prune_retained(
+        database,
+        repository.prune_deliveries_before,
+        what="delivery log",
+        retention_days=retention_days,
+        now=now,
+        batch=batch,
+        max_batches=max_batches,
     )
-    if pruned:
-        logger.info("delivery log: %d attempts older than %s pruned", pruned, cutoff.isoformat())
-    return pruned
 
 
 # Telegram keeps an unconfirmed update for 24 hours and retries a webhook for less: a handled
