@@ -48,6 +48,10 @@ async def test_a_webhook_channel_is_stored_encrypted_and_masked(
     assert created["state"] == "active"
     subscription = created["subscription"]
     assert subscription["event_types"] == sorted(t.value for t in DEFAULT_EVENT_TYPES)
+    # What an owner must hear of by default: failures and refusals, never silence.
+    must_hear = {"error", "breaker_tripped", "stopped", "order_not_placed", "bot_stalled"}
+    must_hear |= {"account_limit_reached", "signal_refused", "deal_closed", "daily_summary"}
+    assert must_hear <= set(subscription["event_types"])
     assert subscription["bot_ids"] is None and subscription["min_severity"] == "info"
 
     # Never again: neither the secret nor any part of the URL that could be used.

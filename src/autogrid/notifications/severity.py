@@ -61,8 +61,10 @@ SEVERITY: dict[EventType, Severity] = {
     for event_type in EventType
 }
 
-# Errors, breaker trips, a bot that stopped, a deal closed, the daily summary: what most
-# owners want pushed (and, for administrators, the fleet stopping and resuming).
+# Errors, breaker trips, a bot that stopped, a deal closed, the daily summary, an entry an
+# account limit refused and a signal that was not carried out: what most owners want pushed (a
+# refusal nobody hears of is a silent failure), and, for administrators, the fleet stopping and
+# resuming.
 DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.ERROR,
     EventType.BREAKER_TRIPPED,
@@ -73,6 +75,8 @@ DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.REPLAY_FINISHED,
     EventType.DEAL_CLOSED,
     EventType.DAILY_SUMMARY,
+    EventType.ACCOUNT_LIMIT_REACHED,
+    EventType.SIGNAL_REFUSED,
     EventType.FLEET_STALLED,
     EventType.FLEET_RECOVERED,
 )
