@@ -222,7 +222,9 @@ async def test_the_days_realised_loss_of_every_bot_refuses_new_entries(
                 bot_id=losing,
                 day=utcnow().date(),
                 user_id=user_id,
+                quote="USDT",
                 realized_pnl=Decimal("-200.01"),
+                realized_usdt=Decimal("-200.01"),
             )
         )
     bot_id = await paper_bot(db, user_id)

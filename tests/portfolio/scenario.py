@@ -162,8 +162,19 @@ async def add_candle(db: Database, symbol: str, ts: datetime, close: str) -> Non
 async def add_booked(
     db: Database, bot_id: uuid.UUID, user_id: uuid.UUID, day: Any, amount: str
 ) -> None:
+    """A USDT bot's booking (its value in USDT is the amount itself)."""
     async with db.session_scope() as session:
-        session.add(BotDay(bot_id=bot_id, day=day, user_id=user_id, realized_pnl=D(amount)))
+        session.add(
+            BotDay(
+                bot_id=bot_id,
+                day=day,
+                user_id=user_id,
+                quote="USDT",
+                realized_pnl=D(amount),
+                realized_usdt=D(amount),
+                usdt_rate=D(1),
+            )
+        )
 
 
 async def add_metric(

@@ -5,13 +5,15 @@ once-a-day notice."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from autogrid.core.db import Database
 from autogrid.models import Order
 from autogrid.risk import repository
+from autogrid.risk.repository import Booking
 from autogrid.risk.standing import today
+from autogrid.trading.account_limits import value_booking
 from autogrid.trading.orders import OrderStatus
 from tests.support.factories import make_bot, make_user
 
@@ -40,6 +42,10 @@ def order(
     )
 
 
+def usdt(day: date, amount: str) -> Booking:
+    return Booking(day, "USDT", D(amount), value_booking(D(amount), "USDT", D(1)), D(1))
+
+
 async def test_todays_figures_across_the_users_bots(database: Database) -> None:
     user = await make_user(database)
     first = await make_bot(database, user)
@@ -63,11 +69,11 @@ async def test_todays_figures_across_the_users_bots(database: Database) -> None:
         )
         await session.flush()
         day = NOW.date()
-        await repository.book_realized(session, first, user, day, D("-0.1"))
-        await repository.book_realized(session, second, user, day, D("-0.2"))
-        await repository.book_realized(session, first, user, day, D("-0.000000000000000001"))
-        await repository.book_realized(session, first, user, day - timedelta(days=1), D(-50))
-        await repository.book_realized(session, strangers_bot, stranger, day, D(-99))
+        await repository.book_realized(session, first, user, usdt(day, "-0.1"))
+        await repository.book_realized(session, second, user, usdt(day, "-0.2"))
+        await repository.book_realized(session, first, user, usdt(day, "-0.000000000000000001"))
+        await repository.book_realized(session, first, user, usdt(day - timedelta(days=1), "-50"))
+        await repository.book_realized(session, strangers_bot, stranger, usdt(day, "-99"))
 
     async with database.session_scope() as session:
         figures = await today(session, user, NOW)

@@ -83,6 +83,9 @@ class BotState(_Part):
     live_tags: list[str] | None = None  # the live orders' tags at the last decision
     decided_until: str | None = None  # ISO 8601: the last decision's moment
     ledger: dict[str, Any] | None = None
+    # Decimal as text: the ledger's realised P&L with the inbox's fills folded in, as far as it
+    # is booked in ``bot_days`` (None: the ledger's own, from before this was kept).
+    booked_realized: str | None = None
     last_price: str | None = None  # Decimal as text
     start_equity: str | None = None  # Decimal as text: a bot without an investment's baseline
     recurring_buys: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ from autogrid.bots.ledger import Ledger, investment_of
 from autogrid.bots.scheduled_buys import DueSlot, settle
 from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.engine.guard import breaker_of, cancels_on_trip, halt, limits_of, request_stop
-from autogrid.engine.snapshot import Inbox
+from autogrid.engine.snapshot import INBOX_BATCH, Inbox
 from autogrid.events.deals import deal_payloads
 from autogrid.events.payloads import (
     scheduled_buy_made_payload,
@@ -138,9 +138,8 @@ async def record_decision(
     if slot is not None and proposal.due is not None:
         await _link_slot(session, manager, slot, proposal.due, live, now)
     ledger = _ledger_after(state, proposal.inbox, bot.symbol)
-    await standing.book_realized(
-        session, bot.id, bot.user_id, Ledger.from_dict(state.ledger), ledger, now
-    )
+    whole = await _whole(session, bot, state, proposal.inbox, ledger)
+    await standing.book_realized(session, bot, state, whole, now)
     pnl = ledger.total_pnl(snapshot.price)
     risk = after_fills(risk, limits, snapshot.now, pnl, investment_of(bot.investment, state))
     if state.start_equity is None and bot.investment is None:
@@ -244,6 +243,17 @@ async def _carry_out(
 
 def _intent_of(intent: OrderIntent) -> Intent:
     return Intent(intent.tag, intent.side, intent.type, intent.amount, intent.price)
+
+
+async def _whole(
+    session: AsyncSession, bot: Bot, state: BotState, inbox: Inbox, ledger: Ledger
+) -> Ledger:
+    """What is booked: the bot's ledger with every fill of its inbox in. ``ledger`` (with the
+    fills the decision absorbed) unless the decision saw only the inbox's first batch."""
+    if len(inbox.entry_ids) < INBOX_BATCH:
+        return ledger
+    every = await repo.inbox_fills(session, bot.id)
+    return Ledger.from_dict(state.ledger).with_fills(every, bot.symbol)
 
 
 def _ledger_after(state: BotState, inbox: Inbox, symbol: str) -> Ledger:

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.bots import repository as bot_rows
 from autogrid.bots.state import StatePatch, load_state
 from autogrid.engine import repository
+from autogrid.engine.booking import book_waiting_fills
 from autogrid.engine.books import Books
 from autogrid.engine.context import RuntimeContext
 from autogrid.engine.deciding import Decider, Moment, StrategyFailed, at_price
@@ -123,10 +124,11 @@ class BotStep:
         self.bot = bot
         scope = await self._open()
         await self._report(await scope.books.keep(bot, full=True))
+        await book_waiting_fills(scope)
 
     async def settle(self) -> None:
-        """After ``run``, however it ended: an order the exchange refused for the key itself
-        fails the bot; an intent the exchange kept refusing halts it (it cannot do as asked)."""
+        """After ``run``, however it ended: a key the exchange refused fails the bot; an intent
+        it kept refusing halts it."""
         log = self.orders.log if self.orders is not None else None
         if log is not None and log.fatal:
             await self._fail(log.fatal)
@@ -171,6 +173,8 @@ class BotStep:
             await self._halted(scope)
         elif bot.status == BotStatus.STOPPING:
             await self._stop(scope)
+        if self.status != BotStatus.RUNNING:  # no decision absorbs its fills: booked now
+            await book_waiting_fills(self._scope())
         self._schedule_unknown_checks()
 
     async def _start(self, bot: Bot) -> None:
@@ -263,7 +267,7 @@ class BotStep:
             self.soon()
             return
         async with self.database.session_scope() as session:
-            await mark_stopped_in(session, self.bot_id)
+            await mark_stopped_in(session, self.bot_id, self.ctx.clock())
         self.status = BotStatus.STOPPED
 
     # --- one decision: propose -> vet and record (one transaction) -> execute -------------
@@ -343,16 +347,14 @@ class BotStep:
         )
         return self.scope
 
-    def _scope(self) -> StepScope:
-        """The scope with the bot as last read."""
+    def _scope(self) -> StepScope:  # the scope with the bot as last read
         assert self.scope is not None and self.bot is not None, "_open() first"
         if self.scope.bot is not self.bot:
             self.scope = replace(self.scope, bot=self.bot)
         return self.scope
 
     async def _report(self, strangers: list[str]) -> None:
-        """The exchange's open orders that are not ours, as keeping the books found them:
-        reported to the owner (once each) in a transaction of the step."""
+        """The exchange's open orders that are not ours reported (once each) to the owner."""
         if strangers:
             async with self.database.session_scope() as session:
                 await report_unknown_orders(session, self.bot_id, strangers, self.ctx.clock())

@@ -41,6 +41,7 @@ from autogrid.execution.reconcile import execute_pending, load_live
 from autogrid.models import Bot, BotStatus
 from autogrid.orders.values import OrderView, new_client_order_id, tag_of
 from autogrid.risk import repository as kill_switches
+from autogrid.risk.standing import book_unseen_fills
 from autogrid.trading.orders import IN_FLIGHT_STATUSES, OrderStatus, Outcome
 from autogrid.trading.risk import OrderIntent, PreTrade, Risk, vet
 
@@ -109,10 +110,12 @@ async def run_stop(scope: StepScope) -> StopNext:
     return await _next_for_sale(scope) if selling else StopAt.DONE
 
 
-async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID) -> None:
-    """stopping -> stopped, in the caller's transaction (nothing if no longer stopping)."""
+async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID, now: datetime) -> None:
+    """stopping -> stopped, in the caller's transaction (nothing if no longer stopping), with
+    the realised P&L of the stop's fills (its sale's) booked in the same commit."""
     bot = await bot_rows.lock_bot_row(session, bot_id)
     if bot is not None and bot.status == BotStatus.STOPPING:
+        await book_unseen_fills(session, bot_id, now)
         await mark_stopped(session, bot)
 
 

@@ -35,7 +35,8 @@ class AccountLimit(Base):
 
 
 class BotDay(Base):
-    """The realised P&L a bot booked on one UTC day (when its decision absorbed the fills).
+    """The realised P&L a bot booked on one UTC day, in its quote currency and valued in USDT
+    at each booking (``risk.standing.book_realized``: as soon as a step sees the fills).
 
     One row per bot, not per user: bots of one user booking at once never wait on each other."""
 
@@ -49,7 +50,17 @@ class BotDay(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
-    realized_pnl: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    realized_pnl: Mapped[Decimal] = mapped_column(Money, nullable=False)  # in ``quote``
+    quote: Mapped[str] = mapped_column(String(20), nullable=False, server_default="")
+    # Each booking valued at its own time's rate; the daily loss limit sums these.
+    realized_usdt: Mapped[Decimal] = mapped_column(
+        Money, nullable=False, default=Decimal(0), server_default="0"
+    )
+    # Booked while no USDT rate of ``quote`` was known (in quote): a loss here refuses entries.
+    unvalued_pnl: Mapped[Decimal] = mapped_column(
+        Money, nullable=False, default=Decimal(0), server_default="0"
+    )
+    usdt_rate: Mapped[Decimal | None] = mapped_column(Money)  # the last rate a booking used
 
 
 class AccountLimitNotice(Base):

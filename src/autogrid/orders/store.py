@@ -170,6 +170,20 @@ async def inbox(
     return [(entry_id, fill, order) for entry_id, fill, order in rows.all()]
 
 
+async def inbox_fills(session: AsyncSession, bot_id: uuid.UUID) -> Sequence[Fill]:
+    """Every fill of the bot's inbox, in the order the strategy will see them."""
+    rows = await session.scalars(
+        select(Fill)
+        .join(
+            StrategyInboxEntry,
+            (Fill.id == StrategyInboxEntry.fill_id) & (Fill.ts == StrategyInboxEntry.fill_ts),
+        )
+        .where(StrategyInboxEntry.bot_id == bot_id)
+        .order_by(StrategyInboxEntry.id)
+    )
+    return rows.all()
+
+
 async def live_order_rows(session: AsyncSession, bot_id: uuid.UUID) -> list[OrderView]:
     """``live_orders`` as plain rows: read-only, and much cheaper than ORM objects."""
     rows = await session.execute(_LIVE_ROWS, {"bot": bot_id})

@@ -1,8 +1,8 @@
 """The user's results per UTC day: fills that day, the P&L the bots booked that day, and the sum
 of the bots' last recorded equity and unrealised P&L that day (``bot_metrics``, recorded every
 30 s while a bot is active; a day without a sample of a bot leaves that bot out of the day).
-Amounts in a quote other than USDT are converted at today's price (``pricing``): the history
-shows results, not what the quote currency was worth on each day."""
+Realised P&L is in USDT as it was valued when booked (what the daily loss limit counted that
+day); other amounts in a quote other than USDT are converted at today's price (``pricing``)."""
 
 from __future__ import annotations
 
@@ -59,12 +59,15 @@ async def history(
         quote = split_symbol(bot.symbol)[1]
         quote_usdt[bot.id] = (await pricer.live(bot.exchange, quote)).usdt
     for row in await repository.booked_since(session, user.id, since):
+        # Valued when booked (what the daily loss limit counted); only what had no rate then
+        # is valued at today's price.
         price = quote_usdt.get(row.bot_id)
         day = per_day[row.day]
-        if price is None:
+        if row.unvalued_pnl != 0 and price is None:
             day.complete = False
             continue
-        day.realized = _add(day.realized, row.realized_pnl * price)
+        unvalued = row.unvalued_pnl * price if price is not None else ZERO
+        day.realized = _add(day.realized, row.realized_usdt + unvalued)
     for bot in bots:
         price = quote_usdt[bot.id]
         for point in await metrics.bucketed(session, bot.id, 86_400, start, end, days):

@@ -58,8 +58,8 @@ class AccountPortfolio(BaseModel):
     bots: int = Field(description="bots trading on this account")
     realized_pnl_usdt: Money | None = Field(description="all time, from the bots' fills")
     realized_pnl_today_usdt: Money | None = Field(
-        description="booked today (UTC) by the bots' decisions: the figure the daily loss"
-        " limit counts"
+        description="booked today (UTC), each booking valued in USDT at its own time (what"
+        " has no rate at today's price): the figure the daily loss limit counts"
     )
     unrealized_pnl_usdt: Money | None = Field(description="open positions at the current price")
     pnl_reason: str | None = Field(description="why a P&L figure is null, if one is")
@@ -75,7 +75,13 @@ class AccountToday(BaseModel):
 
     day: date
     entries: int = Field(description="buy orders placed today, all bots (max_trades_per_day)")
-    realized_pnl: Money = Field(description="booked today, in the bots' quote currencies summed")
+    realized_pnl: Money = Field(
+        description="booked today in USDT, each booking valued at its own time (max_daily_loss)"
+    )
+    unvalued_pnl: dict[str, Money] = Field(
+        description="P&L booked today while its quote currency had no USDT price, by currency;"
+        " a loss here refuses new entries when max_daily_loss is set"
+    )
     open_positions: int = Field(description="bots holding base or with a live buy")
 
 

@@ -35,6 +35,7 @@ from autogrid.portfolio.schemas import (
     Portfolio,
 )
 from autogrid.risk import standing
+from autogrid.trading.account_limits import BookedValue
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -69,7 +70,7 @@ class Holding:
 class UserBooks:
     bots: Sequence[Bot]
     figures: dict[uuid.UUID, BotFigures]
-    booked_today: dict[uuid.UUID, Decimal]
+    booked_today: dict[uuid.UUID, BookedValue]  # USDT at booking time, and what had no rate
 
 
 async def portfolio(
@@ -99,6 +100,7 @@ async def portfolio(
             day=figures.day,
             entries=figures.entries,
             realized_pnl=figures.realized,
+            unvalued_pnl={quote: amount for quote, amount in figures.unvalued},
             open_positions=len(figures.open_bots),
         ),
         accounts=accounts,
@@ -112,9 +114,12 @@ async def _books(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Us
         by_bot[fill.bot_id].append(fill)
     day_start = standing.start_of_day(now)
     figures = {bot.id: bot_figures(by_bot[bot.id], bot.symbol, day_start) for bot in bots}
-    booked: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+    booked: dict[uuid.UUID, BookedValue] = defaultdict(lambda: BookedValue(ZERO, ZERO))
     for row in await repository.booked_since(session, user_id, standing.day_of(now)):
-        booked[row.bot_id] += row.realized_pnl
+        sum_so_far = booked[row.bot_id]
+        booked[row.bot_id] = BookedValue(
+            sum_so_far.usdt + row.realized_usdt, sum_so_far.unvalued + row.unvalued_pnl
+        )
     return UserBooks(bots, figures, booked)
 
 
@@ -266,7 +271,9 @@ async def _pnl(bots: list[Bot], books: UserBooks, price: PriceOf) -> Pnl:
             pnl.reason = quote_price.reason
         elif pnl.realized is not None and pnl.realized_today is not None:
             pnl.realized += ledger.realized * quote_price.usdt
-            pnl.realized_today += books.booked_today[bot.id] * quote_price.usdt
+            # Valued as the daily loss limit counts it: each booking at its own time's rate.
+            today = books.booked_today[bot.id]
+            pnl.realized_today += today.usdt + today.unvalued * quote_price.usdt
         if ledger.position <= 0:
             continue
         base_price = await price(base)

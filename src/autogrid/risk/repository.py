@@ -4,6 +4,7 @@ routes and by every bot step) and each user's account limits with the figures th
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,12 +21,14 @@ from autogrid.models import (
     AccountLimitNotice,
     Bot,
     BotDay,
+    Candle,
     Fill,
     KillSwitch,
     Order,
     StrategyInboxEntry,
 )
 from autogrid.orders.store import NON_TERMINAL_STATUSES
+from autogrid.trading.account_limits import BookedValue
 from autogrid.trading.orders import OrderStatus
 
 
@@ -98,13 +101,43 @@ async def entries_since(session: AsyncSession, user_id: uuid.UUID, since: dateti
     return int(count or 0)
 
 
-async def realized_on(session: AsyncSession, user_id: uuid.UUID, day: date) -> list[Decimal]:
+async def booked_on(session: AsyncSession, user_id: uuid.UUID, day: date) -> list[BotDay]:
     """What each of the user's bots booked on ``day`` (summed by the caller: SQLite keeps money
     as text, which its SUM would turn into a float)."""
     rows = await session.scalars(
-        select(BotDay.realized_pnl).where(BotDay.user_id == user_id, BotDay.day == day)
+        select(BotDay)
+        .where(BotDay.user_id == user_id, BotDay.day == day)
+        .execution_options(populate_existing=True)
     )
     return list(rows.all())
+
+
+async def stored_usdt_close(
+    session: AsyncSession, exchange: str, currency: str, at: datetime
+) -> Decimal | None:
+    """The close of the newest stored ``currency``/USDT candle of ``exchange`` opened by ``at``."""
+    close: Decimal | None = await session.scalar(
+        select(Candle.close)
+        .where(
+            Candle.exchange == exchange,
+            Candle.symbol == f"{currency}/USDT",
+            Candle.ts <= at,
+        )
+        .order_by(Candle.ts.desc())
+        .limit(1)
+    )
+    return close
+
+
+async def last_usdt_rate(session: AsyncSession, user_id: uuid.UUID, quote: str) -> Decimal | None:
+    """The rate the user's latest booking in ``quote`` was valued at, if any was."""
+    rate: Decimal | None = await session.scalar(
+        select(BotDay.usdt_rate)
+        .where(BotDay.user_id == user_id, BotDay.quote == quote, BotDay.usdt_rate.is_not(None))
+        .order_by(BotDay.day.desc())
+        .limit(1)
+    )
+    return rate
 
 
 async def bot_states(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[uuid.UUID, Any]]:
@@ -137,17 +170,43 @@ async def bots_with_unseen_buys(session: AsyncSession, user_id: uuid.UUID) -> se
     return set(rows.all())
 
 
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """Realised P&L of one bot to add to its row of ``day``: ``amount`` in ``quote``, its
+    ``value`` for the daily loss, and the rate it was valued at (None: none known)."""
+
+    day: date
+    quote: str
+    amount: Decimal
+    value: BookedValue
+    usdt_rate: Decimal | None
+
+
 async def book_realized(
-    session: AsyncSession, bot_id: uuid.UUID, user_id: uuid.UUID, day: date, amount: Decimal
+    session: AsyncSession, bot_id: uuid.UUID, user_id: uuid.UUID, booking: Booking
 ) -> None:
-    """Add ``amount`` to what the bot booked on ``day``. Only the bot's own decision writes its
+    """Add ``booking`` to what the bot booked on its day. Only the bot's own step writes its
     row, under the bot row's lock, so read-then-write is safe here."""
-    row = await session.get(BotDay, (bot_id, day), populate_existing=True)
+    row = await session.get(BotDay, (bot_id, booking.day), populate_existing=True)
     if row is None:
-        session.add(BotDay(bot_id=bot_id, day=day, user_id=user_id, realized_pnl=amount))
+        row = BotDay(
+            bot_id=bot_id,
+            day=booking.day,
+            user_id=user_id,
+            quote=booking.quote,
+            realized_pnl=booking.amount,
+            realized_usdt=booking.value.usdt,
+            unvalued_pnl=booking.value.unvalued,
+            usdt_rate=booking.usdt_rate,
+        )
+        session.add(row)
         await session.flush()  # the next booking of this transaction finds the row
-    else:
-        row.realized_pnl = row.realized_pnl + amount
+        return
+    row.realized_pnl = row.realized_pnl + booking.amount
+    row.realized_usdt = row.realized_usdt + booking.value.usdt
+    row.unvalued_pnl = row.unvalued_pnl + booking.value.unvalued
+    if booking.usdt_rate is not None:
+        row.usdt_rate = booking.usdt_rate
 
 
 async def note_limit_reached(

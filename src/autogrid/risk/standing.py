@@ -10,6 +10,18 @@ exits never wait on it. Lock order is always bot row, then account row (``record
 locks its bot first; nothing locks them the other way round), so no deadlock. Realised P&L is
 booked per bot (``bot_days``) under the bot's own lock: adding to it never waits on another
 bot, and a reader sees each booking whole or not at all.
+
+When: as soon as a step of the bot sees the fills, whatever its status. A running bot books at
+its decision; a stopping, paused or halted one (a stop's market sale, a fill of an order left
+resting) at the end of its step, and a stopped one when it is marked stopped or reconciled.
+Exactly once: the bot state keeps how much of its realised P&L is booked (``booked_realized``:
+the ledger with every inbox fill folded in, as of the last booking), and each booking adds only
+the difference; a fill absorbed later by the strategy, a restart or a fill delivered twice
+(fills are unique per trade id) adds nothing more.
+
+In USDT: each booking is valued at the quote's USDT rate of the moment (``usdt_rate``: 1 for
+USDT, else the newest stored candle of QUOTE/USDT, else the last rate this user booked that
+quote at); with none, the amount is kept unvalued and a loss there refuses entries.
 """
 
 from __future__ import annotations
@@ -23,13 +35,23 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.bots.ledger import Ledger
+from autogrid.bots import repository as bot_rows
+from autogrid.bots.ledger import Ledger, split_symbol
+from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.events.payloads import Payload
 from autogrid.events.types import EventType
 from autogrid.exchanges.types import Side
-from autogrid.models import AccountLimit
+from autogrid.models import AccountLimit, Bot
+from autogrid.orders import store as order_rows
 from autogrid.risk import repository
-from autogrid.trading.account_limits import AccountLimits, AccountStanding, Breach
+from autogrid.risk.repository import Booking
+from autogrid.trading.account_limits import (
+    USDT,
+    AccountLimits,
+    AccountStanding,
+    Breach,
+    value_booking,
+)
 from autogrid.trading.strategies.base import Action, PlaceOrder, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -81,20 +103,31 @@ class Today:
 
     day: date
     entries: int
-    realized: Decimal
+    realized: Decimal  # USDT, each booking at its own time's rate
     open_bots: frozenset[uuid.UUID]
+    unvalued: tuple[tuple[str, Decimal], ...] = ()  # (quote, P&L) booked with no USDT rate
+
+    @property
+    def unvalued_losses(self) -> tuple[tuple[str, Decimal], ...]:
+        return tuple((quote, amount) for quote, amount in self.unvalued if amount < 0)
 
 
 async def today(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Today:
     """Today's figures, read without any lock (the portfolio shows them; a deciding bot reads
     them through ``read_standing``, under the account row's lock)."""
     entries = await repository.entries_since(session, user_id, start_of_day(now))
-    realized = sum(await repository.realized_on(session, user_id, day_of(now)), ZERO)
+    realized = ZERO
+    unvalued: dict[str, Decimal] = {}
+    for row in await repository.booked_on(session, user_id, day_of(now)):
+        realized += row.realized_usdt
+        if row.unvalued_pnl != 0:
+            unvalued[row.quote] = unvalued.get(row.quote, ZERO) + row.unvalued_pnl
     open_bots = await repository.bots_with_live_buys(session, user_id)
     open_bots |= await repository.bots_with_unseen_buys(session, user_id)
     states = await repository.bot_states(session, user_id)
     open_bots |= {bot for bot, state in states if _holds_base(state)}
-    return Today(day_of(now), entries, realized, frozenset(open_bots))
+    kept = tuple(sorted((quote, amount) for quote, amount in unvalued.items() if amount != 0))
+    return Today(day_of(now), entries, realized, frozenset(open_bots), kept)
 
 
 async def read_standing(
@@ -120,21 +153,60 @@ async def read_standing(
         len(figures.open_bots),
         bot_id in figures.open_bots,
         equity,
+        figures.unvalued_losses,
     )
 
 
+async def usdt_rate(
+    session: AsyncSession, user_id: uuid.UUID, exchange: str, quote: str, now: datetime
+) -> Decimal | None:
+    """USDT per unit of ``quote`` now: 1 for USDT; else the newest stored QUOTE/USDT candle of
+    the bot's exchange; else the last rate the user booked ``quote`` at; else None."""
+    if quote == USDT:
+        return Decimal(1)
+    stored = await repository.stored_usdt_close(session, exchange, quote, now)
+    if stored is not None:
+        return stored
+    return await repository.last_usdt_rate(session, user_id, quote)
+
+
 async def book_realized(
-    session: AsyncSession,
-    bot_id: uuid.UUID,
-    user_id: uuid.UUID,
-    before: Ledger,
-    after: Ledger,
-    now: datetime,
-) -> None:
-    """The realised P&L a decision's fills added, booked on today's (UTC) row of the bot."""
-    change = after.realized - before.realized
-    if change != 0:
-        await repository.book_realized(session, bot_id, user_id, day_of(now), change)
+    session: AsyncSession, bot: Bot, state: BotState, whole: Ledger, now: datetime
+) -> bool:
+    """Book what of ``whole`` (the bot's ledger with every fill of its inbox folded in) is not
+    booked yet, on today's (UTC) row of the bot, valued in USDT now; ``state`` (the locked bot's,
+    stored by the caller) remembers it. True if anything was booked."""
+    booked = (
+        Decimal(state.booked_realized)
+        if state.booked_realized is not None
+        else Ledger.from_dict(state.ledger).realized
+    )
+    change = whole.realized - booked
+    state.booked_realized = str(whole.realized)
+    if change == 0:
+        return False
+    quote = split_symbol(bot.symbol)[1]
+    rate = await usdt_rate(session, bot.user_id, bot.exchange, quote, now)
+    booking = Booking(day_of(now), quote, change, value_booking(change, quote, rate), rate)
+    if booking.value.unvalued:
+        logger.warning("bot %s: %s %s booked with no USDT rate", bot.id, change, quote)
+    await repository.book_realized(session, bot.id, bot.user_id, booking)
+    return True
+
+
+async def book_unseen_fills(session: AsyncSession, bot_id: uuid.UUID, now: datetime) -> None:
+    """Book the realised P&L of the fills the bot's strategy has not absorbed yet (a stopping,
+    paused, halted or stopped bot makes no decision), in the caller's transaction."""
+    bot = await bot_rows.lock_bot_row(session, bot_id)
+    if bot is None:
+        return
+    state = load_state(bot)
+    fills = await order_rows.inbox_fills(session, bot_id)
+    whole = Ledger.from_dict(state.ledger).with_fills(fills, bot.symbol)
+    before = state.booked_realized
+    await book_realized(session, bot, state, whole, now)
+    if state.booked_realized != before:
+        store_state(bot, state)
 
 
 def limit_payload(breach: Breach, tag: str, day: date) -> Payload:

@@ -9,7 +9,9 @@ figures say: refusing an exit is what turns a limit into a larger loss.
 
 - trades per day: entries accepted since 00:00 UTC, every bot of the user counted;
 - loss per day: the realised P&L booked since 00:00 UTC (negative is a loss) must not be at or
-  beyond minus the limit, in the quote currency;
+  beyond minus the limit, in USDT: each booking is valued in USDT at its own time
+  (``value_booking``); a loss booked while its quote had no USDT rate cannot be checked, so it
+  refuses entries (``Breach`` named ``max_daily_loss``) rather than being left out;
 - risk per trade: for an order with a stop, (entry - stop) x amount as a share (%) of the
   equity the order trades against;
 - open positions: a bot holding base (or with a live buy) is one open position; an entry from
@@ -26,6 +28,7 @@ from enum import StrEnum
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+USDT = "USDT"
 
 
 class LimitName(StrEnum):
@@ -38,7 +41,7 @@ class LimitName(StrEnum):
 @dataclass(frozen=True, slots=True)
 class AccountLimits:
     max_trades_per_day: int | None = None
-    max_daily_loss: Decimal | None = None  # quote currency, positive
+    max_daily_loss: Decimal | None = None  # USDT, positive
     max_risk_per_trade_pct: Decimal | None = None  # in (0, 100]
     max_open_positions: int | None = None
 
@@ -61,10 +64,33 @@ class AccountStanding:
 
     limits: AccountLimits
     trades_today: int = 0
-    realized_today: Decimal = ZERO  # booked since 00:00 UTC; negative is a loss
+    realized_today: Decimal = ZERO  # booked since 00:00 UTC, in USDT; negative is a loss
     open_positions: int = 0
     bot_has_position: bool = False  # the deciding bot already counts among open_positions
     equity: Decimal | None = None  # what the deciding bot's orders trade against, in quote
+    # Losses booked today with no USDT rate for their quote: (quote, amount < 0).
+    unvalued_losses: tuple[tuple[str, Decimal], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BookedValue:
+    """One booking of realised P&L as the daily loss counts it: its USDT value, and the part
+    (in quote) that had no rate to be valued at."""
+
+    usdt: Decimal
+    unvalued: Decimal
+
+
+def value_booking(amount: Decimal, quote: str, usdt_rate: Decimal | None) -> BookedValue:
+    """``amount`` of ``quote`` in USDT at ``usdt_rate`` (USDT per unit of quote). USDT is worth
+    1; without a rate nothing is valued and the whole amount stays unvalued."""
+    if quote == USDT:
+        return BookedValue(amount, ZERO)
+    if usdt_rate is None:
+        return BookedValue(ZERO, amount)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return BookedValue(amount * usdt_rate, ZERO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +146,16 @@ def check_entry(entry: Entry, standing: AccountStanding) -> Breach | None:
             LimitName.LOSS_PER_DAY,
             limits.max_daily_loss,
             loss,
-            f"daily loss limit reached: {loss} lost today, limit {limits.max_daily_loss}",
+            f"daily loss limit reached: {loss} USDT lost today, limit {limits.max_daily_loss}",
+        )
+    if limits.max_daily_loss is not None and standing.unvalued_losses:
+        unvalued = ", ".join(f"{-amount} {quote}" for quote, amount in standing.unvalued_losses)
+        return Breach(
+            LimitName.LOSS_PER_DAY,
+            limits.max_daily_loss,
+            -min(standing.realized_today, ZERO),
+            f"daily loss limit cannot be checked: a loss of {unvalued} booked today has no"
+            " USDT price",
         )
     trades = limits.max_trades_per_day
     if trades is not None and standing.trades_today >= trades:
