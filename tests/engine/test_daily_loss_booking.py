@@ -1,0 +1,112 @@
+"""The realised P&L of fills no decision absorbs is booked when the step sees them: a stop's
+market sale (so another bot of the user is refused entries the same day), a fill of an order a
+stopped bot left resting (found by the periodic reconciliation), and never twice: a restart
+whose first decision absorbs those fills books nothing more."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from autogrid.bots.ledger import Ledger
+from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
+from autogrid.models import AccountLimit, BotDay, BotStatus
+from autogrid.scheduling.claims import reconcile_all
+from autogrid.scheduling.ticking import tick_bot
+from tests.support.factories import (
+    SYMBOL,
+    LiveAccount,
+    bot_events,
+    fills_of,
+    load_bot,
+    orders_of,
+    set_bot,
+)
+
+LIMIT_EVENT = "account_limit_reached"
+
+
+async def started(live: LiveAccount) -> uuid.UUID:
+    bot_id = await live.bot(status="starting")
+    await tick_bot(live.ctx, bot_id)  # a grid: five limit buys, 95000 up to 99000
+    return bot_id
+
+
+async def request_stop(db: Database, bot_id: uuid.UUID, **options: bool) -> None:
+    bot = await load_bot(db, bot_id)
+    request = {"cancel_orders": True, "sell_base": False, "requested_at": "2026-01-01T00:00Z"}
+    request.update(options)
+    await set_bot(db, bot_id, status="stopping", state={**bot.state, "stop_request": request})
+
+
+async def booked(db: Database, bot_id: uuid.UUID) -> list[BotDay]:
+    async with db.session_scope() as session:
+        rows = await session.scalars(select(BotDay).where(BotDay.bot_id == bot_id))
+        return list(rows.all())
+
+
+async def realised_of_every_fill(db: Database, bot_id: uuid.UUID) -> Decimal:
+    return Ledger().with_fills(await fills_of(db, bot_id), SYMBOL).realized
+
+
+async def test_a_stop_sales_loss_is_booked_when_it_fills_and_refuses_other_bots_entries(
+    live: LiveAccount,
+) -> None:
+    async with live.db.session_scope() as session:
+        session.add(
+            AccountLimit(user_id=live.user_id, max_daily_loss=Decimal(1), updated_at=utcnow())
+        )
+    losing = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills
+    await tick_bot(live.ctx, losing)
+    await request_stop(live.db, losing, sell_base=True)  # sold at 98500: a loss
+    for _ in range(3):
+        await tick_bot(live.ctx, losing)
+    assert (await load_bot(live.db, losing)).status == BotStatus.STOPPED
+
+    loss = await realised_of_every_fill(live.db, losing)
+    assert loss < -1
+    [day] = await booked(live.db, losing)
+    assert (day.day, day.quote, day.realized_pnl, day.realized_usdt) == (
+        utcnow().date(),
+        "USDT",
+        loss,
+        loss,
+    )
+
+    other = await started(live)  # the same day: its entries are refused
+    assert await orders_of(live.db, other) == []
+    [reached] = await bot_events(live.db, other, LIMIT_EVENT)
+    assert reached.data is not None
+    assert (reached.data["limit"], reached.data["figure"]) == ("max_daily_loss", str(-loss))
+
+    # A restart absorbs the sale into the ledger: booked already, nothing added.
+    await set_bot(live.db, losing, status="starting")
+    for _ in range(2):
+        await tick_bot(live.ctx, losing)
+    assert Ledger.from_dict((await load_bot(live.db, losing)).state["ledger"]).realized == loss
+    assert [row.realized_pnl for row in await booked(live.db, losing)] == [loss]
+
+
+async def test_a_fill_of_a_stopped_bots_resting_order_is_booked_by_the_reconciliation(
+    live: LiveAccount,
+) -> None:
+    bot_id = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills; a sell at 100000 answers it
+    await tick_bot(live.ctx, bot_id)
+    await request_stop(live.db, bot_id, cancel_orders=False)
+    await tick_bot(live.ctx, bot_id)
+    assert (await load_bot(live.db, bot_id)).status == BotStatus.STOPPED
+    assert await booked(live.db, bot_id) == []
+
+    live.sim.set_price(SYMBOL, "100500")  # the stopped bot's sell fills: a profit
+    assert await reconcile_all(live.ctx) == 1
+
+    profit = await realised_of_every_fill(live.db, bot_id)
+    assert profit > 0
+    assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
+    assert await reconcile_all(live.ctx) == 1  # seen again: nothing more
+    assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
