@@ -18,9 +18,11 @@ from autogrid.trading.account_limits import (
     AccountStanding,
     Entry,
     LimitName,
+    BookedValue,
     accept,
     check_entry,
     risk_share_pct,
+    value_booking,
 )
 from autogrid.trading.risk import OrderIntent, PreTrade, Risk, vet, vet_all
 
@@ -52,6 +54,7 @@ def standings(draw: st.DrawFn) -> AccountStanding:
         open_positions=draw(counts),
         bot_has_position=draw(st.booleans()),
         equity=draw(st.none() | money),
+        unvalued_losses=draw(st.sampled_from([(), (("BTC", D("-0.001")),)])),
     )
 
 
@@ -80,7 +83,11 @@ def test_each_limit_refuses_exactly_the_entries_that_break_it(
 ) -> None:
     limits = standing.limits
     broken = []
-    if limits.max_daily_loss is not None and standing.realized_today <= -limits.max_daily_loss:
+    loss_limit = limits.max_daily_loss
+    # A loss that could not be valued in USDT cannot be checked: it refuses, never ignored.
+    if loss_limit is not None and (
+        standing.realized_today <= -loss_limit or standing.unvalued_losses
+    ):
         broken.append(LimitName.LOSS_PER_DAY)
     if limits.max_trades_per_day is not None and standing.trades_today >= limits.max_trades_per_day:
         broken.append(LimitName.TRADES_PER_DAY)
@@ -163,3 +170,9 @@ def test_sells_go_through_at_the_limit_and_the_kill_switch_comes_first() -> None
     assert refused.denial is not None and "trades per day" in refused.denial
     killed, _ = vet(_buy("B2"), _checks("drill"), Risk(cb.BreakerState(), account=standing))
     assert killed.breach is None and killed.denial == "kill switch: drill"
+
+
+def test_a_booking_is_valued_in_usdt_at_its_rate_or_kept_unvalued() -> None:
+    assert value_booking(D("-12.5"), "USDT", None) == BookedValue(D("-12.5"), D(0))
+    assert value_booking(D("-0.001"), "BTC", D(60000)) == BookedValue(D(-60), D(0))
+    assert value_booking(D("-0.001"), "BTC", None) == BookedValue(D(0), D("-0.001"))

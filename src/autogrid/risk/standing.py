@@ -50,6 +50,7 @@ from autogrid.trading.account_limits import (
     AccountLimits,
     AccountStanding,
     Breach,
+    unbooked,
     value_booking,
 )
 from autogrid.trading.strategies.base import Action, PlaceOrder, Snapshot
@@ -176,12 +177,8 @@ async def book_realized(
     """Book what of ``whole`` (the bot's ledger with every fill of its inbox folded in) is not
     booked yet, on today's (UTC) row of the bot, valued in USDT now; ``state`` (the locked bot's,
     stored by the caller) remembers it. True if anything was booked."""
-    booked = (
-        Decimal(state.booked_realized)
-        if state.booked_realized is not None
-        else Ledger.from_dict(state.ledger).realized
-    )
-    change = whole.realized - booked
+    booked = Decimal(state.booked_realized) if state.booked_realized is not None else None
+    change = unbooked(whole.realized, booked, Ledger.from_dict(state.ledger).realized)
     state.booked_realized = str(whole.realized)
     if change == 0:
         return False

@@ -81,6 +81,13 @@ class BookedValue:
     unvalued: Decimal
 
 
+def unbooked(whole: Decimal, booked: Decimal | None, absorbed: Decimal) -> Decimal:
+    """What of ``whole`` (a bot's realised P&L with every fill it has, absorbed or waiting) is
+    not booked yet: ``booked`` is what the last booking left booked; None (no booking since this
+    was kept) means the absorbed ledger's realised P&L, ``absorbed``, was."""
+    return whole - (absorbed if booked is None else booked)
+
+
 def value_booking(amount: Decimal, quote: str, usdt_rate: Decimal | None) -> BookedValue:
     """``amount`` of ``quote`` in USDT at ``usdt_rate`` (USDT per unit of quote). USDT is worth
     1; without a rate nothing is valued and the whole amount stays unvalued."""
