@@ -30,9 +30,7 @@ def upgrade() -> None:
     op.add_column(
         "bot_days", sa.Column("quote", sa.String(length=20), nullable=False, server_default="")
     )
-    op.add_column(
-        "bot_days", sa.Column("realized_usdt", MONEY, nullable=False, server_default="0")
-    )
+    op.add_column("bot_days", sa.Column("realized_usdt", MONEY, nullable=False, server_default="0"))
     op.add_column("bot_days", sa.Column("unvalued_pnl", MONEY, nullable=False, server_default="0"))
     op.add_column("bot_days", sa.Column("usdt_rate", MONEY, nullable=True))
     # The quote is what follows the "/" of the bot's symbol (``bots.ledger.split_symbol``).

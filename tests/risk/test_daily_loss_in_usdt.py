@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import delete
+
 from autogrid.bots.ledger import Ledger
 from autogrid.bots.state import BotState
 from autogrid.core.db import Database
@@ -82,7 +84,7 @@ async def test_without_a_price_the_last_rate_booked_counts(database: Database) -
     await btc_price(database, "50000", NOW - timedelta(days=1, hours=1))
     await book(database, btc_bot, "0.001", NOW - timedelta(days=1))  # yesterday, at 50000
     async with database.session_scope() as session:
-        await session.execute(Candle.__table__.delete())
+        await session.execute(delete(Candle))
 
     await book(database, btc_bot, "-0.001", NOW)  # no candle now: yesterday's rate
 

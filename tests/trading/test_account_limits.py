@@ -16,9 +16,9 @@ from autogrid.trading import breaker as cb
 from autogrid.trading.account_limits import (
     AccountLimits,
     AccountStanding,
+    BookedValue,
     Entry,
     LimitName,
-    BookedValue,
     accept,
     check_entry,
     risk_share_pct,

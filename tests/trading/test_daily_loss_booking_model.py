@@ -45,7 +45,7 @@ class BotModel:
 
 @dataclass(slots=True)
 class Books:
-    usdt: Decimal = D(0)
+    usdt: Decimal = field(default_factory=Decimal)
     unvalued: dict[str, Decimal] = field(default_factory=dict)
 
     def add(self, quote: str, change: Decimal, rate: Decimal | None) -> None:
