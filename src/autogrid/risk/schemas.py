@@ -57,8 +57,10 @@ class AccountLimitsBody(BaseModel):
     )
     max_daily_loss: Positive | None = Field(
         None,
-        description="realised loss per UTC day, in the quote currency, all bots together; once"
-        " reached, new entries wait for the next day",
+        description="realised loss per UTC day, in USDT, all bots together (a bot trading in"
+        " another quote counts each booking at that quote's USDT rate when it was booked; a"
+        " loss with no rate at all refuses entries); once reached, new entries wait for the"
+        " next day",
     )
     max_risk_per_trade_pct: SharePct | None = Field(
         None,
