@@ -110,3 +110,21 @@ async def test_a_fill_of_a_stopped_bots_resting_order_is_booked_by_the_reconcili
     assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
     assert await reconcile_all(live.ctx) == 1  # seen again: nothing more
     assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
+
+
+async def test_a_paused_bots_fill_is_booked_by_its_step(live: LiveAccount) -> None:
+    bot_id = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills; a sell at 100000 answers it
+    await tick_bot(live.ctx, bot_id)
+    await set_bot(live.db, bot_id, status="paused")
+
+    live.sim.set_price(SYMBOL, "100500")  # the paused bot's sell fills: a profit
+    await tick_bot(live.ctx, bot_id)
+
+    profit = await realised_of_every_fill(live.db, bot_id)
+    assert profit > 0
+    assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
+    await set_bot(live.db, bot_id, status="running")  # resumed: its decision absorbs the fill
+    await tick_bot(live.ctx, bot_id)
+    assert Ledger.from_dict((await load_bot(live.db, bot_id)).state["ledger"]).realized == profit
+    assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
