@@ -107,7 +107,8 @@ async def test_a_key_and_its_bot_valued_to_the_cent(
     assert account["trades_today"] == 2
     today = body["today"]
     assert today["day"] == today_start().date().isoformat()
-    assert money(today["realized_pnl"]) == D("236.25")
+    assert money(today["realized_pnl"]) == D("236.25")  # USDT, as booked
+    assert today["unvalued_pnl"] == {}
     assert today["entries"] == 0  # both buys were two days ago
     assert today["open_positions"] == 0  # the bot's own ledger (never run) holds nothing
 
