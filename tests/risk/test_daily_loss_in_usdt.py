@@ -1,6 +1,7 @@
 """The daily loss across quote currencies, on PostgreSQL and SQLite: each booking valued in USDT
-at its own time (the stored QUOTE/USDT candle, else the last rate the user booked that quote
-at), and a loss with no rate at all refusing entries rather than being left out."""
+at its own time (a live QUOTE/USDT bot's last price or the stored QUOTE/USDT candle, the newer;
+else the last rate the user booked that quote at), and a loss with no rate at all refusing
+entries rather than being left out."""
 
 from __future__ import annotations
 
@@ -77,6 +78,19 @@ async def test_a_btc_loss_counts_at_its_usdt_value_when_booked(database: Databas
     breach = check_entry(BUY, account)
     assert breach is not None and breach.limit == LimitName.LOSS_PER_DAY
     assert breach.figure == D(110)
+
+
+async def test_a_live_btc_usdt_bots_newer_price_beats_an_older_candle(database: Database) -> None:
+    user, usdt_bot, btc_bot = await user_with_two_quotes(database)
+    await btc_price(database, "60000", NOW - timedelta(hours=1))
+    at = NOW - timedelta(minutes=1)
+    await set_bot(database, usdt_bot, state={"last_price": "70000"}, last_tick_at=at)
+
+    await book(database, btc_bot, "-0.001", NOW)
+
+    async with database.session_scope() as session:
+        figures = await standing.today(session, user, NOW)
+    assert figures.realized == D(-70)
 
 
 async def test_without_a_price_the_last_rate_booked_counts(database: Database) -> None:

@@ -21,6 +21,7 @@ from autogrid.models import (
     AccountLimitNotice,
     Bot,
     BotDay,
+    BotMode,
     Candle,
     Fill,
     KillSwitch,
@@ -114,19 +115,45 @@ async def booked_on(session: AsyncSession, user_id: uuid.UUID, day: date) -> lis
 
 async def stored_usdt_close(
     session: AsyncSession, exchange: str, currency: str, at: datetime
-) -> Decimal | None:
-    """The close of the newest stored ``currency``/USDT candle of ``exchange`` opened by ``at``."""
-    close: Decimal | None = await session.scalar(
-        select(Candle.close)
-        .where(
-            Candle.exchange == exchange,
-            Candle.symbol == f"{currency}/USDT",
-            Candle.ts <= at,
+) -> tuple[datetime, Decimal] | None:
+    """The newest stored ``currency``/USDT candle of ``exchange`` opened by ``at``: its open time
+    and close."""
+    row = (
+        await session.execute(
+            select(Candle.ts, Candle.close)
+            .where(
+                Candle.exchange == exchange,
+                Candle.symbol == f"{currency}/USDT",
+                Candle.ts <= at,
+            )
+            .order_by(Candle.ts.desc())
+            .limit(1)
         )
-        .order_by(Candle.ts.desc())
-        .limit(1)
-    )
-    return close
+    ).first()
+    return None if row is None else (row.ts, row.close)
+
+
+async def live_bots_last_price(
+    session: AsyncSession, exchange: str, currency: str
+) -> tuple[datetime, Any] | None:
+    """The price the live bot trading ``currency``/USDT on ``exchange`` that ticked last saw
+    (its state's ``last_price``, as stored), with that tick's time."""
+    row = (
+        await session.execute(
+            select(Bot.last_tick_at, Bot.state)
+            .where(
+                Bot.exchange == exchange,
+                Bot.symbol == f"{currency}/USDT",
+                Bot.mode == BotMode.LIVE.value,
+                Bot.last_tick_at.is_not(None),
+            )
+            .order_by(Bot.last_tick_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or not isinstance(row.state, dict):
+        return None
+    return row.last_tick_at, row.state.get("last_price")
 
 
 async def last_usdt_rate(session: AsyncSession, user_id: uuid.UUID, quote: str) -> Decimal | None:

@@ -20,8 +20,9 @@ the difference; a fill absorbed later by the strategy, a restart or a fill deliv
 (fills are unique per trade id) adds nothing more.
 
 In USDT: each booking is valued at the quote's USDT rate of the moment (``usdt_rate``: 1 for
-USDT, else the newest stored candle of QUOTE/USDT, else the last rate this user booked that
-quote at); with none, the amount is kept unvalued and a loss there refuses entries.
+USDT, else the newer of a live QUOTE/USDT bot's last price and the newest stored QUOTE/USDT
+candle, else the last rate this user booked that quote at); with none, the amount is kept
+unvalued and a loss there refuses entries.
 """
 
 from __future__ import annotations
@@ -161,14 +162,33 @@ async def read_standing(
 async def usdt_rate(
     session: AsyncSession, user_id: uuid.UUID, exchange: str, quote: str, now: datetime
 ) -> Decimal | None:
-    """USDT per unit of ``quote`` now: 1 for USDT; else the newest stored QUOTE/USDT candle of
-    the bot's exchange; else the last rate the user booked ``quote`` at; else None."""
+    """USDT per unit of ``quote`` now: 1 for USDT; else the newer of the last price a live bot
+    trading QUOTE/USDT on the bot's exchange saw and the newest stored QUOTE/USDT candle; else
+    the last rate the user booked ``quote`` at; else None."""
     if quote == USDT:
         return Decimal(1)
-    stored = await repository.stored_usdt_close(session, exchange, quote, now)
-    if stored is not None:
-        return stored
+    known = [
+        seen
+        for seen in (
+            _price_seen(await repository.live_bots_last_price(session, exchange, quote)),
+            await repository.stored_usdt_close(session, exchange, quote, now),
+        )
+        if seen is not None
+    ]
+    if known:
+        return max(known, key=lambda seen: seen[0])[1]
     return await repository.last_usdt_rate(session, user_id, quote)
+
+
+def _price_seen(seen: tuple[datetime, object] | None) -> tuple[datetime, Decimal] | None:
+    """A bot state's ``last_price`` (text), if it is a usable price."""
+    if seen is None or not isinstance(seen[1], str):
+        return None
+    try:
+        price = Decimal(seen[1])
+    except ArithmeticError:
+        return None
+    return (seen[0], price) if price.is_finite() and price > 0 else None
 
 
 async def book_realized(
