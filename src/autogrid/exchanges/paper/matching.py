@@ -176,9 +176,7 @@ def settle_hit(
         ).value
         if hit.amount == 0:
             return None
-        return Execution(
-            order, price, hit.amount, fee, rules.quote, hit.is_maker, ts, executed_at
-        )
+        return Execution(order, price, hit.amount, fee, rules.quote, hit.is_maker, ts, executed_at)
 
 
 def match_candle(
