@@ -8,11 +8,12 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from functools import cache
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from autogrid.backtest.cli import backtest_command
@@ -20,11 +21,16 @@ from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.results import BacktestResult, build_result
+from autogrid.backtest.run_spec import RunSpec, full_results
+from autogrid.backtest.trades import iso_utc
 from autogrid.exchanges.types import MarketRules, Side
+from autogrid.market_data.timeframes import ms_to_datetime
+from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
 
 FILE = "binance_BTC_USDT-1m.csv.gz"
 ROWS = 20_000
+MINUTE = timedelta(minutes=1)
 MARKET = MarketRules(
     "BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), min_cost=D(5)
 )
@@ -102,3 +108,43 @@ def test_the_trades_csv_stamps_each_trade_with_its_candles_open(tmp_path: Path) 
     for row in rows:
         assert candle_at(row["entry_time"])[0] == D(row["entry_price"])
         assert candle_at(row["exit_time"])[0] == D(row["exit_price"])
+
+
+def spec_of(bot_type: str, config: dict[str, object], candles: CandleArrays) -> RunSpec:
+    first, last = (ms_to_datetime(int(candles.ts_ms[i])) for i in (0, -1))
+    return RunSpec(bot_type, config, "binance", "BTC/USDT", "1m", first, last, SETTINGS)
+
+
+@pytest.mark.parametrize("bot_type", ["indicator", "signal"])
+def test_a_sweep_run_opened_again_and_a_signal_list_stamp_their_trades_at_the_candles_open(
+    bot_type: str,
+) -> None:
+    """The paths a stored backtest takes besides a plain run: a sweep's run stores its figures
+    and is run again when opened (``on_demand.remake``: ``spec.run``, ``spec.result``,
+    ``full_results``); a signal list replays through the signal bot. Both market-fill at a
+    candle's open, and both name that candle's open time, in the results and in the report."""
+    candles = load_candles(shared_file(FILE)).window(ROWS, ROWS)
+    config: dict[str, object] = dict(RSI)
+    if bot_type == "signal":
+        at = [ms_to_datetime(int(candles.ts_ms[i])) for i in (100, 400, 1000, 1500)]
+        bodies = ["SIGNAL=BUY\nVOLUME=0.01", "SIGNAL=SELL"] * 2
+        # Mid-candle: a signal is delivered at the next candle's open.
+        signals = [
+            {"at": (t - MINUTE / 2).isoformat(), "body": b} for t, b in zip(at, bodies, strict=True)
+        ]
+        config = {"signals": signals}
+    spec = spec_of(bot_type, config, candles)
+
+    run = spec.run(candles)
+    figures = spec.figures(run, candles, 0.0)  # what the sweep stored
+    results, report = full_results(spec, spec.result(run, candles, None), run)  # opened
+
+    trades = results["closed_trades"]
+    assert len(trades) == figures["closed_trades_total"] >= (2 if bot_type == "signal" else 20)
+    for trade in trades:
+        assert candle_at(trade["entry_time"])[0] == D(trade["entry_price"])
+        assert candle_at(trade["exit_time"])[0] == D(trade["exit_price"])
+    if bot_type == "signal":
+        assert [trade["entry_time"] for trade in trades] == [iso_utc(t) for t in (at[0], at[2])]
+    # The report's trade table and CSV download carry the same times.
+    assert all(trade["entry_time"] in report for trade in trades)

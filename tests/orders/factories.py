@@ -71,11 +71,13 @@ async def add_fill(
     amount: str = "0.001",
     fee: str = "0.1",
     fee_currency: str | None = "USDT",
+    executed_at: datetime | None = None,
 ) -> None:
     async with db.session_scope() as session:
         session.add(
             Fill(
                 ts=ts,
+                executed_at=executed_at,
                 order_id=order_id,
                 bot_id=uuid.UUID(bot["id"]),
                 trade_id=trade_id,

@@ -103,6 +103,42 @@ async def test_trades_are_newest_first_and_can_be_limited_to_a_time_range(
     assert_error_shape(naive, 422)
 
 
+async def test_trades_show_and_filter_on_when_their_price_was_there_not_when_they_settled(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """A paper fill matched against the candle opening at T0 settles at its close a minute later;
+    a fill stored without the time (an exchange's trade, a row from before it was kept) has one
+    time. The list, its order, its range and the CSV all go by the time the price was there."""
+    bot = await create_bot(client, user)
+    order_id = await add_order(db, bot, user.id, created_at=T0)
+    close = T0 + timedelta(minutes=1)
+    await add_fill(db, bot, order_id, ts=close, executed_at=T0, trade_id="candle")
+    await add_fill(db, bot, order_id, ts=T0 + timedelta(seconds=30), trade_id="one-time")
+    path = f"{BOTS}/{bot['id']}/trades"
+
+    items = (await client.get(path, headers=user.headers)).json()["items"]
+    assert [(f["trade_id"], f["ts"], f["settled_at"]) for f in items] == [
+        ("one-time", "2025-05-20T12:00:30Z", "2025-05-20T12:00:30Z"),
+        ("candle", "2025-05-20T12:00:00Z", "2025-05-20T12:01:00Z"),
+    ]
+    half = (T0 + timedelta(seconds=30)).isoformat()
+    later = await client.get(path, params={"since": half}, headers=user.headers)
+    assert [f["trade_id"] for f in later.json()["items"]] == ["one-time"]
+    earlier = await client.get(path, params={"until": half}, headers=user.headers)
+    assert [f["trade_id"] for f in earlier.json()["items"]] == ["candle"]
+    exported = await client.get(f"{path}?format=csv", headers=user.headers)
+    rows = list(csv.reader(io.StringIO(exported.text)))[1:]
+    assert [(row[0], row[9]) for row in rows] == [
+        ("2025-05-20T12:00:00Z", "candle"),
+        ("2025-05-20T12:00:30Z", "one-time"),
+    ]
+    detail = (await client.get(f"/api/v1/orders/{order_id}", headers=user.headers)).json()
+    assert [(f["trade_id"], f["ts"]) for f in detail["fills"]] == [
+        ("candle", "2025-05-20T12:00:00Z"),
+        ("one-time", "2025-05-20T12:00:30Z"),
+    ]
+
+
 async def test_trades_export_as_csv_with_a_header_oldest_first(
     client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:

@@ -291,11 +291,12 @@ def _annualised(
 def stamped_at_open(fills: Sequence[TradeRecord], candles: CandleArrays) -> tuple[TradeRecord, ...]:
     """The fills, each stamped with the open time of the candle it filled in.
 
-    The engine stamps a fill with the close of its candle, when the strategy learns of it (as the
-    paper exchange does, which must agree with it). A chart wants when the price was there: a
-    fill at the open (a market order, a limit order the candle opened beyond) happened at that
-    very time; a limit order reached inside the candle carries the same open time, naming the
-    candle it filled in (a candle does not say when within it the price passed).
+    The engine stamps a fill with the close of its candle, when the strategy learns of it (the
+    paper exchange settles its fills then too, and keeps this open as their ``executed_at``).
+    A chart wants when the price was there: a fill at the open (a market order, a limit order
+    the candle opened beyond) happened at that very time; a limit order reached inside the
+    candle carries the same open time, naming the candle it filled in (a candle does not say
+    when within it the price passed).
     """
     opens = candles.ts_ms
     # Built by position: dataclasses.replace inspects the fields on every call, which made it

@@ -87,7 +87,7 @@ def fill_payload(order: Order, fill: FillReport) -> Payload:
             "amount": str(fill.amount),
             "fee": str(fill.fee),
             "fee_currency": fill.fee_currency,
-            "ts": fill.ts.isoformat(),
+            "ts": fill.traded_at.isoformat(),  # as the trades API shows it
         },
     )
 

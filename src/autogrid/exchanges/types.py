@@ -117,8 +117,11 @@ class ExchangeTrade:
     price: Decimal
     amount: Decimal
     fee: Fee | None
-    ts: datetime
+    ts: datetime  # the exchange's trade time (a paper candle match: the candle's close)
     is_maker: bool | None = None
+    # When the price was there, if earlier than ``ts``: a paper fill matched against a candle
+    # settles at its close but names its open. None: ``ts`` (a real exchange's trades).
+    executed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    func,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from autogrid.core.sqltypes import JSONType, Money, UTCDateTime
@@ -78,6 +89,11 @@ class Fill(Base):
 
     The primary key includes ``ts`` because a TimescaleDB hypertable needs its time column in every
     unique index; an exchange reports a given trade with the same time, so this loses nothing.
+
+    Two times: ``ts`` is when the trade settled, the exchange's trade time (a paper fill matched
+    against a candle: the candle's close, when the bot learns of it, as in the backtest engine);
+    ``executed_at`` when its price was there (that candle's open). ``traded_at`` is the time to
+    show: ``executed_at``, or ``ts`` for rows written before it was kept.
     """
 
     __tablename__ = "fills"
@@ -97,3 +113,13 @@ class Fill(Base):
     fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), nullable=False)
     fee_currency: Mapped[str | None] = mapped_column(String(16))
     is_maker: Mapped[bool | None] = mapped_column()
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @hybrid_property
+    def traded_at(self) -> datetime:
+        return self.executed_at or self.ts
+
+    @traded_at.inplace.expression
+    @classmethod
+    def _traded_at_expression(cls) -> ColumnElement[datetime]:
+        return func.coalesce(cls.executed_at, cls.ts)

@@ -143,4 +143,6 @@ class PaperTrade(Base):
     fee: Mapped[Decimal] = mapped_column(Money, nullable=False)
     fee_currency: Mapped[str] = mapped_column(String(16), nullable=False)
     is_maker: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    ts: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # when it settled
+    # When the price was there: a candle match's open (``ts`` is its close); null before 0020.
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

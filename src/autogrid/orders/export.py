@@ -32,14 +32,15 @@ def _cell(text: str | None) -> str:
 
 
 def fills_csv(symbol: str, fills: Iterable[Fill]) -> str:
-    """A header row, then one row per fill; times in ISO 8601 UTC, decimals exact."""
+    """A header row, then one row per fill; times in ISO 8601 UTC, decimals exact. ``time`` is
+    when the trade's price was there (``Fill.traded_at``: a paper candle match's open)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for fill in fills:
         writer.writerow(
             (
-                fill.ts.isoformat().replace("+00:00", "Z"),
+                fill.traded_at.isoformat().replace("+00:00", "Z"),
                 symbol,
                 fill.side,
                 f"{fill.price:f}",

@@ -51,17 +51,19 @@ async def order_fills(
     rows = await session.scalars(
         select(Fill)
         .where(Fill.bot_id == bot_id, Fill.order_id == order_id)
-        .order_by(Fill.ts, Fill.trade_id)
+        .order_by(Fill.traded_at, Fill.ts, Fill.trade_id)
     )
     return rows.all()
 
 
 def _fills(bot_id: uuid.UUID, since: datetime | None, until: datetime | None) -> Select[Any]:
+    """A bot's fills traded (``Fill.traded_at``, the time shown) in [since, until)."""
     query = select(Fill).where(Fill.bot_id == bot_id)
     if since is not None:
-        query = query.where(Fill.ts >= since)
+        # A fill settles at or after it traded, so the indexed ts bound drops no match.
+        query = query.where(Fill.ts >= since, Fill.traded_at >= since)
     if until is not None:
-        query = query.where(Fill.ts < until)
+        query = query.where(Fill.traded_at < until)
     return query
 
 
@@ -77,7 +79,9 @@ async def list_fills(
     query = _fills(bot_id, since, until)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
-        query.order_by(Fill.ts.desc(), Fill.id.desc()).limit(limit).offset(offset)
+        query.order_by(Fill.traded_at.desc(), Fill.ts.desc(), Fill.id.desc())
+        .limit(limit)
+        .offset(offset)
     )
     return rows.all(), total or 0
 
@@ -91,6 +95,6 @@ async def oldest_fills(
     limit: int,
 ) -> Sequence[Fill]:
     rows = await session.scalars(
-        _fills(bot_id, since, until).order_by(Fill.ts, Fill.id).limit(limit)
+        _fills(bot_id, since, until).order_by(Fill.traded_at, Fill.ts, Fill.id).limit(limit)
     )
     return rows.all()

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from autogrid.bots.fields import Amount
 
@@ -52,7 +52,17 @@ class FillRead(_Read):
     id: uuid.UUID
     order_id: uuid.UUID
     trade_id: str
-    ts: datetime
+    ts: datetime = Field(
+        validation_alias=AliasChoices("traded_at", "ts"),
+        description="When the trade's price was there: the exchange's trade time; for a paper "
+        "fill matched against a candle, that candle's open (a limit order reached inside the "
+        "candle too: a candle does not say when within it)",
+    )
+    settled_at: datetime = Field(
+        validation_alias=AliasChoices("settled_at", "ts"),
+        description="When the bot could learn of the trade: the exchange's trade time; for a "
+        "paper fill matched against a candle, that candle's close",
+    )
     side: str
     price: Amount
     amount: Amount

@@ -144,6 +144,7 @@ def fill_report_of(trade: ExchangeTrade) -> FillReport:
         ts=trade.ts,
         exchange_order_id=trade.exchange_order_id,
         is_maker=trade.is_maker,
+        executed_at=trade.executed_at,
     )
 
 
@@ -160,4 +161,5 @@ def fill_row(order: Order, fill: FillReport) -> Fill:
         fee=fill.fee,
         fee_currency=fill.fee_currency,
         is_maker=fill.is_maker,
+        executed_at=fill.traded_at,
     )

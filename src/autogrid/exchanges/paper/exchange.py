@@ -8,9 +8,11 @@ Time. The exchange's "now" is ``matched_until``: every candle that closed by the
 against the resting orders. Only ``advance()`` moves it, never past what the price source has
 reached (the replay clock, or the wall clock for live prices). Orders placed at "now" rest from
 the next candle; a market order fills at that candle's open plus slippage (replay) or at once at
-the live ticker (live). Reads answer as of "now" too: in a replay ``fetch_ticker`` is the close of
-the last matched candle and ``fetch_ohlcv`` never returns a candle closing later, so a strategy
-deciding at a candle close sees what the backtest shows it. The bot runtime steps exactly like the
+the live ticker (live). A fill matched against a candle settles at its close (the trade's ``ts``,
+as the backtest engine stamps it) and names its open as ``executed_at``, when the price was
+there. Reads answer as of "now" too: in a replay ``fetch_ticker`` is the close of the last
+matched candle and ``fetch_ohlcv`` never returns a candle closing later, so a strategy deciding
+at a candle close sees what the backtest shows it. The bot runtime steps exactly like the
 backtest engine::
 
     for close in await paper.visible_candle_closes(symbol):

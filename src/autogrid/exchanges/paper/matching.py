@@ -129,7 +129,8 @@ class Execution:
     fee: Decimal
     fee_currency: str
     is_maker: bool
-    ts: datetime
+    ts: datetime  # when it settles: a candle's close (the backtest engine's fill time)
+    executed_at: datetime  # when the price was there: that candle's open
 
 
 def sim_order(order: PaperOrder) -> SimOrder:
@@ -143,10 +144,16 @@ def sim_order(order: PaperOrder) -> SimOrder:
 
 
 def settle_hit(
-    wallet: Wallet, order: PaperOrder, rules: MarketRules, hit: SimFill, ts: datetime
+    wallet: Wallet,
+    order: PaperOrder,
+    rules: MarketRules,
+    hit: SimFill,
+    ts: datetime,
+    executed_at: datetime,
 ) -> Execution | None:
     """Apply one complete fill (clipped, like the backtest, when a gap outran a market buy's
-    lock). Returns None when nothing could be bought; the order then ends EXPIRED unfilled."""
+    lock), settled at ``ts`` at a price there from ``executed_at``. Returns None when nothing
+    could be bought; the order then ends EXPIRED unfilled."""
     with standard_arithmetic():
         account = wallet.account_for(rules)
         payable = account.affordable(hit, order.locked, rules.amount_step)
@@ -169,7 +176,7 @@ def settle_hit(
         ).value
         if hit.amount == 0:
             return None
-        return Execution(order, price, hit.amount, fee, rules.quote, hit.is_maker, ts)
+        return Execution(order, price, hit.amount, fee, rules.quote, hit.is_maker, ts, executed_at)
 
 
 def match_candle(
@@ -182,7 +189,12 @@ def match_candle(
 ) -> list[Execution]:
     """Fill the open orders of ``rules.symbol`` that ``candle`` reaches, in the order its path
     meets them. An order rests from the first candle that opens at or after it was placed.
-    ``orders`` must be in placement order: it breaks ties exactly as the backtest's book does."""
+    ``orders`` must be in placement order: it breaks ties exactly as the backtest's book does.
+
+    Every fill settles at ``closed_at`` and is executed at the candle's open: a market order (or
+    a limit order the candle opened beyond) paid that open; a limit order reached inside the
+    candle carries the same time, as a candle does not say when within it the price passed
+    (the backtest's results stamp their fills the same way)."""
     eligible = [
         order
         for order in orders
@@ -198,7 +210,7 @@ def match_candle(
         hits = match_bar([sim_order(order) for order in eligible], bar, slippage)
     executions = []
     for hit in hits:
-        execution = settle_hit(wallet, by_key[hit.key], rules, hit, closed_at)
+        execution = settle_hit(wallet, by_key[hit.key], rules, hit, closed_at, candle.ts)
         if execution is not None:
             executions.append(execution)
     return executions
@@ -211,4 +223,4 @@ def fill_at_price(
     so the taker fee and the settlement are the backtest's."""
     flat = Bar(price, price, price, price)
     [hit] = match_bar([sim_order(order)], flat, ZERO)
-    return settle_hit(wallet, order, rules, hit, ts)
+    return settle_hit(wallet, order, rules, hit, ts, ts)

@@ -44,6 +44,7 @@ def trade_view(trade: PaperTrade, order: PaperOrder) -> ExchangeTrade:
         fee=Fee(trade.fee, trade.fee_currency),
         ts=trade.ts,
         is_maker=trade.is_maker,
+        executed_at=trade.executed_at,
     )
 
 
@@ -59,6 +60,7 @@ def trade_row(execution: Execution, trade_id: str) -> PaperTrade:
         fee_currency=execution.fee_currency,
         is_maker=execution.is_maker,
         ts=execution.ts,
+        executed_at=execution.executed_at,
     )
 
 

@@ -89,6 +89,13 @@ class FillReport:
     # When known, lets a fill that races the create response attach the exchange's id.
     exchange_order_id: str | None = None
     is_maker: bool | None = None
+    # When the price was there, if earlier than ``ts`` (a paper candle match: its open).
+    executed_at: datetime | None = None
+
+    @property
+    def traded_at(self) -> datetime:
+        """The time to show the trade at: ``executed_at`` when known, else ``ts``."""
+        return self.executed_at or self.ts
 
     def __post_init__(self) -> None:
         if not self.trade_id:
