@@ -1,7 +1,7 @@
 """fills.executed_at and paper_trades.executed_at: when a fill's price was there
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0019
 Create Date: 2026-12-06 18:40:00.000000
 
 A paper fill matched against a candle settles at the candle's close (``ts``: when the bot learns
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0016"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
