@@ -47,7 +47,7 @@ async def test_a_page_and_the_total_of_every_matching_row(
     async with database.session_scope() as session:
         with statements(database) as seen:
             rows, total = await page_and_total(
-                session, select(User), [User.email], limit=limit, offset=offset
+                session, select(User), [User.email.asc()], limit=limit, offset=offset
             )
     assert [user.email for user in rows] == emails
     assert total == 3
@@ -57,4 +57,7 @@ async def test_a_page_and_the_total_of_every_matching_row(
 async def test_no_matching_row_is_a_total_of_zero(database: Database) -> None:
     async with database.session_scope() as session:
         query = select(User).where(User.email == "nobody@example.com")
-        assert await page_and_total(session, query, [User.email], limit=5, offset=0) == ([], 0)
+        assert await page_and_total(session, query, [User.email.asc()], limit=5, offset=0) == (
+            [],
+            0,
+        )
