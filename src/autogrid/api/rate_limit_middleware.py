@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from autogrid.api.rate_limits import ApiRateLimiter, Verdict, create_api_rate_limiter
+from autogrid.core.asgi_headers import set_response_headers
 from autogrid.core.errors import error_json
 
 LIMITED_PATH_PREFIX = "/api/"
@@ -103,9 +104,7 @@ def budget_headers(verdict: Verdict) -> dict[str, str]:
 def _with_budget_headers(send: Send, verdict: Verdict) -> Send:
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = MutableHeaders(scope=message)
-            for name, value in budget_headers(verdict).items():
-                headers[name] = value
+            set_response_headers(message, budget_headers(verdict))
         await send(message)
 
     return send_with_headers

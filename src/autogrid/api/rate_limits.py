@@ -5,9 +5,10 @@ user, their plan and role: no database query), else the client's network (its IP
 IPv6 /64, counted as the login throttle counts them, stored hashed). An anonymous flood from one
 address so never spends a user's budget, and two users never share one.
 
-Budgets are moving windows from the ``limits`` library ("120/minute": at most 120 requests in any
-60 seconds, so no burst at a window's edge), kept in Redis and shared by every API process, or in
-process memory in the embedded default.
+Budgets are moving windows ("120/minute": at most 120 requests in any 60 seconds, so no burst at
+a window's edge), written as the ``limits`` library parses them, kept in Redis and shared by every
+API process (one atomic round trip per request, see ``rate_windows``), or in process memory in
+the embedded default.
 
 A Redis outage fails open: a trader must never be locked out of stopping a bot because a cache is
 down, and the database still guards every write. The outage is logged once, requests pass
@@ -25,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MemoryStorage, Storage
 from limits.errors import StorageError
 from redis.asyncio import Redis
 
+from autogrid.api.rate_windows import LibraryWindow, MovingWindow, RedisMovingWindow
 from autogrid.auth.login_guard import client_network
 from autogrid.auth.tokens import TokenClaims, TokenType, decode_token
 from autogrid.core.config import Settings
@@ -118,11 +119,12 @@ class ApiRateLimiter:
     def __init__(
         self,
         limits: ApiRateLimits,
-        storage: Storage,
+        storage: Storage | MovingWindow,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``storage``: a window, or a ``limits`` storage counted with the library's strategy."""
         self.limits = limits
-        self._strategy = MovingWindowRateLimiter(storage)
+        self._window = LibraryWindow(storage) if isinstance(storage, Storage) else storage
         self._clock = clock
         # While set, Redis is not asked (it was unreachable); the clock reading to ask again at.
         self._outage_until: float | None = None
@@ -132,8 +134,7 @@ class ApiRateLimiter:
         if self._outage_until is not None and self._clock() < self._outage_until:
             return None
         try:
-            allowed = await self._strategy.hit(caller.limit, caller.key)
-            stats = await self._strategy.get_window_stats(caller.limit, caller.key)
+            counted = await self._window.hit(caller.limit, caller.key)
         except StorageError as error:
             if self._outage_until is None:
                 logger.error(
@@ -147,11 +148,11 @@ class ApiRateLimiter:
             self._outage_until = None
             logger.warning("API rate limits are back: their storage answers again")
         return Verdict(
-            allowed=allowed,
+            allowed=counted.allowed,
             limit=caller.limit.amount,
             window_seconds=caller.limit.get_expiry(),
-            remaining=stats.remaining,
-            reset_seconds=max(0, math.ceil(stats.reset_time - time.time())),
+            remaining=counted.remaining,
+            reset_seconds=max(0, math.ceil(counted.reset_in)),
         )
 
 
@@ -160,13 +161,4 @@ def create_api_rate_limiter(settings: Settings, redis: Redis | None) -> ApiRateL
     limits = ApiRateLimits(settings)
     if redis is None:
         return ApiRateLimiter(limits, MemoryStorage())
-    storage = RedisStorage(
-        "async+redis://",
-        implementation="redispy",
-        # Every failure arrives as limits' StorageError, whatever the client raised.
-        wrap_exceptions=True,
-        key_prefix=redis_key(settings, "api-limit"),
-        # The library types its options as scalars; a redis-py pool is what it passes on.
-        connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-    )
-    return ApiRateLimiter(limits, storage)
+    return ApiRateLimiter(limits, RedisMovingWindow(redis, redis_key(settings, "api-limit")))

@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from autogrid.api.deps import SessionDep, SettingsDep
+from autogrid.api.deps import SessionDep
 from autogrid.auth import service
 from autogrid.auth.denylist import AccessTokenDenylist, create_access_denylist
 from autogrid.auth.login_guard import LoginGuard
+from autogrid.core.config import Settings
 from autogrid.core.errors import Forbidden, Unauthorized
 from autogrid.models import User
 
@@ -58,14 +59,14 @@ async def client_ip(request: Request) -> str:
 ClientIP = Annotated[str, Depends(client_ip)]
 
 
-async def get_current_user(
-    token: BearerToken,
-    session: SessionDep,
-    settings: SettingsDep,
-    denylist: AccessDenylistDep,
-) -> User:
+async def get_current_user(request: Request, token: BearerToken, session: SessionDep) -> User:
     if not token:
         raise Unauthorized("not authenticated")
+    # The settings and the denylist are read off the app here rather than declared as
+    # dependencies: every authenticated request resolves this, and each dependency costs FastAPI
+    # a resolution of its own.
+    settings: Settings = request.app.state.settings
+    denylist = get_access_denylist(request)
     return await service.authenticate_access_token(session, settings, denylist, token)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.core.paged_rows import page_and_total
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, User
 from autogrid.models.paper import PaperAccount
 
@@ -65,11 +66,9 @@ async def list_bots(
         query = query.where(Bot.status.in_(statuses))
     if types:
         query = query.where(Bot.type.in_(types))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Bot.created_at.desc(), Bot.id.desc()).limit(limit).offset(offset)
+    return await page_and_total(
+        session, query, [Bot.created_at.desc(), Bot.id.desc()], limit=limit, offset=offset
     )
-    return rows.all(), total or 0
 
 
 def add_bot(session: AsyncSession, bot: Bot) -> None:

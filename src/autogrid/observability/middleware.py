@@ -15,9 +15,9 @@ import time
 import uuid
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from autogrid.core.asgi_headers import set_response_headers
 from autogrid.observability.logs import request_id_var
 from autogrid.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
@@ -101,7 +101,7 @@ class RequestContextMiddleware:
             nonlocal status, completed
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                set_response_headers(message, {REQUEST_ID_HEADER: request_id})
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 completed = True
             await send(message)

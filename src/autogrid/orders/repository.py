@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.core.paged_rows import page_and_total
 from autogrid.models import Fill, Order, OrderEvent
 
 
@@ -24,11 +25,9 @@ async def list_bot_orders(
     query = select(Order).where(Order.bot_id == bot_id)
     if statuses:
         query = query.where(Order.status.in_(statuses))
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit).offset(offset)
+    return await page_and_total(
+        session, query, [Order.created_at.desc(), Order.id.desc()], limit=limit, offset=offset
     )
-    return rows.all(), total or 0
 
 
 async def get_order(session: AsyncSession, user_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
