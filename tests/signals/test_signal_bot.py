@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -27,7 +26,6 @@ from tests.helpers import ApiUser
 from tests.signals.conftest import SIGNALS, events_of, make_source, post_signal
 from tests.support.contexts import simulator_factory
 from tests.support.factories import fills_of, orders_of
-from tests.support.fixtures import clock, ctx, sim  # noqa: F401 (fixtures are found by name)
 
 D = Decimal
 BOTS = "/api/v1/bots"
@@ -121,7 +119,9 @@ async def buy_then_close_all(
         "filled",
     )
 
-    close_id = await send(client, db, settings, source["token"], {"action": "close", "ticker": "BTCUSDT"})
+    close_id = await send(
+        client, db, settings, source["token"], {"action": "close", "ticker": "BTCUSDT"}
+    )
     await tick_bot(ctx, uuid.UUID(bot_id))
     await tick_bot(ctx, uuid.UUID(bot_id))
 
@@ -167,9 +167,7 @@ async def test_a_live_signal_bot_buys_and_closes_on_the_exchange(
 ) -> None:
     app.state.connector_factory = simulator_factory(sim.url)
     credential = await live_credential(client, user)
-    bot_id = await signal_bot(
-        client, user, ctx, mode="live", paper=None, credential_id=credential
-    )
+    bot_id = await signal_bot(client, user, ctx, mode="live", paper=None, credential_id=credential)
     before = sum(sim.create_request_counts().values())
 
     await buy_then_close_all(client, user, db, settings, ctx, bot_id)

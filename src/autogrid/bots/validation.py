@@ -202,7 +202,9 @@ def _check_paper(
             "config",
             "schedule",
         )
-    if replay and isinstance(params, SignalBotParams):
+    if isinstance(params, SignalBotParams):
+        if not replay:
+            return
         raise invalid(
             "a signal bot acts on signals as they arrive; a replay plays recorded time: "
             "use live prices (price_source live)",
