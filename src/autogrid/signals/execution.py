@@ -114,6 +114,8 @@ async def _queue(
     if bot.type != wanted:
         reason = f"{action.value} acts on a {wanted.value} bot; this is a {bot.type} bot"
         return SignalOutcome.REFUSED, reason, None
+    if wanted == BotType.DCA and (bot.config.get("strategy") or {}).get("deals") is False:
+        return SignalOutcome.REFUSED, "this DCA bot runs no deals, only scheduled buys", None
     if status not in QUEUEING:
         return SignalOutcome.BOT_NOT_RUNNING, f"the bot is {status.value}", None
     await deliveries.queue(session, signal_id, bot.id, utcnow())
