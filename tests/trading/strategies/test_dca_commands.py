@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.signals.model import ParsedSignal, SignalAction
 from autogrid.trading.strategies.base import (
+    Action,
     CancelOrder,
     PlaceOrder,
     RestingOrder,
@@ -22,7 +23,7 @@ from autogrid.trading.strategies.base import (
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.dca_state import DcaState
-from autogrid.trading.strategies.signal_bot_state import TimedSignal
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome, TimedSignal
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -58,7 +59,7 @@ class Account:
                 self._fill(order.tag, order.side, order.price, order.amount, now)
         return Snapshot(now, MARKET, price, tuple(self.book.values()), self.base, self.quote)
 
-    def act(self, actions: tuple[object, ...], price: D, now: datetime) -> None:
+    def act(self, actions: tuple[Action, ...], price: D, now: datetime) -> None:
         for action in actions:
             if isinstance(action, CancelOrder):
                 self.book.pop(action.tag, None)
@@ -81,7 +82,7 @@ class Account:
 
 def step(
     account: Account, state: DcaState, now: datetime, price: D, commands: list[TimedSignal]
-) -> tuple[DcaState, tuple[object, ...]]:
+) -> tuple[DcaState, tuple[SignalOutcome, ...]]:
     snapshot = account.snapshot(now, price)
     fills, account.fills = account.fills, []
     decision = STRATEGY.decide(snapshot, STRATEGY.enqueue(state, commands), fills)
