@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.core.sqltypes import utcnow
 from autogrid.engine import signal_queue
 from autogrid.engine.context import RuntimeContext
+from autogrid.models import AccountLimit
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.signals import deliveries, interpretation
 from tests.engine.test_end_to_end import api
@@ -161,3 +163,27 @@ async def test_a_paused_bot_refuses_new_trading_signals_and_a_stop_drops_its_que
     assert "stopped before acting on it" in dropped["results"][0]["reason"]
     assert await queued_rows(db) == [(queued, True)]
     assert await orders_of(db, uuid.UUID(bot_id)) == []
+
+
+async def test_a_buy_the_account_limits_refuse_is_refused_by_risk_with_the_reason(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    db: Database,
+    settings: Settings,
+    ctx: RuntimeContext,
+    sim: BinanceSimulator,
+) -> None:
+    bot_id = await signal_bot(client, user, ctx)
+    async with db.session_scope() as session:
+        session.add(AccountLimit(user_id=user.id, updated_at=utcnow(), max_trades_per_day=0))
+    source = await make_source(client, user, [bot_id])
+    signal_id = await send(client, db, settings, source["token"], BUY)
+
+    await tick_bot(ctx, uuid.UUID(bot_id))
+
+    refused = await signal(client, user, signal_id)
+    assert refused["outcome"] == "refused_by_risk", refused
+    assert "trades" in refused["results"][0]["reason"]
+    assert await orders_of(db, uuid.UUID(bot_id)) == []
+    (event,) = await events_of(client, user, "signal_refused")
+    assert event["data"]["outcome"] == "refused_by_risk"
