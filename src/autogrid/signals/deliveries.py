@@ -105,15 +105,6 @@ async def queued_for(session: AsyncSession, bot_id: uuid.UUID) -> list[Queued]:
     return found
 
 
-async def has_queued(session: AsyncSession, bot_id: uuid.UUID) -> bool:
-    found = await session.scalar(
-        select(SignalDelivery.id)
-        .where(SignalDelivery.bot_id == bot_id, SignalDelivery.consumed_at.is_(None))
-        .limit(1)
-    )
-    return found is not None
-
-
 async def consume(session: AsyncSession, delivery_ids: Sequence[int], now: datetime) -> bool:
     """Mark the deliveries consumed; False if any of them already was (the caller then drops
     its decision: someone acted on them already)."""
