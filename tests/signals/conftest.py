@@ -13,6 +13,11 @@ from autogrid.core.db import Database
 from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import create_bot
 from tests.helpers import ApiUser
+from tests.support.fixtures import (  # noqa: F401 (fixtures are found by name)
+    clock,
+    ctx,
+    sim,
+)
 
 SOURCES = "/api/v1/signal-sources"
 SIGNALS = "/api/v1/signals"

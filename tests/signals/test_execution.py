@@ -98,7 +98,7 @@ async def test_a_stopped_target_is_bot_not_running_and_the_others_still_act(
     ]
 
 
-async def test_deal_actions_fail_saying_they_are_not_supported_yet(
+async def test_deal_actions_on_a_bot_that_runs_no_deals_are_refused_saying_why(
     client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
     bot = await create_bot(client, user)
@@ -111,8 +111,8 @@ async def test_deal_actions_fail_saying_they_are_not_supported_yet(
 
     assert commands == []
     stored = await _signal(client, user, signal_id)
-    assert stored["outcome"] == "failed"
-    assert "not supported yet" in stored["results"][0]["reason"]
+    assert stored["outcome"] == "refused"
+    assert "close_deal acts on a dca bot; this is a grid bot" in stored["results"][0]["reason"]
     assert await _status(db, bot["id"]) == "running"
 
 

@@ -35,12 +35,14 @@ from autogrid.bots.configs import (
     to_grid_config,
 )
 from autogrid.bots.indicator_params import IndicatorParams, to_signal_rule, to_sizing
+from autogrid.bots.signal_params import SignalBotParams, to_signal_bot_config
 from autogrid.exchanges.types import MarketRules
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
 from autogrid.trading.strategies.buys_only import BuysOnlyStrategy
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.indicator import IndicatorStrategy
+from autogrid.trading.strategies.signal_bot import SignalBotStrategy
 
 BOT_TYPES = ("grid", "dca", "indicator")
 INDICATOR_STRATEGIES = ("rsi", "macd", "bollinger", "ma_cross")
@@ -75,6 +77,8 @@ def strategy_from_params(params: StrategyParams, market: MarketRules) -> Strateg
         if not params.deals:
             return BuysOnlyStrategy(market)
         return DcaStrategy(to_dca_config(params), market)
+    if isinstance(params, SignalBotParams):
+        return SignalBotStrategy(market, to_signal_bot_config(params))
     return IndicatorStrategy(to_signal_rule(params), to_sizing(params), market)
 
 

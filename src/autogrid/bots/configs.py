@@ -40,6 +40,7 @@ from autogrid.bots.indicator_params import (
     to_sizing,
     to_start_condition,
 )
+from autogrid.bots.signal_params import SignalBotParams, to_signal_bot_config
 from autogrid.exchanges.types import MarketRules
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.dca_config import DcaConfig, TakeProfitType, max_deal_funds
@@ -240,7 +241,7 @@ def dca_max_deal_funds(params: DcaParams) -> Decimal | None:
     return max_deal_funds(to_dca_config(params)) if params.deals else None
 
 
-StrategyParams = GridParams | DcaParams | AnyIndicatorParams
+StrategyParams = GridParams | DcaParams | AnyIndicatorParams | SignalBotParams
 
 
 # --- the pure checks ----------------------------------------------------------------------
@@ -268,6 +269,8 @@ def check_strategy(params: StrategyParams, market: MarketRules) -> StrategyCheck
         return StrategyCheck(grid.total_investment, (FundsNeed("the grid", grid.total_investment),))
     if isinstance(params, DcaParams):
         return _check_dca(params, market)
+    if isinstance(params, SignalBotParams):
+        return _check_signal_bot(params, market)
     to_signal_rule(params)
     to_sizing(params).validate()
     if params.order_quote is None:
@@ -298,6 +301,14 @@ def _check_dca(params: DcaParams, market: MarketRules) -> StrategyCheck:
         _at_least_min_cost(market, "schedule.amount", params.schedule.amount)
         needs.append(FundsNeed("one scheduled buy", params.schedule.amount))
     return StrategyCheck(funds, tuple(needs))
+
+
+def _check_signal_bot(params: SignalBotParams, market: MarketRules) -> StrategyCheck:
+    to_signal_bot_config(params).validate()
+    if params.default_quote is None:
+        return StrategyCheck(None, ())
+    _at_least_min_cost(market, "default_quote", params.default_quote)
+    return StrategyCheck(None, (FundsNeed("one default buy", params.default_quote),))
 
 
 def _at_least_min_cost(market: MarketRules, what: str, quote: Decimal) -> None:

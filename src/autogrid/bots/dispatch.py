@@ -31,6 +31,7 @@ class BotCommandKind(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     RESET_BREAKER = "reset_breaker"
+    SIGNAL = "signal"  # a signal was queued for the bot: its step acts on it
 
 
 @dataclass(frozen=True, slots=True)

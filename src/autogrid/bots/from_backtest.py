@@ -65,10 +65,10 @@ async def tested_body(
         )
     params = backtest.params
     if params["type"] not in BOT_TYPES:
-        # A replayed signal list tests a signal source; there is no signal bot type to run it.
+        # A replayed signal list tests a source: its signals are not a bot's configuration.
         raise Unprocessable(
-            f"a {params['type']} backtest cannot make a bot: the signal bot type is not "
-            "available yet",
+            f"a {params['type']} backtest cannot make a bot: create a signal bot (type signal) "
+            "with its default_quote, default_pct and zone_orders and point the source at it",
             details=[
                 {"loc": ["body", "from_backtest_id"], "msg": "not a bot type", "type": "invalid"}
             ],

@@ -42,6 +42,7 @@ from autogrid.bots.scheduled_buys import (
     schedule_state,
     settled_through,
 )
+from autogrid.bots.signal_params import SignalBotParams
 from autogrid.bots.state import load_state
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
@@ -181,7 +182,15 @@ class IndicatorBotCreate(_BotCreateBase):
     config: IndicatorParams
 
 
-AnyBotCreate = GridBotCreate | DcaBotCreate | IndicatorBotCreate
+class SignalBotCreate(_BotCreateBase):
+    """A signal bot trades on what the signal sources targeting it send (buy, sell, close_all,
+    reverse); paper bots use live prices."""
+
+    type: Literal["signal"]
+    config: SignalBotParams = Field(default_factory=SignalBotParams)
+
+
+AnyBotCreate = GridBotCreate | DcaBotCreate | IndicatorBotCreate | SignalBotCreate
 BotCreate = Annotated[AnyBotCreate, Field(discriminator="type")]
 BOT_CREATE: TypeAdapter[AnyBotCreate] = TypeAdapter(BotCreate)
 
@@ -216,11 +225,14 @@ BotCreateRequest = Annotated[
     Annotated[GridBotCreate, Tag("grid")]
     | Annotated[DcaBotCreate, Tag("dca")]
     | Annotated[IndicatorBotCreate, Tag("indicator")]
+    | Annotated[SignalBotCreate, Tag("signal")]
     | Annotated[BotFromBacktestCreate, Tag("from_backtest")],
     Discriminator(
         _create_kind,
         custom_error_type="bot_type",
-        custom_error_message="type must be grid, dca or indicator, or give from_backtest_id",
+        custom_error_message=(
+            "type must be grid, dca, indicator or signal, or give from_backtest_id"
+        ),
     ),
 ]
 
@@ -331,14 +343,20 @@ class IndicatorBotRead(_BotReadBase):
     config: IndicatorParams
 
 
-BotRead = Annotated[GridBotRead | DcaBotRead | IndicatorBotRead, Field(discriminator="type")]
+class SignalBotRead(_BotReadBase):
+    type: Literal["signal"]
+    config: SignalBotParams
+
+
+AnyBotRead = GridBotRead | DcaBotRead | IndicatorBotRead | SignalBotRead
+BotRead = Annotated[AnyBotRead, Field(discriminator="type")]
 
 
 class BotPage(Page[BotRead]):
     """A page of bots (named, so /docs does not spell out the union)."""
 
 
-_BOT_READ: TypeAdapter[GridBotRead | DcaBotRead | IndicatorBotRead] = TypeAdapter(BotRead)
+_BOT_READ: TypeAdapter[AnyBotRead] = TypeAdapter(BotRead)
 
 
 # --- what is stored in bot.config ---------------------------------------------------------
@@ -365,7 +383,7 @@ def _stopped_by(bot: Bot) -> StoppedBy | None:
     return StoppedBy.BOT if bot.status in (BotStatus.HALTED, BotStatus.ERROR) else None
 
 
-def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
+def bot_read(bot: Bot) -> AnyBotRead:
     data: dict[str, Any] = {
         "id": bot.id,
         "type": bot.type,

@@ -33,6 +33,7 @@ from autogrid.bots.schemas import (
     stored_config,
     strategy_data,
 )
+from autogrid.bots.signal_params import SignalBotParams
 from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.bots.transitions import (
     STOPPED_BY_BOT,
@@ -49,6 +50,7 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import EventType
 from autogrid.models import Bot, User
 from autogrid.models.bot import BotMode, BotStatus, BotType
+from autogrid.signals import deliveries
 from autogrid.trading.orders.states import IN_FLIGHT_STATUSES, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -248,6 +250,7 @@ async def delete_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> No
             "try again once they are",
             details={"unresolved_orders": unresolved},
         )
+    await deliveries.drop_queued(session, bot.id, "the bot was deleted", utcnow())
     await repository.delete_bot(session, bot)
     logger.info("bot deleted bot_id=%s user_id=%s", bot_id, user.id)
 
@@ -258,6 +261,7 @@ _PARAMS: dict[BotType, TypeAdapter[Any]] = {
     BotType.GRID: TypeAdapter(GridParams),
     BotType.DCA: TypeAdapter(DcaParams),
     BotType.INDICATOR: TypeAdapter(IndicatorParams),
+    BotType.SIGNAL: TypeAdapter(SignalBotParams),
 }
 
 
@@ -306,6 +310,7 @@ async def mark_stopped(session: AsyncSession, bot: Bot) -> None:
     state.stop_request = None
     store_state(bot, state)
     await finish_transition(session, bot, EventType.STOPPED, "stopped", now, data, None)
+    await deliveries.drop_queued(session, bot.id, "the bot stopped before acting on it", now)
 
 
 async def mark_halted(session: AsyncSession, bot: Bot, reason: str) -> None:
@@ -325,4 +330,6 @@ async def mark_error(session: AsyncSession, bot: Bot, message: str) -> None:
     bot.error = message
     bot.stop_initiator = STOPPED_BY_BOT
     data = {"initiator": STOPPED_BY_BOT}
-    await finish_transition(session, bot, EventType.ERROR, message, utcnow(), data, None)
+    now = utcnow()
+    await finish_transition(session, bot, EventType.ERROR, message, now, data, None)
+    await deliveries.drop_queued(session, bot.id, "the bot failed before acting on it", now)

@@ -25,6 +25,7 @@ from autogrid.bots.configs import (
 )
 from autogrid.bots.markets import MarketRulesProvider, UnknownMarket, lookup_exchange
 from autogrid.bots.schemas import BreakerSettings, PaperSettings, PriceSource
+from autogrid.bots.signal_params import SignalBotParams
 from autogrid.bots.state import load_state
 from autogrid.core.errors import ServiceUnavailable, Unprocessable
 from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
@@ -201,6 +202,15 @@ def _check_paper(
             "config",
             "schedule",
         )
+    if isinstance(params, SignalBotParams):
+        if not replay:
+            return
+        raise invalid(
+            "a signal bot acts on signals as they arrive; a replay plays recorded time: "
+            "use live prices (price_source live)",
+            "paper",
+            "price_source",
+        )
     if not replay or isinstance(params, GridParams):
         return
     if not isinstance(params, DcaParams):
@@ -244,6 +254,9 @@ def _check_funds(
                     }
                 ],
             )
+    if isinstance(params, SignalBotParams):
+        # A share of the free quote per buy, as many buys as its signals ask: no fixed stake.
+        return check.investment
     if check.investment is None and not isinstance(params, GridParams | DcaParams):
         # A share of the free quote: what is at stake is that share of the starting balance.
         assert params.order_pct is not None

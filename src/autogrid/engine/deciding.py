@@ -1,9 +1,10 @@
 """Asking the strategy, when there is anything to ask it about.
 
 A decision is taken when the strategy has never decided, when fills await it, when one of its
-orders vanished or ended (the live tags changed), when its wake condition holds, or always for
-strategies that read candles. Otherwise the strategy contract promises ``decide`` would change
-nothing, and the tick skips it (and with it a snapshot and a transaction).
+orders vanished or ended (the live tags changed), when its wake condition holds, when signals are
+queued for it (``signal_queue``), or always for strategies that read candles. Otherwise the
+strategy contract promises ``decide`` would change nothing, and the tick skips it (and with it a
+snapshot and a transaction).
 
 A strategy that raises stops only its own bot: ``StrategyFailed`` tells the step, which fails
 the bot (status error, the exception recorded).
@@ -30,6 +31,7 @@ from autogrid.bots.scheduled_buys import DueSlot, due_slot, next_runs, recurring
 from autogrid.bots.schemas import strategy_data
 from autogrid.bots.service import stored_params
 from autogrid.bots.state import BotState, load_state
+from autogrid.engine import signal_queue
 from autogrid.engine.context import CachedStrategy
 from autogrid.engine.recording import Proposal, tags_of
 from autogrid.engine.scope import StepScope
@@ -37,6 +39,8 @@ from autogrid.engine.snapshot import Inbox, build_snapshot, read_inbox
 from autogrid.exchanges.types import MarketRules
 from autogrid.models import Bot, Order
 from autogrid.orders import store as repo
+from autogrid.signals import deliveries
+from autogrid.trading.strategies.signal_bot_state import TakesSignals
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +121,20 @@ class Decider:
         first = state.strategy is None
         changed = tags_of(live) != state.live_tags
         due = self.due_slot(scope)
+        taker = self.strategy if isinstance(self.strategy, TakesSignals) else None
+        bot_id = scope.bot.id
+        queued = (
+            await scope.orders.read(lambda session: deliveries.queued_for(session, bot_id))
+            if taker is not None
+            else []
+        )
         needed = (
-            first or waiting > 0 or changed or due is not None or self.strategy.candles_needed() > 0
+            first
+            or waiting > 0
+            or changed
+            or due is not None
+            or bool(queued)
+            or self.strategy.candles_needed() > 0
         )
         when: tuple[datetime, Decimal] | None = None
         if not needed and wake_is_set(state.wake):
@@ -145,10 +161,16 @@ class Decider:
                 if first
                 else self.strategy.load_state(state.strategy or {})
             )
-            decision = self.strategy.decide(snapshot, current, inbox.fills)
+            if taker is None:
+                return Proposal(
+                    snapshot, self.strategy.decide(snapshot, current, inbox.fills), inbox, due
+                )
+            handed = signal_queue.hand_over(taker, current, queued, now)
+            decision = self.strategy.decide(snapshot, handed.state, inbox.fills)
+            decision, settled = signal_queue.take_outcomes(taker, decision, handed)
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
             raise StrategyFailed(f"strategy error: {type(error).__name__}: {error}") from error
-        return Proposal(snapshot, decision, inbox, due)
+        return Proposal(snapshot, decision, inbox, due, settled)
 
 
 def at_price(now: datetime, price: Decimal) -> Moment:

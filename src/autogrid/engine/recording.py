@@ -28,6 +28,7 @@ from autogrid.bots import scheduled_buy_repository as slots
 from autogrid.bots.ledger import Ledger, investment_of
 from autogrid.bots.scheduled_buys import DueSlot, settle
 from autogrid.bots.state import BotState, load_state, store_state
+from autogrid.engine import signal_queue
 from autogrid.engine.guard import breaker_of, cancels_on_trip, halt, limits_of, request_stop
 from autogrid.engine.snapshot import INBOX_BATCH, Inbox
 from autogrid.events.deals import deal_payloads
@@ -44,6 +45,7 @@ from autogrid.orders import store as repo
 from autogrid.orders.values import OrderView, tag_of
 from autogrid.risk import repository as kill_switches
 from autogrid.risk import standing
+from autogrid.signals.deliveries import Settled
 from autogrid.trading.account_limits import Breach
 from autogrid.trading.orders import TERMINAL_STATUSES, OrderStatus, Outcome
 from autogrid.trading.risk import (
@@ -89,6 +91,8 @@ class Proposal:
     decision: Decision[Any]
     inbox: Inbox
     due: DueSlot | None = None
+    # The queued signals it acted on (or found stale): consumed with it, outcomes recorded.
+    signals: tuple[Settled, ...] = ()
 
 
 def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
@@ -117,6 +121,9 @@ async def record_decision(
     bot = await bot_rows.lock_bot_row(session, manager.bot.bot_id)
     if bot is None or bot.status != BotStatus.RUNNING or bot.lease_owner != owner:
         return Persisted(saved=False)
+    if not await signal_queue.claim(session, proposal.signals, now):
+        logger.warning("bot %s: a queued signal was already consumed; decision dropped", bot.id)
+        return Persisted(saved=False)
     killed = await kill_switches.kill_switch_engaged(session)
     state = load_state(bot)
     limits = limits_of(bot)
@@ -133,6 +140,7 @@ async def record_decision(
         account = await standing.read_standing(session, bot.user_id, bot.id, now, equity)
     risk = Risk(breaker_of(state), account=account)
     risk, stop = await _carry_out(session, manager, actions, live, checks, risk, result)
+    await signal_queue.record(session, bot.id, proposal.signals, live, result.refused, now)
     for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
         manager.journal(session, payload, now)
     if slot is not None and proposal.due is not None:

@@ -31,7 +31,7 @@ from autogrid.models.paper import (
 from autogrid.models.refresh_token import RefreshToken
 from autogrid.models.runtime import GLOBAL_KILL_SWITCH, KillSwitch, StrategyInboxEntry
 from autogrid.models.scheduled_buy import ScheduledBuy
-from autogrid.models.signal import Signal, SignalSource, SignalSourceBot
+from autogrid.models.signal import Signal, SignalDelivery, SignalSource, SignalSourceBot
 from autogrid.models.user import PLAN_BOT_LIMITS, Plan, Role, User
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "Role",
     "ScheduledBuy",
     "Signal",
+    "SignalDelivery",
     "SignalSource",
     "SignalSourceBot",
     "StrategyInboxEntry",

@@ -17,6 +17,7 @@ class BotType(StrEnum):
     GRID = "grid"
     DCA = "dca"
     INDICATOR = "indicator"
+    SIGNAL = "signal"  # trades on what its signal sources send (``SignalBotStrategy``)
 
 
 class BotMode(StrEnum):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -104,3 +105,34 @@ class Signal(Base):
     # One {"bot_id", "outcome", "reason"} per target, written when the signal is executed.
     results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignalDelivery(Base):
+    """A signal handed to one target bot whose own step acts on it (migration 0017).
+
+    The signal's execution (a worker) writes the row; the bot's step, holding its lease, reads
+    the rows still queued, acts on them in id order and marks them consumed in the transaction
+    of its decision: a crash before that commit leaves them queued, and one row per (signal,
+    bot) means a task delivered twice queues once."""
+
+    __tablename__ = "signal_deliveries"
+    __table_args__ = (
+        UniqueConstraint("signal_id", "bot_id"),
+        # A step's read: this bot's rows still queued, oldest first.
+        Index("ix_signal_deliveries_bot_id_consumed_at", "bot_id", "consumed_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    signal_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("signals.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    bot_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("bots.id", ondelete="CASCADE"), nullable=False
+    )
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

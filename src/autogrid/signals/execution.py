@@ -5,8 +5,15 @@ status machine (``bots.controls``): pause and resume change the bot row under it
 journal the change; the bot's step, holding its lease, acts on the new status at its next tick
 (sent after commit). The step stays the only orchestrator of a bot's trading.
 
-Per target, the outcome is ``executed``, ``bot_not_running`` (stopped, stopping or in error), or
-``failed`` with the reason (a status the action cannot apply to, an action not supported yet).
+A signal that trades is the target bot's own business: buy, sell, close_all and reverse on a
+signal bot, start_deal and close_deal on a DCA bot are queued for the bot
+(``signals.deliveries``), never acted on here; the bot's step carries them out under its lease
+and writes the target's outcome (the tick is sent after commit, so it acts at once).
+
+Per target, the outcome is ``executed``, ``queued`` (its bot acts on it next),
+``bot_not_running`` (stopped, stopping or in error; paused or halted for a trading signal),
+``refused`` (a bot of another type), or ``failed`` with the reason (a status the action cannot
+apply to).
 The signal's row, each target's result and each event are written in one transaction; the signal
 row is locked first (skipping a row another worker holds) and only an ``accepted`` signal is
 carried out, so a task delivered twice acts once.
@@ -21,22 +28,24 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import controls
-from autogrid.bots.dispatch import BotCommand
+from autogrid.bots.dispatch import BotCommand, BotCommandKind
 from autogrid.bots.transitions import BotTransition
 from autogrid.core.errors import AppError
 from autogrid.core.sqltypes import utcnow
-from autogrid.events.journal import record_event
-from autogrid.events.types import EventType
-from autogrid.models import Bot, Signal, User
-from autogrid.models.bot import BotStatus
-from autogrid.signals import repository
+from autogrid.models import Bot, User
+from autogrid.models.bot import BotStatus, BotType
+from autogrid.signals import deliveries, repository
 from autogrid.signals.model import SignalAction
-from autogrid.signals.outcomes import SignalOutcome, overall
+from autogrid.signals.outcomes import DEAL_ACTIONS, TRADING_ACTIONS, SignalOutcome, overall
 
 NOT_RUNNING = frozenset({BotStatus.STOPPED, BotStatus.STOPPING, BotStatus.ERROR})
-DEAL_ACTIONS_NOT_SUPPORTED = (
-    "not supported yet: a DCA bot cannot be asked to open or close a deal from outside"
-)
+# Where a queued signal can wait for its bot's step (a paused or halted bot places nothing).
+QUEUEING = frozenset({BotStatus.STARTING, BotStatus.RUNNING})
+# The bot type whose step carries out each queued action.
+QUEUED_ON = {
+    **{action: BotType.SIGNAL for action in TRADING_ACTIONS},
+    **{action: BotType.DCA for action in DEAL_ACTIONS},
+}
 
 Result = tuple[SignalOutcome, str | None, BotCommand | None]
 Control = Callable[[AsyncSession, User, uuid.UUID], Awaitable[BotTransition]]
@@ -57,11 +66,12 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
     results: list[dict[str, Any]] = []
     commands: list[BotCommand] = []
     for bot_id in await repository.target_ids(session, signal.source_id):
-        outcome, reason, command = await _on_bot(session, user, bot_id, action)
+        outcome, reason, command = await _on_bot(session, user, bot_id, action, signal.id)
         results.append({"bot_id": str(bot_id), "outcome": outcome.value, "reason": reason})
         if command is not None:
             commands.append(command)
-        _journal(session, signal, bot_id, action, outcome, reason)
+        if outcome != SignalOutcome.QUEUED:  # the bot's step journals what it does with it
+            deliveries.journal(session, signal, bot_id, action, outcome, reason, utcnow())
     signal.outcome, signal.reason = overall(
         [(SignalOutcome(r["outcome"]), r["reason"]) for r in results]
     )
@@ -72,16 +82,16 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
 
 
 async def _on_bot(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, action: SignalAction
+    session: AsyncSession, user: User, bot_id: uuid.UUID, action: SignalAction, signal_id: int
 ) -> Result:
     bot = await session.get(Bot, bot_id)
     if bot is None:
         return SignalOutcome.FAILED, "the bot no longer exists", None
     status = BotStatus(bot.status)
+    if action in QUEUED_ON:
+        return await _queue(session, bot, status, action, signal_id)
     if status in NOT_RUNNING:
         return SignalOutcome.BOT_NOT_RUNNING, f"the bot is {status.value}", None
-    if action in (SignalAction.START_DEAL, SignalAction.CLOSE_DEAL):
-        return SignalOutcome.FAILED, DEAL_ACTIONS_NOT_SUPPORTED, None
     if action == SignalAction.PAUSE and status == BotStatus.PAUSED:
         return SignalOutcome.EXECUTED, "already paused", None
     if action == SignalAction.RESUME and status == BotStatus.RUNNING:
@@ -96,30 +106,17 @@ async def _on_bot(
     return SignalOutcome.EXECUTED, None, transition.command
 
 
-def _journal(
-    session: AsyncSession,
-    signal: Signal,
-    bot_id: uuid.UUID,
-    action: SignalAction,
-    outcome: SignalOutcome,
-    reason: str | None,
-) -> None:
-    executed = outcome == SignalOutcome.EXECUTED
-    message = f"signal {signal.id}: {action.value} " + (
-        "done" if executed else f"not done: {outcome.value} ({reason})"
-    )
-    record_event(
-        session,
-        user_id=signal.user_id,
-        bot_id=bot_id,
-        type=EventType.SIGNAL_EXECUTED if executed else EventType.SIGNAL_REFUSED,
-        message=message,
-        at=utcnow(),
-        data={
-            "signal_id": signal.id,
-            "source_id": str(signal.source_id),
-            "action": action.value,
-            "outcome": outcome.value,
-            "reason": reason,
-        },
-    )
+async def _queue(
+    session: AsyncSession, bot: Bot, status: BotStatus, action: SignalAction, signal_id: int
+) -> Result:
+    """Hand a trading signal to its bot's step (it acts under its lease); the tick to send."""
+    wanted = QUEUED_ON[action]
+    if bot.type != wanted:
+        reason = f"{action.value} acts on a {wanted.value} bot; this is a {bot.type} bot"
+        return SignalOutcome.REFUSED, reason, None
+    if wanted == BotType.DCA and (bot.config.get("strategy") or {}).get("deals") is False:
+        return SignalOutcome.REFUSED, "this DCA bot runs no deals, only scheduled buys", None
+    if status not in QUEUEING:
+        return SignalOutcome.BOT_NOT_RUNNING, f"the bot is {status.value}", None
+    await deliveries.queue(session, signal_id, bot.id, utcnow())
+    return SignalOutcome.QUEUED, None, BotCommand(bot.id, BotCommandKind.SIGNAL, bot.version)

@@ -6,9 +6,8 @@ Order of decisions: the token (unknown or disabled: 404, nothing stored), the se
 error's position; or, with the language-model reader on and a body that looks like free text,
 ``interpreting`` after the body's duplicate check, read by a worker), a repeat (same alert id,
 or same body within the source's window), staleness
-(sent longer than its max_lag ago), then what the action needs: the actions that control another
-bot are ``accepted`` and sent to the workers after commit; the others wait for a signal bot
-(``refused``, saying so).
+(sent longer than its max_lag ago); what is left is ``accepted`` and sent to the workers after
+commit (each target bot then does it, or says why not: ``autogrid.signals.execution``).
 
 Two identical posts at the same instant, on two API processes, cannot both be accepted: finding
 the source is an UPDATE of its row (``repository.claim_source``), which holds the row's lock
@@ -35,7 +34,7 @@ from autogrid.signals import repository
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.llm_fallback import looks_like_free_text
 from autogrid.signals.model import ParsedSignal, SignalParseError
-from autogrid.signals.outcomes import BOT_CONTROL_ACTIONS, NO_SIGNAL_BOT_YET, SignalOutcome
+from autogrid.signals.outcomes import SignalOutcome
 from autogrid.signals.tokens import hash_token, same_hash
 from autogrid.signals.values import signal_json
 
@@ -141,8 +140,6 @@ async def _judge(
         return SignalOutcome.DUPLICATE, duplicate
     if stale := _stale(parsed, source, now):
         return SignalOutcome.STALE, stale
-    if parsed.action not in BOT_CONTROL_ACTIONS:
-        return SignalOutcome.REFUSED, NO_SIGNAL_BOT_YET
     return SignalOutcome.ACCEPTED, None
 
 

@@ -3,10 +3,9 @@
 The model takes seconds, so it is asked with no transaction open and no row locked: the body is
 read first, the model answers (or fails), then the row is locked and its status checked again
 (another worker, or a redelivered message, may have settled it meanwhile). A parsed signal is
-stored with format "llm" and judged like any grammar's: ``accepted`` if it controls a bot (the
-caller carries it out in the same transaction), else ``refused``. A model failure makes it
-``unparsable`` with the grammar's position and the model's reason. No staleness check: the model
-is never given a time.
+stored with format "llm" and ``accepted`` (the caller carries it out in the same transaction).
+A model failure makes it ``unparsable`` with the grammar's position and the model's reason.
+No staleness check: the model is never given a time.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from autogrid.models import Signal
 from autogrid.signals import execution, repository
 from autogrid.signals.llm_fallback import parse_with_fallback
 from autogrid.signals.model import ParsedSignal, SignalParseError
-from autogrid.signals.outcomes import BOT_CONTROL_ACTIONS, NO_SIGNAL_BOT_YET, SignalOutcome
+from autogrid.signals.outcomes import SignalOutcome
 from autogrid.signals.values import signal_json
 
 Reading = ParsedSignal | SignalParseError
@@ -70,10 +69,7 @@ async def settle(session: AsyncSession, signal_id: int, reading: Reading) -> boo
     else:
         signal.parsed = signal_json(reading)
         signal.format = reading.format[:20]
-        if reading.action in BOT_CONTROL_ACTIONS:
-            signal.outcome, signal.reason = SignalOutcome.ACCEPTED, None
-        else:
-            signal.outcome, signal.reason = SignalOutcome.REFUSED, NO_SIGNAL_BOT_YET
+        signal.outcome, signal.reason = SignalOutcome.ACCEPTED, None
     await session.flush()
     if signal.outcome != SignalOutcome.ACCEPTED:
         _journal_refusal(session, signal)

@@ -12,6 +12,9 @@ class SignalOutcome(StrEnum):
     # Free text the grammar refused, taken for the language model to read in a worker (never
     # while the sender waits); then accepted, refused or unparsable like any other signal.
     INTERPRETING = "interpreting"
+    # Handed to a target bot (a signal bot's trade, a DCA bot's deal) whose own step acts on it
+    # under its lease; each target's own outcome replaces it there (``signals.deliveries``).
+    QUEUED = "queued"
     EXECUTED = "executed"  # carried out on every target bot
     DUPLICATE = "duplicate"  # same alert id, or same body within the source's window: ignored
     STALE = "stale"  # arrived later than its max_lag after it was sent
@@ -23,17 +26,20 @@ class SignalOutcome(StrEnum):
     FAILED = "failed"  # tried and could not be done (``reason`` says why)
 
 
-# Signals that act on another bot; the others (buy, sell...) need a signal bot, which is not
-# there yet: they are refused, with that reason, never dropped in silence.
-BOT_CONTROL_ACTIONS = frozenset(
-    {SignalAction.PAUSE, SignalAction.RESUME, SignalAction.START_DEAL, SignalAction.CLOSE_DEAL}
+# Signals a target bot's own step carries out (queued for it): a signal bot's trades, a DCA
+# bot's deals. Pause and resume change the bot's status from the signal's worker.
+TRADING_ACTIONS = frozenset(
+    {SignalAction.BUY, SignalAction.SELL, SignalAction.CLOSE_ALL, SignalAction.REVERSE}
 )
-NO_SIGNAL_BOT_YET = "no signal bot yet: only pause, resume, start_deal and close_deal act now"
+DEAL_ACTIONS = frozenset({SignalAction.START_DEAL, SignalAction.CLOSE_DEAL})
 
 
 def overall(results: list[tuple[SignalOutcome, str | None]]) -> tuple[SignalOutcome, str | None]:
-    """A signal's outcome from its targets': executed if every target did it, else the first
-    target's outcome that is not ``executed`` (each target's own stays in ``results``)."""
+    """A signal's outcome from its targets': queued while a target bot has yet to act on it,
+    executed if every target did it, else the first target's outcome that is not ``executed``
+    (each target's own stays in ``results``)."""
+    if any(outcome == SignalOutcome.QUEUED for outcome, _ in results):
+        return SignalOutcome.QUEUED, None
     for outcome, reason in results:
         if outcome != SignalOutcome.EXECUTED:
             done = sum(1 for o, _ in results if o == SignalOutcome.EXECUTED)

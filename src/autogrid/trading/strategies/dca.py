@@ -6,6 +6,9 @@ below; each safety fill moves the average entry, so the take-profit order is re-
 closes on take profit (or trailing take profit, or stop loss), then the bot waits the cooldown and
 opens the next deal. Counter-actions happen when an order completes; partial fills accumulate.
 
+Signals may open a deal now or close the open one at market (``dca_commands``: handed in with
+``enqueue``, each leaves an outcome the runtime takes out with ``take_outcomes``).
+
 With an indicator start condition (``dca_start``) an idle bot past its cooldown opens a deal only
 at a closed candle where the rule's entry signal fires; the strategy then asks for candles, and
 the backtest engine skips to those candles. Without one it never asks for candles at all.
@@ -14,7 +17,7 @@ the backtest engine skips to those candles. Without one it never asks for candle
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -23,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from autogrid.exchanges.types import MarketRules
+from autogrid.trading.strategies import dca_commands
 from autogrid.trading.strategies.base import (
     Action,
     CandleWindow,
@@ -41,6 +45,7 @@ from autogrid.trading.strategies.dca_deal_orders import DealFunds, DealOrders
 from autogrid.trading.strategies.dca_state import DcaState
 from autogrid.trading.strategies.grid_config import round_amount
 from autogrid.trading.strategies.grid_state import Partial
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome, TimedSignal
 
 ZERO = Decimal(0)
 _NOTHING_FILLED = Partial()  # frozen: one shared empty start for every order
@@ -121,6 +126,15 @@ class DcaStrategy:
         )
         return kept.to_dict()
 
+    @staticmethod
+    def enqueue(state: DcaState, signals: Sequence[TimedSignal]) -> DcaState:
+        """The state with deal commands (start_deal, close_deal) for the next decision."""
+        return replace(state, commands=(*state.commands, *signals))
+
+    @staticmethod
+    def take_outcomes(state: DcaState) -> tuple[tuple[SignalOutcome, ...], DcaState]:
+        return state.outcomes, replace(state, outcomes=())
+
     def decide(
         self, snapshot: Snapshot, state: DcaState, fills: Sequence[StrategyFill]
     ) -> Decision[DcaState]:
@@ -147,6 +161,8 @@ class DcaStrategy:
         elif work.phase == "closing":
             funds = DealFunds(snapshot.free_base, snapshot.free_quote)
             self._orders.keep_exit(snapshot, work, resting, funds, actions)
+        if work.commands:
+            dca_commands.carry_out(self._orders, snapshot, work, resting, actions)
         if work.phase == "idle" and self._may_open(snapshot, work):
             self._orders.open_deal(
                 snapshot, work, DealFunds(snapshot.free_base, snapshot.free_quote), actions

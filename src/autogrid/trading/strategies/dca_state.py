@@ -16,6 +16,7 @@ from typing import Any
 from autogrid.exchanges.types import Side
 from autogrid.trading.strategies.base import StrategyFill
 from autogrid.trading.strategies.grid_state import Partial
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome, TimedSignal
 
 ZERO = Decimal(0)
 KEPT_DEALS = 200
@@ -69,6 +70,9 @@ class DealRecord:
         )
 
 
+TRANSIENT = frozenset({"commands", "outcomes"})
+
+
 @dataclass(slots=True)
 class DcaState:
     """Treated as immutable by callers: ``decide`` works on ``copy()`` and returns it."""
@@ -102,6 +106,10 @@ class DcaState:
     deals: tuple[DealRecord, ...] = ()
     realized_pnl: Decimal = ZERO
     fees_quote: Decimal = ZERO
+    # Deal commands handed in by the runtime and their outcomes (``dca_commands``): transient,
+    # never stored (the runtime hands them over and takes the outcomes out in one decision).
+    commands: tuple[TimedSignal, ...] = ()
+    outcomes: tuple[SignalOutcome, ...] = ()
 
     def copy(self) -> DcaState:
         return replace(self, partials=dict(self.partials))
@@ -140,6 +148,8 @@ class DcaState:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
         for item in fields(self):
+            if item.name in TRANSIENT:
+                continue
             value = getattr(self, item.name)
             if item.name == "partials":
                 key = "progress"  # counted fills (an older "partials" was not counted yet)

@@ -145,6 +145,11 @@ class SignalBotStrategy(PriceOnly):
         """The state with ``signals`` waiting for the next decision at or after their time."""
         return state.evolve(queue=tuple(sorted((*state.queue, *signals), key=lambda s: s.at)))
 
+    @staticmethod
+    def take_outcomes(state: SignalBotState) -> tuple[tuple[SignalOutcome, ...], SignalBotState]:
+        """The outcomes so far, and the state without them (a live bot records each once)."""
+        return state.outcomes, state.evolve(outcomes=())
+
     def decide(
         self, snapshot: Snapshot, state: SignalBotState, fills: Sequence[StrategyFill]
     ) -> Decision[SignalBotState]:

@@ -8,11 +8,11 @@ caller chooses (its row id live, its index in a replay). Each one handled leaves
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from autogrid.signals.model import (
     Amount,
@@ -42,6 +42,17 @@ class SignalOutcome:
     accepted: bool
     reason: str = ""  # why it was refused, or what was done in short
     tags: tuple[str, ...] = ()  # orders it placed
+
+
+@runtime_checkable
+class TakesSignals(Protocol):
+    """A strategy that acts on signals handed to it (a signal bot's trades, a DCA bot's deals):
+    the runtime queues them into its state, lets it decide, then takes the outcomes out (each
+    recorded with its signal), so the state never grows with them."""
+
+    def enqueue(self, state: Any, signals: Sequence[TimedSignal]) -> Any: ...
+
+    def take_outcomes(self, state: Any) -> tuple[tuple[SignalOutcome, ...], Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

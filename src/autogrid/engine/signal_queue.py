@@ -1,0 +1,110 @@
+"""Signals queued for the bot (``signals.deliveries``), handed to its strategy by its step.
+
+The step reads the queue before it decides (a queued signal calls for a decision), hands the
+signals still fresh to the strategy (``TakesSignals.enqueue``), and takes the outcomes out of the
+decision's state. The decision's recording then, in its one transaction, marks the signals
+consumed (nothing of the decision is written if one already was) and writes each target's
+outcome: ``executed`` with what was done, ``refused`` with the strategy's reason,
+``refused_by_risk`` when pre-trade risk denied the orders it placed, ``stale`` past its max_lag.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.signals import deliveries
+from autogrid.signals.deliveries import Queued, Settled
+from autogrid.signals.outcomes import SignalOutcome
+from autogrid.trading.account_limits import Breach
+from autogrid.trading.orders import OrderStatus
+from autogrid.trading.strategies.base import Decision
+from autogrid.trading.strategies.signal_bot_state import TakesSignals, TimedSignal
+
+DENIED = "its order was refused before it was sent (see the order_denied event)"
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """The strategy's state with the fresh signals queued in, and the stale ones settled."""
+
+    state: Any
+    queued: tuple[Queued, ...]
+    stale: tuple[Settled, ...]
+
+
+def hand_over(taker: TakesSignals, state: Any, queued: Sequence[Queued], now: datetime) -> Handed:
+    """Queue the signals into the state to act on at ``now``; those past their max_lag are
+    settled ``stale`` and never reach the strategy."""
+    fresh: list[Queued] = []
+    stale: list[Settled] = []
+    for item in queued:
+        late = item.stale(now)
+        if late is None:
+            fresh.append(item)
+        else:
+            action = item.signal.action.value
+            stale.append(
+                Settled(item.delivery_id, item.signal_id, action, SignalOutcome.STALE, late)
+            )
+    timed = [TimedSignal(now, item.signal, item.signal_id) for item in fresh]
+    return Handed(taker.enqueue(state, timed) if timed else state, tuple(fresh), tuple(stale))
+
+
+def take_outcomes(
+    taker: TakesSignals, decision: Decision[Any], handed: Handed
+) -> tuple[Decision[Any], tuple[Settled, ...]]:
+    """The decision without outcomes in its state, and what became of each handed signal (one
+    the strategy left unanswered stays queued)."""
+    outcomes, state = taker.take_outcomes(decision.state)
+    by_ref = {outcome.ref: outcome for outcome in outcomes}
+    settled = list(handed.stale)
+    for item in handed.queued:
+        outcome = by_ref.get(item.signal_id)
+        if outcome is None:
+            continue
+        kind = SignalOutcome.EXECUTED if outcome.accepted else SignalOutcome.REFUSED
+        settled.append(
+            Settled(
+                item.delivery_id,
+                item.signal_id,
+                outcome.action,
+                kind,
+                outcome.reason or None,
+                outcome.tags,
+            )
+        )
+    return replace(decision, state=state), tuple(settled)
+
+
+async def claim(session: AsyncSession, settled: Sequence[Settled], now: datetime) -> bool:
+    """Mark the signals consumed; False if one already was (the decision is then dropped)."""
+    return await deliveries.consume(session, [item.delivery_id for item in settled], now)
+
+
+async def record(
+    session: AsyncSession,
+    bot_id: uuid.UUID,
+    settled: Sequence[Settled],
+    placed: dict[str | None, Any],
+    refused: Sequence[tuple[str, Breach]],
+    now: datetime,
+) -> None:
+    """Each signal's outcome for the bot, with what pre-trade risk made of its orders."""
+    breaches = dict(refused)
+    final: list[Settled] = []
+    for item in settled:
+        for tag in item.tags:
+            breach = breaches.get(tag)
+            order = placed.get(tag)
+            if breach is not None or (order is not None and order.status == OrderStatus.DENIED):
+                why = breach.reason if breach is not None else DENIED
+                item = replace(item, outcome=SignalOutcome.REFUSED_BY_RISK, reason=why)
+                break
+        final.append(item)
+    await deliveries.write_results(session, bot_id, final, now)
