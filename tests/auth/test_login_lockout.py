@@ -14,12 +14,15 @@ from autogrid.auth.login_guard import (
     KNOWN_ADDRESSES_PER_ACCOUNT,
     MAX_DELAY_SECONDS,
     InMemoryLoginMemory,
+    LoginGuard,
     LoginMemory,
     RedisLoginMemory,
     client_network,
     delay_after,
 )
 from autogrid.core.config import Settings
+from autogrid.core.errors import ServiceUnavailable
+from autogrid.core.ratelimit import create_rate_limiter
 from tests.helpers import (
     ApiUser,
     AppFactory,
@@ -165,3 +168,21 @@ def test_client_network() -> None:
     assert client_network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert client_network("::ffff:203.0.113.7") == "203.0.113.7"
     assert client_network("unknown") == "unknown"
+
+
+@pytest.mark.parametrize("down", ["windows", "memory"])
+async def test_a_redis_outage_refuses_logins_rather_than_unthrottle_them(
+    settings: Settings, down: str
+) -> None:
+    """Failing closed is deliberate: during an outage guessing would be unlimited otherwise."""
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    limiter = create_rate_limiter(settings, unreachable if down == "windows" else None)
+    memory: LoginMemory = (
+        RedisLoginMemory(settings, unreachable) if down == "memory" else InMemoryLoginMemory()
+    )
+    guard = LoginGuard(settings, limiter, memory)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await guard.admit(ATTACKER, "owner@example.com")
+    finally:
+        await unreachable.aclose()

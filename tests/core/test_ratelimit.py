@@ -1,3 +1,6 @@
+"""The route limiter on the ``limits`` library, on Redis and in memory: limits, Retry-After,
+giving a forgivable hit back, atomicity, and failing closed when Redis is down."""
+
 from __future__ import annotations
 
 import asyncio
@@ -5,24 +8,17 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from limits.aio.storage import MemoryStorage, RedisStorage
 from redis.asyncio import Redis
 
 from autogrid.core.config import Settings
 from autogrid.core.errors import ServiceUnavailable, TooManyRequests
 from autogrid.core.ratelimit import (
-    InMemoryRateLimiter,
-    RedisRateLimiter,
+    RateLimiter,
+    create_rate_limit_storage,
     create_rate_limiter,
     enforce_rate_limit,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -32,143 +28,105 @@ async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
     try:
         yield client
     finally:
-        async for name in client.scan_iter(match=settings.redis_key_prefix + "*"):
+        async for name in client.scan_iter(match=settings.redis_key_prefix + "ratelimit:*"):
             await client.delete(name)
         await client.aclose()
+
+
+@pytest.fixture(params=["redis", "memory"])
+def limiter(request: pytest.FixtureRequest, settings: Settings) -> RateLimiter:
+    if request.param == "memory":
+        return create_rate_limiter(settings, None)
+    client: Redis = request.getfixturevalue("redis_client")
+    return create_rate_limiter(settings, client)
 
 
 def fresh_key() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
-# --- in memory ---
-
-
-async def test_memory_allows_up_to_the_limit_then_says_how_long_to_wait() -> None:
-    clock = FakeClock()
-    limiter = InMemoryRateLimiter(clock)
+@pytest.mark.parametrize("forgivable", [False, True])
+async def test_allows_up_to_the_limit_then_says_how_long_to_wait(
+    limiter: RateLimiter, forgivable: bool
+) -> None:
+    key = fresh_key()
     for _ in range(3):
-        assert (await limiter.hit("k", 3, 60)).allowed
-        clock.now += 10
-    rejected = await limiter.hit("k", 3, 60)
-    assert not rejected.allowed
-    assert rejected.hit_id is None
-    # The oldest hit (t=1000) leaves the window at t=1060; now is t=1030.
-    assert rejected.retry_after == 30
+        assert (await limiter.hit(key, 3, 60, forgivable=forgivable)).allowed
+    refused = await limiter.hit(key, 3, 60, forgivable=forgivable)
+    assert not refused.allowed
+    assert refused.forgivable_in is None
+    assert 1 <= refused.retry_after <= 60
+    # Keys are independent.
+    assert (await limiter.hit(fresh_key(), 3, 60, forgivable=forgivable)).allowed
 
 
-async def test_memory_window_slides() -> None:
-    clock = FakeClock()
-    limiter = InMemoryRateLimiter(clock)
-    assert (await limiter.hit("k", 1, 60)).allowed
-    clock.now += 59
-    assert not (await limiter.hit("k", 1, 60)).allowed
-    clock.now += 1
-    assert (await limiter.hit("k", 1, 60)).allowed
+async def test_exact_window_waits_until_the_oldest_hit_leaves(limiter: RateLimiter) -> None:
+    key = fresh_key()
+    await limiter.hit(key, 1, 3600)
+    assert (await limiter.hit(key, 1, 3600)).retry_after >= 3599
 
 
-async def test_memory_rejected_hits_are_not_recorded() -> None:
-    clock = FakeClock()
-    limiter = InMemoryRateLimiter(clock)
-    assert (await limiter.hit("k", 1, 60)).allowed
-    for _ in range(5):
-        clock.now += 10
-        assert not (await limiter.hit("k", 1, 60)).allowed
-    clock.now = 1060
-    assert (await limiter.hit("k", 1, 60)).allowed
+async def test_forgive_gives_exactly_one_hit_back(limiter: RateLimiter) -> None:
+    key = fresh_key()
+    first = await limiter.hit(key, 2, 60, forgivable=True)
+    await limiter.hit(key, 2, 60, forgivable=True)
+    assert not (await limiter.hit(key, 2, 60, forgivable=True)).allowed
+    await limiter.forgive(key, first)
+    assert (await limiter.hit(key, 2, 60, forgivable=True)).allowed
+    assert not (await limiter.hit(key, 2, 60, forgivable=True)).allowed
 
 
-async def test_memory_keys_are_independent() -> None:
-    limiter = InMemoryRateLimiter(FakeClock())
-    assert (await limiter.hit("a", 1, 60)).allowed
-    assert not (await limiter.hit("a", 1, 60)).allowed
-    assert (await limiter.hit("b", 1, 60)).allowed
+async def test_hits_that_are_not_forgivable_are_kept(limiter: RateLimiter) -> None:
+    key = fresh_key()
+    decision = await limiter.hit(key, 1, 60)
+    await limiter.forgive(key, decision)
+    assert not (await limiter.hit(key, 1, 60)).allowed
 
 
-async def test_memory_forgive_frees_exactly_one_slot() -> None:
-    limiter = InMemoryRateLimiter(FakeClock())
-    first = await limiter.hit("k", 2, 60)
-    await limiter.hit("k", 2, 60)
-    assert not (await limiter.hit("k", 2, 60)).allowed
-    await limiter.forgive("k", first)
-    assert (await limiter.hit("k", 2, 60)).allowed
-    assert not (await limiter.hit("k", 2, 60)).allowed
-
-
-async def test_memory_sweeps_idle_keys() -> None:
-    clock = FakeClock()
-    limiter = InMemoryRateLimiter(clock)
-    for number in range(InMemoryRateLimiter._SWEEP_EVERY_HITS - 1):
-        await limiter.hit(f"ip-{number}", 5, 60)
-    clock.now += 61
-    await limiter.hit("last", 5, 60)
-    assert set(limiter._hits) == {"last"}
-
-
-def test_factory_picks_memory_without_redis(settings: Settings) -> None:
-    embedded = settings.model_copy(update={"redis_url": None})
-    assert isinstance(create_rate_limiter(embedded, None), InMemoryRateLimiter)
-
-
-# --- Redis ---
-
-
-async def test_redis_allows_up_to_the_limit_under_the_prefix(
-    settings: Settings, redis_client: Redis
+@pytest.mark.parametrize("forgivable", [False, True])
+async def test_concurrent_hits_never_exceed_the_limit(
+    limiter: RateLimiter, forgivable: bool
 ) -> None:
-    limiter = RedisRateLimiter(settings, redis_client)
     key = fresh_key()
-    assert (await limiter.hit(key, 2, 60)).allowed
-    assert (await limiter.hit(key, 2, 60)).allowed
-    rejected = await limiter.hit(key, 2, 60)
-    assert not rejected.allowed
-    assert 59 <= rejected.retry_after <= 60
-    stored = settings.redis_key_prefix + "ratelimit:" + key
-    assert await redis_client.zcard(stored) == 2
-    assert 0 < await redis_client.pttl(stored) <= 60_000
-
-
-async def test_redis_window_slides(settings: Settings, redis_client: Redis) -> None:
-    limiter = RedisRateLimiter(settings, redis_client)
-    key = fresh_key()
-    assert (await limiter.hit(key, 1, 1)).allowed
-    rejected = await limiter.hit(key, 1, 1)
-    assert not rejected.allowed
-    assert rejected.retry_after == 1
-    await asyncio.sleep(1.05)
-    assert (await limiter.hit(key, 1, 1)).allowed
-
-
-async def test_redis_is_atomic_under_concurrent_hits(
-    settings: Settings, redis_client: Redis
-) -> None:
-    limiter = RedisRateLimiter(settings, redis_client)
-    key = fresh_key()
-    decisions = await asyncio.gather(*(limiter.hit(key, 5, 60) for _ in range(30)))
+    decisions = await asyncio.gather(
+        *(limiter.hit(key, 5, 60, forgivable=forgivable) for _ in range(30))
+    )
     assert sum(decision.allowed for decision in decisions) == 5
 
 
-async def test_redis_forgive_frees_one_slot(settings: Settings, redis_client: Redis) -> None:
-    limiter = RedisRateLimiter(settings, redis_client)
+async def test_redis_keys_live_under_the_deployment_prefix(
+    settings: Settings, redis_client: Redis
+) -> None:
+    limiter = create_rate_limiter(settings, redis_client)
     key = fresh_key()
-    first = await limiter.hit(key, 1, 60)
-    assert not (await limiter.hit(key, 1, 60)).allowed
-    await limiter.forgive(key, first)
-    assert (await limiter.hit(key, 1, 60)).allowed
+    await limiter.hit(key, 2, 60)
+    names = [name.decode() async for name in redis_client.scan_iter(match=f"*{key}*")]
+    assert len(names) == 1
+    assert names[0].startswith(settings.redis_key_prefix + "ratelimit:")
 
 
-async def test_redis_outage_fails_closed(settings: Settings) -> None:
+def test_storage_follows_the_deployment(settings: Settings, redis_client: Redis) -> None:
+    assert isinstance(create_rate_limit_storage(settings, None), MemoryStorage)
+    assert isinstance(create_rate_limit_storage(settings, redis_client), RedisStorage)
+
+
+@pytest.mark.parametrize("forgivable", [False, True])
+async def test_redis_outage_fails_closed(settings: Settings, forgivable: bool) -> None:
     unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    limiter = RedisRateLimiter(settings, unreachable)
-    with pytest.raises(ServiceUnavailable):
-        await limiter.hit(fresh_key(), 5, 60)
-    await unreachable.aclose()
+    limiter = create_rate_limiter(settings, unreachable)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await limiter.hit(fresh_key(), 5, 60, forgivable=forgivable)
+    finally:
+        await unreachable.aclose()
 
 
 async def test_enforce_raises_429_with_retry_after() -> None:
-    limiter = InMemoryRateLimiter(FakeClock())
+    limiter = RateLimiter(MemoryStorage())
     await enforce_rate_limit(limiter, "k", 1, 60, "slow down")
     with pytest.raises(TooManyRequests) as caught:
         await enforce_rate_limit(limiter, "k", 1, 60, "slow down")
-    assert caught.value.headers == {"Retry-After": "60"}
-    assert caught.value.details == {"retry_after": 60}
+    assert caught.value.details is not None
+    retry_after = caught.value.details["retry_after"]
+    assert 59 <= retry_after <= 60
+    assert caught.value.headers == {"Retry-After": str(retry_after)}

@@ -9,8 +9,10 @@ A small derandomized budget runs in CI; a bigger run by hand is the same command
 (users.json: the two users, ``alice`` and ``bob``, in the shape ``register`` writes.) The checks
 include object-level authorization: alice and bob are ``peers`` under ``[auth.wfc]`` in
 schemathesis.toml, so a read of one's own object is replayed as the other and must not return it
-(the test asserts the check ran; on seed 1 its small budget replays no read of an owned object
-by id, so those replays come from the run by hand). Then the stateful phase: scenarios that
+(the test asserts the check ran). Each user has a bot, a signal source and a channel before the
+run, so reads by id draw real ids from the users' lists; tests/api/test_owned_object_links.py
+walks every link from every create operation with real ids, as owner and as the other user.
+Then the stateful phase: scenarios that
 create a bot, a channel, a signal source or a backtest and go on with its real id through the
 OpenAPI links (api/openapi_links.py), on their own small budget in CI (``ci_config``).
 """
@@ -38,6 +40,8 @@ from autogrid.app import create_app
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from tests.bots.conftest import store_replay_candles
+from tests.bots.factories import grid_body
 from tests.helpers import DEFAULT_PASSWORD, unique_email
 from tests.infra import REPO_ROOT
 
@@ -81,6 +85,8 @@ NEEDS_AN_EXCHANGE = [
 ]
 # Operations that end the users' sessions: after one, every later case would only see 401
 # (tests/auth covers them: test_password_change.py and the logout tests).
+# A read by id of a bot, signal source or channel: what a peer must get 404 from.
+OWNED_READ = re.compile(r"/api/v1/(bots|signal-sources|notifications/channels)/[0-9a-f-]{36}")
 ENDS_THE_SESSIONS = [
     "POST /api/v1/auth/logout-all",
     "POST /api/v1/auth/password",
@@ -129,6 +135,36 @@ def register(base_url: str, name: str) -> dict[str, Any]:
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
     return {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+
+
+def seed_owned_objects(base_url: str, user: dict[str, Any]) -> None:
+    """A bot, a signal source and a notification channel of the user's, made before the run.
+
+    Their ids are in the user's lists (GET /bots ...), which schemathesis reads and draws path
+    ids from: its reads by id (GET /bots/{bot_id}, /bots/{bot_id}/orders ...) then get real
+    objects, and object_level_authorization replays each as the peer. Generated create bodies
+    mostly break a rule JSON Schema cannot state (see schemathesis.toml), so without these the
+    small budget would read almost no owned object by id.
+    """
+    headers = {header["name"]: header["value"] for header in user["fixedHeaders"]}
+    with httpx.Client(base_url=base_url, timeout=30, headers=headers) as http:
+        bot = http.post("/api/v1/bots", json=grid_body())
+        assert bot.status_code == 201, bot.text
+        for path, body in [
+            ("/api/v1/signal-sources", {"name": "tradingview", "bot_ids": [bot.json()["id"]]}),
+            (
+                "/api/v1/notifications/channels",
+                {"kind": "webhook", "label": "ops", "url": "https://93.184.216.34/hook"},
+            ),
+        ]:
+            created = http.post(path, json=body)
+            assert created.status_code == 201, created.text
+
+
+@pytest.fixture
+async def replay_candles(db: Database) -> None:
+    """The candles a seeded paper replay bot (``grid_body``) needs to be created."""
+    await store_replay_candles(db)
 
 
 @pytest.fixture
@@ -212,13 +248,16 @@ def peer_probes(events: Path) -> list[str]:
 
 
 def test_schemathesis_finds_no_failure(
-    production_settings: Settings, db: Database, tmp_path: Path
+    production_settings: Settings, db: Database, replay_candles: None, tmp_path: Path
 ) -> None:
     app = offline_app(production_settings)
     operations = sum(len(methods) for methods in app.openapi()["paths"].values())
     with serving(app) as base_url:
+        peers = [register(base_url, name) for name in PEERS]
+        for peer in peers:
+            seed_owned_objects(base_url, peer)
         users = tmp_path / "users.json"
-        users.write_text(json.dumps({"auth": [register(base_url, n) for n in PEERS]}))
+        users.write_text(json.dumps({"auth": peers}))
         command = schemathesis_command(base_url, ci_config(tmp_path), MAX_EXAMPLES)
         # In tmp_path: its example database and reports stay out of the work tree.
         run = subprocess.run(
@@ -236,15 +275,20 @@ def test_schemathesis_finds_no_failure(
     links = re.search(r"API Links:\s+(\d+) covered", run.stdout)
     assert scenarios and links, run.stdout[-5_000:]
     # The phase ran scenarios (Hypothesis ends it early once they stop finding anything new) and
-    # chained calls through links rather than only creating (3 links covered on seed 1 with the
-    # peers, 4 without: most generated create bodies break a rule JSON Schema cannot state, see
-    # schemathesis.toml, and end their scenario with a 422).
-    assert int(scenarios.group(1)) >= 20, scenarios.group(0)
-    assert int(links.group(1)) >= 3, links.group(0)
+    # chained calls through links rather than only creating (most generated create bodies break a
+    # rule JSON Schema cannot state, see schemathesis.toml, and end their scenario with a 422). On
+    # seed 1: 12 scenarios with the 33 links of api/openapi_links.py (20 or more when there were
+    # 20 links: more transitions, fewer new scenarios before Hypothesis stops).
+    assert int(scenarios.group(1)) >= 10, run.stdout[-5_000:]
+    assert int(links.group(1)) >= 3, run.stdout[-5_000:]
     # object_level_authorization ran: without peers it is skipped with nothing but a warning. On
-    # seed 1 it sends 16 requests as bob from alice's reads (her lists replayed as him, ids she
-    # read tried on his side: 403 on admin routes); a response with her object would have failed
-    # the run above. This small budget reads no bot, channel or backtest of hers by id, so no
-    # such read is replayed here: the run by hand is the one that does.
+    # seed 1 it sends 9 requests as bob from alice's reads (her lists replayed as him, ids she
+    # read tried on his side: 403 on admin routes, 404 on her seeded bot); a response with her
+    # object would have failed the run above.
     assert "will not run" not in run.stdout + run.stderr, run.stdout[:5_000]
-    assert peer_probes(tmp_path / EVENTS), "object_level_authorization sent nothing as a peer"
+    probes = peer_probes(tmp_path / EVENTS)
+    assert probes, "object_level_authorization sent nothing as a peer"
+    # Among them, a read by id of an object the other user owns (a seeded one): refused.
+    owned_reads = [probe for probe in probes if OWNED_READ.search(probe)]
+    assert owned_reads, probes
+    assert all(probe.endswith("-> 404") for probe in owned_reads), owned_reads

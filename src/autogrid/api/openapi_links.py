@@ -24,8 +24,15 @@ _CHAINS: Final[list[tuple[str, str, str, list[tuple[str, str]]]]] = [
             ("patch", f"{API}/bots/{{bot_id}}"),
             ("post", f"{API}/bots/{{bot_id}}/start"),
             ("post", f"{API}/bots/{{bot_id}}/stop"),
+            ("post", f"{API}/bots/{{bot_id}}/pause"),
+            ("post", f"{API}/bots/{{bot_id}}/resume"),
+            ("post", f"{API}/bots/{{bot_id}}/reset-breaker"),
             ("get", f"{API}/bots/{{bot_id}}/orders"),
+            ("get", f"{API}/bots/{{bot_id}}/trades"),
+            ("get", f"{API}/bots/{{bot_id}}/deals"),
             ("get", f"{API}/bots/{{bot_id}}/events"),
+            ("get", f"{API}/bots/{{bot_id}}/stats"),
+            ("get", f"{API}/bots/{{bot_id}}/metrics"),
             ("delete", f"{API}/bots/{{bot_id}}"),
         ],
     ),
@@ -35,6 +42,7 @@ _CHAINS: Final[list[tuple[str, str, str, list[tuple[str, str]]]]] = [
         "credential_id",
         [
             ("get", f"{API}/credentials/{{credential_id}}"),
+            ("patch", f"{API}/credentials/{{credential_id}}"),
             ("post", f"{API}/credentials/{{credential_id}}/validate"),
             ("delete", f"{API}/credentials/{{credential_id}}"),
         ],
@@ -45,6 +53,7 @@ _CHAINS: Final[list[tuple[str, str, str, list[tuple[str, str]]]]] = [
         "channel_id",
         [
             ("get", f"{API}/notifications/channels/{{channel_id}}"),
+            ("patch", f"{API}/notifications/channels/{{channel_id}}"),
             ("post", f"{API}/notifications/channels/{{channel_id}}/test"),
             ("get", f"{API}/notifications/channels/{{channel_id}}/deliveries"),
             ("delete", f"{API}/notifications/channels/{{channel_id}}"),
@@ -65,7 +74,21 @@ _CHAINS: Final[list[tuple[str, str, str, list[tuple[str, str]]]]] = [
         f"{API}/backtests",
         "202",
         "backtest_id",
-        [("get", f"{API}/backtests/{{backtest_id}}")],
+        [
+            ("get", f"{API}/backtests/{{backtest_id}}"),
+            ("get", f"{API}/backtests/{{backtest_id}}/report"),
+            ("delete", f"{API}/backtests/{{backtest_id}}"),
+        ],
+    ),
+    (
+        f"{API}/backtests/sweeps",
+        "202",
+        "sweep_id",
+        [
+            ("get", f"{API}/backtests/sweeps/{{sweep_id}}"),
+            ("get", f"{API}/backtests/sweeps/{{sweep_id}}/report"),
+            ("delete", f"{API}/backtests/sweeps/{{sweep_id}}"),
+        ],
     ),
 ]
 

@@ -16,10 +16,12 @@ verified so a refused attempt costs no Argon2 work:
    ``KNOWN_ADDRESSES_PER_ACCOUNT`` most recent) is still admitted: an attacker spreading guesses
    over many addresses cannot keep the owner, or the admin who needs the kill switch, out.
 
-Addresses are counted per IPv4 address and per IPv6 /64. Every state lives in Redis when it runs
-(shared by every API process, failing closed like the rate limiter) and in process memory in the
-embedded default. Addresses and emails are stored hashed: personal data stays out of Redis and
-keys stay short.
+Addresses are counted per IPv4 address and per IPv6 /64. The two windows are ``limits`` sliding
+window counters (:mod:`autogrid.core.ratelimit`), which can give a successful attempt's hit back;
+the pair delays and known addresses are this module's own. Every state lives in Redis when it runs
+(shared by every API process) and in process memory in the embedded default. A Redis outage fails
+closed (503): refusing logins for a while is safer than unthrottled guessing. Addresses and
+emails are stored hashed: personal data stays out of Redis and keys stay short.
 """
 
 from __future__ import annotations
@@ -294,6 +296,7 @@ class LoginGuard:
             self._settings.rate_limit_login_per_minute,
             ADDRESS_WINDOW_SECONDS,
             TOO_MANY,
+            forgivable=True,
         )
         account_hit = None
         if not await self._memory.is_known(account, address):
@@ -303,6 +306,7 @@ class LoginGuard:
                 self._settings.rate_limit_login_per_account_per_hour,
                 ACCOUNT_WINDOW_SECONDS,
                 TOO_MANY,
+                forgivable=True,
             )
         return LoginAttempt(address, account, address_hit, account_hit)
 
