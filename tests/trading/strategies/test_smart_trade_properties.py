@@ -103,8 +103,8 @@ def test_any_path_keeps_the_books_and_closes_once(
         if exit in (Exit.STOP_LOSS, Exit.BREAK_EVEN):
             assert decision.state.stop is not None and price <= decision.state.stop
         if exit is Exit.BREAK_EVEN:
-            entry = decision.state.entry_price
-            assert entry is not None and decision.state.stop >= entry
+            entry, stop = decision.state.entry_price, decision.state.stop
+            assert entry is not None and stop is not None and stop >= entry
         if exit is Exit.TRAILING_STOP:
             assert config.trailing_percent is not None and decision.state.high is not None
             assert price <= decision.state.high * (1 - config.trailing_percent / 100)
