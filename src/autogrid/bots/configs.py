@@ -40,7 +40,9 @@ from autogrid.bots.indicator_params import (
     to_sizing,
     to_start_condition,
 )
+from autogrid.bots.smart_trade_params import SmartTradeParams, to_smart_trade_config
 from autogrid.exchanges.types import MarketRules
+from autogrid.signals.model import AmountUnit
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.dca_config import DcaConfig, TakeProfitType, max_deal_funds
 from autogrid.trading.strategies.grid_config import (
@@ -240,7 +242,7 @@ def dca_max_deal_funds(params: DcaParams) -> Decimal | None:
     return max_deal_funds(to_dca_config(params)) if params.deals else None
 
 
-StrategyParams = GridParams | DcaParams | AnyIndicatorParams
+StrategyParams = GridParams | DcaParams | AnyIndicatorParams | SmartTradeParams
 
 
 # --- the pure checks ----------------------------------------------------------------------
@@ -268,6 +270,8 @@ def check_strategy(params: StrategyParams, market: MarketRules) -> StrategyCheck
         return StrategyCheck(grid.total_investment, (FundsNeed("the grid", grid.total_investment),))
     if isinstance(params, DcaParams):
         return _check_dca(params, market)
+    if isinstance(params, SmartTradeParams):
+        return _check_smart_trade(params, market)
     to_signal_rule(params)
     to_sizing(params).validate()
     if params.order_quote is None:
@@ -298,6 +302,16 @@ def _check_dca(params: DcaParams, market: MarketRules) -> StrategyCheck:
         _at_least_min_cost(market, "schedule.amount", params.schedule.amount)
         needs.append(FundsNeed("one scheduled buy", params.schedule.amount))
     return StrategyCheck(funds, tuple(needs))
+
+
+def _check_smart_trade(params: SmartTradeParams, market: MarketRules) -> StrategyCheck:
+    to_smart_trade_config(params).validate()
+    amount = params.amount
+    if amount.unit is not AmountUnit.QUOTE:
+        return StrategyCheck(None, ())  # sized at the start, on the price or the free quote
+    orders = params.entry.zone_orders if params.entry.type == "zone" else 1
+    _at_least_min_cost(market, "each entry order", amount.value / orders)
+    return StrategyCheck(amount.value, (FundsNeed("the entry", amount.value),))
 
 
 def _at_least_min_cost(market: MarketRules, what: str, quote: Decimal) -> None:

@@ -15,13 +15,11 @@ from autogrid.bots.deal_schemas import DealRead
 from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
 from autogrid.bots.funds import ExchangeAccess
 from autogrid.bots.schemas import (
+    AnyBotRead,
     BotCreateRequest,
     BotPage,
     BotRead,
     BotUpdate,
-    DcaBotRead,
-    GridBotRead,
-    IndicatorBotRead,
     StoppedBy,
     StopRequest,
     bot_read,
@@ -40,8 +38,6 @@ router = APIRouter(prefix="/bots", tags=["bots"])
 
 # Repeated query filters (?status=a&status=b) are capped: each value becomes a bound parameter.
 MAX_FILTER_VALUES = 20
-
-AnyBotRead = GridBotRead | DcaBotRead | IndicatorBotRead
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from autogrid.bots.scheduled_buys import (
     schedule_state,
     settled_through,
 )
+from autogrid.bots.smart_trade_params import SmartTradeParams
 from autogrid.bots.state import load_state
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
@@ -331,14 +332,22 @@ class IndicatorBotRead(_BotReadBase):
     config: IndicatorParams
 
 
-BotRead = Annotated[GridBotRead | DcaBotRead | IndicatorBotRead, Field(discriminator="type")]
+class SmartTradeBotRead(_BotReadBase):
+    """A smart trade seen as the bot that runs it (its own view: /smart-trades/{id})."""
+
+    type: Literal["smart_trade"]
+    config: SmartTradeParams
+
+
+AnyBotRead = GridBotRead | DcaBotRead | IndicatorBotRead | SmartTradeBotRead
+BotRead = Annotated[AnyBotRead, Field(discriminator="type")]
 
 
 class BotPage(Page[BotRead]):
     """A page of bots (named, so /docs does not spell out the union)."""
 
 
-_BOT_READ: TypeAdapter[GridBotRead | DcaBotRead | IndicatorBotRead] = TypeAdapter(BotRead)
+_BOT_READ: TypeAdapter[AnyBotRead] = TypeAdapter(BotRead)
 
 
 # --- what is stored in bot.config ---------------------------------------------------------
@@ -365,7 +374,7 @@ def _stopped_by(bot: Bot) -> StoppedBy | None:
     return StoppedBy.BOT if bot.status in (BotStatus.HALTED, BotStatus.ERROR) else None
 
 
-def bot_read(bot: Bot) -> GridBotRead | DcaBotRead | IndicatorBotRead:
+def bot_read(bot: Bot) -> AnyBotRead:
     data: dict[str, Any] = {
         "id": bot.id,
         "type": bot.type,

@@ -33,6 +33,7 @@ from autogrid.bots.schemas import (
     stored_config,
     strategy_data,
 )
+from autogrid.bots.smart_trade_params import SmartTradeParams
 from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.bots.transitions import (
     STOPPED_BY_BOT,
@@ -80,11 +81,13 @@ async def list_bots(
     types: Collection[BotType] = (),
     stopped_by: StoppedBy | None = None,
 ) -> tuple[Sequence[Bot], int]:
+    # Smart trades have their own list (/smart-trades): many short-lived trades would bury the
+    # bots. Asked for by type, they are listed here too.
     return await repository.list_bots(
         session,
         user.id,
         statuses=statuses,
-        types=types,
+        types=types or [kind for kind in BotType if kind is not BotType.SMART_TRADE],
         limit=page.limit,
         offset=page.offset,
         stopped_by=stopped_by.value if stopped_by is not None else None,
@@ -258,6 +261,7 @@ _PARAMS: dict[BotType, TypeAdapter[Any]] = {
     BotType.GRID: TypeAdapter(GridParams),
     BotType.DCA: TypeAdapter(DcaParams),
     BotType.INDICATOR: TypeAdapter(IndicatorParams),
+    BotType.SMART_TRADE: TypeAdapter(SmartTradeParams),
 }
 
 

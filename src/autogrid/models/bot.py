@@ -17,6 +17,7 @@ class BotType(StrEnum):
     GRID = "grid"
     DCA = "dca"
     INDICATOR = "indicator"
+    SMART_TRADE = "smart_trade"  # one trade with its exits set in advance (/smart-trades)
 
 
 class BotMode(StrEnum):
