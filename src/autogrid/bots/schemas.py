@@ -165,6 +165,10 @@ class _BotCreateBase(_BotSettings):
     symbol: Symbol
 
 
+# What smart trades build their bodies on.
+BotSettings = _BotSettings
+
+
 class GridBotCreate(_BotCreateBase):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [GRID_BOT_EXAMPLE]})
 
@@ -180,6 +184,13 @@ class DcaBotCreate(_BotCreateBase):
 class IndicatorBotCreate(_BotCreateBase):
     type: Literal["indicator"]
     config: IndicatorParams
+
+
+class SmartTradeBotCreate(_BotCreateBase):
+    """The bot a smart trade runs as: made by /smart-trades, never a /bots body."""
+
+    type: Literal["smart_trade"] = "smart_trade"
+    config: SmartTradeParams
 
 
 AnyBotCreate = GridBotCreate | DcaBotCreate | IndicatorBotCreate

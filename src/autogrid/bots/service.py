@@ -28,6 +28,7 @@ from autogrid.bots.schemas import (
     BotCreate,
     BotUpdate,
     PaperSettings,
+    SmartTradeBotCreate,
     StoppedBy,
     breaker_settings,
     stored_config,
@@ -100,7 +101,7 @@ async def list_bots(
 async def create_bot(
     session: AsyncSession,
     user: User,
-    body: BotCreate,
+    body: BotCreate | SmartTradeBotCreate,
     markets: MarketRulesProvider,
     *,
     origin: str | None = None,

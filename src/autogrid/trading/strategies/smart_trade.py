@@ -234,10 +234,13 @@ class SmartTradeStrategy(PriceOnly):
             step.cancel([*state.entries, *state.targets])
             step.state = step.state.evolve(entries=frozenset(), targets={}, exit=exit)
             self._sell_all(step)
-        elif self.config.take_profits and (grew or not state.targets):
-            # After a buy, or with none resting (a restart cancelled them, say): the steps left.
-            if state.holding.amount > 0:
-                self._place_targets(step)
+        elif self._targets_due(state, grew):
+            self._place_targets(step)
+
+    def _targets_due(self, state: SmartTradeState, grew: bool) -> bool:
+        """After a buy, or with none resting (a restart cancelled them, say): the steps left."""
+        held = state.holding.amount > 0
+        return held and bool(self.config.take_profits) and (grew or not state.targets)
 
     def _exit_due(self, step: _Step) -> Exit | None:
         state, snapshot = step.state, step.snapshot
