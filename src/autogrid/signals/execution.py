@@ -32,6 +32,7 @@ from autogrid.models.bot import BotStatus
 from autogrid.signals import repository
 from autogrid.signals.model import SignalAction
 from autogrid.signals.outcomes import SignalOutcome, overall
+from autogrid.smart_trades.from_signal import open_from_signal
 
 NOT_RUNNING = frozenset({BotStatus.STOPPED, BotStatus.STOPPING, BotStatus.ERROR})
 DEAL_ACTIONS_NOT_SUPPORTED = (
@@ -62,6 +63,23 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
         if command is not None:
             commands.append(command)
         _journal(session, signal, bot_id, action, outcome, reason)
+    template = await repository.smart_trade_template(session, signal.source_id)
+    if template is not None and action == SignalAction.BUY:
+        # The source opens a smart trade on each buy (``smart_trades.from_signal``).
+        opened = await open_from_signal(session, user, signal, template)
+        outcome = SignalOutcome.EXECUTED if opened.trade_id else SignalOutcome.FAILED
+        trade_id = str(opened.trade_id) if opened.trade_id else None
+        results.append(
+            {
+                "bot_id": trade_id,
+                "smart_trade_id": trade_id,
+                "outcome": outcome.value,
+                "reason": opened.reason,
+            }
+        )
+        if opened.command is not None:
+            commands.append(opened.command)
+        _journal(session, signal, opened.trade_id, action, outcome, opened.reason)
     signal.outcome, signal.reason = overall(
         [(SignalOutcome(r["outcome"]), r["reason"]) for r in results]
     )
@@ -99,7 +117,7 @@ async def _on_bot(
 def _journal(
     session: AsyncSession,
     signal: Signal,
-    bot_id: uuid.UUID,
+    bot_id: uuid.UUID | None,
     action: SignalAction,
     outcome: SignalOutcome,
     reason: str | None,

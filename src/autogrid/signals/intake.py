@@ -35,7 +35,7 @@ from autogrid.signals import repository
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.llm_fallback import looks_like_free_text
 from autogrid.signals.model import ParsedSignal, SignalParseError
-from autogrid.signals.outcomes import BOT_CONTROL_ACTIONS, NO_SIGNAL_BOT_YET, SignalOutcome
+from autogrid.signals.outcomes import NO_SIGNAL_BOT_YET, SignalOutcome, carried_out
 from autogrid.signals.tokens import hash_token, same_hash
 from autogrid.signals.values import signal_json
 
@@ -141,7 +141,7 @@ async def _judge(
         return SignalOutcome.DUPLICATE, duplicate
     if stale := _stale(parsed, source, now):
         return SignalOutcome.STALE, stale
-    if parsed.action not in BOT_CONTROL_ACTIONS:
+    if not carried_out(parsed.action, source.smart_trade is not None):
         return SignalOutcome.REFUSED, NO_SIGNAL_BOT_YET
     return SignalOutcome.ACCEPTED, None
 

@@ -23,7 +23,7 @@ from autogrid.models import Signal
 from autogrid.signals import execution, repository
 from autogrid.signals.llm_fallback import parse_with_fallback
 from autogrid.signals.model import ParsedSignal, SignalParseError
-from autogrid.signals.outcomes import BOT_CONTROL_ACTIONS, NO_SIGNAL_BOT_YET, SignalOutcome
+from autogrid.signals.outcomes import NO_SIGNAL_BOT_YET, SignalOutcome, carried_out
 from autogrid.signals.values import signal_json
 
 Reading = ParsedSignal | SignalParseError
@@ -70,7 +70,8 @@ async def settle(session: AsyncSession, signal_id: int, reading: Reading) -> boo
     else:
         signal.parsed = signal_json(reading)
         signal.format = reading.format[:20]
-        if reading.action in BOT_CONTROL_ACTIONS:
+        opens_trades = await repository.opens_smart_trades(session, signal.source_id)
+        if carried_out(reading.action, opens_trades):
             signal.outcome, signal.reason = SignalOutcome.ACCEPTED, None
         else:
             signal.outcome, signal.reason = SignalOutcome.REFUSED, NO_SIGNAL_BOT_YET

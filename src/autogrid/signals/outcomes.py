@@ -31,6 +31,12 @@ BOT_CONTROL_ACTIONS = frozenset(
 NO_SIGNAL_BOT_YET = "no signal bot yet: only pause, resume, start_deal and close_deal act now"
 
 
+def carried_out(action: SignalAction, opens_smart_trades: bool) -> bool:
+    """Whether something here acts on ``action``: a bot control, or a buy on a source that
+    opens smart trades."""
+    return action in BOT_CONTROL_ACTIONS or (opens_smart_trades and action is SignalAction.BUY)
+
+
 def overall(results: list[tuple[SignalOutcome, str | None]]) -> tuple[SignalOutcome, str | None]:
     """A signal's outcome from its targets': executed if every target did it, else the first
     target's outcome that is not ``executed`` (each target's own stays in ``results``)."""

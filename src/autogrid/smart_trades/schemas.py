@@ -10,15 +10,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autogrid.bots.fields import Amount, BotName, ExchangeId, Symbol
-from autogrid.bots.schemas import BotSettings
-from autogrid.bots.smart_trade_params import SmartTradeParams
+from autogrid.bots.schemas import BotSettings, PaperSettings
+from autogrid.bots.smart_trade_params import (
+    MAX_TIMEOUT_SECONDS,
+    SmartTradeParams,
+    TradeAmount,
+    TrailingStopParams,
+)
 from autogrid.core.pagination import Page
 from autogrid.models.bot import BotMode, BotStatus
 from autogrid.orders.schemas import OrderRead
+from autogrid.trading.strategies.smart_trade_config import MAX_ZONE_ORDERS
 
 
 class SmartTradeCreate(BotSettings, SmartTradeParams):
@@ -27,6 +34,33 @@ class SmartTradeCreate(BotSettings, SmartTradeParams):
     name: BotName = "smart trade"
     exchange: ExchangeId = "binance"
     symbol: Symbol
+
+
+class SmartTradeTemplate(BaseModel):
+    """What a signal source's buy signals open smart trades with. The signal gives the entry
+    (market, its limit price, or its zone), the stop loss and the take-profits; the template
+    where to trade, the symbol and amount when the signal has none, and the rest's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: BotMode = BotMode.PAPER
+    credential_id: uuid.UUID | None = Field(None, description="live only: one of your API keys")
+    paper: PaperSettings | None = Field(None, description="paper only")
+    exchange: ExchangeId = "binance"
+    symbol: Symbol | None = Field(None, description="when the signal names none")
+    amount: TradeAmount | None = Field(None, description="when the signal gives none")
+    zone_orders: Annotated[int, Field(ge=1, le=MAX_ZONE_ORDERS)] = 3
+    move_to_break_even_after_first_tp: bool = False
+    trailing_stop: TrailingStopParams | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None = None
+
+    @model_validator(mode="after")
+    def _fits_mode(self) -> SmartTradeTemplate:
+        if self.mode is BotMode.PAPER and (self.paper is None or self.credential_id is not None):
+            raise ValueError("a paper template needs paper settings and no credential_id")
+        if self.mode is BotMode.LIVE and (self.credential_id is None or self.paper is not None):
+            raise ValueError("a live template needs a credential_id and no paper settings")
+        return self
 
 
 class Phase(StrEnum):
