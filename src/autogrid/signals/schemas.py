@@ -103,7 +103,9 @@ class SourcePage(BaseModel):
 
 class TargetResult(BaseModel):
     bot_id: uuid.UUID | None = Field(description="null: no smart trade could be opened")
-    smart_trade_id: uuid.UUID | None = Field(None, description="the smart trade it opened")
+    smart_trade_id: uuid.UUID | None = Field(
+        None, description="the smart trade it opened (a smart-trade source's result)"
+    )
     outcome: SignalOutcome
     reason: str | None = None
 
