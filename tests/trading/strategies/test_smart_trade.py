@@ -8,7 +8,7 @@ import pytest
 
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.signals.model import Amount, AmountUnit, TakeProfit
-from autogrid.trading.strategies.base import StrategyConfigError
+from autogrid.trading.strategies.base import PlaceOrder, StrategyConfigError
 from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
 from autogrid.trading.strategies.smart_trade_config import (
     EntryKind,
@@ -17,7 +17,7 @@ from autogrid.trading.strategies.smart_trade_config import (
     remaining_step_orders,
 )
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
-from tests.trading.strategies.smart_trade_driver import MARKET, drive
+from tests.trading.strategies.smart_trade_driver import MARKET, T0, drive
 
 QUOTE_1000 = Amount(D(1000), AmountUnit.QUOTE)
 
@@ -164,3 +164,16 @@ def test_remaining_steps_share_what_the_done_ones_left() -> None:
     assert remaining_step_orders(runner, frozenset({0}), D("0.7"), MARKET) == [
         (1, D(120), D("0.3"))
     ]
+
+
+def test_targets_cancelled_by_a_stop_are_placed_again_when_the_trade_resumes() -> None:
+    strategy = trade(take_profits=(TakeProfit(D(110), D(50)), TakeProfit(D(120), D(50))))
+    run = drive(strategy, [D(100), D(100), D(111)])
+    state, account = run.state, run.account
+    assert state.steps_done == {0} and len(state.targets) == 1
+    for tag in list(account.orders):  # the bot was stopped: its orders cancelled
+        account.cancel(tag)
+    snapshot = account.snapshot(T0, D(105))
+    decision = strategy.decide(snapshot, state, [])
+    [again] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
+    assert (again.price, again.amount) == (D(120), state.holding.amount)  # the step left, only
