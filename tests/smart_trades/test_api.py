@@ -13,7 +13,7 @@ import pytest
 from autogrid.core.db import Database
 from autogrid.models import Bot
 from tests.bots.conftest import store_replay_candles
-from tests.bots.factories import BOTS, GRID_BODY, create_bot
+from tests.bots.factories import BOTS, GRID_BODY, create_bot, set_status
 from tests.helpers import ApiUser, assert_error_shape
 
 TRADES = "/api/v1/smart-trades"
@@ -141,3 +141,15 @@ async def test_a_smart_trade_is_no_bots_body(client: httpx.AsyncClient, user: Ap
     body = {**GRID_BODY, "type": "smart_trade", "config": {"amount": {"value": "100"}}}
     response = await client.post(BOTS, json=body, headers=user.headers)
     assert_error_shape(response, 422)
+
+
+async def test_a_trade_that_is_over_cannot_be_closed_again(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    trade = await open_trade(client, user, BODY)
+    await set_status(db, trade["id"], "stopped", stop_initiator="bot")
+    for verb in ("close", "cancel"):
+        response = await client.post(f"{TRADES}/{trade['id']}/{verb}", headers=user.headers)
+        assert_error_shape(response, 409)
+    shown = (await client.get(f"{TRADES}/{trade['id']}", headers=user.headers)).json()
+    assert shown["phase"] == "closed"
