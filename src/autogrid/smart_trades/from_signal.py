@@ -10,6 +10,7 @@ anywhere) opens nothing and says why.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,7 +33,7 @@ class NotATrade(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    trade_id: Any  # uuid.UUID of the trade (its bot), None when nothing was opened
+    trade_id: uuid.UUID | None  # the trade (its bot's id); None when nothing was opened
     reason: str | None  # why not
     command: BotCommand | None  # the start, sent after commit
 
