@@ -1,7 +1,7 @@
 """bot_days: the quote currency of each booking and its value in USDT at booking time
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 19:00:00.000000
 
 The daily loss limit is in USDT. A bot trading ETH/BTC realises P&L in BTC, so each row now says
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -59,7 +59,9 @@ async def test_pause_and_resume_go_through_the_status_machine_and_are_journalled
     assert await _status(db, bot["id"]) == "paused"
     stored = await _signal(client, user, paused)
     assert stored["outcome"] == "executed" and stored["executed_at"] is not None
-    assert stored["results"] == [{"bot_id": bot["id"], "outcome": "executed", "reason": None}]
+    assert stored["results"] == [
+        {"bot_id": bot["id"], "smart_trade_id": None, "outcome": "executed", "reason": None}
+    ]
 
     resumed = await _post(client, source["token"], "resume")
     await _execute(db, resumed)

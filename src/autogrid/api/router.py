@@ -20,6 +20,7 @@ from autogrid.performance.router import router as performance_router
 from autogrid.portfolio.router import router as portfolio_router
 from autogrid.risk.router import router as risk_router
 from autogrid.signals.router import signals_router, sources_router
+from autogrid.smart_trades.router import router as smart_trades_router
 
 
 def build_api_router() -> APIRouter:
@@ -42,4 +43,5 @@ def build_api_router() -> APIRouter:
     api.include_router(live_router)
     api.include_router(sources_router)
     api.include_router(signals_router)
+    api.include_router(smart_trades_router)
     return api

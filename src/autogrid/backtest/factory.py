@@ -36,6 +36,7 @@ from autogrid.bots.configs import (
 )
 from autogrid.bots.indicator_params import IndicatorParams, to_signal_rule, to_sizing
 from autogrid.bots.signal_params import SignalBotParams, to_signal_bot_config
+from autogrid.bots.smart_trade_params import SmartTradeParams, to_smart_trade_config
 from autogrid.exchanges.types import MarketRules
 from autogrid.trading.strategies.base import Strategy, StrategyConfigError
 from autogrid.trading.strategies.buys_only import BuysOnlyStrategy
@@ -43,6 +44,7 @@ from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.indicator import IndicatorStrategy
 from autogrid.trading.strategies.signal_bot import SignalBotStrategy
+from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
 
 BOT_TYPES = ("grid", "dca", "indicator")
 INDICATOR_STRATEGIES = ("rsi", "macd", "bollinger", "ma_cross")
@@ -73,6 +75,8 @@ def strategy_from_params(params: StrategyParams, market: MarketRules) -> Strateg
     check_strategy(params, market)
     if isinstance(params, GridParams):
         return GridStrategy(to_grid_config(params), market)
+    if isinstance(params, SmartTradeParams):
+        return SmartTradeStrategy(to_smart_trade_config(params), market)
     if isinstance(params, DcaParams):
         if not params.deals:
             return BuysOnlyStrategy(market)

@@ -41,7 +41,9 @@ from autogrid.bots.indicator_params import (
     to_start_condition,
 )
 from autogrid.bots.signal_params import SignalBotParams, to_signal_bot_config
+from autogrid.bots.smart_trade_params import SmartTradeParams, to_smart_trade_config
 from autogrid.exchanges.types import MarketRules
+from autogrid.signals.model import AmountUnit
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.dca_config import DcaConfig, TakeProfitType, max_deal_funds
 from autogrid.trading.strategies.grid_config import (
@@ -241,7 +243,7 @@ def dca_max_deal_funds(params: DcaParams) -> Decimal | None:
     return max_deal_funds(to_dca_config(params)) if params.deals else None
 
 
-StrategyParams = GridParams | DcaParams | AnyIndicatorParams | SignalBotParams
+StrategyParams = GridParams | DcaParams | AnyIndicatorParams | SignalBotParams | SmartTradeParams
 
 
 # --- the pure checks ----------------------------------------------------------------------
@@ -271,6 +273,8 @@ def check_strategy(params: StrategyParams, market: MarketRules) -> StrategyCheck
         return _check_dca(params, market)
     if isinstance(params, SignalBotParams):
         return _check_signal_bot(params, market)
+    if isinstance(params, SmartTradeParams):
+        return _check_smart_trade(params, market)
     to_signal_rule(params)
     to_sizing(params).validate()
     if params.order_quote is None:
@@ -309,6 +313,16 @@ def _check_signal_bot(params: SignalBotParams, market: MarketRules) -> StrategyC
         return StrategyCheck(None, ())
     _at_least_min_cost(market, "default_quote", params.default_quote)
     return StrategyCheck(None, (FundsNeed("one default buy", params.default_quote),))
+
+
+def _check_smart_trade(params: SmartTradeParams, market: MarketRules) -> StrategyCheck:
+    to_smart_trade_config(params).validate()
+    amount = params.amount
+    if amount.unit is not AmountUnit.QUOTE:
+        return StrategyCheck(None, ())  # sized at the start, on the price or the free quote
+    orders = params.entry.zone_orders if params.entry.type == "zone" else 1
+    _at_least_min_cost(market, "each entry order", amount.value / orders)
+    return StrategyCheck(amount.value, (FundsNeed("the entry", amount.value),))
 
 
 def _at_least_min_cost(market: MarketRules, what: str, quote: Decimal) -> None:

@@ -43,6 +43,7 @@ from autogrid.bots.scheduled_buys import (
     settled_through,
 )
 from autogrid.bots.signal_params import SignalBotParams
+from autogrid.bots.smart_trade_params import SmartTradeParams
 from autogrid.bots.state import load_state
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
@@ -165,6 +166,10 @@ class _BotCreateBase(_BotSettings):
     symbol: Symbol
 
 
+# What smart trades build their bodies on.
+BotSettings = _BotSettings
+
+
 class GridBotCreate(_BotCreateBase):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [GRID_BOT_EXAMPLE]})
 
@@ -188,6 +193,13 @@ class SignalBotCreate(_BotCreateBase):
 
     type: Literal["signal"]
     config: SignalBotParams = Field(default_factory=SignalBotParams)
+
+
+class SmartTradeBotCreate(_BotCreateBase):
+    """The bot a smart trade runs as: made by /smart-trades, never a /bots body."""
+
+    type: Literal["smart_trade"] = "smart_trade"
+    config: SmartTradeParams
 
 
 AnyBotCreate = GridBotCreate | DcaBotCreate | IndicatorBotCreate | SignalBotCreate
@@ -348,7 +360,14 @@ class SignalBotRead(_BotReadBase):
     config: SignalBotParams
 
 
-AnyBotRead = GridBotRead | DcaBotRead | IndicatorBotRead | SignalBotRead
+class SmartTradeBotRead(_BotReadBase):
+    """A smart trade seen as the bot that runs it (its own view: /smart-trades/{id})."""
+
+    type: Literal["smart_trade"]
+    config: SmartTradeParams
+
+
+AnyBotRead = GridBotRead | DcaBotRead | IndicatorBotRead | SignalBotRead | SmartTradeBotRead
 BotRead = Annotated[AnyBotRead, Field(discriminator="type")]
 
 

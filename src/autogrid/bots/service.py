@@ -28,12 +28,14 @@ from autogrid.bots.schemas import (
     BotCreate,
     BotUpdate,
     PaperSettings,
+    SmartTradeBotCreate,
     StoppedBy,
     breaker_settings,
     stored_config,
     strategy_data,
 )
 from autogrid.bots.signal_params import SignalBotParams
+from autogrid.bots.smart_trade_params import SmartTradeParams
 from autogrid.bots.state import BotState, load_state, store_state
 from autogrid.bots.transitions import (
     STOPPED_BY_BOT,
@@ -82,11 +84,13 @@ async def list_bots(
     types: Collection[BotType] = (),
     stopped_by: StoppedBy | None = None,
 ) -> tuple[Sequence[Bot], int]:
+    # Smart trades have their own list (/smart-trades): many short-lived trades would bury the
+    # bots. Asked for by type, they are listed here too.
     return await repository.list_bots(
         session,
         user.id,
         statuses=statuses,
-        types=types,
+        types=types or [kind for kind in BotType if kind is not BotType.SMART_TRADE],
         limit=page.limit,
         offset=page.offset,
         stopped_by=stopped_by.value if stopped_by is not None else None,
@@ -99,7 +103,7 @@ async def list_bots(
 async def create_bot(
     session: AsyncSession,
     user: User,
-    body: BotCreate,
+    body: BotCreate | SmartTradeBotCreate,
     markets: MarketRulesProvider,
     *,
     origin: str | None = None,
@@ -262,6 +266,7 @@ _PARAMS: dict[BotType, TypeAdapter[Any]] = {
     BotType.DCA: TypeAdapter(DcaParams),
     BotType.INDICATOR: TypeAdapter(IndicatorParams),
     BotType.SIGNAL: TypeAdapter(SignalBotParams),
+    BotType.SMART_TRADE: TypeAdapter(SmartTradeParams),
 }
 
 

@@ -26,6 +26,7 @@ from autogrid.bots.configs import (
 from autogrid.bots.markets import MarketRulesProvider, UnknownMarket, lookup_exchange
 from autogrid.bots.schemas import BreakerSettings, PaperSettings, PriceSource
 from autogrid.bots.signal_params import SignalBotParams
+from autogrid.bots.smart_trade_params import SmartTradeParams
 from autogrid.bots.state import load_state
 from autogrid.core.errors import ServiceUnavailable, Unprocessable
 from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
@@ -211,7 +212,7 @@ def _check_paper(
             "paper",
             "price_source",
         )
-    if not replay or isinstance(params, GridParams):
+    if not replay or isinstance(params, GridParams | SmartTradeParams):
         return
     if not isinstance(params, DcaParams):
         _check_timeframes(paper, "the indicator's", params.timeframe, "config", "timeframe")
@@ -257,6 +258,8 @@ def _check_funds(
     if isinstance(params, SignalBotParams):
         # A share of the free quote per buy, as many buys as its signals ask: no fixed stake.
         return check.investment
+    if isinstance(params, SmartTradeParams):
+        return check.investment  # null unless sized in quote: known once the entry fills
     if check.investment is None and not isinstance(params, GridParams | DcaParams):
         # A share of the free quote: what is at stake is that share of the starting balance.
         assert params.order_pct is not None

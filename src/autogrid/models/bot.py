@@ -18,6 +18,7 @@ class BotType(StrEnum):
     DCA = "dca"
     INDICATOR = "indicator"
     SIGNAL = "signal"  # trades on what its signal sources send (``SignalBotStrategy``)
+    SMART_TRADE = "smart_trade"  # one trade with its exits set in advance (/smart-trades)
 
 
 class BotMode(StrEnum):

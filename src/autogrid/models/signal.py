@@ -54,6 +54,9 @@ class SignalSource(UUIDPrimaryKey, Base):
     # Written by every post: the write that finds the source by its token also locks its row, so
     # posts to one source decide "duplicate or not" one after the other (on SQLite too).
     last_signal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The smart-trade template (``smart_trades.schemas.SmartTradeTemplate``, migration 0018): a
+    # buy signal opens a smart trade with it; null: the source acts on its target bots only.
+    smart_trade: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class SignalSourceBot(Base):

@@ -175,7 +175,7 @@ async def _lock(session: AsyncSession, signal_id: int) -> Signal | None:
 def journal(
     session: AsyncSession,
     signal: Signal,
-    bot_id: uuid.UUID,
+    bot_id: uuid.UUID | None,
     action: str,
     outcome: SignalOutcome,
     reason: str | None,

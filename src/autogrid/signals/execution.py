@@ -37,6 +37,7 @@ from autogrid.models.bot import BotStatus, BotType
 from autogrid.signals import deliveries, repository
 from autogrid.signals.model import SignalAction
 from autogrid.signals.outcomes import DEAL_ACTIONS, TRADING_ACTIONS, SignalOutcome, overall
+from autogrid.smart_trades.from_signal import open_from_signal
 
 NOT_RUNNING = frozenset({BotStatus.STOPPED, BotStatus.STOPPING, BotStatus.ERROR})
 # Where a queued signal can wait for its bot's step (a paused or halted bot places nothing).
@@ -72,6 +73,30 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
             commands.append(command)
         if outcome != SignalOutcome.QUEUED:  # the bot's step journals what it does with it
             deliveries.journal(session, signal, bot_id, action, outcome, reason, utcnow())
+    template = await repository.smart_trade_template(session, signal.source_id)
+    if template is not None and action != SignalAction.BUY and not results:
+        # Nothing else to act on: say so rather than leave the signal without a target.
+        reason = f"this source opens smart trades on buy signals; {action.value} has no target"
+        results.append({"bot_id": None, "outcome": SignalOutcome.REFUSED.value, "reason": reason})
+        deliveries.journal(session, signal, None, action, SignalOutcome.REFUSED, reason, utcnow())
+    if template is not None and action == SignalAction.BUY:
+        # The source opens a smart trade on each buy (``smart_trades.from_signal``).
+        opened = await open_from_signal(session, user, signal, template)
+        outcome = SignalOutcome.EXECUTED if opened.trade_id else SignalOutcome.FAILED
+        trade_id = str(opened.trade_id) if opened.trade_id else None
+        results.append(
+            {
+                "bot_id": trade_id,
+                "smart_trade_id": trade_id,
+                "outcome": outcome.value,
+                "reason": opened.reason,
+            }
+        )
+        if opened.command is not None:
+            commands.append(opened.command)
+        deliveries.journal(
+            session, signal, opened.trade_id, action, outcome, opened.reason, utcnow()
+        )
     signal.outcome, signal.reason = overall(
         [(SignalOutcome(r["outcome"]), r["reason"]) for r in results]
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.models import Bot, Signal, SignalSource, SignalSourceBot
+from autogrid.models import Bot, ExchangeCredential, Signal, SignalSource, SignalSourceBot
 from autogrid.signals.outcomes import SignalOutcome
 
 
@@ -57,6 +58,26 @@ def add(session: AsyncSession, row: SignalSource | Signal) -> None:
 
 async def delete_source(session: AsyncSession, source: SignalSource) -> None:
     await session.delete(source)
+
+
+async def credential_owned(
+    session: AsyncSession, user_id: uuid.UUID, credential_id: uuid.UUID
+) -> bool:
+    found = await session.scalar(
+        select(ExchangeCredential.id).where(
+            ExchangeCredential.id == credential_id, ExchangeCredential.user_id == user_id
+        )
+    )
+    return found is not None
+
+
+async def smart_trade_template(
+    session: AsyncSession, source_id: uuid.UUID
+) -> dict[str, Any] | None:
+    template: dict[str, Any] | None = await session.scalar(
+        select(SignalSource.smart_trade).where(SignalSource.id == source_id)
+    )
+    return template
 
 
 async def target_ids(session: AsyncSession, source_id: uuid.UUID) -> list[uuid.UUID]:

@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from autogrid.signals.outcomes import SignalOutcome
+from autogrid.smart_trades.schemas import SmartTradeTemplate
 
 MAX_TARGETS = 50
 MAX_ALLOWED_IPS = 50
@@ -26,7 +27,7 @@ def _network(value: str) -> str:
 
 
 IpNetwork = Annotated[str, Field(min_length=2, max_length=64), AfterValidator(_network)]
-Targets = Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_TARGETS)]
+Targets = Annotated[list[uuid.UUID], Field(max_length=MAX_TARGETS)]
 
 
 class _Strict(BaseModel):
@@ -35,7 +36,9 @@ class _Strict(BaseModel):
 
 class SourceCreate(_Strict):
     name: str = Field(min_length=1, max_length=100)
-    bot_ids: Targets = Field(description="the bots this source's signals act on (yours)")
+    bot_ids: Targets = Field(
+        default_factory=list, description="the bots this source's signals act on (yours)"
+    )
     allowed_ips: list[IpNetwork] = Field(
         default_factory=list,
         max_length=MAX_ALLOWED_IPS,
@@ -49,6 +52,15 @@ class SourceCreate(_Strict):
         description="refuse a timestamped signal older than this (its own max_lag wins)",
     )
     enabled: bool = True
+    smart_trade: SmartTradeTemplate | None = Field(
+        default=None, description="open a smart trade on each buy signal, with this template"
+    )
+
+    @model_validator(mode="after")
+    def _acts_on_something(self) -> SourceCreate:
+        if not self.bot_ids and self.smart_trade is None:
+            raise ValueError("give bot_ids, a smart_trade template, or both")
+        return self
 
 
 class SourceUpdate(_Strict):
@@ -58,6 +70,9 @@ class SourceUpdate(_Strict):
     dedup_window_seconds: int | None = Field(default=None, ge=0, le=MAX_DEDUP_WINDOW_SECONDS)
     max_lag_seconds: int | None = Field(default=None, ge=1, le=MAX_LAG_SECONDS)
     enabled: bool | None = None
+    smart_trade: SmartTradeTemplate | None = Field(
+        default=None, description="replaces the template; send null to stop opening trades"
+    )
 
 
 class SourceRead(BaseModel):
@@ -69,6 +84,7 @@ class SourceRead(BaseModel):
     dedup_window_seconds: int
     max_lag_seconds: int | None
     enabled: bool
+    smart_trade: SmartTradeTemplate | None
     created_at: datetime
     rotated_at: datetime | None
 
@@ -86,7 +102,10 @@ class SourcePage(BaseModel):
 
 
 class TargetResult(BaseModel):
-    bot_id: uuid.UUID
+    bot_id: uuid.UUID | None = Field(description="null: no smart trade could be opened")
+    smart_trade_id: uuid.UUID | None = Field(
+        None, description="the smart trade it opened (a smart-trade source's result)"
+    )
     outcome: SignalOutcome
     reason: str | None = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,7 @@ from autogrid.signals.schemas import (
 )
 from autogrid.signals.tokens import display_prefix, hash_token, new_token
 from autogrid.signals.values import signal_json
+from autogrid.smart_trades.schemas import SmartTradeTemplate
 
 
 def source_read(source: SignalSource, bot_ids: list[uuid.UUID]) -> SourceRead:
@@ -43,6 +45,7 @@ def source_read(source: SignalSource, bot_ids: list[uuid.UUID]) -> SourceRead:
         dedup_window_seconds=source.dedup_window_seconds,
         max_lag_seconds=source.max_lag_seconds,
         enabled=source.enabled,
+        smart_trade=source.smart_trade,
         created_at=source.created_at,
         rotated_at=source.rotated_at,
     )
@@ -59,9 +62,25 @@ async def _check_targets(session: AsyncSession, user: User, bot_ids: list[uuid.U
         raise NotFound("bot not found", details={"bot_ids": [str(b) for b in missing]})
 
 
+async def _check_template(
+    session: AsyncSession, user: User, template: SmartTradeTemplate | None
+) -> dict[str, Any] | None:
+    """The template as stored; its credential must be the user's (else as missing as none)."""
+    if template is None:
+        return None
+    if template.credential_id is not None and not await repository.credential_owned(
+        session, user.id, template.credential_id
+    ):
+        raise NotFound(
+            "credential not found", details={"credential_id": str(template.credential_id)}
+        )
+    return template.model_dump(mode="json")
+
+
 async def create_source(session: AsyncSession, user: User, body: SourceCreate) -> SourceWithToken:
     targets = list(dict.fromkeys(body.bot_ids))
     await _check_targets(session, user, targets)
+    template = await _check_template(session, user, body.smart_trade)
     token = new_token()
     source = SignalSource(
         id=uuid.uuid4(),
@@ -73,6 +92,7 @@ async def create_source(session: AsyncSession, user: User, body: SourceCreate) -
         dedup_window_seconds=body.dedup_window_seconds,
         max_lag_seconds=body.max_lag_seconds,
         enabled=body.enabled,
+        smart_trade=template,
         created_at=utcnow(),
     )
     repository.add(session, source)
@@ -119,6 +139,8 @@ async def update_source(
             setattr(source, field, changes[field])
     if body.allowed_ips is not None:
         source.allowed_ips = list(dict.fromkeys(body.allowed_ips))
+    if "smart_trade" in changes:
+        source.smart_trade = await _check_template(session, user, body.smart_trade)
     await session.flush()
     return source_read(source, await repository.target_ids(session, source.id))
 

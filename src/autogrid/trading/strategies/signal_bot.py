@@ -53,6 +53,7 @@ from autogrid.trading.strategies.signal_bot_state import (
     TimedSignal,
 )
 from autogrid.trading.strategies.signal_bot_targets import target_orders
+from autogrid.trading.strategies.trade_parts import Holding, below_minimums, zone_prices
 
 HUNDRED = Decimal(100)
 STOP_REF = -1  # outcome reference of the bot's own stop-loss sale
@@ -179,25 +180,13 @@ class SignalBotStrategy(PriceOnly):
         return self._apply_fill(state, fill)
 
     def _apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
-        fee = fill.fee_quote + fill.fee_base * fill.price
-        fees = state.fees_quote + fee
-        if fill.side is Side.BUY:
-            return state.evolve(
-                amount=state.amount + fill.amount - fill.fee_base,
-                cost=state.cost + fill.price * fill.amount + fill.fee_quote,
-                fees_quote=fees,
-            )
-        sold = min(fill.amount, state.amount)
-        share = sold / state.amount if state.amount > 0 else Decimal(1)
-        sold_cost = state.cost * share
-        received = fill.price * fill.amount - fill.fee_quote
-        left = state.amount - sold
-        dust = left < self.market.min_amount or left < self.market.amount_step
+        before = Holding(state.amount, state.cost, state.realized_pnl, state.fees_quote)
+        after = before.after(fill, self.market)
         return state.evolve(
-            amount=ZERO if dust else left,
-            cost=ZERO if dust else state.cost - sold_cost,
-            realized_pnl=state.realized_pnl + received - sold_cost,
-            fees_quote=fees,
+            amount=after.amount,
+            cost=after.cost,
+            realized_pnl=after.realized_pnl,
+            fees_quote=after.fees_quote,
         )
 
     @staticmethod
@@ -275,11 +264,7 @@ class SignalBotStrategy(PriceOnly):
         tick = self.market.price_tick
         zone = signal.entry_zone
         if zone is not None:
-            count = self.config.zone_orders
-            if count == 1 or zone.high == zone.low:
-                return [round_price((zone.low + zone.high) / 2, tick)]
-            gap = (zone.high - zone.low) / (count - 1)
-            return [round_price(zone.high - gap * i, tick) for i in range(count)]
+            return list(zone_prices(zone.low, zone.high, self.config.zone_orders, tick))
         if signal.order_kind is OrderKind.LIMIT:
             if signal.price is None or signal.price <= 0:
                 raise Refused("a limit buy needs a price")
@@ -372,12 +357,9 @@ class SignalBotStrategy(PriceOnly):
 
     # --- helpers --------------------------------------------------------------------------
     def _check_minimums(self, amount: Decimal, price: Decimal) -> None:
-        if amount <= 0 or amount < self.market.min_amount:
-            raise Refused(f"amount {amount} is below the market minimum {self.market.min_amount}")
-        if amount * price < self.market.min_cost:
-            raise Refused(
-                f"cost {amount * price} is below the market minimum {self.market.min_cost}"
-            )
+        refusal = below_minimums(amount, price, self.market)
+        if refusal is not None:
+            raise Refused(refusal)
 
     @staticmethod
     def _record(

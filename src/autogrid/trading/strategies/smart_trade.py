@@ -1,0 +1,329 @@
+"""The smart trade: one long spot position, its entry and its exits set in advance.
+
+The first decision places the entry (``SmartTradeConfig``: market, a limit, or a zone of limit
+buys). Each buy that fills re-places the take-profit steps not yet done, sized on what is held
+(a step's share is of what was bought; the steps left share what the filled ones did not take),
+so the take-profits never cover more than the position.
+
+Exits other than the take-profits have no resting order (the exchange model has no stop
+orders): each price the strategy sees is checked against them, and the first that holds closes
+the trade: every order cancelled, what is held sold at market. In this order: the timeout, the
+stop (``break_even`` once it was moved to the entry price after the first take-profit step
+filled, else ``stop_loss``), the trailing stop. The wake condition asks to be called at the
+stop, the trailing level, a new high, and the timeout.
+
+When nothing is held and nothing rests any more the trade is over: the decision stops the bot
+(``StopBot``) with the exit that closed it, once. An entry that cannot be placed (below the
+market's minimums, more than the free quote, a stop already above the price) ends it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_UP, Decimal
+from typing import Any
+
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.signals.model import AmountUnit
+from autogrid.trading.strategies.base import (
+    Action,
+    CancelOrder,
+    Decision,
+    PlaceOrder,
+    PriceOnly,
+    Snapshot,
+    StopBot,
+    StrategyFill,
+    Wake,
+)
+from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.smart_trade_config import (
+    HUNDRED,
+    EntryKind,
+    SmartTradeConfig,
+    remaining_step_orders,
+)
+from autogrid.trading.strategies.smart_trade_state import ZERO, Exit, SmartTradeState
+from autogrid.trading.strategies.trade_parts import below_minimums, zone_prices
+
+CLOSER_PREFIX = "X"
+
+
+class _Refused(Exception):
+    """The entry cannot be placed; the message says why."""
+
+
+@dataclass(slots=True)
+class _Step:
+    """One decision in progress: the actions so far and the balances they leave."""
+
+    snapshot: Snapshot
+    state: SmartTradeState
+    free_quote: Decimal
+    free_base: Decimal
+    actions: list[Action]
+
+    def place(self, prefix: str, side: Side, price: Decimal | None, amount: Decimal) -> str:
+        seq = self.state.seq + 1
+        tag = f"{prefix}{seq}"
+        kind = OrderType.MARKET if price is None else OrderType.LIMIT
+        stop = self.state.stop if side is Side.BUY else None
+        self.actions.append(PlaceOrder(tag, side, kind, amount, price, stop))
+        self.state = self.state.evolve(seq=seq)
+        return tag
+
+    def cancel(self, tags: Sequence[str]) -> None:
+        for tag in sorted(tags):
+            resting = self.snapshot.order(tag)
+            if resting is None:
+                continue
+            self.actions.append(CancelOrder(tag))
+            if resting.side is Side.SELL:
+                self.free_base += resting.remaining
+            elif resting.price is not None:
+                self.free_quote += resting.remaining * resting.price
+
+    def sellable(self, step_size: Decimal) -> Decimal:
+        """What may still be sold: held and not on a live sell (every sell cancelled first)."""
+        held = min(self.state.holding.amount, self.free_base)
+        return round_amount(max(ZERO, held), step_size)
+
+
+@dataclass(frozen=True, slots=True)
+class SmartTradeStrategy(PriceOnly):
+    config: SmartTradeConfig
+    market: MarketRules
+    name: str = "smart_trade"
+
+    def __post_init__(self) -> None:
+        self.config.validate()
+
+    # --- the contract ---------------------------------------------------------------------
+    def initial_state(self, snapshot: Snapshot) -> SmartTradeState:
+        return SmartTradeState()
+
+    def dump_state(self, state: SmartTradeState) -> dict[str, Any]:
+        return state.to_dict()
+
+    def load_state(self, data: Mapping[str, Any]) -> SmartTradeState:
+        return SmartTradeState.from_dict(data)
+
+    def restart_state(self, old: Mapping[str, Any]) -> dict[str, Any]:
+        """A start after a stop keeps the whole trade: it never enters a second time."""
+        return dict(old)
+
+    def decide(
+        self, snapshot: Snapshot, state: SmartTradeState, fills: Sequence[StrategyFill]
+    ) -> Decision[SmartTradeState]:
+        if state.done:
+            return Decision((), state)
+        grew = False
+        for fill in fills:
+            state = self._fold(state, fill)
+            grew = grew or fill.side is Side.BUY
+        live = {order.tag for order in snapshot.open_orders}
+        state = state.evolve(
+            entries=state.entries & live,
+            targets={tag: i for tag, i in state.targets.items() if tag in live},
+            closer=state.closer if state.closer in live else None,
+        )
+        step = _Step(snapshot, state, snapshot.free_quote, snapshot.free_base, [])
+        if state.started_at is None:
+            step.state = state.evolve(started_at=snapshot.now, stop=self.config.stop_loss_price)
+            try:
+                self._enter(step)
+            except _Refused as refusal:
+                step.state = step.state.evolve(exit=Exit.REFUSED, note=str(refusal))
+        else:
+            self._follow(step, grew)
+        self._finish_if_over(step)
+        return Decision(tuple(step.actions), step.state, self._wake(step.state))
+
+    # --- fills ----------------------------------------------------------------------------
+    def _fold(self, state: SmartTradeState, fill: StrategyFill) -> SmartTradeState:
+        state = state.evolve(holding=state.holding.after(fill, self.market))
+        if fill.side is Side.BUY:
+            return state.evolve(
+                bought=state.bought + fill.amount,
+                spent=state.spent + fill.price * fill.amount + fill.fee_quote,
+            )
+        step = state.targets.get(fill.tag)
+        if step is not None and fill.order_complete:
+            state = state.evolve(steps_done=state.steps_done | {step})
+        return state
+
+    # --- the entry ------------------------------------------------------------------------
+    def _enter(self, step: _Step) -> None:
+        snapshot, config = step.snapshot, self.config
+        entry = config.entry
+        tick = self.market.price_tick
+        prices: list[Decimal | None]
+        if entry.kind is EntryKind.ZONE:
+            assert entry.zone_low is not None and entry.zone_high is not None  # validated
+            prices = list(zone_prices(entry.zone_low, entry.zone_high, entry.zone_orders, tick))
+        elif entry.kind is EntryKind.LIMIT:
+            assert entry.price is not None  # validated
+            prices = [round_price(entry.price, tick)]
+        else:
+            prices = [None]
+            self._check_exits_around(snapshot.price)
+        fee = self.market.taker_fee if prices == [None] else self.market.maker_fee
+        orders: list[tuple[Decimal | None, Decimal]] = []
+        amount = config.amount
+        quote = amount.value
+        if amount.unit is AmountUnit.PERCENT:
+            quote = step.free_quote * amount.value / HUNDRED
+        for price in prices:
+            at = snapshot.price if price is None else price
+            if amount.unit is AmountUnit.BASE:
+                size = amount.value / len(prices)
+            else:
+                size = quote / len(prices) / (at * (1 + fee))
+            size = round_amount(size, self.market.amount_step)
+            refusal = below_minimums(size, at, self.market)
+            if refusal is not None:
+                raise _Refused(refusal)
+            orders.append((price, size))
+        needed = sum(
+            ((snapshot.price if p is None else p) * a * (1 + fee) for p, a in orders), ZERO
+        )
+        if needed > step.free_quote:
+            raise _Refused(
+                f"the entry needs {needed:.8f} {self.market.quote}, {step.free_quote} free"
+            )
+        if config.stop_loss_percent is not None:
+            # The stop is measured from the entry price; until a buy fills, from the highest.
+            top = max(snapshot.price if p is None else p for p, _ in orders)
+            step.state = step.state.evolve(stop=self._percent_stop(top))
+        tags = [step.place("E", Side.BUY, price, size) for price, size in orders]
+        step.free_quote -= needed
+        step.state = step.state.evolve(entries=frozenset(tags))
+
+    def _check_exits_around(self, price: Decimal) -> None:
+        """A market entry's exits must be on the right side of the price it buys at."""
+        stop = self.config.stop_loss_price
+        if stop is not None and stop >= price:
+            raise _Refused(f"the stop loss {stop} is at or above the price {price}")
+        for target in self.config.take_profits:
+            if target.price <= price:
+                raise _Refused(f"the take-profit {target.price} is at or below the price {price}")
+
+    # --- the trade ------------------------------------------------------------------------
+    def _follow(self, step: _Step, grew: bool) -> None:
+        state, price = step.state, step.snapshot.price
+        if state.holding.amount > 0:
+            state = state.evolve(high=price if state.high is None else max(state.high, price))
+        if grew and self.config.stop_loss_percent is not None and not state.stop_moved:
+            entry = state.entry_price
+            if entry is not None:
+                state = state.evolve(stop=self._percent_stop(entry))
+        if self.config.break_even_after_first_tp and state.steps_done and not state.stop_moved:
+            entry = state.entry_price or ZERO
+            even = (entry / self.market.price_tick).to_integral_value(ROUND_UP)
+            level = even * self.market.price_tick
+            state = state.evolve(stop=max(state.stop or ZERO, level), stop_moved=True)
+        step.state = state
+        if state.exit is not None:  # closing: the market sell again if it left unfilled
+            if state.closer is None:
+                self._sell_all(step)
+            return
+        exit = self._exit_due(step)
+        if exit is not None:
+            step.cancel([*state.entries, *state.targets])
+            step.state = step.state.evolve(entries=frozenset(), targets={}, exit=exit)
+            self._sell_all(step)
+        elif self._targets_due(state, grew):
+            self._place_targets(step)
+
+    def _targets_due(self, state: SmartTradeState, grew: bool) -> bool:
+        """After a buy, or with none resting (a restart cancelled them, say): the steps left."""
+        held = state.holding.amount > 0
+        return held and bool(self.config.take_profits) and (grew or not state.targets)
+
+    def _exit_due(self, step: _Step) -> Exit | None:
+        state, snapshot = step.state, step.snapshot
+        deadline = self._deadline(state)
+        if deadline is not None and snapshot.now >= deadline:
+            return Exit.TIMEOUT
+        if state.holding.amount <= 0:
+            return None
+        if state.stop is not None and snapshot.price <= state.stop:
+            return Exit.BREAK_EVEN if state.stop_moved else Exit.STOP_LOSS
+        trail = self._trail_level(state)
+        if trail is not None and snapshot.price <= trail:
+            return Exit.TRAILING_STOP
+        return None
+
+    def _sell_all(self, step: _Step) -> None:
+        held = step.sellable(self.market.amount_step)
+        if held <= 0:
+            return
+        refusal = below_minimums(held, step.snapshot.price, self.market)
+        if refusal is not None:
+            step.state = step.state.evolve(note=f"{held} left unsold: {refusal}")
+            return
+        tag = step.place(CLOSER_PREFIX, Side.SELL, None, held)
+        step.free_base -= held
+        step.state = step.state.evolve(closer=tag)
+
+    def _place_targets(self, step: _Step) -> None:
+        step.cancel(list(step.state.targets))
+        held = step.sellable(self.market.amount_step)
+        targets: dict[str, int] = {}
+        steps, done = self.config.take_profits, step.state.steps_done
+        for i, price, amount in remaining_step_orders(steps, done, held, self.market):
+            if amount is None:
+                continue  # below the market's minimums: the rest of the position keeps it
+            targets[step.place("T", Side.SELL, price, amount)] = i
+            step.free_base -= amount
+        step.state = step.state.evolve(targets=targets)
+
+    def _finish_if_over(self, step: _Step) -> None:
+        state = step.state
+        if state.entries or state.targets or state.closer is not None:
+            return
+        if state.holding.amount > 0 and state.exit is None:
+            return  # a position still protected by its stop, trailing stop or timeout
+        exit = state.exit
+        if exit is None:
+            exit = Exit.TAKE_PROFIT if state.bought > 0 else Exit.ENTRY_NOT_FILLED
+        step.state = state.evolve(exit=exit, done=True)
+        reason = f"smart trade closed: {exit.value}" + (f" ({state.note})" if state.note else "")
+        step.actions.append(StopBot(reason, cancel_orders=True, sell_base=False))
+
+    # --- helpers --------------------------------------------------------------------------
+    def _percent_stop(self, entry: Decimal) -> Decimal:
+        assert self.config.stop_loss_percent is not None
+        level = entry * (1 - self.config.stop_loss_percent / HUNDRED)
+        return round_price(level, self.market.price_tick)
+
+    def _deadline(self, state: SmartTradeState) -> datetime | None:
+        timeout = self.config.timeout_seconds
+        if timeout is None or state.started_at is None:
+            return None
+        return state.started_at + timedelta(seconds=timeout)
+
+    def _trail_level(self, state: SmartTradeState) -> Decimal | None:
+        percent, high = self.config.trailing_percent, state.high
+        if percent is None or high is None:
+            return None
+        activation = self.config.trailing_activation_price
+        if activation is not None and high < activation:
+            return None
+        return high * (1 - percent / HUNDRED)
+
+    def _wake(self, state: SmartTradeState) -> Wake:
+        if state.done:
+            return Wake.never()
+        at = self._deadline(state)
+        if state.holding.amount <= 0 or state.exit is not None:
+            return Wake(at=at)
+        levels = [level for level in (state.stop, self._trail_level(state)) if level is not None]
+        above = None
+        if self.config.trailing_percent is not None and state.high is not None:
+            above = state.high + self.market.price_tick
+        return Wake(
+            price_at_or_below=max(levels) if levels else None, price_at_or_above=above, at=at
+        )

@@ -1,0 +1,16 @@
+"""The bot-running fixtures (tests/support/fixtures.py): live smart trades on the simulator."""
+
+from tests.support.fixtures import (  # noqa: F401 (fixtures are found by name)
+    bot_id,
+    clock,
+    credential_id,
+    ctx,
+    database,
+    live,
+    make_connector,
+    manager,
+    sim,
+    sqlite_db,
+    sqlite_template,
+    user_id,
+)
