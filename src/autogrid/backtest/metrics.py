@@ -48,8 +48,10 @@ def balances_at_closes(
     quote = np.array([float(initial_quote), *(float(q) for _, q, _ in steps)])
     base = np.array([float(initial_base), *(float(b) for _, _, b in steps)])
     at = np.fromiter((index for index, _, _ in steps), dtype=np.intp, count=len(steps))
-    # Position 0 holds the starting balances; step k (candle at[k]) is position k + 1.
-    last_step = np.searchsorted(at, np.arange(candles), side="right")
+    # Position 0 holds the starting balances; step k (candle at[k]) is position k + 1, so a
+    # candle's position is the count of steps at or before it (a running count: one pass, no
+    # binary search per candle).
+    last_step = np.cumsum(np.bincount(at, minlength=candles)[:candles])
     return quote[last_step], base[last_step]
 
 
