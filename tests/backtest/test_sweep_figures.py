@@ -4,6 +4,7 @@ run's full results, for grids, DCA and indicator bots over several parameter set
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -11,13 +12,15 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.results import build_result
 from autogrid.backtest.signal_walk import run_fast
-from autogrid.backtest.trades import closed_pnls, closed_trades
+from autogrid.backtest.trades import POOL, closed_pnls, closed_trades, round_trip_of
 from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
@@ -162,3 +165,43 @@ def test_a_deal_sold_in_two_sales_is_one_trade_on_both_paths() -> None:
     trades = closed_trades(fills)
     assert len(trades) == 2
     assert closed_pnls(fills) == [trade.pnl for trade in trades]
+
+
+# The tag grammar ``round_trip_of`` reads by hand, as the regular expression it replaced.
+TAG = re.compile(r"(?:(?P<grid>[BS])(?P<level>\d+)|D(?P<deal>\d+)\..+|[EX](?P<trade>\d+))")
+
+
+def round_trip_by_pattern(tag: str) -> str:
+    match = TAG.fullmatch(tag)
+    if match is None:
+        return POOL
+    if match["grid"] is not None:
+        level = int(match["level"])
+        return f"L{level + 1 if match['grid'] == 'B' else level}"
+    if match["deal"] is not None:
+        return f"D{match['deal']}"
+    return f"T{match['trade']}"
+
+
+@given(st.text(alphabet="BSDEXI.T0123456789\n٣x", max_size=8))
+def test_round_trip_of_reads_the_tag_grammar(tag: str) -> None:
+    assert round_trip_of(tag) == round_trip_by_pattern(tag)
+
+
+@pytest.mark.parametrize(
+    ("tag", "trip"),
+    [
+        ("B3", "L4"),
+        ("S4", "L4"),
+        ("D12.SO3", "D12"),
+        ("D2.TP1", "D2"),
+        ("E7", "T7"),
+        ("X7", "T7"),
+        ("INIT", POOL),
+        ("STOPSELL", POOL),
+        ("D3.", POOL),
+        ("B", POOL),
+    ],
+)
+def test_round_trip_of_known_tags(tag: str, trip: str) -> None:
+    assert round_trip_of(tag) == trip

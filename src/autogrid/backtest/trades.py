@@ -28,7 +28,6 @@ tags follow none of these patterns (a scripted strategy) are all unowned: plain 
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -81,21 +80,26 @@ def iso_utc(moment: datetime) -> str:
 
 
 POOL = ""  # base no round trip owns
-_TAG = re.compile(r"(?:(?P<grid>[BS])(?P<level>\d+)|D(?P<deal>\d+)\..+|[EX](?P<trade>\d+))")
 
 
 def round_trip_of(tag: str) -> str:
-    """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first."""
-    match = _TAG.fullmatch(tag)
-    if match is None:
-        return POOL
-    if match["grid"] is not None:
-        level = int(match["level"])
+    """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first.
+
+    The tags: ``B<level>``/``S<level>`` (grid), ``D<deal>.<order>`` (DCA), ``E<n>``/``X<n>``
+    (indicator); anything else is unowned. Read by hand: twice per closed trade, a regular
+    expression was most of the cost of pairing a sweep run's trades."""
+    kind, rest = tag[:1], tag[1:]
+    if kind in ("B", "S") and rest.isdecimal():
         # A buy at level i stocks the sell one level up: both name level i + 1's lot.
-        return f"L{level + 1 if match['grid'] == 'B' else level}"
-    if match["deal"] is not None:
-        return f"D{match['deal']}"
-    return f"T{match['trade']}"
+        level = int(rest)
+        return f"L{level + 1 if kind == 'B' else level}"
+    if kind in ("E", "X") and rest.isdecimal():
+        return f"T{rest}"
+    if kind == "D":
+        deal, dot, after = rest.partition(".")
+        if dot and after and "\n" not in after and deal.isdecimal():
+            return f"D{deal}"
+    return POOL
 
 
 @dataclass(slots=True, eq=False)  # compared by identity: two lots may look alike
