@@ -7,6 +7,8 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autogrid.backtest import metrics
 
@@ -18,6 +20,23 @@ def test_balances_at_closes_follow_the_last_step_at_or_before_each_candle() -> N
     quote, base = metrics.balances_at_closes(steps, D(1000), D(0), 8)
     assert quote.tolist() == [1000, 1000, 900, 950, 950, 950, 1010, 1010]
     assert base.tolist() == [0, 0, 1, 0.5, 0.5, 0.5, 0, 0]
+
+
+@given(
+    st.lists(st.integers(0, 11), max_size=12).map(sorted),
+    st.lists(st.decimals("0", "1000", places=8), min_size=13, max_size=13),
+)
+def test_balances_at_closes_are_the_last_step_at_or_before_each_candle_whatever_the_steps(
+    indices: list[int], amounts: list[D]
+) -> None:
+    """Any sorted steps, several on one candle or none at all: each candle has the balances of
+    the last step at or before it (the starting ones before the first)."""
+    steps = [(at, amounts[k], amounts[k + 1]) for k, at in enumerate(indices)]
+    quote, base = metrics.balances_at_closes(steps, D(7), D(3), 12)
+    for candle in range(12):
+        done = [step for step in steps if step[0] <= candle]
+        expected = (done[-1][1], done[-1][2]) if done else (D(7), D(3))
+        assert (quote[candle], base[candle]) == (float(expected[0]), float(expected[1]))
 
 
 def test_drawdown_is_percent_below_the_running_peak() -> None:

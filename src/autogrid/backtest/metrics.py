@@ -45,14 +45,18 @@ def balances_at_closes(
     candles: int,
 ) -> tuple[Floats, Floats]:
     """Quote and base held at each candle's close, from the engine's balance steps."""
-    quote = np.array([float(initial_quote), *(float(q) for _, q, _ in steps)])
-    base = np.array([float(initial_base), *(float(b) for _, _, b in steps)])
-    at = np.fromiter((index for index, _, _ in steps), dtype=np.intp, count=len(steps))
-    # Position 0 holds the starting balances; step k (candle at[k]) is position k + 1, so a
-    # candle's position is the count of steps at or before it (a running count: one pass, no
-    # binary search per candle).
-    last_step = np.cumsum(np.bincount(at, minlength=candles)[:candles])
-    return quote[last_step], base[last_step]
+    if not steps:
+        return np.full(candles, float(initial_quote)), np.full(candles, float(initial_base))
+    at, quotes, bases = zip(*steps, strict=True)  # columns, in C: no Python call per step
+    # numpy converts each Decimal with float(), as Python does: correctly rounded.
+    quote = np.array((initial_quote, *quotes), dtype=np.float64)
+    base = np.array((initial_base, *bases), dtype=np.float64)
+    # Position 0 holds the starting balances, until the first step's candle; step k (candle
+    # at[k]) is position k + 1 from its candle until the next step's (a later step on the same
+    # candle leaves the earlier none). Repeating each position over its candles is one pass.
+    bounds = np.array((0, *at, candles), dtype=np.intp)
+    spans = np.diff(bounds)
+    return np.repeat(quote, spans), np.repeat(base, spans)
 
 
 def drawdown_pct(equity: Floats) -> Floats:
