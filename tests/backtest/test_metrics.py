@@ -44,6 +44,20 @@ def test_drawdown_is_percent_below_the_running_peak() -> None:
     assert metrics.drawdown_pct(equity).tolist() == pytest.approx([0, 0, 25, 0, 10])
 
 
+@given(
+    st.lists(
+        st.one_of(st.floats(0, 1e7), st.floats(-10, 1e-3), st.just(0.0)), min_size=1, max_size=60
+    )
+)
+def test_the_deepest_drawdown_is_the_drawdown_curves_maximum_to_the_bit(
+    values: list[float],
+) -> None:
+    """A sweep run's figure (fewer passes) and the full results' curve agree exactly, whatever
+    the equity: falling to zero or below, or starting there."""
+    equity = np.array(values)
+    assert metrics.max_drawdown_pct(equity) == float(metrics.drawdown_pct(equity).max())
+
+
 def test_daily_equity_takes_each_days_last_close_and_carries_empty_days() -> None:
     hour = 3_600_000
     # day 0: two candles; day 1: none (an outage); day 2: one candle

@@ -29,6 +29,7 @@ from autogrid.trading.candles import CandleArrays
 
 ZERO = Decimal(0)
 _NONE = np.zeros(0, dtype=np.intp)
+_NO_FLOATS = np.zeros(0, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,14 +193,14 @@ def build_result(
         run.balance_steps, settings.initial_quote, settings.initial_base, len(candles)
     )
     equity = quote + base * close
-    drawdown = metrics.drawdown_pct(equity)
+    drawdown = _NO_FLOATS if figures_only else metrics.drawdown_pct(equity)
 
     first_close, last_close = _dec(close[0]), _dec(close[-1])
     initial_equity = settings.initial_quote + settings.initial_base * first_close
     final_equity = run.final_quote + run.final_base * last_close
     growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
     span_ms = int(close_ms[-1] - close_ms[0])
-    max_drawdown = float(drawdown.max())
+    max_drawdown = metrics.max_drawdown_pct(equity) if figures_only else float(drawdown.max())
     yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))

@@ -220,8 +220,14 @@ def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
 
 
 def _close(open_lots: dict[str, deque[_OpenLot]], key: str, sell: TradeRecord) -> _Closing:
-    closing = _Closing(sell.amount)
     own = open_lots.get(key)
+    if own and own[0].amount == sell.amount:
+        # Most sales close exactly their round trip's oldest open lot: ``take``'s arithmetic for
+        # that case, without its loop (a sweep pairs every run's trades).
+        lot = own.popleft()
+        fee = lot.fee if sell.amount == lot.bought else lot.fee * sell.amount / lot.bought
+        return _Closing(ZERO, ZERO + sell.amount * lot.price, ZERO + fee, lot.time)
+    closing = _Closing(sell.amount)
     if own is not None:
         closing.take(own)
     closing.take(open_lots[POOL])
