@@ -49,9 +49,7 @@ def candle_arrays_from_copy(data: bytes) -> CandleArrays:
         lengths_ok &= rows[name]["length"] == 8
     if not (np.all(rows["fields"] == FIELD_COUNT) and np.all(lengths_ok)):
         raise CopyFormatError("a row is not six 8-byte fields (a NULL or another column type)")
-    values = (
-        rows[name]["bits"].astype(np.uint64).view(np.float64) for name in VALUE_FIELDS
-    )
+    values = (rows[name]["bits"].astype(np.uint64).view(np.float64) for name in VALUE_FIELDS)
     return CandleArrays(ms_from_pg_microseconds(rows["ts"].astype(np.int64)), *values)
 
 
