@@ -14,7 +14,14 @@ from autogrid.market_data.binary_copy import SIGNATURE, CopyFormatError, candle_
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00Z in Unix microseconds
 INT64 = st.integers(-(2**63) + 1, 2**63 - 2)  # the two ends are PostgreSQL's infinities
 ROWS = st.lists(st.tuples(INT64, *[st.integers(0, 2**64 - 1)] * 5), max_size=40)
-NEAR_EPOCHS = st.integers(-PG_EPOCH_US - 3000, 3000)  # halves of a millisecond on both sides
+# Around whole milliseconds (halves first) on both sides of the Unix epoch, where the rounding
+# turns, and of PostgreSQL's own (2000-01-01).
+NEAR_EPOCHS = st.builds(
+    lambda epoch, ms, micros: epoch + ms * 1000 + micros,
+    st.sampled_from([-PG_EPOCH_US, 0]),
+    st.integers(-3, 3),
+    st.sampled_from([500, -500, 499, -499, 501, -501, 0, 1, -1]),
+)
 
 
 def copy_bytes(rows: list[tuple[int, ...]], extension: bytes = b"", flags: int = 0) -> bytes:
