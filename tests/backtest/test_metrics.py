@@ -7,6 +7,8 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autogrid.backtest import metrics
 
@@ -20,9 +22,40 @@ def test_balances_at_closes_follow_the_last_step_at_or_before_each_candle() -> N
     assert base.tolist() == [0, 0, 1, 0.5, 0.5, 0.5, 0, 0]
 
 
+@given(
+    st.lists(st.integers(0, 11), max_size=12).map(sorted),
+    st.lists(st.decimals("0", "1000", places=8), min_size=13, max_size=13),
+)
+def test_balances_at_closes_are_the_last_step_at_or_before_each_candle_whatever_the_steps(
+    indices: list[int], amounts: list[D]
+) -> None:
+    """Any sorted steps, several on one candle or none at all: each candle has the balances of
+    the last step at or before it (the starting ones before the first)."""
+    steps = [(at, amounts[k], amounts[k + 1]) for k, at in enumerate(indices)]
+    quote, base = metrics.balances_at_closes(steps, D(7), D(3), 12)
+    for candle in range(12):
+        done = [step for step in steps if step[0] <= candle]
+        expected = (done[-1][1], done[-1][2]) if done else (D(7), D(3))
+        assert (quote[candle], base[candle]) == (float(expected[0]), float(expected[1]))
+
+
 def test_drawdown_is_percent_below_the_running_peak() -> None:
     equity = np.array([100.0, 120.0, 90.0, 130.0, 117.0])
     assert metrics.drawdown_pct(equity).tolist() == pytest.approx([0, 0, 25, 0, 10])
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(0, 1e7), st.floats(-10, 1e-3), st.just(0.0)), min_size=1, max_size=60
+    )
+)
+def test_the_deepest_drawdown_is_the_drawdown_curves_maximum_to_the_bit(
+    values: list[float],
+) -> None:
+    """A sweep run's figure (fewer passes) and the full results' curve agree exactly, whatever
+    the equity: falling to zero or below, or starting there."""
+    equity = np.array(values)
+    assert metrics.max_drawdown_pct(equity) == float(metrics.drawdown_pct(equity).max())
 
 
 def test_daily_equity_takes_each_days_last_close_and_carries_empty_days() -> None:

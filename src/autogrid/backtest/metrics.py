@@ -45,12 +45,18 @@ def balances_at_closes(
     candles: int,
 ) -> tuple[Floats, Floats]:
     """Quote and base held at each candle's close, from the engine's balance steps."""
-    quote = np.array([float(initial_quote), *(float(q) for _, q, _ in steps)])
-    base = np.array([float(initial_base), *(float(b) for _, _, b in steps)])
-    at = np.fromiter((index for index, _, _ in steps), dtype=np.intp, count=len(steps))
-    # Position 0 holds the starting balances; step k (candle at[k]) is position k + 1.
-    last_step = np.searchsorted(at, np.arange(candles), side="right")
-    return quote[last_step], base[last_step]
+    if not steps:
+        return np.full(candles, float(initial_quote)), np.full(candles, float(initial_base))
+    at, quotes, bases = zip(*steps, strict=True)  # columns, in C: no Python call per step
+    count = len(steps) + 1
+    quote = np.fromiter(map(float, (initial_quote, *quotes)), dtype=np.float64, count=count)
+    base = np.fromiter(map(float, (initial_base, *bases)), dtype=np.float64, count=count)
+    # Position 0 holds the starting balances, until the first step's candle; step k (candle
+    # at[k]) is position k + 1 from its candle until the next step's (a later step on the same
+    # candle leaves the earlier none). Repeating each position over its candles is one pass.
+    bounds = np.array((0, *at, candles), dtype=np.intp)
+    spans = np.diff(bounds)
+    return np.repeat(quote, spans), np.repeat(base, spans)
 
 
 def drawdown_pct(equity: Floats) -> Floats:
@@ -58,6 +64,19 @@ def drawdown_pct(equity: Floats) -> Floats:
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = np.where(peak > 0, (peak - equity) / peak * 100.0, 0.0)
     return drawdown
+
+
+def max_drawdown_pct(equity: Floats) -> float:
+    """``drawdown_pct(equity).max()`` to the last bit, in fewer passes over the candles: the
+    peak only rises, so once positive it stays so (no mask), and the percent scaling is done
+    on the deepest ratio alone (rounding keeps order: the largest product is the product of
+    the largest)."""
+    peak = np.maximum.accumulate(equity)
+    if not peak[0] > 0:
+        return float(drawdown_pct(equity).max())
+    ratio = peak - equity
+    ratio /= peak
+    return float(ratio.max()) * 100.0
 
 
 def daily_equity(open_ms: NDArray[np.int64], equity: Floats) -> Floats:

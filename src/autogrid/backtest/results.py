@@ -23,12 +23,13 @@ from numpy.typing import NDArray
 
 from autogrid.backtest import metrics
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
-from autogrid.backtest.trades import ClosedTrade, closed_trades, iso_utc, plain
+from autogrid.backtest.trades import ClosedTrade, closed_pnls, closed_trades, iso_utc, plain
 from autogrid.market_data.timeframes import canonical_name, ms_to_datetime
 from autogrid.trading.candles import CandleArrays
 
 ZERO = Decimal(0)
 _NONE = np.zeros(0, dtype=np.intp)
+_NO_FLOATS = np.zeros(0, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ class BacktestResult:
                 name: None if isinstance(value, float) and not math.isfinite(value) else value
                 for name, value in self.summary().items()
             },
-            "closed_trades_total": len(self.closed_trades),
+            "closed_trades_total": self.trades,  # figures_only keeps no trades, only their count
         }
 
     def to_dict(self, *, max_closed_trades: int | None = None) -> dict[str, Any]:
@@ -183,8 +184,8 @@ def build_result(
     figures_only: bool = False,
 ) -> BacktestResult:
     """``figures_only``: the figures alone (``summary_dict``), as a sweep's run stores them: the
-    curves are left empty and the trades unstamped (``stamped_at_open``, a fifth of the cost
-    of a short run's result); no figure depends on either."""
+    curves, closed trades and fills are left empty (only the trades' P&L is made, by the same
+    pairing: ``closed_pnls``); no figure depends on them."""
     market = settings.market
     close = candles.close
     close_ms = candles.ts_ms + settings.timeframe_ms
@@ -192,23 +193,28 @@ def build_result(
         run.balance_steps, settings.initial_quote, settings.initial_base, len(candles)
     )
     equity = quote + base * close
-    drawdown = metrics.drawdown_pct(equity)
+    drawdown = _NO_FLOATS if figures_only else metrics.drawdown_pct(equity)
 
     first_close, last_close = _dec(close[0]), _dec(close[-1])
     initial_equity = settings.initial_quote + settings.initial_base * first_close
     final_equity = run.final_quote + run.final_base * last_close
     growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
     span_ms = int(close_ms[-1] - close_ms[0])
-    max_drawdown = float(drawdown.max())
+    max_drawdown = metrics.max_drawdown_pct(equity) if figures_only else float(drawdown.max())
     yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
-    fills = tuple(run.fills) if figures_only else stamped_at_open(run.fills, candles)
-    trades = closed_trades(
-        fills, initial_base=settings.initial_base, start_price=first_close, start_time=start
-    )
-    wins = sum(trade.pnl for trade in trades if trade.pnl > 0)
-    losses = -sum(trade.pnl for trade in trades if trade.pnl < 0)
+    held = settings.initial_base
+    if figures_only:  # the same pairing, without making the trades (``closed_pnls``)
+        fills: tuple[TradeRecord, ...] = ()
+        trades: list[ClosedTrade] = []
+        pnls = closed_pnls(run.fills, initial_base=held, start_price=first_close, start_time=start)
+    else:
+        fills = stamped_at_open(run.fills, candles)
+        trades = closed_trades(fills, initial_base=held, start_price=first_close, start_time=start)
+        pnls = [trade.pnl for trade in trades]
+    wins = sum(pnl for pnl in pnls if pnl > 0)
+    losses = -sum(pnl for pnl in pnls if pnl < 0)
     keep = _NONE if figures_only else _curve_indices(equity, drawdown)
     price_keep = _NONE if figures_only else metrics.min_max_indices(close)
     return BacktestResult(
@@ -232,13 +238,11 @@ def build_result(
         sharpe=yearly.sharpe,
         sortino=yearly.sortino,
         calmar=yearly.calmar,
-        trades=len(trades),
-        win_rate=(
-            sum(1 for trade in trades if trade.pnl > 0) / len(trades) * 100 if trades else None
-        ),
+        trades=len(pnls),
+        win_rate=sum(1 for pnl in pnls if pnl > 0) / len(pnls) * 100 if pnls else None,
         profit_factor=float(wins / losses) if losses > 0 else None,
         fills=len(run.fills),
-        round_trips=_round_trips(run.strategy_state, trades),
+        round_trips=_round_trips(run.strategy_state, len(pnls)),
         exposure_pct=metrics.exposure_pct(
             base,
             close,
@@ -326,7 +330,7 @@ def _curve_indices(equity: NDArray[np.float64], drawdown: NDArray[np.float64]) -
     return np.union1d(keep, [int(drawdown.argmax())])
 
 
-def _round_trips(state: dict[str, Any], trades: list[ClosedTrade]) -> int:
+def _round_trips(state: dict[str, Any], trades: int) -> int:
     """The strategy's own count when it keeps one (a grid's buy -> sell cycles, an indicator
     bot's closed positions, a DCA bot's closed deals); else the closed trades."""
     if "round_trips" in state:
@@ -334,7 +338,7 @@ def _round_trips(state: dict[str, Any], trades: list[ClosedTrade]) -> int:
     if "deal" in state and "phase" in state:
         open_deal = state["phase"] in {"opening", "in_deal", "closing"}
         return int(state["deal"]) - (1 if open_deal else 0)
-    return len(trades)
+    return trades
 
 
 def _grid_breakdown(state: dict[str, Any], last_close: Decimal) -> GridBreakdown | None:

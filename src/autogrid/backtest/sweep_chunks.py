@@ -150,17 +150,14 @@ async def _flush(database: Database, pending: _Pending, outcome: ChunkOutcome) -
     """Store the pending runs in one transaction; a fresh, empty batch."""
     if pending.results or pending.errors:
         async with database.session_scope() as session:
-            stored = [
-                await repository.finish(session, backtest_id, results, None)
-                for backtest_id, results in pending.results
-            ]
+            stored = len(await repository.finish_many(session, pending.results))
             failed = [
                 await repository.fail(session, backtest_id, message)
                 for backtest_id, message in pending.errors
             ]
-        outcome.succeeded += sum(stored)
+        outcome.succeeded += stored
         outcome.failed += sum(failed)
-        outcome.dropped += stored.count(False) + failed.count(False)
-        BACKTESTS.labels(BacktestStatus.SUCCEEDED).inc(sum(stored))
+        outcome.dropped += len(pending.results) - stored + failed.count(False)
+        BACKTESTS.labels(BacktestStatus.SUCCEEDED).inc(stored)
         BACKTESTS.labels(BacktestStatus.FAILED).inc(sum(failed))
     return _Pending()

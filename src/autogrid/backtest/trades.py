@@ -28,9 +28,8 @@ tags follow none of these patterns (a scripted strategy) are all unowned: plain 
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -81,21 +80,26 @@ def iso_utc(moment: datetime) -> str:
 
 
 POOL = ""  # base no round trip owns
-_TAG = re.compile(r"(?:(?P<grid>[BS])(?P<level>\d+)|D(?P<deal>\d+)\..+|[EX](?P<trade>\d+))")
 
 
 def round_trip_of(tag: str) -> str:
-    """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first."""
-    match = _TAG.fullmatch(tag)
-    if match is None:
-        return POOL
-    if match["grid"] is not None:
-        level = int(match["level"])
+    """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first.
+
+    The tags: ``B<level>``/``S<level>`` (grid), ``D<deal>.<order>`` (DCA), ``E<n>``/``X<n>``
+    (indicator); anything else is unowned. Read by hand: twice per closed trade, a regular
+    expression was most of the cost of pairing a sweep run's trades."""
+    kind, rest = tag[:1], tag[1:]
+    if kind in ("B", "S") and rest.isdecimal():
         # A buy at level i stocks the sell one level up: both name level i + 1's lot.
-        return f"L{level + 1 if match['grid'] == 'B' else level}"
-    if match["deal"] is not None:
-        return f"D{match['deal']}"
-    return f"T{match['trade']}"
+        level = int(rest)
+        return f"L{level + 1 if kind == 'B' else level}"
+    if kind in ("E", "X") and rest.isdecimal():
+        return f"T{rest}"
+    if kind == "D":
+        deal, dot, after = rest.partition(".")
+        if dot and after and "\n" not in after and deal.isdecimal():
+            return f"D{deal}"
+    return POOL
 
 
 @dataclass(slots=True, eq=False)  # compared by identity: two lots may look alike
@@ -131,6 +135,10 @@ class _Closing:
                 lots.popleft()
 
 
+# A sale paired with what it closed: (the sell fill, its round trip, what it closed).
+_Sale = tuple[TradeRecord, str, _Closing]
+
+
 def closed_trades(
     fills: Iterable[TradeRecord],
     *,
@@ -138,32 +146,63 @@ def closed_trades(
     start_price: Decimal = ZERO,
     start_time: datetime | None = None,
 ) -> list[ClosedTrade]:
+    closed: list[ClosedTrade] = []
+    deal_at: dict[str, int] = {}
+    for sell, key, closing in _sales(fills, initial_base, start_price, start_time):
+        trade = _closed_trade(sell, closing)
+        # A DCA deal's sales fold into one closed trade, where its first sale was.
+        at = deal_at.get(key) if key.startswith("D") else None
+        if at is None:
+            deal_at[key] = len(closed)
+            closed.append(trade)
+        else:
+            closed[at] = _fold(closed[at], trade)
+    return closed
+
+
+def closed_pnls(
+    fills: Iterable[TradeRecord],
+    *,
+    initial_base: Decimal = ZERO,
+    start_price: Decimal = ZERO,
+    start_time: datetime | None = None,
+) -> list[Decimal]:
+    """The P&L of each of ``closed_trades``, in order and to the same digit (the same pairing
+    and the same operations), without making the trades: what a sweep's run ranks by."""
+    pnls: list[Decimal] = []
+    deal_at: dict[str, int] = {}
+    for sell, key, closing in _sales(fills, initial_base, start_price, start_time):
+        pnl = _pnl(sell, closing)
+        at = deal_at.get(key) if key.startswith("D") else None
+        if at is None:
+            deal_at[key] = len(pnls)
+            pnls.append(pnl)
+        else:
+            pnls[at] = pnls[at] + pnl  # as _fold adds them
+    return pnls
+
+
+def _sales(
+    fills: Iterable[TradeRecord],
+    initial_base: Decimal,
+    start_price: Decimal,
+    start_time: datetime | None,
+) -> Iterator[_Sale]:
+    """Each sale with what it closed (see the module for which buys those are)."""
     open_lots: dict[str, deque[_OpenLot]] = {POOL: deque()}
     if initial_base > 0 and start_time is not None:
         open_lots[POOL].append(_OpenLot(start_time, start_price, initial_base, initial_base, ZERO))
-    closed: list[ClosedTrade] = []
     for fill in fills:
         if fill.side is Side.BUY:
             lot = _OpenLot(fill.ts, fill.price, fill.amount, fill.amount, fill.fee)
-            open_lots.setdefault(round_trip_of(fill.tag), deque()).append(lot)
+            key = round_trip_of(fill.tag)
+            own = open_lots.get(key)
+            if own is None:
+                own = open_lots[key] = deque()
+            own.append(lot)
         elif fill.amount > 0:
-            closed.append(_close(open_lots, fill))
-    return _one_per_deal(closed)
-
-
-def _one_per_deal(closed: list[ClosedTrade]) -> list[ClosedTrade]:
-    """A DCA deal's sales folded into one closed trade, where its first sale was."""
-    merged: list[ClosedTrade] = []
-    deal_at: dict[str, int] = {}
-    for trade in closed:
-        key = round_trip_of(trade.exit_tag)
-        at = deal_at.get(key) if key.startswith("D") else None
-        if at is None:
-            deal_at[key] = len(merged)
-            merged.append(trade)
-        else:
-            merged[at] = _fold(merged[at], trade)
-    return merged
+            key = round_trip_of(fill.tag)
+            yield fill, key, _close(open_lots, key, fill)
 
 
 def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
@@ -180,9 +219,15 @@ def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
     )
 
 
-def _close(open_lots: dict[str, deque[_OpenLot]], sell: TradeRecord) -> ClosedTrade:
+def _close(open_lots: dict[str, deque[_OpenLot]], key: str, sell: TradeRecord) -> _Closing:
+    own = open_lots.get(key)
+    if own and own[0].amount == sell.amount:
+        # Most sales close exactly their round trip's oldest open lot: ``take``'s arithmetic for
+        # that case, without its loop (a sweep pairs every run's trades).
+        lot = own.popleft()
+        fee = lot.fee if sell.amount == lot.bought else lot.fee * sell.amount / lot.bought
+        return _Closing(ZERO, ZERO + sell.amount * lot.price, ZERO + fee, lot.time)
     closing = _Closing(sell.amount)
-    own = open_lots.get(round_trip_of(sell.tag))
     if own is not None:
         closing.take(own)
     closing.take(open_lots[POOL])
@@ -192,15 +237,22 @@ def _close(open_lots: dict[str, deque[_OpenLot]], sell: TradeRecord) -> ClosedTr
         # More sold than ever bought cannot happen on a spot account; should it, the excess is
         # treated as bought at the sale price so it adds no imaginary profit.
         closing.notional += closing.wanted * sell.price
-    entry_price = closing.notional / sell.amount
+    return closing
+
+
+def _pnl(sell: TradeRecord, closing: _Closing) -> Decimal:
     proceeds = sell.price * sell.amount - sell.fee
+    return proceeds - closing.notional - closing.buy_fees
+
+
+def _closed_trade(sell: TradeRecord, closing: _Closing) -> ClosedTrade:
     return ClosedTrade(
         entry_time=closing.entry_time or sell.ts,
         exit_time=sell.ts,
-        entry_price=entry_price,
+        entry_price=closing.notional / sell.amount,
         exit_price=sell.price,
         amount=sell.amount,
-        pnl=proceeds - closing.notional - closing.buy_fees,
+        pnl=_pnl(sell, closing),
         fees=closing.buy_fees + sell.fee,
         exit_tag=sell.tag,
     )

@@ -10,29 +10,28 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, String, and_, func, select, text, type_coerce
+from sqlalchemy import ColumnElement, String, and_, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.types import CandleData
+from autogrid.market_data.binary_copy import candle_arrays_from_copy
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.models.candle import Candle
 from autogrid.trading.candles import CandleArrays
 
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
-_PG_LOAD_ARRAYS = text(
-    """
-    SELECT array_agg(CAST(EXTRACT(EPOCH FROM ts) * 1000 AS BIGINT) ORDER BY ts),
-           array_agg(CAST(open AS DOUBLE PRECISION) ORDER BY ts),
-           array_agg(CAST(high AS DOUBLE PRECISION) ORDER BY ts),
-           array_agg(CAST(low AS DOUBLE PRECISION) ORDER BY ts),
-           array_agg(CAST(close AS DOUBLE PRECISION) ORDER BY ts),
-           array_agg(CAST(volume AS DOUBLE PRECISION) ORDER BY ts)
+# One scan in the primary key's order (no sort), the values cast to float8 by the server (its
+# NUMERIC-to-float8 conversion is correctly rounded), streamed as fixed-width binary rows. The
+# bounds reach COPY as literals, so a missing one folds to an infinity and the index range stays.
+_PG_COPY_CANDLES = """
+    SELECT ts, CAST(open AS float8), CAST(high AS float8), CAST(low AS float8),
+           CAST(close AS float8), CAST(volume AS float8)
     FROM ohlcv
-    WHERE exchange = :exchange AND symbol = :symbol AND timeframe = :timeframe
-      AND ts >= COALESCE(CAST(:start AS TIMESTAMPTZ), '-infinity')
-      AND ts < COALESCE(CAST(:end AS TIMESTAMPTZ), 'infinity')
-    """
-)
+    WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
+      AND ts >= COALESCE($4::timestamptz, '-infinity')
+      AND ts < COALESCE($5::timestamptz, 'infinity')
+    ORDER BY ts
+"""
 
 
 def series_filter(exchange: str, symbol: str, timeframe: str) -> ColumnElement[bool]:
@@ -163,22 +162,30 @@ async def load_arrays(
         for moment in (start, end):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("naive datetimes are refused; pass an aware UTC datetime")
-        # One row of six arrays: the database converts NUMERIC to float8 (correctly rounded), and
-        # no per-row Python objects are built on the way.
-        params = {
-            "exchange": exchange,
-            "symbol": symbol,
-            "timeframe": timeframe,
-            "start": start,
-            "end": end,
-        }
-        row = (await session.execute(_PG_LOAD_ARRAYS, params)).one()
-        if row[0] is None:
-            return CandleArrays.empty()
-        return CandleArrays(
-            np.array(row[0], dtype=np.int64), *(np.array(c, dtype=np.float64) for c in row[1:])
-        )
+        return await _load_arrays_by_copy(session, exchange, symbol, timeframe, start, end)
     return await _load_arrays_as_text(session, exchange, symbol, timeframe, start, end)
+
+
+async def _load_arrays_by_copy(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime | None,
+    end: datetime | None,
+) -> CandleArrays:
+    connection = await session.connection()
+    driver: Any = (await connection.get_raw_connection()).driver_connection  # asyncpg
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    # COPY takes no parameters: asyncpg has the server quote them into the query text first.
+    await driver.copy_from_query(
+        _PG_COPY_CANDLES, exchange, symbol, timeframe, start, end, output=keep, format="binary"
+    )
+    return candle_arrays_from_copy(b"".join(chunks))
 
 
 async def _load_arrays_as_text(

@@ -1,0 +1,207 @@
+"""A sweep's run stores figures made by a lean path (``figures_only``: the trades' P&L without the
+trades, no curves): on real candles they are equal, to the last digit, to the figures of the same
+run's full results, for grids, DCA and indicator bots over several parameter sets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from functools import cache
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
+from autogrid.backtest.factory import build_strategy
+from autogrid.backtest.loader import load_candles
+from autogrid.backtest.results import build_result
+from autogrid.backtest.signal_walk import run_fast
+from autogrid.backtest.trades import POOL, closed_pnls, closed_trades, round_trip_of
+from autogrid.exchanges.types import MarketRules, Side
+from autogrid.trading.candles import CandleArrays
+from tests.shared_data import shared_file
+
+MARKET = MarketRules(
+    "BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), min_cost=D(5)
+)
+SETTINGS = BacktestSettings(MARKET, D(10_000), maker_fee=D("0.001"), taker_fee=D("0.001"))
+GRID = {"lower_price": "100000", "upper_price": "112000", "investment": "8000"}
+DCA = {
+    "base_order_volume": "100",
+    "safety_order_volume": "150",
+    "max_safety_orders": 5,
+    "active_safety_orders_count": 2,
+}
+SIZING = {"order_pct": 100}
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("grid", {**GRID, "grid_count": 12, "direction": "long"}),
+    ("grid", {**GRID, "grid_count": 30, "direction": "neutral"}),
+    # Stopped out, selling everything: a sale closing other levels' lots, the dearest first.
+    (
+        "grid",
+        {**GRID, "lower_price": "104000", "grid_count": 20, "direction": "neutral"}
+        | {"spacing": "geometric", "stop_loss_price": "103000", "sell_base_on_stop": True},
+    ),
+    ("dca", {**DCA, "safety_order_step_percentage": "0.5", "take_profit": "0.5"}),
+    (
+        "dca",
+        {
+            **DCA,
+            "safety_order_step_percentage": "1.5",
+            "take_profit": "2",
+            "stop_loss_percentage": "4",
+        },
+    ),
+    (
+        "dca",
+        {
+            **DCA,
+            "safety_order_step_percentage": "0.8",
+            "take_profit": "1",
+            "start_condition": {
+                "strategy": "rsi",
+                "period": 14,
+                "buy_below": 35,
+                "timeframe": "1m",
+            },
+        },
+    ),
+    ("indicator", {"strategy": "rsi", "period": 7, "buy_below": 25, "sell_above": 70, **SIZING}),
+    ("indicator", {"strategy": "rsi", "period": 21, "buy_below": 35, "sell_above": 65, **SIZING}),
+    ("indicator", {"strategy": "macd", "fast": 12, "slow": 26, "signal": 9, **SIZING}),
+    (
+        "indicator",
+        {"strategy": "bollinger", "period": 20, "stddev": 2, "exit_band": "middle", **SIZING},
+    ),
+    (
+        "indicator",
+        {"strategy": "rsi", "period": 14, "buy_below": 30, "sell_above": 70, "order_pct": 50}
+        | {"stop_loss_pct": 1, "take_profit_pct": 2},
+    ),
+]
+
+
+@cache
+def candles(days: int) -> CandleArrays:
+    """The first ``days`` days of the real 1m BTC/USDT candles (from 2025-05-20)."""
+    every = load_candles(shared_file("binance_BTC_USDT-1m.csv.gz"))
+    return every.window(days * 1440, days * 1440)
+
+
+def run_of(
+    bot_type: str, config: dict[str, Any], days: int, settings: BacktestSettings
+) -> BacktestRun:
+    strategy = build_strategy(bot_type, config, MARKET)
+    return run_fast(strategy, candles(days), settings, None)
+
+
+def both(
+    run: BacktestRun, days: int, settings: BacktestSettings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    full = build_result(run, candles(days), settings, strategy="x", run_seconds=0.5)
+    lean = build_result(
+        run, candles(days), settings, strategy="x", run_seconds=0.5, figures_only=True
+    )
+    assert lean.summary_dict()["closed_trades_total"] == len(full.closed_trades)
+    # The P&L the lean path pairs is each closed trade's, in order.
+    first_close = D(repr(float(candles(days).close[0])))
+    pnls = closed_pnls(
+        run.fills,
+        initial_base=settings.initial_base,
+        start_price=first_close,
+        start_time=full.start,
+    )
+    assert pnls == [trade.pnl for trade in full.closed_trades]
+    return lean.summary_dict(), full.summary_dict()
+
+
+@pytest.mark.parametrize(("bot_type", "config"), CASES, ids=lambda case: str(case)[:40])
+@pytest.mark.parametrize("days", [20, 95])  # 95: the annualised figures are given too
+def test_a_sweep_runs_figures_equal_its_full_results_figures(
+    bot_type: str, config: dict[str, Any], days: int
+) -> None:
+    run = run_of(bot_type, config, days, SETTINGS)
+    lean, full = both(run, days, SETTINGS)
+
+    assert lean == full
+    if days == 95:
+        assert full["sharpe"] is not None
+    assert full["fills"] > 0
+
+
+def test_the_figures_agree_for_a_run_starting_with_base_held() -> None:
+    """Base held at the start is an open lot every sale may close: both paths pair it alike."""
+    settings = replace(SETTINGS, initial_base=D("0.05"))
+    for bot_type, config in CASES[:2] + CASES[6:7]:
+        run = run_of(bot_type, config, 20, settings)
+        lean, full = both(run, 20, settings)
+        assert lean == full
+        assert full["trades"] > 0
+
+
+def test_a_deal_sold_in_two_sales_is_one_trade_on_both_paths() -> None:
+    """A take-profit and a safety order filling in the same candle leave a second sale: the
+    lean path folds the deal's P&L as the closed trade does (rare on real candles)."""
+    at = datetime(2025, 5, 20, tzinfo=UTC)
+
+    def fill(index: int, tag: str, side: Side, price: str, amount: str) -> TradeRecord:
+        fee = D(price) * D(amount) / 1000
+        return TradeRecord(
+            index, at + timedelta(minutes=index), tag, side, D(price), D(amount), fee, True
+        )
+
+    fills = [
+        fill(0, "D1.BO", Side.BUY, "100000", "0.001"),
+        fill(1, "D1.SO1", Side.BUY, "99000.5", "0.0015"),
+        fill(2, "D1.TP1", Side.SELL, "100700", "0.001"),
+        fill(2, "D1.TP2", Side.SELL, "100650.25", "0.0015"),
+        fill(3, "D2.BO", Side.BUY, "101000", "0.001"),
+        fill(4, "D2.EXIT", Side.SELL, "99000", "0.001"),
+    ]
+    trades = closed_trades(fills)
+    assert len(trades) == 2
+    assert closed_pnls(fills) == [trade.pnl for trade in trades]
+
+
+# The tag grammar ``round_trip_of`` reads by hand, as the regular expression it replaced.
+TAG = re.compile(r"(?:(?P<grid>[BS])(?P<level>\d+)|D(?P<deal>\d+)\..+|[EX](?P<trade>\d+))")
+
+
+def round_trip_by_pattern(tag: str) -> str:
+    match = TAG.fullmatch(tag)
+    if match is None:
+        return POOL
+    if match["grid"] is not None:
+        level = int(match["level"])
+        return f"L{level + 1 if match['grid'] == 'B' else level}"
+    if match["deal"] is not None:
+        return f"D{match['deal']}"
+    return f"T{match['trade']}"
+
+
+@given(st.text(alphabet="BSDEXI.T0123456789\n٣x", max_size=8))
+def test_round_trip_of_reads_the_tag_grammar(tag: str) -> None:
+    assert round_trip_of(tag) == round_trip_by_pattern(tag)
+
+
+@pytest.mark.parametrize(
+    ("tag", "trip"),
+    [
+        ("B3", "L4"),
+        ("S4", "L4"),
+        ("D12.SO3", "D12"),
+        ("D2.TP1", "D2"),
+        ("E7", "T7"),
+        ("X7", "T7"),
+        ("INIT", POOL),
+        ("STOPSELL", POOL),
+        ("D3.", POOL),
+        ("B", POOL),
+    ],
+)
+def test_round_trip_of_known_tags(tag: str, trip: str) -> None:
+    assert round_trip_of(tag) == trip
