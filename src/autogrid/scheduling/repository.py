@@ -40,17 +40,19 @@ async def acquire_lease(
     return await take_lease(session, bot_id, owner, now, ttl) is not None
 
 
-def _take(condition: Any) -> Any:
+def _take(condition: Any, *, many: bool = False) -> Any:
+    which = Bot.id.in_(bindparam("bots", expanding=True)) if many else Bot.id == bindparam("bot")
     return (
         update(Bot)
-        .where(Bot.id == bindparam("bot"), condition)
+        .where(which, condition)
         .values(
             lease_owner=bindparam("owner"),
             lease_expires_at=bindparam("expires"),
             updated_at=Bot.updated_at,  # a tick is not an edit of the bot
         )
         .returning(Bot, _WAITING_FILLS)
-        .execution_options(populate_existing=True)
+        # Nothing of the session to synchronize (it is fresh): the returned rows are the state.
+        .execution_options(populate_existing=True, synchronize_session=False)
     )
 
 
@@ -60,7 +62,10 @@ _WAITING_FILLS = (
 )
 # Built once: every tick runs them. A free lease first; else one expired (its holder died).
 _TAKE_FREE = _take(Bot.lease_owner.is_(None))
-_TAKE_EXPIRED = _take(or_(Bot.lease_expires_at.is_(None), Bot.lease_expires_at < bindparam("now")))
+_EXPIRED = or_(Bot.lease_expires_at.is_(None), Bot.lease_expires_at < bindparam("now"))
+_TAKE_EXPIRED = _take(_EXPIRED)
+_TAKE_FREE_MANY = _take(Bot.lease_owner.is_(None), many=True)
+_TAKE_EXPIRED_MANY = _take(_EXPIRED, many=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,27 @@ async def take_lease(
         return Taken(row[0], False, int(row[1]))
     row = (await session.execute(_TAKE_EXPIRED, {**params, "now": now})).first()
     return Taken(row[0], True, int(row[1])) if row is not None else None
+
+
+async def take_leases(
+    session: AsyncSession,
+    bot_ids: Collection[uuid.UUID],
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+) -> dict[uuid.UUID, Taken]:
+    """``take_lease`` for many bots at once, all for ``owner``: the ones taken, by id. One
+    statement takes the free leases; the expired ones are tried only if some were not free."""
+    taken: dict[uuid.UUID, Taken] = {}
+    params: dict[str, Any] = {"bots": list(bot_ids), "owner": owner, "expires": now + ttl}
+    for bot, waiting in await session.execute(_TAKE_FREE_MANY, params):
+        taken[bot.id] = Taken(bot, False, int(waiting))
+    rest = [bot_id for bot_id in bot_ids if bot_id not in taken]
+    if rest:
+        params = {**params, "bots": rest, "now": now}
+        for bot, waiting in await session.execute(_TAKE_EXPIRED_MANY, params):
+            taken[bot.id] = Taken(bot, True, int(waiting))
+    return taken
 
 
 async def renew_lease(
