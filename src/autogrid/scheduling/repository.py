@@ -9,7 +9,7 @@ alike; PostgreSQL additionally claims with ``FOR UPDATE SKIP LOCKED`` so concurr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -187,6 +187,43 @@ async def release_lease_now(
         if next_tick_at is not None:
             params["next_at"] = next_tick_at
         await autocommit.execute(statement, params)
+
+
+_RELEASE_MANY = (
+    update(Bot)
+    .where(Bot.id.in_(bindparam("bots", expanding=True)), Bot.lease_owner == bindparam("owner"))
+    .values(
+        lease_owner=None,
+        lease_expires_at=None,
+        last_tick_at=bindparam("now"),
+        updated_at=Bot.updated_at,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+async def release_leases_now(
+    engine: AsyncEngine,
+    owner: str,
+    now: datetime,
+    releases: Sequence[tuple[uuid.UUID, datetime | None]],
+) -> None:
+    """``release_lease_now`` of many of ``owner``'s leases, (bot id, next tick at) each: those
+    that leave the next tick alone in one autocommitted statement, the others one each."""
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        plain = [bot_id for bot_id, next_at in releases if next_at is None]
+        if plain:
+            await autocommit.execute(_RELEASE_MANY, {"bots": plain, "owner": owner, "now": now})
+        forward = [(bot_id, next_at) for bot_id, next_at in releases if next_at is not None]
+        if forward:
+            key = (engine.dialect.name, True)
+            statement = _RELEASES.get(key)
+            if statement is None:
+                statement = _RELEASES[key] = _release(*key)
+            for bot_id, next_at in forward:
+                params = {"bot": bot_id, "owner": owner, "now": now, "next_at": next_at}
+                await autocommit.execute(statement, params)
 
 
 # --- due ticks ----------------------------------------------------------------------------
