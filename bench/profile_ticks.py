@@ -86,7 +86,13 @@ def stop_spy(spy: subprocess.Popen[bytes] | None) -> None:
 
 
 async def run(
-    url: str, bots: int, rounds: int, concurrency: int, top: int, spy_to: str | None
+    url: str,
+    bots: int,
+    rounds: int,
+    concurrency: int,
+    top: int,
+    spy_to: str | None,
+    settle: float,
 ) -> None:
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,6 +116,9 @@ async def run(
 
         try:
             await tick_round(ctx, ids, concurrency)  # starts them
+            # As in bench_ticks.py, whose start alone takes minutes: every bot's replay clock
+            # has passed its last matched candle's close by a candle, none stored is revealed.
+            await asyncio.sleep(settle)
             await tick_round(ctx, ids, concurrency)  # the first quiet round warms the caches
             event.listen(database.engine.sync_engine, "before_cursor_execute", count)
             plain = time.process_time()
@@ -151,9 +160,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions")
     parser.add_argument("--spy", help="also sample a round with py-spy into this file")
+    parser.add_argument("--settle", type=float, default=65, help="seconds to wait once started")
     args = parser.parse_args()
     with migrated_database("autogrid_profile") as url:
-        asyncio.run(run(url, args.bots, args.rounds, args.concurrency, args.profile, args.spy))
+        asyncio.run(
+            run(url, args.bots, args.rounds, args.concurrency, args.profile, args.spy, args.settle)
+        )
 
 
 if __name__ == "__main__":
