@@ -39,6 +39,7 @@ from autogrid.engine.context import RuntimeContext, runtime_database  # noqa: E4
 from autogrid.exchanges.pool import ConnectorPool  # noqa: E402
 from autogrid.models import Bot, User  # noqa: E402
 from autogrid.scheduling import claims as scheduling  # noqa: E402
+from autogrid.scheduling import ticking  # noqa: E402
 from autogrid.scheduling.claims import batches, tick_many  # noqa: E402
 from autogrid.scheduling.lease import Lease  # noqa: E402
 
@@ -99,7 +100,7 @@ async def create_bots(
 
 async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: int) -> list[float]:
     latencies: list[float] = []
-    real_tick, real_take = scheduling.tick_bot, Lease.take_many
+    real_tick, real_take = ticking.tick_bot, Lease.take_many
     taking = 0.0  # the current batch's time to take its leases
 
     async def take(context: RuntimeContext, bot_ids: Any) -> Any:
@@ -110,10 +111,12 @@ async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: in
         finally:
             taking = time.perf_counter() - started
 
-    async def measured(context: RuntimeContext, bot_id: uuid.UUID, lease: Any = None) -> Any:
+    async def measured(
+        ctx: RuntimeContext, bot_id: uuid.UUID, lease: Lease | None = None
+    ) -> ticking.TickResult:
         started = time.perf_counter()
         try:
-            return await real_tick(context, bot_id, lease)
+            return await real_tick(ctx, bot_id, lease)
         finally:
             latencies.append(time.perf_counter() - started + taking)
 

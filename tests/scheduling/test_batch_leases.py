@@ -15,7 +15,6 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
-from autogrid.scheduling import lease as lease_module
 from autogrid.scheduling import repository as leases
 from autogrid.scheduling.claims import tick_many
 from autogrid.scheduling.lease import Lease, QuietReleases
@@ -115,7 +114,7 @@ async def test_quiet_releases_queued_together_share_one_statement(
     async def release(_engine: Any, _owner: str, _now: datetime, group: Releases) -> None:
         calls.append([bot_id for bot_id, _ in group])
 
-    monkeypatch.setattr(lease_module.leases, "release_leases_now", release)
+    monkeypatch.setattr(leases, "release_leases_now", release)
     releases = QuietReleases(ctx, "me")
     bots = [uuid.uuid4() for _ in range(5)]
 
@@ -131,7 +130,7 @@ async def test_a_failed_quiet_release_is_heard_by_every_tick_in_its_group(
     async def release(*_: Any) -> None:
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(lease_module.leases, "release_leases_now", release)
+    monkeypatch.setattr(leases, "release_leases_now", release)
     releases = QuietReleases(ctx, "me")
 
     outcomes = await asyncio.gather(
