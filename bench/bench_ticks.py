@@ -42,6 +42,7 @@ from autogrid.scheduling import claims as scheduling  # noqa: E402
 from autogrid.scheduling import ticking  # noqa: E402
 from autogrid.scheduling.claims import batches, tick_many  # noqa: E402
 from autogrid.scheduling.lease import Lease  # noqa: E402
+from autogrid.scheduling.process import new_runtime_loop  # noqa: E402
 
 TARGET_TICKS_PER_SECOND = 1000
 TARGET_P99_MS = 25
@@ -188,8 +189,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
-    with migrated_database("autogrid_bench") as url:  # made and dropped outside the loop
-        asyncio.run(run(url, args.bots, args.rounds, args.concurrency))
+    # The database made and dropped outside the loop, which is the worker's own kind.
+    with (
+        migrated_database("autogrid_bench") as url,
+        asyncio.Runner(loop_factory=new_runtime_loop) as runner,
+    ):
+        runner.run(run(url, args.bots, args.rounds, args.concurrency))
 
 
 if __name__ == "__main__":

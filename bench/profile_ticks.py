@@ -41,6 +41,7 @@ from autogrid.core.config import load_settings  # noqa: E402
 from autogrid.engine.context import RuntimeContext, runtime_database  # noqa: E402
 from autogrid.exchanges.pool import ConnectorPool  # noqa: E402
 from autogrid.scheduling.claims import batches, tick_many  # noqa: E402
+from autogrid.scheduling.process import new_runtime_loop  # noqa: E402
 
 
 async def tick_round(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: int) -> None:
@@ -162,9 +163,21 @@ def main() -> None:
     parser.add_argument("--spy", help="also sample a round with py-spy into this file")
     parser.add_argument("--settle", type=float, default=65, help="seconds to wait once started")
     args = parser.parse_args()
-    with migrated_database("autogrid_profile") as url:
-        asyncio.run(
-            run(url, args.bots, args.rounds, args.concurrency, args.profile, args.spy, args.settle)
+    # The database made and dropped outside the loop, which is the worker's own kind.
+    with (
+        migrated_database("autogrid_profile") as url,
+        asyncio.Runner(loop_factory=new_runtime_loop) as runner,
+    ):
+        runner.run(
+            run(
+                url,
+                args.bots,
+                args.rounds,
+                args.concurrency,
+                args.profile,
+                args.spy,
+                args.settle,
+            )
         )
 
 
