@@ -29,7 +29,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Collection, Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,10 @@ def die_when_sending(point: KillPoint) -> None:
 
 
 def trace_leases(trace: Path | None, hold: float) -> None:
-    """Wrap ``Lease.acquire`` and ``Lease.release`` (which gives the lease back)."""
+    """Wrap ``Lease.acquire``, ``Lease.take_many`` (a batch's leases) and ``Lease.release``
+    (which gives the lease back)."""
     acquire: Callable[[Lease], Any] = Lease.acquire
+    take_many = Lease.take_many
     release: Callable[[Lease, StepEnd], Any] = Lease.release
 
     def write(what: str, worker: str, bot_id: object) -> None:
@@ -159,12 +162,23 @@ def trace_leases(trace: Path | None, hold: float) -> None:
                 await asyncio.sleep(hold)
         return held
 
+    async def traced_take_many(
+        ctx: RuntimeContext, bot_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Lease]:
+        held = await take_many(ctx, bot_ids)
+        for bot_id in held:
+            write("start", ctx.owner, bot_id)
+        if held and hold:
+            await asyncio.sleep(hold)
+        return held
+
     async def traced_release(lease: Lease, end: StepEnd) -> None:
         if lease.held:
             write("end", lease.ctx.owner, lease.bot_id)
         await release(lease, end)
 
     Lease.acquire = traced_acquire  # type: ignore[method-assign]
+    Lease.take_many = traced_take_many  # type: ignore[method-assign]
     Lease.release = traced_release  # type: ignore[method-assign]
 
 

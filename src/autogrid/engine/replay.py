@@ -60,7 +60,7 @@ async def replay_moments(
     is then the first decision. ``steps.mark``: a matched_until this process saw before. The
     account's is at least that (it only grows), so while the replay clock has not reached it
     plus one candle no new candle can be revealed, and the candle query is skipped (most ticks
-    of a slow replay).
+    of a slow replay); nor, in a gap of the stored candles, before the next stored one closes.
     """
     symbol = manager.bot.symbol
     mark = steps.mark
@@ -69,7 +69,7 @@ async def replay_moments(
         return await paper.matched_until(), (await paper.fetch_ticker(symbol)).last
 
     yield now_matched
-    if mark is not None and await paper.market_time() < mark + (await paper.config()).step:
+    if mark is not None and await paper.market_time() < await _next_reveal(paper, symbol, mark):
         return
     closes = await paper.visible_candle_closes(symbol, limit=max_steps)
     if not closes:
@@ -89,6 +89,14 @@ async def replay_moments(
 
         yield at_close
     steps.more = len(closes) >= max_steps
+
+
+async def _next_reveal(paper: PaperExchange, symbol: str, mark: datetime) -> datetime:
+    """The earliest a candle after ``mark`` can be revealed: the next candle's close, or later
+    if the stored candles have a gap there (the next stored one, as last found)."""
+    due = mark + (await paper.config()).step
+    stored = paper.next_stored_close(symbol)
+    return max(due, stored) if stored is not None else due
 
 
 async def catch_up(paper: PaperExchange, manager: OrderManager) -> int:

@@ -44,6 +44,14 @@ _LIVE_ROWS = (
     .where(Order.bot_id == bindparam("bot"), Order.status.in_(NON_TERMINAL_STATUSES))
     .order_by(Order.created_at, Order.id)
 )
+_LIVE_ROWS_OF_BOTS = (
+    select(*Order.__table__.columns)
+    .where(
+        Order.bot_id.in_(bindparam("bots", expanding=True)),
+        Order.status.in_(NON_TERMINAL_STATUSES),
+    )
+    .order_by(Order.created_at, Order.id)
+)
 _INBOX_SIZE = select(func.count()).where(StrategyInboxEntry.bot_id == bindparam("bot"))
 
 
@@ -188,6 +196,17 @@ async def live_order_rows(session: AsyncSession, bot_id: uuid.UUID) -> list[Orde
     """``live_orders`` as plain rows: read-only, and much cheaper than ORM objects."""
     rows = await session.execute(_LIVE_ROWS, {"bot": bot_id})
     return cast("list[OrderView]", list(rows.all()))
+
+
+async def live_order_rows_of(
+    session: AsyncSession, bot_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[OrderView]]:
+    """``live_order_rows`` of many bots in one query (each bot's oldest first; none: [])."""
+    found: dict[uuid.UUID, list[OrderView]] = {bot_id: [] for bot_id in bot_ids}
+    if found:
+        for row in await session.execute(_LIVE_ROWS_OF_BOTS, {"bots": list(found)}):
+            found[row.bot_id].append(cast("OrderView", row))
+    return found
 
 
 async def inbox_size(session: AsyncSession, bot_id: uuid.UUID) -> int:

@@ -56,18 +56,28 @@ def batches(bot_ids: Sequence[uuid.UUID], size: int = TICK_BATCH) -> list[list[s
 async def tick_many(
     ctx: RuntimeContext, bot_ids: Sequence[uuid.UUID], concurrency: int = TICK_CONCURRENCY
 ) -> int:
-    """Tick the bots concurrently (bounded); one failing tick never stops the others."""
-    gate = asyncio.Semaphore(concurrency)
+    """Tick the bots concurrently (bounded); one failing tick never stops the others.
 
-    async def one(bot_id: uuid.UUID) -> bool:
+    Their leases are taken together first (one transaction for the batch, not one per bot); a
+    bot named twice is ticked once. A lease that waited for its turn is renewed, or found
+    lost, before its tick (``tick_bot``)."""
+    gate = asyncio.Semaphore(concurrency)
+    distinct = list(dict.fromkeys(bot_ids))
+    try:
+        held = await Lease.take_many(ctx, distinct) if distinct else {}
+    except Exception:
+        logger.exception("taking the leases of %d bots failed", len(distinct))
+        return 0
+
+    async def one(bot_id: uuid.UUID, lease: Lease) -> bool:
         async with gate:
             try:
-                return (await tick_bot(ctx, bot_id)).ran
+                return (await tick_bot(ctx, bot_id, lease)).ran
             except Exception:
                 logger.exception("tick of bot %s failed", bot_id)
                 return False
 
-    done = await asyncio.gather(*(one(bot_id) for bot_id in bot_ids))
+    done = await asyncio.gather(*(one(bot_id, lease) for bot_id, lease in held.items()))
     return sum(done)
 
 

@@ -14,7 +14,8 @@ import contextlib
 import logging
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
@@ -30,16 +31,75 @@ from autogrid.trading.risk import TripCode
 logger = logging.getLogger(__name__)
 
 
+def new_owner(ctx: RuntimeContext) -> str:
+    return f"{ctx.owner}/{uuid.uuid4().hex[:8]}"
+
+
+class QuietReleases:
+    """A batch's quiet leases, given back together (a group commit): a quiet tick waits until
+    its lease is given back, as ever, but the leases of the ticks that end while one release
+    is on its way go back together in the next statement, not one statement each."""
+
+    def __init__(self, ctx: RuntimeContext, owner: str) -> None:
+        self.ctx = ctx
+        self.owner = owner
+        self._waiting: list[tuple[uuid.UUID, datetime | None, asyncio.Future[None]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def release(self, bot_id: uuid.UUID, next_at: datetime | None) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((bot_id, next_at, done))
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        group: list[tuple[uuid.UUID, datetime | None, asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                releases = [(bot_id, next_at) for bot_id, next_at, _ in group]
+                try:
+                    await leases.release_leases_now(
+                        self.ctx.database.engine, self.owner, self.ctx.clock(), releases
+                    )
+                except Exception as error:  # each waiting tick hears of it
+                    _settle(group, error)
+                else:
+                    _settle(group, None)
+        finally:
+            self._drainer = None
+            # Cancelled (the loop is shutting down): whoever waits is told; these leases
+            # expire as a dead worker's do.
+            _settle([*group, *self._waiting], asyncio.CancelledError())
+            self._waiting = []
+
+
+def _settle(
+    group: list[tuple[uuid.UUID, datetime | None, asyncio.Future[None]]],
+    error: BaseException | None,
+) -> None:
+    for *_, done in group:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        elif isinstance(error, asyncio.CancelledError):
+            done.cancel()
+        else:
+            done.set_exception(error)
+
+
 class Lease:
     """One holding of a bot's lease; what the bot step runs under (``engine.leasing``)."""
 
-    def __init__(self, ctx: RuntimeContext, bot_id: uuid.UUID) -> None:
+    def __init__(self, ctx: RuntimeContext, bot_id: uuid.UUID, owner: str | None = None) -> None:
         self.ctx = ctx
         self.bot_id = bot_id
         self.ttl: timedelta = ctx.options.lease_ttl
-        # One owner per lease, not per process: two ticks of one bot in the same process (a
-        # duplicated message in a batch) exclude each other too.
-        self.owner = f"{ctx.owner}/{uuid.uuid4().hex[:8]}"
+        # One owner per lease (or per batch of distinct bots), not per process: two ticks of
+        # one bot in the same process (a duplicated message) exclude each other too.
+        self.owner = owner or new_owner(ctx)
         self.held = False
         self._renewed = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -50,6 +110,8 @@ class Lease:
         self.taken_over = False
         # The bot's non-terminal orders and waiting fills, read with the lease (same round trips).
         self._read: tuple[list[OrderView], int] | None = None
+        # Taken with a batch: its quiet leases go back together.
+        self._quiet_releases: QuietReleases | None = None
 
     @property
     def database(self) -> Database:
@@ -69,6 +131,27 @@ class Lease:
         self._renewed = time.monotonic()
         return self.held
 
+    @classmethod
+    async def take_many(
+        cls, ctx: RuntimeContext, bot_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Lease]:
+        """``acquire`` for many distinct bots in one transaction of three round trips, whatever
+        their number: the leases taken, by bot id. They share one owner (the batch's)."""
+        owner = new_owner(ctx)
+        async with ctx.database.session_scope() as session:
+            taken = await leases.take_leases(
+                session, bot_ids, owner, ctx.clock(), ctx.options.lease_ttl
+            )
+            live = await order_repository.live_order_rows_of(session, list(taken))
+        held: dict[uuid.UUID, Lease] = {}
+        renewed, releases = time.monotonic(), QuietReleases(ctx, owner)
+        for bot_id, took in taken.items():
+            lease = held[bot_id] = cls(ctx, bot_id, owner)
+            lease.bot, lease.taken_over, lease.held = took.bot, took.taken_over, True
+            lease._read = (live[bot_id], took.waiting_fills)
+            lease._renewed, lease._quiet_releases = renewed, releases
+        return held
+
     def take_read(self) -> tuple[list[OrderView], int] | None:
         """The live orders and waiting fills read with the lease, once."""
         read, self._read = self._read, None
@@ -78,6 +161,9 @@ class Lease:
         """Give the lease back, writing what the step left (``engine.wrapup``) in the same
         transaction; a quiet step's lease is simply released."""
         now = self.ctx.clock()
+        if end.quiet and self._quiet_releases is not None:
+            await self._quiet_releases.release(self.bot_id, end.next_at)
+            return
         if end.quiet:
             await leases.release_lease_now(
                 self.database.engine, self.bot_id, self.owner, now, end.next_at

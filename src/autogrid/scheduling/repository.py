@@ -9,7 +9,7 @@ alike; PostgreSQL additionally claims with ``FOR UPDATE SKIP LOCKED`` so concurr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,17 +40,19 @@ async def acquire_lease(
     return await take_lease(session, bot_id, owner, now, ttl) is not None
 
 
-def _take(condition: Any) -> Any:
+def _take(condition: Any, *, many: bool = False) -> Any:
+    which = Bot.id.in_(bindparam("bots", expanding=True)) if many else Bot.id == bindparam("bot")
     return (
         update(Bot)
-        .where(Bot.id == bindparam("bot"), condition)
+        .where(which, condition)
         .values(
             lease_owner=bindparam("owner"),
             lease_expires_at=bindparam("expires"),
             updated_at=Bot.updated_at,  # a tick is not an edit of the bot
         )
         .returning(Bot, _WAITING_FILLS)
-        .execution_options(populate_existing=True)
+        # Nothing of the session to synchronize (it is fresh): the returned rows are the state.
+        .execution_options(populate_existing=True, synchronize_session=False)
     )
 
 
@@ -60,7 +62,10 @@ _WAITING_FILLS = (
 )
 # Built once: every tick runs them. A free lease first; else one expired (its holder died).
 _TAKE_FREE = _take(Bot.lease_owner.is_(None))
-_TAKE_EXPIRED = _take(or_(Bot.lease_expires_at.is_(None), Bot.lease_expires_at < bindparam("now")))
+_EXPIRED = or_(Bot.lease_expires_at.is_(None), Bot.lease_expires_at < bindparam("now"))
+_TAKE_EXPIRED = _take(_EXPIRED)
+_TAKE_FREE_MANY = _take(Bot.lease_owner.is_(None), many=True)
+_TAKE_EXPIRED_MANY = _take(_EXPIRED, many=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,27 @@ async def take_lease(
         return Taken(row[0], False, int(row[1]))
     row = (await session.execute(_TAKE_EXPIRED, {**params, "now": now})).first()
     return Taken(row[0], True, int(row[1])) if row is not None else None
+
+
+async def take_leases(
+    session: AsyncSession,
+    bot_ids: Collection[uuid.UUID],
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+) -> dict[uuid.UUID, Taken]:
+    """``take_lease`` for many bots at once, all for ``owner``: the ones taken, by id. One
+    statement takes the free leases; the expired ones are tried only if some were not free."""
+    taken: dict[uuid.UUID, Taken] = {}
+    params: dict[str, Any] = {"bots": list(bot_ids), "owner": owner, "expires": now + ttl}
+    for bot, waiting in await session.execute(_TAKE_FREE_MANY, params):
+        taken[bot.id] = Taken(bot, False, int(waiting))
+    rest = [bot_id for bot_id in bot_ids if bot_id not in taken]
+    if rest:
+        params = {**params, "bots": rest, "now": now}
+        for bot, waiting in await session.execute(_TAKE_EXPIRED_MANY, params):
+            taken[bot.id] = Taken(bot, True, int(waiting))
+    return taken
 
 
 async def renew_lease(
@@ -161,6 +187,43 @@ async def release_lease_now(
         if next_tick_at is not None:
             params["next_at"] = next_tick_at
         await autocommit.execute(statement, params)
+
+
+_RELEASE_MANY = (
+    update(Bot)
+    .where(Bot.id.in_(bindparam("bots", expanding=True)), Bot.lease_owner == bindparam("owner"))
+    .values(
+        lease_owner=None,
+        lease_expires_at=None,
+        last_tick_at=bindparam("now"),
+        updated_at=Bot.updated_at,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+async def release_leases_now(
+    engine: AsyncEngine,
+    owner: str,
+    now: datetime,
+    releases: Sequence[tuple[uuid.UUID, datetime | None]],
+) -> None:
+    """``release_lease_now`` of many of ``owner``'s leases, (bot id, next tick at) each: those
+    that leave the next tick alone in one autocommitted statement, the others one each."""
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        plain = [bot_id for bot_id, next_at in releases if next_at is None]
+        if plain:
+            await autocommit.execute(_RELEASE_MANY, {"bots": plain, "owner": owner, "now": now})
+        forward = [(bot_id, next_at) for bot_id, next_at in releases if next_at is not None]
+        if forward:
+            key = (engine.dialect.name, True)
+            statement = _RELEASES.get(key)
+            if statement is None:
+                statement = _RELEASES[key] = _release(*key)
+            for bot_id, next_at in forward:
+                params = {"bot": bot_id, "owner": owner, "now": now, "next_at": next_at}
+                await autocommit.execute(statement, params)
 
 
 # --- due ticks ----------------------------------------------------------------------------

@@ -224,6 +224,11 @@ class PaperExchange:
         self._stored_ahead[symbol] = following
         return True
 
+    def next_stored_close(self, symbol: str) -> datetime | None:
+        """The close of the next stored candle as ``replay_has_more`` last found it: none is
+        revealed before then (a gap in the stored candles), if known."""
+        return self._stored_ahead.get(symbol)
+
     async def visible_candle_closes(self, symbol: str, limit: int = 500) -> list[datetime]:
         """Close times of the candles ``advance()`` can match now, oldest first."""
         config = await self.config()
