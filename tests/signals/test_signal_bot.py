@@ -102,7 +102,9 @@ async def buy_then_close_all(
 
     queued = await signal(client, user, buy_id)
     assert queued["outcome"] == "queued"
-    assert queued["results"] == [{"bot_id": bot_id, "outcome": "queued", "reason": None}]
+    assert queued["results"] == [
+        {"bot_id": bot_id, "smart_trade_id": None, "outcome": "queued", "reason": None}
+    ]
     assert await orders_of(db, uuid.UUID(bot_id)) == []  # the worker placed nothing itself
 
     await tick_bot(ctx, uuid.UUID(bot_id))
