@@ -47,7 +47,7 @@ from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import EventType
-from autogrid.models import Bot, User
+from autogrid.models import Bot, UserIdentity
 from autogrid.models.bot import BotMode, BotStatus, BotType
 from autogrid.trading.orders.states import IN_FLIGHT_STATUSES, OrderStatus
 
@@ -62,7 +62,7 @@ class PlanLimitReached(Forbidden):
 
 
 async def get_bot(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID, *, for_update: bool = False
 ) -> Bot:
     """The user's bot; another user's is exactly as missing as one that never existed."""
     bot = await repository.get_bot(session, user.id, bot_id, for_update=for_update)
@@ -73,7 +73,7 @@ async def get_bot(
 
 async def list_bots(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     page: PageParams,
     *,
     statuses: Collection[BotStatus] = (),
@@ -96,7 +96,7 @@ async def list_bots(
 
 async def create_bot(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     body: BotCreate,
     markets: MarketRulesProvider,
     *,
@@ -152,7 +152,7 @@ async def create_bot(
 
 async def update_bot(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     changes: BotUpdate,
     markets: MarketRulesProvider,
@@ -192,7 +192,7 @@ async def update_bot(
 
 async def _reconfigure(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot: Bot,
     changes: BotUpdate,
     markets: MarketRulesProvider,
@@ -229,7 +229,7 @@ async def _reconfigure(
     bot.credential_id = draft.credential_id
 
 
-async def delete_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> None:
+async def delete_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> None:
     """Delete a stopped bot with its orders, fills, events and metrics (a hard delete)."""
     bot = await get_bot(session, user, bot_id, for_update=True)
     if bot.status == BotStatus.STOPPING:

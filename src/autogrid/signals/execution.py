@@ -27,7 +27,7 @@ from autogrid.core.errors import AppError
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
-from autogrid.models import Bot, Signal, User
+from autogrid.models import Bot, Signal, User, UserIdentity
 from autogrid.models.bot import BotStatus
 from autogrid.signals import repository
 from autogrid.signals.model import SignalAction
@@ -39,7 +39,7 @@ DEAL_ACTIONS_NOT_SUPPORTED = (
 )
 
 Result = tuple[SignalOutcome, str | None, BotCommand | None]
-Control = Callable[[AsyncSession, User, uuid.UUID], Awaitable[BotTransition]]
+Control = Callable[[AsyncSession, UserIdentity, uuid.UUID], Awaitable[BotTransition]]
 CONTROLS: dict[SignalAction, Control] = {
     SignalAction.PAUSE: controls.pause_bot,
     SignalAction.RESUME: controls.resume_bot,
@@ -72,7 +72,7 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
 
 
 async def _on_bot(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, action: SignalAction
+    session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID, action: SignalAction
 ) -> Result:
     bot = await session.get(Bot, bot_id)
     if bot is None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.core.errors import NotFound
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Signal, SignalSource, User
+from autogrid.models import Signal, SignalSource, UserIdentity
 from autogrid.signals import repository
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.model import SignalParseError
@@ -52,14 +52,18 @@ def _with_token(read: SourceRead, token: str) -> SourceWithToken:
     return SourceWithToken(**read.model_dump(), token=token, url_path=SIGNALS_PATH + token)
 
 
-async def _check_targets(session: AsyncSession, user: User, bot_ids: list[uuid.UUID]) -> None:
+async def _check_targets(
+    session: AsyncSession, user: UserIdentity, bot_ids: list[uuid.UUID]
+) -> None:
     owned = await repository.owned_bot_ids(session, user.id, bot_ids)
     if missing := [bot_id for bot_id in bot_ids if bot_id not in owned]:
         # Another user's bot is as missing as one that never existed.
         raise NotFound("bot not found", details={"bot_ids": [str(b) for b in missing]})
 
 
-async def create_source(session: AsyncSession, user: User, body: SourceCreate) -> SourceWithToken:
+async def create_source(
+    session: AsyncSession, user: UserIdentity, body: SourceCreate
+) -> SourceWithToken:
     targets = list(dict.fromkeys(body.bot_ids))
     await _check_targets(session, user, targets)
     token = new_token()
@@ -82,7 +86,7 @@ async def create_source(session: AsyncSession, user: User, body: SourceCreate) -
 
 
 async def get_source(
-    session: AsyncSession, user: User, source_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID, *, for_update: bool = False
 ) -> SignalSource:
     source = await repository.get_source(session, user.id, source_id, for_update=for_update)
     if source is None:
@@ -90,13 +94,15 @@ async def get_source(
     return source
 
 
-async def read_source(session: AsyncSession, user: User, source_id: uuid.UUID) -> SourceRead:
+async def read_source(
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID
+) -> SourceRead:
     source = await get_source(session, user, source_id)
     return source_read(source, await repository.target_ids(session, source.id))
 
 
 async def list_sources(
-    session: AsyncSession, user: User, page: PageParams
+    session: AsyncSession, user: UserIdentity, page: PageParams
 ) -> tuple[list[SourceRead], int]:
     rows, total = await repository.list_sources(
         session, user.id, limit=page.limit, offset=page.offset
@@ -106,7 +112,7 @@ async def list_sources(
 
 
 async def update_source(
-    session: AsyncSession, user: User, source_id: uuid.UUID, body: SourceUpdate
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID, body: SourceUpdate
 ) -> SourceRead:
     source = await get_source(session, user, source_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
@@ -123,7 +129,9 @@ async def update_source(
     return source_read(source, await repository.target_ids(session, source.id))
 
 
-async def rotate_token(session: AsyncSession, user: User, source_id: uuid.UUID) -> SourceWithToken:
+async def rotate_token(
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID
+) -> SourceWithToken:
     """A new token; the old one stops working as this commits (its hash is gone)."""
     source = await get_source(session, user, source_id, for_update=True)
     token = new_token()
@@ -135,7 +143,7 @@ async def rotate_token(session: AsyncSession, user: User, source_id: uuid.UUID) 
     return _with_token(read, token)
 
 
-async def delete_source(session: AsyncSession, user: User, source_id: uuid.UUID) -> None:
+async def delete_source(session: AsyncSession, user: UserIdentity, source_id: uuid.UUID) -> None:
     """The source and its signals go (the journal's events about them stay)."""
     source = await get_source(session, user, source_id, for_update=True)
     await repository.delete_source(session, source)
@@ -151,7 +159,7 @@ class SignalPage:
 
 async def list_signals(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     *,
     after_id: int,
     limit: int,
@@ -173,7 +181,7 @@ async def list_signals(
     return SignalPage(page, page[-1].id if page else after_id, len(rows) > limit)
 
 
-async def get_signal(session: AsyncSession, user: User, signal_id: int) -> Signal:
+async def get_signal(session: AsyncSession, user: UserIdentity, signal_id: int) -> Signal:
     signal = await repository.get_signal(session, user.id, signal_id)
     if signal is None:
         raise NotFound("signal not found")
