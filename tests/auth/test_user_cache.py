@@ -3,12 +3,15 @@ the very next request, however warm the cache, in this process and in every othe
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import update
 
+from autogrid.auth.denylist import AccessTokenDenylist
 from autogrid.core.config import Settings
 from autogrid.core.db import Database, after_commit
 from autogrid.models import User
@@ -24,6 +27,11 @@ from tests.helpers import (
 
 ME = "/api/v1/auth/me"
 ADMIN_USERS = "/api/v1/admin/users"
+
+
+def get_access_denylist_of(app: FastAPI) -> AccessTokenDenylist:
+    denylist: AccessTokenDenylist = app.state.access_denylist
+    return denylist
 
 
 async def warm(client: httpx.AsyncClient, user: ApiUser) -> dict[str, object]:
@@ -164,3 +172,20 @@ async def test_after_commit_actions_run_only_once_committed(db: Database) -> Non
             after_commit(session, lambda: record("rolled back"))
             raise RuntimeError("the unit of work fails")
     assert ran == ["committed"]
+
+
+async def test_a_warm_request_reads_redis_only_with_its_rate_limit_hit(
+    app: FastAPI, client: httpx.AsyncClient, user: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await warm(client, user)
+    denylist = get_access_denylist_of(app)
+    separate_checks: list[str] = []
+    original = denylist.check
+
+    async def counted(jti: str, user_id: uuid.UUID) -> tuple[bool, str | None]:
+        separate_checks.append(jti)
+        return await original(jti, user_id)
+
+    monkeypatch.setattr(denylist, "check", counted)
+    assert (await client.get(ME, headers=user.headers)).status_code == 200
+    assert separate_checks == []

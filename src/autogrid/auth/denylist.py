@@ -20,6 +20,7 @@ import math
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -32,6 +33,24 @@ from autogrid.core.redis import key as redis_key
 from autogrid.core.sqltypes import utcnow
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessCheck:
+    """A token's denylist entry and its user's epoch, read together (by the API rate limit's
+    round trip, so the route need not read them again)."""
+
+    jti: str
+    denied: bool
+    epoch: str | None
+
+
+def denied_key(settings: Settings, jti: str) -> str:
+    return redis_key(settings, "auth", "denied-access-jti", jti)
+
+
+def epoch_key(settings: Settings, user_id: uuid.UUID) -> str:
+    return redis_key(settings, "auth", "epoch", str(user_id))
 
 
 class AccessTokenDenylist(Protocol):
@@ -80,10 +99,10 @@ class RedisAccessTokenDenylist:
         self._bump_epoch = redis.register_script(_BUMP_EPOCH_LUA)
 
     def _key(self, jti: str) -> str:
-        return redis_key(self._settings, "auth", "denied-access-jti", jti)
+        return denied_key(self._settings, jti)
 
     def _epoch_key(self, user_id: uuid.UUID) -> str:
-        return redis_key(self._settings, "auth", "epoch", str(user_id))
+        return epoch_key(self._settings, user_id)
 
     async def deny(self, jti: str, until: datetime) -> None:
         seconds = math.ceil((until - self._clock()).total_seconds())
@@ -109,14 +128,14 @@ class RedisAccessTokenDenylist:
                 denied, epoch = await pipe.execute()
         except RedisError as error:
             raise _unavailable(error) from error
-        return bool(denied), _text(epoch)
+        return bool(denied), text_or_none(epoch)
 
     async def ensure_epoch(self, user_id: uuid.UUID) -> str:
         try:
             epoch = await self._ensure_epoch(keys=[self._epoch_key(user_id)], args=[_fresh_epoch()])
         except RedisError as error:
             raise _unavailable(error) from error
-        return str(_text(epoch))
+        return str(text_or_none(epoch))
 
     async def bump_epoch(self, user_id: uuid.UUID) -> None:
         try:
@@ -126,7 +145,7 @@ class RedisAccessTokenDenylist:
             raise _unavailable(error) from error
 
 
-def _text(value: object) -> str | None:
+def text_or_none(value: object) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -11,8 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from autogrid.api.deps import SessionDep
+from autogrid.api.rate_limit_middleware import ACCESS_CHECK_STATE
 from autogrid.auth import service
-from autogrid.auth.denylist import AccessTokenDenylist, create_access_denylist
+from autogrid.auth.denylist import AccessCheck, AccessTokenDenylist, create_access_denylist
 from autogrid.auth.login_guard import LoginGuard
 from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings
@@ -78,7 +79,11 @@ async def get_current_user(request: Request, token: BearerToken, session: Sessio
     settings: Settings = request.app.state.settings
     denylist = get_access_denylist(request)
     cache = get_auth_user_cache(request)
-    return await service.authenticate_access_token(session, settings, denylist, cache, token)
+    # Left by the API rate limit when it read the denylist entry and epoch with its hit.
+    prechecked: AccessCheck | None = getattr(request.state, ACCESS_CHECK_STATE, None)
+    return await service.authenticate_access_token(
+        session, settings, denylist, cache, token, prechecked
+    )
 
 
 # The signed-in user as an immutable copy: for every route that only reads who is calling.

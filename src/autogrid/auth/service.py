@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
-from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.denylist import AccessCheck, AccessTokenDenylist
 from autogrid.auth.login_guard import LoginGuard, client_network
 from autogrid.auth.password_policy import assess_password, context_words
 from autogrid.auth.passwords import (
@@ -285,15 +285,21 @@ async def authenticate_access_token(
     denylist: AccessTokenDenylist,
     cache: AuthUserCache,
     token: str,
+    prechecked: AccessCheck | None = None,
 ) -> AuthUser:
     """The active user behind a valid, unrevoked access token; 401 otherwise.
 
     The denylist entry and the user's auth epoch come in one round trip; the row is loaded only
     when this process holds no copy under that exact epoch (see ``user_cache``), so deactivation
-    and role changes still apply at the very next request, not at expiry.
+    and role changes still apply at the very next request, not at expiry. ``prechecked``: the
+    same two read earlier in this request (by the API rate limit's round trip), used only when
+    they are this token's.
     """
     claims = decode_token(settings, token, TokenType.ACCESS)
-    denied, epoch = await denylist.check(claims.jti, claims.user_id)
+    if prechecked is not None and prechecked.jti == claims.jti:
+        denied, epoch = prechecked.denied, prechecked.epoch
+    else:
+        denied, epoch = await denylist.check(claims.jti, claims.user_id)
     if denied:
         raise Unauthorized("token has been revoked")
     user = cache.get(claims.user_id, epoch) if epoch is not None else None
