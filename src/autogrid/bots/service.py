@@ -47,7 +47,7 @@ from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import EventType
-from autogrid.models import Bot, UserIdentity
+from autogrid.models import PLAN_BOT_LIMITS, Bot, Plan, UserIdentity
 from autogrid.models.bot import BotMode, BotStatus, BotType
 from autogrid.trading.orders.states import IN_FLIGHT_STATUSES, OrderStatus
 
@@ -103,13 +103,15 @@ async def create_bot(
     origin: str | None = None,
 ) -> Bot:
     """A stopped bot; ``origin`` (e.g. the backtest it was made from) goes into its journal."""
-    await repository.lock_user(session, user.id)
+    # The quota is the locked row's plan, not the caller's cached copy of it.
+    plan = await repository.lock_user(session, user.id)
+    limit = PLAN_BOT_LIMITS[Plan(plan)]
     owned = await repository.count_bots(session, user.id)
-    if owned >= user.bot_limit:
+    if owned >= limit:
         raise PlanLimitReached(
-            f"the {user.plan} plan allows {user.bot_limit} bots and you have {owned}: "
+            f"the {plan} plan allows {limit} bots and you have {owned}: "
             "delete one or upgrade your plan",
-            details={"plan": user.plan, "limit": user.bot_limit, "bots": owned},
+            details={"plan": plan, "limit": limit, "bots": owned},
         )
     now = utcnow()
     draft = BotDraft(
