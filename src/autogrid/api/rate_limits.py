@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
@@ -50,8 +50,8 @@ class Caller:
 
     key: str
     limit: RateLimitItem
-    # The verified access token's claims, for a signed-in caller.
-    claims: TokenClaims | None = None
+    # The verified access token's claims, for a signed-in caller: not part of who the caller is.
+    claims: TokenClaims | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
