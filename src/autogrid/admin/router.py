@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from autogrid.admin import fleet, service
 from autogrid.admin.schemas import AdminBotRead, AdminUserUpdate, FleetRead, ProblemPage
 from autogrid.api.deps import SessionDep
-from autogrid.auth.dependencies import AdminUser
+from autogrid.auth.dependencies import AccessDenylistDep, AdminUser
 from autogrid.auth.schemas import UserRead
 from autogrid.core.errors import ErrorResponse
 from autogrid.core.pagination import Page, PageDep
@@ -51,10 +51,14 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 
 @router.patch("/users/{user_id}", response_model=UserRead, responses=_CONFLICT)
 async def update_user(
-    user_id: uuid.UUID, body: AdminUserUpdate, admin: AdminUser, session: SessionDep
+    user_id: uuid.UUID,
+    body: AdminUserUpdate,
+    admin: AdminUser,
+    session: SessionDep,
+    denylist: AccessDenylistDep,
 ) -> UserRead:
     """Change a user's plan, role or active flag."""
-    user = await service.update_user(session, admin, user_id, body)
+    user = await service.update_user(session, denylist, admin, user_id, body)
     return UserRead.model_validate(user)
 
 

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.admin import repository
 from autogrid.admin.schemas import AdminUserUpdate
 from autogrid.auth import repository as auth_repository
+from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.user_cache import invalidate_cached_user
 from autogrid.core.errors import Conflict, NotFound
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Role, User
+from autogrid.models import AuthUser, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,11 @@ async def list_users(
 
 
 async def update_user(
-    session: AsyncSession, admin: User, user_id: uuid.UUID, changes: AdminUserUpdate
+    session: AsyncSession,
+    denylist: AccessTokenDenylist,
+    admin: AuthUser,
+    user_id: uuid.UUID,
+    changes: AdminUserUpdate,
 ) -> User:
     user = await auth_repository.get_user_by_id(session, user_id)
     if user is None:
@@ -44,10 +50,12 @@ async def update_user(
         was_active = user.is_active
         user.is_active = changes.is_active
         if was_active and not changes.is_active:
-            # Access tokens die on their next request (the user is loaded each time); refresh
-            # tokens are revoked now so a later reactivation does not revive old sessions.
+            # Access tokens die on their next request (the epoch bump below); refresh tokens are
+            # revoked now so a later reactivation does not revive old sessions.
             await auth_repository.revoke_all_for_user(session, user.id, utcnow())
     await session.flush()
+    # Every process's copy of the user is stale: the role, plan or active flag apply at once.
+    await invalidate_cached_user(session, denylist, user.id)
     logger.info(
         "admin updated user admin_id=%s user_id=%s changes=%s",
         admin.id,

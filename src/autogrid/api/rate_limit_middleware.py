@@ -28,6 +28,8 @@ from autogrid.core.asgi_headers import set_response_headers
 from autogrid.core.errors import error_json
 
 LIMITED_PATH_PREFIX = "/api/"
+# Where a signed-in caller's denylist entry and epoch, read with the hit, are left for the route.
+ACCESS_CHECK_STATE = "access_check"
 # The signal entry's path (its token's shape): limited by the route, per source.
 SIGNAL_ENTRY_PATH = re.compile(r"/api/v1/signals/ags_[A-Za-z0-9_-]+")
 # The IANA close code "Try Again Later", for a server that cannot send a 429 handshake answer.
@@ -58,6 +60,9 @@ class ApiRateLimitMiddleware:
         elif not verdict.allowed:
             await _refuse(scope, receive, send, verdict)
         else:
+            if verdict.access is not None:
+                # Read by ``get_current_user`` (``request.state``) instead of asking Redis again.
+                scope.setdefault("state", {})[ACCESS_CHECK_STATE] = verdict.access
             await self.app(scope, receive, _with_budget_headers(send, verdict))
 
 

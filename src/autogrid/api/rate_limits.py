@@ -23,14 +23,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.errors import StorageError
 from redis.asyncio import Redis
 
-from autogrid.api.rate_windows import LibraryWindow, MovingWindow, RedisMovingWindow
+from autogrid.api.rate_windows import LibraryWindow, MovingWindow, RedisMovingWindow, WindowHit
+from autogrid.auth.denylist import AccessCheck, denied_key, epoch_key
 from autogrid.auth.login_guard import client_network
 from autogrid.auth.tokens import TokenClaims, TokenType, decode_token
 from autogrid.core.config import Settings
@@ -49,6 +50,8 @@ class Caller:
 
     key: str
     limit: RateLimitItem
+    # The verified access token's claims, for a signed-in caller: not part of who the caller is.
+    claims: TokenClaims | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class Verdict:
     # Whole seconds until the oldest counted request leaves the window (a refused caller may
     # retry then); 0 when nothing is counted.
     reset_seconds: int
+    # A signed-in caller's denylist entry and epoch, when read in the same round trip.
+    access: AccessCheck | None = None
 
 
 class ApiRateLimits:
@@ -93,7 +98,7 @@ class ApiRateLimits:
             except Unauthorized:
                 pass
             else:
-                return Caller(f"user:{claims.user_id}", self.for_claims(claims))
+                return Caller(f"user:{claims.user_id}", self.for_claims(claims), claims)
         return self.anonymous_caller(client_host)
 
     def anonymous_caller(self, client_host: str | None) -> Caller:
@@ -121,9 +126,15 @@ class ApiRateLimiter:
         limits: ApiRateLimits,
         storage: Storage | MovingWindow,
         clock: Callable[[], float] = time.monotonic,
+        access_keys: Callable[[TokenClaims], tuple[str, str]] | None = None,
     ) -> None:
-        """``storage``: a window, or a ``limits`` storage counted with the library's strategy."""
+        """``storage``: a window, or a ``limits`` storage counted with the library's strategy.
+
+        ``access_keys``: a signed-in caller's (denylist, epoch) keys, read with the hit when the
+        window shares their store (Redis), so authentication needs no round trip of its own.
+        """
         self.limits = limits
+        self._access_keys = access_keys
         self._window = LibraryWindow(storage) if isinstance(storage, Storage) else storage
         self._clock = clock
         # While set, Redis is not asked (it was unreachable); the clock reading to ask again at.
@@ -134,7 +145,10 @@ class ApiRateLimiter:
         if self._outage_until is not None and self._clock() < self._outage_until:
             return None
         try:
-            counted = await self._window.hit(caller.limit, caller.key)
+            also_read = None
+            if caller.claims is not None and self._access_keys is not None:
+                also_read = self._access_keys(caller.claims)
+            counted = await self._window.hit(caller.limit, caller.key, also_read)
         except StorageError as error:
             if self._outage_until is None:
                 logger.error(
@@ -153,7 +167,14 @@ class ApiRateLimiter:
             window_seconds=caller.limit.get_expiry(),
             remaining=counted.remaining,
             reset_seconds=max(0, math.ceil(counted.reset_in)),
+            access=_access_check(caller, counted),
         )
+
+
+def _access_check(caller: Caller, counted: WindowHit) -> AccessCheck | None:
+    if caller.claims is None or counted.exists is None:
+        return None
+    return AccessCheck(caller.claims.jti, counted.exists, counted.value)
 
 
 def create_api_rate_limiter(settings: Settings, redis: Redis | None) -> ApiRateLimiter:
@@ -161,4 +182,9 @@ def create_api_rate_limiter(settings: Settings, redis: Redis | None) -> ApiRateL
     limits = ApiRateLimits(settings)
     if redis is None:
         return ApiRateLimiter(limits, MemoryStorage())
-    return ApiRateLimiter(limits, RedisMovingWindow(redis, redis_key(settings, "api-limit")))
+
+    def access_keys(claims: TokenClaims) -> tuple[str, str]:
+        return denied_key(settings, claims.jti), epoch_key(settings, claims.user_id)
+
+    window = RedisMovingWindow(redis, redis_key(settings, "api-limit"))
+    return ApiRateLimiter(limits, window, access_keys=access_keys)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from limits import RateLimitItem
@@ -32,10 +32,16 @@ class WindowHit:
     remaining: int
     # Seconds until the oldest recorded hit leaves the window; 0 when none is recorded.
     reset_in: float
+    # With ``also_read=(exists_key, get_key)``: whether the first key exists and the second's
+    # value, read in the same round trip (None when not asked, or not supported).
+    exists: bool | None = None
+    value: str | None = None
 
 
 class MovingWindow(Protocol):
-    async def hit(self, item: RateLimitItem, key: str) -> WindowHit:
+    async def hit(
+        self, item: RateLimitItem, key: str, also_read: tuple[str, str] | None = None
+    ) -> WindowHit:
         """Record one hit under ``key`` if the window takes it; StorageError if unreachable."""
         ...
 
@@ -46,7 +52,10 @@ class LibraryWindow:
     def __init__(self, storage: Storage) -> None:
         self._strategy = MovingWindowRateLimiter(storage)
 
-    async def hit(self, item: RateLimitItem, key: str) -> WindowHit:
+    async def hit(
+        self, item: RateLimitItem, key: str, also_read: tuple[str, str] | None = None
+    ) -> WindowHit:
+        # ``also_read`` is for a shared store; the embedded one has no keys to read.
         allowed = await self._strategy.hit(item, key)
         stats = await self._strategy.get_window_stats(item, key)
         return WindowHit(allowed, stats.remaining, max(0.0, stats.reset_time - time.time()))
@@ -54,7 +63,9 @@ class LibraryWindow:
 
 # KEYS[1]: a sorted set of hit ids scored by their time in ms (the server's clock, so processes
 # with skewed clocks agree). ARGV: window ms, amount, the new hit's id.
-# Returns {allowed 0/1, hits in the window, ms until the oldest one leaves it}.
+# Returns {allowed 0/1, hits in the window, ms until the oldest one leaves it}; with KEYS[2] and
+# KEYS[3], also whether KEYS[2] exists and KEYS[3]'s value ('' when unset: a nil would end the
+# reply's list), so an authenticated request's every Redis read is this one round trip.
 _MOVING_WINDOW_LUA = """
 local now_parts = redis.call('TIME')
 local now_ms = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
@@ -73,6 +84,9 @@ local reset_ms = 0
 if oldest[2] then
   reset_ms = math.max(0, tonumber(oldest[2]) + window_ms - now_ms)
 end
+if KEYS[3] then
+  return {allowed, count, reset_ms, redis.call('EXISTS', KEYS[2]), redis.call('GET', KEYS[3]) or ''}
+end
 return {allowed, count, reset_ms}
 """
 
@@ -84,13 +98,21 @@ class RedisMovingWindow:
         self._script = redis.register_script(_MOVING_WINDOW_LUA)
         self._key_prefix = key_prefix
 
-    async def hit(self, item: RateLimitItem, key: str) -> WindowHit:
+    async def hit(
+        self, item: RateLimitItem, key: str, also_read: tuple[str, str] | None = None
+    ) -> WindowHit:
         # The limit is part of the key: a caller whose token names another plan starts afresh.
         window_key = f"{self._key_prefix}:{item.key_for(key)}"
+        keys = [window_key, *also_read] if also_read else [window_key]
         try:
-            allowed, count, reset_ms = await self._script(
-                keys=[window_key], args=[item.get_expiry() * 1000, item.amount, uuid.uuid4().hex]
+            reply = await self._script(
+                keys=keys, args=[item.get_expiry() * 1000, item.amount, uuid.uuid4().hex]
             )
         except RedisError as error:
             raise StorageError(error) from error
-        return WindowHit(bool(allowed), max(0, item.amount - int(count)), int(reset_ms) / 1000)
+        allowed, count, reset_ms = reply[:3]
+        hit = WindowHit(bool(allowed), max(0, item.amount - int(count)), int(reset_ms) / 1000)
+        if also_read is None:
+            return hit
+        value = reply[4].decode() if isinstance(reply[4], bytes) else str(reply[4])
+        return replace(hit, exists=bool(reply[3]), value=value or None)

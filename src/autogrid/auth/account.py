@@ -12,10 +12,12 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
+from autogrid.auth.denylist import AccessTokenDenylist
 from autogrid.auth.login_guard import LoginGuard
 from autogrid.auth.passwords import hash_password, verify_password
 from autogrid.auth.schemas import TokenPair
 from autogrid.auth.service import check_password_strength, start_session
+from autogrid.auth.user_cache import invalidate_cached_user
 from autogrid.core.config import Settings
 from autogrid.core.errors import Forbidden
 from autogrid.core.sqltypes import utcnow
@@ -24,8 +26,11 @@ from autogrid.models import User
 logger = logging.getLogger(__name__)
 
 
-async def _revoke_every_session(session: AsyncSession, user: User) -> int:
+async def _revoke_every_session(
+    session: AsyncSession, denylist: AccessTokenDenylist, user: User
+) -> int:
     version = await repository.bump_token_version(session, user)
+    await invalidate_cached_user(session, denylist, user.id)
     revoked = await repository.revoke_all_for_user(session, user.id, utcnow())
     logger.info(
         "every session revoked user_id=%s token_version=%s refresh_tokens=%s",
@@ -39,6 +44,7 @@ async def _revoke_every_session(session: AsyncSession, user: User) -> int:
 async def change_password(
     session: AsyncSession,
     settings: Settings,
+    denylist: AccessTokenDenylist,
     guard: LoginGuard,
     client_ip: str,
     user: User,
@@ -60,11 +66,13 @@ async def change_password(
     await check_password_strength(new_password, user.email, extra=(current_password,))
     user.password_hash = await hash_password(new_password)
     await session.flush()
-    await _revoke_every_session(session, user)
+    await _revoke_every_session(session, denylist, user)
     logger.info("password changed user_id=%s", user.id)
     return await start_session(session, settings, user)
 
 
-async def log_out_everywhere(session: AsyncSession, user: User) -> None:
+async def log_out_everywhere(
+    session: AsyncSession, denylist: AccessTokenDenylist, user: User
+) -> None:
     """Every access and refresh token of the user stops working, this request's included."""
-    await _revoke_every_session(session, user)
+    await _revoke_every_session(session, denylist, user)

@@ -11,12 +11,14 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from autogrid.api.deps import SessionDep
+from autogrid.api.rate_limit_middleware import ACCESS_CHECK_STATE
 from autogrid.auth import service
-from autogrid.auth.denylist import AccessTokenDenylist, create_access_denylist
+from autogrid.auth.denylist import AccessCheck, AccessTokenDenylist, create_access_denylist
 from autogrid.auth.login_guard import LoginGuard
+from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings
 from autogrid.core.errors import Forbidden, Unauthorized
-from autogrid.models import User
+from autogrid.models import AuthUser, User
 
 # auto_error=False: a missing token is raised as our own 401, in the one error shape.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -59,24 +61,51 @@ async def client_ip(request: Request) -> str:
 ClientIP = Annotated[str, Depends(client_ip)]
 
 
-async def get_current_user(request: Request, token: BearerToken, session: SessionDep) -> User:
+def get_auth_user_cache(request: Request) -> AuthUserCache:
+    state = request.app.state
+    cache: AuthUserCache | None = getattr(state, "auth_user_cache", None)
+    if cache is None:
+        cache = AuthUserCache()
+        state.auth_user_cache = cache
+    return cache
+
+
+async def get_current_user(request: Request, token: BearerToken, session: SessionDep) -> AuthUser:
     if not token:
         raise Unauthorized("not authenticated")
-    # The settings and the denylist are read off the app here rather than declared as
-    # dependencies: every authenticated request resolves this, and each dependency costs FastAPI
-    # a resolution of its own.
+    # The settings, the denylist and the cache are read off the app here rather than declared
+    # as dependencies: every authenticated request resolves this, and each dependency costs
+    # FastAPI a resolution of its own.
     settings: Settings = request.app.state.settings
     denylist = get_access_denylist(request)
-    return await service.authenticate_access_token(session, settings, denylist, token)
+    cache = get_auth_user_cache(request)
+    # Left by the API rate limit when it read the denylist entry and epoch with its hit.
+    prechecked: AccessCheck | None = getattr(request.state, ACCESS_CHECK_STATE, None)
+    return await service.authenticate_access_token(
+        session, settings, denylist, cache, token, prechecked
+    )
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+# The signed-in user as an immutable copy: for every route that only reads who is calling.
+CurrentUser = Annotated[AuthUser, Depends(get_current_user)]
 
 
-async def get_admin_user(user: CurrentUser) -> User:
+async def get_current_user_row(user: CurrentUser, session: SessionDep) -> User:
+    # Authenticated above (denylist, epoch, active, version); the row is for writing to it.
+    row = await session.get(User, user.id)
+    if row is None:
+        raise Unauthorized("account is not active")
+    return row
+
+
+# The signed-in user's row, attached to the request's session: for routes that change the user.
+CurrentUserRow = Annotated[User, Depends(get_current_user_row)]
+
+
+async def get_admin_user(user: CurrentUser) -> AuthUser:
     if not user.is_admin:
         raise Forbidden("admin role required")
     return user
 
 
-AdminUser = Annotated[User, Depends(get_admin_user)]
+AdminUser = Annotated[AuthUser, Depends(get_admin_user)]

@@ -14,6 +14,7 @@ from autogrid.auth.dependencies import (
     BearerToken,
     ClientIP,
     CurrentUser,
+    CurrentUserRow,
     LoginGuardDep,
 )
 from autogrid.auth.schemas import (
@@ -121,9 +122,10 @@ async def logout(
 @router.post("/password", response_model=TokenPair, responses=_PASSWORD_ERRORS)
 async def change_password(
     body: PasswordChange,
-    user: CurrentUser,
+    user: CurrentUserRow,
     session: SessionDep,
     settings: SettingsDep,
+    denylist: AccessDenylistDep,
     guard: LoginGuardDep,
     ip: ClientIP,
 ) -> TokenPair:
@@ -133,14 +135,16 @@ async def change_password(
     common or made from the email or the old password (422 ``weak_password``).
     """
     return await account.change_password(
-        session, settings, guard, ip, user, body.current_password, body.new_password
+        session, settings, denylist, guard, ip, user, body.current_password, body.new_password
     )
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT)
-async def logout_all(user: CurrentUser, session: SessionDep) -> None:
+async def logout_all(
+    user: CurrentUserRow, session: SessionDep, denylist: AccessDenylistDep
+) -> None:
     """Log out everywhere: every access and refresh token of the account stops working now."""
-    await account.log_out_everywhere(session, user)
+    await account.log_out_everywhere(session, denylist, user)
 
 
 @router.get("/me", response_model=UserRead)

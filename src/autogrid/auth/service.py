@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.auth import repository
-from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.denylist import AccessCheck, AccessTokenDenylist
 from autogrid.auth.login_guard import LoginGuard, client_network
 from autogrid.auth.password_policy import assess_password, context_words
 from autogrid.auth.passwords import (
@@ -38,11 +38,12 @@ from autogrid.auth.tokens import (
     issue_access_token,
     issue_refresh_token,
 )
+from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings
 from autogrid.core.errors import Conflict, Unauthorized, Unprocessable
 from autogrid.core.ratelimit import RateLimiter, enforce_rate_limit
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Plan, RefreshToken, Role, User
+from autogrid.models import AuthUser, Plan, RefreshToken, Role, User
 
 logger = logging.getLogger(__name__)
 
@@ -279,15 +280,40 @@ async def logout(
 
 
 async def authenticate_access_token(
-    session: AsyncSession, settings: Settings, denylist: AccessTokenDenylist, token: str
-) -> User:
-    """The active user behind a valid, unrevoked access token; 401 otherwise."""
+    session: AsyncSession,
+    settings: Settings,
+    denylist: AccessTokenDenylist,
+    cache: AuthUserCache,
+    token: str,
+    prechecked: AccessCheck | None = None,
+) -> AuthUser:
+    """The active user behind a valid, unrevoked access token; 401 otherwise.
+
+    The denylist entry and the user's auth epoch come in one round trip; the row is loaded only
+    when this process holds no copy under that exact epoch (see ``user_cache``), so deactivation
+    and role changes still apply at the very next request, not at expiry. ``prechecked``: the
+    same two read earlier in this request (by the API rate limit's round trip), used only when
+    they are this token's.
+    """
     claims = decode_token(settings, token, TokenType.ACCESS)
-    if await denylist.is_denied(claims.jti):
+    if prechecked is not None and prechecked.jti == claims.jti:
+        denied, epoch = prechecked.denied, prechecked.epoch
+    else:
+        denied, epoch = await denylist.check(claims.jti, claims.user_id)
+    if denied:
         raise Unauthorized("token has been revoked")
-    # Loaded on every request so deactivation and role changes apply at once, not at expiry.
-    user = await repository.get_user_by_id(session, claims.user_id)
-    if user is None or not user.is_active:
+    user = cache.get(claims.user_id, epoch) if epoch is not None else None
+    if user is None:
+        # The epoch is read (or set) before the row: a change committed after this read bumps
+        # it again, so the copy cached here can never outlive the change.
+        if epoch is None:
+            epoch = await denylist.ensure_epoch(claims.user_id)
+        row = await repository.get_user_by_id(session, claims.user_id)
+        if row is None:
+            raise Unauthorized("account is not active")
+        user = AuthUser.of(row)
+        cache.put(epoch, user)
+    if not user.is_active:
         raise Unauthorized("account is not active")
     if claims.version != user.token_version:
         raise Unauthorized("token has been revoked")

@@ -30,7 +30,7 @@ from autogrid.backtest.schemas import BacktestRead
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.market_data import repository as candles_repository
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.models.backtest import Backtest, BacktestStatus
 from autogrid.trading.candles import CandleArrays
 
@@ -44,7 +44,7 @@ class CandlesChanged(service.BacktestStatusConflict):
 
 
 async def read_backtest(
-    session: AsyncSession, settings: Settings, user: User, backtest_id: uuid.UUID
+    session: AsyncSession, settings: Settings, user: UserIdentity, backtest_id: uuid.UUID
 ) -> BacktestRead:
     """The user's backtest as ``service.backtest_read`` shows it, with full results."""
     backtest = await service.get_backtest(session, user, backtest_id)
@@ -55,7 +55,7 @@ async def read_backtest(
 
 
 async def get_report(
-    session: AsyncSession, settings: Settings, user: User, backtest_id: uuid.UUID
+    session: AsyncSession, settings: Settings, user: UserIdentity, backtest_id: uuid.UUID
 ) -> str:
     """The backtest's HTML report (``service.get_report``), made first for a sweep's run."""
     backtest = await service.get_backtest(session, user, backtest_id)

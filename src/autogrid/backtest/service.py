@@ -47,7 +47,7 @@ from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
 from autogrid.exchanges.types import MarketRules
 from autogrid.market_data.timeframes import parse_timeframe
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.models.backtest import Backtest, BacktestStatus
 from autogrid.observability.metrics import BACKTESTS
 from autogrid.trading.strategies.base import StrategyConfigError
@@ -84,7 +84,7 @@ class RunRejected(ValueError):
 
 async def create_backtest(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     body: AnyBacktestCreate,
     markets: MarketRulesProvider,
     limits: Settings,
@@ -209,7 +209,7 @@ def _start_on_replayed_candles(config: DcaParams, timeframe: str) -> DcaParams:
     return config
 
 
-async def reserve_slot(session: AsyncSession, user: User, limits: Settings) -> None:
+async def reserve_slot(session: AsyncSession, user: UserIdentity, limits: Settings) -> None:
     await repository.lock_user(session, user.id)
     active = await repository.count_active_jobs(session, user.id)
     limit = limits.backtest_max_active_per_user
@@ -221,7 +221,7 @@ async def reserve_slot(session: AsyncSession, user: User, limits: Settings) -> N
         )
 
 
-def new_run(user: User, params: dict[str, Any], sweep_id: uuid.UUID | None) -> Backtest:
+def new_run(user: UserIdentity, params: dict[str, Any], sweep_id: uuid.UUID | None) -> Backtest:
     now = utcnow()
     return Backtest(
         id=uuid.uuid4(),
@@ -279,7 +279,9 @@ def _text(value: Decimal) -> str:
 # --- reading and deleting -----------------------------------------------------------------
 
 
-async def get_backtest(session: AsyncSession, user: User, backtest_id: uuid.UUID) -> Backtest:
+async def get_backtest(
+    session: AsyncSession, user: UserIdentity, backtest_id: uuid.UUID
+) -> Backtest:
     """The user's backtest; another user's is exactly as missing as one that never existed."""
     backtest = await repository.get_backtest(session, user.id, backtest_id)
     if backtest is None:
@@ -288,12 +290,12 @@ async def get_backtest(session: AsyncSession, user: User, backtest_id: uuid.UUID
 
 
 async def list_backtests(
-    session: AsyncSession, user: User, page: PageParams
+    session: AsyncSession, user: UserIdentity, page: PageParams
 ) -> tuple[Sequence[Backtest], int]:
     return await repository.list_backtests(session, user.id, limit=page.limit, offset=page.offset)
 
 
-async def get_report(session: AsyncSession, user: User, backtest_id: uuid.UUID) -> str:
+async def get_report(session: AsyncSession, user: UserIdentity, backtest_id: uuid.UUID) -> str:
     backtest = await repository.get_report(session, user.id, backtest_id)
     if backtest is None:
         raise NotFound("backtest not found")
@@ -305,7 +307,9 @@ async def get_report(session: AsyncSession, user: User, backtest_id: uuid.UUID) 
     return backtest.report_html
 
 
-async def delete_backtest(session: AsyncSession, user: User, backtest_id: uuid.UUID) -> None:
+async def delete_backtest(
+    session: AsyncSession, user: UserIdentity, backtest_id: uuid.UUID
+) -> None:
     """Delete a queued or finished backtest; a running one is 409 (it would finish anyway)."""
     backtest = await repository.get_backtest(session, user.id, backtest_id, for_update=True)
     if backtest is None:

@@ -19,13 +19,13 @@ from autogrid.backtest.schemas import RankMetric, SweepRead
 from autogrid.backtest.service import detail
 from autogrid.backtest.sweep_report_html import SweepPage, render_sweep_report
 from autogrid.core.errors import Unprocessable
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.models.backtest import BacktestStatus
 
 
 async def get_sweep_report(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     sweep_id: uuid.UUID,
     *,
     x: str | None = None,

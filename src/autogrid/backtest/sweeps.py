@@ -66,7 +66,7 @@ from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.types import MarketRules
 from autogrid.market_data.timeframes import parse_timeframe
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.models.backtest import Backtest, BacktestStatus, BacktestSweep
 from autogrid.observability.metrics import BACKTESTS
 
@@ -79,7 +79,7 @@ MAX_NAMED_COMBINATIONS = 10  # invalid combinations listed in one error's detail
 
 async def create_sweep(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     body: SweepCreate,
     markets: MarketRulesProvider,
     limits: Settings,
@@ -197,7 +197,7 @@ def _first_problem(error: ValidationError) -> str:
 # --- reading and deleting -----------------------------------------------------------------
 
 
-async def get_sweep(session: AsyncSession, user: User, sweep_id: uuid.UUID) -> SweepRead:
+async def get_sweep(session: AsyncSession, user: UserIdentity, sweep_id: uuid.UUID) -> SweepRead:
     """The sweep with each run's status; ranked from the stored results once all finished."""
     sweep = await repository.get_sweep(session, user.id, sweep_id)
     if sweep is None:
@@ -283,7 +283,7 @@ def _run_read(row: repository.SweepRunFacts, entry: Ranked) -> SweepRunRead:
 
 
 async def list_sweeps(
-    session: AsyncSession, user: User, page: PageParams
+    session: AsyncSession, user: UserIdentity, page: PageParams
 ) -> tuple[list[SweepListItem], int]:
     rows, total = await repository.list_sweeps(
         session, user.id, limit=page.limit, offset=page.offset
@@ -292,7 +292,7 @@ async def list_sweeps(
     return [_sweep_item(sweep, counts.get(sweep.id, {})) for sweep in rows], total
 
 
-async def delete_sweep(session: AsyncSession, user: User, sweep_id: uuid.UUID) -> None:
+async def delete_sweep(session: AsyncSession, user: UserIdentity, sweep_id: uuid.UUID) -> None:
     """Delete a sweep and its runs; 409 while one of them is running."""
     sweep = await repository.get_sweep(session, user.id, sweep_id, for_update=True)
     if sweep is None:

@@ -25,13 +25,16 @@ from autogrid.bots.transitions import (
 from autogrid.bots.validation import check_replay_start, invalid
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import EventType
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.models.bot import BotMode, BotStatus
 from autogrid.trading import breaker as circuit_breaker
 
 
 async def start_bot(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, exchange: ExchangeAccess | None = None
+    session: AsyncSession,
+    user: UserIdentity,
+    bot_id: uuid.UUID,
+    exchange: ExchangeAccess | None = None,
 ) -> BotTransition:
     """stopped -> starting. A live DCA bot's balance is read first (``exchange`` is required
     for one), a replay bot's candles are looked for: a refusal leaves the bot untouched."""
@@ -68,7 +71,7 @@ async def start_bot(
 
 async def stop_bot(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     *,
     cancel_orders: bool = True,
@@ -98,7 +101,7 @@ async def stop_bot(
     )
 
 
-async def pause_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> BotTransition:
+async def pause_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> BotTransition:
     """No new decisions while paused; resting orders stay on the book."""
     bot = await get_bot(session, user, bot_id, for_update=True)
     bot.status = next_status_or_conflict(bot, BotAction.PAUSE)
@@ -107,7 +110,7 @@ async def pause_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bot
     )
 
 
-async def resume_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> BotTransition:
+async def resume_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> BotTransition:
     bot = await get_bot(session, user, bot_id, for_update=True)
     bot.status = next_status_or_conflict(bot, BotAction.RESUME)
     return await finish_transition(
@@ -115,7 +118,9 @@ async def resume_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bo
     )
 
 
-async def reset_breaker(session: AsyncSession, user: User, bot_id: uuid.UUID) -> BotTransition:
+async def reset_breaker(
+    session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID
+) -> BotTransition:
     """A human's reset: clears the trip (and the loss history that caused it); a halted bot
     runs again, a stopped one may be started."""
     bot = await get_bot(session, user, bot_id, for_update=True)

@@ -28,7 +28,7 @@ from autogrid.bots.state import BotState, load_state
 from autogrid.core.errors import Conflict
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Bot, Order, User
+from autogrid.models import Bot, Order, UserIdentity
 from autogrid.models.bot import BotMode, BotType
 from autogrid.orders.values import tag_of
 from autogrid.trading.strategies.dca_state import DcaState, DealRecord
@@ -68,7 +68,7 @@ class Deal:
 
 
 async def list_deals(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, page: PageParams
+    session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID, page: PageParams
 ) -> tuple[list[Deal], int]:
     """A page of the bot's deals, newest first (the open one leads), and how many there are."""
     bot = await bots.get_bot(session, user, bot_id)

@@ -29,7 +29,7 @@ from autogrid.bots.schemas import (
     BotFromBacktestCreate,
 )
 from autogrid.core.errors import Unprocessable
-from autogrid.models import Bot, User
+from autogrid.models import Bot, UserIdentity
 from autogrid.models.backtest import BacktestStatus
 from autogrid.trading.strategies.base import StrategyConfigError
 
@@ -43,7 +43,7 @@ class DiffersFromBacktest(Unprocessable):
 
 
 async def create_bot(
-    session: AsyncSession, user: User, body: BotCreateRequest, markets: MarketRulesProvider
+    session: AsyncSession, user: UserIdentity, body: BotCreateRequest, markets: MarketRulesProvider
 ) -> Bot:
     """Any create body: one naming a backtest becomes the tested configuration first."""
     if not isinstance(body, BotFromBacktestCreate):
@@ -54,7 +54,7 @@ async def create_bot(
 
 
 async def tested_body(
-    session: AsyncSession, user: User, body: BotFromBacktestCreate
+    session: AsyncSession, user: UserIdentity, body: BotFromBacktestCreate
 ) -> AnyBotCreate:
     backtest = await backtests.get_backtest(session, user, body.from_backtest_id)
     if backtest.status != BacktestStatus.SUCCEEDED:

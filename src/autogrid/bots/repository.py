@@ -10,13 +10,15 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.paged_rows import page_and_total
-from autogrid.models import Bot, ExchangeCredential, Fill, Order, User
+from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.paper import PaperAccount
 
 
-async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Serialise a user's bot creations, so two concurrent creates cannot both pass the limit."""
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """Serialise a user's bot creations, so two concurrent creates cannot both pass the limit;
+    returns the user's plan as the locked row has it."""
+    plan = await session.scalar(select(User.plan).where(User.id == user_id).with_for_update())
+    return plan or Plan.FREE
 
 
 async def count_bots(session: AsyncSession, user_id: uuid.UUID) -> int:

@@ -50,7 +50,7 @@ from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.events.types import EventType
-from autogrid.models import Bot, User
+from autogrid.models import PLAN_BOT_LIMITS, Bot, Plan, UserIdentity
 from autogrid.models.bot import BotMode, BotStatus, BotType
 from autogrid.signals import deliveries
 from autogrid.trading.orders.states import IN_FLIGHT_STATUSES, OrderStatus
@@ -66,7 +66,7 @@ class PlanLimitReached(Forbidden):
 
 
 async def get_bot(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID, *, for_update: bool = False
 ) -> Bot:
     """The user's bot; another user's is exactly as missing as one that never existed."""
     bot = await repository.get_bot(session, user.id, bot_id, for_update=for_update)
@@ -77,7 +77,7 @@ async def get_bot(
 
 async def list_bots(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     page: PageParams,
     *,
     statuses: Collection[BotStatus] = (),
@@ -102,20 +102,22 @@ async def list_bots(
 
 async def create_bot(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     body: BotCreate | SmartTradeBotCreate,
     markets: MarketRulesProvider,
     *,
     origin: str | None = None,
 ) -> Bot:
     """A stopped bot; ``origin`` (e.g. the backtest it was made from) goes into its journal."""
-    await repository.lock_user(session, user.id)
+    # The quota is the locked row's plan, not the caller's cached copy of it.
+    plan = await repository.lock_user(session, user.id)
+    limit = PLAN_BOT_LIMITS[Plan(plan)]
     owned = await repository.count_bots(session, user.id)
-    if owned >= user.bot_limit:
+    if owned >= limit:
         raise PlanLimitReached(
-            f"the {user.plan} plan allows {user.bot_limit} bots and you have {owned}: "
+            f"the {plan} plan allows {limit} bots and you have {owned}: "
             "delete one or upgrade your plan",
-            details={"plan": user.plan, "limit": user.bot_limit, "bots": owned},
+            details={"plan": plan, "limit": limit, "bots": owned},
         )
     now = utcnow()
     draft = BotDraft(
@@ -158,7 +160,7 @@ async def create_bot(
 
 async def update_bot(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     changes: BotUpdate,
     markets: MarketRulesProvider,
@@ -198,7 +200,7 @@ async def update_bot(
 
 async def _reconfigure(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot: Bot,
     changes: BotUpdate,
     markets: MarketRulesProvider,
@@ -235,7 +237,7 @@ async def _reconfigure(
     bot.credential_id = draft.credential_id
 
 
-async def delete_bot(session: AsyncSession, user: User, bot_id: uuid.UUID) -> None:
+async def delete_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> None:
     """Delete a stopped bot with its orders, fills, events and metrics (a hard delete)."""
     bot = await get_bot(session, user, bot_id, for_update=True)
     if bot.status == BotStatus.STOPPING:

@@ -33,7 +33,7 @@ from autogrid.exchanges.errors import ExchangeError, TemporaryExchangeError
 from autogrid.exchanges.types import MarketRules
 from autogrid.market_data.coverage import MissingCandles, replay_gap
 from autogrid.market_data.timeframes import parse_timeframe
-from autogrid.models import Bot, User
+from autogrid.models import Bot, UserIdentity
 from autogrid.models.bot import BotMode
 from autogrid.trading.breaker import BreakerLimits
 from autogrid.trading.strategies.base import StrategyConfigError
@@ -101,7 +101,7 @@ async def check_replay_start(session: AsyncSession, bot: Bot) -> None:
 
 async def validate_draft(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     draft: BotDraft,
     markets: MarketRulesProvider,
     now: datetime,
@@ -139,7 +139,7 @@ async def _check_exchange(draft: BotDraft) -> str:
 
 
 async def _check_credential(
-    session: AsyncSession, user: User, draft: BotDraft, exchange: str
+    session: AsyncSession, user: UserIdentity, draft: BotDraft, exchange: str
 ) -> None:
     if draft.credential_id is None:  # its credential was deleted since
         raise invalid("a live bot needs a credential_id", "credential_id")

@@ -7,8 +7,9 @@ its bot state are never half-written.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from autogrid.core.config import Settings
+
+logger = logging.getLogger(__name__)
 
 # A database error's message would otherwise carry the statement's bound values (emails, labels,
 # anything a client sent) into the logged traceback.
@@ -121,6 +124,26 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            await _run_after_commit(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` once ``session_scope`` has committed this unit of work (never on a
+    rollback): for effects outside the database that must not be seen before the commit."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[Callable[[], Awaitable[None]]] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            # The unit of work is committed; its caller must not see it as failed.
+            logger.exception("an after-commit action failed")

@@ -12,7 +12,7 @@ from autogrid.bots import service as bots
 from autogrid.core.pagination import PageParams
 from autogrid.events import repository
 from autogrid.events.types import EventType
-from autogrid.models import Event, User
+from autogrid.models import Event, UserIdentity
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class CursorPage:
 
 async def list_events(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     *,
     after_id: int,
     limit: int,
@@ -51,7 +51,7 @@ async def list_events(
 
 async def list_bot_events(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     page: PageParams,
     *,

@@ -11,7 +11,12 @@ from fastapi.responses import StreamingResponse
 from starlette.datastructures import State
 
 from autogrid.api.deps import SessionDep, SettingsDep
-from autogrid.auth.dependencies import AccessDenylistDep, BearerToken, CurrentUser
+from autogrid.auth.dependencies import (
+    AccessDenylistDep,
+    BearerToken,
+    CurrentUser,
+    get_auth_user_cache,
+)
 from autogrid.auth.service import authenticate_access_token
 from autogrid.core.errors import Unauthorized
 from autogrid.events.types import EventType
@@ -21,7 +26,7 @@ from autogrid.live.schemas import MAX_BOT_FILTERS, MAX_EVENT_ID, TicketRead
 from autogrid.live.socket import serve_socket
 from autogrid.live.sse import sse_frames
 from autogrid.live.tickets import TicketHolder
-from autogrid.models import User
+from autogrid.models import UserIdentity
 
 router = APIRouter(tags=["events"])
 
@@ -65,14 +70,15 @@ async def stream_user(
     ticket: Annotated[
         str | None, Query(description="a ticket from POST /ws/ticket, for EventSource")
     ] = None,
-) -> User:
+) -> UserIdentity:
     """A bearer token, or a ticket for clients that cannot set headers (EventSource)."""
     if ticket is not None:
         live = _live(request.app.state)
         return await service.user_for_ticket(request.app.state.db, live.tickets, ticket)
     if not token:
         raise Unauthorized("not authenticated")
-    return await authenticate_access_token(session, settings, denylist, token)
+    cache = get_auth_user_cache(request)
+    return await authenticate_access_token(session, settings, denylist, cache, token)
 
 
 @router.get(
@@ -82,7 +88,7 @@ async def stream_user(
 )
 async def stream_events(
     request: Request,
-    user: Annotated[User, Depends(stream_user)],
+    user: Annotated[UserIdentity, Depends(stream_user)],
     bot_id: Annotated[list[uuid.UUID] | None, Query(max_length=MAX_BOT_FILTERS)] = None,
     type: Annotated[list[EventType] | None, Query(max_length=len(EventType))] = None,
     last_event_id: Annotated[

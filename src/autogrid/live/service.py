@@ -17,7 +17,7 @@ from autogrid.live.hub import LiveHub
 from autogrid.live.schemas import MAX_EVENT_ID
 from autogrid.live.subscription import Subscription
 from autogrid.live.tickets import TicketStore
-from autogrid.models import Event, User
+from autogrid.models import Event, User, UserIdentity
 
 REPLAY_PAGE = 500
 # A client more events behind than this re-reads its state (REST) instead of a replay.
@@ -52,7 +52,7 @@ async def user_for_ticket(database: Database, tickets: TicketStore, ticket: str)
 
 
 async def check_filter(
-    database: Database, user: User, bot_ids: Collection[uuid.UUID], types: Collection[str]
+    database: Database, user: UserIdentity, bot_ids: Collection[uuid.UUID], types: Collection[str]
 ) -> StreamFilter:
     """The filter, once every bot in it is the user's (NotFound otherwise, as on every route)."""
     async with database.session_scope() as session:
@@ -68,7 +68,7 @@ class ResyncRequired(Exception):
 async def stream_events(
     database: Database,
     hub: LiveHub,
-    user: User,
+    user: UserIdentity,
     wanted: StreamFilter,
     last_event_id: int | None,
 ) -> AsyncGenerator[dict[str, Any]]:

@@ -28,7 +28,7 @@ from autogrid.live.hub import LiveHub
 from autogrid.live.schemas import SubscribeMessage
 from autogrid.live.subscription import AccessRevoked
 from autogrid.live.tickets import TicketStore
-from autogrid.models import User
+from autogrid.models import UserIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def _parse_subscribe(text: str) -> SubscribeMessage:
 
 
 async def _filter(
-    database: Database, user: User, subscribe: SubscribeMessage
+    database: Database, user: UserIdentity, subscribe: SubscribeMessage
 ) -> service.StreamFilter:
     try:
         return await service.check_filter(

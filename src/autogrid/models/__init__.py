@@ -32,13 +32,14 @@ from autogrid.models.refresh_token import RefreshToken
 from autogrid.models.runtime import GLOBAL_KILL_SWITCH, KillSwitch, StrategyInboxEntry
 from autogrid.models.scheduled_buy import ScheduledBuy
 from autogrid.models.signal import Signal, SignalDelivery, SignalSource, SignalSourceBot
-from autogrid.models.user import PLAN_BOT_LIMITS, Plan, Role, User
+from autogrid.models.user import PLAN_BOT_LIMITS, AuthUser, Plan, Role, User, UserIdentity
 
 __all__ = [
     "GLOBAL_KILL_SWITCH",
     "PLAN_BOT_LIMITS",
     "AccountLimit",
     "AccountLimitNotice",
+    "AuthUser",
     "Backtest",
     "BacktestStatus",
     "Base",
@@ -81,4 +82,5 @@ __all__ = [
     "TelegramPoller",
     "TelegramUpdate",
     "User",
+    "UserIdentity",
 ]

@@ -18,7 +18,7 @@ from autogrid.core.errors import Conflict, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.execution.order_writer import BotRef, OrderWriter, StaleOrder
-from autogrid.models import Bot, Fill, Order, OrderEvent, User
+from autogrid.models import Bot, Fill, Order, OrderEvent, UserIdentity
 from autogrid.orders import repository
 from autogrid.orders import store as order_store
 from autogrid.trading.orders import is_terminal
@@ -46,7 +46,7 @@ class TradeExport:
 
 async def list_bot_orders(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     page: PageParams,
     *,
@@ -58,7 +58,7 @@ async def list_bot_orders(
     )
 
 
-async def get_order(session: AsyncSession, user: User, order_id: uuid.UUID) -> OrderHistory:
+async def get_order(session: AsyncSession, user: UserIdentity, order_id: uuid.UUID) -> OrderHistory:
     order = await repository.get_order(session, user.id, order_id)
     if order is None:
         raise NotFound("order not found")
@@ -77,7 +77,7 @@ def _check_range(since: datetime | None, until: datetime | None) -> None:
 
 async def list_trades(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     page: PageParams,
     *,
@@ -93,7 +93,7 @@ async def list_trades(
 
 async def export_trades(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     *,
     since: datetime | None = None,
@@ -128,7 +128,9 @@ class CancelResult:
     pending: bool
 
 
-async def cancel_order(session: AsyncSession, user: User, order_id: uuid.UUID) -> CancelResult:
+async def cancel_order(
+    session: AsyncSession, user: UserIdentity, order_id: uuid.UUID
+) -> CancelResult:
     """Withdraw a NEW order, or commit the cancel request of a live one (PENDING_CANCEL). An
     order still being placed (SUBMITTING/UNKNOWN) is cancelled as soon as it is resolved."""
     order = await repository.get_order(session, user.id, order_id)

@@ -14,7 +14,7 @@ from autogrid.bots.ledger import Ledger, investment_of, roi_pct, split_symbol
 from autogrid.bots.state import load_state
 from autogrid.core.errors import Unprocessable
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.orders import store as order_repository
 from autogrid.performance import repository as metrics_repository
 from autogrid.performance.repository import MetricPoint
@@ -24,7 +24,7 @@ MAX_METRIC_POINTS = 2000
 DEFAULT_METRICS_SPAN = timedelta(days=7)
 
 
-async def bot_stats(session: AsyncSession, user: User, bot_id: uuid.UUID) -> BotStats:
+async def bot_stats(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> BotStats:
     bot = await bots.get_bot(session, user, bot_id)
     base, quote = split_symbol(bot.symbol)
     ledger = Ledger().with_fills(await order_repository.bot_fills(session, bot.id), bot.symbol)
@@ -59,7 +59,7 @@ async def bot_stats(session: AsyncSession, user: User, bot_id: uuid.UUID) -> Bot
 
 async def bot_metrics(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     bot_id: uuid.UUID,
     interval: MetricInterval,
     since: datetime | None,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.ledger import split_symbol
-from autogrid.models import User
+from autogrid.models import UserIdentity
 from autogrid.performance import repository as metrics
 from autogrid.portfolio import repository
 from autogrid.portfolio.pricing import Pricer
@@ -43,7 +43,7 @@ def _add(total: Decimal | None, value: Decimal) -> Decimal:
 
 
 async def history(
-    session: AsyncSession, user: User, access: ExchangeAccess, now: datetime, days: int
+    session: AsyncSession, user: UserIdentity, access: ExchangeAccess, now: datetime, days: int
 ) -> PortfolioHistory:
     until = day_of(now)
     since = until - timedelta(days=days - 1)

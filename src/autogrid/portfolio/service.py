@@ -22,7 +22,7 @@ from autogrid.core.errors import AppError
 from autogrid.credentials.crypto import KeyRing
 from autogrid.credentials.service import fetch_balances
 from autogrid.exchanges.pool import ConnectorFactory
-from autogrid.models import Bot, BotMode, ExchangeCredential, Fill, PaperAccount, User
+from autogrid.models import Bot, BotMode, ExchangeCredential, Fill, PaperAccount, UserIdentity
 from autogrid.portfolio import repository
 from autogrid.portfolio.figures import BotFigures, bot_figures, win_rate
 from autogrid.portfolio.pricing import Price, Pricer, PublicConnector
@@ -74,7 +74,7 @@ class UserBooks:
 
 
 async def portfolio(
-    session: AsyncSession, user: User, access: ExchangeAccess, now: datetime
+    session: AsyncSession, user: UserIdentity, access: ExchangeAccess, now: datetime
 ) -> Portfolio:
     pricer = Pricer(session, access.public, now, access.timeout_seconds)
     books = await _books(session, user.id, now)

@@ -16,7 +16,13 @@ from autogrid.engine import repository as engine_rows
 from autogrid.engine.guard import count_trip, halt
 from autogrid.events.journal import record_for_bot_owners
 from autogrid.events.types import EventType
-from autogrid.models import GLOBAL_KILL_SWITCH, AccountLimit, BotStatus, KillSwitch, User
+from autogrid.models import (
+    GLOBAL_KILL_SWITCH,
+    AccountLimit,
+    BotStatus,
+    KillSwitch,
+    UserIdentity,
+)
 from autogrid.risk import repository
 from autogrid.trading.account_limits import AccountLimits
 from autogrid.trading.risk import TripCode
@@ -31,7 +37,7 @@ async def kill_switch_status(session: AsyncSession) -> KillSwitch | None:
 
 
 async def engage_kill_switch(
-    session: AsyncSession, admin: User, reason: str
+    session: AsyncSession, admin: UserIdentity, reason: str
 ) -> tuple[KillSwitch, int]:
     """Engage (idempotent) and halt every starting, running or paused bot at once. Every tick
     also reads the switch, so a bot started later, or a tick mid-way, is stopped too."""
@@ -60,7 +66,7 @@ async def engage_kill_switch(
     return row, halted
 
 
-async def release_kill_switch(session: AsyncSession, admin: User) -> KillSwitch:
+async def release_kill_switch(session: AsyncSession, admin: UserIdentity) -> KillSwitch:
     """New orders are allowed again; halted bots stay halted until their owners reset them."""
     row = await repository.kill_switch(session)
     if row is None or not row.engaged:
@@ -78,12 +84,12 @@ async def release_kill_switch(session: AsyncSession, admin: User) -> KillSwitch:
     return row
 
 
-async def account_limits(session: AsyncSession, user: User) -> AccountLimit | None:
+async def account_limits(session: AsyncSession, user: UserIdentity) -> AccountLimit | None:
     return await repository.account_limits(session, user.id)
 
 
 async def set_account_limits(
-    session: AsyncSession, user: User, limits: AccountLimits
+    session: AsyncSession, user: UserIdentity, limits: AccountLimits
 ) -> AccountLimit:
     """Replace the user's limits. Takes the same row lock as a deciding bot, so a decision
     checks its entries against the old limits or the new ones, never half of each."""

@@ -32,7 +32,7 @@ from autogrid.bots.dispatch import BotCommand, BotCommandKind
 from autogrid.bots.transitions import BotTransition
 from autogrid.core.errors import AppError
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Bot, User
+from autogrid.models import Bot, User, UserIdentity
 from autogrid.models.bot import BotStatus, BotType
 from autogrid.signals import deliveries, repository
 from autogrid.signals.model import SignalAction
@@ -49,7 +49,7 @@ QUEUED_ON = {
 }
 
 Result = tuple[SignalOutcome, str | None, BotCommand | None]
-Control = Callable[[AsyncSession, User, uuid.UUID], Awaitable[BotTransition]]
+Control = Callable[[AsyncSession, UserIdentity, uuid.UUID], Awaitable[BotTransition]]
 CONTROLS: dict[SignalAction, Control] = {
     SignalAction.PAUSE: controls.pause_bot,
     SignalAction.RESUME: controls.resume_bot,
@@ -107,7 +107,11 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
 
 
 async def _on_bot(
-    session: AsyncSession, user: User, bot_id: uuid.UUID, action: SignalAction, signal_id: int
+    session: AsyncSession,
+    user: UserIdentity,
+    bot_id: uuid.UUID,
+    action: SignalAction,
+    signal_id: int,
 ) -> Result:
     bot = await session.get(Bot, bot_id)
     if bot is None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.core.errors import NotFound
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
-from autogrid.models import Signal, SignalSource, User
+from autogrid.models import Signal, SignalSource, UserIdentity
 from autogrid.signals import repository
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.model import SignalParseError
@@ -55,7 +55,9 @@ def _with_token(read: SourceRead, token: str) -> SourceWithToken:
     return SourceWithToken(**read.model_dump(), token=token, url_path=SIGNALS_PATH + token)
 
 
-async def _check_targets(session: AsyncSession, user: User, bot_ids: list[uuid.UUID]) -> None:
+async def _check_targets(
+    session: AsyncSession, user: UserIdentity, bot_ids: list[uuid.UUID]
+) -> None:
     owned = await repository.owned_bot_ids(session, user.id, bot_ids)
     if missing := [bot_id for bot_id in bot_ids if bot_id not in owned]:
         # Another user's bot is as missing as one that never existed.
@@ -63,7 +65,7 @@ async def _check_targets(session: AsyncSession, user: User, bot_ids: list[uuid.U
 
 
 async def _check_template(
-    session: AsyncSession, user: User, template: SmartTradeTemplate | None
+    session: AsyncSession, user: UserIdentity, template: SmartTradeTemplate | None
 ) -> dict[str, Any] | None:
     """The template as stored; its credential must be the user's (else as missing as none)."""
     if template is None:
@@ -77,7 +79,9 @@ async def _check_template(
     return template.model_dump(mode="json")
 
 
-async def create_source(session: AsyncSession, user: User, body: SourceCreate) -> SourceWithToken:
+async def create_source(
+    session: AsyncSession, user: UserIdentity, body: SourceCreate
+) -> SourceWithToken:
     targets = list(dict.fromkeys(body.bot_ids))
     await _check_targets(session, user, targets)
     template = await _check_template(session, user, body.smart_trade)
@@ -102,7 +106,7 @@ async def create_source(session: AsyncSession, user: User, body: SourceCreate) -
 
 
 async def get_source(
-    session: AsyncSession, user: User, source_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID, *, for_update: bool = False
 ) -> SignalSource:
     source = await repository.get_source(session, user.id, source_id, for_update=for_update)
     if source is None:
@@ -110,13 +114,15 @@ async def get_source(
     return source
 
 
-async def read_source(session: AsyncSession, user: User, source_id: uuid.UUID) -> SourceRead:
+async def read_source(
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID
+) -> SourceRead:
     source = await get_source(session, user, source_id)
     return source_read(source, await repository.target_ids(session, source.id))
 
 
 async def list_sources(
-    session: AsyncSession, user: User, page: PageParams
+    session: AsyncSession, user: UserIdentity, page: PageParams
 ) -> tuple[list[SourceRead], int]:
     rows, total = await repository.list_sources(
         session, user.id, limit=page.limit, offset=page.offset
@@ -126,7 +132,7 @@ async def list_sources(
 
 
 async def update_source(
-    session: AsyncSession, user: User, source_id: uuid.UUID, body: SourceUpdate
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID, body: SourceUpdate
 ) -> SourceRead:
     source = await get_source(session, user, source_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
@@ -145,7 +151,9 @@ async def update_source(
     return source_read(source, await repository.target_ids(session, source.id))
 
 
-async def rotate_token(session: AsyncSession, user: User, source_id: uuid.UUID) -> SourceWithToken:
+async def rotate_token(
+    session: AsyncSession, user: UserIdentity, source_id: uuid.UUID
+) -> SourceWithToken:
     """A new token; the old one stops working as this commits (its hash is gone)."""
     source = await get_source(session, user, source_id, for_update=True)
     token = new_token()
@@ -157,7 +165,7 @@ async def rotate_token(session: AsyncSession, user: User, source_id: uuid.UUID) 
     return _with_token(read, token)
 
 
-async def delete_source(session: AsyncSession, user: User, source_id: uuid.UUID) -> None:
+async def delete_source(session: AsyncSession, user: UserIdentity, source_id: uuid.UUID) -> None:
     """The source and its signals go (the journal's events about them stay)."""
     source = await get_source(session, user, source_id, for_update=True)
     await repository.delete_source(session, source)
@@ -173,7 +181,7 @@ class SignalPage:
 
 async def list_signals(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     *,
     after_id: int,
     limit: int,
@@ -195,7 +203,7 @@ async def list_signals(
     return SignalPage(page, page[-1].id if page else after_id, len(rows) > limit)
 
 
-async def get_signal(session: AsyncSession, user: User, signal_id: int) -> Signal:
+async def get_signal(session: AsyncSession, user: UserIdentity, signal_id: int) -> Signal:
     signal = await repository.get_signal(session, user.id, signal_id)
     if signal is None:
         raise NotFound("signal not found")

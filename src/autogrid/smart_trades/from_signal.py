@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.bots.dispatch import BotCommand
 from autogrid.bots.markets import MarketRulesProvider, conservative_market_rules
 from autogrid.core.errors import AppError
-from autogrid.models import Signal, User
+from autogrid.models import Signal, UserIdentity
 from autogrid.smart_trades import service
 from autogrid.smart_trades.schemas import SmartTradeCreate, SmartTradeTemplate
 
@@ -40,7 +40,7 @@ class Opened:
 
 async def open_from_signal(
     session: AsyncSession,
-    user: User,
+    user: UserIdentity,
     signal: Signal,
     template: Mapping[str, Any],
     markets: MarketRulesProvider = conservative_market_rules,

@@ -26,7 +26,7 @@ from autogrid.bots.state import load_state
 from autogrid.bots.transitions import BotTransition
 from autogrid.core.errors import NotFound
 from autogrid.core.pagination import PageParams
-from autogrid.models import Bot, Order, User
+from autogrid.models import Bot, Order, UserIdentity
 from autogrid.models.bot import BotStatus, BotType
 from autogrid.orders import repository as orders
 from autogrid.orders.schemas import OrderRead
@@ -37,7 +37,7 @@ MAX_ORDERS_SHOWN = 500  # a zone of 20 and 10 steps re-placed a few times stays 
 
 
 async def create(
-    session: AsyncSession, user: User, body: SmartTradeCreate, markets: MarketRulesProvider
+    session: AsyncSession, user: UserIdentity, body: SmartTradeCreate, markets: MarketRulesProvider
 ) -> BotTransition:
     """The smart trade's bot, created and asked to start (its command is sent after commit)."""
     params = SmartTradeParams.model_validate(
@@ -58,7 +58,7 @@ async def create(
     return await controls.start_bot(session, user, bot.id)
 
 
-async def get_trade(session: AsyncSession, user: User, trade_id: uuid.UUID) -> Bot:
+async def get_trade(session: AsyncSession, user: UserIdentity, trade_id: uuid.UUID) -> Bot:
     bot = await bots.get_bot(session, user, trade_id)
     if bot.type != BotType.SMART_TRADE:
         raise NotFound("smart trade not found")  # a bot of another kind is not a smart trade
@@ -66,13 +66,15 @@ async def get_trade(session: AsyncSession, user: User, trade_id: uuid.UUID) -> B
 
 
 async def list_trades(
-    session: AsyncSession, user: User, page: PageParams
+    session: AsyncSession, user: UserIdentity, page: PageParams
 ) -> tuple[list[SmartTradeRead], int]:
     rows, total = await bots.list_bots(session, user, page, types=[BotType.SMART_TRADE])
     return [trade_read(bot) for bot in rows], total
 
 
-async def detail(session: AsyncSession, user: User, trade_id: uuid.UUID) -> SmartTradeDetail:
+async def detail(
+    session: AsyncSession, user: UserIdentity, trade_id: uuid.UUID
+) -> SmartTradeDetail:
     bot = await get_trade(session, user, trade_id)
     rows, _ = await orders.list_bot_orders(
         session, bot.id, statuses=(), limit=MAX_ORDERS_SHOWN, offset=0
@@ -80,13 +82,13 @@ async def detail(session: AsyncSession, user: User, trade_id: uuid.UUID) -> Smar
     return trade_detail(bot, rows)
 
 
-async def close(session: AsyncSession, user: User, trade_id: uuid.UUID) -> BotTransition:
+async def close(session: AsyncSession, user: UserIdentity, trade_id: uuid.UUID) -> BotTransition:
     """Cancel its orders and sell what it holds at market, now."""
     await get_trade(session, user, trade_id)
     return await controls.stop_bot(session, user, trade_id, cancel_orders=True, sell_base=True)
 
 
-async def cancel(session: AsyncSession, user: User, trade_id: uuid.UUID) -> BotTransition:
+async def cancel(session: AsyncSession, user: UserIdentity, trade_id: uuid.UUID) -> BotTransition:
     """Cancel its orders; what it bought stays held."""
     await get_trade(session, user, trade_id)
     return await controls.stop_bot(session, user, trade_id, cancel_orders=True, sell_base=False)

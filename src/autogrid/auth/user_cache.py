@@ -1,0 +1,61 @@
+"""The signed-in user as every read-only route sees them: an immutable copy of their row, kept
+in process memory while the user's auth epoch (see ``denylist``) vouches for it.
+
+Loading the user row was a database round trip on every authenticated request. The copy is
+trusted only under the exact epoch Redis (or, embedded, this process) holds for the user now;
+every change that must cut or alter access bumps the epoch, so the next request of every process
+reloads the row. Routes that change the user take the session-attached row instead
+(``CurrentUserRow``): a frozen ``AuthUser`` cannot be written to by mistake.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.core.db import after_commit
+from autogrid.models import AuthUser
+
+# Users whose row one process keeps (a few hundred bytes each).
+CACHED_USERS = 4096
+
+
+class AuthUserCache:
+    """Copies of user rows, each under the epoch it was loaded at; least recently used go first."""
+
+    def __init__(self, capacity: int = CACHED_USERS) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[uuid.UUID, tuple[str, AuthUser]] = OrderedDict()
+
+    def get(self, user_id: uuid.UUID, epoch: str) -> AuthUser | None:
+        entry = self._entries.get(user_id)
+        if entry is None or entry[0] != epoch:
+            return None
+        self._entries.move_to_end(user_id)
+        return entry[1]
+
+    def put(self, epoch: str, user: AuthUser) -> None:
+        self._entries[user.id] = (epoch, user)
+        self._entries.move_to_end(user.id)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
+async def invalidate_cached_user(
+    session: AsyncSession, denylist: AccessTokenDenylist, user_id: uuid.UUID
+) -> None:
+    """Call with every change to the user's row that authentication or a route reads.
+
+    Bumped now (if Redis cannot take it, the change is refused: a 503 rolls it back) and again
+    after the commit: a request that read the epoch after the first bump may have loaded the row
+    before the commit, and cached the old row under the new epoch.
+    """
+    await denylist.bump_epoch(user_id)
+
+    async def bump_again() -> None:
+        await denylist.bump_epoch(user_id)
+
+    after_commit(session, bump_again)
