@@ -155,14 +155,18 @@ async def test_a_buy_signal_opens_a_replay_smart_trade_the_worker_runs(
     trade_id = result["smart_trade_id"]
     assert uuid.UUID(trade_id) and result["bot_id"] == trade_id
 
-    async def holding() -> dict[str, Any] | None:
+    async def exits_resting() -> dict[str, Any] | None:
+        """The trade once it holds what it bought and its take-profit rests on the book (the
+        phase turns ``open`` in the step that sends the exit, before the order is placed)."""
         trade: dict[str, Any] = await api(client, user, "GET", f"{TRADES}/{trade_id}")
         assert trade["status"] != "error", trade["error"]
-        return trade if trade["phase"] == "open" else None
+        resting = [o for o in trade["orders"] if o["side"] == "sell" and o["status"] == "open"]
+        return trade if trade["phase"] == "open" and resting else None
 
-    trade = await eventually(holding, stack, timeout=WAIT)
+    trade = await eventually(exits_resting, stack, timeout=WAIT)
     assert Decimal(trade["bought"]) > 0 and Decimal(trade["stop"]) == Decimal(104000)
-    orders = {o["side"]: o for o in trade["orders"]}
-    entry = orders["buy"]
-    assert entry["status"] == "filled"
-    assert (orders["sell"]["status"], Decimal(orders["sell"]["price"])) == ("open", Decimal(108000))
+    assert [(o["side"], o["status"]) for o in trade["orders"]] == [
+        ("buy", "filled"),
+        ("sell", "open"),
+    ]
+    assert Decimal(trade["orders"][1]["price"]) == Decimal(108000)
