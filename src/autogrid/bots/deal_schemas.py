@@ -41,7 +41,7 @@ class DealRead(BaseModel):
         "(a paper replay's: the candle time it has traded up to)"
     )
     close_reason: str | None = Field(
-        description="take_profit | trailing_take_profit | stop_loss | stopped (null: open)"
+        description="take_profit | trailing_take_profit | stop_loss | stopped | signal (null: open)"
     )
     base_price: Amount | None = Field(description="the base order's fill price")
     average_entry: Amount | None = Field(
