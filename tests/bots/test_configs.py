@@ -134,6 +134,7 @@ def test_docs_show_each_bot_type_and_indicator_with_its_parameters(settings: Set
         "GridBotCreate",
         "DcaBotCreate",
         "IndicatorBotCreate",
+        "SignalBotCreate",
         "BotFromBacktestCreate",
     }
     grid = components.get("GridParams-Input") or components["GridParams"]

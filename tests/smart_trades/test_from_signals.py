@@ -103,7 +103,7 @@ async def test_a_signal_that_cannot_make_a_trade_opens_nothing_and_says_why(
 
 
 async def test_a_source_needs_bots_or_a_template_and_a_sell_is_still_refused(
-    client: httpx.AsyncClient, user: ApiUser
+    client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
     response = await client.post(SOURCES, json={"name": "x", "bot_ids": []}, headers=user.headers)
     assert_error_shape(response, 422)
@@ -113,8 +113,12 @@ async def test_a_source_needs_bots_or_a_template_and_a_sell_is_still_refused(
     )
     assert_error_shape(response, 422)
     source = await make_source(client, user, [], smart_trade=PAPER_TEMPLATE)
-    sell = await post_signal(client, source["token"], {"action": "sell", "symbol": "BTC/USDT"})
-    assert sell.json()["outcome"] == "refused"
+    sell = await accepted(client, source["token"], {"action": "sell", "symbol": "BTC/USDT"})
+    refused = await carry_out(db, sell)
+    assert refused.outcome == "refused" and "opens smart trades on buy signals" in str(
+        refused.reason
+    )
+    assert (await client.get(TRADES, headers=user.headers)).json()["items"] == []
 
 
 async def test_a_signal_drives_a_live_smart_trade_to_its_close(
