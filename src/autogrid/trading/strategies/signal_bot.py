@@ -26,7 +26,7 @@ limit without a price, another symbol) is refused: each signal leaves a ``Signal
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,7 +36,6 @@ from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.signals.model import AmountUnit, OrderKind, ParsedSignal, SignalAction
 from autogrid.trading.strategies.base import (
     Action,
-    CancelOrder,
     Decision,
     PlaceOrder,
     PriceOnly,
@@ -53,7 +52,12 @@ from autogrid.trading.strategies.signal_bot_state import (
     TimedSignal,
 )
 from autogrid.trading.strategies.signal_bot_targets import target_orders
-from autogrid.trading.strategies.trade_parts import Holding, below_minimums, zone_prices
+from autogrid.trading.strategies.trade_parts import (
+    Holding,
+    below_minimums,
+    cancel_resting,
+    zone_prices,
+)
 
 HUNDRED = Decimal(100)
 STOP_REF = -1  # outcome reference of the bot's own stop-loss sale
@@ -97,16 +101,10 @@ class _Step:
         self.state = self.state.evolve(seq=seq)
         return tag
 
-    def cancel(self, tags: frozenset[str]) -> None:
-        for tag in sorted(tags):
-            resting = self.snapshot.order(tag)
-            if resting is None:
-                continue
-            self.actions.append(CancelOrder(tag))
-            if resting.side is Side.SELL:
-                self.free_base += resting.remaining
-            elif resting.price is not None:
-                self.free_quote += resting.remaining * resting.price
+    def cancel(self, tags: Iterable[str]) -> None:
+        freed_base, freed_quote = cancel_resting(self.snapshot, tags, self.actions)
+        self.free_base += freed_base
+        self.free_quote += freed_quote
 
     def sellable(self) -> Decimal:
         """Base the bot may still sell: what it holds, not already on a live sell order."""

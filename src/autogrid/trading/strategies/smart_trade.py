@@ -19,7 +19,7 @@ market's minimums, more than the free quote, a stop already above the price) end
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
@@ -29,7 +29,6 @@ from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.signals.model import AmountUnit
 from autogrid.trading.strategies.base import (
     Action,
-    CancelOrder,
     Decision,
     PlaceOrder,
     PriceOnly,
@@ -46,7 +45,7 @@ from autogrid.trading.strategies.smart_trade_config import (
     remaining_step_orders,
 )
 from autogrid.trading.strategies.smart_trade_state import ZERO, Exit, SmartTradeState
-from autogrid.trading.strategies.trade_parts import below_minimums, zone_prices
+from autogrid.trading.strategies.trade_parts import below_minimums, cancel_resting, zone_prices
 
 CLOSER_PREFIX = "X"
 
@@ -74,16 +73,10 @@ class _Step:
         self.state = self.state.evolve(seq=seq)
         return tag
 
-    def cancel(self, tags: Sequence[str]) -> None:
-        for tag in sorted(tags):
-            resting = self.snapshot.order(tag)
-            if resting is None:
-                continue
-            self.actions.append(CancelOrder(tag))
-            if resting.side is Side.SELL:
-                self.free_base += resting.remaining
-            elif resting.price is not None:
-                self.free_quote += resting.remaining * resting.price
+    def cancel(self, tags: Iterable[str]) -> None:
+        freed_base, freed_quote = cancel_resting(self.snapshot, tags, self.actions)
+        self.free_base += freed_base
+        self.free_quote += freed_quote
 
     def sellable(self, step_size: Decimal) -> Decimal:
         """What may still be sold: held and not on a live sell (every sell cancelled first)."""

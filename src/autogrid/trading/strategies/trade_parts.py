@@ -1,5 +1,6 @@
 """Pieces the signal bot and the smart trade share: one long spot position folded from its
-fills, an entry zone split into limit prices, and the market's minimums as a refusal reason.
+fills, an entry zone split into limit prices, the market's minimums as a refusal reason, and
+the cancelling of resting orders with the balances it frees.
 
 A long position at average cost: a buy adds its base (net of a fee charged in base) at its cost
 (price x amount plus a quote fee); a sell takes out base at the average cost and books what it
@@ -9,11 +10,12 @@ position counts as closed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from autogrid.exchanges.types import MarketRules, Side
-from autogrid.trading.strategies.base import StrategyFill
+from autogrid.trading.strategies.base import Action, CancelOrder, Snapshot, StrategyFill
 from autogrid.trading.strategies.grid_config import round_price
 
 ZERO = Decimal(0)
@@ -65,3 +67,21 @@ def below_minimums(amount: Decimal, price: Decimal, market: MarketRules) -> str 
     if amount * price < market.min_cost:
         return f"cost {amount * price} is below the market minimum {market.min_cost}"
     return None
+
+
+def cancel_resting(
+    snapshot: Snapshot, tags: Iterable[str], actions: list[Action]
+) -> tuple[Decimal, Decimal]:
+    """Cancel each of ``tags`` still resting (in tag order, so decisions are reproducible),
+    appending to ``actions``; the base and quote the cancels free for the same decision."""
+    freed_base = freed_quote = ZERO
+    for tag in sorted(tags):
+        resting = snapshot.order(tag)
+        if resting is None:
+            continue
+        actions.append(CancelOrder(tag))
+        if resting.side is Side.SELL:
+            freed_base += resting.remaining
+        elif resting.price is not None:
+            freed_quote += resting.remaining * resting.price
+    return freed_base, freed_quote
