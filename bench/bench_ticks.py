@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -132,7 +134,12 @@ async def timed_ticks(ctx: RuntimeContext, ids: list[uuid.UUID], concurrency: in
     return latencies
 
 
-async def run(url: str, bots: int, rounds: int, concurrency: int) -> None:
+@asynccontextmanager
+async def quiet_bots(
+    url: str, bots: int, concurrency: int
+) -> AsyncIterator[tuple[RuntimeContext, list[uuid.UUID]]]:
+    """A runtime context and ``bots`` paper grid bots (created, not started) replaying the
+    stored candles from their end; the context is closed on the way out."""
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
@@ -151,19 +158,24 @@ async def run(url: str, bots: int, rounds: int, concurrency: int) -> None:
         ids = await create_bots(database, bots, start, candles[-1].close)
         ctx = RuntimeContext(settings, database, ConnectorPool(no_network))
         try:
-            began = time.perf_counter()
-            for batch in batches(ids):  # starts them: accounts, ladders
-                await tick_many(ctx, [uuid.UUID(bot_id) for bot_id in batch], concurrency)
-            started_in = time.perf_counter() - began
-            print(f"{bots} paper grid bots started (ladders of 5 buys) in {started_in:.1f}s")
-            latencies: list[float] = []
-            began, cpu = time.perf_counter(), time.process_time()
-            for _ in range(rounds):
-                latencies += await timed_ticks(ctx, ids, concurrency)
-            elapsed = time.perf_counter() - began
-            cpu = time.process_time() - cpu
+            yield ctx, ids
         finally:
             await ctx.close()
+
+
+async def run(url: str, bots: int, rounds: int, concurrency: int) -> None:
+    async with quiet_bots(url, bots, concurrency) as (ctx, ids):
+        began = time.perf_counter()
+        for batch in batches(ids):  # starts them: accounts, ladders
+            await tick_many(ctx, [uuid.UUID(bot_id) for bot_id in batch], concurrency)
+        started_in = time.perf_counter() - began
+        print(f"{bots} paper grid bots started (ladders of 5 buys) in {started_in:.1f}s")
+        latencies: list[float] = []
+        began, cpu = time.perf_counter(), time.process_time()
+        for _ in range(rounds):
+            latencies += await timed_ticks(ctx, ids, concurrency)
+        elapsed = time.perf_counter() - began
+        cpu = time.process_time() - cpu
     rate = len(latencies) / elapsed
     ordered = sorted(latencies)
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000

@@ -12,18 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import logging
 import os
 import pstats
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from bench_ticks import CANDLES, create_bots, no_network  # noqa: E402
-from tests.exchanges.paper.helpers import real_candles, store_candles  # noqa: E402
+from bench_ticks import quiet_bots  # noqa: E402
 from tests.infra import migrated_database  # noqa: E402
 
-from autogrid.core.config import load_settings  # noqa: E402
-from autogrid.engine.context import RuntimeContext, runtime_database  # noqa: E402
-from autogrid.exchanges.pool import ConnectorPool  # noqa: E402
+from autogrid.engine.context import RuntimeContext  # noqa: E402
 from autogrid.scheduling.claims import batches, tick_many  # noqa: E402
 from autogrid.scheduling.process import new_runtime_loop  # noqa: E402
 
@@ -95,51 +88,35 @@ async def run(
     spy_to: str | None,
     settle: float,
 ) -> None:
-    logging.disable(logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            environment="development",
-            database_url=url,
-            var_dir=Path(tmp),
-            database_pool_size=concurrency,
-        )
-        database = runtime_database(settings)
-        candles = real_candles(CANDLES)
-        later = replace(candles[-1], ts=candles[-1].ts + timedelta(days=1))
-        await store_candles(database, [*candles, later])
-        start = (candles[-1].ts + timedelta(minutes=1)).isoformat()
-        ids = await create_bots(database, bots, start, candles[-1].close)
-        ctx = RuntimeContext(settings, database, ConnectorPool(no_network))
+    async with quiet_bots(url, bots, concurrency) as (ctx, ids):
+        database = ctx.database
         statements: Counter[str] = Counter()
 
         def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
             statements[statement_kind(statement)] += 1
 
-        try:
-            await tick_round(ctx, ids, concurrency)  # starts them
-            # As in bench_ticks.py, whose start alone takes minutes: every bot's replay clock
-            # has passed its last matched candle's close by a candle, none stored is revealed.
-            await asyncio.sleep(settle)
-            await tick_round(ctx, ids, concurrency)  # the first quiet round warms the caches
-            event.listen(database.engine.sync_engine, "before_cursor_execute", count)
-            plain = time.process_time()
-            for _ in range(rounds):
-                await tick_round(ctx, ids, concurrency)
-            plain = time.process_time() - plain
-            event.remove(database.engine.sync_engine, "before_cursor_execute", count)
-            spy = start_spy(spy_to)
-            for _ in range(rounds if spy else 0):
-                await tick_round(ctx, ids, concurrency)
-            stop_spy(spy)
-            profile = cProfile.Profile()
-            cpu = time.process_time()
-            profile.enable()
-            for _ in range(rounds):
-                await tick_round(ctx, ids, concurrency)
-            profile.disable()
-            cpu = time.process_time() - cpu
-        finally:
-            await ctx.close()
+        await tick_round(ctx, ids, concurrency)  # starts them
+        # As in bench_ticks.py, whose start alone takes minutes: every bot's replay clock
+        # has passed its last matched candle's close by a candle, none stored is revealed.
+        await asyncio.sleep(settle)
+        await tick_round(ctx, ids, concurrency)  # the first quiet round warms the caches
+        event.listen(database.engine.sync_engine, "before_cursor_execute", count)
+        plain = time.process_time()
+        for _ in range(rounds):
+            await tick_round(ctx, ids, concurrency)
+        plain = time.process_time() - plain
+        event.remove(database.engine.sync_engine, "before_cursor_execute", count)
+        spy = start_spy(spy_to)
+        for _ in range(rounds if spy else 0):
+            await tick_round(ctx, ids, concurrency)
+        stop_spy(spy)
+        profile = cProfile.Profile()
+        cpu = time.process_time()
+        profile.enable()
+        for _ in range(rounds):
+            await tick_round(ctx, ids, concurrency)
+        profile.disable()
+        cpu = time.process_time() - cpu
     ticks = bots * rounds
     stats = pstats.Stats(profile)
     calls = sum(entry[1] for entry in stats.stats.values())  # type: ignore[attr-defined]
