@@ -23,7 +23,13 @@ from autogrid.signals.model import (
     TakeProfit,
 )
 from autogrid.trading.candles import arrays_from_rows
-from autogrid.trading.strategies.base import PlaceOrder, Snapshot, StrategyFill
+from autogrid.trading.strategies.base import (
+    CancelOrder,
+    PlaceOrder,
+    RestingOrder,
+    Snapshot,
+    StrategyFill,
+)
 from autogrid.trading.strategies.signal_bot import SignalBotConfig, SignalBotStrategy
 from autogrid.trading.strategies.signal_bot_state import SignalBotState, TimedSignal
 from tests.shared_data import load_csv_rows
@@ -133,3 +139,26 @@ def test_any_signal_list_replays_and_the_books_match_the_account(
     outside = {o.ref for o in result.outcomes if "not replayed" in o.reason}
     assert outside == set(result.before_start) | set(result.after_end)
     assert not outside & set(result.delivered)
+
+
+def test_take_profits_placed_again_after_a_second_buy_cover_the_whole_position() -> None:
+    """A buy that adds to a position with a resting take-profit: the take-profit is cancelled
+    and placed again for everything held, not only for what the new buy added."""
+    strategy = SignalBotStrategy(MARKET)
+    first_target = RestingOrder("T1", Side.SELL, OrderType.LIMIT, D(110), D("0.1"))
+    state = SignalBotState(
+        amount=D("0.1"),
+        cost=D(10),
+        take_profits=(TakeProfit(D(110), None),),
+        targets=frozenset({"T1"}),
+        seq=1,
+    )
+    second_buy = StrategyFill("B2", Side.BUY, D(100), D("0.1"), D(0), D(0), T0, True)
+    # The exchange's free base leaves out what the resting take-profit holds.
+    snapshot = Snapshot(T0, MARKET, D(100), (first_target,), D("0.1"), D(1000))
+
+    decision = strategy.decide(snapshot, state, [second_buy])
+
+    placed = [a for a in decision.actions if isinstance(a, PlaceOrder)]
+    assert CancelOrder("T1") in decision.actions
+    assert sum((a.amount for a in placed if a.tag.startswith("T")), D(0)) == D("0.2")

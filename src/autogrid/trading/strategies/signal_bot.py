@@ -27,7 +27,7 @@ limit without a price, another symbol) is refused: each signal leaves a ``Signal
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -92,6 +92,8 @@ class _Step:
     free_quote: Decimal
     free_base: Decimal
     actions: list[Action]
+    # Cancelled in this decision: they hold no base any more, whatever the state still lists.
+    cancelled: set[str] = field(default_factory=set)
 
     def place(self, prefix: str, side: Side, price: Decimal | None, amount: Decimal) -> str:
         seq = self.state.seq + 1
@@ -102,14 +104,16 @@ class _Step:
         return tag
 
     def cancel(self, tags: Iterable[str]) -> None:
+        tags = set(tags) - self.cancelled
         freed_base, freed_quote = cancel_resting(self.snapshot, tags, self.actions)
+        self.cancelled |= tags
         self.free_base += freed_base
         self.free_quote += freed_quote
 
     def sellable(self) -> Decimal:
         """Base the bot may still sell: what it holds, not already on a live sell order."""
         committed = ZERO
-        for tag in self.state.exits | self.state.targets:
+        for tag in (self.state.exits | self.state.targets) - self.cancelled:
             resting = self.snapshot.order(tag)
             committed += resting.remaining if resting is not None else ZERO
         held = max(ZERO, self.state.amount - committed)
