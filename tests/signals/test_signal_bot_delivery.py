@@ -104,6 +104,36 @@ async def test_a_signal_consumed_already_drops_the_whole_decision(
     assert (await signal(client, user, signal_id))["outcome"] == "queued"
 
 
+async def test_a_dropped_decision_leaves_the_other_signals_it_held_queued(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    db: Database,
+    settings: Settings,
+    ctx: RuntimeContext,
+    sim: BinanceSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot_id = await signal_bot(client, user, ctx)
+    source = await make_source(client, user, [bot_id])
+    await send(client, db, settings, source["token"], BUY)
+    second = await send(client, db, settings, source["token"], {**BUY, "quantity": "0.02"})
+    claim = signal_queue.claim
+
+    async def first_consumed_meanwhile(session: AsyncSession, *args: Any) -> bool:
+        async with db.session_scope() as other:  # another holder acted on the first only
+            waiting = await deliveries.queued_for(other, uuid.UUID(bot_id))
+            await deliveries.consume(other, [waiting[0].delivery_id], datetime.now(UTC))
+        return await claim(session, *args)
+
+    monkeypatch.setattr(signal_queue, "claim", first_consumed_meanwhile)
+    await tick_bot(ctx, uuid.UUID(bot_id))
+
+    async with db.session_scope() as session:
+        still = await deliveries.queued_for(session, uuid.UUID(bot_id))
+    assert [item.signal_id for item in still] == [second]  # not marked consumed by the drop
+    assert (await signal(client, user, second))["outcome"] == "queued"
+
+
 async def test_a_signal_queued_while_its_bot_was_paused_is_stale_past_its_max_lag(
     client: httpx.AsyncClient,
     user: ApiUser,

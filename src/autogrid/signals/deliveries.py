@@ -106,10 +106,20 @@ async def queued_for(session: AsyncSession, bot_id: uuid.UUID) -> list[Queued]:
 
 
 async def consume(session: AsyncSession, delivery_ids: Sequence[int], now: datetime) -> bool:
-    """Mark the deliveries consumed; False if any of them already was (the caller then drops
-    its decision: someone acted on them already)."""
+    """Mark the deliveries consumed; False, marking none, if any of them already was (the
+    caller then drops its decision, and the transaction commits: the others must stay queued)."""
     if not delivery_ids:
         return True
+    # Locked first (PostgreSQL), so no other holder can consume one between this check and the
+    # update; a short update after it would mark some and not others.
+    pending = await session.scalars(
+        select(SignalDelivery.id)
+        .where(SignalDelivery.id.in_(delivery_ids), SignalDelivery.consumed_at.is_(None))
+        .order_by(SignalDelivery.id)
+        .with_for_update()
+    )
+    if len(pending.all()) != len(delivery_ids):
+        return False
     result = await session.execute(
         update(SignalDelivery)
         .where(SignalDelivery.id.in_(delivery_ids), SignalDelivery.consumed_at.is_(None))
