@@ -98,6 +98,12 @@ async def test_targets_and_addresses_are_validated_and_editable(
         f"{SOURCES}/{source['id']}", json={"token_hash": "0" * 64}, headers=user.headers
     )
     assert_error_shape(unknown_field, 422)
+    emptied = await client.patch(
+        f"{SOURCES}/{source['id']}", json={"bot_ids": []}, headers=user.headers
+    )
+    assert_error_shape(emptied, 422)  # no bots and no smart-trade template: it would act on nothing
+    kept = await client.get(f"{SOURCES}/{source['id']}", headers=user.headers)
+    assert kept.json()["bot_ids"] == source["bot_ids"]  # the refused change left nothing behind
 
     changed = await client.patch(
         f"{SOURCES}/{source['id']}",

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.core.errors import NotFound
+from autogrid.core.errors import NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import Signal, SignalSource, UserIdentity
@@ -148,7 +148,11 @@ async def update_source(
     if "smart_trade" in changes:
         source.smart_trade = await _check_template(session, user, body.smart_trade)
     await session.flush()
-    return source_read(source, await repository.target_ids(session, source.id))
+    targets = await repository.target_ids(session, source.id)
+    if not targets and source.smart_trade is None:
+        # As at creation: a source acting on nothing would fail every signal it accepts.
+        raise Unprocessable("give bot_ids, a smart_trade template, or both")
+    return source_read(source, targets)
 
 
 async def rotate_token(
