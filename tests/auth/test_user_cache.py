@@ -4,6 +4,7 @@ the very next request, however warm the cache, in this process and in every othe
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,9 +13,10 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 
 from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings
 from autogrid.core.db import Database, after_commit
-from autogrid.models import User
+from autogrid.models import AuthUser, User
 from tests.helpers import (
     DEFAULT_PASSWORD,
     ApiUser,
@@ -189,3 +191,26 @@ async def test_a_warm_request_reads_redis_only_with_its_rate_limit_hit(
     monkeypatch.setattr(denylist, "check", counted)
     assert (await client.get(ME, headers=user.headers)).status_code == 200
     assert separate_checks == []
+
+
+def test_a_copy_is_trusted_for_a_minute_at_most_whatever_its_epoch() -> None:
+    # If the bump after a commit fails, an old row cached under the current epoch must not be
+    # trusted for ever.
+    now = [0.0]
+    cache = AuthUserCache(max_age=60.0, clock=lambda: now[0])
+    user = AuthUser(
+        id=uuid.uuid4(),
+        email="a@example.com",
+        role="user",
+        plan="free",
+        is_active=True,
+        token_version=0,
+        created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+    )
+    cache.put("epoch-1", user)
+    now[0] = 59.0
+    assert cache.get(user.id, "epoch-1") == user
+    assert cache.get(user.id, "epoch-2") is None
+    now[0] = 61.0
+    assert cache.get(user.id, "epoch-1") is None
