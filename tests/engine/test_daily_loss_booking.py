@@ -6,9 +6,12 @@ whose first decision absorbs those fills books nothing more."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from autogrid.bots.ledger import Ledger
 from autogrid.core.db import Database
@@ -27,6 +30,23 @@ from tests.support.factories import (
 )
 
 LIMIT_EVENT = "account_limit_reached"
+
+
+@contextmanager
+def bookings(db: Database) -> Iterator[list[str]]:
+    """The statements that read a bot's inbox fills to book them, while the block runs."""
+    seen: list[str] = []
+
+    def note(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = " ".join(statement.split())
+        if words.startswith("SELECT fills.") and "JOIN strategy_inbox" in words:
+            seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
 
 
 async def started(live: LiveAccount) -> uuid.UUID:
@@ -128,3 +148,27 @@ async def test_a_paused_bots_fill_is_booked_by_its_step(live: LiveAccount) -> No
     await tick_bot(live.ctx, bot_id)
     assert Ledger.from_dict((await load_bot(live.db, bot_id)).state["ledger"]).realized == profit
     assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
+
+
+async def test_a_paused_bots_waiting_fill_is_booked_once_not_at_every_tick(
+    live: LiveAccount,
+) -> None:
+    bot_id = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills; a sell at 100000 answers it
+    await tick_bot(live.ctx, bot_id)
+    await set_bot(live.db, bot_id, status="paused")
+    live.sim.set_price(SYMBOL, "100500")  # the paused bot's sell fills: it waits in the inbox
+
+    with bookings(live.db) as first:
+        await tick_bot(live.ctx, bot_id)
+    with bookings(live.db) as second:
+        await tick_bot(live.ctx, bot_id)  # the same fills waiting: nothing new to book
+
+    assert (len(first), len(second)) == (1, 0)
+    profit = await realised_of_every_fill(live.db, bot_id)
+    assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
+
+    live.sim.set_price(SYMBOL, "97500")  # the resting 98000 buy fills: one more waiting
+    with bookings(live.db) as third:
+        await tick_bot(live.ctx, bot_id)
+    assert len(third) == 1

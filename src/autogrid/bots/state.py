@@ -86,6 +86,10 @@ class BotState(_Part):
     # Decimal as text: the ledger's realised P&L with the inbox's fills folded in, as far as it
     # is booked in ``bot_days`` (None: the ledger's own, from before this was kept).
     booked_realized: str | None = None
+    # How many inbox fills the last booking outside a decision folded in (None: unknown, or a
+    # decision booked since). No decision empties a paused, halted or stopping bot's inbox, so
+    # the same size there means nothing new to book (``engine.booking``).
+    booked_inbox: int | None = None
     last_price: str | None = None  # Decimal as text
     start_equity: str | None = None  # Decimal as text: a bot without an investment's baseline
     recurring_buys: dict[str, Any] | None = None

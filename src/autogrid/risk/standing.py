@@ -192,14 +192,21 @@ def _price_seen(seen: tuple[datetime, object] | None) -> tuple[datetime, Decimal
 
 
 async def book_realized(
-    session: AsyncSession, bot: Bot, state: BotState, whole: Ledger, now: datetime
+    session: AsyncSession,
+    bot: Bot,
+    state: BotState,
+    whole: Ledger,
+    now: datetime,
+    inbox: int | None = None,
 ) -> bool:
     """Book what of ``whole`` (the bot's ledger with every fill of its inbox folded in) is not
     booked yet, on today's (UTC) row of the bot, valued in USDT now; ``state`` (the locked bot's,
-    stored by the caller) remembers it. True if anything was booked."""
+    stored by the caller) remembers it, with ``inbox``: how many inbox fills ``whole`` holds
+    (None: a decision's booking, which empties the inbox). True if anything was booked."""
     booked = Decimal(state.booked_realized) if state.booked_realized is not None else None
     change = unbooked(whole.realized, booked, Ledger.from_dict(state.ledger).realized)
     state.booked_realized = str(whole.realized)
+    state.booked_inbox = inbox
     if change == 0:
         return False
     quote = split_symbol(bot.symbol)[1]
@@ -220,10 +227,17 @@ async def book_unseen_fills(session: AsyncSession, bot_id: uuid.UUID, now: datet
     state = load_state(bot)
     fills = await order_rows.inbox_fills(session, bot_id)
     whole = Ledger.from_dict(state.ledger).with_fills(fills, bot.symbol)
-    before = state.booked_realized
-    await book_realized(session, bot, state, whole, now)
-    if state.booked_realized != before:
+    before = (state.booked_realized, state.booked_inbox)
+    await book_realized(session, bot, state, whole, now, inbox=len(fills))
+    if (state.booked_realized, state.booked_inbox) != before:
         store_state(bot, state)
+
+
+def unbooked_fills_waiting(bot: Bot, waiting: int) -> bool:
+    """Whether the bot's ``waiting`` inbox fills may hold P&L not booked yet: not when the
+    last booking outside a decision folded in as many (nothing but a decision shrinks the
+    inbox, and a decision's booking forgets the size)."""
+    return waiting > 0 and waiting != load_state(bot).booked_inbox
 
 
 def limit_payload(breach: Breach, tag: str, day: date) -> Payload:
