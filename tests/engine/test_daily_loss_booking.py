@@ -172,3 +172,22 @@ async def test_a_paused_bots_waiting_fill_is_booked_once_not_at_every_tick(
     with bookings(live.db) as third:
         await tick_bot(live.ctx, bot_id)
     assert len(third) == 1
+
+
+async def test_a_fill_seen_by_the_tick_that_marks_the_bot_stopped_is_booked_once(
+    live: LiveAccount,
+) -> None:
+    bot_id = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills; a sell at 100000 answers it
+    await tick_bot(live.ctx, bot_id)
+    await request_stop(live.db, bot_id)  # cancel the rest, keep the base
+    live.sim.set_price(SYMBOL, "100500")  # the sell fills before the stop's tick sees it
+
+    with bookings(live.db) as seen:
+        await tick_bot(live.ctx, bot_id)  # sees the fill, cancels the rest, stopped
+
+    assert (await load_bot(live.db, bot_id)).status == BotStatus.STOPPED
+    profit = await realised_of_every_fill(live.db, bot_id)
+    assert profit > 0
+    assert [row.realized_pnl for row in await booked(live.db, bot_id)] == [profit]
+    assert len(seen) == 1  # booked with the stop, in its commit, and not again after it

@@ -93,6 +93,7 @@ class BotStep:
         self.bot_type: str | None = None
         self.status: str | None = None
         self.dirty = False  # the step ended half-way: the next compares with the exchange again
+        self.fills_booked = False  # the stop booked every fill seen, committing ``stopped``
 
     # --- the boundary: what runs the step calls -------------------------------------------
 
@@ -173,7 +174,8 @@ class BotStep:
             await self._halted(scope)
         elif bot.status == BotStatus.STOPPING:
             await self._stop(scope)
-        if self.status != BotStatus.RUNNING:  # no decision absorbs its fills: booked now
+        if self.status != BotStatus.RUNNING and not self.fills_booked:
+            # No decision absorbs its fills: booked now.
             await book_waiting_fills(self._scope())
         self._schedule_unknown_checks()
 
@@ -267,7 +269,7 @@ class BotStep:
             self.soon()
             return
         async with self.database.session_scope() as session:
-            await mark_stopped_in(session, self.bot_id, self.ctx.clock())
+            self.fills_booked = await mark_stopped_in(session, self.bot_id, self.ctx.clock())
         self.status = BotStatus.STOPPED
 
     # --- one decision: propose -> vet and record (one transaction) -> execute -------------

@@ -110,13 +110,16 @@ async def run_stop(scope: StepScope) -> StopNext:
     return await _next_for_sale(scope) if selling else StopAt.DONE
 
 
-async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID, now: datetime) -> None:
+async def mark_stopped_in(session: AsyncSession, bot_id: uuid.UUID, now: datetime) -> bool:
     """stopping -> stopped, in the caller's transaction (nothing if no longer stopping), with
-    the realised P&L of the stop's fills (its sale's) booked in the same commit."""
+    the realised P&L of the stop's fills (its sale's) booked in the same commit. True if so:
+    every fill the step saw is booked."""
     bot = await bot_rows.lock_bot_row(session, bot_id)
-    if bot is not None and bot.status == BotStatus.STOPPING:
-        await book_unseen_fills(session, bot_id, now)
-        await mark_stopped(session, bot)
+    if bot is None or bot.status != BotStatus.STOPPING:
+        return False
+    await book_unseen_fills(session, bot_id, now)
+    await mark_stopped(session, bot)
+    return True
 
 
 async def _next_for_sale(scope: StepScope) -> StopNext:
