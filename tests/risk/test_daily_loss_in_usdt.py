@@ -33,14 +33,14 @@ async def book(database: Database, bot_id: uuid.UUID, realised: str, at: datetim
         await standing.book_realized(session, bot, state, Ledger(realized=D(realised)), at)
 
 
-async def btc_price(database: Database, close: str, at: datetime) -> None:
+async def btc_price(database: Database, close: str, at: datetime, timeframe: str = "1m") -> None:
     async with database.session_scope() as session:
         price = D(close)
         session.add(
             Candle(
                 exchange="binance",
                 symbol="BTC/USDT",
-                timeframe="1m",
+                timeframe=timeframe,
                 ts=at,
                 open=price,
                 high=price,
@@ -134,3 +134,34 @@ async def test_an_unvalued_profit_refuses_nothing(database: Database) -> None:
         account = await standing.read_standing(session, user, usdt_bot, NOW, None)
 
     assert account is not None and check_entry(BUY, account) is None
+
+
+async def test_a_months_old_close_is_no_rate_and_the_loss_refuses_entries(
+    database: Database,
+) -> None:
+    user, usdt_bot, btc_bot = await user_with_two_quotes(database)
+    await btc_price(database, "60000", NOW - timedelta(days=90))  # imported once, long ago
+    await btc_price(database, "61000", NOW - timedelta(days=1))  # a day old: too old as well
+
+    await book(database, btc_bot, "-0.0001", NOW)
+
+    async with database.session_scope() as session:
+        figures = await standing.today(session, user, NOW)
+        account = await standing.read_standing(session, user, usdt_bot, NOW, None)
+    assert (figures.realized, figures.unvalued) == (D(0), (("BTC", D("-0.0001")),))
+    assert account is not None
+    breach = check_entry(BUY, account)
+    assert breach is not None and breach.limit == LimitName.LOSS_PER_DAY
+    assert "no USDT price" in breach.reason
+
+
+async def test_the_rate_is_read_from_the_1m_candles_only(database: Database) -> None:
+    user, _, btc_bot = await user_with_two_quotes(database)
+    await btc_price(database, "60000", NOW - timedelta(minutes=1))
+    await btc_price(database, "10000", NOW, timeframe="1h")  # newer, but another series
+
+    await book(database, btc_bot, "-0.001", NOW)
+
+    async with database.session_scope() as session:
+        figures = await standing.today(session, user, NOW)
+    assert figures.realized == D(-60)

@@ -114,16 +114,23 @@ async def booked_on(session: AsyncSession, user_id: uuid.UUID, day: date) -> lis
 
 
 async def stored_usdt_close(
-    session: AsyncSession, exchange: str, currency: str, at: datetime
+    session: AsyncSession,
+    exchange: str,
+    currency: str,
+    timeframe: str,
+    since: datetime,
+    at: datetime,
 ) -> tuple[datetime, Decimal] | None:
-    """The newest stored ``currency``/USDT candle of ``exchange`` opened by ``at``: its open time
-    and close."""
+    """The newest stored ``currency``/USDT ``timeframe`` candle of ``exchange`` opened after
+    ``since`` and by ``at``: its open time and close."""
     row = (
         await session.execute(
             select(Candle.ts, Candle.close)
             .where(
                 Candle.exchange == exchange,
                 Candle.symbol == f"{currency}/USDT",
+                Candle.timeframe == timeframe,
+                Candle.ts > since,
                 Candle.ts <= at,
             )
             .order_by(Candle.ts.desc())
