@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
+from autogrid.models import Bot
 from autogrid.scheduling import repository as leases
 from autogrid.scheduling.claims import tick_many
 from autogrid.scheduling.lease import Lease, QuietReleases
@@ -62,6 +64,40 @@ async def test_a_batch_takes_free_and_expired_leases_and_leaves_held_ones(
         assert bot.last_tick_at is not None
     assert (await load_bot(database, forward)).next_tick_at == sooner  # brought forward only
     assert (await load_bot(database, held)).lease_owner == "other"  # not ours to give back
+
+
+async def test_a_bot_row_locked_by_another_transaction_is_skipped_not_waited_for(
+    db: Database,
+) -> None:
+    now = datetime.now(UTC)
+    user_id = await make_user(db)
+    first, locked, referenced, last = sorted(
+        [await make_bot(db, user_id, status="stopped") for _ in range(4)]
+    )
+    await held_by(db, last, "dead", now - timedelta(seconds=1))
+
+    # Another transaction holds one row (an edit of the bot, say, not committed yet) and
+    # only references another (an insert of its order checks the key: FOR KEY SHARE).
+    async with db.engine.connect() as other, other.begin():
+        await other.execute(select(Bot.id).where(Bot.id == locked).with_for_update())
+        key_share = select(Bot.id).where(Bot.id == referenced)
+        await other.execute(key_share.with_for_update(read=True, key_share=True))
+        async with db.session_scope() as session:
+            # The guard only fails the test: a take that waits on the lock never returns.
+            bots = [first, locked, referenced, last]
+            taken = await asyncio.wait_for(
+                leases.take_leases(session, bots, "me", now, TTL), timeout=60
+            )
+
+    assert {bot_id: t.taken_over for bot_id, t in taken.items()} == {
+        first: False,
+        referenced: False,
+        last: True,
+    }
+    assert (await load_bot(db, locked)).lease_owner is None  # taken by a later batch
+    async with db.session_scope() as session:
+        again = await leases.take_leases(session, [locked], "me", now, TTL)
+    assert list(again) == [locked]
 
 
 async def test_tick_many_ticks_each_bot_once_and_gives_every_lease_back(

@@ -2,8 +2,9 @@
 of the bots whose tick is due.
 
 Leases and claims are single conditional UPDATEs, so they are atomic on PostgreSQL and SQLite
-alike; PostgreSQL additionally claims with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers
-(two beats, say) never wait on each other and never take the same bot.
+alike; PostgreSQL additionally claims and takes a batch's leases with ``FOR UPDATE SKIP
+LOCKED`` so concurrent claimers (two beats, two workers' batches) never wait on each other,
+never deadlock and never take the same bot.
 """
 
 from __future__ import annotations
@@ -68,6 +69,40 @@ _TAKE_FREE_MANY = _take(Bot.lease_owner.is_(None), many=True)
 _TAKE_EXPIRED_MANY = _take(_EXPIRED, many=True)
 
 
+def _take_many_skipping_locked() -> Any:
+    """PostgreSQL's batch take, one statement: the takeable rows locked in id order, skipping
+    any row another transaction holds (an edit of the bot, a tick's own writes) rather than
+    waiting for it, so one busy bot never stalls the batch, and two batches that overlap lock
+    in the same order (no deadlock). The previous holder comes back with each row: one there
+    means the lease had expired (``taken_over``)."""
+    candidates = (
+        select(Bot.id, Bot.lease_owner.label("previous_owner"))
+        .where(
+            Bot.id.in_(bindparam("bots", expanding=True)),
+            or_(Bot.lease_owner.is_(None), _EXPIRED),
+        )
+        .order_by(Bot.id)
+        # The lock the UPDATE takes anyway (NO KEY UPDATE): a row another transaction only
+        # references (an insert of its bot's order or event locks it FOR KEY SHARE) is taken.
+        .with_for_update(skip_locked=True, key_share=True)
+        .cte("takeable")
+    )
+    return (
+        update(Bot)
+        .where(Bot.id == candidates.c.id)
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("expires"),
+            updated_at=Bot.updated_at,  # a tick is not an edit of the bot
+        )
+        .returning(Bot, _WAITING_FILLS, candidates.c.previous_owner.is_not(None))
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+
+
+_TAKE_MANY_SKIPPING_LOCKED = _take_many_skipping_locked()
+
+
 @dataclass(frozen=True, slots=True)
 class Taken:
     bot: Bot
@@ -98,10 +133,19 @@ async def take_leases(
     now: datetime,
     ttl: timedelta,
 ) -> dict[uuid.UUID, Taken]:
-    """``take_lease`` for many bots at once, all for ``owner``: the ones taken, by id. One
-    statement takes the free leases; the expired ones are tried only if some were not free."""
+    """``take_lease`` for many bots at once, all for ``owner``: the ones taken, by id.
+
+    On PostgreSQL one statement takes them all, skipping rows locked by other transactions
+    (those bots are simply not taken this time). SQLite has no row locks (its one writer
+    serialises transactions): one statement takes the free leases, and the expired ones are
+    tried only if some were not free."""
     taken: dict[uuid.UUID, Taken] = {}
     params: dict[str, Any] = {"bots": list(bot_ids), "owner": owner, "expires": now + ttl}
+    if _is_postgres(session):
+        rows = await session.execute(_TAKE_MANY_SKIPPING_LOCKED, {**params, "now": now})
+        for bot, waiting, taken_over in rows:
+            taken[bot.id] = Taken(bot, bool(taken_over), int(waiting))
+        return taken
     for bot, waiting in await session.execute(_TAKE_FREE_MANY, params):
         taken[bot.id] = Taken(bot, False, int(waiting))
     rest = [bot_id for bot_id in bot_ids if bot_id not in taken]
