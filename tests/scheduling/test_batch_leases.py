@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
@@ -98,6 +98,42 @@ async def test_a_bot_row_locked_by_another_transaction_is_skipped_not_waited_for
     async with db.session_scope() as session:
         again = await leases.take_leases(session, [locked], "me", now, TTL)
     assert list(again) == [locked]
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"], indirect=True)
+async def test_quiet_releases_that_bring_ticks_forward_go_back_in_one_statement(
+    database: Database,
+) -> None:
+    now = datetime.now(UTC)
+    user_id = await make_user(database)
+    later, sooner, unset, plain = [
+        await make_bot(database, user_id, status="stopped") for _ in range(4)
+    ]
+    hour = now + timedelta(hours=1)
+    for bot_id, next_tick in ((later, hour), (sooner, now), (unset, None), (plain, hour)):
+        await set_bot(database, bot_id, next_tick_at=next_tick)
+    async with database.session_scope() as session:
+        await leases.take_leases(session, [later, sooner, unset, plain], "me", now, TTL)
+    wanted = {later: now + timedelta(seconds=5), sooner: now + timedelta(seconds=7)}
+    wanted[unset] = now + timedelta(seconds=9)
+    updates: list[str] = []
+
+    def note(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        updates.extend([statement] if statement.lstrip().startswith("UPDATE bots") else [])
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        releases = [*wanted.items(), (plain, None)]
+        await leases.release_leases_now(database.engine, "me", now, releases)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", note)
+
+    assert len(updates) == 1
+    next_ticks = {bot_id: (await load_bot(database, bot_id)).next_tick_at for bot_id in wanted}
+    assert next_ticks == {later: wanted[later], sooner: now, unset: wanted[unset]}
+    assert (await load_bot(database, plain)).next_tick_at == hour  # left alone
+    for bot_id in (later, sooner, unset, plain):
+        assert (await load_bot(database, bot_id)).lease_owner is None
 
 
 async def test_tick_many_ticks_each_bot_once_and_gives_every_lease_back(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -169,6 +169,16 @@ async def renew_lease(
     return _rowcount(result) == 1
 
 
+def _brought_forward(dialect: str, wanted: Any) -> Any:
+    """The bot's next tick, or ``wanted`` if that is sooner (or there is none)."""
+    earlier = (
+        func.least(Bot.next_tick_at, wanted)
+        if dialect == "postgresql"
+        else func.min(Bot.next_tick_at, wanted)
+    )
+    return func.coalesce(earlier, wanted)
+
+
 def _release(dialect: str, brings_forward: bool) -> Any:
     values: dict[str, Any] = {
         "lease_owner": None,
@@ -178,12 +188,7 @@ def _release(dialect: str, brings_forward: bool) -> Any:
     }
     if brings_forward:
         wanted = bindparam("next_at", type_=Bot.__table__.c.next_tick_at.type)
-        earlier = (
-            func.least(Bot.next_tick_at, wanted)
-            if dialect == "postgresql"
-            else func.min(Bot.next_tick_at, wanted)
-        )
-        values["next_tick_at"] = func.coalesce(earlier, wanted)
+        values["next_tick_at"] = _brought_forward(dialect, wanted)
     return (
         update(Bot)
         .where(Bot.id == bindparam("bot"), Bot.lease_owner == bindparam("owner"))
@@ -246,28 +251,36 @@ _RELEASE_MANY = (
 )
 
 
+def _release_many_forward(dialect: str, forward: Sequence[tuple[uuid.UUID, datetime]]) -> Any:
+    """``_RELEASE_MANY`` that also brings each of ``forward``'s bots' next tick forward to its
+    own time (a CASE on the bot id; the other bots' next tick stays)."""
+    at_type = Bot.__table__.c.next_tick_at.type
+    next_tick = case(
+        *(
+            (Bot.id == bot_id, _brought_forward(dialect, literal(next_at, at_type)))
+            for bot_id, next_at in forward
+        ),
+        else_=Bot.next_tick_at,
+    )
+    return _RELEASE_MANY.values(next_tick_at=next_tick)
+
+
 async def release_leases_now(
     engine: AsyncEngine,
     owner: str,
     now: datetime,
     releases: Sequence[tuple[uuid.UUID, datetime | None]],
 ) -> None:
-    """``release_lease_now`` of many of ``owner``'s leases, (bot id, next tick at) each: those
-    that leave the next tick alone in one autocommitted statement, the others one each."""
+    """``release_lease_now`` of many of ``owner``'s leases, (bot id, next tick at) each, in one
+    autocommitted statement."""
+    if not releases:
+        return
+    forward = [(bot_id, next_at) for bot_id, next_at in releases if next_at is not None]
+    statement = _release_many_forward(engine.dialect.name, forward) if forward else _RELEASE_MANY
+    params = {"bots": [bot_id for bot_id, _ in releases], "owner": owner, "now": now}
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        plain = [bot_id for bot_id, next_at in releases if next_at is None]
-        if plain:
-            await autocommit.execute(_RELEASE_MANY, {"bots": plain, "owner": owner, "now": now})
-        forward = [(bot_id, next_at) for bot_id, next_at in releases if next_at is not None]
-        if forward:
-            key = (engine.dialect.name, True)
-            statement = _RELEASES.get(key)
-            if statement is None:
-                statement = _RELEASES[key] = _release(*key)
-            for bot_id, next_at in forward:
-                params = {"bot": bot_id, "owner": owner, "now": now, "next_at": next_at}
-                await autocommit.execute(statement, params)
+        await autocommit.execute(statement, params)
 
 
 # --- due ticks ----------------------------------------------------------------------------
