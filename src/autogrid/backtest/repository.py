@@ -291,41 +291,46 @@ async def finish_many(
     session: AsyncSession, finished: Sequence[tuple[uuid.UUID, dict[str, Any]]]
 ) -> set[uuid.UUID]:
     """``finish`` (without a report) for a batch of a sweep's runs, in two statements whatever
-    its size: the runs still running are locked, then all their results written by one
-    executemany. The ids stored; the others (deleted, or failed as stale) are dropped."""
+    its size: the runs still running are moved to succeeded by one UPDATE, which returns them,
+    then their results written by one executemany. The ids stored; the others (deleted, or
+    failed as stale) are dropped.
+
+    The status moves in the statement that returns the ids: a lock taken by a SELECT first is
+    no lock on SQLite, where a run failed between the two was counted as stored."""
     if not finished:
         return set()
-    running = set(
+    now = utcnow()
+    stored = set(
         (
             await session.scalars(
-                select(Backtest.id)
+                update(Backtest)
                 .where(
                     Backtest.id.in_([backtest_id for backtest_id, _ in finished]),
                     Backtest.status == BacktestStatus.RUNNING,
                 )
-                .with_for_update()
+                .values(
+                    status=BacktestStatus.SUCCEEDED,
+                    report_html=None,
+                    progress=1.0,
+                    error=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+                .returning(Backtest.id)
+                .execution_options(synchronize_session=False)
             )
         ).all()
     )
-    rows = [{"run_id": key, "run_results": results} for key, results in finished if key in running]
-    if rows:
-        now = utcnow()
+    rows = [{"run_id": key, "run_results": results} for key, results in finished if key in stored]
+    if rows:  # the rows are this transaction's now (locked, or SQLite's one writer)
         table = Backtest.metadata.tables[Backtest.__tablename__]  # Core: an executemany
         await session.execute(
             update(table)
-            .where(table.c.id == bindparam("run_id"), table.c.status == BacktestStatus.RUNNING)
-            .values(
-                status=BacktestStatus.SUCCEEDED,
-                results=bindparam("run_results", type_=table.c.results.type),
-                report_html=None,
-                progress=1.0,
-                error=None,
-                finished_at=now,
-                updated_at=now,
-            ),
+            .where(table.c.id == bindparam("run_id"))
+            .values(results=bindparam("run_results", type_=table.c.results.type)),
             rows,
         )
-    return running
+    return stored
 
 
 async def fail(session: AsyncSession, backtest_id: uuid.UUID, error: str) -> bool:
