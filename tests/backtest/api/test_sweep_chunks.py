@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 
 from autogrid.backtest import sweep_chunks
 from autogrid.backtest.candle_cache import CandleCache
@@ -243,3 +243,27 @@ def test_chunk_size_spreads_a_sweep_and_bounds_a_chunks_work() -> None:
         [uuid.UUID(int=2), uuid.UUID(int=3)],
         [uuid.UUID(int=4)],
     ]
+
+
+async def test_a_chunk_on_a_worker_with_the_candles_commits_the_claim_and_the_results_only(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    queue: RecordingQueue,
+    candles: Path,
+    settings: Settings,
+) -> None:
+    """The candles' check is read in the claim's transaction: two transactions a chunk."""
+    ids = ids_of(await create_sweep(client, user))
+    database = Database.from_settings(settings)
+    cache = CandleCache()
+    commits: list[object] = []
+    try:
+        await execute_chunk(database, ids[:2], cache, SOFT_LIMIT)
+        event.listen(database.engine.sync_engine, "commit", commits.append)
+        outcome = await execute_chunk(database, ids[2:], cache, SOFT_LIMIT)
+    finally:
+        await database.dispose()
+
+    assert outcome == ChunkOutcome(succeeded=2)
+    assert cache.loads == 1
+    assert len(commits) == 2
