@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from autogrid.backtest.engine import TradeRecord
@@ -82,12 +83,15 @@ def iso_utc(moment: datetime) -> str:
 POOL = ""  # base no round trip owns
 
 
+@lru_cache(maxsize=1 << 16)
 def round_trip_of(tag: str) -> str:
     """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first.
 
     The tags: ``B<level>``/``S<level>`` (grid), ``D<deal>.<order>`` (DCA), ``E<n>``/``X<n>``
     (indicator); anything else is unowned. Read by hand: twice per closed trade, a regular
-    expression was most of the cost of pairing a sweep run's trades."""
+    expression was most of the cost of pairing a sweep run's trades. Remembered: a sweep's runs
+    use the same few tags (a grid's levels, ``E1``... an indicator's trades) again and again,
+    and reading them was still a third of pairing a run's trades."""
     kind, rest = tag[:1], tag[1:]
     if kind in ("B", "S") and rest.isdecimal():
         # A buy at level i stocks the sell one level up: both name level i + 1's lot.
