@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer, undefer
 
@@ -290,47 +290,40 @@ async def finish(
 async def finish_many(
     session: AsyncSession, finished: Sequence[tuple[uuid.UUID, dict[str, Any]]]
 ) -> set[uuid.UUID]:
-    """``finish`` (without a report) for a batch of a sweep's runs, in two statements whatever
-    its size: the runs still running are moved to succeeded by one UPDATE, which returns them,
-    then their results written by one executemany. The ids stored; the others (deleted, or
-    failed as stale) are dropped.
+    """``finish`` (without a report) for a batch of a sweep's runs, in one statement whatever
+    its size: the runs still running move to succeeded with their own results (a ``CASE`` on
+    the id), and the statement returns them. The ids stored; the others (deleted, or failed as
+    stale) are dropped.
 
-    The status moves in the statement that returns the ids: a lock taken by a SELECT first is
-    no lock on SQLite, where a run failed between the two was counted as stored."""
+    The ids are the statement's own: a SELECT ... FOR UPDATE first is no lock on SQLite, where
+    a run failed between the two was counted as stored. One statement is also whole without a
+    transaction around it (``Database.statement_scope``)."""
     if not finished:
         return set()
     now = utcnow()
-    stored = set(
-        (
-            await session.scalars(
-                update(Backtest)
-                .where(
-                    Backtest.id.in_([backtest_id for backtest_id, _ in finished]),
-                    Backtest.status == BacktestStatus.RUNNING,
-                )
-                .values(
-                    status=BacktestStatus.SUCCEEDED,
-                    report_html=None,
-                    progress=1.0,
-                    error=None,
-                    finished_at=now,
-                    updated_at=now,
-                )
-                .returning(Backtest.id)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
+    table = Backtest.metadata.tables[Backtest.__tablename__]  # Core: no ORM bookkeeping
+    results_of = case(
+        {key: literal(results, table.c.results.type) for key, results in finished},
+        value=table.c.id,
     )
-    rows = [{"run_id": key, "run_results": results} for key, results in finished if key in stored]
-    if rows:  # the rows are this transaction's now (locked, or SQLite's one writer)
-        table = Backtest.metadata.tables[Backtest.__tablename__]  # Core: an executemany
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("run_id"))
-            .values(results=bindparam("run_results", type_=table.c.results.type)),
-            rows,
+    rows = await session.execute(
+        update(table)
+        .where(
+            table.c.id.in_([backtest_id for backtest_id, _ in finished]),
+            table.c.status == BacktestStatus.RUNNING,
         )
-    return stored
+        .values(
+            status=BacktestStatus.SUCCEEDED,
+            results=results_of,
+            report_html=None,
+            progress=1.0,
+            error=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        .returning(table.c.id)
+    )
+    return set(rows.scalars().all())
 
 
 async def fail(session: AsyncSession, backtest_id: uuid.UUID, error: str) -> bool:

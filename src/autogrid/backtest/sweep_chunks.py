@@ -2,8 +2,9 @@
 
 A sweep of short runs (an RSI over a month walks in a few milliseconds) spent more on each run's
 own claim, candle check and transactions than on the run. A chunk's runs are claimed in one
-statement, their candles checked once per range in the same transaction (the worker's cached
-candles are then used without another), and their figures stored in one transaction per batch:
+statement, their candles checked once per range right after (the worker's cached candles are
+then used without another query), and their figures stored in one statement per batch, each
+statement committed as it runs (``Database.statement_scope``: no BEGIN and COMMIT round trips):
 a batch is flushed once ``FLUSH_SECONDS`` passed since the last, so the sweep's progress (runs
 done, best so far) still moves while a chunk of long runs works.
 
@@ -84,7 +85,7 @@ async def execute_chunk(
     database: Database, backtest_ids: Sequence[uuid.UUID], cache: CandleCache, soft_limit: int
 ) -> ChunkOutcome:
     """Claim the chunk's queued runs, run each, store them in batches (see the module)."""
-    async with database.session_scope() as session:
+    async with database.statement_scope() as session:  # the claim commits as it runs
         claimed = await repository.claim_many(session, backtest_ids)
         versions = await _range_versions(session, claimed.values())
     outcome = ChunkOutcome(skipped=len(backtest_ids) - len(claimed))
@@ -129,8 +130,8 @@ async def _range_versions(
     session: AsyncSession, claimed: Iterable[repository.Claimed]
 ) -> dict[RangeOf, RangeVersion]:
     """The candles' version of each range the claimed runs of a sweep read (usually one), read
-    in the claim's transaction: a transaction fewer per chunk. A run whose params do not parse
-    is left out: it fails in its turn."""
+    with the claim: no session of its own per chunk. A run whose params do not parse is left
+    out: it fails in its turn."""
     ranges: set[RangeOf] = set()
     for job in claimed:
         try:
@@ -172,9 +173,9 @@ def _figures(spec: RunSpec, loaded: Loaded) -> dict[str, Any]:
 
 
 async def _flush(database: Database, pending: _Pending, outcome: ChunkOutcome) -> _Pending:
-    """Store the pending runs in one transaction; a fresh, empty batch."""
+    """Store the pending runs (each statement whole on its own); a fresh, empty batch."""
     if pending.results or pending.errors:
-        async with database.session_scope() as session:
+        async with database.statement_scope() as session:
             stored = len(await repository.finish_many(session, pending.results))
             failed = [
                 await repository.fail(session, backtest_id, message)

@@ -245,25 +245,36 @@ def test_chunk_size_spreads_a_sweep_and_bounds_a_chunks_work() -> None:
     ]
 
 
-async def test_a_chunk_on_a_worker_with_the_candles_commits_the_claim_and_the_results_only(
+async def test_a_chunk_on_a_worker_with_the_candles_talks_to_the_database_three_times(
     client: httpx.AsyncClient,
     user: ApiUser,
     queue: RecordingQueue,
     candles: Path,
     settings: Settings,
+    db: Database,
 ) -> None:
-    """The candles' check is read in the claim's transaction: two transactions a chunk."""
+    """The claim, the candles' check and the stored batch: one statement each, each committed
+    as it runs (a transaction cost a BEGIN and a COMMIT round trip more)."""
     ids = ids_of(await create_sweep(client, user))
     database = Database.from_settings(settings)
     cache = CandleCache()
-    commits: list[object] = []
+    talks: list[str] = []
+
+    def statement(*args: Any) -> None:
+        talks.append(args[2].split()[0])
+
     try:
         await execute_chunk(database, ids[:2], cache, SOFT_LIMIT)
-        event.listen(database.engine.sync_engine, "commit", commits.append)
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", statement)
+        event.listen(engine, "commit", lambda _connection: talks.append("COMMIT"))
         outcome = await execute_chunk(database, ids[2:], cache, SOFT_LIMIT)
     finally:
         await database.dispose()
 
     assert outcome == ChunkOutcome(succeeded=2)
     assert cache.loads == 1
-    assert len(commits) == 2
+    assert talks == ["UPDATE", "SELECT", "UPDATE"]
+    for run_id in ids[2:]:
+        row = await row_of(db, run_id)
+        assert row is not None and row.status == "succeeded" and row.results is not None
