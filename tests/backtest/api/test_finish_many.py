@@ -1,4 +1,4 @@
-"""A sweep's batch of finished runs stored in two statements (``finish_many``), on PostgreSQL and
+"""A sweep's batch of finished runs stored in one statement (``finish_many``), on PostgreSQL and
 SQLite: only the runs still running take their results; a run deleted or failed meanwhile keeps
 its verdict, and the others of the batch are stored all the same."""
 
