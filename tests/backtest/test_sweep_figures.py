@@ -205,3 +205,41 @@ def test_round_trip_of_reads_the_tag_grammar(tag: str) -> None:
 )
 def test_round_trip_of_known_tags(tag: str, trip: str) -> None:
     assert round_trip_of(tag) == trip
+
+
+GRID_TAGS = ["B1", "B2", "S2", "S3"]
+DCA_TAGS = ["D1.BO", "D1.SO1", "D1.TP1", "D1.EXIT", "D2.BO", "D2.TP1"]
+OTHER_TAGS = ["E1", "X1", "INIT", "STOPSELL"]  # an indicator's round trip, then unowned fills
+TAGS = st.sampled_from([*GRID_TAGS, *DCA_TAGS, *OTHER_TAGS])
+
+
+@st.composite
+def fill_sequences(draw: st.DrawFn) -> list[TradeRecord]:
+    """Buys and sales of any tags in any order, at any decimal prices, amounts and fees."""
+    at = datetime(2025, 5, 20, tzinfo=UTC)
+    fills = []
+    for index in range(draw(st.integers(0, 30))):
+        price = draw(st.decimals("90000", "110000", places=2))
+        amount = draw(st.decimals("0.00001", "0.01", places=5))
+        fee = draw(st.decimals("0", "2", places=8))
+        side = draw(st.sampled_from([Side.BUY, Side.SELL]))
+        tag = draw(TAGS)
+        fills.append(
+            TradeRecord(index, at + timedelta(minutes=index), tag, side, price, amount, fee, True)
+        )
+    return fills
+
+
+@given(fill_sequences(), st.decimals("0", "0.05", places=5))
+def test_the_lean_pnls_are_the_closed_trades_pnls_for_any_fills(
+    fills: list[TradeRecord], held: D
+) -> None:
+    """Both paths pair and fold by the same code: the same P&L, in order, to the last digit."""
+    start = datetime(2025, 5, 19, tzinfo=UTC)
+    pairing: dict[str, Any] = {
+        "initial_base": held,
+        "start_price": D("100000"),
+        "start_time": start,
+    }
+    trades = closed_trades(fills, **pairing)
+    assert closed_pnls(fills, **pairing) == [trade.pnl for trade in trades]

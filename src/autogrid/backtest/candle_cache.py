@@ -52,9 +52,13 @@ class Loaded:
     reused: bool  # served from the cache, not read from the database
 
 
+# The first and last open time in the range (``candles_repository.range_version``).
+RangeVersion = tuple[datetime | None, datetime | None]
+
+
 @dataclass(slots=True)
 class _Entry:
-    version: tuple[datetime | None, datetime | None]
+    version: RangeVersion
     shared: SeriesMemo
 
 
@@ -75,7 +79,10 @@ class CandleCache:
         timeframe: str,
         start: datetime,
         end: datetime,
+        version: RangeVersion | None = None,
     ) -> Loaded:
+        """``version``: the range's, if the caller read it already (a sweep's chunk reads it in
+        its claim's transaction); read here otherwise."""
         if sweep_id is None:
             self.loads += 1
             arrays = await candles_repository.load_arrays(
@@ -83,9 +90,10 @@ class CandleCache:
             )
             return Loaded(arrays, None, reused=False)
         key = RangeKey(sweep_id, exchange, symbol, timeframe, start, end)
-        version = await candles_repository.range_version(
-            session, exchange, symbol, timeframe, start, end
-        )
+        if version is None:
+            version = await candles_repository.range_version(
+                session, exchange, symbol, timeframe, start, end
+            )
         entry = self._entries.get(key)
         if entry is not None and entry.version == version:
             self._entries.move_to_end(key)

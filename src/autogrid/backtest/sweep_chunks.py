@@ -2,9 +2,11 @@
 
 A sweep of short runs (an RSI over a month walks in a few milliseconds) spent more on each run's
 own claim, candle check and transactions than on the run. A chunk's runs are claimed in one
-statement, their candles checked once per range, and their figures stored in one transaction
-per batch: a batch is flushed once ``FLUSH_SECONDS`` passed since the last, so the sweep's
-progress (runs done, best so far) still moves while a chunk of long runs works.
+statement, their candles checked once per range right after (the worker's cached candles are
+then used without another query), and their figures stored in one statement per batch, each
+statement committed as it runs (``Database.statement_scope``: no BEGIN and COMMIT round trips):
+a batch is flushed once ``FLUSH_SECONDS`` passed since the last, so the sweep's progress (runs
+done, best so far) still moves while a chunk of long runs works.
 
 Redelivery is safe as for one run: only queued runs are claimed, and only running runs are
 finished or failed (``repository``). A chunk delivered again after its worker died finds its runs
@@ -23,17 +25,19 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.backtest import repository
-from autogrid.backtest.candle_cache import CandleCache, Loaded
+from autogrid.backtest.candle_cache import CandleCache, Loaded, RangeVersion
 from autogrid.backtest.run_spec import RunSpec
 from autogrid.core.db import Database
+from autogrid.market_data import repository as candles_repository
 from autogrid.market_data.coverage import describe_missing_range
 from autogrid.models.backtest import BacktestStatus
 from autogrid.observability.metrics import BACKTESTS
@@ -81,8 +85,9 @@ async def execute_chunk(
     database: Database, backtest_ids: Sequence[uuid.UUID], cache: CandleCache, soft_limit: int
 ) -> ChunkOutcome:
     """Claim the chunk's queued runs, run each, store them in batches (see the module)."""
-    async with database.session_scope() as session:
+    async with database.statement_scope() as session:  # the claim commits as it runs
         claimed = await repository.claim_many(session, backtest_ids)
+        versions = await _range_versions(session, claimed.values())
     outcome = ChunkOutcome(skipped=len(backtest_ids) - len(claimed))
     if not claimed:
         return outcome
@@ -94,7 +99,7 @@ async def execute_chunk(
         job = claimed[backtest_id]
         try:
             spec = RunSpec.of(job.params)
-            loaded = await _candles(database, cache, loads, spec, job.sweep_id)
+            loaded = await _candles(database, cache, loads, versions, spec, job.sweep_id)
             pending.results.append((backtest_id, _figures(spec, loaded)))
         except SoftTimeLimitExceeded:
             message = f"the backtest took longer than {soft_limit} s: shorten the range"
@@ -117,19 +122,40 @@ class _RunFailed(Exception):
     """An expected failure; the message is shown to the user."""
 
 
+def _range_of(spec: RunSpec) -> RangeOf:
+    return (spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end)
+
+
+async def _range_versions(
+    session: AsyncSession, claimed: Iterable[repository.Claimed]
+) -> dict[RangeOf, RangeVersion]:
+    """The candles' version of each range the claimed runs of a sweep read (usually one), read
+    with the claim: no session of its own per chunk. A run whose params do not parse is left
+    out: it fails in its turn."""
+    ranges: set[RangeOf] = set()
+    for job in claimed:
+        try:
+            if job.sweep_id is not None:
+                ranges.add(_range_of(RunSpec.of(job.params)))
+        except Exception:  # noqa: S112  # reported when the run is run
+            continue
+    return {key: await candles_repository.range_version(session, *key) for key in ranges}
+
+
 async def _candles(
     database: Database,
     cache: CandleCache,
     loads: dict[RangeOf, Loaded | str],
+    versions: dict[RangeOf, RangeVersion],
     spec: RunSpec,
     sweep_id: uuid.UUID | None,
 ) -> Loaded:
-    """The run's candles, checked once per range and chunk (the cache checks them per call)."""
-    key = (spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end)
+    """The run's candles, checked once per range and chunk (``versions``, read when claimed)."""
+    key = _range_of(spec)
     loaded = loads.get(key)
     if loaded is None:
         async with database.session_scope() as session:
-            loaded = await cache.load(session, sweep_id, *key)
+            loaded = await cache.load(session, sweep_id, *key, version=versions.get(key))
             if len(loaded.candles) < 2:
                 found = "no candles" if len(loaded.candles) == 0 else "only one candle"
                 loaded = await describe_missing_range(session, *key, found)
@@ -147,9 +173,9 @@ def _figures(spec: RunSpec, loaded: Loaded) -> dict[str, Any]:
 
 
 async def _flush(database: Database, pending: _Pending, outcome: ChunkOutcome) -> _Pending:
-    """Store the pending runs in one transaction; a fresh, empty batch."""
+    """Store the pending runs (each statement whole on its own); a fresh, empty batch."""
     if pending.results or pending.errors:
-        async with database.session_scope() as session:
+        async with database.statement_scope() as session:
             stored = len(await repository.finish_many(session, pending.results))
             failed = [
                 await repository.fail(session, backtest_id, message)

@@ -29,11 +29,12 @@ tags follow none of these patterns (a scripted strategy) are all unowned: plain 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 
 from autogrid.backtest.engine import TradeRecord
 from autogrid.exchanges.types import Side
@@ -82,12 +83,15 @@ def iso_utc(moment: datetime) -> str:
 POOL = ""  # base no round trip owns
 
 
+@lru_cache(maxsize=1 << 16)
 def round_trip_of(tag: str) -> str:
     """The round trip a fill belongs to: the open lots a buy adds to or a sale closes first.
 
     The tags: ``B<level>``/``S<level>`` (grid), ``D<deal>.<order>`` (DCA), ``E<n>``/``X<n>``
     (indicator); anything else is unowned. Read by hand: twice per closed trade, a regular
-    expression was most of the cost of pairing a sweep run's trades."""
+    expression was most of the cost of pairing a sweep run's trades. Remembered: a sweep's runs
+    use the same few tags (a grid's levels, ``E1``... an indicator's trades) again and again,
+    and reading them was still a third of pairing a run's trades."""
     kind, rest = tag[:1], tag[1:]
     if kind in ("B", "S") and rest.isdecimal():
         # A buy at level i stocks the sell one level up: both name level i + 1's lot.
@@ -146,18 +150,8 @@ def closed_trades(
     start_price: Decimal = ZERO,
     start_time: datetime | None = None,
 ) -> list[ClosedTrade]:
-    closed: list[ClosedTrade] = []
-    deal_at: dict[str, int] = {}
-    for sell, key, closing in _sales(fills, initial_base, start_price, start_time):
-        trade = _closed_trade(sell, closing)
-        # A DCA deal's sales fold into one closed trade, where its first sale was.
-        at = deal_at.get(key) if key.startswith("D") else None
-        if at is None:
-            deal_at[key] = len(closed)
-            closed.append(trade)
-        else:
-            closed[at] = _fold(closed[at], trade)
-    return closed
+    sales = _sales(fills, initial_base, start_price, start_time)
+    return _deals_folded(sales, _closed_trade, _fold)
 
 
 def closed_pnls(
@@ -167,19 +161,35 @@ def closed_pnls(
     start_price: Decimal = ZERO,
     start_time: datetime | None = None,
 ) -> list[Decimal]:
-    """The P&L of each of ``closed_trades``, in order and to the same digit (the same pairing
-    and the same operations), without making the trades: what a sweep's run ranks by."""
-    pnls: list[Decimal] = []
+    """The P&L of each of ``closed_trades``, in order and to the same digit (the same pairing,
+    the same fold and the same operations), without making the trades: what a sweep's run
+    ranks by."""
+    sales = _sales(fills, initial_base, start_price, start_time)
+    return _deals_folded(sales, _pnl, _add_pnls)
+
+
+_Item = TypeVar("_Item")
+
+
+def _deals_folded(
+    sales: Iterable[_Sale],
+    item_of: Callable[[TradeRecord, _Closing], _Item],
+    fold: Callable[[_Item, _Item], _Item],
+) -> list[_Item]:
+    """One item per sale, but one per DCA deal: a deal's later sales fold into the item of its
+    first sale, where that one was. The one fold of both ``closed_trades`` and ``closed_pnls``,
+    so the two cannot pair or order differently."""
+    items: list[_Item] = []
     deal_at: dict[str, int] = {}
-    for sell, key, closing in _sales(fills, initial_base, start_price, start_time):
-        pnl = _pnl(sell, closing)
+    for sell, key, closing in sales:
+        item = item_of(sell, closing)
         at = deal_at.get(key) if key.startswith("D") else None
         if at is None:
-            deal_at[key] = len(pnls)
-            pnls.append(pnl)
+            deal_at[key] = len(items)
+            items.append(item)
         else:
-            pnls[at] = pnls[at] + pnl  # as _fold adds them
-    return pnls
+            items[at] = fold(items[at], item)
+    return items
 
 
 def _sales(
@@ -205,6 +215,10 @@ def _sales(
             yield fill, key, _close(open_lots, key, fill)
 
 
+def _add_pnls(first: Decimal, later: Decimal) -> Decimal:
+    return first + later  # as ``_fold`` adds a deal's P&L
+
+
 def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
     amount = first.amount + later.amount
     return ClosedTrade(
@@ -213,7 +227,7 @@ def _fold(first: ClosedTrade, later: ClosedTrade) -> ClosedTrade:
         entry_price=(first.entry_price * first.amount + later.entry_price * later.amount) / amount,
         exit_price=(first.exit_price * first.amount + later.exit_price * later.amount) / amount,
         amount=amount,
-        pnl=first.pnl + later.pnl,
+        pnl=_add_pnls(first.pnl, later.pnl),
         fees=first.fees + later.fees,
         exit_tag=later.exit_tag,
     )

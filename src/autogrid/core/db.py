@@ -126,6 +126,17 @@ class Database:
                 raise
             await _run_after_commit(session)
 
+    @asynccontextmanager
+    async def statement_scope(self) -> AsyncIterator[AsyncSession]:
+        """Units of work of one statement each, each committed as it runs (autocommit): no
+        BEGIN and COMMIT round trips around it. Only for statements whole on their own, whose
+        order is all that binds them (a claim, a batch stored by one UPDATE): nothing is rolled
+        back if a later one fails, and no after-commit actions run."""
+        async with self.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=connection, autoflush=False) as session:
+                yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

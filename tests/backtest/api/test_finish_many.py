@@ -1,15 +1,21 @@
-"""A sweep's batch of finished runs stored in two statements (``finish_many``), on PostgreSQL and
+"""A sweep's batch of finished runs stored in one statement (``finish_many``), on PostgreSQL and
 SQLite: only the runs still running take their results; a run deleted or failed meanwhile keeps
 its verdict, and the others of the batch are stored all the same."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, event, text
+from sqlalchemy.exc import DBAPIError
 
 from autogrid.backtest import repository
+from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models.backtest import Backtest, BacktestStatus
 from tests.support.factories import make_user
@@ -66,3 +72,63 @@ async def test_a_batch_stores_the_runs_still_running_and_drops_the_others(
     assert await state(database, deleted) is None
     async with database.session_scope() as session:
         assert await repository.finish_many(session, []) == set()
+
+
+async def fail_elsewhere(url: str, backtest_id: uuid.UUID) -> None:
+    """Fail the run as ``recover_backtests`` would, on a connection of its own. On PostgreSQL a
+    row locked by the batch makes it give up at once (it would wait for the batch's commit)."""
+    other = Database.from_settings(Settings(database_url=url), pooled=False)
+    try:
+        async with other.session_scope() as session:
+            if other.engine.dialect.name == "postgresql":
+                await session.execute(text("SET LOCAL lock_timeout = '1ms'"))
+            await repository.fail(session, backtest_id, "stale")
+    except DBAPIError:
+        pass  # the row was locked: the batch stores it
+    finally:
+        await other.dispose()
+
+
+@contextmanager
+def failed_before_the_write(database: Database, backtest_id: uuid.UUID) -> Iterator[None]:
+    """The run is failed by another connection just before the batch's first UPDATE runs."""
+    url = database.engine.url.render_as_string(hide_password=False)
+    done: list[bool] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if done or not statement.lstrip().upper().startswith("UPDATE BACKTESTS"):
+            return
+        done.append(True)
+        # In a thread with its own loop: this hook runs inside the test's loop.
+        worker = threading.Thread(target=asyncio.run, args=(fail_elsewhere(url, backtest_id),))
+        worker.start()
+        worker.join()
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", before)
+    assert done
+
+
+async def test_the_ids_returned_are_the_runs_stored_when_one_fails_meanwhile(
+    database: Database,
+) -> None:
+    # SQLite took no lock when it read which runs were still running: a run failed between that
+    # read and the write kept its failure but was counted as stored.
+    kept, failed = await backtest_rows(database, [RUNNING, RUNNING])
+    batch = [(backtest_id, {"id": str(backtest_id)}) for backtest_id in (kept, failed)]
+
+    with failed_before_the_write(database, failed):
+        async with database.session_scope() as session:
+            stored = await repository.finish_many(session, batch)
+
+    succeeded = {
+        backtest_id
+        for backtest_id in (kept, failed)
+        if (await state(database, backtest_id) or ("",))[0] == BacktestStatus.SUCCEEDED
+    }
+    assert stored == succeeded
+    assert kept in stored
+    assert await state(database, kept) == (BacktestStatus.SUCCEEDED, {"id": str(kept)}, 1.0)

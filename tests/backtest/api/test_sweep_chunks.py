@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 
 from autogrid.backtest import sweep_chunks
 from autogrid.backtest.candle_cache import CandleCache
@@ -243,3 +243,38 @@ def test_chunk_size_spreads_a_sweep_and_bounds_a_chunks_work() -> None:
         [uuid.UUID(int=2), uuid.UUID(int=3)],
         [uuid.UUID(int=4)],
     ]
+
+
+async def test_a_chunk_on_a_worker_with_the_candles_talks_to_the_database_three_times(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    queue: RecordingQueue,
+    candles: Path,
+    settings: Settings,
+    db: Database,
+) -> None:
+    """The claim, the candles' check and the stored batch: one statement each, each committed
+    as it runs (a transaction cost a BEGIN and a COMMIT round trip more)."""
+    ids = ids_of(await create_sweep(client, user))
+    database = Database.from_settings(settings)
+    cache = CandleCache()
+    talks: list[str] = []
+
+    def statement(*args: Any) -> None:
+        talks.append(args[2].split()[0])
+
+    try:
+        await execute_chunk(database, ids[:2], cache, SOFT_LIMIT)
+        engine = database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", statement)
+        event.listen(engine, "commit", lambda _connection: talks.append("COMMIT"))
+        outcome = await execute_chunk(database, ids[2:], cache, SOFT_LIMIT)
+    finally:
+        await database.dispose()
+
+    assert outcome == ChunkOutcome(succeeded=2)
+    assert cache.loads == 1
+    assert talks == ["UPDATE", "SELECT", "UPDATE"]
+    for run_id in ids[2:]:
+        row = await row_of(db, run_id)
+        assert row is not None and row.status == "succeeded" and row.results is not None
