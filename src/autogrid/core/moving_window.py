@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -146,14 +146,7 @@ class RedisMovingWindow:
         if also_read is None:
             return counted
         value = reply[4].decode() if isinstance(reply[4], bytes) else str(reply[4])
-        return WindowHit(
-            counted.allowed,
-            counted.remaining,
-            counted.reset_in,
-            counted.recorded,
-            exists=bool(reply[3]),
-            value=value or None,
-        )
+        return replace(counted, exists=bool(reply[3]), value=value or None)
 
     async def forgive(self, hit: RecordedHit) -> None:
         try:
