@@ -17,6 +17,7 @@ from autogrid.api.rate_limits import create_api_rate_limiter
 from autogrid.api.router import build_api_router
 from autogrid.auth.denylist import create_access_denylist
 from autogrid.auth.login_guard import LoginGuard, create_login_memory
+from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings, get_settings
 from autogrid.core.db import Database
 from autogrid.core.errors import install_error_handlers
@@ -119,6 +120,8 @@ def _open_resources(app: FastAPI, settings: Settings) -> CeleryBotDispatcher:
     app.state.rate_limiter = create_rate_limiter(settings, app.state.redis)
     app.state.api_rate_limiter = create_api_rate_limiter(settings, app.state.redis)
     app.state.access_denylist = create_access_denylist(settings, app.state.redis)
+    # The signed-in users' rows this process keeps, trusted under their auth epochs.
+    app.state.auth_user_cache = AuthUserCache()
     app.state.login_guard = LoginGuard(
         settings, app.state.rate_limiter, create_login_memory(settings, app.state.redis)
     )
@@ -147,6 +150,7 @@ async def _close_resources(app: FastAPI, dispatcher: CeleryBotDispatcher) -> Non
     await app.state.live_events.stop()
     dispatcher.close()
     await app.state.connector_pool.close_all()
+    app.state.auth_user_cache.close()
     if app.state.redis is not None:
         await app.state.redis.aclose()
     await app.state.db.dispose()

@@ -8,8 +8,6 @@ import uuid
 
 import pytest
 from limits import parse
-from limits.aio.storage import MemoryStorage
-from limits.errors import StorageError
 
 from autogrid.api.rate_limits import (
     OUTAGE_RECHECK_SECONDS,
@@ -19,6 +17,7 @@ from autogrid.api.rate_limits import (
 )
 from autogrid.auth.tokens import issue_access_token, issue_refresh_token
 from autogrid.core.config import Settings
+from autogrid.core.moving_window import MemoryMovingWindow, WindowHit, WindowUnavailable
 from autogrid.core.sqltypes import utcnow
 from autogrid.models import Plan, Role
 
@@ -73,26 +72,28 @@ def test_anything_but_a_valid_access_token_is_counted_per_address(
     assert first != limits.caller(None, "2001:db8:1:3::1")
 
 
-class FlakyStorage(MemoryStorage):
-    """The library's memory storage, unreachable while ``down`` is set; counts the attempts."""
+class FlakyWindow(MemoryMovingWindow):
+    """The memory window, unreachable while ``down`` is set; counts the attempts."""
 
     def __init__(self) -> None:
         super().__init__()
         self.down = False
         self.attempts = 0
 
-    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+    async def hit(
+        self, key: str, limit: int, window_seconds: int, also_read: tuple[str, str] | None = None
+    ) -> WindowHit:
         self.attempts += 1
         if self.down:
-            raise StorageError(ConnectionError("connection refused"))
-        return await super().acquire_entry(key, limit, expiry, amount)
+            raise WindowUnavailable(ConnectionError("connection refused"))
+        return await super().hit(key, limit, window_seconds, also_read)
 
 
 async def test_an_outage_fails_open_until_the_storage_answers_again(
     limits: ApiRateLimits, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = [1000.0]
-    storage = FlakyStorage()
+    storage = FlakyWindow()
     limiter = ApiRateLimiter(limits, storage, clock=lambda: now[0])
     caller = Caller("user:x", parse("1/minute"))
     storage.down = True

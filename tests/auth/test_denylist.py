@@ -7,7 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
-from autogrid.auth.denylist import InMemoryAccessTokenDenylist, RedisAccessTokenDenylist
+from autogrid.auth.denylist import (
+    EPOCHS_KEPT,
+    AccessTokenDenylist,
+    InMemoryAccessTokenDenylist,
+    RedisAccessTokenDenylist,
+)
 from autogrid.core.config import Settings
 from autogrid.core.errors import ServiceUnavailable
 from autogrid.core.sqltypes import utcnow
@@ -25,6 +30,11 @@ async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
+async def is_denied(denylist: AccessTokenDenylist, jti: str) -> bool:
+    denied, _ = await denylist.check(jti, uuid.uuid4())
+    return denied
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = utcnow()
@@ -38,11 +48,11 @@ async def test_memory_denies_until_expiry_and_forgets_after() -> None:
     denylist = InMemoryAccessTokenDenylist(clock)
     await denylist.deny("a", clock.now + timedelta(seconds=60))
     await denylist.deny("gone", clock.now - timedelta(seconds=1))
-    assert await denylist.is_denied("a")
-    assert not await denylist.is_denied("gone")
-    assert not await denylist.is_denied("b")
+    assert await is_denied(denylist, "a")
+    assert not await is_denied(denylist, "gone")
+    assert not await is_denied(denylist, "b")
     clock.now += timedelta(seconds=61)
-    assert not await denylist.is_denied("a")
+    assert not await is_denied(denylist, "a")
     await denylist.deny("c", clock.now + timedelta(seconds=5))
     assert set(denylist._denied_until) == {"c"}  # expired entries were dropped
 
@@ -53,18 +63,41 @@ async def test_redis_denies_with_a_ttl_under_the_prefix(
     denylist = RedisAccessTokenDenylist(settings, redis_client)
     jti = uuid.uuid4().hex
     await denylist.deny(jti, utcnow() + timedelta(seconds=120))
-    assert await denylist.is_denied(jti)
-    assert not await denylist.is_denied(uuid.uuid4().hex)
+    assert await is_denied(denylist, jti)
+    assert not await is_denied(denylist, uuid.uuid4().hex)
     ttl = await redis_client.ttl(settings.redis_key_prefix + "auth:denied-access-jti:" + jti)
     assert 115 <= ttl <= 121
     expired = uuid.uuid4().hex
     await denylist.deny(expired, utcnow() - timedelta(seconds=1))
-    assert not await denylist.is_denied(expired)
+    assert not await is_denied(denylist, expired)
 
 
 async def test_redis_outage_fails_closed(settings: Settings) -> None:
     unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     denylist = RedisAccessTokenDenylist(settings, unreachable)
     with pytest.raises(ServiceUnavailable):
-        await denylist.is_denied("any")
+        await is_denied(denylist, "any")
     await unreachable.aclose()
+
+
+async def test_memory_keeps_the_epochs_of_the_users_seen_most_recently() -> None:
+    denylist = InMemoryAccessTokenDenylist()
+    users = [uuid.uuid4() for _ in range(EPOCHS_KEPT + 500)]
+    for user in users:
+        await denylist.ensure_epoch(user)
+    await denylist.bump_epoch(uuid.uuid4())
+    assert len(denylist._epochs) == EPOCHS_KEPT
+
+
+async def test_memory_an_epoch_dropped_comes_back_fresh_never_as_before() -> None:
+    """What a cached row was trusted under is never vouched for again once dropped."""
+    denylist = InMemoryAccessTokenDenylist(epochs_kept=2)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    kept_epoch = await denylist.ensure_epoch(kept)
+    dropped_epoch = await denylist.ensure_epoch(dropped)
+    # Read by a request: now the most recently seen of the two.
+    assert await denylist.check("jti", kept) == (False, kept_epoch)
+    await denylist.ensure_epoch(uuid.uuid4())
+    assert await denylist.check("jti", kept) == (False, kept_epoch)
+    assert await denylist.check("jti", dropped) == (False, None)
+    assert await denylist.ensure_epoch(dropped) != dropped_epoch

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from limits.aio.storage import MemoryStorage, RedisStorage
 
+from autogrid.core.moving_window import MemoryMovingWindow, RedisMovingWindow
 from tests.helpers import (
     AppFactory,
     ClientFactory,
@@ -31,8 +31,8 @@ async def test_login_is_limited_per_ip(
     if backend == "memory":
         overrides["redis_url"] = None
     application = await make_app(**overrides)
-    expected = RedisStorage if backend == "redis" else MemoryStorage
-    assert isinstance(application.state.rate_limiter.storage, expected)
+    expected = RedisMovingWindow if backend == "redis" else MemoryMovingWindow
+    assert isinstance(application.state.rate_limiter.window, expected)
     attacker = make_client(application, ip="203.0.113.7")
     user = await register_user(make_client(application, ip="198.51.100.1"))
     for number in range(3):

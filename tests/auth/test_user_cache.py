@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import update
 
+from autogrid.app import create_app
 from autogrid.auth.denylist import AccessTokenDenylist
 from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings
@@ -26,6 +28,7 @@ from tests.helpers import (
     register_user,
     unique_email,
 )
+from tests.infra import LIFESPAN_TIMEOUTS
 
 ME = "/api/v1/auth/me"
 ADMIN_USERS = "/api/v1/admin/users"
@@ -214,3 +217,15 @@ def test_a_copy_is_trusted_for_a_minute_at_most_whatever_its_epoch() -> None:
     assert cache.get(user.id, "epoch-2") is None
     now[0] = 61.0
     assert cache.get(user.id, "epoch-1") is None
+
+
+async def test_the_cache_lives_and_closes_with_the_app(settings: Settings, db: Database) -> None:
+    application = create_app(settings)
+    async with LifespanManager(application, **LIFESPAN_TIMEOUTS):
+        cache = application.state.auth_user_cache
+        assert isinstance(cache, AuthUserCache) and len(cache) == 0
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            await warm(http, await register_user(http))
+        assert application.state.auth_user_cache is cache and len(cache) == 1
+    assert len(cache) == 0

@@ -65,3 +65,26 @@ async def test_a_connection_used_again_at_once_is_not_pinged(
         assert len(pings) == 1
     finally:
         await database.dispose()
+
+
+async def test_the_pool_keeps_the_setting_open_and_never_holds_more_than_twice_it(
+    settings: Settings,
+) -> None:
+    """The README and .env.example: DATABASE_POOL_SIZE kept open, as many again under load."""
+    database = Database.from_settings(settings.model_copy(update={"database_pool_size": 2}))
+    pool = database.engine.sync_engine.pool
+    try:
+        connections = [await database.engine.connect() for _ in range(4)]
+        for connection in connections:
+            await connection.execute(text("SELECT 1"))
+        assert pool.checkedout() == 4  # type: ignore[attr-defined]
+        for connection in connections:
+            await connection.close()
+        # The overflow was closed when returned; only the setting stays open.
+        assert pool.checkedin() == 2  # type: ignore[attr-defined]
+        assert db_module.pool_sizes(settings) == {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_pool_size,
+        }
+    finally:
+        await database.dispose()

@@ -1,5 +1,5 @@
-"""The route limiter on the ``limits`` library, on Redis and in memory: limits, Retry-After,
-giving a forgivable hit back, atomicity, and failing closed when Redis is down."""
+"""The route limiter on the shared moving window, on Redis and in memory: limits, Retry-After,
+giving a hit back, atomicity, and failing closed when Redis is down."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from limits.aio.storage import MemoryStorage, RedisStorage
 from redis.asyncio import Redis
 
 from autogrid.core.config import Settings
 from autogrid.core.errors import ServiceUnavailable, TooManyRequests
-from autogrid.core.ratelimit import (
-    RateLimiter,
-    create_rate_limit_storage,
-    create_rate_limiter,
-    enforce_rate_limit,
-)
+from autogrid.core.moving_window import MemoryMovingWindow, RedisMovingWindow
+from autogrid.core.ratelimit import RateLimiter, create_rate_limiter, enforce_rate_limit
 
 
 @pytest.fixture
@@ -45,19 +40,16 @@ def fresh_key() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
-@pytest.mark.parametrize("forgivable", [False, True])
-async def test_allows_up_to_the_limit_then_says_how_long_to_wait(
-    limiter: RateLimiter, forgivable: bool
-) -> None:
+async def test_allows_up_to_the_limit_then_says_how_long_to_wait(limiter: RateLimiter) -> None:
     key = fresh_key()
     for _ in range(3):
-        assert (await limiter.hit(key, 3, 60, forgivable=forgivable)).allowed
-    refused = await limiter.hit(key, 3, 60, forgivable=forgivable)
+        assert (await limiter.hit(key, 3, 60)).allowed
+    refused = await limiter.hit(key, 3, 60)
     assert not refused.allowed
-    assert refused.forgivable_in is None
+    assert refused.recorded is None
     assert 1 <= refused.retry_after <= 60
     # Keys are independent.
-    assert (await limiter.hit(fresh_key(), 3, 60, forgivable=forgivable)).allowed
+    assert (await limiter.hit(fresh_key(), 3, 60)).allowed
 
 
 async def test_exact_window_waits_until_the_oldest_hit_leaves(limiter: RateLimiter) -> None:
@@ -68,29 +60,28 @@ async def test_exact_window_waits_until_the_oldest_hit_leaves(limiter: RateLimit
 
 async def test_forgive_gives_exactly_one_hit_back(limiter: RateLimiter) -> None:
     key = fresh_key()
-    first = await limiter.hit(key, 2, 60, forgivable=True)
-    await limiter.hit(key, 2, 60, forgivable=True)
-    assert not (await limiter.hit(key, 2, 60, forgivable=True)).allowed
-    await limiter.forgive(key, first)
-    assert (await limiter.hit(key, 2, 60, forgivable=True)).allowed
-    assert not (await limiter.hit(key, 2, 60, forgivable=True)).allowed
+    first = await limiter.hit(key, 2, 60)
+    await limiter.hit(key, 2, 60)
+    assert not (await limiter.hit(key, 2, 60)).allowed
+    await limiter.forgive(first)
+    # A give-back repeated (a retried success handler) frees nothing more: it was a counter's
+    # hit of cost -1 each time, and two of them freed two slots.
+    await limiter.forgive(first)
+    assert (await limiter.hit(key, 2, 60)).allowed
+    assert not (await limiter.hit(key, 2, 60)).allowed
 
 
-async def test_hits_that_are_not_forgivable_are_kept(limiter: RateLimiter) -> None:
+async def test_forgiving_a_refused_hit_gives_nothing_back(limiter: RateLimiter) -> None:
     key = fresh_key()
-    decision = await limiter.hit(key, 1, 60)
-    await limiter.forgive(key, decision)
+    await limiter.hit(key, 1, 60)
+    refused = await limiter.hit(key, 1, 60)
+    await limiter.forgive(refused)
     assert not (await limiter.hit(key, 1, 60)).allowed
 
 
-@pytest.mark.parametrize("forgivable", [False, True])
-async def test_concurrent_hits_never_exceed_the_limit(
-    limiter: RateLimiter, forgivable: bool
-) -> None:
+async def test_concurrent_hits_never_exceed_the_limit(limiter: RateLimiter) -> None:
     key = fresh_key()
-    decisions = await asyncio.gather(
-        *(limiter.hit(key, 5, 60, forgivable=forgivable) for _ in range(30))
-    )
+    decisions = await asyncio.gather(*(limiter.hit(key, 5, 60) for _ in range(30)))
     assert sum(decision.allowed for decision in decisions) == 5
 
 
@@ -106,23 +97,22 @@ async def test_redis_keys_live_under_the_deployment_prefix(
 
 
 def test_storage_follows_the_deployment(settings: Settings, redis_client: Redis) -> None:
-    assert isinstance(create_rate_limit_storage(settings, None), MemoryStorage)
-    assert isinstance(create_rate_limit_storage(settings, redis_client), RedisStorage)
+    assert isinstance(create_rate_limiter(settings, None).window, MemoryMovingWindow)
+    assert isinstance(create_rate_limiter(settings, redis_client).window, RedisMovingWindow)
 
 
-@pytest.mark.parametrize("forgivable", [False, True])
-async def test_redis_outage_fails_closed(settings: Settings, forgivable: bool) -> None:
+async def test_redis_outage_fails_closed(settings: Settings) -> None:
     unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     limiter = create_rate_limiter(settings, unreachable)
     try:
         with pytest.raises(ServiceUnavailable):
-            await limiter.hit(fresh_key(), 5, 60, forgivable=forgivable)
+            await limiter.hit(fresh_key(), 5, 60)
     finally:
         await unreachable.aclose()
 
 
 async def test_enforce_raises_429_with_retry_after() -> None:
-    limiter = RateLimiter(MemoryStorage())
+    limiter = RateLimiter(MemoryMovingWindow())
     await enforce_rate_limit(limiter, "k", 1, 60, "slow down")
     with pytest.raises(TooManyRequests) as caught:
         await enforce_rate_limit(limiter, "k", 1, 60, "slow down")

@@ -6,9 +6,10 @@ IPv6 /64, counted as the login throttle counts them, stored hashed). An anonymou
 address so never spends a user's budget, and two users never share one.
 
 Budgets are moving windows ("120/minute": at most 120 requests in any 60 seconds, so no burst at
-a window's edge), written as the ``limits`` library parses them, kept in Redis and shared by every
-API process (one atomic round trip per request, see ``rate_windows``), or in process memory in
-the embedded default.
+a window's edge), written as the ``limits`` library parses them, counted on the one moving window
+every rate limit uses (:mod:`autogrid.core.moving_window`): in Redis, shared by every API process
+(one atomic round trip per request, which also reads a signed-in caller's denylist entry and
+epoch), or in process memory in the embedded default.
 
 A Redis outage fails open: a trader must never be locked out of stopping a bot because a cache is
 down, and the database still guards every write. The outage is logged once, requests pass
@@ -26,16 +27,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
-from limits.errors import StorageError
 from redis.asyncio import Redis
 
-from autogrid.api.rate_windows import LibraryWindow, MovingWindow, RedisMovingWindow, WindowHit
 from autogrid.auth.denylist import AccessCheck, denied_key, epoch_key
 from autogrid.auth.login_guard import client_network
 from autogrid.auth.tokens import TokenClaims, TokenType, decode_token
 from autogrid.core.config import Settings
 from autogrid.core.errors import Unauthorized
+from autogrid.core.moving_window import (
+    MovingWindow,
+    WindowHit,
+    WindowUnavailable,
+    create_moving_window,
+)
 from autogrid.core.redis import key as redis_key
 from autogrid.models.user import Role
 
@@ -124,18 +128,18 @@ class ApiRateLimiter:
     def __init__(
         self,
         limits: ApiRateLimits,
-        storage: Storage | MovingWindow,
+        window: MovingWindow,
         clock: Callable[[], float] = time.monotonic,
         access_keys: Callable[[TokenClaims], tuple[str, str]] | None = None,
     ) -> None:
-        """``storage``: a window, or a ``limits`` storage counted with the library's strategy.
+        """``clock``: when to ask an unreachable store again (not the window's time).
 
         ``access_keys``: a signed-in caller's (denylist, epoch) keys, read with the hit when the
         window shares their store (Redis), so authentication needs no round trip of its own.
         """
         self.limits = limits
         self._access_keys = access_keys
-        self._window = LibraryWindow(storage) if isinstance(storage, Storage) else storage
+        self._window = window
         self._clock = clock
         # While set, Redis is not asked (it was unreachable); the clock reading to ask again at.
         self._outage_until: float | None = None
@@ -148,13 +152,15 @@ class ApiRateLimiter:
             also_read = None
             if caller.claims is not None and self._access_keys is not None:
                 also_read = self._access_keys(caller.claims)
-            counted = await self._window.hit(caller.limit, caller.key, also_read)
-        except StorageError as error:
+            counted = await self._window.hit(
+                caller.key, caller.limit.amount, caller.limit.get_expiry(), also_read
+            )
+        except WindowUnavailable as error:
             if self._outage_until is None:
                 logger.error(
                     "API rate limits are off: their storage is unreachable (%s); requests pass "
                     "unlimited until it answers",
-                    type(error.storage_error).__name__,
+                    type(error.cause).__name__,
                 )
             self._outage_until = self._clock() + OUTAGE_RECHECK_SECONDS
             return None
@@ -180,11 +186,11 @@ def _access_check(caller: Caller, counted: WindowHit) -> AccessCheck | None:
 def create_api_rate_limiter(settings: Settings, redis: Redis | None) -> ApiRateLimiter:
     """In Redis when it runs (the app's connection pool), else in this process's memory."""
     limits = ApiRateLimits(settings)
+    window = create_moving_window(redis, redis_key(settings, "api-limit"))
     if redis is None:
-        return ApiRateLimiter(limits, MemoryStorage())
+        return ApiRateLimiter(limits, window)
 
     def access_keys(claims: TokenClaims) -> tuple[str, str]:
         return denied_key(settings, claims.jti), epoch_key(settings, claims.user_id)
 
-    window = RedisMovingWindow(redis, redis_key(settings, "api-limit"))
     return ApiRateLimiter(limits, window, access_keys=access_keys)

@@ -19,6 +19,7 @@ import logging
 import math
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,9 @@ from autogrid.core.redis import key as redis_key
 from autogrid.core.sqltypes import utcnow
 
 logger = logging.getLogger(__name__)
+
+# Users whose epoch the embedded denylist keeps: as many as the user cache keeps rows of.
+EPOCHS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +59,6 @@ def epoch_key(settings: Settings, user_id: uuid.UUID) -> str:
 
 class AccessTokenDenylist(Protocol):
     async def deny(self, jti: str, until: datetime) -> None: ...
-
-    async def is_denied(self, jti: str) -> bool: ...
 
     async def check(self, jti: str, user_id: uuid.UUID) -> tuple[bool, str | None]:
         """(is the token denied, the user's auth epoch or None if none is set), at once."""
@@ -113,14 +115,8 @@ class RedisAccessTokenDenylist:
         except RedisError as error:
             raise _unavailable(error) from error
 
-    async def is_denied(self, jti: str) -> bool:
-        try:
-            return bool(await self._redis.exists(self._key(jti)))
-        except RedisError as error:
-            # Failing closed: during an outage a logged-out token must not work again.
-            raise _unavailable(error) from error
-
     async def check(self, jti: str, user_id: uuid.UUID) -> tuple[bool, str | None]:
+        # Failing closed: during an outage a logged-out token must not work again.
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.exists(self._key(jti))
@@ -152,10 +148,17 @@ def text_or_none(value: object) -> str | None:
 
 
 class InMemoryAccessTokenDenylist:
-    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+    """The embedded default (one API process). Bounded: denials expire with their token, and
+    the epochs of the ``EPOCHS_KEPT`` users seen most recently are kept. An epoch dropped is
+    safe to lose: a missing epoch vouches for nothing and is set afresh to a random value."""
+
+    def __init__(
+        self, clock: Callable[[], datetime] = utcnow, epochs_kept: int = EPOCHS_KEPT
+    ) -> None:
         self._clock = clock
         self._denied_until: dict[str, datetime] = {}
-        self._epochs: dict[uuid.UUID, int] = {}
+        self._epochs: OrderedDict[uuid.UUID, int] = OrderedDict()
+        self._epochs_kept = epochs_kept
 
     async def deny(self, jti: str, until: datetime) -> None:
         now = self._clock()
@@ -165,20 +168,29 @@ class InMemoryAccessTokenDenylist:
         if until > now:
             self._denied_until[jti] = until
 
-    async def is_denied(self, jti: str) -> bool:
-        until = self._denied_until.get(jti)
-        return until is not None and until > self._clock()
-
     async def check(self, jti: str, user_id: uuid.UUID) -> tuple[bool, str | None]:
+        until = self._denied_until.get(jti)
         epoch = self._epochs.get(user_id)
-        return await self.is_denied(jti), None if epoch is None else str(epoch)
+        if epoch is not None:
+            self._epochs.move_to_end(user_id)
+        return until is not None and until > self._clock(), None if epoch is None else str(epoch)
 
     async def ensure_epoch(self, user_id: uuid.UUID) -> str:
-        return str(self._epochs.setdefault(user_id, _fresh_epoch()))
+        epoch = self._epochs.get(user_id)
+        if epoch is None:
+            epoch = _fresh_epoch()
+        self._keep_epoch(user_id, epoch)
+        return str(epoch)
 
     async def bump_epoch(self, user_id: uuid.UUID) -> None:
         epoch = self._epochs.get(user_id)
-        self._epochs[user_id] = _fresh_epoch() if epoch is None else epoch + 1
+        self._keep_epoch(user_id, _fresh_epoch() if epoch is None else epoch + 1)
+
+    def _keep_epoch(self, user_id: uuid.UUID, epoch: int) -> None:
+        self._epochs[user_id] = epoch
+        self._epochs.move_to_end(user_id)
+        while len(self._epochs) > self._epochs_kept:
+            self._epochs.popitem(last=False)
 
 
 def _unavailable(error: RedisError) -> ServiceUnavailable:

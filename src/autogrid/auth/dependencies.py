@@ -62,11 +62,8 @@ ClientIP = Annotated[str, Depends(client_ip)]
 
 
 def get_auth_user_cache(request: Request) -> AuthUserCache:
-    state = request.app.state
-    cache: AuthUserCache | None = getattr(state, "auth_user_cache", None)
-    if cache is None:
-        cache = AuthUserCache()
-        state.auth_user_cache = cache
+    """The app's cache, made with its other resources at start-up and closed with them."""
+    cache: AuthUserCache = request.app.state.auth_user_cache
     return cache
 
 

@@ -8,20 +8,22 @@ verified so a refused attempt costs no Argon2 work:
    from one address at one account, each further failure makes that pair wait twice as long as
    the last (1 s, 2 s, 4 s ... up to ``MAX_DELAY_SECONDS``). A correct password from the pair
    clears it. Failures from other addresses never delay this pair.
-2. **Per address: a sliding window** of ``rate_limit_login_per_minute`` attempts at any account
+2. **Per address: a moving window** of ``rate_limit_login_per_minute`` attempts at any account
    (what stops one address from spraying many accounts). A successful attempt is not counted.
-3. **Per account: a looser sliding window** of ``rate_limit_login_per_account_per_hour`` attempts
+3. **Per account: a looser moving window** of ``rate_limit_login_per_account_per_hour`` attempts
    from addresses that never logged in to it. When it is full, unknown addresses wait, but an
    address that logged in to the account successfully before (one of its
    ``KNOWN_ADDRESSES_PER_ACCOUNT`` most recent) is still admitted: an attacker spreading guesses
    over many addresses cannot keep the owner, or the admin who needs the kill switch, out.
 
-Addresses are counted per IPv4 address and per IPv6 /64. The two windows are ``limits`` sliding
-window counters (:mod:`autogrid.core.ratelimit`), which can give a successful attempt's hit back;
-the pair delays and known addresses are this module's own. Every state lives in Redis when it runs
-(shared by every API process) and in process memory in the embedded default. A Redis outage fails
-closed (503): refusing logins for a while is safer than unthrottled guessing. Addresses and
-emails are stored hashed: personal data stays out of Redis and keys stay short.
+Addresses are counted per IPv4 address and per IPv6 /64. The two windows are exact moving
+windows (:mod:`autogrid.core.ratelimit`): never more attempts than the limit in any stretch of
+the window's length, across a window's edge too; a successful attempt's own hit is removed by its
+id, so it frees exactly the slot it took. The pair delays and known addresses are this module's
+own. Every state lives in Redis when it runs (shared by every API process) and in process memory
+in the embedded default. A Redis outage fails closed (503): refusing logins for a while is safer
+than unthrottled guessing. Addresses and emails are stored hashed: personal data stays out of
+Redis and keys stay short.
 """
 
 from __future__ import annotations
@@ -296,7 +298,6 @@ class LoginGuard:
             self._settings.rate_limit_login_per_minute,
             ADDRESS_WINDOW_SECONDS,
             TOO_MANY,
-            forgivable=True,
         )
         account_hit = None
         if not await self._memory.is_known(account, address):
@@ -306,7 +307,6 @@ class LoginGuard:
                 self._settings.rate_limit_login_per_account_per_hour,
                 ACCOUNT_WINDOW_SECONDS,
                 TOO_MANY,
-                forgivable=True,
             )
         return LoginAttempt(address, account, address_hit, account_hit)
 
@@ -316,8 +316,8 @@ class LoginGuard:
             logger.info("login failures from one address now delayed %ss", delay)
 
     async def succeeded(self, attempt: LoginAttempt) -> None:
-        await self._limiter.forgive(attempt.address_key, attempt.address_hit)
+        await self._limiter.forgive(attempt.address_hit)
         if attempt.account_hit is not None:
-            await self._limiter.forgive(attempt.account_key, attempt.account_hit)
+            await self._limiter.forgive(attempt.account_hit)
         await self._memory.clear_pair(attempt.pair)
         await self._memory.remember(attempt.account, attempt.address)

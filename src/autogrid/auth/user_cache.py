@@ -56,6 +56,13 @@ class AuthUserCache:
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
 
+    def close(self) -> None:
+        """Forget every copy: nothing read under this app's lifetime serves after it."""
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 async def invalidate_cached_user(
     session: AsyncSession, denylist: AccessTokenDenylist, user_id: uuid.UUID

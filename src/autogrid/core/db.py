@@ -37,6 +37,16 @@ HIDE_PARAMETERS = True
 # three round trips with asyncpg (BEGIN, ";", ROLLBACK): on every checkout it cost an API read
 # more than its own query. A connection that sat longer is pinged first, as before.
 PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def pool_sizes(settings: Settings) -> dict[str, int]:
+    """``DATABASE_POOL_SIZE`` connections are kept open per process; under load as many again
+    are opened on demand and closed when returned, so a process never holds more than twice the
+    setting (what the README and ``.env.example`` promise to size the server's
+    ``max_connections`` by), and keeps only the setting while idle."""
+    return {"pool_size": settings.database_pool_size, "max_overflow": settings.database_pool_size}
+
+
 _CHECKED_IN_AT = "autogrid_checked_in_at"
 
 
@@ -65,11 +75,9 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
         return create_async_engine(url, poolclass=NullPool, hide_parameters=HIDE_PARAMETERS)
     engine = create_async_engine(
         url,
-        # Every connection opened is kept: as overflow, one was closed again at every checkin
-        # while the pool was full, so a steady load above the pool size reconnected (TLS
-        # negotiation and authentication) for a good share of its requests.
-        pool_size=2 * settings.database_pool_size,
-        max_overflow=0,
+        # A steady load above the setting reconnects for its overflow (an overflow connection is
+        # closed when returned to a full pool): raise DATABASE_POOL_SIZE to keep more open.
+        **pool_sizes(settings),
         pool_recycle=1800,
         hide_parameters=HIDE_PARAMETERS,
     )

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from autogrid.core.config import Settings
-from autogrid.core.db import HIDE_PARAMETERS, Database
+from autogrid.core.db import HIDE_PARAMETERS, Database, pool_sizes
 from autogrid.core.redis import create_redis
 from autogrid.core.sqltypes import utcnow
 from autogrid.exchanges.budget import create_budgets
@@ -54,8 +54,7 @@ def runtime_database(settings: Settings) -> Database:
         return Database.from_settings(settings)
     engine = create_async_engine(
         make_url(settings.database_url),
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        **pool_sizes(settings),
         pool_pre_ping=False,
         pool_recycle=1800,
         hide_parameters=HIDE_PARAMETERS,
