@@ -35,6 +35,7 @@ from autogrid.auth.tokens import TokenClaims, TokenType, decode_token
 from autogrid.core.config import Settings
 from autogrid.core.errors import Unauthorized
 from autogrid.core.moving_window import (
+    Clock,
     MovingWindow,
     WindowHit,
     WindowUnavailable,
@@ -183,10 +184,13 @@ def _access_check(caller: Caller, counted: WindowHit) -> AccessCheck | None:
     return AccessCheck(caller.claims.jti, counted.exists, counted.value)
 
 
-def create_api_rate_limiter(settings: Settings, redis: Redis | None) -> ApiRateLimiter:
-    """In Redis when it runs (the app's connection pool), else in this process's memory."""
+def create_api_rate_limiter(
+    settings: Settings, redis: Redis | None, window_clock: Clock | None = None
+) -> ApiRateLimiter:
+    """In Redis when it runs (the app's connection pool), else in this process's memory.
+    ``window_clock`` (seconds) replaces the window's own clock: tests move time across an edge."""
     limits = ApiRateLimits(settings)
-    window = create_moving_window(redis, redis_key(settings, "api-limit"))
+    window = create_moving_window(redis, redis_key(settings, "api-limit"), window_clock)
     if redis is None:
         return ApiRateLimiter(limits, window)
 
