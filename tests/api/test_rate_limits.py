@@ -29,7 +29,6 @@ from tests.worker.processes import free_port
 
 BACKENDS = ["redis", "memory"]
 ME = "/api/v1/auth/me"
-# Generous: a shared, busy machine; nothing below asserts how long anything took.
 RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
 
