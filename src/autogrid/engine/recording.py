@@ -140,9 +140,6 @@ async def record_decision(
         account = await standing.read_standing(session, bot.user_id, bot.id, now, equity)
     risk = Risk(breaker_of(state), account=account)
     risk, stop = await _carry_out(session, manager, actions, live, checks, risk, result)
-    await signal_queue.record(session, bot.id, proposal.signals, live, result.refused, now)
-    for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
-        manager.journal(session, payload, now)
     if slot is not None and proposal.due is not None:
         await _link_slot(session, manager, slot, proposal.due, live, now)
     ledger = _ledger_after(state, proposal.inbox, bot.symbol)
@@ -164,7 +161,14 @@ async def record_decision(
     store_state(bot, state)
     bot.last_tick_at = now
     await repo.clear_inbox(session, proposal.inbox.entry_ids)
-    await _halt_or_stop(session, manager, bot, final_trip(risk, killed), stop, result)
+    trip = final_trip(risk, killed)
+    await _halt_or_stop(session, manager, bot, trip, stop, result)
+    # Only now is it known whether the orders the signals placed will be sent: a trip halts
+    # the bot and every order not sent yet is denied.
+    halted = trip.reason if trip is not None else None
+    await signal_queue.record(session, bot.id, proposal.signals, live, result.refused, halted, now)
+    for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
+        manager.journal(session, payload, now)
     result.state = load_state(bot)
     return result
 

@@ -5,7 +5,8 @@ signals still fresh to the strategy (``TakesSignals.enqueue``), and takes the ou
 decision's state. The decision's recording then, in its one transaction, marks the signals
 consumed (nothing of the decision is written if one already was) and writes each target's
 outcome: ``executed`` with what was done, ``refused`` with the strategy's reason,
-``refused_by_risk`` when pre-trade risk denied the orders it placed, ``stale`` past its max_lag.
+``refused_by_risk`` when pre-trade risk denied the orders it placed or the decision halted the
+bot (its orders are then never sent), ``stale`` past its max_lag.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from autogrid.trading.strategies.base import Decision
 from autogrid.trading.strategies.signal_bot_state import TakesSignals, TimedSignal
 
 DENIED = "its order was refused before it was sent (see the order_denied event)"
+HALTED = "the bot halted before its orders were sent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +95,11 @@ async def record(
     settled: Sequence[Settled],
     placed: dict[str | None, Any],
     refused: Sequence[tuple[str, Breach]],
+    halted: str | None,
     now: datetime,
 ) -> None:
-    """Each signal's outcome for the bot, with what pre-trade risk made of its orders."""
+    """Each signal's outcome for the bot, with what pre-trade risk made of its orders, and
+    ``halted``: the reason of the trip the decision led to (its orders are then never sent)."""
     breaches = dict(refused)
     final: list[Settled] = []
     for item in settled:
@@ -106,5 +110,8 @@ async def record(
                 why = breach.reason if breach is not None else DENIED
                 item = replace(item, outcome=SignalOutcome.REFUSED_BY_RISK, reason=why)
                 break
+        if halted is not None and item.outcome == SignalOutcome.EXECUTED and item.tags:
+            why = f"{HALTED}: {halted}"
+            item = replace(item, outcome=SignalOutcome.REFUSED_BY_RISK, reason=why)
         final.append(item)
     await deliveries.write_results(session, bot_id, final, now)
