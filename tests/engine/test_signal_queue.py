@@ -1,6 +1,7 @@
 """Handing queued signals to a signal bot, over arbitrary sequences of decisions: each signal
 handed gets exactly one outcome (stale ones without reaching the strategy), in the order they
-were queued, and the stored state never keeps an outcome (a live bot records each once)."""
+were queued, what answers none of them is the bot's own, and the stored state never keeps an
+outcome (a live bot records each once)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_every_handed_signal_gets_one_outcome_and_the_state_keeps_none(
             next_id += 1
         handed = hand_over(strategy, state, queued, now)
         decision = strategy.decide(snapshot, handed.state, [])
-        decision, settled = take_outcomes(strategy, decision, handed)
+        decision, settled, own = take_outcomes(strategy, decision, handed)
 
         assert sorted(item.signal_id for item in settled) == [q.signal_id for q in queued]
         for item in settled:
@@ -55,6 +56,9 @@ def test_every_handed_signal_gets_one_outcome_and_the_state_keeps_none(
                 SignalOutcome.STALE,
             )
             assert item.outcome == SignalOutcome.EXECUTED or item.reason
+        # What answers no handed signal is the bot's own doing, journalled apart.
+        assert not {o.ref for o in own} & {q.signal_id for q in queued}
+        assert {o.action for o in own} <= {"stop_loss", "take_profit"}
         assert decision.state.outcomes == () and decision.state.queue == ()
         state = strategy.load_state(strategy.dump_state(decision.state))
 

@@ -167,10 +167,10 @@ class Decider:
                 )
             handed = signal_queue.hand_over(taker, current, queued, now)
             decision = self.strategy.decide(snapshot, handed.state, inbox.fills)
-            decision, settled = signal_queue.take_outcomes(taker, decision, handed)
+            decision, settled, own = signal_queue.take_outcomes(taker, decision, handed)
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
             raise StrategyFailed(f"strategy error: {type(error).__name__}: {error}") from error
-        return Proposal(snapshot, decision, inbox, due, settled)
+        return Proposal(snapshot, decision, inbox, due, settled, own)
 
 
 def at_price(now: datetime, price: Decimal) -> Moment:

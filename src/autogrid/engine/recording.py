@@ -35,6 +35,7 @@ from autogrid.events.deals import deal_payloads
 from autogrid.events.payloads import (
     scheduled_buy_made_payload,
     scheduled_buy_skipped_payload,
+    strategy_action_payload,
     waiting_for_data_payload,
 )
 from autogrid.exchanges.types import MarketRules, OrderType, Side
@@ -67,6 +68,7 @@ from autogrid.trading.strategies.base import (
     Strategy,
 )
 from autogrid.trading.strategies.grid_config import round_amount
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome as StrategyOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,9 @@ class Proposal:
     due: DueSlot | None = None
     # The queued signals it acted on (or found stale): consumed with it, outcomes recorded.
     signals: tuple[Settled, ...] = ()
+    # What the strategy did on its own, answering no signal (a signal bot's stop-loss sale):
+    # journalled, so its owner hears of it.
+    own: tuple[StrategyOutcome, ...] = ()
 
 
 def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
@@ -281,8 +286,12 @@ def _journal_decision(
     state: BotState,
     now: datetime,
 ) -> None:
-    """Deals opened and closed by the decision, and a first decision still short of candles."""
+    """Deals opened and closed by the decision, what the strategy did on its own, and a first
+    decision still short of candles."""
     for payload in deal_payloads(state.strategy, proposal.decision.state):
+        manager.journal(session, payload, now)
+    for own in proposal.own:
+        payload = strategy_action_payload(own.action, own.accepted, own.reason, own.tags)
         manager.journal(session, payload, now)
     candles = proposal.snapshot.candles
     if state.strategy is None and candles is not None:  # the run's first decision

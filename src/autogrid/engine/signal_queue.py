@@ -2,8 +2,9 @@
 
 The step reads the queue before it decides (a queued signal calls for a decision), hands the
 signals still fresh to the strategy (``TakesSignals.enqueue``), and takes the outcomes out of the
-decision's state. The decision's recording then, in its one transaction, marks the signals
-consumed (nothing of the decision is written if one already was) and writes each target's
+decision's state (those that answer no queued signal, the bot's own doings, are journalled as
+``strategy_action`` events). The decision's recording then, in its one transaction, marks the
+signals consumed (nothing of the decision is written if one already was) and writes each target's
 outcome: ``executed`` with what was done, ``refused`` with the strategy's reason,
 ``refused_by_risk`` when pre-trade risk denied the orders it placed or the decision halted the
 bot (its orders are then never sent), ``stale`` past its max_lag.
@@ -25,6 +26,7 @@ from autogrid.signals.outcomes import SignalOutcome
 from autogrid.trading.account_limits import Breach
 from autogrid.trading.orders import OrderStatus
 from autogrid.trading.strategies.base import Decision
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome as Answer
 from autogrid.trading.strategies.signal_bot_state import TakesSignals, TimedSignal
 
 DENIED = "its order was refused before it was sent (see the order_denied event)"
@@ -60,11 +62,14 @@ def hand_over(taker: TakesSignals, state: Any, queued: Sequence[Queued], now: da
 
 def take_outcomes(
     taker: TakesSignals, decision: Decision[Any], handed: Handed
-) -> tuple[Decision[Any], tuple[Settled, ...]]:
-    """The decision without outcomes in its state, and what became of each handed signal (one
-    the strategy left unanswered stays queued)."""
+) -> tuple[Decision[Any], tuple[Settled, ...], tuple[Answer, ...]]:
+    """The decision without outcomes in its state, what became of each handed signal (one the
+    strategy left unanswered stays queued), and the outcomes that answer no handed signal: what
+    the bot did on its own (a signal bot's stop-loss sale), journalled by the recording."""
     outcomes, state = taker.take_outcomes(decision.state)
     by_ref = {outcome.ref: outcome for outcome in outcomes}
+    handed_refs = {item.signal_id for item in handed.queued}
+    own = tuple(outcome for outcome in outcomes if outcome.ref not in handed_refs)
     settled = list(handed.stale)
     for item in handed.queued:
         outcome = by_ref.get(item.signal_id)
@@ -81,7 +86,7 @@ def take_outcomes(
                 outcome.tags,
             )
         )
-    return replace(decision, state=state), tuple(settled)
+    return replace(decision, state=state), tuple(settled), own
 
 
 async def claim(session: AsyncSession, settled: Sequence[Settled], now: datetime) -> bool:
