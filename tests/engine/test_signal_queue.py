@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal as D
+from types import SimpleNamespace
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autogrid.engine.signal_queue import hand_over, take_outcomes
+from autogrid.engine.signal_queue import DENIED, HALTED, hand_over, own_doings, take_outcomes
 from autogrid.signals.deliveries import Queued
 from autogrid.signals.outcomes import SignalOutcome
+from autogrid.trading.orders import OrderStatus
 from autogrid.trading.strategies.base import Snapshot
-from autogrid.trading.strategies.signal_bot import SignalBotConfig, SignalBotStrategy
+from autogrid.trading.strategies.signal_bot import STOP_REF, SignalBotConfig, SignalBotStrategy
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome as Answer
 from tests.trading.strategies.test_signal_bot_properties import MARKET, T0, prices, signals
 
 batches = st.lists(
@@ -65,3 +69,17 @@ def test_every_handed_signal_gets_one_outcome_and_the_state_keeps_none(
 
 def lag_of(queued: list[Queued], signal_id: int) -> int | None:
     return next(q.max_lag_seconds for q in queued if q.signal_id == signal_id)
+
+
+def test_a_stop_loss_sale_the_decision_could_not_send_is_journalled_as_not_done() -> None:
+    sale = Answer(STOP_REF, T0, "stop_loss", True, "sell 0.01 at market", ("S3",))
+    cancelled = Answer(STOP_REF, T0, "stop_loss", True, "orders cancelled, nothing to sell")
+    placed: dict[str | None, Any] = {"S3": SimpleNamespace(status=OrderStatus.NEW)}
+
+    assert own_doings([sale, cancelled], placed, [], None) == [sale, cancelled]
+    halted, kept = own_doings([sale, cancelled], placed, [], "order rate: 1 orders")
+    assert (halted.accepted, halted.reason) == (False, f"{HALTED}: order rate: 1 orders")
+    assert kept == cancelled  # cancels go out whatever the breaker says
+    denied: dict[str | None, Any] = {"S3": SimpleNamespace(status=OrderStatus.DENIED)}
+    (refused,) = own_doings([sale], denied, [], None)
+    assert (refused.accepted, refused.reason) == (False, DENIED)

@@ -172,6 +172,9 @@ async def record_decision(
     # the bot and every order not sent yet is denied.
     halted = trip.reason if trip is not None else None
     await signal_queue.record(session, bot.id, proposal.signals, live, result.refused, halted, now)
+    for own in signal_queue.own_doings(proposal.own, live, result.refused, halted):
+        payload = strategy_action_payload(own.action, own.accepted, own.reason, own.tags)
+        manager.journal(session, payload, now)
     for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
         manager.journal(session, payload, now)
     result.state = load_state(bot)
@@ -286,12 +289,8 @@ def _journal_decision(
     state: BotState,
     now: datetime,
 ) -> None:
-    """Deals opened and closed by the decision, what the strategy did on its own, and a first
-    decision still short of candles."""
+    """Deals opened and closed by the decision, and a first decision still short of candles."""
     for payload in deal_payloads(state.strategy, proposal.decision.state):
-        manager.journal(session, payload, now)
-    for own in proposal.own:
-        payload = strategy_action_payload(own.action, own.accepted, own.reason, own.tags)
         manager.journal(session, payload, now)
     candles = proposal.snapshot.candles
     if state.strategy is None and candles is not None:  # the run's first decision

@@ -108,15 +108,44 @@ async def record(
     breaches = dict(refused)
     final: list[Settled] = []
     for item in settled:
-        for tag in item.tags:
-            breach = breaches.get(tag)
-            order = placed.get(tag)
-            if breach is not None or (order is not None and order.status == OrderStatus.DENIED):
-                why = breach.reason if breach is not None else DENIED
+        if item.outcome == SignalOutcome.EXECUTED:
+            why = unsent(item.tags, placed, breaches, halted)
+            if why is not None:
                 item = replace(item, outcome=SignalOutcome.REFUSED_BY_RISK, reason=why)
-                break
-        if halted is not None and item.outcome == SignalOutcome.EXECUTED and item.tags:
-            why = f"{HALTED}: {halted}"
-            item = replace(item, outcome=SignalOutcome.REFUSED_BY_RISK, reason=why)
         final.append(item)
     await deliveries.write_results(session, bot_id, final, now)
+
+
+def own_doings(
+    own: Sequence[Answer],
+    placed: dict[str | None, Any],
+    refused: Sequence[tuple[str, Breach]],
+    halted: str | None,
+) -> list[Answer]:
+    """What the bot did on its own, not done if pre-trade risk or a trip kept its orders."""
+    breaches = dict(refused)
+    final: list[Answer] = []
+    for outcome in own:
+        why = unsent(outcome.tags, placed, breaches, halted) if outcome.accepted else None
+        final.append(outcome if why is None else replace(outcome, accepted=False, reason=why))
+    return final
+
+
+def unsent(
+    tags: Sequence[str],
+    placed: dict[str | None, Any],
+    breaches: dict[str, Breach],
+    halted: str | None,
+) -> str | None:
+    """Why the orders ``tags`` are never sent: refused by pre-trade risk, or the bot halted
+    before they were; None if they go out."""
+    for tag in tags:
+        breach = breaches.get(tag)
+        order = placed.get(tag)
+        if breach is not None:
+            return breach.reason
+        if order is not None and order.status == OrderStatus.DENIED:
+            return DENIED
+    if halted is not None and tags:
+        return f"{HALTED}: {halted}"
+    return None
