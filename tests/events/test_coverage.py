@@ -91,6 +91,10 @@ PRODUCED_BY: dict[EventType, str] = {
     T.SCHEDULED_BUY_SKIPPED: (
         "tests/engine/test_scheduled_buys.py::test_missed_slots_are_skipped_by_default"
     ),
+    T.STRATEGY_ACTION: (
+        "tests/signals/test_signal_bot_own_actions.py::"
+        "test_a_stop_loss_sale_is_journalled_as_a_strategy_action"
+    ),
     T.NOTIFICATION_CHANNEL_DISABLED: (
         "tests/notifications/test_delivery.py::"
         "test_a_channel_that_keeps_failing_is_switched_off_with_an_event"

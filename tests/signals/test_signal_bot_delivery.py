@@ -217,3 +217,31 @@ async def test_a_buy_the_account_limits_refuse_is_refused_by_risk_with_the_reaso
     assert await orders_of(db, uuid.UUID(bot_id)) == []
     (event,) = await events_of(client, user, "signal_refused")
     assert event["data"]["outcome"] == "refused_by_risk"
+
+
+async def test_a_signal_whose_decision_halts_the_bot_is_refused_by_risk_with_the_halt_reason(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    db: Database,
+    settings: Settings,
+    ctx: RuntimeContext,
+    sim: BinanceSimulator,
+) -> None:
+    # One order a minute: the second buy of the decision trips the breaker, and the bot halts
+    # before the first buy's order is sent (it is denied with the rest).
+    bot_id = await signal_bot(client, user, ctx, breaker={"max_orders_per_minute": 1})
+    source = await make_source(client, user, [bot_id])
+    first = await send(client, db, settings, source["token"], BUY)
+    second = await send(client, db, settings, source["token"], {**BUY, "quantity": "0.02"})
+
+    await tick_bot(ctx, uuid.UUID(bot_id))
+
+    assert (await api(client, user, "GET", f"{BOTS}/{bot_id}"))["status"] == "halted"
+    assert {o.status for o in await orders_of(db, uuid.UUID(bot_id))} == {"denied"}
+    halted = await signal(client, user, first)
+    assert halted["outcome"] == "refused_by_risk", halted
+    reason = halted["results"][0]["reason"]
+    assert reason.startswith("the bot halted before its orders were sent: order rate"), reason
+    assert (await signal(client, user, second))["outcome"] == "refused_by_risk"  # denied itself
+    assert await events_of(client, user, "signal_executed") == []
+    assert len(await events_of(client, user, "signal_refused")) == 2

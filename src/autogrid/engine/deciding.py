@@ -2,9 +2,9 @@
 
 A decision is taken when the strategy has never decided, when fills await it, when one of its
 orders vanished or ended (the live tags changed), when its wake condition holds, when signals are
-queued for it (``signal_queue``), or always for strategies that read candles. Otherwise the
-strategy contract promises ``decide`` would change nothing, and the tick skips it (and with it a
-snapshot and a transaction).
+queued for it (``signal_queue``; the queue is read only when the lease found it holding any), or
+always for strategies that read candles. Otherwise the strategy contract promises ``decide``
+would change nothing, and the tick skips it (and with it a snapshot and a transaction).
 
 A strategy that raises stops only its own bot: ``StrategyFailed`` tells the step, which fails
 the bot (status error, the exception recorded).
@@ -90,6 +90,9 @@ class Decider:
             cache[bot.id] = cached
         self.strategy = cached.strategy
         self.schedule = cached.schedule
+        # May the bot's signal queue hold anything? None: as the lease found it (an EXISTS read
+        # with it), then as last read. An empty queue is never queried.
+        self.queue_may_hold: bool | None = None
 
     def due_slot(self, scope: StepScope) -> DueSlot | None:
         """The recurring-buy slot to settle now, on the wall clock (never in a replay)."""
@@ -112,6 +115,19 @@ class Decider:
         self.state.last_price = text
         return text
 
+    async def _queued(self, scope: StepScope) -> list[deliveries.Queued]:
+        """The signals queued for the bot, read only if the lease found some (or a full batch
+        was read and more may wait): the decision they call for consumes what was read. One
+        queued after the lease was taken waits for the next step (its tick is sent then)."""
+        if self.queue_may_hold is None:
+            self.queue_may_hold = scope.lease.signals_queued
+        if not self.queue_may_hold:
+            return []
+        bot_id = scope.bot.id
+        queued = await scope.orders.read(lambda session: deliveries.queued_for(session, bot_id))
+        self.queue_may_hold = len(queued) >= deliveries.BATCH
+        return queued
+
     async def propose(self, scope: StepScope, moment: Moment) -> Proposal | None:
         """The strategy's decision with what it was shown, or None if nothing calls for one
         (``moment()`` gives the decision's time and price, asked only when needed)."""
@@ -122,12 +138,7 @@ class Decider:
         changed = tags_of(live) != state.live_tags
         due = self.due_slot(scope)
         taker = self.strategy if isinstance(self.strategy, TakesSignals) else None
-        bot_id = scope.bot.id
-        queued = (
-            await scope.orders.read(lambda session: deliveries.queued_for(session, bot_id))
-            if taker is not None
-            else []
-        )
+        queued = await self._queued(scope) if taker is not None else []
         needed = (
             first
             or waiting > 0
@@ -167,10 +178,10 @@ class Decider:
                 )
             handed = signal_queue.hand_over(taker, current, queued, now)
             decision = self.strategy.decide(snapshot, handed.state, inbox.fills)
-            decision, settled = signal_queue.take_outcomes(taker, decision, handed)
+            decision, settled, own = signal_queue.take_outcomes(taker, decision, handed)
         except Exception as error:  # any bug in a strategy stops its bot, never the worker
             raise StrategyFailed(f"strategy error: {type(error).__name__}: {error}") from error
-        return Proposal(snapshot, decision, inbox, due, settled)
+        return Proposal(snapshot, decision, inbox, due, settled, own)
 
 
 def at_price(now: datetime, price: Decimal) -> Moment:

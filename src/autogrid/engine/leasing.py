@@ -30,6 +30,11 @@ class LeaseKeeper(Protocol):
     def taken_over(self) -> bool:
         """The previous holder did not give the lease back (it died or stalled)."""
 
+    @property
+    def signals_queued(self) -> bool:
+        """Signals were queued for the bot when the lease was taken (read with it): its step
+        reads the queue only then."""
+
     async def keep(self) -> None:
         """Renew the lease if due; raise ``LeaseLost`` if it is gone."""
 

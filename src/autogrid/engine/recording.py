@@ -35,6 +35,7 @@ from autogrid.events.deals import deal_payloads
 from autogrid.events.payloads import (
     scheduled_buy_made_payload,
     scheduled_buy_skipped_payload,
+    strategy_action_payload,
     waiting_for_data_payload,
 )
 from autogrid.exchanges.types import MarketRules, OrderType, Side
@@ -67,6 +68,7 @@ from autogrid.trading.strategies.base import (
     Strategy,
 )
 from autogrid.trading.strategies.grid_config import round_amount
+from autogrid.trading.strategies.signal_bot_state import SignalOutcome as StrategyOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,9 @@ class Proposal:
     due: DueSlot | None = None
     # The queued signals it acted on (or found stale): consumed with it, outcomes recorded.
     signals: tuple[Settled, ...] = ()
+    # What the strategy did on its own, answering no signal (a signal bot's stop-loss sale):
+    # journalled, so its owner hears of it.
+    own: tuple[StrategyOutcome, ...] = ()
 
 
 def wake_to_dict(decision: Decision[Any]) -> dict[str, Any]:
@@ -140,9 +145,6 @@ async def record_decision(
         account = await standing.read_standing(session, bot.user_id, bot.id, now, equity)
     risk = Risk(breaker_of(state), account=account)
     risk, stop = await _carry_out(session, manager, actions, live, checks, risk, result)
-    await signal_queue.record(session, bot.id, proposal.signals, live, result.refused, now)
-    for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
-        manager.journal(session, payload, now)
     if slot is not None and proposal.due is not None:
         await _link_slot(session, manager, slot, proposal.due, live, now)
     ledger = _ledger_after(state, proposal.inbox, bot.symbol)
@@ -164,7 +166,17 @@ async def record_decision(
     store_state(bot, state)
     bot.last_tick_at = now
     await repo.clear_inbox(session, proposal.inbox.entry_ids)
-    await _halt_or_stop(session, manager, bot, final_trip(risk, killed), stop, result)
+    trip = final_trip(risk, killed)
+    await _halt_or_stop(session, manager, bot, trip, stop, result)
+    # Only now is it known whether the orders the signals placed will be sent: a trip halts
+    # the bot and every order not sent yet is denied.
+    halted = trip.reason if trip is not None else None
+    await signal_queue.record(session, bot.id, proposal.signals, live, result.refused, halted, now)
+    for own in signal_queue.own_doings(proposal.own, live, result.refused, halted):
+        payload = strategy_action_payload(own.action, own.accepted, own.reason, own.tags)
+        manager.journal(session, payload, now)
+    for payload in await standing.first_notices(session, bot.user_id, result.refused, now):
+        manager.journal(session, payload, now)
     result.state = load_state(bot)
     return result
 

@@ -3,7 +3,7 @@ its message and small JSON ``data`` (Decimals as strings, so no precision is los
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -135,6 +135,16 @@ def scheduled_buy_made_payload(slot: datetime, quote_amount: Decimal, tag: str) 
         EventType.SCHEDULED_BUY_MADE,
         f"recurring buy of {quote_amount} for {slot.isoformat()}: order {tag}",
         {"slot": slot.isoformat(), "quote_amount": str(quote_amount), "tag": tag},
+    )
+
+
+def strategy_action_payload(action: str, done: bool, reason: str, tags: Sequence[str]) -> Payload:
+    """What a bot that takes signals did on its own (a signal bot's stop-loss sale), or could
+    not do (take-profits below the market's minimums)."""
+    return Payload(
+        EventType.STRATEGY_ACTION,
+        f"{action}: {reason}" if done else f"{action} not done: {reason}",
+        {"action": action, "done": done, "reason": reason, "tags": list(tags)},
     )
 
 

@@ -45,6 +45,9 @@ class EventType(StrEnum):
     DEAL_CLOSED = "deal_closed"
     SCHEDULED_BUY_MADE = "scheduled_buy_made"
     SCHEDULED_BUY_SKIPPED = "scheduled_buy_skipped"
+    # A bot that takes signals acted on its own, on no signal: a signal bot's stop-loss sold
+    # its position, or take-profits below the market's minimums were not placed.
+    STRATEGY_ACTION = "strategy_action"
     # Account-level: a notification channel was switched off after repeated delivery failures.
     NOTIFICATION_CHANNEL_DISABLED = "notification_channel_disabled"
     # The dead-man check: a running bot made no successful step for several of its intervals.

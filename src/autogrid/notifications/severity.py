@@ -48,6 +48,7 @@ _WARNINGS = {
     EventType.SCHEDULED_BUY_SKIPPED,
     EventType.NOTIFICATION_CHANNEL_DISABLED,
     EventType.SIGNAL_REFUSED,
+    EventType.STRATEGY_ACTION,
 }
 
 SEVERITY: dict[EventType, Severity] = {
@@ -62,9 +63,9 @@ SEVERITY: dict[EventType, Severity] = {
 }
 
 # Errors, breaker trips, a bot that stopped, a deal closed, the daily summary, an entry an
-# account limit refused and a signal that was not carried out: what most owners want pushed (a
-# refusal nobody hears of is a silent failure), and, for administrators, the fleet stopping and
-# resuming.
+# account limit refused, a signal that was not carried out and what a signal bot did on its own
+# (its stop-loss sale): what most owners want pushed (a refusal nobody hears of is a silent
+# failure), and, for administrators, the fleet stopping and resuming.
 DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.ERROR,
     EventType.BREAKER_TRIPPED,
@@ -77,6 +78,7 @@ DEFAULT_EVENT_TYPES: tuple[EventType, ...] = (
     EventType.DAILY_SUMMARY,
     EventType.ACCOUNT_LIMIT_REACHED,
     EventType.SIGNAL_REFUSED,
+    EventType.STRATEGY_ACTION,
     EventType.FLEET_STALLED,
     EventType.FLEET_RECOVERED,
 )

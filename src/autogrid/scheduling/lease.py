@@ -108,6 +108,8 @@ class Lease:
         self.bot: Bot | None = None
         # The previous holder did not give it back (it died or stalled).
         self.taken_over = False
+        # Signals were queued for the bot when the lease was taken.
+        self.signals_queued = False
         # The bot's non-terminal orders and waiting fills, read with the lease (same round trips).
         self._read: tuple[list[OrderView], int] | None = None
         # Taken with a batch: its quiet leases go back together.
@@ -125,6 +127,7 @@ class Lease:
             )
             if taken is not None:
                 self.bot, self.taken_over = taken.bot, taken.taken_over
+                self.signals_queued = taken.signals_queued
                 live = await order_repository.live_order_rows(session, self.bot_id)
                 self._read = (live, taken.waiting_fills)
         self.held = self.bot is not None
@@ -148,6 +151,7 @@ class Lease:
         for bot_id, took in taken.items():
             lease = held[bot_id] = cls(ctx, bot_id, owner)
             lease.bot, lease.taken_over, lease.held = took.bot, took.taken_over, True
+            lease.signals_queued = took.signals_queued
             lease._read = (live[bot_id], took.waiting_fills)
             lease._renewed, lease._quiet_releases = renewed, releases
         return held

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
-from autogrid.models import Signal, SignalDelivery, SignalSource
+from autogrid.models import Bot, Signal, SignalDelivery, SignalSource
 from autogrid.signals.model import ParsedSignal
 from autogrid.signals.outcomes import SignalOutcome, overall
 from autogrid.signals.values import signal_from_json
@@ -76,7 +76,9 @@ class Settled:
 
 
 async def queue(session: AsyncSession, signal_id: int, bot_id: uuid.UUID, now: datetime) -> None:
-    """Queue the signal for the bot, once (the caller holds the signal's row lock)."""
+    """Queue the signal for the bot, once (the caller holds the signal's row lock), and bring
+    the bot's next tick forward: a step reads its queue only if its lease found signals in it,
+    so a step already under way when this commits leaves it to the next, due now."""
     found = await session.scalar(
         select(SignalDelivery.id).where(
             SignalDelivery.signal_id == signal_id, SignalDelivery.bot_id == bot_id
@@ -84,6 +86,12 @@ async def queue(session: AsyncSession, signal_id: int, bot_id: uuid.UUID, now: d
     )
     if found is None:
         session.add(SignalDelivery(signal_id=signal_id, bot_id=bot_id, queued_at=now))
+        await session.execute(
+            update(Bot)
+            .where(Bot.id == bot_id)
+            .values(next_tick_at=now, updated_at=Bot.updated_at)  # not an edit of the bot
+            .execution_options(synchronize_session=False)
+        )
         await session.flush()
 
 

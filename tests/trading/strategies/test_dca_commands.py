@@ -165,3 +165,14 @@ def test_any_sequence_of_commands_gets_one_outcome_each_and_one_deal_at_most(
         deals_open = {tag.split(".")[0] for tag in account.book}
         assert len(deals_open) <= 1
         assert state.commands == () and state.outcomes == ()
+
+
+def test_a_bot_whose_deals_stopped_refuses_every_command_at_once() -> None:
+    stopped = DcaState(phase="stopped", deal=1)
+    commands = [command(SignalAction.START_DEAL, 1), command(SignalAction.CLOSE_DEAL, 2)]
+    state, outcomes = step(Account(), stopped, T0, D(100_000), commands)
+    assert [(o.ref, o.accepted, o.reason) for o in outcomes] == [
+        (1, False, "the bot opens no more deals: its base order is below the market minimum"),
+        (2, False, "the bot opens no more deals: its base order is below the market minimum"),
+    ]
+    assert state.phase == "stopped" and state.commands == ()

@@ -139,7 +139,12 @@ class DcaStrategy:
         self, snapshot: Snapshot, state: DcaState, fills: Sequence[StrategyFill]
     ) -> Decision[DcaState]:
         if state.phase == "stopped":
-            return Decision((), state)
+            if not state.commands:
+                return Decision((), state)
+            # It decides nothing more: a command waiting for it would wait until it went stale.
+            work = _working_copy(state)
+            dca_commands.refuse_all(work, snapshot, dca_commands.DEALS_STOPPED)
+            return Decision((), work)
         work = _working_copy(state)
         actions: list[Action] = []
         # First the account as the fills left it, in whatever order they came (a take profit

@@ -7,6 +7,9 @@ signals handed to it (``DcaStrategy.enqueue``). Pure, like the strategy: a comma
 * ``close_deal``: the open deal's orders (safety orders, take profit) are cancelled and what it
   holds is sold at market (the deal closes with reason ``signal``); refused with no deal open,
   or while its base order is still in flight.
+
+A bot whose deals stopped (its base order below the market minimum) decides nothing more: every
+command handed to it is refused at once (``refuse_all``), never left waiting until it is stale.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from autogrid.trading.strategies.dca_state import DcaState
 from autogrid.trading.strategies.signal_bot_state import SignalOutcome, TimedSignal
 
 CLOSED_BY_SIGNAL = "signal"
+DEALS_STOPPED = "the bot opens no more deals: its base order is below the market minimum"
 
 
 def carry_out(
@@ -41,6 +45,13 @@ def carry_out(
         else:
             accepted, reason = False, f"{action.value} is not an action of a DCA bot"
         _record(work, item, snapshot, accepted, reason)
+
+
+def refuse_all(work: DcaState, snapshot: Snapshot, reason: str) -> None:
+    """Every command handed in refused with ``reason`` (the bot cannot act on any of them)."""
+    commands, work.commands = work.commands, ()
+    for item in commands:
+        _record(work, item, snapshot, False, reason)
 
 
 def _start(
