@@ -177,3 +177,16 @@ def test_targets_cancelled_by_a_stop_are_placed_again_when_the_trade_resumes() -
     decision = strategy.decide(snapshot, state, [])
     [again] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
     assert (again.price, again.amount) == (D(120), state.holding.amount)  # the step left, only
+
+
+def test_a_close_refused_before_the_book_is_tried_again_without_a_timeout() -> None:
+    """Refused by pre-trade risk, the market sell never rests nor fills: nothing the runtime
+    watches changes. The trade once asked for no wake-up then and stayed closing for good."""
+    strategy = trade(stop_loss_price=D(95))
+    run = drive(
+        strategy, [D(100), D(100), D(94), D(94), D(94)], only_when_woken=True, denied_closes=1
+    )
+    assert len(run.denied) == 1
+    assert run.state.exit is Exit.STOP_LOSS and run.state.done
+    assert len(run.market_sells()) == 1 and run.account.base_total == 0
+    assert len(run.stops()) == 1

@@ -10,7 +10,8 @@ orders): each price the strategy sees is checked against them, and the first tha
 the trade: every order cancelled, what is held sold at market. In this order: the timeout, the
 stop (``break_even`` once it was moved to the entry price after the first take-profit step
 filled, else ``stop_loss``), the trailing stop. The wake condition asks to be called at the
-stop, the trailing level, a new high, and the timeout.
+stop, the trailing level, a new high, and the timeout; while closing, at every price (a close
+refused before it reached the book is placed again).
 
 When nothing is held and nothing rests any more the trade is over: the decision stops the bot
 (``StopBot``) with the exit that closed it, once. An entry that cannot be placed (below the
@@ -311,7 +312,12 @@ class SmartTradeStrategy(PriceOnly):
         if state.done:
             return Wake.never()
         at = self._deadline(state)
-        if state.holding.amount <= 0 or state.exit is not None:
+        if state.exit is not None:
+            # Closing: called at every price until the sale is over. A close refused before it
+            # reached the book (pre-trade risk) leaves no fill and no live order to notice; only
+            # this call sells again (``_follow``), as grid moves its waiting inventory.
+            return Wake(at=at, every_candle=True)
+        if state.holding.amount <= 0:
             return Wake(at=at)
         levels = [level for level in (state.stop, self._trail_level(state)) if level is not None]
         above = None
