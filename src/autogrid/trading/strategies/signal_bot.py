@@ -178,9 +178,6 @@ class SignalBotStrategy(PriceOnly):
         return Decision(tuple(step.actions), state, self._wake(state))
 
     # --- fills and books ------------------------------------------------------------------
-    def apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
-        return self._apply_fill(state, fill)
-
     def _apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
         before = Holding(state.amount, state.cost, state.realized_pnl, state.fees_quote)
         after = before.after(fill, self.market)
