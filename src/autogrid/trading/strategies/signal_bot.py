@@ -54,18 +54,16 @@ from autogrid.trading.strategies.signal_bot_state import (
 from autogrid.trading.strategies.signal_bot_targets import target_orders
 from autogrid.trading.strategies.trade_parts import (
     Holding,
+    Refused,
     below_minimums,
     cancel_resting,
+    entry_orders,
     zone_prices,
 )
 
 HUNDRED = Decimal(100)
 STOP_REF = -1  # outcome reference of the bot's own stop-loss sale
 _CLOSING = (SignalAction.CLOSE_ALL, SignalAction.REVERSE)
-
-
-class Refused(Exception):
-    """A signal the bot cannot act on; the message is the recorded reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,34 +228,25 @@ class SignalBotStrategy(PriceOnly):
 
     def _buy(self, step: _Step, signal: ParsedSignal) -> str:
         prices = self._entry_prices(step.snapshot, signal)
-        fee = self.market.taker_fee if prices == [None] else self.market.maker_fee
-        quote = self._buy_quote(step, signal) / len(prices)
-        orders: list[tuple[Decimal | None, Decimal]] = []
-        for price in prices:
-            at = step.snapshot.price if price is None else price
-            if signal.amount is not None and signal.amount.unit is AmountUnit.BASE:
-                amount = signal.amount.value / len(prices)
-            else:
-                amount = quote / (at * (1 + fee))
-            amount = round_amount(amount, self.market.amount_step)
-            self._check_minimums(amount, at)
-            orders.append((price, amount))
-        needed = sum(
-            ((step.snapshot.price if p is None else p) * a * (1 + fee) for p, a in orders), ZERO
+        sized = entry_orders(
+            prices,
+            self._buy_total(step, signal),
+            in_base=signal.amount is not None and signal.amount.unit is AmountUnit.BASE,
+            price=step.snapshot.price,
+            free_quote=step.free_quote,
+            market=self.market,
         )
-        if needed > step.free_quote:
-            raise Refused(f"needs {needed:.8f} quote, {step.free_quote} free")
         entries = set(step.state.entries)
-        for price, amount in orders:
+        for price, amount in sized.orders:
             entries.add(step.place("B", Side.BUY, price, amount))
-        step.free_quote -= needed
+        step.free_quote -= sized.cost
         changes: dict[str, Any] = {"entries": frozenset(entries)}
         if signal.stop_loss is not None:
             changes["stop_loss"] = signal.stop_loss
         if signal.take_profits:
             changes["take_profits"] = signal.take_profits
         step.state = step.state.evolve(**changes)
-        return f"{len(orders)} buy order(s)"
+        return f"{len(sized.orders)} buy order(s)"
 
     def _entry_prices(self, snapshot: Snapshot, signal: ParsedSignal) -> list[Decimal | None]:
         tick = self.market.price_tick
@@ -270,8 +259,8 @@ class SignalBotStrategy(PriceOnly):
             return [round_price(signal.price, tick)]
         return [None]
 
-    def _buy_quote(self, step: _Step, signal: ParsedSignal) -> Decimal:
-        """The quote a buy spends (a base amount is sized in base by the caller)."""
+    def _buy_total(self, step: _Step, signal: ParsedSignal) -> Decimal:
+        """What a buy spends: quote, or base for a base amount."""
         amount = signal.amount
         if amount is None:
             if self.config.default_quote is not None:
@@ -281,7 +270,7 @@ class SignalBotStrategy(PriceOnly):
             return amount.value
         if amount.unit is AmountUnit.PERCENT:
             return step.free_quote * amount.value / HUNDRED
-        return ZERO
+        return amount.value  # base
 
     def _sell(self, step: _Step, signal: ParsedSignal) -> str:
         if step.state.amount <= 0:

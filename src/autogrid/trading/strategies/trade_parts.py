@@ -1,6 +1,7 @@
 """Pieces the signal bot and the smart trade share: one long spot position folded from its
-fills, an entry zone split into limit prices, the market's minimums as a refusal reason, and
-the cancelling of resting orders with the balances it frees.
+fills, an entry zone split into limit prices, an entry's orders sized within the free quote, the
+market's minimums as a refusal reason, and the cancelling of resting orders with the balances it
+frees.
 
 A long position at average cost: a buy adds its base (net of a fee charged in base) at its cost
 (price x amount plus a quote fee); a sell takes out base at the average cost and books what it
@@ -10,15 +11,19 @@ position counts as closed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.strategies.base import Action, CancelOrder, Snapshot, StrategyFill
-from autogrid.trading.strategies.grid_config import round_price
+from autogrid.trading.strategies.grid_config import round_amount, round_price
 
 ZERO = Decimal(0)
+
+
+class Refused(Exception):
+    """What the strategy was asked cannot be placed; the message is the reason it records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,40 @@ def zone_prices(low: Decimal, high: Decimal, count: int, tick: Decimal) -> list[
         return [round_price((low + high) / 2, tick)]
     gap = (high - low) / (count - 1)
     return [round_price(high - gap * i, tick) for i in range(count)]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryOrders:
+    orders: tuple[tuple[Decimal | None, Decimal], ...]  # (limit price, None at market; amount)
+    cost: Decimal  # the quote they take, fees included
+
+
+def entry_orders(
+    prices: Sequence[Decimal | None],
+    total: Decimal,
+    *,
+    in_base: bool,
+    price: Decimal,
+    free_quote: Decimal,
+    market: MarketRules,
+) -> EntryOrders:
+    """An entry of ``total`` (base if ``in_base``, else quote, fees included) split evenly over
+    ``prices`` (None: at market, at ``price``), each amount rounded to the market; raises
+    ``Refused`` if one is below the market's minimums or they cost more than ``free_quote``."""
+    fee = market.taker_fee if list(prices) == [None] else market.maker_fee
+    orders: list[tuple[Decimal | None, Decimal]] = []
+    for limit in prices:
+        at = price if limit is None else limit
+        share = total / len(prices)
+        amount = round_amount(share if in_base else share / (at * (1 + fee)), market.amount_step)
+        refusal = below_minimums(amount, at, market)
+        if refusal is not None:
+            raise Refused(refusal)
+        orders.append((limit, amount))
+    cost = sum(((price if p is None else p) * a * (1 + fee) for p, a in orders), ZERO)
+    if cost > free_quote:
+        raise Refused(f"the entry needs {cost:.8f} {market.quote}; the free quote is {free_quote}")
+    return EntryOrders(tuple(orders), cost)
 
 
 def below_minimums(amount: Decimal, price: Decimal, market: MarketRules) -> str | None:
