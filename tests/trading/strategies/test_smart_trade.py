@@ -190,3 +190,15 @@ def test_a_close_refused_before_the_book_is_tried_again_without_a_timeout() -> N
     assert run.state.exit is Exit.STOP_LOSS and run.state.done
     assert len(run.market_sells()) == 1 and run.account.base_total == 0
     assert len(run.stops()) == 1
+
+
+def test_three_even_steps_sell_the_whole_position_and_end_the_trade() -> None:
+    """A third in Decimal sums to 99.99...%: the last step once left the rounding remainder
+    (one amount step) held, no step to sell it, and the trade open for good."""
+    steps = (TakeProfit(D(110)), TakeProfit(D(120)), TakeProfit(D(130)))
+    strategy = trade(amount=Amount(D(1003), AmountUnit.QUOTE), take_profits=steps)
+    run = drive(strategy, [D(100), D(100), D(131), D(131)])
+    sells = [a.amount for _, a in run.placed() if a.side is Side.SELL]
+    assert sum(sells, D(0)) == run.state.bought
+    assert run.state.done and run.state.exit is Exit.TAKE_PROFIT
+    assert run.account.base_total == 0

@@ -160,7 +160,9 @@ def remaining_step_orders(
     todo = [i for i in range(len(steps)) if i not in done]
     if held <= 0 or not todo or left_share <= 0:
         return []
-    whole = sum(shares, ZERO) >= HUNDRED
+    # Steps without a share split all the given ones leave: then too the shares cover the
+    # whole position (their sum, in Decimal thirds, may fall short of 100 by a hair).
+    whole = any(step.share_percent is None for step in steps) or sum(shares, ZERO) >= HUNDRED
     left = held
     orders: list[tuple[int, Decimal, Decimal | None]] = []
     for i in todo:
