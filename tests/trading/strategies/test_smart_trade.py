@@ -14,9 +14,9 @@ from autogrid.trading.strategies.smart_trade_config import (
     EntryKind,
     SmartEntry,
     SmartTradeConfig,
-    remaining_step_orders,
 )
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
+from autogrid.trading.strategies.trade_parts import take_profit_orders
 from tests.trading.strategies.smart_trade_driver import MARKET, T0, drive
 
 QUOTE_1000 = Amount(D(1000), AmountUnit.QUOTE)
@@ -158,12 +158,10 @@ def test_configs_that_cannot_work_are_refused(fields: dict[str, object], message
 
 def test_remaining_steps_share_what_the_done_ones_left() -> None:
     steps = (TakeProfit(D(110), D(30)), TakeProfit(D(120), D(30)), TakeProfit(D(130), D(40)))
-    orders = remaining_step_orders(steps, frozenset({0}), D("0.7"), MARKET)
+    orders = take_profit_orders(steps, D("0.7"), MARKET, frozenset({0}))
     assert orders == [(1, D(120), D("0.3")), (2, D(130), D("0.4"))]
     runner = (TakeProfit(D(110), D(30)), TakeProfit(D(120), D(30)))  # 40% kept as a runner
-    assert remaining_step_orders(runner, frozenset({0}), D("0.7"), MARKET) == [
-        (1, D(120), D("0.3"))
-    ]
+    assert take_profit_orders(runner, D("0.7"), MARKET, frozenset({0})) == [(1, D(120), D("0.3"))]
 
 
 def test_targets_cancelled_by_a_stop_are_placed_again_when_the_trade_resumes() -> None:

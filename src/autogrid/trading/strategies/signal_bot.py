@@ -51,13 +51,13 @@ from autogrid.trading.strategies.signal_bot_state import (
     SignalOutcome,
     TimedSignal,
 )
-from autogrid.trading.strategies.signal_bot_targets import target_orders
 from autogrid.trading.strategies.trade_parts import (
     Holding,
     Refused,
     below_minimums,
     cancel_resting,
     entry_orders,
+    take_profit_orders,
     zone_prices,
 )
 
@@ -332,7 +332,7 @@ class SignalBotStrategy(PriceOnly):
         held = step.sellable()
         tags: set[str] = set()
         skipped = 0
-        for price, amount in target_orders(step.state.take_profits, held, self.market):
+        for _, price, amount in take_profit_orders(step.state.take_profits, held, self.market):
             if amount is None:
                 skipped += 1
                 continue

@@ -43,7 +43,6 @@ from autogrid.trading.strategies.smart_trade_config import (
     HUNDRED,
     EntryKind,
     SmartTradeConfig,
-    remaining_step_orders,
 )
 from autogrid.trading.strategies.smart_trade_state import ZERO, Exit, SmartTradeState
 from autogrid.trading.strategies.trade_parts import (
@@ -51,6 +50,7 @@ from autogrid.trading.strategies.trade_parts import (
     below_minimums,
     cancel_resting,
     entry_orders,
+    take_profit_orders,
     zone_prices,
 )
 
@@ -257,7 +257,7 @@ class SmartTradeStrategy(PriceOnly):
         held = step.sellable(self.market.amount_step)
         targets: dict[str, int] = {}
         steps, done = self.config.take_profits, step.state.steps_done
-        for i, price, amount in remaining_step_orders(steps, done, held, self.market):
+        for i, price, amount in take_profit_orders(steps, held, self.market, done):
             if amount is None:
                 continue  # below the market's minimums: the rest of the position keeps it
             targets[step.place("T", Side.SELL, price, amount)] = i
