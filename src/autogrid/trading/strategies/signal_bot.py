@@ -317,7 +317,7 @@ class SignalBotStrategy(PriceOnly):
         if held <= 0:
             self._record(step, ref, action, True, "orders cancelled, nothing to sell")
             return ""
-        if held < self.market.min_amount or held * step.snapshot.price < self.market.min_cost:
+        if below_minimums(held, step.snapshot.price, self.market) is not None:
             reason = f"orders cancelled; {held} left: below the market's minimums"
             self._record(step, ref, action, True, reason)
             return ""

@@ -1,7 +1,8 @@
 """Pieces the signal bot and the smart trade share: one long spot position folded from its
 fills, an entry zone split into limit prices, an entry's orders sized within the free quote,
-take-profit steps sized on the position, the market's minimums as a refusal reason, and the
-cancelling of resting orders with the balances it frees.
+take-profit steps sized on the position, the market's minimums as a refusal reason (the DCA
+deal's orders check theirs with it too), and the cancelling of resting orders with the balances
+it frees.
 
 A long position at average cost: a buy adds its base (net of a fee charged in base) at its cost
 (price x amount plus a quote fee); a sell takes out base at the average cost and books what it
