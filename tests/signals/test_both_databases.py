@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.db import Database
 from autogrid.models import Bot, Event, User
 from autogrid.signals import execution, intake, service
@@ -33,7 +34,7 @@ async def test_intake_dedup_rotation_and_execution(database: Database) -> None:
     assert (again.signal.outcome, again.execute) == ("duplicate", False)
 
     async with database.session_scope() as session:
-        commands = await execution.execute(session, first.signal.id)
+        commands = await execution.execute(session, first.signal.id, conservative_market_rules)
     assert [c.bot_id for c in commands] == [bot_id]
 
     async with database.session_scope() as session:
