@@ -9,7 +9,7 @@ from sqlalchemy import select
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.db import Database
 from autogrid.models import Bot, Event, User
-from autogrid.signals import execution, intake, service
+from autogrid.signals import entry_limit, execution, intake, service
 from autogrid.signals.schemas import SourceCreate
 from tests.support.factories import make_bot, make_user
 
@@ -26,7 +26,10 @@ async def test_intake_dedup_rotation_and_execution(database: Database) -> None:
 
     async def post(token: str, body: bytes) -> intake.Intake:
         async with database.session_scope() as session:
-            return await intake.receive(session, token=token, body=body, client_ip="10.0.0.1")
+            presented = await entry_limit.identify(session, token)
+            return await intake.receive(
+                session, presented=presented, body=body, client_ip="10.0.0.1"
+            )
 
     first = await post(created.token, b'{"action": "pause"}')
     again = await post(created.token, b'{"action": "pause"}')
