@@ -163,6 +163,8 @@ class SignalBotStrategy(PriceOnly):
         if self._stop_hit(snapshot, step.state):
             self._close_all(step, STOP_REF, "stop_loss")
             stale = False
+        elif step.state.closing:
+            self._close_rest(step)
         due = [item for item in step.state.queue if item.at <= snapshot.now]
         if due:
             step.state = step.state.evolve(queue=step.state.queue[len(due) :])
@@ -172,6 +174,7 @@ class SignalBotStrategy(PriceOnly):
             self._place_targets(step)
         state = step.state
         if state.amount <= 0 and not state.entries and not state.exits:
+            # ``closing`` stays: a buy the close cancelled may still report a fill.
             state = state.evolve(stop_loss=None, take_profits=(), targets=frozenset())
         return Decision(tuple(step.actions), state, self._wake(state))
 
@@ -240,7 +243,7 @@ class SignalBotStrategy(PriceOnly):
         for price, amount in sized.orders:
             entries.add(step.place("B", Side.BUY, price, amount))
         step.free_quote -= sized.cost
-        changes: dict[str, Any] = {"entries": frozenset(entries)}
+        changes: dict[str, Any] = {"entries": frozenset(entries), "closing": False}
         if signal.stop_loss is not None:
             changes["stop_loss"] = signal.stop_loss
         if signal.take_profits:
@@ -312,6 +315,7 @@ class SignalBotStrategy(PriceOnly):
             targets=frozenset(),
             stop_loss=None,
             take_profits=(),
+            closing=True,
         )
         held = step.sellable()
         if held <= 0:
@@ -326,6 +330,22 @@ class SignalBotStrategy(PriceOnly):
         step.state = step.state.evolve(exits=frozenset({tag}))
         self._record(step, ref, action, True, f"sell {held} at market", (tag,))
         return ""
+
+    def _close_rest(self, step: _Step) -> None:
+        """A close whose sale is over, or was refused before the book: what is held now (a buy
+        it cancelled filled as the cancel landed) is sold at market too; the close is over once
+        nothing sellable is left."""
+        if step.state.exits:
+            return  # the sale under way: its fills come first
+        held = step.sellable()
+        if held <= 0 or below_minimums(held, step.snapshot.price, self.market) is not None:
+            step.state = step.state.evolve(closing=False)
+            return
+        tag = step.place("S", Side.SELL, None, held)
+        step.free_base -= held
+        step.state = step.state.evolve(exits=frozenset({tag}))
+        reason = f"sell {held} at market: bought while closing"
+        self._record(step, STOP_REF, "close_all", True, reason, (tag,))
 
     def _place_targets(self, step: _Step) -> None:
         step.cancel(step.state.targets)
@@ -366,4 +386,7 @@ class SignalBotStrategy(PriceOnly):
     def _wake(state: SignalBotState) -> Wake:
         at: datetime | None = state.queue[0].at if state.queue else None
         below = state.stop_loss if state.amount > 0 or state.entries else None
-        return Wake(price_at_or_below=below, at=at)
+        # Closing with something held: called at every price until it is sold (a sale refused
+        # before the book leaves no fill and no live order to notice).
+        closing = state.closing and state.amount > 0
+        return Wake(price_at_or_below=below, at=at, every_candle=closing)
