@@ -56,3 +56,19 @@ def test_a_buy_that_fills_as_the_close_cancels_it_is_sold_by_a_second_sale() -> 
     decision = strategy.decide(account.snapshot(now, D(99)), decision.state, account.take_fills())
     assert decision.actions == () and decision.state.amount == 0
     assert not decision.wake.every_candle and account.base_total == 0
+
+
+def test_a_close_refused_before_the_book_is_placed_again() -> None:
+    strategy = SignalBotStrategy(MARKET)
+    account = Account(MARKET, D(10_000), free_base=D(1))
+    state = SignalBotState(amount=D(1), cost=D(100))
+    close = TimedSignal(T0, signal(SignalAction.CLOSE_ALL), 1)
+    decision = strategy.decide(account.snapshot(T0, D(100)), strategy.enqueue(state, [close]), [])
+    [refused] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
+    assert decision.wake.every_candle  # denied by pre-trade risk: nothing reaches the account
+
+    later = T0 + STEP
+    decision = strategy.decide(account.snapshot(later, D(100)), decision.state, [])
+    [again] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
+    assert (again.side, again.type, again.amount) == (Side.SELL, OrderType.MARKET, D(1))
+    assert again.tag != refused.tag
