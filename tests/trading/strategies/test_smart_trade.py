@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -17,6 +18,7 @@ from autogrid.trading.strategies.smart_trade_config import (
 )
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
 from autogrid.trading.strategies.trade_parts import take_profit_orders
+from tests.trading.strategies.exchange_model import Account
 from tests.trading.strategies.smart_trade_driver import MARKET, T0, drive
 
 QUOTE_1000 = Amount(D(1000), AmountUnit.QUOTE)
@@ -200,3 +202,26 @@ def test_three_even_steps_sell_the_whole_position_and_end_the_trade() -> None:
     assert sum(sells, D(0)) == run.state.bought
     assert run.state.done and run.state.exit is Exit.TAKE_PROFIT
     assert run.account.base_total == 0
+
+
+def test_an_entry_cancelled_by_the_close_that_fills_as_it_goes_is_sold_too() -> None:
+    """The timeout cancels the resting entry: the trade once ended in that same decision, and a
+    buy filling before its cancel landed stayed held (its bot stopped without selling)."""
+    strategy = trade(entry=SmartEntry(EntryKind.LIMIT, price=D(99)), timeout_seconds=60)
+    account = Account(MARKET, D(10_000))
+    state = strategy.initial_state(account.snapshot(T0, D(100)))
+    first = strategy.decide(account.snapshot(T0, D(100)), state, [])
+    account.apply(first.actions, D(100))
+    [entry] = list(first.state.entries)
+    later = T0 + timedelta(seconds=60)
+    timeout = strategy.decide(account.snapshot(later, D(99)), first.state, [])
+    assert timeout.state.exit is Exit.TIMEOUT and not timeout.state.done
+    assert timeout.wake.every_candle
+    account.fill(entry, account.orders[entry].remaining, later)  # before the cancel lands
+    account.apply(timeout.actions, D(99))
+
+    last = later + timedelta(seconds=60)
+    close = strategy.decide(account.snapshot(last, D(99)), timeout.state, account.take_fills())
+    [sale] = [a for a in close.actions if isinstance(a, PlaceOrder)]
+    assert (sale.side, sale.type, sale.amount) == (Side.SELL, OrderType.MARKET, close.state.bought)
+    assert not close.state.done

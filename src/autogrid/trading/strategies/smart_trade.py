@@ -216,7 +216,9 @@ class SmartTradeStrategy(PriceOnly):
         exit = self._exit_due(step)
         if exit is not None:
             step.cancel([*state.entries, *state.targets])
-            step.state = step.state.evolve(entries=frozenset(), targets={}, exit=exit)
+            # The entries stay followed until they leave the book: one may fill as its cancel
+            # lands, and the trade sells that too before it ends (``_finish_if_over`` waits).
+            step.state = step.state.evolve(targets={}, exit=exit)
             self._sell_all(step)
         elif self._targets_due(state, grew):
             self._place_targets(step)
