@@ -213,3 +213,48 @@ async def test_trading_metrics_are_recorded(live: LiveAccount) -> None:
         == creates + 6
     )
     assert sample("autogrid_bot_tick_seconds_count", {"bot_type": "grid"}) == ticks + 2
+
+
+def market_sells(live: LiveAccount) -> list[Any]:
+    return [o for o in live.sim.orders() if o.side == "SELL" and o.type == "MARKET"]
+
+
+async def test_a_buy_that_filled_before_the_stop_was_seen_is_sold_too(live: LiveAccount) -> None:
+    """The 99000 buy fills on the exchange and the stop comes before the strategy decides on
+    it: the sale once sold the position the strategy had recorded (none) and kept the buy."""
+    bot_id = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the buy fills; no tick of the running bot sees it
+    await request_stop(live.db, bot_id, sell_base=True)
+
+    for _ in range(3):
+        await tick_bot(live.ctx, bot_id)
+
+    assert (await load_bot(live.db, bot_id)).status == BotStatus.STOPPED
+    [market] = market_sells(live)
+    assert market.status == "FILLED" and market.executed_qty == D("0.00504")
+
+
+async def test_a_buy_that_fills_while_the_stop_sells_is_sold_by_a_second_sale(
+    live: LiveAccount,
+) -> None:
+    """A stop that leaves the resting orders sells what is held; a buy of those that fills
+    before the stop is over is sold by a second sale, never more than held."""
+    bot_id = await started(live)
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills
+    await request_stop(live.db, bot_id, cancel_orders=False, sell_base=True)
+    await tick_bot(live.ctx, bot_id)  # the first sale
+    assert [o.executed_qty for o in market_sells(live)] == [D("0.00504")]
+    live.sim.set_price(SYMBOL, "97500")  # the 98000 buy fills while the stop is not over
+
+    for _ in range(3):
+        await tick_bot(live.ctx, bot_id)
+
+    assert (await load_bot(live.db, bot_id)).status == BotStatus.STOPPED
+    sales = market_sells(live)
+    assert [o.status for o in sales] == ["FILLED", "FILLED"]
+    bought = sum(
+        (D(f.amount) - D(f.fee) for f in await fills_of(live.db, bot_id) if f.side == "buy"),
+        D(0),
+    )
+    sold = sum((o.executed_qty for o in sales), D(0))
+    assert bought - D("0.00001") < sold <= bought  # all of it, down to the amount step

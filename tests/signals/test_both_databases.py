@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.db import Database
 from autogrid.models import Bot, Event, User
-from autogrid.signals import execution, intake, service
+from autogrid.signals import entry_limit, execution, intake, service
 from autogrid.signals.schemas import SourceCreate
 from tests.support.factories import make_bot, make_user
 
@@ -25,7 +26,10 @@ async def test_intake_dedup_rotation_and_execution(database: Database) -> None:
 
     async def post(token: str, body: bytes) -> intake.Intake:
         async with database.session_scope() as session:
-            return await intake.receive(session, token=token, body=body, client_ip="10.0.0.1")
+            presented = await entry_limit.identify(session, token)
+            return await intake.receive(
+                session, presented=presented, body=body, client_ip="10.0.0.1"
+            )
 
     first = await post(created.token, b'{"action": "pause"}')
     again = await post(created.token, b'{"action": "pause"}')
@@ -33,7 +37,7 @@ async def test_intake_dedup_rotation_and_execution(database: Database) -> None:
     assert (again.signal.outcome, again.execute) == ("duplicate", False)
 
     async with database.session_scope() as session:
-        commands = await execution.execute(session, first.signal.id)
+        commands = await execution.execute(session, first.signal.id, conservative_market_rules)
     assert [c.bot_id for c in commands] == [bot_id]
 
     async with database.session_scope() as session:

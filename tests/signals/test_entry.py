@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from autogrid.core.db import Database
 from autogrid.models import Event, Signal
-from autogrid.signals import intake
+from autogrid.signals import entry_limit, intake
 from tests.helpers import ApiUser, AppFactory, ClientFactory, assert_error_shape
 from tests.signals.conftest import (
     SIGNALS,
@@ -216,8 +216,9 @@ async def test_a_rolled_back_intake_leaves_no_signal_and_no_event(
 
     with pytest.raises(RuntimeError):
         async with db.session_scope() as session:
+            presented = await entry_limit.identify(session, source["token"])
             received = await intake.receive(
-                session, token=source["token"], body=b'{"action":"pause"}', client_ip="1.2.3.4"
+                session, presented=presented, body=b'{"action":"pause"}', client_ip="1.2.3.4"
             )
             assert received.signal.id is not None and received.execute
             raise RuntimeError("the request failed after the intake")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from autogrid.bots.dispatch import BotCommandKind
+from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.db import Database
 from autogrid.models import Bot, Signal
 from autogrid.signals import execution
@@ -28,7 +29,7 @@ async def _post(client: httpx.AsyncClient, token: str, action: str) -> int:
 
 async def _execute(db: Database, signal_id: int) -> list[Any]:
     async with db.session_scope() as session:
-        return await execution.execute(session, signal_id)
+        return await execution.execute(session, signal_id, conservative_market_rules)
 
 
 async def _signal(client: httpx.AsyncClient, user: ApiUser, signal_id: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
@@ -93,7 +94,9 @@ async def test_free_text_is_interpreting_then_the_model_pauses_the_bot(
     assert sim.requests_for(model) == []  # never while the sender waits
     signal_id = answer.json()["id"]
 
-    commands = await interpretation.carry_out(db, settings.model_copy(update=overrides), signal_id)
+    commands = await interpretation.carry_out(
+        db, settings.model_copy(update=overrides), signal_id, conservative_market_rules
+    )
 
     assert [c.bot_id for c in commands] == [uuid.UUID(bot["id"])]
     assert len(sim.requests_for(model)) == 1
@@ -104,7 +107,9 @@ async def test_free_text_is_interpreting_then_the_model_pauses_the_bot(
         row = await session.get(Bot, uuid.UUID(bot["id"]))
         assert row is not None and row.status == "paused"
     # Carried out once: a redelivered message finds it settled and asks the model no more.
-    again = await interpretation.carry_out(db, settings.model_copy(update=overrides), signal_id)
+    again = await interpretation.carry_out(
+        db, settings.model_copy(update=overrides), signal_id, conservative_market_rules
+    )
     assert again == [] and len(sim.requests_for(model)) == 1
     # The same body again within the window is a duplicate, before any model.
     repeat = await post_signal(client, source["token"], CHAT, "text/plain")
@@ -125,7 +130,9 @@ async def test_model_down_makes_it_unparsable_with_the_grammars_position_and_a_r
 
     answer = await post_signal(client, source["token"], CHAT, "text/plain")
     assert answer.json()["outcome"] == "interpreting", answer.text
-    await interpretation.carry_out(db, settings.model_copy(update=overrides), answer.json()["id"])
+    await interpretation.carry_out(
+        db, settings.model_copy(update=overrides), answer.json()["id"], conservative_market_rules
+    )
 
     stored = await _stored(db, answer.json()["id"])
     assert stored.outcome == "unparsable"

@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
@@ -69,7 +70,7 @@ async def send(
     answer = await post_signal(client, token, body)
     assert answer.status_code == 202 and answer.json()["outcome"] == "accepted", answer.text
     signal_id = int(answer.json()["id"])
-    await interpretation.carry_out(db, settings, signal_id)
+    await interpretation.carry_out(db, settings, signal_id, conservative_market_rules)
     return signal_id
 
 

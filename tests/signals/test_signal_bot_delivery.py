@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
@@ -62,7 +63,9 @@ async def test_a_decision_rolled_back_leaves_its_signal_queued_and_the_retry_act
     assert await queued_rows(db) == [(signal_id, False)]
 
     monkeypatch.setattr(deliveries, "write_results", written)
-    await interpretation.carry_out(db, settings, signal_id)  # the task delivered again
+    await interpretation.carry_out(
+        db, settings, signal_id, conservative_market_rules
+    )  # the task delivered again
     await tick_bot(ctx, uuid.UUID(bot_id))
     await tick_bot(ctx, uuid.UUID(bot_id))
     await tick_bot(ctx, uuid.UUID(bot_id))
@@ -178,7 +181,9 @@ async def test_a_paused_bot_refuses_new_trading_signals_and_a_stop_drops_its_que
     await api(client, user, "POST", f"{BOTS}/{bot_id}/pause")
 
     answer = await post_signal(client, source["token"], {"action": "sell", "ticker": "BTCUSDT"})
-    await interpretation.carry_out(db, settings, int(answer.json()["id"]))
+    await interpretation.carry_out(
+        db, settings, int(answer.json()["id"]), conservative_market_rules
+    )
     refused = await signal(client, user, int(answer.json()["id"]))
     assert (refused["outcome"], refused["results"][0]["reason"]) == (
         "bot_not_running",

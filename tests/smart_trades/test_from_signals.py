@@ -6,12 +6,16 @@ says why."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from autogrid.bots.markets import MarketRulesProvider, conservative_market_rules
 from autogrid.core.db import Database
+from autogrid.exchanges.errors import TemporaryExchangeError
+from autogrid.exchanges.types import MarketRules
 from autogrid.models import BotStatus, Signal, User
 from autogrid.orders.values import tag_of
 from autogrid.signals import execution
@@ -41,9 +45,11 @@ async def accepted(client: httpx.AsyncClient, token: str, body: Any) -> int:
     return signal_id
 
 
-async def carry_out(db: Database, signal_id: int) -> Signal:
+async def carry_out(
+    db: Database, signal_id: int, markets: MarketRulesProvider = conservative_market_rules
+) -> Signal:
     async with db.session_scope() as session:
-        await execution.execute(session, signal_id)
+        await execution.execute(session, signal_id, markets)
     async with db.session_scope() as session:
         signal = await session.get(Signal, signal_id)
         assert signal is not None
@@ -100,6 +106,41 @@ async def test_a_signal_that_cannot_make_a_trade_opens_nothing_and_says_why(
     assert refused.outcome == "failed" and "below the market minimum" in str(refused.reason)
     listed = (await client.get(TRADES, headers=user.headers)).json()
     assert listed["items"] == []  # nothing half-made
+
+
+async def test_a_signal_trade_is_checked_against_the_real_markets_rules(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """As ``POST /smart-trades`` is: it was checked against the default rules (10 USDT) and
+    learnt the market's own minimum only when its bot ran."""
+
+    async def strict(exchange: str, symbol: str) -> MarketRules:
+        rules = await conservative_market_rules(exchange, symbol)
+        return replace(rules, min_cost=Decimal(2000))
+
+    source = await make_source(client, user, [], smart_trade=PAPER_TEMPLATE)
+    refused = await carry_out(db, await accepted(client, source["token"], BUY), strict)
+    assert refused.outcome == "failed" and "below the market minimum" in str(refused.reason)
+    assert "2000" in str(refused.reason)
+    assert (await client.get(TRADES, headers=user.headers)).json()["items"] == []
+
+
+async def test_market_rules_unavailable_open_the_trade_on_the_default_rules(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """The exchange not answering and no list of its markets known: the trade is opened,
+    checked against the conservative defaults; its bot checks the real rules when it runs."""
+
+    async def down(exchange: str, symbol: str) -> MarketRules:
+        raise TemporaryExchangeError("binance is not answering")
+
+    source = await make_source(client, user, [], smart_trade=PAPER_TEMPLATE)
+    opened = await carry_out(db, await accepted(client, source["token"], BUY), down)
+    assert opened.outcome == "executed", opened.reason
+    tiny = {**PAPER_TEMPLATE, "amount": {"value": "1", "unit": "quote"}}
+    small = await make_source(client, user, [], smart_trade=tiny)
+    refused = await carry_out(db, await accepted(client, small["token"], BUY), down)
+    assert refused.outcome == "failed" and "below the market minimum" in str(refused.reason)
 
 
 async def test_a_source_needs_bots_or_a_template_and_a_sell_is_still_refused(

@@ -69,6 +69,9 @@ class StopSell(_Part):
 
     order_id: str | None = None
     skipped: str | None = None
+    # Decimal as text: the base the bot had bought in all when the sale was planned; a buy that
+    # fills before the stop is over makes it grow, and a second sale sells that too.
+    bought: str | None = None
 
 
 class BotState(_Part):

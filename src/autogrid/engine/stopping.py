@@ -5,6 +5,11 @@ whether to cancel the open orders and whether to sell the base the bot bought. C
 through, whatever the breaker or the kill switch say. A bot stays ``stopping`` until every cancel
 is confirmed (an order in flight is first resolved, then cancelled) and the sale is over.
 
+The sale sells what the bot bought and still holds by every fill it has had, those its strategy
+never decided on included (a buy that filled just before the stop). A buy that fills while the
+sale is under way (left resting by the stop, or cancelled as it filled) is sold by a second sale
+once its fill is seen; each sale sells at most the free balance.
+
 A paper exchange moves only when its bot's ticks move it, so a stopping paper bot's tick moves
 it too: its resting orders and the market sell fill as they would on an exchange. A replay that
 has no candle left to fill the sell at cancels it and says so (the base stays held).
@@ -39,6 +44,7 @@ from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.order_writer import Intent, OrderWriter
 from autogrid.execution.reconcile import execute_pending, load_live
 from autogrid.models import Bot, BotStatus
+from autogrid.orders import store as order_rows
 from autogrid.orders.values import OrderView, new_client_order_id, tag_of
 from autogrid.risk import repository as kill_switches
 from autogrid.risk.standing import book_unseen_fills
@@ -63,6 +69,7 @@ class Sale:
     sell: OrderIntent | None  # None: nothing to sell (``skipped`` says why)
     skipped: str | None
     price: Decimal
+    bought: Decimal = Decimal(0)  # the base bought in all that it covers
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,16 +137,36 @@ async def _next_for_sale(scope: StepScope) -> StopNext:
         raise StepAborted("the bot was deleted")
     saved = load_state(bot).stop_sell or StopSell()
     if saved.order_id:
-        return await _follow_sale(scope, saved)
-    sale = await _plan_sale(scope, bot)
+        follow = await _follow_sale(scope, saved)
+        if follow is not StopAt.DONE or not await _bought_since(scope, bot, saved):
+            return follow
+    sale = await _plan_sale(scope, bot, again=bool(saved.order_id))
     return StopAt.WAITING if sale is None else sale
 
 
-async def _plan_sale(scope: StepScope, bot: Bot) -> Sale | None:
-    """The sale of what the bot bought and still holds, rounded to the market; None while the
-    exchange cannot tell the balance or the price."""
+async def _bought_since(scope: StepScope, bot: Bot, saved: StopSell) -> bool:
+    """Whether a buy filled after the sale was planned (one cancelled as it filled, or left
+    resting by the stop): what it bought is still held, and the stop sells it too."""
+    if saved.skipped or saved.bought is None:
+        return False
+    return (await _books(scope, bot)).bought > Decimal(saved.bought)
+
+
+async def _books(scope: StepScope, bot: Bot) -> Ledger:
+    """The bot's ledger with every fill it has had: those its strategy decided on, and those
+    still waiting in its inbox (a stopping bot decides no more: a buy that filled just before
+    the stop, or while it runs, and the stop's own sales)."""
+    waiting = await scope.orders.read(lambda session: order_rows.inbox_fills(session, bot.id))
+    return Ledger.from_dict(load_state(bot).ledger).with_fills(waiting, bot.symbol)
+
+
+async def _plan_sale(scope: StepScope, bot: Bot, *, again: bool = False) -> Sale | None:
+    """The sale of what the bot bought and still holds, rounded to the market (``again``: what
+    a buy added after the first sale); None while the exchange cannot tell the balance or the
+    price."""
     market, connector = scope.market, scope.orders.connector
-    position = Ledger.from_dict(load_state(bot).ledger).position
+    books = await _books(scope, bot)
+    position = books.position
     try:
         balances = await connector.fetch_balance()
         price = (await connector.fetch_ticker(bot.symbol)).last
@@ -153,9 +180,13 @@ async def _plan_sale(scope: StepScope, bot: Bot) -> Sale | None:
             market, Side.SELL, OrderType.MARKET, amount, None, new_client_order_id(), price
         )
     except MarketRuleViolation as error:
-        return Sale(None, f"nothing sold: {error}", price)
+        what = "the rest not sold" if again else "nothing sold"
+        return Sale(None, f"{what}: {error}", price, books.bought)
     return Sale(
-        OrderIntent(STOP_SELL_TAG, Side.SELL, OrderType.MARKET, request.amount), None, price
+        OrderIntent(STOP_SELL_TAG, Side.SELL, OrderType.MARKET, request.amount),
+        None,
+        price,
+        books.bought,
     )
 
 
@@ -191,7 +222,7 @@ async def record_sale(
             message = f"base not sold: {vetted.denial}"
         else:
             order, created = writer.add_order(session, intent, now)
-            state.stop_sell = StopSell(order_id=str(order.id))
+            state.stop_sell = StopSell(order_id=str(order.id), bought=str(sale.bought))
             state.breaker = risk.breaker.to_dict()
             store_state(locked, state)
     if message is not None:

@@ -12,14 +12,19 @@ placed, so a live bot never trades on a stale table.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from autogrid.bots.markets import MarketRulesProvider, UnknownMarket
+from autogrid.core.config import Settings
+from autogrid.core.redis import create_redis
 from autogrid.exchanges import service
 from autogrid.exchanges.api_errors import ExchangeUnavailable
+from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.catalog import ExchangeInfo
-from autogrid.exchanges.market_data_cache import MarketDataCache
+from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
 from autogrid.exchanges.paper.markets import builtin_markets
-from autogrid.exchanges.pool import ConnectorPool
+from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.types import MarketRules
 
 logger = logging.getLogger(__name__)
@@ -41,6 +46,28 @@ def exchange_market_rules(pool: ConnectorPool, cache: MarketDataCache) -> Market
         return rules
 
     return provider
+
+
+@asynccontextmanager
+async def worker_market_rules(settings: Settings) -> AsyncIterator[MarketRulesProvider]:
+    """``exchange_market_rules`` for a worker's task, as the API has it: the markets cached in
+    Redis for every process (a load only when none is), the request budgets shared. Nothing is
+    loaded until the provider is asked."""
+    redis = create_redis(settings)
+    prefix = settings.redis_key_prefix
+    pool = ConnectorPool(configured_ccxt_factory(create_budgets(redis, prefix), settings))
+    cache = MarketDataCache(
+        SharedCache(redis, prefix),
+        markets_ttl_seconds=settings.markets_cache_ttl_seconds,
+        failure_ttl_seconds=settings.markets_failure_ttl_seconds,
+        load_wait_seconds=settings.markets_load_wait_seconds,
+    )
+    try:
+        yield exchange_market_rules(pool, cache)
+    finally:
+        await pool.close_all()
+        if redis is not None:
+            await redis.aclose()
 
 
 async def _offline_rules(

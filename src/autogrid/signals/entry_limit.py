@@ -9,6 +9,9 @@ A refused post is answered 429 and not stored: recording each would let a flood 
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.api.rate_limits import ApiRateLimiter, Verdict
@@ -16,13 +19,27 @@ from autogrid.signals import repository
 from autogrid.signals.tokens import hash_token
 
 
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """A posted token, hashed once, and the enabled source it opened when the post was counted
+    (None: none; the intake then answers 404 without looking again)."""
+
+    token_hash: str
+    source_id: uuid.UUID | None
+
+
+async def identify(session: AsyncSession, token: str) -> Presented:
+    """Which enabled source the token opens, read without a lock (the intake then claims it)."""
+    token_hash = hash_token(token)
+    return Presented(token_hash, await repository.source_id_by_token(session, token_hash))
+
+
 async def spend(
-    session: AsyncSession, limiter: ApiRateLimiter, token: str, client_host: str | None
+    limiter: ApiRateLimiter, presented: Presented, client_host: str | None
 ) -> Verdict | None:
     """Count the post; None when the limiter's storage is down (the post passes, as everywhere)."""
-    source_id = await repository.source_id_by_token(session, hash_token(token))
-    if source_id is None:
+    if presented.source_id is None:
         caller = limiter.limits.anonymous_caller(client_host)
     else:
-        caller = limiter.limits.signal_source_caller(source_id)
+        caller = limiter.limits.signal_source_caller(presented.source_id)
     return await limiter.hit(caller)

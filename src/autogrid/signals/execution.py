@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import controls
 from autogrid.bots.dispatch import BotCommand, BotCommandKind
+from autogrid.bots.markets import MarketRulesProvider
 from autogrid.bots.transitions import BotTransition
 from autogrid.core.errors import AppError
 from autogrid.core.sqltypes import utcnow
@@ -56,8 +57,11 @@ CONTROLS: dict[SignalAction, Control] = {
 }
 
 
-async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
-    """Carry the signal out if it is still waiting; the runtime commands to send after commit."""
+async def execute(
+    session: AsyncSession, signal_id: int, markets: MarketRulesProvider
+) -> list[BotCommand]:
+    """Carry the signal out if it is still waiting; the runtime commands to send after commit.
+    A smart trade it opens is checked against ``markets``, as ``POST /smart-trades`` is."""
     signal = await repository.lock_signal(session, signal_id)
     if signal is None or signal.outcome != SignalOutcome.ACCEPTED:
         return []
@@ -81,7 +85,7 @@ async def execute(session: AsyncSession, signal_id: int) -> list[BotCommand]:
         deliveries.journal(session, signal, None, action, SignalOutcome.REFUSED, reason, utcnow())
     if template is not None and action == SignalAction.BUY:
         # The source opens a smart trade on each buy (``smart_trades.from_signal``).
-        opened = await open_from_signal(session, user, signal, template)
+        opened = await open_from_signal(session, user, signal, template, markets)
         outcome = SignalOutcome.EXECUTED if opened.trade_id else SignalOutcome.FAILED
         trade_id = str(opened.trade_id) if opened.trade_id else None
         results.append(

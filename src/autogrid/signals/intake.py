@@ -31,11 +31,12 @@ from autogrid.events.journal import record_event
 from autogrid.events.types import EventType
 from autogrid.models import Signal, SignalSource
 from autogrid.signals import repository
+from autogrid.signals.entry_limit import Presented
 from autogrid.signals.grammar import parse_signal
 from autogrid.signals.llm_fallback import looks_like_free_text
 from autogrid.signals.model import ParsedSignal, SignalParseError
 from autogrid.signals.outcomes import SignalOutcome
-from autogrid.signals.tokens import hash_token, same_hash
+from autogrid.signals.tokens import same_hash
 from autogrid.signals.values import signal_json
 
 ALERT_ID_CHARS = 200
@@ -78,18 +79,21 @@ def ip_allowed(allowed: list[str], client_ip: str | None) -> bool:
 async def receive(
     session: AsyncSession,
     *,
-    token: str,
+    presented: Presented,
     body: bytes,
     client_ip: str | None,
     llm_enabled: bool = False,
 ) -> Intake:
     """Store the post as one signal with its outcome and event; raise ``UnknownSource`` (404)
-    for a token that opens no enabled source. With ``llm_enabled``, free text the grammar
-    refuses is stored ``interpreting``: a worker asks the model, never the request."""
-    presented = hash_token(token)
+    for a token that opens no enabled source (``presented``: as ``entry_limit.identify`` found
+    it when the post was counted). With ``llm_enabled``, free text the grammar refuses is stored
+    ``interpreting``: a worker asks the model, never the request."""
+    if presented.source_id is None:
+        raise UnknownSource()
     now = utcnow()
-    source = await repository.claim_source(session, presented, now)
-    if source is None or not same_hash(source.token_hash, presented):
+    token_hash = presented.token_hash
+    source = await repository.claim_source(session, presented.source_id, token_hash, now)
+    if source is None or not same_hash(source.token_hash, token_hash):
         raise UnknownSource()
     text = _decode(body)
     signal = Signal(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.dispatch import BotCommand
+from autogrid.bots.markets import MarketRulesProvider
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
@@ -28,16 +29,19 @@ from autogrid.signals.values import signal_json
 Reading = ParsedSignal | SignalParseError
 
 
-async def carry_out(database: Database, settings: Settings, signal_id: int) -> list[BotCommand]:
+async def carry_out(
+    database: Database, settings: Settings, signal_id: int, markets: MarketRulesProvider
+) -> list[BotCommand]:
     """The worker's unit: read an ``interpreting`` signal with the model (between two
-    transactions), then carry out an accepted one; the bot commands to send after commit."""
+    transactions), then carry out an accepted one (a smart trade it opens is checked against
+    ``markets``); the bot commands to send after commit."""
     async with database.session_scope() as session:
         body = await body_to_read(session, signal_id)
     reading = None if body is None else await read(body, settings)
     async with database.session_scope() as session:
         if reading is not None:
             await settle(session, signal_id, reading)
-        return await execution.execute(session, signal_id)
+        return await execution.execute(session, signal_id, markets)
 
 
 async def body_to_read(session: AsyncSession, signal_id: int) -> str | None:

@@ -26,14 +26,20 @@ async def get_source(
     return source
 
 
-async def claim_source(session: AsyncSession, token_hash: str, at: datetime) -> SignalSource | None:
-    """The enabled source with this token hash, its ``last_signal_at`` set: one UPDATE that finds
-    the source and locks its row until the transaction ends, so posts to one source take their
-    duplicate decisions one after the other. A rotation committed while it waited is seen (the
-    row is re-checked after the wait on PostgreSQL; SQLite has one writer at a time)."""
+async def claim_source(
+    session: AsyncSession, source_id: uuid.UUID, token_hash: str, at: datetime
+) -> SignalSource | None:
+    """The source, if still enabled and still opened by this token hash, its ``last_signal_at``
+    set: one UPDATE that locks its row until the transaction ends, so posts to one source take
+    their duplicate decisions one after the other. A rotation committed while it waited is seen
+    (the row is re-checked after the wait on PostgreSQL; SQLite has one writer at a time)."""
     source: SignalSource | None = await session.scalar(
         update(SignalSource)
-        .where(SignalSource.token_hash == token_hash, SignalSource.enabled.is_(True))
+        .where(
+            SignalSource.id == source_id,
+            SignalSource.token_hash == token_hash,
+            SignalSource.enabled.is_(True),
+        )
         .values(last_signal_at=at)
         .returning(SignalSource)
         .execution_options(synchronize_session=False, populate_existing=True)

@@ -184,7 +184,8 @@ async def post_signal(
 ) -> Any:
     """Post a signal (no bearer token: the source's token in the path is the credential)."""
     peer = request.client.host if request.client else None
-    verdict = await entry_limit.spend(session, api_rate_limiter(request.app.state), token, peer)
+    presented = await entry_limit.identify(session, token)
+    verdict = await entry_limit.spend(api_rate_limiter(request.app.state), presented, peer)
     if verdict is not None and not verdict.allowed:
         return rate_limited(request, verdict)
     limit_headers = budget_headers(verdict) if verdict is not None else {}
@@ -194,7 +195,7 @@ async def post_signal(
         )
     received = await intake.receive(
         session,
-        token=token,
+        presented=presented,
         body=await request.body(),
         client_ip=client_ip,
         llm_enabled=llm_enabled(settings),

@@ -9,6 +9,7 @@ from datetime import timedelta
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.core.sqltypes import utcnow
+from autogrid.exchanges.rules_provider import worker_market_rules
 from autogrid.scheduling.dispatcher import CeleryBotDispatcher
 from autogrid.signals import interpretation, repository, retention
 from autogrid.signals.dispatch import EXECUTE_SIGNAL_TASK
@@ -34,7 +35,8 @@ def execute_signal(signal_id: int) -> int:
 async def _execute(settings: Settings, signal_id: int) -> int:
     database = Database.from_settings(settings, pooled=False)
     try:
-        commands = await interpretation.carry_out(database, settings, signal_id)
+        async with worker_market_rules(settings) as markets:
+            commands = await interpretation.carry_out(database, settings, signal_id, markets)
     finally:
         await database.dispose()
     # After commit: a tick reads the bot's new status and acts on it.

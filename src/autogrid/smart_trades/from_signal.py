@@ -4,12 +4,21 @@ The signal gives the entry (its zone, its limit price, else at market), the stop
 take-profits; the source's template where to trade (paper or a live credential), the symbol and
 amount the signal leaves out, and the defaults of the rest (break-even move, trailing stop,
 timeout). The trade is created and started as through ``POST /smart-trades``, with the same
-validation: a signal that asks for what a trade cannot do (a stop above its entry, no amount
-anywhere) opens nothing and says why.
+validation against the real market's rules (minimum amount and cost, steps): a signal that asks
+for what a trade cannot do (a stop above its entry, no amount anywhere, less than the market's
+minimum) opens nothing and says why.
+
+When the market rules cannot be had at that moment (the exchange not answering and no list of
+its markets known, not even offline), the trade is still opened, checked against the
+conservative defaults (``conservative_market_rules``): a signal is not sent twice, and refusing
+it would lose the trade for a passing outage. Its bot checks the real rules at its first tick
+(which waits for them): an entry below them ends the trade at once (exit ``refused``, the reason
+in its note).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,10 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.dispatch import BotCommand
 from autogrid.bots.markets import MarketRulesProvider, conservative_market_rules
-from autogrid.core.errors import AppError
+from autogrid.core.errors import AppError, ServiceUnavailable
+from autogrid.exchanges.errors import TemporaryExchangeError
+from autogrid.exchanges.types import MarketRules
 from autogrid.models import Signal, UserIdentity
 from autogrid.smart_trades import service
 from autogrid.smart_trades.schemas import SmartTradeCreate, SmartTradeTemplate
+
+logger = logging.getLogger(__name__)
 
 
 class NotATrade(Exception):
@@ -43,7 +56,7 @@ async def open_from_signal(
     user: UserIdentity,
     signal: Signal,
     template: Mapping[str, Any],
-    markets: MarketRulesProvider = conservative_market_rules,
+    markets: MarketRulesProvider,
 ) -> Opened:
     """Create and start the signal's smart trade; nothing written if it cannot be opened (the
     trade's rows are flushed in a savepoint, rolled back on refusal)."""
@@ -55,10 +68,25 @@ async def open_from_signal(
         return Opened(None, str(refusal), None)
     try:
         async with session.begin_nested():
-            transition = await service.create(session, user, body, markets)
+            transition = await service.create(session, user, body, _or_defaults(markets))
     except AppError as refused:
         return Opened(None, refused.message, None)
     return Opened(transition.bot.id, None, transition.command)
+
+
+def _or_defaults(markets: MarketRulesProvider) -> MarketRulesProvider:
+    """``markets``, or the conservative defaults while the exchange's rules cannot be had."""
+
+    async def provider(exchange: str, symbol: str) -> MarketRules:
+        try:
+            return await markets(exchange, symbol)
+        except (TemporaryExchangeError, ServiceUnavailable) as error:
+            logger.info(
+                "%s %s: market rules unavailable (%s): default rules", exchange, symbol, error
+            )
+            return await conservative_market_rules(exchange, symbol)
+
+    return provider
 
 
 def trade_body(

@@ -23,6 +23,7 @@ class Run:
     account: Account
     decisions: list[tuple[D, Decision[SmartTradeState]]] = field(default_factory=list)
     fills: list[StrategyFill] = field(default_factory=list)
+    denied: list[PlaceOrder] = field(default_factory=list)  # market sells refused before the book
 
     @property
     def state(self) -> SmartTradeState:
@@ -40,7 +41,12 @@ class Run:
         return [a for _, d in self.decisions for a in d.actions if isinstance(a, StopBot)]
 
     def market_sells(self) -> list[PlaceOrder]:
-        return [a for _, a in self.placed() if a.side is Side.SELL and a.type is OrderType.MARKET]
+        """The market sells that reached the book (``denied`` ones left out)."""
+        return [
+            a
+            for _, a in self.placed()
+            if a.side is Side.SELL and a.type is OrderType.MARKET and a not in self.denied
+        ]
 
 
 def wakes(wake: Wake, price: D, now: datetime) -> bool:
@@ -48,6 +54,7 @@ def wakes(wake: Wake, price: D, now: datetime) -> bool:
         (wake.price_at_or_below is not None and price <= wake.price_at_or_below)
         or (wake.price_at_or_above is not None and price >= wake.price_at_or_above)
         or (wake.at is not None and now >= wake.at)
+        or wake.every_candle
     )
 
 
@@ -58,9 +65,11 @@ def drive(
     quote: D = D(10_000),
     fee_in_base: bool = False,
     only_when_woken: bool = False,
+    denied_closes: int = 0,
 ) -> Run:
     """``only_when_woken``: decide only on fills, a changed book or the wake condition (what the
-    runtime does); otherwise at every price."""
+    runtime does); otherwise at every price. ``denied_closes``: the first market sells are
+    refused before they reach the book (pre-trade risk: no order, no fill, nothing changes)."""
     run = Run(Account(MARKET, quote, fee_in_base=fee_in_base))
     account = run.account
     state = strategy.initial_state(account.snapshot(T0, path[0]))
@@ -82,7 +91,17 @@ def drive(
             continue
         decision = strategy.decide(snapshot, state, fills)
         account.check_sizes(snapshot, decision.actions)
-        account.apply(decision.actions, price)
+        actions = []
+        for action in decision.actions:
+            if (
+                isinstance(action, PlaceOrder)
+                and (action.side, action.type) == (Side.SELL, OrderType.MARKET)
+                and len(run.denied) < denied_closes
+            ):
+                run.denied.append(action)
+                continue
+            actions.append(action)
+        account.apply(tuple(actions), price)
         run.decisions.append((price, decision))
         state, wake, live_before = decision.state, decision.wake, set(account.orders)
     return run

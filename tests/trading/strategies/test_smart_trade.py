@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -14,9 +15,10 @@ from autogrid.trading.strategies.smart_trade_config import (
     EntryKind,
     SmartEntry,
     SmartTradeConfig,
-    remaining_step_orders,
 )
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
+from autogrid.trading.strategies.trade_parts import take_profit_orders
+from tests.trading.strategies.exchange_model import Account
 from tests.trading.strategies.smart_trade_driver import MARKET, T0, drive
 
 QUOTE_1000 = Amount(D(1000), AmountUnit.QUOTE)
@@ -158,12 +160,10 @@ def test_configs_that_cannot_work_are_refused(fields: dict[str, object], message
 
 def test_remaining_steps_share_what_the_done_ones_left() -> None:
     steps = (TakeProfit(D(110), D(30)), TakeProfit(D(120), D(30)), TakeProfit(D(130), D(40)))
-    orders = remaining_step_orders(steps, frozenset({0}), D("0.7"), MARKET)
+    orders = take_profit_orders(steps, D("0.7"), MARKET, frozenset({0}))
     assert orders == [(1, D(120), D("0.3")), (2, D(130), D("0.4"))]
     runner = (TakeProfit(D(110), D(30)), TakeProfit(D(120), D(30)))  # 40% kept as a runner
-    assert remaining_step_orders(runner, frozenset({0}), D("0.7"), MARKET) == [
-        (1, D(120), D("0.3"))
-    ]
+    assert take_profit_orders(runner, D("0.7"), MARKET, frozenset({0})) == [(1, D(120), D("0.3"))]
 
 
 def test_targets_cancelled_by_a_stop_are_placed_again_when_the_trade_resumes() -> None:
@@ -177,3 +177,51 @@ def test_targets_cancelled_by_a_stop_are_placed_again_when_the_trade_resumes() -
     decision = strategy.decide(snapshot, state, [])
     [again] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
     assert (again.price, again.amount) == (D(120), state.holding.amount)  # the step left, only
+
+
+def test_a_close_refused_before_the_book_is_tried_again_without_a_timeout() -> None:
+    """Refused by pre-trade risk, the market sell never rests nor fills: nothing the runtime
+    watches changes. The trade once asked for no wake-up then and stayed closing for good."""
+    strategy = trade(stop_loss_price=D(95))
+    run = drive(
+        strategy, [D(100), D(100), D(94), D(94), D(94)], only_when_woken=True, denied_closes=1
+    )
+    assert len(run.denied) == 1
+    assert run.state.exit is Exit.STOP_LOSS and run.state.done
+    assert len(run.market_sells()) == 1 and run.account.base_total == 0
+    assert len(run.stops()) == 1
+
+
+def test_three_even_steps_sell_the_whole_position_and_end_the_trade() -> None:
+    """A third in Decimal sums to 99.99...%: the last step once left the rounding remainder
+    (one amount step) held, no step to sell it, and the trade open for good."""
+    steps = (TakeProfit(D(110)), TakeProfit(D(120)), TakeProfit(D(130)))
+    strategy = trade(amount=Amount(D(1003), AmountUnit.QUOTE), take_profits=steps)
+    run = drive(strategy, [D(100), D(100), D(131), D(131)])
+    sells = [a.amount for _, a in run.placed() if a.side is Side.SELL]
+    assert sum(sells, D(0)) == run.state.bought
+    assert run.state.done and run.state.exit is Exit.TAKE_PROFIT
+    assert run.account.base_total == 0
+
+
+def test_an_entry_cancelled_by_the_close_that_fills_as_it_goes_is_sold_too() -> None:
+    """The timeout cancels the resting entry: the trade once ended in that same decision, and a
+    buy filling before its cancel landed stayed held (its bot stopped without selling)."""
+    strategy = trade(entry=SmartEntry(EntryKind.LIMIT, price=D(99)), timeout_seconds=60)
+    account = Account(MARKET, D(10_000))
+    state = strategy.initial_state(account.snapshot(T0, D(100)))
+    first = strategy.decide(account.snapshot(T0, D(100)), state, [])
+    account.apply(first.actions, D(100))
+    [entry] = list(first.state.entries)
+    later = T0 + timedelta(seconds=60)
+    timeout = strategy.decide(account.snapshot(later, D(99)), first.state, [])
+    assert timeout.state.exit is Exit.TIMEOUT and not timeout.state.done
+    assert timeout.wake.every_candle
+    account.fill(entry, account.orders[entry].remaining, later)  # before the cancel lands
+    account.apply(timeout.actions, D(99))
+
+    last = later + timedelta(seconds=60)
+    close = strategy.decide(account.snapshot(last, D(99)), timeout.state, account.take_fills())
+    [sale] = [a for a in close.actions if isinstance(a, PlaceOrder)]
+    assert (sale.side, sale.type, sale.amount) == (Side.SELL, OrderType.MARKET, close.state.bought)
+    assert not close.state.done

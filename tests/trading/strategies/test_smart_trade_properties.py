@@ -61,14 +61,16 @@ def strategy_of(config: SmartTradeConfig) -> SmartTradeStrategy | None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(configs(), paths, st.booleans(), st.booleans())
+@given(configs(), paths, st.booleans(), st.booleans(), st.integers(0, 2))
 def test_any_path_keeps_the_books_and_closes_once(
-    config: SmartTradeConfig, path: list[D], fee_in_base: bool, woken: bool
+    config: SmartTradeConfig, path: list[D], fee_in_base: bool, woken: bool, denied: int
 ) -> None:
     strategy = strategy_of(config)
     if strategy is None:
         return
-    run = drive(strategy, path, fee_in_base=fee_in_base, only_when_woken=woken)
+    run = drive(
+        strategy, path, fee_in_base=fee_in_base, only_when_woken=woken, denied_closes=denied
+    )
     account, state = run.account, run.state
     # Never sells more than held: no sell refused for want of base, the books match the account.
     assert not [tag for tag in account.refused if not tag.startswith("E")]
@@ -76,8 +78,12 @@ def test_any_path_keeps_the_books_and_closes_once(
     sold = sum((f.amount for f in run.fills if f.side is Side.SELL), D(0))
     received = sum((f.amount - f.fee_base for f in run.fills if f.side is Side.BUY), D(0))
     assert sold <= received
-    # At most one close, and a stop of the bot exactly when the trade is over.
+    # At most one close on the book, and a stop of the bot exactly when the trade is over.
     assert len(run.market_sells()) <= 1
+    # A trade still closing asks to be called at the next price: a close refused before the
+    # book (no fill, no live order to notice) is tried again, never left waiting for nothing.
+    if state.exit is not None and not state.done:
+        assert run.decisions[-1][1].wake.every_candle
     stops = run.stops()
     assert len(stops) == (1 if state.done else 0)
     after_stop = False
@@ -90,14 +96,17 @@ def test_any_path_keeps_the_books_and_closes_once(
         )
         assert account.base_total < MARKET.min_amount * 2 or state.note  # sold, or dust said
         assert not account.orders
-    # Each exit fired where its rule says.
+    # Each exit fired where its rule says (a close placed again after a refusal sells at
+    # whatever price follows).
+    closing = False
     for price, decision in run.decisions:
         closes = [
             a
             for a in decision.actions
             if isinstance(a, PlaceOrder) and a.side is Side.SELL and a.type is OrderType.MARKET
         ]
-        if not closes:
+        fired, closing = not closing, closing or decision.state.exit is not None
+        if not closes or not fired:
             continue
         exit = decision.state.exit
         if exit in (Exit.STOP_LOSS, Exit.BREAK_EVEN):
@@ -113,13 +122,16 @@ def test_any_path_keeps_the_books_and_closes_once(
 
 
 @settings(max_examples=200, deadline=None)
-@given(configs(), paths)
-def test_deciding_only_when_woken_trades_the_same(config: SmartTradeConfig, path: list[D]) -> None:
-    """The wake promise: skipping the quiet prices changes no trade and no exit."""
+@given(configs(), paths, st.integers(0, 2))
+def test_deciding_only_when_woken_trades_the_same(
+    config: SmartTradeConfig, path: list[D], denied: int
+) -> None:
+    """The wake promise: skipping the quiet prices changes no trade and no exit, also when
+    closes are refused before they reach the book (the trade keeps asking to try again)."""
     strategy = strategy_of(config)
     if strategy is None:
         return
-    every = drive(strategy, path)
-    woken = drive(strategy, path, only_when_woken=True)
+    every = drive(strategy, path, denied_closes=denied)
+    woken = drive(strategy, path, only_when_woken=True, denied_closes=denied)
     assert woken.fills == every.fills
     assert (woken.state.exit, woken.state.done) == (every.state.exit, every.state.done)

@@ -30,6 +30,7 @@ from autogrid.trading.strategies.dca_config import (
 )
 from autogrid.trading.strategies.dca_state import KEPT_DEALS, DcaState, DealRecord
 from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.trade_parts import below_minimums
 
 ZERO = Decimal(0)
 
@@ -53,8 +54,7 @@ class DealOrders:
         return f"D{work.deal}.{suffix}"
 
     def sellable(self, amount: Decimal, price: Decimal) -> bool:
-        market = self.market
-        return amount > 0 and amount >= market.min_amount and amount * price >= market.min_cost
+        return below_minimums(amount, price, self.market) is None
 
     def open_deal(
         self, snapshot: Snapshot, work: DcaState, funds: DealFunds, actions: list[Action]

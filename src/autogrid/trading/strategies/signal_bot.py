@@ -51,21 +51,19 @@ from autogrid.trading.strategies.signal_bot_state import (
     SignalOutcome,
     TimedSignal,
 )
-from autogrid.trading.strategies.signal_bot_targets import target_orders
 from autogrid.trading.strategies.trade_parts import (
     Holding,
+    Refused,
     below_minimums,
     cancel_resting,
+    entry_orders,
+    take_profit_orders,
     zone_prices,
 )
 
 HUNDRED = Decimal(100)
 STOP_REF = -1  # outcome reference of the bot's own stop-loss sale
 _CLOSING = (SignalAction.CLOSE_ALL, SignalAction.REVERSE)
-
-
-class Refused(Exception):
-    """A signal the bot cannot act on; the message is the recorded reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +163,8 @@ class SignalBotStrategy(PriceOnly):
         if self._stop_hit(snapshot, step.state):
             self._close_all(step, STOP_REF, "stop_loss")
             stale = False
+        elif step.state.closing:
+            self._close_rest(step)
         due = [item for item in step.state.queue if item.at <= snapshot.now]
         if due:
             step.state = step.state.evolve(queue=step.state.queue[len(due) :])
@@ -174,13 +174,11 @@ class SignalBotStrategy(PriceOnly):
             self._place_targets(step)
         state = step.state
         if state.amount <= 0 and not state.entries and not state.exits:
+            # ``closing`` stays: a buy the close cancelled may still report a fill.
             state = state.evolve(stop_loss=None, take_profits=(), targets=frozenset())
         return Decision(tuple(step.actions), state, self._wake(state))
 
     # --- fills and books ------------------------------------------------------------------
-    def apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
-        return self._apply_fill(state, fill)
-
     def _apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
         before = Holding(state.amount, state.cost, state.realized_pnl, state.fees_quote)
         after = before.after(fill, self.market)
@@ -233,34 +231,25 @@ class SignalBotStrategy(PriceOnly):
 
     def _buy(self, step: _Step, signal: ParsedSignal) -> str:
         prices = self._entry_prices(step.snapshot, signal)
-        fee = self.market.taker_fee if prices == [None] else self.market.maker_fee
-        quote = self._buy_quote(step, signal) / len(prices)
-        orders: list[tuple[Decimal | None, Decimal]] = []
-        for price in prices:
-            at = step.snapshot.price if price is None else price
-            if signal.amount is not None and signal.amount.unit is AmountUnit.BASE:
-                amount = signal.amount.value / len(prices)
-            else:
-                amount = quote / (at * (1 + fee))
-            amount = round_amount(amount, self.market.amount_step)
-            self._check_minimums(amount, at)
-            orders.append((price, amount))
-        needed = sum(
-            ((step.snapshot.price if p is None else p) * a * (1 + fee) for p, a in orders), ZERO
+        sized = entry_orders(
+            prices,
+            self._buy_total(step, signal),
+            in_base=signal.amount is not None and signal.amount.unit is AmountUnit.BASE,
+            price=step.snapshot.price,
+            free_quote=step.free_quote,
+            market=self.market,
         )
-        if needed > step.free_quote:
-            raise Refused(f"needs {needed:.8f} quote, {step.free_quote} free")
         entries = set(step.state.entries)
-        for price, amount in orders:
+        for price, amount in sized.orders:
             entries.add(step.place("B", Side.BUY, price, amount))
-        step.free_quote -= needed
-        changes: dict[str, Any] = {"entries": frozenset(entries)}
+        step.free_quote -= sized.cost
+        changes: dict[str, Any] = {"entries": frozenset(entries), "closing": False}
         if signal.stop_loss is not None:
             changes["stop_loss"] = signal.stop_loss
         if signal.take_profits:
             changes["take_profits"] = signal.take_profits
         step.state = step.state.evolve(**changes)
-        return f"{len(orders)} buy order(s)"
+        return f"{len(sized.orders)} buy order(s)"
 
     def _entry_prices(self, snapshot: Snapshot, signal: ParsedSignal) -> list[Decimal | None]:
         tick = self.market.price_tick
@@ -273,8 +262,8 @@ class SignalBotStrategy(PriceOnly):
             return [round_price(signal.price, tick)]
         return [None]
 
-    def _buy_quote(self, step: _Step, signal: ParsedSignal) -> Decimal:
-        """The quote a buy spends (a base amount is sized in base by the caller)."""
+    def _buy_total(self, step: _Step, signal: ParsedSignal) -> Decimal:
+        """What a buy spends: quote, or base for a base amount."""
         amount = signal.amount
         if amount is None:
             if self.config.default_quote is not None:
@@ -284,7 +273,7 @@ class SignalBotStrategy(PriceOnly):
             return amount.value
         if amount.unit is AmountUnit.PERCENT:
             return step.free_quote * amount.value / HUNDRED
-        return ZERO
+        return amount.value  # base
 
     def _sell(self, step: _Step, signal: ParsedSignal) -> str:
         if step.state.amount <= 0:
@@ -326,12 +315,13 @@ class SignalBotStrategy(PriceOnly):
             targets=frozenset(),
             stop_loss=None,
             take_profits=(),
+            closing=True,
         )
         held = step.sellable()
         if held <= 0:
             self._record(step, ref, action, True, "orders cancelled, nothing to sell")
             return ""
-        if held < self.market.min_amount or held * step.snapshot.price < self.market.min_cost:
+        if below_minimums(held, step.snapshot.price, self.market) is not None:
             reason = f"orders cancelled; {held} left: below the market's minimums"
             self._record(step, ref, action, True, reason)
             return ""
@@ -341,12 +331,28 @@ class SignalBotStrategy(PriceOnly):
         self._record(step, ref, action, True, f"sell {held} at market", (tag,))
         return ""
 
+    def _close_rest(self, step: _Step) -> None:
+        """A close whose sale is over, or was refused before the book: what is held now (a buy
+        it cancelled filled as the cancel landed) is sold at market too; the close is over once
+        nothing sellable is left."""
+        if step.state.exits:
+            return  # the sale under way: its fills come first
+        held = step.sellable()
+        if held <= 0 or below_minimums(held, step.snapshot.price, self.market) is not None:
+            step.state = step.state.evolve(closing=False)
+            return
+        tag = step.place("S", Side.SELL, None, held)
+        step.free_base -= held
+        step.state = step.state.evolve(exits=frozenset({tag}))
+        reason = f"sell {held} at market: bought while closing"
+        self._record(step, STOP_REF, "close_all", True, reason, (tag,))
+
     def _place_targets(self, step: _Step) -> None:
         step.cancel(step.state.targets)
         held = step.sellable()
         tags: set[str] = set()
         skipped = 0
-        for price, amount in target_orders(step.state.take_profits, held, self.market):
+        for _, price, amount in take_profit_orders(step.state.take_profits, held, self.market):
             if amount is None:
                 skipped += 1
                 continue
@@ -380,4 +386,7 @@ class SignalBotStrategy(PriceOnly):
     def _wake(state: SignalBotState) -> Wake:
         at: datetime | None = state.queue[0].at if state.queue else None
         below = state.stop_loss if state.amount > 0 or state.entries else None
-        return Wake(price_at_or_below=below, at=at)
+        # Closing with something held: called at every price until it is sold (a sale refused
+        # before the book leaves no fill and no live order to notice).
+        closing = state.closing and state.amount > 0
+        return Wake(price_at_or_below=below, at=at, every_candle=closing)

@@ -69,6 +69,9 @@ class SignalBotState:
     take_profits: tuple[TakeProfit, ...] = ()
     queue: tuple[TimedSignal, ...] = ()
     outcomes: tuple[SignalOutcome, ...] = ()
+    # A close at market (close_all, reverse, the stop-loss) not over yet: what a buy it cancelled
+    # bought as the cancel landed is sold too, once its fill is seen.
+    closing: bool = False
 
     def evolve(self, **changes: Any) -> SignalBotState:
         return replace(self, **changes)
@@ -92,6 +95,7 @@ class SignalBotState:
                 [o.ref, o.at.isoformat(), o.action, o.accepted, o.reason, list(o.tags)]
                 for o in self.outcomes
             ],
+            "closing": self.closing,
         }
 
     @staticmethod
@@ -117,6 +121,7 @@ class SignalBotState:
                 SignalOutcome(int(ref), datetime.fromisoformat(at), action, bool(ok), why, tuple(t))
                 for ref, at, action, ok, why, t in data["outcomes"]
             ),
+            closing=bool(data.get("closing", False)),  # absent in states stored before it
         )
 
 

@@ -10,7 +10,8 @@ orders): each price the strategy sees is checked against them, and the first tha
 the trade: every order cancelled, what is held sold at market. In this order: the timeout, the
 stop (``break_even`` once it was moved to the entry price after the first take-profit step
 filled, else ``stop_loss``), the trailing stop. The wake condition asks to be called at the
-stop, the trailing level, a new high, and the timeout.
+stop, the trailing level, a new high, and the timeout; while closing, at every price (a close
+refused before it reached the book is placed again).
 
 When nothing is held and nothing rests any more the trade is over: the decision stops the bot
 (``StopBot``) with the exit that closed it, once. An entry that cannot be placed (below the
@@ -42,16 +43,18 @@ from autogrid.trading.strategies.smart_trade_config import (
     HUNDRED,
     EntryKind,
     SmartTradeConfig,
-    remaining_step_orders,
 )
 from autogrid.trading.strategies.smart_trade_state import ZERO, Exit, SmartTradeState
-from autogrid.trading.strategies.trade_parts import below_minimums, cancel_resting, zone_prices
+from autogrid.trading.strategies.trade_parts import (
+    Refused,
+    below_minimums,
+    cancel_resting,
+    entry_orders,
+    take_profit_orders,
+    zone_prices,
+)
 
 CLOSER_PREFIX = "X"
-
-
-class _Refused(Exception):
-    """The entry cannot be placed; the message says why."""
 
 
 @dataclass(slots=True)
@@ -127,7 +130,7 @@ class SmartTradeStrategy(PriceOnly):
             step.state = state.evolve(started_at=snapshot.now, stop=self.config.stop_loss_price)
             try:
                 self._enter(step)
-            except _Refused as refusal:
+            except Refused as refusal:
                 step.state = step.state.evolve(exit=Exit.REFUSED, note=str(refusal))
         else:
             self._follow(step, grew)
@@ -162,46 +165,34 @@ class SmartTradeStrategy(PriceOnly):
         else:
             prices = [None]
             self._check_exits_around(snapshot.price)
-        fee = self.market.taker_fee if prices == [None] else self.market.maker_fee
-        orders: list[tuple[Decimal | None, Decimal]] = []
         amount = config.amount
-        quote = amount.value
+        total = amount.value
         if amount.unit is AmountUnit.PERCENT:
-            quote = step.free_quote * amount.value / HUNDRED
-        for price in prices:
-            at = snapshot.price if price is None else price
-            if amount.unit is AmountUnit.BASE:
-                size = amount.value / len(prices)
-            else:
-                size = quote / len(prices) / (at * (1 + fee))
-            size = round_amount(size, self.market.amount_step)
-            refusal = below_minimums(size, at, self.market)
-            if refusal is not None:
-                raise _Refused(refusal)
-            orders.append((price, size))
-        needed = sum(
-            ((snapshot.price if p is None else p) * a * (1 + fee) for p, a in orders), ZERO
+            total = step.free_quote * amount.value / HUNDRED
+        sized = entry_orders(
+            prices,
+            total,
+            in_base=amount.unit is AmountUnit.BASE,
+            price=snapshot.price,
+            free_quote=step.free_quote,
+            market=self.market,
         )
-        if needed > step.free_quote:
-            raise _Refused(
-                f"the entry needs {needed:.8f} {self.market.quote}, {step.free_quote} free"
-            )
         if config.stop_loss_percent is not None:
             # The stop is measured from the entry price; until a buy fills, from the highest.
-            top = max(snapshot.price if p is None else p for p, _ in orders)
+            top = max(snapshot.price if p is None else p for p, _ in sized.orders)
             step.state = step.state.evolve(stop=self._percent_stop(top))
-        tags = [step.place("E", Side.BUY, price, size) for price, size in orders]
-        step.free_quote -= needed
+        tags = [step.place("E", Side.BUY, price, size) for price, size in sized.orders]
+        step.free_quote -= sized.cost
         step.state = step.state.evolve(entries=frozenset(tags))
 
     def _check_exits_around(self, price: Decimal) -> None:
         """A market entry's exits must be on the right side of the price it buys at."""
         stop = self.config.stop_loss_price
         if stop is not None and stop >= price:
-            raise _Refused(f"the stop loss {stop} is at or above the price {price}")
+            raise Refused(f"the stop loss {stop} is at or above the price {price}")
         for target in self.config.take_profits:
             if target.price <= price:
-                raise _Refused(f"the take-profit {target.price} is at or below the price {price}")
+                raise Refused(f"the take-profit {target.price} is at or below the price {price}")
 
     # --- the trade ------------------------------------------------------------------------
     def _follow(self, step: _Step, grew: bool) -> None:
@@ -225,7 +216,9 @@ class SmartTradeStrategy(PriceOnly):
         exit = self._exit_due(step)
         if exit is not None:
             step.cancel([*state.entries, *state.targets])
-            step.state = step.state.evolve(entries=frozenset(), targets={}, exit=exit)
+            # The entries stay followed until they leave the book: one may fill as its cancel
+            # lands, and the trade sells that too before it ends (``_finish_if_over`` waits).
+            step.state = step.state.evolve(targets={}, exit=exit)
             self._sell_all(step)
         elif self._targets_due(state, grew):
             self._place_targets(step)
@@ -266,7 +259,7 @@ class SmartTradeStrategy(PriceOnly):
         held = step.sellable(self.market.amount_step)
         targets: dict[str, int] = {}
         steps, done = self.config.take_profits, step.state.steps_done
-        for i, price, amount in remaining_step_orders(steps, done, held, self.market):
+        for i, price, amount in take_profit_orders(steps, held, self.market, done):
             if amount is None:
                 continue  # below the market's minimums: the rest of the position keeps it
             targets[step.place("T", Side.SELL, price, amount)] = i
@@ -311,7 +304,12 @@ class SmartTradeStrategy(PriceOnly):
         if state.done:
             return Wake.never()
         at = self._deadline(state)
-        if state.holding.amount <= 0 or state.exit is not None:
+        if state.exit is not None:
+            # Closing: called at every price until the sale is over. A close refused before it
+            # reached the book (pre-trade risk) leaves no fill and no live order to notice; only
+            # this call sells again (``_follow``), as grid moves its waiting inventory.
+            return Wake(at=at, every_candle=True)
+        if state.holding.amount <= 0:
             return Wake(at=at)
         levels = [level for level in (state.stop, self._trail_level(state)) if level is not None]
         above = None

@@ -20,15 +20,12 @@ a take-profit below it, non-positive prices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from autogrid.exchanges.types import MarketRules
 from autogrid.signals.model import Amount, AmountUnit, TakeProfit
 from autogrid.trading.strategies.base import StrategyConfigError
-from autogrid.trading.strategies.grid_config import round_amount, round_price
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -137,41 +134,3 @@ def _check_entry(entry: SmartEntry) -> None:
             raise StrategyConfigError(f"zone_orders must be between 1 and {MAX_ZONE_ORDERS}")
     elif entry.zone_low is not None or entry.zone_high is not None:
         raise StrategyConfigError("zone_low and zone_high only apply to a zone entry")
-
-
-def step_shares(steps: Sequence[TakeProfit]) -> list[Decimal]:
-    """Each step's share of what was bought, in percent: a step without one gets an even part
-    of what the given shares leave."""
-    given = sum((step.share_percent or ZERO for step in steps), ZERO)
-    even = sum(1 for step in steps if step.share_percent is None)
-    rest = max(ZERO, HUNDRED - given) / even if even else ZERO
-    return [rest if step.share_percent is None else step.share_percent for step in steps]
-
-
-def remaining_step_orders(
-    steps: Sequence[TakeProfit], done: frozenset[int], held: Decimal, market: MarketRules
-) -> list[tuple[int, Decimal, Decimal | None]]:
-    """(step, price, amount) for each step not yet filled, sized on what is ``held``: the steps
-    left share what the filled ones did not take. Amount None: below the market's minimums.
-    When the shares cover the whole position the last step takes the rounding remainder; in
-    every case the amounts add up to at most ``held``."""
-    shares = step_shares(steps)
-    left_share = HUNDRED - sum((shares[i] for i in done if i < len(shares)), ZERO)
-    todo = [i for i in range(len(steps)) if i not in done]
-    if held <= 0 or not todo or left_share <= 0:
-        return []
-    whole = sum(shares, ZERO) >= HUNDRED
-    left = held
-    orders: list[tuple[int, Decimal, Decimal | None]] = []
-    for i in todo:
-        price = round_price(steps[i].price, market.price_tick)
-        wanted = held * shares[i] / left_share
-        if whole and i == todo[-1]:
-            wanted = left
-        amount = round_amount(min(left, wanted), market.amount_step)
-        if amount <= 0 or amount < market.min_amount or amount * price < market.min_cost:
-            orders.append((i, price, None))
-            continue
-        orders.append((i, price, amount))
-        left -= amount
-    return orders
