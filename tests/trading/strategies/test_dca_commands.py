@@ -1,9 +1,11 @@
 """Deal commands of the DCA strategy (``start_deal``, ``close_deal``), pure: what each does in
 each phase, and over arbitrary sequences of commands, prices and fills, one outcome per command,
-one deal open at most, and a position never sold beyond what is held."""
+one deal open at most, a position never sold beyond what is held, and a deal never left closing
+(its exit refused before the book is placed again, also deciding only when woken)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -19,6 +21,7 @@ from autogrid.trading.strategies.base import (
     RestingOrder,
     Snapshot,
     StrategyFill,
+    Wake,
 )
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
@@ -46,10 +49,12 @@ def command(action: SignalAction, ref: int, at: datetime = T0) -> TimedSignal:
 class Account:
     """A tiny exchange: market orders fill at once at the price, limits rest until crossed."""
 
-    def __init__(self, quote: D = D(10_000)) -> None:
+    def __init__(self, quote: D = D(10_000), denied_sells: int = 0) -> None:
         self.quote, self.base = quote, D(0)
         self.book: dict[str, RestingOrder] = {}
         self.fills: list[StrategyFill] = []
+        # The next market sells are refused before the book (pre-trade risk): no order, no fill.
+        self.denied_sells = denied_sells
 
     def snapshot(self, now: datetime, price: D) -> Snapshot:
         for order in list(self.book.values()):
@@ -64,6 +69,9 @@ class Account:
             if isinstance(action, CancelOrder):
                 self.book.pop(action.tag, None)
             elif isinstance(action, PlaceOrder) and action.type is OrderType.MARKET:
+                if action.side is Side.SELL and self.denied_sells > 0:
+                    self.denied_sells -= 1
+                    continue
                 self._fill(action.tag, action.side, price, action.amount, now)
             elif isinstance(action, PlaceOrder):
                 order = RestingOrder(
@@ -83,12 +91,56 @@ class Account:
 def step(
     account: Account, state: DcaState, now: datetime, price: D, commands: list[TimedSignal]
 ) -> tuple[DcaState, tuple[SignalOutcome, ...]]:
+    state, outcomes, _ = decide(account, state, now, price, commands)
+    return state, outcomes
+
+
+def decide(
+    account: Account, state: DcaState, now: datetime, price: D, commands: list[TimedSignal]
+) -> tuple[DcaState, tuple[SignalOutcome, ...], Wake]:
     snapshot = account.snapshot(now, price)
     fills, account.fills = account.fills, []
     decision = STRATEGY.decide(snapshot, STRATEGY.enqueue(state, commands), fills)
     outcomes, state = STRATEGY.take_outcomes(decision.state)
+    sells = [a for a in decision.actions if isinstance(a, PlaceOrder) and a.side is Side.SELL]
+    assert len([a for a in sells if a.type is OrderType.MARKET]) <= 1  # one close at a time
     account.act(decision.actions, price, now)
-    return STRATEGY.load_state(STRATEGY.dump_state(state)), tuple(outcomes)
+    return STRATEGY.load_state(STRATEGY.dump_state(state)), tuple(outcomes), decision.wake
+
+
+@dataclass
+class Runtime:
+    """Decides as the runtime does when ``only_when_woken``: on commands, fills, a changed book
+    or the wake condition; otherwise at every price."""
+
+    account: Account
+    only_when_woken: bool
+    state: DcaState = field(default_factory=DcaState)
+    wake: Wake | None = None  # None: never decided
+    tags: frozenset[str] = frozenset()
+
+    def due(self, now: datetime, price: D, commands: list[TimedSignal]) -> bool:
+        wake = self.wake
+        if not self.only_when_woken or wake is None or commands or self.account.fills:
+            return True
+        if frozenset(self.account.book) != self.tags or wake.every_candle:
+            return True  # (limits the price crosses fill in the snapshot: a changed book)
+        crossed = [
+            o
+            for o in self.account.book.values()
+            if o.price is not None
+            and (price <= o.price if o.side is Side.BUY else price >= o.price)
+        ]
+        return bool(crossed) or (wake.at is not None and now >= wake.at)
+
+    def step(
+        self, now: datetime, price: D, commands: list[TimedSignal]
+    ) -> tuple[SignalOutcome, ...] | None:
+        if not self.due(now, price, commands):
+            return None
+        self.state, outcomes, self.wake = decide(self.account, self.state, now, price, commands)
+        self.tags = frozenset(self.account.book)
+        return outcomes
 
 
 def test_start_deal_is_refused_while_a_deal_is_open_and_close_deal_sells_at_market() -> None:
@@ -140,19 +192,21 @@ moves = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(moves)
+@given(moves, st.integers(0, 2), st.booleans())
 def test_any_sequence_of_commands_gets_one_outcome_each_and_one_deal_at_most(
-    sequence: list[tuple[D, list[SignalAction]]],
+    sequence: list[tuple[D, list[SignalAction]]], denied: int, only_when_woken: bool
 ) -> None:
-    account, state, now, ref = Account(), DcaState(), T0, 0
+    account, now, ref = Account(denied_sells=denied), T0, 0
+    runtime = Runtime(account, only_when_woken)
     for price, wanted in sequence:
         now += timedelta(minutes=1)
         batch = []
         for action in wanted:
             ref += 1
             batch.append(command(action, ref, now))
-        deals_before = state.deal
-        state, outcomes = step(account, state, now, price, batch)
+        deals_before = runtime.state.deal
+        decided = runtime.step(now, price, batch)
+        state, outcomes = runtime.state, decided or ()
         assert [o.ref for o in outcomes] == [c.ref for c in batch]
         started = [o for o in outcomes if o.action == "start_deal" and o.accepted]
         assert len(started) <= 1  # a second start in the same decision finds the deal open
@@ -165,6 +219,13 @@ def test_any_sequence_of_commands_gets_one_outcome_each_and_one_deal_at_most(
         deals_open = {tag.split(".")[0] for tag in account.book}
         assert len(deals_open) <= 1
         assert state.commands == () and state.outcomes == ()
+    # A deal closing is never left waiting for nothing: its exit refused before the book (no
+    # fill, no order to notice) is placed again at the next price, and the deal closes.
+    account.denied_sells = 0
+    for _ in range(2):  # the sale, then its fill
+        now += timedelta(minutes=1)
+        runtime.step(now, price, [])
+    assert runtime.state.phase != "closing"
 
 
 def test_a_bot_whose_deals_stopped_refuses_every_command_at_once() -> None:

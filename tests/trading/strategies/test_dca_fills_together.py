@@ -15,6 +15,7 @@ import pytest
 from autogrid.backtest.engine import BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.trading.candles import arrays_from_rows
+from autogrid.trading.strategies.base import PlaceOrder
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.dca_state import DcaState
@@ -153,6 +154,33 @@ def test_stop_loss_exit_sells_again_what_a_late_fill_bought() -> None:
     bot.decide("98")
     assert bot.state.deals[-1].close_reason == "stop_loss"
     assert bot.account.base_total == 0
+
+
+def test_an_exit_refused_before_the_book_is_placed_again_at_the_next_price() -> None:
+    """Pre-trade risk (or the exchange) refuses the stop-loss sale: no order rests, nothing
+    fills, so nothing the runtime watches changes. The deal once asked for no wake-up then and
+    stayed closing for good, holding its base."""
+    config = DcaConfig(D(100), D(50), D(2), D(1), max_safety_orders=1, stop_loss_percentage=D(1))
+    bot = Bot()
+    bot.strategy = DcaStrategy(config, MARKET)
+    bot.in_deal_with_tp_and_so1()
+    held = bot.account.base_total
+    snapshot = bot.account.snapshot(T0 + timedelta(hours=1), D("98.5"))  # below the 1 % stop
+    decision = bot.strategy.decide(snapshot, bot.state, bot.account.take_fills())
+    [refused] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
+    assert (refused.tag, refused.type, refused.amount) == ("D1.EXIT", OrderType.MARKET, held)
+    bot.account.apply(tuple(a for a in decision.actions if a is not refused), D("98.5"))
+    bot.state = decision.state
+    assert bot.state.phase == "closing" and bot.account.orders == {}
+    assert decision.wake.every_candle  # the only reason left to decide again
+
+    [again] = [a for a in bot.decide("98.4") if isinstance(a, PlaceOrder)]
+    assert (again.tag, again.side, again.type) == ("D1.EXIT2", Side.SELL, OrderType.MARKET)
+    assert again.amount == held and list(bot.account.orders) == ["D1.EXIT2"]
+    bot.fill("D1.EXIT2")
+    bot.decide("98.4")
+    assert [(d.number, d.close_reason) for d in bot.state.deals] == [(1, "stop_loss")]
+    assert bot.account.base_total == 0  # all sold (the next deal's base order is in flight)
 
 
 @pytest.mark.parametrize("skip_ahead", [True, False])
