@@ -1,7 +1,7 @@
 """The daily loss across quote currencies, on PostgreSQL and SQLite: each booking valued in USDT
 at its own time (a live QUOTE/USDT bot's last price or the stored QUOTE/USDT candle, the newer;
-else the last rate the user booked that quote at), and a loss with no rate at all refusing
-entries rather than being left out."""
+else the last rate the user booked that quote at; each of the last day only), and a loss with no
+rate at all refusing entries rather than being left out."""
 
 from __future__ import annotations
 
@@ -93,18 +93,72 @@ async def test_a_live_btc_usdt_bots_newer_price_beats_an_older_candle(database: 
     assert figures.realized == D(-70)
 
 
-async def test_without_a_price_the_last_rate_booked_counts(database: Database) -> None:
+async def test_without_a_price_the_rate_booked_earlier_today_counts(database: Database) -> None:
     user, _, btc_bot = await user_with_two_quotes(database)
+    await btc_price(database, "50000", NOW - timedelta(hours=3))
+    await book(database, btc_bot, "0.001", NOW - timedelta(hours=2))  # this morning, at 50000
+    async with database.session_scope() as session:
+        await session.execute(delete(Candle))
+
+    await book(database, btc_bot, "-0.002", NOW)  # no candle now: this morning's rate
+
+    async with database.session_scope() as session:
+        figures = await standing.today(session, user, NOW)
+    assert (figures.realized, figures.unvalued) == (D(-50), ())
+
+
+async def test_a_rate_booked_a_day_ago_is_no_rate_and_the_loss_refuses_entries(
+    database: Database,
+) -> None:
+    """The user's last booked rate is the last resort, and was used with no age limit: a quote
+    booked once months ago valued today's loss at that old price."""
+    user, usdt_bot, btc_bot = await user_with_two_quotes(database)
     await btc_price(database, "50000", NOW - timedelta(days=1, hours=1))
     await book(database, btc_bot, "0.001", NOW - timedelta(days=1))  # yesterday, at 50000
     async with database.session_scope() as session:
         await session.execute(delete(Candle))
 
-    await book(database, btc_bot, "-0.001", NOW)  # no candle now: yesterday's rate
+    await book(database, btc_bot, "-0.001", NOW)  # no candle now, yesterday's rate too old
 
     async with database.session_scope() as session:
         figures = await standing.today(session, user, NOW)
-    assert (figures.realized, figures.unvalued) == (D(-50), ())
+        account = await standing.read_standing(session, user, usdt_bot, NOW, None)
+    assert (figures.realized, figures.unvalued) == (D(0), (("BTC", D("-0.001")),))
+    assert account is not None
+    breach = check_entry(BUY, account)
+    assert breach is not None and breach.limit == LimitName.LOSS_PER_DAY
+    assert "no USDT price" in breach.reason
+    assert check_entry(Entry(is_entry=False, amount=D(1), price=D(100)), account) is None
+
+
+async def test_a_stopped_live_bots_months_old_price_is_no_rate(database: Database) -> None:
+    """A live BTC/USDT bot stopped months ago keeps the last price it saw in its state: that
+    price valued today's loss, however far BTC had moved since."""
+    user, usdt_bot, btc_bot = await user_with_two_quotes(database)
+    long_ago = NOW - timedelta(days=90)
+    await set_bot(database, usdt_bot, state={"last_price": "70000"}, last_tick_at=long_ago)
+
+    await book(database, btc_bot, "-0.001", NOW)
+
+    async with database.session_scope() as session:
+        figures = await standing.today(session, user, NOW)
+        account = await standing.read_standing(session, user, usdt_bot, NOW, None)
+    assert (figures.realized, figures.unvalued) == (D(0), (("BTC", D("-0.001")),))
+    assert account is not None
+    breach = check_entry(BUY, account)
+    assert breach is not None and "no USDT price" in breach.reason
+
+
+async def test_a_live_bots_price_of_the_last_day_still_counts(database: Database) -> None:
+    user, usdt_bot, btc_bot = await user_with_two_quotes(database)
+    at = NOW - timedelta(hours=23)
+    await set_bot(database, usdt_bot, state={"last_price": "70000"}, last_tick_at=at)
+
+    await book(database, btc_bot, "-0.001", NOW)
+
+    async with database.session_scope() as session:
+        figures = await standing.today(session, user, NOW)
+    assert (figures.realized, figures.unvalued) == (D(-70), ())
 
 
 async def test_a_loss_with_no_usdt_rate_at_all_refuses_entries(database: Database) -> None:

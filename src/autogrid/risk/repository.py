@@ -141,10 +141,10 @@ async def stored_usdt_close(
 
 
 async def live_bots_last_price(
-    session: AsyncSession, exchange: str, currency: str
+    session: AsyncSession, exchange: str, currency: str, since: datetime
 ) -> tuple[datetime, Any] | None:
-    """The price the live bot trading ``currency``/USDT on ``exchange`` that ticked last saw
-    (its state's ``last_price``, as stored), with that tick's time."""
+    """The price the live bot trading ``currency``/USDT on ``exchange`` that ticked last, after
+    ``since``, saw (its state's ``last_price``, as stored), with that tick's time."""
     row = (
         await session.execute(
             select(Bot.last_tick_at, Bot.state)
@@ -152,7 +152,7 @@ async def live_bots_last_price(
                 Bot.exchange == exchange,
                 Bot.symbol == f"{currency}/USDT",
                 Bot.mode == BotMode.LIVE.value,
-                Bot.last_tick_at.is_not(None),
+                Bot.last_tick_at > since,
             )
             .order_by(Bot.last_tick_at.desc())
             .limit(1)
@@ -163,11 +163,19 @@ async def live_bots_last_price(
     return row.last_tick_at, row.state.get("last_price")
 
 
-async def last_usdt_rate(session: AsyncSession, user_id: uuid.UUID, quote: str) -> Decimal | None:
-    """The rate the user's latest booking in ``quote`` was valued at, if any was."""
+async def last_usdt_rate(
+    session: AsyncSession, user_id: uuid.UUID, quote: str, first_day: date
+) -> Decimal | None:
+    """The rate the user's latest booking in ``quote``, on ``first_day`` or after, was valued
+    at, if any was."""
     rate: Decimal | None = await session.scalar(
         select(BotDay.usdt_rate)
-        .where(BotDay.user_id == user_id, BotDay.quote == quote, BotDay.usdt_rate.is_not(None))
+        .where(
+            BotDay.user_id == user_id,
+            BotDay.quote == quote,
+            BotDay.usdt_rate.is_not(None),
+            BotDay.day >= first_day,
+        )
         .order_by(BotDay.day.desc())
         .limit(1)
     )

@@ -21,8 +21,8 @@ the difference; a fill absorbed later by the strategy, a restart or a fill deliv
 
 In USDT: each booking is valued at the quote's USDT rate of the moment (``usdt_rate``: 1 for
 USDT, else the newer of a live QUOTE/USDT bot's last price and the newest stored QUOTE/USDT
-1m candle of the last day, else the last rate this user booked that quote at); with none, the
-amount is kept unvalued and a loss there refuses entries.
+1m candle, else the last rate this user booked that quote at; each of the last day only); with
+none, the amount is kept unvalued and a loss there refuses entries.
 """
 
 from __future__ import annotations
@@ -58,14 +58,16 @@ from autogrid.trading.strategies.base import Action, PlaceOrder, Snapshot
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
+ONE_DAY = timedelta(days=1)
 
 # The stored candles a USDT rate is read from: one timeframe's (the live paper price source
 # stores 1m candles), so a daily candle still forming or an hourly one never competes with it.
 USDT_RATE_TIMEFRAME = "1m"
-# A stored close older than this is no rate: candles imported once (for a backtest, say) stop
-# at their import, and a quote can move tens of percent in days. A booking valued at a
-# months-old close would hide a loss (or invent one); with no rate it is kept unvalued, and
-# a loss there refuses entries, saying why.
+# A rate older than this is no rate, whichever source has it: candles imported once (for a
+# backtest, say) stop at their import, a live bot stopped months ago keeps the last price it
+# saw, the user's last booking may be as old, and a quote can move tens of percent in days. A
+# booking valued at a months-old price would hide a loss (or invent one); with no rate it is
+# kept unvalued, and a loss there refuses entries, saying why (exits never).
 USDT_RATE_MAX_AGE = timedelta(days=1)
 
 
@@ -172,24 +174,27 @@ async def usdt_rate(
     session: AsyncSession, user_id: uuid.UUID, exchange: str, quote: str, now: datetime
 ) -> Decimal | None:
     """USDT per unit of ``quote`` now: 1 for USDT; else the newer of the last price a live bot
-    trading QUOTE/USDT on the bot's exchange saw and the newest stored QUOTE/USDT 1m candle of
-    the last day (``USDT_RATE_MAX_AGE``); else the last rate the user booked ``quote`` at; else
-    None."""
+    trading QUOTE/USDT on the bot's exchange saw and the newest stored QUOTE/USDT 1m candle;
+    else the last rate the user booked ``quote`` at; else None. Each of the last day only
+    (``USDT_RATE_MAX_AGE``)."""
     if quote == USDT:
         return Decimal(1)
+    since = now - USDT_RATE_MAX_AGE
     known = [
         seen
         for seen in (
-            _price_seen(await repository.live_bots_last_price(session, exchange, quote)),
+            _price_seen(await repository.live_bots_last_price(session, exchange, quote, since)),
             await repository.stored_usdt_close(
-                session, exchange, quote, USDT_RATE_TIMEFRAME, now - USDT_RATE_MAX_AGE, now
+                session, exchange, quote, USDT_RATE_TIMEFRAME, since, now
             ),
         )
         if seen is not None
     ]
     if known:
         return max(known, key=lambda seen: seen[0])[1]
-    return await repository.last_usdt_rate(session, user_id, quote)
+    # A booking row keeps only its day: its rate is younger than the limit for sure only when
+    # its whole day began after ``since`` (in practice, bookings of today).
+    return await repository.last_usdt_rate(session, user_id, quote, day_of(since) + ONE_DAY)
 
 
 def _price_seen(seen: tuple[datetime, object] | None) -> tuple[datetime, Decimal] | None:
