@@ -183,6 +183,25 @@ def test_an_exit_refused_before_the_book_is_placed_again_at_the_next_price() -> 
     assert bot.account.base_total == 0  # all sold (the next deal's base order is in flight)
 
 
+def test_a_base_order_refused_before_the_book_is_placed_again_at_the_next_price() -> None:
+    """Pre-trade risk refuses the market base order (the daily loss limit, say): nothing rests,
+    nothing fills. The deal once asked for no wake-up then and stayed opening for good, a bot
+    that never traded again, even once the limit allowed it."""
+    bot = Bot()
+    snapshot = bot.account.snapshot(T0, D(100))
+    decision = bot.strategy.decide(snapshot, bot.state, [])
+    [refused] = [a for a in decision.actions if isinstance(a, PlaceOrder)]
+    assert (refused.tag, refused.side, refused.type) == ("D1.BO", Side.BUY, OrderType.MARKET)
+    bot.state = decision.state  # not applied: refused before the book
+    assert bot.state.phase == "opening" and decision.wake.every_candle
+
+    [again] = [a for a in bot.decide("100") if isinstance(a, PlaceOrder)]
+    assert (again.tag, again.side, again.type) == ("D2.BO", Side.BUY, OrderType.MARKET)
+    bot.fill("D2.BO")
+    bot.decide("100")
+    assert bot.state.phase == "in_deal" and set(bot.account.orders) == {"D2.SO1", "D2.TP1"}
+
+
 @pytest.mark.parametrize("skip_ahead", [True, False])
 @pytest.mark.parametrize(
     ("both", "sold_at"),

@@ -7,7 +7,8 @@ decisions. Checked after every decision:
   balance it was shown plus what its own cancels free;
 * the strategy's books match the account's base exactly (up to dust it says it left);
 * DCA: a deal holding base has a take profit resting for exactly that amount (or is exiting);
-  an exiting deal has one exit on the book at most and asks to decide at the next price;
+  an exiting deal has one exit on the book at most, and an opening or exiting deal asks to
+  decide at the next price;
 * grid: every level holding sellable inventory has its sell resting.
 """
 
@@ -103,10 +104,10 @@ class DcaCheck:
         state, before = step.decision.state, step.before
         closed = len(state.deals) > len(before.deals) or state.deals[-1:] != before.deals[-1:]
         self.leftover.update(step.base_before, state.net_base, closed, step.snapshot.price)
-        # One exit on the book at a time; a deal selling at market decides again at the next
-        # price, when its exit refused before the book leaves nothing to notice.
+        # One exit on the book at a time; a deal buying or selling at market decides again at
+        # the next price, when its order refused before the book leaves nothing to notice.
         assert len([tag for tag in account.orders if ".EXIT" in tag]) <= 1
-        if state.phase == "closing":
+        if state.phase in {"opening", "closing"}:
             assert step.decision.wake.every_candle
         if state.phase != "in_deal" or strategy.config.trailing_take_profit or not step.clean:
             return

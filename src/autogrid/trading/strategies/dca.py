@@ -4,9 +4,9 @@ that follows the average entry. 3Commas' vocabulary and formulas (see ``dca_conf
 A deal opens with a market base order; up to ``active_safety_orders_count`` safety orders rest
 below; each safety fill moves the average entry, so the take-profit order is re-placed; the deal
 closes on take profit (or trailing take profit, or stop loss), then the bot waits the cooldown and
-opens the next deal. A deal selling at market (``closing``) asks to decide at every price until
-it is closed, so an exit refused before it reached the book is placed again. Counter-actions
-happen when an order completes; partial fills accumulate.
+opens the next deal. A deal buying or selling at market (``opening``, ``closing``) asks to
+decide at every price until that is done, so a market order refused before it reached the book
+is placed again. Counter-actions happen when an order completes; partial fills accumulate.
 
 Signals may open a deal now or close the open one at market (``dca_commands``: handed in with
 ``enqueue``, each leaves an outcome the runtime takes out with ``take_outcomes``).
@@ -261,10 +261,11 @@ class DcaStrategy:
             # at every tick): waking at a past time would call it on every candle for nothing.
             cooling = work.next_start_at is not None and snapshot.now < work.next_start_at
             return Wake(at=work.next_start_at) if cooling else Wake()
-        if work.phase == "closing":
-            # Called at every price until the deal is closed: an exit refused before it reached
+        if work.phase in {"opening", "closing"}:
+            # Called at every price while a market order is due: one refused before it reached
             # the book (pre-trade risk, the exchange) leaves no fill and no live order to notice,
-            # and only a decision sells again (``keep_exit``), as the smart trade does.
+            # and only a decision places it again (``keep_exit`` sells again; a base order
+            # refused leaves the bot idle, to open when allowed), as the smart trade does.
             return Wake(every_candle=True)
         if work.phase != "in_deal":
             return Wake()
