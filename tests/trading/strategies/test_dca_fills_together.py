@@ -183,6 +183,31 @@ def test_an_exit_refused_before_the_book_is_placed_again_at_the_next_price() -> 
     assert bot.account.base_total == 0  # all sold (the next deal's base order is in flight)
 
 
+def test_an_exit_waits_for_the_take_profit_it_cancelled_to_free_the_base() -> None:
+    """The stop-loss sale reaches the exchange before the take profit's cancel lands: the base
+    is still locked in the take profit and the sale is refused. The deal once ended at the next
+    decision, holding its whole position, and opened the next deal beside it."""
+    config = DcaConfig(D(100), D(50), D(2), D(1), max_safety_orders=1, stop_loss_percentage=D(1))
+    bot = Bot()
+    bot.strategy = DcaStrategy(config, MARKET)
+    bot.in_deal_with_tp_and_so1()
+    held = bot.account.base_total
+    actions = bot.decide("98.5", apply=False)  # below the 1 % stop: cancel all, exit at market
+    [exit_] = [a for a in actions if isinstance(a, PlaceOrder)]
+    assert not bot.account.place(exit_, D("98.5"))  # refused: the take profit holds the base
+
+    assert bot.decide("98.4") == ()  # the cancels have not landed: wait for them
+    assert bot.state.phase == "closing" and bot.state.deals == ()
+    bot.account.cancel("D1.TP1")
+    bot.account.cancel("D1.SO1")
+    [again] = [a for a in bot.decide("98.4") if isinstance(a, PlaceOrder)]
+    assert (again.tag, again.type, again.amount) == ("D1.EXIT2", OrderType.MARKET, held)
+    bot.fill("D1.EXIT2")
+    bot.decide("98.4")
+    assert [(d.number, d.close_reason) for d in bot.state.deals] == [(1, "stop_loss")]
+    assert bot.account.base_total == 0
+
+
 def test_a_base_order_refused_before_the_book_is_placed_again_at_the_next_price() -> None:
     """Pre-trade risk refuses the market base order (the daily loss limit, say): nothing rests,
     nothing fills. The deal once asked for no wake-up then and stayed opening for good, a bot

@@ -200,6 +200,10 @@ class DealOrders:
         held = round_amount(max(work.net_base, ZERO), step)
         amount = min(held, round_amount(funds.base, step))
         if not self.sellable(amount, snapshot.price):
+            if self.sellable(held, snapshot.price) and self._cancelling(work, resting):
+                # What is held is still locked in an order the exit cancelled (its cancel not
+                # landed yet): sell it once it is free, rather than end the deal holding it.
+                return
             self.close_deal(snapshot, work, work.exit_reason or "stopped", actions)
             return
         work.exit_version += 1
@@ -208,6 +212,11 @@ class DealOrders:
         actions.append(PlaceOrder(tag, Side.SELL, OrderType.MARKET, amount))
         funds.base -= amount
         work.live = work.live | {tag}
+
+    def _cancelling(self, work: DcaState, resting: Mapping[str, RestingOrder]) -> bool:
+        """Whether an order of this deal it no longer tracks (cancelled) is still on the book."""
+        prefix = self.tag(work, "")
+        return any(tag.startswith(prefix) and tag not in work.live for tag in resting)
 
     def close_deal(
         self, snapshot: Snapshot, work: DcaState, reason: str, actions: list[Action]
