@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.paged_rows import page_and_total
@@ -26,15 +26,27 @@ async def count_bots(session: AsyncSession, user_id: uuid.UUID) -> int:
     return total or 0
 
 
+# Built once: building a statement cost a read more than running its compiled form again.
+_OWNED_BOT = select(Bot).where(Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id"))
+_OWNED_BOT_LOCKED = _OWNED_BOT.with_for_update()
+_OWNED_BOT_ID = select(Bot.id).where(
+    Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
+)
+
+
 async def get_bot(
     session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID, *, for_update: bool = False
 ) -> Bot | None:
     """The bot if ``user_id`` owns it. ``for_update`` locks the row until the transaction ends."""
-    query = select(Bot).where(Bot.id == bot_id, Bot.user_id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    bot: Bot | None = await session.scalar(query)
+    query = _OWNED_BOT_LOCKED if for_update else _OWNED_BOT
+    bot: Bot | None = await session.scalar(query, {"bot_id": bot_id, "user_id": user_id})
     return bot
+
+
+async def owns_bot(session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` owns the bot (nothing of the row is loaded)."""
+    found = await session.scalar(_OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id})
+    return found is not None
 
 
 async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:

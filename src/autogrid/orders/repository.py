@@ -7,11 +7,21 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.paged_rows import page_and_total
-from autogrid.models import Fill, Order, OrderEvent
+from autogrid.models import Bot, Fill, Order, OrderEvent
+
+
+def _bot_orders(bot_id: uuid.UUID, statuses: Collection[str]) -> Select[Order]:
+    query = select(Order).where(Order.bot_id == bot_id)
+    if statuses:
+        query = query.where(Order.status.in_(statuses))
+    return query
+
+
+_NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())
 
 
 async def list_bot_orders(
@@ -22,12 +32,24 @@ async def list_bot_orders(
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Order], int]:
-    query = select(Order).where(Order.bot_id == bot_id)
-    if statuses:
-        query = query.where(Order.status.in_(statuses))
-    return await page_and_total(
-        session, query, [Order.created_at.desc(), Order.id.desc()], limit=limit, offset=offset
-    )
+    query = _bot_orders(bot_id, statuses)
+    return await page_and_total(session, query, _NEWEST_FIRST, limit=limit, offset=offset)
+
+
+async def list_owned_bot_orders(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    *,
+    statuses: Collection[str],
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Order], int]:
+    """As ``list_bot_orders``, and nothing unless ``user_id`` owns the bot: the owner check is in
+    the same statement, so a page of orders needs no read of the bot before it."""
+    owned = exists().where(Bot.id == bot_id, Bot.user_id == user_id)
+    query = _bot_orders(bot_id, statuses).where(owned)
+    return await page_and_total(session, query, _NEWEST_FIRST, limit=limit, offset=offset)
 
 
 async def get_order(session: AsyncSession, user_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
