@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
@@ -15,7 +16,7 @@ T = TypeVar("T")
 async def page_and_total(
     session: AsyncSession,
     query: Select[T],
-    order_by: Sequence[ColumnElement[Any]],
+    order_by: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
     *,
     limit: int,
     offset: int,
