@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.core.paged_rows import page_and_total
+from autogrid.core.paged_rows import PagedQuery, page_and_total, paged_query, run_paged
 from autogrid.models import Bot, Fill, Order, OrderEvent
 
 
@@ -47,9 +48,19 @@ async def list_owned_bot_orders(
 ) -> tuple[Sequence[Order], int]:
     """As ``list_bot_orders``, and nothing unless ``user_id`` owns the bot: the owner check is in
     the same statement, so a page of orders needs no read of the bot before it."""
-    owned = exists().where(Bot.id == bot_id, Bot.user_id == user_id)
-    query = _bot_orders(bot_id, statuses).where(owned)
-    return await page_and_total(session, query, _NEWEST_FIRST, limit=limit, offset=offset)
+    values = {"bot_id": bot_id, "user_id": user_id, "statuses": list(statuses)}
+    query = _owned_bot_orders(bool(statuses))
+    return await run_paged(session, query, values, limit=limit, offset=offset)
+
+
+@functools.cache
+def _owned_bot_orders(by_status: bool) -> PagedQuery[Order]:
+    """Built once per shape (its values bound): building it cost more than running it."""
+    owned = exists().where(Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id"))
+    query = select(Order).where(Order.bot_id == bindparam("bot_id"), owned)
+    if by_status:
+        query = query.where(Order.status.in_(bindparam("statuses", expanding=True)))
+    return paged_query(query, _NEWEST_FIRST)
 
 
 async def get_order(session: AsyncSession, user_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:
