@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.core.paged_rows import page_and_total
+from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.paper import PaperAccount
 
@@ -26,15 +27,27 @@ async def count_bots(session: AsyncSession, user_id: uuid.UUID) -> int:
     return total or 0
 
 
+# Built once: building a statement cost a read more than running its compiled form again.
+_OWNED_BOT = select(Bot).where(Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id"))
+_OWNED_BOT_LOCKED = _OWNED_BOT.with_for_update()
+_OWNED_BOT_ID = select(Bot.id).where(
+    Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
+)
+
+
 async def get_bot(
     session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID, *, for_update: bool = False
 ) -> Bot | None:
     """The bot if ``user_id`` owns it. ``for_update`` locks the row until the transaction ends."""
-    query = select(Bot).where(Bot.id == bot_id, Bot.user_id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    bot: Bot | None = await session.scalar(query)
+    query = _OWNED_BOT_LOCKED if for_update else _OWNED_BOT
+    bot: Bot | None = await session.scalar(query, {"bot_id": bot_id, "user_id": user_id})
     return bot
+
+
+async def owns_bot(session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` owns the bot (nothing of the row is loaded)."""
+    found = await session.scalar(_OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id})
+    return found is not None
 
 
 async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
@@ -49,6 +62,21 @@ async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
     return bot
 
 
+@functools.cache
+def _bots_page(by_status: bool, by_type: bool, stopped_by: str | None) -> PagedQuery[Bot]:
+    """The list statement of one combination of filters; their values are bound."""
+    query = select(Bot).where(Bot.user_id == bindparam("user_id"))
+    if stopped_by == "bot":  # halted or in error: by itself too, whenever that was recorded
+        query = query.where(or_(Bot.stop_initiator == "bot", Bot.status.in_(["halted", "error"])))
+    elif stopped_by is not None:
+        query = query.where(Bot.stop_initiator == bindparam("stopped_by"))
+    if by_status:
+        query = query.where(Bot.status.in_(bindparam("statuses", expanding=True)))
+    if by_type:
+        query = query.where(Bot.type.in_(bindparam("types", expanding=True)))
+    return paged_query(query, [Bot.created_at.desc(), Bot.id.desc()])
+
+
 async def list_bots(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -59,18 +87,11 @@ async def list_bots(
     offset: int,
     stopped_by: str | None = None,
 ) -> tuple[Sequence[Bot], int]:
-    query = select(Bot).where(Bot.user_id == user_id)
-    if stopped_by == "bot":  # halted or in error: by itself too, whenever that was recorded
-        query = query.where(or_(Bot.stop_initiator == "bot", Bot.status.in_(["halted", "error"])))
-    elif stopped_by is not None:
-        query = query.where(Bot.stop_initiator == stopped_by)
-    if statuses:
-        query = query.where(Bot.status.in_(statuses))
-    if types:
-        query = query.where(Bot.type.in_(types))
-    return await page_and_total(
-        session, query, [Bot.created_at.desc(), Bot.id.desc()], limit=limit, offset=offset
-    )
+    query = _bots_page(bool(statuses), bool(types), stopped_by)
+    values = {"user_id": user_id, "statuses": list(statuses), "types": list(types)}
+    if stopped_by not in (None, "bot"):
+        values["stopped_by"] = stopped_by
+    return await run_paged(session, query, values, limit=limit, offset=offset)
 
 
 def add_bot(session: AsyncSession, bot: Bot) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from autogrid.api.deps import SessionDep, SettingsDep
+from autogrid.api.deps import ReadSessionDep, SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
 from autogrid.bots import controls, deals, from_backtest, service
 from autogrid.bots.deal_schemas import DealRead
@@ -81,7 +81,7 @@ async def create_bot(
 @router.get("", response_model=BotPage)
 async def list_bots(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     page: PageDep,
     bot_status: Annotated[
         list[BotStatus] | None,
@@ -109,7 +109,7 @@ async def list_bots(
 
 
 @router.get("/{bot_id}", response_model=BotRead)
-async def get_bot(bot_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AnyBotRead:
+async def get_bot(bot_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> AnyBotRead:
     """Read one of your bots."""
     return bot_read(await service.get_bot(session, user, bot_id))
 

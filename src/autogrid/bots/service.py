@@ -75,6 +75,12 @@ async def get_bot(
     return bot
 
 
+async def check_owned(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> None:
+    """404, as ``get_bot``, unless the user owns the bot."""
+    if not await repository.owns_bot(session, user.id, bot_id):
+        raise NotFound("bot not found")
+
+
 async def list_bots(
     session: AsyncSession,
     user: UserIdentity,

@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
+from autogrid.core.paged_rows import page_and_total
+
 
 class OwnedRow(Protocol):
     # Class-level: the queries read the mapped columns off the model class.
@@ -27,14 +29,12 @@ Row = TypeVar("Row", bound=OwnedRow)
 async def list_for_user(
     session: AsyncSession, model: type[Row], user_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[Sequence[Row], int]:
-    """One page of the user's rows, oldest first, and how many there are in all."""
-    where = model.user_id == user_id
-    total = await session.scalar(select(func.count()).select_from(model).where(where))
+    """One page of the user's rows, oldest first, and how many there are in all (one statement
+    while the page has rows)."""
+    query = select(model).where(model.user_id == user_id)
     # created_at then id: a stable order, so pages neither repeat nor skip rows.
-    rows = await session.scalars(
-        select(model).where(where).order_by(model.created_at, model.id).limit(limit).offset(offset)
-    )
-    return rows.all(), total or 0
+    order = [model.created_at, model.id]
+    return await page_and_total(session, query, order, limit=limit, offset=offset)
 
 
 async def count_for_user(session: AsyncSession, model: type[OwnedRow], user_id: uuid.UUID) -> int:

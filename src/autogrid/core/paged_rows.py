@@ -2,39 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
 
 
-async def page_and_total(
+@dataclass(frozen=True, slots=True)
+class PagedQuery(Generic[T]):
+    """A query's page statement and its count, built once: building a statement cost a list
+    read more than running its cached compiled form. Values are bound at each run."""
+
+    page: Select[Any]
+    count: Select[Any]
+
+
+def paged_query(
+    query: Select[T], order_by: Sequence[ColumnElement[Any] | QueryableAttribute[Any]]
+) -> PagedQuery[T]:
+    """``query``'s rows in ``order_by``, with the page's limit and offset bound at each run.
+
+    The total is a window count over every row the query matches (windows are computed before
+    LIMIT and OFFSET), so a list read is one round trip instead of a count and then the page.
+    """
+    total = func.count().over().label("page_total")
+    page = (
+        query.add_columns(total)
+        .order_by(*order_by)
+        .limit(bindparam("page_limit", type_=Integer))
+        .offset(bindparam("page_offset", type_=Integer))
+    )
+    return PagedQuery(page, select(func.count()).select_from(query.subquery()))
+
+
+async def run_paged(
     session: AsyncSession,
-    query: Select[T],
-    order_by: Sequence[ColumnElement[Any]],
+    query: PagedQuery[T],
+    values: Mapping[str, Any],
     *,
     limit: int,
     offset: int,
 ) -> tuple[list[T], int]:
-    """``query``'s rows in ``order_by`` from ``offset`` (at most ``limit``) and how many it has.
-
-    The total is a window count over every row the query matches (windows are computed before
-    LIMIT and OFFSET), so a list read is one round trip instead of a count and then the page. A
-    page past the end has no row to carry it: only then is the total counted on its own.
-    """
-    total = func.count().over().label("page_total")
-    rows = (
-        await session.execute(
-            query.add_columns(total).order_by(*order_by).limit(limit).offset(offset)
-        )
-    ).all()
+    """The page from ``offset`` (at most ``limit`` rows) and how many rows the query has. A page
+    past the end has no row to carry the total: only then is it counted on its own."""
+    bound = {**values, "page_limit": limit, "page_offset": offset}
+    rows = (await session.execute(query.page, bound)).all()
     if rows:
         return [row[0] for row in rows], int(rows[0][1])
     if offset == 0:
         return [], 0
-    counted = await session.scalar(select(func.count()).select_from(query.subquery()))
+    counted = await session.scalar(query.count, dict(values))
     return [], counted or 0
+
+
+async def page_and_total(
+    session: AsyncSession,
+    query: Select[T],
+    order_by: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[T], int]:
+    """``query``'s rows in ``order_by`` from ``offset`` (at most ``limit``) and how many it has."""
+    return await run_paged(session, paged_query(query, order_by), {}, limit=limit, offset=offset)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.core.paged_rows import page_and_total
-from autogrid.models import Fill, Order, OrderEvent
+from autogrid.core.paged_rows import PagedQuery, page_and_total, paged_query, run_paged
+from autogrid.models import Bot, Fill, Order, OrderEvent
+
+
+def _bot_orders(bot_id: uuid.UUID, statuses: Collection[str]) -> Select[Order]:
+    query = select(Order).where(Order.bot_id == bot_id)
+    if statuses:
+        query = query.where(Order.status.in_(statuses))
+    return query
+
+
+_NEWEST_FIRST = (Order.created_at.desc(), Order.id.desc())
 
 
 async def list_bot_orders(
@@ -22,12 +33,34 @@ async def list_bot_orders(
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Order], int]:
-    query = select(Order).where(Order.bot_id == bot_id)
-    if statuses:
-        query = query.where(Order.status.in_(statuses))
-    return await page_and_total(
-        session, query, [Order.created_at.desc(), Order.id.desc()], limit=limit, offset=offset
-    )
+    query = _bot_orders(bot_id, statuses)
+    return await page_and_total(session, query, _NEWEST_FIRST, limit=limit, offset=offset)
+
+
+async def list_owned_bot_orders(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    *,
+    statuses: Collection[str],
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Order], int]:
+    """As ``list_bot_orders``, and nothing unless ``user_id`` owns the bot: the owner check is in
+    the same statement, so a page of orders needs no read of the bot before it."""
+    values = {"bot_id": bot_id, "user_id": user_id, "statuses": list(statuses)}
+    query = _owned_bot_orders(bool(statuses))
+    return await run_paged(session, query, values, limit=limit, offset=offset)
+
+
+@functools.cache
+def _owned_bot_orders(by_status: bool) -> PagedQuery[Order]:
+    """Built once per shape (its values bound): building it cost more than running it."""
+    owned = exists().where(Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id"))
+    query = select(Order).where(Order.bot_id == bindparam("bot_id"), owned)
+    if by_status:
+        query = query.where(Order.status.in_(bindparam("statuses", expanding=True)))
+    return paged_query(query, _NEWEST_FIRST)
 
 
 async def get_order(session: AsyncSession, user_id: uuid.UUID, order_id: uuid.UUID) -> Order | None:

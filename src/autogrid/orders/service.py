@@ -52,10 +52,12 @@ async def list_bot_orders(
     *,
     statuses: Collection[OrderStatus] = (),
 ) -> tuple[Sequence[Order], int]:
-    bot = await bots.get_bot(session, user, bot_id)
-    return await repository.list_bot_orders(
-        session, bot.id, statuses=statuses, limit=page.limit, offset=page.offset
+    orders, total = await repository.list_owned_bot_orders(
+        session, user.id, bot_id, statuses=statuses, limit=page.limit, offset=page.offset
     )
+    if not orders:  # none of the bot's, or no bot of the user's: only now is the bot looked up
+        await bots.check_owned(session, user, bot_id)
+    return orders, total
 
 
 async def get_order(session: AsyncSession, user: UserIdentity, order_id: uuid.UUID) -> OrderHistory:
