@@ -11,7 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -52,6 +54,25 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 # Statements of a read run outside any transaction: each is its own snapshot under READ COMMITTED
 # anyway, and BEGIN and COMMIT were two database round trips of a read's three.
 _READ_ONLY = {"isolation_level": "AUTOCOMMIT"}
+# Marks a read session: a write through it would commit at once, statement by statement, so
+# the listeners below refuse it (a route that writes must take SessionDep).
+_READS_ONLY = "autogrid.reads_only"
+
+
+class WriteOnReadSession(RuntimeError):
+    """A route that took ReadSessionDep tried to write."""
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_statement_writes(state: ORMExecuteState) -> None:
+    if state.session.info.get(_READS_ONLY) and not state.is_select:
+        raise WriteOnReadSession("a write through a read-only session: take SessionDep")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flushed_writes(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    if session.info.get(_READS_ONLY) and (session.new or session.dirty or session.deleted):
+        raise WriteOnReadSession("a write through a read-only session: take SessionDep")
 
 
 async def get_read_session(session: SessionDep) -> AsyncSession:
@@ -60,8 +81,9 @@ async def get_read_session(session: SessionDep) -> AsyncSession:
     transaction, the read goes on in it."""
     if not session.in_transaction():
         await session.connection(execution_options=_READ_ONLY)
+    session.info[_READS_ONLY] = True
     return session
 
 
-# Only for routes that never write: a write through it would commit at once, statement by statement.
+# Only for routes that never write: a write through it is refused (``WriteOnReadSession``).
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
