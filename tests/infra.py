@@ -17,6 +17,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from sqlalchemy import text
+
+from autogrid.core.db import Database
+from autogrid.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get(
@@ -89,3 +93,32 @@ def redis_or_fail() -> str:
     except redis.RedisError as error:
         unavailable("Redis", error)
     return REDIS_TEST_URL
+
+
+# The sequences owned by a column of ``:tables`` that have handed out a value: back to their start,
+# as TRUNCATE ... RESTART IDENTITY would set them.
+_RESTART_USED_SEQUENCES = text(
+    """
+    SELECT setval(s.seqrelid, s.seqstart, false)
+    FROM pg_sequence AS s
+    JOIN pg_depend AS d
+      ON d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+     AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    WHERE d.refobjid IN (SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name)
+      AND pg_sequence_last_value(s.seqrelid) IS NOT NULL
+    """
+)
+
+
+async def empty_all_tables(database: Database) -> None:
+    """Every table empty and its sequences restarted, as the next test expects.
+
+    DELETE, children first, rather than TRUNCATE: TRUNCATE gives each table, index and TOAST
+    table a new file and forces a synchronous commit (about 130 files, up to a second a test
+    on a busy machine), where deleting the few rows a test wrote takes milliseconds.
+    """
+    tables = Base.metadata.sorted_tables
+    async with database.engine.begin() as connection:
+        for table in reversed(tables):
+            await connection.execute(table.delete())
+        await connection.execute(_RESTART_USED_SEQUENCES, {"tables": [t.name for t in tables]})
