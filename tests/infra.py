@@ -45,19 +45,33 @@ def _asyncpg_dsn(database: str) -> str:
     return f"{base}/{database}"
 
 
-async def _admin(sql: str) -> None:
+async def _admin(*statements: str) -> None:
     connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     try:
-        await connection.execute(sql)
+        for sql in statements:
+            await connection.execute(sql)
     finally:
         await connection.close()
+
+
+# Set on each test database, so every session on it has it: the tests' own engines, the apps
+# they start and the worker processes (which build their engines from the URL alone). A commit
+# then returns without waiting for its WAL to reach the disk, the wait that kept PostgreSQL in
+# disk wait through a run. What the tests check does not change: a committed transaction is
+# visible to every other session at once, and survives any client process killed mid-write (the
+# crash-safety tests); only a crash of the PostgreSQL server itself could lose the last ones.
+TEST_DATABASE_SETTINGS = {"synchronous_commit": "off"}
 
 
 def create_database(prefix: str = "autogrid_test") -> str:
     """Create an empty database and return its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    settings = [
+        f'ALTER DATABASE "{name}" SET {key} = {value}'
+        for key, value in TEST_DATABASE_SETTINGS.items()
+    ]
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"', *settings))
     except (OSError, asyncpg.PostgresError) as error:
         unavailable("PostgreSQL", error)
     return _asyncpg_dsn(name).replace("postgresql://", "postgresql+asyncpg://", 1)
