@@ -12,12 +12,12 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
 from autogrid.exchanges.budget import MemoryBudgets
-from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
+from autogrid.exchanges.ccxt import CcxtConnector
 from autogrid.exchanges.instrumented import InstrumentedConnector
 from autogrid.execution.order_manager import OrderManager
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
-from tests.exchanges.conftest import CREDENTIALS, FAST_RETRY, sim_api_urls
-from tests.support.contexts import TEST_POLICY, runtime_context
+from tests.exchanges.conftest import CREDENTIALS, sim_api_urls
+from tests.support.contexts import TEST_POLICY, runtime_context, simulator_connector
 from tests.support.factories import (
     Clock,
     LiveAccount,
@@ -43,17 +43,12 @@ ConnectorMaker = Callable[[], InstrumentedConnector]
 async def make_connector(sim: BinanceSimulator) -> AsyncIterator[ConnectorMaker]:
     made: list[CcxtConnector] = []
     budgets = MemoryBudgets()
+    api_urls = sim_api_urls(sim.url)
 
     def make() -> InstrumentedConnector:
-        connector = CcxtConnector(
-            "binance",
-            CREDENTIALS,
-            budget=budgets.budget_for("binance", "test", budget_spec_for("binance")),
-            timeout_ms=CLIENT_TIMEOUT_MS,
-            retry_policy=FAST_RETRY,
-            api_urls=sim_api_urls(sim.url),
+        connector = simulator_connector(
+            api_urls, "binance", CREDENTIALS, budgets, timeout_ms=CLIENT_TIMEOUT_MS
         )
-        connector._exchange.timeout_on_exit = 0
         made.append(connector)
         return InstrumentedConnector(connector)
 
