@@ -14,13 +14,11 @@ import pytest
 import redis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from autogrid.app import create_app
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings, new_encryption_key
 from autogrid.core.db import Database
-from autogrid.models import Base
 from tests.helpers import (
     ApiUser,
     AppFactory,
@@ -29,7 +27,13 @@ from tests.helpers import (
     register_user,
     unique_email,
 )
-from tests.infra import LIFESPAN_TIMEOUTS, migrated_database, redis_or_fail, run_alembic
+from tests.infra import (
+    LIFESPAN_TIMEOUTS,
+    empty_all_tables,
+    migrated_database,
+    redis_or_fail,
+    run_alembic,
+)
 from tests.network_guard import refuse_outside_connections
 
 TEST_JWT_SECRET = "test-jwt-secret-" + "x7Qp2LmZ9vKc4RtY8wNb3HdF6sJg1aUe"
@@ -89,15 +93,9 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     try:
         yield database
     finally:
-        await _truncate_all(database)
+        await empty_all_tables(database)
         await database.dispose()
         _flush_prefix(settings)
-
-
-async def _truncate_all(database: Database) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    async with database.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 def _flush_prefix(settings: Settings) -> None:

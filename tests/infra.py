@@ -17,6 +17,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from sqlalchemy import text
+
+from autogrid.core.db import Database
+from autogrid.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get(
@@ -41,19 +45,33 @@ def _asyncpg_dsn(database: str) -> str:
     return f"{base}/{database}"
 
 
-async def _admin(sql: str) -> None:
+async def _admin(*statements: str) -> None:
     connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     try:
-        await connection.execute(sql)
+        for sql in statements:
+            await connection.execute(sql)
     finally:
         await connection.close()
+
+
+# Set on each test database, so every session on it has it: the tests' own engines, the apps
+# they start and the worker processes (which build their engines from the URL alone). A commit
+# then returns without waiting for its WAL to reach the disk, the wait that kept PostgreSQL in
+# disk wait through a run. What the tests check does not change: a committed transaction is
+# visible to every other session at once, and survives any client process killed mid-write (the
+# crash-safety tests); only a crash of the PostgreSQL server itself could lose the last ones.
+TEST_DATABASE_SETTINGS = {"synchronous_commit": "off"}
 
 
 def create_database(prefix: str = "autogrid_test") -> str:
     """Create an empty database and return its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    settings = [
+        f'ALTER DATABASE "{name}" SET {key} = {value}'
+        for key, value in TEST_DATABASE_SETTINGS.items()
+    ]
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"', *settings))
     except (OSError, asyncpg.PostgresError) as error:
         unavailable("PostgreSQL", error)
     return _asyncpg_dsn(name).replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -89,3 +107,36 @@ def redis_or_fail() -> str:
     except redis.RedisError as error:
         unavailable("Redis", error)
     return REDIS_TEST_URL
+
+
+# The sequences owned by a column of ``:tables`` that have handed out a value: back to their start,
+# as TRUNCATE ... RESTART IDENTITY would set them.
+_RESTART_USED_SEQUENCES = text(
+    """
+    SELECT setval(s.seqrelid, s.seqstart, false)
+    FROM pg_sequence AS s
+    JOIN pg_depend AS d
+      ON d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+     AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    WHERE d.refobjid IN (SELECT to_regclass(name) FROM unnest(CAST(:tables AS text[])) AS name)
+      AND pg_sequence_last_value(s.seqrelid) IS NOT NULL
+    """
+)
+
+
+async def empty_all_tables(database: Database) -> None:
+    """Every table empty and its sequences restarted, as the next test expects.
+
+    DELETE, children first, rather than TRUNCATE: TRUNCATE gives each table, index and TOAST
+    table a new file and forces a synchronous commit (about 130 files, up to a second a test
+    on a busy machine), where deleting the few rows a test wrote takes milliseconds. The tables
+    are locked first as TRUNCATE locks them, so the cleanup still waits for a transaction left
+    open on them (whose rows a DELETE alone would not see) instead of running beside it.
+    """
+    tables = Base.metadata.sorted_tables
+    names = ", ".join(f'"{table.name}"' for table in tables)
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
+        for table in reversed(tables):
+            await connection.execute(table.delete())
+        await connection.execute(_RESTART_USED_SEQUENCES, {"tables": [t.name for t in tables]})

@@ -5,12 +5,9 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures are found by name)
     clock,
     credential_id,
     ctx,
-    database,
     live,
     make_connector,
     manager,
     sim,
-    sqlite_db,
-    sqlite_template,
     user_id,
 )

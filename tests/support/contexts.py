@@ -10,7 +10,7 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext, RuntimeOptions
 from autogrid.exchanges.base import ExchangeConnector
-from autogrid.exchanges.budget import MemoryBudgets
+from autogrid.exchanges.budget import MemoryBudgets, RequestBudgets
 from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
 from autogrid.exchanges.pool import ConnectorFactory, ConnectorKey, ConnectorPool
 from autogrid.exchanges.types import ApiCredentials
@@ -24,6 +24,29 @@ from tests.support.factories import Clock, load_bot
 TEST_POLICY = UnknownPolicy(grace_seconds=30, max_checks=3, spacing_seconds=5)
 
 
+def simulator_connector(
+    api_urls: dict[str, str],
+    exchange_id: str,
+    credentials: ApiCredentials | None,
+    budgets: RequestBudgets,
+    *,
+    timeout_ms: int,
+) -> CcxtConnector:
+    """A real ccxt connector to the in-process simulator (``api_urls``: ``sim_api_urls`` of its
+    URL, worked out once per test), retrying fast."""
+    connector = CcxtConnector(
+        exchange_id,
+        credentials,
+        budget=budgets.budget_for(exchange_id, "test", budget_spec_for(exchange_id)),
+        timeout_ms=timeout_ms,
+        retry_policy=FAST_RETRY,
+        api_urls=api_urls,
+    )
+    # ccxt sleeps 250 ms in close() for TLS shutdown; the simulator speaks plain HTTP.
+    connector._exchange.timeout_on_exit = 0
+    return connector
+
+
 def simulator_factory(sim_url: str | None) -> ConnectorFactory:
     budgets = MemoryBudgets()
     api_urls = sim_api_urls(sim_url) if sim_url else None
@@ -31,16 +54,9 @@ def simulator_factory(sim_url: str | None) -> ConnectorFactory:
     def build(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
         if api_urls is None:
             raise AssertionError("this test has no exchange simulator")
-        connector = CcxtConnector(
-            key.exchange_id,
-            credentials,
-            budget=budgets.budget_for(key.exchange_id, "test", budget_spec_for(key.exchange_id)),
-            timeout_ms=1_000,
-            retry_policy=FAST_RETRY,
-            api_urls=api_urls,
+        return simulator_connector(
+            api_urls, key.exchange_id, credentials, budgets, timeout_ms=1_000
         )
-        connector._exchange.timeout_on_exit = 0
-        return connector
 
     return build
 

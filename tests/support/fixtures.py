@@ -3,10 +3,8 @@ the in-process Binance simulator, real ccxt connectors to it, a bot row."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -14,13 +12,12 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
 from autogrid.exchanges.budget import MemoryBudgets
-from autogrid.exchanges.ccxt import CcxtConnector, budget_spec_for
+from autogrid.exchanges.ccxt import CcxtConnector
 from autogrid.exchanges.instrumented import InstrumentedConnector
 from autogrid.execution.order_manager import OrderManager
 from tests.exchange_sim import DEFAULT_API_KEY, DEFAULT_SECRET, BinanceSimulator
-from tests.exchanges.conftest import CREDENTIALS, FAST_RETRY, sim_api_urls
-from tests.infra import run_alembic
-from tests.support.contexts import TEST_POLICY, runtime_context
+from tests.exchanges.conftest import CREDENTIALS, sim_api_urls
+from tests.support.contexts import TEST_POLICY, runtime_context, simulator_connector
 from tests.support.factories import (
     Clock,
     LiveAccount,
@@ -46,17 +43,12 @@ ConnectorMaker = Callable[[], InstrumentedConnector]
 async def make_connector(sim: BinanceSimulator) -> AsyncIterator[ConnectorMaker]:
     made: list[CcxtConnector] = []
     budgets = MemoryBudgets()
+    api_urls = sim_api_urls(sim.url)
 
     def make() -> InstrumentedConnector:
-        connector = CcxtConnector(
-            "binance",
-            CREDENTIALS,
-            budget=budgets.budget_for("binance", "test", budget_spec_for("binance")),
-            timeout_ms=CLIENT_TIMEOUT_MS,
-            retry_policy=FAST_RETRY,
-            api_urls=sim_api_urls(sim.url),
+        connector = simulator_connector(
+            api_urls, "binance", CREDENTIALS, budgets, timeout_ms=CLIENT_TIMEOUT_MS
         )
-        connector._exchange.timeout_on_exit = 0
         made.append(connector)
         return InstrumentedConnector(connector)
 
@@ -119,26 +111,3 @@ def live(
 ) -> LiveAccount:
     """A live bot's starting point: the runtime on the simulator, a user and its credential."""
     return LiveAccount(ctx, db, sim, user_id, credential_id)
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("runtime-sqlite") / "template.db"
-    run_alembic(f"sqlite+aiosqlite:///{path}", "upgrade", "head")
-    return path
-
-
-@pytest.fixture
-async def sqlite_db(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
-    path = tmp_path / "runtime.db"
-    shutil.copyfile(sqlite_template, path)
-    database = Database.from_settings(Settings(database_url=f"sqlite+aiosqlite:///{path}"))
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database(request: pytest.FixtureRequest) -> Database:
-    fixture = "db" if request.param == "postgresql" else "sqlite_db"
-    found: Database = request.getfixturevalue(fixture)
-    return found
