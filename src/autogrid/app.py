@@ -21,6 +21,7 @@ from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings, get_settings
 from autogrid.core.db import Database
 from autogrid.core.errors import install_error_handlers
+from autogrid.core.heap import freeze_startup_heap
 from autogrid.core.ratelimit import create_rate_limiter
 from autogrid.core.redis import create_redis
 from autogrid.core.request_guard import RequestGuardMiddleware
@@ -62,12 +63,18 @@ OPENAPI_TAGS = [
 DOCS_STATIC_URL = "/static/docs"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, freeze_heap_after_startup: bool = False
+) -> FastAPI:
+    """``freeze_heap_after_startup`` is for the served process only (see ``core.heap``): a test
+    process starts many apps, and freezing each time would keep its garbage for good."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dispatcher = _open_resources(app, settings)
+        if freeze_heap_after_startup:
+            freeze_startup_heap()
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 import uvicorn
@@ -11,7 +12,10 @@ from autogrid.cli.startup import load_settings_or_exit
 from autogrid.core.config import Settings
 from autogrid.live import socket as live_socket
 
-APP_FACTORY = "autogrid.app:create_app"
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+APP_FACTORY = "autogrid.cli.server:create_served_app"
 PROMETHEUS_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
@@ -31,6 +35,14 @@ def prepare_metrics_for_workers(settings: Settings, workers: int) -> None:
     from autogrid.observability.metrics import prepare_multiprocess_dir  # after the variable
 
     prepare_multiprocess_dir()
+
+
+def create_served_app() -> FastAPI:
+    """The app each server process runs: its start-up heap frozen out of the cyclic collector,
+    whose full passes over it stopped the event loop for a quarter of a second."""
+    from autogrid.app import create_app  # after prepare_metrics_for_workers set the variable
+
+    return create_app(freeze_heap_after_startup=True)
 
 
 @click.command("serve")
