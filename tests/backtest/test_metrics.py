@@ -107,3 +107,38 @@ def test_exposure_ignores_dust() -> None:
     close = np.array([100.0, 100.0, 100.0, 100.0])
     assert metrics.exposure_pct(base, close, min_base=1e-8, min_value=0.0) == 50.0
     assert metrics.exposure_pct(base, close, min_base=1e-8, min_value=60.0) == 0.0
+
+
+def daily_equity_by_hand(open_ms: list[int], equity: list[float]) -> list[float]:
+    """Each calendar day's last equity, carried over days without candles."""
+    last: dict[int, float] = {}
+    for at, value in zip(open_ms, equity, strict=True):
+        last[at // DAY] = value
+    days = range(min(last), max(last) + 1)
+    carried: list[float] = []
+    for day in days:
+        carried.append(last.get(day, carried[-1] if carried else 0.0))
+    return carried
+
+
+@given(
+    st.lists(st.integers(0, 6 * DAY), min_size=1, max_size=40, unique=True).map(sorted),
+    st.lists(st.integers(0, 6 * DAY), min_size=1, max_size=40, unique=True).map(sorted),
+)
+def test_daily_equity_is_right_when_asked_again_and_between_two_candle_series(
+    first: list[int], second: list[int]
+) -> None:
+    """Each series' day ends are remembered for the runs over it: asking again, or for another
+    series in between, gives each its own days."""
+    first_ms, second_ms = np.array(first, dtype=np.int64), np.array(second, dtype=np.int64)
+    first_equity = np.arange(len(first), dtype=np.float64) + 1.0
+    second_equity = np.arange(len(second), dtype=np.float64) * 2.0 + 0.5
+    expected_first = daily_equity_by_hand(first, first_equity.tolist())
+    expected_second = daily_equity_by_hand(second, second_equity.tolist())
+    for _ in range(2):
+        assert metrics.daily_equity(first_ms, first_equity).tolist() == expected_first
+        assert metrics.daily_equity(first_ms, first_equity).tolist() == expected_first
+        assert metrics.daily_equity(second_ms, second_equity).tolist() == expected_second
+    # A series made again from the same numbers (a new array) is read afresh, alike.
+    again = np.array(first, dtype=np.int64)
+    assert metrics.daily_equity(again, first_equity).tolist() == expected_first
