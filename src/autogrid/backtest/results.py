@@ -188,7 +188,8 @@ def build_result(
     pairing: ``closed_pnls``); no figure depends on them."""
     market = settings.market
     close = candles.close
-    close_ms = candles.ts_ms + settings.timeframe_ms
+    # The figures need the first and last close times alone; the curves need them all.
+    close_ms = (candles.ts_ms[[0, -1]] if figures_only else candles.ts_ms) + settings.timeframe_ms
     quote, base = metrics.balances_at_closes(
         run.balance_steps, settings.initial_quote, settings.initial_base, len(candles)
     )
@@ -213,7 +214,8 @@ def build_result(
         fills = stamped_at_open(run.fills, candles)
         trades = closed_trades(fills, initial_base=held, start_price=first_close, start_time=start)
         pnls = [trade.pnl for trade in trades]
-    wins = sum(pnl for pnl in pnls if pnl > 0)
+    won = [pnl for pnl in pnls if pnl > 0]  # the winners and their sum, in one pass
+    wins = sum(won)
     losses = -sum(pnl for pnl in pnls if pnl < 0)
     keep = _NONE if figures_only else _curve_indices(equity, drawdown)
     price_keep = _NONE if figures_only else metrics.min_max_indices(close)
@@ -239,7 +241,7 @@ def build_result(
         sortino=yearly.sortino,
         calmar=yearly.calmar,
         trades=len(pnls),
-        win_rate=sum(1 for pnl in pnls if pnl > 0) / len(pnls) * 100 if pnls else None,
+        win_rate=len(won) / len(pnls) * 100 if pnls else None,
         profit_factor=float(wins / losses) if losses > 0 else None,
         fills=len(run.fills),
         round_trips=_round_trips(run.strategy_state, len(pnls)),
