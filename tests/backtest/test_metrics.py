@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autogrid.backtest import metrics
+from autogrid.backtest.loader import load_candles
+from tests.shared_data import shared_file
 
 DAY = metrics.DAY_MS
 
@@ -142,3 +144,33 @@ def test_daily_equity_is_right_when_asked_again_and_between_two_candle_series(
     # A series made again from the same numbers (a new array) is read afresh, alike.
     again = np.array(first, dtype=np.int64)
     assert metrics.daily_equity(again, first_equity).tolist() == expected_first
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(0, 1e7), st.floats(-10, 1e-3), st.just(0.0), st.just(5e6)),
+        min_size=1,
+        max_size=200,
+    ),
+    st.integers(1, 40),
+)
+def test_the_deepest_drawdown_by_blocks_is_the_curves_maximum_to_the_bit(
+    values: list[float], block: int
+) -> None:
+    """Blocks that set no new high are read from their lowest equity alone: whatever the block
+    size, the blocks' ends and the equity (repeated highs, flat stretches), the same bits."""
+    equity = np.array(values)
+    expected = float(metrics.drawdown_pct(equity).max())
+    assert metrics.max_drawdown_pct(equity, block=block) == expected
+
+
+def test_the_deepest_drawdown_is_the_curves_maximum_on_real_candles() -> None:
+    """Real closes as equity (a position held all along), and the same in cash half the time."""
+    every = load_candles(shared_file("binance_BTC_USDT-1m.csv.gz"))
+    close = every.close[: 200 * 1440]
+    in_cash = close.copy()
+    in_cash[: close.shape[0] // 2] = 70_000.0
+    for equity in (close, close * 0.01 + 5_000.0, in_cash, close[::-1].copy()):
+        expected = float(metrics.drawdown_pct(equity).max())
+        for block in (64, 512, 4096):
+            assert metrics.max_drawdown_pct(equity, block=block) == expected

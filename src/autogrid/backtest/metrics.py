@@ -70,17 +70,48 @@ def drawdown_pct(equity: Floats) -> Floats:
     return drawdown
 
 
-def max_drawdown_pct(equity: Floats) -> float:
+def max_drawdown_pct(equity: Floats, *, block: int = 512) -> float:
     """``drawdown_pct(equity).max()`` to the last bit, in fewer passes over the candles: the
     peak only rises, so once positive it stays so (no mask), and the percent scaling is done
     on the deepest ratio alone (rounding keeps order: the largest product is the product of
-    the largest)."""
-    peak = np.maximum.accumulate(equity)
-    if not peak[0] > 0:
+    the largest).
+
+    By blocks of ``block`` candles: in a block that sets no new high the peak is the one it
+    started with, and its deepest ratio is that of its lowest equity (the same rounding keeps
+    order), from a block minimum, a vectorised reduction. Only blocks that set a new high run
+    the running maximum (an elementwise loop numpy cannot vectorise, most of the cost): a run
+    in cash most of the year sets few."""
+    if not equity[0] > 0:
         return float(drawdown_pct(equity).max())
-    ratio = peak - equity
+    count = equity.shape[0]
+    rows = -(-count // block)
+    # Padded with the last equity: its ratio is the last candle's own, so the deepest is kept.
+    padded = np.empty(rows * block, dtype=np.float64)
+    padded[:count] = equity
+    padded[count:] = equity[-1]
+    table = padded.reshape(rows, block)
+    highs = table.max(axis=1)
+    if not np.isfinite(highs).all():  # NaN or infinity: the plain passes, as the curve's
+        peak = np.maximum.accumulate(equity)
+        plain = peak - equity
+        plain /= peak
+        return float(plain.max()) * 100.0
+    # The peak each block starts with: the highest equity before it (the first's, its own).
+    before = np.empty(rows, dtype=np.float64)
+    before[0] = equity[0]
+    np.maximum.accumulate(highs[:-1], out=before[1:])
+    np.maximum(before[1:], equity[0], out=before[1:])
+    level = highs <= before
+    held = before[level]
+    level_ratio = held - table.min(axis=1)[level]
+    level_ratio /= held
+    rising = table[~level]
+    peak = np.maximum.accumulate(rising, axis=1)
+    np.maximum(peak, before[~level, None], out=peak)
+    ratio = peak - rising
     ratio /= peak
-    return float(ratio.max()) * 100.0
+    deepest = max(float(level_ratio.max(initial=0.0)), float(ratio.max(initial=0.0)))
+    return deepest * 100.0
 
 
 def daily_equity(open_ms: NDArray[np.int64], equity: Floats) -> Floats:
