@@ -14,7 +14,7 @@ from autogrid import __version__
 from autogrid.api.openapi_links import add_links
 from autogrid.api.rate_limit_middleware import RATE_LIMIT_HEADERS, ApiRateLimitMiddleware
 from autogrid.api.rate_limits import create_api_rate_limiter
-from autogrid.api.router import build_api_router
+from autogrid.api.router import build_api_router, in_documented_order
 from autogrid.auth.denylist import create_access_denylist
 from autogrid.auth.login_guard import LoginGuard, create_login_memory
 from autogrid.auth.user_cache import AuthUserCache
@@ -108,6 +108,7 @@ def _summaries_from_docstrings(app: FastAPI) -> None:
     def openapi_with_summaries() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
+            schema["paths"] = in_documented_order(schema.get("paths", {}))
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
                     description = operation.get("description")
