@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged
+from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.paper import PaperAccount
 
@@ -33,6 +35,21 @@ _OWNED_BOT_LOCKED = _OWNED_BOT.with_for_update()
 _OWNED_BOT_ID = select(Bot.id).where(
     Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
 )
+
+
+# A bot's read (the list, the detail) runs on the session's Core connection: rows of the table's
+# columns, no ORM object built and tracked (that cost the read more than its query did).
+_READ_COLUMNS = list(Bot.__table__.c)
+_OWNED_BOT_READ = select(*_READ_COLUMNS).where(
+    Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
+)
+
+
+async def read_bot(session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID) -> Row[Any] | None:
+    """The bot's row if ``user_id`` owns it, as ``get_bot`` finds it, for reading only."""
+    connection = await session.connection()
+    result = await connection.execute(_OWNED_BOT_READ, {"bot_id": bot_id, "user_id": user_id})
+    return result.first()
 
 
 async def get_bot(
@@ -63,9 +80,9 @@ async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
 
 
 @functools.cache
-def _bots_page(by_status: bool, by_type: bool, stopped_by: str | None) -> PagedQuery[Bot]:
+def _bots_page(by_status: bool, by_type: bool, stopped_by: str | None) -> PagedQuery[Any]:
     """The list statement of one combination of filters; their values are bound."""
-    query = select(Bot).where(Bot.user_id == bindparam("user_id"))
+    query = select(*_READ_COLUMNS).where(Bot.user_id == bindparam("user_id"))
     if stopped_by == "bot":  # halted or in error: by itself too, whenever that was recorded
         query = query.where(or_(Bot.stop_initiator == "bot", Bot.status.in_(["halted", "error"])))
     elif stopped_by is not None:
@@ -86,12 +103,14 @@ async def list_bots(
     limit: int,
     offset: int,
     stopped_by: str | None = None,
-) -> tuple[Sequence[Bot], int]:
+) -> tuple[list[Row[Any]], int]:
+    """The user's bots as rows, for reading only (see ``read_bot``)."""
     query = _bots_page(bool(statuses), bool(types), stopped_by)
     values = {"user_id": user_id, "statuses": list(statuses), "types": list(types)}
     if stopped_by not in (None, "bot"):
         values["stopped_by"] = stopped_by
-    return await run_paged(session, query, values, limit=limit, offset=offset)
+    connection = await session.connection()
+    return await run_paged_rows(connection, query, values, limit=limit, offset=offset)
 
 
 def add_bot(session: AsyncSession, bot: Bot) -> None:

@@ -111,7 +111,7 @@ async def list_bots(
 @router.get("/{bot_id}", response_model=BotRead)
 async def get_bot(bot_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> AnyBotRead:
     """Read one of your bots."""
-    return bot_read(await service.get_bot(session, user, bot_id))
+    return bot_read(await service.read_bot(session, user, bot_id))
 
 
 @router.patch("/{bot_id}", response_model=BotRead, responses=_EDIT_ERRORS)

@@ -23,6 +23,7 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
+from sqlalchemy.engine import Row
 
 from autogrid.bots.configs import DcaParams, GridParams, dca_max_deal_funds
 from autogrid.bots.fields import (
@@ -44,9 +45,13 @@ from autogrid.bots.scheduled_buys import (
 )
 from autogrid.bots.signal_params import SignalBotParams
 from autogrid.bots.smart_trade_params import SmartTradeParams
-from autogrid.bots.state import load_state
+from autogrid.bots.state import parse_state
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
+
+# A bot as the reads see it: the ORM object, or a Core row of the bots table's columns (the
+# list and detail reads, which build no ORM objects).
+BotFields = Bot | Row[Any]
 
 MIN_TICK_SECONDS = 1
 MAX_TICK_SECONDS = 3600
@@ -386,7 +391,7 @@ def stored_config(params: BaseModel, breaker: BreakerSettings) -> dict[str, Any]
     return {"strategy": params.model_dump(mode="json"), "breaker": breaker.model_dump(mode="json")}
 
 
-def strategy_data(bot: Bot) -> dict[str, Any]:
+def strategy_data(bot: BotFields) -> dict[str, Any]:
     data: dict[str, Any] = bot.config["strategy"]
     return data
 
@@ -395,14 +400,14 @@ def breaker_settings(bot: Bot) -> BreakerSettings:
     return BreakerSettings.model_validate(bot.config.get("breaker") or {})
 
 
-def _stopped_by(bot: Bot) -> StoppedBy | None:
+def _stopped_by(bot: BotFields) -> StoppedBy | None:
     if bot.stop_initiator is not None:
         return StoppedBy(bot.stop_initiator)
     # Halted or in error before the initiator was recorded: the bot stopped itself.
     return StoppedBy.BOT if bot.status in (BotStatus.HALTED, BotStatus.ERROR) else None
 
 
-def bot_read(bot: Bot) -> AnyBotRead:
+def bot_read(bot: BotFields) -> AnyBotRead:
     data: dict[str, Any] = {
         "id": bot.id,
         "type": bot.type,
@@ -436,12 +441,12 @@ def bot_read(bot: Bot) -> AnyBotRead:
     return _BOT_READ.validate_python(data)
 
 
-def _recurring_buys(bot: Bot, params: DcaParams) -> dict[str, Any] | None:
+def _recurring_buys(bot: BotFields, params: DcaParams) -> dict[str, Any] | None:
     schedule = recurring_buy_of(params)
     if schedule is None:
         return None
     started_at = bot.started_at if bot.status != BotStatus.STOPPED else None
-    state = load_state(bot)
+    state = parse_state(bot.state)
     memory = schedule_state(state)
     last = memory.get("last_slot")
     return {

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import repository
@@ -75,6 +76,14 @@ async def get_bot(
     return bot
 
 
+async def read_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> Row[Any]:
+    """The user's bot as a row, to read only; missing as in ``get_bot`` otherwise."""
+    bot = await repository.read_bot(session, user.id, bot_id)
+    if bot is None:
+        raise NotFound("bot not found")
+    return bot
+
+
 async def check_owned(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> None:
     """404, as ``get_bot``, unless the user owns the bot."""
     if not await repository.owns_bot(session, user.id, bot_id):
@@ -89,7 +98,7 @@ async def list_bots(
     statuses: Collection[BotStatus] = (),
     types: Collection[BotType] = (),
     stopped_by: StoppedBy | None = None,
-) -> tuple[Sequence[Bot], int]:
+) -> tuple[list[Row[Any]], int]:
     # Smart trades have their own list (/smart-trades): many short-lived trades would bury the
     # bots. Asked for by type, they are listed here too.
     return await repository.list_bots(

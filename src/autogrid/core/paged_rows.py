@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Integer, Select, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -58,6 +59,26 @@ async def run_paged(
     if offset == 0:
         return [], 0
     counted = await session.scalar(query.count, dict(values))
+    return [], counted or 0
+
+
+async def run_paged_rows(
+    connection: AsyncConnection,
+    query: PagedQuery[Any],
+    values: Mapping[str, Any],
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[Row[Any]], int]:
+    """As ``run_paged``, on a Core connection: the page's whole rows (their ``page_total``
+    column too), no ORM objects built."""
+    bound = {**values, "page_limit": limit, "page_offset": offset}
+    rows = list((await connection.execute(query.page, bound)).all())
+    if rows:
+        return rows, int(rows[0].page_total)
+    if offset == 0:
+        return [], 0
+    counted = await connection.scalar(query.count, dict(values))
     return [], counted or 0
 
 

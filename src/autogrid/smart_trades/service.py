@@ -20,9 +20,9 @@ from autogrid.bots import controls
 from autogrid.bots import service as bots
 from autogrid.bots.ledger import Ledger
 from autogrid.bots.markets import MarketRulesProvider
-from autogrid.bots.schemas import SmartTradeBotCreate, strategy_data
+from autogrid.bots.schemas import BotFields, SmartTradeBotCreate, strategy_data
 from autogrid.bots.smart_trade_params import SmartTradeParams
-from autogrid.bots.state import load_state
+from autogrid.bots.state import parse_state
 from autogrid.bots.transitions import BotTransition
 from autogrid.core.errors import NotFound
 from autogrid.core.pagination import PageParams
@@ -105,8 +105,8 @@ def trade_detail(bot: Bot, rows: Sequence[Order]) -> SmartTradeDetail:
     )
 
 
-def trade_read(bot: Bot) -> SmartTradeRead:
-    state = load_state(bot)
+def trade_read(bot: BotFields) -> SmartTradeRead:
+    state = parse_state(bot.state)
     trade = SmartTradeState.from_dict(state.strategy) if state.strategy else SmartTradeState()
     ledger = Ledger.from_dict(state.ledger)
     status = BotStatus(bot.status)
@@ -147,7 +147,7 @@ def _phase(status: BotStatus, trade: SmartTradeState, undecided: bool) -> Phase:
     return Phase.OPEN if trade.holding.amount > 0 else Phase.ENTERING
 
 
-def _exit(status: BotStatus, bot: Bot, trade: SmartTradeState, held: Decimal) -> str | None:
+def _exit(status: BotStatus, bot: BotFields, trade: SmartTradeState, held: Decimal) -> str | None:
     if trade.exit is not None:
         return trade.exit.value
     if status == BotStatus.STOPPED and bot.stop_initiator == "owner":
