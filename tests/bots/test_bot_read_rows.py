@@ -42,3 +42,21 @@ async def test_a_bot_row_reads_as_its_orm_object(
             assert one is not None
             assert bot_read(one) == bot_read(objects[row.id])
         assert await repository.read_bot(session, uuid.uuid4(), rows[0].id) is None
+
+
+async def test_a_grid_bots_state_is_not_read(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """A running grid's state is large and its read shows none of it: it stays in the table."""
+    grid = await create_bot(client, user, grid_body())
+    await set_status(db, grid["id"], "running", state={"last_price": "1", "ledger": {}})
+
+    async with db.session_scope() as session:
+        rows, _ = await repository.list_bots(
+            session, user.id, statuses=(), types=(), limit=10, offset=0
+        )
+        one = await repository.read_bot(session, user.id, uuid.UUID(grid["id"]))
+
+    assert [row.state for row in rows] == [None]
+    assert one is not None
+    assert one.state is None

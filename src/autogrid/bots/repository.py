@@ -8,12 +8,13 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, case, delete, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
+from autogrid.models.bot import BotType
 from autogrid.models.paper import PaperAccount
 
 
@@ -39,7 +40,13 @@ _OWNED_BOT_ID = select(Bot.id).where(
 
 # A bot's read (the list, the detail) runs on the session's Core connection: rows of the table's
 # columns, no ORM object built and tracked (that cost the read more than its query did).
-_READ_COLUMNS = list(Bot.__table__.c)
+# The state (large for a running grid: its book and ledger) only of the kinds whose read shows
+# something of it: a DCA bot's recurring buys, a smart trade's progress.
+_STATE_READ_BY = [BotType.DCA.value, BotType.SMART_TRADE.value]
+_READ_COLUMNS = [
+    *(column for column in Bot.__table__.c if column.key != "state"),
+    case((Bot.type.in_(_STATE_READ_BY), Bot.state)).label("state"),
+]
 _OWNED_BOT_READ = select(*_READ_COLUMNS).where(
     Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
 )
