@@ -26,7 +26,7 @@ from autogrid.core.ratelimit import create_rate_limiter
 from autogrid.core.redis import create_redis
 from autogrid.core.request_guard import RequestGuardMiddleware
 from autogrid.exchanges.budget import create_budgets
-from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
+from autogrid.exchanges.market_data_cache import create_market_data_cache
 from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.rules_provider import exchange_market_rules
 from autogrid.live.runtime import start_live_events
@@ -137,12 +137,7 @@ def _open_resources(app: FastAPI, settings: Settings) -> CeleryBotDispatcher:
     budgets = create_budgets(app.state.redis, settings.redis_key_prefix)
     app.state.connector_factory = configured_ccxt_factory(budgets, settings)
     app.state.connector_pool = ConnectorPool(app.state.connector_factory)
-    app.state.market_data_cache = MarketDataCache(
-        SharedCache(app.state.redis, settings.redis_key_prefix),
-        markets_ttl_seconds=settings.markets_cache_ttl_seconds,
-        failure_ttl_seconds=settings.markets_failure_ttl_seconds,
-        load_wait_seconds=settings.markets_load_wait_seconds,
-    )
+    app.state.market_data_cache = create_market_data_cache(settings, app.state.redis)
     app.state.market_rules_provider = exchange_market_rules(
         app.state.connector_pool, app.state.market_data_cache
     )

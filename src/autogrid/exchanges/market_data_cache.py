@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from autogrid.core.config import Settings
 from autogrid.exchanges import errors as exchange_errors
 from autogrid.exchanges.types import MarketRules
 from autogrid.market_data.download import DownloadReport
@@ -269,3 +270,13 @@ class MarketDataCache:
 
     async def remember_gap(self, key: tuple[str, str, str, int, int]) -> None:
         await self.store.set("gap:" + ":".join(map(str, key)), "1", GAP_MEMORY_SECONDS)
+
+
+def create_market_data_cache(settings: Settings, redis: Redis | None) -> MarketDataCache:
+    """The settings' cache, shared through ``redis`` by every process (the API's, a worker's)."""
+    return MarketDataCache(
+        SharedCache(redis, settings.redis_key_prefix),
+        markets_ttl_seconds=settings.markets_cache_ttl_seconds,
+        failure_ttl_seconds=settings.markets_failure_ttl_seconds,
+        load_wait_seconds=settings.markets_load_wait_seconds,
+    )

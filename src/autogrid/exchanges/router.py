@@ -22,7 +22,7 @@ from autogrid.core.ratelimit import RateLimiterDep, enforce_rate_limit
 from autogrid.exchanges import service
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.catalog import ExchangeInfo
-from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
+from autogrid.exchanges.market_data_cache import MarketDataCache, create_market_data_cache
 from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.schemas import (
     CandleList,
@@ -71,13 +71,7 @@ def get_market_data_cache(request: Request) -> MarketDataCache:
     state = request.app.state
     cache: MarketDataCache | None = getattr(state, MARKET_DATA_STATE, None)
     if cache is None:  # built on first use; no await in between, so built once
-        settings = state.settings
-        cache = MarketDataCache(
-            SharedCache(getattr(state, "redis", None), settings.redis_key_prefix),
-            markets_ttl_seconds=settings.markets_cache_ttl_seconds,
-            failure_ttl_seconds=settings.markets_failure_ttl_seconds,
-            load_wait_seconds=settings.markets_load_wait_seconds,
-        )
+        cache = create_market_data_cache(state.settings, getattr(state, "redis", None))
         setattr(state, MARKET_DATA_STATE, cache)
     return cache
 

@@ -22,7 +22,7 @@ from autogrid.exchanges import service
 from autogrid.exchanges.api_errors import ExchangeUnavailable
 from autogrid.exchanges.budget import create_budgets
 from autogrid.exchanges.catalog import ExchangeInfo
-from autogrid.exchanges.market_data_cache import MarketDataCache, SharedCache
+from autogrid.exchanges.market_data_cache import MarketDataCache, create_market_data_cache
 from autogrid.exchanges.paper.markets import builtin_markets
 from autogrid.exchanges.pool import ConnectorPool, configured_ccxt_factory
 from autogrid.exchanges.types import MarketRules
@@ -54,14 +54,9 @@ async def worker_market_rules(settings: Settings) -> AsyncIterator[MarketRulesPr
     Redis for every process (a load only when none is), the request budgets shared. Nothing is
     loaded until the provider is asked."""
     redis = create_redis(settings)
-    prefix = settings.redis_key_prefix
-    pool = ConnectorPool(configured_ccxt_factory(create_budgets(redis, prefix), settings))
-    cache = MarketDataCache(
-        SharedCache(redis, prefix),
-        markets_ttl_seconds=settings.markets_cache_ttl_seconds,
-        failure_ttl_seconds=settings.markets_failure_ttl_seconds,
-        load_wait_seconds=settings.markets_load_wait_seconds,
-    )
+    budgets = create_budgets(redis, settings.redis_key_prefix)
+    pool = ConnectorPool(configured_ccxt_factory(budgets, settings))
+    cache = create_market_data_cache(settings, redis)
     try:
         yield exchange_market_rules(pool, cache)
     finally:
