@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,7 +24,10 @@ from autogrid.exchanges.types import ApiCredentials
 from tests.exchange_sim import BinanceSimulator
 from tests.helpers import ApiUser
 
-CLIENT_TIMEOUT_MS = 400
+# Generous, so a loaded machine never turns a good answer into a timeout; tests that inject a
+# stall use STALL_TIMEOUT_MS (stall_sensitive_factory) so they need not wait seconds per attempt.
+CLIENT_TIMEOUT_MS = 10_000
+STALL_TIMEOUT_MS = 400
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_elapsed=5)
 
 
@@ -38,7 +42,9 @@ def sim_api_urls(sim_url: str) -> dict[str, str]:
     }
 
 
-def simulator_factory(sim: BinanceSimulator, budgets: RequestBudgets) -> ConnectorFactory:
+def simulator_factory(
+    sim: BinanceSimulator, budgets: RequestBudgets, *, timeout_ms: int = CLIENT_TIMEOUT_MS
+) -> ConnectorFactory:
     """Real CcxtConnectors whose REST base URLs point at the simulator."""
     urls = sim_api_urls(sim.url)
 
@@ -52,7 +58,7 @@ def simulator_factory(sim: BinanceSimulator, budgets: RequestBudgets) -> Connect
                 credential_key(credentials.api_key if credentials else None),
                 budget_spec_for(key.exchange_id),
             ),
-            timeout_ms=CLIENT_TIMEOUT_MS,
+            timeout_ms=timeout_ms,
             retry_policy=FAST_RETRY,
             api_urls=urls if key.exchange_id == "binance" else None,
         )
@@ -74,6 +80,19 @@ def sim_app(app: FastAPI, sim: BinanceSimulator) -> FastAPI:
     """The app, verifying keys against the simulator."""
     app.state.connector_factory = simulator_factory(sim, MemoryBudgets())
     return app
+
+
+@contextmanager
+def stalls_expected(app: FastAPI, sim: BinanceSimulator) -> Iterator[None]:
+    """Short client timeouts inside, for a stall longer than STALL_TIMEOUT_MS; the usual after."""
+    usual = app.state.connector_factory
+    app.state.connector_factory = simulator_factory(
+        sim, MemoryBudgets(), timeout_ms=STALL_TIMEOUT_MS
+    )
+    try:
+        yield
+    finally:
+        app.state.connector_factory = usual
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,12 @@ from autogrid.core.db import Database
 from autogrid.credentials import dependencies
 from autogrid.models import Bot, BotStatus, ExchangeCredential
 from autogrid.observability.redaction import REDACTED, scrub
-from tests.credentials.conftest import create_credential, credential_url, new_sim_key
+from tests.credentials.conftest import (
+    create_credential,
+    credential_url,
+    new_sim_key,
+    stalls_expected,
+)
 from tests.exchange_sim import BinanceSimulator
 from tests.helpers import ApiUser, assert_error_shape, assert_not_found_for
 
@@ -199,12 +204,14 @@ async def test_temporary_exchange_trouble_is_503(
     client: httpx.AsyncClient,
     user: ApiUser,
     sim: BinanceSimulator,
+    sim_app: FastAPI,
     fault: str,
     options: dict[str, Any],
 ) -> None:
     key = new_sim_key(sim)
     sim.inject_fault(fault, "GET /api/v3/account", times=None, **options)
-    response = await client.post("/api/v1/credentials", json=key.body(), headers=user.headers)
+    with stalls_expected(sim_app, sim):
+        response = await client.post("/api/v1/credentials", json=key.body(), headers=user.headers)
     assert_error_shape(response, 503, "exchange_unavailable")
     assert response.json()["error"]["details"]["exchange"] == "binance"
     assert len(sim.request_log("GET", "/api/v3/account")) >= 2  # the read was retried
