@@ -91,6 +91,15 @@ async def deal_is(
     return deal if filled == bought and (deal["closed_at"] is not None) == closed else None
 
 
+async def why_not_running(
+    client: httpx.AsyncClient, user: ApiUser, bot_id: str, signal: dict[str, Any]
+) -> str:
+    """The signal, the bot and its journal: what a failed run needs to be explained."""
+    bot = await api(client, user, "GET", f"{BOTS}/{bot_id}")
+    journal = await client.get("/api/v1/events", params={"limit": 200}, headers=user.headers)
+    return f"signal {signal}\nbot {bot}\nevents {journal.text}"
+
+
 async def test_deal_signals_close_and_open_a_dca_bots_deals_in_the_worker(
     stack: Stack, client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
@@ -117,7 +126,7 @@ async def test_deal_signals_close_and_open_a_dca_bots_deals_in_the_worker(
     again = await carried_out(
         client, user, stack, source["token"], {**CLOSE_DEAL, "email_token": "u"}
     )
-    assert again["outcome"] == "executed", again
+    assert again["outcome"] == "executed", await why_not_running(client, user, bot_id, again)
     last = await eventually(lambda: deal_is(client, user, bot_id, 2, True, True), stack)
     assert last["close_reason"] == "signal"
     assert await status_is(client, user, bot_id, "running")
