@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import REGISTRY
 
 from autogrid.core.db import Database
 from autogrid.models import BotStatus
+from autogrid.orders.values import tag_of
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import OrderStatus
 from tests.support.factories import SYMBOL, LiveAccount, bot_events, load_bot, orders_of
@@ -45,15 +47,77 @@ async def test_order_rate_limit(live: LiveAccount) -> None:
     assert live.sim.create_request_counts() == {}
 
 
+# A smart trade whose limit entry is a fat finger: 10% above the market it buys in.
+FAT_FINGER_ENTRY: dict[str, Any] = {
+    "amount": {"value": "1000", "unit": "quote"},
+    "entry": {"type": "limit", "price": "110000"},
+    "take_profits": [
+        {"price": "120000", "share_percent": "50"},
+        {"price": "121000", "share_percent": "50"},
+    ],
+}
+# Deep safety orders (down to 12.1% below the base price) and a 15% take profit: orders that rest
+# far from the market on their own side, as their owner asked.
+DEEP_DCA: dict[str, Any] = {
+    "base_order_volume": "200",
+    "safety_order_volume": "100",
+    "safety_order_step_percentage": "5",
+    "martingale_step_coefficient": "1.42",
+    "max_safety_orders": 2,
+    "active_safety_orders_count": 2,
+    "take_profit": "15",
+}
+
+
 async def test_price_deviation_limit(live: LiveAccount) -> None:
+    live.sim.set_price(SYMBOL, "100000")
     before = trips("price_deviation")
-    bot_id = await breaker_bot(live, max_price_deviation_pct="2")
+    bot_id = await live.bot(
+        status="starting",
+        bot_type="smart_trade",
+        strategy=FAT_FINGER_ENTRY,
+        investment="1000",
+        breaker={"max_price_deviation_pct": "2"},
+    )
 
     await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
 
-    await assert_halted(live.db, bot_id, "from the reference")
+    await assert_halted(live.db, bot_id, "buy price 110000.00 is 10.00% above the reference")
     assert trips("price_deviation") == before + 1
     assert live.sim.create_request_counts() == {}
+
+
+async def test_orders_resting_far_from_the_market_on_their_own_side_trip_nothing(
+    live: LiveAccount,
+) -> None:
+    # A deviation limit of 2%: the grid's buys rest up to 5% below the price, the DCA's safety
+    # orders 12.1% below and its take profit 15% above. Tripping on them halted such bots at once.
+    live.sim.set_price(SYMBOL, "100000")
+    grid = await breaker_bot(live, max_price_deviation_pct="2")
+    dca = await live.bot(
+        status="starting",
+        bot_type="dca",
+        strategy=DEEP_DCA,
+        investment=None,
+        breaker={"max_price_deviation_pct": "2"},
+    )
+    for _ in range(2):
+        await tick_bot(live.ctx, grid)
+        await tick_bot(live.ctx, dca)
+
+    for bot_id in (grid, dca):
+        bot = await load_bot(live.db, bot_id)
+        assert bot.status == BotStatus.RUNNING and bot.breaker_reason is None, bot.breaker_reason
+    assert {o.status for o in await orders_of(live.db, grid)} == {OrderStatus.OPEN}
+    assert {tag_of(o): o.status for o in await orders_of(live.db, dca)} == {
+        "D1.BO": OrderStatus.FILLED,
+        "D1.SO1": OrderStatus.OPEN,
+        "D1.SO2": OrderStatus.OPEN,
+        "D1.TP1": OrderStatus.OPEN,
+    }
+    resting = sorted(o.price for o in live.sim.orders(status="NEW"))
+    assert resting[0] < Decimal("88000") and resting[-1] > Decimal("114000")
 
 
 async def test_loss_limit(live: LiveAccount) -> None:

@@ -270,12 +270,25 @@ async def test_the_breaker_trips_on_each_of_its_limits(
         return bool(bot["status"] == "halted" and words in reason)
 
     rate = await started("rate", {"max_orders_per_minute": 3})
-    deviation = await started("deviation", {"max_price_deviation_pct": "2"})
+    # A smart trade whose limit entry buys 10% above the market: a fat finger.
+    fat_finger = {
+        "name": "deviation",
+        "symbol": "BTC/USDT",
+        "mode": "live",
+        "credential_id": credential,
+        "tick_interval_seconds": 1,
+        "breaker": {"max_price_deviation_pct": "2"},
+        "amount": {"value": "1000", "unit": "quote"},
+        "entry": {"type": "limit", "price": "110000"},
+        "take_profits": [{"price": "120000", "share_percent": "50"},
+                         {"price": "121000", "share_percent": "50"}],
+    }  # fmt: skip
+    deviation = str((await api(client, user, "POST", "/api/v1/smart-trades", fat_finger))["id"])
     loss = await started("loss", {"max_loss_pct_per_hour": "1"})
     errors = await started("errors", {"max_consecutive_errors": 3})
 
     await eventually(lambda: halted(rate, "order rate"), running_stack)
-    await eventually(lambda: halted(deviation, "from the reference"), running_stack)
+    await eventually(lambda: halted(deviation, "above the reference"), running_stack)
 
     async def laddered() -> bool:
         for bot_id in (loss, errors):

@@ -35,7 +35,9 @@ DCA: dict[str, Any] = {
     "safety_order_step_percentage": "1",
     "max_safety_orders": 2,
     "active_safety_orders_count": 2,
-    "take_profit": "10",  # never reached over the window: only signals close a deal
+    # Never reached over the window: only signals close a deal. Farther above the market than the
+    # breaker's price deviation limit (10%), which once halted the bot at its first take profit.
+    "take_profit": "15",
     "cooldown_seconds": 86_400,  # nor does a deal open by itself after one closed
 }
 THREE_COMMAS = {

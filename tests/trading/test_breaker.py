@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autogrid.exchanges.types import Side
 from autogrid.trading.breaker import (
     BreakerLimits,
     BreakerState,
@@ -108,12 +109,12 @@ def test_limits_must_be_positive() -> None:
 
 def test_order_rate_just_under_the_limit_is_allowed() -> None:
     state = sent_orders(49)
-    assert check_new_order(state, LIMITS, seconds(50), REFERENCE, REFERENCE).allowed
+    assert check_new_order(state, LIMITS, seconds(50), REFERENCE, REFERENCE, Side.BUY).allowed
 
 
 def test_order_rate_at_the_limit_denies_and_trips() -> None:
     state = sent_orders(50)
-    decision = check_new_order(state, LIMITS, seconds(50), REFERENCE, REFERENCE)
+    decision = check_new_order(state, LIMITS, seconds(50), REFERENCE, REFERENCE, Side.BUY)
     assert not decision.allowed
     assert decision.trips_breaker
     assert decision.reason is not None and "50 orders in the last minute" in decision.reason
@@ -123,34 +124,59 @@ def test_orders_older_than_a_minute_do_not_count_and_are_pruned() -> None:
     state = sent_orders(50)  # at 0..49 s
     later = record_order_sent(state, seconds(60))  # the one at 0 s is exactly a minute old
     assert len(later.order_times) == 50
-    assert check_new_order(state, LIMITS, seconds(60), REFERENCE, REFERENCE).allowed
+    assert check_new_order(state, LIMITS, seconds(60), REFERENCE, REFERENCE, Side.BUY).allowed
 
 
 # ---- price deviation ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("price", ["110", "90", "109.99"])
-def test_price_within_the_deviation_limit_is_allowed(price: str) -> None:
-    assert check_new_order(BreakerState(), LIMITS, T0, Decimal(price), REFERENCE).allowed
+@pytest.mark.parametrize(
+    ("side", "price"),
+    [(Side.BUY, "110"), (Side.BUY, "109.99"), (Side.SELL, "90"), (Side.SELL, "90.01")],
+)
+def test_a_price_through_the_market_within_the_limit_is_allowed(side: Side, price: str) -> None:
+    assert check_new_order(BreakerState(), LIMITS, T0, Decimal(price), REFERENCE, side).allowed
 
 
-@pytest.mark.parametrize("price", ["110.01", "89.99", "1000"])
-def test_price_beyond_the_deviation_limit_denies_and_trips(price: str) -> None:
-    decision = check_new_order(BreakerState(), LIMITS, T0, Decimal(price), REFERENCE)
+@pytest.mark.parametrize(
+    ("side", "price", "words"),
+    [
+        (Side.BUY, "110.01", "buy price 110.01 is 10.01% above the reference 100"),
+        (Side.BUY, "1000", "900.00% above"),
+        (Side.SELL, "89.99", "sell price 89.99 is 10.01% below the reference 100"),
+        (Side.SELL, "0.01", "99.99% below"),
+    ],
+)
+def test_a_price_too_far_through_the_market_denies_and_trips(
+    side: Side, price: str, words: str
+) -> None:
+    decision = check_new_order(BreakerState(), LIMITS, T0, Decimal(price), REFERENCE, side)
     assert not decision.allowed
     assert decision.trips_breaker
-    assert decision.reason is not None and "from the reference" in decision.reason
+    assert decision.reason is not None and words in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("side", "price"),
+    [(Side.BUY, "89.99"), (Side.BUY, "0.01"), (Side.SELL, "110.01"), (Side.SELL, "1000")],
+)
+def test_an_order_resting_on_its_own_side_is_never_refused_for_its_distance(
+    side: Side, price: str
+) -> None:
+    # A DCA's deep safety buys, a 15% take profit, a wide grid's far levels: they fill at their
+    # own price or never, so no distance from the market is a fat finger.
+    assert check_new_order(BreakerState(), LIMITS, T0, Decimal(price), REFERENCE, side).allowed
 
 
 def test_a_market_order_has_no_price_to_check() -> None:
-    assert check_new_order(BreakerState(), LIMITS, T0, None, None).allowed
+    assert check_new_order(BreakerState(), LIMITS, T0, None, None, Side.SELL).allowed
 
 
 @pytest.mark.parametrize("reference", [None, Decimal(0)])
 def test_a_limit_order_without_a_reference_price_is_denied_without_tripping(
     reference: Decimal | None,
 ) -> None:
-    decision = check_new_order(BreakerState(), LIMITS, T0, Decimal("100"), reference)
+    decision = check_new_order(BreakerState(), LIMITS, T0, Decimal("100"), reference, Side.BUY)
     assert not decision.allowed
     assert not decision.trips_breaker
 
@@ -243,7 +269,7 @@ def test_the_kept_samples_give_the_same_hour_high_as_all_samples(
 
 def test_a_tripped_breaker_denies_every_new_order_but_never_a_cancel() -> None:
     state = trip(BreakerState(), "manual kill switch", T0)
-    decision = check_new_order(state, LIMITS, T0, REFERENCE, REFERENCE)
+    decision = check_new_order(state, LIMITS, T0, REFERENCE, REFERENCE, Side.BUY)
     assert not decision.allowed
     assert not decision.trips_breaker
     assert decision.reason == "circuit breaker tripped: manual kill switch"

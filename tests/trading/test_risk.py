@@ -72,15 +72,23 @@ def test_a_market_rule_denies_the_order_as_asked_and_trips_nothing() -> None:
     assert risk == Risk(cb.BreakerState())
 
 
-def test_a_price_far_from_the_reference_trips_and_denies_the_rest() -> None:
-    intents = [buy("B1", "0.001"), buy("B2", "0.001", "20000"), buy("B3", "0.001")]
+def test_a_buy_priced_far_above_the_reference_trips_and_denies_the_rest() -> None:
+    intents = [buy("B1", "0.001"), buy("B2", "0.001", "80000"), buy("B3", "0.001")]
     vetted, risk = vet_all(intents, checks(), Risk(cb.BreakerState()))
     assert [v.allowed for v in vetted] == [True, False, False]
-    assert vetted[1].denial is not None and vetted[1].denial.startswith("price 20000.00 is 60.00%")
+    assert vetted[1].denial is not None
+    assert vetted[1].denial.startswith("buy price 80000.00 is 60.00% above the reference")
     assert vetted[2].denial == f"circuit breaker tripped: {vetted[1].denial}"
     assert risk.trip == Trip(TripCode.PRICE_DEVIATION, vetted[1].denial)
     assert risk.breaker.tripped_reason == vetted[1].denial
     assert risk.breaker.tripped_at == WALL
+
+
+def test_a_buy_resting_far_below_the_reference_is_let_through() -> None:
+    # A DCA's deepest safety order: it fills at its own price or never.
+    vetted, risk = vet_all([buy("S9", "0.001", "20000")], checks(), Risk(cb.BreakerState()))
+    assert [v.allowed for v in vetted] == [True]
+    assert risk.trip is None
 
 
 def test_the_order_rate_limit_trips_on_the_order_past_it() -> None:
@@ -284,7 +292,8 @@ def test_allowed_orders_conform_to_the_market_rules(
             assert got.price % market.price_tick == 0
             assert market.min_price is None or got.price >= market.min_price
             assert market.max_price is None or got.price <= market.max_price
-            deviation = abs(got.price - pre.reference_price) / pre.reference_price * 100
+            through = got.price - pre.reference_price
+            deviation = (through if got.side is Side.BUY else -through) / pre.reference_price * 100
             assert deviation <= pre.limits.max_price_deviation_pct
         # Already prepared: preparing it again changes nothing (sent as it was recorded).
         again = prepare_order(

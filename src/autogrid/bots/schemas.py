@@ -101,7 +101,12 @@ class BreakerSettings(_Body):
 
     max_orders_per_minute: Annotated[int, Field(ge=1)] | None = None
     max_loss_pct_per_hour: PositivePercent | None = None
-    max_price_deviation_pct: PositivePercent | None = None
+    max_price_deviation_pct: PositivePercent | None = Field(
+        None,
+        description="how far through the market a limit price may be (a buy above the last "
+        "price, a sell below it); orders resting on their own side are never refused for "
+        "their distance",
+    )
     max_consecutive_errors: Annotated[int, Field(ge=1)] | None = None
     cancel_open_orders_on_trip: bool = False
 

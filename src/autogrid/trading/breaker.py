@@ -3,7 +3,9 @@
 Four limits, each with a safe platform default that a bot's config may only tighten:
 - orders per rolling minute (a runaway strategy loop),
 - loss over a rolling hour, as a percentage of the bot's investment (see ``record_pnl``),
-- price deviation of an order from the reference (last/mid) price (fat fingers, bad data),
+- price deviation of an order through the reference (last/mid) price (fat fingers, bad data): a
+  buy priced above it or a sell priced below it, which would trade at once at a price nobody
+  meant; an order resting on its own side of the market is never refused for its distance,
 - consecutive exchange errors (a broken key, an exchange in trouble).
 
 Hitting a limit *trips* the breaker: every new or modified order is denied until a human resets it.
@@ -20,6 +22,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from autogrid.exchanges.types import Side
 
 ORDER_RATE_WINDOW = timedelta(minutes=1)
 LOSS_WINDOW = timedelta(hours=1)
@@ -153,10 +157,17 @@ def check_new_order(
     now: datetime,
     price: Decimal | None,
     reference_price: Decimal | None,
+    side: Side,
 ) -> Decision:
     """May a new (or modified) order be sent now? ``price`` None means a market order, which has
     no price of its own to check. A limit order without a positive reference price is denied
-    (we cannot tell if it is sane) but does not trip the breaker: the market data is at fault."""
+    (we cannot tell if it is sane) but does not trip the breaker: the market data is at fault.
+
+    Only the distance *through* the market counts: a buy above the reference or a sell below it
+    fills at once, so a fat finger there loses money. A buy resting below or a sell resting above
+    fills at its own price or never: a DCA's deep safety orders, a 15% take profit and a wide
+    grid's far levels are what their owner asked for, and tripping on them halted such a bot at
+    its first deal."""
     if state.tripped:
         return Decision(False, f"circuit breaker tripped: {state.tripped_reason}")
     recent = _orders_within_window(state.order_times, now)
@@ -170,11 +181,13 @@ def check_new_order(
     if price is not None:
         if reference_price is None or reference_price <= 0:
             return Decision(False, "no reference price to check the order price against")
-        deviation_pct = abs(price - reference_price) / reference_price * _HUNDRED
+        through = price - reference_price if side is Side.BUY else reference_price - price
+        deviation_pct = through / reference_price * _HUNDRED
         if deviation_pct > limits.max_price_deviation_pct:
             return Decision(
                 False,
-                f"price {price} is {deviation_pct:.2f}% from the reference {reference_price}"
+                f"{side.value} price {price} is {deviation_pct:.2f}%"
+                f" {'above' if side is Side.BUY else 'below'} the reference {reference_price}"
                 f" (limit {limits.max_price_deviation_pct}%)",
                 trips_breaker=True,
             )

@@ -131,7 +131,12 @@ def vet(intent: OrderIntent, checks: PreTrade, risk: Risk) -> tuple[Vetted, Risk
         if breach is not None:
             return Vetted(prepared, f"account limit: {breach.reason}", breach), risk
     check = cb.check_new_order(
-        risk.breaker, checks.limits, checks.at, request.price, checks.reference_price
+        risk.breaker,
+        checks.limits,
+        checks.at,
+        request.price,
+        checks.reference_price,
+        request.side,
     )
     if check.allowed:
         account = accept(entry, risk.account) if risk.account is not None else None
