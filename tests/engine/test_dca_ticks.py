@@ -1,4 +1,5 @@
-"""A live DCA bot in process against the simulator: several fills answered in one decision."""
+"""A live DCA bot in process against the simulator: several fills answered in one decision, a
+base order pre-trade risk keeps refusing."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from autogrid.exchanges.types import OrderType, Side
 from autogrid.models import BotStatus
 from autogrid.orders.values import tag_of
 from autogrid.scheduling.ticking import tick_bot
+from autogrid.trading.orders import OrderStatus
 from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
-from tests.support.factories import SYMBOL, LiveAccount, load_bot, orders_of, set_bot
+from tests.support.factories import (
+    SYMBOL,
+    Clock,
+    LiveAccount,
+    bot_events,
+    load_bot,
+    orders_of,
+    set_bot,
+)
 
 D = Decimal
 TWO_AT_ONCE = {
@@ -99,3 +109,38 @@ async def test_a_restart_keeps_the_deal_history_and_numbering(live: LiveAccount)
     assert state["deal"] == 2 and state["phase"] == "in_deal"  # no cooldown carried over
     tags = {tag_of(o) for o in await orders_of(live.db, bot_id)}
     assert "D2.BO" in tags and not any(t and t.startswith("D3") for t in tags)
+
+
+async def test_a_base_order_refused_at_every_tick_is_placed_again_with_a_back_off(
+    live: LiveAccount, clock: Clock
+) -> None:
+    """Pre-trade risk refuses the base order at every tick (5.5 USDT buys 0.00006 BTC at 80000:
+    4.8 USDT, below the market's minimum order value of 5): it is placed again at once, then
+    backs off, and its owner hears of it once. It once wrote a refused order and an
+    ``order_denied`` event at every tick."""
+    live.sim.set_price(SYMBOL, "80000")
+    small = {**TWO_AT_ONCE, "base_order_volume": "5.5"}
+    bot_id = await live.bot(status="starting", bot_type="dca", strategy=small, investment=None)
+    for _ in range(8):
+        await tick_bot(live.ctx, bot_id)
+        clock.move(5)  # 40 s of ticks: the second refusal in a row waits a minute
+
+    orders = await orders_of(live.db, bot_id)
+    assert [(tag_of(o), o.status) for o in orders] == [
+        ("D1.BO", OrderStatus.DENIED),
+        ("D2.BO", OrderStatus.DENIED),
+    ]
+    (denied,) = await bot_events(live.db, bot_id, "order_denied")
+    assert "D1.BO" in denied.message
+    bot = await load_bot(live.db, bot_id)
+    assert bot.status == BotStatus.RUNNING and bot.state["strategy"]["refusals"] == 2
+
+    # At 90000 the same 0.00006 BTC are worth 5.4 USDT: allowed, placed once the back-off ends.
+    live.sim.set_price(SYMBOL, "90000")
+    clock.move(60)
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
+    statuses = {tag_of(o): o.status for o in await orders_of(live.db, bot_id)}
+    assert statuses["D3.BO"] == OrderStatus.FILLED and len(statuses) == 5  # and D3.SO1/2, D3.TP1
+    state = (await load_bot(live.db, bot_id)).state["strategy"]
+    assert state["phase"] == "in_deal" and state["refusals"] == 0

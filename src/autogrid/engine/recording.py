@@ -250,8 +250,13 @@ async def _carry_out(
             if vetted.denial is None:
                 order, outcomes = manager.add_order(session, intent, at)
             else:
+                # Told once per episode: a strategy placing again an order refused before
+                # (``attempt``, backing off meanwhile) had its first refusal journalled.
+                journal = action.attempt <= 1
                 try:
-                    order, outcomes = manager.add_denied(session, intent, vetted.denial, at)
+                    order, outcomes = manager.add_denied(
+                        session, intent, vetted.denial, at, journal=journal
+                    )
                 except ValueError as error:  # not even a valid order (amount 0, say)
                     logger.warning("bot %s: unrecordable order %s: %s", bot_id, action, error)
                     continue

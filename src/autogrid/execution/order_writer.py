@@ -116,14 +116,22 @@ class OrderWriter:
         return order, [created]
 
     def add_denied(
-        self, session: AsyncSession, intent: Intent, reason: str, now: datetime
+        self,
+        session: AsyncSession,
+        intent: Intent,
+        reason: str,
+        now: datetime,
+        *,
+        journal: bool = True,
     ) -> tuple[Order, list[Outcome]]:
-        """Recorded and refused by our own checks in one go: never sent."""
+        """Recorded and refused by our own checks in one go: never sent. Without ``journal``
+        the owner's journal is not told again (the order's own history still is): a strategy
+        placing again an order refused before, whose first refusal was journalled."""
         order, outcomes = self.add_order(session, intent, now)
         denied = on_denied(outcomes[0].order, reason[:200])
         for name, value in columns_of(denied.order, now, None).items():
             setattr(order, name, value)
-        self._event(session, order, denied, now)
+        self._event(session, order, denied, now, journal=journal)
         return order, [*outcomes, denied]
 
     async def cancel_in(self, session: AsyncSession, order: Order, now: datetime) -> Outcome:
@@ -180,7 +188,15 @@ class OrderWriter:
                 {"client_order_id": order.client_order_id, "kind": anomaly.kind.value},
             )
 
-    def _event(self, session: AsyncSession, order: Order, outcome: Outcome, now: datetime) -> None:
+    def _event(
+        self,
+        session: AsyncSession,
+        order: Order,
+        outcome: Outcome,
+        now: datetime,
+        *,
+        journal: bool = True,
+    ) -> None:
         transition = outcome.transition
         if transition is None:
             return
@@ -196,7 +212,7 @@ class OrderWriter:
             ),
         )
         # The owner's journal hears of the same transition (those that matter to them).
-        payload = order_payload(order, outcome)
+        payload = order_payload(order, outcome) if journal else None
         if payload is not None:
             self.journal(session, payload, now)
 

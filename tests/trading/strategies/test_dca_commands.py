@@ -220,10 +220,11 @@ def test_any_sequence_of_commands_gets_one_outcome_each_and_one_deal_at_most(
         assert len(deals_open) <= 1
         assert state.commands == () and state.outcomes == ()
     # A deal closing is never left waiting for nothing: its exit refused before the book (no
-    # fill, no order to notice) is placed again at the next price, and the deal closes.
+    # fill, no order to notice) is placed again (at the next price, or once the back-off from
+    # repeated refusals is over), and the deal closes.
     account.denied_sells = 0
-    for _ in range(2):  # the sale, then its fill
-        now += timedelta(minutes=1)
+    for _ in range(3):  # the last refusal noticed, the sale, then its fill
+        now = max(now + timedelta(minutes=1), runtime.state.retry_at or now)
         runtime.step(now, price, [])
     assert runtime.state.phase != "closing"
 

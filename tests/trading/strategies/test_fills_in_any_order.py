@@ -105,10 +105,13 @@ class DcaCheck:
         closed = len(state.deals) > len(before.deals) or state.deals[-1:] != before.deals[-1:]
         self.leftover.update(step.base_before, state.net_base, closed, step.snapshot.price)
         # One exit on the book at a time; a deal buying or selling at market decides again at
-        # the next price, when its order refused before the book leaves nothing to notice.
+        # the next price, when its order refused before the book leaves nothing to notice (or,
+        # refused again, once the back-off from its refusals is over).
         assert len([tag for tag in account.orders if ".EXIT" in tag]) <= 1
         if state.phase in {"opening", "closing"}:
-            assert step.decision.wake.every_candle
+            wake, now = step.decision.wake, step.snapshot.now
+            backing_off = state.retry_at is not None and now < state.retry_at
+            assert wake.every_candle or (backing_off and wake.at == state.retry_at)
         if state.phase != "in_deal" or strategy.config.trailing_take_profit or not step.clean:
             return
         held = round_amount(max(state.net_base, D(0)), MARKET.amount_step)

@@ -96,6 +96,10 @@ class PlaceOrder:
     # The stop protecting an entry, if the strategy has one: the account's risk per trade is
     # measured from the entry price down to it.
     stop_price: Decimal | None = None
+    # Which attempt in a row at this order, when the strategy places again one refused before
+    # it reached the book (1: the first). A later attempt refused again is recorded, but its
+    # owner is not told again: the episode's first refusal was journalled.
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,10 @@ below; each safety fill moves the average entry, so the take-profit order is re-
 closes on take profit (or trailing take profit, or stop loss), then the bot waits the cooldown and
 opens the next deal. A deal buying or selling at market (``opening``, ``closing``) asks to
 decide at every price until that is done, so a market order refused before it reached the book
-is placed again. Counter-actions happen when an order completes; partial fills accumulate.
+is placed again: at the next price, then less and less often while the refusals go on (a
+refusal that holds would otherwise write a refused order and its event at every price; see
+``dca_deal_orders.retry_delay``). Counter-actions happen when an order completes; partial fills
+accumulate.
 
 Signals may open a deal now or close the open one at market (``dca_commands``: handed in with
 ``enqueue``, each leaves an outcome the runtime takes out with ``take_outcomes``).
@@ -212,12 +215,19 @@ class DcaStrategy:
                 if work.phase == "opening" and bought.amount > 0:
                     work.base_price = bought.average_price
                     work.phase = "in_deal"
+                    self._orders.reached_book(work)
                 elif work.phase == "opening":
                     work.phase = "idle"  # the base order was refused: try again when allowed
+                    self._orders.refused(work, snapshot.now)
             elif tag == work.tp_live:
                 work.tp_live = None
             elif ".SO" in tag and bought.amount > 0:
                 work.safety_filled += 1
+            elif ".EXIT" in tag:
+                if bought.amount > 0:
+                    self._orders.reached_book(work)
+                else:  # refused: sold again by ``keep_exit`` once the back-off is over
+                    self._orders.refused(work, snapshot.now)
         if work.phase in {"in_deal", "closing"} and work.sold_amount > 0:
             # Sold, and what is left cannot be sold: the deal is over (the rest is dust).
             held = round_amount(max(work.net_base, ZERO), self.market.amount_step)
@@ -230,6 +240,8 @@ class DcaStrategy:
     def _may_open(self, snapshot: Snapshot, work: DcaState) -> bool:
         if work.next_start_at is not None and snapshot.now < work.next_start_at:
             return False  # cooling down
+        if self._orders.backing_off(work, snapshot.now):
+            return False  # its last base order was refused: placed again at ``retry_at``
         start = self.config.start_condition
         return start is None or start.fires(snapshot, work.next_start_at)
 
@@ -254,13 +266,19 @@ class DcaStrategy:
 
     def _wake(self, work: DcaState, snapshot: Snapshot) -> Wake:
         if work.phase == "idle":
+            # Not before the cooldown's end, nor before a refused base order may go again.
+            waits = [at for at in (work.next_start_at, work.retry_at) if at is not None]
+            not_before = max(waits) if waits else None
             if self.config.start_condition is None:
-                return Wake(at=work.next_start_at, every_candle=work.next_start_at is None)
+                return Wake(at=not_before, every_candle=not_before is None)
             # Past the cooldown only a signal can open a deal, and signal candles wake the bot
             # by themselves (the engine's signal masks; live, a strategy reading candles decides
             # at every tick): waking at a past time would call it on every candle for nothing.
-            cooling = work.next_start_at is not None and snapshot.now < work.next_start_at
-            return Wake(at=work.next_start_at) if cooling else Wake()
+            cooling = not_before is not None and snapshot.now < not_before
+            return Wake(at=not_before) if cooling else Wake()
+        if work.phase == "closing" and self._orders.backing_off(work, snapshot.now):
+            # Its sale was refused and nothing of it is in flight: nothing to do until then.
+            return Wake(at=work.retry_at)
         if work.phase in {"opening", "closing"}:
             # Called at every price while a market order is due: one refused before it reached
             # the book (pre-trade risk, the exchange) leaves no fill and no live order to notice,

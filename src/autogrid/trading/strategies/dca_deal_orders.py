@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from autogrid.exchanges.types import MarketRules, OrderType, Side
@@ -33,6 +33,23 @@ from autogrid.trading.strategies.grid_config import round_amount, round_price
 from autogrid.trading.strategies.trade_parts import below_minimums
 
 ZERO = Decimal(0)
+# A market order refused before it reached the book (pre-trade risk: the owner's daily loss
+# limit, the market's rules; or the exchange) is placed again, never given up: at the next
+# price the first time (a refusal that passes costs nothing), then after a delay that doubles
+# from ``RETRY_FIRST`` up to ``RETRY_CAP`` while the refusals go on. Each attempt writes a
+# refused order (its owner is told of the first only: ``PlaceOrder.attempt``), so a refusal that
+# holds for an hour leaves about ten, not one per price.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_CAP = timedelta(minutes=16)
+_RETRY_DOUBLINGS = 4  # RETRY_FIRST * 2**4 == RETRY_CAP
+
+
+def retry_delay(refusals: int) -> timedelta:
+    """How long to wait before placing again a market order refused ``refusals`` times in a
+    row."""
+    if refusals <= 1:
+        return timedelta(0)
+    return min(RETRY_FIRST * (1 << min(refusals - 2, _RETRY_DOUBLINGS)), RETRY_CAP)
 
 
 @dataclass(slots=True)
@@ -56,6 +73,19 @@ class DealOrders:
     def sellable(self, amount: Decimal, price: Decimal) -> bool:
         return below_minimums(amount, price, self.market) is None
 
+    def refused(self, work: DcaState, now: datetime) -> None:
+        """A market order of the deal left without a fill (refused before the book): back off."""
+        work.refusals += 1
+        work.retry_at = now + retry_delay(work.refusals)
+
+    def reached_book(self, work: DcaState) -> None:
+        """A market order of the deal filled: the refusals, if any, are over."""
+        work.refusals, work.retry_at = 0, None
+
+    def backing_off(self, work: DcaState, now: datetime) -> bool:
+        """Whether a refused market order must not be placed again yet."""
+        return work.retry_at is not None and now < work.retry_at
+
     def open_deal(
         self, snapshot: Snapshot, work: DcaState, funds: DealFunds, actions: list[Action]
     ) -> None:
@@ -72,7 +102,8 @@ class DealOrders:
         work.phase = "opening"
         work.opened_at = snapshot.now
         tag = self.tag(work, "BO")
-        actions.append(PlaceOrder(tag, Side.BUY, OrderType.MARKET, amount))
+        attempt = work.refusals + 1
+        actions.append(PlaceOrder(tag, Side.BUY, OrderType.MARKET, amount, attempt=attempt))
         funds.quote -= amount * snapshot.price
         work.live = work.live | {tag}
 
@@ -196,6 +227,8 @@ class DealOrders:
         refused or partial exit, a safety order that filled as it was cancelled)."""
         if any(".EXIT" in tag for tag in work.live):
             return  # the exit in flight: its fills are counted as they come
+        if self.backing_off(work, snapshot.now):
+            return  # its last sale was refused: placed again at ``retry_at``
         step = self.market.amount_step
         held = round_amount(max(work.net_base, ZERO), step)
         amount = min(held, round_amount(funds.base, step))
@@ -209,7 +242,8 @@ class DealOrders:
         work.exit_version += 1
         suffix = "EXIT" if work.exit_version == 1 else f"EXIT{work.exit_version}"
         tag = self.tag(work, suffix)
-        actions.append(PlaceOrder(tag, Side.SELL, OrderType.MARKET, amount))
+        attempt = work.refusals + 1
+        actions.append(PlaceOrder(tag, Side.SELL, OrderType.MARKET, amount, attempt=attempt))
         funds.base -= amount
         work.live = work.live | {tag}
 
@@ -243,5 +277,6 @@ class DealOrders:
         work.base_price, work.opened_at, work.peak, work.trailing_active = None, None, None, False
         work.bought_amount = work.bought_notional = work.net_base = ZERO
         work.deal_cost = work.deal_proceeds = work.sold_amount = work.sold_basis = ZERO
-        work.safety_filled = work.safety_placed = work.exit_version = 0
+        work.safety_filled = work.safety_placed = work.exit_version = work.refusals = 0
+        work.retry_at = None
         work.partials = {}

@@ -99,6 +99,11 @@ class DcaState:
     peak: Decimal | None = None
     exit_reason: str | None = None
     exit_version: int = 0
+    # A market order (base order, exit) refused before it reached the book, by pre-trade risk
+    # or the exchange: how many times in a row, and when it may be placed again (``DealOrders``
+    # backs off while the refusals go on). Stored, so a restarted worker keeps waiting.
+    refusals: int = 0
+    retry_at: datetime | None = None
     live: frozenset[str] = frozenset()
     # Fills of live orders so far (already counted in the totals): a base order's price, and
     # whether a safety order bought anything, are known when the order is done.
@@ -204,6 +209,8 @@ class DcaState:
             peak=dec("peak"),
             exit_reason=data.get("exit_reason"),
             exit_version=int(data.get("exit_version", 0)),
+            refusals=int(data.get("refusals", 0)),
+            retry_at=when("retry_at"),
             live=frozenset(data["live"]),
             partials=_partials(progress if progress is not None else data["partials"]),
             deals=tuple(DealRecord.from_dict(d) for d in data["deals"]),

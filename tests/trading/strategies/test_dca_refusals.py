@@ -1,0 +1,147 @@
+"""A DCA bot whose market order (base order, exit) pre-trade risk keeps refusing: it places it
+again, never gives up, but backs off while the refusals go on, so an hour of refusals leaves a
+handful of refused orders (each one a DENIED row and an ``order_denied`` event at the runtime),
+not one per price. Pure: the runtime is played by a loop deciding at every price, its state
+stored and loaded at each decision as a restarted worker would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.trading.strategies.base import PlaceOrder, Wake
+from autogrid.trading.strategies.dca import DcaStrategy
+from autogrid.trading.strategies.dca_config import DcaConfig
+from autogrid.trading.strategies.dca_deal_orders import RETRY_CAP, retry_delay
+from autogrid.trading.strategies.dca_state import DcaState
+from tests.trading.strategies.exchange_model import Account
+
+MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))
+CONFIG = DcaConfig(
+    base_order_volume=D(100),
+    safety_order_volume=D(50),
+    safety_order_step_percentage=D(2),
+    take_profit=D(1),
+    max_safety_orders=1,
+    stop_loss_percentage=D(1),
+)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TICK = timedelta(seconds=10)
+HOUR = timedelta(hours=1)
+# An hour of refusals: the first two at once, then 1, 2, 4, 8 and 16 minutes apart, then every
+# 16 minutes. A few more are allowed for, never one per price (360 of them).
+AN_HOURS_REFUSALS = 10
+
+
+@dataclass
+class Runtime:
+    """Decides at every price (or only when woken), market orders filling at once unless pre-trade
+    risk refuses them (``refusing``: they never reach the account)."""
+
+    only_when_woken: bool
+    strategy: DcaStrategy = field(default_factory=lambda: DcaStrategy(CONFIG, MARKET))
+    account: Account = field(default_factory=lambda: Account(MARKET, D(10_000)))
+    state: DcaState = field(default_factory=DcaState)
+    wake: Wake | None = None
+    refusing: frozenset[Side] = frozenset()
+    refused: list[str] = field(default_factory=list)
+    placed: list[str] = field(default_factory=list)
+
+    def due(self, now: datetime, price: D) -> bool:
+        wake = self.wake
+        if not self.only_when_woken or wake is None or self.account.unseen or wake.every_candle:
+            return True
+        if wake.at is not None and now >= wake.at:
+            return True
+        low, high = wake.price_at_or_below, wake.price_at_or_above
+        return (low is not None and price <= low) or (high is not None and price >= high)
+
+    def step(self, now: datetime, price: D) -> None:
+        if not self.due(now, price):
+            return
+        snapshot = self.account.snapshot(now, price)
+        decision = self.strategy.decide(snapshot, self.state, self.account.take_fills())
+        for action in decision.actions:
+            if isinstance(action, PlaceOrder) and action.side in self.refusing:
+                self.refused.append(action.tag)  # pre-trade risk: never sent
+                continue
+            self.account.apply((action,), price)
+            if isinstance(action, PlaceOrder):
+                self.placed.append(action.tag)
+                if action.type is OrderType.MARKET:
+                    self.account.fill(action.tag, action.amount, now)
+        stored = self.strategy.dump_state(decision.state)  # a restarted worker loads it again
+        self.state, self.wake = self.strategy.load_state(stored), decision.wake
+
+    def run(self, start: datetime, end: datetime, price: D) -> datetime:
+        now = start
+        while now < end:
+            self.step(now, price)
+            now += TICK
+        return now
+
+
+@pytest.mark.parametrize("only_when_woken", [False, True])
+def test_a_base_order_refused_for_an_hour_is_placed_again_with_a_back_off(
+    only_when_woken: bool,
+) -> None:
+    """The owner's daily loss limit refuses every entry for an hour: the bot tries again, less
+    and less often, and opens its deal once the limit allows it."""
+    bot = Runtime(only_when_woken, refusing=frozenset({Side.BUY}))
+    now = bot.run(T0, T0 + HOUR, D(100))
+
+    assert all(tag.endswith(".BO") for tag in bot.refused)
+    assert 2 <= len(bot.refused) <= AN_HOURS_REFUSALS
+    assert bot.placed == [] and bot.state.phase in {"idle", "opening"}
+    assert bot.state.deal <= AN_HOURS_REFUSALS  # no deal number burnt per price
+
+    bot.refusing = frozenset()  # the limit allows entries again
+    bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
+    assert bot.placed[0] == f"D{bot.state.deal}.BO"
+    assert bot.state.phase == "in_deal" and bot.state.retry_at is None
+    assert {tag.split(".")[1] for tag in bot.placed} == {"BO", "SO1", "TP1"}
+
+
+@pytest.mark.parametrize("only_when_woken", [False, True])
+def test_a_stop_loss_sale_refused_for_an_hour_is_placed_again_with_a_back_off(
+    only_when_woken: bool,
+) -> None:
+    bot = Runtime(only_when_woken)
+    now = bot.run(T0, T0 + 3 * TICK, D(100))  # the base order fills; SO1 and TP1 rest
+    assert bot.state.phase == "in_deal"
+    held = bot.account.base_total
+
+    bot.refusing = frozenset({Side.SELL})
+    now = bot.run(now, now + HOUR, D("98.5"))  # below the 1 % stop loss
+
+    exits = [tag for tag in bot.refused if ".EXIT" in tag]
+    assert 2 <= len(exits) <= AN_HOURS_REFUSALS
+    assert bot.state.phase == "closing" and bot.account.base_total == held
+
+    bot.refusing = frozenset()
+    bot.run(now, now + RETRY_CAP + 2 * TICK, D("98.5"))
+    assert [d.close_reason for d in bot.state.deals] == ["stop_loss"]
+    assert bot.state.retry_at is None and bot.state.refusals == 0
+
+
+def test_a_refusal_that_passes_is_retried_at_the_next_price() -> None:
+    """One refusal costs nothing: the order goes again at once (the back-off starts with the
+    second refusal in a row), and a fill ends the episode."""
+    bot = Runtime(only_when_woken=True, refusing=frozenset({Side.BUY}))
+    bot.step(T0, D(100))
+    bot.refusing = frozenset()
+    bot.step(T0 + TICK, D(100))
+    assert bot.refused == ["D1.BO"] and bot.placed == ["D2.BO"]
+    bot.step(T0 + 2 * TICK, D(100))
+    assert bot.state.phase == "in_deal" and bot.state.refusals == 0
+
+
+def test_the_delay_grows_from_nothing_to_its_cap() -> None:
+    delays = [retry_delay(n) for n in range(1, 12)]
+    assert delays[0] == timedelta(0) and delays[1] == timedelta(minutes=1)
+    assert delays == sorted(delays) and max(delays) == RETRY_CAP == delays[-1]
+    assert retry_delay(10**6) == RETRY_CAP
