@@ -20,7 +20,13 @@ from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.results import build_result
 from autogrid.backtest.signal_walk import run_fast
-from autogrid.backtest.trades import POOL, closed_pnls, closed_trades, round_trip_of
+from autogrid.backtest.trades import (
+    POOL,
+    _paired_pnls,
+    closed_pnls,
+    closed_trades,
+    round_trip_of,
+)
 from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.candles import CandleArrays
 from tests.shared_data import shared_file
@@ -243,3 +249,64 @@ def test_the_lean_pnls_are_the_closed_trades_pnls_for_any_fills(
     }
     trades = closed_trades(fills, **pairing)
     assert closed_pnls(fills, **pairing) == [trade.pnl for trade in trades]
+
+
+@st.composite
+def paired_sequences(draw: st.DrawFn) -> list[TradeRecord]:
+    """An indicator bot's fills (``E<n>`` bought, ``X<n>`` sold, the same amount), the last buy
+    maybe left open; now and then one fill changed so the pairs no longer hold."""
+    at = datetime(2025, 5, 20, tzinfo=UTC)
+    fills = []
+    prices = st.decimals("90000", "110000", places=2)
+    amounts = st.decimals("0.00001", "0.01", places=5)
+    fees = st.decimals("0", "2", places=8)
+    for trade in range(1, draw(st.integers(0, 12)) + 1):
+        amount = draw(amounts)
+        for side, tag in ((Side.BUY, f"E{trade}"), (Side.SELL, f"X{trade}")):
+            index = len(fills)
+            fills.append(
+                TradeRecord(
+                    index, at + timedelta(minutes=index), tag, side, draw(prices), amount,
+                    draw(fees), False,
+                )
+            )  # fmt: skip
+    if fills and draw(st.booleans()):
+        fills.pop()  # the last position still open
+    if fills and draw(st.booleans()):
+        at_index = draw(st.integers(0, len(fills) - 1))
+        changed = draw(st.sampled_from(["amount", "zero", "tag", "side", "pool", "deal", "scale"]))
+        fill = fills[at_index]
+        fills[at_index] = {
+            "amount": replace(fill, amount=fill.amount + D("0.00001")),
+            "zero": replace(fill, amount=D(0)),
+            "tag": replace(fill, tag="X99" if fill.side is Side.SELL else "E99"),
+            "side": replace(fill, side=Side.SELL if fill.side is Side.BUY else Side.BUY),
+            "pool": replace(fill, tag="INIT"),
+            "deal": replace(fill, tag="D1.BO" if fill.side is Side.BUY else "D1.TP1"),
+            "scale": replace(fill, amount=fill.amount.quantize(D("1E-12"))),  # equal value
+        }[changed]
+    return fills
+
+
+@given(paired_sequences(), st.decimals("0", "0.05", places=5))
+def test_paired_fills_give_the_closed_trades_pnls_digit_for_digit(
+    fills: list[TradeRecord], held: D
+) -> None:
+    """The shortcut for an indicator bot's buy-sale pairs (and every sequence it declines) makes
+    the closed trades' P&L, the very digits and exponents."""
+    start = datetime(2025, 5, 19, tzinfo=UTC)
+    pairing: dict[str, Any] = {
+        "initial_base": held,
+        "start_price": D("100000"),
+        "start_time": start,
+    }
+    trades = closed_trades(fills, **pairing)
+    assert [str(pnl) for pnl in closed_pnls(fills, **pairing)] == [str(t.pnl) for t in trades]
+
+
+def test_an_indicator_runs_pnls_take_the_paired_shortcut() -> None:
+    """An RSI run on real candles is paired without lots (``_paired_pnls``), to the digit."""
+    run = run_of("indicator", CASES[6][1], 20, SETTINGS)
+    paired = _paired_pnls(run.fills)
+    assert paired is not None and len(paired) > 50
+    assert [str(pnl) for pnl in paired] == [str(t.pnl) for t in closed_trades(run.fills)]

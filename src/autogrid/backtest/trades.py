@@ -29,7 +29,7 @@ tags follow none of these patterns (a scripted strategy) are all unowned: plain 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -164,8 +164,39 @@ def closed_pnls(
     """The P&L of each of ``closed_trades``, in order and to the same digit (the same pairing,
     the same fold and the same operations), without making the trades: what a sweep's run
     ranks by."""
+    if isinstance(fills, Sequence):
+        paired = _paired_pnls(fills)
+        if paired is not None:
+            return paired
     sales = _sales(fills, initial_base, start_price, start_time)
     return _deals_folded(sales, _pnl, _add_pnls)
+
+
+def _paired_pnls(fills: Sequence[TradeRecord]) -> list[Decimal] | None:
+    """``closed_pnls`` of fills that alternate one buy and one sale of that very amount in the
+    same round trip (neither a DCA deal nor unowned base): an indicator bot's ``E<n>``, ``X<n>``
+    (a last buy may stay open). Each sale then closes exactly the lot its buy opened, the case
+    ``_close`` takes first, and its P&L is made by the same operations in the same order, with
+    no lot, closing or generator per trade (they were most of a sweep run's figures). None for
+    any other sequence: the general pairing makes those."""
+    pnls: list[Decimal] = []
+    buy: TradeRecord | None = None
+    for fill in fills:
+        if fill.side is Side.BUY:
+            if buy is not None:
+                return None
+            buy = fill
+            continue
+        if buy is None or fill.amount != buy.amount or not fill.amount > 0:
+            return None
+        key = round_trip_of(fill.tag)
+        if key == POOL or key.startswith("D") or key != round_trip_of(buy.tag):
+            return None
+        amount = fill.amount  # ``_close``'s exact case: fee whole, notional at the buy's price
+        proceeds = fill.price * amount - fill.fee
+        pnls.append(proceeds - (ZERO + amount * buy.price) - (ZERO + buy.fee))
+        buy = None
+    return pnls
 
 
 _Item = TypeVar("_Item")
