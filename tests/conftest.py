@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from argon2 import PasswordHasher, Type
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from autogrid.app import create_app
+from autogrid.auth import passwords
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings, new_encryption_key
 from autogrid.core.db import Database
@@ -51,6 +53,31 @@ def _no_outside_network() -> Iterator[None]:
     """Tests talk to loopback only: a name or address outside it fails at once, loudly."""
     with refuse_outside_connections():
         yield
+
+
+# Argon2id at the least work and memory it allows (argon2's own "cheapest" profile, with the
+# usual salt and hash lengths): a registration and a login then cost microseconds instead of two
+# OWASP hashes (~50 ms of CPU each, seconds on a busy machine) for each of the hundreds of users
+# the tests register. The tests of hashing itself use the app's parameters
+# (``production_password_hashing``).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    production = passwords.replace_hasher(CHEAP_HASHER)
+    yield
+    passwords.replace_hasher(production)
+
+
+@pytest.fixture
+def production_password_hashing(_cheap_password_hashing: None) -> Iterator[None]:
+    """The app's own Argon2id parameters (OWASP's), for the tests of hashing and rehashing."""
+    passwords.replace_hasher(passwords.OWASP_HASHER)
+    try:
+        yield
+    finally:
+        passwords.replace_hasher(CHEAP_HASHER)
 
 
 @pytest.fixture(scope="session")
