@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -196,6 +197,20 @@ async def other_user(client: httpx.AsyncClient) -> ApiUser:
 @pytest.fixture
 async def admin_user(client: httpx.AsyncClient, db: Database) -> ApiUser:
     return await make_admin(db, await register_user(client, unique_email("admin")))
+
+
+@pytest.fixture(scope="session")
+def _openapi_document() -> dict[str, Any]:
+    # The document is the routes' alone (no setting changes it), and generating it takes
+    # seconds on a busy machine: once per test process.
+    return create_app(Settings(environment="development", jwt_secret=TEST_JWT_SECRET)).openapi()
+
+
+@pytest.fixture
+def openapi_schema(_openapi_document: dict[str, Any]) -> dict[str, Any]:
+    """The app's OpenAPI document (as ``create_app(settings).openapi()`` builds it), a copy
+    each test may change."""
+    return copy.deepcopy(_openapi_document)
 
 
 @pytest.fixture(scope="session")
