@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,10 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from argon2 import PasswordHasher, Type
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from autogrid.app import create_app
+from autogrid.auth import passwords
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings, new_encryption_key
 from autogrid.core.db import Database
@@ -51,6 +54,31 @@ def _no_outside_network() -> Iterator[None]:
     """Tests talk to loopback only: a name or address outside it fails at once, loudly."""
     with refuse_outside_connections():
         yield
+
+
+# Argon2id at the least work and memory it allows (argon2's own "cheapest" profile, with the
+# usual salt and hash lengths): a registration and a login then cost microseconds instead of two
+# OWASP hashes (~50 ms of CPU each, seconds on a busy machine) for each of the hundreds of users
+# the tests register. The tests of hashing itself use the app's parameters
+# (``production_password_hashing``).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    production = passwords.replace_hasher(CHEAP_HASHER)
+    yield
+    passwords.replace_hasher(production)
+
+
+@pytest.fixture
+def production_password_hashing(_cheap_password_hashing: None) -> Iterator[None]:
+    """The app's own Argon2id parameters (OWASP's), for the tests of hashing and rehashing."""
+    passwords.replace_hasher(passwords.OWASP_HASHER)
+    try:
+        yield
+    finally:
+        passwords.replace_hasher(CHEAP_HASHER)
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +197,20 @@ async def other_user(client: httpx.AsyncClient) -> ApiUser:
 @pytest.fixture
 async def admin_user(client: httpx.AsyncClient, db: Database) -> ApiUser:
     return await make_admin(db, await register_user(client, unique_email("admin")))
+
+
+@pytest.fixture(scope="session")
+def _openapi_document() -> dict[str, Any]:
+    # The document is the routes' alone (no setting changes it), and generating it takes
+    # seconds on a busy machine: once per test process.
+    return create_app(Settings(environment="development", jwt_secret=TEST_JWT_SECRET)).openapi()
+
+
+@pytest.fixture
+def openapi_schema(_openapi_document: dict[str, Any]) -> dict[str, Any]:
+    """The app's OpenAPI document (as ``create_app(settings).openapi()`` builds it), a copy
+    each test may change."""
+    return copy.deepcopy(_openapi_document)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from argon2 import PasswordHasher
 
 from autogrid.auth.passwords import (
@@ -11,6 +12,9 @@ from autogrid.auth.passwords import (
     verify_against_dummy,
     verify_password,
 )
+
+# The app's own parameters: the rest of the suite hashes with the cheapest (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("production_password_hashing")
 
 
 async def test_hash_is_argon2id_with_owasp_parameters() -> None:

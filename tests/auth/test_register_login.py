@@ -21,6 +21,7 @@ async def stored_user(db: Database, email: str) -> User:
         return (await session.execute(select(User).where(User.email == email))).scalar_one()
 
 
+@pytest.mark.usefixtures("production_password_hashing")
 async def test_register_returns_the_user_without_secrets(
     client: httpx.AsyncClient, db: Database
 ) -> None:
@@ -160,6 +161,7 @@ async def test_unknown_email_still_spends_a_password_verification(
     assert calls == ["some-password"]
 
 
+@pytest.mark.usefixtures("production_password_hashing")
 async def test_login_upgrades_an_outdated_hash(client: httpx.AsyncClient, db: Database) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8_192, parallelism=1)
     async with db.session_scope() as session:

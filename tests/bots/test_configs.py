@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import fields
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from autogrid.app import create_app
 from autogrid.bots.configs import (
     DcaParams,
     GridParams,
@@ -26,7 +26,6 @@ from autogrid.bots.indicator_params import (
     to_sizing,
 )
 from autogrid.bots.markets import conservative_market_rules
-from autogrid.core.config import Settings
 from autogrid.trading.strategies.base import StrategyConfigError
 from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.grid_config import GridConfig
@@ -117,8 +116,10 @@ def test_amounts_are_emitted_as_plain_decimal_strings(text: str, plain: str) -> 
     assert plain_decimal(Decimal(text)) == Decimal(text)
 
 
-def test_docs_show_each_bot_type_and_indicator_with_its_parameters(settings: Settings) -> None:
-    schema = create_app(settings).openapi()
+def test_docs_show_each_bot_type_and_indicator_with_its_parameters(
+    openapi_schema: dict[str, Any],
+) -> None:
+    schema = openapi_schema
     components = schema["components"]["schemas"]
     for name in (
         "GridParams", "DcaParams", "DcaSchedule", "RsiParams", "MacdParams",

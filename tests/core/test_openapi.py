@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import re
-
-from autogrid.app import create_app
-from autogrid.core.config import Settings
+from typing import Any
 
 
 def test_every_operation_has_a_docstring_summary_and_declares_the_error_shape(
-    settings: Settings,
+    openapi_schema: dict[str, Any],
 ) -> None:
-    schema = create_app(settings).openapi()
+    schema = openapi_schema
     assert "ErrorResponse" in schema["components"]["schemas"]
     operations = [
         (path, method, op)
@@ -25,18 +23,18 @@ def test_every_operation_has_a_docstring_summary_and_declares_the_error_shape(
             assert "ErrorResponse" in refs, f"{method} {path} does not declare the error shape"
 
 
-def test_the_report_is_html_and_its_errors_json(settings: Settings) -> None:
-    schema = create_app(settings).openapi()
+def test_the_report_is_html_and_its_errors_json(openapi_schema: dict[str, Any]) -> None:
+    schema = openapi_schema
     responses = schema["paths"]["/api/v1/backtests/{backtest_id}/report"]["get"]["responses"]
     assert set(responses["200"]["content"]) == {"text/html"}
     for status in ("401", "404", "409", "422", "429"):
         assert set(responses[status]["content"]) == {"application/json"}, status
 
 
-def test_documented_patterns_match_what_is_accepted(settings: Settings) -> None:
+def test_documented_patterns_match_what_is_accepted(openapi_schema: dict[str, Any]) -> None:
     # "btc/usdt" and " Binance " are accepted (normalised): the schema must not refuse them, and
     # must state a pattern so clients and generators know "" or "BTCUSDT" are not.
-    schemas = create_app(settings).openapi()["components"]["schemas"]
+    schemas = openapi_schema["components"]["schemas"]
     grid = schemas["GridBotCreate"]["properties"]
     for field, accepted, refused in [
         ("exchange", " Binance ", ""),
@@ -47,9 +45,9 @@ def test_documented_patterns_match_what_is_accepted(settings: Settings) -> None:
         assert not pattern.search(refused), field
 
 
-def test_every_api_operation_declares_the_rate_limit_answer(settings: Settings) -> None:
+def test_every_api_operation_declares_the_rate_limit_answer(openapi_schema: dict[str, Any]) -> None:
     # The API rate limit may refuse any request under /api/ before its route runs.
-    schema = create_app(settings).openapi()
+    schema = openapi_schema
     for path, methods in schema["paths"].items():
         if not path.startswith("/api/"):
             continue
@@ -59,10 +57,12 @@ def test_every_api_operation_declares_the_rate_limit_answer(settings: Settings) 
     assert "Retry-After" in me["headers"]
 
 
-def test_create_operations_link_to_the_operations_on_what_they_create(settings: Settings) -> None:
+def test_create_operations_link_to_the_operations_on_what_they_create(
+    openapi_schema: dict[str, Any],
+) -> None:
     # Clients and schemathesis' stateful phase chain calls through these links: each must name an
     # existing operation, fill exactly its path parameter, from an `id` the answer always has.
-    schema = create_app(settings).openapi()
+    schema = openapi_schema
     operations = {
         op["operationId"]: (path, op)
         for path, methods in schema["paths"].items()
@@ -91,12 +91,12 @@ def test_create_operations_link_to_the_operations_on_what_they_create(settings: 
         assert any(name.startswith(f"/{resource}/{{") for name in linked), resource
 
 
-def test_schemathesis_reads_the_links_as_transitions(settings: Settings) -> None:
+def test_schemathesis_reads_the_links_as_transitions(openapi_schema: dict[str, Any]) -> None:
     # Its stateful phase walks these transitions; a link it could not resolve would be dropped.
     import schemathesis
     from schemathesis.config import SchemathesisConfig
 
-    schema = create_app(settings).openapi()
+    schema = openapi_schema
     # Schemathesis' defaults, not the project's schemathesis.toml (which names the users file of
     # a fuzzing run through an environment variable only that run sets).
     config = SchemathesisConfig()

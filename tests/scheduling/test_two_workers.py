@@ -29,7 +29,9 @@ from tests.support.workers import Faults, Stack, eventually, flush_prefix, isola
 pytestmark = pytest.mark.slow
 
 D = Decimal
-CANDLES = 300
+# 150 minutes of candles: 14 backtest fills to compare, and 15 s of replay at speed 600 for both
+# workers to get their turns (300 made 18 fills in 30 s).
+CANDLES = 150
 DUPLICATED_TICKS = 30
 
 
@@ -75,8 +77,8 @@ async def test_two_workers_never_drive_one_bot_at_once(
             "price_source": "replay",
             "timeframe": "1m",
             "start": (candles[0].ts + MINUTE).isoformat(),
-            # Every candle revealed within 30 s: both workers drive it before the replay ends
-            # (and the bot stops itself), even on a loaded machine.
+            # Every candle revealed within 15 s: duplicated ticks all along, so both workers
+            # drive it before the replay ends (and the bot stops itself).
             "speed": 600,
             "balances": {"USDT": "20000"},
         },

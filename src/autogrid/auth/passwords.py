@@ -19,7 +19,8 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 # OWASP Password Storage Cheat Sheet: Argon2id, m=19 MiB, t=2, p=1.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1, type=Type.ID)
+OWASP_HASHER = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1, type=Type.ID)
+_HASHER = OWASP_HASHER
 _T = TypeVar("_T")
 _HASHING_POOL = ThreadPoolExecutor(
     max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="argon2"
@@ -33,6 +34,19 @@ async def _in_pool(function: Callable[..., _T], *args: Any) -> _T:
 async def run_in_password_pool(function: Callable[..., _T], *args: Any) -> _T:
     """Other CPU-bound password work (the strength check), bounded by the same small pool."""
     return await _in_pool(function, *args)
+
+
+def replace_hasher(hasher: PasswordHasher) -> PasswordHasher:
+    """Hash and verify with ``hasher`` from now on; returns the one it replaces.
+
+    Only the test suite calls it: its hundreds of registrations and logins run on argon2's
+    cheapest parameters (tests/conftest.py), and the tests of hashing itself put
+    ``OWASP_HASHER`` back.
+    """
+    global _HASHER
+    previous, _HASHER = _HASHER, hasher
+    _dummy_hash.cache_clear()  # made with the hasher it would be compared against
+    return previous
 
 
 def _verify_sync(password_hash: str, password: str) -> bool:
