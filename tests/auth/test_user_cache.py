@@ -4,6 +4,8 @@ the very next request, however warm the cache, in this process and in every othe
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -12,9 +14,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.app import create_app
 from autogrid.auth.denylist import AccessTokenDenylist
+from autogrid.auth.service import authenticate_access_token
 from autogrid.auth.user_cache import AuthUserCache
 from autogrid.core.config import Settings
 from autogrid.core.db import Database, after_commit
@@ -229,3 +233,25 @@ async def test_the_cache_lives_and_closes_with_the_app(settings: Settings, db: D
             await warm(http, await register_user(http))
         assert application.state.auth_user_cache is cache and len(cache) == 1
     assert len(cache) == 0
+
+
+async def test_a_cached_user_is_authenticated_without_a_session(
+    app: FastAPI, client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """A session is opened only to load the row: a warm request builds none for its sign-in."""
+    await warm(client, user)
+    opened: list[AsyncSession] = []
+
+    @asynccontextmanager
+    async def open_session() -> AsyncIterator[AsyncSession]:
+        async with db.read_scope() as session:
+            opened.append(session)
+            yield session
+
+    state = app.state
+    args = (state.settings, state.access_denylist, state.auth_user_cache, user.access_token)
+    assert (await authenticate_access_token(open_session, *args)).id == user.id
+    assert opened == []
+    state.auth_user_cache.close()
+    assert (await authenticate_access_token(open_session, *args)).id == user.id
+    assert len(opened) == 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from autogrid.bots import repository
 from autogrid.bots.schemas import bot_read
@@ -60,3 +61,30 @@ async def test_a_grid_bots_state_is_not_read(
     assert [row.state for row in rows] == [None]
     assert one is not None
     assert one.state is None
+
+
+async def test_the_reads_statements_are_rendered_once_not_at_every_run(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """No expanding parameter (a list in ``in_``) in the unfiltered list's or the detail's
+    statement: SQLAlchemy renders such a statement's text anew at every run."""
+    grid = await create_bot(client, user, grid_body())
+    expanding: list[frozenset[object]] = []
+
+    def remember(
+        _conn: object, _cursor: object, _sql: str, _params: object, context: Any, *_: object
+    ) -> None:
+        expanding.append(context.compiled.post_compile_params)
+
+    event.listen(db.engine.sync_engine, "after_cursor_execute", remember)
+    try:
+        async with db.session_scope() as session:
+            rows, _ = await repository.list_bots(
+                session, user.id, statuses=(), types=(), limit=10, offset=0
+            )
+            assert await repository.read_bot(session, user.id, uuid.UUID(grid["id"])) is not None
+    finally:
+        event.remove(db.engine.sync_engine, "after_cursor_execute", remember)
+
+    assert len(rows) == 1
+    assert expanding == [frozenset(), frozenset()]

@@ -51,9 +51,6 @@ DatabaseDep = Annotated[Database, Depends(get_database_dep)]
 RedisDep = Annotated[Redis | None, Depends(get_redis)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
-# Statements of a read run outside any transaction: each is its own snapshot under READ COMMITTED
-# anyway, and BEGIN and COMMIT were two database round trips of a read's three.
-_READ_ONLY = {"isolation_level": "AUTOCOMMIT"}
 # Marks a read session: a write through it would commit at once, statement by statement, so
 # the listeners below refuse it (a route that writes must take SessionDep).
 _READS_ONLY = "autogrid.reads_only"
@@ -75,15 +72,14 @@ def _refuse_flushed_writes(session: Session, _context: UOWTransaction, _instance
         raise WriteOnReadSession("a write through a read-only session: take SessionDep")
 
 
-async def get_read_session(session: SessionDep) -> AsyncSession:
-    """The request's session, for a route that only reads: its connection runs without BEGIN
-    and COMMIT. Set when the connection is procured; if authentication already read in a
-    transaction, the read goes on in it."""
-    if not session.in_transaction():
-        await session.connection(execution_options=_READ_ONLY)
-    session.info[_READS_ONLY] = True
-    return session
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session of its own for a route that only reads (``Database.read_scope``): no BEGIN
+    and COMMIT round trips, and a pooled connection held only from its first statement until
+    the route returns, so concurrent reads keep fewer connections busy."""
+    async with get_database(request).read_scope() as session:
+        session.info[_READS_ONLY] = True
+        yield session
 
 
 # Only for routes that never write: a write through it is refused (``WriteOnReadSession``).
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

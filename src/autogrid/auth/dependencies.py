@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from autogrid.api.deps import SessionDep
+from autogrid.api.deps import SessionDep, get_database
 from autogrid.api.rate_limit_middleware import ACCESS_CHECK_STATE
 from autogrid.auth import service
 from autogrid.auth.denylist import AccessCheck, AccessTokenDenylist, create_access_denylist
@@ -67,7 +67,7 @@ def get_auth_user_cache(request: Request) -> AuthUserCache:
     return cache
 
 
-async def get_current_user(request: Request, token: BearerToken, session: SessionDep) -> AuthUser:
+async def get_current_user(request: Request, token: BearerToken) -> AuthUser:
     if not token:
         raise Unauthorized("not authenticated")
     # The settings, the denylist and the cache are read off the app here rather than declared
@@ -78,8 +78,10 @@ async def get_current_user(request: Request, token: BearerToken, session: Sessio
     cache = get_auth_user_cache(request)
     # Left by the API rate limit when it read the denylist entry and epoch with its hit.
     prechecked: AccessCheck | None = getattr(request.state, ACCESS_CHECK_STATE, None)
+    # A read session of its own when the user's row must be loaded, not the request's
+    # (``SessionDep``): a read route then needs no unit of work at all.
     return await service.authenticate_access_token(
-        session, settings, denylist, cache, token, prechecked
+        get_database(request).read_scope, settings, denylist, cache, token, prechecked
     )
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -279,8 +280,12 @@ async def logout(
     logger.info("logout user_id=%s family_id=%s", claims.user_id, claims.family_id)
 
 
+# Opens a session to load a user's row with: called only when no cached copy will do.
+SessionOpener = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
 async def authenticate_access_token(
-    session: AsyncSession,
+    open_session: SessionOpener,
     settings: Settings,
     denylist: AccessTokenDenylist,
     cache: AuthUserCache,
@@ -293,7 +298,8 @@ async def authenticate_access_token(
     when this process holds no copy under that exact epoch (see ``user_cache``), so deactivation
     and role changes still apply at the very next request, not at expiry. ``prechecked``: the
     same two read earlier in this request (by the API rate limit's round trip), used only when
-    they are this token's.
+    they are this token's. ``open_session`` is called only to load the row: most requests build
+    no session for authentication at all.
     """
     claims = decode_token(settings, token, TokenType.ACCESS)
     if prechecked is not None and prechecked.jti == claims.jti:
@@ -308,10 +314,11 @@ async def authenticate_access_token(
         # it again, so the copy cached here can never outlive the change.
         if epoch is None:
             epoch = await denylist.ensure_epoch(claims.user_id)
-        row = await repository.get_user_by_id(session, claims.user_id)
-        if row is None:
-            raise Unauthorized("account is not active")
-        user = AuthUser.of(row)
+        async with open_session() as session:
+            row = await repository.get_user_by_id(session, claims.user_id)
+            if row is None:
+                raise Unauthorized("account is not active")
+            user = AuthUser.of(row)
         cache.put(epoch, user)
     if not user.is_active:
         raise Unauthorized("account is not active")

@@ -42,10 +42,12 @@ _OWNED_BOT_ID = select(Bot.id).where(
 # columns, no ORM object built and tracked (that cost the read more than its query did).
 # The state (large for a running grid: its book and ledger) only of the kinds whose read shows
 # something of it: a DCA bot's recurring buys, a smart trade's progress.
-_STATE_READ_BY = [BotType.DCA.value, BotType.SMART_TRADE.value]
+# (Equalities, not ``in_``: a list in ``in_`` is an expanding parameter, rendered into the
+# statement's text anew at every run, which cost a read more than its query.)
+_STATE_READ_BY = or_(Bot.type == BotType.DCA.value, Bot.type == BotType.SMART_TRADE.value)
 _READ_COLUMNS = [
     *(column for column in Bot.__table__.c if column.key != "state"),
-    case((Bot.type.in_(_STATE_READ_BY), Bot.state)).label("state"),
+    case((_STATE_READ_BY, Bot.state)).label("state"),
 ]
 _OWNED_BOT_READ = select(*_READ_COLUMNS).where(
     Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
@@ -88,16 +90,23 @@ async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
 
 @functools.cache
 def _bots_page(by_status: bool, by_type: bool, stopped_by: str | None) -> PagedQuery[Any]:
-    """The list statement of one combination of filters; their values are bound."""
+    """The list statement of one combination of filters; their values are bound. Without a
+    type filter, every type but smart trades (their own list, /smart-trades): a fixed condition,
+    not an expanding list of the other types, which made SQLAlchemy render the statement's text
+    anew at every run (that cost a list read more than its query)."""
     query = select(*_READ_COLUMNS).where(Bot.user_id == bindparam("user_id"))
     if stopped_by == "bot":  # halted or in error: by itself too, whenever that was recorded
-        query = query.where(or_(Bot.stop_initiator == "bot", Bot.status.in_(["halted", "error"])))
+        query = query.where(
+            or_(Bot.stop_initiator == "bot", Bot.status == "halted", Bot.status == "error")
+        )
     elif stopped_by is not None:
         query = query.where(Bot.stop_initiator == bindparam("stopped_by"))
     if by_status:
         query = query.where(Bot.status.in_(bindparam("statuses", expanding=True)))
     if by_type:
         query = query.where(Bot.type.in_(bindparam("types", expanding=True)))
+    else:
+        query = query.where(Bot.type != BotType.SMART_TRADE.value)
     return paged_query(query, [Bot.created_at.desc(), Bot.id.desc()])
 
 
@@ -111,9 +120,14 @@ async def list_bots(
     offset: int,
     stopped_by: str | None = None,
 ) -> tuple[list[Row[Any]], int]:
-    """The user's bots as rows, for reading only (see ``read_bot``)."""
+    """The user's bots as rows, for reading only (see ``read_bot``); ``types`` empty: every
+    type but smart trades."""
     query = _bots_page(bool(statuses), bool(types), stopped_by)
-    values = {"user_id": user_id, "statuses": list(statuses), "types": list(types)}
+    values: dict[str, Any] = {"user_id": user_id}
+    if statuses:
+        values["statuses"] = list(statuses)
+    if types:
+        values["types"] = list(types)
     if stopped_by not in (None, "bot"):
         values["stopped_by"] = stopped_by
     connection = await session.connection()

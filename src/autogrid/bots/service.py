@@ -100,12 +100,12 @@ async def list_bots(
     stopped_by: StoppedBy | None = None,
 ) -> tuple[list[Row[Any]], int]:
     # Smart trades have their own list (/smart-trades): many short-lived trades would bury the
-    # bots. Asked for by type, they are listed here too.
+    # bots; no type asked for lists every other type. Asked for by type, they are listed too.
     return await repository.list_bots(
         session,
         user.id,
         statuses=statuses,
-        types=types or [kind for kind in BotType if kind is not BotType.SMART_TRADE],
+        types=types,
         limit=page.limit,
         offset=page.offset,
         stopped_by=stopped_by.value if stopped_by is not None else None,

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,8 @@ def ping_connections_after_idle(engine: AsyncEngine) -> None:
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # The engine's pool in autocommit, made at the first ``read_scope``.
+    _read_bind: AsyncEngine | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pooled: bool = True) -> Database:
@@ -133,6 +135,18 @@ class Database:
                 await session.rollback()
                 raise
             await _run_after_commit(session)
+
+    @asynccontextmanager
+    async def read_scope(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads: its statements run without BEGIN and COMMIT (autocommit), each
+        its own snapshot under READ COMMITTED anyway. It takes a pooled connection at its first
+        statement, not before, and gives it back when the block ends; nothing is committed."""
+        if self._read_bind is None:
+            self._read_bind = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(
+            bind=self._read_bind, autoflush=False, expire_on_commit=False
+        ) as session:
+            yield session
 
     @asynccontextmanager
     async def statement_scope(self) -> AsyncIterator[AsyncSession]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
@@ -78,7 +79,9 @@ async def stream_user(
     if not token:
         raise Unauthorized("not authenticated")
     cache = get_auth_user_cache(request)
-    return await authenticate_access_token(session, settings, denylist, cache, token)
+    return await authenticate_access_token(
+        lambda: nullcontext(session), settings, denylist, cache, token
+    )
 
 
 @router.get(
