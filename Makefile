@@ -52,7 +52,9 @@ run: $(STAMP)
 
 # Two processes: most tests wait on PostgreSQL, Redis or a worker, so two share a small machine
 # well; each has its own database and Redis prefix. PYTEST_ARGS="-n 0 -x" runs them in one.
-PYTEST_ARGS ?= -n 2 --durations=15
+# worksteal: a process that runs out of tests takes some of the other's remaining ones, so the
+# run does not end with one process alone on a queue of slow end-to-end tests.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=15
 test: $(STAMP) $(PROMTOOL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
