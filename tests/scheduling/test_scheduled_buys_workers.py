@@ -94,7 +94,7 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
             [row] = await orders_of(db, bot_id)
             return row.status == "filled" and len(await fills_of(db, bot_id)) == 1
 
-        await eventually(filled, stack, every=0.5)
+        await eventually(filled, stack)
 
         # The bot forgets it bought the slot (a state from before the buy written back): every
         # following tick sees New Year's slot due again, and its key refuses it.
@@ -109,7 +109,7 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
             memory = load_state(await load_bot(db, bot_id)).recurring_buys or {}
             return bool(memory.get("settled_through") == NEW_YEAR.isoformat())
 
-        await eventually(settled_again, stack, every=0.5)
+        await eventually(settled_again, stack)
 
     orders = await orders_of(db, bot_id)
     assert [(tag_of(o), o.status) for o in orders] == [("SB20260101T0000Z", "filled")]

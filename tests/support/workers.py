@@ -137,9 +137,12 @@ def flush_prefix(settings: Settings) -> None:
 
 
 async def eventually(
-    condition: Callable[[], Any], stack: Stack, timeout: float = WORKER_TIMEOUT, every: float = 0.25
+    condition: Callable[[], Any], stack: Stack, timeout: float = WORKER_TIMEOUT, every: float = 0.1
 ) -> Any:
-    """Await ``condition()`` until truthy; fail with the processes' logs otherwise."""
+    """Await ``condition()`` until truthy; fail with the processes' logs otherwise.
+
+    Every 0.1 s: a condition is a query or two, and each wait ends that much sooner after the
+    workers get there (a test waits on them dozens of times)."""
     import asyncio
 
     deadline = time.monotonic() + timeout

@@ -37,7 +37,7 @@ def free_port() -> int:
         return port
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
