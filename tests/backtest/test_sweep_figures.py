@@ -236,17 +236,21 @@ def fill_sequences(draw: st.DrawFn) -> list[TradeRecord]:
     return fills
 
 
+def pairing_from(held: D) -> dict[str, Any]:
+    """How a run's fills are paired: ``held`` base at the start, valued at 100000."""
+    return {
+        "initial_base": held,
+        "start_price": D("100000"),
+        "start_time": datetime(2025, 5, 19, tzinfo=UTC),
+    }
+
+
 @given(fill_sequences(), st.decimals("0", "0.05", places=5))
 def test_the_lean_pnls_are_the_closed_trades_pnls_for_any_fills(
     fills: list[TradeRecord], held: D
 ) -> None:
     """Both paths pair and fold by the same code: the same P&L, in order, to the last digit."""
-    start = datetime(2025, 5, 19, tzinfo=UTC)
-    pairing: dict[str, Any] = {
-        "initial_base": held,
-        "start_price": D("100000"),
-        "start_time": start,
-    }
+    pairing = pairing_from(held)
     trades = closed_trades(fills, **pairing)
     assert closed_pnls(fills, **pairing) == [trade.pnl for trade in trades]
 
@@ -294,12 +298,7 @@ def test_paired_fills_give_the_closed_trades_pnls_digit_for_digit(
 ) -> None:
     """The shortcut for an indicator bot's buy-sale pairs (and every sequence it declines) makes
     the closed trades' P&L, the very digits and exponents."""
-    start = datetime(2025, 5, 19, tzinfo=UTC)
-    pairing: dict[str, Any] = {
-        "initial_base": held,
-        "start_price": D("100000"),
-        "start_time": start,
-    }
+    pairing = pairing_from(held)
     trades = closed_trades(fills, **pairing)
     assert [str(pnl) for pnl in closed_pnls(fills, **pairing)] == [str(t.pnl) for t in trades]
 
