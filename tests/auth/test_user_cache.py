@@ -244,7 +244,7 @@ async def test_a_cached_user_is_authenticated_without_a_session(
 
     @asynccontextmanager
     async def open_session() -> AsyncIterator[AsyncSession]:
-        async with db.read_scope() as session:
+        async with db.statement_scope() as session:
             opened.append(session)
             yield session
 

@@ -73,10 +73,10 @@ def _refuse_flushed_writes(session: Session, _context: UOWTransaction, _instance
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session of its own for a route that only reads (``Database.read_scope``): no BEGIN
+    """A session of its own for a route that only reads (``Database.statement_scope``): no BEGIN
     and COMMIT round trips, and a pooled connection held only from its first statement until
     the route returns, so concurrent reads keep fewer connections busy."""
-    async with get_database(request).read_scope() as session:
+    async with get_database(request).statement_scope() as session:
         session.info[_READS_ONLY] = True
         yield session
 

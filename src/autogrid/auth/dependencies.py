@@ -81,7 +81,7 @@ async def get_current_user(request: Request, token: BearerToken) -> AuthUser:
     # A read session of its own when the user's row must be loaded, not the request's
     # (``SessionDep``): a read route then needs no unit of work at all.
     return await service.authenticate_access_token(
-        get_database(request).read_scope, settings, denylist, cache, token, prechecked
+        get_database(request).statement_scope, settings, denylist, cache, token, prechecked
     )
 
 

@@ -116,8 +116,8 @@ def ping_connections_after_idle(engine: AsyncEngine) -> None:
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    # The engine's pool in autocommit, made at the first ``read_scope``.
-    _read_bind: AsyncEngine | None = field(default=None, repr=False, compare=False)
+    # The engine's pool in autocommit, made at the first ``statement_scope``.
+    _autocommit: AsyncEngine | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pooled: bool = True) -> Database:
@@ -137,27 +137,19 @@ class Database:
             await _run_after_commit(session)
 
     @asynccontextmanager
-    async def read_scope(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads: its statements run without BEGIN and COMMIT (autocommit), each
-        its own snapshot under READ COMMITTED anyway. It takes a pooled connection at its first
-        statement, not before, and gives it back when the block ends; nothing is committed."""
-        if self._read_bind is None:
-            self._read_bind = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with AsyncSession(
-            bind=self._read_bind, autoflush=False, expire_on_commit=False
-        ) as session:
-            yield session
-
-    @asynccontextmanager
     async def statement_scope(self) -> AsyncIterator[AsyncSession]:
         """Units of work of one statement each, each committed as it runs (autocommit): no
-        BEGIN and COMMIT round trips around it. Only for statements whole on their own, whose
-        order is all that binds them (a claim, a batch stored by one UPDATE): nothing is rolled
-        back if a later one fails, and no after-commit actions run."""
-        async with self.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=connection, autoflush=False) as session:
-                yield session
+        BEGIN and COMMIT round trips around it. For reads (each statement its own snapshot under
+        READ COMMITTED anyway) and for statements whole on their own, whose order is all that
+        binds them (a claim, a batch stored by one UPDATE): nothing is rolled back if a later one
+        fails, and no after-commit actions run. It takes a pooled connection at its first
+        statement, not before, and gives it back when the block ends."""
+        if self._autocommit is None:
+            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with AsyncSession(
+            bind=self._autocommit, autoflush=False, expire_on_commit=False
+        ) as session:
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
