@@ -14,7 +14,7 @@ from autogrid import __version__
 from autogrid.api.openapi_links import add_links
 from autogrid.api.rate_limit_middleware import RATE_LIMIT_HEADERS, ApiRateLimitMiddleware
 from autogrid.api.rate_limits import create_api_rate_limiter
-from autogrid.api.router import build_api_router, in_documented_order
+from autogrid.api.router import in_documented_order, mount_api
 from autogrid.auth.denylist import create_access_denylist
 from autogrid.auth.login_guard import LoginGuard, create_login_memory
 from autogrid.auth.user_cache import AuthUserCache
@@ -95,7 +95,7 @@ def create_app(
     install_error_handlers(app)
     install_observability(app, settings)
     _install_middleware(app, settings)
-    app.include_router(build_api_router())
+    mount_api(app.router)
     _summaries_from_docstrings(app)
     return app
 

@@ -11,6 +11,7 @@ from autogrid.auth.router import router as auth_router
 from autogrid.backtest.router import router as backtests_router
 from autogrid.bots.router import router as bots_router
 from autogrid.core.errors import ERROR_RESPONSES
+from autogrid.core.routes import mount_routes
 from autogrid.credentials.router import router as credentials_router
 from autogrid.events.router import router as events_router
 from autogrid.exchanges.router import router as exchanges_router
@@ -58,12 +59,10 @@ MATCHING_ORDER: tuple[APIRouter, ...] = _MATCHED_FIRST + tuple(
 )
 
 
-def build_api_router() -> APIRouter:
-    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    # Domain routers are imported here so app start-up fails loudly if one is broken.
+def mount_api(target: APIRouter) -> None:
+    """Every domain's routes under /api/v1, in the matching order, as routes of ``target``."""
     for router in MATCHING_ORDER:
-        api.include_router(router)
-    return api
+        mount_routes(target, router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
 
 def in_documented_order(paths: dict[str, Any]) -> dict[str, Any]:

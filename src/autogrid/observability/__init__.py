@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from autogrid.core.config import Settings
+from autogrid.core.routes import mount_routes
 from autogrid.observability.health import router as ops_router
 from autogrid.observability.logs import configure_logging, request_id_context, request_id_var
 from autogrid.observability.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
@@ -31,7 +32,7 @@ def install_observability(app: FastAPI, settings: Settings) -> None:
     """Configure logging, wrap the app in the request-context layer, add /health /ready /metrics."""
     configure_logging(settings)
     _wrap_outermost(app)
-    app.include_router(ops_router)
+    mount_routes(app.router, ops_router)
 
 
 def _wrap_outermost(app: FastAPI) -> None:

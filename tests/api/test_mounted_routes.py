@@ -1,0 +1,46 @@
+"""The API's routes are mounted flat, and say exactly what ``include_router`` would have said."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from starlette.routing import Mount, Route
+
+from autogrid.api.router import API_PREFIX, MATCHING_ORDER, mount_api
+from autogrid.app import create_app
+from autogrid.core.config import Settings
+from autogrid.core.errors import ERROR_RESPONSES
+from autogrid.core.routes import mount_routes
+
+
+def test_the_mounted_api_documents_what_included_routers_document() -> None:
+    included = FastAPI()
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    for router in MATCHING_ORDER:
+        api.include_router(router)
+    included.include_router(api)
+    mounted = FastAPI()
+    mount_api(mounted.router)
+
+    # Every operation, parameter, response (the shared error responses too), tag, security
+    # requirement and operation id: one lost or changed attribute fails this.
+    assert mounted.openapi() == included.openapi()
+
+
+def test_every_route_of_the_app_is_matched_directly() -> None:
+    app = create_app(Settings(environment="development", jwt_secret="x" * 40))
+
+    # No lazily included router is left for FastAPI to walk at each request.
+    kinds = {type(route) for route in app.router.routes}
+    assert kinds <= {APIRoute, APIWebSocketRoute, Route, Mount}, kinds
+    paths = {getattr(route, "path", "") for route in app.router.routes}
+    assert {f"{API_PREFIX}/bots", f"{API_PREFIX}/auth/me", "/health", "/metrics"} <= paths
+
+
+def test_a_route_it_cannot_mount_is_refused_rather_than_dropped() -> None:
+    router = APIRouter()
+    router.mount("/static", FastAPI())
+
+    with pytest.raises(TypeError, match="cannot mount"):
+        mount_routes(APIRouter(), router)
