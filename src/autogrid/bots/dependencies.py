@@ -1,7 +1,8 @@
 """FastAPI dependencies of the bot routes: the swappable market rules and the after-commit hook.
 
 Swap either by setting ``app.state.market_rules_provider`` / ``app.state.bot_dispatcher`` (in the
-app's lifespan), or per test with ``app.dependency_overrides[get_market_rules_provider]``.
+app's lifespan or in a test). The API's routes are shared by every app of a process and do not
+consult ``app.dependency_overrides`` (``api.router.mount_api``).
 """
 
 from __future__ import annotations
