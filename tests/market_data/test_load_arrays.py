@@ -157,3 +157,29 @@ async def test_naive_bounds_are_refused(db: Database, bound: str) -> None:
     async with db.session_scope() as session:
         with pytest.raises(ValueError, match="naive"):
             await load_arrays(session, "binance", "BTC/USDT", "1m", **naive)
+
+
+async def test_a_few_long_values_among_real_candles_load_as_the_server_casts_them(
+    db: Database, btc_1m_5000: Path
+) -> None:
+    """Values with more digits than a double holds, read one by one by the client (a few) or
+    cast by the server (many), and a row-start look-alike inside a value, which makes the
+    client leave the whole range to the server."""
+    series = ("binance", "BTC/USDT", "1m")
+    async with db.session_scope() as session:
+        await import_candle_file(
+            session, btc_1m_5000, exchange="binance", symbol="BTC/USDT", timeframe="1m"
+        )
+    long = text(
+        "UPDATE ohlcv SET high = 99999999999999999999.999999999999999999,"
+        " volume = 0.123456789012345678 WHERE ts = :ts"
+    )
+    look_alike = text("UPDATE ohlcv SET volume = 6.00000008 WHERE ts = :ts")
+
+    for changed in (long, look_alike):
+        async with db.session_scope() as session:
+            await session.execute(changed, {"ts": START + timedelta(minutes=1234)})
+            await assert_loads_as_reference(session, series, [(None, None)])
+    async with db.session_scope() as session:
+        await session.execute(text("UPDATE ohlcv SET low = 1234567890.123456789"))
+        await assert_loads_as_reference(session, series, [(None, None)])

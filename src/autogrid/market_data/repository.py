@@ -15,23 +15,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.binary_copy import candle_arrays_from_copy
+from autogrid.market_data.numeric_copy import numeric_candle_arrays
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.models.candle import Candle
 from autogrid.trading.candles import CandleArrays
 
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
-# One scan in the primary key's order (no sort), the values cast to float8 by the server (its
-# NUMERIC-to-float8 conversion is correctly rounded), streamed as fixed-width binary rows. The
-# bounds reach COPY as literals, so a missing one folds to an infinity and the index range stays.
+# One scan in the primary key's order (no sort), streamed as binary rows. The bounds reach COPY
+# as literals, so a missing one folds to an infinity and the index range stays. The values go
+# as stored (NUMERIC), turned into floats by the client (``numeric_copy``): the server's own
+# cast cost it four times the scan. Cast by the server (its NUMERIC-to-float8 conversion is
+# correctly rounded, as the client's) when the client cannot read them fast.
 _PG_COPY_CANDLES = """
-    SELECT ts, CAST(open AS float8), CAST(high AS float8), CAST(low AS float8),
-           CAST(close AS float8), CAST(volume AS float8)
+    SELECT ts, {values}
     FROM ohlcv
     WHERE exchange = $1 AND symbol = $2 AND timeframe = $3
       AND ts >= COALESCE($4::timestamptz, '-infinity')
       AND ts < COALESCE($5::timestamptz, 'infinity')
     ORDER BY ts
 """
+_PG_NUMERIC_VALUES = _PG_COPY_CANDLES.format(values=", ".join(VALUE_COLUMNS))
+_PG_FLOAT_VALUES = _PG_COPY_CANDLES.format(
+    values=", ".join(f"CAST({name} AS float8)" for name in VALUE_COLUMNS)
+)
 
 
 def series_filter(exchange: str, symbol: str, timeframe: str) -> ColumnElement[bool]:
@@ -176,16 +182,22 @@ async def _load_arrays_by_copy(
 ) -> CandleArrays:
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection  # asyncpg
+    bounds = (exchange, symbol, timeframe, start, end)
+    arrays = numeric_candle_arrays(await _copy(driver, _PG_NUMERIC_VALUES, bounds))
+    if arrays is None:  # values the client does not read fast (see numeric_copy)
+        arrays = candle_arrays_from_copy(await _copy(driver, _PG_FLOAT_VALUES, bounds))
+    return arrays
+
+
+async def _copy(driver: Any, query: str, bounds: tuple[Any, ...]) -> bytes:
     chunks: list[bytes] = []
 
     async def keep(chunk: bytes) -> None:
         chunks.append(chunk)
 
     # COPY takes no parameters: asyncpg has the server quote them into the query text first.
-    await driver.copy_from_query(
-        _PG_COPY_CANDLES, exchange, symbol, timeframe, start, end, output=keep, format="binary"
-    )
-    return candle_arrays_from_copy(b"".join(chunks))
+    await driver.copy_from_query(query, *bounds, output=keep, format="binary")
+    return b"".join(chunks)
 
 
 async def _load_arrays_as_text(
