@@ -30,26 +30,10 @@ from autogrid.trading.strategies.dca_config import (
 )
 from autogrid.trading.strategies.dca_state import KEPT_DEALS, DcaState, DealRecord
 from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.refusals import retry_delay
 from autogrid.trading.strategies.trade_parts import below_minimums
 
 ZERO = Decimal(0)
-# A market order refused before it reached the book (pre-trade risk: the owner's daily loss
-# limit, the market's rules; or the exchange) is placed again, never given up: at the next
-# price the first time (a refusal that passes costs nothing), then after a delay that doubles
-# from ``RETRY_FIRST`` up to ``RETRY_CAP`` while the refusals go on. Each attempt writes a
-# refused order (its owner is told of the first only: ``PlaceOrder.attempt``), so a refusal that
-# holds for an hour leaves about ten, not one per price.
-RETRY_FIRST = timedelta(minutes=1)
-RETRY_CAP = timedelta(minutes=16)
-_RETRY_DOUBLINGS = 4  # RETRY_FIRST * 2**4 == RETRY_CAP
-
-
-def retry_delay(refusals: int) -> timedelta:
-    """How long to wait before placing again a market order refused ``refusals`` times in a
-    row."""
-    if refusals <= 1:
-        return timedelta(0)
-    return min(RETRY_FIRST * (1 << min(refusals - 2, _RETRY_DOUBLINGS)), RETRY_CAP)
 
 
 @dataclass(slots=True)
@@ -74,7 +58,8 @@ class DealOrders:
         return below_minimums(amount, price, self.market) is None
 
     def refused(self, work: DcaState, now: datetime) -> None:
-        """A market order of the deal left without a fill (refused before the book): back off."""
+        """A market order of the deal left without a fill (refused before the book): back off
+        (``refusals.retry_delay``, the rule every strategy's refused market orders follow)."""
         work.refusals += 1
         work.retry_at = now + retry_delay(work.refusals)
 
