@@ -30,7 +30,7 @@ from autogrid.trading.strategies.dca_config import (
 )
 from autogrid.trading.strategies.dca_state import KEPT_DEALS, DcaState, DealRecord
 from autogrid.trading.strategies.grid_config import round_amount, round_price
-from autogrid.trading.strategies.refusals import retry_delay
+from autogrid.trading.strategies.refusals import Backoff
 from autogrid.trading.strategies.trade_parts import below_minimums
 
 ZERO = Decimal(0)
@@ -59,9 +59,9 @@ class DealOrders:
 
     def refused(self, work: DcaState, now: datetime) -> None:
         """A market order of the deal left without a fill (refused before the book): back off
-        (``refusals.retry_delay``, the rule every strategy's refused market orders follow)."""
-        work.refusals += 1
-        work.retry_at = now + retry_delay(work.refusals)
+        (``refusals.Backoff``, the rule every strategy's refused market orders follow)."""
+        backoff = Backoff(work.refusals, work.retry_at).refused(now)
+        work.refusals, work.retry_at = backoff.refusals, backoff.retry_at
 
     def reached_book(self, work: DcaState) -> None:
         """A market order of the deal filled: the refusals, if any, are over."""
@@ -69,7 +69,7 @@ class DealOrders:
 
     def backing_off(self, work: DcaState, now: datetime) -> bool:
         """Whether a refused market order must not be placed again yet."""
-        return work.retry_at is not None and now < work.retry_at
+        return Backoff(work.refusals, work.retry_at).waiting(now)
 
     def open_deal(
         self, snapshot: Snapshot, work: DcaState, funds: DealFunds, actions: list[Action]
