@@ -1,6 +1,7 @@
 """A smart trade run by the engine, ticked in process: on paper (live prices from the exchange
 simulator) through its entry, its first take-profit and the stop moved to break-even; live
-against the simulator; and across a restart of the worker mid-trade."""
+against the simulator; across a restart of the worker mid-trade; and a close the exchange keeps
+rejecting."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ TRADE: dict[str, Any] = {
 
 async def statuses(db: Database, bot_id: uuid.UUID) -> dict[str, str]:
     return {tag_of(o) or "": o.status for o in await orders_of(db, bot_id)}
+
+
+async def closes_of(db: Database, bot_id: uuid.UUID) -> dict[str, str]:
+    """The trade's market sells closing it, by tag."""
+    return {tag: status for tag, status in (await statuses(db, bot_id)).items() if tag[0] == "X"}
 
 
 async def tick_until(ctx: RuntimeContext, db: Database, bot_id: uuid.UUID, done: Any) -> None:
@@ -167,3 +173,43 @@ async def test_a_restarted_worker_resumes_the_trade_without_a_second_order(
         "T3": "canceled",
         "X4": "filled",
     }
+
+
+async def test_a_close_the_exchange_keeps_rejecting_is_placed_again_with_a_back_off(
+    live: LiveAccount, clock: Clock
+) -> None:
+    """The stop's market sell is rejected by the exchange at every try (insufficient balance):
+    the trade sells again at the next tick, then backs off (a minute after the second rejection
+    in a row), and sells once the exchange takes the order. It once sent a rejected order at
+    every tick."""
+    bot_id = await live.bot(
+        status="starting", bot_type="smart_trade", strategy=TRADE, investment="1000"
+    )
+    live.sim.set_price(SYMBOL, "100000")
+    await tick_until(live.ctx, live.db, bot_id, lambda bot: strategy_state(bot).get("targets"))
+    live.sim.inject_fault(
+        "binance_error",
+        "POST /api/v3/order",
+        times=None,
+        status=400,
+        code=-2010,
+        msg="Account has insufficient balance for requested action.",
+    )
+    live.sim.set_price(SYMBOL, "97000")  # below the stop
+    for _ in range(8):
+        await tick_bot(live.ctx, bot_id)
+        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+
+    closes = await closes_of(live.db, bot_id)
+    assert list(closes.values()) == ["rejected", "rejected"], closes
+    bot = await load_bot(live.db, bot_id)
+    state = strategy_state(bot)
+    assert bot.status == BotStatus.RUNNING and state["refusals"] == 2 and state["retry_at"]
+
+    live.sim.clear_faults()  # the exchange takes orders again: sold once the back-off ends
+    clock.move(60)
+    await tick_until(live.ctx, live.db, bot_id, lambda bot: bot.status == BotStatus.STOPPED)
+    state = strategy_state(await load_bot(live.db, bot_id))
+    assert state["exit"] == "stop_loss" and state["refusals"] == 0 and state["retry_at"] is None
+    closes = await closes_of(live.db, bot_id)
+    assert sorted(closes.values()) == ["filled", "rejected", "rejected"], closes

@@ -16,8 +16,8 @@ from autogrid.exchanges.types import MarketRules, OrderType, Side
 from autogrid.trading.strategies.base import PlaceOrder, Wake
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
-from autogrid.trading.strategies.dca_deal_orders import RETRY_CAP, retry_delay
 from autogrid.trading.strategies.dca_state import DcaState
+from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
 from tests.trading.strategies.exchange_model import Account
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))

@@ -61,7 +61,7 @@ def strategy_of(config: SmartTradeConfig) -> SmartTradeStrategy | None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(configs(), paths, st.booleans(), st.booleans(), st.integers(0, 2))
+@given(configs(), paths, st.booleans(), st.booleans(), st.integers(0, 4))
 def test_any_path_keeps_the_books_and_closes_once(
     config: SmartTradeConfig, path: list[D], fee_in_base: bool, woken: bool, denied: int
 ) -> None:
@@ -80,10 +80,12 @@ def test_any_path_keeps_the_books_and_closes_once(
     assert sold <= received
     # At most one close on the book, and a stop of the bot exactly when the trade is over.
     assert len(run.market_sells()) <= 1
-    # A trade still closing asks to be called at the next price: a close refused before the
-    # book (no fill, no live order to notice) is tried again, never left waiting for nothing.
+    # A trade still closing asks to be called at the next price, or after refusals at its retry
+    # time: a close refused before the book (no fill, no live order to notice) is tried again,
+    # never left waiting for nothing.
     if state.exit is not None and not state.done:
-        assert run.decisions[-1][1].wake.every_candle
+        wake = run.decisions[-1][1].wake
+        assert wake.every_candle or (state.retry_at is not None and wake.at == state.retry_at)
     stops = run.stops()
     assert len(stops) == (1 if state.done else 0)
     after_stop = False
@@ -122,12 +124,13 @@ def test_any_path_keeps_the_books_and_closes_once(
 
 
 @settings(max_examples=200, deadline=None)
-@given(configs(), paths, st.integers(0, 2))
+@given(configs(), paths, st.integers(0, 5))
 def test_deciding_only_when_woken_trades_the_same(
     config: SmartTradeConfig, path: list[D], denied: int
 ) -> None:
     """The wake promise: skipping the quiet prices changes no trade and no exit, also when
-    closes are refused before they reach the book (the trade keeps asking to try again)."""
+    closes are refused before they reach the book (the trade keeps asking to try again, at its
+    retry times once it backs off)."""
     strategy = strategy_of(config)
     if strategy is None:
         return

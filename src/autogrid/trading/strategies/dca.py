@@ -8,7 +8,7 @@ opens the next deal. A deal buying or selling at market (``opening``, ``closing`
 decide at every price until that is done, so a market order refused before it reached the book
 is placed again: at the next price, then less and less often while the refusals go on (a
 refusal that holds would otherwise write a refused order and its event at every price; see
-``dca_deal_orders.retry_delay``). Counter-actions happen when an order completes; partial fills
+``refusals.retry_delay``). Counter-actions happen when an order completes; partial fills
 accumulate.
 
 Signals may open a deal now or close the open one at market (``dca_commands``: handed in with

@@ -30,26 +30,10 @@ from autogrid.trading.strategies.dca_config import (
 )
 from autogrid.trading.strategies.dca_state import KEPT_DEALS, DcaState, DealRecord
 from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.refusals import Backoff
 from autogrid.trading.strategies.trade_parts import below_minimums
 
 ZERO = Decimal(0)
-# A market order refused before it reached the book (pre-trade risk: the owner's daily loss
-# limit, the market's rules; or the exchange) is placed again, never given up: at the next
-# price the first time (a refusal that passes costs nothing), then after a delay that doubles
-# from ``RETRY_FIRST`` up to ``RETRY_CAP`` while the refusals go on. Each attempt writes a
-# refused order (its owner is told of the first only: ``PlaceOrder.attempt``), so a refusal that
-# holds for an hour leaves about ten, not one per price.
-RETRY_FIRST = timedelta(minutes=1)
-RETRY_CAP = timedelta(minutes=16)
-_RETRY_DOUBLINGS = 4  # RETRY_FIRST * 2**4 == RETRY_CAP
-
-
-def retry_delay(refusals: int) -> timedelta:
-    """How long to wait before placing again a market order refused ``refusals`` times in a
-    row."""
-    if refusals <= 1:
-        return timedelta(0)
-    return min(RETRY_FIRST * (1 << min(refusals - 2, _RETRY_DOUBLINGS)), RETRY_CAP)
 
 
 @dataclass(slots=True)
@@ -74,9 +58,10 @@ class DealOrders:
         return below_minimums(amount, price, self.market) is None
 
     def refused(self, work: DcaState, now: datetime) -> None:
-        """A market order of the deal left without a fill (refused before the book): back off."""
-        work.refusals += 1
-        work.retry_at = now + retry_delay(work.refusals)
+        """A market order of the deal left without a fill (refused before the book): back off
+        (``refusals.Backoff``, the rule every strategy's refused market orders follow)."""
+        backoff = Backoff(work.refusals, work.retry_at).refused(now)
+        work.refusals, work.retry_at = backoff.refusals, backoff.retry_at
 
     def reached_book(self, work: DcaState) -> None:
         """A market order of the deal filled: the refusals, if any, are over."""
@@ -84,7 +69,7 @@ class DealOrders:
 
     def backing_off(self, work: DcaState, now: datetime) -> bool:
         """Whether a refused market order must not be placed again yet."""
-        return work.retry_at is not None and now < work.retry_at
+        return Backoff(work.refusals, work.retry_at).waiting(now)
 
     def open_deal(
         self, snapshot: Snapshot, work: DcaState, funds: DealFunds, actions: list[Action]

@@ -20,6 +20,17 @@ stop order, the exchange model has none). Take-profits: limit sells for their sh
 position (even split when no share is given), placed again whenever the position changes by a
 buy or a signal's sell; together they never cover more than the position.
 
+A close's sale refused before it reached the book (pre-trade risk: the owner's daily loss limit;
+the exchange: insufficient balance) leaves no fill and no live order: it is placed again, never
+given up, with the DCA's back-off (``refusals``): at the next price, then 1, 2, 4, 8 and at most 16
+minutes apart while the refusals go on (each attempt a refused order; the owner is told of the
+first, ``PlaceOrder.attempt``, and the attempts again leave no outcome of their own), the bot
+asking to be woken at the retry time meanwhile. A fill of the sale ends the back-off. A new
+``close_all`` or ``reverse`` signal while it waits is the owner asking again: it is carried out at
+once, as a new close (a first attempt, told if refused), since whoever sends a close expects a
+sale now rather than at the end of a wait of up to 16 minutes. The bot's own stop (the API's stop
+with ``sell_base``) is carried out by the runtime (``engine.stopping``), never held back either.
+
 What cannot be done (below the market's minimums, more than the free quote, nothing held, a
 limit without a price, another symbol) is refused: each signal leaves a ``SignalOutcome``.
 """
@@ -45,6 +56,7 @@ from autogrid.trading.strategies.base import (
     Wake,
 )
 from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.refusals import Backoff
 from autogrid.trading.strategies.signal_bot_state import (
     ZERO,
     SignalBotState,
@@ -93,11 +105,13 @@ class _Step:
     # Cancelled in this decision: they hold no base any more, whatever the state still lists.
     cancelled: set[str] = field(default_factory=set)
 
-    def place(self, prefix: str, side: Side, price: Decimal | None, amount: Decimal) -> str:
+    def place(
+        self, prefix: str, side: Side, price: Decimal | None, amount: Decimal, attempt: int = 1
+    ) -> str:
         seq = self.state.seq + 1
         tag = f"{prefix}{seq}"
         kind = OrderType.MARKET if price is None else OrderType.LIMIT
-        self.actions.append(PlaceOrder(tag, side, kind, amount, price))
+        self.actions.append(PlaceOrder(tag, side, kind, amount, price, attempt=attempt))
         self.state = self.state.evolve(seq=seq)
         return tag
 
@@ -158,7 +172,7 @@ class SignalBotStrategy(PriceOnly):
         for fill in fills:
             state = self._apply_fill(state, fill)
             stale = stale or fill.tag not in state.targets
-        state = self._prune(snapshot, state)
+        state = self._prune(snapshot, self._sale_outcome(snapshot, state, fills))
         step = _Step(snapshot, state, snapshot.free_quote, snapshot.free_base, [])
         if self._stop_hit(snapshot, step.state):
             self._close_all(step, STOP_REF, "stop_loss")
@@ -176,7 +190,7 @@ class SignalBotStrategy(PriceOnly):
         if state.amount <= 0 and not state.entries and not state.exits:
             # ``closing`` stays: a buy the close cancelled may still report a fill.
             state = state.evolve(stop_loss=None, take_profits=(), targets=frozenset())
-        return Decision(tuple(step.actions), state, self._wake(state))
+        return Decision(tuple(step.actions), state, self._wake(state, snapshot.now))
 
     # --- fills and books ------------------------------------------------------------------
     def _apply_fill(self, state: SignalBotState, fill: StrategyFill) -> SignalBotState:
@@ -188,6 +202,20 @@ class SignalBotStrategy(PriceOnly):
             realized_pnl=after.realized_pnl,
             fees_quote=after.fees_quote,
         )
+
+    @staticmethod
+    def _sale_outcome(
+        snapshot: Snapshot, state: SignalBotState, fills: Sequence[StrategyFill]
+    ) -> SignalBotState:
+        """A close's sale reached the book (a fill: the back-off is over) or left it without
+        one (refused before the book: back off before selling again)."""
+        if not state.closing or not state.exits:
+            return state
+        if any(fill.tag in state.exits for fill in fills):
+            return state.backing_off(Backoff())
+        if state.exits - {order.tag for order in snapshot.open_orders}:
+            return state.backing_off(state.backoff.refused(snapshot.now))
+        return state
 
     @staticmethod
     def _prune(snapshot: Snapshot, state: SignalBotState) -> SignalBotState:
@@ -244,6 +272,7 @@ class SignalBotStrategy(PriceOnly):
             entries.add(step.place("B", Side.BUY, price, amount))
         step.free_quote -= sized.cost
         changes: dict[str, Any] = {"entries": frozenset(entries), "closing": False}
+        changes.update(refusals=0, retry_at=None)  # a close left unsold is given up: no back-off
         if signal.stop_loss is not None:
             changes["stop_loss"] = signal.stop_loss
         if signal.take_profits:
@@ -316,6 +345,10 @@ class SignalBotStrategy(PriceOnly):
             stop_loss=None,
             take_profits=(),
             closing=True,
+            # A new close (a signal, the stop-loss): placed now, whatever the last one's
+            # back-off, as a first attempt.
+            refusals=0,
+            retry_at=None,
         )
         held = step.sellable()
         if held <= 0:
@@ -339,11 +372,16 @@ class SignalBotStrategy(PriceOnly):
             return  # the sale under way: its fills come first
         held = step.sellable()
         if held <= 0 or below_minimums(held, step.snapshot.price, self.market) is not None:
-            step.state = step.state.evolve(closing=False)
+            step.state = step.state.evolve(closing=False, refusals=0, retry_at=None)
             return
-        tag = step.place("S", Side.SELL, None, held)
+        backoff = step.state.backoff
+        if backoff.waiting(step.snapshot.now):
+            return  # its sale was refused: placed again at ``retry_at``
+        tag = step.place("S", Side.SELL, None, held, backoff.attempt)
         step.free_base -= held
         step.state = step.state.evolve(exits=frozenset({tag}))
+        if backoff.refusals:
+            return  # a sale refused placed again: its first refusal was told, not each attempt
         reason = f"sell {held} at market: bought while closing"
         self._record(step, STOP_REF, "close_all", True, reason, (tag,))
 
@@ -383,10 +421,15 @@ class SignalBotStrategy(PriceOnly):
         )
 
     @staticmethod
-    def _wake(state: SignalBotState) -> Wake:
+    def _wake(state: SignalBotState, now: datetime) -> Wake:
         at: datetime | None = state.queue[0].at if state.queue else None
         below = state.stop_loss if state.amount > 0 or state.entries else None
         # Closing with something held: called at every price until it is sold (a sale refused
-        # before the book leaves no fill and no live order to notice).
+        # before the book leaves no fill and no live order to notice)...
         closing = state.closing and state.amount > 0
+        if closing and not state.exits and state.backoff.waiting(now):
+            # ...but after a refusal, at the retry time (or the next signal's).
+            retry = state.retry_at
+            at = retry if at is None or (retry is not None and retry < at) else at
+            closing = False
         return Wake(price_at_or_below=below, at=at, every_candle=closing)

@@ -23,6 +23,7 @@ from autogrid.signals.model import (
     SignalAction,
     TakeProfit,
 )
+from autogrid.trading.strategies.refusals import Backoff
 
 ZERO = Decimal(0)
 
@@ -72,6 +73,17 @@ class SignalBotState:
     # A close at market (close_all, reverse, the stop-loss) not over yet: what a buy it cancelled
     # bought as the cancel landed is sold too, once its fill is seen.
     closing: bool = False
+    # The close's sale refused before it reached the book: how many times in a row, and when
+    # it may be placed again (``refusals.Backoff``).
+    refusals: int = 0
+    retry_at: datetime | None = None
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.refusals, self.retry_at)
+
+    def backing_off(self, backoff: Backoff) -> SignalBotState:
+        return replace(self, refusals=backoff.refusals, retry_at=backoff.retry_at)
 
     def evolve(self, **changes: Any) -> SignalBotState:
         return replace(self, **changes)
@@ -96,6 +108,7 @@ class SignalBotState:
                 for o in self.outcomes
             ],
             "closing": self.closing,
+            **self.backoff.to_dict(),
         }
 
     @staticmethod
@@ -122,7 +135,7 @@ class SignalBotState:
                 for ref, at, action, ok, why, t in data["outcomes"]
             ),
             closing=bool(data.get("closing", False)),  # absent in states stored before it
-        )
+        ).backing_off(Backoff.from_dict(data))  # absent in states stored before it
 
 
 def signal_to_dict(signal: ParsedSignal) -> dict[str, Any]:

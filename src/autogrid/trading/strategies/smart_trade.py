@@ -10,8 +10,18 @@ orders): each price the strategy sees is checked against them, and the first tha
 the trade: every order cancelled, what is held sold at market. In this order: the timeout, the
 stop (``break_even`` once it was moved to the entry price after the first take-profit step
 filled, else ``stop_loss``), the trailing stop. The wake condition asks to be called at the
-stop, the trailing level, a new high, and the timeout; while closing, at every price (a close
-refused before it reached the book is placed again).
+stop, the trailing level, a new high, and the timeout; while closing, at every price.
+
+A close refused before it reached the book (pre-trade risk: the owner's daily loss limit; the
+exchange: insufficient balance) leaves no fill and no live order: it is placed again, never given
+up, with the DCA's back-off (``refusals``): at the next price, then 1, 2, 4, 8 and at most 16
+minutes apart while the refusals go on (each attempt a refused order; the owner is told of the
+first, ``PlaceOrder.attempt``), asking to be woken at the retry time meanwhile. A fill of the
+close ends the back-off. The owner's own close or cancel (the smart trade API) is a stop of the
+bot, carried out by the runtime (``engine.stopping``: cancels, then its own sale at market) and
+never by this strategy: it is not held back by the back-off. An owner who asks to close now
+expects a sale now, not at the end of a 16-minute wait; if that sale is refused too, the stop
+says why and the bot stays stopping until it is done.
 
 When nothing is held and nothing rests any more the trade is over: the decision stops the bot
 (``StopBot``) with the exit that closed it, once. An entry that cannot be placed (below the
@@ -39,6 +49,7 @@ from autogrid.trading.strategies.base import (
     Wake,
 )
 from autogrid.trading.strategies.grid_config import round_amount, round_price
+from autogrid.trading.strategies.refusals import Backoff
 from autogrid.trading.strategies.smart_trade_config import (
     HUNDRED,
     EntryKind,
@@ -67,12 +78,14 @@ class _Step:
     free_base: Decimal
     actions: list[Action]
 
-    def place(self, prefix: str, side: Side, price: Decimal | None, amount: Decimal) -> str:
+    def place(
+        self, prefix: str, side: Side, price: Decimal | None, amount: Decimal, attempt: int = 1
+    ) -> str:
         seq = self.state.seq + 1
         tag = f"{prefix}{seq}"
         kind = OrderType.MARKET if price is None else OrderType.LIMIT
         stop = self.state.stop if side is Side.BUY else None
-        self.actions.append(PlaceOrder(tag, side, kind, amount, price, stop))
+        self.actions.append(PlaceOrder(tag, side, kind, amount, price, stop, attempt))
         self.state = self.state.evolve(seq=seq)
         return tag
 
@@ -120,6 +133,7 @@ class SmartTradeStrategy(PriceOnly):
             state = self._fold(state, fill)
             grew = grew or fill.side is Side.BUY
         live = {order.tag for order in snapshot.open_orders}
+        state = self._closer_outcome(state, fills, live, snapshot.now)
         state = state.evolve(
             entries=state.entries & live,
             targets={tag: i for tag, i in state.targets.items() if tag in live},
@@ -135,9 +149,24 @@ class SmartTradeStrategy(PriceOnly):
         else:
             self._follow(step, grew)
         self._finish_if_over(step)
-        return Decision(tuple(step.actions), step.state, self._wake(step.state))
+        return Decision(tuple(step.actions), step.state, self._wake(step.state, snapshot.now))
 
     # --- fills ----------------------------------------------------------------------------
+    @staticmethod
+    def _closer_outcome(
+        state: SmartTradeState, fills: Sequence[StrategyFill], live: set[str], now: datetime
+    ) -> SmartTradeState:
+        """The close reached the book (a fill: the back-off is over) or left it without one
+        (refused before the book: back off before selling again)."""
+        closer = state.closer
+        if closer is None:
+            return state
+        if any(fill.tag == closer for fill in fills):
+            return state.backing_off(Backoff())
+        if closer not in live:
+            return state.backing_off(state.backoff.refused(now))
+        return state
+
     def _fold(self, state: SmartTradeState, fill: StrategyFill) -> SmartTradeState:
         state = state.evolve(holding=state.holding.after(fill, self.market))
         if fill.side is Side.BUY:
@@ -210,7 +239,7 @@ class SmartTradeStrategy(PriceOnly):
             state = state.evolve(stop=max(state.stop or ZERO, level), stop_moved=True)
         step.state = state
         if state.exit is not None:  # closing: the market sell again if it left unfilled
-            if state.closer is None:
+            if state.closer is None and not state.backoff.waiting(step.snapshot.now):
                 self._sell_all(step)
             return
         exit = self._exit_due(step)
@@ -250,7 +279,8 @@ class SmartTradeStrategy(PriceOnly):
         if refusal is not None:
             step.state = step.state.evolve(note=f"{held} left unsold: {refusal}")
             return
-        tag = step.place(CLOSER_PREFIX, Side.SELL, None, held)
+        attempt = step.state.backoff.attempt
+        tag = step.place(CLOSER_PREFIX, Side.SELL, None, held, attempt)
         step.free_base -= held
         step.state = step.state.evolve(closer=tag)
 
@@ -272,6 +302,8 @@ class SmartTradeStrategy(PriceOnly):
             return
         if state.holding.amount > 0 and state.exit is None:
             return  # a position still protected by its stop, trailing stop or timeout
+        if state.holding.amount > 0 and state.backoff.waiting(step.snapshot.now):
+            return  # its close was refused: sold again at ``retry_at``
         exit = state.exit
         if exit is None:
             exit = Exit.TAKE_PROFIT if state.bought > 0 else Exit.ENTRY_NOT_FILLED
@@ -300,14 +332,19 @@ class SmartTradeStrategy(PriceOnly):
             return None
         return high * (1 - percent / HUNDRED)
 
-    def _wake(self, state: SmartTradeState) -> Wake:
+    def _wake(self, state: SmartTradeState, now: datetime) -> Wake:
         if state.done:
             return Wake.never()
         at = self._deadline(state)
+        if state.exit is not None and state.closer is None and state.backoff.waiting(now):
+            # Its close was refused and nothing of it is in flight: sold again at the retry
+            # time. A new high still wakes it, only to note the high (``_follow``).
+            above = None if state.high is None else state.high + self.market.price_tick
+            return Wake(price_at_or_above=above, at=state.retry_at)
         if state.exit is not None:
             # Closing: called at every price until the sale is over. A close refused before it
             # reached the book (pre-trade risk) leaves no fill and no live order to notice; only
-            # this call sells again (``_follow``), as grid moves its waiting inventory.
+            # this call notices it and sells again (``_follow``, after the back-off).
             return Wake(at=at, every_candle=True)
         if state.holding.amount <= 0:
             return Wake(at=at)

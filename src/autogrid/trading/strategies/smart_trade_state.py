@@ -2,7 +2,8 @@
 
 Stored as plain JSON (``to_dict``/``from_dict``) in the bot's state, so a restart resumes the
 trade where it was: its live orders by tag, the position, the stop as it stands, the highest
-price seen, which take-profit steps are done, and the exit once one fired.
+price seen, which take-profit steps are done, the exit once one fired, and the back-off of a
+close refused before the book (``refusals``, ``retry_at``: a restarted worker keeps waiting).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from autogrid.trading.strategies.refusals import Backoff
 from autogrid.trading.strategies.trade_parts import Holding
 
 ZERO = Decimal(0)
@@ -48,9 +50,20 @@ class SmartTradeState:
     exit: Exit | None = None  # set when an exit fired (the trade may still be selling)
     done: bool = False  # nothing held, nothing live: the bot stops
     note: str = ""  # what happened, in short (why an entry was refused, say)
+    # The close at market refused before it reached the book: how many times in a row, and
+    # when it may be placed again (``refusals.Backoff``).
+    refusals: int = 0
+    retry_at: datetime | None = None
 
     def evolve(self, **changes: Any) -> SmartTradeState:
         return replace(self, **changes)
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.refusals, self.retry_at)
+
+    def backing_off(self, backoff: Backoff) -> SmartTradeState:
+        return replace(self, refusals=backoff.refusals, retry_at=backoff.retry_at)
 
     @property
     def entry_price(self) -> Decimal | None:
@@ -75,6 +88,7 @@ class SmartTradeState:
             "exit": None if self.exit is None else self.exit.value,
             "done": self.done,
             "note": self.note,
+            **self.backoff.to_dict(),
         }
 
     @staticmethod
@@ -96,7 +110,7 @@ class SmartTradeState:
             exit=None if data["exit"] is None else Exit(data["exit"]),
             done=bool(data["done"]),
             note=str(data["note"]),
-        )
+        ).backing_off(Backoff.from_dict(data))  # absent in states stored before it
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -1,0 +1,65 @@
+"""The back-off of a market order refused before it reached the book (pure, shared by the DCA
+deal, the smart trade's close and the signal bot's close).
+
+A refusal before the book (pre-trade risk: the owner's daily loss limit, the market's rules; or
+the exchange: insufficient balance) leaves no fill and no live order, so a strategy that wants
+the order still places it again, never gives up: at the next price the first time (a refusal
+that passes costs nothing), then after a delay that doubles from ``RETRY_FIRST`` up to
+``RETRY_CAP`` while the refusals go on. Each attempt writes a refused order (its owner is told
+of the first only: ``PlaceOrder.attempt``), so a refusal that holds for an hour leaves about ten,
+not one per price; an exchange is not hammered with orders it keeps rejecting. A fill ends the
+episode (``Backoff()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_CAP = timedelta(minutes=16)
+_RETRY_DOUBLINGS = 4  # RETRY_FIRST * 2**4 == RETRY_CAP
+
+
+def retry_delay(refusals: int) -> timedelta:
+    """How long to wait before placing again a market order refused ``refusals`` times in a
+    row."""
+    if refusals <= 1:
+        return timedelta(0)
+    return min(RETRY_FIRST * (1 << min(refusals - 2, _RETRY_DOUBLINGS)), RETRY_CAP)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How many times in a row a market order was refused, and when it may go again."""
+
+    refusals: int = 0
+    retry_at: datetime | None = None
+
+    @property
+    def attempt(self) -> int:
+        """The attempt number of the next placement (1: the first of an episode)."""
+        return self.refusals + 1
+
+    def refused(self, now: datetime) -> Backoff:
+        """Refused once more, seen at ``now``."""
+        refusals = self.refusals + 1
+        return Backoff(refusals, now + retry_delay(refusals))
+
+    def waiting(self, now: datetime) -> bool:
+        """Whether the refused order must not be placed again yet."""
+        return self.retry_at is not None and now < self.retry_at
+
+    def to_dict(self) -> dict[str, Any]:
+        at = self.retry_at
+        return {"refusals": self.refusals, "retry_at": None if at is None else at.isoformat()}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Backoff:
+        """From a stored state's ``refusals`` and ``retry_at`` (absent in states stored before
+        them: no back-off)."""
+        at = data.get("retry_at")
+        retry_at = None if at is None else datetime.fromisoformat(at)
+        return Backoff(int(data.get("refusals", 0)), retry_at)
