@@ -35,6 +35,7 @@ from tests.infra import (
     empty_all_tables,
     migrated_database,
     redis_or_fail,
+    release_finished_apps,
     run_alembic,
 )
 from tests.network_guard import refuse_outside_connections
@@ -54,6 +55,13 @@ def _no_outside_network() -> Iterator[None]:
     """Tests talk to loopback only: a name or address outside it fails at once, loudly."""
     with refuse_outside_connections():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _release_finished_apps() -> Iterator[None]:
+    """No app outlives its test (see ``tests.infra.release_finished_apps``)."""
+    yield
+    release_finished_apps()
 
 
 # Argon2id at the least work and memory it allows (argon2's own "cheapest" profile, with the

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+from fastapi.dependencies import models as fastapi_dependencies
 from sqlalchemy import text
 
 from autogrid.core.db import Database
@@ -140,3 +141,22 @@ async def empty_all_tables(database: Database) -> None:
         for table in reversed(tables):
             await connection.execute(table.delete())
         await connection.execute(_RESTART_USED_SEQUENCES, {"tables": [t.name for t in tables]})
+
+
+# FastAPI remembers, for each endpoint and dependency function, whether it is a coroutine or a
+# generator, in caches of 4,096 entries holding the function itself. The docs pages
+# fastapi_offline adds to each app are functions closing over that app, so a test process kept
+# its last ~1,000 apps alive with all they reference (route tables, engines, Redis clients):
+# workers grew to 3 GB and each full garbage collection walked all of it. A served process
+# builds one app and is not concerned.
+_FASTAPI_FUNCTION_CACHES = (
+    fastapi_dependencies._is_gen_callable_cached,
+    fastapi_dependencies._is_async_gen_callable_cached,
+    fastapi_dependencies._is_coroutine_callable_cached,
+)
+
+
+def release_finished_apps() -> None:
+    """Let the apps the tests have finished with be garbage (after each test)."""
+    for cache in _FASTAPI_FUNCTION_CACHES:
+        cache.cache_clear()
