@@ -66,15 +66,23 @@ def ms_from_pg_microseconds(micros: NDArray[np.int64]) -> NDArray[np.int64]:
     return result
 
 
-def _rows(data: bytes) -> np.ndarray:
+def copy_body(data: bytes) -> tuple[int, int]:
+    """Where a binary COPY's rows start and end, its header and trailer checked."""
     if not data.startswith(SIGNATURE) or len(data) < _HEADER_FIXED + len(_TRAILER):
         raise CopyFormatError("not a binary COPY (no PGCOPY signature)")
     flags = int.from_bytes(data[len(SIGNATURE) : len(SIGNATURE) + 4], "big")
     extension = int.from_bytes(data[len(SIGNATURE) + 4 : _HEADER_FIXED], "big", signed=True)
     if flags & _CRITICAL_FLAGS:
         raise CopyFormatError(f"binary COPY with unsupported header flags {flags:#x}")
-    start = _HEADER_FIXED + extension
-    body = len(data) - start - len(_TRAILER)
-    if extension < 0 or body < 0 or body % ROW.itemsize or not data.endswith(_TRAILER):
+    start, stop = _HEADER_FIXED + extension, len(data) - len(_TRAILER)
+    if extension < 0 or stop < start or not data.endswith(_TRAILER):
+        raise CopyFormatError("binary COPY cut short")
+    return start, stop
+
+
+def _rows(data: bytes) -> np.ndarray:
+    start, stop = copy_body(data)
+    body = stop - start
+    if body % ROW.itemsize:
         raise CopyFormatError("binary COPY of another row shape, or cut short")
     return np.frombuffer(data, dtype=ROW, count=body // ROW.itemsize, offset=start)

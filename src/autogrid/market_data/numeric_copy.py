@@ -31,17 +31,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from autogrid.market_data.binary_copy import (
-    SIGNATURE,
     VALUE_FIELDS,
     CopyFormatError,
+    copy_body,
     ms_from_pg_microseconds,
 )
 from autogrid.trading.candles import CandleArrays
 
 ROW_START = np.frombuffer(b"\x00\x06\x00\x00\x00\x08", dtype=np.uint8)  # 6 fields, 8-byte ts
-_HEADER_FIXED = len(SIGNATURE) + 8
-_TRAILER = b"\xff\xff"
-_CRITICAL_FLAGS = 0xFFFF0000
 _FAST_DIGITS = 4  # 10000**4 = 1e16: at most 4 digits may still be >= 2**53, checked
 _HEAD = 4 + 8 + 2 * _FAST_DIGITS  # a value's length, its four int16 heads, its first digits
 _EXACT_INTEGER = 2**53
@@ -56,7 +53,7 @@ def numeric_candle_arrays(data: bytes) -> CandleArrays | None:
     the bytes are of another shape (see the module). Raises ``CopyFormatError`` on bytes that
     are no binary COPY at all."""
     raw = np.frombuffer(data, dtype=np.uint8)
-    start, stop = _body(data)
+    start, stop = copy_body(data)
     if start == stop:
         return CandleArrays.empty()
     rows = _row_starts(raw, start, stop)
@@ -84,19 +81,6 @@ def numeric_candle_arrays(data: bytes) -> CandleArrays | None:
             values[index] = _slow_value(data, position)
     ts = np.ascontiguousarray(_gather(padded, rows + 6, 8)).view(">i8")[:, 0].astype(np.int64)
     return CandleArrays(ms_from_pg_microseconds(ts), *columns)
-
-
-def _body(data: bytes) -> tuple[int, int]:
-    if not data.startswith(SIGNATURE) or len(data) < _HEADER_FIXED + len(_TRAILER):
-        raise CopyFormatError("not a binary COPY (no PGCOPY signature)")
-    flags = int.from_bytes(data[len(SIGNATURE) : len(SIGNATURE) + 4], "big")
-    extension = int.from_bytes(data[len(SIGNATURE) + 4 : _HEADER_FIXED], "big", signed=True)
-    if flags & _CRITICAL_FLAGS:
-        raise CopyFormatError(f"binary COPY with unsupported header flags {flags:#x}")
-    start, stop = _HEADER_FIXED + extension, len(data) - len(_TRAILER)
-    if extension < 0 or stop < start or not data.endswith(_TRAILER):
-        raise CopyFormatError("binary COPY cut short")
-    return start, stop
 
 
 def _row_starts(raw: NDArray[np.uint8], start: int, stop: int) -> NDArray[np.int64] | None:

@@ -7,11 +7,9 @@ stored and loaded at each decision as a restarted worker would."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 from itertools import pairwise
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +17,7 @@ from hypothesis import strategies as st
 
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.signals.model import Amount, AmountUnit, ParsedSignal, SignalAction
-from autogrid.trading.strategies.base import PlaceOrder, Wake
+from autogrid.trading.strategies.base import PlaceOrder
 from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
 from autogrid.trading.strategies.signal_bot import SignalBotStrategy
 from autogrid.trading.strategies.signal_bot_state import SignalBotState, TimedSignal
@@ -27,9 +25,9 @@ from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
 from autogrid.trading.strategies.smart_trade_config import SmartEntry, SmartTradeConfig
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
 from tests.trading.strategies.exchange_model import Account
+from tests.trading.strategies.refusing_runtime import TICK, RefusingRuntime
 from tests.trading.strategies.smart_trade_driver import MARKET, T0
 
-TICK = timedelta(seconds=10)
 HOUR = timedelta(hours=1)
 # An hour of refusals: the first two at once, then 1, 2, 4, 8 and 16 minutes apart, then every
 # 16 minutes. A few more are allowed for, never one per price (360 of them).
@@ -40,60 +38,9 @@ def close_all(at: datetime, ref: int) -> TimedSignal:
     return TimedSignal(at, ParsedSignal(action=SignalAction.CLOSE_ALL, format="test"), ref)
 
 
-@dataclass
-class Runtime:
-    """Decides at every price (or only when woken), market orders filling at once unless they
-    are refused before the book (``refusing``: market sells never reach the account)."""
-
-    strategy: Any
-    state: Any
-    account: Account
-    only_when_woken: bool
-    wake: Wake | None = None
-    refusing: bool = False
-    refused: list[tuple[datetime, PlaceOrder]] = field(default_factory=list)
-    placed: list[tuple[datetime, PlaceOrder]] = field(default_factory=list)
-    decided: int = 0
-
-    def due(self, now: datetime, price: D) -> bool:
-        wake = self.wake
-        if not self.only_when_woken or wake is None or self.account.unseen or wake.every_candle:
-            return True
-        if getattr(self.state, "queue", ()):
-            return True  # signals queued for it (the runtime decides for them)
-        if wake.at is not None and now >= wake.at:
-            return True
-        low, high = wake.price_at_or_below, wake.price_at_or_above
-        return (low is not None and price <= low) or (high is not None and price >= high)
-
-    def step(self, now: datetime, price: D) -> None:
-        if not self.due(now, price):
-            return
-        snapshot = self.account.snapshot(now, price)
-        decision = self.strategy.decide(snapshot, self.state, self.account.take_fills())
-        self.decided += 1
-        for action in decision.actions:
-            market_sell = isinstance(action, PlaceOrder) and (action.side, action.type) == (
-                Side.SELL,
-                OrderType.MARKET,
-            )
-            if market_sell and self.refusing:
-                self.refused.append((now, action))  # never reaches the account
-                continue
-            self.account.apply((action,), price)
-            if isinstance(action, PlaceOrder):
-                self.placed.append((now, action))
-                if action.type is OrderType.MARKET:
-                    self.account.fill(action.tag, action.amount, now)
-        stored = self.strategy.dump_state(decision.state)  # a restarted worker loads it again
-        self.state, self.wake = self.strategy.load_state(stored), decision.wake
-
-    def run(self, start: datetime, end: datetime, price: D) -> datetime:
-        now = start
-        while now < end:
-            self.step(now, price)
-            now += TICK
-        return now
+Runtime = RefusingRuntime
+REFUSED_SALES = frozenset({Side.SELL})  # those at market only (AT_MARKET)
+AT_MARKET = frozenset({OrderType.MARKET})
 
 
 def smart_trade(only_when_woken: bool) -> Runtime:
@@ -103,14 +50,14 @@ def smart_trade(only_when_woken: bool) -> Runtime:
     strategy = SmartTradeStrategy(config, MARKET)
     account = Account(MARKET, D(10_000))
     state = strategy.initial_state(account.snapshot(T0, D(100)))
-    return Runtime(strategy, state, account, only_when_woken)
+    return Runtime(strategy, state, account, only_when_woken, refused_types=AT_MARKET)
 
 
 def signal_bot(only_when_woken: bool) -> Runtime:
     strategy = SignalBotStrategy(MARKET)
     account = Account(MARKET, D(10_000), free_base=D(1))
     state = SignalBotState(amount=D(1), cost=D(100))
-    return Runtime(strategy, state, account, only_when_woken)
+    return Runtime(strategy, state, account, only_when_woken, refused_types=AT_MARKET)
 
 
 def assert_backed_off(attempts: list[tuple[datetime, PlaceOrder]]) -> None:
@@ -131,7 +78,7 @@ def test_a_smart_trades_close_refused_for_an_hour_is_placed_again_with_a_back_of
     held = bot.account.base_total
     assert held > 0 and bot.state.exit is None
 
-    bot.refusing = True  # the owner's daily loss limit, say: every sale refused for an hour
+    bot.refusing = REFUSED_SALES  # the owner's daily loss limit, say: every sale refused an hour
     now = bot.run(now, now + HOUR, D(94))  # below the stop
     assert 2 <= len(bot.refused) <= AN_HOURS_REFUSALS
     assert all(a.tag.startswith("X") and a.amount == held for _, a in bot.refused)
@@ -140,7 +87,7 @@ def test_a_smart_trades_close_refused_for_an_hour_is_placed_again_with_a_back_of
     assert state.exit is Exit.STOP_LOSS and not state.done and bot.account.base_total == held
     assert state.refusals == len(bot.refused) and state.retry_at is not None
 
-    bot.refusing = False  # the limit allows it again: sold at the end of the back-off
+    bot.refusing = frozenset()  # the limit allows it again: sold at the end of the back-off
     bot.run(now, now + RETRY_CAP + 2 * TICK, D(94))
     [(_, sale)] = [(t, a) for t, a in bot.placed if a.side is Side.SELL]
     assert sale.attempt == len(bot.refused) + 1
@@ -154,7 +101,7 @@ def test_a_smart_trade_backing_off_sleeps_until_its_retry_time() -> None:
     ends the trade holding the position nor sells before then."""
     bot = smart_trade(only_when_woken=True)
     now = bot.run(T0, T0 + 2 * TICK, D(100))
-    bot.refusing = True
+    bot.refusing = REFUSED_SALES
     now = bot.run(now, now + 3 * TICK, D(94))  # placed, refused, placed again, refused
     assert len(bot.refused) == 2
     wake = bot.wake
@@ -171,7 +118,7 @@ def test_a_signal_bots_close_refused_for_an_hour_is_placed_again_with_a_back_off
 ) -> None:
     bot = signal_bot(only_when_woken)
     bot.state = bot.strategy.enqueue(bot.state, [close_all(T0, 1)])
-    bot.refusing = True
+    bot.refusing = REFUSED_SALES
     now = bot.run(T0, T0 + HOUR, D(100))
     assert 2 <= len(bot.refused) <= AN_HOURS_REFUSALS
     assert all(a.amount == D(1) for _, a in bot.refused)
@@ -179,7 +126,7 @@ def test_a_signal_bots_close_refused_for_an_hour_is_placed_again_with_a_back_off
     state: SignalBotState = bot.state
     assert state.closing and state.amount == D(1) and state.refusals == len(bot.refused)
 
-    bot.refusing = False
+    bot.refusing = frozenset()
     bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
     [(_, sale)] = bot.placed
     assert sale.attempt == len(bot.refused) + 1
@@ -194,11 +141,11 @@ def test_a_signal_bots_new_close_while_backing_off_is_placed_at_once() -> None:
     the back-off of the one before (told to the owner as a first attempt)."""
     bot = signal_bot(only_when_woken=True)
     bot.state = bot.strategy.enqueue(bot.state, [close_all(T0, 1)])
-    bot.refusing = True
+    bot.refusing = REFUSED_SALES
     now = bot.run(T0, T0 + 3 * TICK, D(100))
     assert len(bot.refused) == 2 and bot.state.retry_at > now
     bot.state = bot.strategy.enqueue(bot.state, [close_all(now, 2)])
-    bot.refusing = False
+    bot.refusing = frozenset()
     bot.step(now, D(100))
     [(at, sale)] = bot.placed
     assert at == now and sale.attempt == 1
@@ -211,7 +158,7 @@ def test_a_signal_bots_retries_are_not_told_as_new_doings() -> None:
     not each an outcome (the runtime would journal every one to the owner)."""
     bot = signal_bot(only_when_woken=False)
     bot.state = bot.strategy.enqueue(bot.state, [close_all(T0, 1)])
-    bot.refusing = True
+    bot.refusing = REFUSED_SALES
     outcomes = []
     now = T0
     while now < T0 + HOUR:
@@ -260,7 +207,7 @@ def test_any_refusals_at_any_times_are_spaced_by_the_back_off(
         price = D(100)
     held = bot.account.base_total
     for i, refusing in enumerate(refusals):
-        bot.refusing = refusing
+        bot.refusing = REFUSED_SALES if refusing else frozenset()
         bot.step(now, price)
         now += timedelta(seconds=gaps[i % len(gaps)])
     attempts = sorted([*bot.refused, *bot.placed], key=lambda item: item[0])
@@ -272,6 +219,6 @@ def test_any_refusals_at_any_times_are_spaced_by_the_back_off(
     assert len(sold) <= 1  # a sale that reached the book sold everything: none after it
     if sold:
         assert bot.account.base_total == 0 and sold[0].amount == held
-        bot.refusing = False
+        bot.refusing = frozenset()
         bot.step(now, price)  # the sale's fill seen
         assert bot.state.refusals == 0 and bot.state.retry_at is None

@@ -6,19 +6,18 @@ stored and loaded at each decision as a restarted worker would."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
 
-from autogrid.exchanges.types import MarketRules, OrderType, Side
-from autogrid.trading.strategies.base import PlaceOrder, Wake
+from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.dca_state import DcaState
 from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
 from tests.trading.strategies.exchange_model import Account
+from tests.trading.strategies.refusing_runtime import TICK, RefusingRuntime
 
 MARKET = MarketRules("BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), None, D(5))
 CONFIG = DcaConfig(
@@ -30,59 +29,17 @@ CONFIG = DcaConfig(
     stop_loss_percentage=D(1),
 )
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TICK = timedelta(seconds=10)
 HOUR = timedelta(hours=1)
 # An hour of refusals: the first two at once, then 1, 2, 4, 8 and 16 minutes apart, then every
 # 16 minutes. A few more are allowed for, never one per price (360 of them).
 AN_HOURS_REFUSALS = 10
 
 
-@dataclass
-class Runtime:
-    """Decides at every price (or only when woken), market orders filling at once unless pre-trade
-    risk refuses them (``refusing``: they never reach the account)."""
-
-    only_when_woken: bool
-    strategy: DcaStrategy = field(default_factory=lambda: DcaStrategy(CONFIG, MARKET))
-    account: Account = field(default_factory=lambda: Account(MARKET, D(10_000)))
-    state: DcaState = field(default_factory=DcaState)
-    wake: Wake | None = None
-    refusing: frozenset[Side] = frozenset()
-    refused: list[str] = field(default_factory=list)
-    placed: list[str] = field(default_factory=list)
-
-    def due(self, now: datetime, price: D) -> bool:
-        wake = self.wake
-        if not self.only_when_woken or wake is None or self.account.unseen or wake.every_candle:
-            return True
-        if wake.at is not None and now >= wake.at:
-            return True
-        low, high = wake.price_at_or_below, wake.price_at_or_above
-        return (low is not None and price <= low) or (high is not None and price >= high)
-
-    def step(self, now: datetime, price: D) -> None:
-        if not self.due(now, price):
-            return
-        snapshot = self.account.snapshot(now, price)
-        decision = self.strategy.decide(snapshot, self.state, self.account.take_fills())
-        for action in decision.actions:
-            if isinstance(action, PlaceOrder) and action.side in self.refusing:
-                self.refused.append(action.tag)  # pre-trade risk: never sent
-                continue
-            self.account.apply((action,), price)
-            if isinstance(action, PlaceOrder):
-                self.placed.append(action.tag)
-                if action.type is OrderType.MARKET:
-                    self.account.fill(action.tag, action.amount, now)
-        stored = self.strategy.dump_state(decision.state)  # a restarted worker loads it again
-        self.state, self.wake = self.strategy.load_state(stored), decision.wake
-
-    def run(self, start: datetime, end: datetime, price: D) -> datetime:
-        now = start
-        while now < end:
-            self.step(now, price)
-            now += TICK
-        return now
+def Runtime(only_when_woken: bool, refusing: frozenset[Side] = frozenset()) -> RefusingRuntime:
+    """A DCA bot run by the refusing runtime (pre-trade risk refuses the sides in ``refusing``)."""
+    strategy = DcaStrategy(CONFIG, MARKET)
+    account = Account(MARKET, D(10_000))
+    return RefusingRuntime(strategy, DcaState(), account, only_when_woken, refusing=refusing)
 
 
 @pytest.mark.parametrize("only_when_woken", [False, True])
@@ -94,16 +51,16 @@ def test_a_base_order_refused_for_an_hour_is_placed_again_with_a_back_off(
     bot = Runtime(only_when_woken, refusing=frozenset({Side.BUY}))
     now = bot.run(T0, T0 + HOUR, D(100))
 
-    assert all(tag.endswith(".BO") for tag in bot.refused)
-    assert 2 <= len(bot.refused) <= AN_HOURS_REFUSALS
-    assert bot.placed == [] and bot.state.phase in {"idle", "opening"}
+    assert all(tag.endswith(".BO") for tag in bot.refused_tags)
+    assert 2 <= len(bot.refused_tags) <= AN_HOURS_REFUSALS
+    assert bot.placed_tags == [] and bot.state.phase in {"idle", "opening"}
     assert bot.state.deal <= AN_HOURS_REFUSALS  # no deal number burnt per price
 
     bot.refusing = frozenset()  # the limit allows entries again
     bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
-    assert bot.placed[0] == f"D{bot.state.deal}.BO"
+    assert bot.placed_tags[0] == f"D{bot.state.deal}.BO"
     assert bot.state.phase == "in_deal" and bot.state.retry_at is None
-    assert {tag.split(".")[1] for tag in bot.placed} == {"BO", "SO1", "TP1"}
+    assert {tag.split(".")[1] for tag in bot.placed_tags} == {"BO", "SO1", "TP1"}
 
 
 @pytest.mark.parametrize("only_when_woken", [False, True])
@@ -118,7 +75,7 @@ def test_a_stop_loss_sale_refused_for_an_hour_is_placed_again_with_a_back_off(
     bot.refusing = frozenset({Side.SELL})
     now = bot.run(now, now + HOUR, D("98.5"))  # below the 1 % stop loss
 
-    exits = [tag for tag in bot.refused if ".EXIT" in tag]
+    exits = [tag for tag in bot.refused_tags if ".EXIT" in tag]
     assert 2 <= len(exits) <= AN_HOURS_REFUSALS
     assert bot.state.phase == "closing" and bot.account.base_total == held
 
@@ -135,7 +92,7 @@ def test_a_refusal_that_passes_is_retried_at_the_next_price() -> None:
     bot.step(T0, D(100))
     bot.refusing = frozenset()
     bot.step(T0 + TICK, D(100))
-    assert bot.refused == ["D1.BO"] and bot.placed == ["D2.BO"]
+    assert bot.refused_tags == ["D1.BO"] and bot.placed_tags == ["D2.BO"]
     bot.step(T0 + 2 * TICK, D(100))
     assert bot.state.phase == "in_deal" and bot.state.refusals == 0
 
