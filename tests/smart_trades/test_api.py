@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.models import Bot
+from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
 from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import BOTS, GRID_BODY, create_bot, set_status
 from tests.helpers import ApiUser, assert_error_shape
@@ -89,6 +91,28 @@ async def test_close_sells_at_market_and_cancel_only_cancels(
         assert close_bot is not None and cancel_bot is not None
         assert close_bot.state["stop_request"]["sell_base"] is True
         assert cancel_bot.state["stop_request"]["sell_base"] is False
+
+
+async def test_a_refused_close_shows_when_it_is_placed_again(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """What a worker stores while a refused sale backs off (``refusals.Backoff``) reaches the
+    trade's owner: how many refusals, and when the sale goes again."""
+    trade = await open_trade(client, user, BODY)
+    assert (trade["close_refusals"], trade["close_retry_at"]) == (0, None)
+    retry_at = datetime(2026, 12, 7, 12, 4, tzinfo=UTC)
+    backing_off = SmartTradeState(exit=Exit.STOP_LOSS, refusals=3, retry_at=retry_at)
+    async with db.session_scope() as session:
+        bot = await session.get(Bot, uuid.UUID(trade["id"]))
+        assert bot is not None
+        bot.state = {**bot.state, "strategy": backing_off.to_dict()}
+
+    for path in (f"{TRADES}/{trade['id']}", TRADES):
+        read = (await client.get(path, headers=user.headers)).json()
+        shown = read if "id" in read else read["items"][0]
+        assert shown["close_refusals"] == 3
+        assert datetime.fromisoformat(shown["close_retry_at"]) == retry_at
+        assert shown["phase"] == "closing"
 
 
 async def test_another_users_trade_is_not_found(

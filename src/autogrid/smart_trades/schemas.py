@@ -93,6 +93,14 @@ class SmartTradeRead(BaseModel):
         "entry_not_filled, refused; manual_close or cancelled when you ended it"
     )
     note: str | None
+    close_refusals: int = Field(
+        description="how many times in a row its sale at market was refused before the book "
+        "(not enough funds, a risk limit); 0 once one fills"
+    )
+    close_retry_at: datetime | None = Field(
+        description="when a refused sale at market is placed again (then less and less often, "
+        "at most every 16 minutes, while the refusals go on); null when none is waiting"
+    )
     realized_pnl: Amount = Field(description="quote, fees included")
     error: str | None
     created_at: datetime

@@ -129,6 +129,8 @@ def trade_read(bot: BotFields) -> SmartTradeRead:
         take_profits_done=sorted(trade.steps_done),
         exit=_exit(status, bot, trade, ledger.position),
         note=trade.note or bot.error,
+        close_refusals=trade.refusals,
+        close_retry_at=trade.retry_at,
         realized_pnl=ledger.realized,
         error=bot.error,
         created_at=bot.created_at,
