@@ -272,12 +272,12 @@ class SignalBotStrategy(PriceOnly):
             entries.add(step.place("B", Side.BUY, price, amount))
         step.free_quote -= sized.cost
         changes: dict[str, Any] = {"entries": frozenset(entries), "closing": False}
-        changes.update(refusals=0, retry_at=None)  # a close left unsold is given up: no back-off
         if signal.stop_loss is not None:
             changes["stop_loss"] = signal.stop_loss
         if signal.take_profits:
             changes["take_profits"] = signal.take_profits
-        step.state = step.state.evolve(**changes)
+        # A close left unsold is given up: no back-off.
+        step.state = step.state.evolve(**changes).backing_off(Backoff())
         return f"{len(sized.orders)} buy order(s)"
 
     def _entry_prices(self, snapshot: Snapshot, signal: ParsedSignal) -> list[Decimal | None]:
@@ -345,11 +345,7 @@ class SignalBotStrategy(PriceOnly):
             stop_loss=None,
             take_profits=(),
             closing=True,
-            # A new close (a signal, the stop-loss): placed now, whatever the last one's
-            # back-off, as a first attempt.
-            refusals=0,
-            retry_at=None,
-        )
+        ).backing_off(Backoff())  # a new close (a signal, the stop-loss): placed now, attempt 1
         held = step.sellable()
         if held <= 0:
             self._record(step, ref, action, True, "orders cancelled, nothing to sell")
@@ -372,7 +368,7 @@ class SignalBotStrategy(PriceOnly):
             return  # the sale under way: its fills come first
         held = step.sellable()
         if held <= 0 or below_minimums(held, step.snapshot.price, self.market) is not None:
-            step.state = step.state.evolve(closing=False, refusals=0, retry_at=None)
+            step.state = step.state.evolve(closing=False).backing_off(Backoff())
             return
         backoff = step.state.backoff
         if backoff.waiting(step.snapshot.now):
