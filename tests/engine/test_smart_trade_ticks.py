@@ -213,3 +213,43 @@ async def test_a_close_the_exchange_keeps_rejecting_is_placed_again_with_a_back_
     assert state["exit"] == "stop_loss" and state["refusals"] == 0 and state["retry_at"] is None
     closes = await closes_of(live.db, bot_id)
     assert sorted(closes.values()) == ["filled", "rejected", "rejected"], closes
+
+
+async def test_take_profits_the_exchange_keeps_rejecting_are_placed_again_with_a_back_off(
+    live: LiveAccount, clock: Clock
+) -> None:
+    """The exchange rejects the take-profits (a price filter, say) at every try: they are placed
+    again at the next tick, then after a minute, and rest once the exchange takes them. They
+    were once sent again at every tick (two rejected orders a tick, for as long as it lasted)."""
+    bot_id = await live.bot(
+        status="starting", bot_type="smart_trade", strategy=TRADE, investment="1000"
+    )
+    live.sim.set_price(SYMBOL, "100000")
+    await tick_bot(live.ctx, bot_id)  # the entry fills; its take-profits follow its fill
+    assert await statuses(live.db, bot_id) == {"E1": "filled"}
+    live.sim.inject_fault(
+        "binance_error",
+        "POST /api/v3/order",
+        times=None,
+        status=400,
+        code=-1013,
+        msg="Filter failure: PERCENT_PRICE_BY_SIDE",
+    )
+    for _ in range(8):
+        await tick_bot(live.ctx, bot_id)
+        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+
+    targets = {tag: s for tag, s in (await statuses(live.db, bot_id)).items() if tag[0] == "T"}
+    assert list(targets.values()) == ["rejected"] * 4, targets  # two tries of two steps
+    state = strategy_state(await load_bot(live.db, bot_id))
+    assert state["targets"] == {} and state["targets_backoff"]["refusals"] == 2
+
+    live.sim.clear_faults()
+    clock.move(60)
+    await tick_until(live.ctx, live.db, bot_id, lambda bot: strategy_state(bot)["targets"])
+    resting = {o.client_order_id for o in live.sim.orders(status="NEW")}
+    placed = await orders_of(live.db, bot_id)
+    assert len(resting) == 2 and resting <= {o.client_order_id for o in placed}
+    live.sim.set_price(SYMBOL, "101500")  # the first step sells: the back-off is over
+    await tick_until(live.ctx, live.db, bot_id, lambda bot: strategy_state(bot)["steps_done"])
+    assert strategy_state(await load_bot(live.db, bot_id))["targets_backoff"]["refusals"] == 0

@@ -1,9 +1,13 @@
 """A pure runtime loop for strategies whose orders are refused before the book: it decides at
-every price (or only when woken), fills market orders at once unless they are refused, and
-stores and loads the state at each decision as a restarted worker would."""
+every price (or only when woken), fills market orders at once unless they are refused (and
+resting limits when the price reaches them), and
+stores and loads the state at each decision as a restarted worker would. Refused by the
+exchange (``after_sending``), an order was live a moment: the runtime decides at the next price,
+as the engine does when a bot's live orders change."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal as D
@@ -29,9 +33,12 @@ class RefusingRuntime:
     wake: Wake | None = None
     refusing: frozenset[Side] = frozenset()
     refused_types: frozenset[OrderType] = ALL_TYPES
+    refuse_only: Callable[[PlaceOrder], bool] | None = None  # of those, only these
+    after_sending: bool = False  # refused by the exchange: the next price is decided
     refused: list[tuple[datetime, PlaceOrder]] = field(default_factory=list)
     placed: list[tuple[datetime, PlaceOrder]] = field(default_factory=list)
     decided: int = 0
+    changed: bool = False  # an order sent went away refused: decided at the next price
 
     @property
     def refused_tags(self) -> list[str]:
@@ -43,7 +50,9 @@ class RefusingRuntime:
 
     def due(self, now: datetime, price: D) -> bool:
         wake = self.wake
-        if not self.only_when_woken or wake is None or self.account.unseen or wake.every_candle:
+        if self.changed or self.account.unseen:
+            return True
+        if not self.only_when_woken or wake is None or wake.every_candle:
             return True
         if getattr(self.state, "queue", ()):
             return True  # signals queued for it (the runtime decides for them)
@@ -53,18 +62,19 @@ class RefusingRuntime:
         return (low is not None and price <= low) or (high is not None and price >= high)
 
     def step(self, now: datetime, price: D) -> None:
+        for tag in list(self.account.orders):  # resting limits the price reached fill first
+            if self.account.reaches(tag, price, price):
+                self.account.fill(tag, self.account.orders[tag].remaining, now)
         if not self.due(now, price):
             return
         snapshot = self.account.snapshot(now, price)
         decision = self.strategy.decide(snapshot, self.state, self.account.take_fills())
         self.decided += 1
+        self.changed = False
         for action in decision.actions:
-            if (
-                isinstance(action, PlaceOrder)
-                and action.side in self.refusing
-                and action.type in self.refused_types
-            ):
+            if isinstance(action, PlaceOrder) and self.refuses(action):
                 self.refused.append((now, action))  # never reaches the account
+                self.changed = self.after_sending
                 continue
             self.account.apply((action,), price)
             if isinstance(action, PlaceOrder):
@@ -73,6 +83,11 @@ class RefusingRuntime:
                     self.account.fill(action.tag, action.amount, now)
         stored = self.strategy.dump_state(decision.state)  # a restarted worker loads it again
         self.state, self.wake = self.strategy.load_state(stored), decision.wake
+
+    def refuses(self, action: PlaceOrder) -> bool:
+        if action.side not in self.refusing or action.type not in self.refused_types:
+            return False
+        return self.refuse_only is None or self.refuse_only(action)
 
     def run(self, start: datetime, end: datetime, price: D) -> datetime:
         now = start

@@ -3,7 +3,11 @@
 The first decision places the entry (``SmartTradeConfig``: market, a limit, or a zone of limit
 buys). Each buy that fills re-places the take-profit steps not yet done, sized on what is held
 (a step's share is of what was bought; the steps left share what the filled ones did not take),
-so the take-profits never cover more than the position.
+so the take-profits never cover more than the position. A take-profit that leaves the book
+without completing (rejected by the exchange, a price filter say; cancelled by someone else)
+takes the others with it (cancelled), and the steps left are placed again together with the same
+back-off as a refused close below (``targets_backoff``): an exchange that keeps rejecting them is
+not sent them at every tick, and none is left out for good.
 
 Exits other than the take-profits have no resting order (the exchange model has no stop
 orders): each price the strategy sees is checked against them, and the first that holds closes
@@ -134,12 +138,19 @@ class SmartTradeStrategy(PriceOnly):
             grew = grew or fill.side is Side.BUY
         live = {order.tag for order in snapshot.open_orders}
         state = self._closer_outcome(state, fills, live, snapshot.now)
+        targets_gone = self._targets_gone(state, live)
+        state = self._targets_outcome(state, fills, live, targets_gone, snapshot.now)
         state = state.evolve(
             entries=state.entries & live,
             targets={tag: i for tag, i in state.targets.items() if tag in live},
             closer=state.closer if state.closer in live else None,
         )
         step = _Step(snapshot, state, snapshot.free_quote, snapshot.free_base, [])
+        if targets_gone:
+            # Placed again all together once the back-off allows (``_place_targets`` would
+            # cancel those left anyway): meanwhile the position keeps its stop and exits.
+            step.cancel(list(state.targets))
+            step.state = step.state.evolve(targets={})
         if state.started_at is None:
             step.state = state.evolve(started_at=snapshot.now, stop=self.config.stop_loss_price)
             try:
@@ -166,6 +177,34 @@ class SmartTradeStrategy(PriceOnly):
         if closer not in live:
             return state.backing_off(state.backoff.refused(now))
         return state
+
+    @staticmethod
+    def _targets_gone(state: SmartTradeState, live: set[str]) -> bool:
+        """Whether a take-profit left the book without completing: rejected by the exchange,
+        cancelled by someone else, expired (a complete fill marked its step done)."""
+        return any(
+            tag not in live and step not in state.steps_done for tag, step in state.targets.items()
+        )
+
+    @staticmethod
+    def _targets_outcome(
+        state: SmartTradeState,
+        fills: Sequence[StrategyFill],
+        live: set[str],
+        gone: bool,
+        now: datetime,
+    ) -> SmartTradeState:
+        """The take-profits reached the book (a fill of one, or all seen resting: the back-off
+        is over) or one left it unfilled (back off before placing them again: an exchange that
+        rejects them, a price filter say, is not sent them again at every tick)."""
+        backoff = state.targets_backoff
+        if any(fill.tag in state.targets for fill in fills):
+            backoff = Backoff()
+        elif gone:
+            backoff = backoff.refused(now)
+        elif state.targets and all(tag in live for tag in state.targets):
+            backoff = Backoff()
+        return state.evolve(targets_backoff=backoff)
 
     def _fold(self, state: SmartTradeState, fill: StrategyFill) -> SmartTradeState:
         state = state.evolve(holding=state.holding.after(fill, self.market))
@@ -249,13 +288,15 @@ class SmartTradeStrategy(PriceOnly):
             # lands, and the trade sells that too before it ends (``_finish_if_over`` waits).
             step.state = step.state.evolve(targets={}, exit=exit)
             self._sell_all(step)
-        elif self._targets_due(state, grew):
+        elif self._targets_due(step.state, grew, step.snapshot.now):
             self._place_targets(step)
 
-    def _targets_due(self, state: SmartTradeState, grew: bool) -> bool:
-        """After a buy, or with none resting (a restart cancelled them, say): the steps left."""
-        held = state.holding.amount > 0
-        return held and bool(self.config.take_profits) and (grew or not state.targets)
+    def _targets_due(self, state: SmartTradeState, grew: bool, now: datetime) -> bool:
+        """After a buy, or with none resting (a restart cancelled them, say; one left the book
+        unfilled, once its back-off is over): the steps left."""
+        if state.holding.amount <= 0 or not self.config.take_profits:
+            return False
+        return grew or (not state.targets and not state.targets_backoff.waiting(now))
 
     def _exit_due(self, step: _Step) -> Exit | None:
         state, snapshot = step.state, step.snapshot
@@ -289,10 +330,11 @@ class SmartTradeStrategy(PriceOnly):
         held = step.sellable(self.market.amount_step)
         targets: dict[str, int] = {}
         steps, done = self.config.take_profits, step.state.steps_done
+        attempt = step.state.targets_backoff.attempt
         for i, price, amount in take_profit_orders(steps, held, self.market, done):
             if amount is None:
                 continue  # below the market's minimums: the rest of the position keeps it
-            targets[step.place("T", Side.SELL, price, amount)] = i
+            targets[step.place("T", Side.SELL, price, amount, attempt)] = i
             step.free_base -= amount
         step.state = step.state.evolve(targets=targets)
 
@@ -348,6 +390,10 @@ class SmartTradeStrategy(PriceOnly):
             return Wake(at=at, every_candle=True)
         if state.holding.amount <= 0:
             return Wake(at=at)
+        if not state.targets and self.config.take_profits and state.targets_backoff.waiting(now):
+            # Take-profits that left the book unfilled: placed again at the retry time.
+            retry = state.targets_backoff.retry_at
+            at = retry if at is None or retry is None else min(at, retry)
         levels = [level for level in (state.stop, self._trail_level(state)) if level is not None]
         above = None
         if self.config.trailing_percent is not None and state.high is not None:

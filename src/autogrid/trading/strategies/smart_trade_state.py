@@ -3,7 +3,8 @@
 Stored as plain JSON (``to_dict``/``from_dict``) in the bot's state, so a restart resumes the
 trade where it was: its live orders by tag, the position, the stop as it stands, the highest
 price seen, which take-profit steps are done, the exit once one fired, and the back-off of a
-close refused before the book (``refusals``, ``retry_at``: a restarted worker keeps waiting).
+close refused before the book (``refusals``, ``retry_at``: a restarted worker keeps waiting)
+and that of take-profits that left the book unfilled (``targets_backoff``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class SmartTradeState:
     # when it may be placed again (``refusals.Backoff``).
     refusals: int = 0
     retry_at: datetime | None = None
+    # Take-profits that left the book without completing (rejected by the exchange, cancelled
+    # by someone else): how many times in a row, and when they may be placed again.
+    targets_backoff: Backoff = field(default_factory=Backoff)
 
     def evolve(self, **changes: Any) -> SmartTradeState:
         return replace(self, **changes)
@@ -89,6 +93,7 @@ class SmartTradeState:
             "done": self.done,
             "note": self.note,
             **self.backoff.to_dict(),
+            "targets_backoff": self.targets_backoff.to_dict(),
         }
 
     @staticmethod
@@ -110,7 +115,9 @@ class SmartTradeState:
             exit=None if data["exit"] is None else Exit(data["exit"]),
             done=bool(data["done"]),
             note=str(data["note"]),
-        ).backing_off(Backoff.from_dict(data))  # absent in states stored before it
+            # Both back-offs are absent in states stored before them: none.
+            targets_backoff=Backoff.from_dict(data.get("targets_backoff", {})),
+        ).backing_off(Backoff.from_dict(data))
 
 
 def _text(value: Decimal | None) -> str | None:

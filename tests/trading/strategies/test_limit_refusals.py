@@ -1,0 +1,167 @@
+"""Resting orders the exchange keeps rejecting (a take-profit under a price filter, say): the
+strategy places them again, never gives up, but with the back-off of refused market orders
+(``refusals.retry_delay``): at the next price, then 1, 2, 4, 8 and at most 16 minutes apart.
+They were once sent again at every tick, as long as the rejections went on (an exchange bans
+an account for that), and a take-profit rejected beside one that rested was never placed again.
+Pure: the runtime decides at every price or only when woken (and always right after an order
+went away, as the engine does when a bot's live orders change)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal as D
+from itertools import groupby, pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autogrid.exchanges.types import OrderType, Side
+from autogrid.signals.model import Amount, AmountUnit, TakeProfit
+from autogrid.trading.strategies.base import PlaceOrder
+from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
+from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
+from autogrid.trading.strategies.smart_trade_config import SmartEntry, SmartTradeConfig
+from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
+from tests.trading.strategies.exchange_model import Account
+from tests.trading.strategies.refusing_runtime import TICK, RefusingRuntime
+from tests.trading.strategies.smart_trade_driver import MARKET, T0
+
+HOUR = timedelta(hours=1)
+AN_HOURS_REFUSALS = 10  # as for refused closes: a handful, never one per price (360)
+LIMIT_SELLS = frozenset({Side.SELL})
+LIMITS = frozenset({OrderType.LIMIT})
+STEPS = (TakeProfit(D(110), D(50)), TakeProfit(D(120), D(50)))
+
+
+def smart_trade(only_when_woken: bool) -> RefusingRuntime:
+    config = SmartTradeConfig(
+        amount=Amount(D(100), AmountUnit.QUOTE),
+        entry=SmartEntry(),
+        take_profits=STEPS,
+        stop_loss_price=D(90),
+    )
+    strategy = SmartTradeStrategy(config, MARKET)
+    account = Account(MARKET, D(10_000))
+    state = strategy.initial_state(account.snapshot(T0, D(100)))
+    return RefusingRuntime(
+        strategy, state, account, only_when_woken, refused_types=LIMITS, after_sending=True
+    )
+
+
+def rounds(attempts: list[tuple[datetime, PlaceOrder]]) -> list[tuple[datetime, int]]:
+    """The take-profits placed, a round per decision: its time and attempt number."""
+    ordered = sorted(attempts, key=lambda item: item[0])
+    return [
+        (at, next(iter(group))[1].attempt)
+        for at, group in groupby(ordered, key=lambda item: item[0])
+    ]
+
+
+def assert_backed_off(attempts: list[tuple[datetime, PlaceOrder]]) -> None:
+    placed = rounds(attempts)
+    assert [attempt for _, attempt in placed] == list(range(1, len(placed) + 1))
+    for k, ((before, _), (after, _)) in enumerate(pairwise(placed), 1):
+        assert after - before >= retry_delay(k)
+        assert after - before <= retry_delay(k) + 2 * TICK
+
+
+def resting_targets(bot: RefusingRuntime) -> dict[str, D]:
+    return {
+        tag: order.amount
+        for tag, order in bot.account.orders.items()
+        if tag.startswith("T") and order.side is Side.SELL
+    }
+
+
+@pytest.mark.parametrize("only_when_woken", [False, True])
+def test_take_profits_rejected_for_an_hour_are_placed_again_with_a_back_off(
+    only_when_woken: bool,
+) -> None:
+    bot = smart_trade(only_when_woken)
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(T0, T0 + HOUR, D(100))  # bought at once; its take-profits rejected an hour
+    held = bot.account.base_total
+    assert held > 0 and not resting_targets(bot)
+    assert 2 <= len(rounds(bot.refused)) <= AN_HOURS_REFUSALS
+    assert all(len(list(g)) == 2 for _, g in groupby(bot.refused, key=lambda item: item[0]))
+    assert_backed_off(bot.refused)
+    state: SmartTradeState = bot.state
+    assert state.targets_backoff.refusals == len(rounds(bot.refused)) and not state.done
+
+    bot.refusing = frozenset()  # taken again: placed at the end of the back-off, and rest
+    now = bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
+    assert sum(resting_targets(bot).values()) == held
+    [(_, attempt)] = rounds([(t, a) for t, a in bot.placed if a.tag.startswith("T")])
+    assert attempt == len(rounds(bot.refused)) + 1
+    bot.run(now, now + 2 * TICK, D(125))  # both steps sell: the trade is over
+    assert bot.state.done and bot.state.exit is Exit.TAKE_PROFIT
+    assert bot.state.targets_backoff.refusals == 0
+
+
+def test_a_take_profit_rejected_beside_one_that_rests_is_placed_again() -> None:
+    """Only the first step's price is refused (a filter on prices far from the market, say):
+    the second rests, the first is placed again with it once the back-off allows. Before, the
+    resting one hid the missing one for good."""
+    bot = smart_trade(only_when_woken=True)
+    bot.refusing = LIMIT_SELLS
+    bot.refuse_only = lambda action: action.price == D(110)
+    now = bot.run(T0, T0 + 4 * TICK, D(100))
+    assert [a.price for _, a in bot.refused] == [D(110)] * 2
+    assert not resting_targets(bot)  # the second's cancelled: the steps go again together
+    bot.refusing = frozenset()
+    bot.run(now, now + RETRY_FIRST_AND_TICKS, D(100))
+    assert sorted(bot.account.orders[tag].price for tag in resting_targets(bot)) == [
+        D(110),
+        D(120),
+    ]
+    assert sum(resting_targets(bot).values()) == bot.account.base_total
+
+
+RETRY_FIRST_AND_TICKS = retry_delay(2) + 2 * TICK
+
+
+def test_the_stop_still_closes_a_trade_whose_take_profits_wait() -> None:
+    bot = smart_trade(only_when_woken=True)
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(T0, T0 + 4 * TICK, D(100))
+    assert bot.state.targets_backoff.waiting(now)
+    bot.run(now, now + 2 * TICK, D(89))  # below the stop: sold at market
+    assert bot.state.done and bot.state.exit is Exit.STOP_LOSS and bot.account.base_total == 0
+
+
+def test_states_stored_before_the_take_profits_back_off_still_load() -> None:
+    stored = SmartTradeState(started_at=T0, seq=3).to_dict()
+    del stored["targets_backoff"]
+    assert SmartTradeState.from_dict(stored).targets_backoff.refusals == 0
+    backing_off = SmartTradeState(started_at=T0, seq=3).evolve(
+        targets_backoff=SmartTradeState().targets_backoff.refused(T0).refused(T0)
+    )
+    assert SmartTradeState.from_dict(backing_off.to_dict()) == backing_off
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.booleans(), min_size=1, max_size=60),
+    st.lists(st.integers(1, 300), min_size=1, max_size=60),
+)
+def test_any_rejections_at_any_times_are_spaced_and_leave_no_step_unplaced(
+    rejecting: list[bool], gaps: list[int]
+) -> None:
+    """Whatever rejections come and go, at whatever pace the prices come: never two rounds in
+    one retry window, each round's attempt counts the rejections before it, and once the
+    exchange takes them again the position's take-profits rest, all of it covered."""
+    bot = smart_trade(only_when_woken=True)
+    now = T0
+    for i, refusing in enumerate(rejecting):
+        bot.refusing = LIMIT_SELLS if refusing else frozenset()
+        bot.step(now, D(100))
+        now += timedelta(seconds=gaps[i % len(gaps)])
+    tries = rounds([(t, a) for t, a in [*bot.refused, *bot.placed] if a.tag.startswith("T")])
+    for (before, _), (after, attempt) in pairwise(tries):
+        streak = attempt - 1
+        if streak:  # a retry after ``streak`` rejections in a row
+            assert after - before >= retry_delay(streak)
+    bot.refusing = frozenset()
+    bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
+    assert sum(resting_targets(bot).values()) == bot.account.base_total > 0
