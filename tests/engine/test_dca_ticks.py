@@ -144,3 +144,41 @@ async def test_a_base_order_refused_at_every_tick_is_placed_again_with_a_back_of
     assert statuses["D3.BO"] == OrderStatus.FILLED and len(statuses) == 5  # and D3.SO1/2, D3.TP1
     state = (await load_bot(live.db, bot_id)).state["strategy"]
     assert state["phase"] == "in_deal" and state["refusals"] == 0
+
+
+async def test_a_take_profit_the_exchange_keeps_rejecting_is_placed_again_with_a_back_off(
+    live: LiveAccount, clock: Clock
+) -> None:
+    """The exchange rejects the deal's take profit (a price filter, say) at every try: placed
+    again at the next tick, then a minute later; it rests once the exchange takes it. It was
+    once sent again at every tick for as long as the rejections went on."""
+    live.sim.set_price(SYMBOL, "80000")
+    config = {**TWO_AT_ONCE, "max_safety_orders": 0}
+    bot_id = await live.bot(status="starting", bot_type="dca", strategy=config, investment=None)
+    await tick_bot(live.ctx, bot_id)  # starts, base order at the market
+    assert {tag_of(o): o.status for o in await orders_of(live.db, bot_id)} == {"D1.BO": "filled"}
+    live.sim.inject_fault(
+        "binance_error",
+        "POST /api/v3/order",
+        times=None,
+        status=400,
+        code=-1013,
+        msg="Filter failure: PERCENT_PRICE_BY_SIDE",
+    )
+    for _ in range(8):
+        await tick_bot(live.ctx, bot_id)
+        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+
+    statuses = {tag_of(o): o.status for o in await orders_of(live.db, bot_id)}
+    assert statuses == {"D1.BO": "filled", "D1.TP1": "rejected", "D1.TP2": "rejected"}
+    deal = (await load_bot(live.db, bot_id)).state["strategy"]
+    assert deal["tp_live"] is None and deal["tp_refusals"] == 2
+
+    live.sim.clear_faults()
+    clock.move(60)
+    await tick_bot(live.ctx, bot_id)
+    await tick_bot(live.ctx, bot_id)
+    statuses = {tag_of(o): o.status for o in await orders_of(live.db, bot_id)}
+    assert statuses["D1.TP3"] == "open", statuses
+    deal = (await load_bot(live.db, bot_id)).state["strategy"]
+    assert deal["tp_live"] == "D1.TP3"

@@ -6,7 +6,8 @@ decisions. Checked after every decision:
 * ``decide`` never raises, never places a live tag again, never sizes an order beyond the free
   balance it was shown plus what its own cancels free;
 * the strategy's books match the account's base exactly (up to dust it says it left);
-* DCA: a deal holding base has a take profit resting for exactly that amount (or is exiting);
+* DCA: a deal holding base has a take profit resting for exactly that amount (or is exiting,
+  or backing off a take profit that left the book unfilled, asking to decide at its retry time);
   an exiting deal has one exit on the book at most, and an opening or exiting deal asks to
   decide at the next price;
 * grid: every level holding sellable inventory has its sell resting.
@@ -119,6 +120,10 @@ class DcaCheck:
         price = deal_orders.take_profit_price(state)
         sells = [o for o in account.orders.values() if o.side is Side.SELL]
         if price is None or not deal_orders.sellable(held, price):
+            return
+        if state.tp_live is None and deal_orders.take_profit_waiting(state, step.snapshot.now):
+            # Its take profit left the book unfilled again and again: it goes at the retry time.
+            assert not sells and step.decision.wake.at == state.tp_retry_at
             return
         assert [(o.tag, o.remaining, o.price) for o in sells] == [(state.tp_live, held, price)]
 

@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 from autogrid.exchanges.types import OrderType, Side
 from autogrid.signals.model import Amount, AmountUnit, TakeProfit
 from autogrid.trading.strategies.base import PlaceOrder
+from autogrid.trading.strategies.dca import DcaStrategy
+from autogrid.trading.strategies.dca_config import DcaConfig
+from autogrid.trading.strategies.dca_state import DcaState
 from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
 from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
 from autogrid.trading.strategies.smart_trade_config import SmartEntry, SmartTradeConfig
@@ -165,3 +168,75 @@ def test_any_rejections_at_any_times_are_spaced_and_leave_no_step_unplaced(
     bot.refusing = frozenset()
     bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
     assert sum(resting_targets(bot).values()) == bot.account.base_total > 0
+
+
+# --- DCA ---------------------------------------------------------------------------------------
+DCA = DcaConfig(
+    base_order_volume=D(100),
+    safety_order_volume=D(50),
+    safety_order_step_percentage=D(2),
+    take_profit=D(1),
+    max_safety_orders=1,
+    stop_loss_percentage=D(5),
+)
+
+
+def dca(only_when_woken: bool) -> RefusingRuntime:
+    strategy = DcaStrategy(DCA, MARKET)
+    account = Account(MARKET, D(10_000))
+    return RefusingRuntime(
+        strategy, DcaState(), account, only_when_woken, refused_types=LIMITS, after_sending=True
+    )
+
+
+def take_profits(attempts: list[tuple[datetime, PlaceOrder]]) -> list[tuple[datetime, PlaceOrder]]:
+    return [(at, action) for at, action in attempts if ".TP" in action.tag]
+
+
+@pytest.mark.parametrize("only_when_woken", [False, True])
+def test_a_dca_take_profit_rejected_for_an_hour_is_placed_again_with_a_back_off(
+    only_when_woken: bool,
+) -> None:
+    bot = dca(only_when_woken)
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(T0, T0 + HOUR, D(100))  # the deal opens; its take profit rejected an hour
+    rejected = take_profits(bot.refused)
+    assert 2 <= len(rejected) <= AN_HOURS_REFUSALS
+    assert_backed_off(rejected)
+    state: DcaState = bot.state
+    assert state.phase == "in_deal" and state.tp_live is None
+    assert state.tp_refusals == len(rejected)
+
+    bot.refusing = frozenset()  # taken again: placed once the back-off is over, for all held
+    now = bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
+    [(_, placed)] = take_profits(bot.placed)
+    assert placed.attempt == len(rejected) + 1
+    assert bot.state.tp_live == placed.tag and placed.amount == bot.account.base_total
+    bot.run(now, now + 2 * TICK, D(102))  # it sells: the deal is closed, the back-off over
+    [deal] = bot.state.deals
+    assert deal.close_reason == "take_profit" and deal.amount == placed.amount
+    assert bot.state.tp_refusals == 0 and bot.state.tp_retry_at is None  # the next deal's
+
+
+def test_a_dca_safety_fill_places_the_waiting_take_profit_at_once() -> None:
+    """A buy changes the take profit (price and amount): it goes at that decision, whatever
+    the back-off of the one before."""
+    bot = dca(only_when_woken=True)
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(T0, T0 + 4 * TICK, D(100))
+    assert bot.state.tp_live is None and bot.state.tp_retry_at > now
+    bot.refusing = frozenset()
+    bot.run(now, now + 2 * TICK, D(97))  # the safety order (at 98) fills
+    assert bot.state.safety_filled == 1
+    [(at, placed)] = take_profits(bot.placed)
+    assert at < bot.state.tp_retry_at or bot.state.tp_retry_at is None
+    assert placed.amount == bot.account.base_total
+
+
+def test_dca_states_stored_before_the_take_profits_back_off_still_load() -> None:
+    stored = DcaState(phase="in_deal", deal=1).to_dict()
+    del stored["tp_refusals"], stored["tp_retry_at"]
+    loaded = DcaState.from_dict(stored)
+    assert loaded.tp_refusals == 0 and loaded.tp_retry_at is None
+    waiting = DcaState(phase="in_deal", deal=1, tp_refusals=2, tp_retry_at=T0 + HOUR)
+    assert DcaState.from_dict(waiting.to_dict()) == waiting

@@ -8,8 +8,10 @@ opens the next deal. A deal buying or selling at market (``opening``, ``closing`
 decide at every price until that is done, so a market order refused before it reached the book
 is placed again: at the next price, then less and less often while the refusals go on (a
 refusal that holds would otherwise write a refused order and its event at every price; see
-``refusals.retry_delay``). Counter-actions happen when an order completes; partial fills
-accumulate.
+``refusals.retry_delay``). A take profit that leaves the book unfilled (rejected by the
+exchange, a price filter say; cancelled by someone else) is placed again with the same back-off
+(``tp_refusals``), at once when buys change it. Counter-actions happen when an order completes;
+partial fills accumulate.
 
 Signals may open a deal now or close the open one at market (``dca_commands``: handed in with
 ``enqueue``, each leaves an outcome the runtime takes out with ``take_outcomes``).
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from autogrid.exchanges.types import MarketRules
+from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.strategies import dca_commands
 from autogrid.trading.strategies.base import (
     Action,
@@ -156,6 +158,8 @@ class DcaStrategy:
         # and a safety order may fill in one candle or tick); then what the deal needs now.
         resting = {order.tag: order for order in snapshot.open_orders}
         done = self._count_fills(work, fills, resting)
+        if work.tp_refusals and work.tp_live in resting:  # seen resting: it reached the book
+            self._orders.take_profit_left(work, snapshot.now, filled=True)
         if done:
             self._finish(snapshot, work, done, actions)
         if work.phase == "in_deal":
@@ -167,7 +171,8 @@ class DcaStrategy:
             # Orders change only with fills and orders gone; a missing take profit is re-placed.
             elif fills or done or (work.tp_live is None and not self.config.trailing_take_profit):
                 funds = DealFunds(snapshot.free_base, snapshot.free_quote)
-                self._orders.keep_deal_orders(snapshot, work, resting, funds, actions)
+                bought = any(fill.side is Side.BUY for fill in fills)
+                self._orders.keep_deal_orders(snapshot, work, resting, funds, actions, bought)
         elif work.phase == "closing":
             funds = DealFunds(snapshot.free_base, snapshot.free_quote)
             self._orders.keep_exit(snapshot, work, resting, funds, actions)
@@ -221,6 +226,7 @@ class DcaStrategy:
                     self._orders.refused(work, snapshot.now)
             elif tag == work.tp_live:
                 work.tp_live = None
+                self._orders.take_profit_left(work, snapshot.now, filled=bought.amount > 0)
             elif ".SO" in tag and bought.amount > 0:
                 work.safety_filled += 1
             elif ".EXIT" in tag:
@@ -288,6 +294,9 @@ class DcaStrategy:
         if work.phase != "in_deal":
             return Wake()
         below = self._orders.stop_loss_price(work)
+        retry = None
+        if work.tp_live is None and self._orders.take_profit_waiting(work, snapshot.now):
+            retry = work.tp_retry_at  # its take profit left the book unfilled: placed again then
         above = None
         if self.config.trailing_take_profit:
             if work.trailing_active and work.peak is not None:
@@ -296,4 +305,4 @@ class DcaStrategy:
                 above = work.peak
             else:
                 above = self._orders.take_profit_price(work)
-        return Wake(price_at_or_below=below, price_at_or_above=above)
+        return Wake(price_at_or_below=below, price_at_or_above=above, at=retry)

@@ -71,6 +71,16 @@ class DealOrders:
         """Whether a refused market order must not be placed again yet."""
         return Backoff(work.refusals, work.retry_at).waiting(now)
 
+    def take_profit_left(self, work: DcaState, now: datetime, filled: bool) -> None:
+        """The take profit is done: its fills took it (reached the book: any back-off is over)
+        or it left the book without one (rejected, cancelled by someone else: back off)."""
+        backoff = Backoff() if filled else Backoff(work.tp_refusals, work.tp_retry_at).refused(now)
+        work.tp_refusals, work.tp_retry_at = backoff.refusals, backoff.retry_at
+
+    def take_profit_waiting(self, work: DcaState, now: datetime) -> bool:
+        """Whether a take profit that left the book unfilled must not be placed again yet."""
+        return Backoff(work.tp_refusals, work.tp_retry_at).waiting(now)
+
     def open_deal(
         self, snapshot: Snapshot, work: DcaState, funds: DealFunds, actions: list[Action]
     ) -> None:
@@ -99,11 +109,15 @@ class DealOrders:
         resting: Mapping[str, RestingOrder],
         funds: DealFunds,
         actions: list[Action],
+        bought: bool = False,
     ) -> None:
-        """The safety orders due, and a take profit for exactly the base held."""
+        """The safety orders due, and a take profit for exactly the base held (``bought``:
+        this decision saw buys fill, so the take profit goes now even if backing off)."""
         self.place_safety_orders(work, funds, actions)
         if self.config.trailing_take_profit:
             return  # no resting take profit: ``_watch_exits`` sells at market
+        if work.tp_live is None and not bought and self.take_profit_waiting(work, snapshot.now):
+            return  # it left the book unfilled: placed again at ``tp_retry_at``
         price = self.take_profit_price(work)
         held = round_amount(max(work.net_base, ZERO), self.market.amount_step)
         live = resting.get(work.tp_live) if work.tp_live is not None else None
@@ -117,7 +131,8 @@ class DealOrders:
             return
         work.tp_version += 1
         tag = self.tag(work, f"TP{work.tp_version}")
-        actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, price))
+        attempt = work.tp_refusals + 1
+        actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, price, None, attempt))
         funds.base -= amount
         work.tp_live = tag
         work.live = work.live | {tag}
@@ -263,5 +278,5 @@ class DealOrders:
         work.bought_amount = work.bought_notional = work.net_base = ZERO
         work.deal_cost = work.deal_proceeds = work.sold_amount = work.sold_basis = ZERO
         work.safety_filled = work.safety_placed = work.exit_version = work.refusals = 0
-        work.retry_at = None
+        work.tp_refusals, work.retry_at, work.tp_retry_at = 0, None, None
         work.partials = {}

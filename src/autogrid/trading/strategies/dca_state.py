@@ -104,6 +104,10 @@ class DcaState:
     # backs off while the refusals go on). Stored, so a restarted worker keeps waiting.
     refusals: int = 0
     retry_at: datetime | None = None
+    # The take profit left the book without a fill (rejected by the exchange, a price filter
+    # say; cancelled by someone else): placed again with the same back-off, not at every tick.
+    tp_refusals: int = 0
+    tp_retry_at: datetime | None = None
     live: frozenset[str] = frozenset()
     # Fills of live orders so far (already counted in the totals): a base order's price, and
     # whether a safety order bought anything, are known when the order is done.
@@ -211,6 +215,8 @@ class DcaState:
             exit_version=int(data.get("exit_version", 0)),
             refusals=int(data.get("refusals", 0)),
             retry_at=when("retry_at"),
+            tp_refusals=int(data.get("tp_refusals", 0)),
+            tp_retry_at=when("tp_retry_at"),
             live=frozenset(data["live"]),
             partials=_partials(progress if progress is not None else data["partials"]),
             deals=tuple(DealRecord.from_dict(d) for d in data["deals"]),
