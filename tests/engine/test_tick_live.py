@@ -17,6 +17,7 @@ from autogrid.trading.strategies.base import Decision, Snapshot
 from tests.exchange_sim import DEFAULT_API_KEY, BinanceSimulator
 from tests.support.factories import (
     SYMBOL,
+    Clock,
     LiveAccount,
     bot_events,
     load_bot,
@@ -154,3 +155,36 @@ async def test_a_refused_api_key_puts_the_bot_in_error(
     assert bot.status == BotStatus.ERROR
     assert bot.error is not None and bot.error.startswith("the exchange refused the API key")
     assert sim.create_request_counts() == {}
+
+
+async def test_a_sell_the_exchange_keeps_rejecting_is_placed_again_with_a_back_off(
+    live: LiveAccount, clock: Clock
+) -> None:
+    """The 99000 buy fills and the exchange rejects its sell one level up (a price filter,
+    say) at every try: placed again at the next tick, then a minute later; it rests once the
+    exchange takes it. It was once sent again at every tick for as long as that lasted."""
+    bot_id = await live_bot(live)
+    await tick_bot(live.ctx, bot_id)  # the ladder's buys
+    live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills
+    live.sim.inject_fault(
+        "binance_error",
+        "POST /api/v3/order",
+        times=None,
+        status=400,
+        code=-1013,
+        msg="Filter failure: PERCENT_PRICE_BY_SIDE",
+    )
+    for _ in range(8):
+        await tick_bot(live.ctx, bot_id)
+        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+
+    sells = [o for o in await orders_of(live.db, bot_id) if o.side == "sell"]
+    assert [o.status for o in sells] == ["rejected", "rejected"]
+    state = (await load_bot(live.db, bot_id)).state["strategy"]
+    assert state["unplaced"] == [5] and state["backoff"]["refusals"] == 2
+
+    live.sim.clear_faults()
+    clock.move(60)
+    await tick_bot(live.ctx, bot_id)
+    assert open_prices(live.sim, "SELL") == [D("100000")]
+    assert (await load_bot(live.db, bot_id)).state["strategy"]["unplaced"] == []

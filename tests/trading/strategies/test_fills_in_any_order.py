@@ -10,7 +10,8 @@ decisions. Checked after every decision:
   or backing off a take profit that left the book unfilled, asking to decide at its retry time);
   an exiting deal has one exit on the book at most, and an opening or exiting deal asks to
   decide at the next price;
-* grid: every level holding sellable inventory has its sell resting.
+* grid: every level holding sellable inventory has its sell resting (or is waiting for the
+  retry time of sells that left the book unfilled).
 """
 
 from __future__ import annotations
@@ -147,12 +148,19 @@ class GridCheck:
         # Rounding a fee taken in base, or the initial buy's shares, leaves dust out of the lots.
         self.leftover.update(step.base_before, counted, True, step.snapshot.price)
         if state.phase == "running" and step.clean:
-            sells_for_inventory(strategy, state, account)
+            sells_for_inventory(strategy, state, account, step)
 
 
-def sells_for_inventory(strategy: GridStrategy, state: Any, account: Account) -> None:
+def sells_for_inventory(
+    strategy: GridStrategy, state: Any, account: Account, step: Step | None = None
+) -> None:
     if state.phase != "running":
         return
+    if step is not None and state.unplaced:
+        # Sells that left the book unfilled again and again wait for the retry time, and ask
+        # to decide then.
+        assert state.backoff.waiting(step.snapshot.now)
+        assert step.decision.wake.at == state.backoff.retry_at
     # Inventory still (partly) in a sell being cancelled (its own, or the one a downward shift
     # moved it from) is offered once that cancel lands: that sell may yet sell it.
     assert set(state.moved) <= state.cancelling, "moved inventory waits on no cancel"
@@ -163,7 +171,7 @@ def sells_for_inventory(strategy: GridStrategy, state: Any, account: Account) ->
             or sell_tag(level) in state.cancelling
         ):
             continue
-        if level not in waiting:
+        if level not in waiting and level not in state.unplaced:
             assert sell_tag(level) in account.orders, f"level {level} holds {lot.amount} unsold"
 
 

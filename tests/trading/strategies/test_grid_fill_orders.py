@@ -33,7 +33,9 @@ def test_a_refused_sell_is_placed_again_for_the_inventory() -> None:
     strategy, state, book = opened_with_a_sell_at_5()
     without_sell = tuple(o for o in book if o.tag != "S5")  # the exchange refused S5
     decision = strategy.decide(snap("145", without_sell), state, [])  # type: ignore[attr-defined]
-    assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.714"), D(150)) in decision.actions
+    # At once, as the second attempt of an episode (``refusals``: the next one waits).
+    again = PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.714"), D(150), attempt=2)
+    assert again in decision.actions
 
 
 def test_a_sell_filled_in_part_then_cancelled_is_settled_and_the_rest_offered_at_once() -> None:

@@ -22,6 +22,9 @@ from autogrid.trading.strategies.base import PlaceOrder
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.dca_state import DcaState
+from autogrid.trading.strategies.grid import GridStrategy
+from autogrid.trading.strategies.grid_config import GridConfig
+from autogrid.trading.strategies.grid_state import GridState
 from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
 from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
 from autogrid.trading.strategies.smart_trade_config import SmartEntry, SmartTradeConfig
@@ -240,3 +243,68 @@ def test_dca_states_stored_before_the_take_profits_back_off_still_load() -> None
     assert loaded.tp_refusals == 0 and loaded.tp_retry_at is None
     waiting = DcaState(phase="in_deal", deal=1, tp_refusals=2, tp_retry_at=T0 + HOUR)
     assert DcaState.from_dict(waiting.to_dict()) == waiting
+
+
+# --- grid --------------------------------------------------------------------------------------
+def grid_bot(only_when_woken: bool) -> RefusingRuntime:
+    config = GridConfig(lower_price=D(100), upper_price=D(200), grid_count=10, investment=D(1000))
+    strategy = GridStrategy(config, MARKET)
+    account = Account(MARKET, D(10_000))
+    state = strategy.initial_state(account.snapshot(T0, D(153)))
+    return RefusingRuntime(
+        strategy, state, account, only_when_woken, refused_types=LIMITS, after_sending=True
+    )
+
+
+@pytest.mark.parametrize("only_when_woken", [False, True])
+def test_a_grid_sell_rejected_for_an_hour_is_placed_again_with_a_back_off(
+    only_when_woken: bool,
+) -> None:
+    """The buy at 140 fills; the exchange rejects its sell one level up for an hour: placed
+    again at the next price, then 1, 2, 4, 8 and 16 minutes apart, then it rests for all the
+    level holds. It was once sent again at every tick."""
+    bot = grid_bot(only_when_woken)
+    now = bot.run(T0, T0 + 2 * TICK, D(153))  # the ladder's buys rest below
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(now, now + HOUR, D(140))  # B4 fills; S5 rejected an hour
+    rejected = [(at, a) for at, a in bot.refused if a.tag == "S5"]
+    assert [a.tag for _, a in bot.refused] == ["S5"] * len(rejected)
+    assert 2 <= len(rejected) <= AN_HOURS_REFUSALS
+    assert_backed_off(rejected)
+    state: GridState = bot.state
+    assert state.unplaced == {5} and state.backoff.refusals == len(rejected)
+
+    bot.refusing = frozenset()
+    now = bot.run(now, now + RETRY_CAP + 2 * TICK, D(140))
+    [(_, sell)] = [(at, a) for at, a in bot.placed if a.tag == "S5"]
+    assert sell.attempt == len(rejected) + 1 and sell.amount == bot.state.lots[5].amount
+    assert not bot.state.unplaced
+    bot.run(now, now + 2 * TICK, D(151))  # it sells: a round trip, the buy below again
+    assert bot.state.round_trips == 1 and "B4" in bot.account.orders
+
+
+def test_a_grid_sell_rejected_long_after_the_last_starts_a_new_episode() -> None:
+    """A resting sell's acceptance is never reported: refusals long past (the retry time plus
+    the cap, quiet since) do not make a new one wait."""
+    bot = grid_bot(only_when_woken=True)
+    now = bot.run(T0, T0 + 2 * TICK, D(153))
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(now, now + 10 * TICK, D(140))
+    assert bot.state.backoff.refusals >= 2
+    bot.refusing = frozenset()
+    now = bot.run(now, now + RETRY_CAP + 2 * TICK, D(140))  # placed again, and rests
+    now += 2 * RETRY_CAP  # a day of quiet, say
+    bot.account.cancel("S5")  # someone cancels it on the exchange
+    bot.changed = True  # the runtime sees its live orders changed
+    bot.step(now, D(140))
+    [(at, again)] = [(t, a) for t, a in bot.placed if a.tag == "S5"][-1:]
+    assert at == now and again.attempt == 2  # at once: the first refusal of a new episode
+
+
+def test_grid_states_stored_before_the_back_off_still_load() -> None:
+    stored = GridState(phase="running").to_dict()
+    del stored["unplaced"], stored["backoff"]
+    loaded = GridState.from_dict(stored)
+    assert loaded.unplaced == frozenset() and loaded.backoff.refusals == 0
+    waiting = GridState(phase="running", unplaced=frozenset({3, 5})).to_dict()
+    assert GridState.from_dict(waiting).unplaced == {3, 5}

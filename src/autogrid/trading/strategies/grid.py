@@ -4,14 +4,19 @@ Rules: the level nearest the price stays empty, buys rest below it and sells abo
 level i places a sell at level i+1 and a filled sell at level i places a buy at level i-1. Levels
 are numbered absolutely (0 is the configured lower price) so that trailing, which slides the
 ladder, never reuses a tag. A counter-order is placed when its order is completely filled; partial
-fills accumulate until then. Grid profit is the profit of completed buy->sell round trips after
-both fees; selling inventory bought at start (neutral) counts in realized P&L only.
+fills accumulate until then. A sell that leaves the book unfilled without the grid cancelling it
+(rejected by the exchange, cancelled by someone else) still has its inventory: it is offered
+again, at once the first time, then with the back-off of refused orders (``refusals``) while
+that goes on, so an exchange rejecting it is not sent it at every tick. Grid profit is the
+profit of completed buy->sell round trips after both fees; selling inventory bought at start
+(neutral) counts in realized P&L only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -36,6 +41,7 @@ from autogrid.trading.strategies.grid_config import (
 )
 from autogrid.trading.strategies.grid_ladder import GridLadder, buy_tag, sell_tag
 from autogrid.trading.strategies.grid_state import GridDraft, GridState, Lot, Partial
+from autogrid.trading.strategies.refusals import Backoff
 
 INIT_TAG = "INIT"
 STOP_SELL_TAG = "STOPSELL"
@@ -80,7 +86,9 @@ class GridStrategy(PriceOnly):
         for fill in fills:
             self._apply_fill(work, fill, actions)
         if gone:
-            self._settle_vanished_orders(work, gone, actions)
+            self._settle_vanished_orders(work, gone, actions, snapshot.now)
+        if work.unplaced and not work.backoff.waiting(snapshot.now):
+            self._place_again(work, actions)
         if work.phase == "new":
             self._open_ladder(snapshot, work, actions)
         stop = self.ladder.stop_condition(snapshot.price)
@@ -113,12 +121,14 @@ class GridStrategy(PriceOnly):
                 work.phase = "initializing"
 
     def _settle_vanished_orders(
-        self, work: GridDraft, gone: set[str], actions: list[Action]
+        self, work: GridDraft, gone: set[str], actions: list[Action], now: datetime
     ) -> None:
         """Orders that ended without completing: cancelled by us or by someone else, or refused.
 
         Whatever part of them filled is settled as if the order had completed with that amount,
-        so no fill is ever lost from the accounting or the inventory.
+        so no fill is ever lost from the accounting or the inventory. A sell refused or
+        cancelled by someone else leaves its inventory held: it is offered again, with the back-off
+        of refused orders (``refusals``), by ``_place_again``.
         """
         vanished = sorted(gone)
         ours = work.cancelling.intersection(vanished)
@@ -133,10 +143,19 @@ class GridStrategy(PriceOnly):
             waiting = work.moved.pop(tag, None)
             if waiting is not None:  # cancelled before it sold anything: its base is all free
                 self._place_sell(work, waiting, actions)
-        for tag in vanished:
-            if tag.startswith("S") and tag not in ours:
-                # A sell refused or cancelled by someone else: its inventory is still held.
-                self._place_sell(work, int(tag[1:]), actions)
+        refused = [int(tag[1:]) for tag in vanished if tag.startswith("S") and tag not in ours]
+        if refused:
+            start = Backoff() if work.backoff.lapsed(now) else work.backoff
+            work.backoff = start.refused(now)
+            work.unplaced.update(refused)
+
+    def _place_again(self, work: GridDraft, actions: list[Action]) -> None:
+        """The sells that left the book unfilled, once the back-off allows (a level whose sell a
+        fill placed meanwhile, or whose lot is gone, has nothing left to place)."""
+        attempt = work.backoff.attempt
+        for level in sorted(work.unplaced):
+            self._place_sell(work, level, actions, attempt)
+        work.unplaced.clear()
 
     def _apply_fill(self, work: GridDraft, fill: StrategyFill, actions: list[Action]) -> None:
         partial = work.partials.get(fill.tag, _NOTHING_FILLED).add(fill)
@@ -236,7 +255,9 @@ class GridStrategy(PriceOnly):
         for level in levels:
             self._place_sell(work, level, actions)
 
-    def _place_sell(self, work: GridDraft, level: int, actions: list[Action]) -> None:
+    def _place_sell(
+        self, work: GridDraft, level: int, actions: list[Action], attempt: int = 1
+    ) -> None:
         lot = work.lots.get(level)
         tag = sell_tag(level)
         if lot is None or tag in work.live:
@@ -248,9 +269,8 @@ class GridStrategy(PriceOnly):
         amount = self.ladder.sellable(lot.amount, level)
         if amount is None:
             return  # dust: kept in the lot, counted in the position, never ordered
-        actions.append(
-            PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, self.ladder.price_at(level))
-        )
+        price = self.ladder.price_at(level)
+        actions.append(PlaceOrder(tag, Side.SELL, OrderType.LIMIT, amount, price, None, attempt))
         work.live.add(tag)
 
     def _stop_sale_pnl(self, work: GridDraft, sold: Partial) -> Decimal:
@@ -339,6 +359,8 @@ class GridStrategy(PriceOnly):
         return Wake(
             price_at_or_below=max(below) if below else None,
             price_at_or_above=min(above) if above else None,
+            # Sells that left the book unfilled go again when the back-off allows.
+            at=work.backoff.retry_at if work.unplaced else None,
             # Moved inventory waits for its old sell's cancel: offer it as soon as that lands.
             every_candle=bool(work.moved),
         )

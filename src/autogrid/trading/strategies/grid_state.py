@@ -9,6 +9,7 @@ from typing import Any
 
 from autogrid.exchanges.types import Side
 from autogrid.trading.strategies.base import StrategyFill
+from autogrid.trading.strategies.refusals import Backoff
 
 ZERO = Decimal(0)
 
@@ -96,6 +97,11 @@ class GridState:
     # A live buy placed for less than its level's amount (the unfilled rest of a buy an upward
     # shift moved), by tag: its amount, so that moving it again moves only the quote it holds.
     sizes: Mapping[str, Decimal] = field(default_factory=dict)
+    # Sells that left the book unfilled, not cancelled by the grid (rejected by the exchange, a
+    # price filter say; cancelled by someone else): their levels, placed again once ``backoff``
+    # allows, so an exchange that keeps rejecting them is not sent them at every tick.
+    unplaced: frozenset[int] = frozenset()
+    backoff: Backoff = field(default_factory=Backoff)
 
     @property
     def position(self) -> Decimal:
@@ -133,6 +139,8 @@ class GridState:
             "shifts": self.shifts,
             "moved": dict(sorted(self.moved.items())),
             "sizes": {tag: str(amount) for tag, amount in sorted(self.sizes.items())},
+            "unplaced": sorted(self.unplaced),
+            "backoff": self.backoff.to_dict(),
         }
 
     @staticmethod
@@ -160,6 +168,8 @@ class GridState:
             shifts=int(data.get("shifts", 0)),
             moved={str(tag): int(level) for tag, level in data.get("moved", {}).items()},
             sizes={str(tag): Decimal(amount) for tag, amount in data.get("sizes", {}).items()},
+            unplaced=frozenset(int(level) for level in data.get("unplaced", ())),
+            backoff=Backoff.from_dict(data.get("backoff", {})),
         )
 
 
@@ -186,6 +196,8 @@ class GridDraft:
     shifts: int
     moved: dict[str, int]
     sizes: dict[str, Decimal]
+    unplaced: set[int]
+    backoff: Backoff
 
     @staticmethod
     def of(state: GridState) -> GridDraft:
@@ -204,6 +216,8 @@ class GridDraft:
             state.shifts,
             dict(state.moved) if state.moved else {},
             dict(state.sizes) if state.sizes else {},
+            set(state.unplaced) if state.unplaced else set(),
+            state.backoff,
         )
 
     def freeze(self) -> GridState:
@@ -222,4 +236,6 @@ class GridDraft:
             self.shifts,
             self.moved,
             self.sizes,
+            frozenset(self.unplaced) if self.unplaced else frozenset(),
+            self.backoff,
         )

@@ -48,6 +48,12 @@ class Backoff:
         refusals = self.refusals + 1
         return Backoff(refusals, now + retry_delay(refusals))
 
+    def lapsed(self, now: datetime) -> bool:
+        """Whether the last retry is long past (``RETRY_CAP``) with no refusal since: for orders
+        whose acceptance nothing reports (a resting order the exchange took), a refusal now
+        starts a new episode rather than adding to an old one."""
+        return self.retry_at is not None and now >= self.retry_at + RETRY_CAP
+
     def waiting(self, now: datetime) -> bool:
         """Whether the refused order must not be placed again yet."""
         return self.retry_at is not None and now < self.retry_at
