@@ -17,7 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autogrid.exchanges.types import OrderType, Side
-from autogrid.signals.model import Amount, AmountUnit, TakeProfit
+from autogrid.signals.model import (
+    Amount,
+    AmountUnit,
+    ParsedSignal,
+    SignalAction,
+    TakeProfit,
+)
 from autogrid.trading.strategies.base import PlaceOrder
 from autogrid.trading.strategies.dca import DcaStrategy
 from autogrid.trading.strategies.dca_config import DcaConfig
@@ -26,6 +32,8 @@ from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.grid_config import GridConfig
 from autogrid.trading.strategies.grid_state import GridState
 from autogrid.trading.strategies.refusals import RETRY_CAP, retry_delay
+from autogrid.trading.strategies.signal_bot import SignalBotStrategy
+from autogrid.trading.strategies.signal_bot_state import SignalBotState, TimedSignal
 from autogrid.trading.strategies.smart_trade import SmartTradeStrategy
 from autogrid.trading.strategies.smart_trade_config import SmartEntry, SmartTradeConfig
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
@@ -308,3 +316,50 @@ def test_grid_states_stored_before_the_back_off_still_load() -> None:
     assert loaded.unplaced == frozenset() and loaded.backoff.refusals == 0
     waiting = GridState(phase="running", unplaced=frozenset({3, 5})).to_dict()
     assert GridState.from_dict(waiting).unplaced == {3, 5}
+
+
+# --- signal bot --------------------------------------------------------------------------------
+def signal_bot_buying() -> RefusingRuntime:
+    """A signal bot told to buy 100 USDT at market with two take-profit steps."""
+    strategy = SignalBotStrategy(MARKET)
+    account = Account(MARKET, D(10_000))
+    buy = ParsedSignal(
+        action=SignalAction.BUY,
+        format="test",
+        amount=Amount(D(100), AmountUnit.QUOTE),
+        take_profits=STEPS,
+    )
+    state = strategy.enqueue(SignalBotState(), [TimedSignal(T0, buy, 1)])
+    return RefusingRuntime(strategy, state, account, True, refused_types=LIMITS, after_sending=True)
+
+
+def test_a_signal_bots_take_profits_rejected_are_placed_again_with_a_back_off() -> None:
+    """They were once never placed again (the position left without them until the next buy
+    or sell); now again and again, spaced by the back-off, and they rest once taken."""
+    bot = signal_bot_buying()
+    bot.refusing = LIMIT_SELLS
+    now = bot.run(T0, T0 + HOUR, D(100))
+    held = bot.account.base_total
+    assert held > 0 and not resting_targets(bot)
+    assert 2 <= len(rounds(bot.refused)) <= AN_HOURS_REFUSALS
+    assert_backed_off(bot.refused)
+    state: SignalBotState = bot.state
+    assert state.targets_unplaced and state.targets_backoff.refusals == len(rounds(bot.refused))
+
+    bot.refusing = frozenset()
+    now = bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
+    assert sum(resting_targets(bot).values()) == held
+    assert not bot.state.targets_unplaced
+    bot.run(now, now + 2 * TICK, D(125))  # both steps sell
+    assert bot.account.base_total == 0 and bot.state.targets_backoff.refusals == 0
+
+
+def test_signal_bot_states_stored_before_the_take_profits_back_off_still_load() -> None:
+    stored = SignalBotState(amount=D(1)).to_dict()
+    del stored["targets_unplaced"], stored["targets_backoff"]
+    loaded = SignalBotState.from_dict(stored)
+    assert not loaded.targets_unplaced and loaded.targets_backoff.refusals == 0
+    waiting = SignalBotState(amount=D(1), targets_unplaced=True).evolve(
+        targets_backoff=loaded.targets_backoff.refused(T0).refused(T0)
+    )
+    assert SignalBotState.from_dict(waiting.to_dict()) == waiting

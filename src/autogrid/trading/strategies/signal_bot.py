@@ -18,7 +18,10 @@ Stop-loss: when a price the bot sees is at or below it while holding, every orde
 and the position sold at market (at the next candle's open in a backtest; there is no resting
 stop order, the exchange model has none). Take-profits: limit sells for their shares of the
 position (even split when no share is given), placed again whenever the position changes by a
-buy or a signal's sell; together they never cover more than the position.
+buy or a signal's sell; together they never cover more than the position. One that leaves the
+book unfilled (rejected by the exchange, cancelled by someone else) has them all placed again,
+with the back-off of a refused close below (``targets_backoff``): never left out for good, never
+sent at every tick.
 
 A close's sale refused before it reached the book (pre-trade risk: the owner's daily loss limit;
 the exchange: insufficient balance) leaves no fill and no live order: it is placed again, never
@@ -172,8 +175,13 @@ class SignalBotStrategy(PriceOnly):
         for fill in fills:
             state = self._apply_fill(state, fill)
             stale = stale or fill.tag not in state.targets
+        targets_gone = self._targets_gone(snapshot, state, fills)
+        state = self._targets_outcome(state, fills, targets_gone, snapshot.now)
         state = self._prune(snapshot, self._sale_outcome(snapshot, state, fills))
         step = _Step(snapshot, state, snapshot.free_quote, snapshot.free_base, [])
+        if targets_gone:  # placed again all together (``_place_targets`` cancels the rest)
+            step.cancel(state.targets)
+            step.state = step.state.evolve(targets=frozenset(), targets_unplaced=True)
         if self._stop_hit(snapshot, step.state):
             self._close_all(step, STOP_REF, "stop_loss")
             stale = False
@@ -184,12 +192,15 @@ class SignalBotStrategy(PriceOnly):
             step.state = step.state.evolve(queue=step.state.queue[len(due) :])
         for item in due:
             stale = self._handle(step, item) or stale
-        if stale and step.state.take_profits and not step.state.exits:
+        again = step.state.targets_unplaced and not step.state.targets_backoff.waiting(snapshot.now)
+        if (stale or again) and step.state.take_profits and not step.state.exits:
             self._place_targets(step)
         state = step.state
         if state.amount <= 0 and not state.entries and not state.exits:
             # ``closing`` stays: a buy the close cancelled may still report a fill.
-            state = state.evolve(stop_loss=None, take_profits=(), targets=frozenset())
+            state = state.evolve(
+                stop_loss=None, take_profits=(), targets=frozenset(), targets_unplaced=False
+            )
         return Decision(tuple(step.actions), state, self._wake(state, snapshot.now))
 
     # --- fills and books ------------------------------------------------------------------
@@ -215,6 +226,30 @@ class SignalBotStrategy(PriceOnly):
             return state.backing_off(Backoff())
         if state.exits - {order.tag for order in snapshot.open_orders}:
             return state.backing_off(state.backoff.refused(snapshot.now))
+        return state
+
+    @staticmethod
+    def _targets_gone(
+        snapshot: Snapshot, state: SignalBotState, fills: Sequence[StrategyFill]
+    ) -> bool:
+        """Whether a take-profit left the book without completing (rejected by the exchange,
+        a price filter say; cancelled by someone else)."""
+        if not state.targets:
+            return False
+        live = {order.tag for order in snapshot.open_orders}
+        done = {fill.tag for fill in fills if fill.order_complete}
+        return any(tag not in live and tag not in done for tag in state.targets)
+
+    @staticmethod
+    def _targets_outcome(
+        state: SignalBotState, fills: Sequence[StrategyFill], gone: bool, now: datetime
+    ) -> SignalBotState:
+        """The take-profits reached the book (a fill of one: the back-off is over) or one left
+        it unfilled (back off before placing them again, as for a refused close)."""
+        if any(fill.tag in state.targets for fill in fills):
+            return state.evolve(targets_backoff=Backoff())
+        if gone:
+            return state.evolve(targets_backoff=state.targets_backoff.refused(now))
         return state
 
     @staticmethod
@@ -386,13 +421,14 @@ class SignalBotStrategy(PriceOnly):
         held = step.sellable()
         tags: set[str] = set()
         skipped = 0
+        attempt = step.state.targets_backoff.attempt
         for _, price, amount in take_profit_orders(step.state.take_profits, held, self.market):
             if amount is None:
                 skipped += 1
                 continue
-            tags.add(step.place("T", Side.SELL, price, amount))
+            tags.add(step.place("T", Side.SELL, price, amount, attempt))
             step.free_base -= amount
-        step.state = step.state.evolve(targets=frozenset(tags))
+        step.state = step.state.evolve(targets=frozenset(tags), targets_unplaced=False)
         if skipped:
             reason = f"{skipped} take-profit step(s) below the market's minimums"
             self._record(step, STOP_REF, "take_profit", False, reason)
@@ -428,4 +464,7 @@ class SignalBotStrategy(PriceOnly):
             retry = state.retry_at
             at = retry if at is None or (retry is not None and retry < at) else at
             closing = False
+        if state.targets_unplaced and state.targets_backoff.waiting(now):
+            retry = state.targets_backoff.retry_at  # take-profits to place again then
+            at = retry if at is None or (retry is not None and retry < at) else at
         return Wake(price_at_or_below=below, at=at, every_candle=closing)

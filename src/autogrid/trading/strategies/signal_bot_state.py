@@ -9,7 +9,7 @@ caller chooses (its row id live, its index in a replay). Each one handled leaves
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -77,6 +77,10 @@ class SignalBotState:
     # it may be placed again (``refusals.Backoff``).
     refusals: int = 0
     retry_at: datetime | None = None
+    # Take-profits that left the book unfilled (rejected by the exchange, cancelled by someone
+    # else): to place again (``targets_unplaced``) once ``targets_backoff`` allows.
+    targets_unplaced: bool = False
+    targets_backoff: Backoff = field(default_factory=Backoff)
 
     @property
     def backoff(self) -> Backoff:
@@ -109,6 +113,8 @@ class SignalBotState:
             ],
             "closing": self.closing,
             **self.backoff.to_dict(),
+            "targets_unplaced": self.targets_unplaced,
+            "targets_backoff": self.targets_backoff.to_dict(),
         }
 
     @staticmethod
@@ -134,8 +140,11 @@ class SignalBotState:
                 SignalOutcome(int(ref), datetime.fromisoformat(at), action, bool(ok), why, tuple(t))
                 for ref, at, action, ok, why, t in data["outcomes"]
             ),
-            closing=bool(data.get("closing", False)),  # absent in states stored before it
-        ).backing_off(Backoff.from_dict(data))  # absent in states stored before it
+            # These and the back-offs are absent in states stored before them.
+            closing=bool(data.get("closing", False)),
+            targets_unplaced=bool(data.get("targets_unplaced", False)),
+            targets_backoff=Backoff.from_dict(data.get("targets_backoff", {})),
+        ).backing_off(Backoff.from_dict(data))
 
 
 def signal_to_dict(signal: ParsedSignal) -> dict[str, Any]:
