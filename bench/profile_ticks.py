@@ -129,6 +129,7 @@ async def run(
     if top:
         stats.sort_stats("cumulative").print_stats(top)
         stats.sort_stats("tottime").print_stats(top)
+        stats.sort_stats("ncalls").print_stats(top)
 
 
 def main() -> None:
