@@ -10,7 +10,9 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import service as bots
@@ -51,7 +53,8 @@ async def list_bot_orders(
     page: PageParams,
     *,
     statuses: Collection[OrderStatus] = (),
-) -> tuple[Sequence[Order], int]:
+) -> tuple[list[Row[Any]], int]:
+    """The bot's orders as rows of the orders table, to read only."""
     orders, total = await repository.list_owned_bot_orders(
         session, user.id, bot_id, statuses=statuses, limit=page.limit, offset=page.offset
     )
