@@ -103,8 +103,11 @@ def bodies() -> list[dict[str, Any]]:
 
 
 class Fixture:
-    def __init__(self, user: ApiUser, other: ApiUser, bots: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, user: ApiUser, other: ApiUser, bots: list[dict[str, Any]], grids: ApiUser
+    ) -> None:
         self.user, self.other, self.bots = user, other, bots
+        self.grids = grids  # bench_reads.py's user: 3 grid bots (GRID_BODY)
 
     def endpoints(self) -> dict[str, tuple[str, dict[str, str]]]:
         """The profiled reads, by name: (path, headers)."""
@@ -113,6 +116,7 @@ class Fixture:
         return {
             "auth/me": ("/api/v1/auth/me", mine),
             "bots": ("/api/v1/bots", mine),
+            "bots (3 grids, as bench_reads)": ("/api/v1/bots", self.grids.headers),
             "bots/{grid}": (f"/api/v1/bots/{grid}", mine),
             "bots/{dca}": (f"/api/v1/bots/{self.bots[3]['id']}", mine),
             "bots/{grid}/orders (empty)": (f"/api/v1/bots/{self.bots[1]['id']}/orders", mine),
@@ -182,7 +186,13 @@ async def build(client: httpx.AsyncClient, db: Database) -> Fixture:
         await add_order(
             db, bots[0], user.id, created_at=when + timedelta(minutes=number), price="101000.5"
         )
-    return Fixture(user, other, bots)
+    grids = await register_user(client, "grids@example.com")
+    for number in range(3):
+        body = {**grid_body(paper=LIVE), "name": f"grid {number}"}
+        made = await client.post("/api/v1/bots", json=body, headers=grids.headers)
+        if made.status_code != 201:
+            raise SystemExit(f"creating a grid: {made.status_code} {made.text}")
+    return Fixture(user, other, bots, grids)
 
 
 async def request(app: FastAPI, path: str, headers: dict[str, str]) -> tuple[int, bytes, bytes]:
