@@ -268,7 +268,7 @@ PHASES: dict[tuple[str, str], str] = {
     ("autogrid/api/rate_limits.py", "hit"): "rate limit + access check (Redis)",
     ("autogrid/api/rate_limits.py", "caller"): "token decode (rate limit's caller)",
     ("autogrid/auth/dependencies.py", "get_current_user"): "current user",
-    ("autogrid/api/deps.py", "get_read_session"): "read session (open, close)",
+    ("autogrid/api/deps.py", "get_read_connection"): "read connection (open, close)",
     ("fastapi/dependencies/utils.py", "solve_dependencies"): "dependencies (FastAPI)",
     ("fastapi/routing.py", "run_endpoint_function"): "endpoint (other)",
     ("autogrid/bots/repository.py", "*"): "SQL",

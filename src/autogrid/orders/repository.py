@@ -12,6 +12,7 @@ from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.core.db import Connectable
 from autogrid.core.paged_rows import PagedQuery, page_and_total, paged_query, run_paged_rows
 from autogrid.models import Bot, Fill, Order, OrderEvent
 
@@ -39,7 +40,7 @@ async def list_bot_orders(
 
 
 async def list_owned_bot_orders(
-    session: AsyncSession,
+    reads: Connectable,
     user_id: uuid.UUID,
     bot_id: uuid.UUID,
     *,
@@ -55,7 +56,7 @@ async def list_owned_bot_orders(
     if statuses:
         values["statuses"] = list(statuses)
     query = _owned_bot_orders(bool(statuses))
-    connection = await session.connection()
+    connection = await reads.connection()
     return await run_paged_rows(connection, query, values, limit=limit, offset=offset)
 
 
