@@ -1,42 +1,45 @@
-"""A read route's session (``ReadSessionDep``) runs without a transaction, so a write through it
-would commit statement by statement: it is refused, whether flushed or sent as a statement."""
+"""A read route's database access (``ReadConnectionDep``) runs without a transaction, so a write
+through it would commit statement by statement: it is refused, whatever the statement."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, insert, select, text, update
 from starlette.requests import Request
 
-from autogrid.api.deps import WriteOnReadSession, get_read_session
-from autogrid.core.db import Database
+from autogrid.api.deps import get_read_connection
+from autogrid.core.db import Database, ReadConnection, WriteOnReadConnection
 from autogrid.models import User
 
 
 @asynccontextmanager
-async def read_session(database: Database) -> AsyncIterator[AsyncSession]:
+async def read_connection(database: Database) -> AsyncIterator[ReadConnection]:
     """The dependency as a route gets it, for an app whose database is ``database``."""
     request = Request({"type": "http", "app": SimpleNamespace(state=SimpleNamespace(db=database))})
-    sessions = get_read_session(request)
-    yield await anext(sessions)
-    await sessions.aclose()
+    reads = cast(AsyncGenerator[ReadConnection, None], get_read_connection(request))
+    yield await anext(reads)
+    await reads.aclose()
 
 
-async def test_a_read_session_reads_and_refuses_every_write(database: Database) -> None:
+async def test_a_read_connection_reads_and_refuses_every_write(database: Database) -> None:
     async with database.session_scope() as session:
         session.add(User(email="reader@example.com", password_hash="x"))
-    async with read_session(database) as read:
-        assert await read.scalar(select(func.count()).select_from(User)) == 1
-        with pytest.raises(WriteOnReadSession):
-            await read.execute(update(User).values(plan="pro"))
-        read.add(User(email="writer@example.com", password_hash="x"))
-        with pytest.raises(WriteOnReadSession):
-            await read.flush()
-        read.expunge_all()
+    async with read_connection(database) as reads:
+        connection = await reads.connection()
+        assert await connection.scalar(select(func.count()).select_from(User)) == 1
+        for write in (
+            update(User).values(plan="pro"),
+            insert(User).values(email="writer@example.com", password_hash="x"),
+            delete(User),
+            text("UPDATE users SET plan = 'pro'"),
+        ):
+            with pytest.raises(WriteOnReadConnection):
+                await connection.execute(write)
     async with database.session_scope() as session:
         users = (await session.scalars(select(User.email).order_by(User.email))).all()
         plans = (await session.scalars(select(User.plan))).all()
@@ -44,21 +47,27 @@ async def test_a_read_session_reads_and_refuses_every_write(database: Database) 
     assert plans == ["free"]
 
 
-async def test_a_plain_request_session_still_writes(database: Database) -> None:
+async def test_the_other_sessions_still_write(database: Database) -> None:
+    async with read_connection(database) as reads:  # its refusal is its own
+        await (await reads.connection()).scalar(select(func.count()).select_from(User))
     async with database.session_scope() as session:
         session.add(User(email="writer@example.com", password_hash="x"))
         await session.flush()
         await session.execute(update(User).values(plan="pro"))
+    async with database.statement_scope() as session:  # the autocommit scope writes too
+        await session.execute(update(User).values(plan="starter"))
     async with database.session_scope() as session:
-        assert (await session.scalars(select(User.plan))).all() == ["pro"]
+        assert (await session.scalars(select(User.plan))).all() == ["starter"]
 
 
-async def test_a_read_session_connects_at_its_first_statement_and_gives_the_connection_back(
+async def test_a_read_connection_connects_at_its_first_statement_and_gives_it_back(
     database: Database,
 ) -> None:
-    pool = database.engine.sync_engine.pool
-    async with read_session(database) as read:
+    pool: Any = database.engine.sync_engine.pool  # a queue pool: it counts what is out
+    async with read_connection(database) as reads:
         busy = pool.checkedout()
-        assert await read.scalar(select(func.count()).select_from(User)) == 0
+        connection = await reads.connection()
+        assert await reads.connection() is connection
+        assert await connection.scalar(select(func.count()).select_from(User)) == 0
         assert pool.checkedout() == busy + 1
     assert pool.checkedout() == busy

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import event, select
 
 from autogrid.core.db import Database
+from autogrid.models import Order
 from autogrid.orders import service as orders_service
+from autogrid.orders.schemas import OrderRead
 from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import BOTS, create_bot
 from tests.helpers import ApiUser, assert_error_shape
@@ -201,3 +204,33 @@ async def test_a_missing_order_is_404(client: httpx.AsyncClient, user: ApiUser) 
         "/api/v1/orders/00000000-0000-0000-0000-000000000000", headers=user.headers
     )
     assert_error_shape(response, 404, "not_found")
+
+
+async def test_a_page_of_orders_reads_rows_as_each_orders_object_reads_and_builds_no_object(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """The list reads Core rows of the orders table: each order reads exactly as its ORM object
+    does, and no ORM object is built and tracked per order (that cost more than the query)."""
+    bot = await create_bot(client, user)
+    for minute, status in enumerate(["filled", "open", "canceled"]):
+        await add_order(
+            db, bot, user.id, created_at=T0 + timedelta(minutes=minute), status=status, filled="0.5"
+        )
+    loaded: list[Order] = []
+
+    def remember(target: Order, _context: object) -> None:
+        loaded.append(target)
+
+    event.listen(Order, "load", remember)
+    try:
+        page = await client.get(f"{BOTS}/{bot['id']}/orders", headers=user.headers)
+    finally:
+        event.remove(Order, "load", remember)
+    assert page.status_code == 200, page.text
+    assert loaded == []
+    async with db.session_scope() as session:
+        objects = {str(o.id): o for o in (await session.scalars(select(Order))).all()}
+    items = page.json()["items"]
+    assert len(items) == 3
+    for item in items:
+        assert item == OrderRead.model_validate(objects[item["id"]]).model_dump(mode="json")

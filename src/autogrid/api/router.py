@@ -51,19 +51,22 @@ DOCUMENTED_ORDER: tuple[APIRouter, ...] = (
     smart_trades_router,
 )
 
-# The order a request is matched in: FastAPI tries the included routers one by one, each route
-# by its regular expression, so the hot reads (sign-in, bots and their orders) come first. Their
-# paths (/auth, /bots, /orders) are matched by no router they now precede, so every request
-# reaches the same route as in the documented order.
-_MATCHED_FIRST: tuple[APIRouter, ...] = (auth_router, bots_router, orders_router)
+# The order a request is matched in: FastAPI tries the routes one by one, each by its regular
+# expression (about 5 Python calls a route passed over), so the hot reads come first: a bot's
+# orders (4 routes), then the bots (the list and the detail are their 2nd and 3rd), then sign-in
+# (/auth/me is cheap already). Their paths (/bots, /orders, /auth) are matched by no router they
+# now precede, so every request reaches the same route as in the documented order.
+_MATCHED_FIRST: tuple[APIRouter, ...] = (orders_router, bots_router, auth_router)
 MATCHING_ORDER: tuple[APIRouter, ...] = _MATCHED_FIRST + tuple(
     router for router in DOCUMENTED_ORDER if router not in _MATCHED_FIRST
 )
 
 
 def mount_api(target: APIRouter) -> None:
-    """Every domain's routes under /api/v1, in the matching order, as routes of ``target``."""
-    target.routes.extend(_api_routes())
+    """Every domain's routes under /api/v1, in the matching order, as routes of ``target``,
+    ahead of those it has (the docs' and the probes', none of them under /api/: each API
+    request passed over all of them first)."""
+    target.routes[:0] = _api_routes()
 
 
 @functools.cache

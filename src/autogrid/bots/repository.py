@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, case, delete, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.core.db import Connectable
 from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.bot import BotType
@@ -54,9 +55,9 @@ _OWNED_BOT_READ = select(*_READ_COLUMNS).where(
 )
 
 
-async def read_bot(session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID) -> Row[Any] | None:
+async def read_bot(reads: Connectable, user_id: uuid.UUID, bot_id: uuid.UUID) -> Row[Any] | None:
     """The bot's row if ``user_id`` owns it, as ``get_bot`` finds it, for reading only."""
-    connection = await session.connection()
+    connection = await reads.connection()
     result = await connection.execute(_OWNED_BOT_READ, {"bot_id": bot_id, "user_id": user_id})
     return result.first()
 
@@ -70,10 +71,12 @@ async def get_bot(
     return bot
 
 
-async def owns_bot(session: AsyncSession, user_id: uuid.UUID, bot_id: uuid.UUID) -> bool:
-    """Whether ``user_id`` owns the bot (nothing of the row is loaded)."""
-    found = await session.scalar(_OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id})
-    return found is not None
+async def owns_bot(reads: Connectable, user_id: uuid.UUID, bot_id: uuid.UUID) -> bool:
+    """Whether ``user_id`` owns the bot (nothing of the row is loaded; on the session's Core
+    connection, as the reads: the ORM's execution cost more than the query)."""
+    connection = await reads.connection()
+    found = await connection.execute(_OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id})
+    return found.first() is not None
 
 
 async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
@@ -111,7 +114,7 @@ def _bots_page(by_status: bool, by_type: bool, stopped_by: str | None) -> PagedQ
 
 
 async def list_bots(
-    session: AsyncSession,
+    reads: Connectable,
     user_id: uuid.UUID,
     *,
     statuses: Collection[str],
@@ -130,7 +133,7 @@ async def list_bots(
         values["types"] = list(types)
     if stopped_by not in (None, "bot"):
         values["stopped_by"] = stopped_by
-    connection = await session.connection()
+    connection = await reads.connection()
     return await run_paged_rows(connection, query, values, limit=limit, offset=offset)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from autogrid.api.deps import ReadSessionDep, SessionDep, SettingsDep
+from autogrid.api.deps import ReadConnectionDep, SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
 from autogrid.bots import controls, deals, from_backtest, service
 from autogrid.bots.deal_schemas import DealRead
@@ -81,7 +81,7 @@ async def create_bot(
 @router.get("", response_model=BotPage)
 async def list_bots(
     user: CurrentUser,
-    session: ReadSessionDep,
+    reads: ReadConnectionDep,
     page: PageDep,
     bot_status: Annotated[
         list[BotStatus] | None,
@@ -101,7 +101,7 @@ async def list_bots(
 ) -> BotPage:
     """List your bots, newest first."""
     bots, total = await service.list_bots(
-        session, user, page, statuses=bot_status or (), types=bot_type or (), stopped_by=stopped_by
+        reads, user, page, statuses=bot_status or (), types=bot_type or (), stopped_by=stopped_by
     )
     return BotPage(
         items=[bot_read(bot) for bot in bots], total=total, limit=page.limit, offset=page.offset
@@ -109,9 +109,9 @@ async def list_bots(
 
 
 @router.get("/{bot_id}", response_model=BotRead)
-async def get_bot(bot_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> AnyBotRead:
+async def get_bot(bot_id: uuid.UUID, user: CurrentUser, reads: ReadConnectionDep) -> AnyBotRead:
     """Read one of your bots."""
-    return bot_read(await service.read_bot(session, user, bot_id))
+    return bot_read(await service.read_bot(reads, user, bot_id))
 
 
 @router.patch("/{bot_id}", response_model=BotRead, responses=_EDIT_ERRORS)

@@ -440,7 +440,9 @@ def bot_read(bot: BotFields) -> AnyBotRead:
         "stopped_by": _stopped_by(bot),
     }
     if bot.type == BotType.DCA:
+        # Validated once: the read model takes the instance as it is.
         params = DcaParams.model_validate(data["config"])
+        data["config"] = params
         data["max_deal_funds"] = dca_max_deal_funds(params)
         data["recurring_buys"] = _recurring_buys(bot, params)
     return _BOT_READ.validate_python(data)

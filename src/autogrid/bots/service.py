@@ -47,6 +47,7 @@ from autogrid.bots.transitions import (
     touch,
 )
 from autogrid.bots.validation import BotDraft, invalid, validate_draft
+from autogrid.core.db import Connectable
 from autogrid.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
@@ -76,22 +77,22 @@ async def get_bot(
     return bot
 
 
-async def read_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> Row[Any]:
+async def read_bot(reads: Connectable, user: UserIdentity, bot_id: uuid.UUID) -> Row[Any]:
     """The user's bot as a row, to read only; missing as in ``get_bot`` otherwise."""
-    bot = await repository.read_bot(session, user.id, bot_id)
+    bot = await repository.read_bot(reads, user.id, bot_id)
     if bot is None:
         raise NotFound("bot not found")
     return bot
 
 
-async def check_owned(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> None:
+async def check_owned(reads: Connectable, user: UserIdentity, bot_id: uuid.UUID) -> None:
     """404, as ``get_bot``, unless the user owns the bot."""
-    if not await repository.owns_bot(session, user.id, bot_id):
+    if not await repository.owns_bot(reads, user.id, bot_id):
         raise NotFound("bot not found")
 
 
 async def list_bots(
-    session: AsyncSession,
+    reads: Connectable,
     user: UserIdentity,
     page: PageParams,
     *,
@@ -102,7 +103,7 @@ async def list_bots(
     # Smart trades have their own list (/smart-trades): many short-lived trades would bury the
     # bots; no type asked for lists every other type. Asked for by type, they are listed too.
     return await repository.list_bots(
-        session,
+        reads,
         user.id,
         statuses=statuses,
         types=types,

@@ -6,6 +6,7 @@ NUMERIC into a binary float) stores its exact decimal text. Timestamps always co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -41,6 +42,29 @@ class Money(TypeDecorator[Decimal]):
                 return format(decimal.normalize(), "f")
         return decimal
 
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], Decimal | None] | None:
+        """``process_result_value`` in one call per value where the driver's own Decimal needs
+        no processing of the column type's (asyncpg): see ``UTCDateTime.result_processor``."""
+        if self.impl_instance.result_processor(dialect, coltype) is not None:
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Decimal | None:
+            if value is None:
+                return None
+            if value.__class__ is not Decimal:
+                return self.process_result_value(value, dialect)
+            normalized = value.normalize()
+            exponent = normalized.as_tuple().exponent
+            return (
+                normalized
+                if exponent.__class__ is int and exponent <= 0
+                else normalized.quantize(1)
+            )
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
@@ -64,6 +88,25 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetimes are refused; pass an aware UTC datetime")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        """``process_result_value`` in one Python call per value, where the column type itself
+        needs none (the driver returns datetimes): the generic processor took two calls and
+        four more of builtins for each timestamp of each row read, a fifth of a page of orders'
+        calls. An aware UTC datetime, what asyncpg returns, is kept as it is."""
+        if self.impl_instance.result_processor(dialect, coltype) is not None:
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if value.__class__ is datetime and value.tzinfo is UTC:
+                return value  # what astimezone(UTC) would return, equal to it
+            return self.process_result_value(value, dialect)
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

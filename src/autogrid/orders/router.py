@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
 from pydantic import AwareDatetime
 
-from autogrid.api.deps import ReadSessionDep, SessionDep
+from autogrid.api.deps import ReadConnectionDep, SessionDep
 from autogrid.auth.dependencies import CurrentUser
 from autogrid.bots.dependencies import get_bot_dispatcher
 from autogrid.bots.dispatch import BotDispatcher
@@ -48,7 +48,7 @@ DispatcherDep = Annotated[BotDispatcher, Depends(get_bot_dispatcher)]
 async def list_bot_orders(
     bot_id: uuid.UUID,
     user: CurrentUser,
-    session: ReadSessionDep,
+    reads: ReadConnectionDep,
     page: PageDep,
     order_status: Annotated[
         list[OrderStatus] | None,
@@ -57,7 +57,7 @@ async def list_bot_orders(
 ) -> Page[OrderRead]:
     """A bot's orders, newest first."""
     orders, total = await service.list_bot_orders(
-        session, user, bot_id, page, statuses=order_status or ()
+        reads, user, bot_id, page, statuses=order_status or ()
     )
     return Page[OrderRead](
         items=[OrderRead.model_validate(order) for order in orders],

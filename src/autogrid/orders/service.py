@@ -10,10 +10,13 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots import service as bots
+from autogrid.core.db import Connectable
 from autogrid.core.errors import Conflict, NotFound, Unprocessable
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
@@ -45,18 +48,19 @@ class TradeExport:
 
 
 async def list_bot_orders(
-    session: AsyncSession,
+    reads: Connectable,
     user: UserIdentity,
     bot_id: uuid.UUID,
     page: PageParams,
     *,
     statuses: Collection[OrderStatus] = (),
-) -> tuple[Sequence[Order], int]:
+) -> tuple[list[Row[Any]], int]:
+    """The bot's orders as rows of the orders table, to read only."""
     orders, total = await repository.list_owned_bot_orders(
-        session, user.id, bot_id, statuses=statuses, limit=page.limit, offset=page.offset
+        reads, user.id, bot_id, statuses=statuses, limit=page.limit, offset=page.offset
     )
     if not orders:  # none of the bot's, or no bot of the user's: only now is the bot looked up
-        await bots.check_owned(session, user, bot_id)
+        await bots.check_owned(reads, user, bot_id)
     return orders, total
 
 
