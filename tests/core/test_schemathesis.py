@@ -46,6 +46,8 @@ from tests.bots.factories import grid_body
 from tests.helpers import DEFAULT_PASSWORD, unique_email
 from tests.infra import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # half a minute: started first (tests/conftest.py)
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MAX_EXAMPLES = 4
 # Every check schemathesis has but max_response_time: a CI machine shared with other jobs makes
