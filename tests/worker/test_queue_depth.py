@@ -28,6 +28,7 @@ def test_messages_waiting_are_counted_per_queue(
     broker: str, settings: Settings, tmp_path: Path
 ) -> None:
     app = create_celery(settings) if broker == "redis" else embedded_app(tmp_path / "var")
+    assert app.settings is not None
     bot_queue, backtest_queue = worker_queues(app.settings)
     try:
         # Nothing sent yet: an empty queue, not an error.
