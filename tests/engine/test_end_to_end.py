@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
 from tests.helpers import ApiUser
 from tests.support.contexts import simulator_factory
 from tests.support.workers import Stack, eventually, flush_prefix, isolated_settings
+from tests.worker.processes import all_running
 
 pytestmark = pytest.mark.slow
 
@@ -56,9 +56,7 @@ async def running_stack(
     stack = Stack(isolated_settings(settings, tmp_path), tmp_path, sim_process.url)
     app.state.bot_dispatcher = CeleryBotDispatcher(stack.app)
     app.state.connector_factory = simulator_factory(sim_process.url)
-    with ExitStack() as processes:
-        processes.enter_context(stack.worker("worker"))
-        processes.enter_context(stack.beat())
+    with all_running(stack.worker("worker"), stack.beat()):
         yield stack
     stack.close()
     flush_prefix(stack.settings)

@@ -73,13 +73,30 @@ def feed_grace() -> float:
     return runtime.GAP_GRACE_SECONDS
 
 
-async def serve(settings: Settings, grace: float) -> AsyncIterator[LiveServer]:
+# The feed's periodic check of the open streams' users, shortened from its 5 s by the tests of a
+# revocation: what closes a revoked stream is the same check, made sooner.
+REVOCATION_CHECK_SECONDS = 0.2
+
+
+@pytest.fixture
+def access_check_seconds() -> float:
+    """How often the feed checks the open streams' users (``REVOCATION_CHECK_SECONDS`` where a
+    test parametrizes it)."""
+    return runtime.ACCESS_CHECK_SECONDS
+
+
+async def serve(
+    settings: Settings, grace: float, access_check: float = runtime.ACCESS_CHECK_SECONDS
+) -> AsyncIterator[LiveServer]:
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    with patch.object(runtime, "GAP_GRACE_SECONDS", grace):
+    with (
+        patch.object(runtime, "GAP_GRACE_SECONDS", grace),
+        patch.object(runtime, "ACCESS_CHECK_SECONDS", access_check),
+    ):
         task = asyncio.create_task(server.serve())
         await started(server, task)
     try:
@@ -101,9 +118,13 @@ async def started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
 
 @pytest.fixture
 async def live(
-    settings: Settings, db: Database, replay_candles: None, feed_grace: float
+    settings: Settings,
+    db: Database,
+    replay_candles: None,
+    feed_grace: float,
+    access_check_seconds: float,
 ) -> AsyncIterator[LiveServer]:
-    async for server in serve(settings, feed_grace):
+    async for server in serve(settings, feed_grace, access_check_seconds):
         yield server
 
 

@@ -13,7 +13,13 @@ from autogrid.events.types import EventType
 from autogrid.models import User
 from tests.bots.factories import create_bot
 from tests.helpers import ApiUser
-from tests.live.conftest import LiveServer, journal, receive_ids, subscribe
+from tests.live.conftest import (
+    REVOCATION_CHECK_SECONDS,
+    LiveServer,
+    journal,
+    receive_ids,
+    subscribe,
+)
 from tests.live.test_socket import closed_with
 
 NEW_PASSWORD = "violet tangerine spaceship 42"
@@ -35,6 +41,7 @@ async def revoke_access(live: LiveServer, db: Database, user: ApiUser, how: str)
             await session.execute(update(User).where(User.id == user.id).values(is_active=False))
 
 
+@pytest.mark.parametrize("access_check_seconds", [REVOCATION_CHECK_SECONDS])
 @pytest.mark.parametrize("how", ["log out everywhere", "change the password", "deactivate"])
 async def test_an_open_stream_closes_4401_once_its_users_access_is_revoked(
     live: LiveServer, db: Database, alice: ApiUser, bob: ApiUser, how: str

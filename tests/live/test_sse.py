@@ -8,12 +8,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from autogrid.core.db import Database
 from autogrid.events.types import EventType
 from tests.bots.factories import create_bot
 from tests.helpers import ApiUser, assert_error_shape
-from tests.live.conftest import RECEIVE_TIMEOUT_SECONDS, LiveServer, journal
+from tests.live.conftest import (
+    RECEIVE_TIMEOUT_SECONDS,
+    REVOCATION_CHECK_SECONDS,
+    LiveServer,
+    journal,
+)
 
 STREAM = "/api/v1/events/stream"
 T = EventType
@@ -69,6 +75,7 @@ async def test_a_ticket_authenticates_an_event_source(live: LiveServer, alice: A
     assert reused.status_code == 401
 
 
+@pytest.mark.parametrize("access_check_seconds", [REVOCATION_CHECK_SECONDS])
 async def test_the_stream_ends_once_the_users_access_is_revoked(
     live: LiveServer, alice: ApiUser
 ) -> None:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, select
 
 from autogrid.core.config import Settings
@@ -97,6 +98,7 @@ async def wait_for(db: Database, user_id: uuid.UUID, wanted: list[str], log: Pat
         await asyncio.sleep(0.3)
 
 
+@pytest.mark.slow
 async def test_the_beat_process_tells_admins_when_no_worker_consumes_and_when_one_does(
     db: Database,
     admin_user: ApiUser,

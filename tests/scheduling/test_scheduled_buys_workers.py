@@ -31,6 +31,7 @@ from tests.support.factories import (
 )
 from tests.support.faulty_worker import KILLED_EXIT_CODE, KillPoint
 from tests.support.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
+from tests.worker.processes import all_running
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,7 @@ async def test_one_buy_per_slot_under_duplicated_beat_worker_kill_and_redelivery
     assert (tag_of(order), order.status) == ("SB20260101T0000Z", "submitting")
     assert sim.create_request_count(order.client_order_id) == 1  # the exchange has it
 
-    with stack.worker("survivor"), stack.beat("beat-a"), stack.beat("beat-b"):
+    with all_running(stack.worker("survivor"), stack.beat("beat-a"), stack.beat("beat-b")):
         for _ in range(3):  # duplicated ticks and claims on top of the two beats'
             stack.tick(bot_id)
             stack.app.send_task(CLAIM_TASK)

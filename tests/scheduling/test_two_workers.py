@@ -25,6 +25,7 @@ from tests.engine.test_paper_replay import GRID
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
 from tests.support.factories import fills_of, load_bot, make_bot, make_user, orders_of
 from tests.support.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
+from tests.worker.processes import all_running
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,7 @@ async def test_two_workers_never_drive_one_bot_at_once(
     )
     trace = tmp_path / "ticks.trace"
     faults = Faults(trace=trace, hold=0.2)
-    with (
+    with all_running(
         stack.worker("one", faults),
         stack.worker("two", faults),
         stack.beat("beat-a"),

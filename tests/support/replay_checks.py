@@ -8,7 +8,7 @@ import csv
 import gzip
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from itertools import islice
@@ -37,6 +37,7 @@ from tests.shared_data import shared_file
 from tests.support.contexts import runtime_context, simulator_factory, tick_until_stopped
 from tests.support.factories import Clock, bot_events, fills_of, load_bot, make_bot, orders_of
 from tests.support.workers import Stack, eventually, flush_prefix, isolated_settings
+from tests.worker.processes import all_running
 
 D = Decimal
 BOTS = "/api/v1/bots"
@@ -57,9 +58,7 @@ async def worker_stack(
     if sim_url is not None:
         app.state.connector_factory = simulator_factory(sim_url)
     try:
-        with ExitStack() as processes:
-            processes.enter_context(stack.worker("worker"))
-            processes.enter_context(stack.beat())
+        with all_running(stack.worker("worker"), stack.beat()):
             yield stack
     finally:
         stack.close()

@@ -94,6 +94,9 @@ class Stack:
             "INFO",
             "-n",
             f"{name}@%h",
+            # Mingle asks the other workers for revoked task ids at start-up and waits a second
+            # for answers; no test revokes tasks, and a worker runs tasks that second sooner.
+            "--without-mingle",
         ]
         argv = (
             [*CELERY, *celery]

@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from autogrid.core.config import Settings
@@ -72,9 +73,37 @@ def running(
         stop_group(process, stop_timeout)
 
 
+# Processes already sent their SIGTERM (``all_running``): stop_group only waits for them, since a
+# second SIGTERM could cut a clean exit short (beat releasing its lock).
+_terminated: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
+@contextmanager
+def all_running(
+    *processes: AbstractContextManager[subprocess.Popen[bytes]],
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Several ``running`` processes for the block, stopped together afterwards: each gets its
+    SIGTERM at once, so their shutdowns (a Celery worker's warm shutdown, beat's) overlap instead
+    of running one after the other. Each is then waited for and swept as ``running`` does."""
+    with ExitStack() as stack:
+        started = [stack.enter_context(process) for process in processes]
+        try:
+            yield started
+        finally:
+            for process in started:
+                terminate(process)
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process's group, once; ``stop_group`` then only waits and sweeps."""
+    if process.poll() is None and process not in _terminated:
+        _terminated.add(process)
+        _signal_group(process.pid, signal.SIGTERM)
+
+
 def stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
     if process.poll() is None:
-        _signal_group(process.pid, signal.SIGTERM)
+        terminate(process)
         with suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
     # Whatever is left of the group (pool processes) goes too; the group id is still ours

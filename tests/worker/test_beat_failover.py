@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.worker.processes import AUTOGRID, process_env, running, tail, wait_until
+from tests.worker.processes import AUTOGRID, all_running, process_env, running, tail, wait_until
 
 FAILOVER_LIMIT_SECONDS = 5.0
 SENDING = "Scheduler: Sending due task "
@@ -119,53 +119,61 @@ def test_a_killed_leader_is_replaced_within_5_seconds_and_never_overlapped(
     def total_sends() -> int:
         return len(all_sends())
 
-    with running(argv, env=env, cwd=tmp_path / "first", log=logs["first"]) as first:
-        assert wait_until(lambda: total_sends() >= 2, START_DEADLINE), tail(logs["first"])
-        with running(argv, env=env, cwd=tmp_path / "second", log=logs["second"]) as second:
-            beats = {"first": first, "second": second}
-            # It stands by, or it already leads (the first was starved meanwhile).
-            assert wait_until(
-                lambda: logged(logs["second"], "standing by") or acquisitions(logs["second"]) != [],
-                START_DEADLINE,
-            ), tail(logs["second"])
-            if starve_first:
-                # The leader gets no CPU past its lock's lifetime (SIGSTOP: what a loaded machine
-                # does, only longer). The other takes over; the stopped one, once resumed, must
-                # notice before sending anything (checked below on the logs).
-                starved = beats[last_sender(logs) or "first"]
-                stopped_at = datetime.now(UTC)
-                starved.send_signal(signal.SIGSTOP)
-                try:
-                    assert wait_until(
-                        lambda: any(stamp > stopped_at for stamp, _ in all_sends()),
-                        TAKEOVER_DEADLINE,
-                    ), {name: tail(log, 20) for name, log in logs.items()}
-                finally:
-                    starved.send_signal(signal.SIGCONT)
-            # Both run for a while, and the tasks keep being sent, by whichever leads.
-            seen = total_sends()
-            assert wait_until(lambda: total_sends() >= seen + 5, START_DEADLINE)
+    # Both start at once (each start is seconds of imports on a loaded machine): whichever gets
+    # the lock leads, the other stands by.
+    with all_running(
+        running(argv, env=env, cwd=tmp_path / "first", log=logs["first"]),
+        running(argv, env=env, cwd=tmp_path / "second", log=logs["second"]),
+    ) as (first, second):
+        beats = {"first": first, "second": second}
+        assert wait_until(lambda: total_sends() >= 2, START_DEADLINE), {
+            name: tail(log) for name, log in logs.items()
+        }
+        # Both are up: each stands by or has led (a starved leader hands over).
+        assert wait_until(
+            lambda: all(
+                logged(log, "standing by") or acquisitions(log) != [] for log in logs.values()
+            ),
+            START_DEADLINE,
+        ), {name: tail(log) for name, log in logs.items()}
+        if starve_first:
+            # The leader gets no CPU past its lock's lifetime (SIGSTOP: what a loaded machine
+            # does, only longer). The other takes over; the stopped one, once resumed, must
+            # notice before sending anything (checked below on the logs).
+            starved = beats[last_sender(logs) or "first"]
+            stopped_at = datetime.now(UTC)
+            starved.send_signal(signal.SIGSTOP)
+            try:
+                assert wait_until(
+                    lambda: any(stamp > stopped_at for stamp, _ in all_sends()),
+                    TAKEOVER_DEADLINE,
+                ), {name: tail(log, 20) for name, log in logs.items()}
+            finally:
+                starved.send_signal(signal.SIGCONT)
+        # Both run for a while, and the tasks keep being sent, by whichever leads.
+        seen = total_sends()
+        assert wait_until(lambda: total_sends() >= seen + 5, START_DEADLINE)
 
-            victim = last_sender(logs)
-            assert victim is not None
-            survivor = next(name for name in logs if name != victim)
-            beats[victim].send_signal(signal.SIGKILL)  # no chance to release its lock
-            beats[victim].wait(30)
-            last_old = sends(logs[victim])[-1][0]
+        victim = last_sender(logs)
+        assert victim is not None
+        survivor = next(name for name in logs if name != victim)
+        beats[victim].send_signal(signal.SIGKILL)  # no chance to release its lock
+        beats[victim].wait(30)
+        last_old = sends(logs[victim])[-1][0]
 
-            def taken_over() -> bool:
-                return any(stamp > last_old for stamp, _ in sends(logs[survivor]))
+        def taken_over() -> bool:
+            return any(stamp > last_old for stamp, _ in sends(logs[survivor]))
 
-            def claims_ticks() -> bool:
-                return any(
-                    stamp > last_old and name == "claim-due-bot-ticks"
-                    for stamp, name in sends(logs[survivor])
-                )
+        def claims_ticks() -> bool:
+            return any(
+                stamp > last_old and name == "claim-due-bot-ticks"
+                for stamp, name in sends(logs[survivor])
+            )
 
-            assert wait_until(taken_over, TAKEOVER_DEADLINE), tail(logs[survivor])
-            # Its first send may be any entry that fell due (several are due every few
-            # seconds); the bots' tick claims must follow.
-            assert wait_until(claims_ticks, TAKEOVER_DEADLINE), tail(logs[survivor])
+        assert wait_until(taken_over, TAKEOVER_DEADLINE), tail(logs[survivor])
+        # Its first send may be any entry that fell due (several are due every few
+        # seconds); the bots' tick claims must follow.
+        assert wait_until(claims_ticks, TAKEOVER_DEADLINE), tail(logs[survivor])
 
     assert double_leadership(logs) == [], {name: tail(log, 40) for name, log in logs.items()}
     after = [(stamp, name) for stamp, name in sends(logs[survivor]) if stamp > last_old]

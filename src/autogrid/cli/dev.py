@@ -27,6 +27,7 @@ from autogrid.cli.server import PROMETHEUS_MULTIPROC_ENV
 from autogrid.cli.startup import configure_command_logging, load_settings_or_exit
 from autogrid.cli.supervisor import Backoff, ChildSpec, Supervisor
 from autogrid.core.config import Settings
+from autogrid.core.heap import freeze_startup_heap
 from autogrid.demo.seed import LOGIN_FILE, DemoSeed, seed_demo
 
 # Two task threads: a long job (a backtest) does not hold up short ones, and SQLite sees at
@@ -143,6 +144,10 @@ def dev_command(stop_timeout: float) -> None:
         click.echo(f"demo:     imported {demo.candles_imported} real BTC/USDT 1m candles")
     click.echo("starting the API, a worker and beat...")
     announce_when_ready(base_url, ready_banner(settings, demo, base_url))
+    # This process now only supervises, as long as the children run: what its start-up left
+    # alive (~300k objects) leaves the collector's reach, or its exit walks it for seconds after
+    # the last child stopped (core.heap).
+    freeze_startup_heap()
     supervisor = Supervisor(
         child_specs(settings),
         stop_timeout=stop_timeout,

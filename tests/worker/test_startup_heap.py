@@ -1,0 +1,33 @@
+"""Workers and beat freeze their start-up heap once started, as the served API does
+(tests/cli/test_served_app.py): their exit no longer walks it for seconds."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+from celery import signals
+from celery.utils.dispatch import Signal
+
+import autogrid.worker.celery_app  # noqa: F401 - connects the receivers under test
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """Starts from an unfrozen heap and gives the test process its collector back afterwards."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.mark.usefixtures("unfrozen")
+@pytest.mark.parametrize(
+    "started",
+    [signals.worker_ready, signals.worker_process_init, signals.beat_init],
+    ids=["worker ready", "prefork child", "beat"],
+)
+def test_a_started_worker_or_beat_freezes_what_start_up_left_alive(started: Signal) -> None:
+    assert gc.get_freeze_count() == 0
+    started.send(sender=None)
+    assert gc.get_freeze_count() > 0
