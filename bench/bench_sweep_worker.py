@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from celery import signals
 from sqlalchemy import select
 
 from autogrid.backtest import on_demand, sweeps
@@ -51,6 +52,7 @@ from autogrid.core.db import Database
 from autogrid.market_data.service import import_candle_file
 from autogrid.models import User
 from autogrid.models.backtest import Backtest
+from autogrid.worker import celery_app  # noqa: F401  # its worker_process_init receivers
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_MINUTE = ROOT / ".." / "shared" / "data" / "binance_BTC_USDT-1m.csv.gz"
@@ -194,7 +196,9 @@ def worker(
     url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any, chunked: bool
 ) -> None:
     """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
-    one run task per id if not ``chunked``, else one chunk task per list, as Celery would."""
+    one run task per id if not ``chunked``, else one chunk task per list, as Celery would. It
+    starts as a prefork child does (``worker_process_init``: its inherited heap frozen)."""
+    signals.worker_process_init.send(sender=None)
     settings = bench_settings(url, Path(var_dir))
     timed_phases(chunked)
     started_cpu = time.process_time()

@@ -35,6 +35,7 @@ from typing import Any
 from celery import Celery, current_app, signals
 
 from autogrid.core.config import Settings, load_settings
+from autogrid.core.heap import freeze_startup_heap
 from autogrid.live.wakeup import announcer
 from autogrid.observability import configure_logging
 from autogrid.worker.base import AutoGridTask, settings_of
@@ -327,6 +328,21 @@ def _log_like_the_api(loglevel: int | str | None = None, **_: Any) -> None:
 
 
 signals.setup_logging.connect(_log_like_the_api, weak=False, dispatch_uid="autogrid.worker.logging")
+
+
+def _freeze_inherited_heap(**_: Any) -> None:
+    """A prefork child keeps what it was forked with (modules, the app, SQLAlchemy metadata)
+    for its whole life: frozen out of the cyclic collector (``core.heap``), as the API does.
+
+    Every full collection walked them all: on a 100-run sweep's worker, one took 0.16 s (of
+    about a second of work), and more than half of a process's collection time went to objects
+    that never die. Frozen in the child, at its start: whatever the parent holds by then."""
+    freeze_startup_heap()
+
+
+signals.worker_process_init.connect(
+    _freeze_inherited_heap, weak=False, dispatch_uid="autogrid.worker.heap"
+)
 
 
 @functools.cache
