@@ -231,3 +231,22 @@ async def test_only_the_newest_files_are_kept(
     assert sorted(path.name for path in tmp_path.glob("*.lock")) == sorted(
         f"{name}.lock" for name in names[2:]
     )
+
+
+async def test_files_past_the_byte_bound_are_removed_but_the_newest_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arrays = candles()
+    names = [name_of(arrays, sweep=f"sweep-{sweep}") for sweep in range(3)]
+    for at, name in enumerate(names[:2]):
+        await load_shared(tmp_path, name, version_of(arrays), Loads(arrays))
+        os.utime(tmp_path / name, (at, at))
+    size = (tmp_path / names[0]).stat().st_size
+    monkeypatch.setattr(candle_files, "KEEP_BYTES", size + size // 2)  # room for one and a half
+
+    await load_shared(tmp_path, names[2], version_of(arrays), Loads(arrays))
+    assert [path.name for path in tmp_path.glob("*.npy")] == [names[2]]
+
+    monkeypatch.setattr(candle_files, "KEEP_BYTES", 1)  # the newest stays, whatever its size
+    await load_shared(tmp_path, names[0], version_of(arrays), Loads(arrays))
+    assert [path.name for path in tmp_path.glob("*.npy")] == [names[0]]

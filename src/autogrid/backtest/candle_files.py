@@ -12,7 +12,8 @@ and its version (the first and last open time, read by every chunk when it claim
 new sweep, or candles added or removed at either end of the range, never reads an older file; the
 processes of one sweep now even read the very same candles. A file is written under a temporary
 name and renamed, so a reader sees a whole file or none; its shape and end times are checked when
-read. Bounded: the ``KEEP`` newest files stay, older ones are removed when one is written.
+read. Bounded: the ``KEEP`` newest files stay, within ``KEEP_BYTES``; older ones are removed
+when one is written (a process that still wanted one loads it again, and writes it again).
 
 Only an optimisation: if the directory cannot be used (full disk, permissions), or the lock is
 held longer than ``LOCK_WAIT_SECONDS`` (a stuck load elsewhere), the range is loaded from the
@@ -41,7 +42,8 @@ from autogrid.trading.candles import CandleArrays
 
 logger = logging.getLogger(__name__)
 
-KEEP = 8  # a year of 1m candles is about 25 MB a file
+KEEP = 8
+KEEP_BYTES = 512 * 1024 * 1024  # a year of 1m candles is about 25 MB a file
 LOCK_WAIT_SECONDS = 120.0
 LOCK_POLL_SECONDS = 0.005
 SUFFIX = ".npy"
@@ -172,16 +174,20 @@ def _write_table(directory: Path, name: str, arrays: CandleArrays) -> None:
 
 
 def _prune(directory: Path) -> None:
-    """Remove the files (and their locks) beyond the ``KEEP`` newest, and temporary files an
-    hour old (a writer that died)."""
-    found: list[tuple[float, Path]] = []
+    """Remove the files (and their locks) beyond the ``KEEP`` newest or past ``KEEP_BYTES`` in
+    all (the newest always stays), and temporary files an hour old (a writer that died)."""
+    found: list[tuple[float, int, Path]] = []
     for path in directory.iterdir():
         with contextlib.suppress(FileNotFoundError):  # another process pruned it meanwhile
             if path.suffix == SUFFIX:
-                found.append((path.stat().st_mtime, path))
+                stat = path.stat()
+                found.append((stat.st_mtime, stat.st_size, path))
             elif path.suffix == ".tmp" and path.stat().st_mtime < time.time() - 3600:
                 path.unlink(missing_ok=True)
     found.sort(reverse=True)
-    for _, path in found[KEEP:]:
-        path.unlink(missing_ok=True)
-        path.with_name(f"{path.name}.lock").unlink(missing_ok=True)
+    total = 0
+    for kept, (_, size, path) in enumerate(found):
+        total += size
+        if kept >= KEEP or (kept > 0 and total > KEEP_BYTES):
+            path.unlink(missing_ok=True)
+            path.with_name(f"{path.name}.lock").unlink(missing_ok=True)
