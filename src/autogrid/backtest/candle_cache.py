@@ -4,7 +4,8 @@ Loading a year of 1-minute candles from the database takes seconds, running a st
 them a fraction of one: without this, a sweep spent nearly all its time reloading the same rows
 for every run. Each worker process keeps the last few candle ranges it loaded for a sweep, with
 their shared indicator series (``SeriesMemo``), and a run of the same sweep over the same range
-reuses them.
+reuses them. The processes of one machine load a sweep's range from the database once between
+them: the first writes it to a file the others read (``candle_files``, same freshness).
 
 Never stale in ways that matter:
 * the key holds the sweep's id: a new sweep always reads the candles as they are now, and a
