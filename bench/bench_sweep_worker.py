@@ -52,7 +52,7 @@ from autogrid.core.db import Database
 from autogrid.market_data.service import import_candle_file
 from autogrid.models import User
 from autogrid.models.backtest import Backtest
-from autogrid.worker import celery_app  # noqa: F401  # its worker_process_init receivers
+from autogrid.worker import celery_app  # noqa: F401  # its worker signals' receivers
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_MINUTE = ROOT / ".." / "shared" / "data" / "binance_BTC_USDT-1m.csv.gz"
@@ -197,7 +197,8 @@ def worker(
 ) -> None:
     """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
     one run task per id if not ``chunked``, else one chunk task per list, as Celery would. It
-    starts as a prefork child does (``worker_process_init``: its inherited heap frozen)."""
+    starts as a prefork child does (``worker_process_init``), forked from a process that started
+    as a worker's main one does (``worker_init``, in ``main``)."""
     signals.worker_process_init.send(sender=None)
     settings = bench_settings(url, Path(var_dir))
     timed_phases(chunked)
@@ -302,6 +303,7 @@ def main() -> None:
             for chunk in chunks([uuid.UUID(i) for i in ids], size):
                 queue.put([str(backtest_id) for backtest_id in chunk])
             time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
+            signals.worker_init.send(sender=None)  # as a worker's main process, before forking
             wall = time.perf_counter()
             processes = [
                 multiprocessing.get_context("fork").Process(

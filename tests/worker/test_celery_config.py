@@ -110,19 +110,24 @@ def test_backtests_have_their_own_queue_and_workers_consume_every_queue(tmp_path
     assert set(app.amqp.queues) == set(worker_queues(settings))
 
 
-def test_a_prefork_child_freezes_the_heap_it_was_forked_with() -> None:
-    """What billiard sends in each new child: its inherited objects leave the collector's reach
-    (in a process of its own: a frozen heap would outlive this test)."""
+def test_a_worker_freezes_its_startup_heap_before_forking_and_each_child_what_it_inherits() -> None:
+    """The signals Celery sends in the main process once the task modules are imported, then in
+    each prefork child: what they hold by then leaves the collector's reach (in a process of its
+    own: a frozen heap would outlive this test)."""
     probe = (
         "import gc, autogrid.worker.celery_app\n"
         "from celery import signals\n"
         "before = gc.get_freeze_count()\n"
+        "signals.worker_init.send(sender=None)\n"
+        "started = gc.get_freeze_count()\n"
+        "made_after = [[] for _ in range(1000)]  # the pool and consumer, say\n"
         "signals.worker_process_init.send(sender=None)\n"
-        "print(before, gc.get_freeze_count())\n"
+        "print(before, started, gc.get_freeze_count())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
-    before, after = map(int, done.stdout.split())
+    before, started, child = map(int, done.stdout.split())
     assert before == 0
-    assert after > 10_000  # the modules, the app and their metadata
+    assert started > 10_000  # the modules, the app and their metadata
+    assert child >= started + 1000
