@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from celery import signals
 from sqlalchemy import select
 
 from autogrid.backtest import on_demand, sweeps
@@ -51,6 +52,7 @@ from autogrid.core.db import Database
 from autogrid.market_data.service import import_candle_file
 from autogrid.models import User
 from autogrid.models.backtest import Backtest
+from autogrid.worker import celery_app  # noqa: F401  # its worker signals' receivers
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_MINUTE = ROOT / ".." / "shared" / "data" / "binance_BTC_USDT-1m.csv.gz"
@@ -194,7 +196,10 @@ def worker(
     url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any, chunked: bool
 ) -> None:
     """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
-    one run task per id if not ``chunked``, else one chunk task per list, as Celery would."""
+    one run task per id if not ``chunked``, else one chunk task per list, as Celery would. It
+    starts as a prefork child does (``worker_process_init``), forked from a process that started
+    as a worker's main one does (``worker_init``, in ``main``)."""
+    signals.worker_process_init.send(sender=None)
     settings = bench_settings(url, Path(var_dir))
     timed_phases(chunked)
     started_cpu = time.process_time()
@@ -298,6 +303,7 @@ def main() -> None:
             for chunk in chunks([uuid.UUID(i) for i in ids], size):
                 queue.put([str(backtest_id) for backtest_id in chunk])
             time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
+            signals.worker_init.send(sender=None)  # as a worker's main process, before forking
             wall = time.perf_counter()
             processes = [
                 multiprocessing.get_context("fork").Process(

@@ -260,7 +260,7 @@ def paired_sequences(draw: st.DrawFn) -> list[TradeRecord]:
     """An indicator bot's fills (``E<n>`` bought, ``X<n>`` sold, the same amount), the last buy
     maybe left open; now and then one fill changed so the pairs no longer hold."""
     at = datetime(2025, 5, 20, tzinfo=UTC)
-    fills = []
+    fills: list[TradeRecord] = []
     prices = st.decimals("90000", "110000", places=2)
     amounts = st.decimals("0.00001", "0.01", places=5)
     fees = st.decimals("0", "2", places=8)
@@ -274,9 +274,9 @@ def paired_sequences(draw: st.DrawFn) -> list[TradeRecord]:
                     draw(fees), False,
                 )
             )  # fmt: skip
-    if fills and draw(st.booleans()):
+    if len(fills) > 0 and draw(st.booleans()):
         fills.pop()  # the last position still open
-    if fills and draw(st.booleans()):
+    if len(fills) > 0 and draw(st.booleans()):
         at_index = draw(st.integers(0, len(fills) - 1))
         changed = draw(st.sampled_from(["amount", "zero", "tag", "side", "pool", "deal", "scale"]))
         fill = fills[at_index]
@@ -301,6 +301,67 @@ def test_paired_fills_give_the_closed_trades_pnls_digit_for_digit(
     pairing = pairing_from(held)
     trades = closed_trades(fills, **pairing)
     assert [str(pnl) for pnl in closed_pnls(fills, **pairing)] == [str(t.pnl) for t in trades]
+
+
+def paired_by_loop(fills: list[TradeRecord]) -> list[D] | None:
+    """The paired shortcut as one loop over the fills, sale by sale (as it was first written):
+    the reference the column-by-column checks must agree with, None for None."""
+    pnls: list[D] = []
+    buy: TradeRecord | None = None
+    for fill in fills:
+        if fill.side is Side.BUY:
+            if buy is not None:
+                return None
+            buy = fill
+            continue
+        if buy is None or fill.amount != buy.amount or not fill.amount > 0:
+            return None
+        key = round_trip_of(fill.tag)
+        if key == POOL or key.startswith("D") or key != round_trip_of(buy.tag):
+            return None
+        amount = fill.amount
+        proceeds = fill.price * amount - fill.fee
+        pnls.append(proceeds - (D(0) + amount * buy.price) - (D(0) + buy.fee))
+        buy = None
+    return pnls
+
+
+@st.composite
+def retagged_pairs(draw: st.DrawFn) -> list[TradeRecord]:
+    """Paired fills with one buy-sale pair tagged as another kind of round trip: a DCA deal's,
+    unowned base's, a grid level's (same round trip on both sides, so only the kind declines)."""
+    fills = draw(paired_sequences())
+    if len(fills) < 2:
+        return fills
+    at = 2 * draw(st.integers(0, len(fills) // 2 - 1))
+    buy_tag, sale_tag = draw(
+        st.sampled_from([("D1.BO", "D1.TP1"), ("INIT", "STOPSELL"), ("B1", "S2")])
+    )
+    return [
+        *fills[:at],
+        replace(fills[at], tag=buy_tag),
+        replace(fills[at + 1], tag=sale_tag),
+        *fills[at + 2 :],
+    ]
+
+
+@given(st.one_of(paired_sequences(), retagged_pairs(), fill_sequences()))
+def test_the_paired_shortcut_takes_and_declines_what_the_sale_by_sale_loop_does(
+    fills: list[TradeRecord],
+) -> None:
+    expected = paired_by_loop(fills)
+    paired = _paired_pnls(fills)
+    assert (paired is None) == (expected is None)
+    if paired is not None and expected is not None:
+        assert [str(pnl) for pnl in paired] == [str(pnl) for pnl in expected]
+
+
+def test_the_paired_shortcut_agrees_with_the_loop_on_real_runs() -> None:
+    for config in (CASES[6][1], CASES[7][1], CASES[8][1], CASES[9][1]):
+        fills = run_of("indicator", config, 95, SETTINGS).fills
+        expected = paired_by_loop(fills)
+        assert expected is not None and len(expected) > 10
+        assert [str(pnl) for pnl in _paired_pnls(fills) or []] == [str(p) for p in expected]
 
 
 def test_an_indicator_runs_pnls_take_the_paired_shortcut() -> None:

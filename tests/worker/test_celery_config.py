@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from autogrid.core.config import Settings, load_settings
@@ -106,3 +108,26 @@ def test_backtests_have_their_own_queue_and_workers_consume_every_queue(tmp_path
     tick = app.amqp.router.route({}, "autogrid.scheduling.tasks.tick_bot")
     assert tick["queue"].name == "deploy1"
     assert set(app.amqp.queues) == set(worker_queues(settings))
+
+
+def test_a_worker_freezes_its_startup_heap_before_forking_and_each_child_what_it_inherits() -> None:
+    """The signals Celery sends in the main process once the task modules are imported, then in
+    each prefork child: what they hold by then leaves the collector's reach (in a process of its
+    own: a frozen heap would outlive this test)."""
+    probe = (
+        "import gc, autogrid.worker.celery_app\n"
+        "from celery import signals\n"
+        "before = gc.get_freeze_count()\n"
+        "signals.worker_init.send(sender=None)\n"
+        "started = gc.get_freeze_count()\n"
+        "made_after = [[] for _ in range(1000)]  # the pool and consumer, say\n"
+        "signals.worker_process_init.send(sender=None)\n"
+        "print(before, started, gc.get_freeze_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    before, started, child = map(int, done.stdout.split())
+    assert before == 0
+    assert started > 10_000  # the modules, the app and their metadata
+    assert child >= started + 1000

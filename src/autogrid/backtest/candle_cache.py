@@ -4,7 +4,8 @@ Loading a year of 1-minute candles from the database takes seconds, running a st
 them a fraction of one: without this, a sweep spent nearly all its time reloading the same rows
 for every run. Each worker process keeps the last few candle ranges it loaded for a sweep, with
 their shared indicator series (``SeriesMemo``), and a run of the same sweep over the same range
-reuses them.
+reuses them. The processes of one machine load a sweep's range from the database once between
+them: the first writes it to a file the others read (``candle_files``, same freshness).
 
 Never stale in ways that matter:
 * the key holds the sweep's id: a new sweep always reads the candles as they are now, and a
@@ -25,9 +26,11 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.backtest import candle_files
 from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.market_data import repository as candles_repository
 from autogrid.trading.candles import CandleArrays
@@ -68,7 +71,7 @@ class CandleCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[RangeKey, _Entry] = OrderedDict()
-        self.loads = 0  # database loads of full ranges (for tests and logs)
+        self.loads = 0  # loads of full ranges, from the database or a shared file (tests, logs)
 
     async def load(
         self,
@@ -80,9 +83,12 @@ class CandleCache:
         start: datetime,
         end: datetime,
         version: RangeVersion | None = None,
+        shared_dir: Path | None = None,
     ) -> Loaded:
         """``version``: the range's, if the caller read it already (a sweep's chunk reads it in
-        its claim's transaction); read here otherwise."""
+        its claim's transaction); read here otherwise. ``shared_dir``: where the machine's worker
+        processes share a sweep's candles (``candle_files``): one of them loads them from the
+        database, the others read its file."""
         if sweep_id is None:
             self.loads += 1
             arrays = await candles_repository.load_arrays(
@@ -99,9 +105,19 @@ class CandleCache:
             self._entries.move_to_end(key)
             return Loaded(entry.shared.candles, entry.shared, reused=True)
         self.loads += 1
-        arrays = await candles_repository.load_arrays(
-            session, exchange, symbol, timeframe, start, end
-        )
+
+        async def from_database() -> CandleArrays:
+            return await candles_repository.load_arrays(
+                session, exchange, symbol, timeframe, start, end
+            )
+
+        if shared_dir is None:
+            arrays = await from_database()
+        else:
+            name = candle_files.file_name(
+                sweep_id, exchange, symbol, timeframe, start, end, version
+            )
+            arrays = await candle_files.load_shared(shared_dir, name, version, from_database)
         for column in (arrays.ts_ms, arrays.open, arrays.high, arrays.low, arrays.close):
             column.flags.writeable = False  # shared by runs: none may change it for the others
         arrays.volume.flags.writeable = False

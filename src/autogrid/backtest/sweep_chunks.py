@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -82,9 +83,14 @@ RangeOf = tuple[str, str, str, datetime, datetime]
 
 
 async def execute_chunk(
-    database: Database, backtest_ids: Sequence[uuid.UUID], cache: CandleCache, soft_limit: int
+    database: Database,
+    backtest_ids: Sequence[uuid.UUID],
+    cache: CandleCache,
+    soft_limit: int,
+    shared_dir: Path | None = None,
 ) -> ChunkOutcome:
-    """Claim the chunk's queued runs, run each, store them in batches (see the module)."""
+    """Claim the chunk's queued runs, run each, store them in batches (see the module).
+    ``shared_dir``: where the machine's worker processes share a sweep's candles."""
     async with database.statement_scope() as session:  # the claim commits as it runs
         claimed = await repository.claim_many(session, backtest_ids)
         versions = await _range_versions(session, claimed.values())
@@ -99,7 +105,9 @@ async def execute_chunk(
         job = claimed[backtest_id]
         try:
             spec = RunSpec.of(job.params)
-            loaded = await _candles(database, cache, loads, versions, spec, job.sweep_id)
+            loaded = await _candles(
+                database, cache, loads, versions, spec, job.sweep_id, shared_dir
+            )
             pending.results.append((backtest_id, _figures(spec, loaded)))
         except SoftTimeLimitExceeded:
             message = f"the backtest took longer than {soft_limit} s: shorten the range"
@@ -149,13 +157,16 @@ async def _candles(
     versions: dict[RangeOf, RangeVersion],
     spec: RunSpec,
     sweep_id: uuid.UUID | None,
+    shared_dir: Path | None = None,
 ) -> Loaded:
     """The run's candles, checked once per range and chunk (``versions``, read when claimed)."""
     key = _range_of(spec)
     loaded = loads.get(key)
     if loaded is None:
         async with database.session_scope() as session:
-            loaded = await cache.load(session, sweep_id, *key, version=versions.get(key))
+            loaded = await cache.load(
+                session, sweep_id, *key, version=versions.get(key), shared_dir=shared_dir
+            )
             if len(loaded.candles) < 2:
                 found = "no candles" if len(loaded.candles) == 0 else "only one candle"
                 loaded = await describe_missing_range(session, *key, found)

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from celery import current_app, group
@@ -96,7 +97,7 @@ def execute_kept(
     so a sweep's short runs do not connect to the database each. Not from a running loop."""
 
     async def work(database: Database) -> Outcome:
-        return await _execute(database, backtest_id, cache)
+        return await _execute(database, backtest_id, cache, sweep_candles_dir(settings))
 
     return kept.run(settings, work)
 
@@ -118,7 +119,7 @@ def execute_chunk_kept(
 
     async def work(database: Database) -> sweep_chunks.ChunkOutcome:
         return await sweep_chunks.execute_chunk(
-            database, backtest_ids, cache, SOFT_TIME_LIMIT_SECONDS
+            database, backtest_ids, cache, SOFT_TIME_LIMIT_SECONDS, sweep_candles_dir(settings)
         )
 
     return kept.run(settings, work)
@@ -131,12 +132,19 @@ async def execute_backtest(
     for this run only (disposed after): the worker's task keeps one instead (``run_backtest``)."""
     database = Database.from_settings(settings)
     try:
-        return await _execute(database, backtest_id, cache)
+        return await _execute(database, backtest_id, cache, sweep_candles_dir(settings))
     finally:
         await database.dispose()
 
 
-async def _execute(database: Database, backtest_id: uuid.UUID, cache: CandleCache) -> Outcome:
+def sweep_candles_dir(settings: Settings) -> Path:
+    """Where the machine's worker processes share a sweep's candles (``candle_files``)."""
+    return settings.var_dir / "sweep-candles"
+
+
+async def _execute(
+    database: Database, backtest_id: uuid.UUID, cache: CandleCache, shared_dir: Path | None = None
+) -> Outcome:
     async with database.session_scope() as session:
         claimed = await repository.claim(session, backtest_id)
     if claimed is None:
@@ -147,7 +155,9 @@ async def _execute(database: Database, backtest_id: uuid.UUID, cache: CandleCach
     BACKTESTS.labels(BacktestStatus.RUNNING).inc()
     try:
         spec = RunSpec.of(claimed.params)
-        results, report = await _run(database, backtest_id, spec, claimed.sweep_id, cache)
+        results, report = await _run(
+            database, backtest_id, spec, claimed.sweep_id, cache, shared_dir
+        )
     except BacktestFailed as error:
         return await _fail(database, backtest_id, str(error))
     except StrategyConfigError as error:  # validated at submission; the rules changed since
@@ -174,10 +184,18 @@ async def _run(
     spec: RunSpec,
     sweep_id: uuid.UUID | None,
     cache: CandleCache,
+    shared_dir: Path | None,
 ) -> tuple[dict[str, Any], str | None]:
     async with database.session_scope() as session:
         loaded = await cache.load(
-            session, sweep_id, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
+            session,
+            sweep_id,
+            spec.exchange,
+            spec.symbol,
+            spec.timeframe,
+            spec.start,
+            spec.end,
+            shared_dir=shared_dir,
         )
         prices = loaded.candles
         if len(prices) < 2:

@@ -34,12 +34,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from itertools import repeat
+from operator import attrgetter, is_, itemgetter, ne
 from typing import Any, TypeVar
 
 from autogrid.backtest.engine import TradeRecord
 from autogrid.exchanges.types import Side
 
 ZERO = Decimal(0)
+_BUY = Side.BUY
+_SIDE, _TAG, _AMOUNT = attrgetter("side"), attrgetter("tag"), attrgetter("amount")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ def iso_utc(moment: datetime) -> str:
 
 
 POOL = ""  # base no round trip owns
+_KIND = itemgetter(slice(0, 1))  # a round trip's kind: its first letter ("" for POOL)
+_OWN_KINDS = frozenset((POOL, "D"))  # round trips the paired shortcut does not take
 
 
 @lru_cache(maxsize=1 << 16)
@@ -178,25 +184,29 @@ def _paired_pnls(fills: Sequence[TradeRecord]) -> list[Decimal] | None:
     (a last buy may stay open). Each sale then closes exactly the lot its buy opened, the case
     ``_close`` takes first, and its P&L is made by the same operations in the same order, with
     no lot, closing or generator per trade (they were most of a sweep run's figures). None for
-    any other sequence: the general pairing makes those."""
-    pnls: list[Decimal] = []
-    buy: TradeRecord | None = None
-    for fill in fills:
-        if fill.side is Side.BUY:
-            if buy is not None:
-                return None
-            buy = fill
-            continue
-        if buy is None or fill.amount != buy.amount or not fill.amount > 0:
-            return None
-        key = round_trip_of(fill.tag)
-        if key == POOL or key.startswith("D") or key != round_trip_of(buy.tag):
-            return None
-        amount = fill.amount  # ``_close``'s exact case: fee whole, notional at the buy's price
-        proceeds = fill.price * amount - fill.fee
-        pnls.append(proceeds - (ZERO + amount * buy.price) - (ZERO + buy.fee))
-        buy = None
-    return pnls
+    any other sequence: the general pairing makes those.
+
+    Checked column by column (sides, round trips, amounts), each in one pass at C speed (no
+    Python step per fill): a sale-by-sale loop's tests cost more than the P&L arithmetic."""
+    buys, sales = fills[0::2], fills[1::2]  # as many, or one more buy: the last one open
+    if not all(map(is_, map(_SIDE, buys), repeat(_BUY))) or any(
+        map(is_, map(_SIDE, sales), repeat(_BUY))
+    ):
+        return None  # a buy after a buy, or a sale with nothing bought
+    sale_keys = list(map(round_trip_of, map(_TAG, sales)))
+    if sale_keys != list(map(round_trip_of, map(_TAG, buys[: len(sales)]))):
+        return None
+    if not _OWN_KINDS.isdisjoint(map(_KIND, sale_keys)):
+        return None  # unowned base (POOL) or a DCA deal's
+    amounts = list(map(_AMOUNT, sales))
+    # ``!=`` one by one (a list's ``==`` would take one NaN object as equal to itself).
+    if any(map(ne, amounts, map(_AMOUNT, buys))) or (amounts and not min(amounts) > 0):
+        return None
+    # ``_close``'s exact case: fee whole, notional at the buy's price, the sale's amount.
+    return [
+        sale.price * sale.amount - sale.fee - (ZERO + sale.amount * buy.price) - (ZERO + buy.fee)
+        for buy, sale in zip(buys, sales, strict=False)
+    ]
 
 
 _Item = TypeVar("_Item")

@@ -15,8 +15,10 @@ from autogrid.backtest.candle_cache import CandleCache
 from autogrid.backtest.tasks import Outcome, execute_backtest
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.market_data import repository as candles_repository
 from autogrid.models.backtest import Backtest
 from autogrid.models.candle import Candle
+from autogrid.trading.candles import CandleArrays
 from tests.backtest.api.conftest import (
     BACKTESTS,
     SWEEPS,
@@ -79,6 +81,45 @@ async def test_a_sweep_loads_its_candles_once_and_each_run_equals_it_alone(
         assert comparable(read.json()["results"]) == expected  # named by its rule
         trading += row.results["fills"] > 0
     assert trading >= 4  # the comparison is about trades, not empty runs
+
+
+async def test_a_machines_worker_processes_load_a_sweeps_candles_from_the_database_once(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    queue: RecordingQueue,
+    candles: Path,
+    settings: Settings,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two worker processes (two caches): the second reads the first's file in ``var_dir``, and
+    its runs still equal each run alone."""
+    loads_from_database = 0
+    load_arrays = candles_repository.load_arrays
+
+    async def counted(*args: Any, **kwargs: Any) -> CandleArrays:
+        nonlocal loads_from_database
+        loads_from_database += 1
+        return await load_arrays(*args, **kwargs)
+
+    monkeypatch.setattr(candles_repository, "load_arrays", counted)
+    sweep = await create_sweep(client, user, rsi_sweep({"buy_below": [30, 40, 45, 50]}))
+    ids = [run["id"] for run in sweep["runs"]]
+    first, second = CandleCache(), CandleCache()
+
+    await run_all(settings, first, ids[:2])
+    await run_all(settings, second, ids[2:])
+
+    assert (first.loads, second.loads, loads_from_database) == (1, 1, 1)
+    for run in sweep["runs"]:
+        row = await row_of(db, run["id"])
+        assert row is not None and row.results is not None
+        alone = body(type="indicator", config={**RSI, **run["parameters"]})
+        expected = {**comparable(await direct_results(candles, alone)), "strategy": "rsi"}
+        assert comparable(row.results) == {
+            name: value for name, value in expected.items() if name in row.results
+        }
+        assert row.results["fills"] > 0
 
 
 async def test_candles_added_or_removed_at_an_end_of_the_range_are_reloaded(
