@@ -120,12 +120,18 @@ def sweep_body(days: int, runs: int, strategy: str) -> dict[str, Any]:
     return {"base": base, "vary": {"grid_count": list(range(10, 10 + 5 * runs, 5))}}
 
 
-async def prepare(url: str, days: int, runs: int, strategy: str, var_dir: Path) -> list[str]:
+async def prepare(
+    url: str, days: int, runs: int, strategy: str, var_dir: Path
+) -> tuple[list[str], int]:
+    """The sweep's run ids, and how many candles its range holds (the file's 1m series is 91
+    days long: a longer ``days`` is cut to it, and the sweep's range with it)."""
     settings = bench_settings(url, var_dir)
     database = Database.from_settings(settings)
     try:
         with gzip.open(ONE_MINUTE, "rt", newline="") as source:
-            lines = [source.readline() for _ in range(days * 1440 + 1)]
+            lines = [line for line in (source.readline() for _ in range(days * 1440 + 1)) if line]
+        candles = len(lines) - 1  # the header
+        days = min(days, -(-candles // 1440))
         part = var_dir / "candles.csv.gz"
         with gzip.open(part, "wt", newline="") as target:
             target.writelines(lines)
@@ -141,7 +147,7 @@ async def prepare(url: str, days: int, runs: int, strategy: str, var_dir: Path) 
             _, created = await sweeps.create_sweep(
                 session, user, body, conservative_market_rules, settings
             )
-            return [str(run.id) for run in created]
+            return [str(run.id) for run in created], candles
     finally:
         await database.dispose()
 
@@ -291,13 +297,15 @@ def main() -> None:
     try:
         migrate(url)
         with tempfile.TemporaryDirectory() as var_dir:
-            ids = asyncio.run(prepare(url, args.days, args.runs, args.strategy, Path(var_dir)))
+            ids, candles = asyncio.run(
+                prepare(url, args.days, args.runs, args.strategy, Path(var_dir))
+            )
             workers = 1 if args.profile else args.workers
             queue: Any = multiprocessing.get_context("fork").Queue()
             reports: Any = multiprocessing.get_context("fork").Queue()
             size = args.chunk or chunk_size(
                 len(ids),
-                args.days * 1440,
+                candles,
                 Settings.model_fields["backtest_sweep_chunk_runs"].default,
             )
             for chunk in chunks([uuid.UUID(i) for i in ids], size):
@@ -324,7 +332,8 @@ def main() -> None:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     per_worker = engine / workers
     print(
-        f"{args.strategy} sweep, {done}/{len(ids)} runs over {args.days} days of 1m candles, "
+        f"{args.strategy} sweep, {done}/{len(ids)} runs over {candles:,} 1m candles "
+        f"({candles / 1440:.0f} days), "
         f"{workers} worker processes, {size} runs per task message:\n"
         f"  whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
         f"  engine time of its runs                    {engine:8.2f} s "
