@@ -6,7 +6,8 @@ claiming its runs, loading the candles (once per worker process, ``candle_cache`
 engine and storing each run's figures in batched transactions (a run's full results and report
 are made when it is opened). ``--chunk 1`` times one run task per run instead. This script does
 all of that on a scratch PostgreSQL database (created and dropped here; the candles are the real
-1m file's first ``--days``), with the tasks executed by ``--workers`` processes pulling chunks of
+1m file's first ``--days``, and past its 91 days its copies chained as the engine benchmarks'
+year), with the tasks executed by ``--workers`` processes pulling chunks of
 run ids from one queue, as Celery's prefork pool does, but
 without a broker between (Redis and the Celery hop add about a millisecond a task). It prints
 the whole sweep's wall time (submission to the last stored result) beside the engine time its
@@ -42,8 +43,10 @@ from sqlalchemy import select
 
 from autogrid.backtest import on_demand, sweeps
 from autogrid.backtest.candle_cache import CandleCache
+from autogrid.backtest.loader import load_candles
 from autogrid.backtest.schemas import SweepCreate
 from autogrid.backtest.sweep_chunks import chunk_size, chunks
+from autogrid.backtest.synthetic_year import chain_copies
 from autogrid.backtest.tasks import execute_backtest, execute_chunk_kept, execute_kept
 from autogrid.backtest.worker_loop import KeptLoop
 from autogrid.bots.markets import conservative_market_rules
@@ -120,21 +123,34 @@ def sweep_body(days: int, runs: int, strategy: str) -> dict[str, Any]:
     return {"base": base, "vary": {"grid_count": list(range(10, 10 + 5 * runs, 5))}}
 
 
+def candle_file(days: int, var_dir: Path) -> tuple[Path, int]:
+    """The first ``days`` of the real 1m file; past its 91 days, the file's copies chained end
+    to end as the engine benchmarks' year (``synthetic_year``: every move real, each copy
+    rescaled to open at the last one's close). Returns the file and its number of candles."""
+    part = var_dir / "candles.csv.gz"
+    wanted = days * 1440
+    with gzip.open(ONE_MINUTE, "rt", newline="") as source:
+        lines = [line for line in (source.readline() for _ in range(wanted + 1)) if line]
+    if len(lines) - 1 < wanted:
+        year = chain_copies(load_candles(ONE_MINUTE), wanted, 60_000)
+        columns = (year.ts_ms, year.open, year.high, year.low, year.close, year.volume)
+        lines = [lines[0]] + [
+            f"{int(ts)},{o!r},{h!r},{lo!r},{c!r},{v!r}\n"
+            for ts, o, h, lo, c, v in zip(*(column.tolist() for column in columns), strict=True)
+        ]
+    with gzip.open(part, "wt", newline="") as target:
+        target.writelines(lines)
+    return part, len(lines) - 1
+
+
 async def prepare(
     url: str, days: int, runs: int, strategy: str, var_dir: Path
 ) -> tuple[list[str], int]:
-    """The sweep's run ids, and how many candles its range holds (the file's 1m series is 91
-    days long: a longer ``days`` is cut to it, and the sweep's range with it)."""
+    """The sweep's run ids, and how many candles its range holds."""
     settings = bench_settings(url, var_dir)
     database = Database.from_settings(settings)
     try:
-        with gzip.open(ONE_MINUTE, "rt", newline="") as source:
-            lines = [line for line in (source.readline() for _ in range(days * 1440 + 1)) if line]
-        candles = len(lines) - 1  # the header
-        days = min(days, -(-candles // 1440))
-        part = var_dir / "candles.csv.gz"
-        with gzip.open(part, "wt", newline="") as target:
-            target.writelines(lines)
+        part, candles = candle_file(days, var_dir)
         async with database.session_scope() as session:
             await import_candle_file(
                 session, part, exchange="binance", symbol="BTC/USDT", timeframe="1m"
