@@ -43,6 +43,7 @@ from tests.conftest import CHEAP_HASHER, TEST_JWT_SECRET, UNTHROTTLED_API  # noq
 from tests.helpers import ApiUser, register_user  # noqa: E402
 from tests.infra import LIFESPAN_TIMEOUTS, REDIS_TEST_URL, migrated_database  # noqa: E402
 from tests.orders.factories import add_order  # noqa: E402
+from tests.smart_trades.test_api import BODY as SMART_TRADE_BODY  # noqa: E402
 
 from autogrid.app import create_app  # noqa: E402
 from autogrid.auth import passwords  # noqa: E402
@@ -53,20 +54,7 @@ from autogrid.models import Plan, User  # noqa: E402
 
 LIVE = {"price_source": "live", "balances": {"USDT": "10000"}}
 SCHEDULE = {"amount": "50", "cron": "0 9 * * MON", "timezone": "Europe/Paris"}
-SMART_TRADE: dict[str, Any] = {
-    "symbol": "BTC/USDT",
-    "mode": "paper",
-    "paper": LIVE,
-    "amount": {"value": "100", "unit": "quote"},
-    "entry": {"type": "limit", "price": "90000"},
-    "take_profits": [
-        {"price": "95000", "share_percent": "50"},
-        {"price": "99000", "share_percent": "50"},
-    ],
-    "stop_loss": {"price": "85000", "move_to_break_even_after_first_tp": True},
-    "trailing_stop": {"percent": "3", "activation_price": "96000"},
-    "timeout_seconds": 86400,
-}
+SMART_TRADE: dict[str, Any] = {**SMART_TRADE_BODY, "paper": LIVE}
 
 
 def bodies() -> list[dict[str, Any]]:

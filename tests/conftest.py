@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -83,6 +84,15 @@ def _release_finished_apps() -> Iterator[None]:
 # the tests register. The tests of hashing itself use the app's parameters
 # (``production_password_hashing``).
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    """Starts from an unfrozen heap (tests of what freezes it) and gives the test process its
+    collector back afterwards."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session", autouse=True)

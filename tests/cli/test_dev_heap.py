@@ -4,7 +4,6 @@ lives as long as the children, and its exit no longer walks that heap (seconds a
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from autogrid.cli import dev
 from autogrid.cli.supervisor import Supervisor
 from autogrid.core.config import Settings
 from autogrid.demo.seed import DemoSeed
-
-
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    """Starts from an unfrozen heap and gives the test process its collector back afterwards."""
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.usefixtures("unfrozen")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -13,14 +12,6 @@ from autogrid.app import create_app
 from autogrid.cli.server import APP_FACTORY, create_served_app
 from autogrid.core.config import Settings
 from tests.infra import LIFESPAN_TIMEOUTS
-
-
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    """Starts from an unfrozen heap and gives the test process its collector back afterwards."""
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.usefixtures("unfrozen")

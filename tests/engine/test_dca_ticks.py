@@ -157,17 +157,8 @@ async def test_a_take_profit_the_exchange_keeps_rejecting_is_placed_again_with_a
     bot_id = await live.bot(status="starting", bot_type="dca", strategy=config, investment=None)
     await tick_bot(live.ctx, bot_id)  # starts, base order at the market
     assert {tag_of(o): o.status for o in await orders_of(live.db, bot_id)} == {"D1.BO": "filled"}
-    live.sim.inject_fault(
-        "binance_error",
-        "POST /api/v3/order",
-        times=None,
-        status=400,
-        code=-1013,
-        msg="Filter failure: PERCENT_PRICE_BY_SIDE",
-    )
-    for _ in range(8):
-        await tick_bot(live.ctx, bot_id)
-        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+    live.reject_new_orders()
+    await live.tick_for(bot_id, clock)  # the second rejection in a row waits a minute
 
     statuses = {tag_of(o): o.status for o in await orders_of(live.db, bot_id)}
     assert statuses == {"D1.BO": "filled", "D1.TP1": "rejected", "D1.TP2": "rejected"}

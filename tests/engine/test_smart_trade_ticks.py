@@ -227,17 +227,8 @@ async def test_take_profits_the_exchange_keeps_rejecting_are_placed_again_with_a
     live.sim.set_price(SYMBOL, "100000")
     await tick_bot(live.ctx, bot_id)  # the entry fills; its take-profits follow its fill
     assert await statuses(live.db, bot_id) == {"E1": "filled"}
-    live.sim.inject_fault(
-        "binance_error",
-        "POST /api/v3/order",
-        times=None,
-        status=400,
-        code=-1013,
-        msg="Filter failure: PERCENT_PRICE_BY_SIDE",
-    )
-    for _ in range(8):
-        await tick_bot(live.ctx, bot_id)
-        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+    live.reject_new_orders()
+    await live.tick_for(bot_id, clock)  # the second rejection in a row waits a minute
 
     targets = {tag: s for tag, s in (await statuses(live.db, bot_id)).items() if tag[0] == "T"}
     assert list(targets.values()) == ["rejected"] * 4, targets  # two tries of two steps

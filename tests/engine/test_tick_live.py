@@ -166,17 +166,8 @@ async def test_a_sell_the_exchange_keeps_rejecting_is_placed_again_with_a_back_o
     bot_id = await live_bot(live)
     await tick_bot(live.ctx, bot_id)  # the ladder's buys
     live.sim.set_price(SYMBOL, "98500")  # the 99000 buy fills
-    live.sim.inject_fault(
-        "binance_error",
-        "POST /api/v3/order",
-        times=None,
-        status=400,
-        code=-1013,
-        msg="Filter failure: PERCENT_PRICE_BY_SIDE",
-    )
-    for _ in range(8):
-        await tick_bot(live.ctx, bot_id)
-        clock.move(5)  # 40 s of ticks: the second rejection in a row waits a minute
+    live.reject_new_orders()
+    await live.tick_for(bot_id, clock)  # the second rejection in a row waits a minute
 
     sells = [o for o in await orders_of(live.db, bot_id) if o.side == "sell"]
     assert [o.status for o in sells] == ["rejected", "rejected"]

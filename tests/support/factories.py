@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from autogrid.core.db import Database
 from autogrid.execution.order_writer import BotRef
 from autogrid.models import Bot, Event, Fill, Order, OrderEvent, User
+from autogrid.scheduling.ticking import tick_bot
 
 if TYPE_CHECKING:
     from autogrid.engine.context import RuntimeContext
@@ -201,3 +202,22 @@ class LiveAccount:
     async def bot(self, **fields: Any) -> uuid.UUID:
         """A bot of this user on this credential (``make_bot`` with ``fields``)."""
         return await make_bot(self.db, self.user_id, credential_id=self.credential_id, **fields)
+
+    def reject_new_orders(self) -> None:
+        """From now until ``sim.clear_faults()`` the exchange rejects every new order for good, as
+        a price filter does (-1013)."""
+        self.sim.inject_fault(
+            "binance_error",
+            "POST /api/v3/order",
+            times=None,
+            status=400,
+            code=-1013,
+            msg="Filter failure: PERCENT_PRICE_BY_SIDE",
+        )
+
+    async def tick_for(self, bot_id: uuid.UUID, clock: Clock, ticks: int = 8) -> None:
+        """``ticks`` ticks 5 s apart on ``clock`` (by default 40 s: the second refusal in a row
+        of an order a bot places again waits a minute)."""
+        for _ in range(ticks):
+            await tick_bot(self.ctx, bot_id)
+            clock.move(5)

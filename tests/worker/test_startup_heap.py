@@ -4,21 +4,12 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 from celery import signals
 from celery.utils.dispatch import Signal
 
 import autogrid.worker.celery_app  # noqa: F401 - connects the receivers under test
-
-
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    """Starts from an unfrozen heap and gives the test process its collector back afterwards."""
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.usefixtures("unfrozen")

@@ -52,6 +52,22 @@ async def run_all(settings: Settings, cache: CandleCache, run_ids: list[str]) ->
         assert await execute_backtest(uuid.UUID(run_id), settings, cache) is Outcome.SUCCEEDED
 
 
+async def stored_and_alone(
+    db: Database, candles: Path, run: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sweep run's stored figures, checked equal to the same parameters run alone, and the
+    full results of that run alone (the run stores its figures; its full results are made when
+    it is read)."""
+    row = await row_of(db, run["id"])
+    assert row is not None and row.results is not None
+    alone = body(type="indicator", config={**RSI, **run["parameters"]})
+    expected = {**comparable(await direct_results(candles, alone)), "strategy": "rsi"}
+    assert comparable(row.results) == {
+        name: value for name, value in expected.items() if name in row.results
+    }
+    return row.results, expected
+
+
 async def test_a_sweep_loads_its_candles_once_and_each_run_equals_it_alone(
     client: httpx.AsyncClient,
     user: ApiUser,
@@ -69,17 +85,10 @@ async def test_a_sweep_loads_its_candles_once_and_each_run_equals_it_alone(
     assert cache.loads == 1
     trading = 0
     for run in sweep["runs"]:
-        row = await row_of(db, run["id"])
-        assert row is not None and row.results is not None
-        alone = body(type="indicator", config={**RSI, **run["parameters"]})
-        expected = {**comparable(await direct_results(candles, alone)), "strategy": "rsi"}
-        # The run stored its figures; its full results are made when it is read.
-        assert comparable(row.results) == {
-            name: value for name, value in expected.items() if name in row.results
-        }
+        stored, expected = await stored_and_alone(db, candles, run)
         read = await client.get(f"{BACKTESTS}/{run['id']}", headers=user.headers)
         assert comparable(read.json()["results"]) == expected  # named by its rule
-        trading += row.results["fills"] > 0
+        trading += stored["fills"] > 0
     assert trading >= 4  # the comparison is about trades, not empty runs
 
 
@@ -112,14 +121,8 @@ async def test_a_machines_worker_processes_load_a_sweeps_candles_from_the_databa
 
     assert (first.loads, second.loads, loads_from_database) == (1, 1, 1)
     for run in sweep["runs"]:
-        row = await row_of(db, run["id"])
-        assert row is not None and row.results is not None
-        alone = body(type="indicator", config={**RSI, **run["parameters"]})
-        expected = {**comparable(await direct_results(candles, alone)), "strategy": "rsi"}
-        assert comparable(row.results) == {
-            name: value for name, value in expected.items() if name in row.results
-        }
-        assert row.results["fills"] > 0
+        stored, _ = await stored_and_alone(db, candles, run)
+        assert stored["fills"] > 0
 
 
 async def test_candles_added_or_removed_at_an_end_of_the_range_are_reloaded(

@@ -8,6 +8,7 @@ went away, as the engine does when a bot's live orders change)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal as D
 from itertools import groupby, pairwise
@@ -26,7 +27,6 @@ from autogrid.signals.model import (
 )
 from autogrid.trading.strategies.base import PlaceOrder
 from autogrid.trading.strategies.dca import DcaStrategy
-from autogrid.trading.strategies.dca_config import DcaConfig
 from autogrid.trading.strategies.dca_state import DcaState
 from autogrid.trading.strategies.grid import GridStrategy
 from autogrid.trading.strategies.grid_config import GridConfig
@@ -40,6 +40,7 @@ from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
 from tests.trading.strategies.exchange_model import Account
 from tests.trading.strategies.refusing_runtime import TICK, RefusingRuntime
 from tests.trading.strategies.smart_trade_driver import MARKET, T0
+from tests.trading.strategies.test_dca_refusals import CONFIG as REFUSALS_CONFIG
 
 HOUR = timedelta(hours=1)
 AN_HOURS_REFUSALS = 10  # as for refused closes: a handful, never one per price (360)
@@ -182,14 +183,7 @@ def test_any_rejections_at_any_times_are_spaced_and_leave_no_step_unplaced(
 
 
 # --- DCA ---------------------------------------------------------------------------------------
-DCA = DcaConfig(
-    base_order_volume=D(100),
-    safety_order_volume=D(50),
-    safety_order_step_percentage=D(2),
-    take_profit=D(1),
-    max_safety_orders=1,
-    stop_loss_percentage=D(5),
-)
+DCA = replace(REFUSALS_CONFIG, stop_loss_percentage=D(5))  # far: the take profit's tests
 
 
 def dca(only_when_woken: bool) -> RefusingRuntime:
