@@ -13,6 +13,7 @@ import pytest
 
 from autogrid.core.db import Database
 from autogrid.models import Bot
+from autogrid.trading.strategies.refusals import Backoff
 from autogrid.trading.strategies.smart_trade_state import Exit, SmartTradeState
 from tests.bots.conftest import store_replay_candles
 from tests.bots.factories import BOTS, GRID_BODY, create_bot, set_status
@@ -113,6 +114,27 @@ async def test_a_refused_close_shows_when_it_is_placed_again(
         assert shown["close_refusals"] == 3
         assert datetime.fromisoformat(shown["close_retry_at"]) == retry_at
         assert shown["phase"] == "closing"
+
+
+async def test_take_profits_backing_off_show_when_they_are_placed_again(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """Take-profits the exchange keeps rejecting (``targets_backoff``): the owner sees how many
+    times in a row, and when they go again, not a trade that merely has none."""
+    trade = await open_trade(client, user, BODY)
+    assert (trade["take_profit_refusals"], trade["take_profit_retry_at"]) == (0, None)
+    retry_at = datetime(2026, 12, 7, 12, 2, tzinfo=UTC)
+    waiting = SmartTradeState(started_at=retry_at, targets_backoff=Backoff(2, retry_at))
+    async with db.session_scope() as session:
+        bot = await session.get(Bot, uuid.UUID(trade["id"]))
+        assert bot is not None
+        bot.state = {**bot.state, "strategy": waiting.to_dict()}
+
+    for path in (f"{TRADES}/{trade['id']}", TRADES):
+        read = (await client.get(path, headers=user.headers)).json()
+        shown = read if "id" in read else read["items"][0]
+        assert shown["take_profit_refusals"] == 2
+        assert datetime.fromisoformat(shown["take_profit_retry_at"]) == retry_at
 
 
 async def test_another_users_trade_is_not_found(

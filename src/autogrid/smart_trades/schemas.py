@@ -101,6 +101,15 @@ class SmartTradeRead(BaseModel):
         description="when a refused sale at market is placed again (then less and less often, "
         "at most every 16 minutes, while the refusals go on); null when none is waiting"
     )
+    take_profit_refusals: int = Field(
+        description="how many times in a row its take-profits left the book unfilled (rejected "
+        "by the exchange, a price filter say, or cancelled by someone else); 0 once one fills or "
+        "they are seen resting"
+    )
+    take_profit_retry_at: datetime | None = Field(
+        description="when take-profits that left the book unfilled are placed again (then less "
+        "and less often, at most every 16 minutes); null when none is waiting"
+    )
     realized_pnl: Amount = Field(description="quote, fees included")
     error: str | None
     created_at: datetime

@@ -131,6 +131,8 @@ def trade_read(bot: BotFields) -> SmartTradeRead:
         note=trade.note or bot.error,
         close_refusals=trade.refusals,
         close_retry_at=trade.retry_at,
+        take_profit_refusals=trade.targets_backoff.refusals,
+        take_profit_retry_at=trade.targets_backoff.retry_at if not trade.targets else None,
         realized_pnl=ledger.realized,
         error=bot.error,
         created_at=bot.created_at,
