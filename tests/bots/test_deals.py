@@ -7,6 +7,7 @@ import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any
@@ -21,6 +22,7 @@ from autogrid.core.db import Database
 from autogrid.models import Fill, Order
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import OrderStatus
+from autogrid.trading.strategies.dca_state import DcaState
 from tests.bots.factories import (
     BOTS,
     DCA_CONFIG,
@@ -253,6 +255,33 @@ async def test_a_dca_bot_whose_strategy_keeps_no_deals_has_none(
     await set_status(db, bot["id"], "running", state={"strategy": {}})
     body = await get_deals(client, user, bot["id"])
     assert (body["items"], body["total"]) == ([], 0)
+
+
+async def test_an_open_deal_shows_when_its_rejected_take_profit_goes_again(
+    client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    """The exchange keeps rejecting the deal's take profit: the deal has none resting, and its
+    owner sees when it is placed again (``tp_retry_at``), not a deal that simply has none."""
+    bot = await create_bot(client, user, dca_body())
+    opened = datetime.now(UTC) - timedelta(minutes=5)
+    retry_at = datetime.now(UTC) + timedelta(minutes=2)
+    deal = DcaState(
+        phase="in_deal",
+        deal=1,
+        opened_at=opened,
+        base_price=D(100),
+        tp_refusals=3,
+        tp_retry_at=retry_at,
+    )
+    await set_status(db, bot["id"], "running", state={"strategy": deal.to_dict()})
+    [shown] = (await get_deals(client, user, bot["id"]))["items"]
+    assert shown["take_profit_price"] is None
+    assert datetime.fromisoformat(shown["take_profit_retry_at"]) == retry_at
+
+    waited = replace(deal, tp_retry_at=opened)  # its wait is over: placed at the next decision
+    await set_status(db, bot["id"], "running", state={"strategy": waited.to_dict()})
+    [shown] = (await get_deals(client, user, bot["id"]))["items"]
+    assert shown["take_profit_retry_at"] is None
 
 
 @pytest.mark.parametrize("body", [grid_body(), indicator_body()], ids=["grid", "indicator"])

@@ -57,4 +57,10 @@ class DealRead(BaseModel):
         description="open deal only: the price of its resting take-profit order (null with a "
         "trailing take profit, which rests no order, or before the base order fills)"
     )
+    take_profit_retry_at: datetime | None = Field(
+        None,
+        description="open deal only: when its take profit, which left the book unfilled "
+        "(rejected by the exchange, a price filter say), is placed again; then less and less "
+        "often, at most every 16 minutes (null when none is waiting)",
+    )
     orders: list[DealOrderRead] = Field(description="the deal's orders, oldest first")

@@ -65,6 +65,7 @@ class Deal:
     safety_orders_filled: int
     take_profit_price: Decimal | None
     orders: tuple[Order, ...]
+    take_profit_retry_at: datetime | None = None
 
 
 async def list_deals(
@@ -192,7 +193,12 @@ def open_deal(state: DcaState, orders: Sequence[Order], now: datetime) -> Deal:
         safety_orders_filled=state.safety_filled,
         take_profit_price=take_profit,
         orders=tuple(orders),
+        take_profit_retry_at=_waiting_until(state.tp_retry_at, now) if resting is None else None,
     )
+
+
+def _waiting_until(retry_at: datetime | None, now: datetime) -> datetime | None:
+    return retry_at if retry_at is not None and retry_at > now else None
 
 
 def _seconds(start: datetime, end: datetime) -> int:
