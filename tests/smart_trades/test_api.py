@@ -94,6 +94,20 @@ async def test_close_sells_at_market_and_cancel_only_cancels(
         assert cancel_bot.state["stop_request"]["sell_base"] is False
 
 
+async def stored_and_read(
+    client: httpx.AsyncClient, user: ApiUser, db: Database, trade_id: str, state: SmartTradeState
+) -> list[dict[str, Any]]:
+    """The trade as its reads show it (the detail, then the list's) once a worker stored
+    ``state`` as its strategy's."""
+    async with db.session_scope() as session:
+        bot = await session.get(Bot, uuid.UUID(trade_id))
+        assert bot is not None
+        bot.state = {**bot.state, "strategy": state.to_dict()}
+    detail = (await client.get(f"{TRADES}/{trade_id}", headers=user.headers)).json()
+    listed = (await client.get(TRADES, headers=user.headers)).json()["items"][0]
+    return [detail, listed]
+
+
 async def test_a_refused_close_shows_when_it_is_placed_again(
     client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
@@ -103,14 +117,7 @@ async def test_a_refused_close_shows_when_it_is_placed_again(
     assert (trade["close_refusals"], trade["close_retry_at"]) == (0, None)
     retry_at = datetime(2026, 12, 7, 12, 4, tzinfo=UTC)
     backing_off = SmartTradeState(exit=Exit.STOP_LOSS, refusals=3, retry_at=retry_at)
-    async with db.session_scope() as session:
-        bot = await session.get(Bot, uuid.UUID(trade["id"]))
-        assert bot is not None
-        bot.state = {**bot.state, "strategy": backing_off.to_dict()}
-
-    for path in (f"{TRADES}/{trade['id']}", TRADES):
-        read = (await client.get(path, headers=user.headers)).json()
-        shown = read if "id" in read else read["items"][0]
+    for shown in await stored_and_read(client, user, db, trade["id"], backing_off):
         assert shown["close_refusals"] == 3
         assert datetime.fromisoformat(shown["close_retry_at"]) == retry_at
         assert shown["phase"] == "closing"
@@ -125,14 +132,7 @@ async def test_take_profits_backing_off_show_when_they_are_placed_again(
     assert (trade["take_profit_refusals"], trade["take_profit_retry_at"]) == (0, None)
     retry_at = datetime(2026, 12, 7, 12, 2, tzinfo=UTC)
     waiting = SmartTradeState(started_at=retry_at, targets_backoff=Backoff(2, retry_at))
-    async with db.session_scope() as session:
-        bot = await session.get(Bot, uuid.UUID(trade["id"]))
-        assert bot is not None
-        bot.state = {**bot.state, "strategy": waiting.to_dict()}
-
-    for path in (f"{TRADES}/{trade['id']}", TRADES):
-        read = (await client.get(path, headers=user.headers)).json()
-        shown = read if "id" in read else read["items"][0]
+    for shown in await stored_and_read(client, user, db, trade["id"], waiting):
         assert shown["take_profit_refusals"] == 2
         assert datetime.fromisoformat(shown["take_profit_retry_at"]) == retry_at
 

@@ -55,8 +55,7 @@ class Loaded:
     reused: bool  # served from the cache, not read from the database
 
 
-# The first and last open time in the range (``candles_repository.range_version``).
-RangeVersion = tuple[datetime | None, datetime | None]
+RangeVersion = candles_repository.RangeVersion  # the first and last open time in the range
 
 
 @dataclass(slots=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autogrid.market_data.repository import RangeVersion
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.trading.candles import CandleArrays
 
@@ -48,8 +49,6 @@ LOCK_WAIT_SECONDS = 120.0
 LOCK_POLL_SECONDS = 0.005
 SUFFIX = ".npy"
 
-Version = tuple[datetime | None, datetime | None]
-
 
 def file_name(
     sweep_id: object,
@@ -58,7 +57,7 @@ def file_name(
     timeframe: str,
     start: datetime,
     end: datetime,
-    version: Version,
+    version: RangeVersion,
 ) -> str:
     """The range's file, by what it holds: its sweep, its range and the candles' version."""
     parts = (exchange, symbol, timeframe, start, end, *version)
@@ -69,7 +68,7 @@ def file_name(
 
 
 async def load_shared(
-    directory: Path, name: str, version: Version, load: Callable[[], Awaitable[CandleArrays]]
+    directory: Path, name: str, version: RangeVersion, load: Callable[[], Awaitable[CandleArrays]]
 ) -> CandleArrays:
     """The candles of file ``name`` in ``directory`` if another process wrote it; else loaded
     by ``load`` (from the database) and written there for the others (see the module). Only
@@ -118,7 +117,7 @@ async def _lock(descriptor: int, path: Path) -> bool:
             return False
 
 
-def _read(path: Path, version: Version) -> CandleArrays | None:
+def _read(path: Path, version: RangeVersion) -> CandleArrays | None:
     """The file's candles, or None if there is no such file or it does not hold the range's
     version (its first and last open time)."""
     try:

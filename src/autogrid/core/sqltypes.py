@@ -55,24 +55,22 @@ class Money(TypeDecorator[Decimal]):
                 return None
             if value.__class__ is not Decimal:
                 return self.process_result_value(value, dialect)
-            normalized = value.normalize()
-            exponent = normalized.as_tuple().exponent
-            return (
-                normalized
-                if exponent.__class__ is int and exponent <= 0
-                else normalized.quantize(1)
-            )
+            return _normalized(value)
 
         return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        decimal = value if isinstance(value, Decimal) else Decimal(str(value))
-        # NUMERIC(38,18) pads with zeros; normalise so 1.500000000000000000 reads back as 1.5.
-        normalized = decimal.normalize()
-        exponent = normalized.as_tuple().exponent
-        return normalized if isinstance(exponent, int) and exponent <= 0 else normalized.quantize(1)
+        return _normalized(value if isinstance(value, Decimal) else Decimal(str(value)))
+
+
+def _normalized(decimal: Decimal) -> Decimal:
+    """NUMERIC(38,18) pads with zeros: 1.500000000000000000 reads back as 1.5, 100 as 100 (not
+    1E+2)."""
+    normalized = decimal.normalize()
+    exponent = normalized.as_tuple().exponent
+    return normalized if exponent.__class__ is int and exponent <= 0 else normalized.quantize(1)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

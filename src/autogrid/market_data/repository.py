@@ -133,6 +133,10 @@ async def count_candles(
     return int(count or 0)
 
 
+# The first and last open time of a range's candles (``range_version``).
+RangeVersion = tuple[datetime | None, datetime | None]
+
+
 async def range_version(
     session: AsyncSession,
     exchange: str,
@@ -140,7 +144,7 @@ async def range_version(
     timeframe: str,
     start: datetime | None = None,
     end: datetime | None = None,
-) -> tuple[datetime | None, datetime | None]:
+) -> RangeVersion:
     """Open times of the first and last candle with ``start <= ts < end`` (None, None if none):
     two index lookups, whatever the range's size, that change when candles are added or removed
     at either end of the range."""

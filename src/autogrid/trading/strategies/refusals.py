@@ -13,10 +13,12 @@ episode (``Backoff()``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from autogrid.trading.strategies.base import StrategyFill
 
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_CAP = timedelta(minutes=16)
@@ -69,3 +71,30 @@ class Backoff:
         at = data.get("retry_at")
         retry_at = None if at is None else datetime.fromisoformat(at)
         return Backoff(int(data.get("refusals", 0)), retry_at)
+
+
+def resting_outcome(
+    backoff: Backoff,
+    tags: Collection[str],
+    fills: Sequence[StrategyFill],
+    live: Collection[str],
+    now: datetime,
+) -> tuple[bool, Backoff]:
+    """Of a strategy's resting orders ``tags`` (take-profits, say), at a decision: whether one
+    left the book without completing (rejected by the exchange, cancelled by someone else), and
+    the back-off after it. A fill of one, or all of them seen resting, ends the back-off (they
+    reached the book); one gone unfilled is one refusal more."""
+    if not tags:
+        return False, backoff
+    completed = {fill.tag for fill in fills if fill.order_complete}
+    gone = any(tag not in live and tag not in completed for tag in tags)
+    if any(fill.tag in tags for fill in fills):
+        return gone, Backoff()
+    if gone:
+        return True, backoff.refused(now)
+    return False, Backoff() if backoff.refusals else backoff
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The soonest of the times given (None: none given)."""
+    return min((moment for moment in moments if moment is not None), default=None)

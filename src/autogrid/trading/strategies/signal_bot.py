@@ -59,7 +59,7 @@ from autogrid.trading.strategies.base import (
     Wake,
 )
 from autogrid.trading.strategies.grid_config import round_amount, round_price
-from autogrid.trading.strategies.refusals import Backoff
+from autogrid.trading.strategies.refusals import Backoff, earliest, resting_outcome
 from autogrid.trading.strategies.signal_bot_state import (
     ZERO,
     SignalBotState,
@@ -175,9 +175,12 @@ class SignalBotStrategy(PriceOnly):
         for fill in fills:
             state = self._apply_fill(state, fill)
             stale = stale or fill.tag not in state.targets
-        targets_gone = self._targets_gone(snapshot, state, fills)
-        state = self._targets_outcome(state, fills, targets_gone, snapshot.now)
-        state = self._prune(snapshot, self._sale_outcome(snapshot, state, fills))
+        live = {order.tag for order in snapshot.open_orders}
+        targets_gone, targets_backoff = resting_outcome(
+            state.targets_backoff, state.targets, fills, live, snapshot.now
+        )
+        state = state.evolve(targets_backoff=targets_backoff)
+        state = self._prune(live, self._sale_outcome(snapshot, live, state, fills))
         step = _Step(snapshot, state, snapshot.free_quote, snapshot.free_base, [])
         if targets_gone:  # placed again all together (``_place_targets`` cancels the rest)
             step.cancel(state.targets)
@@ -216,7 +219,7 @@ class SignalBotStrategy(PriceOnly):
 
     @staticmethod
     def _sale_outcome(
-        snapshot: Snapshot, state: SignalBotState, fills: Sequence[StrategyFill]
+        snapshot: Snapshot, live: set[str], state: SignalBotState, fills: Sequence[StrategyFill]
     ) -> SignalBotState:
         """A close's sale reached the book (a fill: the back-off is over) or left it without
         one (refused before the book: back off before selling again)."""
@@ -224,38 +227,13 @@ class SignalBotStrategy(PriceOnly):
             return state
         if any(fill.tag in state.exits for fill in fills):
             return state.backing_off(Backoff())
-        if state.exits - {order.tag for order in snapshot.open_orders}:
+        if state.exits - live:
             return state.backing_off(state.backoff.refused(snapshot.now))
         return state
 
     @staticmethod
-    def _targets_gone(
-        snapshot: Snapshot, state: SignalBotState, fills: Sequence[StrategyFill]
-    ) -> bool:
-        """Whether a take-profit left the book without completing (rejected by the exchange,
-        a price filter say; cancelled by someone else)."""
-        if not state.targets:
-            return False
-        live = {order.tag for order in snapshot.open_orders}
-        done = {fill.tag for fill in fills if fill.order_complete}
-        return any(tag not in live and tag not in done for tag in state.targets)
-
-    @staticmethod
-    def _targets_outcome(
-        state: SignalBotState, fills: Sequence[StrategyFill], gone: bool, now: datetime
-    ) -> SignalBotState:
-        """The take-profits reached the book (a fill of one: the back-off is over) or one left
-        it unfilled (back off before placing them again, as for a refused close)."""
-        if any(fill.tag in state.targets for fill in fills):
-            return state.evolve(targets_backoff=Backoff())
-        if gone:
-            return state.evolve(targets_backoff=state.targets_backoff.refused(now))
-        return state
-
-    @staticmethod
-    def _prune(snapshot: Snapshot, state: SignalBotState) -> SignalBotState:
+    def _prune(live: set[str], state: SignalBotState) -> SignalBotState:
         """Forget orders no longer on the book (filled, refused, cancelled)."""
-        live = {order.tag for order in snapshot.open_orders}
         return state.evolve(
             entries=state.entries & live, exits=state.exits & live, targets=state.targets & live
         )
@@ -461,10 +439,8 @@ class SignalBotStrategy(PriceOnly):
         closing = state.closing and state.amount > 0
         if closing and not state.exits and state.backoff.waiting(now):
             # ...but after a refusal, at the retry time (or the next signal's).
-            retry = state.retry_at
-            at = retry if at is None or (retry is not None and retry < at) else at
+            at = earliest(at, state.retry_at)
             closing = False
         if state.targets_unplaced and state.targets_backoff.waiting(now):
-            retry = state.targets_backoff.retry_at  # take-profits to place again then
-            at = retry if at is None or (retry is not None and retry < at) else at
+            at = earliest(at, state.targets_backoff.retry_at)  # take-profits to place again
         return Wake(price_at_or_below=below, at=at, every_candle=closing)

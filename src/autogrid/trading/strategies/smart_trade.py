@@ -53,7 +53,7 @@ from autogrid.trading.strategies.base import (
     Wake,
 )
 from autogrid.trading.strategies.grid_config import round_amount, round_price
-from autogrid.trading.strategies.refusals import Backoff
+from autogrid.trading.strategies.refusals import Backoff, earliest, resting_outcome
 from autogrid.trading.strategies.smart_trade_config import (
     HUNDRED,
     EntryKind,
@@ -138,8 +138,10 @@ class SmartTradeStrategy(PriceOnly):
             grew = grew or fill.side is Side.BUY
         live = {order.tag for order in snapshot.open_orders}
         state = self._closer_outcome(state, fills, live, snapshot.now)
-        targets_gone = self._targets_gone(state, live)
-        state = self._targets_outcome(state, fills, live, targets_gone, snapshot.now)
+        targets_gone, targets_backoff = resting_outcome(
+            state.targets_backoff, state.targets.keys(), fills, live, snapshot.now
+        )
+        state = state.evolve(targets_backoff=targets_backoff)
         state = state.evolve(
             entries=state.entries & live,
             targets={tag: i for tag, i in state.targets.items() if tag in live},
@@ -177,34 +179,6 @@ class SmartTradeStrategy(PriceOnly):
         if closer not in live:
             return state.backing_off(state.backoff.refused(now))
         return state
-
-    @staticmethod
-    def _targets_gone(state: SmartTradeState, live: set[str]) -> bool:
-        """Whether a take-profit left the book without completing: rejected by the exchange,
-        cancelled by someone else, expired (a complete fill marked its step done)."""
-        return any(
-            tag not in live and step not in state.steps_done for tag, step in state.targets.items()
-        )
-
-    @staticmethod
-    def _targets_outcome(
-        state: SmartTradeState,
-        fills: Sequence[StrategyFill],
-        live: set[str],
-        gone: bool,
-        now: datetime,
-    ) -> SmartTradeState:
-        """The take-profits reached the book (a fill of one, or all seen resting: the back-off
-        is over) or one left it unfilled (back off before placing them again: an exchange that
-        rejects them, a price filter say, is not sent them again at every tick)."""
-        backoff = state.targets_backoff
-        if any(fill.tag in state.targets for fill in fills):
-            backoff = Backoff()
-        elif gone:
-            backoff = backoff.refused(now)
-        elif state.targets and all(tag in live for tag in state.targets):
-            backoff = Backoff()
-        return state.evolve(targets_backoff=backoff)
 
     def _fold(self, state: SmartTradeState, fill: StrategyFill) -> SmartTradeState:
         state = state.evolve(holding=state.holding.after(fill, self.market))
@@ -392,8 +366,7 @@ class SmartTradeStrategy(PriceOnly):
             return Wake(at=at)
         if not state.targets and self.config.take_profits and state.targets_backoff.waiting(now):
             # Take-profits that left the book unfilled: placed again at the retry time.
-            retry = state.targets_backoff.retry_at
-            at = retry if at is None or retry is None else min(at, retry)
+            at = earliest(at, state.targets_backoff.retry_at)
         levels = [level for level in (state.stop, self._trail_level(state)) if level is not None]
         above = None
         if self.config.trailing_percent is not None and state.high is not None:
