@@ -157,6 +157,34 @@ async def test_a_refused_api_key_puts_the_bot_in_error(
     assert sim.create_request_counts() == {}
 
 
+async def test_buys_the_exchange_keeps_rejecting_are_placed_again_with_a_back_off(
+    live: LiveAccount, clock: Clock
+) -> None:
+    """The exchange rejects the ladder's buys at every try: they go again together at the next
+    tick, then a minute later, and rest once the exchange takes them. They were once never
+    placed again: a running grid that would never buy."""
+    bot_id = await live_bot(live)
+    live.reject_new_orders()
+    await live.tick_for(bot_id, clock)  # the second rejection in a row waits a minute
+
+    buys = [o for o in await orders_of(live.db, bot_id) if o.side == "buy"]
+    assert len(buys) == 10 and {o.status for o in buys} == {"rejected"}
+    state = (await load_bot(live.db, bot_id)).state["strategy"]
+    assert sorted(map(int, state["unplaced_buys"])) == [0, 1, 2, 3, 4]
+    assert state["backoff"]["refusals"] == 2
+
+    live.sim.clear_faults()
+    clock.move(60)
+    await tick_bot(live.ctx, bot_id)
+    assert open_prices(live.sim, "BUY") == [
+        D(p) for p in ("95000", "96000", "97000", "98000", "99000")
+    ]
+    assert (await load_bot(live.db, bot_id)).state["strategy"]["unplaced_buys"] == {}
+    live.sim.set_price(SYMBOL, "98500")  # and it buys the dip
+    await tick_bot(live.ctx, bot_id)
+    assert open_prices(live.sim, "SELL") == [D("100000")]
+
+
 async def test_a_sell_the_exchange_keeps_rejecting_is_placed_again_with_a_back_off(
     live: LiveAccount, clock: Clock
 ) -> None:

@@ -6,14 +6,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from autogrid.exchanges.ccxt import CcxtConnector
 from autogrid.exchanges.types import Side
 from tests.exchange_sim import BinanceSimulator
-from tests.exchanges.conftest import limit_order
+from tests.exchanges.conftest import ConnectorMaker, limit_order
 
 D = Decimal
 BTC = "BTC/USDT"
 MY_TRADES = "/api/v3/myTrades"
+
+
+@pytest.fixture
+def connector(make_connector: ConnectorMaker) -> CcxtConnector:
+    """These tests count requests: a page of 1,000 trades served on a loaded machine must not
+    outlast the suite's short client timeout, or a retried read adds one."""
+    return make_connector(timeout_ms=30_000)
 
 
 async def test_an_order_filled_in_2345_parts_among_other_trades_takes_three_requests(

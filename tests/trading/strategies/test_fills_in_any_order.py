@@ -156,11 +156,14 @@ def sells_for_inventory(
 ) -> None:
     if state.phase != "running":
         return
-    if step is not None and state.unplaced:
-        # Sells that left the book unfilled again and again wait for the retry time, and ask
+    if step is not None and (state.unplaced or state.unplaced_buys):
+        # Orders that left the book unfilled again and again wait for the retry time, and ask
         # to decide then.
         assert state.backoff.waiting(step.snapshot.now)
         assert step.decision.wake.at == state.backoff.retry_at
+    # A buy waiting to be placed again is on the ladder, for a sellable amount.
+    for level, amount in state.unplaced_buys.items():
+        assert level >= state.offset and strategy.ladder.sellable(amount, level) is not None
     # Inventory still (partly) in a sell being cancelled (its own, or the one a downward shift
     # moved it from) is offered once that cancel lands: that sell may yet sell it.
     assert set(state.moved) <= state.cancelling, "moved inventory waits on no cancel"

@@ -131,7 +131,11 @@ def test_cancelled_partially_filled_buy_still_sells_what_it_bought() -> None:
     without_b4 = tuple(o for o in resting(opened.actions) if o.tag != "B4")
     second = strategy.decide(snap("141", without_b4), first.state, [])
     assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.3"), D(150)) in second.actions
-    assert "B4" not in second.state.live
+    # and what it had left to buy is offered again (once: its level was never bought again)
+    rest = strategy.ladder.amount_for(4) - D("0.3")
+    again = PlaceOrder("B4", Side.BUY, OrderType.LIMIT, rest, D(140), None, 2)
+    assert [a for a in second.actions if getattr(a, "tag", None) == "B4"] == [again]
+    assert second.state.sizes == {"B4": rest}
 
 
 def test_neutral_grid_buys_inventory_for_the_sell_side_first() -> None:

@@ -303,13 +303,102 @@ def test_a_grid_sell_rejected_long_after_the_last_starts_a_new_episode() -> None
     assert at == now and again.attempt == 2  # at once: the first refusal of a new episode
 
 
+LIMIT_BUYS = frozenset({Side.BUY})
+
+
+@pytest.mark.parametrize("only_when_woken", [False, True])
+def test_grid_buys_rejected_for_an_hour_are_placed_again_with_a_back_off(
+    only_when_woken: bool,
+) -> None:
+    """The exchange rejects the ladder's buys (a balance spent elsewhere, say) for an hour: they
+    go again together, at the next price, then 1, 2, 4, 8 and 16 minutes apart, then rest and
+    buy the dip. They were once never placed again: a ladder that no longer bought at all."""
+    bot = grid_bot(only_when_woken)
+    bot.refusing = LIMIT_BUYS
+    now = bot.run(T0, T0 + HOUR, D(153))
+    levels = {f"B{level}" for level in range(5)}
+    assert set(bot.refused_tags) == levels
+    assert 2 * len(levels) <= len(bot.refused) <= AN_HOURS_REFUSALS * len(levels)
+    assert_backed_off(bot.refused)
+    state: GridState = bot.state
+    assert set(state.unplaced_buys) == set(range(5)) and not state.live
+
+    bot.refusing = frozenset()
+    now = bot.run(now, now + RETRY_CAP + 2 * TICK, D(153))
+    again = [a for _, a in bot.placed if a.tag.startswith("B")]
+    assert sorted(a.tag for a in again) == sorted(levels)
+    amounts = {a.tag: a.amount for a in again}
+    assert amounts == {f"B{i}": bot.strategy.ladder.amount_for(i) for i in range(5)}
+    assert not bot.state.unplaced_buys
+    bot.run(now, now + 2 * TICK, D(140))  # the dip: B4 buys, its sell rests one level up
+    assert "S5" in bot.account.orders and bot.state.lots[5].amount == amounts["B4"]
+
+
+def test_a_grid_buy_cancelled_by_someone_else_is_placed_again_for_what_it_had_left() -> None:
+    """Someone cancels a resting buy that had bought part of its amount: what it bought is
+    offered one level up, the rest is bought again at its level, once."""
+    bot = grid_bot(only_when_woken=True)
+    now = bot.run(T0, T0 + 2 * TICK, D(153))
+    whole = bot.account.orders["B4"].amount
+    bot.account.fill("B4", D("0.25"), now)
+    bot.account.cancel("B4")
+    bot.changed = True
+    bot.step(now, D(141))
+    [(_, rest)] = [(t, a) for t, a in bot.placed if a.tag == "B4"][1:]
+    assert rest.amount == whole - D("0.25") and rest.attempt == 2
+    assert bot.account.orders["S5"].amount == D("0.25")
+    bot.run(now + TICK, now + RETRY_CAP, D(141))  # it rests: nothing more is placed
+    assert [a.tag for _, a in bot.placed].count("B4") == 2
+
+
+def test_a_waiting_grid_buy_moves_up_with_a_trailing_ladder() -> None:
+    """The ladder trails up while its lowest buy waits to be placed again: the quote that buy
+    holds moves to the new top level, as a resting buy's does, and is placed there when the
+    back-off allows, never at the level the ladder left."""
+    config = GridConfig(
+        lower_price=D(100),
+        upper_price=D(200),
+        grid_count=10,
+        investment=D(1000),
+        trailing_up=True,
+    )
+    strategy = GridStrategy(config, MARKET)
+    account = Account(MARKET, D(10_000))
+    state = strategy.initial_state(account.snapshot(T0, D(153)))
+    bot = RefusingRuntime(
+        strategy,
+        state,
+        account,
+        only_when_woken=False,
+        refused_types=LIMITS,
+        refuse_only=lambda order: order.tag == "B0",
+        after_sending=True,
+    )
+    bot.refusing = LIMIT_BUYS
+    now = bot.run(T0, T0 + 4 * TICK, D(153))  # refused twice: it waits a minute
+    assert bot.state.unplaced_buys.keys() == {0} and bot.state.backoff.waiting(now)
+    quote = bot.state.unplaced_buys[0] * strategy.ladder.price_at(0)
+    bot.refusing = frozenset()
+    now = bot.run(now, now + RETRY_CAP, D(215))  # past the top: the ladder shifts up one level
+    top = bot.state.offset + config.grid_count - 1
+    assert bot.state.offset == 1
+    moved = [a for _, a in bot.placed if a.tag == f"B{top}"]
+    assert [a.tag for _, a in bot.placed if a.tag == "B0"] == []
+    assert len(moved) == 1 and moved[0].amount * moved[0].price <= quote
+    assert moved[0].amount * moved[0].price > quote * D("0.99")
+
+
 def test_grid_states_stored_before_the_back_off_still_load() -> None:
     stored = GridState(phase="running").to_dict()
-    del stored["unplaced"], stored["backoff"]
+    del stored["unplaced"], stored["unplaced_buys"], stored["backoff"]
     loaded = GridState.from_dict(stored)
     assert loaded.unplaced == frozenset() and loaded.backoff.refusals == 0
-    waiting = GridState(phase="running", unplaced=frozenset({3, 5})).to_dict()
+    assert loaded.unplaced_buys == {}
+    waiting = GridState(
+        phase="running", unplaced=frozenset({3, 5}), unplaced_buys={2: D("0.125")}
+    ).to_dict()
     assert GridState.from_dict(waiting).unplaced == {3, 5}
+    assert GridState.from_dict(waiting).unplaced_buys == {2: D("0.125")}
 
 
 # --- signal bot --------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ Rules: the level nearest the price stays empty, buys rest below it and sells abo
 level i places a sell at level i+1 and a filled sell at level i places a buy at level i-1. Levels
 are numbered absolutely (0 is the configured lower price) so that trailing, which slides the
 ladder, never reuses a tag. A counter-order is placed when its order is completely filled; partial
-fills accumulate until then. A sell that leaves the book unfilled without the grid cancelling it
-(rejected by the exchange, cancelled by someone else) still has its inventory: it is offered
-again, at once the first time, then with the back-off of refused orders (``refusals``) while
-that goes on, so an exchange rejecting it is not sent it at every tick. Grid profit is the
+fills accumulate until then. An order that leaves the book unfilled without the grid cancelling
+it (rejected by the exchange, cancelled by someone else) still has its inventory (a sell) or its
+quote (a buy): it is offered again, at once the first time, then with the back-off of refused
+orders (``refusals``) while that goes on, so an exchange rejecting it is not sent it at every
+tick, and no level is left without its order for good. Grid profit is the
 profit of completed buy->sell round trips after both fees; selling inventory bought at start
 (neutral) counts in realized P&L only.
 """
@@ -87,8 +88,9 @@ class GridStrategy(PriceOnly):
             self._apply_fill(work, fill, actions)
         if gone:
             self._settle_vanished_orders(work, gone, actions, snapshot.now)
-        if work.unplaced and not work.backoff.waiting(snapshot.now):
-            self._place_again(work, actions)
+        again = bool(work.unplaced or work.unplaced_buys) and not work.backoff.waiting(snapshot.now)
+        if again and work.unplaced:
+            self._sell_again(work, actions)
         if work.phase == "new":
             self._open_ladder(snapshot, work, actions)
         stop = self.ladder.stop_condition(snapshot.price)
@@ -99,6 +101,8 @@ class GridStrategy(PriceOnly):
             work.phase = "stopped"
             return Decision(tuple(actions), work.freeze())
         self._trail(snapshot.price, work, actions)
+        if again and work.unplaced_buys:  # after the shifts: the quote they move is theirs
+            self._buy_again(work, actions, snapshot)
         return Decision(tuple(actions), work.freeze(), self._wake(work))
 
     # --- steps (each updates the draft in place) --------------------------------------------
@@ -127,15 +131,20 @@ class GridStrategy(PriceOnly):
 
         Whatever part of them filled is settled as if the order had completed with that amount,
         so no fill is ever lost from the accounting or the inventory. A sell refused or
-        cancelled by someone else leaves its inventory held: it is offered again, with the back-off
-        of refused orders (``refusals``), by ``_place_again``.
+        cancelled by someone else leaves its inventory held, a buy its quote unspent: offered again
+        (a buy for what it had left to buy), with the back-off of refused orders (``refusals``), by
+        ``_place_again``.
         """
         vanished = sorted(gone)
         ours = work.cancelling.intersection(vanished)
         work.live.difference_update(vanished)
         work.cancelling.difference_update(vanished)
+        refused = False
         for tag in vanished:
             partial = work.partials.get(tag)
+            if tag.startswith("B") and tag not in ours:
+                self._keep_unbought(work, tag, partial)
+                refused = True
             if partial is not None and partial.amount > 0:
                 self._settle(work, tag, partial, actions, cancelled=True)
             work.partials.pop(tag, None)
@@ -143,19 +152,65 @@ class GridStrategy(PriceOnly):
             waiting = work.moved.pop(tag, None)
             if waiting is not None:  # cancelled before it sold anything: its base is all free
                 self._place_sell(work, waiting, actions)
-        refused = [int(tag[1:]) for tag in vanished if tag.startswith("S") and tag not in ours]
+            if tag.startswith("S") and tag not in ours:
+                work.unplaced.add(int(tag[1:]))
+                refused = True
         if refused:
             start = Backoff() if work.backoff.lapsed(now) else work.backoff
             work.backoff = start.refused(now)
-            work.unplaced.update(refused)
 
-    def _place_again(self, work: GridDraft, actions: list[Action]) -> None:
+    def _keep_unbought(self, work: GridDraft, tag: str, partial: Partial | None) -> None:
+        """A buy gone unfilled (in part): what it had left to buy waits in ``unplaced_buys``."""
+        level = int(tag[1:])
+        size = work.sizes.get(tag) or self.ladder.amount_for(level)
+        left = size - (partial.amount if partial is not None else Decimal(0))
+        if self.ladder.sellable(left, level) is not None:  # a rest too small to order is dust
+            work.unplaced_buys[level] = left
+
+    def _sell_again(self, work: GridDraft, actions: list[Action]) -> None:
         """The sells that left the book unfilled, once the back-off allows (a level whose sell a
         fill placed meanwhile, or whose lot is gone, has nothing left to place)."""
         attempt = work.backoff.attempt
         for level in sorted(work.unplaced):
             self._place_sell(work, level, actions, attempt)
         work.unplaced.clear()
+
+    def _buy_again(self, work: GridDraft, actions: list[Action], snapshot: Snapshot) -> None:
+        """The buys that left the book unfilled, once the back-off allows (a level whose buy a
+        sell above placed meanwhile, or that a shift left below the ladder, has nothing to buy).
+
+        Nearest the price first, each for no more quote than is free beside this decision's
+        other buys: a buy refused because the quote it counted on went elsewhere (part of a buy a
+        shift moved had filled before its cancel) buys what is left; one with nothing left to
+        buy waits for the next retry."""
+        attempt = work.backoff.attempt
+        free = snapshot.free_quote - sum(
+            (
+                a.amount * (a.price or snapshot.price)
+                for a in actions
+                if isinstance(a, PlaceOrder) and a.side is Side.BUY
+            ),
+            Decimal(0),
+        )
+        waiting: dict[int, Decimal] = {}
+        for level, amount in sorted(work.unplaced_buys.items(), reverse=True):
+            tag = buy_tag(level)
+            if level < work.offset or tag in work.live:
+                continue
+            price = self.ladder.price_at(level)
+            if amount * price > free:
+                amount = round_amount(max(free, Decimal(0)) / price, self.market.amount_step)
+                if self.ladder.sellable(amount, level) is None:
+                    waiting[level] = work.unplaced_buys[level]
+                    continue
+            actions.append(PlaceOrder(tag, Side.BUY, OrderType.LIMIT, amount, price, None, attempt))
+            work.live.add(tag)
+            free -= amount * price
+            if amount != self.ladder.amount_for(level):
+                work.sizes[tag] = amount
+        work.unplaced_buys = waiting
+        if waiting:
+            work.backoff = work.backoff.refused(snapshot.now)
 
     def _apply_fill(self, work: GridDraft, fill: StrategyFill, actions: list[Action]) -> None:
         partial = work.partials.get(fill.tag, _NOTHING_FILLED).add(fill)
@@ -236,6 +291,7 @@ class GridStrategy(PriceOnly):
                 work.sizes[order.tag] = amount
             actions.append(order)
             work.live.add(order.tag)
+            work.unplaced_buys.pop(below, None)  # the sale placed the buy it was waiting to
 
     def _distribute_initial_inventory(
         self, work: GridDraft, bought: Partial, actions: list[Action]
@@ -297,6 +353,16 @@ class GridStrategy(PriceOnly):
         lowest = buy_tag(work.offset)
         moving = lowest in work.live
         placed = work.sizes.pop(lowest, None) if moving else None  # None: its level's amount
+        waiting = work.unplaced_buys.pop(work.offset, None)
+        if waiting is not None and old_top not in work.unplaced_buys:
+            # A buy waiting to be placed again moves up like a resting one (the quote it holds),
+            # and keeps waiting: the back-off is the exchange's, not the level's.
+            amount = round_amount(
+                waiting * self.ladder.price_at(work.offset) / self.ladder.price_at(old_top),
+                self.market.amount_step,
+            )
+            if self.ladder.sellable(amount, old_top) is not None:
+                work.unplaced_buys[old_top] = amount
         if moving:
             actions.append(CancelOrder(lowest))
             work.live.discard(lowest)
@@ -359,8 +425,8 @@ class GridStrategy(PriceOnly):
         return Wake(
             price_at_or_below=max(below) if below else None,
             price_at_or_above=min(above) if above else None,
-            # Sells that left the book unfilled go again when the back-off allows.
-            at=work.backoff.retry_at if work.unplaced else None,
+            # Orders that left the book unfilled go again when the back-off allows.
+            at=work.backoff.retry_at if work.unplaced or work.unplaced_buys else None,
             # Moved inventory waits for its old sell's cancel: offer it as soon as that lands.
             every_candle=bool(work.moved),
         )

@@ -101,6 +101,10 @@ class GridState:
     # price filter say; cancelled by someone else): their levels, placed again once ``backoff``
     # allows, so an exchange that keeps rejecting them is not sent them at every tick.
     unplaced: frozenset[int] = frozenset()
+    # Buys that left the book unfilled the same way, by level: the amount each still had to buy
+    # (the quote it holds), placed again with the sells under the same ``backoff``. Left
+    # unplaced, a rejected buy was a level the ladder never bought at again.
+    unplaced_buys: Mapping[int, Decimal] = field(default_factory=dict)
     backoff: Backoff = field(default_factory=Backoff)
 
     @property
@@ -140,6 +144,9 @@ class GridState:
             "moved": dict(sorted(self.moved.items())),
             "sizes": {tag: str(amount) for tag, amount in sorted(self.sizes.items())},
             "unplaced": sorted(self.unplaced),
+            "unplaced_buys": {
+                str(level): str(amount) for level, amount in sorted(self.unplaced_buys.items())
+            },
             "backoff": self.backoff.to_dict(),
         }
 
@@ -169,6 +176,10 @@ class GridState:
             moved={str(tag): int(level) for tag, level in data.get("moved", {}).items()},
             sizes={str(tag): Decimal(amount) for tag, amount in data.get("sizes", {}).items()},
             unplaced=frozenset(int(level) for level in data.get("unplaced", ())),
+            unplaced_buys={
+                int(level): Decimal(amount)
+                for level, amount in data.get("unplaced_buys", {}).items()
+            },
             backoff=Backoff.from_dict(data.get("backoff", {})),
         )
 
@@ -197,6 +208,7 @@ class GridDraft:
     moved: dict[str, int]
     sizes: dict[str, Decimal]
     unplaced: set[int]
+    unplaced_buys: dict[int, Decimal]
     backoff: Backoff
 
     @staticmethod
@@ -217,6 +229,7 @@ class GridDraft:
             dict(state.moved) if state.moved else {},
             dict(state.sizes) if state.sizes else {},
             set(state.unplaced) if state.unplaced else set(),
+            dict(state.unplaced_buys) if state.unplaced_buys else {},
             state.backoff,
         )
 
@@ -237,5 +250,6 @@ class GridDraft:
             self.moved,
             self.sizes,
             frozenset(self.unplaced) if self.unplaced else frozenset(),
+            self.unplaced_buys,
             self.backoff,
         )
