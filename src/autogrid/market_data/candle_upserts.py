@@ -17,6 +17,10 @@ Batches arrive as ``CandleBatch`` columns of decimal text, so no value is parsed
 * SQLite: the stored rows of the batch's time range are read and compared in Python (as the
   stored decimal text); only new or changed rows are written, with one ``executemany`` upsert.
 
+Every write that inserted or changed a row also bumps the series' write counter
+(``CandleSeriesVersion``) in the same transaction: the backtest workers' candle caches are
+checked against it. This module is the only writer of ``ohlcv`` (a test holds the code to it).
+
 Nothing here commits: the caller's ``session_scope`` does, so a failed import leaves no rows.
 """
 
@@ -31,13 +35,15 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import String, exists, select, text, type_coerce
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.candle_batch import CandleBatch
 from autogrid.market_data.repository import VALUE_COLUMNS, series_filter
 from autogrid.market_data.timeframes import ms_to_datetime
-from autogrid.models.candle import Candle
+from autogrid.models.candle import Candle, CandleSeriesVersion
 
 _STAGING_TABLE = "ohlcv_incoming"  # also spelled out in the statements below
 _OHLCV_COLUMNS = ("exchange", "symbol", "timeframe", "ts", *VALUE_COLUMNS)
@@ -129,10 +135,33 @@ async def upsert_batch(
         return UpsertCounts()
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
-    if dialect == "sqlite":
-        return await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
-    raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
+        counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
+    elif dialect == "sqlite":
+        counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
+    else:
+        raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
+    if counts.inserted or counts.updated:
+        await _bump_series_version(session, dialect, exchange, symbol, timeframe)
+    return counts
+
+
+async def _bump_series_version(
+    session: AsyncSession, dialect: str, exchange: str, symbol: str, timeframe: str
+) -> None:
+    """One more write of the series, in the writing transaction: cached candles of the series
+    read before it are no longer served (``repository.range_version``). A re-import that
+    changed nothing leaves it, and the caches with it. The row stays locked until the commit:
+    a concurrent writer of the same series waits there, as it would on the same candles."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(CandleSeriesVersion).values(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, writes=1
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["exchange", "symbol", "timeframe"],
+            set_={"writes": CandleSeriesVersion.writes + 1},
+        )
+    )
 
 
 async def _upsert_postgresql(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import ColumnElement, String, and_, func, select, type_coerce
@@ -17,7 +17,7 @@ from autogrid.exchanges.types import CandleData
 from autogrid.market_data.binary_copy import candle_arrays_from_copy
 from autogrid.market_data.numeric_copy import numeric_candle_arrays
 from autogrid.market_data.timeframes import datetime_to_ms
-from autogrid.models.candle import Candle
+from autogrid.models.candle import Candle, CandleSeriesVersion
 from autogrid.trading.candles import CandleArrays
 
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -133,8 +133,12 @@ async def count_candles(
     return int(count or 0)
 
 
-# The first and last open time of a range's candles (``range_version``).
-RangeVersion = tuple[datetime | None, datetime | None]
+class RangeVersion(NamedTuple):
+    """A version of a range's candles (``range_version``): equal versions, equal candles."""
+
+    first: datetime | None  # open time of the range's first candle, None if it has none
+    last: datetime | None
+    writes: int = 0  # the series' write counter (``CandleSeriesVersion``), 0 before any
 
 
 async def range_version(
@@ -145,9 +149,13 @@ async def range_version(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> RangeVersion:
-    """Open times of the first and last candle with ``start <= ts < end`` (None, None if none):
-    two index lookups, whatever the range's size, that change when candles are added or removed
-    at either end of the range."""
+    """The range's version, in one round trip of three index lookups whatever its size: the
+    series' write counter, which every write of its candles bumps in its own transaction
+    (``candle_upserts``), and the open times of the first and last candle with
+    ``start <= ts < end``, which also see rows removed or added outside that writer.
+
+    Read it *before* the candles it versions: candles read later are then at least as new as
+    the version says (a write commits its candles and its bump together), never older."""
     # ORDER BY ... LIMIT 1 reads one index entry each; min()/max() scanned the whole range when
     # the planner's statistics were stale (right after an import).
     in_range = select(Candle.ts).where(
@@ -155,8 +163,17 @@ async def range_version(
     )
     first = in_range.order_by(Candle.ts).limit(1).scalar_subquery()
     last = in_range.order_by(Candle.ts.desc()).limit(1).scalar_subquery()
-    row = (await session.execute(select(first, last))).one()
-    return row[0], row[1]
+    writes = (
+        select(CandleSeriesVersion.writes)
+        .where(
+            CandleSeriesVersion.exchange == exchange,
+            CandleSeriesVersion.symbol == symbol,
+            CandleSeriesVersion.timeframe == timeframe,
+        )
+        .scalar_subquery()
+    )
+    row = (await session.execute(select(first, last, writes))).one()
+    return RangeVersion(row[0], row[1], int(row[2] or 0))
 
 
 async def load_arrays(
