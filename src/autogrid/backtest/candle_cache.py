@@ -105,7 +105,8 @@ class CandleCache:
         self.loads += 1
 
         async def from_database() -> CandleArrays:
-            return await candles_repository.load_arrays(
+            # In parts at once: the other processes of the machine wait for this load.
+            return await candles_repository.load_arrays_in_parts(
                 session, exchange, symbol, timeframe, start, end
             )
 
