@@ -3,16 +3,19 @@ and only then: the backtest workers serve cached candles while it is unchanged."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import text
+
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.candle_upserts import upsert_candles
-from autogrid.market_data.repository import RangeVersion, range_version
+from autogrid.market_data.repository import RangeVersion, fetch_candles, range_version
 from autogrid.market_data.service import import_candle_file
 from tests.market_data.conftest import head_lines, write_gz
 
@@ -124,3 +127,37 @@ def test_only_the_candle_writer_writes_candles() -> None:
     )
 
     assert writers == ["market_data/candle_upserts.py"]
+
+
+async def test_two_writers_of_a_series_wait_for_each_other_without_deadlock(db: Database) -> None:
+    """The series' counter is locked before any candle is written: a second writer waits there,
+    holding no candle the first may go on to write (else each would wait for the other)."""
+    later = [replace(candle, ts=candle.ts + timedelta(hours=2)) for candle in minutes(10)]
+    theirs = [replace(candle, close=Decimal("99"), low=Decimal("99")) for candle in later]
+    async with db.session_scope() as session:
+        await upsert_candles(session, "binance", "BTC/USDT", "1m", minutes(10))
+        other = asyncio.create_task(upsert(db, theirs))
+        await waiting_on_a_lock(db, other)
+
+        await upsert_candles(session, "binance", "BTC/USDT", "1m", later)  # theirs' candles
+
+    await other
+    async with db.session_scope() as session:
+        stored = await fetch_candles(session, "binance", "BTC/USDT", "1m", later[0].ts)
+    assert [candle.close for candle in stored] == [Decimal("99")] * 10  # theirs, written last
+    assert (await version(db)).writes == 3
+
+
+async def waiting_on_a_lock(db: Database, task: asyncio.Task[None]) -> None:
+    """Returns once another connection of this database waits on a lock (``task``'s)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    while not task.done():
+        async with db.session_scope() as session:
+            if await session.scalar(query):
+                return
+        await asyncio.sleep(0.01)
+    await task  # it finished without waiting: raise its error, if any
+    raise AssertionError("the second writer did not wait for the first")

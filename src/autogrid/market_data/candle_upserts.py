@@ -35,8 +35,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import String, exists, select, text, type_coerce
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.types import CandleData
@@ -134,33 +133,37 @@ async def upsert_batch(
     if not len(batch):
         return UpsertCounts()
     dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
+    version = _series_version(dialect, exchange, symbol, timeframe)
+    # Locked before any candle is written: a concurrent writer of the series waits here until
+    # this transaction ends, holding none of the candles this one may go on to write (locked
+    # after them, each of two writers could wait for the other: a deadlock).
+    await session.execute(version.on_conflict_do_update(index_elements=_KEY, set_=_SAME))
     if dialect == "postgresql":
         counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
-    elif dialect == "sqlite":
-        counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
     else:
-        raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
+        counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
     if counts.inserted or counts.updated:
-        await _bump_series_version(session, dialect, exchange, symbol, timeframe)
+        # One more write of the series, in the writing transaction: its candles cached before
+        # are no longer served (``repository.range_version``). A re-import that changed
+        # nothing leaves it, and the caches with it.
+        await session.execute(version.on_conflict_do_update(index_elements=_KEY, set_=_BUMPED))
     return counts
 
 
-async def _bump_series_version(
-    session: AsyncSession, dialect: str, exchange: str, symbol: str, timeframe: str
-) -> None:
-    """One more write of the series, in the writing transaction: cached candles of the series
-    read before it are no longer served (``repository.range_version``). A re-import that
-    changed nothing leaves it, and the caches with it. The row stays locked until the commit:
-    a concurrent writer of the same series waits there, as it would on the same candles."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(CandleSeriesVersion).values(
-        exchange=exchange, symbol=symbol, timeframe=timeframe, writes=1
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["exchange", "symbol", "timeframe"],
-            set_={"writes": CandleSeriesVersion.writes + 1},
-        )
+_KEY = ("exchange", "symbol", "timeframe")
+_SAME = {"writes": CandleSeriesVersion.writes}  # an update all the same: the row is locked
+_BUMPED = {"writes": CandleSeriesVersion.writes + 1}
+
+
+def _series_version(
+    dialect: str, exchange: str, symbol: str, timeframe: str
+) -> postgresql.Insert | sqlite.Insert:
+    """The series' counter row, made at 0 (no write yet) if it is not there."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(CandleSeriesVersion).values(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, writes=0
     )
 
 

@@ -29,8 +29,9 @@ class Candle(Base):
 class CandleSeriesVersion(Base):
     """How many writes changed a candle series: a cache of its candles is valid only while this
     and the range's ends are unchanged (``market_data.repository.range_version``). Bumped in the
-    writing transaction by the one place that writes ``ohlcv`` (``candle_upserts``); no row
-    means no write since this table exists."""
+    writing transaction by the one place that writes ``ohlcv`` (``candle_upserts``); no row, or
+    0, means no write since this table exists. Candles changed by hand (SQL) must bump it in the
+    same transaction, or the backtest workers may go on serving the candles they cached."""
 
     __tablename__ = "candle_series_versions"
 
