@@ -20,11 +20,11 @@ the time one worker spends outside the engine with ``--profile``.
 The target (issue: the whole sweep within 20 % of the engine time of its runs) is about this
 ratio. The machine may be shared: the wall times include waiting for a core.
 
-Two sweeps are timed, each labelled: "cold", the first over these candles (loaded from the
-database once per machine), and "warm", the same sweep again as a user refining a search runs
-it (its candles unchanged since: the worker processes, new ones here, read them from the file the
-first sweep left in ``var_dir``; a Celery worker's kept process even has them in memory).
-``--cold-only`` times the first alone.
+Three sweeps are timed, each labelled: "cold", the first over these candles (loaded from the
+database once per machine), then the same sweep again as a user refining a search runs it (its
+candles unchanged since), "warm": once by the same worker processes (as a Celery worker's kept
+children: the candles and indicator series in memory), once by new ones (the candles read from
+the file the first sweep left in ``var_dir``). ``--cold-only`` times the first alone.
 """
 
 from __future__ import annotations
@@ -228,38 +228,51 @@ def timed_phases(chunked: bool) -> None:
 
 
 def worker(
-    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any, chunked: bool
+    url: str,
+    var_dir: str,
+    sweeps_ids: list[Any],
+    ready: list[Any],
+    profile: bool,
+    per_run_pool: bool,
+    report: Any,
+    chunked: bool,
 ) -> None:
-    """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
-    one run task per id if not ``chunked``, else one chunk task per list, as Celery would. It
-    starts as a prefork child does (``worker_process_init``), forked from a process that started
-    as a worker's main one does (``worker_init``, in ``main``)."""
+    """One worker process: for each sweep in turn (once ``ready``), runs chunks of ids (lists)
+    from its shared queue until it is empty: one run task per id if not ``chunked``, else one
+    chunk task per list, as Celery would, and reports its stage times. It starts as a prefork
+    child does (``worker_process_init``), forked from a process that started as a worker's main
+    one does (``worker_init``, in ``main``), and keeps its loop, pool and candles between
+    sweeps, as a Celery child does."""
     signals.worker_process_init.send(sender=None)
     settings = bench_settings(url, Path(var_dir))
     timed_phases(chunked)
-    started_cpu = time.process_time()
     cache = CandleCache()
     profiler = cProfile.Profile() if profile else None
 
     kept = KeptLoop()
-    while True:
-        try:
-            chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
-        except Exception:
-            break
-        if profiler is not None:
-            profiler.enable()
-        if chunked:  # as the chunk task does
-            execute_chunk_kept(chunk, settings, cache, kept)
-        for backtest_id in [] if chunked else chunk:
-            if per_run_pool:
-                asyncio.run(execute_backtest(backtest_id, settings, cache))
-            else:  # as the run task does
-                execute_kept(backtest_id, settings, cache, kept)
-        if profiler is not None:
-            profiler.disable()
+    for ids, go in zip(sweeps_ids, ready, strict=True):
+        go.wait()
+        for sums in PHASES.values():
+            sums[:] = [0.0, 0.0]
+        started_cpu = time.process_time()
+        while True:
+            try:
+                chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
+            except Exception:
+                break
+            if profiler is not None:
+                profiler.enable()
+            if chunked:  # as the chunk task does
+                execute_chunk_kept(chunk, settings, cache, kept)
+            for backtest_id in [] if chunked else chunk:
+                if per_run_pool:
+                    asyncio.run(execute_backtest(backtest_id, settings, cache))
+                else:  # as the run task does
+                    execute_kept(backtest_id, settings, cache, kept)
+            if profiler is not None:
+                profiler.disable()
+        report.put({"cpu": time.process_time() - started_cpu, **PHASES})
     kept.drop()
-    report.put({"cpu": time.process_time() - started_cpu, **PHASES})
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(35)
@@ -305,33 +318,55 @@ async def ranked_and_opened(
     return ranking, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_sweep(
-    url: str, ids: Sequence[str], var_dir: str, args: argparse.Namespace, size: int
-) -> tuple[float, list[dict[str, Any]]]:
-    """The sweep's runs by new worker processes (a machine's ``var_dir`` kept): its wall time,
-    from the first claim to the last result stored, and each process's stage times."""
-    PHASES.clear()
-    workers = 1 if args.profile else args.workers
-    queue: Any = multiprocessing.get_context("fork").Queue()
-    reports: Any = multiprocessing.get_context("fork").Queue()
-    for chunk in chunks([uuid.UUID(i) for i in ids], size):
-        queue.put([str(backtest_id) for backtest_id in chunk])
-    time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
-    signals.worker_init.send(sender=None)  # as a worker's main process, before forking
-    wall = time.perf_counter()
-    processes = [
-        multiprocessing.get_context("fork").Process(
-            target=worker,
-            args=(url, var_dir, queue, args.profile, args.per_run_pool, reports, size > 1),
-        )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    phases = [reports.get() for _ in processes]  # before join: the queue must drain
-    for process in processes:
-        process.join()
-    return time.perf_counter() - wall, phases
+class Workers:
+    """``--workers`` processes that run ``sweeps`` sweeps in turn, started with the first."""
+
+    def __init__(self, url: str, var_dir: str, args: argparse.Namespace, sweeps: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.url, self.var_dir, self.args = url, var_dir, args
+        self.queues: list[Any] = [context.Queue() for _ in range(sweeps)]
+        self.ready: list[Any] = [context.Event() for _ in range(sweeps)]
+        self.reports: Any = context.Queue()
+        self.processes: list[Any] = []
+        self.done = 0
+
+    def run(self, ids: Sequence[str], size: int) -> tuple[float, list[dict[str, Any]]]:
+        """The next sweep's runs: its wall time, from the first claim to the last result
+        stored (the processes' start included, for the first), and each process's stage
+        times."""
+        args, queue = self.args, self.queues[self.done]
+        for chunk in chunks([uuid.UUID(i) for i in ids], size):
+            queue.put([str(backtest_id) for backtest_id in chunk])
+        time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
+        wall = time.perf_counter()
+        self.ready[self.done].set()
+        if not self.processes:
+            signals.worker_init.send(sender=None)  # as a worker's main process, before forking
+            self.processes = [
+                multiprocessing.get_context("fork").Process(
+                    target=worker,
+                    args=(
+                        self.url,
+                        self.var_dir,
+                        self.queues,
+                        self.ready,
+                        args.profile,
+                        args.per_run_pool,
+                        self.reports,
+                        size > 1,
+                    ),
+                )
+                for _ in range(1 if args.profile else args.workers)
+            ]
+            for process in self.processes:
+                process.start()
+        phases = [self.reports.get() for _ in self.processes]  # before join: queues must drain
+        wall = time.perf_counter() - wall
+        self.done += 1
+        if self.done == len(self.queues):
+            for process in self.processes:
+                process.join()
+        return wall, phases
 
 
 def print_sweep(
@@ -395,23 +430,38 @@ def main() -> None:
                 f"{args.strategy} sweeps over {candles:,} 1m candles ({candles / 1440:.0f} days), "
                 f"{workers} worker processes:"
             )
-            sweeps_run = [("cold: the first sweep over these candles", Path(var_dir))]
+            kept = Workers(url, var_dir, args, 1 if args.cold_only else 2)
+            plan = [("cold: the first sweep over these candles", kept)]
             if not args.cold_only:
-                sweeps_run.append(
+                plan += [
                     (
-                        "warm: the same sweep again (new processes: candles from the machine's "
-                        "file; a kept worker process holds them in memory even)",
-                        Path(var_dir),
-                    )
+                        "warm: the same sweep again, in the same worker processes (as a Celery "
+                        "worker's children: candles kept in memory)",
+                        kept,
+                    ),
+                    (
+                        "warm: the same sweep again, in new worker processes (candles read from "
+                        "the file the first left)",
+                        Workers(url, var_dir, args, 1),
+                    ),
+                ]
+            for title, workers_of in plan:
+                ids = asyncio.run(
+                    new_sweep(url, args.days, args.runs, args.strategy, Path(var_dir))
                 )
-            for title, directory in sweeps_run:
-                ids = asyncio.run(new_sweep(url, args.days, args.runs, args.strategy, directory))
                 size = args.chunk or chunk_size(
                     len(ids), candles, Settings.model_fields["backtest_sweep_chunk_runs"].default
                 )
-                print(f"  ({size} runs per task message)")
-                wall, phases = run_sweep(url, ids, var_dir, args, size)
-                print_sweep(title, url, ids, directory, wall, phases, workers)
+                wall, phases = workers_of.run(ids, size)
+                print_sweep(
+                    f"{title}, {size} runs per task message",
+                    url,
+                    ids,
+                    Path(var_dir),
+                    wall,
+                    phases,
+                    workers,
+                )
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
