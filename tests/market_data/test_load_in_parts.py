@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data import repository
@@ -86,3 +87,31 @@ async def test_a_write_committed_while_the_parts_load_is_seen_by_none(
     async with stored.session_scope() as session:  # the write did land
         after = await load_arrays(session, *SERIES, START, END)
     assert after.close[-1] != before.close[-1]
+
+
+async def test_a_pool_without_connections_to_spare_loads_by_one_copy(
+    stored: Database, settings: Settings
+) -> None:
+    """The smallest pool (two connections), one held by the session: the parts would wait for
+    connections that never come back; one COPY loads the range instead."""
+    small = Database.from_settings(settings.model_copy(update={"database_pool_size": 1}))
+    copies = 0
+    copy = repository._copy
+
+    async def counted(*args: Any) -> bytes:
+        nonlocal copies
+        copies += 1
+        return await copy(*args)
+
+    try:
+        async with small.session_scope() as session:
+            await session.execute(select(1))  # the session holds one of the two
+            whole = await load_arrays(session, *SERIES, START, END)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(repository, "_copy", counted)
+                split = await load_arrays_in_parts(session, *SERIES, START, END, 2)
+    finally:
+        await small.dispose()
+
+    assert copies == 1
+    assert_identical(split, whole)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sqlalchemy import ColumnElement, String, and_, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import QueuePool
 
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.binary_copy import candle_arrays_from_copy
@@ -239,6 +240,7 @@ async def load_arrays_in_parts(
         or not isinstance(engine, AsyncEngine)
         or engine.dialect.name != "postgresql"
         or (end - start) // timedelta(milliseconds=step) < SPLIT_MIN_CANDLES
+        or _free_connections(engine, parts) < parts
     ):
         return await load_arrays(session, exchange, symbol, timeframe, start, end)
     if start.tzinfo is None or end.tzinfo is None:
@@ -269,6 +271,15 @@ async def load_arrays_in_parts(
     return CandleArrays(
         *(np.concatenate([getattr(part, name) for part in loaded]) for name in _COLUMNS)
     )
+
+
+def _free_connections(engine: AsyncEngine, wanted: int) -> int:
+    """How many more connections the engine's pool can give at once (``wanted`` if it has no
+    bound): a small pool, its connections taken, would otherwise keep the parts waiting."""
+    pool = engine.pool
+    if isinstance(pool, QueuePool) and pool._max_overflow >= 0:  # -1: no bound
+        return pool.size() + pool._max_overflow - pool.checkedout()
+    return wanted
 
 
 async def _copy_arrays(driver: Any, bounds: tuple[Any, ...]) -> CandleArrays:
