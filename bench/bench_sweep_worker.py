@@ -19,6 +19,12 @@ the time one worker spends outside the engine with ``--profile``.
 
 The target (issue: the whole sweep within 20 % of the engine time of its runs) is about this
 ratio. The machine may be shared: the wall times include waiting for a core.
+
+Three sweeps are timed, each labelled: "cold", the first over these candles (loaded from the
+database once per machine), then the same sweep again as a user refining a search runs it (its
+candles unchanged since), "warm": once by the same worker processes (as a Celery worker's kept
+children: the candles and indicator series in memory), once by new ones (the candles read from
+the file the first sweep left in ``var_dir``). ``--cold-only`` times the first alone.
 """
 
 from __future__ import annotations
@@ -143,18 +149,25 @@ def candle_file(days: int, var_dir: Path) -> tuple[Path, int]:
     return part, len(lines) - 1
 
 
-async def prepare(
-    url: str, days: int, runs: int, strategy: str, var_dir: Path
-) -> tuple[list[str], int]:
-    """The sweep's run ids, and how many candles its range holds."""
-    settings = bench_settings(url, var_dir)
-    database = Database.from_settings(settings)
+async def prepare(url: str, days: int, var_dir: Path) -> int:
+    """The candles imported; how many the range holds."""
+    database = Database.from_settings(bench_settings(url, var_dir))
     try:
         part, candles = candle_file(days, var_dir)
         async with database.session_scope() as session:
             await import_candle_file(
                 session, part, exchange="binance", symbol="BTC/USDT", timeframe="1m"
             )
+        return candles
+    finally:
+        await database.dispose()
+
+
+async def new_sweep(url: str, days: int, runs: int, strategy: str, var_dir: Path) -> list[str]:
+    """A sweep created as the API creates it (a new user each); its run ids."""
+    settings = bench_settings(url, var_dir)
+    database = Database.from_settings(settings)
+    try:
         async with database.session_scope() as session:
             user = User(email=f"bench-{uuid.uuid4().hex[:8]}@example.com", password_hash="x")
             session.add(user)
@@ -163,7 +176,7 @@ async def prepare(
             _, created = await sweeps.create_sweep(
                 session, user, body, conservative_market_rules, settings
             )
-            return [str(run.id) for run in created], candles
+            return [str(run.id) for run in created]
     finally:
         await database.dispose()
 
@@ -215,38 +228,51 @@ def timed_phases(chunked: bool) -> None:
 
 
 def worker(
-    url: str, var_dir: str, ids: Any, profile: bool, per_run_pool: bool, report: Any, chunked: bool
+    url: str,
+    var_dir: str,
+    sweeps_ids: list[Any],
+    ready: list[Any],
+    profile: bool,
+    per_run_pool: bool,
+    report: Any,
+    chunked: bool,
 ) -> None:
-    """One worker process: runs chunks of ids (lists) from the shared queue until it is empty:
-    one run task per id if not ``chunked``, else one chunk task per list, as Celery would. It
-    starts as a prefork child does (``worker_process_init``), forked from a process that started
-    as a worker's main one does (``worker_init``, in ``main``)."""
+    """One worker process: for each sweep in turn (once ``ready``), runs chunks of ids (lists)
+    from its shared queue until it is empty: one run task per id if not ``chunked``, else one
+    chunk task per list, as Celery would, and reports its stage times. It starts as a prefork
+    child does (``worker_process_init``), forked from a process that started as a worker's main
+    one does (``worker_init``, in ``main``), and keeps its loop, pool and candles between
+    sweeps, as a Celery child does."""
     signals.worker_process_init.send(sender=None)
     settings = bench_settings(url, Path(var_dir))
     timed_phases(chunked)
-    started_cpu = time.process_time()
     cache = CandleCache()
     profiler = cProfile.Profile() if profile else None
 
     kept = KeptLoop()
-    while True:
-        try:
-            chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
-        except Exception:
-            break
-        if profiler is not None:
-            profiler.enable()
-        if chunked:  # as the chunk task does
-            execute_chunk_kept(chunk, settings, cache, kept)
-        for backtest_id in [] if chunked else chunk:
-            if per_run_pool:
-                asyncio.run(execute_backtest(backtest_id, settings, cache))
-            else:  # as the run task does
-                execute_kept(backtest_id, settings, cache, kept)
-        if profiler is not None:
-            profiler.disable()
+    for ids, go in zip(sweeps_ids, ready, strict=True):
+        go.wait()
+        for sums in PHASES.values():
+            sums[:] = [0.0, 0.0]
+        started_cpu = time.process_time()
+        while True:
+            try:
+                chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
+            except Exception:
+                break
+            if profiler is not None:
+                profiler.enable()
+            if chunked:  # as the chunk task does
+                execute_chunk_kept(chunk, settings, cache, kept)
+            for backtest_id in [] if chunked else chunk:
+                if per_run_pool:
+                    asyncio.run(execute_backtest(backtest_id, settings, cache))
+                else:  # as the run task does
+                    execute_kept(backtest_id, settings, cache, kept)
+            if profiler is not None:
+                profiler.disable()
+        report.put({"cpu": time.process_time() - started_cpu, **PHASES})
     kept.drop()
-    report.put({"cpu": time.process_time() - started_cpu, **PHASES})
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(35)
@@ -292,6 +318,88 @@ async def ranked_and_opened(
     return ranking, time.perf_counter() - wall, time.process_time() - cpu
 
 
+class Workers:
+    """``--workers`` processes that run ``sweeps`` sweeps in turn, started with the first."""
+
+    def __init__(self, url: str, var_dir: str, args: argparse.Namespace, sweeps: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.url, self.var_dir, self.args = url, var_dir, args
+        self.queues: list[Any] = [context.Queue() for _ in range(sweeps)]
+        self.ready: list[Any] = [context.Event() for _ in range(sweeps)]
+        self.reports: Any = context.Queue()
+        self.processes: list[Any] = []
+        self.done = 0
+
+    def run(self, ids: Sequence[str], size: int) -> tuple[float, list[dict[str, Any]]]:
+        """The next sweep's runs: its wall time, from the first claim to the last result
+        stored (the processes' start included, for the first), and each process's stage
+        times."""
+        args, queue = self.args, self.queues[self.done]
+        for chunk in chunks([uuid.UUID(i) for i in ids], size):
+            queue.put([str(backtest_id) for backtest_id in chunk])
+        time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
+        wall = time.perf_counter()
+        self.ready[self.done].set()
+        if not self.processes:
+            signals.worker_init.send(sender=None)  # as a worker's main process, before forking
+            self.processes = [
+                multiprocessing.get_context("fork").Process(
+                    target=worker,
+                    args=(
+                        self.url,
+                        self.var_dir,
+                        self.queues,
+                        self.ready,
+                        args.profile,
+                        args.per_run_pool,
+                        self.reports,
+                        size > 1,
+                    ),
+                )
+                for _ in range(1 if args.profile else args.workers)
+            ]
+            for process in self.processes:
+                process.start()
+        phases = [self.reports.get() for _ in self.processes]  # before join: queues must drain
+        wall = time.perf_counter() - wall
+        self.done += 1
+        if self.done == len(self.queues):
+            for process in self.processes:
+                process.join()
+        return wall, phases
+
+
+def print_sweep(
+    title: str,
+    url: str,
+    ids: Sequence[str],
+    var_dir: Path,
+    wall: float,
+    phases: list[dict[str, Any]],
+    workers: int,
+) -> None:
+    engine, done = asyncio.run(engine_seconds(url, ids, var_dir))
+    ranking, open_wall, open_cpu = asyncio.run(ranked_and_opened(url, ids, var_dir))
+    per_worker = engine / workers
+    print(
+        f"  {title}, {done}/{len(ids)} runs done:\n"
+        f"    whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
+        f"    engine time of its runs                    {engine:8.2f} s "
+        f"({per_worker:.2f} s per worker)\n"
+        f"    sweep / engine per worker                  {wall / per_worker:8.2f} "
+        f"(target <= 1.2)\n"
+        f"    worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
+        f"    reading it ranked (GET of the sweep)       {ranking:8.2f} s wall\n"
+        f"    opening its best run (made on demand)      {open_wall:8.2f} s wall "
+        f"{open_cpu:.2f} s cpu\n"
+        "    stage sums over the runs (wall, cpu):"
+    )
+    for label in PHASE_ORDER:
+        wall_sum = sum(p[label][0] for p in phases)
+        cpu_sum = sum(p[label][1] for p in phases)
+        print(f"      {label:<26}{wall_sum:8.2f}{cpu_sum:8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=30)
@@ -305,67 +413,57 @@ def main() -> None:
     parser.add_argument(
         "--chunk", type=int, help="runs per task message (1: one run task each; default: the API's)"
     )
+    parser.add_argument(
+        "--cold-only", action="store_true", help="only the first sweep (no repeat sweep)"
+    )
     args = parser.parse_args()
 
     name = f"bench_sweep_{uuid.uuid4().hex[:8]}"
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    workers = 1 if args.profile else args.workers
     try:
         migrate(url)
         with tempfile.TemporaryDirectory() as var_dir:
-            ids, candles = asyncio.run(
-                prepare(url, args.days, args.runs, args.strategy, Path(var_dir))
+            candles = asyncio.run(prepare(url, args.days, Path(var_dir)))
+            print(
+                f"{args.strategy} sweeps over {candles:,} 1m candles ({candles / 1440:.0f} days), "
+                f"{workers} worker processes:"
             )
-            workers = 1 if args.profile else args.workers
-            queue: Any = multiprocessing.get_context("fork").Queue()
-            reports: Any = multiprocessing.get_context("fork").Queue()
-            size = args.chunk or chunk_size(
-                len(ids),
-                candles,
-                Settings.model_fields["backtest_sweep_chunk_runs"].default,
-            )
-            for chunk in chunks([uuid.UUID(i) for i in ids], size):
-                queue.put([str(backtest_id) for backtest_id in chunk])
-            time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
-            signals.worker_init.send(sender=None)  # as a worker's main process, before forking
-            wall = time.perf_counter()
-            processes = [
-                multiprocessing.get_context("fork").Process(
-                    target=worker,
-                    args=(url, var_dir, queue, args.profile, args.per_run_pool, reports, size > 1),
+            kept = Workers(url, var_dir, args, 1 if args.cold_only else 2)
+            plan = [("cold: the first sweep over these candles", kept)]
+            if not args.cold_only:
+                plan += [
+                    (
+                        "warm: the same sweep again, in the same worker processes (as a Celery "
+                        "worker's children: candles kept in memory)",
+                        kept,
+                    ),
+                    (
+                        "warm: the same sweep again, in new worker processes (candles read from "
+                        "the file the first left)",
+                        Workers(url, var_dir, args, 1),
+                    ),
+                ]
+            for title, workers_of in plan:
+                ids = asyncio.run(
+                    new_sweep(url, args.days, args.runs, args.strategy, Path(var_dir))
                 )
-                for _ in range(workers)
-            ]
-            for process in processes:
-                process.start()
-            phases = [reports.get() for _ in processes]  # before join: the queue must drain
-            for process in processes:
-                process.join()
-            wall = time.perf_counter() - wall
-            engine, done = asyncio.run(engine_seconds(url, ids, Path(var_dir)))
-            ranking, open_wall, open_cpu = asyncio.run(ranked_and_opened(url, ids, Path(var_dir)))
+                size = args.chunk or chunk_size(
+                    len(ids), candles, Settings.model_fields["backtest_sweep_chunk_runs"].default
+                )
+                wall, phases = workers_of.run(ids, size)
+                print_sweep(
+                    f"{title}, {size} runs per task message",
+                    url,
+                    ids,
+                    Path(var_dir),
+                    wall,
+                    phases,
+                    workers,
+                )
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    per_worker = engine / workers
-    print(
-        f"{args.strategy} sweep, {done}/{len(ids)} runs over {candles:,} 1m candles "
-        f"({candles / 1440:.0f} days), "
-        f"{workers} worker processes, {size} runs per task message:\n"
-        f"  whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
-        f"  engine time of its runs                    {engine:8.2f} s "
-        f"({per_worker:.2f} s per worker)\n"
-        f"  sweep / engine per worker                  {wall / per_worker:8.2f} "
-        f"(target <= 1.2)\n"
-        f"  worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
-        f"  reading it ranked (GET of the sweep)       {ranking:8.2f} s wall\n"
-        f"  opening its best run (made on demand)      {open_wall:8.2f} s wall "
-        f"{open_cpu:.2f} s cpu\n"
-        "  stage sums over the runs (wall, cpu):"
-    )
-    for label in PHASE_ORDER:
-        wall_sum = sum(p[label][0] for p in phases)
-        cpu_sum = sum(p[label][1] for p in phases)
-        print(f"    {label:<26}{wall_sum:8.2f}{cpu_sum:8.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""A sweep's candles shared by a machine's worker processes through a file: loaded once, read back
-bit for bit, never from another range, version or sweep, and the database again whenever the
+"""Sweeps' candles shared by a machine's worker processes through a file: loaded once, read back
+bit for bit, never from another range or version, and the database again whenever the
 directory or a file cannot be trusted."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from autogrid.backtest import candle_files
 from autogrid.backtest.candle_files import file_name, load_shared
+from autogrid.market_data.repository import RangeVersion
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.trading.candles import CandleArrays
 
@@ -33,14 +34,14 @@ def candles(count: int = 50, first: datetime = START) -> CandleArrays:
     return CandleArrays(ts, opens, highs, lows, closes, volume)
 
 
-def version_of(arrays: CandleArrays) -> candle_files.Version:
+def version_of(arrays: CandleArrays, writes: int = 1) -> RangeVersion:
     ends = (int(arrays.ts_ms[0]), int(arrays.ts_ms[-1]))
     first, last = (datetime.fromtimestamp(ms / 1000, UTC) for ms in ends)
-    return first, last
+    return RangeVersion(first, last, writes)
 
 
-def name_of(arrays: CandleArrays, sweep: str = "sweep-1") -> str:
-    return file_name(sweep, "binance", "BTC/USDT", "1m", START, END, version_of(arrays))
+def name_of(arrays: CandleArrays, writes: int = 1) -> str:
+    return file_name("binance", "BTC/USDT", "1m", START, END, version_of(arrays, writes))
 
 
 class Loads:
@@ -126,15 +127,14 @@ async def test_processes_arriving_together_wait_for_the_one_loading(
     assert [bits(result) for result in results] == [bits(arrays)] * 2
 
 
-async def test_another_sweep_range_or_version_never_reads_the_file(tmp_path: Path) -> None:
+async def test_another_range_or_version_never_reads_the_file(tmp_path: Path) -> None:
     arrays = candles()
     await load_shared(tmp_path, name_of(arrays), version_of(arrays), Loads(arrays))
     grown = candles(51)  # a candle added at the end: another version
     names = {
-        name_of(arrays, sweep="sweep-2"),
-        file_name("sweep-1", "binance", "BTC/USDT", "5m", START, END, version_of(arrays)),
+        name_of(arrays, writes=2),  # the series written since: maybe a candle in the middle
+        file_name("binance", "BTC/USDT", "5m", START, END, version_of(arrays)),
         file_name(
-            "sweep-1",
             "binance",
             "BTC/USDT",
             "1m",
@@ -220,11 +220,11 @@ async def test_only_the_newest_files_are_kept(
 ) -> None:
     monkeypatch.setattr(candle_files, "KEEP", 2)
     names = []
-    for sweep in range(4):
+    for writes in range(4):
         arrays = candles()
-        names.append(name_of(arrays, sweep=f"sweep-{sweep}"))
-        await load_shared(tmp_path, names[-1], version_of(arrays), Loads(arrays))
-        os.utime(tmp_path / names[-1], (sweep, sweep))  # written in this order
+        names.append(name_of(arrays, writes))
+        await load_shared(tmp_path, names[-1], version_of(arrays, writes), Loads(arrays))
+        os.utime(tmp_path / names[-1], (writes, writes))  # written in this order
 
     kept = sorted(path.name for path in tmp_path.glob("*.npy"))
     assert kept == sorted(names[2:])
@@ -237,16 +237,35 @@ async def test_files_past_the_byte_bound_are_removed_but_the_newest_stays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     arrays = candles()
-    names = [name_of(arrays, sweep=f"sweep-{sweep}") for sweep in range(3)]
+    names = [name_of(arrays, writes) for writes in range(3)]
     for at, name in enumerate(names[:2]):
-        await load_shared(tmp_path, name, version_of(arrays), Loads(arrays))
+        await load_shared(tmp_path, name, version_of(arrays, at), Loads(arrays))
         os.utime(tmp_path / name, (at, at))
     size = (tmp_path / names[0]).stat().st_size
     monkeypatch.setattr(candle_files, "KEEP_BYTES", size + size // 2)  # room for one and a half
 
-    await load_shared(tmp_path, names[2], version_of(arrays), Loads(arrays))
+    await load_shared(tmp_path, names[2], version_of(arrays, 2), Loads(arrays))
     assert [path.name for path in tmp_path.glob("*.npy")] == [names[2]]
 
     monkeypatch.setattr(candle_files, "KEEP_BYTES", 1)  # the newest stays, whatever its size
-    await load_shared(tmp_path, names[0], version_of(arrays), Loads(arrays))
+    await load_shared(tmp_path, names[0], version_of(arrays, 0), Loads(arrays))
     assert [path.name for path in tmp_path.glob("*.npy")] == [names[0]]
+
+
+async def test_a_file_read_is_kept_before_files_written_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept by use, not by age: the range a user sweeps again and again outlives the others."""
+    monkeypatch.setattr(candle_files, "KEEP", 2)
+    arrays = candles()
+    names = [name_of(arrays, writes) for writes in range(3)]
+    for writes, name in enumerate(names[:2]):
+        await load_shared(tmp_path, name, version_of(arrays, writes), Loads(arrays))
+        os.utime(tmp_path / name, (writes, writes))  # written long ago, the first first
+    read = Loads(arrays)
+    await load_shared(tmp_path, names[0], version_of(arrays, 0), read)  # read again: used now
+
+    await load_shared(tmp_path, names[2], version_of(arrays, 2), Loads(arrays))
+
+    assert read.calls == 0
+    assert sorted(path.name for path in tmp_path.glob("*.npy")) == sorted([names[0], names[2]])

@@ -1,20 +1,19 @@
-"""The candles of a sweep, loaded once per worker process and shared by its runs there.
+"""Sweeps' candles, loaded once per worker process and shared by its runs there, sweep after sweep.
 
 Loading a year of 1-minute candles from the database takes seconds, running a strategy over
 them a fraction of one: without this, a sweep spent nearly all its time reloading the same rows
-for every run. Each worker process keeps the last few candle ranges it loaded for a sweep, with
-their shared indicator series (``SeriesMemo``), and a run of the same sweep over the same range
-reuses them. The processes of one machine load a sweep's range from the database once between
-them: the first writes it to a file the others read (``candle_files``, same freshness).
+for every run. Each worker process keeps the last few candle ranges it loaded for sweeps, with
+their shared indicator series (``SeriesMemo``), and a sweep's run over the same range reuses
+them, whichever sweep loaded them: a user's next sweep over the same data (the usual way to
+search) reads no candles at all. The processes of one machine load a range from the database once
+between them: the first writes it to a file the others read (``candle_files``, same freshness).
 
-Never stale in ways that matter:
-* the key holds the sweep's id: a new sweep always reads the candles as they are now, and a
-  single backtest (no sweep) is never served from here;
-* before each reuse a cheap check (the first and last open time in the range: two index
-  lookups; counting the range's rows cost as much as a short run) reloads if candles were
-  added or removed at either end of the range meanwhile. A candle changed in the middle of the
-  range during a sweep reaches its next sweep: a sweep's runs on a worker compare their
-  combinations on the very same candles.
+Never stale:
+* before each reuse, the range's version (``range_version``: the series' write counter, bumped
+  in the same transaction by every write of its candles, and the first and last open time in the
+  range; three index lookups) is read, before any candle, and compared with the cached one: any
+  write since, anywhere in the range, reloads. A sweep's chunk reads it once, with its claim;
+* a single backtest (no sweep) is never served from here.
 Bounded: ``capacity`` ranges (least recently used dropped), each with at most
 ``shared_series.DEFAULT_CAPACITY`` indicator series: for a year of 1m candles about 25 MB of
 candles and 70 MB of series a range, kept by an idle worker until a later sweep replaces them.
@@ -40,7 +39,6 @@ DEFAULT_CAPACITY = 2  # a held-out sweep reads two ranges (in and out of sample)
 
 @dataclass(frozen=True, slots=True)
 class RangeKey:
-    sweep_id: uuid.UUID
     exchange: str
     symbol: str
     timeframe: str
@@ -55,7 +53,7 @@ class Loaded:
     reused: bool  # served from the cache, not read from the database
 
 
-RangeVersion = candles_repository.RangeVersion  # the first and last open time in the range
+RangeVersion = candles_repository.RangeVersion  # the series' writes, the range's end times
 
 
 @dataclass(slots=True)
@@ -85,8 +83,9 @@ class CandleCache:
         shared_dir: Path | None = None,
     ) -> Loaded:
         """``version``: the range's, if the caller read it already (a sweep's chunk reads it in
-        its claim's transaction); read here otherwise. ``shared_dir``: where the machine's worker
-        processes share a sweep's candles (``candle_files``): one of them loads them from the
+        its claim's transaction), always before the candles; read here otherwise. ``sweep_id``:
+        None for a single backtest (read from the database). ``shared_dir``: where the machine's
+        worker processes share candles (``candle_files``): one of them loads them from the
         database, the others read its file."""
         if sweep_id is None:
             self.loads += 1
@@ -94,7 +93,7 @@ class CandleCache:
                 session, exchange, symbol, timeframe, start, end
             )
             return Loaded(arrays, None, reused=False)
-        key = RangeKey(sweep_id, exchange, symbol, timeframe, start, end)
+        key = RangeKey(exchange, symbol, timeframe, start, end)
         if version is None:
             version = await candles_repository.range_version(
                 session, exchange, symbol, timeframe, start, end
@@ -106,16 +105,15 @@ class CandleCache:
         self.loads += 1
 
         async def from_database() -> CandleArrays:
-            return await candles_repository.load_arrays(
+            # In parts at once: the other processes of the machine wait for this load.
+            return await candles_repository.load_arrays_in_parts(
                 session, exchange, symbol, timeframe, start, end
             )
 
         if shared_dir is None:
             arrays = await from_database()
         else:
-            name = candle_files.file_name(
-                sweep_id, exchange, symbol, timeframe, start, end, version
-            )
+            name = candle_files.file_name(exchange, symbol, timeframe, start, end, version)
             arrays = await candle_files.load_shared(shared_dir, name, version, from_database)
         for column in (arrays.ts_ms, arrays.open, arrays.high, arrays.low, arrays.close):
             column.flags.writeable = False  # shared by runs: none may change it for the others

@@ -1,19 +1,21 @@
-"""A sweep's candles loaded once per machine: the worker processes there share them by a file.
+"""Sweeps' candles loaded once per machine: its worker processes share them by a file.
 
-Each worker process keeps a sweep's candles once loaded (``candle_cache``), but a sweep's first
-chunks reach every process of a machine at once, so each loaded the same range from the database
-at the same moment: the server sent the same rows once per process, each process decoded them,
-and on a machine with as many processes as cores they waited on each other for it. Now the first
-process to reach a range loads it and writes its columns to a file in ``var_dir``; the others
-wait on that file's lock meanwhile, then read the file (milliseconds, no server work).
+Each worker process keeps the candles it loaded (``candle_cache``), but a sweep's first chunks
+reach every process of a machine at once, so each loaded the same range from the database at the
+same moment: the server sent the same rows once per process, each process decoded them, and on a
+machine with as many processes as cores they waited on each other for it. Now the first process
+to reach a range loads it and writes its columns to a file in ``var_dir``; the others wait on
+that file's lock meanwhile, then read the file (milliseconds, no server work). The file outlives
+its sweep: the next sweep over the same range (a user refining a search) reads it too.
 
-As fresh as the per-process cache, and never staler: a file's name holds the sweep's id, the range
-and its version (the first and last open time, read by every chunk when it claims its runs), so a
-new sweep, or candles added or removed at either end of the range, never reads an older file; the
-processes of one sweep now even read the very same candles. A file is written under a temporary
-name and renamed, so a reader sees a whole file or none; its shape and end times are checked when
-read. Bounded: the ``KEEP`` newest files stay, within ``KEEP_BYTES``; older ones are removed
-when one is written (a process that still wanted one loads it again, and writes it again).
+Never stale: a file's name holds the range and its version (``RangeVersion``: the series' write
+counter, which every write of its candles bumps, and the range's first and last open time), read
+by every chunk when it claims its runs and before any candle, so once candles of the series were
+written, or removed or added at either end of the range, no process reads an older file. A file
+is written under a temporary name and renamed, so a reader sees a whole file or none; its shape
+and end times are checked when read. Bounded: the ``KEEP`` most recently used files stay, within
+``KEEP_BYTES``; older ones are removed when one is written (a process that still wanted one loads
+it again, and writes it again).
 
 Only an optimisation: if the directory cannot be used (full disk, permissions), or the lock is
 held longer than ``LOCK_WAIT_SECONDS`` (a stuck load elsewhere), the range is loaded from the
@@ -51,7 +53,6 @@ SUFFIX = ".npy"
 
 
 def file_name(
-    sweep_id: object,
     exchange: str,
     symbol: str,
     timeframe: str,
@@ -59,12 +60,12 @@ def file_name(
     end: datetime,
     version: RangeVersion,
 ) -> str:
-    """The range's file, by what it holds: its sweep, its range and the candles' version."""
+    """The range's file, by what it holds: its range and the candles' version."""
     parts = (exchange, symbol, timeframe, start, end, *version)
     text = "\n".join(
         part.isoformat() if isinstance(part, datetime) else str(part) for part in parts
     )
-    return f"{sweep_id}-{hashlib.sha256(text.encode()).hexdigest()[:32]}{SUFFIX}"
+    return f"{hashlib.sha256(text.encode()).hexdigest()[:40]}{SUFFIX}"
 
 
 async def load_shared(
@@ -127,7 +128,9 @@ def _read(path: Path, version: RangeVersion) -> CandleArrays | None:
     except (OSError, ValueError):  # unreadable, or not a whole .npy file
         logger.warning("sweep candle file %s unreadable: ignored", path, exc_info=True)
         return None
-    first, last = version
+    with contextlib.suppress(OSError):  # used: the last to be pruned (by modification time)
+        os.utime(path)
+    first, last = version[0], version[1]
     if (
         table.dtype != np.int64
         or table.ndim != 2
@@ -173,7 +176,7 @@ def _write_table(directory: Path, name: str, arrays: CandleArrays) -> None:
 
 
 def _prune(directory: Path) -> None:
-    """Remove the files (and their locks) beyond the ``KEEP`` newest or past ``KEEP_BYTES`` in
+    """Remove the files (and their locks) beyond the ``KEEP`` last used or past ``KEEP_BYTES`` in
     all (the newest always stays), and temporary files an hour old (a writer that died)."""
     found: list[tuple[float, int, Path]] = []
     for path in directory.iterdir():

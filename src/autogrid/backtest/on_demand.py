@@ -110,8 +110,8 @@ def remake(
 async def _load(settings: Settings, spec: RunSpec) -> CandleArrays:
     database = Database.from_settings(settings, pooled=False)
     try:
-        async with database.session_scope() as session:
-            return await candles_repository.load_arrays(
+        async with database.session_scope() as session:  # a year's in parts: half the wait
+            return await candles_repository.load_arrays_in_parts(
                 session, spec.exchange, spec.symbol, spec.timeframe, spec.start, spec.end
             )
     finally:

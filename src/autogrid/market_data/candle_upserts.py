@@ -17,6 +17,10 @@ Batches arrive as ``CandleBatch`` columns of decimal text, so no value is parsed
 * SQLite: the stored rows of the batch's time range are read and compared in Python (as the
   stored decimal text); only new or changed rows are written, with one ``executemany`` upsert.
 
+Every write that inserted or changed a row also bumps the series' write counter
+(``CandleSeriesVersion``) in the same transaction: the backtest workers' candle caches are
+checked against it. This module is the only writer of ``ohlcv`` (a test holds the code to it).
+
 Nothing here commits: the caller's ``session_scope`` does, so a failed import leaves no rows.
 """
 
@@ -31,13 +35,14 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import String, exists, select, text, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.candle_batch import CandleBatch
 from autogrid.market_data.repository import VALUE_COLUMNS, series_filter
 from autogrid.market_data.timeframes import ms_to_datetime
-from autogrid.models.candle import Candle
+from autogrid.models.candle import Candle, CandleSeriesVersion
 
 _STAGING_TABLE = "ohlcv_incoming"  # also spelled out in the statements below
 _OHLCV_COLUMNS = ("exchange", "symbol", "timeframe", "ts", *VALUE_COLUMNS)
@@ -128,11 +133,38 @@ async def upsert_batch(
     if not len(batch):
         return UpsertCounts()
     dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
+    version = _series_version(dialect, exchange, symbol, timeframe)
+    # Locked before any candle is written: a concurrent writer of the series waits here until
+    # this transaction ends, holding none of the candles this one may go on to write (locked
+    # after them, each of two writers could wait for the other: a deadlock).
+    await session.execute(version.on_conflict_do_update(index_elements=_KEY, set_=_SAME))
     if dialect == "postgresql":
-        return await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
-    if dialect == "sqlite":
-        return await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
-    raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
+        counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
+    else:
+        counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
+    if counts.inserted or counts.updated:
+        # One more write of the series, in the writing transaction: its candles cached before
+        # are no longer served (``repository.range_version``). A re-import that changed
+        # nothing leaves it, and the caches with it.
+        await session.execute(version.on_conflict_do_update(index_elements=_KEY, set_=_BUMPED))
+    return counts
+
+
+_KEY = ("exchange", "symbol", "timeframe")
+_SAME = {"writes": CandleSeriesVersion.writes}  # an update all the same: the row is locked
+_BUMPED = {"writes": CandleSeriesVersion.writes + 1}
+
+
+def _series_version(
+    dialect: str, exchange: str, symbol: str, timeframe: str
+) -> postgresql.Insert | sqlite.Insert:
+    """The series' counter row, made at 0 (no write yet) if it is not there."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(CandleSeriesVersion).values(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, writes=0
+    )
 
 
 async def _upsert_postgresql(

@@ -5,19 +5,23 @@ Writing candles (idempotent bulk upserts) is in candle_upserts.py. Nothing here 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import ColumnElement, String, and_, func, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import QueuePool
 
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.binary_copy import candle_arrays_from_copy
 from autogrid.market_data.numeric_copy import numeric_candle_arrays
-from autogrid.market_data.timeframes import datetime_to_ms
-from autogrid.models.candle import Candle
+from autogrid.market_data.timeframes import datetime_to_ms, parse_timeframe
+from autogrid.models.candle import Candle, CandleSeriesVersion
 from autogrid.trading.candles import CandleArrays
 
 VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -38,6 +42,13 @@ _PG_NUMERIC_VALUES = _PG_COPY_CANDLES.format(values=", ".join(VALUE_COLUMNS))
 _PG_FLOAT_VALUES = _PG_COPY_CANDLES.format(
     values=", ".join(f"CAST({name} AS float8)" for name in VALUE_COLUMNS)
 )
+
+
+# A range this long is loaded in parts at once (``load_arrays_in_parts``); a shorter one loads
+# in well under a second by one COPY (about 70 days of 1m candles).
+SPLIT_MIN_CANDLES = 100_000
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
+_COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
 
 
 def series_filter(exchange: str, symbol: str, timeframe: str) -> ColumnElement[bool]:
@@ -133,8 +144,12 @@ async def count_candles(
     return int(count or 0)
 
 
-# The first and last open time of a range's candles (``range_version``).
-RangeVersion = tuple[datetime | None, datetime | None]
+class RangeVersion(NamedTuple):
+    """A version of a range's candles (``range_version``): equal versions, equal candles."""
+
+    first: datetime | None  # open time of the range's first candle, None if it has none
+    last: datetime | None
+    writes: int = 0  # the series' write counter (``CandleSeriesVersion``), 0 before any
 
 
 async def range_version(
@@ -145,9 +160,13 @@ async def range_version(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> RangeVersion:
-    """Open times of the first and last candle with ``start <= ts < end`` (None, None if none):
-    two index lookups, whatever the range's size, that change when candles are added or removed
-    at either end of the range."""
+    """The range's version, in one round trip of three index lookups whatever its size: the
+    series' write counter, which every write of its candles bumps in its own transaction
+    (``candle_upserts``), and the open times of the first and last candle with
+    ``start <= ts < end``, which also see rows removed or added outside that writer.
+
+    Read it *before* the candles it versions: candles read later are then at least as new as
+    the version says (a write commits its candles and its bump together), never older."""
     # ORDER BY ... LIMIT 1 reads one index entry each; min()/max() scanned the whole range when
     # the planner's statistics were stale (right after an import).
     in_range = select(Candle.ts).where(
@@ -155,8 +174,17 @@ async def range_version(
     )
     first = in_range.order_by(Candle.ts).limit(1).scalar_subquery()
     last = in_range.order_by(Candle.ts.desc()).limit(1).scalar_subquery()
-    row = (await session.execute(select(first, last))).one()
-    return row[0], row[1]
+    writes = (
+        select(CandleSeriesVersion.writes)
+        .where(
+            CandleSeriesVersion.exchange == exchange,
+            CandleSeriesVersion.symbol == symbol,
+            CandleSeriesVersion.timeframe == timeframe,
+        )
+        .scalar_subquery()
+    )
+    row = (await session.execute(select(first, last, writes))).one()
+    return RangeVersion(row[0], row[1], int(row[2] or 0))
 
 
 async def load_arrays(
@@ -186,7 +214,75 @@ async def _load_arrays_by_copy(
 ) -> CandleArrays:
     connection = await session.connection()
     driver: Any = (await connection.get_raw_connection()).driver_connection  # asyncpg
-    bounds = (exchange, symbol, timeframe, start, end)
+    return await _copy_arrays(driver, (exchange, symbol, timeframe, start, end))
+
+
+async def load_arrays_in_parts(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    parts: int = 2,
+) -> CandleArrays:
+    """``load_arrays`` of a long range, by ``parts`` COPYs at once on connections of their own
+    (the session's engine's), all reading one snapshot (``pg_export_snapshot``, as pg_dump's
+    parallel jobs do): the server scans and sends the parts in parallel, and the candles are
+    still those of one moment. A year of 1m candles loads in about half the wall time on two
+    cores. Committed candles only: the session's own uncommitted writes are not seen (its
+    callers load ranges others wrote). SQLite, or a range of fewer than ``SPLIT_MIN_CANDLES``
+    candles: ``load_arrays``."""
+    engine = session.bind
+    step = parse_timeframe(timeframe).ms
+    if (
+        parts < 2
+        or not isinstance(engine, AsyncEngine)
+        or engine.dialect.name != "postgresql"
+        or (end - start) // timedelta(milliseconds=step) < SPLIT_MIN_CANDLES
+        or _free_connections(engine, parts) < parts
+    ):
+        return await load_arrays(session, exchange, symbol, timeframe, start, end)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("naive datetimes are refused; pass an aware UTC datetime")
+    edges = [start + (end - start) * at // parts for at in range(parts)] + [end]
+    async with contextlib.AsyncExitStack() as stack:
+        drivers: list[Any] = []
+        for _ in range(parts):
+            connection = await stack.enter_async_context(engine.connect())
+            drivers.append((await connection.get_raw_connection()).driver_connection)
+        snapshot = ""
+        for driver in drivers:  # each committed (read only) or rolled back on the way out
+            await stack.enter_async_context(
+                driver.transaction(isolation="repeatable_read", readonly=True)
+            )
+            if not snapshot:
+                snapshot = await driver.fetchval("SELECT pg_export_snapshot()")
+                if not _SNAPSHOT_ID.fullmatch(snapshot):
+                    raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+            else:  # a statement with no parameters: the id is the server's own, checked above
+                await driver.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        loaded = await asyncio.gather(
+            *(
+                _copy_arrays(driver, (exchange, symbol, timeframe, first, after))
+                for driver, first, after in zip(drivers, edges, edges[1:], strict=False)
+            )
+        )
+    return CandleArrays(
+        *(np.concatenate([getattr(part, name) for part in loaded]) for name in _COLUMNS)
+    )
+
+
+def _free_connections(engine: AsyncEngine, wanted: int) -> int:
+    """How many more connections the engine's pool can give at once (``wanted`` if it has no
+    bound): a small pool, its connections taken, would otherwise keep the parts waiting."""
+    pool = engine.pool
+    if isinstance(pool, QueuePool) and pool._max_overflow >= 0:  # -1: no bound
+        return pool.size() + pool._max_overflow - pool.checkedout()
+    return wanted
+
+
+async def _copy_arrays(driver: Any, bounds: tuple[Any, ...]) -> CandleArrays:
     arrays = numeric_candle_arrays(await _copy(driver, _PG_NUMERIC_VALUES, bounds))
     if arrays is None:  # values the client does not read fast (see numeric_copy)
         arrays = candle_arrays_from_copy(await _copy(driver, _PG_FLOAT_VALUES, bounds))

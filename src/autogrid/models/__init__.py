@@ -4,7 +4,7 @@ from autogrid.models.account import AccountLimit, AccountLimitNotice, BotDay
 from autogrid.models.backtest import Backtest, BacktestStatus
 from autogrid.models.base import Base
 from autogrid.models.bot import Bot, BotMetric, BotMode, BotStatus, BotType
-from autogrid.models.candle import Candle
+from autogrid.models.candle import Candle, CandleSeriesVersion
 from autogrid.models.credential import ExchangeCredential
 from autogrid.models.event import Event
 from autogrid.models.notification import (
@@ -51,6 +51,7 @@ __all__ = [
     "BotStatus",
     "BotType",
     "Candle",
+    "CandleSeriesVersion",
     "DailySummary",
     "Event",
     "ExchangeCredential",

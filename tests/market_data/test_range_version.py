@@ -1,0 +1,163 @@
+"""A range's version changes with every write of its series' candles, wherever in the range,
+and only then: the backtest workers serve cached candles while it is unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import text
+
+from autogrid.core.db import Database
+from autogrid.exchanges.types import CandleData
+from autogrid.market_data.candle_upserts import upsert_candles
+from autogrid.market_data.repository import RangeVersion, fetch_candles, range_version
+from autogrid.market_data.service import import_candle_file
+from tests.market_data.conftest import head_lines, write_gz
+
+START = datetime(2025, 5, 20, tzinfo=UTC)
+SRC = Path(__file__).resolve().parents[2] / "src" / "autogrid"
+
+
+def minutes(count: int, price: str = "100") -> list[CandleData]:
+    value = Decimal(price)
+    return [
+        CandleData(START + timedelta(minutes=at), value, value, value, value, Decimal(1))
+        for at in range(count)
+    ]
+
+
+async def version(database: Database, symbol: str = "BTC/USDT") -> RangeVersion:
+    async with database.session_scope() as session:
+        return await range_version(
+            session, "binance", symbol, "1m", START, START + timedelta(days=1)
+        )
+
+
+async def upsert(database: Database, candles: list[CandleData], symbol: str = "BTC/USDT") -> None:
+    async with database.session_scope() as session:
+        await upsert_candles(session, "binance", symbol, "1m", candles)
+
+
+async def test_a_candle_changed_in_the_middle_changes_the_version(database: Database) -> None:
+    candles = minutes(10)
+    await upsert(database, candles)
+    before = await version(database)
+    middle = replace(candles[5], close=Decimal("101"), high=Decimal("101"))
+
+    await upsert(database, [middle])
+
+    after = await version(database)
+    assert (after.first, after.last) == (before.first, before.last)  # its ends cannot tell
+    assert after != before
+
+
+async def test_candles_added_change_the_version(database: Database) -> None:
+    assert await version(database) == RangeVersion(None, None, 0)
+    await upsert(database, minutes(5))
+    five = await version(database)
+
+    await upsert(database, minutes(6)[5:])
+
+    assert five != await version(database) != RangeVersion(None, None, 0)
+
+
+async def test_writing_the_same_candles_again_keeps_the_version(database: Database) -> None:
+    """A re-import that changes nothing keeps every cache of the series."""
+    await upsert(database, minutes(10))
+    before = await version(database)
+
+    await upsert(database, minutes(10))
+
+    assert await version(database) == before
+
+
+async def test_another_series_written_keeps_the_version(database: Database) -> None:
+    await upsert(database, minutes(10))
+    before = await version(database)
+
+    await upsert(database, minutes(10, "3000"), symbol="ETH/USDT")
+
+    assert await version(database) == before
+
+
+async def test_an_import_changing_a_candle_in_the_middle_changes_the_version(
+    database: Database, tmp_path: Path
+) -> None:
+    lines = head_lines("binance_BTC_USDT-1m.csv.gz", 100)
+    original = write_gz(tmp_path / "original.csv.gz", lines)
+    ts, _open, high, _low, _close, volume = lines[51].strip().split(",")
+    lines[51] = f"{ts},{high},{high},{high},{high},{volume}\n"
+    corrected = write_gz(tmp_path / "corrected.csv.gz", lines)
+    async with database.session_scope() as session:
+        await import_candle_file(
+            session, original, exchange="binance", symbol="BTC/USDT", timeframe="1m"
+        )
+    before = await version(database)
+
+    async with database.session_scope() as session:
+        report = await import_candle_file(
+            session, corrected, exchange="binance", symbol="BTC/USDT", timeframe="1m"
+        )
+
+    assert report.updated == 1
+    assert await version(database) != before
+
+
+# Statements that write the candle table, in SQL text or SQLAlchemy, or a row made to be added.
+WRITES = re.compile(
+    r"(INSERT\s+INTO\s+ohlcv\b|UPDATE\s+ohlcv\b|DELETE\s+FROM\s+ohlcv\b|TRUNCATE\s+ohlcv\b"
+    r"|copy_to_table\(\s*\"ohlcv\"|(insert|update|delete)\(\s*Candle\b|(?<!class )\bCandle\()",
+    re.IGNORECASE,
+)
+
+
+def test_only_the_candle_writer_writes_candles() -> None:
+    """Every write of ``ohlcv`` must bump its series' version (or a cache would serve candles
+    older than the database's): the one module that writes it does; a new writer elsewhere has
+    to go through it."""
+    writers = sorted(
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if WRITES.search(path.read_text(encoding="utf-8"))
+    )
+
+    assert writers == ["market_data/candle_upserts.py"]
+
+
+async def test_two_writers_of_a_series_wait_for_each_other_without_deadlock(db: Database) -> None:
+    """The series' counter is locked before any candle is written: a second writer waits there,
+    holding no candle the first may go on to write (else each would wait for the other)."""
+    later = [replace(candle, ts=candle.ts + timedelta(hours=2)) for candle in minutes(10)]
+    theirs = [replace(candle, close=Decimal("99"), low=Decimal("99")) for candle in later]
+    async with db.session_scope() as session:
+        await upsert_candles(session, "binance", "BTC/USDT", "1m", minutes(10))
+        other = asyncio.create_task(upsert(db, theirs))
+        await waiting_on_a_lock(db, other)
+
+        await upsert_candles(session, "binance", "BTC/USDT", "1m", later)  # theirs' candles
+
+    await other
+    async with db.session_scope() as session:
+        stored = await fetch_candles(session, "binance", "BTC/USDT", "1m", later[0].ts)
+    assert [candle.close for candle in stored] == [Decimal("99")] * 10  # theirs, written last
+    assert (await version(db)).writes == 3
+
+
+async def waiting_on_a_lock(db: Database, task: asyncio.Task[None]) -> None:
+    """Returns once another connection of this database waits on a lock (``task``'s)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    while not task.done():
+        async with db.session_scope() as session:
+            if await session.scalar(query):
+                return
+        await asyncio.sleep(0.01)
+    await task  # it finished without waiting: raise its error, if any
+    raise AssertionError("the second writer did not wait for the first")
