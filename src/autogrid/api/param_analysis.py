@@ -46,10 +46,10 @@ _INSTALLED = "__autogrid_memoised__"
 def _memoised(helper: Callable[..., T]) -> Callable[..., T]:
     """``helper``, answering from memory for an argument (by identity) it has seen. The
     argument is kept with its answer, so its id cannot be reused by another object meanwhile."""
-    remembered: dict[tuple[int, tuple[tuple[str, Any], ...]], tuple[object, T]] = {}
+    remembered: dict[object, tuple[object, T]] = {}
 
     def memoised(argument: object, **options: Any) -> T:
-        key = (id(argument), tuple(options.items()))
+        key = (id(argument), *options.items()) if options else id(argument)
         found = remembered.get(key)
         if found is not None and found[0] is argument:
             return found[1]
