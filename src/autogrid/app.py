@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from autogrid import __version__
+from autogrid.api import param_analysis
 from autogrid.api.openapi_links import add_links
 from autogrid.api.rate_limit_middleware import RATE_LIMIT_HEADERS, ApiRateLimitMiddleware
 from autogrid.api.rate_limits import create_api_rate_limiter
@@ -69,6 +70,8 @@ def create_app(
     """``freeze_heap_after_startup`` is for the served process only (see ``core.heap``): a test
     process starts many apps, and freezing each time would keep its garbage for good."""
     settings = settings or get_settings()
+    # FastAPI's per-request analysis of each declared parameter, worked out once instead.
+    param_analysis.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

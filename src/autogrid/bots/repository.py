@@ -13,6 +13,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.db import Connectable
+from autogrid.core.driver_reads import read_rows
 from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.bot import BotType
@@ -58,8 +59,8 @@ _OWNED_BOT_READ = select(*_READ_COLUMNS).where(
 async def read_bot(reads: Connectable, user_id: uuid.UUID, bot_id: uuid.UUID) -> Row[Any] | None:
     """The bot's row if ``user_id`` owns it, as ``get_bot`` finds it, for reading only."""
     connection = await reads.connection()
-    result = await connection.execute(_OWNED_BOT_READ, {"bot_id": bot_id, "user_id": user_id})
-    return result.first()
+    rows = await read_rows(connection, _OWNED_BOT_READ, {"bot_id": bot_id, "user_id": user_id})
+    return rows[0] if rows else None
 
 
 async def get_bot(
@@ -75,8 +76,7 @@ async def owns_bot(reads: Connectable, user_id: uuid.UUID, bot_id: uuid.UUID) ->
     """Whether ``user_id`` owns the bot (nothing of the row is loaded; on the session's Core
     connection, as the reads: the ORM's execution cost more than the query)."""
     connection = await reads.connection()
-    found = await connection.execute(_OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id})
-    return found.first() is not None
+    return bool(await read_rows(connection, _OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id}))
 
 
 async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:

@@ -37,6 +37,7 @@ from autogrid.bots.fields import (
     Timeframe,
 )
 from autogrid.bots.indicator_params import IndicatorParams
+from autogrid.bots.read_params import validated
 from autogrid.bots.scheduled_buys import (
     next_runs,
     recurring_buy_of,
@@ -412,7 +413,21 @@ def _stopped_by(bot: BotFields) -> StoppedBy | None:
     return StoppedBy.BOT if bot.status in (BotStatus.HALTED, BotStatus.ERROR) else None
 
 
+# Each type's strategy parameters, validated for its read model (``read_params.validated``);
+# an indicator bot's are a union of models, left to the read model's own validation.
+_PARAMS: dict[str, type[BaseModel]] = {
+    BotType.GRID: GridParams,
+    BotType.DCA: DcaParams,
+    BotType.SIGNAL: SignalBotParams,
+    BotType.SMART_TRADE: SmartTradeParams,
+}
+
+
 def bot_read(bot: BotFields) -> AnyBotRead:
+    # The stored settings as the models validation makes of them, from memory when their
+    # content was read before (``read_params``): the read model takes them as they are.
+    params = _PARAMS.get(bot.type)
+    config = strategy_data(bot)
     data: dict[str, Any] = {
         "id": bot.id,
         "type": bot.type,
@@ -421,10 +436,10 @@ def bot_read(bot: BotFields) -> AnyBotRead:
         "symbol": bot.symbol,
         "mode": bot.mode,
         "credential_id": bot.credential_id,
-        "paper": bot.paper,
+        "paper": validated(PaperSettings, bot.paper) if bot.paper is not None else None,
         "tick_interval_seconds": bot.tick_interval_seconds,
-        "config": strategy_data(bot),
-        "breaker": bot.config.get("breaker") or {},
+        "config": validated(params, config) if params is not None else config,
+        "breaker": validated(BreakerSettings, bot.config.get("breaker") or {}),
         "status": bot.status,
         "breaker_state": {
             "tripped": bot.breaker_reason is not None,
@@ -439,12 +454,10 @@ def bot_read(bot: BotFields) -> AnyBotRead:
         "stopped_at": bot.stopped_at,
         "stopped_by": _stopped_by(bot),
     }
-    if bot.type == BotType.DCA:
-        # Validated once: the read model takes the instance as it is.
-        params = DcaParams.model_validate(data["config"])
-        data["config"] = params
-        data["max_deal_funds"] = dca_max_deal_funds(params)
-        data["recurring_buys"] = _recurring_buys(bot, params)
+    if isinstance(data["config"], DcaParams):
+        dca = data["config"]
+        data["max_deal_funds"] = dca_max_deal_funds(dca)
+        data["recurring_buys"] = _recurring_buys(bot, dca)
     return _BOT_READ.validate_python(data)
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from autogrid.core.driver_reads import read_rows
+
 T = TypeVar("T")
 
 
@@ -71,9 +73,9 @@ async def run_paged_rows(
     offset: int,
 ) -> tuple[list[Row[Any]], int]:
     """As ``run_paged``, on a Core connection: the page's whole rows (their ``page_total``
-    column too), no ORM objects built."""
+    column too), no ORM objects built; on the driver itself where it can be (``read_rows``)."""
     bound = {**values, "page_limit": limit, "page_offset": offset}
-    rows = list((await connection.execute(query.page, bound)).all())
+    rows = await read_rows(connection, query.page, bound)
     if rows:
         return rows, int(rows[0].page_total)
     if offset == 0:

@@ -1,0 +1,129 @@
+"""A read route's SELECTs, run straight on the pooled asyncpg connection once their shape is known.
+
+SQLAlchemy's execution of an already compiled SELECT (its execution context, events, cursor
+adaptation and greenlet hops) cost a read about what asyncpg's whole query did: ~130 us of CPU
+per statement, a bot list's largest single cost after the framework's. ``read_rows`` runs a
+statement's first execution through SQLAlchemy, learns from it the result's shape (its columns and
+their result processors), and from then on sends the statement's SQL, compiled once, with its
+values bound as SQLAlchemy binds them, to the driver itself: the rows are SQLAlchemy ``Row``
+objects made by the same processors, so a route answers exactly what it did.
+
+Only a plain SELECT on an autocommit connection (``Database.read_scope``) with asyncpg takes this
+path. Anything else runs as ``connection.execute`` does: another driver (SQLite), a statement with
+expanding (IN) or literal-execute parameters, a connection inside a transaction (a session's).
+A driver call that fails is run again through SQLAlchemy (a SELECT changes nothing), so a failed
+read raises SQLAlchemy's own error and a dropped connection invalidates the pool as it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect, Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# Plans are kept per statement (module-level statements, or cached per filter combination) and
+# dialect (one per engine): past this many, e.g. in a test process making engines by the dozen,
+# the memory starts afresh.
+MAX_PLANS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to run one statement on the driver and make SQLAlchemy's rows of what it returns."""
+
+    sql: str
+    positions: tuple[str, ...]
+    construct_params: Callable[..., Mapping[str, Any]]
+    bind_processors: Mapping[str, Any]  # a bound value's processor, by name
+    metadata: Any  # the result's ResultMetaData, as SQLAlchemy made it on the first run
+    processors: Any  # the columns' result processors (None where a column needs none)
+    key_to_index: dict[Any, int]
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        """The positional values, as SQLAlchemy's execution context binds them."""
+        params = self.construct_params(values, escape_names=False)
+        processors = self.bind_processors
+        return [
+            processors[name](params[name]) if name in processors else params[name]
+            for name in self.positions
+        ]
+
+
+# (id(statement), id(dialect)) -> (statement, dialect, plan or None when it takes no plan);
+# the objects are kept with their plan so that their ids are not reused meanwhile.
+_plans: dict[tuple[int, int], tuple[object, object, _Plan | None]] = {}
+
+
+def _known(statement: Select[Any], dialect: Dialect) -> tuple[bool, _Plan | None]:
+    found = _plans.get((id(statement), id(dialect)))
+    if found is None or found[0] is not statement or found[1] is not dialect:
+        return False, None
+    return True, found[2]
+
+
+def _learn(statement: Select[Any], dialect: Dialect, result: Any) -> None:
+    """Remember how to run ``statement`` on the driver, from SQLAlchemy's run of it."""
+    plan = None
+    compiled = statement.compile(dialect=dialect)
+    metadata = result._metadata
+    simple = (
+        dialect.driver == "asyncpg"
+        and compiled.positional
+        and compiled.positiontup is not None
+        and not compiled.literal_execute_params
+        and not compiled.post_compile_params
+        and not compiled.schema_translate_map
+        # The SQL SQLAlchemy sent is the SQL the driver will get.
+        and result.context.statement == compiled.string
+        and getattr(metadata, "_tuplefilter", None) is None
+    )
+    if simple:
+        plan = _Plan(
+            sql=compiled.string,
+            positions=tuple(compiled.positiontup or ()),
+            construct_params=compiled.construct_params,
+            bind_processors=dict(compiled._bind_processors),
+            metadata=metadata,
+            processors=metadata._effective_processors,
+            key_to_index=metadata._key_to_index,
+        )
+    if len(_plans) >= MAX_PLANS:
+        _plans.clear()
+    _plans[(id(statement), id(dialect))] = (statement, dialect, plan)
+
+
+def _autocommit(connection: AsyncConnection) -> bool:
+    options = connection.sync_connection.get_execution_options()  # type: ignore[union-attr]
+    return options.get("isolation_level") == "AUTOCOMMIT"
+
+
+async def _driver_rows(connection: AsyncConnection, plan: _Plan, values: Mapping[str, Any]) -> Any:
+    """The records, or None where the driver could not be asked or failed (SQLAlchemy runs it)."""
+    try:
+        # Already checked out (no I/O): an invalidated connection raises here instead.
+        driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        return await driver.fetch(plan.sql, *plan.arguments(values))
+    except Exception:
+        return None
+
+
+async def read_rows(
+    connection: AsyncConnection, statement: Select[Any], values: Mapping[str, Any]
+) -> list[Row[Any]]:
+    """``statement``'s rows with ``values`` bound: ``(await connection.execute(...)).all()``."""
+    dialect = connection.dialect
+    known, plan = _known(statement, dialect)
+    if plan is not None and _autocommit(connection):
+        records = await _driver_rows(connection, plan, values)
+        if records is not None:
+            make = Row
+            metadata, processors, key_to_index = plan.metadata, plan.processors, plan.key_to_index
+            return [make(metadata, processors, key_to_index, record) for record in records]
+    result = await connection.execute(statement, values)
+    if not known and _autocommit(connection):
+        _learn(statement, dialect, result)
+    return list(result.all())
