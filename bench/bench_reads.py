@@ -173,6 +173,15 @@ async def run(args: argparse.Namespace, pg_url: str, workdir: Path) -> None:
         for path in paths:
             rate = await measure(api.pid, ours, path, token, args)
             print(f"{'':44} {rate / bare_rate:6.0%} of the bare app's requests/s")
+        # Little's law for a closed loop: each connection waits for its answer, so the mean
+        # latency is connections / requests per second; and the p99 of a steady load is above
+        # its mean (only the slowest 1% carrying most of the wait would put it below).
+        half = bare_rate / 2
+        print(
+            f"closed loop: at half the bare app's rate ({half:,.0f} req/s) the mean latency of "
+            f"{args.connections} connections is {1000 * args.connections / half:.1f} ms; a mean "
+            f"under 20 ms needs more than {args.connections / 0.020:,.0f} req/s"
+        )
 
 
 async def wait_ready_bare(http: httpx.AsyncClient) -> None:
