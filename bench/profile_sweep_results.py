@@ -4,8 +4,9 @@ year), apart from the engine: CPU milliseconds per build, the best of ``--repeat
 
     PYTHONPATH=src .venv/bin/python bench/profile_sweep_results.py [--profile] [--dump FILE]
 
-``--dump FILE`` writes every case's stored figures, full results (curves, closed trades) and
-fills to FILE (JSON), to compare the results of two versions of the code digit for digit.
+``--sweep`` times the 100 runs of ``bench_sweep_worker``'s RSI sweep instead of a few
+strategies' runs. ``--dump FILE`` writes every case's stored figures, full results (curves,
+closed trades) and fills to FILE (JSON), to compare two versions of the code digit for digit.
 """
 
 from __future__ import annotations
@@ -49,10 +50,21 @@ CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def runs() -> list[tuple[str, BacktestRun]]:
+def sweep_cases() -> list[tuple[str, dict[str, Any]]]:
+    """The RSI sweep ``bench_sweep_worker`` times by default (100 runs)."""
+    periods, belows = [7, 9, 11, 14, 17, 21, 25, 30, 35, 40], range(20, 40, 2)
+    sizing = {"strategy": "rsi", "order_pct": 100}
+    return [
+        ("indicator", {**sizing, "period": period, "buy_below": below})
+        for period in periods
+        for below in belows
+    ]
+
+
+def runs(cases: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, BacktestRun]]:
     candles = YEAR
     made = []
-    for bot_type, config in CASES:
+    for bot_type, config in cases:
         strategy = build_strategy(bot_type, config, MARKET)
         made.append((f"{bot_type} {config}", run_fast(strategy, candles, SETTINGS, None)))
     return made
@@ -89,15 +101,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--dump", type=Path)
+    parser.add_argument("--sweep", action="store_true", help="the 100 runs of the RSI sweep")
     args = parser.parse_args()
-    made = runs()
+    made = runs(sweep_cases() if args.sweep else CASES)
     if args.dump:
         dump(made, args.dump)
     total = 0.0
     for label, run in made:
         ms = build_ms(run, args.repeat)
         total += ms
-        print(f"{ms:7.2f} ms  {len(run.fills):6d} fills {len(run.balance_steps):6d} steps  {label}")
+        if not args.sweep:
+            fills, steps = len(run.fills), len(run.balance_steps)
+            print(f"{ms:7.2f} ms  {fills:6d} fills {steps:6d} steps  {label}")
     print(f"{total / len(made):7.2f} ms a build on average")
     if args.profile:
         profiler = cProfile.Profile()
