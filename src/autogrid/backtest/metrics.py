@@ -115,10 +115,10 @@ def candle_figures(
 
 def _floats(values: tuple[Decimal, ...]) -> Floats:
     """``float`` of each; the zeros without converting, their sign kept (``-0`` is ``-0.0``)."""
+    if all(values):  # none is zero (quote balances, mostly): stops at the first zero
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
     nonzero = list(map(bool, values))
     kept = sum(nonzero)
-    if kept == len(values):
-        return np.fromiter(map(float, values), dtype=np.float64, count=kept)
     floats = np.zeros(len(values), dtype=np.float64)
     mask = np.array(nonzero, dtype=np.bool_)
     floats[mask] = np.fromiter(map(float, compress(values, nonzero)), np.float64, count=kept)
