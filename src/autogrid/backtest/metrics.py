@@ -87,9 +87,10 @@ def candle_figures(
 ) -> CandleFigures:
     """``balances_at_closes``, the equity ``quote + base * close``, its ``max_drawdown_pct`` and
     the ``exposure_pct`` of those balances, to the last bit, in fewer passes over the candles:
-    the base's value ``base * close`` is made once for both; the equity is written straight
-    into the padded table the drawdown reads; which balances hold a position (not dust) is
-    decided per step, not per candle; and base at zero (a bot in cash) is not converted.
+    the base's value ``base * close`` is made once, straight into the padded table the drawdown
+    reads, counted for the exposure there, then the quote added to it in place; which balances
+    hold a position (not dust) is decided per step, not per candle; and base at zero (a bot in
+    cash) is not converted.
 
     The conversions, one per step, were the largest part of a sweep run's figures: each formats
     the ``Decimal`` as text and parses it."""
@@ -99,13 +100,12 @@ def candle_figures(
     base = _floats((initial_base, *bases))
     bounds: Indices = np.array((0, *at, count), dtype=np.intp)
     spans = np.diff(bounds)  # the candles each step holds, as in ``balances_at_closes``
-    value = np.repeat(base, spans)
-    np.multiply(value, close, out=value)
-    position = (base >= min_base) & (base > 0)
-    exposed = np.count_nonzero(np.repeat(position, spans) & (value >= min_value))
     padded = np.empty(-(-count // block) * block, dtype=np.float64)
     equity = padded[:count]
-    np.add(np.repeat(quote, spans), value, out=equity)
+    np.multiply(np.repeat(base, spans), close, out=equity)  # first the base's value
+    position = (base >= min_base) & (base > 0)
+    exposed = np.count_nonzero(np.repeat(position, spans) & (equity >= min_value))
+    np.add(np.repeat(quote, spans), equity, out=equity)  # quote + base * close
     if equity[0] > 0:
         deepest = _deepest_padded(padded, count, block)
     else:
