@@ -174,3 +174,82 @@ def test_the_deepest_drawdown_is_the_curves_maximum_on_real_candles() -> None:
         expected = float(metrics.drawdown_pct(equity).max())
         for block in (64, 512, 4096):
             assert metrics.max_drawdown_pct(equity, block=block) == expected
+
+
+def _straight(
+    steps: list[tuple[int, D, D]], quote0: D, base0: D, close: np.ndarray, min_base: float
+) -> tuple[bytes, float, float]:
+    """The figures as the full results make them: balances at every close, then each pass."""
+    quote, base = metrics.balances_at_closes(steps, quote0, base0, close.shape[0])
+    equity = quote + base * close
+    deepest = float(metrics.drawdown_pct(equity).max())
+    return equity.tobytes(), deepest, metrics.exposure_pct(base, close, min_base, 5.0)
+
+
+def _fused(
+    steps: list[tuple[int, D, D]],
+    quote0: D,
+    base0: D,
+    close: np.ndarray,
+    min_base: float,
+    block: int = 512,
+) -> tuple[bytes, float, float]:
+    figures = metrics.candle_figures(steps, quote0, base0, close, min_base, 5.0, block=block)
+    return figures.equity.tobytes(), figures.max_drawdown_pct, figures.exposure_pct
+
+
+# Balances as the engine's Decimals: zeros of any exponent and sign, dust, any digits.
+BALANCES = st.one_of(
+    st.decimals("-5", "20000", places=10),
+    st.decimals("0", "2", places=5),
+    st.sampled_from([D(0), D("0.00000"), D("-0"), D("-0.00000"), D("0E-21"), D("0.00001")]),
+    st.decimals("0", "100000", places=21),
+)
+
+
+@given(
+    st.lists(st.integers(0, 59), max_size=30).map(sorted),
+    st.lists(BALANCES, min_size=62, max_size=62),
+    st.lists(st.floats(1e-3, 2e5), min_size=60, max_size=60),
+    st.sampled_from([1e-5, 1e-3, 0.5]),
+    st.integers(1, 40),
+)
+def test_a_sweep_runs_candle_figures_are_the_straight_passes_to_the_bit(
+    indices: list[int],
+    balances: list[D],
+    closes: list[float],
+    min_base: float,
+    block: int,
+) -> None:
+    """Any fills: several on one candle or none, balances at zero (either sign), dust, in cash
+    or not at the start: the equity, deepest drawdown and exposure of the fused passes are the
+    straight computation's, bit for bit."""
+    steps = [(at, balances[2 + k], balances[2 + k + len(indices)]) for k, at in enumerate(indices)]
+    close = np.array(closes)
+    expected = _straight(steps, balances[0], balances[1], close, min_base)
+    assert _fused(steps, balances[0], balances[1], close, min_base, block) == expected
+
+
+def test_a_sweep_runs_candle_figures_are_the_straight_passes_on_real_candles() -> None:
+    """A year-like run on real closes: a position most of the time, in cash the rest."""
+    close = load_candles(shared_file("binance_BTC_USDT-1m.csv.gz")).close[: 60 * 1440]
+    rng = np.random.default_rng(7)
+    at = np.sort(rng.choice(close.shape[0], 3_000, replace=False)).tolist()
+    steps = []
+    for k, index in enumerate(at):
+        quote = D(str(round(float(rng.uniform(0, 10_000)), 10)))
+        base = D(0) if k % 2 else D(str(round(float(rng.uniform(0, 0.1)), 5)))
+        steps.append((index, quote, base))
+    for min_base in (1e-5, 0.05):
+        expected = _straight(steps, D(10_000), D(0), close, min_base)
+        assert _fused(steps, D(10_000), D(0), close, min_base) == expected
+
+
+def test_a_sweep_runs_candle_figures_keep_the_sign_of_a_zero_balance() -> None:
+    """``-0`` converts to ``-0.0`` (not converted, a zero must still keep its sign): the equity
+    of a step at ``-0`` quote and base is ``-0.0``, as the straight passes make it."""
+    steps = [(1, D("-0"), D("-0.00000")), (2, D("0.5"), D("0E-5"))]
+    close = np.array([100.0, 101.0, 102.0])
+    expected = _straight(steps, D(10), D(0), close, 1e-5)
+    assert _fused(steps, D(10), D(0), close, 1e-5) == expected
+    assert math.copysign(1.0, np.frombuffer(expected[0])[1]) == -1.0

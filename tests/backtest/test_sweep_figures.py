@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
@@ -22,6 +22,7 @@ from autogrid.backtest.results import build_result
 from autogrid.backtest.signal_walk import run_fast
 from autogrid.backtest.trades import (
     POOL,
+    _indicator_trips,
     _paired_pnls,
     closed_pnls,
     closed_trades,
@@ -370,3 +371,46 @@ def test_an_indicator_runs_pnls_take_the_paired_shortcut() -> None:
     paired = _paired_pnls(run.fills)
     assert paired is not None and len(paired) > 50
     assert [str(pnl) for pnl in paired] == [str(t.pnl) for t in closed_trades(run.fills)]
+
+
+def tagged(tags: list[str], side: Side) -> list[TradeRecord]:
+    at = datetime(2025, 5, 20, tzinfo=UTC)
+    return [TradeRecord(0, at, tag, side, D(1), D(1), D(0), False) for tag in tags]
+
+
+@st.composite
+def tag_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """A buy's tag and a sale's: a kind letter (or none) and a number, often the same one, with
+    now and then what a number must not hold (nothing, a line break, a dot, a letter)."""
+    kinds = st.sampled_from(["E", "X", "", "B", "D", "EE", "E\n"])
+    numbers = st.text(alphabet="0123456789٣\n.EX", max_size=3)
+    number = draw(numbers)
+    sale_number = number if draw(st.booleans()) else draw(numbers)
+    return draw(kinds) + number, draw(kinds) + sale_number
+
+
+@settings(max_examples=500)
+@given(st.lists(tag_pairs(), max_size=5))
+@example([("E", "X"), ("E1", "X1")])  # a number with no digit
+@example([("E1\n2", "X1\n2")])  # a line break inside a tag
+@example([("1", "1")])  # no kind letter
+def test_the_indicator_tags_check_passes_only_owned_equal_round_trips(
+    pairs: list[tuple[str, str]],
+) -> None:
+    """Read on the tags joined as text, the check never passes a pair whose round trips
+    ``round_trip_of`` tells apart, nor unowned base or a deal: any tags, line breaks inside."""
+    buys = tagged([buy for buy, _ in pairs], Side.BUY)
+    sales = tagged([sale for _, sale in pairs], Side.SELL)
+    if _indicator_trips(sales, buys):
+        for buy, sale in pairs:
+            assert round_trip_of(buy) == round_trip_of(sale)
+            assert round_trip_of(sale).startswith("T")
+
+
+@given(st.lists(st.text(alphabet="0123456789٣", min_size=1, max_size=4), min_size=1, max_size=6))
+def test_the_indicator_tags_check_passes_entries_and_their_exits(numbers: list[str]) -> None:
+    buys = tagged([f"E{number}" for number in numbers], Side.BUY)
+    sales = tagged([f"X{number}" for number in numbers], Side.SELL)
+    assert _indicator_trips(sales, buys)
+    assert _indicator_trips(sales, [*buys, *tagged(["E9"], Side.BUY)])  # the last one open
+    assert not _indicator_trips(sales[:-1] + tagged(["X"], Side.SELL), buys)

@@ -25,7 +25,10 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from itertools import compress
+from operator import not_
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,6 +66,68 @@ def balances_at_closes(
     return np.repeat(quote, spans), np.repeat(base, spans)
 
 
+@dataclass(frozen=True, slots=True)
+class CandleFigures:
+    """What a sweep's run needs of every candle (``candle_figures``)."""
+
+    equity: Floats  # at each close
+    max_drawdown_pct: float
+    exposure_pct: float
+
+
+def candle_figures(
+    steps: Sequence[tuple[int, Decimal, Decimal]],
+    initial_quote: Decimal,
+    initial_base: Decimal,
+    close: Floats,
+    min_base: float,
+    min_value: float,
+    *,
+    block: int = 512,
+) -> CandleFigures:
+    """``balances_at_closes``, the equity ``quote + base * close``, its ``max_drawdown_pct`` and
+    the ``exposure_pct`` of those balances, to the last bit, in fewer passes over the candles:
+    the base's value ``base * close`` is made once, straight into the padded table the drawdown
+    reads, counted for the exposure there, then the quote added to it in place; which balances
+    hold a position (not dust) is decided per step, not per candle; and base at zero (a bot in
+    cash) is not converted.
+
+    The conversions, one per step, were the largest part of a sweep run's figures: each formats
+    the ``Decimal`` as text and parses it."""
+    count = close.shape[0]
+    at, quotes, bases = tuple(zip(*steps, strict=True)) or ((), (), ())
+    quote = _floats((initial_quote, *quotes))
+    base = _floats((initial_base, *bases))
+    bounds: Indices = np.array((0, *at, count), dtype=np.intp)
+    spans = np.diff(bounds)  # the candles each step holds, as in ``balances_at_closes``
+    padded = np.empty(-(-count // block) * block, dtype=np.float64)
+    equity = padded[:count]
+    np.multiply(np.repeat(base, spans), close, out=equity)  # first the base's value
+    position = (base >= min_base) & (base > 0)
+    exposed = np.count_nonzero(np.repeat(position, spans) & (equity >= min_value))
+    np.add(np.repeat(quote, spans), equity, out=equity)  # quote + base * close
+    if equity[0] > 0:
+        deepest = _deepest_padded(padded, count, block)
+    else:
+        deepest = float(drawdown_pct(equity).max())
+    return CandleFigures(equity, deepest, int(exposed) / count * 100.0)
+
+
+def _floats(values: tuple[Decimal, ...]) -> Floats:
+    """``float`` of each; the zeros without converting, their sign kept (``-0`` is ``-0.0``)."""
+    if all(values):  # none is zero (quote balances, mostly): stops at the first zero
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
+    nonzero = list(map(bool, values))
+    kept = sum(nonzero)
+    floats = np.zeros(len(values), dtype=np.float64)
+    mask = np.array(nonzero, dtype=np.bool_)
+    floats[mask] = np.fromiter(map(float, compress(values, nonzero)), np.float64, count=kept)
+    zeros = np.flatnonzero(~mask)
+    signed = map(Decimal.is_signed, compress(values, map(not_, nonzero)))
+    floats[zeros[np.fromiter(signed, dtype=np.bool_, count=zeros.shape[0])]] = -0.0
+    return floats
+
+
 def drawdown_pct(equity: Floats) -> Floats:
     peak = np.maximum.accumulate(equity)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -84,12 +149,19 @@ def max_drawdown_pct(equity: Floats, *, block: int = 512) -> float:
     if not equity[0] > 0:
         return float(drawdown_pct(equity).max())
     count = equity.shape[0]
-    rows = -(-count // block)
-    # Padded with the last equity: its ratio is the last candle's own, so the deepest is kept.
-    padded = np.empty(rows * block, dtype=np.float64)
+    padded = np.empty(-(-count // block) * block, dtype=np.float64)
     padded[:count] = equity
+    return _deepest_padded(padded, count, block)
+
+
+def _deepest_padded(padded: Floats, count: int, block: int) -> float:
+    """``max_drawdown_pct`` of ``padded[:count]`` (a whole number of ``block`` long, its first
+    equity positive); the rest of ``padded`` is filled here with the last equity."""
+    equity = padded[:count]
+    # Padded with the last equity: its ratio is the last candle's own, so the deepest is kept.
     padded[count:] = equity[-1]
-    table = padded.reshape(rows, block)
+    table = padded.reshape(-1, block)
+    rows = table.shape[0]
     highs = table.max(axis=1)
     if not np.isfinite(highs).all():  # NaN or infinity: the plain passes, as the curve's
         peak = np.maximum.accumulate(equity)

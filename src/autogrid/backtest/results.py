@@ -190,18 +190,25 @@ def build_result(
     close = candles.close
     # The figures need the first and last close times alone; the curves need them all.
     close_ms = (candles.ts_ms[[0, -1]] if figures_only else candles.ts_ms) + settings.timeframe_ms
-    quote, base = metrics.balances_at_closes(
-        run.balance_steps, settings.initial_quote, settings.initial_base, len(candles)
-    )
-    equity = quote + base * close
-    drawdown = _NO_FLOATS if figures_only else metrics.drawdown_pct(equity)
+    # Exposure counts a position worth selling: neither dust amount nor dust value.
+    min_base, min_value = float(max(market.min_amount, market.amount_step)), float(market.min_cost)
+    steps, quote0, base0 = run.balance_steps, settings.initial_quote, settings.initial_base
+    if figures_only:  # the same figures in fewer passes (``candle_figures``), no curves
+        figures = metrics.candle_figures(steps, quote0, base0, close, min_base, min_value)
+        equity, drawdown = figures.equity, _NO_FLOATS
+        max_drawdown, exposure = figures.max_drawdown_pct, figures.exposure_pct
+    else:
+        quote, base = metrics.balances_at_closes(steps, quote0, base0, len(candles))
+        equity = quote + base * close
+        drawdown = metrics.drawdown_pct(equity)
+        max_drawdown = float(drawdown.max())
+        exposure = metrics.exposure_pct(base, close, min_base, min_value)
 
     first_close, last_close = _dec(close[0]), _dec(close[-1])
     initial_equity = settings.initial_quote + settings.initial_base * first_close
     final_equity = run.final_quote + run.final_base * last_close
     growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
     span_ms = int(close_ms[-1] - close_ms[0])
-    max_drawdown = metrics.max_drawdown_pct(equity) if figures_only else float(drawdown.max())
     yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
@@ -214,9 +221,10 @@ def build_result(
         fills = stamped_at_open(run.fills, candles)
         trades = closed_trades(fills, initial_base=held, start_price=first_close, start_time=start)
         pnls = [trade.pnl for trade in trades]
-    won = [pnl for pnl in pnls if pnl > 0]  # the winners and their sum, in one pass
+    # The winners and the losers, filtered in C (``0 < pnl``, ``0 > pnl``), summed in order.
+    won = list(filter(ZERO.__lt__, pnls))
     wins = sum(won)
-    losses = -sum(pnl for pnl in pnls if pnl < 0)
+    losses = -sum(filter(ZERO.__gt__, pnls))
     keep = _NONE if figures_only else _curve_indices(equity, drawdown)
     price_keep = _NONE if figures_only else metrics.min_max_indices(close)
     return BacktestResult(
@@ -245,12 +253,7 @@ def build_result(
         profit_factor=float(wins / losses) if losses > 0 else None,
         fills=len(run.fills),
         round_trips=_round_trips(run.strategy_state, len(pnls)),
-        exposure_pct=metrics.exposure_pct(
-            base,
-            close,
-            float(max(market.min_amount, market.amount_step)),
-            float(market.min_cost),
-        ),
+        exposure_pct=exposure,
         buy_and_hold_pct=(float(close[-1]) / float(close[0]) - 1.0) * 100.0,
         grid=_grid_breakdown(run.strategy_state, last_close),
         stop_reason=run.stop_reason,
