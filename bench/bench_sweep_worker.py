@@ -256,10 +256,14 @@ def worker(
             sums[:] = [0.0, 0.0]
         started_cpu = time.process_time()
         while True:
-            try:
-                chunk = [uuid.UUID(backtest_id) for backtest_id in ids.get_nowait()]
-            except Exception:
+            # Blocking, up to the end mark: ``get_nowait`` raises Empty also while the other
+            # process holds the queue's read lock, and a worker that took that for the end left
+            # the rest of the sweep to the other (the warm sweep in the same processes, whose
+            # workers start together, ran almost one at a time).
+            item = ids.get()
+            if item is None:
                 break
+            chunk = [uuid.UUID(backtest_id) for backtest_id in item]
             if profiler is not None:
                 profiler.enable()
             if chunked:  # as the chunk task does
@@ -328,6 +332,7 @@ class Workers:
         self.ready: list[Any] = [context.Event() for _ in range(sweeps)]
         self.reports: Any = context.Queue()
         self.processes: list[Any] = []
+        self.processes_wanted = 1 if args.profile else args.workers
         self.done = 0
 
     def run(self, ids: Sequence[str], size: int) -> tuple[float, list[dict[str, Any]]]:
@@ -337,7 +342,8 @@ class Workers:
         args, queue = self.args, self.queues[self.done]
         for chunk in chunks([uuid.UUID(i) for i in ids], size):
             queue.put([str(backtest_id) for backtest_id in chunk])
-        time.sleep(0.2)  # the queue's feeder thread has flushed: get_nowait sees every id
+        for _ in range(self.processes_wanted):
+            queue.put(None)  # one end mark per process
         wall = time.perf_counter()
         self.ready[self.done].set()
         if not self.processes:
@@ -356,7 +362,7 @@ class Workers:
                         size > 1,
                     ),
                 )
-                for _ in range(1 if args.profile else args.workers)
+                for _ in range(self.processes_wanted)
             ]
             for process in self.processes:
                 process.start()
