@@ -114,18 +114,28 @@ async def test_a_failed_read_raises_sqlalchemys_error(db: Database) -> None:
 
 
 async def test_a_driver_that_fails_leaves_the_read_to_sqlalchemy(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """And, SQLAlchemy running what the driver failed, the statement's plan is forgotten with
+    a warning: its reads do not go on paying two attempts unseen."""
     async with db.read_scope() as reads:
         connection = await reads.connection()
         await read_rows(connection, NUMBER, {"text": "1"})
         driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+        attempts = 0
 
         async def refused(*_: Any) -> None:
+            nonlocal attempts
+            attempts += 1
             raise ConnectionResetError("gone")
 
         monkeypatch.setattr(type(driver), "fetch", refused)  # SQLAlchemy prepares instead
-        assert [row.number for row in await read_rows(connection, NUMBER, {"text": "2"})] == [2]
+        with caplog.at_level("WARNING", logger=driver_reads.__name__):
+            assert [row.number for row in await read_rows(connection, NUMBER, {"text": "2"})] == [2]
+        assert attempts == 1 and not _planned(NUMBER, db)
+        assert "runs through SQLAlchemy from now on" in caplog.text
+        assert [row.number for row in await read_rows(connection, NUMBER, {"text": "3"})] == [3]
+        assert attempts == 1  # SQLAlchemy's alone
 
 
 async def test_sqlalchemy_runs_what_has_no_plan(

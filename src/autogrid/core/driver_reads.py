@@ -12,11 +12,15 @@ Only a plain SELECT on an autocommit connection (``Database.read_scope``) with a
 path. Anything else runs as ``connection.execute`` does: another driver (SQLite), a statement with
 expanding (IN) or literal-execute parameters, a connection inside a transaction (a session's).
 A driver call that fails is run again through SQLAlchemy (a SELECT changes nothing), so a failed
-read raises SQLAlchemy's own error and a dropped connection invalidates the pool as it did.
+read raises SQLAlchemy's own error and a dropped connection invalidates the pool as it did. If
+SQLAlchemy then runs it, the fault was this path's own (a driver or library upgrade, say): the
+statement's plan is forgotten, with a warning, rather than every read of it paying two attempts
+unseen.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +28,8 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+logger = logging.getLogger(__name__)
 
 # Plans are kept per statement (module-level statements, or cached per filter combination) and
 # dialect (one per engine): past this many, e.g. in a test process making engines by the dozen,
@@ -124,6 +130,11 @@ async def read_rows(
             metadata, processors, key_to_index = plan.metadata, plan.processors, plan.key_to_index
             return [make(metadata, processors, key_to_index, record) for record in records]
     result = await connection.execute(statement, values)
-    if not known and _autocommit(connection):
+    if plan is not None:  # the driver failed where SQLAlchemy did not: this path's fault
+        logger.warning(
+            "a read runs through SQLAlchemy from now on: the driver failed it: %s", plan.sql
+        )
+        _plans[(id(statement), id(dialect))] = (statement, dialect, None)
+    elif not known and _autocommit(connection):
         _learn(statement, dialect, result)
     return list(result.all())
