@@ -94,4 +94,5 @@ async def test_reads_answer_as_validating_each_time(
         return model.model_validate(data)
 
     monkeypatch.setattr("autogrid.bots.schemas.validated", validate_each_time)
+    monkeypatch.setattr("autogrid.bots.bot_reads._remembered", {})  # each read model made again
     assert remembered == remembered_again == (await client.get(BOTS, headers=user.headers)).content

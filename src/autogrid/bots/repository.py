@@ -8,7 +8,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, or_, select
+from sqlalchemy import Text, bindparam, case, cast, delete, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,11 +46,37 @@ _OWNED_BOT_ID = select(Bot.id).where(
 # something of it: a DCA bot's recurring buys, a smart trade's progress.
 # (Equalities, not ``in_``: a list in ``in_`` is an expanding parameter, rendered into the
 # statement's text anew at every run, which cost a read more than its query.)
+# Only the columns the read shows: a tick's bookkeeping (next tick, lease, version) left out, so a
+# running bot's read row changes only when something shown does. Its JSON columns come as their
+# text, which keys the read model's memory (``bot_reads``) and is decoded only on a miss.
 _STATE_READ_BY = or_(Bot.type == BotType.DCA.value, Bot.type == BotType.SMART_TRADE.value)
+_SHOWN_COLUMNS = (
+    "id",
+    "type",
+    "name",
+    "exchange",
+    "symbol",
+    "mode",
+    "credential_id",
+    "tick_interval_seconds",
+    "status",
+    "breaker_reason",
+    "breaker_tripped_at",
+    "error",
+    "investment",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "stopped_at",
+    "stop_initiator",
+)
 _READ_COLUMNS = [
-    *(column for column in Bot.__table__.c if column.key != "state"),
-    case((_STATE_READ_BY, Bot.state)).label("state"),
+    *(Bot.__table__.c[key] for key in _SHOWN_COLUMNS),
+    *(cast(Bot.__table__.c[key], Text).label(key) for key in ("paper", "config")),
+    case((_STATE_READ_BY, cast(Bot.state, Text))).label("state"),
 ]
+# A read row's own columns: the list's rows carry the page's total after them.
+READ_ROW_LENGTH = len(_READ_COLUMNS)
 _OWNED_BOT_READ = select(*_READ_COLUMNS).where(
     Bot.id == bindparam("bot_id"), Bot.user_id == bindparam("user_id")
 )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 from autogrid.api.deps import ReadConnectionDep, SessionDep, SettingsDep
 from autogrid.auth.dependencies import CurrentUser
 from autogrid.bots import controls, deals, from_backtest, service
+from autogrid.bots.bot_reads import bot_read_of_row
 from autogrid.bots.deal_schemas import DealRead
 from autogrid.bots.dependencies import AfterCommitDep, MarketRulesDep
 from autogrid.bots.funds import ExchangeAccess
@@ -104,14 +105,17 @@ async def list_bots(
         reads, user, page, statuses=bot_status or (), types=bot_type or (), stopped_by=stopped_by
     )
     return BotPage(
-        items=[bot_read(bot) for bot in bots], total=total, limit=page.limit, offset=page.offset
+        items=[bot_read_of_row(bot) for bot in bots],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 
 @router.get("/{bot_id}", response_model=BotRead)
 async def get_bot(bot_id: uuid.UUID, user: CurrentUser, reads: ReadConnectionDep) -> AnyBotRead:
     """Read one of your bots."""
-    return bot_read(await service.read_bot(reads, user, bot_id))
+    return bot_read_of_row(await service.read_bot(reads, user, bot_id))
 
 
 @router.patch("/{bot_id}", response_model=BotRead, responses=_EDIT_ERRORS)

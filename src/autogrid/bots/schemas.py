@@ -7,6 +7,7 @@ never set through the API. Responses repeat the request's names, plus what the s
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -397,8 +398,13 @@ def stored_config(params: BaseModel, breaker: BreakerSettings) -> dict[str, Any]
     return {"strategy": params.model_dump(mode="json"), "breaker": breaker.model_dump(mode="json")}
 
 
+def stored_json(value: Any) -> Any:
+    """A JSON column's value: decoded by the ORM, or its text in a read row (``bot_reads``)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def strategy_data(bot: BotFields) -> dict[str, Any]:
-    data: dict[str, Any] = bot.config["strategy"]
+    data: dict[str, Any] = stored_json(bot.config)["strategy"]
     return data
 
 
@@ -427,7 +433,9 @@ def bot_read(bot: BotFields) -> AnyBotRead:
     # The stored settings as the models validation makes of them, from memory when their
     # content was read before (``read_params``): the read model takes them as they are.
     params = _PARAMS.get(bot.type)
-    config = strategy_data(bot)
+    stored = stored_json(bot.config)
+    config = stored["strategy"]
+    paper = stored_json(bot.paper)
     data: dict[str, Any] = {
         "id": bot.id,
         "type": bot.type,
@@ -436,10 +444,10 @@ def bot_read(bot: BotFields) -> AnyBotRead:
         "symbol": bot.symbol,
         "mode": bot.mode,
         "credential_id": bot.credential_id,
-        "paper": validated(PaperSettings, bot.paper) if bot.paper is not None else None,
+        "paper": validated(PaperSettings, paper) if paper is not None else None,
         "tick_interval_seconds": bot.tick_interval_seconds,
         "config": validated(params, config) if params is not None else config,
-        "breaker": validated(BreakerSettings, bot.config.get("breaker") or {}),
+        "breaker": validated(BreakerSettings, stored.get("breaker") or {}),
         "status": bot.status,
         "breaker_state": {
             "tripped": bot.breaker_reason is not None,
@@ -466,7 +474,7 @@ def _recurring_buys(bot: BotFields, params: DcaParams) -> dict[str, Any] | None:
     if schedule is None:
         return None
     started_at = bot.started_at if bot.status != BotStatus.STOPPED else None
-    state = parse_state(bot.state)
+    state = parse_state(stored_json(bot.state))
     memory = schedule_state(state)
     last = memory.get("last_slot")
     return {

@@ -20,7 +20,7 @@ from autogrid.bots import controls
 from autogrid.bots import service as bots
 from autogrid.bots.ledger import Ledger
 from autogrid.bots.markets import MarketRulesProvider
-from autogrid.bots.schemas import BotFields, SmartTradeBotCreate, strategy_data
+from autogrid.bots.schemas import BotFields, SmartTradeBotCreate, stored_json, strategy_data
 from autogrid.bots.smart_trade_params import SmartTradeParams
 from autogrid.bots.state import parse_state
 from autogrid.bots.transitions import BotTransition
@@ -106,7 +106,7 @@ def trade_detail(bot: Bot, rows: Sequence[Order]) -> SmartTradeDetail:
 
 
 def trade_read(bot: BotFields) -> SmartTradeRead:
-    state = parse_state(bot.state)
+    state = parse_state(stored_json(bot.state))
     trade = SmartTradeState.from_dict(state.strategy) if state.strategy else SmartTradeState()
     ledger = Ledger.from_dict(state.ledger)
     status = BotStatus(bot.status)
