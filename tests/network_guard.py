@@ -41,15 +41,16 @@ def refuse_outside_connections() -> Iterator[None]:
             raise OutsideNetworkRefused(f"tests may not resolve {host!r}: use a local server")
         return real_getaddrinfo(host, *args, **kwargs)
 
-    def guarded_connect(self: socket.socket, address: Any) -> Any:
+    # socket.socket.connect is declared on the C base class (SocketType): the patch takes that.
+    def guarded_connect(self: socket.SocketType, address: Any) -> None:
         if self.family in (socket.AF_INET, socket.AF_INET6) and not is_local(address[0]):
             raise OutsideNetworkRefused(f"tests may not connect to {address!r}")
-        return real_connect(self, address)
+        real_connect(self, address)
 
-    socket.getaddrinfo = guarded_getaddrinfo  # type: ignore[assignment]
+    socket.getaddrinfo = guarded_getaddrinfo
     socket.socket.connect = guarded_connect  # type: ignore[method-assign]
     try:
         yield
     finally:
-        socket.getaddrinfo = real_getaddrinfo  # type: ignore[assignment]
+        socket.getaddrinfo = real_getaddrinfo
         socket.socket.connect = real_connect  # type: ignore[method-assign]

@@ -126,7 +126,9 @@ class CandleStore:
         self._series: dict[tuple[str, str], list[Candle]] = {}
         self._derived: dict[tuple[str, str], list[Candle]] = {}
 
-    def set_candles(self, symbol_id: str, interval: str, rows: Iterable[Sequence[object]]) -> int:
+    def set_candles(
+        self, symbol_id: str, interval: str, rows: Iterable[Candle | Sequence[object]]
+    ) -> int:
         interval_ms(interval)
         candles = sorted(
             (row if isinstance(row, Candle) else Candle.from_row(row) for row in rows),

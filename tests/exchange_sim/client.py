@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.exchange_sim.control import CONTROL_PREFIX
 from tests.exchange_sim.server import DEFAULT_API_KEY
@@ -27,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "LISTENING "
 
 Number = str | float | int
+T = TypeVar("T")
 
 
 class SimulatorControlError(RuntimeError):
@@ -53,6 +54,13 @@ class SimulatorClient:
         except urllib.error.HTTPError as error:
             raise SimulatorControlError(error.read().decode(errors="replace")) from None
 
+    def call_returning(self, shape: type[T], operation: str, **arguments: Any) -> T:
+        """``call`` for an operation whose result is a ``shape`` (dict, list, int or str)."""
+        result = self.call(operation, **arguments)
+        if not isinstance(result, shape):
+            raise SimulatorControlError(f"{operation} returned {result!r}, not a {shape.__name__}")
+        return result
+
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -75,7 +83,8 @@ class SimulatorClient:
         balances: Mapping[str, Number] | None = None,
         permissions: Mapping[str, object] | None = None,
     ) -> dict[str, Any]:
-        return self.call(
+        return self.call_returning(
+            dict,
             "add_account",
             api_key=api_key,
             secret=secret,
@@ -84,44 +93,48 @@ class SimulatorClient:
         )
 
     def set_balances(self, api_key: str, balances: Mapping[str, Number]) -> dict[str, Any]:
-        return self.call("set_balances", api_key=api_key, balances=balances)
+        return self.call_returning(dict, "set_balances", api_key=api_key, balances=balances)
 
     def set_permissions(self, api_key: str, **changes: object) -> dict[str, Any]:
-        return self.call("set_permissions", api_key=api_key, **changes)
+        return self.call_returning(dict, "set_permissions", api_key=api_key, **changes)
 
     def balances(self, api_key: str = DEFAULT_API_KEY) -> dict[str, dict[str, str]]:
-        return self.call("balances", api_key=api_key)
+        return self.call_returning(dict, "balances", api_key=api_key)
 
     def set_price(self, symbol: str, price: Number) -> list[dict[str, Any]]:
-        return self.call("set_price", symbol=symbol, price=price)
+        return self.call_returning(list, "set_price", symbol=symbol, price=price)
 
     def price(self, symbol: str) -> str:
-        return self.call("price", symbol=symbol)
+        return self.call_returning(str, "price", symbol=symbol)
 
     def set_price_path(self, symbol: str, prices: Iterable[Number]) -> int:
-        return self.call("set_price_path", symbol=symbol, prices=list(prices))
+        return self.call_returning(int, "set_price_path", symbol=symbol, prices=list(prices))
 
     def step_price(self, symbol: str, steps: int = 1) -> list[dict[str, Any]]:
-        return self.call("step_price", symbol=symbol, steps=steps)
+        return self.call_returning(list, "step_price", symbol=symbol, steps=steps)
 
     def set_candles(self, symbol: str, interval: str, candles: Iterable[Sequence[object]]) -> int:
         rows = [list(c) for c in candles]
-        return self.call("set_candles", symbol=symbol, interval=interval, candles=rows)
+        return self.call_returning(
+            int, "set_candles", symbol=symbol, interval=interval, candles=rows
+        )
 
     def set_clock_offset(self, offset_ms: int) -> int:
-        return self.call("set_clock_offset", offset_ms=offset_ms)
+        return self.call_returning(int, "set_clock_offset", offset_ms=offset_ms)
 
     def inject_fault(
         self, kind: str, endpoint: str = "*", times: int | None = 1, **options: Any
     ) -> dict[str, Any]:
         """``times=None`` keeps the fault until ``clear_faults``."""
-        return self.call("inject_fault", kind=kind, endpoint=endpoint, times=times, **options)
+        return self.call_returning(
+            dict, "inject_fault", kind=kind, endpoint=endpoint, times=times, **options
+        )
 
     def clear_faults(self) -> int:
-        return self.call("clear_faults")
+        return self.call_returning(int, "clear_faults")
 
     def active_faults(self) -> list[dict[str, Any]]:
-        return self.call("active_faults")
+        return self.call_returning(list, "active_faults")
 
     def orders(
         self,
@@ -130,12 +143,17 @@ class SimulatorClient:
         client_order_id: str | None = None,
         status: str | None = None,
     ) -> list[dict[str, Any]]:
-        return self.call(
-            "orders", api_key=api_key, symbol=symbol, client_order_id=client_order_id, status=status
+        return self.call_returning(
+            list,
+            "orders",
+            api_key=api_key,
+            symbol=symbol,
+            client_order_id=client_order_id,
+            status=status,
         )
 
     def trades(self, api_key: str | None = None, symbol: str | None = None) -> list[dict[str, Any]]:
-        return self.call("trades", api_key=api_key, symbol=symbol)
+        return self.call_returning(list, "trades", api_key=api_key, symbol=symbol)
 
     def fill_order(
         self,
@@ -144,7 +162,8 @@ class SimulatorClient:
         quantity: Number | None = None,
         price: Number | None = None,
     ) -> dict[str, Any]:
-        return self.call(
+        return self.call_returning(
+            dict,
             "fill_order",
             order_id=order_id,
             client_order_id=client_order_id,
@@ -161,7 +180,8 @@ class SimulatorClient:
         qty: Number = "0.001",
         spread_ms: int = 0,
     ) -> int:
-        return self.call(
+        return self.call_returning(
+            int,
             "add_past_trades",
             count=count,
             symbol=symbol,
@@ -174,16 +194,16 @@ class SimulatorClient:
     def request_log(
         self, method: str | None = None, path: str | None = None
     ) -> list[dict[str, Any]]:
-        return self.call("request_log", method=method, path=path)
+        return self.call_returning(list, "request_log", method=method, path=path)
 
     def create_request_counts(self) -> dict[str, int]:
-        return self.call("create_request_counts")
+        return self.call_returning(dict, "create_request_counts")
 
     def create_request_count(self, client_order_id: str) -> int:
-        return self.call("create_request_count", client_order_id=client_order_id)
+        return self.call_returning(int, "create_request_count", client_order_id=client_order_id)
 
     def unhandled_requests(self) -> list[dict[str, Any]]:
-        return self.call("unhandled_requests")
+        return self.call_returning(list, "unhandled_requests")
 
     def reset(self) -> None:
         self.call("reset")

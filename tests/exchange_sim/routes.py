@@ -31,7 +31,7 @@ def _int(params: Mapping[str, str], name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)  # type: ignore[arg-type]
+        return int(raw)
     except ValueError:
         raise errors.illegal_value(name) from None
 

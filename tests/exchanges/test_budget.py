@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from autogrid.exchanges.budget import (
     BudgetSpec,
+    MemoryBudget,
     MemoryBudgets,
     RedisBudgets,
     credential_key,
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 # ----------------------------------------------------------------------------- in memory
 
 
-def memory_budget(spec: BudgetSpec, clock: FakeClock):
+def memory_budget(spec: BudgetSpec, clock: FakeClock) -> MemoryBudget:
     return MemoryBudgets(clock=clock, sleep=clock.sleep).budget_for("binance", "k", spec)
 
 
@@ -101,7 +102,7 @@ async def test_a_slow_down_recorded_while_sleeping_applies() -> None:
         clock.now += seconds / 2
         clock.sleeps.append(seconds)
 
-    budget._sleep = sleep_and_meanwhile_slow_down  # type: ignore[attr-defined]
+    budget._sleep = sleep_and_meanwhile_slow_down
     await budget.acquire()
     assert clock.now >= 1000.5 + 5
 

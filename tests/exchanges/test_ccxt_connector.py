@@ -143,7 +143,7 @@ async def test_limit_order_lifecycle(
     assert created.client_order_id == cid
     assert (created.symbol, created.side, created.type) == ("BTC/USDT", Side.BUY, OrderType.LIMIT)
     assert created.status is ExchangeOrderStatus.OPEN
-    assert (created.amount, created.filled, created.price) == (D("0.0015"), 0, D("95000.5"))
+    assert (created.amount, created.filled, created.price) == (D("0.0015"), D(0), D("95000.5"))
     [on_exchange] = sim.orders(client_order_id=cid)
     assert str(on_exchange.order_id) == created.exchange_order_id
 

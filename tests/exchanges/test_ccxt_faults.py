@@ -6,12 +6,13 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from autogrid.exchanges import errors as ours
-from autogrid.exchanges.budget import BudgetSpec, MemoryBudgets, RedisBudgets
+from autogrid.exchanges.budget import BudgetSpec, MemoryBudgets, RedisBudgets, RequestBudget
 from autogrid.exchanges.ccxt import CcxtConnector
 from autogrid.exchanges.retry import RetryPolicy
 from autogrid.exchanges.types import ApiCredentials, ExchangeOrderStatus
@@ -36,7 +37,7 @@ SLOW = 0.8  # seconds: twice the client timeout
     ids=["disconnect", "504", "timeout", "503-executed", "500-executed"],
 )
 async def test_ambiguous_create_is_unknown_sent_once_and_found_by_client_id(
-    connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds, fault: dict
+    connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds, fault: dict[str, Any]
 ) -> None:
     cid = new_cid()
     request = await market_order(connector, cid)
@@ -73,7 +74,7 @@ async def test_an_unknown_order_may_appear_only_later(
     ids=["503-not-executed", "bare-500-not-executed"],
 )
 async def test_a_5xx_not_executed_is_still_unknown_and_resolves_to_nothing(
-    connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds, fault: dict
+    connector: CcxtConnector, sim: BinanceSimulator, new_cid: OrderIds, fault: dict[str, Any]
 ) -> None:
     """Binance: on a 5xx the execution status is unknown; resolving by client id shows none."""
     cid = new_cid()
@@ -98,7 +99,7 @@ async def test_a_documented_refusal_of_a_create_is_refused_not_unknown(
     connector: CcxtConnector,
     sim: BinanceSimulator,
     new_cid: OrderIds,
-    fault: dict,
+    fault: dict[str, Any],
     expected: type,
     retry_after: float | None,
 ) -> None:
@@ -181,7 +182,7 @@ async def test_a_create_refused_by_our_own_budget_was_never_sent(
     ids=["503", "502", "disconnect", "timeout", "timestamp"],
 )
 async def test_reads_retry_temporary_failures(
-    connector: CcxtConnector, sim: BinanceSimulator, fault: dict
+    connector: CcxtConnector, sim: BinanceSimulator, fault: dict[str, Any]
 ) -> None:
     await connector.load_markets()
     sim.inject_fault(endpoint="GET /api/v3/account", **fault)
@@ -201,7 +202,7 @@ async def test_reads_retry_temporary_failures(
     ids=["503", "timeout", "429", "418"],
 )
 async def test_reads_give_up_after_the_policy(
-    connector: CcxtConnector, sim: BinanceSimulator, fault: dict, expected: type
+    connector: CcxtConnector, sim: BinanceSimulator, fault: dict[str, Any], expected: type
 ) -> None:
     await connector.load_markets()
     sim.inject_fault(endpoint="GET /api/v3/ticker/24hr", times=None, **fault)
@@ -231,6 +232,7 @@ async def test_a_429_seen_by_one_connector_holds_back_another_using_the_key(
 ) -> None:
     spec = BudgetSpec(rate=50, burst=50)
     clients: list[Redis] = []
+    budgets: list[RequestBudget]
     if shared_through == "memory":
         memory = MemoryBudgets()
         budgets = [memory.budget_for("binance", "key", spec)] * 2
@@ -321,11 +323,12 @@ async def test_no_secret_reaches_exceptions_or_logs(
     connector = make_connector(retry_policy=RetryPolicy(max_attempts=1))
     request = await limit_order(connector, new_cid())
     raised: list[BaseException] = []
-    for endpoint, fault in [
+    faults: list[tuple[str, dict[str, Any]]] = [
         ("GET /api/v3/account", {"kind": "http_error", "status": 503}),
         (ORDER, {"kind": "http_error", "status": 503}),
         ("GET /api/v3/openOrders", {"kind": "timestamp"}),
-    ]:
+    ]
+    for endpoint, fault in faults:
         sim.inject_fault(endpoint=endpoint, **fault)
         with pytest.raises(ours.ExchangeError) as excinfo:
             if endpoint == ORDER:

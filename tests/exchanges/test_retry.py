@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
 from autogrid.exchanges import errors as ours
-from autogrid.exchanges.retry import RetryPolicy, retry_call
+from autogrid.exchanges.retry import RetryPolicy, is_temporary, retry_call
 from tests.exchanges.fakes import FakeClock
 
 
@@ -25,8 +26,15 @@ class Flaky:
         return "ok"
 
 
-def run(call: Flaky, policy: RetryPolicy, clock: FakeClock, **kwargs: object):
-    return retry_call(call, policy, sleep=clock.sleep, clock=clock, rng=random.Random(7), **kwargs)
+async def run(
+    call: Flaky,
+    policy: RetryPolicy,
+    clock: FakeClock,
+    retry_on: Callable[[BaseException], bool] = is_temporary,
+) -> str:
+    return await retry_call(
+        call, policy, retry_on=retry_on, sleep=clock.sleep, clock=clock, rng=random.Random(7)
+    )
 
 
 async def test_temporary_errors_are_retried_until_success() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from autogrid.exchanges.errors import MarketRuleViolation
 from autogrid.exchanges.rules import prepare_order, round_amount, round_price
-from autogrid.exchanges.types import MarketRules, OrderType, Side
+from autogrid.exchanges.types import MarketRules, OrderRequest, OrderType, Side
 
 D = Decimal
 BTC = MarketRules(
@@ -27,7 +28,7 @@ BTC = MarketRules(
 )
 
 
-def limit(amount: str, price: str, rules: MarketRules = BTC, side: Side = Side.BUY):
+def limit(amount: str, price: str, rules: MarketRules = BTC, side: Side = Side.BUY) -> OrderRequest:
     return prepare_order(rules, side, OrderType.LIMIT, D(amount), D(price), "cid-1")
 
 
@@ -137,7 +138,11 @@ def test_below_min_cost_uses_the_rounded_amount() -> None:
     assert excinfo.value.rule == "min_amount"
     with pytest.raises(MarketRuleViolation) as excinfo:
         limit("0.0001", "40000")  # 4 USDT
-    assert (excinfo.value.rule, excinfo.value.limit, excinfo.value.value) == ("min_cost", 5, 4)
+    assert (excinfo.value.rule, excinfo.value.limit, excinfo.value.value) == (
+        "min_cost",
+        D(5),
+        D(4),
+    )
     assert str(excinfo.value) == (
         "order value 4 is below the market's minimum order value 5 for BTC/USDT"
     )
@@ -217,8 +222,10 @@ def test_inactive_market() -> None:
         ({"client_order_id": "has space"}, ValueError),
     ],
 )
-def test_programming_errors_are_not_rule_violations(kwargs: dict, error: type) -> None:
-    arguments = {
+def test_programming_errors_are_not_rule_violations(
+    kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    arguments: dict[str, Any] = {
         "rules": BTC,
         "side": Side.BUY,
         "type": OrderType.LIMIT,
@@ -239,7 +246,9 @@ prices = st.decimals(min_value=D("0"), max_value=D("2000000"), places=8, allow_n
 
 
 @given(amounts, steps)
-def test_rounded_amount_is_a_multiple_of_the_step_not_above_the_request(amount, step) -> None:
+def test_rounded_amount_is_a_multiple_of_the_step_not_above_the_request(
+    amount: Decimal, step: Decimal
+) -> None:
     rounded = round_amount(amount, step)
     assert rounded <= amount
     assert amount - rounded < step
@@ -248,7 +257,7 @@ def test_rounded_amount_is_a_multiple_of_the_step_not_above_the_request(amount, 
 
 
 @given(prices, steps)
-def test_rounded_price_is_the_nearest_multiple_of_the_tick(price, tick) -> None:
+def test_rounded_price_is_the_nearest_multiple_of_the_tick(price: Decimal, tick: Decimal) -> None:
     rounded = round_price(price, tick)
     assert rounded % tick == 0
     assert abs(rounded - price) <= tick / 2
@@ -265,7 +274,13 @@ def test_rounded_price_is_the_nearest_multiple_of_the_tick(price, tick) -> None:
     side=st.sampled_from(list(Side)),
 )
 def test_an_accepted_order_satisfies_every_rule(
-    amount, price, step, tick, min_amount, min_cost, side
+    amount: Decimal,
+    price: Decimal,
+    step: Decimal,
+    tick: Decimal,
+    min_amount: Decimal,
+    min_cost: Decimal,
+    side: Side,
 ) -> None:
     rules = MarketRules(
         "X/Y",
@@ -296,7 +311,7 @@ def test_an_accepted_order_satisfies_every_rule(
 
 
 @given(amount=amounts, price=prices)
-def test_a_violation_always_names_a_limit_the_value_breaks(amount, price) -> None:
+def test_a_violation_always_names_a_limit_the_value_breaks(amount: Decimal, price: Decimal) -> None:
     assume(amount > 0)
     try:
         limit(str(amount), str(price))

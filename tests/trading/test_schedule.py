@@ -10,8 +10,10 @@ import pytest
 from autogrid.trading.schedule import CatchUp, RecurringBuy, decide_slot
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_hourly_slots_fall_on_the_hour() -> None:

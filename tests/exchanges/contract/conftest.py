@@ -27,7 +27,11 @@ START_PRICES = {"BTC/USDT": Decimal(100_000), "ETH/USDT": Decimal(2_500)}
 
 class Venue(Protocol):
     name: str
-    connector: ExchangeConnector
+
+    @property
+    def connector(self) -> ExchangeConnector:
+        """Read-only, so a venue may hold a narrower connector (the paper venue's)."""
+        ...
 
     async def trade_at(self, symbol: str, price: Decimal) -> None:
         """The market trades at ``price`` now: resting orders it reaches fill, and market

@@ -21,6 +21,7 @@ from autogrid.exchanges.rules import prepare_order
 from autogrid.exchanges.types import (
     ExchangeOrder,
     ExchangeOrderStatus,
+    ExchangeTrade,
     OrderRequest,
     OrderType,
     Side,
@@ -52,6 +53,13 @@ async def fetched(connector: ExchangeConnector, order: ExchangeOrder) -> Exchang
     found = await connector.fetch_order(order.symbol, exchange_order_id=order.exchange_order_id)
     assert found is not None
     return found
+
+
+def only_trade(trades: list[ExchangeTrade] | None) -> ExchangeTrade:
+    """The single trade of an order, listed by a connector that lists an order's trades."""
+    assert trades is not None
+    [trade] = trades
+    return trade
 
 
 async def test_market_rules(venue: Venue) -> None:
@@ -95,7 +103,7 @@ async def test_a_limit_buy_rests_then_fills_when_the_price_crosses_it(venue: Ven
         Side.BUY,
         OrderType.LIMIT,
     )
-    assert (created.amount, created.filled, created.price) == (D("0.001"), 0, D(99000))
+    assert (created.amount, created.filled, created.price) == (D("0.001"), D(0), D(99000))
     await venue.trade_at(BTC, D(99500))  # not low enough
     assert (await fetched(connector, created)).status is ExchangeOrderStatus.OPEN
     await venue.trade_at(BTC, D(98000))
@@ -107,7 +115,7 @@ async def test_a_limit_buy_rests_then_fills_when_the_price_crosses_it(venue: Ven
     assert trade.client_order_id in (None, "rest-1")  # Binance's trades do not carry it
     assert (trade.side, trade.price, trade.amount, trade.is_maker) == (
         Side.BUY,
-        99000,
+        D(99000),
         D("0.001"),
         True,
     )
@@ -128,7 +136,7 @@ async def test_a_limit_sell_fills_when_the_price_rises_to_it(venue: Venue) -> No
     assert (trade.exchange_order_id, trade.side, trade.price) == (
         created.exchange_order_id,
         Side.SELL,
-        101000,
+        D(101000),
     )
     usdt = (await connector.fetch_balance())["USDT"]
     assert (
@@ -285,15 +293,14 @@ async def test_an_orders_trades_are_listed_by_that_order_alone(venue: Venue) -> 
         await limit_request(connector, "by-order-3", Side.BUY, "0.001", "90000")
     )
     await venue.trade_at(BTC, D(98000))  # fills the first two, not the third
-    [mine] = await connector.fetch_order_trades(BTC, first.exchange_order_id) or [None]
-    assert mine is not None
+    mine = only_trade(await connector.fetch_order_trades(BTC, first.exchange_order_id))
     assert (mine.exchange_order_id, mine.side, mine.price, mine.amount) == (
         first.exchange_order_id,
         Side.BUY,
-        99000,
+        D(99000),
         D("0.001"),
     )
     assert mine in await connector.fetch_my_trades(BTC)  # the same trade, however it was found
-    [theirs] = await connector.fetch_order_trades(BTC, other.exchange_order_id) or [None]
-    assert theirs is not None and theirs.exchange_order_id == other.exchange_order_id
+    theirs = only_trade(await connector.fetch_order_trades(BTC, other.exchange_order_id))
+    assert theirs.exchange_order_id == other.exchange_order_id
     assert await connector.fetch_order_trades(BTC, resting.exchange_order_id) == []

@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 import uuid
+from typing import TypedDict
 
 from autogrid.exchanges import errors
 from autogrid.exchanges.types import Side
@@ -28,6 +29,13 @@ from tests.exchanges.paper.helpers import (
 SHARED_IDS = [f"shared-{i}" for i in range(5)]
 
 
+class Outcome(TypedDict):
+    accepted: list[str]
+    insufficient: int
+    duplicates: int
+    canceled: int
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -39,7 +47,7 @@ async def main() -> None:
     database = open_database(args.url)
     paper = replay_exchange(database, args.account_id, WallClock())
     await paper.load_markets()
-    outcome = {"accepted": [], "insufficient": 0, "duplicates": 0, "canceled": 0}
+    outcome: Outcome = {"accepted": [], "insufficient": 0, "duplicates": 0, "canceled": 0}
     await asyncio.sleep(max(0.0, args.start_at - time.time()))
     cids = [f"{args.name}-{i}" for i in range(args.count)]
     for index, cid in enumerate([*SHARED_IDS, *cids]):

@@ -44,7 +44,7 @@ from tests.exchanges.paper.helpers import (
 )
 
 CANDLES = 800  # ~35 fills; every candle costs a few database round trips
-FEES = {"maker_fee": D("0.001"), "taker_fee": D("0.001")}
+FEE = D("0.001")  # maker and taker alike
 SLIPPAGE = D("0.0005")
 
 
@@ -157,7 +157,7 @@ async def test_grid_through_the_paper_exchange_equals_the_backtest(db: Database)
         stored.ts_ms, stored.open, stored.high, stored.low, stored.close, stored.volume
     )
     assert len(arrays) == CANDLES
-    settings = BacktestSettings(MARKET, D(20_000), slippage=SLIPPAGE, **FEES)
+    settings = BacktestSettings(MARKET, D(20_000), maker_fee=FEE, taker_fee=FEE, slippage=SLIPPAGE)
     expected = run_backtest(strategy, arrays, settings)
     assert len(expected.fills) > 30  # the slice crosses the grid many times
     assert any(not fill.is_maker for fill in expected.fills)  # the neutral start's market buy

@@ -70,7 +70,7 @@ async def test_market_orders_fill_at_once_at_the_ticker(
 ) -> None:
     paper = await live_paper(db, sim, make_connector, wall)
     rules = await paper.market(SYMBOL)  # the exchange's own rules, with the account's fees
-    assert (rules.price_tick, rules.min_cost, rules.maker_fee) == (D("0.01"), 5, D("0.001"))
+    assert (rules.price_tick, rules.min_cost, rules.maker_fee) == (D("0.01"), D(5), D("0.001"))
     with pytest.raises(errors.OrderRejected, match="no spot market"):
         await paper.market("DOGE/USDT")  # the exchange lists no such market
     sim.set_price(SYMBOL, "100000")

@@ -51,7 +51,7 @@ async def test_limit_then_market_by_hand(database: Database, wall: WallClock) ->
     assert (await paper.fetch_ticker(SYMBOL)).last == D(100)
 
     buy = await paper.create_order(limit("buy-1", Side.BUY, "0.5", "95"))
-    assert (buy.status, buy.filled, buy.ts) == (ExchangeOrderStatus.OPEN, 0, T0 + MINUTE)
+    assert (buy.status, buy.filled, buy.ts) == (ExchangeOrderStatus.OPEN, D(0), T0 + MINUTE)
     # the lock holds the maker fee too: 0.5 x 95 x 1.001
     assert (await totals(paper))["USDT"] == Totals(D("952.4525"), D("47.5475"))
 
@@ -61,7 +61,7 @@ async def test_limit_then_market_by_hand(database: Database, wall: WallClock) ->
     assert (fill.client_order_id, fill.side, fill.price, fill.amount) == (
         "buy-1",
         Side.BUY,
-        95,
+        D(95),
         D("0.5"),
     )
     assert (fill.fee, fill.is_maker, fill.ts) == (Fee(D("0.0475"), "USDT"), True, T0 + 2 * MINUTE)
@@ -71,7 +71,7 @@ async def test_limit_then_market_by_hand(database: Database, wall: WallClock) ->
     }
     filled = await paper.fetch_order(SYMBOL, client_order_id="buy-1")
     assert filled is not None and filled.status is ExchangeOrderStatus.CLOSED
-    assert (filled.filled, filled.average_price, filled.fee) == (D("0.5"), 95, fill.fee)
+    assert (filled.filled, filled.average_price, filled.fee) == (D("0.5"), D(95), fill.fee)
 
     wall.move(SECOND)
     assert await paper.advance() == []
@@ -82,6 +82,7 @@ async def test_limit_then_market_by_hand(database: Database, wall: WallClock) ->
     assert (await totals(paper))["BTC"] == Totals(D(0), D("0.5"))
     wall.move(SECOND)
     [fill] = await paper.advance()
+    assert fill.fee is not None
     # open 98 less 1% slippage; taker 0.2% of 48.51
     assert (fill.price, fill.fee.cost, fill.is_maker) == (D("97.02"), D("0.09702"), False)
     assert await totals(paper) == {"USDT": Totals(D("1000.86548"), D(0))}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 
-from autogrid.backtest.engine import BacktestSettings, run_backtest
+from autogrid.backtest.engine import BacktestRun, BacktestSettings, run_backtest
 from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.candles import arrays_from_rows
 from autogrid.trading.strategies.base import StrategyConfigError
@@ -47,12 +48,17 @@ def test_safety_order_formulas() -> None:
     assert max_deal_funds(flat) == D(300)
 
 
-def run(config: DcaConfig, bars: list[tuple[float, float, float, float]], **settings: object):
+def run(
+    config: DcaConfig,
+    bars: Sequence[tuple[float, float, float, float]],
+    skip_ahead: bool = True,
+) -> BacktestRun:
     rows = [[i * MINUTE, o, h, low, c, 1.0] for i, (o, h, low, c) in enumerate(bars)]
+    fee = D("0.001")
     return run_backtest(
         DcaStrategy(config, MARKET),
         arrays_from_rows(rows),
-        BacktestSettings(MARKET, D(10_000), maker_fee=D("0.001"), taker_fee=D("0.001"), **settings),  # type: ignore[arg-type]
+        BacktestSettings(MARKET, D(10_000), maker_fee=fee, taker_fee=fee, skip_ahead=skip_ahead),
     )
 
 
@@ -162,4 +168,4 @@ def test_invalid_configs_are_refused(overrides: dict[str, object], message: str)
     )
     params.update(overrides)
     with pytest.raises(StrategyConfigError, match=message):
-        DcaStrategy(DcaConfig(**params), MARKET)  # type: ignore[arg-type]
+        DcaStrategy(DcaConfig(**params), MARKET)

@@ -197,7 +197,7 @@ def test_an_exit_waits_for_the_take_profit_it_cancelled_to_free_the_base() -> No
     assert not bot.account.place(exit_, D("98.5"))  # refused: the take profit holds the base
 
     assert bot.decide("98.4") == ()  # the cancels have not landed: wait for them
-    assert bot.state.phase == "closing" and bot.state.deals == ()
+    assert bot.state.phase == "closing" and not bot.state.deals
     bot.account.cancel("D1.TP1")
     bot.account.cancel("D1.SO1")
     [again] = [a for a in bot.decide("98.4") if isinstance(a, PlaceOrder)]

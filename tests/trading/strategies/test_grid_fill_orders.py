@@ -18,7 +18,7 @@ from autogrid.trading.strategies.grid_state import GridState, Lot
 from tests.trading.strategies.test_grid import NOW, fill, grid, resting, snap
 
 
-def opened_with_a_sell_at_5() -> tuple[object, GridState, tuple[object, ...]]:
+def opened_with_a_sell_at_5() -> tuple[GridStrategy, GridState, tuple[RestingOrder, ...]]:
     """A long grid 100..200 at 153: B4 (140) fills, so S5 (150) rests for its 0.714."""
     strategy = grid()
     opened = strategy.decide(snap("153"), GridState(), [])
@@ -32,7 +32,7 @@ def opened_with_a_sell_at_5() -> tuple[object, GridState, tuple[object, ...]]:
 def test_a_refused_sell_is_placed_again_for_the_inventory() -> None:
     strategy, state, book = opened_with_a_sell_at_5()
     without_sell = tuple(o for o in book if o.tag != "S5")  # the exchange refused S5
-    decision = strategy.decide(snap("145", without_sell), state, [])  # type: ignore[attr-defined]
+    decision = strategy.decide(snap("145", without_sell), state, [])
     # At once, as the second attempt of an episode (``refusals``: the next one waits).
     again = PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.714"), D(150), attempt=2)
     assert again in decision.actions
@@ -42,7 +42,7 @@ def test_a_sell_filled_in_part_then_cancelled_is_settled_and_the_rest_offered_at
     strategy, state, book = opened_with_a_sell_at_5()
     without_sell = tuple(o for o in book if o.tag != "S5")  # 0.3 sold, then cancelled
     part = StrategyFill("S5", Side.SELL, D(150), D("0.3"), D(0), D(0), NOW, False)
-    decision = strategy.decide(snap("149", without_sell), state, [part])  # type: ignore[attr-defined]
+    decision = strategy.decide(snap("149", without_sell), state, [part])
     assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.414"), D(150)) in decision.actions
     assert decision.state.lots[5].amount == D("0.414")
 
@@ -50,9 +50,9 @@ def test_a_sell_filled_in_part_then_cancelled_is_settled_and_the_rest_offered_at
 def test_inventory_that_joined_a_resting_sell_gets_its_own_sell_after_it() -> None:
     strategy, state, book = opened_with_a_sell_at_5()
     # 0.2 more came to level 5 while S5 (0.714) rested (a shift down moves inventory so).
-    grown = _with_lot(state, 5, Lot(D("0.914"), D("128")))  # type: ignore[arg-type]
+    grown = _with_lot(state, 5, Lot(D("0.914"), D("128")))
     without_sell = tuple(o for o in book if o.tag != "S5")
-    decision = strategy.decide(  # type: ignore[attr-defined]
+    decision = strategy.decide(
         snap("150", without_sell), grown, [fill("S5", Side.SELL, "150", "0.714")]
     )
     assert PlaceOrder("S5", Side.SELL, OrderType.LIMIT, D("0.2"), D(150)) in decision.actions

@@ -19,6 +19,7 @@ from autogrid.trading.strategies.signals import (
     MacdRule,
     MaCrossRule,
     RsiRule,
+    SignalRule,
 )
 from tests.shared_data import load_csv_rows
 
@@ -77,14 +78,14 @@ def test_rsi_bot_enters_and_exits_at_the_next_open_after_each_cross() -> None:
     ],
     ids=["rsi", "macd", "bollinger", "sma-cross", "ema-cross"],
 )
-def test_skip_ahead_equals_every_candle_on_real_data(rule: object) -> None:
+def test_skip_ahead_equals_every_candle_on_real_data(rule: SignalRule) -> None:
     rows = load_csv_rows("binance_BTC_USDT-5m.csv.gz", limit=12_000)
     data = arrays_from_rows(rows.tolist())
     sizing = Sizing(order_pct=D(100), stop_loss_pct=D(2), take_profit_pct=D(3))
     runs = [
         run_backtest(
             IndicatorStrategy(rule, sizing, MARKET),
-            data,  # type: ignore[arg-type]
+            data,
             BacktestSettings(MARKET, D(10_000), timeframe_ms=300_000, skip_ahead=skip),
         )
         for skip in (True, False)

@@ -81,6 +81,12 @@ def assert_backed_off(attempts: list[tuple[datetime, PlaceOrder]]) -> None:
         assert after - before <= retry_delay(k) + 2 * TICK
 
 
+def limit_price(price: D | None) -> D:
+    """A limit order's price (only a market order has none)."""
+    assert price is not None
+    return price
+
+
 def resting_targets(bot: RefusingRuntime) -> dict[str, D]:
     return {
         tag: order.amount
@@ -126,7 +132,7 @@ def test_a_take_profit_rejected_beside_one_that_rests_is_placed_again() -> None:
     assert not resting_targets(bot)  # the second's cancelled: the steps go again together
     bot.refusing = frozenset()
     bot.run(now, now + RETRY_FIRST_AND_TICKS, D(100))
-    assert sorted(bot.account.orders[tag].price for tag in resting_targets(bot)) == [
+    assert sorted(limit_price(bot.account.orders[tag].price) for tag in resting_targets(bot)) == [
         D(110),
         D(120),
     ]
@@ -384,8 +390,8 @@ def test_a_waiting_grid_buy_moves_up_with_a_trailing_ladder() -> None:
     assert bot.state.offset == 1
     moved = [a for _, a in bot.placed if a.tag == f"B{top}"]
     assert [a.tag for _, a in bot.placed if a.tag == "B0"] == []
-    assert len(moved) == 1 and moved[0].amount * moved[0].price <= quote
-    assert moved[0].amount * moved[0].price > quote * D("0.99")
+    assert len(moved) == 1 and moved[0].amount * limit_price(moved[0].price) <= quote
+    assert moved[0].amount * limit_price(moved[0].price) > quote * D("0.99")
 
 
 def test_grid_states_stored_before_the_back_off_still_load() -> None:
