@@ -44,7 +44,7 @@ async def test_list_is_paginated_and_stable(
         user.email,
         other_user.email,
     }
-    seen = []
+    seen: list[str] = []
     for offset in range(3):
         page = (
             await client.get(

@@ -177,6 +177,7 @@ async def test_the_fleet_shows_bots_lag_queues_and_the_workers_that_answer(
 
 def test_the_embedded_broker_reports_queues_and_says_why_not_workers(tmp_path: Path) -> None:
     app = embedded_app(tmp_path / "var")
+    assert app.settings is not None
     view = probe_fleet(app, app.settings)
     assert view.workers is None
     assert view.note is not None and "embedded broker" in view.note

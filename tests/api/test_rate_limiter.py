@@ -36,8 +36,8 @@ def limits(settings: Settings) -> ApiRateLimits:
     )
 
 
-def bearer(settings: Settings, **claims: str) -> str:
-    token = issue_access_token(settings, uuid.uuid4(), utcnow(), **claims).token
+def bearer(settings: Settings, plan: str | None = None, role: str | None = None) -> str:
+    token = issue_access_token(settings, uuid.uuid4(), utcnow(), plan=plan, role=role).token
     return f"Bearer {token}"
 
 

@@ -25,7 +25,7 @@ from chaoskit.records import _our_side
 def test_the_audit_reads_orders_fills_events_and_bots_of_the_current_schema() -> None:
     with migrated_database("autogrid_chaos_records") as url:
 
-        async def scenario() -> tuple[str, list[str], list[str]]:
+        async def scenario() -> tuple[str, list[str], list[bool]]:
             database = Database.from_settings(load_settings(database_url=url), pooled=False)
             try:
                 user_id = await make_user(database)

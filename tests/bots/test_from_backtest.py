@@ -45,7 +45,9 @@ def from_backtest(backtest_id: str, **changes: Any) -> dict[str, Any]:
     return {**data, "from_backtest_id": backtest_id, **changes}
 
 
-async def succeeded(client: httpx.AsyncClient, user: ApiUser, db: Database, **body: Any) -> dict:
+async def succeeded(
+    client: httpx.AsyncClient, user: ApiUser, db: Database, **body: Any
+) -> dict[str, Any]:
     created = await submit(client, user, backtest_body(**body) if body else None)
     await set_row(db, created["id"], status="succeeded", results=RESULTS)
     read: dict[str, Any] = (

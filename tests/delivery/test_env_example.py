@@ -47,7 +47,7 @@ def test_secrets_are_blank_with_generation_instructions() -> None:
 def test_the_example_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(_env_file=ENV_EXAMPLE)  # type: ignore[call-arg]
+    settings = Settings(_env_file=ENV_EXAMPLE)
     assert settings.environment == "development"
     assert settings.is_sqlite
     assert settings.broker_url == "filesystem://"

@@ -59,7 +59,7 @@ def test_api_overview_covers_every_area_errors_and_pagination() -> None:
 
 def test_every_metric_named_in_the_readme_exists() -> None:
     defined = {
-        metric._name  # type: ignore[attr-defined]
+        metric._name
         for metric in vars(metrics).values()
         if hasattr(metric, "_name") and hasattr(metric, "_labelnames")
     }

@@ -32,7 +32,8 @@ async def test_seed_imports_candles_and_creates_a_working_login_once(
             bots = (await session.scalars(select(Bot))).all()
             assert [bot.id for bot in bots] == [first.bot_id] and second.bot_id is None
             assert bots[0].user_id == user.id and bots[0].status == BotStatus.STARTING
-            assert bots[0].mode == "paper" and bots[0].paper["price_source"] == "replay"
+            assert bots[0].mode == "paper" and bots[0].paper is not None
+            assert bots[0].paper["price_source"] == "replay"
     finally:
         await database.dispose()
 

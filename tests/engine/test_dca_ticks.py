@@ -11,7 +11,7 @@ from autogrid.models import BotStatus
 from autogrid.orders.values import tag_of
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.orders import OrderStatus
-from autogrid.trading.strategies.base import CancelOrder, PlaceOrder, StopBot
+from autogrid.trading.strategies.base import Action, CancelOrder, PlaceOrder, StopBot
 from tests.support.factories import (
     SYMBOL,
     Clock,
@@ -38,7 +38,7 @@ def place(tag: str) -> PlaceOrder:
 
 
 def test_an_order_placed_and_cancelled_in_one_decision_is_neither() -> None:
-    actions = [
+    actions: list[Action] = [
         CancelOrder("TP1"),
         place("TP2"),
         CancelOrder("TP2"),

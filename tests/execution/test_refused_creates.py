@@ -180,7 +180,8 @@ async def test_a_definitive_rejection_is_not_placed_again_but_recorded(
     [order] = await orders_of(db, manager.bot.bot_id)
     assert order.status == S.REJECTED
     [event] = await bot_events(db, manager.bot.bot_id, EventType.ORDER_REJECTED)
-    assert "insufficient" in event.message.lower() and event.data["tag"] == "B1"
+    assert "insufficient" in event.message.lower()
+    assert event.data is not None and event.data["tag"] == "B1"
 
 
 async def test_a_withdrawn_intent_is_not_placed_again(
@@ -316,4 +317,5 @@ async def test_a_stopped_bots_order_never_placed_is_explained_not_placed_again(
 
     assert [o.status for o in await orders_of(db, bot_id)] == [S.REJECTED]
     [event] = await bot_events(db, bot_id, EventType.ORDER_NOT_PLACED)
-    assert "not placed again" in event.message and event.data["tag"] == "B1"
+    assert "not placed again" in event.message
+    assert event.data is not None and event.data["tag"] == "B1"

@@ -8,6 +8,7 @@ the exchange cannot ask by order, as for Kraken's "emulated" fetchOrderTrades.""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -78,7 +79,7 @@ async def test_the_scan_goes_on_where_it_stopped_a_few_pages_per_call_until_the_
     sim.add_past_trades(2 * SCAN_PAGES * SCAN_PAGE + 600, SYMBOL, spread_ms=240_000)
     ours = sim.fill_order(int((await order_by_id(db, order_id)).exchange_order_id or 0))
 
-    cursors = []
+    cursors: list[datetime] = []
     for call in range(3):
         seq = sim.requests[-1].seq
         manager = scanning_manager(db, make_connector, bot_id, user_id, clock)

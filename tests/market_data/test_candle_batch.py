@@ -35,10 +35,13 @@ def in_blocks(path: Path, timeframe: str, size: int) -> tuple[CandleReader, Cand
         for column, values in zip(columns, batch.canonical_columns(), strict=True):
             column.extend(values)
     ts = np.concatenate([batch.ts_ms for batch in batches]) if batches else np.array([], np.int64)
-    return reader, CandleBatch(ts.astype(np.int64), *columns)
+    open_, high, low, close, volume = columns
+    return reader, CandleBatch(ts.astype(np.int64), open_, high, low, close, volume)
 
 
-def assert_same(first: tuple[CandleReader, CandleBatch], second: tuple[CandleReader, CandleBatch]):
+def assert_same(
+    first: tuple[CandleReader, CandleBatch], second: tuple[CandleReader, CandleBatch]
+) -> None:
     (reader_a, batch_a), (reader_b, batch_b) = first, second
     assert batch_a.ts_ms.tolist() == batch_b.ts_ms.tolist()
     assert batch_a.canonical_columns() == batch_b.canonical_columns()
@@ -83,7 +86,8 @@ def test_sqlite_times_are_the_columns_own_text() -> None:
     stored_text = Candle.ts.type.dialect_impl(dialect).bind_processor(dialect)
     assert stored_text is not None
     times = [TS, TS + 123, 253_402_300_799_999, 100_000_000_000]
-    batch = CandleBatch(np.array(times, np.int64), *([["1"] * 4] * 5))
+    ones = ["1"] * 4
+    batch = CandleBatch(np.array(times, np.int64), ones, ones, ones, ones, ones)
     assert batch.sqlite_datetimes() == [stored_text(ms_to_datetime(ms)) for ms in times]
     assert batch.iso_utc()[:2] == ["2025-05-20T00:00:00.000Z", "2025-05-20T00:00:00.123Z"]
     assert ms_to_datetime(TS) == datetime(2025, 5, 20, tzinfo=UTC)

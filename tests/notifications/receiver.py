@@ -27,6 +27,11 @@ class ReceivedRequest:
     verified: bool
     payload: Any | None
 
+    def json(self) -> dict[str, Any]:
+        """The payload as the JSON object every webhook of ours is."""
+        assert isinstance(self.payload, dict), self.payload
+        return self.payload
+
 
 class WebhookReceiver:
     def __init__(self, host: str = "127.0.0.1") -> None:

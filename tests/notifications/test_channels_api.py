@@ -83,7 +83,7 @@ async def test_test_message_is_signed_verified_and_logged(
     result = tested.json()
     assert result["ok"] is True and result["status_code"] == 204 and result["error"] is None
     assert receiver.verified_ids() == [result["message_id"]]
-    assert receiver.requests[0].payload["type"] == "autogrid.test"
+    assert receiver.requests[0].json()["type"] == "autogrid.test"
 
     receiver.answer_with(503)
     failed = (await client.post(f"{CHANNELS}/{created['id']}/test", headers=user.headers)).json()
@@ -213,12 +213,13 @@ async def test_bad_subscriptions_are_refused(
         headers=user.headers,
     )
     assert_error_shape(response, 404, "not_found")
-    for subscription in (
+    refused: list[dict[str, object]] = [
         {"event_types": ["no_such_type"]},
         {"event_types": []},
         {"min_severity": "catastrophic"},
         {"owner_id": str(user.id)},
-    ):
+    ]
+    for subscription in refused:
         response = await client.post(
             CHANNELS,
             json=webhook_body(receiver.url, subscription=subscription),

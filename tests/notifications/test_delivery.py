@@ -145,7 +145,7 @@ async def test_a_fill_is_delivered_signed_once_and_logged(
     assert await deliver_due(db, keyring, settings, now=utcnow() + timedelta(hours=2)) == 0
 
     assert receiver.verified_ids() == [f"evt_{fill}"]
-    payload = receiver.requests[0].payload
+    payload = receiver.requests[0].json()
     assert payload["type"] == "fill"
     assert payload["data"]["event_id"] == fill and payload["data"]["data"] == FILL_DATA
     assert payload["data"]["bot_id"] == bot["id"] and payload["data"]["severity"] == "info"
@@ -336,7 +336,7 @@ async def test_the_beat_job_delivers_the_outbox(
 
     assert delivered == 1
     assert receiver.acted_on() == [f"evt_{fill}"]
-    assert receiver.requests[0].payload["data"]["severity"] == "error"
+    assert receiver.requests[0].json()["data"]["severity"] == "error"
 
 
 async def test_a_channel_deleted_while_its_message_is_in_flight_breaks_nothing(

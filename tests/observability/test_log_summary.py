@@ -13,6 +13,7 @@ import pytest
 
 from autogrid.core.config import load_settings
 from autogrid.observability import configure_logging
+from autogrid.observability.log_summary import RoutineSummary
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def configured(tmp_path: Path, clock: FakeClock, **overrides: Any) -> io.StringI
     )
     handler = configure_logging(settings, stream=stream)
     for installed in handler.filters:
-        if hasattr(installed, "_clock"):
+        if isinstance(installed, RoutineSummary):
             installed._clock = clock  # the one clock-driven filter: the summary
             installed._period_started = clock()
     return stream

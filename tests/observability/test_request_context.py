@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from starlette.types import Message
 
 from autogrid.core.config import Settings
 from autogrid.observability import configure_logging
@@ -130,14 +131,14 @@ async def test_log_records_inside_a_request_carry_its_id(
     assert inside and inside[0]["request_id"] == "inside-1"
 
 
-async def _drive(app: Any, scope_path: str = "/x") -> list[dict[str, Any]]:
+async def _drive(app: Any, scope_path: str = "/x") -> list[Message]:
     """Run an ASGI app wrapped in the middleware by hand; return the messages it sent."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": scope_path, "headers": []}

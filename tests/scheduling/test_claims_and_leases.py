@@ -178,7 +178,7 @@ async def test_a_long_tick_keeps_its_lease_alive(
     build = simulator_factory(sim.url)
 
     def stalling(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
-        return StalledExchange(build(key, credentials), stall)  # type: ignore[return-value]
+        return StalledExchange(build(key, credentials), stall)
 
     slow = RuntimeContext(
         settings,

@@ -14,7 +14,7 @@ from autogrid.scheduling.process import run_in_runtime, shutdown_runtime
 def test_two_threads_run_runtime_work_at_the_same_time(tmp_path: Path) -> None:
     settings: Settings = load_settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/r.db")
     both_inside = threading.Barrier(2, timeout=10)
-    seen: dict[str, object] = {}
+    seen: dict[str, tuple[asyncio.AbstractEventLoop, RuntimeContext]] = {}
     errors: list[BaseException] = []
 
     async def work(context: RuntimeContext) -> None:
@@ -35,7 +35,7 @@ def test_two_threads_run_runtime_work_at_the_same_time(tmp_path: Path) -> None:
         thread.join(timeout=20)
     try:
         assert errors == []
-        (loop_a, context_a), (loop_b, context_b) = seen.values()  # type: ignore[misc]
+        (loop_a, context_a), (loop_b, context_b) = seen.values()
         assert loop_a is not loop_b and context_a is not context_b
     finally:
         shutdown_runtime()

@@ -93,7 +93,7 @@ class DyingConnector:
 
 def dying_factory(inner: ConnectorFactory, point: KillPoint) -> ConnectorFactory:
     def build(key: ConnectorKey, credentials: ApiCredentials | None) -> ExchangeConnector:
-        return DyingConnector(inner(key, credentials), point)  # type: ignore[return-value]
+        return DyingConnector(inner(key, credentials), point)
 
     return build
 
@@ -154,10 +154,11 @@ def trace_leases(trace: Path | None, hold: float) -> None:
         finally:
             os.close(descriptor)
 
-    async def traced_acquire(lease: Lease) -> bool:
-        held: bool = await acquire(lease)
+    # Named ``self`` as the methods they replace name it.
+    async def traced_acquire(self: Lease) -> bool:
+        held: bool = await acquire(self)
         if held:
-            write("start", lease.ctx.owner, lease.bot_id)
+            write("start", self.ctx.owner, self.bot_id)
             if hold:
                 await asyncio.sleep(hold)
         return held
@@ -172,10 +173,10 @@ def trace_leases(trace: Path | None, hold: float) -> None:
             await asyncio.sleep(hold)
         return held
 
-    async def traced_release(lease: Lease, end: StepEnd) -> None:
-        if lease.held:
-            write("end", lease.ctx.owner, lease.bot_id)
-        await release(lease, end)
+    async def traced_release(self: Lease, end: StepEnd) -> None:
+        if self.held:
+            write("end", self.ctx.owner, self.bot_id)
+        await release(self, end)
 
     Lease.acquire = traced_acquire  # type: ignore[method-assign]
     Lease.take_many = traced_take_many  # type: ignore[method-assign]

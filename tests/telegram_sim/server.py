@@ -249,7 +249,11 @@ class TelegramSimulator:
         self, params: dict[str, Any], chat_id: int | None
     ) -> web.Response:
         commands = params.get("commands")
-        self._state.commands.append(json.loads(commands) if isinstance(commands, str) else commands)
+        if isinstance(commands, str):  # a form field: the list as JSON text
+            commands = json.loads(commands)
+        if not isinstance(commands, list):
+            return _error(400, "Bad Request: commands must be a list")
+        self._state.commands.append(commands)
         return _ok(True)
 
     async def _method_getUpdates(self, params: dict[str, Any], chat_id: int | None) -> web.Response:

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kombu import Consumer, Message, Producer, Queue
+from kombu.entity import Queue
+from kombu.message import Message
+from kombu.messaging import Consumer, Producer
 
 from autogrid.core.config import load_settings
 from autogrid.worker.celery_app import AutoGridCelery, create_celery

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from autogrid.core.config import load_settings
 from autogrid.core.redis import key
@@ -140,7 +142,10 @@ def test_a_renewal_answered_after_the_lock_could_expire_grants_nothing(
 
 
 def test_nobody_leads_while_redis_is_unreachable() -> None:
-    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=None)
+    no_retries = Retry(NoBackoff(), 0)
+    unreachable = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=no_retries
+    )
     lock = RedisLeaderLock(unreachable, "agtest:unreachable", ttl_seconds=5)
     assert not lock.hold()
 
@@ -269,7 +274,10 @@ def test_a_leader_paused_after_its_check_sends_nothing_once_its_lock_may_have_ex
 
 def _lock_holder_pid(client: redis.Redis, lock_key: str) -> int | None:
     token = client.get(lock_key)
-    return int(token.decode().split(":")[1]) if token else None
+    if not token:
+        return None
+    assert isinstance(token, bytes)  # the client does not decode responses
+    return int(token.decode().split(":")[1])
 
 
 @pytest.mark.slow

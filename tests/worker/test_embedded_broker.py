@@ -17,7 +17,8 @@ from queue import Empty
 from typing import Any
 
 import pytest
-from kombu import Producer, Queue
+from kombu.entity import Queue
+from kombu.messaging import Producer
 from kombu.utils.json import register_type
 
 from tests.worker.broker_clients import embedded_app

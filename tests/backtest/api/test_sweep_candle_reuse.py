@@ -85,9 +85,10 @@ def dropped_file(original: Path, target: Path) -> tuple[Path, list[CandleData]]:
     for row in CHANGED_ROWS:
         ts, *prices, volume = lines[row + 1].strip().split(",")
         scaled = [Decimal(price) * SCALE for price in prices]
+        open_, high, low, close = scaled
         lines[row + 1] = ",".join([ts, *map(str, scaled), volume]) + "\n"
         moment = datetime.fromtimestamp(int(ts) / 1000, UTC)
-        changed.append(CandleData(moment, *scaled, Decimal(volume)))
+        changed.append(CandleData(moment, open_, high, low, close, Decimal(volume)))
     with gzip.open(target, "wt", newline="") as sink:
         sink.writelines(lines)
     return target, changed

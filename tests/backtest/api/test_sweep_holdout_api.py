@@ -129,7 +129,7 @@ async def test_a_split_that_leaves_a_part_unusable_is_422(
 async def test_held_out_runs_count_twice_against_the_size_limit(
     client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue
 ) -> None:
-    vary = {
+    vary: dict[str, list[object]] = {
         "grid_count": list(range(10, 20)),
         "lower_price": [str(price) for price in range(99000, 105000, 100)],
     }  # 600 combinations: under the limit of 1000 alone, over it run twice

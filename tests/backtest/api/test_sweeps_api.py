@@ -36,7 +36,10 @@ async def create_sweep(
 async def test_a_sweep_queues_one_run_per_combination(
     client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue
 ) -> None:
-    vary = {"grid_count": [10, 20], "lower_price": ["102000", "103000", "104000"]}
+    vary: dict[str, list[object]] = {
+        "grid_count": [10, 20],
+        "lower_price": ["102000", "103000", "104000"],
+    }
 
     sweep = await create_sweep(client, user, sweep_body(vary, rank_by="profit_factor"))
 
@@ -63,7 +66,7 @@ async def test_a_sweep_queues_one_run_per_combination(
 async def test_a_sweep_over_the_size_limit_is_422_with_the_limit(
     client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue
 ) -> None:
-    vary = {
+    vary: dict[str, list[object]] = {
         "grid_count": list(range(10, 21)),
         "lower_price": [str(p) for p in range(95000, 105000, 100)],
     }
@@ -79,7 +82,7 @@ async def test_a_sweep_over_the_size_limit_is_422_with_the_limit(
 async def test_an_invalid_combination_is_422_naming_it(
     client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue
 ) -> None:
-    vary = {"grid_count": [20, 60, 80], "investment": ["5000"]}
+    vary: dict[str, list[object]] = {"grid_count": [20, 60, 80], "investment": ["5000"]}
 
     response = await client.post(SWEEPS, json=sweep_body(vary), headers=user.headers)
 
