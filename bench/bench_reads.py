@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.bench_live_events import cpu_seconds, wait_ready
+from bench_live_events import cpu_seconds, wait_ready
 from tests.bots.factories import GRID_BODY
 from tests.infra import REDIS_TEST_URL, migrated_database
 from tests.worker.processes import AUTOGRID, free_port, process_env, running

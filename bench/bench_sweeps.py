@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_backtest import CASH, DCA_PARAMS, MARKET, ONE_MINUTE  # type: ignore[import-not-found]
+from bench_backtest import CASH, DCA_PARAMS, MARKET, ONE_MINUTE
 
 from autogrid.backtest.engine import BacktestEngine, BacktestSettings
 from autogrid.backtest.factory import build_strategy
