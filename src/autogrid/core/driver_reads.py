@@ -169,10 +169,9 @@ async def pooled_rows(
     checkout and checkin: ~55 against ~20 us of CPU); the pool's accounting, its checkout
     events (the ping of a connection idle too long) and its reset at checkin are unchanged. A
     driver call that fails is run again through SQLAlchemy on the same connection, as
-    ``read_rows`` does. A read cancelled while the driver runs it (the request cancelled)
-    invalidates its connection, the pool opening a fresh one when it next needs it: the
-    driver may still be cancelling the statement on the server, and the next read must not
-    find it busy.
+    ``read_rows`` does. The connection is given back whatever happens to the read: no I/O is
+    left to do at its checkin (autocommit: no transaction to roll back), so nothing there can
+    be interrupted by a cancellation.
     """
     _, plan = _known(statement, engine.dialect)
     if plan is None:
@@ -186,11 +185,13 @@ async def pooled_rows(
     try:
         records = await driver.fetch(plan.sql, *plan.arguments(values))
     except Exception:
-        return await _rerun(engine, pooled, statement, values, plan)
+        return await _rerun(engine, pooled, statement, values, plan)  # it gives it back
     except BaseException:
-        pooled.invalidate()
+        # Cancelled: given back all the same (asyncpg finishes cancelling the statement on
+        # the server before it runs the connection's next one).
+        pooled.close()
         raise
-    # No I/O here: nothing to roll back on a connection that began no transaction.
+    # No I/O: nothing to roll back on a connection that began no transaction.
     pooled.close()
     return _rows(plan, records)
 
