@@ -8,9 +8,10 @@ their result processors), and from then on sends the statement's SQL, compiled o
 values bound as SQLAlchemy binds them, to the driver itself: the rows are SQLAlchemy ``Row``
 objects made by the same processors, so a route answers exactly what it did.
 
-Only a plain SELECT on an autocommit connection (``Database.read_scope``) with asyncpg takes this
-path. Anything else runs as ``connection.execute`` does: another driver (SQLite), a statement with
-expanding (IN) or literal-execute parameters, a connection inside a transaction (a session's).
+Only a plain SELECT on an autocommit connection (``Database.reads``, ``pooled_rows``) with
+asyncpg takes this path. Anything else runs as ``connection.execute`` does: another driver
+(SQLite), a statement with expanding (IN) or literal-execute parameters, a connection inside a
+transaction (a session's).
 A driver call that fails is run again through SQLAlchemy (a SELECT changes nothing), so a failed
 read raises SQLAlchemy's own error and a dropped connection invalidates the pool as it did. If
 SQLAlchemy then runs it, the fault was this path's own (a driver or library upgrade, say): the
@@ -79,7 +80,9 @@ def _learn(statement: Select[Any], dialect: Dialect, result: Any) -> None:
     compiled = statement.compile(dialect=dialect)
     metadata = result._metadata
     simple = (
-        dialect.driver == "asyncpg"
+        # A SELECT only: a read connection's refusal of writes is SQLAlchemy's, not the plan's.
+        getattr(statement, "is_select", False)
+        and dialect.driver == "asyncpg"
         and compiled.positional
         and compiled.positiontup is not None
         and not compiled.literal_execute_params
