@@ -7,10 +7,13 @@ cancelled."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Integer, String, bindparam, cast, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
@@ -21,6 +24,9 @@ from autogrid.core import driver_reads
 from autogrid.core.config import Settings
 from autogrid.core.db import Database, ReadConnection, WriteOnReadConnection
 from autogrid.models import User
+from tests.bots.conftest import store_replay_candles
+from tests.bots.factories import create_bot, grid_body
+from tests.helpers import ApiUser
 
 COUNT = select(func.count()).select_from(User)
 NUMBER = select(cast(bindparam("text", type_=String), Integer).label("number"))
@@ -174,3 +180,51 @@ async def test_a_cancelled_read_gives_its_connection_back_and_the_pool_reads_on(
     finally:
         await database.dispose()
         await watcher.dispose()
+
+
+async def test_read_routes_leave_no_connection_out_whatever_they_answer(
+    app: FastAPI, client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    await store_replay_candles(db)
+    bot = await create_bot(client, user, grid_body())
+    database: Database = app.state.db
+    for path, status in [
+        ("/api/v1/bots", 200),
+        ("/api/v1/bots?offset=50", 200),  # past the end: counted on its own
+        ("/api/v1/bots?status=stopped", 200),  # an expanding IN: SQLAlchemy's
+        ("/api/v1/bots?limit=0", 422),
+        (f"/api/v1/bots/{bot['id']}", 200),
+        (f"/api/v1/bots/{uuid.uuid4()}", 404),
+        (f"/api/v1/bots/{bot['id']}/orders", 200),
+        (f"/api/v1/bots/{uuid.uuid4()}/orders", 404),
+    ]:
+        for _ in range(2):  # SQLAlchemy's first run, then the driver's
+            assert (await client.get(path, headers=user.headers)).status_code == status, path
+            assert checked_out(database) == 0, path
+
+
+async def test_a_cancelled_read_request_gives_its_connection_back(
+    app: FastAPI, client: httpx.AsyncClient, user: ApiUser, db: Database
+) -> None:
+    await store_replay_candles(db)
+    await create_bot(client, user, grid_body())
+    database: Database = app.state.db
+    for learnt in (False, True):  # cancelled in SQLAlchemy's run, then in the driver's
+        async with db.session_scope() as session:
+            await session.execute(text("LOCK TABLE bots IN ACCESS EXCLUSIVE MODE"))
+            request = asyncio.create_task(client.get("/api/v1/bots", headers=user.headers))
+            async with db.statement_scope() as watcher:
+                while not await watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT%bots%'"
+                    )
+                ):
+                    await asyncio.sleep(0.01)
+            assert checked_out(database) == 1, learnt
+            request.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await request
+            assert checked_out(database) == 0, learnt
+        assert (await client.get("/api/v1/bots", headers=user.headers)).status_code == 200
+        assert checked_out(database) == 0
