@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from autogrid.observability import metrics
+from autogrid.observability import metrics, middleware
 from tests.infra import REPO_ROOT
 
 
@@ -64,6 +64,26 @@ async def test_requests_are_counted_by_route_template(
         )
         == 0
     )
+
+
+def test_the_kept_children_are_the_metrics_own_and_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request metrics' children kept by the access layer are those ``labels()`` gives (so
+    every count lands in the exposed series); past the bound the memory starts afresh."""
+    monkeypatch.setattr(middleware, "_MAX_CHILDREN", 2)
+    monkeypatch.setattr(middleware, "_children", {})
+    route = "/api/v1/_kept_children"
+    for status in (200, 404, 500, 200):
+        requests, durations = middleware._metric_children("GET", route, status)
+        assert requests is metrics.HTTP_REQUESTS.labels(
+            method="GET", route=route, status=str(status)
+        )
+        assert durations is metrics.HTTP_REQUEST_DURATION.labels(method="GET", route=route)
+        assert len(middleware._children) <= 2
+    before = _value("http_requests_total", method="GET", route=route, status="500")
+    middleware._metric_children("GET", route, 500)[0].inc()
+    assert _value("http_requests_total", method="GET", route=route, status="500") == before + 1
 
 
 async def test_unmatched_paths_and_odd_methods_share_fixed_labels(
@@ -160,7 +180,7 @@ _WORKER_SCRIPT = textwrap.dedent(
             assert (await client.get("/no/such/path")).status_code == 404
 
     asyncio.run(serve())
-    from autogrid.observability import metrics
+    from autogrid.observability import metrics, middleware
     metrics.ORDER_TRANSITIONS.labels(exchange="binance", status="filled").inc()
     metrics.RUNNING_BOTS.set(running_bots)
     """

@@ -50,13 +50,14 @@ RedisDep = Annotated[Redis | None, Depends(get_redis)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_read_connection(request: Request) -> AsyncIterator[ReadConnection]:
-    """A read route's own database access (``Database.read_scope``): no BEGIN and COMMIT round
-    trips, no ORM session, and a pooled connection held only from its first statement until
-    the route returns, so concurrent reads keep fewer connections busy. A write is refused."""
-    async with get_database(request).read_scope() as reads:
-        yield reads
+async def get_read_connection(request: Request) -> ReadConnection:
+    """A read route's own database access (``Database.reads``): no BEGIN and COMMIT round
+    trips, no ORM session, and a pooled connection held only while each statement runs, so
+    concurrent reads keep fewer connections busy and nothing is left to close after the route
+    (no generator dependency: its exit stack and cancel scope cost a read more than taking the
+    connection did). A write is refused."""
+    return get_database(request).reads
 
 
 # Only for routes that never write: a write through it is refused (``WriteOnReadConnection``).
-ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection, scope="function")]
+ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection)]

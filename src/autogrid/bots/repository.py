@@ -12,8 +12,7 @@ from sqlalchemy import Text, bindparam, case, cast, delete, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.core.db import Connectable
-from autogrid.core.driver_reads import read_rows
+from autogrid.core.db import Connectable, select_rows
 from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.bot import BotType
@@ -84,8 +83,7 @@ _OWNED_BOT_READ = select(*_READ_COLUMNS).where(
 
 async def read_bot(reads: Connectable, user_id: uuid.UUID, bot_id: uuid.UUID) -> Row[Any] | None:
     """The bot's row if ``user_id`` owns it, as ``get_bot`` finds it, for reading only."""
-    connection = await reads.connection()
-    rows = await read_rows(connection, _OWNED_BOT_READ, {"bot_id": bot_id, "user_id": user_id})
+    rows = await select_rows(reads, _OWNED_BOT_READ, {"bot_id": bot_id, "user_id": user_id})
     return rows[0] if rows else None
 
 
@@ -101,8 +99,7 @@ async def get_bot(
 async def owns_bot(reads: Connectable, user_id: uuid.UUID, bot_id: uuid.UUID) -> bool:
     """Whether ``user_id`` owns the bot (nothing of the row is loaded; on the session's Core
     connection, as the reads: the ORM's execution cost more than the query)."""
-    connection = await reads.connection()
-    return bool(await read_rows(connection, _OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id}))
+    return bool(await select_rows(reads, _OWNED_BOT_ID, {"bot_id": bot_id, "user_id": user_id}))
 
 
 async def lock_bot_row(session: AsyncSession, bot_id: uuid.UUID) -> Bot | None:
@@ -159,8 +156,7 @@ async def list_bots(
         values["types"] = list(types)
     if stopped_by not in (None, "bot"):
         values["stopped_by"] = stopped_by
-    connection = await reads.connection()
-    return await run_paged_rows(connection, query, values, limit=limit, offset=offset)
+    return await run_paged_rows(reads, query, values, limit=limit, offset=offset)
 
 
 def add_bot(session: AsyncSession, bot: Bot) -> None:

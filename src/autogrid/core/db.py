@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy import Executable, Select, event
+from sqlalchemy.engine import Dialect, Row, make_url
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 from autogrid.core.config import Settings
+from autogrid.core.driver_reads import pooled_rows, read_rows
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +113,8 @@ def ping_connections_after_idle(engine: AsyncEngine) -> None:
     event.listen(pool, "checkout", ping_if_idle)
 
 
-class Connectable(Protocol):
-    """What a read needs to run its statements: a session, or a route's ``ReadConnection``."""
-
-    async def connection(self) -> AsyncConnection: ...
-
-
 class WriteOnReadConnection(RuntimeError):
-    """A write through a read-only connection (``Database.read_scope``)."""
+    """A write through a read-only connection (``Database.reads``)."""
 
 
 def _refuse_writes(
@@ -131,25 +125,44 @@ def _refuse_writes(
 
 
 class ReadConnection:
-    """A route's reads: one pooled connection in autocommit, taken at its first statement (as a
-    session would) and given back when the scope ends; a write through it is refused. No ORM
-    session around it: its bookkeeping cost a read ~95 Python calls, and reads build no objects."""
+    """A route's reads, each statement on its own in autocommit (each its own snapshot under
+    READ COMMITTED anyway) on a pooled connection taken for it and given back as soon as its
+    rows are read, on the driver itself where it can be (``pooled_rows``); a write is refused.
+    It holds no connection between statements, so it needs no closing: one per database, shared
+    by every request. No ORM session around it: its bookkeeping cost a read ~95 Python calls,
+    and reads build no objects; no connection held for the request either: taking it and giving
+    it back through a scope that FastAPI closed (a generator dependency) cost a read more."""
 
-    __slots__ = ("_connection", "_engine")
+    __slots__ = ("_engine",)
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._connection: AsyncConnection | None = None
 
-    async def connection(self) -> AsyncConnection:
-        if self._connection is None:
-            self._connection = await self._engine.connect()
-        return self._connection
+    async def rows(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Row[Any]]:
+        """``statement``'s rows with ``values`` bound."""
+        return await pooled_rows(self._engine, statement, values)
 
-    async def close(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
+    async def scalar(self, statement: Executable, values: Mapping[str, Any]) -> Any:
+        """``statement``'s first column of its first row (None without a row)."""
+        connection = await self._engine.connect()
+        try:
+            return await connection.scalar(statement, values)
+        finally:
             await connection.close()
+
+
+# What a repository's read runs on: a read route's ``ReadConnection``, or a session (its
+# statements then run in the session's transaction).
+Connectable = AsyncSession | ReadConnection
+
+
+async def select_rows(
+    reads: Connectable, statement: Select[Any], values: Mapping[str, Any]
+) -> list[Row[Any]]:
+    """``statement``'s rows with ``values`` bound: ``(await execute(...)).all()``."""
+    if isinstance(reads, ReadConnection):
+        return await reads.rows(statement, values)
+    return await read_rows(await reads.connection(), statement, values)
 
 
 @dataclass(slots=True)
@@ -158,8 +171,8 @@ class Database:
     sessionmaker: async_sessionmaker[AsyncSession]
     # The engine's pool in autocommit, made at the first ``statement_scope``.
     _autocommit: AsyncEngine | None = field(default=None, repr=False, compare=False)
-    # The same in autocommit and refusing writes, made at the first ``read_scope``.
-    _reads: AsyncEngine | None = field(default=None, repr=False, compare=False)
+    # The same in autocommit and refusing writes, made at the first use of ``reads``.
+    _reads: ReadConnection | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pooled: bool = True) -> Database:
@@ -193,19 +206,16 @@ class Database:
         ) as session:
             yield session
 
-    @asynccontextmanager
-    async def read_scope(self) -> AsyncIterator[ReadConnection]:
+    @property
+    def reads(self) -> ReadConnection:
         """Reads only, each statement on its own as in ``statement_scope`` (no BEGIN and
-        COMMIT), on a connection of the engine's pool taken at the first statement; anything
+        COMMIT), on a connection of the engine's pool taken for that statement alone; anything
         but a SELECT is refused (``WriteOnReadConnection``): it would commit at once."""
         if self._reads is None:
-            self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            event.listen(self._reads.sync_engine, "before_execute", _refuse_writes)
-        reads = ReadConnection(self._reads)
-        try:
-            yield reads
-        finally:
-            await reads.close()
+            engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            event.listen(engine.sync_engine, "before_execute", _refuse_writes)
+            self._reads = ReadConnection(engine)
+        return self._reads
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -8,11 +8,11 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Integer, Select, bindparam, func, select
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from autogrid.core.driver_reads import read_rows
+from autogrid.core.db import Connectable, select_rows
 
 T = TypeVar("T")
 
@@ -65,22 +65,22 @@ async def run_paged(
 
 
 async def run_paged_rows(
-    connection: AsyncConnection,
+    reads: Connectable,
     query: PagedQuery[Any],
     values: Mapping[str, Any],
     *,
     limit: int,
     offset: int,
 ) -> tuple[list[Row[Any]], int]:
-    """As ``run_paged``, on a Core connection: the page's whole rows (their ``page_total``
-    column too), no ORM objects built; on the driver itself where it can be (``read_rows``)."""
+    """As ``run_paged``, on Core rows: the page's whole rows (their ``page_total`` column
+    too), no ORM objects built; on the driver itself where it can be (``select_rows``)."""
     bound = {**values, "page_limit": limit, "page_offset": offset}
-    rows = await read_rows(connection, query.page, bound)
+    rows = await select_rows(reads, query.page, bound)
     if rows:
         return rows, int(rows[0].page_total)
     if offset == 0:
         return [], 0
-    counted = await connection.scalar(query.count, dict(values))
+    counted = await reads.scalar(query.count, dict(values))
     return [], counted or 0
 
 

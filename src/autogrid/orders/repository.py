@@ -56,8 +56,7 @@ async def list_owned_bot_orders(
     if statuses:
         values["statuses"] = list(statuses)
     query = _owned_bot_orders(bool(statuses))
-    connection = await reads.connection()
-    return await run_paged_rows(connection, query, values, limit=limit, offset=offset)
+    return await run_paged_rows(reads, query, values, limit=limit, offset=offset)
 
 
 @functools.cache
