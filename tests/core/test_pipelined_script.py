@@ -160,14 +160,20 @@ async def test_concurrent_hits_share_round_trips_and_each_gets_its_own_verdict(
         assert {member.decode() for member in stored} == {hit.id for hit in recorded}
     script = lane(window)
     assert script.by_client == 0  # every reply came off the reserved connection
-    assert 1 <= script.round_trips < len(plan)  # and hits were coalesced
+    # The first hit went at once, alone; the other 239 were made meanwhile and went together.
+    assert script.round_trips == 2
     # A lone hit goes on its own.
     before = script.round_trips
     assert (await window.hit(fresh_key(), 1, 60)).allowed
     assert script.round_trips == before + 1
 
 
-async def test_a_caller_cancelled_in_flight_leaves_the_others_and_the_lane_intact(
+async def wait_for_round_trips(script: PipelinedScript, count: int) -> None:
+    while script.round_trips < count:
+        await asyncio.sleep(0)
+
+
+async def test_callers_cancelled_in_flight_or_in_the_queue_leave_the_others_intact(
     redis_client: Redis, settings: Settings
 ) -> None:
     window = window_on(redis_client, settings)
@@ -176,18 +182,39 @@ async def test_a_caller_cancelled_in_flight_leaves_the_others_and_the_lane_intac
     trips = script.round_trips
     key = fresh_key()
     tasks = [asyncio.create_task(window.hit(key, 10, 60)) for _ in range(6)]
-    while script.round_trips == trips:  # the batch is written, its replies not yet read
-        await asyncio.sleep(0)
-    tasks[2].cancel()
+    # The first hit is in flight and the five others queued: cancel one before it is sent.
+    await wait_for_round_trips(script, trips + 1)
+    tasks[1].cancel()
+    # Both written, no reply read yet: cancel one whose hit went.
+    await wait_for_round_trips(script, trips + 2)
+    tasks[3].cancel()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    assert isinstance(outcomes[2], asyncio.CancelledError)
+    assert [type(outcomes[1]), type(outcomes[3])] == [asyncio.CancelledError] * 2
     others = [outcome for outcome in outcomes if isinstance(outcome, WindowHit)]
-    assert len(others) == 5 and all(outcome.allowed for outcome in others)
-    # The cancelled hit was recorded all the same (as through redis-py): six of ten are spent.
-    assert sorted(outcome.remaining for outcome in others) == [4, 5, 6, 8, 9]
-    assert script.by_client == 0
-    assert (await window.hit(key, 10, 60)).remaining == 3
-    assert script.round_trips == trips + 2
+    assert len(others) == 4 and all(outcome.allowed for outcome in others)
+    # The hit cancelled in flight was recorded (as through redis-py), the one never sent not.
+    assert sorted(outcome.remaining for outcome in others) == [5, 6, 8, 9]
+    assert (await window.hit(key, 10, 60)).remaining == 4
+    assert script.by_client == 0 and script.round_trips == trips + 3
+
+
+async def test_a_call_cancelled_alone_in_flight_gives_up_the_connection_not_the_lane(
+    redis_client: Redis, settings: Settings
+) -> None:
+    window = window_on(redis_client, settings)
+    await window.hit(fresh_key(), 1, 60)
+    script = lane(window)
+    trips = script.round_trips
+    key = fresh_key()
+    alone = asyncio.create_task(window.hit(key, 10, 60))
+    await wait_for_round_trips(script, trips + 1)
+    queued = [asyncio.create_task(window.hit(key, 10, 60)) for _ in range(3)]
+    alone.cancel()
+    outcomes = await asyncio.gather(alone, *queued, return_exceptions=True)
+    assert isinstance(outcomes[0], asyncio.CancelledError)
+    # The reply it left unread went with its connection; the queued hits went on a new one.
+    assert sorted(outcome.remaining for outcome in outcomes[1:]) == [6, 7, 8]
+    assert script.by_client == 0 and script.round_trips == trips + 2
 
 
 async def test_the_reads_of_a_signed_in_caller_come_with_each_hit(
@@ -224,7 +251,8 @@ async def test_one_erroring_script_in_a_batch_fails_alone(
         *(window.hit(key, 3, 60) for key in [good, spoiled, good, good, good]),
         return_exceptions=True,
     )
-    assert script.round_trips == trips + 1  # one batch
+    # The first hit went alone, the spoiled one with the other three.
+    assert script.round_trips == trips + 2
     failure = outcomes[1]
     assert isinstance(failure, WindowUnavailable) and isinstance(failure.cause, ResponseError)
     assert "WRONGTYPE" in str(failure.cause)
@@ -234,7 +262,7 @@ async def test_one_erroring_script_in_a_batch_fails_alone(
     # The error went through redis-py (which raised it); the connection stays reserved.
     assert script.by_client == 1
     assert (await window.hit(good, 4, 60)).allowed
-    assert script.round_trips == trips + 2 and script.by_client == 1
+    assert script.round_trips == trips + 3 and script.by_client == 1
 
 
 async def test_hits_after_a_script_flush_reload_it_and_stay_exact(
@@ -269,11 +297,12 @@ async def test_a_restart_mid_run_is_ridden_out_without_an_outage(
     other = fresh_key()
     results = await hits(window, [other] * 8, limit=5)
     assert_exact(results, 5)
-    # The batch failed on the reserved connection, and redis-py reconnected and reloaded.
+    # The first hit's round trip failed on the dropped connection, so it and the seven queued
+    # behind it went through redis-py, which reconnected and loaded the script again.
     assert script.round_trips == trips + 1 and script.by_client == 8
     # Then a connection is reserved again.
     assert_exact(await hits(window, [fresh_key()] * 4, limit=3), 3)
-    assert script.round_trips == trips + 2 and script.by_client == 8
+    assert script.round_trips == trips + 3 and script.by_client == 8
     # The window kept its hits across: the first key is still full.
     assert not (await window.hit(key, 5, 60)).allowed
 
@@ -310,12 +339,13 @@ async def test_an_outage_fails_open_logs_once_and_the_lane_comes_back(
     messages = [record.getMessage() for record in caplog.records]
     assert sum("API rate limits are off" in message for message in messages) == 1
     assert sum("API rate limits are back" in message for message in messages) == 1
-    # The hit that found Redis again went through redis-py; the next one is on a reserved
-    # connection again, and the window is exact across the outage.
+    # The hit that met the outage and the one that found Redis again went through redis-py;
+    # the next ones are on a reserved connection again, and the window is exact across.
+    assert script.by_client == 2
     trips = script.round_trips
     results = await asyncio.gather(*(limiter.hit(caller) for _ in range(3)))
     assert [verdict.allowed for verdict in results if verdict] == [True, False, False]
-    assert script.round_trips == trips + 1
+    assert script.round_trips == trips + 2 and script.by_client == 2
 
 
 async def test_redis_py_connections_still_expose_the_streams_the_lane_reads(

@@ -4,7 +4,7 @@ script that many tasks run at once, coalesced into pipelined round trips."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import hiredis
@@ -42,23 +42,23 @@ class PipelinedScript:
 
     Through redis-py's client every call of a script costs some 400 Python calls (the pool's get
     and release, the retry wrapper, the health check, packing, ``Script.__call__``, a read with a
-    timeout of its own), and the rate limit's script runs on every API request. Here the calls
-    queue and go as one pipeline on a connection of the pool reserved for this script: while a
-    batch is in flight new calls wait for the next one, and a call that finds none in flight goes
-    at once (the next turn of the event loop: no timer, no added wait). Replies are read straight
-    off the connection's stream with hiredis, as redis-py's own parser does.
+    timeout of its own), and the rate limit's script runs on every API request. Here the calls go
+    on a connection of the pool reserved for this script, packed and read by hiredis (as
+    redis-py's own parser does) straight off its stream. A call that finds nothing in flight is
+    sent at once, by its own task; calls made while a round trip is in flight queue and go
+    together as the next one, a pipeline, sent by a task of their own.
 
     Whatever the reserved connection does not answer goes through redis-py's ``Script`` as
     before, call by call, in its caller's task: an error reply (NOSCRIPT after a restart or a
     SCRIPT FLUSH, which ``Script`` answers by loading the script; any other, which it raises as
-    its own exception class), and every call of a batch whose round trip failed (a dropped
-    connection, a timeout: redis-py retries and reconnects, or raises as it always did). So
-    callers get redis-py's replies and exceptions. After a failed round trip the calls go through
-    redis-py alone until one succeeds there (during an outage, each fails as it did before this
-    existed), then a connection is reserved again.
+    its own exception class), and every call of a round trip that failed (a dropped connection,
+    a timeout: redis-py retries and reconnects, or raises as it always did). So callers get
+    redis-py's replies and exceptions. After a failed round trip the calls go through redis-py
+    alone until one succeeds there (during an outage each fails as it did before this existed),
+    then a connection is reserved again.
 
-    Requires RESP2 and UTF-8 (redis-py's defaults); a client configured otherwise runs every call
-    through redis-py.
+    Requires RESP2, UTF-8 and undecoded replies (redis-py's defaults); a client configured
+    otherwise runs every call through redis-py.
     """
 
     def __init__(self, redis: Redis, source: str) -> None:
@@ -68,10 +68,11 @@ class PipelinedScript:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: AbstractConnection | None = None
         self._parser = hiredis.Reader()
-        # (packed command, its caller's future), in the order they were queued.
+        self._in_flight = False
+        # Calls made while a round trip is in flight: (packed command, its caller's future).
         self._queue: list[tuple[bytes, asyncio.Future[Any]]] = []
-        self._sender: asyncio.Task[None] | None = None
-        # Batches sent on the reserved connection, and calls handed to redis-py (tests, benches).
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Round trips on the reserved connection, and calls handed to redis-py (tests, benches).
         self.round_trips = 0
         self.by_client = 0
 
@@ -81,14 +82,15 @@ class PipelinedScript:
             loop = asyncio.get_running_loop()
             if loop is not self._loop:
                 self._start_on(loop)
-            future: asyncio.Future[Any] = loop.create_future()
             command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
             # hiredis' stub types the command as a 1-tuple; it takes any length.
             packed = hiredis.pack_command(command)  # type: ignore[arg-type]
-            self._queue.append((packed, future))
-            if self._sender is None:
-                self._sender = loop.create_task(self._send_queued())
-            reply = await future
+            if self._in_flight:
+                future: asyncio.Future[Any] = loop.create_future()
+                self._queue.append((packed, future))
+                reply = await future
+            else:
+                reply = await self._send_at_once(packed)
             if reply is not _BY_CLIENT:
                 return reply
         self.by_client += 1
@@ -102,42 +104,53 @@ class PipelinedScript:
         # (the old loop's connection is left to the pool, which closes it with the client).
         self._loop = loop
         self._connection = None
+        self._in_flight = False
         self._queue = []
-        self._sender = None
+        self._tasks = set()
+
+    async def _send_at_once(self, packed: bytes) -> Any:
+        self._in_flight = True
+        try:
+            replies = await self._round_trip([packed])
+        finally:
+            if self._queue:
+                self._spawn(self._send_queued())
+            else:
+                self._in_flight = False
+        return _BY_CLIENT if replies is None else _reply_or_by_client(replies[0])
 
     async def _send_queued(self) -> None:
         batch: list[tuple[bytes, asyncio.Future[Any]]] = []
         try:
             while self._queue:
-                batch, self._queue = self._queue, []
-                replies = await self._round_trip(batch) if self._usable else None
-                for (_, future), reply in zip(batch, replies or (), strict=False):
+                # A call cancelled before it was sent is not sent (nor counted).
+                batch = [call for call in self._queue if not call[1].done()]
+                self._queue = []
+                replies = None
+                if self._usable:
+                    replies = await self._round_trip([packed for packed, _ in batch])
+                for index, (_, future) in enumerate(batch):
                     if not future.done():
-                        is_error = isinstance(reply, Exception)
-                        future.set_result(_BY_CLIENT if is_error else reply)
-                if replies is None:
-                    _hand_over(batch)
-        except BaseException:
-            # Cancelled with the loop: the connection may hold half a reply.
-            self._connection = None
-            _hand_over(batch)
-            _hand_over(self._queue)
-            raise
+                        reply = _BY_CLIENT if replies is None else replies[index]
+                        future.set_result(_reply_or_by_client(reply))
         finally:
-            self._sender = None
+            self._in_flight = False
+            _hand_over(batch)  # when cancelled with the loop
+            _hand_over(self._queue)
+            self._queue = []
 
-    async def _round_trip(self, batch: list[tuple[bytes, asyncio.Future[Any]]]) -> list[Any] | None:
-        """The batch's replies in its order, or None when the round trip failed."""
+    async def _round_trip(self, commands: list[bytes]) -> list[Any] | None:
+        """The commands' replies in their order, or None when the round trip failed."""
         try:
             connection = self._connection or await self._reserve()
             reader, writer = connection._reader, connection._writer
             if reader is None or writer is None:  # disconnected by the pool (the client closed)
                 raise ConnectionError("the reserved connection was closed")
-            writer.write(b"".join([command for command, _ in batch]))
+            writer.write(b"".join(commands))
             self.round_trips += 1
             replies: list[Any] = []
             async with asyncio.timeout(connection.socket_timeout):
-                while len(replies) < len(batch):
+                while len(replies) < len(commands):
                     data = await reader.read(_READ_BYTES)
                     if not data:
                         raise ConnectionError("the reserved connection was closed by Redis")
@@ -147,8 +160,12 @@ class PipelinedScript:
             return replies
         except (RedisError, OSError, TimeoutError, hiredis.HiredisError):
             self._usable = False
-            await self._drop_connection()
+            self._drop_connection()
             return None
+        except BaseException:
+            # Cancelled: the connection may hold half a reply.
+            self._drop_connection()
+            raise
 
     async def _reserve(self) -> AbstractConnection:
         pool = self._redis.connection_pool
@@ -157,15 +174,27 @@ class PipelinedScript:
         self._parser = hiredis.Reader()
         return connection
 
-    async def _drop_connection(self) -> None:
+    def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
+        if connection is not None:
+            self._spawn(self._release_dropped(connection))
+
+    async def _release_dropped(self, connection: AbstractConnection) -> None:
         try:
             await connection.disconnect()
         finally:
             # Back to the pool disconnected: it connects afresh when next handed out.
             await self._redis.connection_pool.release(connection)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _reply_or_by_client(reply: Any) -> Any:
+    # An error reply is raised by redis-py, as its own exception class, when it runs the call.
+    return _BY_CLIENT if isinstance(reply, Exception) else reply
 
 
 def _hand_over(calls: list[tuple[bytes, asyncio.Future[Any]]]) -> None:
