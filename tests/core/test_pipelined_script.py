@@ -348,6 +348,28 @@ async def test_an_outage_fails_open_logs_once_and_the_lane_comes_back(
     assert script.round_trips == trips + 2 and script.by_client == 2
 
 
+@pytest.mark.parametrize("options", [{"decode_responses": True}, {"protocol": 3}])
+async def test_a_client_configured_otherwise_runs_every_call_through_redis_py(
+    settings: Settings, options: dict[str, object]
+) -> None:
+    assert settings.redis_url
+    client = Redis.from_url(settings.redis_url, **options)
+    try:
+        window = window_on(client, settings)
+        epoch = redis_key(settings, "lane-test", "epoch")
+        await client.set(epoch, "1700000000")
+        results = await asyncio.gather(
+            *(window.hit(key, 2, 60, (epoch, epoch)) for key in [fresh_key()] * 3)
+        )
+        assert_exact(list(results), 2)
+        assert all(result.exists and result.value == "1700000000" for result in results)
+        assert lane(window).by_client == 3 and lane(window).round_trips == 0
+    finally:
+        async for name in client.scan_iter(match=redis_key(settings, "lane-test", "*")):
+            await client.delete(name)
+        await client.aclose()
+
+
 async def test_redis_py_connections_still_expose_the_streams_the_lane_reads(
     redis_client: Redis,
 ) -> None:

@@ -11,9 +11,11 @@ again, or after it left, changes nothing.
 In Redis (shared by every API process) a window is a sorted set of hit ids scored by their time
 in ms, checked and written by one Lua script: atomic, so parallel hits from any number of
 processes never exceed the limit, and one round trip, which can also read two other keys (the
-API's denylist entry and auth epoch). Its time is the Redis server's clock, so processes with
-skewed clocks agree, unless a clock is injected (tests drive time across a window's edge with
-one). In process memory, the embedded default without Redis, it is the same algorithm.
+API's denylist entry and auth epoch); the hits one process makes at once share round trips, as
+one pipeline (:class:`autogrid.core.redis.PipelinedScript`), each still its own script. Its time
+is the Redis server's clock, so processes with skewed clocks agree, unless a clock is injected
+(tests drive time across a window's edge with one). In process memory, the embedded default
+without Redis, it is the same algorithm.
 
 An unreachable store raises ``WindowUnavailable``; each caller chooses to fail open or closed.
 """
@@ -123,7 +125,7 @@ class RedisMovingWindow:
     def __init__(self, redis: Redis, key_prefix: str, clock: Clock | None = None) -> None:
         """``key_prefix`` ends without a colon; ``clock`` (seconds) replaces the server's."""
         self._redis = redis
-        # Concurrent hits share round trips (one pipeline per batch); see PipelinedScript.
+        # Hits made at once share round trips (a pipeline of scripts); see PipelinedScript.
         self._script = PipelinedScript(redis, _HIT_LUA)
         self._key_prefix = key_prefix
         self._clock = clock

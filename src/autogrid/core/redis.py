@@ -182,6 +182,8 @@ class PipelinedScript:
     async def _release_dropped(self, connection: AbstractConnection) -> None:
         try:
             await connection.disconnect()
+        except (RedisError, OSError):
+            pass  # it is being dropped for failing already
         finally:
             # Back to the pool disconnected: it connects afresh when next handed out.
             await self._redis.connection_pool.release(connection)
