@@ -64,7 +64,8 @@ class PipelinedScript:
     def __init__(self, redis: Redis, source: str) -> None:
         self._redis = redis
         self._script = redis.register_script(source)
-        self._usable = _can_reserve(redis)
+        self._supported = _can_reserve(redis)
+        self._usable = self._supported
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: AbstractConnection | None = None
         self._parser = hiredis.Reader()
@@ -96,7 +97,7 @@ class PipelinedScript:
         self.by_client += 1
         reply = await self._script(keys=keys, args=args)
         # Redis answers redis-py again (or always did: an error reply): reserve anew if needed.
-        self._usable = _can_reserve(self._redis)
+        self._usable = self._supported
         return reply
 
     def _start_on(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -143,7 +144,7 @@ class PipelinedScript:
         """The commands' replies in their order, or None when the round trip failed."""
         try:
             connection = self._connection or await self._reserve()
-            reader, writer = connection._reader, connection._writer
+            reader, writer = _streams(connection)
             if reader is None or writer is None:  # disconnected by the pool (the client closed)
                 raise ConnectionError("the reserved connection was closed")
             writer.write(b"".join(commands))
@@ -170,6 +171,14 @@ class PipelinedScript:
     async def _reserve(self) -> AbstractConnection:
         pool = self._redis.connection_pool
         connection: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        reader, writer = _streams(connection)
+        if not isinstance(reader, asyncio.StreamReader) or not isinstance(
+            writer, asyncio.StreamWriter
+        ):
+            # A redis-py whose connections keep their streams elsewhere: its client does all.
+            self._supported = False
+            await pool.release(connection)
+            raise ConnectionError("redis-py's connection shows no stream to read")
         self._connection = connection
         self._parser = hiredis.Reader()
         return connection
@@ -192,6 +201,11 @@ class PipelinedScript:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _streams(connection: AbstractConnection) -> tuple[Any, Any]:
+    # Not redis-py's public API (tests/core/test_pipelined_script.py checks they still exist).
+    return getattr(connection, "_reader", None), getattr(connection, "_writer", None)
 
 
 def _reply_or_by_client(reply: Any) -> Any:
