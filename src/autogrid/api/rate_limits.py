@@ -8,8 +8,9 @@ address so never spends a user's budget, and two users never share one.
 Budgets are moving windows ("120/minute": at most 120 requests in any 60 seconds, so no burst at
 a window's edge), written as the ``limits`` library parses them, counted on the one moving window
 every rate limit uses (:mod:`autogrid.core.moving_window`): in Redis, shared by every API process
-(one atomic round trip per request, which also reads a signed-in caller's denylist entry and
-epoch), or in process memory in the embedded default.
+(one atomic script per request, which also reads a signed-in caller's denylist entry and
+epoch; the requests a process serves at once share round trips), or in process memory in the
+embedded default.
 
 A Redis outage fails open: a trader must never be locked out of stopping a bot because a cache is
 down, and the database still guards every write. The outage is logged once, requests pass

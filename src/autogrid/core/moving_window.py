@@ -11,24 +11,30 @@ again, or after it left, changes nothing.
 In Redis (shared by every API process) a window is a sorted set of hit ids scored by their time
 in ms, checked and written by one Lua script: atomic, so parallel hits from any number of
 processes never exceed the limit, and one round trip, which can also read two other keys (the
-API's denylist entry and auth epoch). Its time is the Redis server's clock, so processes with
-skewed clocks agree, unless a clock is injected (tests drive time across a window's edge with
-one). In process memory, the embedded default without Redis, it is the same algorithm.
+API's denylist entry and auth epoch); the hits one process makes at once share round trips, as
+one pipeline (:class:`autogrid.core.redis.PipelinedScript`), each still its own script. Its time
+is the Redis server's clock, so processes with skewed clocks agree, unless a clock is injected
+(tests drive time across a window's edge with one). In process memory, the embedded default
+without Redis, it is the same algorithm.
 
 An unreachable store raises ``WindowUnavailable``; each caller chooses to fail open or closed.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from autogrid.core.redis import PipelinedScript
 
 Clock = Callable[[], float]
 
@@ -119,34 +125,41 @@ class RedisMovingWindow:
     def __init__(self, redis: Redis, key_prefix: str, clock: Clock | None = None) -> None:
         """``key_prefix`` ends without a colon; ``clock`` (seconds) replaces the server's."""
         self._redis = redis
-        self._script = redis.register_script(_HIT_LUA)
+        # Hits made at once share round trips (a pipeline of scripts); see PipelinedScript.
+        self._script = PipelinedScript(redis, _HIT_LUA)
         self._key_prefix = key_prefix
         self._clock = clock
+        # Hit ids: unique in the window (a random prefix per instance, then a counter), for a
+        # fraction of a uuid4's cost.
+        self._id_prefix = os.urandom(8).hex()
+        self._id_numbers = itertools.count()
 
     async def hit(
         self, key: str, limit: int, window_seconds: int, also_read: tuple[str, str] | None = None
     ) -> WindowHit:
         window_key = f"{self._key_prefix}:{_window_key(key, limit, window_seconds)}"
-        hit_id = uuid.uuid4().hex
+        hit_id = f"{self._id_prefix}{next(self._id_numbers):x}"
         now_ms = "" if self._clock is None else str(round(self._clock() * 1000))
-        keys = [window_key, *also_read] if also_read else [window_key]
+        keys = (window_key, *also_read) if also_read else (window_key,)
         try:
-            reply = await self._script(
-                keys=keys, args=[window_seconds * 1000, limit, hit_id, now_ms]
-            )
+            reply = await self._script(keys, (window_seconds * 1000, limit, hit_id, now_ms))
         except RedisError as error:
             raise WindowUnavailable(error) from error
-        allowed, count, reset_ms = (int(part) for part in reply[:3])
-        counted = WindowHit(
+        allowed = int(reply[0])
+        count = int(reply[1])
+        exists = value = None
+        if also_read is not None:
+            exists = bool(reply[3])
+            raw = reply[4]
+            value = (raw.decode() if isinstance(raw, bytes) else str(raw)) or None
+        return WindowHit(
             allowed=bool(allowed),
             remaining=max(0, limit - count),
-            reset_in=reset_ms / 1000,
+            reset_in=int(reply[2]) / 1000,
             recorded=RecordedHit(window_key, hit_id) if allowed else None,
+            exists=exists,
+            value=value,
         )
-        if also_read is None:
-            return counted
-        value = reply[4].decode() if isinstance(reply[4], bytes) else str(reply[4])
-        return replace(counted, exists=bool(reply[3]), value=value or None)
 
     async def forgive(self, hit: RecordedHit) -> None:
         try:
