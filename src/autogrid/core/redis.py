@@ -8,20 +8,36 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import hiredis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
 from autogrid.core.config import Settings
 
+# Connections a process's client opens at most (redis-py's own default), and how long a call
+# waits for one when all are busy.
+MAX_CONNECTIONS = 100
+CONNECTION_WAIT_SECONDS = 5
+
 
 def create_redis(settings: Settings) -> Redis | None:
-    """A client for REDIS_URL, or None in the embedded default where no Redis runs."""
+    """A client for REDIS_URL, or None in the embedded default where no Redis runs.
+
+    Its pool makes a call wait for a free connection when all are busy: redis-py's default pool
+    raises at once instead, and its error is a ``ConnectionError``, which the rate limits and
+    the other fail-open users read as Redis being down (a burst of 101 concurrent requests
+    turned the API's limits off for five seconds)."""
     if not settings.redis_url:
         return None
-    return Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=CONNECTION_WAIT_SECONDS,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        health_check_interval=30,
     )
+    return Redis.from_pool(pool)  # closed with the client
 
 
 def key(settings: Settings, *parts: str) -> str:
@@ -48,14 +64,14 @@ class PipelinedScript:
     sent at once, by its own task; calls made while a round trip is in flight queue and go
     together as the next one, a pipeline, sent by a task of their own.
 
-    Whatever the reserved connection does not answer goes through redis-py's ``Script`` as
-    before, call by call, in its caller's task: an error reply (NOSCRIPT after a restart or a
-    SCRIPT FLUSH, which ``Script`` answers by loading the script; any other, which it raises as
-    its own exception class), and every call of a round trip that failed (a dropped connection,
-    a timeout: redis-py retries and reconnects, or raises as it always did). So callers get
-    redis-py's replies and exceptions. After a failed round trip the calls go through redis-py
-    alone until one succeeds there (during an outage each fails as it did before this existed),
-    then a connection is reserved again.
+    Calls answered NOSCRIPT (after a restart or a SCRIPT FLUSH) go again on the reserved
+    connection behind a SCRIPT LOAD. Whatever else the reserved connection does not answer goes
+    through redis-py's ``Script`` as before, call by call, in its caller's task: an error reply
+    (which redis-py raises as its own exception class), and every call of a round trip that
+    failed (a dropped connection, a timeout: redis-py retries and reconnects, or raises as it
+    always did). So callers get redis-py's replies and exceptions. After a failed round trip
+    the calls go through redis-py alone until one succeeds there (during an outage each fails
+    as it did before this existed), then a connection is reserved again.
 
     Requires RESP2, UTF-8 and undecoded replies (redis-py's defaults); a client configured
     otherwise runs every call through redis-py.
@@ -64,6 +80,9 @@ class PipelinedScript:
     def __init__(self, redis: Redis, source: str) -> None:
         self._redis = redis
         self._script = redis.register_script(source)
+        # Sent before the calls Redis answered NOSCRIPT (a restart, a SCRIPT FLUSH), which then
+        # go again on the reserved connection: a burst must not all go through the pool at once.
+        self._load = hiredis.pack_command(("SCRIPT", "LOAD", source))  # type: ignore[arg-type]
         self._supported = _can_reserve(redis)
         self._usable = self._supported
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -112,7 +131,7 @@ class PipelinedScript:
     async def _send_at_once(self, packed: bytes) -> Any:
         self._in_flight = True
         try:
-            replies = await self._round_trip([packed])
+            replies = await self._run([packed])
         finally:
             if self._queue:
                 self._spawn(self._send_queued())
@@ -129,7 +148,7 @@ class PipelinedScript:
                 self._queue = []
                 replies = None
                 if self._usable:
-                    replies = await self._round_trip([packed for packed, _ in batch])
+                    replies = await self._run([packed for packed, _ in batch])
                 for index, (_, future) in enumerate(batch):
                     if not future.done():
                         reply = _BY_CLIENT if replies is None else replies[index]
@@ -139,6 +158,20 @@ class PipelinedScript:
             _hand_over(batch)  # when cancelled with the loop
             _hand_over(self._queue)
             self._queue = []
+
+    async def _run(self, commands: list[bytes]) -> list[Any] | None:
+        """``_round_trip``, and the calls answered NOSCRIPT once more after loading the script
+        (a call answered NOSCRIPT did not run: it is not counted twice)."""
+        replies = await self._round_trip(commands)
+        if replies is None:
+            return None
+        missing = [index for index, reply in enumerate(replies) if _is_noscript(reply)]
+        if missing:
+            again = await self._round_trip([self._load, *(commands[i] for i in missing)])
+            if again is not None:  # else those stay errors, for redis-py to run
+                for index, reply in zip(missing, again[1:], strict=True):
+                    replies[index] = reply
+        return replies
 
     async def _round_trip(self, commands: list[bytes]) -> list[Any] | None:
         """The commands' replies in their order, or None when the round trip failed."""
@@ -206,6 +239,10 @@ class PipelinedScript:
 def _streams(connection: AbstractConnection) -> tuple[Any, Any]:
     # Not redis-py's public API (tests/core/test_pipelined_script.py checks they still exist).
     return getattr(connection, "_reader", None), getattr(connection, "_writer", None)
+
+
+def _is_noscript(reply: Any) -> bool:
+    return isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT")
 
 
 def _reply_or_by_client(reply: Any) -> Any:
