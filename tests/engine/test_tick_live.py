@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from autogrid.bots import repository as bot_rows
+from autogrid.bots.schemas import bot_read
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.engine.context import CachedStrategy, RuntimeContext
@@ -33,6 +35,15 @@ D = Decimal
 async def live_bot(live: LiveAccount, **kwargs: Any) -> uuid.UUID:
     kwargs.setdefault("status", "starting")
     return await live.bot(**kwargs)
+
+
+async def orders_waiting(db: Database, bot_id: uuid.UUID) -> Any:
+    """What the bot's read (its read row) shows of its orders waiting to be placed again."""
+    async with db.session_scope() as session:
+        owner = (await load_bot(db, bot_id)).user_id
+        row = await bot_rows.read_bot(session, owner, bot_id)
+    assert row is not None
+    return bot_read(row).model_dump(mode="json")["orders_waiting"]
 
 
 def open_prices(sim: BinanceSimulator, side: str) -> list[Decimal]:
@@ -172,6 +183,12 @@ async def test_buys_the_exchange_keeps_rejecting_are_placed_again_with_a_back_of
     state = (await load_bot(live.db, bot_id)).state["strategy"]
     assert sorted(map(int, state["unplaced_buys"])) == [0, 1, 2, 3, 4]
     assert state["backoff"]["refusals"] == 2
+    # Its owner's read shows them waiting, and when they go again.
+    waiting = await orders_waiting(live.db, bot_id)
+    assert waiting is not None and waiting["buy_levels"] == [0, 1, 2, 3, 4]
+    assert (waiting["sell_levels"], waiting["refusals"]) == ([], 2)
+    retry_at = datetime.fromisoformat(waiting["retry_at"])
+    assert retry_at == datetime.fromisoformat(state["backoff"]["retry_at"]) and retry_at > clock()
 
     live.sim.clear_faults()
     clock.move(60)
@@ -180,6 +197,7 @@ async def test_buys_the_exchange_keeps_rejecting_are_placed_again_with_a_back_of
         D(p) for p in ("95000", "96000", "97000", "98000", "99000")
     ]
     assert (await load_bot(live.db, bot_id)).state["strategy"]["unplaced_buys"] == {}
+    assert await orders_waiting(live.db, bot_id) is None
     live.sim.set_price(SYMBOL, "98500")  # and it buys the dip
     await tick_bot(live.ctx, bot_id)
     assert open_prices(live.sim, "SELL") == [D("100000")]

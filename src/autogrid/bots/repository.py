@@ -12,6 +12,7 @@ from sqlalchemy import Text, bindparam, case, cast, delete, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from autogrid.bots.state import GRID_WAIT_KEYS
 from autogrid.core.db import Connectable, select_rows
 from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
@@ -73,6 +74,13 @@ _READ_COLUMNS = [
     *(Bot.__table__.c[key] for key in _SHOWN_COLUMNS),
     *(cast(Bot.__table__.c[key], Text).label(key) for key in ("paper", "config")),
     case((_STATE_READ_BY, cast(Bot.state, Text))).label("state"),
+    # Of a grid's state only what waits to be placed again: the orders the exchange refused.
+    *(
+        case((Bot.type == BotType.GRID.value, cast(Bot.state[("strategy", key)], Text))).label(
+            f"grid_{key}"
+        )
+        for key in GRID_WAIT_KEYS
+    ),
 ]
 # A read row's own columns: the list's rows carry the page's total after them.
 READ_ROW_LENGTH = len(_READ_COLUMNS)

@@ -47,7 +47,7 @@ from autogrid.bots.scheduled_buys import (
 )
 from autogrid.bots.signal_params import SignalBotParams
 from autogrid.bots.smart_trade_params import SmartTradeParams
-from autogrid.bots.state import parse_state
+from autogrid.bots.state import GRID_WAIT_KEYS, parse_state
 from autogrid.core.pagination import Page
 from autogrid.models.bot import Bot, BotMode, BotStatus, BotType
 
@@ -334,9 +334,22 @@ class _BotReadBase(BaseModel):
     )
 
 
+class GridOrdersWaiting(BaseModel):
+    """A grid's orders the exchange refused (a balance spent elsewhere, a price filter) or
+    someone else cancelled, each to be placed again at the first tick from ``retry_at``."""
+
+    sell_levels: list[int] = Field(description="the levels whose sell waits (0: the lowest)")
+    buy_levels: list[int] = Field(description="the levels whose buy waits")
+    refusals: int = Field(description="refusals in a row; each waits longer, at most 16 minutes")
+    retry_at: datetime | None = Field(description="when they are placed again (UTC)")
+
+
 class GridBotRead(_BotReadBase):
     type: Literal["grid"]
     config: GridParams
+    orders_waiting: GridOrdersWaiting | None = Field(
+        description="orders of its ladder waiting to be placed again (null: none waits)"
+    )
 
 
 class RecurringBuysRead(BaseModel):
@@ -462,11 +475,31 @@ def bot_read(bot: BotFields) -> AnyBotRead:
         "stopped_at": bot.stopped_at,
         "stopped_by": _stopped_by(bot),
     }
+    if bot.type == BotType.GRID:
+        data["orders_waiting"] = _grid_orders_waiting(bot)
     if isinstance(data["config"], DcaParams):
         dca = data["config"]
         data["max_deal_funds"] = dca_max_deal_funds(dca)
         data["recurring_buys"] = _recurring_buys(bot, dca)
     return _BOT_READ.validate_python(data)
+
+
+def _grid_orders_waiting(bot: BotFields) -> dict[str, Any] | None:
+    # A read row carries these parts of the state alone (``repository``), as JSON text.
+    if isinstance(bot, Bot):
+        strategy = (bot.state or {}).get("strategy") or {}
+        sells, buys, backoff = (strategy.get(key) for key in GRID_WAIT_KEYS)
+    else:
+        sells, buys, backoff = (stored_json(getattr(bot, f"grid_{key}")) for key in GRID_WAIT_KEYS)
+    if not sells and not buys:
+        return None
+    backoff = backoff or {}
+    return {
+        "sell_levels": sorted(sells or ()),
+        "buy_levels": sorted(int(level) for level in buys or {}),
+        "refusals": backoff.get("refusals", 0),
+        "retry_at": backoff.get("retry_at"),
+    }
 
 
 def _recurring_buys(bot: BotFields, params: DcaParams) -> dict[str, Any] | None:

@@ -26,6 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from autogrid.models import Bot
 
 STATE_VERSION = 1
+# The keys of a grid's strategy state that hold its orders waiting to be placed again
+# (``GridState``): the levels whose sell, and those whose buy, the exchange refused, and when.
+GRID_WAIT_KEYS = ("unplaced", "unplaced_buys", "backoff")
 
 
 class StateError(Exception):
