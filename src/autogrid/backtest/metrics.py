@@ -96,10 +96,26 @@ def candle_figures(
     the ``Decimal`` as text and parses it."""
     count = close.shape[0]
     at, quotes, bases = tuple(zip(*steps, strict=True)) or ((), (), ())
-    quote = _floats((initial_quote, *quotes))
-    base = _floats((initial_base, *bases))
+    quote = decimal_floats((initial_quote, *quotes))
+    base = decimal_floats((initial_base, *bases))
     bounds: Indices = np.array((0, *at, count), dtype=np.intp)
     spans = np.diff(bounds)  # the candles each step holds, as in ``balances_at_closes``
+    return spans_figures(spans, quote, base, close, min_base, min_value, block=block)
+
+
+def spans_figures(
+    spans: Indices,
+    quote: Floats,
+    base: Floats,
+    close: Floats,
+    min_base: float,
+    min_value: float,
+    *,
+    block: int = 512,
+) -> CandleFigures:
+    """``candle_figures`` of balances already converted: ``quote[k]`` and ``base[k]`` held on
+    ``spans[k]`` candles, one after the other (position 0, the starting balances)."""
+    count = close.shape[0]
     padded = np.empty(-(-count // block) * block, dtype=np.float64)
     equity = padded[:count]
     np.multiply(np.repeat(base, spans), close, out=equity)  # first the base's value
@@ -113,7 +129,7 @@ def candle_figures(
     return CandleFigures(equity, deepest, int(exposed) / count * 100.0)
 
 
-def _floats(values: tuple[Decimal, ...]) -> Floats:
+def decimal_floats(values: tuple[Decimal, ...]) -> Floats:
     """``float`` of each; the zeros without converting, their sign kept (``-0`` is ``-0.0``)."""
     if all(values):  # none is zero (quote balances, mostly): stops at the first zero
         return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
