@@ -4,7 +4,9 @@ or ``None`` (the run then takes those passes)."""
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 from decimal import Decimal as D
 
 import numpy as np
@@ -159,7 +161,7 @@ def test_the_close_table_gives_any_runs_lowest_and_highest_close(
     pairs = [(first, last) for first, last in pairs if first <= last]
     first = np.array([pair[0] for pair in pairs], dtype=np.intp)
     last = np.array([pair[1] for pair in pairs], dtype=np.intp)
-    low, high = CloseRanges.made(close, block).ranges(first, last)
+    low, high = CloseRanges.made(close, block).ranges(close, first, last)
     assert low.tolist() == [close[a : b + 1].min() for a, b in pairs]
     assert high.tolist() == [close[a : b + 1].max() for a, b in pairs]
 
@@ -219,3 +221,15 @@ def test_the_figures_per_step_are_the_straight_passes_on_real_candles() -> None:
                 for rising_share in (0.0, 2.0):
                     got = per_step(steps, quote0, base0, close, min_base, rising_share=rising_share)
                     assert got is not None and same_bits(got, expected)
+
+
+def test_the_close_table_is_made_once_per_series_and_does_not_keep_it_alive() -> None:
+    close = np.linspace(100.0, 200.0, 1_000)
+    table = CloseRanges.of(close)
+    assert table is not None and CloseRanges.of(close) is table
+    assert CloseRanges.of(close.copy()) is not table  # another series: its own table
+    gone = weakref.ref(close)
+    del close
+    gc.collect()
+    assert gone() is None
+    assert CloseRanges.of(np.array([1.0, -1.0])) is None

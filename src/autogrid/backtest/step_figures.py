@@ -107,7 +107,7 @@ def step_figures(
     # In cash, ``base * close`` is the base itself (a zero, its sign kept, the close positive).
     cash_equity = quote[cash] + base[cash]
     segments = _Held(starts[held], spans[held], quote[held], base[held])
-    low, high = table.ranges(segments.starts, segments.starts + segments.lengths - 1)
+    low, high = table.ranges(close, segments.starts, segments.starts + segments.lengths - 1)
     lowest = segments.quote + segments.base * low
     highest = segments.quote + segments.base * high
     top = np.full(quote.shape[0], -np.inf)  # each segment's highest equity
@@ -208,7 +208,6 @@ class CloseRanges:
     blocks, a sparse table of the blocks' own (row ``j``: over ``2**j`` blocks from each). A run
     within one block is read candle by candle (fewer than ``block``)."""
 
-    close: Floats
     block: int
     low_on: Floats
     high_on: Floats
@@ -246,11 +245,11 @@ class CloseRanges:
         high_to = np.maximum.accumulate(rows, axis=1).ravel()[:count].copy()
         low_table = _sparse(rows.min(axis=1), np.minimum)
         high_table = _sparse(rows.max(axis=1), np.maximum)
-        return CloseRanges(close, block, low_on, high_on, low_to, high_to, low_table, high_table)
+        return CloseRanges(block, low_on, high_on, low_to, high_to, low_table, high_table)
 
-    def ranges(self, first: Indices, last: Indices) -> tuple[Floats, Floats]:
-        """The lowest and highest close of each run ``first[k] .. last[k]`` (both included,
-        ``first[k] <= last[k]``)."""
+    def ranges(self, close: Floats, first: Indices, last: Indices) -> tuple[Floats, Floats]:
+        """The lowest and highest of ``close`` (the closes the table was made of) on each run
+        ``first[k] .. last[k]`` (both included, ``first[k] <= last[k]``)."""
         low = np.empty(first.shape[0], dtype=np.float64)
         high = np.empty(first.shape[0], dtype=np.float64)
         block_first, block_last = first // self.block, last // self.block
@@ -258,7 +257,7 @@ class CloseRanges:
         # Within a block: candle by candle.
         starts, lengths = first[within], last[within] - first[within] + 1
         if starts.shape[0]:
-            closes = self.close[_runs(starts, lengths)]
+            closes = close[_runs(starts, lengths)]
             offsets = np.cumsum(lengths) - lengths
             low[within] = np.minimum.reduceat(closes, offsets)
             high[within] = np.maximum.reduceat(closes, offsets)
