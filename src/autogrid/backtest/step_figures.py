@@ -37,7 +37,15 @@ from decimal import Decimal
 import numpy as np
 from numpy.typing import NDArray
 
-from autogrid.backtest.metrics import Floats, Indices, decimal_floats, spans_figures
+from autogrid.backtest.metrics import (
+    STEP_AT,
+    STEP_BASE,
+    STEP_QUOTE,
+    Floats,
+    Indices,
+    decimal_floats,
+    spans_figures,
+)
 
 BLOCK = 16  # candles per block of ``CloseRanges``
 # Past this share of the candles in segments setting new peaks, the passes over every candle.
@@ -90,10 +98,11 @@ def step_figures(
     table = CloseRanges.of(close) if table is None else table
     if table is None:
         return None
-    at, quotes, bases = tuple(zip(*steps, strict=True)) or ((), (), ())
-    quote = decimal_floats((initial_quote, *quotes))
-    base = decimal_floats((initial_base, *bases))
-    starts = np.fromiter((0, *at), dtype=np.intp, count=len(at) + 1)
+    quote = decimal_floats((initial_quote, *map(STEP_QUOTE, steps)))  # (see ``STEP_AT``)
+    base = decimal_floats((initial_base, *map(STEP_BASE, steps)))
+    starts = np.empty(len(steps) + 1, dtype=np.intp)
+    starts[0] = 0
+    starts[1:] = np.fromiter(map(STEP_AT, steps), dtype=np.intp, count=len(steps))
     spans = np.diff(starts, append=count)  # the candles each segment holds
     if (spans < 0).any():  # not sorted, or past the end: the plain passes raise
         return None
