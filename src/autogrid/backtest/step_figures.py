@@ -247,11 +247,13 @@ class CloseRanges:
         padded[:count] = close
         padded[count:] = close[-1]  # within the last candle's block: changes no range's
         rows = padded.reshape(-1, block)
-        backwards = rows[:, ::-1]
-        low_on = np.minimum.accumulate(backwards, axis=1)[:, ::-1].ravel()[:count].copy()
-        high_on = np.maximum.accumulate(backwards, axis=1)[:, ::-1].ravel()[:count].copy()
-        low_to = np.minimum.accumulate(rows, axis=1).ravel()[:count].copy()
-        high_to = np.maximum.accumulate(rows, axis=1).ravel()[:count].copy()
+        # Accumulated in place of the padded tables (those to the block's end backwards, into
+        # a reversed view): no copy; the padding's own values are never read.
+        low_on, high_on, low_to, high_to = (np.empty_like(padded) for _ in range(4))
+        for table, pick in ((low_on, np.minimum), (high_on, np.maximum)):
+            pick.accumulate(rows[:, ::-1], axis=1, out=table.reshape(rows.shape)[:, ::-1])
+        np.minimum.accumulate(rows, axis=1, out=low_to.reshape(rows.shape))
+        np.maximum.accumulate(rows, axis=1, out=high_to.reshape(rows.shape))
         low_table = _sparse(rows.min(axis=1), np.minimum)
         high_table = _sparse(rows.max(axis=1), np.maximum)
         return CloseRanges(block, low_on, high_on, low_to, high_to, low_table, high_table)
