@@ -93,7 +93,8 @@ def step_figures(
 ) -> StepFigures | None:
     """``metrics.candle_figures``'s deepest drawdown and exposure, and its equity on demand
     (``StepFigures.equity_at``), the same bits; ``None`` where the module says. ``table``: the
-    closes' (``CloseRanges.of`` if not given)."""
+    closes' (``CloseRanges.of`` if not given; one given must be of these very closes, all
+    positive and finite)."""
     count = close.shape[0]
     table = CloseRanges.of(close) if table is None else table
     if table is None:
