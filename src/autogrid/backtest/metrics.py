@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import compress
-from operator import itemgetter, not_
+from operator import itemgetter
 
 import numpy as np
 from numpy.typing import NDArray
@@ -138,13 +138,17 @@ def decimal_floats(values: tuple[Decimal, ...]) -> Floats:
     """``float`` of each; the zeros without converting, their sign kept (``-0`` is ``-0.0``)."""
     if all(values):  # none is zero (quote balances, mostly): stops at the first zero
         return np.fromiter(map(float, values), dtype=np.float64, count=len(values))
-    nonzero = list(map(bool, values))
-    kept = sum(nonzero)
+    # Which are not zero, as bytes (0 or 1): a mask numpy reads in place and selectors
+    # ``compress`` reads, with no list of booleans to convert (a fifth of a run's base balances,
+    # half of them zeros).
+    nonzero = bytes(map(bool, values))
+    mask = np.frombuffer(nonzero, dtype=np.bool_)
+    kept = int(np.count_nonzero(mask))
     floats = np.zeros(len(values), dtype=np.float64)
-    mask = np.array(nonzero, dtype=np.bool_)
     floats[mask] = np.fromiter(map(float, compress(values, nonzero)), np.float64, count=kept)
-    zeros = np.flatnonzero(~mask)
-    signed = map(Decimal.is_signed, compress(values, map(not_, nonzero)))
+    zero = ~mask
+    signed = map(Decimal.is_signed, compress(values, zero.tobytes()))
+    zeros = np.flatnonzero(zero)
     floats[zeros[np.fromiter(signed, dtype=np.bool_, count=zeros.shape[0])]] = -0.0
     return floats
 
