@@ -15,11 +15,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from autogrid.backtest import results
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.loader import load_candles
 from autogrid.backtest.results import build_result
 from autogrid.backtest.signal_walk import run_fast
+from autogrid.backtest.step_figures import step_figures
 from autogrid.backtest.trades import (
     POOL,
     _indicator_trips,
@@ -138,6 +140,29 @@ def test_a_sweep_runs_figures_equal_its_full_results_figures(
     if days == 95:
         assert full["sharpe"] is not None
     assert full["fills"] > 0
+
+
+def test_a_sweep_runs_figures_come_from_its_balance_steps_and_agree_without_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lean figures are made per balance step (``step_figures`` takes real runs, it does
+    not decline them to the passes over every candle), and the passes, should it decline, give
+    the same figures too."""
+    market = SETTINGS.market
+    min_base, min_value = float(max(market.min_amount, market.amount_step)), float(market.min_cost)
+    for bot_type, config in CASES[:2] + CASES[6:9]:
+        run = run_of(bot_type, config, 95, SETTINGS)
+        close = candles(95).close
+        figures = step_figures(
+            run.balance_steps, SETTINGS.initial_quote, D(0), close, min_base, min_value
+        )
+        assert figures is not None
+        lean, full = both(run, 95, SETTINGS)
+        with monkeypatch.context() as patched:
+            patched.setattr(results, "step_figures", lambda *args: None)
+            declined, _ = both(run, 95, SETTINGS)
+        assert lean == declined == full
+        assert lean["max_drawdown_pct"] == figures.max_drawdown_pct
 
 
 def test_the_figures_agree_for_a_run_starting_with_base_held() -> None:

@@ -12,7 +12,7 @@ shows that candle at.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from autogrid.backtest import metrics
 from autogrid.backtest.engine import BacktestRun, BacktestSettings, TradeRecord
+from autogrid.backtest.step_figures import step_figures
 from autogrid.backtest.trades import ClosedTrade, closed_pnls, closed_trades, iso_utc, plain
 from autogrid.market_data.timeframes import canonical_name, ms_to_datetime
 from autogrid.trading.candles import CandleArrays
@@ -30,6 +31,7 @@ from autogrid.trading.candles import CandleArrays
 ZERO = Decimal(0)
 _NONE = np.zeros(0, dtype=np.intp)
 _NO_FLOATS = np.zeros(0, dtype=np.float64)
+_FIRST = np.zeros(1, dtype=np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,13 +195,21 @@ def build_result(
     # Exposure counts a position worth selling: neither dust amount nor dust value.
     min_base, min_value = float(max(market.min_amount, market.amount_step)), float(market.min_cost)
     steps, quote0, base0 = run.balance_steps, settings.initial_quote, settings.initial_base
-    if figures_only:  # the same figures in fewer passes (``candle_figures``), no curves
+    per_step = None
+    equity_at: Callable[[metrics.Indices], metrics.Floats]
+    if figures_only:  # the same figures on the candles held alone (``step_figures``), no curves
+        per_step = step_figures(steps, quote0, base0, close, min_base, min_value)
+    if per_step is not None:
+        equity, drawdown, equity_at = _NO_FLOATS, _NO_FLOATS, per_step.equity_at
+        max_drawdown, exposure = per_step.max_drawdown_pct, per_step.exposure_pct
+    elif figures_only:  # the same figures in fewer passes over every candle, no curves
         figures = metrics.candle_figures(steps, quote0, base0, close, min_base, min_value)
-        equity, drawdown = figures.equity, _NO_FLOATS
+        equity, drawdown, equity_at = figures.equity, _NO_FLOATS, _picker(figures.equity)
         max_drawdown, exposure = figures.max_drawdown_pct, figures.exposure_pct
     else:
         quote, base = metrics.balances_at_closes(steps, quote0, base0, len(candles))
         equity = quote + base * close
+        equity_at = _picker(equity)
         drawdown = metrics.drawdown_pct(equity)
         max_drawdown = float(drawdown.max())
         exposure = metrics.exposure_pct(base, close, min_base, min_value)
@@ -209,7 +219,7 @@ def build_result(
     final_equity = run.final_quote + run.final_base * last_close
     growth = final_equity / initial_equity if initial_equity > 0 else Decimal(1)
     span_ms = int(close_ms[-1] - close_ms[0])
-    yearly = _annualised(candles, equity, float(growth), span_ms, max_drawdown)
+    yearly = _annualised(candles, equity_at, float(growth), span_ms, max_drawdown)
 
     start = ms_to_datetime(int(close_ms[0]))
     held = settings.initial_base
@@ -278,16 +288,19 @@ class _Annualised:
 
 def _annualised(
     candles: CandleArrays,
-    equity: NDArray[np.float64],
+    equity_at: Callable[[metrics.Indices], metrics.Floats],
     growth: float,
     span_ms: int,
     max_drawdown: float,
 ) -> _Annualised:
-    """The figures scaled to a year; all None for a span too short to scale honestly."""
+    """The figures scaled to a year; all None for a span too short to scale honestly.
+    ``equity_at``: the equity at the closes of the candles given (``metrics.daily_equity``'s
+    at each day's end)."""
     if not metrics.annualisable(span_ms):
         return _Annualised(metrics.not_annualised_note(span_ms))
     cagr = metrics.cagr_pct(growth, span_ms)
-    daily = metrics.daily_returns(float(equity[0]), metrics.daily_equity(candles.ts_ms, equity))
+    start = float(equity_at(_FIRST)[0])
+    daily = metrics.daily_returns(start, equity_at(metrics.day_ends(candles.ts_ms)))
     return _Annualised(
         note=None,
         cagr_pct=cagr,
@@ -295,6 +308,16 @@ def _annualised(
         sortino=metrics.sortino(daily),
         calmar=cagr / max_drawdown if cagr is not None and max_drawdown > 0 else None,
     )
+
+
+def _picker(equity: metrics.Floats) -> Callable[[metrics.Indices], metrics.Floats]:
+    """``equity_at`` of a curve at every close: its values at those candles."""
+
+    def equity_at(candles: metrics.Indices) -> metrics.Floats:
+        values: metrics.Floats = equity[candles]
+        return values
+
+    return equity_at
 
 
 def stamped_at_open(fills: Sequence[TradeRecord], candles: CandleArrays) -> tuple[TradeRecord, ...]:
