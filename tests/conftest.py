@@ -259,6 +259,18 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each database in turn, as a URL: for tests that open (and close) ``Database`` instances
+    of their own. PostgreSQL's is the test database (``db``'s teardown empties its tables)."""
+    if request.param == "postgresql":
+        request.getfixturevalue("db")
+        url: str = request.getfixturevalue("settings").database_url
+        return url
+    url = request.getfixturevalue("sqlite_url")
+    return url
+
+
 @pytest.fixture
 async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
     database = Database.from_settings(Settings(database_url=sqlite_url))

@@ -80,6 +80,16 @@ async def create_bot(
     return bot
 
 
+async def read_bot(client: httpx.AsyncClient, user: ApiUser, bot_id: str) -> dict[str, Any]:
+    """The bot's detail, checked equal to its item in the list (the two reads of a bot)."""
+    one = await client.get(f"{BOTS}/{bot_id}", headers=user.headers)
+    assert one.status_code == 200, one.text
+    listed = await client.get(BOTS, headers=user.headers)
+    assert [bot for bot in listed.json()["items"] if bot["id"] == bot_id] == [one.json()]
+    body: dict[str, Any] = one.json()
+    return body
+
+
 async def add_credential(db: Database, user: ApiUser, exchange: str = "binance") -> uuid.UUID:
     """A stored credential row (the credentials API would verify it with the exchange)."""
     credential = ExchangeCredential(

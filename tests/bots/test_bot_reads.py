@@ -17,7 +17,7 @@ from autogrid.bots import bot_reads, repository
 from autogrid.bots.schemas import bot_read
 from autogrid.core.db import Database
 from autogrid.models import Bot
-from tests.bots.factories import BOTS, create_bot, grid_body
+from tests.bots.factories import create_bot, grid_body, read_bot
 from tests.bots.test_recurring_buys import buys_only
 from tests.helpers import ApiUser
 
@@ -36,15 +36,6 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[uuid.UUID]:
     monkeypatch.setattr(bot_reads, "bot_read", counted)
     monkeypatch.setattr(bot_reads, "_remembered", {})
     return ids
-
-
-async def _read_both(client: httpx.AsyncClient, user: ApiUser, bot_id: str) -> dict[str, Any]:
-    one = await client.get(f"{BOTS}/{bot_id}", headers=user.headers)
-    assert one.status_code == 200, one.text
-    listed = await client.get(BOTS, headers=user.headers)
-    assert [bot for bot in listed.json()["items"] if bot["id"] == bot_id] == [one.json()]
-    body: dict[str, Any] = one.json()
-    return body
 
 
 async def _as_built(db: Database, bot_id: str) -> dict[str, Any]:
@@ -81,7 +72,7 @@ async def test_a_changed_column_reads_anew(
     change: dict[str, Any],
 ) -> None:
     bot = await create_bot(client, user, grid_body())
-    before = await _read_both(client, user, bot["id"])
+    before = await read_bot(client, user, bot["id"])
     async with db.session_scope() as session:
         row = await session.get(Bot, uuid.UUID(bot["id"]))
         assert row is not None
@@ -90,7 +81,7 @@ async def test_a_changed_column_reads_anew(
                 value = {**row.config, "strategy": value}
             setattr(row, column, value)
 
-    after = await _read_both(client, user, bot["id"])
+    after = await read_bot(client, user, bot["id"])
 
     assert after != before
     assert after == await _as_built(db, bot["id"])
@@ -100,7 +91,7 @@ async def test_an_unchanged_bot_is_made_once(
     client: httpx.AsyncClient, user: ApiUser, db: Database, made: list[uuid.UUID]
 ) -> None:
     bot = await create_bot(client, user, grid_body())
-    first = await _read_both(client, user, bot["id"])
+    first = await read_bot(client, user, bot["id"])
     # A tick's bookkeeping is no part of the read, nor is the list's total.
     await db_execute(
         db,
@@ -108,7 +99,7 @@ async def test_an_unchanged_bot_is_made_once(
         {"at": datetime.now(UTC)},
     )
     await create_bot(client, user, grid_body(name="another"))
-    again = await _read_both(client, user, bot["id"])
+    again = await read_bot(client, user, bot["id"])
 
     assert again == first
     assert made.count(uuid.UUID(bot["id"])) == 1
@@ -119,7 +110,7 @@ async def test_a_dca_bot_is_made_at_every_read(
 ) -> None:
     dca = await create_bot(client, user, buys_only())
     for _ in range(2):
-        await _read_both(client, user, dca["id"])
+        await read_bot(client, user, dca["id"])
     assert made.count(uuid.UUID(dca["id"])) == 4  # its next runs are read at the time of reading
 
 

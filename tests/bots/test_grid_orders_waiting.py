@@ -16,7 +16,7 @@ from autogrid.bots.schemas import bot_read
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import Bot, User
-from tests.bots.factories import BOTS, GRID_BODY, create_bot, grid_body, set_status
+from tests.bots.factories import GRID_BODY, create_bot, grid_body, read_bot, set_status
 from tests.helpers import ApiUser
 
 # As ``GridState.to_dict`` stores them (the rest of the grid's state is never read for this).
@@ -36,28 +36,19 @@ SHOWN = {
 }
 
 
-async def _read(client: httpx.AsyncClient, user: ApiUser, bot_id: str) -> dict[str, Any]:
-    one = await client.get(f"{BOTS}/{bot_id}", headers=user.headers)
-    assert one.status_code == 200, one.text
-    listed = await client.get(BOTS, headers=user.headers)
-    assert [bot for bot in listed.json()["items"] if bot["id"] == bot_id] == [one.json()]
-    body: dict[str, Any] = one.json()
-    return body
-
-
 async def test_a_grid_shows_its_orders_waiting_and_then_none(
     client: httpx.AsyncClient, user: ApiUser, db: Database
 ) -> None:
     grid = await create_bot(client, user, grid_body())
-    assert (await _read(client, user, grid["id"]))["orders_waiting"] is None
+    assert (await read_bot(client, user, grid["id"]))["orders_waiting"] is None
 
     await set_status(db, grid["id"], "running", state=WAITING_STATE)
-    assert (await _read(client, user, grid["id"]))["orders_waiting"] == SHOWN
+    assert (await read_bot(client, user, grid["id"]))["orders_waiting"] == SHOWN
 
     # Placed again: nothing waits (its back-off kept for the next refusal).
     placed = {"strategy": {**WAITING_STATE["strategy"], "unplaced": [], "unplaced_buys": {}}}
     await set_status(db, grid["id"], "running", state=placed)
-    assert (await _read(client, user, grid["id"]))["orders_waiting"] is None
+    assert (await read_bot(client, user, grid["id"]))["orders_waiting"] is None
 
 
 @pytest.mark.parametrize(
@@ -72,21 +63,11 @@ async def test_older_grid_states_read(
 ) -> None:
     grid = await create_bot(client, user, grid_body())
     await set_status(db, grid["id"], "running", state={"strategy": strategy})
-    shown = (await _read(client, user, grid["id"]))["orders_waiting"]
+    shown = (await read_bot(client, user, grid["id"]))["orders_waiting"]
     if "unplaced" in strategy:
         assert shown == {"sell_levels": [4], "buy_levels": [], "refusals": 0, "retry_at": None}
     else:
         assert shown is None
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        request.getfixturevalue("db")  # its teardown empties the tables
-        url: str = request.getfixturevalue("settings").database_url
-        return url
-    url = request.getfixturevalue("sqlite_url")
-    return url
 
 
 async def test_a_read_row_shows_what_the_bot_shows(database_url: str) -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from autogrid.bots import read_params
 from autogrid.bots.configs import GridParams
 from autogrid.bots.schemas import BreakerSettings
-from tests.bots.factories import BOTS, DCA_CONFIG, create_bot, dca_body, grid_body
+from tests.bots.factories import BOTS, DCA_CONFIG, create_bot, dca_body, grid_body, read_bot
 from tests.helpers import ApiUser
 
 GRID: dict[str, Any] = grid_body()["config"]
@@ -45,15 +45,6 @@ def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(read_params._remembered) == 1
 
 
-async def _read(client: httpx.AsyncClient, user: ApiUser, bot_id: str) -> dict[str, Any]:
-    response = await client.get(f"{BOTS}/{bot_id}", headers=user.headers)
-    assert response.status_code == 200, response.text
-    listed = await client.get(BOTS, headers=user.headers)
-    assert [bot for bot in listed.json()["items"] if bot["id"] == bot_id] == [response.json()]
-    body: dict[str, Any] = response.json()
-    return body
-
-
 @pytest.mark.parametrize(
     ("body", "edit"),
     [
@@ -67,11 +58,11 @@ async def test_an_edited_bot_reads_with_its_new_settings(
     client: httpx.AsyncClient, user: ApiUser, body: dict[str, Any], edit: dict[str, Any]
 ) -> None:
     bot = await create_bot(client, user, body)
-    before = await _read(client, user, bot["id"])
+    before = await read_bot(client, user, bot["id"])
     edited = await client.patch(f"{BOTS}/{bot['id']}", json=edit, headers=user.headers)
     assert edited.status_code == 200, edited.text
 
-    after = await _read(client, user, bot["id"])
+    after = await read_bot(client, user, bot["id"])
 
     (field,) = edit
     assert after[field] != before[field]

@@ -167,6 +167,17 @@ def lane(window: RedisMovingWindow) -> PipelinedScript:
     return script
 
 
+async def warmed(
+    client: Redis, settings: Settings
+) -> tuple[RedisMovingWindow, PipelinedScript, int]:
+    """A window whose script is loaded and connection reserved (one hit made), its lane and the
+    lane's round trips so far."""
+    window = window_on(client, settings)
+    await window.hit(fresh_key(), 1, 60)
+    script = lane(window)
+    return window, script, script.round_trips
+
+
 def fresh_key() -> str:
     return f"k:{uuid.uuid4().hex}"
 
@@ -186,10 +197,7 @@ def assert_exact(results: list[WindowHit], limit: int) -> None:
 async def test_concurrent_hits_share_round_trips_and_each_gets_its_own_verdict(
     redis_client: Redis, settings: Settings
 ) -> None:
-    window = window_on(redis_client, settings)
-    await window.hit(fresh_key(), 1, 60)  # the script is loaded on the module's server
-    script = lane(window)
-    trips = script.round_trips
+    window, script, trips = await warmed(redis_client, settings)
     keys = [fresh_key() for _ in range(4)]
     plan = [keys[number % 4] for number in range(240)]
     results = await hits(window, plan, limit=5)
@@ -220,10 +228,7 @@ async def wait_for_round_trips(script: PipelinedScript, count: int) -> None:
 async def test_callers_cancelled_in_flight_or_in_the_queue_leave_the_others_intact(
     redis_client: Redis, settings: Settings
 ) -> None:
-    window = window_on(redis_client, settings)
-    await window.hit(fresh_key(), 1, 60)
-    script = lane(window)
-    trips = script.round_trips
+    window, script, trips = await warmed(redis_client, settings)
     key = fresh_key()
     tasks = [asyncio.create_task(window.hit(key, 10, 60)) for _ in range(6)]
     # The first hit is in flight and the five others queued: cancel one before it is sent.
@@ -245,10 +250,7 @@ async def test_callers_cancelled_in_flight_or_in_the_queue_leave_the_others_inta
 async def test_a_call_cancelled_alone_in_flight_gives_up_the_connection_not_the_lane(
     redis_client: Redis, settings: Settings
 ) -> None:
-    window = window_on(redis_client, settings)
-    await window.hit(fresh_key(), 1, 60)
-    script = lane(window)
-    trips = script.round_trips
+    window, script, trips = await warmed(redis_client, settings)
     key = fresh_key()
     alone = asyncio.create_task(window.hit(key, 10, 60))
     await wait_for_round_trips(script, trips + 1)
@@ -284,13 +286,10 @@ async def test_the_reads_of_a_signed_in_caller_come_with_each_hit(
 async def test_one_erroring_script_in_a_batch_fails_alone(
     redis_client: Redis, settings: Settings
 ) -> None:
-    window = window_on(redis_client, settings)
     spoiled = fresh_key()
     # The window's key holds a string: its script's ZREMRANGEBYSCORE answers WRONGTYPE.
     await redis_client.set(redis_key(settings, "lane-test", f"{spoiled}:3/60s"), "not a window")
-    await window.hit(fresh_key(), 1, 60)  # the reserved connection is open
-    script = lane(window)
-    trips = script.round_trips
+    window, script, trips = await warmed(redis_client, settings)
     good = fresh_key()
     outcomes = await asyncio.gather(
         *(window.hit(key, 3, 60) for key in [good, spoiled, good, good, good]),
