@@ -29,11 +29,15 @@ from autogrid.market_data.download import DownloadProgress, DownloadReport, down
 from autogrid.market_data.repository import count_candles, fetch_candles
 from autogrid.market_data.timeframes import ms_to_datetime
 from tests.exchange_sim import BinanceSimulator, RequestRecord
-from tests.exchanges.conftest import CLIENT_TIMEOUT_MS, FAST_RETRY, sim_api_urls
+from tests.exchanges.conftest import FAST_RETRY, sim_api_urls
 from tests.market_data.conftest import BTC_1M, head_lines
 
 MINUTE = timedelta(minutes=1)
 SLICE_START, SLICE_ROWS = 10_000, 2_500  # rows 10,000..12,499 of the file: 2025-05-26 onwards
+# These tests count the simulator's requests and inject no delay: a long client timeout, since a
+# page of 1,000 candles can outlast the exchange tests' 400 ms on a loaded machine, and the read
+# retried after a timeout is one request more than the test expects.
+CLIENT_TIMEOUT_MS = 30_000
 PAGE_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, max_elapsed=10)
 KLINES = "GET /api/v3/klines"
 
