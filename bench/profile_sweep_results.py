@@ -23,19 +23,15 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+from bench_backtest import CASH, MARKET, ONE_MINUTE
+
 from autogrid.backtest.engine import BacktestRun, BacktestSettings
 from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.results import build_result
 from autogrid.backtest.signal_walk import run_fast
 from autogrid.backtest.synthetic_year import synthetic_year
-from autogrid.exchanges.types import MarketRules
 
-ROOT = Path(__file__).resolve().parents[1]
-ONE_MINUTE = ROOT / ".." / "shared" / "data" / "binance_BTC_USDT-1m.csv.gz"
-MARKET = MarketRules(
-    "BTC/USDT", "BTC", "USDT", D("0.00001"), D("0.01"), D("0.00001"), min_cost=D(5)
-)
-SETTINGS = BacktestSettings(MARKET, D(10_000), maker_fee=D("0.001"), taker_fee=D("0.001"))
+SETTINGS = BacktestSettings(MARKET, CASH, maker_fee=D("0.001"), taker_fee=D("0.001"))
 GRID = {"lower_price": "95000", "upper_price": "112000", "investment": "5000"}
 DCA = {
     "base_order_volume": "100",

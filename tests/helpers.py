@@ -106,3 +106,16 @@ async def assert_not_found_for(
     """``user`` gets a 404 in the standard error shape for ``method path``: not theirs."""
     response = await client.request(method, path, json=json, headers=user.headers)
     assert_error_shape(response, 404, "not_found")
+
+
+class CountedCalls:
+    """``owner.name``, an async function, replaced for the test by itself counting its calls."""
+
+    def __init__(self, monkeypatch: Any, owner: object, name: str) -> None:
+        self.calls = 0
+        self._wrapped = getattr(owner, name)
+        monkeypatch.setattr(owner, name, self)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return await self._wrapped(*args, **kwargs)

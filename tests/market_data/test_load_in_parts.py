@@ -19,6 +19,7 @@ from autogrid.market_data.candle_upserts import upsert_candles
 from autogrid.market_data.repository import load_arrays, load_arrays_in_parts
 from autogrid.market_data.service import import_candle_file
 from autogrid.models.candle import Candle
+from tests.helpers import CountedCalls
 from tests.market_data.test_load_arrays import START, assert_identical
 
 SERIES = ("binance", "BTC/USDT", "1m")
@@ -38,23 +39,14 @@ async def stored(db: Database, btc_1m_5000: Path, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("parts", [2, 3, 7])
 async def test_the_parts_are_the_candles_of_one_load(stored: Database, parts: int) -> None:
-    copies = 0
-    copy = repository._copy
-
-    async def counted(*args: Any) -> bytes:
-        nonlocal copies
-        copies += 1
-        return await copy(*args)
-
     ranges = [(START, END), (START + timedelta(minutes=17, seconds=30), END - timedelta(hours=7))]
     for start, end in ranges:
         async with stored.session_scope() as session:
             whole = await load_arrays(session, *SERIES, start, end)
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(repository, "_copy", counted)
-                copies = 0
+                copies = CountedCalls(patch, repository, "_copy")
                 split = await load_arrays_in_parts(session, *SERIES, start, end, parts)
-        assert copies == parts
+        assert copies.calls == parts
         assert_identical(split, whole)
 
 
@@ -95,23 +87,15 @@ async def test_a_pool_without_connections_to_spare_loads_by_one_copy(
     """The smallest pool (two connections), one held by the session: the parts would wait for
     connections that never come back; one COPY loads the range instead."""
     small = Database.from_settings(settings.model_copy(update={"database_pool_size": 1}))
-    copies = 0
-    copy = repository._copy
-
-    async def counted(*args: Any) -> bytes:
-        nonlocal copies
-        copies += 1
-        return await copy(*args)
-
     try:
         async with small.session_scope() as session:
             await session.execute(select(1))  # the session holds one of the two
             whole = await load_arrays(session, *SERIES, START, END)
             with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(repository, "_copy", counted)
+                copies = CountedCalls(patch, repository, "_copy")
                 split = await load_arrays_in_parts(session, *SERIES, START, END, 2)
     finally:
         await small.dispose()
 
-    assert copies == 1
+    assert copies.calls == 1
     assert_identical(split, whole)

@@ -18,7 +18,6 @@ from autogrid.core.db import Database
 from autogrid.market_data import repository as candles_repository
 from autogrid.models.backtest import Backtest
 from autogrid.models.candle import Candle
-from autogrid.trading.candles import CandleArrays
 from tests.backtest.api.conftest import (
     BACKTESTS,
     SWEEPS,
@@ -29,7 +28,7 @@ from tests.backtest.api.conftest import (
     row_of,
     submit,
 )
-from tests.helpers import ApiUser
+from tests.helpers import ApiUser, CountedCalls
 
 RSI = {"strategy": "rsi", "period": 14, "buy_below": 30, "sell_above": 70, "order_pct": 100}
 
@@ -45,6 +44,11 @@ async def create_sweep(
     assert response.status_code == 202, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+def database_loads(monkeypatch: pytest.MonkeyPatch) -> CountedCalls:
+    """Counts the candle loads that reach the database (the rest came from a cache)."""
+    return CountedCalls(monkeypatch, candles_repository, "load_arrays")
 
 
 async def run_all(settings: Settings, cache: CandleCache, run_ids: list[str]) -> None:
@@ -103,15 +107,7 @@ async def test_a_machines_worker_processes_load_a_sweeps_candles_from_the_databa
 ) -> None:
     """Two worker processes (two caches): the second reads the first's file in ``var_dir``, and
     its runs still equal each run alone."""
-    loads_from_database = 0
-    load_arrays = candles_repository.load_arrays
-
-    async def counted(*args: Any, **kwargs: Any) -> CandleArrays:
-        nonlocal loads_from_database
-        loads_from_database += 1
-        return await load_arrays(*args, **kwargs)
-
-    monkeypatch.setattr(candles_repository, "load_arrays", counted)
+    loads = database_loads(monkeypatch)
     sweep = await create_sweep(client, user, rsi_sweep({"buy_below": [30, 40, 45, 50]}))
     ids = [run["id"] for run in sweep["runs"]]
     first, second = CandleCache(), CandleCache()
@@ -119,7 +115,7 @@ async def test_a_machines_worker_processes_load_a_sweeps_candles_from_the_databa
     await run_all(settings, first, ids[:2])
     await run_all(settings, second, ids[2:])
 
-    assert (first.loads, second.loads, loads_from_database) == (1, 1, 1)
+    assert (first.loads, second.loads, loads.calls) == (1, 1, 1)
     for run in sweep["runs"]:
         stored, _ = await stored_and_alone(db, candles, run)
         assert stored["fills"] > 0

@@ -25,6 +25,7 @@ from tests.backtest.api.conftest import RecordingQueue, body, comparable, direct
 from tests.backtest.api.test_sweep_candle_cache import (
     RSI,
     create_sweep,
+    database_loads,
     rsi_sweep,
     run_all,
     stored_and_alone,
@@ -33,19 +34,6 @@ from tests.helpers import ApiUser
 
 CHANGED_ROWS = range(1000, 2000)  # in the middle of the range: its first and last open time stay
 SCALE = Decimal("0.8")  # their prices: a drop the RSI runs trade differently on
-
-
-class DatabaseLoads:
-    """Counts the candle loads that reach the database (the rest came from a cache)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        self._load = candles_repository.load_arrays
-        monkeypatch.setattr(candles_repository, "load_arrays", self)
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> CandleArrays:
-        self.calls += 1
-        return await self._load(*args, **kwargs)
 
 
 async def test_the_next_sweep_over_the_same_candles_reads_none_from_the_database(
@@ -59,7 +47,7 @@ async def test_the_next_sweep_over_the_same_candles_reads_none_from_the_database
 ) -> None:
     """The same worker process keeps them; a new one (a restarted worker, the machine's other
     processes) reads the file the first wrote. Every run still equals itself run alone."""
-    loads = DatabaseLoads(monkeypatch)
+    loads = database_loads(monkeypatch)
     first = await create_sweep(client, user, rsi_sweep({"buy_below": [30, 40]}))
     second = await create_sweep(client, user, rsi_sweep({"buy_below": [45, 50]}))
     third = await create_sweep(client, user, rsi_sweep({"period": [7], "buy_below": [40]}))
