@@ -10,9 +10,11 @@ between them: the first writes it to a file the others read (``candle_files``, s
 
 Never stale:
 * before each reuse, the range's version (``range_version``: the series' write counter, bumped
-  in the same transaction by every write of its candles, and the first and last open time in the
-  range; three index lookups) is read, before any candle, and compared with the cached one: any
-  write since, anywhere in the range, reloads. A sweep's chunk reads it once, with its claim;
+  in the same transaction by every write of its candles but new ones after its last, and the
+  first and last open time in the range; three index lookups) is read, before any candle, and
+  compared with the cached one: any write since, anywhere in the range, reloads; the market's
+  new candles, stored as they close, reload only the ranges they fall in (their last open time
+  changes). A sweep's chunk reads it once, with its claim;
 * a single backtest (no sweep) is never served from here.
 Bounded: ``capacity`` ranges (least recently used dropped), each with at most
 ``shared_series.DEFAULT_CAPACITY`` indicator series: for a year of 1m candles about 25 MB of

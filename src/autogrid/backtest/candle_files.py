@@ -9,7 +9,8 @@ that file's lock meanwhile, then read the file (milliseconds, no server work). T
 its sweep: the next sweep over the same range (a user refining a search) reads it too.
 
 Never stale: a file's name holds the range and its version (``RangeVersion``: the series' write
-counter, which every write of its candles bumps, and the range's first and last open time), read
+counter, which every write of its candles but new ones after its last bumps, and the range's
+first and last open time), read
 by every chunk when it claims its runs and before any candle, so once candles of the series were
 written, or removed or added at either end of the range, no process reads an older file. A file
 is written under a temporary name and renamed, so a reader sees a whole file or none; its shape

@@ -17,9 +17,12 @@ Batches arrive as ``CandleBatch`` columns of decimal text, so no value is parsed
 * SQLite: the stored rows of the batch's time range are read and compared in Python (as the
   stored decimal text); only new or changed rows are written, with one ``executemany`` upsert.
 
-Every write that inserted or changed a row also bumps the series' write counter
-(``CandleSeriesVersion``) in the same transaction: the backtest workers' candle caches are
-checked against it. This module is the only writer of ``ohlcv`` (a test holds the code to it).
+Every write that changed a row, or inserted one before the series' last stored candle, also
+bumps the series' write counter (``CandleSeriesVersion``) in the same transaction: the backtest
+workers' candle caches are checked against it. Candles added after the last (the new candles of
+a market, as they close) leave it: the versions of the ranges they fall in change by their last
+open time, and those of the others need not (``repository.range_version``). This module is the
+only writer of ``ohlcv`` (a test holds the code to it).
 
 Nothing here commits: the caller's ``session_scope`` does, so a failed import leaves no rows.
 """
@@ -140,14 +143,25 @@ async def upsert_batch(
     # this transaction ends, holding none of the candles this one may go on to write (locked
     # after them, each of two writers could wait for the other: a deadlock).
     await session.execute(version.on_conflict_do_update(index_elements=_KEY, set_=_SAME))
+    # Read once the lock is held (a statement of its own: its snapshot sees what a writer
+    # before this one committed).
+    last_stored = await session.scalar(
+        select(Candle.ts)
+        .where(series_filter(exchange, symbol, timeframe))
+        .order_by(Candle.ts.desc())
+        .limit(1)
+    )
     if dialect == "postgresql":
         counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
     else:
         counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
-    if counts.inserted or counts.updated:
+    appended = last_stored is None or _time_range(batch)[0] > last_stored
+    if counts.updated or (counts.inserted and not appended):
         # One more write of the series, in the writing transaction: its candles cached before
         # are no longer served (``repository.range_version``). A re-import that changed
-        # nothing leaves it, and the caches with it.
+        # nothing leaves it, and the caches with it; so do candles added after the series'
+        # last (the market's new candles, as they close): a range they fall in sees its last
+        # open time change, and the ranges they do not are as they were.
         await session.execute(version.on_conflict_do_update(index_elements=_KEY, set_=_BUMPED))
     return counts
 

@@ -162,8 +162,9 @@ async def range_version(
 ) -> RangeVersion:
     """The range's version, in one round trip of three index lookups whatever its size: the
     series' write counter, which every write of its candles bumps in its own transaction
-    (``candle_upserts``), and the open times of the first and last candle with
-    ``start <= ts < end``, which also see rows removed or added outside that writer.
+    (``candle_upserts``) but one only adding candles after the series' last, and the open times
+    of the first and last candle with ``start <= ts < end``, which see those new candles where
+    they fall in the range (and rows removed or added outside that writer).
 
     Read it *before* the candles it versions: candles read later are then at least as new as
     the version says (a write commits its candles and its bump together), never older."""

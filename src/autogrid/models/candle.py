@@ -27,7 +27,8 @@ class Candle(Base):
 
 
 class CandleSeriesVersion(Base):
-    """How many writes changed a candle series: a cache of its candles is valid only while this
+    """How many writes changed a candle series, besides adding candles after its last (those
+    change the ends of the ranges they fall in): a cache of its candles is valid only while this
     and the range's ends are unchanged (``market_data.repository.range_version``). Bumped in the
     writing transaction by the one place that writes ``ohlcv`` (``candle_upserts``); no row, or
     0, means no write since this table exists. Candles changed by hand (SQL) must bump it in the

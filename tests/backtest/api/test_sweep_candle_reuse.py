@@ -1,5 +1,6 @@
-"""A user's next sweep over the same candles reads none of them from the database; a candle
-written since, even in the middle of the range, is never served from a cache."""
+"""A user's next sweep over the same candles reads none of them from the database, the market's
+new candles stored since after its range or not; a candle written since, even in the middle of
+the range, is never served from a cache."""
 
 from __future__ import annotations
 
@@ -21,7 +22,14 @@ from autogrid.market_data import repository as candles_repository
 from autogrid.market_data.candle_upserts import upsert_candles
 from autogrid.market_data.service import import_candle_file
 from autogrid.trading.candles import CandleArrays
-from tests.backtest.api.conftest import RecordingQueue, body, comparable, direct_results, row_of
+from tests.backtest.api.conftest import (
+    CANDLE_ROWS,
+    RecordingQueue,
+    body,
+    comparable,
+    direct_results,
+    row_of,
+)
 from tests.backtest.api.test_sweep_candle_cache import (
     RSI,
     create_sweep,
@@ -31,6 +39,7 @@ from tests.backtest.api.test_sweep_candle_cache import (
     stored_and_alone,
 )
 from tests.helpers import ApiUser
+from tests.shared_data import shared_file
 
 CHANGED_ROWS = range(1000, 2000)  # in the middle of the range: its first and last open time stay
 SCALE = Decimal("0.8")  # their prices: a drop the RSI runs trade differently on
@@ -62,6 +71,47 @@ async def test_the_next_sweep_over_the_same_candles_reads_none_from_the_database
         for run in sweep["runs"]:
             stored, _ = await stored_and_alone(db, candles, run)
             assert stored["fills"] > 0
+
+
+def next_candles(count: int) -> list[CandleData]:
+    """The ``count`` real candles after the sweeps' range (the file's rows after the fixture's)."""
+    with gzip.open(shared_file("binance_BTC_USDT-1m.csv.gz"), "rt", newline="") as source:
+        lines = [source.readline() for _ in range(CANDLE_ROWS + 1 + count)][CANDLE_ROWS + 1 :]
+    made = []
+    for line in lines:
+        ts, *values = line.strip().split(",")
+        moment = datetime.fromtimestamp(int(ts) / 1000, UTC)
+        made.append(CandleData(moment, *map(Decimal, values)))
+    return made
+
+
+async def test_the_markets_new_candles_keep_the_cache_of_a_range_before_them(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    queue: RecordingQueue,
+    candles: Path,
+    settings: Settings,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stored as they close (the candles endpoint stores what a chart asks for): a sweep over a
+    range before them reads no candle again, in the process that has them or in another reading
+    their file, and each run still equals itself alone."""
+    loads = database_loads(monkeypatch)
+    sweep = await create_sweep(client, user, rsi_sweep({"buy_below": [30, 40, 45]}))
+    first, second, third = (run["id"] for run in sweep["runs"])
+    worker, other = CandleCache(), CandleCache()
+    await run_all(settings, worker, [first])
+    async with db.session_scope() as session:
+        counts = await upsert_candles(session, "binance", "BTC/USDT", "1m", next_candles(60))
+    assert counts.inserted == 60
+
+    await run_all(settings, worker, [second])
+    await run_all(settings, other, [third])
+
+    assert (worker.loads, other.loads, loads.calls) == (1, 1, 1)
+    for run in sweep["runs"]:
+        await stored_and_alone(db, candles, run)
 
 
 def dropped_file(original: Path, target: Path) -> tuple[Path, list[CandleData]]:
