@@ -132,7 +132,9 @@ def sweep_body(days: int, runs: int, strategy: str) -> dict[str, Any]:
 def candle_file(days: int, var_dir: Path) -> tuple[Path, int]:
     """The first ``days`` of the real 1m file; past its 91 days, the file's copies chained end
     to end as the engine benchmarks' year (``synthetic_year``: every move real, each copy
-    rescaled to open at the last one's close). Returns the file and its number of candles."""
+    rescaled to open at the last one's close), its prices quoted to the market's tick (0.01) as
+    an exchange quotes them: a rescaled price's 17 digits are no market's, and the loader reads
+    such values through the server's slower cast. Returns the file and its number of candles."""
     part = var_dir / "candles.csv.gz"
     wanted = days * 1440
     with gzip.open(ONE_MINUTE, "rt", newline="") as source:
@@ -141,7 +143,7 @@ def candle_file(days: int, var_dir: Path) -> tuple[Path, int]:
         year = chain_copies(load_candles(ONE_MINUTE), wanted, 60_000)
         columns = (year.ts_ms, year.open, year.high, year.low, year.close, year.volume)
         lines = [lines[0]] + [
-            f"{int(ts)},{o!r},{h!r},{lo!r},{c!r},{v!r}\n"
+            f"{int(ts)},{o:.2f},{h:.2f},{lo:.2f},{c:.2f},{v!r}\n"
             for ts, o, h, lo, c, v in zip(*(column.tolist() for column in columns), strict=True)
         ]
     with gzip.open(part, "wt", newline="") as target:

@@ -6,7 +6,8 @@ for every run. Each worker process keeps the last few candle ranges it loaded fo
 their shared indicator series (``SeriesMemo``), and a sweep's run over the same range reuses
 them, whichever sweep loaded them: a user's next sweep over the same data (the usual way to
 search) reads no candles at all. The processes of one machine load a range from the database once
-between them: the first writes it to a file the others read (``candle_files``, same freshness).
+between them: the first writes it to a file the others read, or each loads some pieces of a long
+range and reads the others' (``candle_files``, same freshness).
 
 Never stale:
 * before each reuse, the range's version (``range_version``: the series' write counter, bumped
@@ -26,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.backtest import candle_files
 from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.market_data import repository as candles_repository
+from autogrid.market_data.timeframes import parse_timeframe
 from autogrid.trading.candles import CandleArrays
 
 DEFAULT_CAPACITY = 2  # a held-out sweep reads two ranges (in and out of sample)
@@ -112,11 +114,28 @@ class CandleCache:
                 session, exchange, symbol, timeframe, start, end
             )
 
+        async def piece_from_database(piece: candle_files.Piece, lane: int) -> CandleArrays:
+            load = (
+                candles_repository.load_arrays
+                if lane == 0
+                else candles_repository.load_arrays_apart
+            )
+            return await load(session, exchange, symbol, timeframe, piece.start, piece.end)
+
         if shared_dir is None:
             arrays = await from_database()
         else:
-            name = candle_files.file_name(exchange, symbol, timeframe, start, end, version)
-            arrays = await candle_files.load_shared(shared_dir, name, version, from_database)
+            step = timedelta(milliseconds=parse_timeframe(timeframe).ms)
+            parts = candle_files.pieces(exchange, symbol, timeframe, start, end, version, step)
+            if len(parts) == 1:
+                arrays = await candle_files.load_shared(
+                    shared_dir, parts[0].name, version, from_database
+                )
+            else:  # the machine's processes load its pieces between them, two at once each
+                lanes = 1 + min(1, candles_repository.spare_connections(session))
+                arrays = await candle_files.load_pieces(
+                    shared_dir, parts, version, piece_from_database, lanes
+                )
         for column in (arrays.ts_ms, arrays.open, arrays.high, arrays.low, arrays.close):
             column.flags.writeable = False  # shared by runs: none may change it for the others
         arrays.volume.flags.writeable = False

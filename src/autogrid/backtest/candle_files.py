@@ -5,16 +5,22 @@ reach every process of a machine at once, so each loaded the same range from the
 same moment: the server sent the same rows once per process, each process decoded them, and on a
 machine with as many processes as cores they waited on each other for it. Now the first process
 to reach a range loads it and writes its columns to a file in ``var_dir``; the others wait on
-that file's lock meanwhile, then read the file (milliseconds, no server work). The file outlives
-its sweep: the next sweep over the same range (a user refining a search) reads it too.
+that file's lock meanwhile, then read the file (milliseconds, no server work). A long range is
+loaded in ``PIECES`` pieces instead, a file each (``load_pieces``): every process takes the next
+piece no other holds, two at once (two connections), and reads the others' files once written,
+so the processes arriving together share the load instead of waiting for one of them (a year of
+1m candles: 1.84 s of waiting and loading summed over two processes, 1.50 s in pieces; a process
+alone, 0.97 s and 0.85 s). The files outlive their sweep: the next sweep over the same range (a
+user refining a search) reads them too.
 
-Never stale: a file's name holds the range and its version (``RangeVersion``: the series' write
-counter, which every write of its candles but new ones after its last bumps, and the range's
-first and last open time), read
-by every chunk when it claims its runs and before any candle, so once candles of the series were
-written, or removed or added at either end of the range, no process reads an older file. A file
-is written under a temporary name and renamed, so a reader sees a whole file or none; its shape
-and end times are checked when read. Bounded: the ``KEEP`` most recently used files stay, within
+Never stale: a file's name holds the range (or piece) and the range's version (``RangeVersion``:
+the series' write counter, which every write of its candles but new ones after its last bumps,
+and the range's first and last open time), read by every chunk when it claims its runs and
+before any candle, so once candles of the series were written, or removed or added at either
+end of the range, no process reads an older file. A file is written under a temporary name and
+renamed, so a reader sees a whole file or none; its shape and end times are checked when read
+(a piece's: inside the piece, and starting or ending with the range's first or last candle if
+that is in it). Bounded: the ``KEEP`` most recently used files stay, within
 ``KEEP_BYTES``; older ones are removed when one is written (a process that still wanted one loads
 it again, and writes it again).
 
@@ -34,8 +40,11 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +55,10 @@ from autogrid.trading.candles import CandleArrays
 
 logger = logging.getLogger(__name__)
 
-KEEP = 8
-KEEP_BYTES = 512 * 1024 * 1024  # a year of 1m candles is about 25 MB a file
+KEEP = 64  # files: a long range is several (``PIECES``)
+KEEP_BYTES = 512 * 1024 * 1024  # a year of 1m candles is about 25 MB, in its pieces
+PIECES = 8  # of a range of at least ``PIECE_MIN_CANDLES``; one file holds a shorter one
+PIECE_MIN_CANDLES = 100_000
 LOCK_WAIT_SECONDS = 120.0
 LOCK_POLL_SECONDS = 0.005
 SUFFIX = ".npy"
@@ -70,11 +81,17 @@ def file_name(
 
 
 async def load_shared(
-    directory: Path, name: str, version: RangeVersion, load: Callable[[], Awaitable[CandleArrays]]
+    directory: Path,
+    name: str,
+    version: RangeVersion,
+    load: Callable[[], Awaitable[CandleArrays]],
+    *,
+    within: tuple[datetime, datetime] | None = None,
 ) -> CandleArrays:
     """The candles of file ``name`` in ``directory`` if another process wrote it; else loaded
     by ``load`` (from the database) and written there for the others (see the module). Only
-    the file's own troubles are caught: ``load``'s errors are the caller's, as without files."""
+    the file's own troubles are caught: ``load``'s errors are the caller's, as without files.
+    ``within``: the bounds of the piece the file holds (``load_pieces``), None for a range."""
     try:
         lock = _open_lock(directory, name)
     except OSError:
@@ -83,12 +100,114 @@ async def load_shared(
     try:  # closing the descriptor releases the lock
         held = await _lock(lock, directory / f"{name}.lock")
         if held:
-            found = _read(directory / name, version)
+            found = _read(directory / name, version, within)
             if found is not None:
                 return found
         arrays = await load()
         if held and len(arrays) >= 2:
             _write(directory, name, arrays)
+        return arrays
+    finally:
+        os.close(lock)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A part of a range (``start <= ts < end``) and its file's name."""
+
+    name: str
+    start: datetime
+    end: datetime
+
+
+def pieces(
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    version: RangeVersion,
+    step: timedelta,
+) -> list[Piece]:
+    """The range's pieces, in order: ``PIECES`` of a long range (each named by its bounds and
+    the whole range's version), the range itself otherwise."""
+    count = PIECES if (end - start) // step >= PIECE_MIN_CANDLES else 1
+    edges = [start + (end - start) * at // count for at in range(count)] + [end]
+    return [
+        Piece(file_name(exchange, symbol, timeframe, low, high, version), low, high)
+        for low, high in pairwise(edges)
+    ]
+
+
+async def load_pieces(
+    directory: Path,
+    parts: Sequence[Piece],
+    version: RangeVersion,
+    load: Callable[[Piece, int], Awaitable[CandleArrays]],
+    lanes: int,
+) -> CandleArrays:
+    """The range of ``parts`` (``pieces``), its pieces shared by the machine's processes: each
+    of ``lanes`` at once (``load(piece, lane)``: a lane's loads are one after the other, on a
+    connection of its own) takes the next piece no process holds, reads its file or loads and
+    writes it; then the pieces others held are read from their files once written (or loaded
+    here, as ``load_shared``). Processes arriving together so load a range between them, in
+    about the time one takes for its share."""
+    taken: dict[int, CandleArrays] = {}
+    queue: Iterator[int] = iter(range(len(parts)))  # shared by the lanes
+
+    async def lane(number: int) -> None:
+        for index in queue:
+            piece = parts[index]
+            found = await _take(directory, piece, version, partial(load, piece, number))
+            if found is not None:
+                taken[index] = found
+
+    await asyncio.gather(*(lane(number) for number in range(max(1, lanes))))
+    for index, piece in enumerate(parts):
+        if index not in taken:  # another process's: wait for its file
+            taken[index] = await load_shared(
+                directory,
+                piece.name,
+                version,
+                partial(load, piece, 0),
+                within=(piece.start, piece.end),
+            )
+    loaded = [taken[index] for index in range(len(parts))]
+    return CandleArrays(
+        *(np.concatenate([getattr(part, name) for part in loaded]) for name in _COLUMNS)
+    )
+
+
+_COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
+
+
+async def _take(
+    directory: Path,
+    piece: Piece,
+    version: RangeVersion,
+    load: Callable[[], Awaitable[CandleArrays]],
+) -> CandleArrays | None:
+    """The piece's candles from its file, or loaded and written; None while another process
+    holds its lock (loading it)."""
+    try:
+        lock = _open_lock(directory, piece.name)
+    except OSError:
+        logger.warning("sweep candle files in %s unusable: loading alone", directory, exc_info=True)
+        return await load()
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        except OSError:
+            logger.warning("cannot lock %s: loading alone", piece.name, exc_info=True)
+            return await load()
+        found = _read(directory / piece.name, version, (piece.start, piece.end))
+        if found is not None:
+            return found
+        arrays = await load()
+        if len(arrays) >= 2:
+            _write(directory, piece.name, arrays)
         return arrays
     finally:
         os.close(lock)
@@ -119,9 +238,12 @@ async def _lock(descriptor: int, path: Path) -> bool:
             return False
 
 
-def _read(path: Path, version: RangeVersion) -> CandleArrays | None:
+def _read(
+    path: Path, version: RangeVersion, within: tuple[datetime, datetime] | None = None
+) -> CandleArrays | None:
     """The file's candles, or None if there is no such file or it does not hold the range's
-    version (its first and last open time)."""
+    version: its first and last open time, or for a piece (``within``: its bounds) candles
+    inside the piece, starting (ending) with the range's first (last) if that is in it."""
     try:
         table = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -131,22 +253,35 @@ def _read(path: Path, version: RangeVersion) -> CandleArrays | None:
         return None
     with contextlib.suppress(OSError):  # used: the last to be pruned (by modification time)
         os.utime(path)
-    first, last = version[0], version[1]
     if (
         table.dtype != np.int64
         or table.ndim != 2
         or table.shape[0] != 6
         or table.shape[1] < 2
-        or first is None
-        or last is None
-        or int(table[0, 0]) != datetime_to_ms(first)
-        or int(table[0, -1]) != datetime_to_ms(last)
+        or not _holds(int(table[0, 0]), int(table[0, -1]), version, within)
     ):
         logger.warning("sweep candle file %s does not hold its range: ignored", path)
         return None
     # Each column its own contiguous copy; the prices' bits as they were written.
     return CandleArrays(
         table[0].copy(), *(table[row].view(np.float64).copy() for row in range(1, 6))
+    )
+
+
+def _holds(
+    first_ms: int, last_ms: int, version: RangeVersion, within: tuple[datetime, datetime] | None
+) -> bool:
+    first, last = version[0], version[1]
+    if first is None or last is None:
+        return False
+    range_first, range_last = datetime_to_ms(first), datetime_to_ms(last)
+    if within is None:
+        return (first_ms, last_ms) == (range_first, range_last)
+    low, high = datetime_to_ms(within[0]), datetime_to_ms(within[1])
+    return (
+        low <= first_ms <= last_ms < high
+        and (first_ms == range_first or not low <= range_first < high)
+        and (last_ms == range_last or not low <= range_last < high)
     )
 
 

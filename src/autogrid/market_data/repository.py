@@ -274,6 +274,32 @@ async def load_arrays_in_parts(
     )
 
 
+def spare_connections(session: AsyncSession) -> int:
+    """How many loads at once (``load_arrays_apart``) the session's engine can take beside the
+    session's own: none on SQLite (one file, one writer: nothing to gain)."""
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+        return 0
+    return max(0, _free_connections(engine, 1))
+
+
+async def load_arrays_apart(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+) -> CandleArrays:
+    """``load_arrays`` on a connection of its own from the session's engine, to load beside the
+    session (``spare_connections``); committed candles only."""
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine):
+        raise TypeError("a session bound to an async engine loads apart")
+    async with AsyncSession(engine) as own:
+        return await load_arrays(own, exchange, symbol, timeframe, start, end)
+
+
 def _free_connections(engine: AsyncEngine, wanted: int) -> int:
     """How many more connections the engine's pool can give at once (``wanted`` if it has no
     bound): a small pool, its connections taken, would otherwise keep the parts waiting."""
