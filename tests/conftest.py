@@ -23,6 +23,7 @@ from autogrid.auth import passwords
 from autogrid.bots.markets import conservative_market_rules
 from autogrid.core.config import Settings, load_settings, new_encryption_key
 from autogrid.core.db import Database
+from autogrid.market_data.repository import forget_server_casts
 from tests.helpers import (
     ApiUser,
     AppFactory,
@@ -76,6 +77,13 @@ def _release_finished_apps() -> Iterator[None]:
     """No app outlives its test (see ``tests.infra.release_finished_apps``)."""
     yield
     release_finished_apps()
+
+
+@pytest.fixture(autouse=True)
+def _fast_candle_reads_first() -> None:
+    """Each test reads candles as a new process does: the fast way first, whatever series an
+    earlier test left to the server's cast (``market_data.repository``)."""
+    forget_server_casts()
 
 
 # Argon2id at the least work and memory it allows (argon2's own "cheapest" profile, with the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.core.db import Database
+from autogrid.market_data import repository
 from autogrid.market_data.repository import VALUE_COLUMNS, load_arrays
 from autogrid.market_data.service import import_candle_file
 from autogrid.models.candle import Candle
@@ -183,3 +185,33 @@ async def test_a_few_long_values_among_real_candles_load_as_the_server_casts_the
     async with db.session_scope() as session:
         await session.execute(text("UPDATE ohlcv SET low = 1234567890.123456789"))
         await assert_loads_as_reference(session, series, [(None, None)])
+
+
+async def test_a_series_the_client_cannot_read_fast_is_cast_by_the_server_from_then_on(
+    db: Database, btc_1m_5000: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its values read once and thrown away, then never again in this process: the next load
+    asks the server to cast at once. Another series is still read the fast way."""
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        async with db.session_scope() as session:
+            await import_candle_file(
+                session, btc_1m_5000, exchange="binance", symbol=symbol, timeframe="1m"
+            )
+    async with db.session_scope() as session:
+        await session.execute(
+            text("UPDATE ohlcv SET low = 1234567890.123456789 WHERE symbol = 'BTC/USDT'")
+        )
+    queries: list[str] = []
+    copy = repository._copy
+
+    async def recorded(driver: Any, query: str, bounds: tuple[Any, ...]) -> bytes:
+        queries.append(query)
+        return await copy(driver, query, bounds)
+
+    monkeypatch.setattr(repository, "_copy", recorded)
+    async with db.session_scope() as session:
+        for symbol in ("BTC/USDT", "BTC/USDT", "ETH/USDT"):
+            await assert_loads_as_reference(session, ("binance", symbol, "1m"), [(None, None)])
+
+    numeric, cast = repository._PG_NUMERIC_VALUES, repository._PG_FLOAT_VALUES
+    assert queries == [numeric, cast, cast, numeric]
