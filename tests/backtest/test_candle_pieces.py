@@ -5,6 +5,7 @@ again for a piece whose file cannot be trusted or whose loader failed."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -43,12 +44,15 @@ class PieceLoads:
         self.gate, self.source = gate, source
         self.loaded: list[Piece] = []
         self.fail: Piece | None = None
+        self.stuck: Piece | None = None  # its load never ends (unless cancelled)
 
     async def __call__(self, piece: Piece, lane: int) -> CandleArrays:
         self.loaded.append(piece)
         await self.gate.wait()
         if piece == self.fail:
             raise ConnectionError("the database went away")
+        if piece == self.stuck:
+            await asyncio.Event().wait()
         return within(self.source, piece)
 
 
@@ -124,6 +128,35 @@ async def test_a_piece_whose_loader_failed_is_loaded_by_the_process_waiting_for_
         await first
     assert bits(await second) == bits(DAY)
     assert cut[0] in second_loads.loaded
+
+
+async def test_a_failed_lane_stops_its_process_other_lanes_and_their_locks(
+    tmp_path: Path,
+) -> None:
+    """One lane's load fails while the other's goes on: that one is called off and its piece's
+    lock let go at once, so the process waiting for the piece does not wait on it."""
+    gate = asyncio.Event()
+    first_loads, second_loads = PieceLoads(gate), PieceLoads(gate)
+    cut = day_pieces()
+    first_loads.fail, first_loads.stuck = cut[0], cut[1]
+    first = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, first_loads, 2))
+    await until(lambda: len(first_loads.loaded) == 2)
+    second = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, second_loads, 2))
+    await until(lambda: len(second_loads.loaded) == 2)
+    gate.set()
+
+    with pytest.raises(ConnectionError):
+        await first
+    assert first_loads.loaded[:2] == cut[:2]
+    lock = os.open(tmp_path / f"{cut[1].name}.lock", os.O_RDWR)
+    try:  # free, or held by the second process now: never by the first's stuck lane
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        assert cut[1] in second_loads.loaded
+    finally:
+        os.close(lock)
+    assert bits(await second) == bits(DAY)
+    assert {cut[0], cut[1]} <= set(second_loads.loaded)
 
 
 async def test_a_piece_file_holding_other_candles_is_loaded_again(tmp_path: Path) -> None:

@@ -162,7 +162,14 @@ async def load_pieces(
             if found is not None:
                 taken[index] = found
 
-    await asyncio.gather(*(lane(number) for number in range(max(1, lanes))))
+    lanes_running = [asyncio.ensure_future(lane(number)) for number in range(max(1, lanes))]
+    try:
+        await asyncio.gather(*lanes_running)
+    except BaseException:  # one lane failed (or all were cancelled): none goes on holding a lock
+        for running in lanes_running:
+            running.cancel()
+        await asyncio.gather(*lanes_running, return_exceptions=True)
+        raise
     for index, piece in enumerate(parts):
         if index not in taken:  # another process's: wait for its file
             taken[index] = await load_shared(
