@@ -237,10 +237,10 @@ async def test_equal_versions_hold_equal_candles(
     for stored, price in [(set(), "100"), *writes]:
         if stored:
             await upsert(database, [minutes(12, price)[at] for at in sorted(stored)], symbol)
-        for start, end in RANGES:
-            at = (START + timedelta(minutes=start), START + timedelta(minutes=end))
-            key = (start, end, await version(database, symbol, *at))
-            async with database.session_scope() as session:
-                held = await fetch_candles(session, "binance", symbol, "1m", at[0], at[1])
-            candles = [(candle.ts, candle.close) for candle in held]
-            assert seen.setdefault(key, candles) == candles, (start, end, writes)
+        async with database.session_scope() as session:
+            for start, end in RANGES:
+                at = (START + timedelta(minutes=start), START + timedelta(minutes=end))
+                versioned = await range_version(session, "binance", symbol, "1m", *at)
+                held = await fetch_candles(session, "binance", symbol, "1m", *at)
+                candles = [(candle.ts, candle.close) for candle in held]
+                assert seen.setdefault((start, end, versioned), candles) == candles, writes
