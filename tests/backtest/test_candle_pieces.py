@@ -78,17 +78,27 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0)
 
 
+async def arriving_together(
+    tmp_path: Path, first_loads: PieceLoads, second_loads: PieceLoads, lanes: int
+) -> tuple[asyncio.Task[CandleArrays], asyncio.Task[CandleArrays]]:
+    """Two processes (each its own lock descriptors) loading a day: the second starts once the
+    first's lanes are loading, and starts loading itself before either load ends (``gate``)."""
+    cut = day_pieces()
+    first = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, first_loads, lanes))
+    await until(lambda: len(first_loads.loaded) == lanes)
+    second = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, second_loads, lanes))
+    await until(lambda: len(second_loads.loaded) == lanes)
+    first_loads.gate.set()
+    return first, second
+
+
 async def test_processes_arriving_together_load_the_pieces_between_them(tmp_path: Path) -> None:
     """Each its own lock descriptors, as two processes; each with two lanes. The second finds
     the first's pieces held and takes the next: every piece is loaded once, by one of them."""
     gate = asyncio.Event()
     first_loads, second_loads = PieceLoads(gate), PieceLoads(gate)
     cut = day_pieces()
-    first = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, first_loads, 2))
-    await until(lambda: len(first_loads.loaded) == 2)
-    second = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, second_loads, 2))
-    await until(lambda: len(second_loads.loaded) == 2)
-    gate.set()
+    first, second = await arriving_together(tmp_path, first_loads, second_loads, 2)
 
     results = await asyncio.gather(first, second)
 
@@ -118,11 +128,7 @@ async def test_a_piece_whose_loader_failed_is_loaded_by_the_process_waiting_for_
     first_loads, second_loads = PieceLoads(gate), PieceLoads(gate)
     cut = day_pieces()
     first_loads.fail = cut[0]
-    first = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, first_loads, 1))
-    await until(lambda: len(first_loads.loaded) == 1)
-    second = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, second_loads, 1))
-    await until(lambda: len(second_loads.loaded) == 1)
-    gate.set()
+    first, second = await arriving_together(tmp_path, first_loads, second_loads, 1)
 
     with pytest.raises(ConnectionError):
         await first
@@ -139,11 +145,7 @@ async def test_a_failed_lane_stops_its_process_other_lanes_and_their_locks(
     first_loads, second_loads = PieceLoads(gate), PieceLoads(gate)
     cut = day_pieces()
     first_loads.fail, first_loads.stuck = cut[0], cut[1]
-    first = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, first_loads, 2))
-    await until(lambda: len(first_loads.loaded) == 2)
-    second = asyncio.create_task(load_pieces(tmp_path, cut, VERSION, second_loads, 2))
-    await until(lambda: len(second_loads.loaded) == 2)
-    gate.set()
+    first, second = await arriving_together(tmp_path, first_loads, second_loads, 2)
 
     with pytest.raises(ConnectionError):
         await first
