@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autogrid.market_data.repository import RangeVersion
+from autogrid.market_data.repository import RangeVersion, split_range
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.trading.candles import CandleArrays
 
@@ -150,10 +150,9 @@ def pieces(
     """The range's pieces, in order: ``PIECES`` of a long range (each named by its bounds and
     the whole range's version), the range itself otherwise."""
     count = PIECES if (end - start) // step >= PIECE_MIN_CANDLES else 1
-    edges = [start + (end - start) * at // count for at in range(count)] + [end]
     return [
         Piece(file_name(exchange, symbol, timeframe, low, high, version), low, high)
-        for low, high in pairwise(edges)
+        for low, high in pairwise(split_range(start, end, count))
     ]
 
 
