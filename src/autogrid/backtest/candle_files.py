@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autogrid.market_data.repository import RangeVersion
+from autogrid.market_data.repository import RangeVersion, split_range
 from autogrid.market_data.timeframes import datetime_to_ms
 from autogrid.trading.candles import CandleArrays
 
@@ -92,13 +92,31 @@ async def load_shared(
     by ``load`` (from the database) and written there for the others (see the module). Only
     the file's own troubles are caught: ``load``'s errors are the caller's, as without files.
     ``within``: the bounds of the piece the file holds (``load_pieces``), None for a range."""
+    arrays = await _shared(directory, name, version, load, within, wait=True)
+    assert arrays is not None  # waiting for the lock, it never leaves the file to another
+    return arrays
+
+
+async def _shared(
+    directory: Path,
+    name: str,
+    version: RangeVersion,
+    load: Callable[[], Awaitable[CandleArrays]],
+    within: tuple[datetime, datetime] | None,
+    *,
+    wait: bool,
+) -> CandleArrays | None:
+    """``load_shared``; or, not to ``wait`` (``load_pieces``' lanes), None at once while
+    another process holds the file's lock (loading it)."""
     try:
         lock = _open_lock(directory, name)
     except OSError:
         logger.warning("sweep candle files in %s unusable: loading alone", directory, exc_info=True)
         return await load()
     try:  # closing the descriptor releases the lock
-        held = await _lock(lock, directory / f"{name}.lock")
+        held = await _lock(lock, directory / f"{name}.lock", wait=wait)
+        if held is None:
+            return None
         if held:
             found = _read(directory / name, version, within)
             if found is not None:
@@ -132,10 +150,9 @@ def pieces(
     """The range's pieces, in order: ``PIECES`` of a long range (each named by its bounds and
     the whole range's version), the range itself otherwise."""
     count = PIECES if (end - start) // step >= PIECE_MIN_CANDLES else 1
-    edges = [start + (end - start) * at // count for at in range(count)] + [end]
     return [
         Piece(file_name(exchange, symbol, timeframe, low, high, version), low, high)
-        for low, high in pairwise(edges)
+        for low, high in pairwise(split_range(start, end, count))
     ]
 
 
@@ -158,7 +175,10 @@ async def load_pieces(
     async def lane(number: int) -> None:
         for index in queue:
             piece = parts[index]
-            found = await _take(directory, piece, version, partial(load, piece, number))
+            within = (piece.start, piece.end)
+            found = await _shared(
+                directory, piece.name, version, partial(load, piece, number), within, wait=False
+            )
             if found is not None:
                 taken[index] = found
 
@@ -188,38 +208,6 @@ async def load_pieces(
 _COLUMNS = ("ts_ms", "open", "high", "low", "close", "volume")
 
 
-async def _take(
-    directory: Path,
-    piece: Piece,
-    version: RangeVersion,
-    load: Callable[[], Awaitable[CandleArrays]],
-) -> CandleArrays | None:
-    """The piece's candles from its file, or loaded and written; None while another process
-    holds its lock (loading it)."""
-    try:
-        lock = _open_lock(directory, piece.name)
-    except OSError:
-        logger.warning("sweep candle files in %s unusable: loading alone", directory, exc_info=True)
-        return await load()
-    try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None
-        except OSError:
-            logger.warning("cannot lock %s: loading alone", piece.name, exc_info=True)
-            return await load()
-        found = _read(directory / piece.name, version, (piece.start, piece.end))
-        if found is not None:
-            return found
-        arrays = await load()
-        if len(arrays) >= 2:
-            _write(directory, piece.name, arrays)
-        return arrays
-    finally:
-        os.close(lock)
-
-
 def _open_lock(directory: Path, name: str) -> int:
     """The descriptor of the file's lock file (made with the directory if need be). File work
     here is a few milliseconds in a worker process running one task: done in its loop."""
@@ -227,15 +215,18 @@ def _open_lock(directory: Path, name: str) -> int:
     return os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
 
-async def _lock(descriptor: int, path: Path) -> bool:
-    """Takes an exclusive ``flock`` (True), or gives up after ``LOCK_WAIT_SECONDS`` of another
-    process holding it (False). Polled: a thread blocked in ``flock`` could not be called off."""
+async def _lock(descriptor: int, path: Path, *, wait: bool) -> bool | None:
+    """Takes an exclusive ``flock`` (True). Another process holding it: None at once if not to
+    ``wait``, else False after ``LOCK_WAIT_SECONDS`` of it; False too if it cannot be taken.
+    Polled: a thread blocked in ``flock`` could not be called off."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
+            if not wait:
+                return None
             if time.monotonic() >= deadline:
                 logger.warning("waited %.0f s for %s: loading alone", LOCK_WAIT_SECONDS, path)
                 return False

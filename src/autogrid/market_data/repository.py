@@ -218,6 +218,15 @@ async def _load_arrays_by_copy(
     return await _copy_arrays(driver, (exchange, symbol, timeframe, start, end))
 
 
+def split_range(start: datetime, end: datetime, parts: int) -> list[datetime]:
+    """The ``parts + 1`` edges of ``parts`` consecutive ranges covering ``start <= ts < end``:
+    ``start`` first, ``end`` last, widths within a microsecond of each other (for ``start <=
+    end``), so ranges loaded at once take about as long each."""
+    if parts < 1:
+        raise ValueError("parts must be at least 1")
+    return [start + (end - start) * at // parts for at in range(parts)] + [end]
+
+
 async def load_arrays_in_parts(
     session: AsyncSession,
     exchange: str,
@@ -246,7 +255,7 @@ async def load_arrays_in_parts(
         return await load_arrays(session, exchange, symbol, timeframe, start, end)
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("naive datetimes are refused; pass an aware UTC datetime")
-    edges = [start + (end - start) * at // parts for at in range(parts)] + [end]
+    edges = split_range(start, end, parts)
     async with contextlib.AsyncExitStack() as stack:
         drivers: list[Any] = []
         for _ in range(parts):
