@@ -19,7 +19,8 @@ and limited to one thread, as our engine is. The machine may be shared: the CPU 
 process (``time.process_time``) is printed beside the wall clock and is the steadier figure.
 Our figure is engine time (building each run and running it), as for vectorbt; an RSI run without
 guards is walked from signal to signal (``signal_walk``, equal to the engine's run to the digit),
-and ``--engine`` also times the same runs through the candle-by-candle engine.
+and ``--engine`` also times the same runs through the candle-by-candle engine. Before ours, the
+process's heap is frozen, as a worker's is once started (``core.heap``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from autogrid.backtest.factory import build_strategy
 from autogrid.backtest.shared_series import SeriesMemo
 from autogrid.backtest.signal_walk import run_fast
 from autogrid.backtest.synthetic_year import synthetic_year
+from autogrid.core.heap import freeze_startup_heap
 from autogrid.trading.candles import CandleArrays
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # one core, like the engine
@@ -124,6 +126,10 @@ def ours(
     settings = BacktestSettings(MARKET, CASH, maker_fee=_fee(), taker_fee=_fee())
     strategies = [build_strategy(bot_type, config, MARKET) for config in configs]  # not timed
     memo = SeriesMemo(candles) if share else None
+    # A sweep's worker process runs its tasks with its start-up heap frozen (``core.heap``); this
+    # one also holds vectorbt's, pandas' and numba's (about 600,000 objects), which every full
+    # collection during our runs would walk: 5-8 % of their time, spent on a heap no worker has.
+    freeze_startup_heap()
 
     def sweep() -> int:
         fills = 0
