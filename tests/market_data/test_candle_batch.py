@@ -163,3 +163,20 @@ def test_blocks_and_rows_agree_on_any_file(tmp_path: Path, content: str, size: i
     else:
         assert isinstance(expected, tuple) and isinstance(got, tuple)
         assert_same(got, expected)
+
+
+@pytest.mark.parametrize("built", [True, False])
+@pytest.mark.parametrize("size", [1, 997, 4_999, 5_000])
+def test_batches_joined_are_the_batch_read_at_once(
+    btc_1m_5000: Path, size: int, built: bool
+) -> None:
+    whole = next(CandleReader(btc_1m_5000, parse_timeframe("1m")).batches(5_000))
+    parts = list(CandleReader(btc_1m_5000, parse_timeframe("1m")).batches(size))
+    if built:  # as the importer's steps build their COPY text
+        for part in parts:
+            part.copy_rows  # noqa: B018
+    joined = CandleBatch.joined(parts)
+    assert joined.ts_ms.tolist() == whole.ts_ms.tolist()
+    assert joined.columns == whole.columns
+    assert joined.canonical_columns() == whole.canonical_columns()
+    assert joined.copy_rows == whole.copy_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from sqlalchemy import insert, text
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
+from autogrid.market_data import candle_upserts
 from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
 from autogrid.market_data.parsers import CandleFileError, CandleReader
 from autogrid.market_data.repository import (
@@ -194,6 +196,62 @@ async def test_a_bad_row_late_in_the_file_leaves_the_table_untouched(
         await import_file(database, path, batch_rows=1000)  # three batches were already written
 
     assert await stored_count(database) == 0
+
+
+@pytest.fixture
+def steps_during_copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """COPY data sent in pieces of 4 KB (a real batch's are 256 KB): the importer parses the
+    next batch between them. The list counts the steps each COPY saw parsed meanwhile."""
+    monkeypatch.setattr(candle_upserts, "COPY_PIECE_BYTES", 4096)
+    seen: list[int] = []
+    pieces = candle_upserts._pieces
+
+    async def counted(data: bytes, meanwhile: Callable[[], None] | None) -> AsyncIterator[bytes]:
+        calls = [0]
+
+        def step() -> None:
+            calls[0] += 1
+            assert meanwhile is not None
+            meanwhile()
+
+        async for piece in pieces(data, step if meanwhile is not None else None):
+            yield piece
+        seen.append(calls[0])
+
+    monkeypatch.setattr(candle_upserts, "_pieces", counted)
+    return seen
+
+
+@pytest.mark.parametrize("batch_rows", [1, 777, 5000])
+async def test_batches_parsed_while_the_one_before_is_sent_are_stored_exactly(
+    db: Database, btc_1m_5000: Path, steps_during_copies: list[int], batch_rows: int
+) -> None:
+    report = await import_file(db, btc_1m_5000, batch_rows=batch_rows)
+
+    assert counts(report) == (5000, 0, 0)
+    assert (
+        report.rows_read == 5000
+        and report.gaps == CandleReader(btc_1m_5000, parse_timeframe("1m")).gap_report()
+    )
+    async with db.session_scope() as session:
+        stored = await fetch_candles(session, *SERIES, limit=10_000)
+    assert stored == list(CandleReader(btc_1m_5000, parse_timeframe("1m")))
+    if batch_rows == 777:  # several batches, each sent in pieces: the next one parsed meanwhile
+        assert sum(steps_during_copies) > 0
+
+
+async def test_a_bad_row_met_while_a_batch_is_sent_fails_the_import_after_it(
+    db: Database, tmp_path: Path, steps_during_copies: list[int]
+) -> None:
+    lines = head_lines(BTC_1M, 5000)
+    lines[1500] = lines[1500].rsplit(",", 1)[0] + ",-1\n"  # line 1501: the second batch's
+    path = write_gz(tmp_path / "bad.csv.gz", lines)
+
+    with pytest.raises(CandleFileError, match="line 1501: volume -1 is negative"):
+        await import_file(db, path, batch_rows=1000)
+
+    assert steps_during_copies and steps_during_copies[0] > 0  # met during the first COPY
+    assert await stored_count(db) == 0
 
 
 async def test_batch_size_does_not_change_the_result(database: Database, btc_1m_5000: Path) -> None:

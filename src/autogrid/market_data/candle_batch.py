@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import cached_property
-from itertools import compress
+from itertools import chain, compress
 from operator import ne
 
 import numpy as np
@@ -94,6 +94,24 @@ class CandleBatch:
         stamps = np.datetime_as_string(microseconds, unit="us")
         # Only the date/time separator is a "T": one replace over the joined text.
         return "\n".join(stamps.tolist()).replace("T", " ").split("\n")
+
+    @classmethod
+    def joined(cls, parts: Sequence[CandleBatch]) -> CandleBatch:
+        """One batch of ``parts``, each after the one before (as a reader yields them). Their
+        COPY text, where each built it already, is joined rather than built again."""
+        if len(parts) == 1:
+            return parts[0]
+        open_, high, low, close, volume = (
+            list(chain.from_iterable(part.columns[at] for part in parts)) for at in range(5)
+        )
+        ts_ms = np.concatenate([part.ts_ms for part in parts])
+        canonical = all(part.canonical for part in parts)
+        batch = cls(ts_ms, open_, high, low, close, volume, canonical)
+        if all("copy_rows" in vars(part) for part in parts):
+            # Where ``cached_property`` keeps it (the instance's dict: the frozen dataclass's
+            # ``__setattr__`` is not involved, as for the property's own caching).
+            vars(batch)["copy_rows"] = "".join(part.copy_rows for part in parts)
+        return batch
 
     @classmethod
     def from_candles(cls, candles: Sequence[CandleData]) -> CandleBatch:

@@ -14,6 +14,8 @@ Batches arrive as ``CandleBatch`` columns of decimal text, so no value is parsed
   joins it to the stored rows, inserts or updates only the new and differing ones (``INSERT ...
   ON CONFLICT DO UPDATE``) and returns the counts. All parts of one statement see the same
   snapshot, so "existed" means "existed before this batch".
+* PostgreSQL, either way: the COPY's data goes in pieces, and ``upsert_batch``'s ``meanwhile``
+  runs between them (the importer parses its next batch while the server stores a piece).
 * SQLite: the stored rows of the batch's time range are read and compared in Python (as the
   stored decimal text); only new or changed rows are written, with one ``executemany`` upsert.
 
@@ -29,8 +31,7 @@ Nothing here commits: the caller's ``session_scope`` does, so a failed import le
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -47,6 +48,9 @@ from autogrid.market_data.repository import VALUE_COLUMNS, series_filter
 from autogrid.market_data.timeframes import ms_to_datetime
 from autogrid.models.candle import Candle, CandleSeriesVersion
 
+# A piece of a COPY's data sent before ``upsert_batch``'s ``meanwhile`` runs: about 2,500 rows
+# of a 1m series, which the server stores in about the time the importer parses as many.
+COPY_PIECE_BYTES = 256 * 1024
 _STAGING_TABLE = "ohlcv_incoming"  # also spelled out in the statements below
 _OHLCV_COLUMNS = ("exchange", "symbol", "timeframe", "ts", *VALUE_COLUMNS)
 
@@ -130,9 +134,19 @@ async def upsert_candles(
 
 
 async def upsert_batch(
-    session: AsyncSession, exchange: str, symbol: str, timeframe: str, batch: CandleBatch
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    batch: CandleBatch,
+    *,
+    meanwhile: Callable[[], None] | None = None,
 ) -> UpsertCounts:
-    """``upsert_candles`` for a batch already in columns (strictly increasing open times)."""
+    """``upsert_candles`` for a batch already in columns (strictly increasing open times).
+
+    ``meanwhile`` (PostgreSQL): called after each piece of a COPY's data is sent, while the
+    server stores it; the importer parses its next batch there (see ``service``). It must not
+    raise, and is not called at all on SQLite or for a batch sent in one piece."""
     if not len(batch):
         return UpsertCounts()
     dialect = session.get_bind().dialect.name
@@ -152,7 +166,7 @@ async def upsert_batch(
         .limit(1)
     )
     if dialect == "postgresql":
-        counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch)
+        counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch, meanwhile)
     else:
         counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
     appended = last_stored is None or _time_range(batch)[0] > last_stored
@@ -182,7 +196,12 @@ def _series_version(
 
 
 async def _upsert_postgresql(
-    session: AsyncSession, exchange: str, symbol: str, timeframe: str, batch: CandleBatch
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    batch: CandleBatch,
+    meanwhile: Callable[[], None] | None,
 ) -> UpsertCounts:
     first, last = _time_range(batch)
     # The first statement goes through SQLAlchemy so its transaction is open before the raw COPY.
@@ -205,7 +224,7 @@ async def _upsert_postgresql(
         try:
             async with driver.transaction():  # a savepoint inside the session's transaction
                 await driver.copy_to_table(
-                    "ohlcv", source=io.BytesIO(copy_text.encode()), columns=_OHLCV_COLUMNS
+                    "ohlcv", source=_pieces(copy_text.encode(), meanwhile), columns=_OHLCV_COLUMNS
                 )
             return UpsertCounts(inserted=len(batch))
         except asyncpg.UniqueViolationError:
@@ -214,7 +233,7 @@ async def _upsert_postgresql(
     await session.execute(_PG_TRUNCATE_STAGING)
     await driver.copy_to_table(
         _STAGING_TABLE,
-        source=io.BytesIO(batch.copy_rows.encode()),
+        source=_pieces(batch.copy_rows.encode(), meanwhile),
         columns=("ts", *VALUE_COLUMNS),
     )
     params = {
@@ -228,6 +247,17 @@ async def _upsert_postgresql(
     inserted = len(batch) - existed
     updated = written - inserted
     return UpsertCounts(inserted, updated, existed - updated)
+
+
+async def _pieces(data: bytes, meanwhile: Callable[[], None] | None) -> AsyncIterator[bytes]:
+    """``data`` in pieces of ``COPY_PIECE_BYTES`` (a COPY's data may be cut anywhere, even
+    inside a row), ``meanwhile`` called after each piece but the last: the server stores a
+    piece while the caller works."""
+    size = COPY_PIECE_BYTES if meanwhile is not None else max(len(data), 1)
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+        if meanwhile is not None and start + size < len(data):
+            meanwhile()
 
 
 def _time_range(batch: CandleBatch) -> tuple[datetime, datetime]:

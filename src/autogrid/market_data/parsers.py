@@ -19,7 +19,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
@@ -127,7 +127,7 @@ class CandleReader:
             else:
                 yield from self._checked(enumerate(JsonArrayReader(stream)), _json_row)
 
-    def batches(self, size: int) -> Iterator[CandleBatch]:
+    def batches(self, size: int) -> Generator[CandleBatch, None, None]:
         """The same candles as iterating, in batches of at most ``size`` rows (none empty).
 
         CSV blocks in the plain shape are read by ``parse_plain_csv``; any other block is read
