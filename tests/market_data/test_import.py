@@ -16,7 +16,7 @@ from sqlalchemy import insert, text
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data import candle_upserts
-from autogrid.market_data.candle_upserts import UpsertCounts, upsert_candles
+from autogrid.market_data.candle_upserts import UpsertCounts, upsert_batch, upsert_candles
 from autogrid.market_data.parsers import CandleFileError, CandleReader
 from autogrid.market_data.repository import (
     count_candles,
@@ -252,6 +252,66 @@ async def test_a_bad_row_met_while_a_batch_is_sent_fails_the_import_after_it(
 
     assert steps_during_copies and steps_during_copies[0] > 0  # met during the first COPY
     assert await stored_count(db) == 0
+
+
+def with_row(lines: list[str], line: int, values: str) -> list[str]:
+    """``lines`` (a header first) with the data row on file line ``line`` given new values."""
+    changed = list(lines)
+    changed[line - 1] = changed[line - 1].split(",", 1)[0] + f",{values}\n"
+    return changed
+
+
+# Prices the reader refuses, in rows otherwise as the plain shape reads them (the PostgreSQL
+# import leaves these checks to the server); the last two are equal as floats, not as decimals.
+BAD_PRICES = [
+    ("105000,104900,104000,104500,1", r"high 104900 is below max\(open, close\) = 105000"),
+    ("105000,105100,104600,104500,1", r"low 104600 is above min\(open, close\) = 104500"),
+    ("0,105100,0,104500,1", "open 0 must be positive"),
+    ("1.00000000000000001,1.0,0.5,1,2", r"high 1\.0 is below max\(open, close\)"),
+    ("1,1.5,1.00000000000000001,1.0,2", r"low 1\.00000000000000001 is above min"),
+]
+
+
+@pytest.mark.parametrize(("values", "problem"), BAD_PRICES)
+async def test_a_row_with_bad_prices_fails_the_import_at_its_line(
+    database: Database, tmp_path: Path, values: str, problem: str
+) -> None:
+    path = write_gz(tmp_path / "bad.csv.gz", with_row(head_lines(BTC_1M, 3000), 2001, values))
+
+    with pytest.raises(CandleFileError, match=f"line 2001: {problem}") as refused:
+        await import_file(database, path, batch_rows=1000)
+
+    assert str(refused.value) == str(CandleReader(path, parse_timeframe("1m")).first_error())
+    assert await stored_count(database) == 0
+
+
+@pytest.mark.parametrize(("values", "problem"), BAD_PRICES[:1] + BAD_PRICES[-1:])
+async def test_a_row_with_bad_prices_among_stored_candles_leaves_them_as_they_were(
+    database: Database, tmp_path: Path, values: str, problem: str
+) -> None:
+    lines = head_lines(BTC_1M, 3000)
+    await import_file(database, write_gz(tmp_path / "first.csv.gz", lines[:1501]))
+    path = write_gz(tmp_path / "bad.csv.gz", with_row(lines, 1201, values))
+
+    # The batch holding line 1201 overlaps stored candles: merged through the staging table.
+    with pytest.raises(CandleFileError, match=f"line 1201: {problem}"):
+        await import_file(database, path, batch_rows=1000)
+
+    async with database.session_scope() as session:
+        stored = await fetch_candles(session, *SERIES, limit=10_000)
+    assert stored == list(CandleReader(tmp_path / "first.csv.gz", parse_timeframe("1m")))
+
+
+async def test_sqlite_refuses_a_batch_whose_prices_were_not_checked(
+    sqlite_db: Database, btc_1m_5000: Path
+) -> None:
+    reader = CandleReader(btc_1m_5000, parse_timeframe("1m"))
+    batch = next(reader.batches(100, check_prices=False))
+    assert not batch.prices_checked
+    with pytest.raises(ValueError, match="prices were checked"):
+        async with sqlite_db.session_scope() as session:
+            await upsert_batch(session, *SERIES, batch)
+    assert await stored_count(sqlite_db) == 0
 
 
 async def test_batch_size_does_not_change_the_result(database: Database, btc_1m_5000: Path) -> None:

@@ -43,7 +43,6 @@ _PLAIN = rf"(?>0|[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}}+)(?:\.[0-9]{{1,{MONEY_
 _PLAIN_BLOCK = re.compile(rf"(?:[1-9][0-9]{{11,14}}+(?:,{_PLAIN}){{5}}+\n)*+")
 
 Int64Array = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,10 @@ class CandleBatch:
     close: list[str]
     volume: list[str]
     canonical: bool = True
+    # False: every check of the row-by-row reader was made but those of the prices (``low > 0``,
+    # ``low <= min(open, close)``, ``high >= max(open, close)``), left to the database
+    # (``CandleReader.batches``' ``check_prices``).
+    prices_checked: bool = True
 
     def __len__(self) -> int:
         return len(self.ts_ms)
@@ -106,7 +109,8 @@ class CandleBatch:
         )
         ts_ms = np.concatenate([part.ts_ms for part in parts])
         canonical = all(part.canonical for part in parts)
-        batch = cls(ts_ms, open_, high, low, close, volume, canonical)
+        checked = all(part.prices_checked for part in parts)
+        batch = cls(ts_ms, open_, high, low, close, volume, canonical, checked)
         if all("copy_rows" in vars(part) for part in parts):
             # Where ``cached_property`` keeps it (the instance's dict: the frozen dataclass's
             # ``__setattr__`` is not involved, as for the property's own caching).
@@ -144,11 +148,15 @@ def _canonical_values(candle: CandleData) -> tuple[str, str, str, str, str]:
     )
 
 
-def parse_plain_csv(block: str, series: SeriesChecker) -> CandleBatch | None:
+def parse_plain_csv(
+    block: str, series: SeriesChecker, *, check_prices: bool = True
+) -> CandleBatch | None:
     """The candles of ``block`` (whole data lines, each ending in a newline), or ``None``.
 
     ``None`` when any line is not in the plain shape or any check fails; ``series`` is then left
-    as it was. On success ``series`` has taken every open time.
+    as it was. On success ``series`` has taken every open time. Not to ``check_prices``: those
+    checks are left out (and the prices' parse they need, most of this one's time), the batch
+    marked so.
     """
     if not block or _PLAIN_BLOCK.fullmatch(block) is None:
         return None
@@ -157,24 +165,24 @@ def parse_plain_csv(block: str, series: SeriesChecker) -> CandleBatch | None:
     # The shape proves every open time is 12 to 15 digits: numpy's own parse reads them exactly.
     ts_ms = np.array(fields[0::6], dtype=np.int64)
     texts = [fields[column::6] for column in range(1, 6)]
-    # The prices only: the shape has no sign, so no volume is negative (a fifth of the parse).
-    open_, high, low, close = (
-        np.fromiter(map(float, column), dtype=np.float64, count=len(column)) for column in texts[:4]
-    )
-    if not _prices_consistent(texts, open_, high, low, close):
+    if check_prices and not _prices_consistent(texts):
         return None
     if ts_ms.min() < MIN_PLAUSIBLE_MS or ts_ms.max() > MAX_DATETIME_MS:
         return None
     if not series.check_batch(ts_ms):
         return None
     o_text, h_text, l_text, c_text, v_text = texts
-    return CandleBatch(ts_ms, o_text, h_text, l_text, c_text, v_text, canonical=False)
+    return CandleBatch(
+        ts_ms, o_text, h_text, l_text, c_text, v_text, canonical=False, prices_checked=check_prices
+    )
 
 
-def _prices_consistent(
-    texts: list[list[str]], open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray
-) -> bool:
+def _prices_consistent(texts: list[list[str]]) -> bool:
     """low > 0, high >= max(open, close), low <= min(open, close): exactly, as Decimal."""
+    # The prices only: the shape has no sign, so no volume is negative (a fifth of the parse).
+    open_, high, low, close = (
+        np.fromiter(map(float, column), dtype=np.float64, count=len(column)) for column in texts[:4]
+    )
     # A plain decimal of at most 18 places is at least 1e-18, which no float rounds to zero.
     if (low <= 0).any():
         return False

@@ -60,6 +60,19 @@ _PG_CREATE_STAGING = text(
     "SELECT ts, open, high, low, close, volume FROM ohlcv WITH NO DATA"
 )
 _PG_TRUNCATE_STAGING = text("TRUNCATE ohlcv_incoming")
+# What the reader refuses of a row's prices (``parsers.CandleReader``: low not positive, high
+# below the open or the close, low above either), the first such candle by open time.
+_PG_REFUSED_STORED = (
+    "SELECT ts FROM ohlcv WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 "
+    "AND ts BETWEEN $4 AND $5 "
+    "AND NOT (low > 0 AND high >= open AND high >= close AND low <= open AND low <= close) "
+    "ORDER BY ts LIMIT 1"
+)
+_PG_REFUSED_STAGED = (
+    "SELECT ts FROM ohlcv_incoming "
+    "WHERE NOT (low > 0 AND high >= open AND high >= close AND low <= open AND low <= close) "
+    "ORDER BY ts LIMIT 1"
+)
 _PG_UPSERT_FROM_STAGING = text(
     """
     WITH compared AS MATERIALIZED (
@@ -101,6 +114,15 @@ _PG_UPSERT_FROM_STAGING = text(
            (SELECT count(*) FROM compared WHERE existed) AS existed
     """
 )
+
+
+class PricesRefused(ValueError):
+    """A batch read without checking its prices (``CandleBatch.prices_checked``) holds a candle
+    whose prices the database's check refused (``ts``: the first such open time)."""
+
+    def __init__(self, ts: datetime) -> None:
+        super().__init__(f"the prices of the candle opened at {ts.isoformat()} are inconsistent")
+        self.ts = ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +248,9 @@ async def _upsert_postgresql(
                 await driver.copy_to_table(
                     "ohlcv", source=_pieces(copy_text.encode(), meanwhile), columns=_OHLCV_COLUMNS
                 )
+                if not batch.prices_checked:  # the range held none before: these are the batch's
+                    series = (exchange, symbol, timeframe)
+                    await _check_prices(driver, _PG_REFUSED_STORED, *series, first, last)
             return UpsertCounts(inserted=len(batch))
         except asyncpg.UniqueViolationError:
             pass  # stored by a concurrent writer since the check: merge below instead
@@ -236,6 +261,8 @@ async def _upsert_postgresql(
         source=_pieces(batch.copy_rows.encode(), meanwhile),
         columns=("ts", *VALUE_COLUMNS),
     )
+    if not batch.prices_checked:
+        await _check_prices(driver, _PG_REFUSED_STAGED)
     params = {
         "exchange": exchange,
         "symbol": symbol,
@@ -247,6 +274,14 @@ async def _upsert_postgresql(
     inserted = len(batch) - existed
     updated = written - inserted
     return UpsertCounts(inserted, updated, existed - updated)
+
+
+async def _check_prices(driver: Any, query: str, *arguments: object) -> None:
+    """Raise ``PricesRefused`` for the first candle ``query`` finds: the row-by-row reader's
+    price checks, made by the server on the exact NUMERIC values (no float parsed here)."""
+    refused = await driver.fetchval(query, *arguments)
+    if refused is not None:
+        raise PricesRefused(refused)
 
 
 async def _pieces(data: bytes, meanwhile: Callable[[], None] | None) -> AsyncIterator[bytes]:
@@ -282,6 +317,8 @@ _SQLITE_UPSERT = (
 async def _upsert_sqlite(
     session: AsyncSession, exchange: str, symbol: str, timeframe: str, batch: CandleBatch
 ) -> UpsertCounts:
+    if not batch.prices_checked:
+        raise ValueError("SQLite stores candles whose prices were checked when read")
     # Compare and write in the stored text form (what the Money and UTCDateTime columns' own
     # bind processors make, as a test checks): decoding every stored value to Decimal first made
     # a re-import several times slower than the import itself.

@@ -127,11 +127,16 @@ class CandleReader:
             else:
                 yield from self._checked(enumerate(JsonArrayReader(stream)), _json_row)
 
-    def batches(self, size: int) -> Generator[CandleBatch, None, None]:
+    def batches(
+        self, size: int, *, check_prices: bool = True
+    ) -> Generator[CandleBatch, None, None]:
         """The same candles as iterating, in batches of at most ``size`` rows (none empty).
 
         CSV blocks in the plain shape are read by ``parse_plain_csv``; any other block is read
-        row by row, which raises the same error at the same line as iterating would.
+        row by row, which raises the same error at the same line as iterating would. Not to
+        ``check_prices``: the plain blocks' prices are left unchecked (``prices_checked``), for
+        a caller that has the database check them and, should it refuse one, reads the file
+        row by row for the error (``first_error``).
         """
         self.format = detect_format(self.path)
         if self.format is not CandleFormat.CSV:
@@ -145,7 +150,7 @@ class CandleReader:
                 block = "".join(lines)
                 if not block.endswith("\n"):
                     block += "\n"  # the last line of a file may have no newline
-                batch = parse_plain_csv(block, self.series)
+                batch = parse_plain_csv(block, self.series, check_prices=check_prices)
                 if batch is None:
                     rows = _csv_lines(lines, next_line - 1)
                     batch = CandleBatch.from_candles(list(self._checked(rows, _csv_row)))
@@ -155,6 +160,16 @@ class CandleReader:
                 self._position = next_line - 1
                 if len(batch):
                     yield batch
+
+    def first_error(self) -> CandleFileError | None:
+        """The error a row-by-row read of the whole file meets first (its line, its words), or
+        None: what ``batches`` would have raised had it checked the prices it was told not to."""
+        try:
+            for _ in CandleReader(self.path, self.timeframe):
+                pass
+        except CandleFileError as error:
+            return error
+        return None
 
     def _checked(
         self, raw_rows: Iterable[tuple[int, Any]], parse: Callable[[Any], _ParsedRow]
