@@ -110,11 +110,13 @@ async def _import_streamed(
     A reader thread (as for SQLite) overlapped the two less than it seemed: it held the
     interpreter's lock through long C calls (a block's regular expression, its split), while
     the event loop waited for the lock to send the server its next data, so the server sat idle
-    (the import ran at little more than half of a plain COPY's speed)."""
+    (the import ran at little more than half of a plain COPY's speed). The loop is now held by
+    the parse a step at a time (a few milliseconds; the first batch's steps in a row): meant
+    for the command line's import, not for a process serving requests."""
     step_rows = max(1, batch_rows // STEPS_PER_BATCH)
     counts = UpsertCounts()
     # The prices are checked by the server, on the stored NUMERIC values: parsing them as floats
-    # to compare them was most of the parse, and the parse is this import's slower half.
+    # to compare them was most of the parse, the slower half of the import until then.
     steps = reader.batches(step_rows, check_prices=False)
     with closing(steps):  # the file closed even on an error
         upcoming = _Upcoming(steps, batch_rows)
