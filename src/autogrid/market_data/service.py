@@ -78,10 +78,11 @@ async def import_candle_file(
     _check_key_part("exchange", exchange)
     _check_key_part("symbol", symbol)
     reader = CandleReader(path, frame, gap_examples=gap_examples)
+    series = (exchange, symbol, frame.name)
     if session.get_bind().dialect.name == "postgresql":
-        counts = await _import_streamed(session, reader, exchange, symbol, frame.name, batch_rows)
+        counts = await _import_streamed(session, reader, series, batch_rows)
     else:
-        counts = await _import_threaded(session, reader, exchange, symbol, frame.name, batch_rows)
+        counts = await _import_threaded(session, reader, series, batch_rows)
     return ImportReport(
         source=str(path),
         exchange=exchange,
@@ -97,12 +98,7 @@ async def import_candle_file(
 
 
 async def _import_streamed(
-    session: AsyncSession,
-    reader: CandleReader,
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    batch_rows: int,
+    session: AsyncSession, reader: CandleReader, series: tuple[str, str, str], batch_rows: int
 ) -> UpsertCounts:
     """PostgreSQL: each batch's COPY is sent in pieces, and the next batch is parsed a step at a
     time between them, on this thread: the server stores a piece while the next step is parsed.
@@ -122,9 +118,7 @@ async def _import_streamed(
         upcoming = _Upcoming(steps, batch_rows)
         try:
             while (batch := upcoming.complete()) is not None:
-                counts += await upsert_batch(
-                    session, exchange, symbol, timeframe, batch, meanwhile=upcoming.step
-                )
+                counts += await upsert_batch(session, *series, batch, meanwhile=upcoming.step)
         except PricesRefused as refused:
             # The first bad row of the file is in this batch (the earlier ones passed every
             # check, and only the prices went unchecked): the row-by-row read words it, at its
@@ -181,12 +175,7 @@ class _Upcoming:
 
 
 async def _import_threaded(
-    session: AsyncSession,
-    reader: CandleReader,
-    exchange: str,
-    symbol: str,
-    timeframe: str,
-    batch_rows: int,
+    session: AsyncSession, reader: CandleReader, series: tuple[str, str, str], batch_rows: int
 ) -> UpsertCounts:
     """SQLite: the next batch is read in a worker thread while the database stores the current
     one (SQLite's own work releases the interpreter's lock); the event loop stays free."""
@@ -196,7 +185,7 @@ async def _import_threaded(
     try:
         while (batch := await pending) is not None:
             pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-            counts += await upsert_batch(session, exchange, symbol, timeframe, batch)
+            counts += await upsert_batch(session, *series, batch)
     finally:
         # On a database error, wait for the reader thread so the file is not read concurrently
         # with its closing; its own error, if any, is secondary to the one being raised.
