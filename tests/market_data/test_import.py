@@ -420,8 +420,11 @@ async def test_the_year_of_1m_candles_and_an_overlapping_correction_are_stored_e
         assert await fetch_candles(session, *SERIES, limit=200_000) == expected
 
 
+# 40: row 50 in the second of three batches, each sent in pieces (``steps_during_copies``),
+# the third parsed while the second waits and is merged.
+@pytest.mark.parametrize("batch_rows", [20_000, 40])
 async def test_candles_stored_concurrently_during_the_copy_are_merged(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, steps_during_copies: list[int], batch_rows: int
 ) -> None:
     lines = head_lines(BTC_1M, 100)
     path = write_gz(tmp_path / "first-100.csv.gz", lines)
@@ -429,7 +432,7 @@ async def test_candles_stored_concurrently_during_the_copy_are_merged(
     async with db.engine.connect() as other:
         # Another writer stores row 50 and has not committed when the import checks the range.
         await other.execute(insert(Candle).values(**SERIES_KEY, **asdict(expected[49])))
-        importing = asyncio.ensure_future(import_file(db, path))
+        importing = asyncio.ensure_future(import_file(db, path, batch_rows=batch_rows))
         async with db.engine.connect() as watcher:
             while not await watcher.scalar(text(LOCK_WAITERS)):
                 # pg_stat_activity is read once per transaction: end it to look again.
