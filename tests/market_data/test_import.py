@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from autogrid.core.db import Database
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data import candle_upserts
+from autogrid.market_data.candle_batch import CandleBatch
 from autogrid.market_data.candle_upserts import UpsertCounts, upsert_batch, upsert_candles
 from autogrid.market_data.parsers import CandleFileError, CandleReader
 from autogrid.market_data.repository import (
@@ -32,7 +33,7 @@ from autogrid.market_data.timeframes import (
     ms_to_datetime,
     parse_timeframe,
 )
-from autogrid.models.candle import Candle
+from autogrid.models.candle import Candle, CandleSeriesVersion
 from tests.market_data.conftest import BTC_1H, BTC_1M, head_lines, shared_file, write_gz
 
 SERIES = ("binance", "BTC/USDT", "1m")
@@ -199,32 +200,26 @@ async def test_a_bad_row_late_in_the_file_leaves_the_table_untouched(
 
 
 @pytest.fixture
-def steps_during_copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """COPY data sent in pieces of 4 KB (a real batch's are 256 KB): the importer parses the
-    next batch between them. The list counts the steps each COPY saw parsed meanwhile."""
-    monkeypatch.setattr(candle_upserts, "COPY_PIECE_BYTES", 4096)
-    seen: list[int] = []
-    pieces = candle_upserts._pieces
+def streamed_copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The candles each streamed COPY (``insert_streamed``) sent, one entry per COPY (an aborted
+    one included), merges through the staging table and SQLite not counted."""
+    sent: list[int] = []
+    copy = candle_upserts._copy_streamed
 
-    async def counted(data: bytes, meanwhile: Callable[[], None] | None) -> AsyncIterator[bytes]:
-        calls = [0]
+    async def counted(*args: Any) -> candle_upserts.UpsertCounts:
+        taken: list[CandleBatch] = args[2]  # the batches sent, the first one in already
+        try:
+            return await copy(*args)
+        finally:
+            sent.append(sum(map(len, taken)))
 
-        def step() -> None:
-            calls[0] += 1
-            assert meanwhile is not None
-            meanwhile()
-
-        async for piece in pieces(data, step if meanwhile is not None else None):
-            yield piece
-        seen.append(calls[0])
-
-    monkeypatch.setattr(candle_upserts, "_pieces", counted)
-    return seen
+    monkeypatch.setattr(candle_upserts, "_copy_streamed", counted)
+    return sent
 
 
 @pytest.mark.parametrize("batch_rows", [1, 777, 5000])
-async def test_batches_parsed_while_the_one_before_is_sent_are_stored_exactly(
-    db: Database, btc_1m_5000: Path, steps_during_copies: list[int], batch_rows: int
+async def test_an_import_streamed_step_by_step_stores_every_candle_exactly(
+    db: Database, btc_1m_5000: Path, streamed_copies: list[int], batch_rows: int
 ) -> None:
     report = await import_file(db, btc_1m_5000, batch_rows=batch_rows)
 
@@ -236,22 +231,47 @@ async def test_batches_parsed_while_the_one_before_is_sent_are_stored_exactly(
     async with db.session_scope() as session:
         stored = await fetch_candles(session, *SERIES, limit=10_000)
     assert stored == list(CandleReader(btc_1m_5000, parse_timeframe("1m")))
-    if batch_rows == 777:  # several batches, each sent in pieces: the next one parsed meanwhile
-        assert sum(steps_during_copies) > 0
+    # Each COPY carries several steps (an eighth of a batch each), never more than a batch.
+    assert sum(streamed_copies) == 5000 and max(streamed_copies) <= batch_rows
+    assert len(streamed_copies) == -(-5000 // batch_rows)
 
 
-async def test_a_bad_row_met_while_a_batch_is_sent_fails_the_import_after_it(
-    db: Database, tmp_path: Path, steps_during_copies: list[int]
+async def test_a_bad_row_met_while_streaming_fails_the_import_at_its_line(
+    db: Database, tmp_path: Path, streamed_copies: list[int]
 ) -> None:
     lines = head_lines(BTC_1M, 5000)
-    lines[1500] = lines[1500].rsplit(",", 1)[0] + ",-1\n"  # line 1501: the second batch's
+    lines[1500] = lines[1500].rsplit(",", 1)[0] + ",-1\n"  # line 1501: the second COPY's
     path = write_gz(tmp_path / "bad.csv.gz", lines)
 
     with pytest.raises(CandleFileError, match="line 1501: volume -1 is negative"):
         await import_file(db, path, batch_rows=1000)
 
-    assert steps_during_copies and steps_during_copies[0] > 0  # met during the first COPY
+    # Met parsing the step of rows 1375-1499 (125 rows a step), the second COPY under way.
+    assert streamed_copies == [1000, 375]
     assert await stored_count(db) == 0
+
+
+async def test_a_stream_stops_at_a_stored_candle_and_the_rest_is_merged(
+    db: Database, tmp_path: Path, streamed_copies: list[int]
+) -> None:
+    lines = head_lines(BTC_1M, 5000)
+    # Rows 3000-3099 stored first (file lines 3002-3101, after the header).
+    await import_file(db, write_gz(tmp_path / "middle.csv.gz", [lines[0], *lines[3001:3101]]))
+    async with db.session_scope() as session:
+        writes_before = await session.scalar(select(CandleSeriesVersion.writes))
+
+    report = await import_file(db, write_gz(tmp_path / "all.csv.gz", lines), batch_rows=5000)
+
+    assert counts(report) == (4900, 0, 100)
+    # After the 100 stored first: streamed up to the step before the stored candles (steps of
+    # 625: rows 0-2499), the rest merged (the step reaching them and those after, a batch).
+    assert streamed_copies == [100, 2500]
+    async with db.session_scope() as session:
+        stored = await fetch_candles(session, *SERIES, limit=10_000)
+        writes = await session.scalar(select(CandleSeriesVersion.writes))
+    assert stored == list(CandleReader(tmp_path / "all.csv.gz", parse_timeframe("1m")))
+    assert writes_before == 0  # the first candles of the series: none before them
+    assert writes is not None and writes > 0  # candles written before the stored last ones
 
 
 def with_row(lines: list[str], line: int, values: str) -> list[str]:
@@ -420,11 +440,10 @@ async def test_the_year_of_1m_candles_and_an_overlapping_correction_are_stored_e
         assert await fetch_candles(session, *SERIES, limit=200_000) == expected
 
 
-# 40: row 50 in the second of three batches, each sent in pieces (``steps_during_copies``),
-# the third parsed while the second waits and is merged.
+# 40: row 50 in the second of three streamed COPYs, whose batches are merged instead.
 @pytest.mark.parametrize("batch_rows", [20_000, 40])
 async def test_candles_stored_concurrently_during_the_copy_are_merged(
-    db: Database, tmp_path: Path, steps_during_copies: list[int], batch_rows: int
+    db: Database, tmp_path: Path, batch_rows: int
 ) -> None:
     lines = head_lines(BTC_1M, 100)
     path = write_gz(tmp_path / "first-100.csv.gz", lines)

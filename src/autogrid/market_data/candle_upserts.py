@@ -14,8 +14,9 @@ Batches arrive as ``CandleBatch`` columns of decimal text, so no value is parsed
   joins it to the stored rows, inserts or updates only the new and differing ones (``INSERT ...
   ON CONFLICT DO UPDATE``) and returns the counts. All parts of one statement see the same
   snapshot, so "existed" means "existed before this batch".
-* PostgreSQL, either way: the COPY's data goes in pieces, and ``upsert_batch``'s ``meanwhile``
-  runs between them (the importer parses its next batch while the server stores a piece).
+* PostgreSQL, a file's import (``insert_streamed``): the candles are parsed in steps, each as
+  the COPY takes it, so the server stores one step while the next is parsed; a merge's COPY
+  goes in pieces, the next steps parsed between them.
 * SQLite: the stored rows of the batch's time range are read and compared in Python (as the
   stored decimal text); only new or changed rows are written, with one ``executemany`` upsert.
 
@@ -31,11 +32,11 @@ Nothing here commits: the caller's ``session_scope`` does, so a failed import le
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import String, exists, select, text, type_coerce
@@ -45,11 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from autogrid.exchanges.types import CandleData
 from autogrid.market_data.candle_batch import CandleBatch
 from autogrid.market_data.repository import VALUE_COLUMNS, series_filter
-from autogrid.market_data.timeframes import ms_to_datetime
+from autogrid.market_data.timeframes import datetime_to_ms, ms_to_datetime
 from autogrid.models.candle import Candle, CandleSeriesVersion
 
-# A piece of a COPY's data sent before ``upsert_batch``'s ``meanwhile`` runs: about 2,500 rows
-# of a 1m series, which the server stores in about the time the importer parses as many.
+# A piece of a merge's COPY data, sent before the importer parses ahead (``Steps.ahead``):
+# about 3,000 rows of a 1m series.
 COPY_PIECE_BYTES = 256 * 1024
 _STAGING_TABLE = "ohlcv_incoming"  # also spelled out in the statements below
 _OHLCV_COLUMNS = ("exchange", "symbol", "timeframe", "ts", *VALUE_COLUMNS)
@@ -161,20 +162,141 @@ async def upsert_batch(
     symbol: str,
     timeframe: str,
     batch: CandleBatch,
-    *,
-    meanwhile: Callable[[], None] | None = None,
 ) -> UpsertCounts:
-    """``upsert_candles`` for a batch already in columns (strictly increasing open times).
-
-    ``meanwhile`` (PostgreSQL): called after each piece of a COPY's data is sent, while the
-    server stores it; the importer parses its next batch there (see ``service``). It must not
-    raise, and is not called at all on SQLite or for a batch sent in one piece."""
+    """``upsert_candles`` for a batch already in columns (strictly increasing open times)."""
     if not len(batch):
         return UpsertCounts()
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
         raise NotImplementedError(f"candle storage does not support the {dialect} dialect")
-    version = _series_version(dialect, exchange, symbol, timeframe)
+
+    async def write() -> UpsertCounts:
+        if dialect == "postgresql":
+            return await _upsert_postgresql(session, exchange, symbol, timeframe, batch, None)
+        return await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
+
+    series = (exchange, symbol, timeframe)
+    return await _locked_write(session, dialect, series, int(batch.ts_ms[0]), write)
+
+
+class Steps(Protocol):
+    """Where ``insert_streamed`` takes its candles: batches in increasing time, parsed as taken."""
+
+    def take(self) -> CandleBatch | None:
+        """The next batch (parsed now if it was not yet), or None at the end."""
+
+    def put_back(self, step: CandleBatch) -> None:
+        """``step``, taken but not written, to be taken again first."""
+
+    def ahead(self) -> None:
+        """Parse batches ahead, if it is worth it, between the pieces of a merge's COPY (the
+        server stores a piece meanwhile). Never raises: an error waits for its ``take``."""
+
+
+async def insert_streamed(
+    session: AsyncSession,
+    exchange: str,
+    symbol: str,
+    timeframe: str,
+    first: CandleBatch,
+    more: Steps,
+    *,
+    max_rows: int,
+) -> UpsertCounts:
+    """PostgreSQL: ``upsert_batch`` of ``first`` and of the batches taken from ``more`` after it,
+    up to ``max_rows`` candles, sent by one COPY that takes (parses) each batch as it sends the
+    one before: the server stores while the caller parses, from the first candle on.
+
+    Streamed while the candles fall where the series holds none (a first import, or its new
+    end): the first batch that reaches a stored candle (or would pass ``max_rows``) is put back.
+    ``first`` itself reaching one: ``first`` and what follows, up to ``max_rows``, are merged
+    as one ``upsert_batch``. Should a concurrent writer store some of the keys meanwhile, the
+    batches taken are merged instead. The prices of batches read without their checks are
+    checked by the server, as ``upsert_batch`` does (``PricesRefused``)."""
+    series = (exchange, symbol, timeframe)
+
+    async def write() -> UpsertCounts:
+        next_stored = await session.scalar(
+            select(Candle.ts)
+            .where(series_filter(*series), Candle.ts >= _time_range(first)[0])
+            .order_by(Candle.ts)
+            .limit(1)
+        )
+        if next_stored is not None and next_stored <= _time_range(first)[1]:
+            taken = [first, *_taken_up_to(more, max_rows - len(first))]
+            batch = CandleBatch.joined(taken)
+            return await _upsert_postgresql(session, *series, batch, more.ahead)
+        taken = [first]
+        last_ms = None if next_stored is None else datetime_to_ms(next_stored)
+        try:
+            return await _copy_streamed(session, series, taken, more, max_rows, last_ms)
+        except asyncpg.UniqueViolationError:  # stored by a concurrent writer since the check
+            return await _upsert_postgresql(session, *series, CandleBatch.joined(taken), None)
+
+    return await _locked_write(session, "postgresql", series, int(first.ts_ms[0]), write)
+
+
+async def _copy_streamed(
+    session: AsyncSession,
+    series: tuple[str, str, str],
+    taken: list[CandleBatch],
+    more: Steps,
+    max_rows: int,
+    before_ms: int | None,
+) -> UpsertCounts:
+    """``insert_streamed``'s COPY, in a savepoint; ``taken`` (holding the first batch) gets every
+    batch sent. ``before_ms``: the series' first stored candle after the first batch's start."""
+    key = "".join(f"{_copy_field(part)}\t" for part in series).encode()
+
+    async def data() -> AsyncIterator[bytes]:
+        rows = len(taken[0])
+        yield _keyed(key, taken[0])
+        while (step := more.take()) is not None:
+            if rows + len(step) > max_rows or (
+                before_ms is not None and int(step.ts_ms[-1]) >= before_ms
+            ):
+                more.put_back(step)
+                return
+            taken.append(step)
+            rows += len(step)
+            yield _keyed(key, step)
+
+    driver = await _driver(session)
+    async with driver.transaction():  # a savepoint inside the session's transaction
+        await driver.copy_to_table("ohlcv", source=data(), columns=_OHLCV_COLUMNS)
+        if not all(step.prices_checked for step in taken):
+            start, end = _time_range(taken[0])[0], _time_range(taken[-1])[1]
+            await _check_prices(driver, _PG_REFUSED_STORED, *series, start, end)
+    return UpsertCounts(inserted=sum(map(len, taken)))
+
+
+def _keyed(key: bytes, step: CandleBatch) -> bytes:
+    """``step``'s COPY rows with the series key in front of each (one C-level replace)."""
+    rows = step.copy_rows.encode()
+    return key + rows[:-1].replace(b"\n", b"\n" + key) + b"\n"
+
+
+def _taken_up_to(more: Steps, rows: int) -> list[CandleBatch]:
+    taken: list[CandleBatch] = []
+    while rows > 0 and (step := more.take()) is not None:
+        if len(step) > rows:
+            more.put_back(step)
+            break
+        taken.append(step)
+        rows -= len(step)
+    return taken
+
+
+async def _locked_write(
+    session: AsyncSession,
+    dialect: str,
+    series: tuple[str, str, str],
+    first_ms: int,
+    write: Callable[[], Awaitable[UpsertCounts]],
+) -> UpsertCounts:
+    """``write`` with the series locked, then its write counter bumped if the write calls for it
+    (``first_ms``: the first open time written)."""
+    version = _series_version(dialect, *series)
     # Locked before any candle is written: a concurrent writer of the series waits here until
     # this transaction ends, holding none of the candles this one may go on to write (locked
     # after them, each of two writers could wait for the other: a deadlock).
@@ -182,16 +304,10 @@ async def upsert_batch(
     # Read once the lock is held (a statement of its own: its snapshot sees what a writer
     # before this one committed).
     last_stored = await session.scalar(
-        select(Candle.ts)
-        .where(series_filter(exchange, symbol, timeframe))
-        .order_by(Candle.ts.desc())
-        .limit(1)
+        select(Candle.ts).where(series_filter(*series)).order_by(Candle.ts.desc()).limit(1)
     )
-    if dialect == "postgresql":
-        counts = await _upsert_postgresql(session, exchange, symbol, timeframe, batch, meanwhile)
-    else:
-        counts = await _upsert_sqlite(session, exchange, symbol, timeframe, batch)
-    appended = last_stored is None or _time_range(batch)[0] > last_stored
+    counts = await write()
+    appended = last_stored is None or ms_to_datetime(first_ms) > last_stored
     if counts.updated or (counts.inserted and not appended):
         # One more write of the series, in the writing transaction: its candles cached before
         # are no longer served (``repository.range_version``). A re-import that changed
@@ -234,11 +350,7 @@ async def _upsert_postgresql(
             )
         )
     )
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection  # asyncpg.Connection
-    if not driver.is_in_transaction():
-        raise RuntimeError("candle COPY must run inside the session's transaction")
+    driver = await _driver(session)
     if not any_stored:
         key = "".join(f"{_copy_field(part)}\t" for part in (exchange, symbol, timeframe))
         # Every line gets the series key in front: one C-level replace, not a loop over rows.
@@ -274,6 +386,16 @@ async def _upsert_postgresql(
     inserted = len(batch) - existed
     updated = written - inserted
     return UpsertCounts(inserted, updated, existed - updated)
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside the session's open transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection  # asyncpg.Connection
+    if not driver.is_in_transaction():
+        raise RuntimeError("candle COPY must run inside the session's transaction")
+    return driver
 
 
 async def _check_prices(driver: Any, query: str, *arguments: object) -> None:

@@ -10,6 +10,7 @@ Memory stays bounded: only one batch of candles is held at a time.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -21,7 +22,12 @@ from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.market_data.candle_batch import CandleBatch
-from autogrid.market_data.candle_upserts import PricesRefused, UpsertCounts, upsert_batch
+from autogrid.market_data.candle_upserts import (
+    PricesRefused,
+    UpsertCounts,
+    insert_streamed,
+    upsert_batch,
+)
 from autogrid.market_data.parsers import CandleFileError, CandleReader
 from autogrid.market_data.series import DEFAULT_GAP_EXAMPLES, GapReport
 from autogrid.market_data.timeframes import Timeframe, ms_to_datetime, parse_timeframe
@@ -29,8 +35,11 @@ from autogrid.models.candle import Candle
 
 # 20,000 candles are about 15 MB of Python objects; larger batches were not measurably faster.
 DEFAULT_BATCH_ROWS = 20_000
-# PostgreSQL: a batch is parsed in this many steps, one after each piece of the COPY before it.
+# PostgreSQL: the file is parsed (and sent) in steps of this share of a batch.
 STEPS_PER_BATCH = 8
+# Steps parsed ahead after each piece of a merge's COPY: the staging table takes a piece in
+# about the time two steps are parsed, so the next batch is ready when the merge ends.
+AHEAD_STEPS = 2
 
 
 class InvalidSeriesKey(ValueError):
@@ -100,29 +109,32 @@ async def import_candle_file(
 async def _import_streamed(
     session: AsyncSession, reader: CandleReader, series: tuple[str, str, str], batch_rows: int
 ) -> UpsertCounts:
-    """PostgreSQL: each batch's COPY is sent in pieces, and the next batch is parsed a step at a
-    time between them, on this thread: the server stores a piece while the next step is parsed.
+    """PostgreSQL: the file is parsed in steps of ``batch_rows / STEPS_PER_BATCH`` candles, each
+    as its COPY takes it (``insert_streamed``): the server stores one step while the next is
+    parsed, on this thread, from the first candle on.
 
     A reader thread (as for SQLite) overlapped the two less than it seemed: it held the
     interpreter's lock through long C calls (a block's regular expression, its split), while
     the event loop waited for the lock to send the server its next data, so the server sat idle
     (the import ran at little more than half of a plain COPY's speed). The loop is now held by
-    the parse a step at a time (a few milliseconds; the first batch's steps in a row): meant
-    for the command line's import, not for a process serving requests."""
+    the parse a step at a time (a few milliseconds): meant for the command line's import, not
+    for a process serving requests."""
     step_rows = max(1, batch_rows // STEPS_PER_BATCH)
     counts = UpsertCounts()
     # The prices are checked by the server, on the stored NUMERIC values: parsing them as floats
-    # to compare them was most of the parse, the slower half of the import until then.
+    # to compare them was most of the parse (the client's CPU; the server's barely grows).
     steps = reader.batches(step_rows, check_prices=False)
     with closing(steps):  # the file closed even on an error
-        upcoming = _Upcoming(steps, batch_rows)
+        source = _Steps(steps, batch_rows)
         try:
-            while (batch := upcoming.complete()) is not None:
-                counts += await upsert_batch(session, *series, batch, meanwhile=upcoming.step)
+            while (first := source.take()) is not None:
+                counts += await insert_streamed(
+                    session, *series, first, source, max_rows=batch_rows
+                )
         except PricesRefused as refused:
-            # The first bad row of the file is in this batch (the earlier ones passed every
-            # check, and only the prices went unchecked): the row-by-row read words it, at its
-            # line, as an import that checked them itself.
+            # The first bad row of the file is in the candles just sent (the earlier ones
+            # passed every check, and only the prices went unchecked): the row-by-row read
+            # words it, at its line, as an import that checked them itself.
             raise reader.first_error() or _refused(reader, refused) from None
     return counts
 
@@ -132,46 +144,51 @@ def _refused(reader: CandleReader, refused: PricesRefused) -> CandleFileError:
     return CandleFileError(str(reader.path), "line", None, str(refused))
 
 
-class _Upcoming:
-    """The next batch, parsed a step at a time (``step``) while the current one is sent."""
+class _Steps:
+    """A reader's batches for ``insert_streamed``: each parsed (its COPY text too) when taken,
+    or ahead (``ahead``, while a merge's COPY is sent), up to ``most_rows`` candles ahead."""
 
-    def __init__(self, steps: Iterator[CandleBatch], rows: int) -> None:
+    def __init__(self, steps: Iterator[CandleBatch], most_rows: int) -> None:
         self._steps = steps
-        self._rows = rows
-        self._parts: list[CandleBatch] = []
-        self._held = 0
-        self._read = False  # the file's end reached
-        self._error: Exception | None = None
+        self._most_rows = most_rows
+        self._held: deque[CandleBatch] = deque()
+        self._held_rows = 0
+        self._error: Exception | None = None  # met parsing ahead: raised when that step is due
 
-    def step(self) -> None:
-        """Parse one more step, unless the batch is full or the file read. Never raises: an
-        error of the file is kept for ``complete``, which raises it where the batch it belongs
-        to is taken. The COPY under way holds none of that batch's rows and ends as usual;
-        raised inside it, the error would reach the caller through the driver's abort of it."""
-        if self._read or self._error is not None or self._held >= self._rows:
-            return
-        try:
-            part = next(self._steps, None)
-            if part is not None:
-                part.copy_rows  # noqa: B018 -- cached: built in this step, not all at the end
-        except Exception as error:
-            self._error = error
-            return
-        if part is None:
-            self._read = True
-            return
-        self._parts.append(part)
-        self._held += len(part)
-
-    def complete(self) -> CandleBatch | None:
-        """The next batch, its steps not yet parsed parsed now; None once the file is read.
-        Raises the file's first error, found by a step now or earlier."""
-        while not (self._read or self._error is not None or self._held >= self._rows):
-            self.step()
+    def take(self) -> CandleBatch | None:
+        if self._held:
+            step = self._held.popleft()
+            self._held_rows -= len(step)
+            return step
         if self._error is not None:
             raise self._error
-        parts, self._parts, self._held = self._parts, [], 0
-        return CandleBatch.joined(parts) if parts else None
+        return self._parsed()
+
+    def put_back(self, step: CandleBatch) -> None:
+        self._held.appendleft(step)
+        self._held_rows += len(step)
+
+    def ahead(self) -> None:
+        """Parse the next steps now (``AHEAD_STEPS``), unless enough are. Never raises: the
+        file's error is kept for ``take``, which raises it where that step would have come."""
+        for _ in range(AHEAD_STEPS):
+            if self._error is not None or self._held_rows >= self._most_rows:
+                return
+            try:
+                step = self._parsed()
+            except Exception as error:
+                self._error = error
+                return
+            if step is None:
+                return
+            self._held.append(step)
+            self._held_rows += len(step)
+
+    def _parsed(self) -> CandleBatch | None:
+        step = next(self._steps, None)
+        if step is not None:
+            step.copy_rows  # noqa: B018 -- cached: built with the step
+        return step
 
 
 async def _import_threaded(
