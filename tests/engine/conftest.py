@@ -2,6 +2,7 @@
 
 from tests.support.fixtures import (  # noqa: F401 (fixtures are found by name)
     bot_id,
+    client_timeout_ms,
     clock,
     credential_id,
     ctx,

@@ -38,6 +38,13 @@ D = Decimal
 MY_TRADES = "/api/v3/myTrades"
 
 
+@pytest.fixture
+def client_timeout_ms() -> int:
+    """These tests count the trade reads and inject no delay: a page of 500 trades outlasted
+    the usual 500 ms on a loaded CI machine, and its retried read was one read too many."""
+    return 30_000
+
+
 def scanning_manager(
     db: Database,
     make_connector: ConnectorMaker,

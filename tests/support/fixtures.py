@@ -40,14 +40,24 @@ ConnectorMaker = Callable[[], InstrumentedConnector]
 
 
 @pytest.fixture
-async def make_connector(sim: BinanceSimulator) -> AsyncIterator[ConnectorMaker]:
+def client_timeout_ms() -> int:
+    """The connectors' client timeout: short, so that a 'delay' fault times out. A module that
+    counts the simulator's requests and injects no delay overrides it with a long one (a read
+    retried after a timeout on a loaded machine is one request more than it expects)."""
+    return CLIENT_TIMEOUT_MS
+
+
+@pytest.fixture
+async def make_connector(
+    sim: BinanceSimulator, client_timeout_ms: int
+) -> AsyncIterator[ConnectorMaker]:
     made: list[CcxtConnector] = []
     budgets = MemoryBudgets()
     api_urls = sim_api_urls(sim.url)
 
     def make() -> InstrumentedConnector:
         connector = simulator_connector(
-            api_urls, "binance", CREDENTIALS, budgets, timeout_ms=CLIENT_TIMEOUT_MS
+            api_urls, "binance", CREDENTIALS, budgets, timeout_ms=client_timeout_ms
         )
         made.append(connector)
         return InstrumentedConnector(connector)
