@@ -246,7 +246,7 @@ async def _copy_streamed(
 ) -> UpsertCounts:
     """``insert_streamed``'s COPY, in a savepoint; ``taken`` (holding the first batch) gets every
     batch sent. ``before_ms``: the series' first stored candle after the first batch's start."""
-    key = "".join(f"{_copy_field(part)}\t" for part in series).encode()
+    key = _series_key(series)
 
     async def data() -> AsyncIterator[bytes]:
         rows = len(taken[0])
@@ -261,17 +261,31 @@ async def _copy_streamed(
             rows += len(step)
             yield _keyed(key, step)
 
-    driver = await _driver(session)
+    return await _copy_new(await _driver(session), series, data(), taken)
+
+
+async def _copy_new(
+    driver: Any, series: tuple[str, str, str], data: AsyncIterator[bytes], sent: list[CandleBatch]
+) -> UpsertCounts:
+    """COPY ``data`` into ``ohlcv`` in a savepoint: candles where the series held none, of the
+    batches ``sent`` lists once ``data`` is spent; their prices checked by the server if they
+    were not when read (the range held none before: the rows found are theirs)."""
     async with driver.transaction():  # a savepoint inside the session's transaction
-        await driver.copy_to_table("ohlcv", source=data(), columns=_OHLCV_COLUMNS)
-        if not all(step.prices_checked for step in taken):
-            start, end = _time_range(taken[0])[0], _time_range(taken[-1])[1]
+        await driver.copy_to_table("ohlcv", source=data, columns=_OHLCV_COLUMNS)
+        if not all(batch.prices_checked for batch in sent):
+            start, end = _time_range(sent[0])[0], _time_range(sent[-1])[1]
             await _check_prices(driver, _PG_REFUSED_STORED, *series, start, end)
-    return UpsertCounts(inserted=sum(map(len, taken)))
+    return UpsertCounts(inserted=sum(map(len, sent)))
+
+
+def _series_key(series: tuple[str, str, str]) -> bytes:
+    """The series' columns as the start of a COPY line."""
+    return "".join(f"{_copy_field(part)}\t" for part in series).encode()
 
 
 def _keyed(key: bytes, step: CandleBatch) -> bytes:
-    """``step``'s COPY rows with the series key in front of each (one C-level replace)."""
+    """``step``'s COPY rows with the series key in front of each: one C-level replace, not a
+    loop over rows."""
     rows = step.copy_rows.encode()
     return key + rows[:-1].replace(b"\n", b"\n" + key) + b"\n"
 
@@ -352,18 +366,10 @@ async def _upsert_postgresql(
     )
     driver = await _driver(session)
     if not any_stored:
-        key = "".join(f"{_copy_field(part)}\t" for part in (exchange, symbol, timeframe))
-        # Every line gets the series key in front: one C-level replace, not a loop over rows.
-        copy_text = key + batch.copy_rows[:-1].replace("\n", "\n" + key) + "\n"
+        series = (exchange, symbol, timeframe)
+        data = _pieces(_keyed(_series_key(series), batch), meanwhile)
         try:
-            async with driver.transaction():  # a savepoint inside the session's transaction
-                await driver.copy_to_table(
-                    "ohlcv", source=_pieces(copy_text.encode(), meanwhile), columns=_OHLCV_COLUMNS
-                )
-                if not batch.prices_checked:  # the range held none before: these are the batch's
-                    series = (exchange, symbol, timeframe)
-                    await _check_prices(driver, _PG_REFUSED_STORED, *series, first, last)
-            return UpsertCounts(inserted=len(batch))
+            return await _copy_new(driver, series, data, [batch])
         except asyncpg.UniqueViolationError:
             pass  # stored by a concurrent writer since the check: merge below instead
     await session.execute(_PG_CREATE_STAGING)

@@ -4,7 +4,7 @@ Idempotent: importing the same file again changes nothing (every row counts as u
 that overlap merge, and a stored candle whose values differ from the file's is updated to the
 file's values and counted as updated. The whole file is one transaction (the caller's
 ``session_scope`` commits), so a bad row on line 90,000 leaves the table as it was.
-Memory stays bounded: only one batch of candles is held at a time.
+Memory stays bounded: at most two batches of candles are held (the one written, the next read).
 """
 
 from __future__ import annotations
