@@ -277,7 +277,9 @@ def worker(
                     execute_kept(backtest_id, settings, cache, kept)
             if profiler is not None:
                 profiler.disable()
-        report.put({"cpu": time.process_time() - started_cpu, **PHASES})
+        # ``perf_counter`` is the machine's monotonic clock: comparable across the processes.
+        cpu, ended = time.process_time() - started_cpu, time.perf_counter()
+        report.put({"cpu": cpu, "ended": ended, **PHASES})
     kept.drop()
     if profiler is not None:
         stats = pstats.Stats(profiler)
@@ -369,6 +371,8 @@ class Workers:
             for process in self.processes:
                 process.start()
         phases = [self.reports.get() for _ in self.processes]  # before join: queues must drain
+        for report in phases:
+            report["ended"] -= wall  # seconds from the start
         wall = time.perf_counter() - wall
         self.done += 1
         if self.done == len(self.queues):
@@ -389,6 +393,7 @@ def print_sweep(
     engine, done = asyncio.run(engine_seconds(url, ids, var_dir))
     ranking, open_wall, open_cpu = asyncio.run(ranked_and_opened(url, ids, var_dir))
     per_worker = engine / workers
+    ended = "  ".join(f"{p['ended']:.2f}" for p in sorted(phases, key=lambda p: p["ended"]))
     print(
         f"  {title}, {done}/{len(ids)} runs done:\n"
         f"    whole sweep (claim to last result stored) {wall:8.2f} s wall\n"
@@ -397,6 +402,8 @@ def print_sweep(
         f"    sweep / engine per worker                  {wall / per_worker:8.2f} "
         f"(target <= 1.2)\n"
         f"    worker processes' cpu                      {sum(p['cpu'] for p in phases):8.2f} s\n"
+        # A process done well before the other idled at the end (a sweep's last chunks).
+        f"    each process done after (s)                {ended}\n"
         f"    reading it ranked (GET of the sweep)       {ranking:8.2f} s wall\n"
         f"    opening its best run (made on demand)      {open_wall:8.2f} s wall "
         f"{open_cpu:.2f} s cpu\n"
