@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from autogrid import __version__
 from autogrid.api import param_analysis
 from autogrid.api.openapi_links import add_links
+from autogrid.api.openapi_params import drop_null_branches
 from autogrid.api.rate_limit_middleware import RATE_LIMIT_HEADERS, ApiRateLimitMiddleware
 from autogrid.api.rate_limits import create_api_rate_limiter
 from autogrid.api.router import in_documented_order, mount_api
@@ -105,7 +106,8 @@ def create_app(
 
 def _summaries_from_docstrings(app: FastAPI) -> None:
     """Use each operation's one-line docstring as its OpenAPI summary (Swagger's list shows it),
-    and add the links from each create operation to the operations on what it created."""
+    add the links from each create operation to the operations on what it created, and drop the
+    null branch of optional query and header parameters (``api.openapi_params``)."""
     generate = app.openapi
 
     def openapi_with_summaries() -> dict[str, Any]:
@@ -118,6 +120,7 @@ def _summaries_from_docstrings(app: FastAPI) -> None:
                     if isinstance(description, str) and description.strip():
                         operation["summary"] = description.strip().splitlines()[0].rstrip(".")
             add_links(schema)
+            drop_null_branches(schema)
         return app.openapi_schema or generate()
 
     app.openapi = openapi_with_summaries  # type: ignore[method-assign]

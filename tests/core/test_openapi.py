@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from autogrid.api.openapi_params import drop_null_branches
+
 
 def test_every_operation_has_a_docstring_summary_and_declares_the_error_shape(
     openapi_schema: dict[str, Any],
@@ -106,3 +108,43 @@ def test_schemathesis_reads_the_links_as_transitions(openapi_schema: dict[str, A
         links = schema["paths"][path]["post"]["responses"]["201"]["links"]
         for name in links:
             assert any(f"_{name}__" in rule for rule in transitions), (path, name)
+
+
+def _mentions_null(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return schema.get("type") == "null" or any(map(_mentions_null, schema.values()))
+    if isinstance(schema, list):
+        return any(map(_mentions_null, schema))
+    return False
+
+
+def test_optional_parameters_outside_the_path_are_documented_without_null(
+    openapi_schema: dict[str, Any],
+) -> None:
+    # A query string or a header cannot carry null: a client told it may sent the text "null"
+    # (Last-Event-ID: null), which the API refused with a 422 against its own schema.
+    optional = [
+        (path, parameter)
+        for path, methods in openapi_schema["paths"].items()
+        for operation in methods.values()
+        for parameter in operation.get("parameters", ())
+        if parameter["in"] != "path" and not parameter.get("required")
+    ]
+    assert len(optional) > 20
+    for path, parameter in optional:
+        assert not _mentions_null(parameter["schema"]), (path, parameter)
+    stream = openapi_schema["paths"]["/api/v1/events/stream"]["get"]["parameters"]
+    header = next(parameter for parameter in stream if parameter["name"] == "Last-Event-ID")
+    assert header["schema"]["type"] == "string" and header["schema"]["pattern"]
+    since = next(parameter for parameter in stream if parameter["name"] == "last_event_id")
+    assert since["schema"]["type"] == "integer" and since["schema"]["minimum"] == 0
+    assert since["description"] == since["schema"]["description"] == "replay after this id"
+
+
+def test_a_null_branch_among_several_leaves_the_others() -> None:
+    schema = {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}], "title": "T"}
+    parameter = {"name": "p", "in": "query", "required": False, "schema": schema}
+    required = {"name": "q", "in": "query", "required": True, "schema": dict(schema)}
+    drop_null_branches({"paths": {"/p": {"get": {"parameters": [parameter, required]}}}})
+    assert parameter["schema"] == {"title": "T", "anyOf": [{"type": "integer"}, {"type": "string"}]}
+    assert required["schema"] == schema  # a required one is left as it is

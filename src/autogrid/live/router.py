@@ -23,7 +23,12 @@ from autogrid.core.errors import Unauthorized
 from autogrid.events.types import EventType
 from autogrid.live import service
 from autogrid.live.runtime import LiveEvents
-from autogrid.live.schemas import MAX_BOT_FILTERS, MAX_EVENT_ID, TicketRead
+from autogrid.live.schemas import (
+    LAST_EVENT_ID_PATTERN,
+    MAX_BOT_FILTERS,
+    MAX_EVENT_ID,
+    TicketRead,
+)
 from autogrid.live.socket import serve_socket
 from autogrid.live.sse import sse_frames
 from autogrid.live.tickets import TicketHolder
@@ -98,7 +103,7 @@ async def stream_events(
         int | None, Query(ge=0, le=MAX_EVENT_ID, description="replay after this id")
     ] = None,
     last_event_id_header: Annotated[
-        str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,19}$")
+        str | None, Header(alias="Last-Event-ID", pattern=LAST_EVENT_ID_PATTERN)
     ] = None,
 ) -> StreamingResponse:
     """The live events stream as Server-Sent Events (docs/live-events.md).

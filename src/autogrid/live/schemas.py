@@ -7,10 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autogrid.core.number_patterns import digits_up_to
 from autogrid.events.types import EventType
 from autogrid.live.tickets import TICKET_TTL_SECONDS
 
 MAX_EVENT_ID = 2**63 - 1
+# The ``Last-Event-ID`` header as text: an event id, no more (a bigint's maximum).
+LAST_EVENT_ID_PATTERN = digits_up_to(MAX_EVENT_ID)
 MAX_BOT_FILTERS = 100
 
 
