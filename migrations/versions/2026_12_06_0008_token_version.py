@@ -1,5 +1,5 @@
-"""users.token_version: "log out everywhere" and password changes revoke every access token;
-an index to prune expired refresh tokens
+"""users.token_version, with which "log out everywhere" and password changes revoke every
+access token; an index to prune expired refresh tokens
 
 Revision ID: 0008
 Revises: 0007
