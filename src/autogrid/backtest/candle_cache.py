@@ -17,6 +17,9 @@ Never stale:
   new candles, stored as they close, reload only the ranges they fall in (their last open time
   changes). A sweep's chunk reads it once, with its claim;
 * a single backtest (no sweep) is never served from here.
+Shared by the threads of a threads pool (the embedded worker's two): the table is changed under
+a lock, never held across an await; two threads missing the same range at once load it once
+between them through ``candle_files``' lock, as two processes do.
 Bounded: ``capacity`` ranges (least recently used dropped), each with at most
 ``shared_series.DEFAULT_CAPACITY`` indicator series: for a year of 1m candles about 25 MB of
 candles and 70 MB of series a range, kept by an idle worker until a later sweep replaces them.
@@ -24,6 +27,7 @@ candles and 70 MB of series a range, kept by an idle worker until a later sweep 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -72,6 +76,7 @@ class CandleCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[RangeKey, _Entry] = OrderedDict()
+        self._lock = threading.Lock()  # the table's (see the module)
         self.loads = 0  # loads of full ranges, from the database or a shared file (tests, logs)
 
     async def load(
@@ -92,7 +97,8 @@ class CandleCache:
         worker processes share candles (``candle_files``): one of them loads them from the
         database, the others read its file."""
         if sweep_id is None:
-            self.loads += 1
+            with self._lock:
+                self.loads += 1
             arrays = await candles_repository.load_arrays(
                 session, exchange, symbol, timeframe, start, end
             )
@@ -102,11 +108,12 @@ class CandleCache:
             version = await candles_repository.range_version(
                 session, exchange, symbol, timeframe, start, end
             )
-        entry = self._entries.get(key)
-        if entry is not None and entry.version == version:
-            self._entries.move_to_end(key)
-            return Loaded(entry.shared.candles, entry.shared, reused=True)
-        self.loads += 1
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.version == version:
+                self._entries.move_to_end(key)
+                return Loaded(entry.shared.candles, entry.shared, reused=True)
+            self.loads += 1
 
         async def from_database() -> CandleArrays:
             # In parts at once: the other processes of the machine wait for this load.
@@ -140,16 +147,18 @@ class CandleCache:
             column.flags.writeable = False  # shared by runs: none may change it for the others
         arrays.volume.flags.writeable = False
         entry = _Entry(version, SeriesMemo(arrays))
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
         return Loaded(arrays, entry.shared, reused=False)
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
-# One per worker process: a Celery prefork child runs one task at a time, and keeps this
-# between tasks, which is the point.
+# One per worker process: a Celery prefork child runs one task at a time (a threads pool one per
+# thread, sharing it), and keeps this between tasks, which is the point.
 WORKER_CANDLES = CandleCache()

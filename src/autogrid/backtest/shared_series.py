@@ -11,10 +11,14 @@ of an RSI run on a year of 1m candles, so computing them across thresholds would
 
 Bounded: at most ``capacity`` keys are kept (least recently used dropped), so a sweep over many
 periods holds a few series of the candles at once, not all of them.
+
+Shared by the threads of a threads pool (the embedded worker): the table is changed under a lock,
+a series computed outside it (two threads asking for the same new key may both compute it).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
@@ -35,6 +39,7 @@ class SeriesMemo:
         self.candles = candles
         self.capacity = capacity
         self._series: OrderedDict[Hashable, Series] = OrderedDict()
+        self._lock = threading.Lock()  # the table's (see the module)
         self.computed = 0  # how many series sets were computed (the rest were shared)
 
     def indicators(self, strategy: Any) -> Series:
@@ -45,18 +50,20 @@ class SeriesMemo:
             series: Series = strategy.indicators(candles.window(len(candles), len(candles)))
             return series
         key = (type(strategy).__name__, key_of())
-        found = self._series.get(key)
-        if found is not None:
-            self._series.move_to_end(key)
-            return found
+        with self._lock:
+            found = self._series.get(key)
+            if found is not None:
+                self._series.move_to_end(key)
+                return found
         computed = strategy.indicators(candles.window(len(candles), len(candles)))
         shared: Series = {}
         for name, values in computed.items():
             array = np.array(values, dtype=np.float64)  # our own copy, then frozen
             array.flags.writeable = False
             shared[name] = array
-        self.computed += 1
-        self._series[key] = shared
-        while len(self._series) > self.capacity:
-            self._series.popitem(last=False)
+        with self._lock:
+            self.computed += 1
+            self._series[key] = shared
+            while len(self._series) > self.capacity:
+                self._series.popitem(last=False)
         return shared

@@ -6,6 +6,9 @@ first-connect queries cost more than the run itself. A prefork worker's child ru
 time, so it keeps one loop and one small pool (pre-pinged: a connection the server dropped is
 replaced, not failed) for all of them.
 
+Kept per thread: each thread of a threads pool (the embedded ``autogrid dev`` worker runs two)
+gets a loop and pool of its own, since one loop cannot run two tasks at once; sharing one, the
+second of two chunks running together failed and left its runs queued until they were re-sent.
 Made lazily in the process that runs the task, never inherited across a fork (a parent's loop
 and connections are not the child's). Anything escaping a task's coroutine (a time limit that
 struck between two awaits, say) may leave the loop mid-step: both are dropped then, and the next
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,24 +40,30 @@ class _Kept:
     database: Database
 
 
+class _PerThread(threading.local):
+    kept: _Kept | None = None
+
+
 class KeptLoop:
-    """The process's loop and pool (see the module); ``run`` is called from one thread."""
+    """Each thread's loop and pool (see the module): ``run``, ``database`` and ``drop`` are of
+    the calling thread's."""
 
     def __init__(self) -> None:
-        self._kept: _Kept | None = None
+        self._local = _PerThread()
 
     @property
     def database(self) -> Database | None:
-        """The kept pool, if one is kept now."""
-        return None if self._kept is None else self._kept.database
+        """The calling thread's kept pool, if one is kept now."""
+        kept = self._local.kept
+        return None if kept is None else kept.database
 
     def run(self, settings: Settings, work: Callable[[Database], Coroutine[Any, Any, R]]) -> R:
-        kept = self._kept
+        kept = self._local.kept
         if kept is None or kept.pid != os.getpid() or kept.url != settings.database_url:
             self.drop()
             loop = asyncio.new_event_loop()
             kept = _Kept(os.getpid(), settings.database_url, loop, Database.from_settings(settings))
-            self._kept = kept
+            self._local.kept = kept
         try:
             return kept.loop.run_until_complete(work(kept.database))
         except BaseException:
@@ -61,8 +71,9 @@ class KeptLoop:
             raise
 
     def drop(self) -> None:
-        """Close the loop and its pool (if this process made them); the next run makes new."""
-        kept, self._kept = self._kept, None
+        """Close the calling thread's loop and pool (if this process made them); its next run
+        makes new."""
+        kept, self._local.kept = self._local.kept, None
         if kept is None or kept.pid != os.getpid():
             return  # none, or the parent's: not ours to close
         try:
@@ -73,5 +84,5 @@ class KeptLoop:
             kept.loop.close()
 
 
-# One per worker process, like the candle cache it serves.
+# One per worker process (a loop and pool per thread of it), like the candle cache it serves.
 WORKER_LOOP = KeptLoop()

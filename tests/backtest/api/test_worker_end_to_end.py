@@ -34,6 +34,16 @@ TIMEOUT_SECONDS = 90
 @pytest.fixture
 def worker(settings: Settings, tmp_path: Path, celery_queue: None) -> Iterator[Path]:
     """A worker of two processes on the test's database and Redis prefix; yields its log."""
+    yield from _worker(settings, tmp_path, "prefork")
+
+
+@pytest.fixture
+def threads_worker(settings: Settings, tmp_path: Path, celery_queue: None) -> Iterator[Path]:
+    """A worker of two threads, as ``make run``'s embedded one runs tasks; yields its log."""
+    yield from _worker(settings, tmp_path, "threads")
+
+
+def _worker(settings: Settings, tmp_path: Path, pool: str) -> Iterator[Path]:
     assert settings.redis_url
     env = process_env(
         database_url=settings.database_url,
@@ -48,7 +58,7 @@ def worker(settings: Settings, tmp_path: Path, celery_queue: None) -> Iterator[P
         "-A",
         "autogrid.worker.celery_app",
         "worker",
-        "--pool=prefork",
+        f"--pool={pool}",
         "--concurrency=2",
         "--without-gossip",
         "--without-mingle",
@@ -168,6 +178,21 @@ async def test_a_held_out_sweep_runs_both_parts_on_the_worker_like_direct_runs(
 
 
 async def test_a_sweep_in_chunks_runs_on_the_worker_and_a_run_opens_in_full(
+    client: httpx.AsyncClient, user: ApiUser, candles: Path, worker: Path
+) -> None:
+    await _sweep_in_chunks(client, user, candles, worker)
+
+
+async def test_a_sweep_in_chunks_runs_on_a_threads_pool_as_the_embedded_worker_runs_it(
+    client: httpx.AsyncClient, user: ApiUser, candles: Path, threads_worker: Path
+) -> None:
+    """Two chunks at once in one process: they once shared one event loop, and the second
+    failed, its runs left queued (found by running a sweep under ``make run``)."""
+    await _sweep_in_chunks(client, user, candles, threads_worker)
+    assert "Traceback" not in threads_worker.read_text()
+
+
+async def _sweep_in_chunks(
     client: httpx.AsyncClient, user: ApiUser, candles: Path, worker: Path
 ) -> None:
     rsi = {"strategy": "rsi", "period": 14, "buy_below": 30, "sell_above": 70, "order_pct": 100}

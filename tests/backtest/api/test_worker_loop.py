@@ -4,6 +4,7 @@ starts afresh after a task whose failure escaped its coroutine."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,9 @@ async def test_runs_share_the_kept_pool_and_a_failure_escaping_drops_it(
         return work()
 
     # The worker's one thread, as a prefork child's: no loop of its own running there.
+    def kept_database() -> Database | None:  # the worker thread's (kept per thread)
+        return kept.database
+
     with ThreadPoolExecutor(max_workers=1) as worker:
         pools = []
         for run_id in run_ids:
@@ -54,15 +58,54 @@ async def test_runs_share_the_kept_pool_and_a_failure_escaping_drops_it(
                 worker, execute_kept, run_id, settings, cache, kept
             )
             assert outcome is Outcome.SUCCEEDED
-            pools.append(kept.database)
+            pools.append(await loop.run_in_executor(worker, kept_database))
         assert pools[0] is not None and all(pool is pools[0] for pool in pools)
 
         with pytest.raises(Escaped):
             await loop.run_in_executor(worker, kept.run, settings, escape)
-        assert kept.database is None  # dropped: the next task makes a new loop and pool
+        # Dropped: the thread's next task makes a new loop and pool.
+        assert await loop.run_in_executor(worker, kept_database) is None
         await loop.run_in_executor(worker, kept.drop)
 
     for run_id in run_ids:
         row = await row_of(db, run_id)
         assert row is not None and row.results is not None
         assert row.params["config"]["strategy"] == RSI["strategy"]
+
+
+def test_two_threads_run_kept_work_at_once_each_on_its_own_loop_and_pool(
+    settings: Settings,
+) -> None:
+    """The embedded worker's threads pool runs two tasks at once: sharing one loop, the second
+    failed ('This event loop is already running') and its chunk's runs stayed queued."""
+    kept = KeptLoop()
+    both_inside = threading.Barrier(2, timeout=30)
+    seen: dict[str, tuple[asyncio.AbstractEventLoop, Database]] = {}
+    errors: list[BaseException] = []
+
+    def inside(database: Database) -> Coroutine[Any, Any, None]:
+        async def work() -> None:
+            await asyncio.to_thread(both_inside.wait)  # both loops are running now
+            seen[threading.current_thread().name] = (asyncio.get_running_loop(), database)
+
+        return work()
+
+    def task() -> None:
+        try:
+            kept.run(settings, inside)
+            assert kept.database is seen[threading.current_thread().name][1]
+            kept.run(settings, inside)  # the thread's next task: the same loop and pool
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            kept.drop()
+
+    threads = [threading.Thread(target=task, name=f"pool-{i}") for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    (loop_a, pool_a), (loop_b, pool_b) = seen.values()
+    assert loop_a is not loop_b and pool_a is not pool_b
+    assert loop_a.is_closed() and loop_b.is_closed()  # each thread dropped its own
