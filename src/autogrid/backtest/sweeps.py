@@ -136,9 +136,10 @@ def _check_rankable(body: SweepCreate, start: datetime, end: datetime) -> None:
     span = end - start - timedelta(milliseconds=parse_timeframe(body.base.timeframe).ms)
     if span >= timedelta(days=metrics.MIN_ANNUALISED_DAYS):
         return
+    days = span / timedelta(days=1)
     message = (
         f"{body.rank_by} is scaled to a year and is not given for runs spanning under "
-        f"{metrics.MIN_ANNUALISED_DAYS} days (this range spans {span / timedelta(days=1):.1f}): "
+        f"{metrics.MIN_ANNUALISED_DAYS} days (these runs span {days:.1f} days): "
         "rank by return_pct, max_drawdown_pct, profit_factor... or use a longer range"
     )
     raise Unprocessable(

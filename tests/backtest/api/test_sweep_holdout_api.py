@@ -11,7 +11,7 @@ import pytest
 
 from autogrid.backtest.sweep_combinations import combinations
 from autogrid.core.db import Database
-from tests.backtest.api.conftest import SWEEPS, RecordingQueue, set_row, sweep_body
+from tests.backtest.api.conftest import SWEEPS, RecordingQueue, body, set_row, sweep_body
 from tests.helpers import ApiUser, assert_error_shape
 
 VARY = {"grid_count": [10, 20, 30]}
@@ -124,6 +124,23 @@ async def test_a_split_that_leaves_a_part_unusable_is_422(
     assert_error_shape(response, 422, "invalid")
     assert words in response.json()["error"]["message"]
     assert queue.sent == []
+
+
+async def test_a_yearly_ranking_is_checked_against_the_ranked_part_not_the_whole_range(
+    client: httpx.AsyncClient, user: ApiUser, queue: RecordingQueue
+) -> None:
+    # 100 days would do; their in-sample part, 70 days, would leave every Sharpe null.
+    base = body(start="2025-05-20T00:00:00Z", end="2025-08-28T00:00:00Z")
+    data = {**sweep_body(VARY), "base": base, "holdout_fraction": "0.3", "rank_by": "sharpe"}
+
+    response = await client.post(SWEEPS, json=data, headers=user.headers)
+
+    assert_error_shape(response, 422, "invalid")
+    assert "these runs span 70.0 days" in response.json()["error"]["message"]
+    assert queue.sent == []
+    ranked_out = {**data, "holdout_fraction": "0.1", "rank_by_sample": "out"}  # 10 days
+    response = await client.post(SWEEPS, json=ranked_out, headers=user.headers)
+    assert "these runs span 10.0 days" in response.json()["error"]["message"]
 
 
 async def test_held_out_runs_count_twice_against_the_size_limit(

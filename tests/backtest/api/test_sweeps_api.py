@@ -111,7 +111,7 @@ async def test_ranking_a_short_range_by_a_yearly_figure_is_422(
     assert_error_shape(response, 422, "invalid")
     error = response.json()["error"]
     assert error["message"].startswith(f"{rank_by} is scaled to a year")
-    assert "spans 2.1" in error["message"]
+    assert "these runs span 2.1 days" in error["message"]
     assert error["details"][0]["type"] == "range_too_short_to_annualise"
     assert error["details"][0]["min_days"] == 90
     assert queue.sent == []
