@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -205,6 +206,10 @@ def test_make_run_shows_the_login_once_up_and_a_sigterm_to_make_stops_everything
         assert {"serve", "worker", "beat"} <= {role_of(pid) for pid in children}
         # Beat claims ticks every second: without the summary each would print lines.
         tasks_ran = wait_until(lambda: "tasks done:" in server.full_output(), 90)
+        # A newcomer's first search, on the demo's candles: its chunks run two at a time on the
+        # worker's threads (which once shared one event loop: a chunk starting while another
+        # ran failed, its runs left queued).
+        sweep = demo_sweep(server, json.loads((tmp_path / "var" / "demo-login.json").read_text()))
 
         server.process.send_signal(signal.SIGTERM)  # make's own pid, not its group
         code = server.process.wait(STOP_LIMIT_SECONDS + 10)
@@ -216,7 +221,41 @@ def test_make_run_shows_the_login_once_up_and_a_sigterm_to_make_stops_everything
     assert "var/demo-login.json" in box
     assert f"{server.base_url}/docs" in box
     assert tasks_ran, server.output()
+    assert sweep["counts"] == {"queued": 0, "running": 0, "succeeded": 9, "failed": 0}, sweep
     assert "succeeded in" not in printed  # Celery's per-task lines were summarised
     assert "[queues]" not in printed and "Configuration ->" not in printed  # no banners
     print(f"make exited with {code} after SIGTERM")
     assert wait_until(lambda: not still_running(children), 10), still_running(children)
+
+
+def demo_sweep(server: DevServer, login: dict[str, str]) -> dict[str, Any]:
+    """A nine-run RSI sweep over the demo's first week, by the demo user; the sweep once done
+    (or as it stood after ``STARTUP_TIMEOUT_SECONDS``)."""
+    with httpx.Client(base_url=server.base_url + "/api/v1", timeout=30) as client:
+        tokens = client.post("/auth/login", json=login).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        rsi = {"strategy": "rsi", "period": 14, "buy_below": 30, "sell_above": 70}
+        base = {
+            "type": "indicator",
+            "exchange": "binance",
+            "symbol": "BTC/USDT",
+            "start": "2025-05-20T00:00:00Z",
+            "end": "2025-05-27T00:00:00Z",
+            "initial_balance": "10000",
+            "config": {**rsi, "order_pct": 100},
+        }
+        vary = {"period": [7, 14, 21], "buy_below": [25, 30, 35]}
+        created = client.post(
+            "/backtests/sweeps", json={"base": base, "vary": vary}, headers=headers
+        )
+        assert created.status_code == 202, created.text
+        path = f"/backtests/sweeps/{created.json()['id']}"
+        seen: dict[str, Any] = {}
+
+        def finished() -> bool:
+            seen.update(client.get(path, headers=headers).json())
+            return seen.get("status") == "finished"
+
+        # Once a second: the demo user's requests are rate limited (120 a minute).
+        wait_until(finished, STARTUP_TIMEOUT_SECONDS, interval=1.0)
+        return seen
