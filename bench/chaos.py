@@ -61,7 +61,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seeds the prices, faults and kills")
     parser.add_argument("--grid-bots", type=int, default=4)
     parser.add_argument("--dca-bots", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=2, help="processes per worker")
+    parser.add_argument("--concurrency", type=int, default=2, help="processes (threads) per worker")
+    parser.add_argument(
+        "--pool",
+        choices=("prefork", "threads"),
+        default="prefork",
+        help="the workers' pool; threads: tasks at once in one process, as make run's worker",
+    )
     parser.add_argument("--kill-every", type=float, default=20.0, help="mean seconds")
     parser.add_argument("--fault-every", type=float, default=3.0, help="mean seconds")
     parser.add_argument(
@@ -230,7 +236,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         print(f"simulator {simulator.url}; database {environment.database}; logs {workdir}")
         environment.create_database()
         environment.migrate()
-        processes = stack_processes(environment, args.concurrency)
+        processes = stack_processes(environment, args.concurrency, args.pool)
         for process in processes:
             process.start()
         wait_for(api.ready, READY_TIMEOUT, "the API")

@@ -201,9 +201,11 @@ def autogrid_process(name: str, command: list[str], environment: Environment) ->
     return ManagedProcess(name, argv, environment.child_env(), environment.workdir)
 
 
-def stack_processes(environment: Environment, concurrency: int) -> list[ManagedProcess]:
-    """The API, two workers and beat, as a deployment runs them."""
-    worker = ["worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
+def stack_processes(
+    environment: Environment, concurrency: int, pool: str = "prefork"
+) -> list[ManagedProcess]:
+    """The API, two workers and beat, as a deployment runs them (``pool``: the workers')."""
+    worker = ["worker", "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO"]
     return [
         autogrid_process("api", ["serve", "--port", str(environment.api_port)], environment),
         autogrid_process("worker-1", [*worker], environment),

@@ -14,13 +14,20 @@ from typing import Any
 import httpx
 import pytest
 
+from autogrid.backtest import candle_files
 from autogrid.backtest.candle_cache import CandleCache
 from autogrid.backtest.tasks import Outcome, execute_kept
 from autogrid.backtest.worker_loop import KeptLoop
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
+from autogrid.market_data import repository as candles_repository
 from tests.backtest.api.conftest import RecordingQueue, row_of
-from tests.backtest.api.test_sweep_candle_cache import RSI, create_sweep, rsi_sweep
+from tests.backtest.api.test_sweep_candle_cache import (
+    RSI,
+    create_sweep,
+    rsi_sweep,
+    stored_and_alone,
+)
 from tests.helpers import ApiUser
 
 
@@ -109,3 +116,53 @@ def test_two_threads_run_kept_work_at_once_each_on_its_own_loop_and_pool(
     (loop_a, pool_a), (loop_b, pool_b) = seen.values()
     assert loop_a is not loop_b and pool_a is not pool_b
     assert loop_a.is_closed() and loop_b.is_closed()  # each thread dropped its own
+
+
+async def test_two_threads_sweeping_one_range_at_once_load_it_from_the_database_once(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    queue: RecordingQueue,
+    candles: Path,
+    settings: Settings,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The threads pool's two threads share the process's candle cache: the second, arriving
+    while the first loads, waits on the range's file lock and reads the first's file."""
+    sweep = await create_sweep(client, user, rsi_sweep({"buy_below": [30, 40]}))
+    run_ids = [uuid.UUID(run["id"]) for run in sweep["runs"]]
+    kept, cache = KeptLoop(), CandleCache()
+    lock_calls: list[int] = []
+    second_waits = threading.Event()
+    database_loads: list[int] = []
+    take_lock, load_arrays = candle_files._lock, candles_repository.load_arrays
+
+    async def counted_lock(descriptor: int, path: Path, *, wait: bool) -> bool | None:
+        lock_calls.append(descriptor)
+        if len(lock_calls) == 2:
+            second_waits.set()  # the other thread is at the lock the first one holds
+        return await take_lock(descriptor, path, wait=wait)
+
+    async def held_load(*args: Any, **kwargs: Any) -> Any:
+        database_loads.append(1)
+        assert await asyncio.to_thread(second_waits.wait, 60)  # not loaded until it waits
+        return await load_arrays(*args, **kwargs)
+
+    monkeypatch.setattr(candle_files, "_lock", counted_lock)
+    monkeypatch.setattr(candles_repository, "load_arrays", held_load)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = await asyncio.gather(
+            *(
+                asyncio.get_running_loop().run_in_executor(
+                    pool, execute_kept, run_id, settings, cache, kept
+                )
+                for run_id in run_ids
+            )
+        )
+        for _ in range(2):  # each thread's own loop and pool, closed
+            await asyncio.get_running_loop().run_in_executor(pool, kept.drop)
+
+    assert outcomes == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
+    assert (len(database_loads), cache.loads) == (1, 2)  # the second read the first's file
+    for run in sweep["runs"]:
+        await stored_and_alone(db, candles, run)
