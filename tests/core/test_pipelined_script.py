@@ -33,6 +33,7 @@ from autogrid.core.config import Settings
 from autogrid.core.moving_window import RedisMovingWindow, WindowHit, WindowUnavailable
 from autogrid.core.redis import PipelinedScript
 from autogrid.core.redis import key as redis_key
+from tests.tcp_relay import TcpRelay
 from tests.worker.processes import free_port, wait_until
 
 
@@ -72,59 +73,15 @@ def own_redis() -> Iterator[str]:
         server.wait(timeout=60)
 
 
-class RedisRelay:
-    """A TCP relay to the test Redis that can drop every connection (as a restart does) and
-    stop and start listening (an outage) on the same port."""
+class RedisRelay(TcpRelay):
+    """The relay (``TcpRelay``) in front of the test Redis."""
 
     def __init__(self, redis_url: str) -> None:
         upstream = Redis.from_url(redis_url).connection_pool.connection_kwargs
-        self._upstream = (str(upstream.get("host", "127.0.0.1")), int(upstream.get("port", 6379)))
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._pumps: set[asyncio.Task[None]] = set()
-        self.port = 0
+        super().__init__((str(upstream.get("host", "127.0.0.1")), int(upstream.get("port", 6379))))
 
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._relay, "127.0.0.1", self.port, reuse_address=True
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        await self.drop_connections()
-
-    async def drop_connections(self) -> None:
-        for writer in list(self._writers):
-            writer.close()
-        for pump in list(self._pumps):
-            pump.cancel()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
-        self._writers.clear()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
-        self._writers.update((writer, up_writer))
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            pump = asyncio.create_task(self._pump(source, sink))
-            self._pumps.add(pump)
-            pump.add_done_callback(self._pumps.discard)
-
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(1 << 16):
-                sink.write(data)
-                await sink.drain()
-        except OSError:
-            pass
-        finally:
-            sink.close()
 
 
 @pytest.fixture

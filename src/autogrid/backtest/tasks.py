@@ -23,6 +23,12 @@ threshold is above the task's hard time limit, so a row still running then has n
 since only a running row can be finished). It also re-sends the message of backtests queued and
 untouched for ``RESEND_QUEUED_AFTER_SECONDS`` (the send after commit is at most once); a
 duplicate message is harmless, the claim makes it a no-op.
+
+A task that cannot reach the database (a restart, a failover: ``UNREACHABLE``) is retried after a
+second, then twice as long each time up to a minute (``RETRIES`` times), rather than acknowledged
+as failed: its runs, still queued, would otherwise wait for the recovery's resend, a quarter of an
+hour, with nothing to tell their owner why. A retry is a delivery like any other: runs already
+claimed are not run again.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from typing import Any, Protocol
 from celery import current_app, group
 from celery.exceptions import SoftTimeLimitExceeded
 from fastapi import BackgroundTasks, Request
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from autogrid.backtest import repository, sweep_chunks
 from autogrid.backtest.candle_cache import WORKER_CANDLES, CandleCache
@@ -65,6 +72,17 @@ STALE_AFTER_SECONDS = TIME_LIMIT_SECONDS + 300
 RESEND_QUEUED_AFTER_SECONDS = 900
 RESEND_BATCH = 1000
 PROGRESS_LOADED, PROGRESS_SIMULATED, PROGRESS_BUILT = 0.3, 0.7, 0.9
+# The database out of reach: connection refused or reset (OSError, as asyncpg raises them on
+# connecting), a connection lost mid-statement (SQLAlchemy's wrappers).
+UNREACHABLE = (OSError, OperationalError, InterfaceError)
+RETRIES = 6  # after 1, 2, 4, 8, 16 and 32 s at most (jittered): about a minute in all
+RETRY_OPTIONS: dict[str, Any] = {
+    "autoretry_for": UNREACHABLE,
+    "max_retries": RETRIES,
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+}
 
 
 class Outcome(StrEnum):
@@ -81,7 +99,7 @@ class BacktestFailed(Exception):
 # --- running one --------------------------------------------------------------------------
 
 
-@task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS)
+@task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS, **RETRY_OPTIONS)
 def run_backtest(backtest_id: str) -> str:
     """Run a queued backtest; a second delivery, in parallel or later, does nothing."""
     return execute_kept(uuid.UUID(backtest_id), task_settings()).value
@@ -102,7 +120,7 @@ def execute_kept(
     return kept.run(settings, work)
 
 
-@task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS)
+@task(time_limit=TIME_LIMIT_SECONDS, soft_time_limit=SOFT_TIME_LIMIT_SECONDS, **RETRY_OPTIONS)
 def run_backtest_chunk(backtest_ids: list[str]) -> dict[str, int]:
     """Run a chunk of a sweep's queued runs (``sweep_chunks``); redelivery does nothing twice."""
     ids = [uuid.UUID(backtest_id) for backtest_id in backtest_ids]

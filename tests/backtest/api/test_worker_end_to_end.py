@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from autogrid.core.config import Settings
 from tests.backtest.api.conftest import (
@@ -24,7 +25,8 @@ from tests.backtest.api.conftest import (
 )
 from tests.backtest.report_checks import assert_self_contained
 from tests.helpers import ApiUser
-from tests.worker.processes import CELERY, process_env, running, tail
+from tests.tcp_relay import TcpRelay
+from tests.worker.processes import CELERY, free_port, process_env, running, tail
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +45,29 @@ def threads_worker(settings: Settings, tmp_path: Path, celery_queue: None) -> It
     yield from _worker(settings, tmp_path, "threads")
 
 
-def _worker(settings: Settings, tmp_path: Path, pool: str) -> Iterator[Path]:
+@pytest.fixture
+def relay(settings: Settings) -> TcpRelay:
+    """A relay to the test database, not listening yet: a database that is down."""
+    url = make_url(settings.database_url)
+    return TcpRelay((url.host or "127.0.0.1", url.port or 5432), port=free_port())
+
+
+@pytest.fixture
+def relayed_worker(
+    settings: Settings, tmp_path: Path, celery_queue: None, relay: TcpRelay
+) -> Iterator[Path]:
+    """A worker of two processes reaching the test database through ``relay`` only."""
+    url = make_url(settings.database_url).set(host="127.0.0.1", port=relay.port)
+    database_url = url.render_as_string(hide_password=False)
+    yield from _worker(settings, tmp_path, "prefork", database_url)
+
+
+def _worker(
+    settings: Settings, tmp_path: Path, pool: str, database_url: str | None = None
+) -> Iterator[Path]:
     assert settings.redis_url
     env = process_env(
-        database_url=settings.database_url,
+        database_url=database_url or settings.database_url,
         redis_url=settings.redis_url,
         redis_key_prefix=settings.redis_key_prefix,
         var_dir=str(settings.var_dir),
@@ -214,3 +235,38 @@ async def _sweep_in_chunks(
     expected = await direct_results(candles, body(type="indicator", config=config))
     assert comparable(opened["results"]) == {**comparable(expected), "strategy": "rsi"}
     assert opened["results"]["return_pct"] == best["value"]
+
+
+async def test_a_sweep_sent_while_the_database_is_down_runs_once_it_is_back(
+    client: httpx.AsyncClient,
+    user: ApiUser,
+    candles: Path,
+    relay: TcpRelay,
+    relayed_worker: Path,
+) -> None:
+    """The worker's tasks meet a refused connection, as in a database restart: each is retried
+    shortly after (not acknowledged as failed, its runs left queued for the recovery's resend a
+    quarter of an hour later), and the sweep finishes once the database is back."""
+    vary = {"grid_count": [10, 20, 30]}
+    response = await client.post(SWEEPS, json=sweep_body(vary), headers=user.headers)
+    assert response.status_code == 202, response.text
+    sweep_id = response.json()["id"]
+
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while "Retry in" not in relayed_worker.read_text():  # Celery's line for a retried task
+        assert time.monotonic() < deadline, tail(relayed_worker)
+        await asyncio.sleep(0.1)
+    await relay.start()
+    try:
+        done = await poll(
+            client,
+            user,
+            f"{SWEEPS}/{sweep_id}",
+            lambda data: data["status"] == "finished",
+            relayed_worker,
+        )
+    finally:
+        await relay.stop()
+
+    assert done["counts"] == {"queued": 0, "running": 0, "succeeded": 3, "failed": 0}
+    assert "ConnectionRefusedError" in relayed_worker.read_text()
