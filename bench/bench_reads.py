@@ -8,13 +8,21 @@ bots; the same HTTP/1.1 keep-alive load (``--connections`` at once, each sending
 when the last answer arrived) drives each endpoint for ``--seconds``. Prints requests/s, p50/p99
 latency and the server process's CPU time per request (the steadier figure on a shared machine),
 and ours as a share of the bare app's requests/s. Asserts nothing.
+
+The load comes from this process (``--client python``, the default: asyncio streams, no HTTP
+library) or from ``wrk`` (``--client wrk``, if on the PATH: Debian's package ``wrk``), a C load
+generator whose own CPU takes less of a small machine's cores from the servers measured; both
+keep ``--connections`` requests outstanding, one per connection.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,9 +106,35 @@ async def load(port: int, path: str, token: str, connections: int, seconds: floa
     return f"{rate:8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms|{len(latencies)}"
 
 
+def wrk_load(port: int, path: str, token: str, connections: int, seconds: float) -> str:
+    """``load``'s figures, the requests sent by ``wrk`` (one thread) instead."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    argv += ["-H", f"Authorization: Bearer {token}", f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"{path}: wrk met errors:\n{out}")
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+([0-9.]+\w+)$", out, re.MULTILINE))
+    rate = float(re.search(r"Requests/sec:\s+([0-9.]+)", out)[1])  # type: ignore[index]
+    count = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    p50, p99 = (_milliseconds(percentiles[key]) for key in ("50", "99"))
+    return f"{rate:8,.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms|{count}"
+
+
+def _milliseconds(text: str) -> float:
+    """wrk's duration (``812.00us``, ``1.23ms``, ``1.01s``) in milliseconds."""
+    number, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
 async def measure(pid: int, port: int, path: str, token: str, args: argparse.Namespace) -> float:
     cpu = cpu_seconds(pid)
-    line, count = (await load(port, path, token, args.connections, args.seconds)).split("|")
+    if args.client == "wrk":
+        figures = await asyncio.to_thread(
+            wrk_load, port, path, token, args.connections, args.seconds
+        )
+    else:
+        figures = await load(port, path, token, args.connections, args.seconds)
+    line, count = figures.split("|")
     cpu_per_request = (cpu_seconds(pid) - cpu) / int(count) * 1e6
     rate = float(line.split("req/s")[0].replace(",", ""))
     print(f"{path:44} {line}  server cpu {cpu_per_request:5.0f} us/req")
@@ -166,7 +200,10 @@ async def run(args: argparse.Namespace, pg_url: str, workdir: Path) -> None:
             raise
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bare}", timeout=60) as http:
             await wait_ready_bare(http)
-        print(f"{args.bots} bots, {args.connections} connections, {args.seconds:g} s per endpoint")
+        print(
+            f"{args.bots} bots, {args.connections} connections, {args.seconds:g} s per endpoint, "
+            f"load from {args.client}"
+        )
         bare_rate = await measure(bare_app.pid, bare, "/api/v1/bots", token, args)
         paths = ["/api/v1/auth/me", "/api/v1/bots", f"/api/v1/bots/{bot_id}"]
         paths.append(f"/api/v1/bots/{bot_id}/orders")
@@ -199,7 +236,10 @@ def main() -> None:
     parser.add_argument("--bots", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--client", choices=("python", "wrk"), default="python")
     args = parser.parse_args()
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        raise SystemExit("--client wrk: wrk is not installed (apt-get install wrk)")
     with migrated_database("autogrid_bench") as pg_url, tempfile.TemporaryDirectory() as workdir:
         asyncio.run(run(args, pg_url, Path(workdir)))
 
