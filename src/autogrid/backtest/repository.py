@@ -69,9 +69,17 @@ async def get_report(
 
 
 async def list_backtests(
-    session: AsyncSession, user_id: uuid.UUID, *, limit: int, offset: int
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    in_sweep: bool | None = None,
 ) -> tuple[Sequence[Backtest], int]:
     query = select(Backtest).where(Backtest.user_id == user_id)
+    if in_sweep is not None:
+        in_one = Backtest.sweep_id.is_not(None)
+        query = query.where(in_one if in_sweep else ~in_one)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(
         query.options(defer(Backtest.results, raiseload=True))

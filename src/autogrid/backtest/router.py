@@ -86,9 +86,17 @@ async def create_backtest(
 
 
 @router.get("", response_model=BacktestPage)
-async def list_backtests(user: CurrentUser, session: SessionDep, page: PageDep) -> BacktestPage:
+async def list_backtests(
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    in_sweep: Annotated[
+        bool | None,
+        Query(description="false: only backtests run alone; true: only sweeps' runs; omitted: all"),
+    ] = None,
+) -> BacktestPage:
     """List your backtests, newest first (without results)."""
-    rows, total = await service.list_backtests(session, user, page)
+    rows, total = await service.list_backtests(session, user, page, in_sweep=in_sweep)
     return BacktestPage(
         items=[service.backtest_item(row) for row in rows],
         total=total,

@@ -290,9 +290,13 @@ async def get_backtest(
 
 
 async def list_backtests(
-    session: AsyncSession, user: UserIdentity, page: PageParams
+    session: AsyncSession, user: UserIdentity, page: PageParams, *, in_sweep: bool | None = None
 ) -> tuple[Sequence[Backtest], int]:
-    return await repository.list_backtests(session, user.id, limit=page.limit, offset=page.offset)
+    """``in_sweep``: False, only backtests run alone (a sweep's hundreds of runs would bury
+    them); True, only sweeps' runs; None, all."""
+    return await repository.list_backtests(
+        session, user.id, limit=page.limit, offset=page.offset, in_sweep=in_sweep
+    )
 
 
 async def get_report(session: AsyncSession, user: UserIdentity, backtest_id: uuid.UUID) -> str:

@@ -19,6 +19,7 @@ from tests.backtest.api.conftest import (
     RecordingQueue,
     body,
     set_row,
+    submit,
     sweep_body,
 )
 from tests.helpers import ApiUser, assert_error_shape
@@ -61,6 +62,28 @@ async def test_a_sweep_queues_one_run_per_combination(
     listed = (await client.get(SWEEPS, headers=user.headers)).json()
     assert [item["id"] for item in listed["items"]] == [sweep["id"]]
     assert "runs" not in listed["items"][0]
+
+
+async def test_the_backtest_list_can_leave_out_sweeps_runs_or_keep_only_them(
+    client: httpx.AsyncClient, user: ApiUser, other_user: ApiUser, queue: RecordingQueue
+) -> None:
+    alone = await submit(client, user)
+    sweep = await create_sweep(client, user, sweep_body({"grid_count": [10, 20, 30]}))
+    await create_sweep(client, other_user, sweep_body({"grid_count": [10, 20]}))
+    runs = {run["id"] for run in sweep["runs"]}
+
+    async def listed(query: str) -> tuple[set[str], int]:
+        page = (await client.get(f"{BACKTESTS}{query}", headers=user.headers)).json()
+        return {item["id"] for item in page["items"]}, page["total"]
+
+    assert await listed("?in_sweep=false") == ({alone["id"]}, 1)
+    assert await listed("?in_sweep=true") == (runs, 3)
+    assert await listed("") == ({alone["id"], *runs}, 4)
+    pages = [await listed(f"?in_sweep=true&limit=1&offset={at}") for at in range(3)]
+    assert [total for _, total in pages] == [3, 3, 3]
+    assert set().union(*(ids for ids, _ in pages)) == runs  # paged through, each run once
+    bad = await client.get(f"{BACKTESTS}?in_sweep=sometimes", headers=user.headers)
+    assert_error_shape(bad, 422, "validation_error")
 
 
 async def test_a_sweep_over_the_size_limit_is_422_with_the_limit(
