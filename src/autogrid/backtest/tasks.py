@@ -24,8 +24,8 @@ since only a running row can be finished). It also re-sends the message of backt
 untouched for ``RESEND_QUEUED_AFTER_SECONDS`` (the send after commit is at most once); a
 duplicate message is harmless, the claim makes it a no-op.
 
-A task that cannot reach the database (a restart, a failover: ``UNREACHABLE``) is retried after a
-second, then twice as long each time up to a minute (``RETRIES`` times), rather than acknowledged
+A task that cannot reach the database (a restart, a failover: ``UNREACHABLE``) is retried after at
+most a second, then at most twice as long each time (``RETRIES`` times), rather than acknowledged
 as failed: its runs, still queued, would otherwise wait for the recovery's resend, a quarter of an
 hour, with nothing to tell their owner why. A retry is a delivery like any other: runs already
 claimed are not run again.
@@ -80,7 +80,6 @@ RETRY_OPTIONS: dict[str, Any] = {
     "autoretry_for": UNREACHABLE,
     "max_retries": RETRIES,
     "retry_backoff": 1,
-    "retry_backoff_max": 60,
     "retry_jitter": True,
 }
 

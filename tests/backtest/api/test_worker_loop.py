@@ -28,7 +28,7 @@ from tests.backtest.api.test_sweep_candle_cache import (
     rsi_sweep,
     stored_and_alone,
 )
-from tests.helpers import ApiUser
+from tests.helpers import ApiUser, CountedCalls
 
 
 class Escaped(Exception):
@@ -134,7 +134,6 @@ async def test_two_threads_sweeping_one_range_at_once_load_it_from_the_database_
     kept, cache = KeptLoop(), CandleCache()
     lock_calls: list[int] = []
     second_waits = threading.Event()
-    database_loads: list[int] = []
     take_lock, load_arrays = candle_files._lock, candles_repository.load_arrays
 
     async def counted_lock(descriptor: int, path: Path, *, wait: bool) -> bool | None:
@@ -144,12 +143,12 @@ async def test_two_threads_sweeping_one_range_at_once_load_it_from_the_database_
         return await take_lock(descriptor, path, wait=wait)
 
     async def held_load(*args: Any, **kwargs: Any) -> Any:
-        database_loads.append(1)
         assert await asyncio.to_thread(second_waits.wait, 60)  # not loaded until it waits
         return await load_arrays(*args, **kwargs)
 
     monkeypatch.setattr(candle_files, "_lock", counted_lock)
     monkeypatch.setattr(candles_repository, "load_arrays", held_load)
+    database_loads = CountedCalls(monkeypatch, candles_repository, "load_arrays")
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = await asyncio.gather(
             *(
@@ -163,6 +162,6 @@ async def test_two_threads_sweeping_one_range_at_once_load_it_from_the_database_
             await asyncio.get_running_loop().run_in_executor(pool, kept.drop)
 
     assert outcomes == [Outcome.SUCCEEDED, Outcome.SUCCEEDED]
-    assert (len(database_loads), cache.loads) == (1, 2)  # the second read the first's file
+    assert (database_loads.calls, cache.loads) == (1, 2)  # the second read the first's file
     for run in sweep["runs"]:
         await stored_and_alone(db, candles, run)
