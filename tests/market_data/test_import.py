@@ -322,6 +322,40 @@ async def test_a_row_with_bad_prices_among_stored_candles_leaves_them_as_they_we
     assert stored == list(CandleReader(tmp_path / "first.csv.gz", parse_timeframe("1m")))
 
 
+@pytest.mark.parametrize("stored_before", [0, 200], ids=["new range", "merged"])
+async def test_an_unchecked_batch_is_refused_at_its_first_bad_candle(
+    db: Database, tmp_path: Path, stored_before: int
+) -> None:
+    database = db  # PostgreSQL: SQLite refuses unchecked batches outright (the test below)
+    # Two bad rows (file lines 301 and 351): the server's check names the first, whether the
+    # batch is copied straight into the table or merged through the staging table.
+    lines = with_row(head_lines(BTC_1M, 500), 301, BAD_PRICES[0][0])
+    lines = with_row(lines, 351, BAD_PRICES[1][0])
+    if stored_before:
+        await import_file(database, write_gz(tmp_path / "first.csv.gz", lines[: 1 + stored_before]))
+    path = write_gz(tmp_path / "bad.csv.gz", lines)
+    batch = next(CandleReader(path, parse_timeframe("1m")).batches(1000, check_prices=False))
+    assert not batch.prices_checked and len(batch) == 500
+
+    with pytest.raises(candle_upserts.PricesRefused) as refused:
+        async with database.session_scope() as session:
+            await upsert_batch(session, *SERIES, batch)
+
+    assert refused.value.ts == START + timedelta(minutes=299)  # line 301: the 300th candle
+    assert await stored_count(database) == stored_before
+
+
+async def test_exchange_candles_are_stored_as_given_without_the_price_check(
+    database: Database,
+) -> None:
+    # Candles from an exchange are the exchange's record (not a file to refuse): a high below
+    # the close is kept as it came, as before the check moved into the COPY.
+    odd = CandleData(START, Decimal(100), Decimal(99), Decimal(98), Decimal(101), Decimal(1))
+    async with database.session_scope() as session:
+        assert await upsert_candles(session, *SERIES, [odd]) == UpsertCounts(inserted=1)
+        assert await fetch_candles(session, *SERIES) == [odd]
+
+
 async def test_sqlite_refuses_a_batch_whose_prices_were_not_checked(
     sqlite_db: Database, btc_1m_5000: Path
 ) -> None:
