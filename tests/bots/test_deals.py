@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from autogrid.bots.deal_repository import orders_of_deals
+from autogrid.bots.deal_repository import matched_until, orders_of_deals
 from autogrid.bots.deals import deal_number, group_by_deal
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -201,10 +201,13 @@ async def test_a_dca_bot_lists_its_real_deals_newest_first_with_their_orders_by_
     assert current["profit"] is None and current["profit_percentage"] is None
     assert D(current["proceeds"]) == 0
     assert at(current["opened_at"]) >= at(closed[0]["closed_at"])
-    # A replay's now is the candle time it has traded up to, not the wall clock.
-    assert current["duration_seconds"] == int(
-        (decided_until - at(current["opened_at"])).total_seconds()
-    )
+    # A replay's now is the candle time it has traded up to (what its paper account matched),
+    # not the wall clock, nor its last decision: the take profit rested, deciding nothing, for
+    # candles after it, and the deal aged on meanwhile.
+    async with db.session_scope() as session:
+        matched = await matched_until(session, uuid.UUID(bot.state["paper"]["account_id"]))
+    assert matched is not None and matched > decided_until
+    assert current["duration_seconds"] == int((matched - at(current["opened_at"])).total_seconds())
     assert current["safety_orders_filled"] == 3
     # Its take-profit rested until the replay ended: the bot then stopped itself, cancelling it.
     assert bot.status == "stopped"

@@ -82,7 +82,7 @@ async def list_deals(
     rows = every[page.offset : page.offset + page.limit]
     numbers = [state.deal if row is None else row.number for row in rows]
     by_deal = group_by_deal(await deal_repository.orders_of_deals(session, bot.id, numbers))
-    now = bot_now(bot, utcnow())
+    now = await bot_now(session, bot, utcnow())
     deals = [
         open_deal(state, by_deal.get(state.deal, ()), now)
         if row is None
@@ -101,17 +101,26 @@ def saved_state(bot_state: BotState) -> DcaState | None:
     return DcaState.from_dict(saved)
 
 
-def bot_now(bot: Bot, wall_now: datetime) -> datetime:
+async def bot_now(session: AsyncSession, bot: Bot, wall_now: datetime) -> datetime:
     """The bot's own clock: a paper replay's deals are stamped with candle times, so its now is
-    the candle time it has decided up to, not the wall clock."""
+    the candle time it has traded up to (its paper account has matched), not the wall clock.
+    Not its last decision's: a deal waiting for its take profit decides nothing for days of
+    candles, and its age stood still meanwhile."""
     replay = (
         bot.mode == BotMode.PAPER
         and (bot.paper or {}).get("price_source") == PriceSource.REPLAY.value
     )
-    decided = load_state(bot).decided_until
-    if replay and decided:
-        return datetime.fromisoformat(decided)
-    return wall_now
+    if not replay:
+        return wall_now
+    state = load_state(bot)
+    moments: list[datetime] = []
+    if state.decided_until:
+        moments.append(datetime.fromisoformat(state.decided_until))
+    if state.paper is not None:
+        matched = await deal_repository.matched_until(session, uuid.UUID(state.paper.account_id))
+        if matched is not None:
+            moments.append(matched)
+    return max(moments, default=wall_now)
 
 
 def deal_number(tag: str | None) -> int | None:
