@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from autogrid.bots.deal_repository import matched_until, orders_of_deals
+from autogrid.bots.deal_repository import orders_of_deals
 from autogrid.bots.deals import deal_number, group_by_deal
+from autogrid.bots.repository import paper_matched_until
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import Fill, Order
@@ -205,7 +206,7 @@ async def test_a_dca_bot_lists_its_real_deals_newest_first_with_their_orders_by_
     # not the wall clock, nor its last decision: the take profit rested, deciding nothing, for
     # candles after it, and the deal aged on meanwhile.
     async with db.session_scope() as session:
-        matched = await matched_until(session, uuid.UUID(bot.state["paper"]["account_id"]))
+        matched = await paper_matched_until(session, uuid.UUID(bot.state["paper"]["account_id"]))
     assert matched is not None and matched > decided_until
     assert current["duration_seconds"] == int((matched - at(current["opened_at"])).total_seconds())
     assert current["safety_orders_filled"] == 3

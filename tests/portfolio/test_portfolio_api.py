@@ -162,6 +162,7 @@ async def test_each_user_sees_only_their_own_accounts(
     theirs = await add_paper_account(
         db, other_user.id, {"USDT": ("42", "0")}, replay_at=None, label="theirs"
     )
+    await add_bot(db, other_user.id, mode="paper", paper_account=theirs, name="their bot")
 
     my_view = (await client.get(URL, headers=user.headers)).json()
     their_view = (await client.get(URL, headers=other_user.headers)).json()
@@ -169,7 +170,7 @@ async def test_each_user_sees_only_their_own_accounts(
     assert [a["id"] for a in my_view["accounts"]] == [str(mine["credential_id"])]
     assert [a["id"] for a in their_view["accounts"]] == [str(theirs)]
     assert money(their_view["value_usdt"]) == D(42)
-    assert their_view["accounts"][0]["bots"] == 0
+    assert their_view["accounts"][0]["bots"] == 1
     assert money(their_view["today"]["realized_pnl"]) == D(0)
 
 
@@ -181,7 +182,8 @@ async def test_an_exchange_that_fails_marks_its_account_and_the_rest_answers(
     user: ApiUser,
 ) -> None:
     await live_scenario(client, db, sim, user)
-    await add_paper_account(db, user.id, {"USDT": ("10", "0")}, replay_at=None)
+    paper_account = await add_paper_account(db, user.id, {"USDT": ("10", "0")}, replay_at=None)
+    await add_bot(db, user.id, mode="paper", paper_account=paper_account, name="paper one")
     await add_candle(db, "BTC/USDT", today_start() - timedelta(hours=1), "58000")
     sim.inject_fault("http_error", "*", times=None, status=503)
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.models import Order
-from autogrid.models.paper import PaperAccount
 
 
 async def orders_of_deals(
@@ -30,11 +28,3 @@ async def orders_of_deals(
         .order_by(Order.created_at, Order.id)
     )
     return rows.all()
-
-
-async def matched_until(session: AsyncSession, account_id: uuid.UUID) -> datetime | None:
-    """How far a paper account has matched its candles (a replay's "now"); None if it is gone."""
-    found: datetime | None = await session.scalar(
-        select(PaperAccount.matched_until).where(PaperAccount.id == account_id)
-    )
-    return found

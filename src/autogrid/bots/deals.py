@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.bots import deal_repository
+from autogrid.bots import deal_repository, repository
 from autogrid.bots import service as bots
 from autogrid.bots.deal_schemas import DealStatus
 from autogrid.bots.ledger import roi_pct
@@ -117,7 +117,7 @@ async def bot_now(session: AsyncSession, bot: Bot, wall_now: datetime) -> dateti
     if state.decided_until:
         moments.append(datetime.fromisoformat(state.decided_until))
     if state.paper is not None:
-        matched = await deal_repository.matched_until(session, uuid.UUID(state.paper.account_id))
+        matched = await repository.paper_matched_until(session, uuid.UUID(state.paper.account_id))
         if matched is not None:
             moments.append(matched)
     return max(moments, default=wall_now)

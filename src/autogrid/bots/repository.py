@@ -17,7 +17,7 @@ from autogrid.core.db import Connectable, select_rows
 from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.bot import BotType
-from autogrid.models.paper import PaperAccount
+from autogrid.models.paper import PaperAccount, bot_account_label
 
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> str:
@@ -195,8 +195,15 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
 
     Orders (and their events), bot events and metrics go by ``ON DELETE CASCADE``. Fills carry no
     foreign key (a TimescaleDB hypertable cannot reference a plain table), so they go explicitly.
+    So do the bot's paper accounts (its simulated balances, orders and trades cascade with
+    them): left behind, the portfolio counted a deleted bot's simulated money.
     """
     await session.execute(delete(Fill).where(Fill.bot_id == bot.id))
+    await session.execute(
+        delete(PaperAccount).where(
+            PaperAccount.user_id == bot.user_id, PaperAccount.label == bot_account_label(bot.id)
+        )
+    )
     await session.execute(delete(Bot).where(Bot.id == bot.id))
     session.expunge(bot)
 

@@ -31,6 +31,7 @@ from autogrid.exchanges.paper import (
 )
 from autogrid.models import Bot
 from autogrid.models.bot import BotMode
+from autogrid.models.paper import bot_account_label
 
 
 class VenueUnavailable(Exception):
@@ -68,7 +69,7 @@ async def ensure_paper_account(session: AsyncSession, bot: Bot, now: datetime) -
     start = settings.get("start")
     account = await create_paper_account(
         session,
-        label=f"bot {bot.id}",
+        label=bot_account_label(bot.id),
         exchange=bot.exchange,
         balances={
             currency: Decimal(str(amount)) for currency, amount in settings["balances"].items()

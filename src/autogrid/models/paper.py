@@ -76,6 +76,12 @@ class PaperAccount(UUIDPrimaryKey, Timestamps, Base):
     matched_until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+def bot_account_label(bot_id: uuid.UUID) -> str:
+    """The label of a bot's paper accounts: its current one, and any its paper settings
+    replaced (a bot's delete finds them all by it)."""
+    return f"bot {bot_id}"
+
+
 class PaperBalance(Base):
     __tablename__ = "paper_balances"
 

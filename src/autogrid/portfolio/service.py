@@ -84,7 +84,10 @@ async def portfolio(
     reads = await asyncio.gather(*(_read_balances(c, access) for c in credentials))
     for credential, read in zip(credentials, reads, strict=True):
         accounts.append(await _credential_account(credential, read, books, pricer))
-    papers = await repository.paper_accounts(session, user.id)
+    # The paper accounts the user's bots trade on: one a bot's paper settings replaced holds
+    # the simulated money of before, and is no longer anyone's.
+    current = {_paper_id(bot) for bot in books.bots if bot.mode == BotMode.PAPER}
+    papers = [a for a in await repository.paper_accounts(session, user.id) if a.id in current]
     holdings: dict[uuid.UUID, list[Holding]] = defaultdict(list)
     for row in await repository.paper_balances(session, [account.id for account in papers]):
         holdings[row.account_id].append(Holding(row.currency, row.free, row.locked))
