@@ -64,6 +64,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _write_lock_for_update(
+    conn: Any, clauseelement: Any, _multiparams: Any, _params: Any, _options: Any
+) -> None:
+    """SQLite: a ``SELECT ... FOR UPDATE`` first takes the database's write lock (``BEGIN
+    IMMEDIATE``), unless its transaction holds it already.
+
+    SQLite has no row locks, and its driver opens a transaction only at the first write: the
+    read a FOR UPDATE stands for was no lock at all there, so a request's read-change-write of
+    a bot row could interleave with the worker's (the API's stop wrote back the state it had
+    read, undoing a decision the runtime stored meanwhile; a PATCH racing a DELETE failed with
+    a 500). Holding the write lock from the read on serialises them as the row lock does on
+    PostgreSQL (a writer waits up to the busy timeout, as for any write)."""
+    if getattr(clauseelement, "_for_update_arg", None) is None:
+        return
+    if conn.connection.driver_connection.in_transaction:
+        # The driver opens a transaction at the first write, which took the lock (or at a
+        # SAVEPOINT, which takes none: writes in it lock as they always did).
+        return
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
@@ -73,6 +94,7 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
             url, connect_args={"timeout": 15}, hide_parameters=HIDE_PARAMETERS
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "before_execute", _write_lock_for_update)
         return engine
     if not pooled:
         return create_async_engine(url, poolclass=NullPool, hide_parameters=HIDE_PARAMETERS)
