@@ -114,3 +114,33 @@ async def test_a_replay_with_no_candle_left_gives_the_sale_up_and_says_so(
     assert [o.status for o in stop_sells(await orders_of(db, bot_id))] == ["canceled"]
     [skipped] = await bot_events(db, bot_id, "stop_sell_skipped")
     assert "no candle after" in skipped.message
+
+
+async def test_a_paper_bot_stopped_before_its_start_was_carried_out_just_stops(
+    settings: Settings, db: Database, user_id: uuid.UUID
+) -> None:
+    # Started, then stopped before any tick: the start never opened its paper account. The
+    # stop has nothing to cancel; it used to fail the bot ("no paper account yet").
+    candles = real_candles(10)
+    await store_candles(db, candles)
+    paper = {
+        "price_source": "replay",
+        "timeframe": "1m",
+        "start": (candles[0].ts + MINUTE).isoformat(),
+        "speed": SPEED,
+        "balances": {"USDT": "20000"},
+    }
+    bot_id = await make_bot(
+        db, user_id, status="starting", mode="paper", strategy=GRID, paper=paper
+    )
+    await request_stop(db, bot_id)
+    ctx = runtime_context(settings, db, Clock())
+    try:
+        await tick_bot(ctx, bot_id)
+    finally:
+        await ctx.close()
+
+    bot = await load_bot(db, bot_id)
+    assert (bot.status, bot.error) == (BotStatus.STOPPED, None)
+    assert await orders_of(db, bot_id) == []
+    assert "stopped" in [event.type for event in await bot_events(db, bot_id)]

@@ -62,7 +62,7 @@ from autogrid.engine.stopping import (
 from autogrid.engine.wrapup import StepEnd
 from autogrid.exchanges.errors import AuthenticationFailed, ExchangeError
 from autogrid.exchanges.paper.errors import NoPriceYet
-from autogrid.exchanges.venue import Venue, VenueUnavailable, open_venue
+from autogrid.exchanges.venue import Venue, VenueUnavailable, never_opened, open_venue
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.reconcile import execute_pending, report_unknown_orders
 from autogrid.models import Bot, BotStatus
@@ -164,6 +164,14 @@ class BotStep:
         if bot.status == BotStatus.STARTING:
             await self._start(bot)
             bot = await self._reload()
+        if bot.status == BotStatus.STOPPING and never_opened(bot):
+            # Stopped while its start still waited for a tick: a paper bot with no account
+            # has placed nothing, and its stop is over at once (opening the venue failed the
+            # bot: "no paper account yet").
+            async with self.database.session_scope() as session:
+                self.fills_booked = await mark_stopped_in(session, self.bot_id, self.ctx.clock())
+            self.status = BotStatus.STOPPED
+            return
         scope = await self._open()
         if bot.status == BotStatus.RUNNING:
             await self._running(scope)

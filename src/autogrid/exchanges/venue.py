@@ -54,6 +54,11 @@ def paper_account_id(bot: Bot) -> uuid.UUID | None:
     return uuid.UUID(saved.account_id) if saved is not None and saved.account_id else None
 
 
+def never_opened(bot: Bot) -> bool:
+    """A paper bot whose paper account was never opened (its first start not carried out)."""
+    return bot.mode == BotMode.PAPER and paper_account_id(bot) is None
+
+
 async def ensure_paper_account(session: AsyncSession, bot: Bot, now: datetime) -> uuid.UUID:
     """The bot's paper account, opened on first use with the bot's paper settings.
 
