@@ -31,7 +31,13 @@ from autogrid.orders.export import fills_csv
 from autogrid.orders.schemas import FillRead
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.candles import CandleArrays
-from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
+from tests.exchanges.paper.helpers import (
+    EXCHANGE,
+    MINUTE,
+    real_candles,
+    replay_paper,
+    store_candles,
+)
 from tests.support.contexts import runtime_context, tick_until_stopped
 from tests.support.factories import Clock, fills_of, load_bot, make_bot, orders_of
 
@@ -64,13 +70,7 @@ async def start_replay_bot(
         mode="paper",
         strategy=GRID,
         investment="10000",
-        paper={
-            "price_source": "replay",
-            "timeframe": "1m",
-            "start": (candles[0].ts + MINUTE).isoformat(),
-            "speed": SPEED,
-            "balances": {"USDT": "20000"},
-        },
+        paper=replay_paper(candles[0], SPEED),
     )
 
 

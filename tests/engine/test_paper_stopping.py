@@ -15,7 +15,7 @@ from autogrid.models import BotStatus
 from autogrid.scheduling.ticking import tick_bot
 from tests.engine.test_paper_replay import GRID
 from tests.engine.test_stopping import request_stop
-from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
+from tests.exchanges.paper.helpers import real_candles, replay_paper, store_candles
 from tests.support.contexts import runtime_context
 from tests.support.factories import Clock, bot_events, fills_of, load_bot, make_bot, orders_of
 
@@ -38,13 +38,7 @@ async def replay_bot(
         mode="paper",
         strategy=GRID,
         investment="10000",
-        paper={
-            "price_source": "replay",
-            "timeframe": "1m",
-            "start": (candles[0].ts + MINUTE).isoformat(),
-            "speed": SPEED,
-            "balances": {"USDT": "20000"},
-        },
+        paper=replay_paper(candles[0], SPEED),
     )
     ctx = runtime_context(settings, db, clock)
     await tick_bot(ctx, bot_id)
@@ -123,13 +117,7 @@ async def test_a_paper_bot_stopped_before_its_start_was_carried_out_just_stops(
     # stop has nothing to cancel; it used to fail the bot ("no paper account yet").
     candles = real_candles(10)
     await store_candles(db, candles)
-    paper = {
-        "price_source": "replay",
-        "timeframe": "1m",
-        "start": (candles[0].ts + MINUTE).isoformat(),
-        "speed": SPEED,
-        "balances": {"USDT": "20000"},
-    }
+    paper = replay_paper(candles[0], SPEED)
     bot_id = await make_bot(
         db, user_id, status="starting", mode="paper", strategy=GRID, paper=paper
     )

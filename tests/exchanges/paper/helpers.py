@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
@@ -68,6 +69,18 @@ def real_candles(limit: int, name: str = "binance_BTC_USDT-1m.csv.gz") -> list[C
         CandleData(ms_to_datetime(int(ts)), D(o), D(h), D(low), D(c), D(v))
         for ts, o, h, low, c, v in rows
     ]
+
+
+def replay_paper(first: CandleData, speed: int, usdt: str = "20000") -> dict[str, Any]:
+    """A paper bot's settings replaying 1m candles from ``first``'s close (decisions at candle
+    closes), ``speed`` times as fast as they happened, on ``usdt`` USDT."""
+    return {
+        "price_source": "replay",
+        "timeframe": "1m",
+        "start": (first.ts + MINUTE).isoformat(),
+        "speed": speed,
+        "balances": {"USDT": usdt},
+    }
 
 
 async def store_candles(
