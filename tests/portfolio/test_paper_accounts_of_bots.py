@@ -16,11 +16,12 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models.paper import PaperAccount, PaperBalance, PaperOrder, PaperTrade
 from autogrid.scheduling.ticking import tick_bot
+from autogrid.trading.orders.states import TERMINAL_STATUSES
 from tests.bots.factories import BOTS, create_bot, grid_body
 from tests.exchanges.paper.helpers import MINUTE, real_candles, store_candles
-from tests.helpers import ApiUser
+from tests.helpers import ApiUser, assert_error_shape
 from tests.support.contexts import runtime_context
-from tests.support.factories import Clock, load_bot
+from tests.support.factories import Clock, load_bot, orders_of
 
 URL = "/api/v1/portfolio"
 CANDLES = 120
@@ -104,3 +105,40 @@ async def test_the_portfolio_holds_a_paper_bots_current_account_and_a_delete_tak
 
     assert (await client.get(URL, headers=user.headers)).json()["accounts"] == []
     assert await rows_of(db, both) == dict.fromkeys(before, 0)
+
+
+async def test_paper_settings_cannot_change_under_orders_a_stop_left_resting(
+    client: httpx.AsyncClient, user: ApiUser, settings: Settings, db: Database
+) -> None:
+    # New settings open a new paper account: the orders resting on the old one would be out of
+    # the bot's reach, never filled nor cancelled.
+    candles = real_candles(CANDLES)
+    await store_candles(db, candles)
+    paper = paper_settings(candles[0].ts, "10000")
+    body = grid_body(paper=paper)
+    body["config"].update(lower_price="100000", upper_price="110000", grid_count=10)
+    bot_id = uuid.UUID((await create_bot(client, user, body))["id"])
+    ctx = runtime_context(settings, db, Clock())
+    try:
+        assert (await client.post(f"{BOTS}/{bot_id}/start", headers=user.headers)).is_success
+        await tick_bot(ctx, bot_id)  # the grid placed
+        kept = {"cancel_orders": False}
+        stop = await client.post(f"{BOTS}/{bot_id}/stop", json=kept, headers=user.headers)
+        assert stop.is_success, stop.text
+        await tick_bot(ctx, bot_id)
+    finally:
+        await ctx.close()
+    assert (await load_bot(db, bot_id)).status == "stopped"
+    resting = sum(o.status not in TERMINAL_STATUSES for o in await orders_of(db, bot_id))
+    assert resting > 0
+    stored = (await load_bot(db, bot_id)).paper
+
+    changed = {"paper": paper_settings(candles[0].ts, "20000")}
+    refused = await client.patch(f"{BOTS}/{bot_id}", json=changed, headers=user.headers)
+    assert_error_shape(refused, 409, "bot_status_conflict")
+    assert f"{resting} open order(s)" in refused.json()["error"]["message"]
+    assert (await load_bot(db, bot_id)).paper == stored  # nothing changed
+    # The same settings, or another field, are no change of account: allowed.
+    for allowed in ({"paper": paper}, {"name": "renamed"}):
+        response = await client.patch(f"{BOTS}/{bot_id}", json=allowed, headers=user.headers)
+        assert response.status_code == 200, response.text

@@ -18,6 +18,7 @@ from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.bot import BotType
 from autogrid.models.paper import PaperAccount, bot_account_label
+from autogrid.trading.orders.states import TERMINAL_STATUSES, OrderStatus
 
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> str:
@@ -206,6 +207,15 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
     )
     await session.execute(delete(Bot).where(Bot.id == bot.id))
     session.expunge(bot)
+
+
+async def count_live_orders(session: AsyncSession, bot_id: uuid.UUID) -> int:
+    """How many of the bot's orders are not terminal (NEW, in flight or open)."""
+    live = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
+    count = await session.scalar(
+        select(func.count()).where(Order.bot_id == bot_id, Order.status.in_(live))
+    )
+    return count or 0
 
 
 async def paper_matched_until(session: AsyncSession, account_id: uuid.UUID) -> datetime | None:

@@ -236,6 +236,8 @@ async def _reconfigure(
         else stored_params(bot)
     )
     paper = changes.paper or (PaperSettings.model_validate(bot.paper) if bot.paper else None)
+    if changes.paper is not None and changes.paper.model_dump(mode="json") != bot.paper:
+        await _check_no_live_orders(session, bot)
     breaker = changes.breaker or breaker_settings(bot)
     draft = BotDraft(
         exchange=bot.exchange,
@@ -251,6 +253,20 @@ async def _reconfigure(
     bot.paper = paper.model_dump(mode="json") if paper else None
     bot.investment = valid.investment
     bot.credential_id = draft.credential_id
+
+
+async def _check_no_live_orders(session: AsyncSession, bot: Bot) -> None:
+    """New paper settings open a new paper account at the next start: orders a stop left
+    resting (``cancel_orders: false``) would stay behind on the old one, out of the bot's reach
+    (none of them could fill or be cancelled again)."""
+    live = await repository.count_live_orders(session, bot.id)
+    if live:
+        raise BotStatusConflict(
+            f"the bot has {live} open order(s) on its paper account: cancel them first (start "
+            "the bot and stop it with cancel_orders, the default), as new paper settings open "
+            "a new paper account",
+            bot,
+        )
 
 
 async def delete_bot(session: AsyncSession, user: UserIdentity, bot_id: uuid.UUID) -> None:
