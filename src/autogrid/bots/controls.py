@@ -128,14 +128,16 @@ async def reset_breaker(
         raise BotStatusConflict("the circuit breaker is not tripped", bot)
     target = next_status_or_conflict(bot, BotAction.RESET_BREAKER)
     reason = bot.breaker_reason
+    state = load_state(bot)
+    if target == BotStatus.RUNNING and state.start_pending:
+        target = BotStatus.STARTING  # halted before its start ran: the start comes first
     bot.status = target
     bot.breaker_reason = None
     bot.breaker_tripped_at = None
-    state = load_state(bot)
     if state.breaker is not None:
         fresh = circuit_breaker.reset(circuit_breaker.BreakerState.from_dict(state.breaker))
         state.breaker = fresh.to_dict()
-        store_state(bot, state)
+    store_state(bot, state)
     return await finish_transition(
         session,
         bot,

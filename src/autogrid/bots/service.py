@@ -355,6 +355,10 @@ async def mark_stopped(session: AsyncSession, bot: Bot) -> None:
 async def mark_halted(session: AsyncSession, bot: Bot, reason: str) -> None:
     """The circuit breaker tripped: no new orders until a human resets it."""
     now = utcnow()
+    if bot.status == BotStatus.STARTING:
+        state = load_state(bot)
+        state.start_pending = True
+        store_state(bot, state)
     bot.status = next_status(BotAction.TRIP_BREAKER, BotStatus(bot.status))
     bot.breaker_reason = reason
     bot.breaker_tripped_at = now

@@ -81,6 +81,9 @@ class BotState(_Part):
     version: int = STATE_VERSION
     # Written by the API (and by the runtime for a strategy's StopBot).
     stop_request: StopRequest | None = None
+    # Halted while starting (the kill switch, say): its start never ran, so a reset of the
+    # breaker starts it again rather than running it. Dropped when a start is carried out.
+    start_pending: bool | None = None
     breaker: dict[str, Any] | None = None  # BreakerState.to_dict(); reset by reset_breaker
     # The runtime's.
     paper: PaperAccountRef | None = None

@@ -25,7 +25,7 @@ from autogrid.models import Bot, BotStatus
 from autogrid.trading.strategies.base import StrategyConfigError
 
 # What of the bot's state belongs to one run only, and what to the strategy's own memory.
-_PER_RUN_FIELDS = frozenset({"stop_sell"})
+_PER_RUN_FIELDS = frozenset({"stop_sell", "start_pending"})
 _STRATEGY_FIELDS = frozenset({"strategy", "wake", "live_tags", "decided_until"})
 
 

@@ -164,6 +164,8 @@ class BotStep:
         if bot.status == BotStatus.STARTING:
             await self._start(bot)
             bot = await self._reload()
+        if bot.status == BotStatus.HALTED and never_opened(bot):
+            return  # halted before its start ran: nothing rests anywhere, nothing to keep
         if bot.status == BotStatus.STOPPING and never_opened(bot):
             # Stopped while its start still waited for a tick: a paper bot with no account
             # has placed nothing, and its stop is over at once (opening the venue failed the

@@ -1,0 +1,69 @@
+"""A paper bot halted before its start was carried out (the kill switch engaged while it was
+``starting``, as when an owner starts a bot during a drill): it is halted for the switch's reason,
+not failed for having no paper account yet, and a reset of its breaker starts it afresh (back to
+``starting``) instead of running a bot whose start never ran."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+
+from autogrid.bots import controls
+from autogrid.core.config import Settings
+from autogrid.core.db import Database
+from autogrid.models import BotStatus, KillSwitch, User
+from autogrid.scheduling.ticking import tick_bot
+from tests.engine.test_paper_replay import GRID
+from tests.exchanges.paper.helpers import real_candles, replay_paper, store_candles
+from tests.support.contexts import runtime_context
+from tests.support.factories import Clock, load_bot, make_bot, orders_of
+
+
+async def test_a_bot_halted_while_starting_is_halted_then_starts_on_reset(
+    settings: Settings, db: Database, user_id: uuid.UUID
+) -> None:
+    candles = real_candles(30)
+    await store_candles(db, candles)
+    bot_id = await make_bot(
+        db,
+        user_id,
+        status="starting",
+        mode="paper",
+        strategy=GRID,
+        paper=replay_paper(candles[0], 60),
+    )
+    async with db.session_scope() as session:
+        session.add(
+            KillSwitch(scope="global", engaged=True, reason="drill", changed_at=datetime.now(UTC))
+        )
+    clock = Clock()
+    ctx = runtime_context(settings, db, clock)
+    try:
+        await tick_bot(ctx, bot_id)
+        halted = await load_bot(db, bot_id)
+        assert (halted.status, halted.error) == (BotStatus.HALTED, None)
+        assert halted.breaker_reason == "kill switch: drill"
+        await tick_bot(ctx, bot_id)  # a halted tick: still nothing to fail on
+        assert (await load_bot(db, bot_id)).status == BotStatus.HALTED
+        assert await orders_of(db, bot_id) == []
+
+        async with db.session_scope() as session:
+            await session.execute(update(KillSwitch).values(engaged=False))
+            user = await session.get(User, user_id)
+            assert user is not None
+            reset = await controls.reset_breaker(session, user, bot_id)
+        assert reset.bot.status == BotStatus.STARTING  # its start had never run
+    finally:
+        await ctx.close()
+    ctx = runtime_context(settings, db, clock)  # a process that did not read the switch yet
+    try:
+        await tick_bot(ctx, bot_id)
+    finally:
+        await ctx.close()
+    started = await load_bot(db, bot_id)
+    assert (started.status, started.error) == (BotStatus.RUNNING, None)
+    assert started.state["paper"]["account_id"]
+    assert "start_pending" not in started.state
+    assert await orders_of(db, bot_id)  # the grid laid
