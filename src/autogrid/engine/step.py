@@ -66,6 +66,7 @@ from autogrid.exchanges.venue import Venue, VenueUnavailable, never_opened, open
 from autogrid.execution.order_manager import OrderManager
 from autogrid.execution.reconcile import execute_pending, report_unknown_orders
 from autogrid.models import Bot, BotStatus
+from autogrid.risk import repository as kill_switches
 from autogrid.trading.risk import TripCode
 from autogrid.trading.strategies.base import StrategyConfigError
 
@@ -159,7 +160,7 @@ class BotStep:
         killed = await self.ctx.kill_switch()
         self.bot, self.status, self.bot_type = bot, bot.status, bot.type
         if killed is not None and can_halt(bot):
-            await self._halt(f"kill switch: {killed}", TripCode.KILL_SWITCH)
+            await self._halt_killed()
             bot = await self._reload()
         if bot.status == BotStatus.STARTING:
             await self._start(bot)
@@ -391,8 +392,16 @@ class BotStep:
         self.bot, self.status = bot, bot.status
         return bot
 
-    async def _halt(self, reason: str, code: str) -> None:
-        await self._change_bot(lambda session, bot: halt(session, bot, reason), code)
+    async def _halt_killed(self) -> None:
+        """Halt for the kill switch the process's cached read saw engaged, read again in the
+        halting transaction: released since (the cache is up to a second old), the bot is left
+        as it is (an owner's reset right after the release was halted again)."""
+
+        async def change(session: AsyncSession, bot: Bot) -> bool:
+            reason = await kill_switches.kill_switch_engaged(session)
+            return reason is not None and await halt(session, bot, f"kill switch: {reason}")
+
+        await self._change_bot(change, TripCode.KILL_SWITCH)
 
     async def _trip(self, reason: str, code: str) -> None:
         now = self.ctx.clock()
