@@ -220,11 +220,12 @@ def test_a_base_order_refused_before_the_book_is_placed_again_at_the_next_price(
     bot.state = decision.state  # not applied: refused before the book
     assert bot.state.phase == "opening" and decision.wake.every_candle
 
+    # The same deal's base order again: its deal never opened, so it keeps its number.
     [again] = [a for a in bot.decide("100") if isinstance(a, PlaceOrder)]
-    assert (again.tag, again.side, again.type) == ("D2.BO", Side.BUY, OrderType.MARKET)
-    bot.fill("D2.BO")
+    assert (again.tag, again.side, again.type) == ("D1.BO", Side.BUY, OrderType.MARKET)
+    bot.fill("D1.BO")
     bot.decide("100")
-    assert bot.state.phase == "in_deal" and set(bot.account.orders) == {"D2.SO1", "D2.TP1"}
+    assert bot.state.phase == "in_deal" and set(bot.account.orders) == {"D1.SO1", "D1.TP1"}
 
 
 @pytest.mark.parametrize("skip_ahead", [True, False])

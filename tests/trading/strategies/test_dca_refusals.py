@@ -92,7 +92,7 @@ def test_a_refusal_that_passes_is_retried_at_the_next_price() -> None:
     bot.step(T0, D(100))
     bot.refusing = frozenset()
     bot.step(T0 + TICK, D(100))
-    assert bot.refused_tags == ["D1.BO"] and bot.placed_tags == ["D2.BO"]
+    assert bot.refused_tags == ["D1.BO"] and bot.placed_tags == ["D1.BO"]  # the same deal
     bot.step(T0 + 2 * TICK, D(100))
     assert bot.state.phase == "in_deal" and bot.state.refusals == 0
 

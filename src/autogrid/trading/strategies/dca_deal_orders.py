@@ -93,7 +93,11 @@ class DealOrders:
             return
         if amount * snapshot.price > funds.quote:
             return  # not enough quote (yet): an idle bot tries again at its next decision
-        work.deal += 1
+        if not work.refusals:
+            # A new deal; after a refused base order (its deal never opened) the same one is
+            # tried again: refused for as long as an account limit holds, each attempt took a
+            # new number and journaled another "deal opened".
+            work.deal += 1
         work.phase = "opening"
         work.opened_at = snapshot.now
         tag = self.tag(work, "BO")
