@@ -17,10 +17,10 @@ from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.models import BotStatus, KillSwitch, User
 from autogrid.scheduling.ticking import tick_bot
-from tests.engine.test_paper_replay import GRID
-from tests.exchanges.paper.helpers import real_candles, replay_paper, store_candles
+from tests.engine.test_paper_replay import starting_replay_grid
+from tests.exchanges.paper.helpers import real_candles, store_candles
 from tests.support.contexts import runtime_context
-from tests.support.factories import Clock, load_bot, make_bot, orders_of
+from tests.support.factories import Clock, load_bot, orders_of
 
 
 async def test_a_bot_halted_while_starting_is_halted_then_starts_on_reset(
@@ -28,14 +28,7 @@ async def test_a_bot_halted_while_starting_is_halted_then_starts_on_reset(
 ) -> None:
     candles = real_candles(30)
     await store_candles(db, candles)
-    bot_id = await make_bot(
-        db,
-        user_id,
-        status="starting",
-        mode="paper",
-        strategy=GRID,
-        paper=replay_paper(candles[0], 60),
-    )
+    bot_id = await starting_replay_grid(db, user_id, candles, speed=60)
     async with db.session_scope() as session:
         session.add(
             KillSwitch(scope="global", engaged=True, reason="drill", changed_at=datetime.now(UTC))

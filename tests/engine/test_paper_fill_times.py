@@ -31,15 +31,15 @@ from autogrid.orders.export import fills_csv
 from autogrid.orders.schemas import FillRead
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.candles import CandleArrays
+from tests.engine.test_paper_replay import starting_replay_grid
 from tests.exchanges.paper.helpers import (
     EXCHANGE,
     MINUTE,
     real_candles,
-    replay_paper,
     store_candles,
 )
 from tests.support.contexts import runtime_context, tick_until_stopped
-from tests.support.factories import Clock, fills_of, load_bot, make_bot, orders_of
+from tests.support.factories import Clock, fills_of, load_bot, orders_of
 
 D = Decimal
 CANDLES = 300
@@ -63,15 +63,7 @@ async def start_replay_bot(
     db: Database, user_id: uuid.UUID, candles: Sequence[CandleData]
 ) -> uuid.UUID:
     await store_candles(db, candles)
-    return await make_bot(
-        db,
-        user_id,
-        status="starting",
-        mode="paper",
-        strategy=GRID,
-        investment="10000",
-        paper=replay_paper(candles[0], SPEED),
-    )
+    return await starting_replay_grid(db, user_id, candles, SPEED, grid=GRID)
 
 
 def replay_over(clock: Clock) -> None:

@@ -5,6 +5,7 @@ over the same candles, and ends in the same strategy state."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,11 +15,18 @@ from autogrid.backtest.factory import build_strategy
 from autogrid.core.config import Settings
 from autogrid.core.db import Database
 from autogrid.exchanges.paper import BINANCE_SPOT_RULES
+from autogrid.exchanges.types import CandleData
 from autogrid.market_data.repository import load_arrays
 from autogrid.models import BotStatus
 from autogrid.scheduling.ticking import tick_bot
 from autogrid.trading.candles import CandleArrays
-from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
+from tests.exchanges.paper.helpers import (
+    EXCHANGE,
+    MINUTE,
+    real_candles,
+    replay_paper,
+    store_candles,
+)
 from tests.support.contexts import runtime_context, tick_until_stopped
 from tests.support.factories import (
     Clock,
@@ -41,6 +49,29 @@ GRID: dict[str, Any] = {
     "direction": "neutral",
 }
 MARKET = BINANCE_SPOT_RULES["BTC/USDT"]
+
+
+async def starting_replay_grid(
+    db: Database,
+    user_id: uuid.UUID,
+    candles: Sequence[CandleData],
+    speed: int = 600,
+    *,
+    grid: dict[str, Any] | None = None,
+    tick_interval_seconds: int = 5,
+) -> uuid.UUID:
+    """A grid paper bot (``GRID`` unless ``grid``), ``starting``, that replays ``candles``
+    (stored by the caller) from the first one's close at ``speed``, on 20,000 USDT."""
+    return await make_bot(
+        db,
+        user_id,
+        status="starting",
+        mode="paper",
+        strategy=grid or GRID,
+        investment="10000",
+        paper=replay_paper(candles[0], speed),
+        tick_interval_seconds=tick_interval_seconds,
+    )
 
 
 async def test_a_paper_replay_grid_bot_trades_exactly_like_the_backtest(
@@ -75,22 +106,7 @@ async def replay_equals_backtest(
     assert len(expected.fills) > 5
 
     clock = Clock()
-    start = candles[0].ts + MINUTE  # the first decision is at the first candle's close
-    bot_id = await make_bot(
-        db,
-        user_id,
-        status="starting",
-        mode="paper",
-        strategy=GRID,
-        investment="10000",
-        paper={
-            "price_source": "replay",
-            "timeframe": "1m",
-            "start": start.isoformat(),
-            "speed": 600,
-            "balances": {"USDT": "20000"},
-        },
-    )
+    bot_id = await starting_replay_grid(db, user_id, candles)  # decides at each candle's close
     ctx = runtime_context(settings, db, clock, replay_steps=150)
     try:
         await tick_bot(ctx, bot_id)  # starts: opens the account at the clock's now

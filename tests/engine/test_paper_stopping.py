@@ -13,11 +13,11 @@ from autogrid.core.db import Database
 from autogrid.engine.context import RuntimeContext
 from autogrid.models import BotStatus
 from autogrid.scheduling.ticking import tick_bot
-from tests.engine.test_paper_replay import GRID
+from tests.engine.test_paper_replay import starting_replay_grid
 from tests.engine.test_stopping import request_stop
-from tests.exchanges.paper.helpers import real_candles, replay_paper, store_candles
+from tests.exchanges.paper.helpers import real_candles, store_candles
 from tests.support.contexts import runtime_context
-from tests.support.factories import Clock, bot_events, fills_of, load_bot, make_bot, orders_of
+from tests.support.factories import Clock, bot_events, fills_of, load_bot, orders_of
 
 D = Decimal
 SPEED = 600  # ten one-minute candles a wall second
@@ -31,15 +31,7 @@ async def replay_bot(
     candles = real_candles(count)
     await store_candles(db, candles)
     clock = Clock()
-    bot_id = await make_bot(
-        db,
-        user_id,
-        status="starting",
-        mode="paper",
-        strategy=GRID,
-        investment="10000",
-        paper=replay_paper(candles[0], SPEED),
-    )
+    bot_id = await starting_replay_grid(db, user_id, candles, SPEED)
     ctx = runtime_context(settings, db, clock)
     await tick_bot(ctx, bot_id)
     clock.move(0.5)  # five candles on
@@ -117,10 +109,7 @@ async def test_a_paper_bot_stopped_before_its_start_was_carried_out_just_stops(
     # stop has nothing to cancel; it used to fail the bot ("no paper account yet").
     candles = real_candles(10)
     await store_candles(db, candles)
-    paper = replay_paper(candles[0], SPEED)
-    bot_id = await make_bot(
-        db, user_id, status="starting", mode="paper", strategy=GRID, paper=paper
-    )
+    bot_id = await starting_replay_grid(db, user_id, candles, SPEED)
     await request_stop(db, bot_id)
     ctx = runtime_context(settings, db, Clock())
     try:

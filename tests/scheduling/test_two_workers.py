@@ -21,9 +21,9 @@ from autogrid.exchanges.paper import BINANCE_SPOT_RULES
 from autogrid.market_data.repository import load_arrays
 from autogrid.models import PaperAccount
 from autogrid.trading.candles import CandleArrays
-from tests.engine.test_paper_replay import GRID
+from tests.engine.test_paper_replay import GRID, starting_replay_grid
 from tests.exchanges.paper.helpers import EXCHANGE, MINUTE, real_candles, store_candles
-from tests.support.factories import fills_of, load_bot, make_bot, make_user, orders_of
+from tests.support.factories import fills_of, load_bot, make_user, orders_of
 from tests.support.workers import Faults, Stack, eventually, flush_prefix, isolated_settings
 from tests.worker.processes import all_running
 
@@ -66,24 +66,9 @@ async def test_two_workers_never_drive_one_bot_at_once(
     candles = real_candles(CANDLES)
     await store_candles(db, candles)
     user_id = await make_user(db)
-    bot_id = await make_bot(
-        db,
-        user_id,
-        status="starting",
-        mode="paper",
-        strategy=GRID,
-        investment="10000",
-        tick_interval_seconds=1,
-        paper={
-            "price_source": "replay",
-            "timeframe": "1m",
-            "start": (candles[0].ts + MINUTE).isoformat(),
-            # Every candle revealed within 15 s: duplicated ticks all along, so both workers
-            # drive it before the replay ends (and the bot stops itself).
-            "speed": 600,
-            "balances": {"USDT": "20000"},
-        },
-    )
+    # Every candle revealed within 15 s (speed 600): duplicated ticks all along, so both
+    # workers drive it before the replay ends (and the bot stops itself).
+    bot_id = await starting_replay_grid(db, user_id, candles, 600, tick_interval_seconds=1)
     trace = tmp_path / "ticks.trace"
     faults = Faults(trace=trace, hold=0.2)
     with all_running(
