@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autogrid.exchanges.types import MarketRules, Side
 from autogrid.trading.strategies.dca import DcaStrategy
@@ -54,11 +56,11 @@ def test_a_base_order_refused_for_an_hour_is_placed_again_with_a_back_off(
     assert all(tag.endswith(".BO") for tag in bot.refused_tags)
     assert 2 <= len(bot.refused_tags) <= AN_HOURS_REFUSALS
     assert bot.placed_tags == [] and bot.state.phase in {"idle", "opening"}
-    assert bot.state.deal <= AN_HOURS_REFUSALS  # no deal number burnt per price
+    assert set(bot.refused_tags) == {"D1.BO"}  # one deal tried again, no number burnt
 
     bot.refusing = frozenset()  # the limit allows entries again
     bot.run(now, now + RETRY_CAP + 2 * TICK, D(100))
-    assert bot.placed_tags[0] == f"D{bot.state.deal}.BO"
+    assert bot.placed_tags[0] == "D1.BO" and bot.state.deal == 1
     assert bot.state.phase == "in_deal" and bot.state.retry_at is None
     assert {tag.split(".")[1] for tag in bot.placed_tags} == {"BO", "SO1", "TP1"}
 
@@ -102,3 +104,41 @@ def test_the_delay_grows_from_nothing_to_its_cap() -> None:
     assert delays[0] == timedelta(0) and delays[1] == timedelta(minutes=1)
     assert delays == sorted(delays) and max(delays) == RETRY_CAP == delays[-1]
     assert retry_delay(10**6) == RETRY_CAP
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # buys refused during this stretch
+            st.booleans(),  # sells refused during this stretch
+            st.sampled_from([D(94), D(97), D(99), D(100), D(101), D(102)]),
+            st.integers(1, 40),  # ticks in it
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_deals_are_numbered_one_by_one_whatever_is_refused(
+    stretches: list[tuple[bool, bool, D, int]], only_when_woken: bool
+) -> None:
+    """Any run of refusals and prices: the deals whose base order reached the book are 1, 2, 3...
+    with no number skipped, and every refused base order was the next deal's (so a deal number
+    stands for one deal, and its journal says "opened" once)."""
+    bot = Runtime(only_when_woken)
+    now = T0
+    for buys, sells, price, ticks in stretches:
+        bot.refusing = frozenset(side for side, on in ((Side.BUY, buys), (Side.SELL, sells)) if on)
+        now = bot.run(now, now + ticks * TICK, price)
+
+    opened = [deal_of(tag) for tag in bot.placed_tags if tag.endswith(".BO")]
+    assert opened == list(range(1, len(opened) + 1))
+    tried = {deal_of(tag) for tag in bot.refused_tags if tag.endswith(".BO")}
+    assert tried <= set(range(1, len(opened) + 2))  # an opened deal's, or the next one's
+    assert bot.state.deal in (len(opened), len(opened) + 1)
+
+
+def deal_of(tag: str) -> int:
+    """``D12.BO`` -> 12."""
+    return int(tag[1:].split(".")[0])
