@@ -24,7 +24,7 @@ from autogrid.bots import service as bots
 from autogrid.bots.deal_schemas import DealStatus
 from autogrid.bots.ledger import roi_pct
 from autogrid.bots.schemas import PriceSource
-from autogrid.bots.state import BotState, load_state
+from autogrid.bots.state import BotState, load_state, paper_account_id
 from autogrid.core.errors import Conflict
 from autogrid.core.pagination import PageParams
 from autogrid.core.sqltypes import utcnow
@@ -110,17 +110,10 @@ async def bot_now(session: AsyncSession, bot: Bot, wall_now: datetime) -> dateti
         bot.mode == BotMode.PAPER
         and (bot.paper or {}).get("price_source") == PriceSource.REPLAY.value
     )
-    if not replay:
+    account_id = paper_account_id(bot)
+    if not replay or account_id is None:
         return wall_now
-    state = load_state(bot)
-    moments: list[datetime] = []
-    if state.decided_until:
-        moments.append(datetime.fromisoformat(state.decided_until))
-    if state.paper is not None:
-        matched = await repository.paper_matched_until(session, uuid.UUID(state.paper.account_id))
-        if matched is not None:
-            moments.append(matched)
-    return max(moments, default=wall_now)
+    return await repository.paper_matched_until(session, account_id) or wall_now
 
 
 def deal_number(tag: str | None) -> int | None:

@@ -18,7 +18,7 @@ from autogrid.core.paged_rows import PagedQuery, paged_query, run_paged_rows
 from autogrid.models import Bot, ExchangeCredential, Fill, Order, Plan, User
 from autogrid.models.bot import BotType
 from autogrid.models.paper import PaperAccount, bot_account_label
-from autogrid.trading.orders.states import TERMINAL_STATUSES, OrderStatus
+from autogrid.orders.store import NON_TERMINAL_STATUSES
 
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> str:
@@ -211,9 +211,8 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
 
 async def count_live_orders(session: AsyncSession, bot_id: uuid.UUID) -> int:
     """How many of the bot's orders are not terminal (NEW, in flight or open)."""
-    live = [status.value for status in OrderStatus if status not in TERMINAL_STATUSES]
     count = await session.scalar(
-        select(func.count()).where(Order.bot_id == bot_id, Order.status.in_(live))
+        select(func.count()).where(Order.bot_id == bot_id, Order.status.in_(NON_TERMINAL_STATUSES))
     )
     return count or 0
 

@@ -18,6 +18,7 @@ kept as they are.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,12 @@ def load_state(bot: Bot) -> BotState:
 
 def store_state(bot: Bot, state: BotState) -> None:
     bot.state = state.to_json()
+
+
+def paper_account_id(bot: Bot) -> uuid.UUID | None:
+    """The paper account the bot trades on (None: a live bot, or its start never opened one)."""
+    saved = load_state(bot).paper
+    return uuid.UUID(saved.account_id) if saved is not None and saved.account_id else None
 
 
 @dataclass(slots=True)

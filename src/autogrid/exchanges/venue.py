@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autogrid.bots.state import PaperAccountRef, load_state, store_state
+from autogrid.bots.state import PaperAccountRef, load_state, paper_account_id, store_state
 from autogrid.credentials import repository as credentials
 from autogrid.credentials.crypto import CredentialCryptoError, keyring_from_settings
 from autogrid.credentials.service import open_secrets
@@ -47,11 +47,6 @@ class Venue:
     @property
     def replay(self) -> bool:
         return self.paper_kind is PriceSourceKind.REPLAY
-
-
-def paper_account_id(bot: Bot) -> uuid.UUID | None:
-    saved = load_state(bot).paper
-    return uuid.UUID(saved.account_id) if saved is not None and saved.account_id else None
 
 
 def never_opened(bot: Bot) -> bool:

@@ -281,11 +281,12 @@ async def _copy_new(
             columns=_OHLCV_COLUMNS,
             where=_PG_PRICES_CONSISTENT if filtered else None,
         )
-        if _copied(status) != sum(map(len, sent)):
+        sent_rows = sum(map(len, sent))
+        if _copied(status) != sent_rows:
             start, end = _time_range(sent[0])[0], _time_range(sent[-1])[1]
             stored = await driver.fetch(_PG_STORED_TS, *series, start, end)
             raise PricesRefused(_first_missing(sent, stored))
-    return UpsertCounts(inserted=sum(map(len, sent)))
+    return UpsertCounts(inserted=sent_rows)
 
 
 # The open times a refused COPY did store, to name the first candle it did not.

@@ -31,10 +31,15 @@ async def credentials(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Exc
     return rows.all()
 
 
-async def paper_accounts(session: AsyncSession, user_id: uuid.UUID) -> Sequence[PaperAccount]:
+async def paper_accounts(
+    session: AsyncSession, user_id: uuid.UUID, account_ids: Sequence[uuid.UUID]
+) -> Sequence[PaperAccount]:
+    """The user's paper accounts among ``account_ids``."""
+    if not account_ids:
+        return []
     rows = await session.scalars(
         select(PaperAccount)
-        .where(PaperAccount.user_id == user_id)
+        .where(PaperAccount.user_id == user_id, PaperAccount.id.in_(account_ids))
         .order_by(PaperAccount.created_at, PaperAccount.id)
     )
     return rows.all()

@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autogrid.bots.ledger import split_symbol
-from autogrid.bots.state import load_state
+from autogrid.bots.state import paper_account_id
 from autogrid.core.errors import AppError
 from autogrid.credentials.crypto import KeyRing
 from autogrid.credentials.service import fetch_balances
@@ -86,8 +86,10 @@ async def portfolio(
         accounts.append(await _credential_account(credential, read, books, pricer))
     # The paper accounts the user's bots trade on: one a bot's paper settings replaced holds
     # the simulated money of before, and is no longer anyone's.
-    current = {_paper_id(bot) for bot in books.bots if bot.mode == BotMode.PAPER}
-    papers = [a for a in await repository.paper_accounts(session, user.id) if a.id in current]
+    current = [paper_account_id(bot) for bot in books.bots if bot.mode == BotMode.PAPER]
+    papers = await repository.paper_accounts(
+        session, user.id, [account for account in current if account is not None]
+    )
     holdings: dict[uuid.UUID, list[Holding]] = defaultdict(list)
     for row in await repository.paper_balances(session, [account.id for account in papers]):
         holdings[row.account_id].append(Holding(row.currency, row.free, row.locked))
@@ -166,7 +168,7 @@ async def _credential_account(
 async def _paper_account(
     account: PaperAccount, held: list[Holding], books: UserBooks, pricer: Pricer
 ) -> AccountPortfolio:
-    bots = [b for b in books.bots if b.mode == BotMode.PAPER and _paper_id(b) == account.id]
+    bots = [b for b in books.bots if b.mode == BotMode.PAPER and paper_account_id(b) == account.id]
 
     async def price(currency: str) -> Price:
         if account.price_source == "replay":
@@ -184,11 +186,6 @@ async def _paper_account(
         books,
         price,
     )
-
-
-def _paper_id(bot: Bot) -> uuid.UUID | None:
-    saved = load_state(bot).paper
-    return uuid.UUID(saved.account_id) if saved is not None and saved.account_id else None
 
 
 async def _account(

@@ -94,9 +94,10 @@ class DealOrders:
         if amount * snapshot.price > funds.quote:
             return  # not enough quote (yet): an idle bot tries again at its next decision
         if not work.refusals:
-            # A new deal; after a refused base order (its deal never opened) the same one is
-            # tried again: refused for as long as an account limit holds, each attempt took a
-            # new number and journaled another "deal opened".
+            # A new deal. Refusals left while idle are the base order's (a deal's close clears
+            # them): its deal never opened and is tried again under its number; refused for as
+            # long as an account limit held, each attempt took a new one and journaled another
+            # "deal opened".
             work.deal += 1
         work.phase = "opening"
         work.opened_at = snapshot.now
